@@ -1,0 +1,59 @@
+"""refedit: edit one referred object in a photo from a plain-English instruction.
+
+    >>> import refedit
+    >>> result = refedit.edit("cats.jpg", "replace the left cat with a tiger", seed=0)
+    >>> result.image.save("out.png")
+
+Importing refedit is light: torch and the models load only when a stage first needs them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:  # pragma: no cover
+    from os import PathLike
+
+    from PIL import Image
+
+    from refedit.pipeline.artifacts import EditResult
+
+
+def edit(
+    image: "str | PathLike[str] | Image.Image",
+    instruction: str,
+    *,
+    seed: int = 0,
+    parser: str = "rules",
+    segmenter: str = "grounded-sam",
+    editor: str = "diffedit",
+    models: dict[str, str] | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    hints: Any = None,
+    **options: Any,
+) -> "EditResult":
+    """Edit ``image`` as ``instruction`` says and return the :class:`EditResult`.
+
+    ``models`` maps roles ("sd", "grounding", "sam", "clip", ...) to model ids or local directories;
+    ``options`` are stage options such as ``steps``, ``encode_ratio``, ``guidance``.
+    """
+    from PIL import Image
+
+    from refedit.config import Settings
+    from refedit.pipeline.artifacts import EditRequest, Hints
+    from refedit.pipeline.chain import Pipeline
+    from refedit.pipeline.imageio import load_image
+
+    path = None
+    if not isinstance(image, Image.Image):
+        path = str(image)
+        image = load_image(image).rgb
+    elif image.mode != "RGB":
+        image = image.convert("RGB")
+    settings = Settings.resolve(models=models, device=device, dtype=dtype)
+    pipe = Pipeline.build(settings, parser=parser, segmenter=segmenter, editor=editor, options=options)
+    request = EditRequest(image=image, instruction=instruction, hints=hints or Hints(), seed=seed, image_path=path)
+    return pipe.run(request)

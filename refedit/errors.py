@@ -1,0 +1,66 @@
+"""One exception hierarchy for refedit; each class carries the CLI exit code it maps to.
+
+Exit codes (documented in README.md):
+    0  success
+    1  internal error (a bug: please report it with ``--debug`` output)
+    2  bad input (missing/unreadable/corrupt file, bad option value, unsafe output path)
+    3  unclear instruction (no identifiable target or action)
+    4  target not found in the image
+    5  model unavailable (not downloaded, no network, incompatible checkpoint)
+    6  a batch finished with at least one failed item
+"""
+
+from __future__ import annotations
+
+
+class RefEditError(Exception):
+    """Base class: a failure the user can act on. ``str(err)`` is one line."""
+
+    exit_code: int = 1
+
+
+class InternalError(RefEditError):
+    """Something refedit did not expect (a bug)."""
+
+    exit_code = 1
+
+
+class BadInput(RefEditError):
+    """An input file, option value or output path is unusable."""
+
+    exit_code = 2
+
+
+class UnclearInstruction(RefEditError):
+    """The instruction names no object (or no action) refedit can act on."""
+
+    exit_code = 3
+
+
+class TargetNotFound(RefEditError):
+    """The referred object was not found in the image."""
+
+    exit_code = 4
+
+
+class ModelUnavailable(RefEditError):
+    """A checkpoint cannot be loaded (not cached, no network, wrong kind)."""
+
+    exit_code = 5
+
+
+class BatchFailed(RefEditError):
+    """A batch completed but some items failed."""
+
+    exit_code = 6
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    InternalError.exit_code: "internal error",
+    BadInput.exit_code: "bad input",
+    UnclearInstruction.exit_code: "unclear instruction",
+    TargetNotFound.exit_code: "target not found",
+    ModelUnavailable.exit_code: "model unavailable",
+    BatchFailed.exit_code: "batch had failures",
+}

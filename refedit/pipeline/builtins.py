@@ -1,0 +1,33 @@
+"""Factories of the built-in stages, registered through entry points exactly like plugins.
+
+This module imports nothing heavy: each factory imports its implementation when called, so listing
+stages (``refedit stages``) never imports torch or loads a weight. A factory's first docstring line is
+the stage's description.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from refedit.pipeline.stages import StageContext
+
+
+def rules_parser(context: StageContext) -> Any:
+    """Offline spaCy rule parser (default; no key, no network)."""
+    from refedit.pipeline.parse.rules import RulesParser
+
+    return RulesParser()
+
+
+def grounded_sam_segmenter(context: StageContext) -> Any:
+    """Grounded-SAM: GroundingDINO boxes, a referring resolver (left/second/biggest/all), SAM masks."""
+    from refedit.pipeline.segment.grounded_sam import GroundedSamOptions, GroundedSamSegmenter
+
+    return GroundedSamSegmenter(context.store, GroundedSamOptions.from_mapping(context.options))
+
+
+def diffedit_editor(context: StageContext) -> Any:
+    """DiffEdit mask-guided DDIM on Stable Diffusion: invert to ratio r, denoise with the edited caption."""
+    from refedit.pipeline.edit.diffedit import DiffEditEditor, DiffEditOptions
+
+    return DiffEditEditor(context.store, DiffEditOptions.from_mapping(context.options))

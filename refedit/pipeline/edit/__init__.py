@@ -1,0 +1,1 @@
+"""Editors: change only what the mask covers."""

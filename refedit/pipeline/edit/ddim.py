@@ -1,0 +1,93 @@
+"""DDIM math as pure tensor functions (DDIM, Song et al. 2021; DiffEdit; InstructEdit Eq. 2-4).
+
+Notation: ``alpha`` is the cumulative product ᾱ_t of the noise schedule, ``eps`` the UNet's noise
+prediction ε_θ(x_t, t, c).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def predict_x0(x_t: torch.Tensor, eps: torch.Tensor, alpha_t: float) -> torch.Tensor:
+    """x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t."""
+    return (x_t - math.sqrt(1.0 - alpha_t) * eps) / math.sqrt(alpha_t)
+
+
+def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, alpha_t: float, alpha_prev: float) -> torch.Tensor:
+    """Deterministic DDIM step (η = 0; InstructEdit Eq. 2):
+    x_{t−1} = √ᾱ_{t−1} x̂_0 + √(1−ᾱ_{t−1}) ε."""
+    return math.sqrt(alpha_prev) * predict_x0(x_t, eps, alpha_t) + math.sqrt(1.0 - alpha_prev) * eps
+
+
+def ddim_inverse_step(x_t: torch.Tensor, eps: torch.Tensor, alpha_t: float, alpha_next: float) -> torch.Tensor:
+    """DDIM inversion step (InstructEdit Eq. 3), the same update run towards noise:
+    x_{t+1} = √ᾱ_{t+1} x̂_0 + √(1−ᾱ_{t+1}) ε, with ε evaluated at t+1 (the usual approximation)."""
+    return ddim_step(x_t, eps, alpha_t, alpha_next)
+
+
+def blend_latents(edited: torch.Tensor, source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """DiffEdit mask guidance (InstructEdit Eq. 4): ŷ_t = M ⊙ y_t + (1 − M) ⊙ x_t."""
+    return mask * edited + (1.0 - mask) * source
+
+
+def downsample_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bring an (H, W) or (1, 1, H, W) {0,1} mask to latent size ``(h, w)`` as a (1, 1, h, w) {0,1} tensor.
+
+    A latent cell is inside when any pixel it covers is inside (area average > 0): the edit region
+    never shrinks, so the object is fully regenerated.
+    """
+    m = mask.float().reshape(1, 1, *mask.shape[-2:])
+    return (F.interpolate(m, size=size, mode="area") > 0).float()
+
+
+def cfg(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, guidance: float) -> torch.Tensor:
+    """Classifier-free guidance: ε = ε_u + w (ε_c − ε_u)."""
+    return eps_uncond + guidance * (eps_cond - eps_uncond)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The timesteps of a partial DDIM trajectory and the ᾱ before and after each step.
+
+    ``timesteps`` are descending (denoising order); step k takes x at ``alphas[k]`` (ᾱ of timesteps[k])
+    to ``alphas_prev[k]``. Inversion walks the same pairs backwards.
+    """
+
+    timesteps: tuple[int, ...]
+    alphas: tuple[float, ...]
+    alphas_prev: tuple[float, ...]
+
+
+def encode_steps(total_steps: int, ratio: float) -> int:
+    """Number of DDIM steps for encoding ratio r: ⌈r·T⌉ (at least 1)."""
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"encoding ratio must be in (0, 1], got {ratio}")
+    return max(1, math.ceil(ratio * total_steps - 1e-9))
+
+
+def ddim_schedule(
+    alphas_cumprod: torch.Tensor,
+    *,
+    steps: int,
+    ratio: float,
+    num_train_timesteps: int = 1000,
+    steps_offset: int = 1,
+    final_alpha: float | None = None,
+) -> Schedule:
+    """The last ⌈r·T⌉ steps of a T-step DDIM schedule ("leading" spacing, as diffusers' DDIMScheduler).
+
+    ``final_alpha`` is ᾱ after the last step (ᾱ_0 when ``set_alpha_to_one`` is False, 1.0 otherwise).
+    """
+    step_ratio = num_train_timesteps // steps
+    all_t = [i * step_ratio + steps_offset for i in range(steps)][::-1]
+    n = encode_steps(steps, ratio)
+    ts = all_t[steps - n :]
+    final = float(alphas_cumprod[0]) if final_alpha is None else final_alpha
+    alphas = tuple(float(alphas_cumprod[t]) for t in ts)
+    prev = tuple(float(alphas_cumprod[t - step_ratio]) if t - step_ratio >= 0 else final for t in ts)
+    return Schedule(timesteps=tuple(ts), alphas=alphas, alphas_prev=prev)

@@ -1,0 +1,217 @@
+"""Image and mask I/O: load safely (EXIF orientation, every common mode, size limits), save atomically.
+
+Alpha: an image with transparency (RGBA, LA, PA, P with a transparent colour) is composited on white for
+the models; :class:`LoadedImage` keeps the alpha channel and :func:`save_image` puts it back when the
+output format can hold it (PNG, WebP, TIFF), so transparent regions stay transparent.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from refedit.errors import BadInput
+
+#: Refuse images with more pixels than this (decompression-bomb guard); ``REFEDIT_MAX_PIXELS`` overrides.
+DEFAULT_MAX_PIXELS = 64_000_000
+ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """An image as refedit uses it: ``rgb`` (mode RGB, EXIF orientation applied), the original ``alpha``
+    channel (mode L) if it had one, and where it came from."""
+
+    rgb: Image.Image
+    alpha: Image.Image | None
+    path: Path | None
+    format: str | None
+    mode: str
+
+
+def max_pixels() -> int:
+    return int(os.environ.get("REFEDIT_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+
+
+def _check_readable_file(path: Path, what: str) -> None:
+    if not path.exists():
+        raise BadInput(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise BadInput(f"{what} {path} is a directory, not an image file")
+    if path.stat().st_size == 0:
+        raise BadInput(f"{what} {path} is empty (0 bytes)")
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """Scale 16/32-bit integer and float single-channel images to 8-bit L."""
+    arr = np.asarray(img, dtype=np.float64)
+    if img.mode.startswith("I;16") or (img.mode == "I" and arr.max(initial=0) > 255):
+        arr = arr / 257.0 if arr.max(initial=0) <= 65535 else arr / arr.max() * 255.0
+    elif img.mode == "F":
+        top = arr.max(initial=0)
+        arr = arr * 255.0 if top <= 1.0 else arr / top * 255.0
+    return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
+
+
+def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """Return (RGB on white, alpha or None) for any PIL mode."""
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        img = _to_8bit(img)
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        alpha = rgba.getchannel("A")
+        white = Image.new("RGB", rgba.size, (255, 255, 255))
+        white.paste(rgba.convert("RGB"), mask=alpha)
+        return white, alpha
+    if img.mode in ("RGB;16", "RGBA;16"):  # pragma: no cover - PIL converts these on load
+        img = img.convert("RGB")
+    return img.convert("RGB"), None
+
+
+def load_image(path: str | os.PathLike[str], *, what: str = "image") -> LoadedImage:
+    """Load an image file as RGB with EXIF orientation applied.
+
+    Raises :class:`BadInput` for a missing path, a directory, an empty, truncated or non-image file, or an
+    image over :func:`max_pixels` pixels (decompression bomb).
+    """
+    path = Path(path)
+    _check_readable_file(path, what)
+    limit = max_pixels()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            old = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = limit
+            try:
+                with Image.open(path) as img:
+                    fmt = img.format
+                    if img.width * img.height > limit:
+                        raise BadInput(
+                            f"{what} {path} has {img.width}x{img.height} pixels, over the limit of {limit} "
+                            "(set REFEDIT_MAX_PIXELS to raise it)"
+                        )
+                    img.load()
+                    mode = img.mode
+                    img = ImageOps.exif_transpose(img)
+            finally:
+                Image.MAX_IMAGE_PIXELS = old
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadInput(f"{what} {path} is too large to decode safely (limit {limit} pixels)") from None
+    except UnidentifiedImageError:
+        raise BadInput(f"{what} {path} is not an image file PIL can read") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise BadInput(f"{what} {path} is corrupt or truncated ({err})") from None
+    rgb, alpha = _split_alpha(img)
+    return LoadedImage(rgb=rgb, alpha=alpha, path=path, format=fmt, mode=mode)
+
+
+def image_format_for(path: str | os.PathLike[str]) -> str:
+    """The PIL format implied by ``path``'s extension; :class:`BadInput` if there is none."""
+    ext = Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None or fmt not in Image.SAVE:
+        raise BadInput(f"cannot tell an image format from the extension of {path!s} (use .png, .jpg, .webp, ...)")
+    return fmt
+
+
+def check_output_path(out: str | os.PathLike[str], *inputs: str | os.PathLike[str] | None) -> Path:
+    """Validate an output path before any work is done: its folder exists, it has an image extension,
+    and it is not one of the ``inputs`` (refedit never overwrites an input)."""
+    out = Path(out)
+    if out.is_dir():
+        raise BadInput(f"output {out} is a directory; give a file name such as {out / 'edited.png'}")
+    if not out.parent.is_dir():
+        raise BadInput(f"output folder {out.parent} does not exist")
+    image_format_for(out)
+    for src in inputs:
+        if src is not None and _same_file(out, Path(src)):
+            raise BadInput(f"output {out} is the input file; refedit never overwrites its input")
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def atomic_save(img: Image.Image, path: str | os.PathLike[str], **save_kwargs: object) -> Path:
+    """Save ``img`` to ``path`` through a temporary file in the same folder and an atomic rename, so a
+    reader never sees a half-written file and a crash never destroys an existing one."""
+    path = Path(path)
+    fmt = image_format_for(path)
+    if fmt == "JPEG" and img.mode not in ("RGB", "L", "CMYK"):
+        img = img.convert("RGB")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            img.save(fh, format=fmt, **save_kwargs)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_image(
+    img: Image.Image,
+    path: str | os.PathLike[str],
+    *,
+    source: LoadedImage | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Save an edited RGB image atomically in the format implied by ``path``'s extension.
+
+    With ``source``, refuses to overwrite the source file and re-attaches its alpha channel when the
+    format supports alpha. ``metadata`` is written as PNG text chunks (PNG only).
+    """
+    path = check_output_path(path, source.path if source else None)
+    fmt = image_format_for(path)
+    if source is not None and source.alpha is not None and fmt in ALPHA_FORMATS:
+        img = img.convert("RGBA")
+        img.putalpha(source.alpha)
+    kwargs: dict[str, object] = {}
+    if fmt == "PNG" and metadata:
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for key, value in metadata.items():
+            info.add_text(key, value)
+        kwargs["pnginfo"] = info
+    elif fmt == "JPEG":
+        kwargs["quality"] = 95
+    return atomic_save(img, path, **kwargs)
+
+
+def save_mask(mask: np.ndarray, path: str | os.PathLike[str]) -> Path:
+    """Write an HxW bool mask as an 8-bit PNG (255 inside, 0 outside), atomically."""
+    if Path(path).suffix.lower() != ".png":
+        raise BadInput(f"mask output {path} must be a .png file (masks must be lossless)")
+    check_output_path(path)
+    return atomic_save(Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255, mode="L"), path)
+
+
+def load_mask(
+    path: str | os.PathLike[str], size: tuple[int, int] | None = None, *, what: str = "mask"
+) -> np.ndarray:
+    """Read a mask image as an HxW bool array (pixels > 127 are inside; the alpha channel is used when
+    the image has one). With ``size=(W, H)``, a mask of another size is an error."""
+    loaded = load_image(path, what=what)
+    if loaded.alpha is not None and loaded.mode in ("RGBA", "LA", "PA") and np.asarray(loaded.alpha).min() < 255:
+        gray = np.asarray(loaded.alpha)
+    else:
+        gray = np.asarray(loaded.rgb.convert("L"))
+    if size is not None and (gray.shape[1], gray.shape[0]) != tuple(size):
+        raise BadInput(f"{what} {path} is {gray.shape[1]}x{gray.shape[0]} but the image is {size[0]}x{size[1]}")
+    return gray > 127

@@ -1,0 +1,167 @@
+"""ModelStore: loads each checkpoint component once, lazily, and shares it between stages.
+
+One instance per (model id, component, device, dtype): the DiffEdit editor and the Ref-Diff segmenter
+get the very same UNet. Components are loaded by subfolder (``unet``, ``vae``, ``text_encoder``,
+``tokenizer``, ``scheduler``) so refedit does not depend on pipeline classes or the safety checker.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from refedit.config import MODEL_ROLES, Settings, env_var
+from refedit.errors import ModelUnavailable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+def _diffusers(cls_name: str, subfolder: str) -> Callable[[str, "torch.dtype"], Any]:
+    def load(model_id: str, dtype: "torch.dtype") -> Any:
+        import diffusers
+
+        return getattr(diffusers, cls_name).from_pretrained(model_id, subfolder=subfolder, torch_dtype=dtype)
+
+    return load
+
+
+def _scheduler_config(model_id: str, dtype: "torch.dtype") -> Any:
+    from diffusers import DDIMScheduler
+
+    # SD repositories ship a PNDM config; DDIM/DDIMInverse are built from its values by the editor.
+    return DDIMScheduler.load_config(model_id, subfolder="scheduler")
+
+
+def _transformers(cls_name: str, subfolder: str | None = None, weights: bool = True) -> Callable[..., Any]:
+    def load(model_id: str, dtype: "torch.dtype") -> Any:
+        import transformers
+
+        kwargs: dict[str, Any] = {"subfolder": subfolder} if subfolder else {}
+        if weights:
+            kwargs["dtype"] = dtype
+        return getattr(transformers, cls_name).from_pretrained(model_id, **kwargs)
+
+    return load
+
+
+@dataclass(frozen=True)
+class Component:
+    """How to load one component: ``loader(model_id, dtype)``; ``module`` ones go to the device."""
+
+    loader: Callable[[str, "torch.dtype"], Any]
+    module: bool = True
+
+
+COMPONENTS: dict[str, Component] = {
+    "unet": Component(_diffusers("UNet2DConditionModel", "unet")),
+    "vae": Component(_diffusers("AutoencoderKL", "vae")),
+    "text_encoder": Component(_transformers("CLIPTextModel", "text_encoder")),
+    "tokenizer": Component(_transformers("CLIPTokenizer", "tokenizer", weights=False), module=False),
+    "scheduler": Component(_scheduler_config, module=False),
+    "detector": Component(_transformers("AutoModelForZeroShotObjectDetection")),
+    "sam": Component(_transformers("SamModel")),
+    "clip": Component(_transformers("CLIPModel")),
+    "processor": Component(_transformers("AutoProcessor", weights=False), module=False),
+}
+
+
+def resolve_device(name: str) -> "torch.device":
+    """``auto`` picks CUDA, then Apple MPS, then CPU."""
+    import torch
+
+    if name != "auto":
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            from refedit.errors import BadInput
+
+            raise BadInput(f"device {name!r} requested but CUDA is not available here (use --device cpu)")
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_dtype(name: str, device: "torch.device") -> "torch.dtype":
+    """``auto`` is float16 on CUDA and MPS, float32 on CPU."""
+    import torch
+
+    if name == "auto":
+        return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+    return getattr(torch, name)
+
+
+def _unavailable(role: str, model_id: str, component: str, err: BaseException) -> ModelUnavailable:
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if len(reason) > 160:
+        reason = reason[:157] + "..."
+    flag = f"--{role}-model" if role in ("sd", "grounding", "sam", "clip", "inpaint", "instruct") else "the config file"
+    return ModelUnavailable(
+        f"cannot load the {role} model {model_id!r} ({component}): {reason} -- it downloads on first use where "
+        f"a network exists; otherwise download it elsewhere (`hf download {model_id}`) and point {flag} or "
+        f"{env_var(role)} at the local directory"
+    )
+
+
+class ModelStore:
+    """Lazy, shared model loading for one device and dtype.
+
+    ``get(role, component)`` returns the component of the model configured for ``role`` (see
+    :data:`refedit.config.MODEL_ROLES`); ``loads`` records every ``from_pretrained`` call made, in order.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self._cache: dict[tuple[str, str, str, str], Any] = {}
+        self._lock = threading.RLock()
+        self._device: "torch.device | None" = None
+        self._dtype: "torch.dtype | None" = None
+        self.loads: list[tuple[str, str]] = []
+
+    @property
+    def device(self) -> "torch.device":
+        if self._device is None:
+            self._device = resolve_device(self.settings.device)
+        return self._device
+
+    @property
+    def dtype(self) -> "torch.dtype":
+        if self._dtype is None:
+            self._dtype = resolve_dtype(self.settings.dtype, self.device)
+        return self._dtype
+
+    def model_id(self, role: str) -> str:
+        return self.settings.model(role)
+
+    def get(self, role: str, component: str) -> Any:
+        """The loaded ``component`` ("unet", "vae", "detector", ...) of ``role``'s model, cached."""
+        if role not in MODEL_ROLES:
+            raise KeyError(f"unknown model role {role!r}")
+        spec = COMPONENTS[component]
+        model_id = self.model_id(role)
+        key = (model_id, component, str(self.device), str(self.dtype))
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+            try:
+                obj = spec.loader(model_id, self.dtype)
+            except (OSError, ValueError, ImportError) as err:
+                raise _unavailable(role, model_id, component, err) from err
+            except Exception as err:  # huggingface_hub HTTP errors and friends
+                if type(err).__module__.startswith(("huggingface_hub", "requests", "httpx", "urllib3")):
+                    raise _unavailable(role, model_id, component, err) from err
+                raise
+            self.loads.append((model_id, component))
+            if spec.module:
+                obj = obj.to(self.device).eval().requires_grad_(False)
+            self._cache[key] = obj
+            return obj
+
+    def cached(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """A derived object (e.g. a built scheduler) cached under ``key`` for this store's lifetime."""
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = make()
+            return self._cache[key]

@@ -1,0 +1,1 @@
+"""Instruction parsers: turn an instruction into an :class:`~refedit.pipeline.artifacts.EditPlan`."""

@@ -1,0 +1,63 @@
+"""Word lists for the rules parser: qualifiers, colours and materials, plurals, vague words."""
+
+from __future__ import annotations
+
+SPATIAL_WORDS: dict[str, str] = {
+    "left": "left", "leftmost": "left", "left-most": "left",
+    "right": "right", "rightmost": "right", "right-most": "right",
+    "top": "top", "topmost": "top", "upper": "top", "uppermost": "top", "highest": "top",
+    "bottom": "bottom", "bottommost": "bottom", "lower": "bottom", "lowest": "bottom", "lowermost": "bottom",
+    "middle": "middle", "center": "middle", "centre": "middle", "central": "middle",
+    "front": "front", "foreground": "front", "nearest": "front", "closest": "front",
+    "back": "back", "background": "back", "rear": "back", "farthest": "back", "furthest": "back",
+}  # fmt: skip
+SIZE_WORDS: dict[str, str] = {
+    **dict.fromkeys(("big", "bigger", "biggest", "large", "larger", "largest", "huge", "giant"), "largest"),
+    **dict.fromkeys(("small", "smaller", "smallest", "little", "tiny", "littlest"), "smallest"),
+}
+ORDINAL_WORDS: dict[str, int] = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+    "ninth": 9, "tenth": 10, "last": -1,
+    "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "6th": 6, "7th": 7, "8th": 8, "9th": 9, "10th": 10,
+}  # fmt: skip
+COLOURS = frozenset(
+    "red green blue yellow orange purple violet pink brown black white grey gray silver gold golden beige "
+    "turquoise cyan magenta teal navy maroon crimson scarlet lavender lilac olive tan ivory cream khaki "
+    "bronze copper amber indigo emerald ruby coral peach mint charcoal".split()
+)
+MATERIALS = frozenset(
+    "wooden wood metal metallic glass marble stone plastic golden gold silver bronze copper steel iron "
+    "leather paper concrete brick crystal ice rubber velvet woolen wool denim ceramic porcelain chrome "
+    "transparent shiny matte rusty striped checkered furry fluffy polka-dotted".split()
+)
+SHADES = frozenset("light dark bright pale deep matte neon pastel".split())
+#: multi-word object names whose first word spaCy may tag as an adjective or verb
+COMPOUND_NOUNS = frozenset(
+    "hot dog|stop sign|fire hydrant|traffic light|teddy bear|wine glass|cell phone|tennis racket|baseball bat|"
+    "baseball glove|potted plant|dining table|remote control|parking meter|sports ball|hair drier|tennis ball|"
+    "picture frame|coffee table|ice cream|polar bear|hot air balloon|christmas tree|street lamp|cutting board|"
+    "coffee mug|wine bottle|water bottle|fire truck|school bus|sports car|police car|trash can|garbage can|"
+    "soccer ball|golf ball|living room|parking lot".split("|")
+)
+IRREGULAR_PLURALS: dict[str, str] = {
+    "men": "man", "women": "woman", "people": "person", "children": "child", "mice": "mouse", "geese": "goose",
+    "feet": "foot", "teeth": "tooth", "oxen": "ox", "knives": "knife", "leaves": "leaf", "wolves": "wolf",
+    "shelves": "shelf", "loaves": "loaf", "scarves": "scarf", "halves": "half", "calves": "calf",
+    "wives": "wife", "lives": "life", "thieves": "thief", "elves": "elf", "potatoes": "potato",
+    "tomatoes": "tomato", "heroes": "hero", "mangoes": "mango", "dice": "die", "cacti": "cactus",
+}  # fmt: skip
+US_WORDS = frozenset("bus walrus octopus cactus circus virus campus citrus platypus hippopotamus fungus".split())
+IE_WORDS = frozenset("cookie movie pie tie zombie hippie goalie smoothie brownie selfie rookie lie".split())
+INVARIANT = frozenset("sheep fish deer sunglasses eyeglasses scissors jeans pants trousers shorts series species".split())
+DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every", "each", "both",
+               "the", "a", "an", "this", "that", "these", "those", "some")  # fmt: skip
+ALL_WORDS = frozenset({"all", "every", "each", "both"})
+IMAGE_WORDS = frozenset(
+    "it|this|image|photo|picture|scene|whole image|whole photo|whole picture|whole scene|entire image|"
+    "entire photo|entire picture|photograph|everything".split("|")
+)
+VAGUE_WORDS = frozenset(
+    "nicer better good great pop cool prettier pretty beautiful awesome amazing nice best different "
+    "interesting fun funnier better-looking something anything".split()
+)
+PRONOUNS = frozenset("it this that something anything everything him her them me you".split())

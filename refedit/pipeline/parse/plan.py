@@ -1,0 +1,192 @@
+"""Plan building shared by the parsers: analyse a referring expression into a :class:`Target` and write
+the InstructEdit caption pair (Sec. 3.2: segmentation prompt, input caption, edited caption)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from refedit.errors import UnclearInstruction
+from refedit.pipeline.artifacts import EditPlan, Target
+from refedit.pipeline.parse import lexicon as lx
+from refedit.pipeline.parse.nlp import load_nlp
+
+_DET_RE = re.compile(r"^(?:" + "|".join(re.escape(d) for d in lx.DETERMINERS) + r")\b\s*")
+_NOUN_POS = ("NOUN", "PROPN")
+
+
+def clean_phrase(text: str) -> str:
+    """Lowercase, collapse spaces, drop surrounding punctuation and quotes."""
+    text = re.sub(r"\s+", " ", text.strip().lower())
+    return text.strip(" .,!?;:\"'")
+
+
+def strip_determiners(phrase: str) -> tuple[str, bool]:
+    """Remove leading determiners/quantifiers; return (rest, whether one of them meant 'all')."""
+    quantified = False
+    while m := _DET_RE.match(phrase):
+        if not m.group(0).strip():
+            break
+        quantified |= m.group(0).split()[0] in lx.ALL_WORDS
+        phrase = phrase[m.end() :]
+    return phrase.strip(), quantified
+
+
+def singular(word: str) -> str:
+    """Singular form of an English plural noun (irregulars, -ies, -es, -s)."""
+    if word in lx.IRREGULAR_PLURALS:
+        return lx.IRREGULAR_PLURALS[word]
+    if word in lx.INVARIANT or len(word) < 4:
+        return word
+    if word.endswith("ies"):
+        return word[:-1] if word[:-1] in lx.IE_WORDS else word[:-3] + "y"
+    if word.endswith("uses") and word[:-2] in lx.US_WORDS:
+        return word[:-2]
+    if word.endswith(("sses", "xes", "ches", "shes", "zzes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def is_plural(token: Any) -> bool:
+    return token.tag_ in ("NNS", "NNPS") or token.text in lx.IRREGULAR_PLURALS
+
+
+_STOP_POS = ("ADP", "VERB", "AUX", "SCONJ")
+_STOP_WORDS = frozenset("that which who whose where with without wearing holding".split())
+_QUALIFIERS = frozenset(lx.SPATIAL_WORDS) | frozenset(lx.SIZE_WORDS) | frozenset(lx.ORDINAL_WORDS)
+
+
+def _pre_modifier_span(doc: Any) -> int:
+    """Index where the head's own phrase ends: the first preposition, verb or relative pronoun."""
+    for tok in doc[1:]:
+        if f"{doc[tok.i - 1].text} {singular(tok.text)}" in lx.COMPOUND_NOUNS:
+            continue
+        if tok.text in _STOP_WORDS or (tok.pos_ in _STOP_POS and tok.text not in lx.MATERIALS and tok.tag_ != "VBN"):
+            return tok.i
+    return len(doc)
+
+
+def _find_head(doc: Any) -> tuple[int, int] | None:
+    """(start, end) token span of the head noun incl. compounds, or None.
+
+    The head is the last word before the first preposition/relative clause that is not a qualifier,
+    determiner or particle; noun compounds ("wine glass") and known multi-word names ("hot dog") join it.
+    """
+    end = _pre_modifier_span(doc)
+    words = [t.text for t in doc]
+    head = next(
+        (i for i in range(end - 1, -1, -1) if words[i] not in _QUALIFIERS and doc[i].pos_ not in ("DET", "PART", "PUNCT")),
+        None,
+    )
+    if head is None:
+        return None
+    for n in (2, 1):  # known multi-word names spaCy may tag ADJ/VERB + NOUN
+        if head - n >= 0 and " ".join([*words[head - n : head], singular(words[head])]) in lx.COMPOUND_NOUNS:
+            return head - n, head + 1
+    start = head
+    while (
+        start > 0
+        and doc[start - 1].pos_ in ("NOUN", "PROPN")
+        and words[start - 1] not in _QUALIFIERS | lx.COLOURS | lx.MATERIALS
+        and doc[start].tag_ != "POS"
+    ):
+        start -= 1
+    return start, head + 1
+
+
+def analyse_target(phrase: str) -> Target:
+    """Analyse a referring expression ("the second cat from the left") into a :class:`Target`."""
+    phrase = clean_phrase(phrase)
+    expression, quantified = strip_determiners(phrase)
+    if not expression or expression in lx.PRONOUNS:
+        raise UnclearInstruction(f"cannot tell which object {phrase!r} refers to; name it (e.g. 'the red car')")
+    doc = load_nlp()(expression)
+    span = _find_head(doc)
+    if span is None:
+        raise UnclearInstruction(f"no object noun found in {phrase!r}; name the object to edit")
+    head_start, head_end = span
+    head = doc[head_end - 1]
+    words = [t.text for t in doc]
+    head_text = " ".join([*words[head_start : head_end - 1], singular(head.text) if is_plural(head) else head.text])
+    spatial = next((lx.SPATIAL_WORDS[w] for w in words if w in lx.SPATIAL_WORDS), None)
+    if re.search(r"\bin front of\b", expression):
+        spatial = next((lx.SPATIAL_WORDS[w] for w in words if w in lx.SPATIAL_WORDS and w != "front"), None)
+    ordinal = next((lx.ORDINAL_WORDS[w] for w in words if w in lx.ORDINAL_WORDS), None)
+    size = next((lx.SIZE_WORDS[w] for w in words[:head_start] if w in lx.SIZE_WORDS), None)
+    possessor = max((t.i for t in doc[:head_start] if t.tag_ == "POS"), default=-1)
+    attributes = tuple(
+        t.text
+        for t in doc[possessor + 1 : head_start]
+        if t.text not in _QUALIFIERS and (t.pos_ == "ADJ" or t.text in lx.COLOURS or t.text in lx.MATERIALS)
+    )
+    return Target(
+        expression=expression,
+        head=head_text,
+        attributes=attributes,
+        spatial=spatial,
+        ordinal=ordinal,
+        size=size,
+        all=quantified or is_plural(head),
+    )
+
+
+def with_article(phrase: str) -> str:
+    """'tiger' -> 'a tiger', 'apple' -> 'an apple'; plurals and phrases with a determiner unchanged."""
+    first = phrase.split()[0] if phrase else ""
+    if first in ("a", "an", "the", "some") or (phrase.endswith("s") and not phrase.endswith("ss")):
+        return phrase
+    return ("an " if first[:1] in "aeiou" else "a ") + phrase
+
+
+def noun_phrase(target: Target, attributes: tuple[str, ...] | None = None) -> str:
+    """The target as a caption noun phrase: attributes + head, plural when the target is."""
+    attrs = target.attributes if attributes is None else attributes
+    words = " ".join([*attrs, target.head])
+    if target.all:
+        written = _written_head(target)
+        return " ".join([*attrs, written]) if written else words + "s"
+    return with_article(words)
+
+
+def _written_head(target: Target) -> str | None:
+    """The head as written in the expression (e.g. 'buses' for head 'bus'), if found."""
+    head_last = target.head.split()[-1]
+    for word in target.expression.split():
+        if singular(word) == head_last or lx.IRREGULAR_PLURALS.get(word) == head_last:
+            return " ".join([*target.head.split()[:-1], word])
+    return None
+
+
+def captions(action: str, target: Target, replacement: str | None) -> tuple[str, str]:
+    """InstructEdit's (input caption, edited caption) pair, "a photo of ..."."""
+    if action == "global":
+        return "a photo", f"a photo, {replacement}"
+    source = f"a photo of {noun_phrase(target)}"
+    if action == "replace":
+        return source, f"a photo of {with_article(replacement or '')}"
+    if action == "modify":
+        return source, f"a photo of {noun_phrase(target, (replacement or '',))}"
+    if action == "add":
+        return source, f"{source} with {with_article(replacement or '')}"
+    return source, "a photo of the empty background"  # remove: describe what is left behind
+
+
+def build_plan(instruction: str, action: str, target: Target, replacement: str | None, parser: str) -> EditPlan:
+    """Assemble an :class:`EditPlan`; the segmentation prompt is the head noun with its attributes."""
+    source, edited = captions(action, target, replacement)
+    prompt = "image" if action == "global" else " ".join([*target.attributes, target.head])
+    return EditPlan(
+        instruction=instruction,
+        action=action,  # type: ignore[arg-type]
+        target=target,
+        replacement=replacement,
+        segmentation_prompt=prompt,
+        source_caption=source,
+        edited_caption=edited,
+        parser=parser,
+    )
+
+
+GLOBAL_TARGET = Target(expression="image", head="image")

@@ -1,0 +1,199 @@
+"""The offline rules parser: instruction templates over regular expressions, noun-phrase analysis with
+spaCy (see :mod:`refedit.pipeline.parse.plan`). No key, no network."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from refedit.errors import UnclearInstruction
+from refedit.pipeline.artifacts import EditPlan
+from refedit.pipeline.parse import lexicon as lx
+from refedit.pipeline.parse.nlp import load_nlp
+from refedit.pipeline.parse.plan import GLOBAL_TARGET, analyse_target, build_plan, clean_phrase, strip_determiners
+
+_POLITE = re.compile(r"^(?:(?:please|kindly|can you|could you|would you|i want you to|i'd like you to)\b[ ,]*)+")
+_TRAILING_PLEASE = re.compile(r"[ ,]*\bplease$")
+_ARTICLE = re.compile(r"^(?:a|an|the|some)\s+")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    action: str
+    target: str  # raw target phrase (or "" for global)
+    replacement: str | None
+
+
+def normalise(instruction: str) -> str:
+    text = clean_phrase(instruction.replace("’", "'"))
+    text = _POLITE.sub("", text)
+    return clean_phrase(_TRAILING_PLEASE.sub("", text))
+
+
+def _new(phrase: str) -> str:
+    return _ARTICLE.sub("", clean_phrase(phrase))
+
+
+def _is_attribute_token(tok: Any) -> bool:
+    word = tok.text
+    if word in lx.SPATIAL_WORDS or word in lx.SIZE_WORDS or word in lx.ORDINAL_WORDS:
+        return False
+    if word in lx.COLOURS or word in lx.MATERIALS or word in lx.SHADES:
+        return True
+    return tok.pos_ == "ADJ" or (tok.tag_ == "VBN" and word.endswith("ed"))
+
+
+def is_attribute_phrase(phrase: str) -> bool:
+    """True when ``phrase`` ("golden", "dark green", "black and white") names an attribute, not an object."""
+    phrase = clean_phrase(phrase)
+    if not phrase or _ARTICLE.match(phrase):
+        return False
+    doc = load_nlp()(phrase)
+    return all(_is_attribute_token(t) or (t.pos_ == "CCONJ" and 0 < t.i < len(doc) - 1) for t in doc)
+
+
+def split_trailing_attribute(text: str) -> tuple[str, str] | None:
+    """Split "the red car blue" into ("the red car", "blue") at the trailing attribute phrase, using the
+    part-of-speech tags of the whole phrase (fragments are tagged less reliably)."""
+    doc = load_nlp()(text)
+    cut = len(doc)
+    while cut > 1 and (
+        _is_attribute_token(doc[cut - 1]) or (doc[cut - 1].pos_ == "CCONJ" and cut < len(doc) and cut - 2 >= 0)
+    ):
+        cut -= 1
+    while cut < len(doc) and doc[cut].pos_ == "CCONJ":
+        cut += 1
+    if cut >= len(doc) or cut == 0:
+        return None
+    return doc[:cut].text, doc[cut:].text
+
+
+def _is_image(phrase: str) -> bool:
+    rest, _ = strip_determiners(clean_phrase(phrase))
+    return rest in lx.IMAGE_WORDS
+
+
+def _global_or_none(target: str, new: str) -> Parsed | None:
+    if not _is_image(target):
+        return None
+    new = _new(new)
+    if not new or set(new.split()) & lx.VAGUE_WORDS:
+        raise UnclearInstruction(f"{new or 'the instruction'!r} does not say what to change; name an object")
+    return Parsed("global", "", new)
+
+
+def _replace_or_modify(target: str, new: str) -> Parsed:
+    return Parsed("modify" if is_attribute_phrase(new) else "replace", target, _new(new))
+
+
+# Each template: (regex over the normalised instruction, builder(match) -> Parsed | None).
+Template = tuple[re.Pattern[str], Callable[[re.Match[str]], "Parsed | None"]]
+_T: list[Template] = []
+
+
+def template(pattern: str) -> Callable[[Callable[[re.Match[str]], Parsed | None]], None]:
+    def register(fn: Callable[[re.Match[str]], Parsed | None]) -> None:
+        _T.append((re.compile(pattern), fn))
+
+    return register
+
+
+@template(r"^(?:remove|delete|erase|eliminate|get rid of|take out|take away|cut out|clear) (?P<t>.+)$")
+def _remove(m: re.Match[str]) -> Parsed:
+    return Parsed("remove", m["t"], None)
+
+
+@template(r"^(?:change|make|turn|set) the (?:colou?r|material|texture|style|finish) of (?P<t>.+?) (?:to|into|in) (?P<n>.+)$")
+def _change_colour(m: re.Match[str]) -> Parsed:
+    return Parsed("modify", m["t"], _new(m["n"]))
+
+
+@template(r"^(?:replace|swap|substitute|exchange|switch) (?P<t>.+?) (?:with|for|by) (?P<n>.+)$")
+def _replace(m: re.Match[str]) -> Parsed:
+    return Parsed("replace", m["t"], _new(m["n"]))
+
+
+@template(r"^(?:add|put|place|draw|insert) (?P<n>.+?) (?:to|on|onto|on top of|next to|beside|near|in|into|over|above) (?P<t>.+)$")
+def _add(m: re.Match[str]) -> Parsed:
+    return Parsed("add", m["t"], _new(m["n"]))
+
+
+@template(r"^give (?P<rest>.+)$")
+def _give(m: re.Match[str]) -> Parsed | None:
+    """"give X a Y": X ends before the article of Y, else at its first noun (the dative)."""
+    if split := re.match(r"^(?P<t>.+?) (?P<n>(?:a|an|some) .+)$", m["rest"]):
+        return Parsed("add", split["t"], _new(split["n"]))
+    doc = load_nlp()(m["rest"])
+    for tok in doc[:-1]:
+        if tok.pos_ in ("NOUN", "PROPN") and tok.text not in lx.COLOURS and doc[tok.i + 1].pos_ != "NOUN":
+            return Parsed("add", doc[: tok.i + 1].text, _new(doc[tok.i + 1 :].text))
+    return None
+
+
+@template(r"^what if (?P<t>.+?) (?:is|was|were|are|became|looked) (?:made (?:of|from|out of) )?(?P<n>.+)$")
+def _what_if(m: re.Match[str]) -> Parsed:
+    return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
+
+
+@template(r"^(?P<t>.+?) should (?:look like|be turned into|become|be|look) (?P<n>.+)$")
+def _should(m: re.Match[str]) -> Parsed:
+    return _global_or_none(m["t"], m["n"]) or _replace_or_modify(m["t"], m["n"])
+
+
+@template(r"^(?:make|render) (?P<t>.+?) look(?: like)? (?P<n>.+)$")
+def _look_like(m: re.Match[str]) -> Parsed:
+    return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
+
+
+@template(r"^(?:change|turn|transform|convert|make|morph) (?P<t>.+?) (?:into|to|in to) (?P<n>.+)$")
+def _into(m: re.Match[str]) -> Parsed:
+    return _global_or_none(m["t"], m["n"]) or _replace_or_modify(m["t"], m["n"])
+
+
+@template(r"^(?:make|turn) (?P<t>.+?) (?P<n>(?:a|an) [a-z][a-z -]*)$")
+def _make_a(m: re.Match[str]) -> Parsed | None:
+    if _is_image(m["t"]) or not strip_determiners(m["t"])[0]:
+        return None
+    return Parsed("replace", m["t"], _new(m["n"]))
+
+
+@template(r"^(?:make|turn|colou?r|paint|dye|tint|render|get) (?P<rest>.+)$")
+def _make_attr(m: re.Match[str]) -> Parsed | None:
+    words = m["rest"].split()
+    if words and _is_image(words[0]):
+        return _global_or_none(words[0], " ".join(words[1:]))
+    split = split_trailing_attribute(m["rest"])
+    if split is None:
+        return None
+    target, new = split
+    return _global_or_none(target, new) or Parsed("modify", target, _new(new))
+
+
+def match_templates(text: str) -> Parsed | None:
+    for pattern, build in _T:
+        if (m := pattern.match(text)) and (parsed := build(m)) is not None:
+            return parsed
+    return None
+
+
+class RulesParser:
+    """Offline spaCy rule parser (the default)."""
+
+    name = "rules"
+
+    def parse(self, *, instruction: str, image: object = None) -> EditPlan:
+        """Parse ``instruction``; :class:`UnclearInstruction` when it names no target or action."""
+        text = normalise(instruction)
+        if not text:
+            raise UnclearInstruction("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
+        parsed = match_templates(text)
+        if parsed is None:
+            raise UnclearInstruction(
+                f"cannot tell what to edit in {instruction.strip()!r}; phrase it like 'replace the left cat with "
+                "a tiger', 'make the vase golden' or 'remove the man in the blue jacket'"
+            )
+        if parsed.action != "global" and parsed.replacement is not None and not parsed.replacement:
+            raise UnclearInstruction(f"{instruction.strip()!r} does not say what the object should become")
+        target = GLOBAL_TARGET if parsed.action == "global" else analyse_target(parsed.target)
+        return build_plan(instruction, parsed.action, target, parsed.replacement, self.name)

@@ -1,0 +1,1 @@
+"""Segmenters: find the referred object(s) and return their mask."""

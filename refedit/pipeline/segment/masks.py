@@ -1,0 +1,73 @@
+"""Mask post-processing as pure numpy/scipy functions on HxW bool masks."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Tight xyxy box (x1, y1 exclusive) of the True pixels, or None when the mask is empty."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _disk(radius: int) -> np.ndarray:
+    y, x = np.ogrid[-radius : radius + 1, -radius : radius + 1]
+    return x * x + y * y <= radius * radius
+
+
+def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """Grow the mask by ``pixels`` (Euclidean disk); 0 returns a copy."""
+    if pixels <= 0:
+        return mask.copy()
+    return ndimage.distance_transform_edt(~mask) <= pixels if mask.any() else mask.copy()
+
+
+def feather(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """Float alpha: 1 on the mask, falling linearly to 0 over ``pixels`` outside it, 0 beyond."""
+    if pixels <= 0 or not mask.any():
+        return mask.astype(np.float32)
+    dist = ndimage.distance_transform_edt(~mask)
+    return np.clip(1.0 - dist / (pixels + 1), 0.0, 1.0).astype(np.float32)
+
+
+def fill_holes(mask: np.ndarray, max_area: int | None = None) -> np.ndarray:
+    """Fill enclosed holes (all of them, or only those up to ``max_area`` pixels)."""
+    filled = ndimage.binary_fill_holes(mask)
+    if max_area is None:
+        return filled
+    holes, n = ndimage.label(filled & ~mask)
+    if n == 0:
+        return mask.copy()
+    sizes = ndimage.sum_labels(np.ones_like(mask), holes, index=np.arange(1, n + 1))
+    small = np.concatenate([[False], sizes <= max_area])
+    return mask | small[holes]
+
+
+def remove_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
+    """Drop connected components smaller than ``min_area`` pixels (keeps the largest one regardless)."""
+    labels, n = ndimage.label(mask)
+    if n <= 1:
+        return mask.copy()
+    sizes = ndimage.sum_labels(np.ones_like(mask), labels, index=np.arange(1, n + 1))
+    keep = np.concatenate([[False], (sizes >= min_area) | (sizes == sizes.max())])
+    return keep[labels]
+
+
+def clean(mask: np.ndarray, *, rel_area: float = 0.002) -> np.ndarray:
+    """Standard clean-up: remove specks and fill holes smaller than ``rel_area`` of the image."""
+    limit = max(1, int(rel_area * mask.size))
+    return fill_holes(remove_specks(mask, limit), max_area=limit)
+
+
+def box_mask(box: tuple[float, float, float, float], shape: tuple[int, int], expand: float = 0.0) -> np.ndarray:
+    """A filled box mask of ``shape`` (H, W), the box grown by ``expand`` of its size on each side."""
+    x0, y0, x1, y1 = box
+    dx, dy = expand * (x1 - x0), expand * (y1 - y0)
+    h, w = shape
+    m = np.zeros(shape, dtype=bool)
+    m[max(0, int(np.floor(y0 - dy))) : min(h, int(np.ceil(y1 + dy))), max(0, int(np.floor(x0 - dx))) : min(w, int(np.ceil(x1 + dx)))] = True
+    return m

@@ -1,0 +1,126 @@
+"""The referring resolver: pure functions that pick, among detected candidates, the one(s) the target
+refers to (spatial, ordinal, size, "all"). No model is needed; the decision depends on geometry only,
+never on which box the detector happened to score higher (InstructEdit's Fig. 9 failure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from refedit.pipeline.artifacts import Box, Candidate, Target
+
+ORDINAL_NAMES = {1: "first", 2: "second", 3: "third", -1: "last"}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Chosen candidate indices and a one-line reason."""
+
+    chosen: tuple[int, ...]
+    reason: str
+
+
+def center(box: Box) -> tuple[float, float]:
+    return ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
+
+
+def area(box: Box) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def spatial_key(spatial: str, image_size: tuple[int, int]) -> Callable[[Candidate], float]:
+    """Sort key: the candidate the spatial word names first sorts first.
+
+    left/right/top/bottom by box centre; middle by distance of the centre to the image centre; front by
+    the bottom edge (lowest in the picture is nearest the camera), back the reverse.
+    """
+    w, h = image_size
+    keys: dict[str, Callable[[Candidate], float]] = {
+        "left": lambda c: center(c.box)[0],
+        "right": lambda c: -center(c.box)[0],
+        "top": lambda c: center(c.box)[1],
+        "bottom": lambda c: -center(c.box)[1],
+        "middle": lambda c: (center(c.box)[0] - w / 2) ** 2 + (center(c.box)[1] - h / 2) ** 2,
+        "front": lambda c: -c.box[3],
+        "back": lambda c: c.box[3],
+    }
+    return keys[spatial]
+
+
+def _describe(n: int, head: str) -> str:
+    return f"{n} '{head}' detection{'s' if n != 1 else ''}"
+
+
+def _ordinal_word(k: int) -> str:
+    return ORDINAL_NAMES.get(k, f"{k}th")
+
+
+def _in_region(c: Candidate, spatial: str, image_size: tuple[int, int]) -> bool:
+    """For plural targets with a spatial word: is the candidate's centre in that part of the image?"""
+    w, h = image_size
+    cx, cy = center(c.box)
+    return {
+        "left": cx < w / 2,
+        "right": cx >= w / 2,
+        "top": cy < h / 2,
+        "bottom": cy >= h / 2,
+        "middle": abs(cx - w / 2) < w / 4 and abs(cy - h / 2) < h / 4,
+        "front": c.box[3] >= h / 2,
+        "back": c.box[3] < h / 2,
+    }[spatial]
+
+
+def resolve(candidates: Sequence[Candidate], target: Target, image_size: tuple[int, int]) -> Resolution:
+    """Choose the candidate(s) ``target`` refers to among ``candidates`` in an image of ``image_size`` (W, H).
+
+    Order of precedence: ordinal (counted from the spatial side, left to right by default), then spatial
+    superlative, then size, then "all", then the highest score. Ties keep the higher-scoring candidate.
+    Returns an empty choice (and says why) when there is no candidate or the ordinal exceeds the count.
+    """
+    n = len(candidates)
+    what = _describe(n, target.head)
+    if n == 0:
+        return Resolution((), f"no '{target.head}' detections")
+    by_score = sorted(range(n), key=lambda i: -candidates[i].score)
+    if target.ordinal is not None:
+        side = target.spatial or "left"
+        order = sorted(by_score, key=lambda i: spatial_key(side, image_size)(candidates[i]))
+        k = target.ordinal
+        if k > n:
+            return Resolution((), f"asked for the {_ordinal_word(k)} from the {side} but found only {what}")
+        pick = order[k - 1] if k > 0 else order[-1]
+        return Resolution((pick,), f"{_ordinal_word(k)} from the {side} of {what}")
+    if target.spatial is not None and target.all:
+        chosen = tuple(i for i in by_score if _in_region(candidates[i], target.spatial, image_size))
+        if chosen:
+            return Resolution(chosen, f"{len(chosen)} of {what} in the {target.spatial} part of the image")
+    if target.spatial is not None:
+        pick = min(by_score, key=lambda i: spatial_key(target.spatial, image_size)(candidates[i]))  # type: ignore[arg-type]
+        word = {"left": "left-most", "right": "right-most", "top": "top-most", "bottom": "bottom-most",
+                "middle": "most central", "front": "front-most (lowest)", "back": "back-most (highest)"}[target.spatial]  # fmt: skip
+        return Resolution((pick,), f"{word} of {what}")
+    if target.size is not None:
+        sign = -1.0 if target.size == "largest" else 1.0
+        pick = min(by_score, key=lambda i: sign * area(candidates[i].box))
+        return Resolution((pick,), f"{target.size} of {what}")
+    if target.all:
+        return Resolution(tuple(by_score), f"all {what}")
+    return Resolution((by_score[0],), f"highest-scoring of {what} (score {candidates[by_score[0]].score:.2f})")
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two xyxy boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = area(a) + area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def nms(candidates: Sequence[Candidate], iou: float) -> list[Candidate]:
+    """Greedy non-maximum suppression: keep the best-scoring of boxes overlapping more than ``iou``."""
+    kept: list[Candidate] = []
+    for c in sorted(candidates, key=lambda c: -c.score):
+        if all(box_iou(c.box, k.box) <= iou for k in kept):
+            kept.append(c)
+    return kept

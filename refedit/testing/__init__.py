@@ -1,0 +1,1 @@
+"""Test helpers for refedit (tiny offline models)."""

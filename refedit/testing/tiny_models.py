@@ -1,0 +1,270 @@
+"""Tiny random-weight instances of the real model architectures refedit uses.
+
+Each builder saves a model with ``save_pretrained`` in the standard on-disk layout, so tests load it back through
+the ordinary ``from_pretrained`` paths, fully offline. Weights are random: outputs prove plumbing, not quality.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import diffusers
+import torch
+from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+from transformers import (
+    BertConfig,
+    BertTokenizer,
+    CLIPConfig,
+    CLIPImageProcessor,
+    CLIPModel,
+    CLIPProcessor,
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTokenizer,
+    GroundingDinoConfig,
+    GroundingDinoForObjectDetection,
+    GroundingDinoImageProcessor,
+    GroundingDinoProcessor,
+    SamConfig,
+    SamImageProcessor,
+    SamModel,
+    SamProcessor,
+)
+from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+__all__ = [
+    "DEFAULT_WORDS",
+    "build_all",
+    "build_tiny_clip",
+    "build_tiny_grounding_dino",
+    "build_tiny_sam",
+    "build_tiny_sd",
+    "tiny_clip_tokenizer",
+]
+
+DEFAULT_WORDS: tuple[str, ...] = (
+    "a", "the", "photo", "of", "an", "and", "on", "in", "with", "to", "is",
+    "cat", "dog", "man", "woman", "person", "child", "boy", "girl", "car", "bus", "truck", "bike",
+    "tree", "vase", "cup", "bottle", "chair", "table", "bed", "book", "bird", "horse", "tiger", "apple",
+    "left", "right", "top", "bottom", "middle", "center", "front", "back", "near", "far",
+    "big", "small", "large", "tall", "red", "blue", "green", "yellow", "white", "black", "brown",
+    "sitting", "standing",
+)  # fmt: skip
+
+_CLIP_MAX_LENGTH = 77
+
+
+def _prepare(path: str | Path) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def tiny_clip_tokenizer() -> CLIPTokenizer:
+    """A CLIPTokenizer over the 256 byte-level characters (with and without ``</w>``) and no merges.
+
+    It tokenizes any text, one token per character; its vocabulary has 514 entries.
+    """
+    chars = list(bytes_to_unicode().values())
+    tokens = chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {token: i for i, token in enumerate(tokens)}
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=_CLIP_MAX_LENGTH)
+
+
+def _tiny_clip_text_config(tokenizer: CLIPTokenizer) -> CLIPTextConfig:
+    return CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,  # the pooled output is taken at the first EOS
+        pad_token_id=tokenizer.pad_token_id,
+        hidden_size=32,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        max_position_embeddings=_CLIP_MAX_LENGTH,
+        projection_dim=32,
+    )
+
+
+def build_tiny_sd(path: str | Path, *, unet_in_channels: int = 4, seed: int = 0) -> Path:
+    """Save a tiny Stable Diffusion repo (unet, vae, text_encoder, tokenizer, scheduler, model_index.json).
+
+    ``unet_in_channels`` 9 gives an inpainting-style UNet, 8 an InstructPix2Pix-style one. The VAE downsamples by
+    2 (SD 1.5's by 8); the scheduler is SD 1.5's PNDM config, as the real repository ships it.
+    """
+    path = _prepare(path)
+
+    torch.manual_seed(seed)
+    UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=unet_in_channels,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=(2, 4),
+        norm_num_groups=32,
+    ).save_pretrained(path / "unet")
+
+    torch.manual_seed(seed)
+    AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
+        latent_channels=4,
+        norm_num_groups=32,
+    ).save_pretrained(path / "vae")
+
+    tokenizer = tiny_clip_tokenizer()
+    tokenizer.save_pretrained(path / "tokenizer")
+    torch.manual_seed(seed)
+    CLIPTextModel(_tiny_clip_text_config(tokenizer)).save_pretrained(path / "text_encoder")
+
+    scheduler = PNDMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        skip_prk_steps=True,
+        steps_offset=1,
+        set_alpha_to_one=False,
+    )
+    # SD 1.5's config carries clip_sample=false, which PNDM ignores but DDIM (default True) reads from_config.
+    scheduler.register_to_config(clip_sample=False)
+    scheduler.save_pretrained(path / "scheduler")
+
+    model_index = {
+        "_class_name": "StableDiffusionPipeline",
+        "_diffusers_version": diffusers.__version__,
+        "feature_extractor": [None, None],
+        "requires_safety_checker": False,
+        "safety_checker": [None, None],
+        "scheduler": ["diffusers", "PNDMScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    (path / "model_index.json").write_text(json.dumps(model_index, indent=2) + "\n")
+    return path
+
+
+def build_tiny_grounding_dino(path: str | Path, words: Sequence[str] = DEFAULT_WORDS, seed: int = 0) -> Path:
+    """Save a tiny GroundingDinoForObjectDetection and its GroundingDinoProcessor (lowercase BERT word vocab).
+
+    Words outside ``words`` tokenize to ``[UNK]``.
+    """
+    path = _prepare(path)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "."]
+    tokens = list(dict.fromkeys(specials + [w.lower() for w in words]))
+    tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(tokens)}, do_lower_case=True)
+    image_processor = GroundingDinoImageProcessor(size={"shortest_edge": 128, "longest_edge": 128})
+    GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)
+
+    config = GroundingDinoConfig(
+        backbone_config={
+            "model_type": "swin",
+            "embed_dim": 32,
+            "depths": [1, 1, 1, 1],
+            "num_heads": [1, 1, 1, 1],
+            "window_size": 7,
+            "image_size": 224,
+            "out_features": ["stage2", "stage3", "stage4"],
+            "out_indices": [2, 3, 4],
+        },
+        text_config=BertConfig(
+            vocab_size=len(tokens),
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=37,
+        ).to_dict(),
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=2,  # 1 breaks the bbox_embed weight tying
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        num_queries=20,
+        num_feature_levels=4,
+        use_timm_backbone=False,
+    )
+    torch.manual_seed(seed)
+    GroundingDinoForObjectDetection(config).save_pretrained(path)
+    return path
+
+
+def build_tiny_sam(path: str | Path, seed: int = 0) -> Path:
+    """Save a tiny SamModel (128 px input, 8x8 embedding grid) and its SamProcessor."""
+    path = _prepare(path)
+    config = SamConfig(
+        vision_config=dict(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=37,
+            image_size=128,
+            patch_size=16,
+            output_channels=32,
+            global_attn_indexes=[1],
+            window_size=4,
+            mlp_dim=37,
+            num_pos_feats=16,  # must be hidden_size / 2 or box prompts fail
+        ),
+        prompt_encoder_config=dict(hidden_size=32, image_size=128, patch_size=16, mask_input_channels=4),
+        mask_decoder_config=dict(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, mlp_dim=37, iou_head_hidden_dim=32
+        ),
+    )
+    torch.manual_seed(seed)
+    SamModel(config).save_pretrained(path)
+    image_processor = SamImageProcessor(size={"longest_edge": 128}, pad_size={"height": 128, "width": 128})
+    SamProcessor(image_processor=image_processor).save_pretrained(path)
+    return path
+
+
+def build_tiny_clip(path: str | Path, seed: int = 0) -> Path:
+    """Save a tiny CLIPModel (32 px images, 8 px patches) and a CLIPProcessor with the byte-level tokenizer."""
+    path = _prepare(path)
+    tokenizer = tiny_clip_tokenizer()
+    image_size = 32
+    config = CLIPConfig(
+        text_config=_tiny_clip_text_config(tokenizer).to_dict(),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            image_size=image_size,
+            patch_size=8,
+            projection_dim=32,
+        ),
+        projection_dim=32,
+    )
+    torch.manual_seed(seed)
+    CLIPModel(config).save_pretrained(path)
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+    )
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)
+    return path
+
+
+def build_all(root: str | Path) -> dict[str, Path]:
+    """Build every tiny model under ``root``; return role -> directory."""
+    root = Path(root)
+    return {
+        "sd": build_tiny_sd(root / "sd"),
+        "sd-inpaint": build_tiny_sd(root / "sd-inpaint", unet_in_channels=9),
+        "sd-instruct": build_tiny_sd(root / "sd-instruct", unet_in_channels=8),
+        "grounding-dino": build_tiny_grounding_dino(root / "grounding-dino"),
+        "sam": build_tiny_sam(root / "sam"),
+        "clip": build_tiny_clip(root / "clip"),
+    }
