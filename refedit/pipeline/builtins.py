@@ -30,4 +30,4 @@ def diffedit_editor(context: StageContext) -> Any:
     """DiffEdit mask-guided DDIM on Stable Diffusion: invert to ratio r, denoise with the edited caption."""
     from refedit.pipeline.edit.diffedit import DiffEditEditor, DiffEditOptions
 
-    return DiffEditEditor(context.store, DiffEditOptions.from_mapping(context.options))
+    return DiffEditEditor(context.store, DiffEditOptions.from_mapping(context.options), progress=context.progress)

@@ -9,7 +9,13 @@ from typing import Any, Mapping
 from refedit.config import Settings
 from refedit.pipeline.artifacts import EditPlan, EditRequest, EditResult, Segmentation
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.stages import DEFAULTS, Editor, Parser, Segmenter, StageContext, registry
+from refedit.pipeline.stages import DEFAULTS, Editor, Parser, Progress, Segmenter, StageContext, registry
+
+
+def build_stage(kind: str, name: str, settings: Settings | None = None, **options: Any) -> Any:
+    """Build one stage alone (e.g. ``refedit parse``), with its own store."""
+    settings = settings or Settings.resolve()
+    return registry.create(kind, name, StageContext(settings=settings, store=ModelStore(settings), options=options))
 
 
 def mask_segmentation(request: EditRequest) -> Segmentation:
@@ -36,10 +42,12 @@ class Pipeline:
         editor: str = DEFAULTS["editor"],
         options: Mapping[str, Any] | None = None,
         store: ModelStore | None = None,
+        progress: Progress | None = None,
     ) -> "Pipeline":
         """Build the three stages by registry name, sharing one :class:`ModelStore` (no weight loaded yet)."""
         settings = settings or Settings.resolve()
-        context = StageContext(settings=settings, store=store or ModelStore(settings), options=dict(options or {}))
+        store = store or ModelStore(settings)
+        context = StageContext(settings=settings, store=store, options=dict(options or {}), progress=progress)
         return cls(
             parser=registry.create("parser", parser, context),
             segmenter=registry.create("segmenter", segmenter, context),

@@ -105,6 +105,21 @@ def _unavailable(role: str, model_id: str, component: str, err: BaseException) -
     )
 
 
+def _quiet_libraries() -> None:
+    """Silence per-load chatter (weight-loading bars, advice to install extras); hub download progress and
+    real errors still show. ``REFEDIT_DEBUG=1`` keeps everything."""
+    import os
+
+    if os.environ.get("REFEDIT_DEBUG"):
+        return
+    import diffusers
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.set_verbosity_error()
+
+
 class ModelStore:
     """Lazy, shared model loading for one device and dtype.
 
@@ -145,6 +160,7 @@ class ModelStore:
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
+            _quiet_libraries()
             try:
                 obj = spec.loader(model_id, self.dtype)
             except (OSError, ValueError, ImportError) as err:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from refedit.pipeline.artifacts import EditPlan, EditResult, Hints, Segmentation
     from refedit.pipeline.models import ModelStore
 
+Progress = Callable[[str, int, int], None]
 Kind = Literal["parser", "segmenter", "editor"]
 GROUPS: Mapping[str, str] = {"parser": "refedit.parsers", "segmenter": "refedit.segmenters", "editor": "refedit.editors"}
 DEFAULTS: Mapping[str, str] = {"parser": "rules", "segmenter": "grounded-sam", "editor": "diffedit"}
@@ -59,6 +60,7 @@ class StageContext:
     settings: "Settings"
     store: "ModelStore"
     options: Mapping[str, Any] = field(default_factory=dict)
+    progress: "Progress | None" = None
 
 
 Factory = Callable[[StageContext], Any]

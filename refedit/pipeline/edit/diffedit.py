@@ -18,6 +18,7 @@ from refedit.pipeline.edit import ddim
 from refedit.pipeline.edit.composite import blend_alpha, paste_back, plan_crop, psnr
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.sd import StableDiffusion
+from refedit.pipeline.stages import Progress
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,12 @@ class DiffEditEditor:
 
     name = "diffedit"
 
-    def __init__(self, store: ModelStore, options: DiffEditOptions, role: str = "sd") -> None:
+    def __init__(
+        self, store: ModelStore, options: DiffEditOptions, role: str = "sd", progress: Progress | None = None
+    ) -> None:
         self.sd = StableDiffusion(store, role)
         self.options = options
+        self.progress = progress
         self.unet_calls = 0
 
     def schedule(self) -> ddim.Schedule:
@@ -92,6 +96,10 @@ class DiffEditEditor:
         timestep = torch.tensor(t, device=x.device)
         return self.sd.unet(x, timestep, encoder_hidden_states=text).sample
 
+    def _report(self, task: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(task, done, total)
+
     @torch.no_grad()
     def invert(self, z0: torch.Tensor, source_caption: str) -> Inversion:
         """DDIM-invert z_0 with the source caption (no guidance) to ratio r (Eq. 3): ⌈r·T⌉ UNet calls."""
@@ -103,6 +111,7 @@ class DiffEditEditor:
             eps = self._eps(x, sched.timesteps[k], text)
             x = ddim.ddim_inverse_step(x, eps, sched.alphas_prev[k], sched.alphas[k])
             latents.append(x)
+            self._report("invert", len(latents), len(sched.timesteps))
         return Inversion(start=z0, latents=tuple(reversed(latents)), schedule=sched)
 
     @torch.no_grad()
@@ -117,6 +126,7 @@ class DiffEditEditor:
             x = ddim.ddim_step(x, ddim.cfg(eps_u, eps_c, guidance), sched.alphas[k], sched.alphas_prev[k])
             keep = inversion.latents[k + 1] if k + 1 < len(inversion.latents) else inversion.start
             x = ddim.blend_latents(x, keep, mask)
+            self._report("edit", k + 1, len(sched.timesteps))
         return x
 
     def edit(self, *, image: Image.Image, plan: EditPlan, segmentation: Segmentation, seed: int) -> EditResult:

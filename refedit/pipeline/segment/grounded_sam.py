@@ -62,7 +62,7 @@ class GroundingDino:
             outputs, inputs.input_ids, threshold=0.0, text_threshold=text_threshold,
             target_sizes=[(image.height, image.width)],
         )[0]  # fmt: skip
-        labels = result.get("text_labels", result.get("labels"))
+        labels = result["text_labels"] if "text_labels" in result else result["labels"]
         w, h = image.size
         out = []
         for box, score, label in zip(result["boxes"].float().tolist(), result["scores"].float().tolist(), labels):

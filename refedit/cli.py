@@ -1,0 +1,248 @@
+"""The ``refedit`` command line. The only module that prints or exits.
+
+Heavy imports (torch, diffusers, transformers, spaCy) happen inside commands, so ``refedit --help`` and
+``refedit stages`` stay fast. Errors are one line on stderr with a documented exit code (see
+:mod:`refedit.errors`); ``--debug`` or ``REFEDIT_DEBUG=1`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import click
+
+from refedit import __version__
+from refedit.config import MODEL_ROLES, env_var
+from refedit.errors import EXIT_CODES, InternalError, RefEditError
+
+F = TypeVar("F", bound=Callable[..., Any])
+HF_ROLES = tuple(r for r in MODEL_ROLES if r != "llm")
+
+
+def _debug(ctx: click.Context | None = None) -> bool:
+    root = ctx.find_root() if ctx else None
+    return bool(os.environ.get("REFEDIT_DEBUG")) or bool(root and root.params.get("debug"))
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"refedit: error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn :class:`RefEditError` into one stderr line + its exit code; anything else is an internal error."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context(silent=True)
+        try:
+            return fn(*args, **kwargs)
+        except RefEditError as err:
+            if _debug(ctx):
+                raise
+            fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except Exception as err:  # a bug: one line unless debugging
+            if _debug(ctx):
+                raise
+            fail(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+                 InternalError.exit_code)  # fmt: skip
+
+    return wrapper  # type: ignore[return-value]
+
+
+def model_options(fn: F) -> F:
+    """``--ROLE-model`` for every model role, ``--device`` and ``--dtype``."""
+    for role in reversed(HF_ROLES):
+        default, what = MODEL_ROLES[role]
+        fn = click.option(f"--{role}-model", f"{role}_model", metavar="ID|DIR", default=None,
+                          help=f"{what} [env {env_var(role)}; default {default}]")(fn)  # fmt: skip
+    fn = click.option("--dtype", type=click.Choice(["auto", "float32", "float16", "bfloat16"]), default=None,
+                      help="Model dtype [env REFEDIT_DTYPE; auto: float16 on GPU, float32 on CPU].")(fn)  # fmt: skip
+    fn = click.option("--device", default=None, metavar="auto|cpu|cuda|cuda:N|mps",
+                      help="Where models run [env REFEDIT_DEVICE; auto: CUDA, then MPS, then CPU].")(fn)  # fmt: skip
+    return fn
+
+
+def settings_from(params: dict[str, Any]) -> Any:
+    from refedit.config import Settings
+
+    models = {role: params.pop(f"{role}_model", None) for role in HF_ROLES}
+    return Settings.resolve(models=models, device=params.pop("device", None), dtype=params.pop("dtype", None))
+
+
+def stage_options(fn: F) -> F:
+    """Stage choice and the options the built-in stages understand."""
+    opts = [
+        click.option("--parser", default="rules", show_default=True, help="Parser stage (see `refedit stages`)."),
+        click.option("--segmenter", default="grounded-sam", show_default=True, help="Segmenter stage."),
+        click.option("--editor", default="diffedit", show_default=True, help="Editor stage."),
+        click.option("--steps", type=int, default=None, help="DDIM steps T [50]."),
+        click.option("--encode-ratio", type=float, default=None, help="Encoding ratio r in (0, 1] [0.5]."),
+        click.option("--guidance", type=float, default=None, help="Classifier-free guidance scale [7.5]."),
+        click.option("--resolution", type=int, default=None, help="Working long side in pixels [512]."),
+        click.option("--box-threshold", type=float, default=None, help="GroundingDINO box threshold [0.30]."),
+        click.option("--text-threshold", type=float, default=None, help="GroundingDINO text threshold [0.25]."),
+        click.option("--dilate", type=int, default=None, help="Grow the object mask by N pixels [0]."),
+        click.option("--box-mask", is_flag=True, default=None, help="Use the (expanded) box, not SAM's silhouette."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+STAGE_OPTION_NAMES = ("steps", "encode_ratio", "guidance", "resolution", "box_threshold", "text_threshold",
+                      "dilate", "box_mask")  # fmt: skip
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="refedit")
+@click.option("--debug", is_flag=True, help="Show full tracebacks (also REFEDIT_DEBUG=1).")
+def main(debug: bool) -> None:
+    """Edit one referred object in a photo from a plain-English instruction.
+
+    \b
+    refedit edit cats.jpg "replace the left cat with a tiger" -o out.png
+
+    Exit codes: 0 ok, 1 internal error, 2 bad input, 3 unclear instruction, 4 target not found,
+    5 model unavailable, 6 batch had failures.
+    """
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def stages(as_json: bool) -> None:
+    """List every installed parser, segmenter and editor (built-ins and plugins)."""
+    from refedit.pipeline.stages import DEFAULTS, GROUPS, registry
+
+    rows = [
+        {"kind": kind, "name": name, "default": name == DEFAULTS[kind], "source": e.source, "description": e.description}
+        for kind in GROUPS
+        for name, e in registry.entries(kind).items()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for kind in GROUPS:
+        click.echo(f"{kind}s:")
+        for r in (r for r in rows if r["kind"] == kind):
+            mark = "*" if r["default"] else " "
+            src = "" if r["source"] == "refedit" else f"  [{r['source']}]"
+            click.echo(f"  {mark} {r['name']:<14} {r['description']}{src}")
+    click.echo("(* default)")
+
+
+@main.command()
+@click.argument("instruction")
+@click.option("--parser", default="rules", show_default=True, help="Parser stage.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@model_options
+@handle_errors
+def parse(instruction: str, parser: str, as_json: bool, **params: Any) -> None:
+    """Parse INSTRUCTION into an edit plan (no image needed)."""
+    from refedit.pipeline.chain import build_stage
+
+    plan = build_stage("parser", parser, settings_from(params)).parse(instruction=instruction)
+    if as_json:
+        click.echo(json.dumps(plan.to_dict(), indent=2))
+        return
+    t = plan.target
+    quals = ", ".join(f"{k}={v}" for k, v in (("spatial", t.spatial), ("ordinal", t.ordinal), ("size", t.size)) if v)
+    click.echo(f"action:      {plan.action}")
+    click.echo(f"target:      {t.expression} (head '{t.head}'{', all' if t.all else ''}{', ' + quals if quals else ''})")
+    if t.attributes:
+        click.echo(f"attributes:  {', '.join(t.attributes)}")
+    click.echo(f"replacement: {plan.replacement}")
+    click.echo(f"segment:     {plan.segmentation_prompt}")
+    click.echo(f"captions:    {plan.source_caption!r} -> {plan.edited_caption!r}")
+
+
+def default_output(image: Path) -> Path:
+    return image.with_name(f"{image.stem}_edited.png")
+
+
+@main.command()
+@click.argument("image", type=click.Path(path_type=Path))
+@click.argument("instruction")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Output image (format from the extension) [IMAGE_edited.png beside the input].")  # fmt: skip
+@click.option("--save-mask", "mask_out", type=click.Path(path_type=Path), default=None, help="Also write the mask as PNG.")
+@click.option("--mask", "mask_path", type=click.Path(path_type=Path), default=None,
+              help="Exact mask PNG of the object (skips segmentation).")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON on stdout.")
+@stage_options
+@model_options
+@handle_errors
+def edit(image: Path, instruction: str, output: Path | None, mask_out: Path | None, mask_path: Path | None,
+         seed: int, as_json: bool, parser: str, segmenter: str, editor: str, **params: Any) -> None:  # fmt: skip
+    """Edit the object INSTRUCTION refers to in IMAGE and write the result."""
+    from refedit.errors import BadInput
+    from refedit.pipeline.imageio import check_output_path, load_image, load_mask, save_image, save_mask
+
+    output = output or default_output(image)
+    if not instruction.strip():
+        raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
+    check_output_path(output, image, mask_path)
+    if mask_out is not None:
+        check_output_path(mask_out, image, mask_path)
+        if mask_out.suffix.lower() != ".png":
+            raise BadInput(f"--save-mask {mask_out} must be a .png file")
+        if mask_out.resolve() == output.resolve():
+            raise BadInput("--save-mask and --output must be different files")
+    source = load_image(image)
+    from refedit.pipeline.artifacts import EditRequest, Hints
+    from refedit.pipeline.chain import Pipeline
+
+    hints = Hints(mask=load_mask(mask_path, source.rgb.size, what="--mask") if mask_path else None)
+    options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
+    settings = settings_from(params)
+    pipe = Pipeline.build(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
+                          progress=progress_reporter())  # fmt: skip
+    request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, seed=seed, image_path=str(image))
+    result = pipe.run(request)
+    meta = {"refedit": json.dumps({"instruction": instruction, "seed": seed, "parameters": result.parameters})}
+    save_image(result.image, output, source=source, metadata=meta)
+    if mask_out is not None:
+        save_mask(result.segmentation.mask, mask_out)
+    if as_json:
+        record = result.to_dict(image_path=output)
+        record["mask_path"] = None if mask_out is None else str(mask_out)
+        click.echo(json.dumps(record))
+    else:
+        click.echo(str(output))
+        click.echo(f"{result.segmentation.reason}; {result.timings['total']:.1f}s", err=True)
+
+
+def progress_reporter() -> Callable[[str, int, int], None]:
+    """Progress on stderr: a bar with ETA on a TTY, a plain line every 10 % otherwise. The ETA is measured
+    from the steps already run, so on a CPU the estimate is honest from the second step on."""
+    state: dict[str, Any] = {}
+
+    def report(task: str, done: int, total: int) -> None:
+        if state.get("task") != task:
+            state.update(task=task, start=time.perf_counter(), last=-1)
+        elapsed = time.perf_counter() - state["start"]
+        eta = elapsed / done * (total - done) if done else float("nan")
+        pct = int(100 * done / max(total, 1))
+        if sys.stderr.isatty():
+            end = "\n" if done >= total else ""
+            click.echo(f"\r{task}: {done}/{total} [{elapsed:.0f}s elapsed, ~{eta:.0f}s left]   ", err=True, nl=False)
+            click.echo(end, err=True, nl=False)
+        elif pct // 10 != state["last"] // 10 or done >= total:
+            state["last"] = pct
+            click.echo(f"{task}: {done}/{total} ({elapsed:.1f}s elapsed, ~{eta:.1f}s left)", err=True)
+
+    return report
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
