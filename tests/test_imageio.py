@@ -1,0 +1,95 @@
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from refedit.errors import BadInput
+from refedit.pipeline.imageio import check_output_path, load_image, save_image
+
+
+def _save(img, path, **kw):
+    img.save(path, **kw)
+    return path
+
+
+@pytest.mark.parametrize(
+    "mode,fmt",
+    [("RGB", "PNG"), ("L", "PNG"), ("P", "PNG"), ("CMYK", "JPEG"), ("1", "PNG"), ("I;16", "PNG"), ("LA", "PNG"),
+     ("RGBA", "PNG"), ("F", "TIFF")],
+)
+def test_modes_become_rgb(tmp_path, mode, fmt):
+    base = Image.new("RGB", (20, 10), (200, 100, 50))
+    img = base.convert(mode) if mode not in ("I;16", "F") else Image.new(mode, (20, 10), 40000 if mode == "I;16" else 0.5)
+    path = _save(img, tmp_path / f"x.{fmt.lower()}")
+    loaded = load_image(path)
+    assert loaded.rgb.mode == "RGB" and loaded.rgb.size == (20, 10)
+    if mode == "I;16":  # 16-bit scaled, not clipped
+        assert np.asarray(loaded.rgb)[0, 0, 0] == round(40000 / 257)
+
+
+def test_alpha_composited_on_white_and_kept(tmp_path):
+    img = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
+    img.putpixel((0, 0), (0, 0, 255, 255))
+    loaded = load_image(_save(img, tmp_path / "a.png"))
+    arr = np.asarray(loaded.rgb)
+    assert tuple(arr[1, 1]) == (255, 255, 255) and tuple(arr[0, 0]) == (0, 0, 255)
+    out = save_image(loaded.rgb, tmp_path / "out.png", source=loaded)
+    assert Image.open(out).mode == "RGBA" and np.array_equal(np.asarray(Image.open(out))[..., 3], np.asarray(loaded.alpha))
+
+
+def test_exif_orientation_applied(tmp_path):
+    img = Image.new("RGB", (30, 10), (0, 0, 0))
+    img.putpixel((0, 0), (255, 255, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW on display
+    img.save(tmp_path / "e.jpg", exif=exif, quality=100)
+    loaded = load_image(tmp_path / "e.jpg")
+    assert loaded.rgb.size == (10, 30)
+
+
+@pytest.mark.parametrize("kind", ["missing", "dir", "empty", "text", "truncated"])
+def test_bad_files(tmp_path, kind):
+    path = tmp_path / "bad.png"
+    if kind == "dir":
+        path.mkdir()
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("hello, I am not a picture")
+    elif kind == "truncated":
+        Image.new("RGB", (64, 64), (1, 2, 3)).save(tmp_path / "ok.jpg")
+        path = tmp_path / "bad.jpg"
+        path.write_bytes((tmp_path / "ok.jpg").read_bytes()[:300])
+    with pytest.raises(BadInput):
+        load_image(path)
+
+
+def test_decompression_bomb_refused(tmp_path, monkeypatch):
+    Image.new("L", (200, 200)).save(tmp_path / "big.png")
+    monkeypatch.setenv("REFEDIT_MAX_PIXELS", "1000")
+    with pytest.raises(BadInput, match="limit"):
+        load_image(tmp_path / "big.png")
+
+
+def test_save_is_atomic_and_format_from_extension(tmp_path):
+    img = Image.new("RGB", (8, 8), (10, 20, 30))
+    for ext, fmt in ((".png", "PNG"), (".jpg", "JPEG"), (".webp", "WEBP")):
+        out = save_image(img, tmp_path / f"o{ext}")
+        assert Image.open(out).format == fmt
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
+
+
+def test_never_overwrite_input(tmp_path):
+    src = _save(Image.new("RGB", (8, 8)), tmp_path / "in.png")
+    loaded = load_image(src)
+    before = src.read_bytes()
+    with pytest.raises(BadInput, match="never overwrites"):
+        save_image(loaded.rgb, tmp_path / "." / "in.png", source=loaded)
+    assert src.read_bytes() == before
+
+
+@pytest.mark.parametrize("out", ["nodir/x.png", "x.unknownext", "."])
+def test_bad_output_paths(tmp_path, out):
+    with pytest.raises(BadInput):
+        check_output_path(tmp_path / out)
