@@ -1,0 +1,36 @@
+# refedit: `make demo` sets up and runs one real edit; `make test` sets up and runs the offline tests.
+PYTHON ?= python3
+VENV ?= .venv
+TEST_VENV ?= .venv-test
+# The tests pin the CPU build of torch (it lies on the CI machine's disk); users get whatever torch fits.
+TEST_TORCH ?= torch==2.13.0
+DEMO_IMAGE ?= examples/cat.jpg
+DEMO_INSTRUCTION ?= replace the cat with a tiger
+
+.PHONY: demo test bench clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e .
+	touch $@
+
+$(TEST_VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/pip install -q --upgrade pip
+	$(TEST_VENV)/bin/pip install -q "$(TEST_TORCH)"
+	$(TEST_VENV)/bin/pip install -q -e ".[test]"
+	touch $@
+
+demo: $(VENV)/.installed
+	mkdir -p out
+	$(VENV)/bin/refedit edit $(DEMO_IMAGE) "$(DEMO_INSTRUCTION)" -o out/demo.png --save-mask out/demo_mask.png
+
+test: $(TEST_VENV)/.installed
+	$(TEST_VENV)/bin/python -m pytest -q
+
+bench: $(TEST_VENV)/.installed
+	$(TEST_VENV)/bin/python benchmarks/startup.py
+
+clean:
+	rm -rf $(VENV) $(TEST_VENV) out .pytest_cache
