@@ -19,7 +19,7 @@ import click
 
 from refedit import __version__
 from refedit.config import MODEL_ROLES, env_var
-from refedit.errors import EXIT_CODES, InternalError, RefEditError
+from refedit.errors import InternalError, RefEditError
 
 F = TypeVar("F", bound=Callable[..., Any])
 HF_ROLES = tuple(r for r in MODEL_ROLES if r != "llm")
@@ -204,9 +204,11 @@ def edit(image: Path, instruction: str, output: Path | None, mask_out: Path | No
 
     hints = Hints(mask=load_mask(mask_path, source.rgb.size, what="--mask") if mask_path else None)
     options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
-    settings = settings_from(params)
-    pipe = Pipeline.build(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
-                          progress=progress_reporter())  # fmt: skip
+    from refedit.pipeline.models import ModelStore
+
+    store = ModelStore(settings_from(params))
+    pipe = Pipeline.build(store.settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
+                          store=store, progress=progress_reporter(store))  # fmt: skip
     request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, seed=seed, image_path=str(image))
     result = pipe.run(request)
     meta = {"refedit": json.dumps({"instruction": instruction, "seed": seed, "parameters": result.parameters})}
@@ -222,12 +224,15 @@ def edit(image: Path, instruction: str, output: Path | None, mask_out: Path | No
         click.echo(f"{result.segmentation.reason}; {result.timings['total']:.1f}s", err=True)
 
 
-def progress_reporter() -> Callable[[str, int, int], None]:
+def progress_reporter(store: Any) -> Callable[[str, int, int], None]:
     """Progress on stderr: a bar with ETA on a TTY, a plain line every 10 % otherwise. The ETA is measured
     from the steps already run, so on a CPU the estimate is honest from the second step on."""
     state: dict[str, Any] = {}
 
     def report(task: str, done: int, total: int) -> None:
+        if not state and store.device.type == "cpu":
+            click.echo("refedit: no GPU in use: running on the CPU, where a full-size edit takes minutes; "
+                       "the time left below is measured as it runs", err=True)  # fmt: skip
         if state.get("task") != task:
             state.update(task=task, start=time.perf_counter(), last=-1)
         elapsed = time.perf_counter() - state["start"]

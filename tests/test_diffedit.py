@@ -8,7 +8,6 @@ import torch
 from PIL import Image
 
 from refedit.pipeline.artifacts import Segmentation
-from refedit.pipeline.edit import ddim
 from refedit.pipeline.edit.diffedit import DiffEditEditor, DiffEditOptions
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.parse.rules import RulesParser

@@ -65,8 +65,8 @@ class GroundingDino:
         labels = result["text_labels"] if "text_labels" in result else result["labels"]
         w, h = image.size
         out = []
-        for box, score, label in zip(result["boxes"].float().tolist(), result["scores"].float().tolist(), labels):
-            x0, y0, x1, y1 = (min(max(v, 0.0), lim) for v, lim in zip(box, (w, h, w, h)))
+        for box, score, label in zip(result["boxes"].float().tolist(), result["scores"].float().tolist(), labels, strict=True):
+            x0, y0, x1, y1 = (min(max(v, 0.0), lim) for v, lim in zip(box, (w, h, w, h), strict=True))
             if x1 > x0 and y1 > y0:
                 out.append(Candidate(box=(x0, y0, x1, y1), score=score, label=str(label) or prompt))
         return out
@@ -152,7 +152,7 @@ class GroundedSamSegmenter:
             cand_masks = [mk.box_mask(c.box, shape, self.options.box_expand) for c in cands]
         else:
             cand_masks = [mk.clean(m) for m in self.sam.masks(image, [c.box for c in cands])]
-        cands = [Candidate(c.box, c.score, c.label, m) for c, m in zip(cands, cand_masks)]
+        cands = [Candidate(c.box, c.score, c.label, m) for c, m in zip(cands, cand_masks, strict=True)]
         mask = np.zeros(shape, dtype=bool)
         for i in choice.chosen:
             mask |= cand_masks[i]
