@@ -92,6 +92,8 @@ def stage_options(fn: F) -> F:
         click.option("--text-threshold", type=float, default=None, help="GroundingDINO text threshold [0.25]."),
         click.option("--dilate", type=int, default=None, help="Grow the object mask by N pixels [0]."),
         click.option("--box-mask", is_flag=True, default=None, help="Use the (expanded) box, not SAM's silhouette."),
+        click.option("--detections", type=click.Path(path_type=Path), default=None,
+                     help="JSON list of {box, score, label} from any detector; skips GroundingDINO."),  # fmt: skip
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -99,7 +101,7 @@ def stage_options(fn: F) -> F:
 
 
 STAGE_OPTION_NAMES = ("steps", "encode_ratio", "guidance", "resolution", "box_threshold", "text_threshold",
-                      "dilate", "box_mask")  # fmt: skip
+                      "dilate", "box_mask", "detections")  # fmt: skip
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -163,6 +165,52 @@ def parse(instruction: str, parser: str, as_json: bool, **params: Any) -> None:
     click.echo(f"replacement: {plan.replacement}")
     click.echo(f"segment:     {plan.segmentation_prompt}")
     click.echo(f"captions:    {plan.source_caption!r} -> {plan.edited_caption!r}")
+
+
+@main.command()
+@click.argument("image", type=click.Path(path_type=Path))
+@click.argument("instruction")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write the mask as PNG.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan and segmentation as JSON on stdout.")
+@stage_options
+@model_options
+@handle_errors
+def segment(image: Path, instruction: str, output: Path | None, as_json: bool, parser: str, segmenter: str,
+            editor: str, **params: Any) -> None:  # fmt: skip
+    """Find the object INSTRUCTION refers to in IMAGE; print the choice and why, optionally save the mask."""
+    from refedit.errors import BadInput
+    from refedit.pipeline.artifacts import EditRequest
+    from refedit.pipeline.chain import build_stage
+    from refedit.pipeline.imageio import check_output_path, load_image, save_mask
+
+    if output is not None:
+        check_output_path(output, image)
+        if output.suffix.lower() != ".png":
+            raise BadInput(f"mask output {output} must be a .png file")
+    source = load_image(image)
+    options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
+    settings = settings_from(params)
+    request = EditRequest(image=source.rgb, instruction=instruction, image_path=str(image))
+    from refedit.errors import UnclearInstruction
+    from refedit.pipeline.parse.plan import referring_plan
+
+    try:
+        plan = build_stage("parser", parser, settings).parse(instruction=instruction, image=request.image)
+    except UnclearInstruction:  # a bare referring expression ("the left cat") is fine for segmenting
+        plan = referring_plan(instruction)
+    seg = build_stage("segmenter", segmenter, settings, **options).segment(
+        image=request.image, plan=plan, hints=request.hints
+    )
+    if output is not None:
+        save_mask(seg.mask, output)
+    if as_json:
+        click.echo(json.dumps({"plan": plan.to_dict(), "segmentation": seg.to_dict(),
+                               "mask_path": None if output is None else str(output)}))  # fmt: skip
+        return
+    for i, c in enumerate(seg.candidates):
+        mark = "*" if i in seg.chosen else " "
+        click.echo(f"{mark} {i}: {c.label or '?'} score {c.score:.2f} box {[round(v, 1) for v in c.box]}")
+    click.echo(seg.reason)
 
 
 def default_output(image: Path) -> Path:

@@ -23,7 +23,12 @@ def grounded_sam_segmenter(context: StageContext) -> Any:
     """Grounded-SAM: GroundingDINO boxes, a referring resolver (left/second/biggest/all), SAM masks."""
     from refedit.pipeline.segment.grounded_sam import GroundedSamOptions, GroundedSamSegmenter
 
-    return GroundedSamSegmenter(context.store, GroundedSamOptions.from_mapping(context.options))
+    detector = None
+    if context.options.get("detections"):
+        from refedit.pipeline.segment.detections import GivenDetections, load_detections
+
+        detector = GivenDetections(load_detections(context.options["detections"]))
+    return GroundedSamSegmenter(context.store, GroundedSamOptions.from_mapping(context.options), detector=detector)
 
 
 def diffedit_editor(context: StageContext) -> Any:

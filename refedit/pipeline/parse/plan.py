@@ -190,3 +190,12 @@ def build_plan(instruction: str, action: str, target: Target, replacement: str |
 
 
 GLOBAL_TARGET = Target(expression="image", head="image")
+
+
+def referring_plan(expression: str, parser: str = "rules") -> EditPlan:
+    """A plan for a bare referring expression ("the second cat from the left") with no edit in it, for
+    segmenting alone: action ``modify`` with no replacement, both captions describing the target."""
+    target = analyse_target(expression)
+    source, _ = captions("remove", target, None)
+    return EditPlan(expression, "modify", target, None, " ".join([*target.attributes, target.head]), source, source,
+                    parser)  # fmt: skip

@@ -1,0 +1,76 @@
+"""Grounded-SAM and `refedit segment` on the tiny models and with injected detections."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from refedit.cli import main
+from refedit.errors import TargetNotFound
+from refedit.pipeline.artifacts import Hints
+from refedit.pipeline.chain import build_stage
+from refedit.pipeline.parse.rules import RulesParser
+
+from .conftest import EXAMPLES
+
+CAT = EXAMPLES / "cat.jpg"
+DETS = [
+    {"box": [300, 30, 420, 200], "score": 0.95, "label": "cat"},  # right, scored highest
+    {"box": [10, 20, 100, 150], "score": 0.40, "label": "cat"},  # left
+    {"box": [150, 40, 260, 180], "score": 0.70, "label": "cat"},
+    {"box": [0, 0, 50, 50], "score": 0.99, "label": "dog"},
+]
+
+
+@pytest.fixture
+def dets_file(tmp_path):
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps(DETS))
+    return path
+
+
+def test_left_cat_is_left_even_when_right_scores_higher(dets_file, tmp_path, tiny_env):
+    out = tmp_path / "mask.png"
+    r = CliRunner().invoke(main, ["segment", str(CAT), "replace the left cat with a tiger", "--detections",
+                                  str(dets_file), "-o", str(out), "--json"], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    seg = json.loads(r.stdout)["segmentation"]
+    chosen = [seg["candidates"][i]["box"] for i in seg["chosen"]]
+    assert chosen == [[10.0, 20.0, 100.0, 150.0]] and seg["reason"] == "left-most of 3 'cat' detections"
+    mask = np.asarray(Image.open(out)) > 127
+    assert mask.shape == (300, 451) and mask.any()  # SAM (tiny) ran on the chosen box
+
+
+def test_box_mask_needs_no_model(dets_file):
+    r = CliRunner().invoke(main, ["segment", str(CAT), "the second cat from the right", "--detections",
+                                  str(dets_file), "--box-mask", "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    seg = json.loads(r.stdout)["segmentation"]
+    assert seg["reason"] == "second from the right of 3 'cat' detections"
+    assert [seg["candidates"][i]["box"] for i in seg["chosen"]] == [[150.0, 40.0, 260.0, 180.0]]
+
+
+def test_tiny_grounding_dino_and_sam_segment_end_to_end(tiny_settings):
+    seg = build_stage("segmenter", "grounded-sam", tiny_settings, box_threshold=0.0)
+    img = Image.open(CAT).convert("RGB")
+    plan = RulesParser().parse(instruction="remove the cat on the right")
+    result = seg.segment(image=img, plan=plan, hints=Hints())
+    assert result.mask.shape == (img.height, img.width) and result.mask.any()
+    assert len(result.chosen) == 1 and "right-most" in result.reason
+    assert all(c.mask is not None and c.mask.shape == result.mask.shape for c in result.candidates)
+    assert seg.sam.embed_calls == 1  # one SAM image embedding for every candidate box
+
+
+def test_nothing_detected_is_target_not_found(tiny_settings):
+    seg = build_stage("segmenter", "grounded-sam", tiny_settings, box_threshold=1.0)
+    plan = RulesParser().parse(instruction="remove the cat")
+    with pytest.raises(TargetNotFound, match=r"best score \d\.\d\d < box threshold 1\.00"):
+        seg.segment(image=Image.open(CAT).convert("RGB"), plan=plan, hints=Hints())
+
+
+def test_not_found_exit_code(dets_file):
+    r = CliRunner().invoke(main, ["segment", str(CAT), "remove the horse", "--detections", str(dets_file),
+                                  "--box-mask"])  # fmt: skip
+    assert r.exit_code == TargetNotFound.exit_code and r.stderr.startswith("refedit: error: no 'horse' found")
