@@ -178,15 +178,12 @@ def parse(instruction: str, parser: str, as_json: bool, **params: Any) -> None:
 def segment(image: Path, instruction: str, output: Path | None, as_json: bool, parser: str, segmenter: str,
             editor: str, **params: Any) -> None:  # fmt: skip
     """Find the object INSTRUCTION refers to in IMAGE; print the choice and why, optionally save the mask."""
-    from refedit.errors import BadInput
     from refedit.pipeline.artifacts import EditRequest
     from refedit.pipeline.chain import build_stage
-    from refedit.pipeline.imageio import check_output_path, load_image, save_mask
+    from refedit.pipeline.imageio import check_mask_output, load_image, save_mask
 
     if output is not None:
-        check_output_path(output, image)
-        if output.suffix.lower() != ".png":
-            raise BadInput(f"mask output {output} must be a .png file")
+        check_mask_output(output, image)
     source = load_image(image)
     options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
     settings = settings_from(params)
@@ -234,16 +231,21 @@ def edit(image: Path, instruction: str, output: Path | None, mask_out: Path | No
          seed: int, as_json: bool, parser: str, segmenter: str, editor: str, **params: Any) -> None:  # fmt: skip
     """Edit the object INSTRUCTION refers to in IMAGE and write the result."""
     from refedit.errors import BadInput
-    from refedit.pipeline.imageio import check_output_path, load_image, load_mask, save_image, save_mask
+    from refedit.pipeline.imageio import (
+        check_mask_output,
+        check_output_path,
+        load_image,
+        load_mask,
+        save_image,
+        save_mask,
+    )
 
     output = output or default_output(image)
     if not instruction.strip():
         raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
     check_output_path(output, image, mask_path)
     if mask_out is not None:
-        check_output_path(mask_out, image, mask_path)
-        if mask_out.suffix.lower() != ".png":
-            raise BadInput(f"--save-mask {mask_out} must be a .png file")
+        check_mask_output(mask_out, image, mask_path)
         if mask_out.resolve() == output.resolve():
             raise BadInput("--save-mask and --output must be different files")
     source = load_image(image)

@@ -197,11 +197,16 @@ def save_image(
     return atomic_save(img, path, **kwargs)
 
 
-def save_mask(mask: np.ndarray, path: str | os.PathLike[str]) -> Path:
-    """Write an HxW bool mask as an 8-bit PNG (255 inside, 0 outside), atomically."""
+def check_mask_output(path: str | os.PathLike[str], *inputs: str | os.PathLike[str] | None) -> Path:
+    """:func:`check_output_path` for a mask, which must be a (lossless) PNG."""
     if Path(path).suffix.lower() != ".png":
         raise BadInput(f"mask output {path} must be a .png file (masks must be lossless)")
-    check_output_path(path)
+    return check_output_path(path, *inputs)
+
+
+def save_mask(mask: np.ndarray, path: str | os.PathLike[str]) -> Path:
+    """Write an HxW bool mask as an 8-bit PNG (255 inside, 0 outside), atomically."""
+    check_mask_output(path)
     return atomic_save(Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255, mode="L"), path)
 
 

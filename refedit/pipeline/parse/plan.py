@@ -173,16 +173,20 @@ def captions(action: str, target: Target, replacement: str | None) -> tuple[str,
     return source, "a photo of the empty background"  # remove: describe what is left behind
 
 
+def segmentation_prompt(target: Target) -> str:
+    """What the detector looks for: the head noun with its attributes ("green bus")."""
+    return " ".join([*target.attributes, target.head])
+
+
 def build_plan(instruction: str, action: str, target: Target, replacement: str | None, parser: str) -> EditPlan:
     """Assemble an :class:`EditPlan`; the segmentation prompt is the head noun with its attributes."""
     source, edited = captions(action, target, replacement)
-    prompt = "image" if action == "global" else " ".join([*target.attributes, target.head])
     return EditPlan(
         instruction=instruction,
         action=action,  # type: ignore[arg-type]
         target=target,
         replacement=replacement,
-        segmentation_prompt=prompt,
+        segmentation_prompt="image" if action == "global" else segmentation_prompt(target),
         source_caption=source,
         edited_caption=edited,
         parser=parser,
@@ -197,5 +201,4 @@ def referring_plan(expression: str, parser: str = "rules") -> EditPlan:
     segmenting alone: action ``modify`` with no replacement, both captions describing the target."""
     target = analyse_target(expression)
     source, _ = captions("remove", target, None)
-    return EditPlan(expression, "modify", target, None, " ".join([*target.attributes, target.head]), source, source,
-                    parser)  # fmt: skip
+    return EditPlan(expression, "modify", target, None, segmentation_prompt(target), source, source, parser)
