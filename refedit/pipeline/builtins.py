@@ -36,3 +36,10 @@ def diffedit_editor(context: StageContext) -> Any:
     from refedit.pipeline.edit.diffedit import DiffEditEditor, DiffEditOptions
 
     return DiffEditEditor(context.store, DiffEditOptions.from_mapping(context.options), progress=context.progress)
+
+
+def llm_parser(context: StageContext) -> Any:
+    """LLM parser over any OpenAI-compatible endpoint (OPENAI_BASE_URL, OPENAI_API_KEY), falling back to rules."""
+    from refedit.pipeline.parse.llm import LLMOptions, LLMParser
+
+    return LLMParser(LLMOptions.from_mapping(context.options, model=context.settings.model("llm")))

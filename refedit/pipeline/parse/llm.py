@@ -1,0 +1,355 @@
+"""The LLM instruction parser (InstructEdit's language processor, Sec. 3.2 / App. C.1): a chat model behind
+any OpenAI-compatible endpoint turns the instruction into an :class:`EditPlan` from a system prompt and
+few-shot examples (``refedit/prompts/parse_system.txt``, ``parse_examples.jsonl``). Any failure of the
+endpoint or of its answer falls back to the offline rules parser with a ``RuntimeWarning``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Callable, ClassVar, Mapping
+
+from refedit.errors import BadInput, UnclearInstruction
+from refedit.pipeline.artifacts import ACTIONS, SIZES, SPATIALS, EditPlan, Target
+from refedit.pipeline.parse.plan import GLOBAL_TARGET, captions, clean_phrase, strip_determiners
+from refedit.pipeline.parse.rules import RulesParser
+
+SYSTEM_PROMPT = "parse_system.txt"
+EXAMPLES = "parse_examples.jsonl"
+
+
+@dataclass(frozen=True)
+class LLMOptions:
+    """Where and how to reach the chat model.
+
+    ``base_url`` None means ``OPENAI_BASE_URL`` or the openai default; ``api_key`` None means
+    ``OPENAI_API_KEY`` (or a placeholder for local servers that need none); ``timeout`` is per request in
+    seconds; ``max_retries`` the extra attempts on connection errors, timeouts and 5xx; ``json_schema``
+    asks the server to enforce the answer's JSON schema (retried without it when the server refuses).
+    """
+
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str = "gpt-4o-mini"
+    timeout: float = 30.0
+    max_retries: int = 2
+    json_schema: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.model or not str(self.model).strip():
+            raise BadInput("the LLM model id must not be empty (set REFEDIT_LLM_MODEL)")
+        if not float(self.timeout) > 0:
+            raise BadInput(f"--llm-timeout must be > 0 seconds, got {self.timeout}")
+        if int(self.max_retries) < 0:
+            raise BadInput(f"--llm-retries must be >= 0, got {self.max_retries}")
+
+    _KEYS: ClassVar[dict[str, str]] = {"llm_base_url": "base_url", "llm_api_key": "api_key", "llm_timeout": "timeout", "llm_retries": "max_retries"}
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any], model: str | None = None) -> LLMOptions:
+        """Take the options this parser understands (``llm_base_url``, ``llm_api_key``, ``llm_timeout``,
+        ``llm_retries``; others are ignored); ``None`` means default. ``model`` is the ``llm`` role's id."""
+        kwargs: dict[str, Any] = {cls._KEYS[k]: v for k, v in options.items() if k in cls._KEYS and v is not None}
+        if "timeout" in kwargs:
+            kwargs["timeout"] = _number(kwargs["timeout"], float, "--llm-timeout")
+        if "max_retries" in kwargs:
+            kwargs["max_retries"] = _number(kwargs["max_retries"], int, "--llm-retries")
+        if model:
+            kwargs["model"] = model
+        return cls(**kwargs)
+
+    def resolved_base_url(self) -> str | None:
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+
+    def resolved_api_key(self) -> str:
+        return self.api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+
+
+def _number(value: Any, kind: type, what: str) -> Any:
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{what} must be a number, got {value!r}") from None
+
+
+# --------------------------------------------------------------------------- prompt
+@cache
+def load_prompt(name: str) -> str:
+    """A prompt file shipped in :mod:`refedit.prompts`."""
+    return resources.files("refedit.prompts").joinpath(name).read_text(encoding="utf-8")
+
+
+@cache
+def load_examples() -> tuple[dict[str, Any], ...]:
+    """The few-shot examples: ``{"instruction", "image_description"?, "answer"}`` per line."""
+    rows = []
+    for line in load_prompt(EXAMPLES).splitlines():
+        if line.strip():
+            rows.append(json.loads(line))
+    return tuple(rows)
+
+
+def user_message(instruction: str, description: str | None = None) -> str:
+    text = f"Instruction: {instruction.strip()}"
+    if description:
+        text += f"\nImage description: {description.strip()}"
+    return text
+
+
+def build_messages(instruction: str, description: str | None = None) -> list[dict[str, str]]:
+    """System prompt, few-shot user/assistant pairs, then the instruction."""
+    messages = [{"role": "system", "content": load_prompt(SYSTEM_PROMPT).strip()}]
+    for ex in load_examples():
+        messages.append({"role": "user", "content": user_message(ex["instruction"], ex.get("image_description"))})
+        messages.append({"role": "assistant", "content": json.dumps(ex["answer"])})
+    messages.append({"role": "user", "content": user_message(instruction, description)})
+    return messages
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    out = dict(schema)
+    out["type"] = [schema["type"], "null"]
+    if "enum" in out:
+        out["enum"] = [*schema["enum"], None]
+    return out
+
+
+def plan_schema() -> dict[str, Any]:
+    """The strict JSON schema of an answer (every key required; null where not applicable)."""
+    target = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["expression", "head", "attributes", "spatial", "ordinal", "size", "all"],
+        "properties": {
+            "expression": {"type": "string"},
+            "head": {"type": "string"},
+            "attributes": {"type": "array", "items": {"type": "string"}},
+            "spatial": _nullable({"type": "string", "enum": list(SPATIALS)}),
+            "ordinal": _nullable({"type": "integer"}),
+            "size": _nullable({"type": "string", "enum": list(SIZES)}),
+            "all": {"type": "boolean"},
+        },
+    }
+    props = {
+        "action": _nullable({"type": "string", "enum": list(ACTIONS)}),
+        "target": _nullable(target),
+        "replacement": _nullable({"type": "string"}),
+        "segmentation_prompt": _nullable({"type": "string"}),
+        "source_caption": _nullable({"type": "string"}),
+        "edited_caption": _nullable({"type": "string"}),
+        "error": _nullable({"type": "string"}),
+    }
+    return {"type": "object", "additionalProperties": False, "required": list(props), "properties": props}
+
+
+# --------------------------------------------------------------------------- answer
+class LLMAnswerError(ValueError):
+    """The model answered, but not with a usable plan."""
+
+
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*(.*?)```", re.DOTALL)
+
+
+def extract_json(text: str | None) -> dict[str, Any]:
+    """The first JSON object in ``text``, tolerating code fences and surrounding prose."""
+    if not text or not text.strip():
+        raise LLMAnswerError("empty answer")
+    if m := _FENCE.search(text):
+        text = m.group(1)
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            start = text.find("{", start + 1)
+            continue
+        if isinstance(value, dict):
+            return value
+        start = text.find("{", start + 1)
+    raise LLMAnswerError(f"no JSON object in the answer: {text.strip()[:80]!r}")
+
+
+def _opt_str(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise LLMAnswerError(f"{what} must be a string, got {value!r}")
+    value = value.strip()
+    return value or None
+
+
+def _target(data: Any) -> Target:
+    if not isinstance(data, Mapping):
+        raise LLMAnswerError(f"target must be an object, got {data!r}")
+    head = clean_phrase(_opt_str(data.get("head"), "target.head") or "")
+    if not head:
+        raise LLMAnswerError("target.head is empty")
+    expression, quantified = strip_determiners(clean_phrase(_opt_str(data.get("expression"), "target.expression") or ""))
+    attributes = data.get("attributes") or []
+    if not isinstance(attributes, list) or not all(isinstance(a, str) for a in attributes):
+        raise LLMAnswerError(f"target.attributes must be a list of strings, got {attributes!r}")
+    ordinal = data.get("ordinal")
+    if isinstance(ordinal, bool) or not (ordinal is None or isinstance(ordinal, int)):
+        if isinstance(ordinal, float) and ordinal.is_integer():
+            ordinal = int(ordinal)
+        else:
+            raise LLMAnswerError(f"target.ordinal must be an integer, got {ordinal!r}")
+    every = data.get("all", False)
+    if not isinstance(every, bool):
+        raise LLMAnswerError(f"target.all must be true or false, got {every!r}")
+    spatial = _opt_str(data.get("spatial"), "target.spatial")
+    size = _opt_str(data.get("size"), "target.size")
+    try:
+        return Target(
+            expression=expression or head,
+            head=head,
+            attributes=tuple(clean_phrase(a) for a in attributes if clean_phrase(a)),
+            spatial=spatial.lower() if spatial else None,  # type: ignore[arg-type]
+            ordinal=ordinal,
+            size=size.lower() if size else None,  # type: ignore[arg-type]
+            all=every or quantified,
+        )
+    except ValueError as err:
+        raise LLMAnswerError(str(err)) from None
+
+
+def plan_from_answer(instruction: str, data: Mapping[str, Any]) -> EditPlan:
+    """Validate the model's JSON answer into an :class:`EditPlan` (``parser="llm"``)."""
+    if error := data.get("error"):
+        raise LLMAnswerError(f"the model found no edit target: {error}")
+    action = _opt_str(data.get("action"), "action")
+    if action is None or action.lower() not in ACTIONS:
+        raise LLMAnswerError(f"unknown action {data.get('action')!r}; expected one of {', '.join(ACTIONS)}")
+    action = action.lower()
+    replacement = _opt_str(data.get("replacement"), "replacement")
+    if action == "remove":
+        replacement = None
+    elif replacement is None:
+        raise LLMAnswerError(f"action {action!r} needs a replacement")
+    target = GLOBAL_TARGET if action == "global" else _target(data.get("target"))
+    source, edited = captions(action, target, replacement)
+    default_prompt = "image" if action == "global" else " ".join([*target.attributes, target.head])
+    try:
+        return EditPlan(
+            instruction=instruction,
+            action=action,  # type: ignore[arg-type]
+            target=target,
+            replacement=replacement,
+            segmentation_prompt=_opt_str(data.get("segmentation_prompt"), "segmentation_prompt") or default_prompt,
+            source_caption=_opt_str(data.get("source_caption"), "source_caption") or source,
+            edited_caption=_opt_str(data.get("edited_caption"), "edited_caption") or edited,
+            parser="llm",
+        )
+    except ValueError as err:
+        raise LLMAnswerError(str(err)) from None
+
+
+# --------------------------------------------------------------------------- parser
+class LLMParser:
+    """Instruction parser over an OpenAI-compatible chat endpoint, falling back to ``fallback``."""
+
+    name = "llm"
+
+    def __init__(
+        self,
+        options: LLMOptions,
+        fallback: Any = None,
+        describe: Callable[[Any], str] | None = None,
+    ) -> None:
+        self.options = options
+        self.fallback = fallback if fallback is not None else RulesParser()
+        self.describe = describe
+        self.last_fallback_reason: str | None = None
+        self._client: Any = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            import openai
+
+            self._client = openai.OpenAI(
+                base_url=self.options.resolved_base_url(),
+                api_key=self.options.resolved_api_key(),
+                timeout=float(self.options.timeout),
+                max_retries=0,  # retries are ours (bounded, and only on transient failures)
+            )
+        return self._client
+
+    def parse(self, *, instruction: str, image: Any = None) -> EditPlan:
+        """Parse ``instruction`` with the chat model; on any failure warn and use the fallback parser."""
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise UnclearInstruction("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
+        self.last_fallback_reason = None
+        try:
+            description = self._description(image)
+            answer = self._complete(build_messages(instruction, description))
+            return plan_from_answer(instruction, extract_json(answer))
+        except Exception as err:  # any failure of the LLM path (network, HTTP, answer) falls back
+            reason = _reason(err)
+        self.last_fallback_reason = reason
+        warnings.warn(f"LLM parser failed ({reason}); falling back to the rules parser", RuntimeWarning, stacklevel=2)
+        return self.fallback.parse(instruction=instruction, image=image)
+
+    def _description(self, image: Any) -> str | None:
+        if self.describe is None or image is None:
+            return None
+        try:
+            return self.describe(image) or None
+        except Exception as err:  # a description is optional context
+            warnings.warn(f"image description failed ({_reason(err)}); parsing without it", RuntimeWarning, stacklevel=3)
+            return None
+
+    def _complete(self, messages: list[dict[str, str]]) -> str | None:
+        import openai
+
+        kwargs: dict[str, Any] = {"model": self.options.model, "messages": messages, "temperature": 0}
+        if self.options.json_schema:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "edit_plan", "strict": True, "schema": plan_schema()},
+            }
+        attempt = 0
+        while True:
+            try:
+                response = self.client().chat.completions.create(**kwargs)
+                break
+            except openai.BadRequestError:
+                if "response_format" not in kwargs:
+                    raise
+                kwargs.pop("response_format")  # the server does not support structured output: ask plainly
+            except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError) as err:
+                transient = not isinstance(err, openai.APIStatusError) or err.status_code >= 500 or err.status_code == 429
+                if not transient or attempt >= self.options.max_retries:
+                    raise
+                attempt += 1
+                time.sleep(min(0.25 * 2 ** (attempt - 1), 2.0))
+        if not response.choices:
+            raise LLMAnswerError("the answer has no choices")
+        return response.choices[0].message.content
+
+
+def _reason(err: BaseException) -> str:
+    """A one-line reason for the fallback warning."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover
+        openai = None  # type: ignore[assignment]
+    if openai is not None:
+        if isinstance(err, openai.APITimeoutError):
+            return "request timed out"
+        if isinstance(err, openai.APIConnectionError):
+            return f"cannot connect: {err.__cause__ or err}"
+        if isinstance(err, openai.APIStatusError):
+            return f"HTTP {err.status_code}: {str(err.message)[:120]}"
+    if isinstance(err, json.JSONDecodeError):
+        return f"malformed JSON: {err}"
+    if isinstance(err, LLMAnswerError):
+        return f"unusable answer: {err}"
+    text = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {text}"[:200]

@@ -1,0 +1,275 @@
+"""The LLM parser against a real OpenAI-compatible HTTP server on loopback: valid answers become plans,
+every failure (bad JSON, wrong schema, 5xx, timeout) falls back to the rules parser with a warning."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any, Iterator
+
+import pytest
+
+from refedit.errors import UnclearInstruction
+from refedit.pipeline.parse.llm import LLMOptions, LLMParser, load_examples
+
+VALID = {
+    "action": "replace",
+    "target": {
+        "expression": "left cat",
+        "head": "cat",
+        "attributes": [],
+        "spatial": "left",
+        "ordinal": None,
+        "size": None,
+        "all": False,
+    },
+    "replacement": "tiger",
+    "segmentation_prompt": "cat",
+    "source_caption": "a photo of a cat",
+    "edited_caption": "a photo of a tiger",
+    "error": None,
+}
+INSTRUCTION = "Replace the left cat with a tiger"
+
+
+class FakeOpenAI:
+    """A chat-completions server; ``mode`` picks the canned behaviour, ``requests`` records the bodies."""
+
+    def __init__(self) -> None:
+        self.mode = "valid"
+        self.content: str | None = None
+        self.requests: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                fake.requests.append({"path": self.path, "body": body})
+                try:
+                    fake.respond(self, body)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False  # type: ignore[attr-defined]
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @staticmethod
+    def send(handler: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def completion(self, body: dict[str, Any], content: str) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model", "test-model"),
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+        }
+
+    def respond(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        mode = self.mode
+        if handler.path != "/v1/chat/completions":
+            return self.send(handler, 404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+        if mode == "500":
+            return self.send(handler, 500, {"error": {"message": "boom", "type": "server_error"}})
+        if mode == "slow":
+            time.sleep(2.0)
+            return self.send(handler, 200, self.completion(body, json.dumps(VALID)))
+        if mode == "reject_format" and "response_format" in body:
+            error = {"message": "response_format is not supported", "type": "invalid_request_error"}
+            return self.send(handler, 400, {"error": error})
+        content = {
+            "valid": json.dumps(VALID),
+            "reject_format": json.dumps(VALID),
+            "fenced": "Here is the plan:\n```json\n" + json.dumps(VALID, indent=2) + "\n```\nDone.",
+            "malformed": '{"action": "replace", "target": {"head": "cat"',
+            "wrong_schema": json.dumps({**VALID, "action": "explode"}),
+            "empty_head": json.dumps({**VALID, "target": {**VALID["target"], "head": " "}}),
+            "no_target": json.dumps({"error": "the instruction names no object"}),
+            "custom": self.content or "",
+        }[mode]
+        return self.send(handler, 200, self.completion(body, content))
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    yield fake
+    fake.close()
+
+
+def make_parser(server: FakeOpenAI, timeout: float = 5.0, **kwargs: Any) -> LLMParser:
+    options = LLMOptions(
+        base_url=f"http://127.0.0.1:{server.port}/v1", api_key="test", model="test-model", timeout=timeout, max_retries=1
+    )
+    return LLMParser(options, **kwargs)
+
+
+def test_valid_answer_becomes_llm_plan(server: FakeOpenAI) -> None:
+    parser = make_parser(server)
+    plan = parser.parse(instruction=INSTRUCTION)
+    assert plan.parser == "llm"
+    assert plan.action == "replace" and plan.replacement == "tiger"
+    assert plan.target.head == "cat" and plan.target.spatial == "left"
+    assert plan.segmentation_prompt == "cat"
+    assert (plan.source_caption, plan.edited_caption) == ("a photo of a cat", "a photo of a tiger")
+    assert plan.instruction == INSTRUCTION
+    assert parser.last_fallback_reason is None
+
+
+def test_request_carries_prompt_examples_and_instruction(server: FakeOpenAI) -> None:
+    make_parser(server).parse(instruction=INSTRUCTION)
+    assert len(server.requests) == 1
+    body = server.requests[0]["body"]
+    assert body["model"] == "test-model" and body["temperature"] == 0
+    assert body["response_format"]["type"] == "json_schema"
+    messages = body["messages"]
+    system = resources.files("refedit.prompts").joinpath("parse_system.txt").read_text(encoding="utf-8")
+    assert messages[0] == {"role": "system", "content": system.strip()}
+    examples = load_examples()
+    assert len(examples) >= 6
+    assert len(messages) == 1 + 2 * len(examples) + 1
+    for i, ex in enumerate(examples):
+        user, assistant = messages[1 + 2 * i], messages[2 + 2 * i]
+        assert user["role"] == "user" and ex["instruction"] in user["content"]
+        assert assistant["role"] == "assistant" and json.loads(assistant["content"]) == ex["answer"]
+    assert messages[-1]["role"] == "user" and INSTRUCTION in messages[-1]["content"]
+    assert "Image description" not in messages[-1]["content"]
+
+
+def test_image_description_is_passed_when_describer_given(server: FakeOpenAI) -> None:
+    from PIL import Image
+
+    parser = make_parser(server, describe=lambda image: "a photo of two cats on a sofa")
+    parser.parse(instruction=INSTRUCTION, image=Image.new("RGB", (8, 8)))
+    assert "Image description: a photo of two cats on a sofa" in server.requests[0]["body"]["messages"][-1]["content"]
+
+
+def test_fenced_answer_is_accepted(server: FakeOpenAI) -> None:
+    server.mode = "fenced"
+    plan = make_parser(server).parse(instruction=INSTRUCTION)
+    assert plan.parser == "llm" and plan.replacement == "tiger"
+
+
+def test_missing_captions_are_filled(server: FakeOpenAI) -> None:
+    server.mode = "custom"
+    answer = {k: v for k, v in VALID.items() if k not in ("source_caption", "edited_caption", "segmentation_prompt")}
+    server.content = json.dumps({**answer, "target": {"expression": "all the red cars", "head": "car", "attributes": ["red"]}})
+    plan = make_parser(server).parse(instruction="replace the red cars with tigers")
+    assert plan.parser == "llm"
+    assert plan.target.expression == "red cars" and plan.target.all
+    assert plan.segmentation_prompt == "red car"
+    assert plan.source_caption == "a photo of red cars" and plan.edited_caption == "a photo of a tiger"
+
+
+def test_rejected_response_format_is_retried_without_it(server: FakeOpenAI) -> None:
+    server.mode = "reject_format"
+    plan = make_parser(server).parse(instruction=INSTRUCTION)
+    assert plan.parser == "llm"
+    assert len(server.requests) == 2
+    assert "response_format" in server.requests[0]["body"]
+    assert "response_format" not in server.requests[1]["body"]
+
+
+@pytest.mark.parametrize("mode", ["malformed", "wrong_schema", "empty_head", "no_target"])
+def test_bad_answers_fall_back_to_rules(server: FakeOpenAI, mode: str) -> None:
+    server.mode = mode
+    parser = make_parser(server)
+    with pytest.warns(RuntimeWarning, match="falling back to the rules parser"):
+        plan = parser.parse(instruction=INSTRUCTION)
+    assert plan.parser == "rules"
+    assert plan.action == "replace" and plan.target.head == "cat"
+    assert parser.last_fallback_reason
+    assert len(server.requests) == 1  # a bad answer is not a transient failure
+
+
+def test_wrong_schema_reason_names_the_action(server: FakeOpenAI) -> None:
+    server.mode = "wrong_schema"
+    parser = make_parser(server)
+    with pytest.warns(RuntimeWarning, match="explode"):
+        parser.parse(instruction=INSTRUCTION)
+
+
+def test_http_500_retries_then_falls_back(server: FakeOpenAI) -> None:
+    server.mode = "500"
+    parser = make_parser(server)
+    with pytest.warns(RuntimeWarning, match=r"HTTP 500"):
+        plan = parser.parse(instruction=INSTRUCTION)
+    assert plan.parser == "rules"
+    assert len(server.requests) == 2  # one try + max_retries=1
+
+
+def test_slow_server_times_out_and_falls_back(server: FakeOpenAI) -> None:
+    server.mode = "slow"
+    parser = make_parser(server, timeout=0.5)
+    start = time.monotonic()
+    with pytest.warns(RuntimeWarning, match="timed out"):
+        plan = parser.parse(instruction=INSTRUCTION)
+    assert time.monotonic() - start < 5.0
+    assert plan.parser == "rules"
+    assert len(server.requests) == 2
+
+
+def test_connection_refused_falls_back() -> None:
+    fake = FakeOpenAI()
+    port = fake.port
+    fake.close()
+    options = LLMOptions(base_url=f"http://127.0.0.1:{port}/v1", api_key="test", model="m", timeout=1.0, max_retries=0)
+    parser = LLMParser(options)
+    with pytest.warns(RuntimeWarning, match="falling back"):
+        plan = parser.parse(instruction=INSTRUCTION)
+    assert plan.parser == "rules"
+
+
+def test_vague_answer_falls_back_and_rules_reject_it(server: FakeOpenAI) -> None:
+    server.mode = "no_target"
+    with pytest.warns(RuntimeWarning), pytest.raises(UnclearInstruction):
+        make_parser(server).parse(instruction="make it nicer")
+
+
+@pytest.mark.parametrize("instruction", ["", "   \n"])
+def test_empty_instruction_does_not_call_the_server(server: FakeOpenAI, instruction: str) -> None:
+    with pytest.raises(UnclearInstruction):
+        make_parser(server).parse(instruction=instruction)
+    assert server.requests == []
+
+
+def test_options_from_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
+    from refedit.errors import BadInput
+
+    opts = LLMOptions.from_mapping(
+        {"llm_base_url": "http://x/v1", "llm_api_key": "k", "llm_timeout": "2.5", "llm_retries": 0, "steps": 3},
+        model="my-model",
+    )
+    assert (opts.base_url, opts.api_key, opts.timeout, opts.max_retries, opts.model) == ("http://x/v1", "k", 2.5, 0, "my-model")
+    defaults = LLMOptions.from_mapping({"llm_timeout": None}, model="m")
+    assert defaults.timeout == 30.0 and defaults.max_retries == 2 and defaults.base_url is None
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://env/v1")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert defaults.resolved_base_url() == "http://env/v1" and defaults.resolved_api_key() == "not-needed"
+    with pytest.raises(BadInput):
+        LLMOptions.from_mapping({"llm_timeout": 0}, model="m")
+    with pytest.raises(BadInput):
+        LLMOptions.from_mapping({"llm_retries": -1}, model="m")
