@@ -17,7 +17,13 @@ from typing import Any, Callable, ClassVar, Mapping
 
 from refedit.errors import BadInput, UnclearInstruction
 from refedit.pipeline.artifacts import ACTIONS, SIZES, SPATIALS, EditPlan, Target
-from refedit.pipeline.parse.plan import GLOBAL_TARGET, captions, clean_phrase, strip_determiners
+from refedit.pipeline.parse.plan import (
+    GLOBAL_TARGET,
+    captions,
+    clean_phrase,
+    segmentation_prompt,
+    strip_determiners,
+)
 from refedit.pipeline.parse.rules import RulesParser
 
 SYSTEM_PROMPT = "parse_system.txt"
@@ -235,7 +241,7 @@ def plan_from_answer(instruction: str, data: Mapping[str, Any]) -> EditPlan:
         raise LLMAnswerError(f"action {action!r} needs a replacement")
     target = GLOBAL_TARGET if action == "global" else _target(data.get("target"))
     source, edited = captions(action, target, replacement)
-    default_prompt = "image" if action == "global" else " ".join([*target.attributes, target.head])
+    default_prompt = "image" if action == "global" else segmentation_prompt(target)
     try:
         return EditPlan(
             instruction=instruction,
