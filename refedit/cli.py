@@ -86,7 +86,13 @@ def stage_options(fn: F) -> F:
         click.option("--editor", default="diffedit", show_default=True, help="Editor stage."),
         click.option("--steps", type=int, default=None, help="DDIM steps T [50]."),
         click.option("--encode-ratio", type=float, default=None, help="Encoding ratio r in (0, 1] [0.5]."),
-        click.option("--guidance", type=float, default=None, help="Classifier-free guidance scale [7.5]."),
+        click.option("--guidance", type=float, default=None, help="Classifier-free (text) guidance scale [7.5]."),
+        click.option("--strength", type=float, default=None, help="sdedit/inpaint noise ratio in (0, 1] [0.7/1.0]."),
+        click.option("--image-guidance", type=float, default=None, help="instruct: image guidance scale [1.5]."),
+        click.option("--editor-model", default=None, metavar="ID|DIR",
+                     help="Checkpoint for the chosen editor (its kind is checked from the UNet config)."),  # fmt: skip
+        click.option("--paste-dilate", type=int, default=None, help="Grow the paste-back mask by N px [4]."),
+        click.option("--feather", type=int, default=None, help="Feather the paste-back edge over N px [8]."),
         click.option("--resolution", type=int, default=None, help="Working long side in pixels [512]."),
         click.option("--box-threshold", type=float, default=None, help="GroundingDINO box threshold [0.30]."),
         click.option("--text-threshold", type=float, default=None, help="GroundingDINO text threshold [0.25]."),
@@ -100,8 +106,9 @@ def stage_options(fn: F) -> F:
     return fn
 
 
-STAGE_OPTION_NAMES = ("steps", "encode_ratio", "guidance", "resolution", "box_threshold", "text_threshold",
-                      "dilate", "box_mask", "detections")  # fmt: skip
+STAGE_OPTION_NAMES = ("steps", "encode_ratio", "guidance", "strength", "image_guidance", "editor_model",
+                      "paste_dilate", "feather", "resolution", "box_threshold", "text_threshold", "dilate",
+                      "box_mask", "detections")  # fmt: skip
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -43,3 +43,26 @@ def llm_parser(context: StageContext) -> Any:
     from refedit.pipeline.parse.llm import LLMOptions, LLMParser
 
     return LLMParser(LLMOptions.from_mapping(context.options, model=context.settings.model("llm")))
+
+
+def inpaint_editor(context: StageContext) -> Any:
+    """SD inpainting (9-channel checkpoint) with the edited caption; the natural choice for remove."""
+    from refedit.pipeline.edit.inpaint import InpaintEditor, InpaintOptions
+
+    return InpaintEditor(context.store, InpaintOptions.from_mapping(context.options), context.options.get("editor_model"))
+
+
+def instruct_editor(context: StageContext) -> Any:
+    """InstructPix2Pix-family checkpoint (8-channel; MagicBrush, ReferDiffusion) composited through the mask."""
+    from refedit.pipeline.edit.instruct import InstructEditor, InstructOptions
+
+    return InstructEditor(
+        context.store, InstructOptions.from_mapping(context.options), context.options.get("editor_model")
+    )
+
+
+def sdedit_editor(context: StageContext) -> Any:
+    """SDEdit + mask blending (iEdit Eq. 13) on any fine-tuned SD checkpoint."""
+    from refedit.pipeline.edit.sdedit import SDEditEditor, SDEditOptions
+
+    return SDEditEditor(context.store, SDEditOptions.from_mapping(context.options), context.options.get("editor_model"))

@@ -150,12 +150,13 @@ class ModelStore:
     def model_id(self, role: str) -> str:
         return self.settings.model(role)
 
-    def get(self, role: str, component: str) -> Any:
-        """The loaded ``component`` ("unet", "vae", "detector", ...) of ``role``'s model, cached."""
+    def get(self, role: str, component: str, model_id: str | None = None) -> Any:
+        """The loaded ``component`` ("unet", "vae", "detector", ...) of ``role``'s model (or of ``model_id``,
+        e.g. from ``--editor-model``), cached."""
         if role not in MODEL_ROLES:
             raise KeyError(f"unknown model role {role!r}")
         spec = COMPONENTS[component]
-        model_id = self.model_id(role)
+        model_id = model_id or self.model_id(role)
         key = (model_id, component, str(self.device), str(self.dtype))
         with self._lock:
             if key in self._cache:

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from refedit.errors import ModelUnavailable
+from refedit.pipeline.edit import ddim
 from refedit.pipeline.models import ModelStore
 
 UNET_KINDS = {4: "sd", 9: "inpaint", 8: "instruct"}
@@ -22,22 +23,26 @@ class StableDiffusion:
 
     store: ModelStore
     role: str = "sd"
+    override: str | None = None  #: a model id or directory replacing the role's configured one
 
     @property
     def model_id(self) -> str:
-        return self.store.model_id(self.role)
+        return self.override or self.store.model_id(self.role)
+
+    def component(self, name: str) -> Any:
+        return self.store.get(self.role, name, self.override)
 
     @property
     def unet(self) -> Any:
-        return self.store.get(self.role, "unet")
+        return self.component("unet")
 
     @property
     def vae(self) -> Any:
-        return self.store.get(self.role, "vae")
+        return self.component("vae")
 
     @property
     def scheduler_config(self) -> Any:
-        return self.store.get(self.role, "scheduler")
+        return self.component("scheduler")
 
     @property
     def vae_scale(self) -> int:
@@ -62,19 +67,46 @@ class StableDiffusion:
     @torch.no_grad()
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
         """CLIP text embeddings (B, 77, D) of ``prompts``, padded to the tokenizer's max length."""
-        tok = self.store.get(self.role, "tokenizer")
-        enc = self.store.get(self.role, "text_encoder")
+        tok = self.component("tokenizer")
+        enc = self.component("text_encoder")
         ids = tok(prompts, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt")
         return enc(ids.input_ids.to(self.store.device))[0].to(self.store.dtype)
 
-    @torch.no_grad()
-    def encode_image(self, image: Image.Image, generator: torch.Generator | None = None) -> torch.Tensor:
-        """VAE latents z_0 = scale · E(x) of an RGB image (sampled from the posterior with ``generator``)."""
+    def pixels(self, image: Image.Image) -> torch.Tensor:
+        """An RGB image as a (1, 3, H, W) tensor in [-1, 1] on the store's device and dtype."""
         x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
-        x = x.to(self.store.device, self.store.dtype)
+        return x.to(self.store.device, self.store.dtype)
+
+    @torch.no_grad()
+    def encode_image(
+        self, image: Image.Image | torch.Tensor, generator: torch.Generator | None = None, *, scaled: bool = True
+    ) -> torch.Tensor:
+        """VAE latents z_0 = scale · E(x) of an RGB image or a [-1, 1] pixel tensor: a posterior sample with
+        ``generator``, else the mean. ``scaled=False`` skips the scaling factor (InstructPix2Pix's
+        image conditioning is unscaled)."""
+        x = self.pixels(image) if isinstance(image, Image.Image) else image
         dist = self.vae.encode(x).latent_dist
         z = dist.sample(generator) if generator is not None else dist.mean
-        return z * self.vae.config.scaling_factor
+        return z * self.vae.config.scaling_factor if scaled else z
+
+    def ddim_schedule(self, steps: int, ratio: float) -> "ddim.Schedule":
+        """The last ⌈ratio·T⌉ steps of a T-step DDIM schedule with the checkpoint's own noise schedule."""
+        from diffusers import DDIMScheduler
+
+        sched = self.store.cached(("ddim", self.model_id), lambda: DDIMScheduler.from_config(self.scheduler_config))
+        cfg = sched.config
+        return ddim.ddim_schedule(
+            sched.alphas_cumprod,
+            steps=steps,
+            ratio=ratio,
+            num_train_timesteps=cfg.num_train_timesteps,
+            steps_offset=cfg.steps_offset,
+            final_alpha=float(sched.final_alpha_cumprod),
+        )
+
+    def eps(self, latents: torch.Tensor, t: int, text: torch.Tensor) -> torch.Tensor:
+        """One UNet call ε_θ(latents, t, text)."""
+        return self.unet(latents, torch.tensor(t, device=latents.device), encoder_hidden_states=text).sample
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> Image.Image:

@@ -1,0 +1,117 @@
+"""What every Stable Diffusion editor shares: validated common options, the working region (a crop at the
+model's resolution) and the paste-back into an :class:`EditResult` with metrics and parameters."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image
+
+from refedit.errors import BadInput
+from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
+from refedit.pipeline.edit import ddim
+from refedit.pipeline.edit.composite import CropPlan, blend_alpha, paste_back, plan_crop, psnr
+from refedit.pipeline.sd import StableDiffusion
+
+O = TypeVar("O", bound="EditorOptions")
+
+
+@dataclass(frozen=True)
+class EditorOptions:
+    """``steps`` T, ``guidance`` w, ``resolution`` (working long side), and the paste-back mask:
+    ``paste_dilate`` and ``feather`` in pixels at the input's resolution."""
+
+    steps: int = 50
+    guidance: float = 7.5
+    resolution: int = 512
+    paste_dilate: int = 4
+    feather: int = 8
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise BadInput(f"--steps must be at least 1, got {self.steps}")
+        if self.guidance < 0:
+            raise BadInput(f"--guidance must be >= 0, got {self.guidance}")
+        if self.resolution < 64:
+            raise BadInput(f"--resolution must be at least 64, got {self.resolution}")
+        if self.paste_dilate < 0 or self.feather < 0:
+            raise BadInput("--paste-dilate and --feather must be >= 0")
+
+    @classmethod
+    def from_mapping(cls: type[O], options: Mapping[str, Any]) -> O:
+        """Take the options this editor understands (others are ignored); ``None`` means default."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in options.items() if k in names and v is not None})
+
+
+def check_fraction(name: str, value: float) -> None:
+    if not 0.0 < value <= 1.0:
+        raise BadInput(f"--{name.replace('_', '-')} must be in (0, 1], got {value}")
+
+
+@dataclass(frozen=True, eq=False)
+class WorkRegion:
+    """The crop of the input an editor works on: ``image`` at ``size`` (the model's resolution), the
+    full-resolution paste-back ``alpha`` and the mask at latent size (1, 1, h, w)."""
+
+    crop: CropPlan
+    size: tuple[int, int]
+    image: Image.Image
+    alpha: np.ndarray
+
+    def latent_mask(self, latent_hw: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
+        x0, y0, x1, y1 = self.crop.box
+        m = ddim.downsample_mask(torch.from_numpy(self.alpha[y0:y1, x0:x1] > 0), latent_hw)
+        return m.to(like.device, like.dtype)
+
+
+def work_region(sd: StableDiffusion, image: Image.Image, mask: np.ndarray, options: EditorOptions) -> WorkRegion:
+    """Plan the crop, resize it to the model's working size, and build the paste-back alpha."""
+    crop = plan_crop(mask, resolution=options.resolution)
+    size = sd.working_size(crop.size, options.resolution)
+    work = image.crop(crop.box).resize(size, Image.Resampling.LANCZOS)
+    alpha = blend_alpha(mask, dilate_px=options.paste_dilate, feather_px=options.feather)
+    return WorkRegion(crop=crop, size=size, image=work, alpha=alpha)
+
+
+def finish(
+    *,
+    editor: str,
+    sd: StableDiffusion,
+    image: Image.Image,
+    edited_work: Image.Image,
+    region: WorkRegion,
+    plan: EditPlan,
+    segmentation: Segmentation,
+    options: EditorOptions,
+    seed: int,
+    prompt: str,
+) -> EditResult:
+    """Paste the edited crop back at full resolution and record metrics and the parameters used."""
+    edited = paste_back(image, edited_work, region.crop, region.alpha)
+    src, out, mask = np.asarray(image), np.asarray(edited), segmentation.mask
+    metrics = {
+        "outside_psnr": psnr(src[region.alpha == 0], out[region.alpha == 0]),
+        "outside_mask_psnr": psnr(src[~mask], out[~mask]),
+    }
+    parameters = {
+        "editor": editor,
+        "model": sd.model_id,
+        **asdict(options),
+        "seed": seed,
+        "crop": list(region.crop.box),
+        "working_size": list(region.size),
+        "device": str(sd.store.device),
+        "dtype": str(sd.store.dtype).replace("torch.", ""),
+        "prompt": prompt,
+    }
+    return EditResult(image=edited, plan=plan, segmentation=segmentation, parameters=parameters, metrics=metrics)
+
+
+def noise_like(latents: torch.Tensor, seed: int) -> torch.Tensor:
+    """Seeded standard normal noise of ``latents``' shape (drawn on the CPU so every device agrees)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(latents.shape, generator=g, dtype=torch.float32).to(latents.device, latents.dtype)
