@@ -78,6 +78,47 @@ def settings_from(params: dict[str, Any]) -> Any:
     return Settings.resolve(models=models, device=params.pop("device", None), dtype=params.pop("dtype", None))
 
 
+def _numbers(n: int) -> Callable[[click.Context, click.Parameter, tuple[str, ...]], tuple[tuple[float, ...], ...]]:
+    """A click callback parsing repeated "a,b,..." values of ``n`` numbers."""
+
+    def parse(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[float, ...], ...]:
+        out = []
+        for v in values:
+            try:
+                nums = tuple(float(x) for x in v.split(","))
+            except ValueError:
+                nums = ()
+            if len(nums) != n:
+                raise click.BadParameter(f"{v!r} must be {n} comma-separated numbers")
+            out.append(nums)
+        return tuple(out)
+
+    return parse
+
+
+def hints_from(params: dict[str, Any], size: tuple[int, int], exact_mask: Path | None = None) -> Any:
+    """Build :class:`Hints` from the CLI's hint options (removed from ``params``), checked against the image."""
+    from refedit.errors import BadInput
+    from refedit.pipeline.artifacts import Hints
+    from refedit.pipeline.imageio import load_mask
+
+    w, h = size
+    boxes, points = params.pop("hint_boxes"), params.pop("hint_points")
+    for x0, y0, x1, y1 in boxes:
+        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
+            raise BadInput(f"--box {x0:g},{y0:g},{x1:g},{y1:g} is not inside the {w}x{h} image with x0<x1, y0<y1")
+    for x, y in points:
+        if not (0 <= x < w and 0 <= y < h):
+            raise BadInput(f"--point {x:g},{y:g} is outside the {w}x{h} image")
+    hint_mask = params.pop("hint_mask")
+    return Hints(
+        boxes=boxes,
+        points=points,
+        hint_mask=load_mask(hint_mask, size, what="--hint-mask") if hint_mask else None,
+        mask=load_mask(exact_mask, size, what="--mask") if exact_mask else None,
+    )
+
+
 def stage_options(fn: F) -> F:
     """Stage choice and the options the built-in stages understand."""
     opts = [
@@ -98,6 +139,12 @@ def stage_options(fn: F) -> F:
         click.option("--text-threshold", type=float, default=None, help="GroundingDINO text threshold [0.25]."),
         click.option("--dilate", type=int, default=None, help="Grow the object mask by N pixels [0]."),
         click.option("--box-mask", is_flag=True, default=None, help="Use the (expanded) box, not SAM's silhouette."),
+        click.option("--box", "hint_boxes", multiple=True, metavar="X0,Y0,X1,Y1", callback=_numbers(4),
+                     help="Rough box around the object (pixels); repeatable."),  # fmt: skip
+        click.option("--point", "hint_points", multiple=True, metavar="X,Y", callback=_numbers(2),
+                     help="A pixel on the object; repeatable."),  # fmt: skip
+        click.option("--hint-mask", type=click.Path(path_type=Path), default=None,
+                     help="Rough free-shape scribble (PNG) over or near the object."),  # fmt: skip
         click.option("--detections", type=click.Path(path_type=Path), default=None,
                      help="JSON list of {box, score, label} from any detector; skips GroundingDINO."),  # fmt: skip
     ]
@@ -192,16 +239,22 @@ def segment(image: Path, instruction: str, output: Path | None, as_json: bool, p
     if output is not None:
         check_mask_output(output, image)
     source = load_image(image)
+    hints = hints_from(params, source.rgb.size)
     options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
     settings = settings_from(params)
-    request = EditRequest(image=source.rgb, instruction=instruction, image_path=str(image))
+    request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, image_path=str(image))
     from refedit.errors import UnclearInstruction
-    from refedit.pipeline.parse.plan import referring_plan
+    from refedit.pipeline.parse.plan import hint_plan, referring_plan
 
     try:
         plan = build_stage("parser", parser, settings).parse(instruction=instruction, image=request.image)
     except UnclearInstruction:  # a bare referring expression ("the left cat") is fine for segmenting
-        plan = referring_plan(instruction)
+        try:
+            plan = referring_plan(instruction)
+        except UnclearInstruction:
+            if hints.empty:
+                raise
+            plan = hint_plan(instruction)
     seg = build_stage("segmenter", segmenter, settings, **options).segment(
         image=request.image, plan=plan, hints=request.hints
     )
@@ -242,7 +295,6 @@ def edit(image: Path, instruction: str, output: Path | None, mask_out: Path | No
         check_mask_output,
         check_output_path,
         load_image,
-        load_mask,
         save_image,
         save_mask,
     )
@@ -256,10 +308,10 @@ def edit(image: Path, instruction: str, output: Path | None, mask_out: Path | No
         if mask_out.resolve() == output.resolve():
             raise BadInput("--save-mask and --output must be different files")
     source = load_image(image)
-    from refedit.pipeline.artifacts import EditRequest, Hints
+    from refedit.pipeline.artifacts import EditRequest
     from refedit.pipeline.chain import Pipeline
 
-    hints = Hints(mask=load_mask(mask_path, source.rgb.size, what="--mask") if mask_path else None)
+    hints = hints_from(params, source.rgb.size, mask_path)
     options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
     from refedit.pipeline.models import ModelStore
 

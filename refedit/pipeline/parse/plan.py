@@ -202,3 +202,8 @@ def referring_plan(expression: str, parser: str = "rules") -> EditPlan:
     target = analyse_target(expression)
     source, _ = captions("remove", target, None)
     return EditPlan(expression, "modify", target, None, segmentation_prompt(target), source, source, parser)
+
+
+def hint_plan(instruction: str, parser: str = "rules") -> EditPlan:
+    """A plan for segmenting by user hints alone (no nameable target in the text)."""
+    return EditPlan(instruction or "(hints)", "global", GLOBAL_TARGET, None, "image", "a photo", "a photo", parser)

@@ -14,6 +14,7 @@ from refedit.errors import BadInput, TargetNotFound
 from refedit.pipeline.artifacts import Candidate, EditPlan, Hints, Segmentation
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.segment import masks as mk
+from refedit.pipeline.segment.hints import hint_prompts, select_by_hints
 from refedit.pipeline.segment.resolve import nms, resolve
 
 
@@ -115,6 +116,25 @@ class Sam:
         return [m[0].numpy().astype(bool) for m in full]
 
 
+    @torch.no_grad()
+    def mask_from_points(self, image: Image.Image, points: Sequence[tuple[float, float]]) -> np.ndarray:
+        """One HxW bool mask of the object under the (foreground) pixel ``points``."""
+        self.set_image(image)
+        assert self._state is not None
+        embedding, inputs = self._state
+        model = self.store.get("sam", "sam")
+        processor = self.store.get("sam", "processor")
+        (oh, ow), (rh, rw) = inputs["original_sizes"][0].tolist(), inputs["reshaped_input_sizes"][0].tolist()
+        pts = torch.tensor(points, dtype=torch.float32) * torch.tensor([rw / ow, rh / oh])
+        out = model(image_embeddings=embedding, input_points=pts[None, None].to(self.store.device, self.store.dtype),
+                    input_labels=torch.ones(1, 1, len(points), dtype=torch.long, device=self.store.device),
+                    multimask_output=False)  # fmt: skip
+        full = processor.post_process_masks(
+            out.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"]
+        )[0]
+        return full[0, 0].numpy().astype(bool)
+
+
 class GroundedSamSegmenter:
     """GroundingDINO boxes -> referring resolver -> SAM masks."""
 
@@ -134,25 +154,30 @@ class GroundedSamSegmenter:
 
     def segment(self, *, image: Image.Image, plan: EditPlan, hints: Hints) -> Segmentation:
         """The mask of the referred object(s); :class:`TargetNotFound` when nothing qualifies."""
+        hinted = bool(hints.boxes or hints.points or hints.hint_mask is not None)
         if plan.action == "global":
+            if hinted:
+                return self.from_hints(image, hints, "the instruction names no object")
             full = np.ones((image.height, image.width), dtype=bool)
             return Segmentation(mask=full, reason="global edit: the whole image", segmenter=self.name)
         cands, best = self.candidates(image, plan)
+        if not cands and hinted:
+            return self.from_hints(image, hints, f"no '{plan.segmentation_prompt}' detected")
         if not cands:
             raise TargetNotFound(
                 f"no '{plan.segmentation_prompt}' found in the image (best score {best:.2f} < box threshold "
                 f"{self.options.box_threshold:.2f}, text threshold {self.options.text_threshold:.2f}); try a "
                 "lower --box-threshold, another wording, or a --box/--point hint"
             )
-        choice = resolve(cands, plan.target, image.size)
-        if not choice.chosen:
-            raise TargetNotFound(f"cannot resolve '{plan.target.expression}': {choice.reason}")
         shape = (image.height, image.width)
         if self.options.box_mask:
             cand_masks = [mk.box_mask(c.box, shape, self.options.box_expand) for c in cands]
         else:
             cand_masks = [mk.clean(m) for m in self.sam.masks(image, [c.box for c in cands])]
         cands = [Candidate(c.box, c.score, c.label, m) for c, m in zip(cands, cand_masks, strict=True)]
+        choice = select_by_hints(cands, hints, shape) or resolve(cands, plan.target, image.size)
+        if not choice.chosen:
+            raise TargetNotFound(f"cannot resolve '{plan.target.expression}': {choice.reason}")
         mask = np.zeros(shape, dtype=bool)
         for i in choice.chosen:
             mask |= cand_masks[i]
@@ -161,3 +186,23 @@ class GroundedSamSegmenter:
                 mask |= mk.box_mask(cands[i].box, shape)
         mask = mk.dilate(mask, self.options.dilate)
         return Segmentation(mask=mask, candidates=tuple(cands), chosen=choice.chosen, reason=choice.reason, segmenter=self.name)
+
+    def from_hints(self, image: Image.Image, hints: Hints, why: str) -> Segmentation:
+        """Prompt SAM directly with the hints (boxes, the free-shape hint's box, points)."""
+        shape = (image.height, image.width)
+        boxes, points = hint_prompts(hints)
+        if self.options.box_mask:
+            masks = [mk.box_mask(b, shape, self.options.box_expand) for b in boxes]
+        else:
+            masks = [mk.clean(m) for m in self.sam.masks(image, boxes)]
+            if points:
+                masks.append(mk.clean(self.sam.mask_from_points(image, points)))
+        mask = np.zeros(shape, dtype=bool)
+        for m in masks:
+            mask |= m
+        if not mask.any():
+            raise TargetNotFound(f"{why}, and SAM found nothing at the hints")
+        parts = [f"{len(hints.boxes)} box(es)" if hints.boxes else "", f"{len(points)} point(s)" if points else "",
+                 "a free-shape hint" if hints.hint_mask is not None else ""]  # fmt: skip
+        reason = f"{why}: SAM prompted with {', '.join(p for p in parts if p)}"
+        return Segmentation(mask=mk.dilate(mask, self.options.dilate), reason=reason, segmenter=self.name)
