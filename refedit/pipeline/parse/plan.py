@@ -133,11 +133,12 @@ def analyse_target(phrase: str) -> Target:
 
 
 def with_article(phrase: str) -> str:
-    """'tiger' -> 'a tiger', 'apple' -> 'an apple'; plurals and phrases with a determiner unchanged."""
-    first = phrase.split()[0] if phrase else ""
-    if first in ("a", "an", "the", "some") or (phrase.endswith("s") and not phrase.endswith("ss")):
+    """'tiger' -> 'a tiger', 'apple' -> 'an apple', 'green bus' -> 'a green bus'; plurals ('candles') and
+    phrases that already have a determiner stay as they are."""
+    words = phrase.split()
+    if not words or words[0] in ("a", "an", "the", "some") or singular(words[-1]) != words[-1]:
         return phrase
-    return ("an " if first[:1] in "aeiou" else "a ") + phrase
+    return ("an " if words[0][0] in "aeiou" else "a ") + phrase
 
 
 def noun_phrase(target: Target, attributes: tuple[str, ...] | None = None) -> str:

@@ -15,13 +15,15 @@ from refedit.pipeline.artifacts import Candidate, EditPlan, Hints, Segmentation
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.segment import masks as mk
 from refedit.pipeline.segment.hints import hint_prompts, select_by_hints
-from refedit.pipeline.segment.resolve import nms, resolve
+from refedit.pipeline.segment.attributes import ClipScorer, score_attributes
+from refedit.pipeline.segment.resolve import Resolution, nms, resolve
 
 
 @dataclass(frozen=True)
 class GroundedSamOptions:
     """Grounded-SAM's thresholds (box 0.30, text 0.25), NMS IoU, mask dilation in pixels, and
-    ``box_mask``: use each chosen box (grown by ``box_expand``) instead of SAM's silhouette."""
+    ``box_mask``: use each chosen box (grown by ``box_expand``) instead of SAM's silhouette;
+    ``attribute_filter``: re-score candidates with CLIP against the target's attributes ("green")."""
 
     box_threshold: float = 0.30
     text_threshold: float = 0.25
@@ -29,6 +31,7 @@ class GroundedSamOptions:
     dilate: int = 0
     box_mask: bool = False
     box_expand: float = 0.05
+    attribute_filter: bool = True
 
     def __post_init__(self) -> None:
         for name in ("box_threshold", "text_threshold", "nms_iou"):
@@ -140,10 +143,13 @@ class GroundedSamSegmenter:
 
     name = "grounded-sam"
 
-    def __init__(self, store: ModelStore, options: GroundedSamOptions, detector: Any = None) -> None:
+    def __init__(
+        self, store: ModelStore, options: GroundedSamOptions, detector: Any = None, scorer: Any = None
+    ) -> None:
         self.options = options
         self.detector = detector or GroundingDino(store)
         self.sam = Sam(store)
+        self.scorer = scorer or ClipScorer(store)
 
     def candidates(self, image: Image.Image, plan: EditPlan) -> tuple[list[Candidate], float]:
         """Detections above the box threshold after NMS, and the best score seen (for error messages)."""
@@ -175,7 +181,7 @@ class GroundedSamSegmenter:
         else:
             cand_masks = [mk.clean(m) for m in self.sam.masks(image, [c.box for c in cands])]
         cands = [Candidate(c.box, c.score, c.label, m) for c, m in zip(cands, cand_masks, strict=True)]
-        choice = select_by_hints(cands, hints, shape) or resolve(cands, plan.target, image.size)
+        choice = select_by_hints(cands, hints, shape) or self.resolve(image, cands, plan)
         if not choice.chosen:
             raise TargetNotFound(f"cannot resolve '{plan.target.expression}': {choice.reason}")
         mask = np.zeros(shape, dtype=bool)
@@ -186,6 +192,25 @@ class GroundedSamSegmenter:
                 mask |= mk.box_mask(cands[i].box, shape)
         mask = mk.dilate(mask, self.options.dilate)
         return Segmentation(mask=mask, candidates=tuple(cands), chosen=choice.chosen, reason=choice.reason, segmenter=self.name)
+
+    def resolve(self, image: Image.Image, cands: list[Candidate], plan: EditPlan) -> Resolution:
+        """The resolver, after narrowing the candidates to those that look like the target's attributes."""
+        target = plan.target
+        if not (self.options.attribute_filter and target.attributes and len(cands) > 1):
+            return resolve(cands, target, image.size)
+        match = score_attributes(self.scorer, image, cands, target)
+        keep = [i for i, ok in enumerate(match.matches) if ok]
+        attrs = " ".join(target.attributes)
+        if not keep:  # nothing clearly matches: rank by the asked description's probability
+            keep = [max(range(len(cands)), key=lambda i: match.probability[i])]
+            note = f"none clearly {attrs}; most {attrs}-looking of {len(cands)}"
+        else:
+            note = f"{len(keep)} of {len(cands)} look {attrs} (CLIP)"
+        if not (target.spatial or target.ordinal or target.size or target.all):
+            best = max(keep, key=lambda i: match.probability[i])
+            return Resolution((best,), f"most {attrs}-looking of {len(cands)} '{target.head}' detections ({note})")
+        sub = resolve([cands[i] for i in keep], target, image.size)
+        return Resolution(tuple(keep[i] for i in sub.chosen), f"{sub.reason}; {note}")
 
     def from_hints(self, image: Image.Image, hints: Hints, why: str) -> Segmentation:
         """Prompt SAM directly with the hints (boxes, the free-shape hint's box, points)."""

@@ -1,0 +1,96 @@
+"""Attribute filtering ("the green buses", "the orange cat"): re-score each candidate's crop with CLIP
+against the attribute and its contrasts ("a photo of a green bus" vs "a red bus", ...), and keep the
+candidates whose best-matching description is the asked one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+import numpy as np
+from PIL import Image
+
+from refedit.pipeline.artifacts import Candidate, Target
+from refedit.pipeline.parse import lexicon as lx
+from refedit.pipeline.parse.plan import with_article
+
+#: contrasts for attributes that are neither colours nor materials
+GENERIC_CONTRASTS = ("plain", "ordinary")
+
+
+class ImageTextScorer(Protocol):
+    def probabilities(self, images: Sequence[Image.Image], texts: Sequence[str]) -> np.ndarray:
+        """(n_images, n_texts) probabilities, each row a softmax over ``texts``."""
+        ...
+
+
+def contrast_prompts(attribute: str, head: str) -> list[str]:
+    """The asked description first, then contrasting ones of the same kind (colours against colours)."""
+    if attribute in lx.COLOURS:
+        pool = [c for c in ("red", "green", "blue", "yellow", "white", "black", "grey", "brown", "orange", "pink",
+                            "purple") if c != attribute]  # fmt: skip
+    elif attribute in lx.MATERIALS:
+        pool = [m for m in ("wooden", "metal", "plastic", "glass", "stone") if m != attribute]
+    else:
+        pool = list(GENERIC_CONTRASTS)
+    return [f"a photo of {with_article(f'{a} {head}')}" for a in [attribute, *pool]]
+
+
+@dataclass(frozen=True)
+class AttributeMatch:
+    """Per candidate: the probability of the asked description and whether it is the best match."""
+
+    probability: tuple[float, ...]
+    matches: tuple[bool, ...]
+
+
+def match_attributes(probs: Sequence[np.ndarray]) -> AttributeMatch:
+    """Combine one (n, K) probability table per attribute (column 0 = the asked one): a candidate matches
+    when the asked description is the most likely for every attribute; its probability is the product."""
+    tables = [np.asarray(p, dtype=np.float64) for p in probs]
+    prob = np.prod([t[:, 0] for t in tables], axis=0)
+    ok = np.all([t.argmax(axis=1) == 0 for t in tables], axis=0)
+    return AttributeMatch(tuple(float(p) for p in prob), tuple(bool(o) for o in ok))
+
+
+def crops(image: Image.Image, candidates: Sequence[Candidate]) -> list[Image.Image]:
+    """Each candidate's box crop, the pixels outside its mask (when known) greyed out."""
+    out = []
+    for c in candidates:
+        box = tuple(int(round(v)) for v in c.box)
+        crop = image.crop(box)
+        if c.mask is not None:
+            m = Image.fromarray(c.mask[box[1] : box[3], box[0] : box[2]].astype(np.uint8) * 255)
+            grey = Image.new("RGB", crop.size, (128, 128, 128))
+            crop = Image.composite(crop, grey, m) if m.size == crop.size else crop
+        out.append(crop)
+    return out
+
+
+def score_attributes(
+    scorer: ImageTextScorer, image: Image.Image, candidates: Sequence[Candidate], target: Target
+) -> AttributeMatch:
+    """CLIP-score every candidate against each of the target's attributes (with contrasts)."""
+    images = crops(image, candidates)
+    return match_attributes([scorer.probabilities(images, contrast_prompts(a, target.head)) for a in target.attributes])
+
+
+class ClipScorer:
+    """CLIP image-text probabilities through the shared ModelStore (role ``clip``)."""
+
+    def __init__(self, store: object) -> None:
+        self.store = store
+        self.calls = 0
+
+    def probabilities(self, images: Sequence[Image.Image], texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        model = self.store.get("clip", "clip")  # type: ignore[attr-defined]
+        processor = self.store.get("clip", "processor")  # type: ignore[attr-defined]
+        inputs = processor(text=list(texts), images=list(images), return_tensors="pt", padding=True)
+        inputs = inputs.to(self.store.device)  # type: ignore[attr-defined]
+        inputs["pixel_values"] = inputs["pixel_values"].to(self.store.dtype)  # type: ignore[attr-defined]
+        with torch.no_grad():
+            logits = model(**inputs).logits_per_image.float()
+        self.calls += 1
+        return logits.softmax(dim=-1).cpu().numpy()

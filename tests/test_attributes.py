@@ -1,0 +1,67 @@
+"""Attribute filtering with CLIP: pure decisions with an injected scorer, plumbing with the tiny CLIP."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from refedit.pipeline.artifacts import Candidate, Hints
+from refedit.pipeline.models import ModelStore
+from refedit.pipeline.parse.rules import RulesParser
+from refedit.pipeline.segment.attributes import ClipScorer, contrast_prompts, match_attributes
+from refedit.pipeline.segment.detections import GivenDetections
+from refedit.pipeline.segment.grounded_sam import GroundedSamOptions, GroundedSamSegmenter
+
+IMG = Image.new("RGB", (300, 200), (90, 90, 90))
+BUSES = [Candidate((10, 50, 90, 150), 0.9, "bus"), Candidate((110, 60, 190, 140), 0.8, "bus"),
+         Candidate((210, 40, 290, 190), 0.7, "bus")]  # fmt: skip
+
+
+class ColourOracle:
+    """A stand-in scorer: candidate i 'is' the colour COLOURS[i] (by crop position)."""
+
+    COLOURS = ("red", "green", "green")
+
+    def __init__(self):
+        self.calls = 0
+
+    def probabilities(self, images, texts):
+        self.calls += 1
+        rows = []
+        for i, _ in enumerate(images):
+            row = np.array([5.0 if self.COLOURS[i] in t.split()[3:4] or f" {self.COLOURS[i]} " in t else 0.0
+                            for t in texts])  # fmt: skip
+            rows.append(np.exp(row) / np.exp(row).sum())
+        return np.stack(rows)
+
+
+def segmenter(scorer):
+    return GroundedSamSegmenter(ModelStore(), GroundedSamOptions(box_mask=True), detector=GivenDetections(BUSES),
+                                scorer=scorer)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "instruction,chosen,reason",
+    [("make the green buses yellow", {1, 2}, "2 of 3 look green"),
+     ("remove the red bus", {0}, "most red-looking of 3 'bus' detections"),
+     ("remove the green bus on the right", {2}, "right-most of 2 'bus' detections; 2 of 3 look green"),
+     ("remove the bus on the left", {0}, "left-most of 3")],
+)  # fmt: skip
+def test_attribute_decides_among_detections(instruction, chosen, reason):
+    oracle = ColourOracle()
+    seg = segmenter(oracle).segment(image=IMG, plan=RulesParser().parse(instruction=instruction), hints=Hints())
+    assert set(seg.chosen) == chosen and reason in seg.reason
+    assert oracle.calls == (1 if "green" in instruction or "red" in instruction else 0)
+
+
+def test_match_and_contrasts():
+    m = match_attributes([np.array([[0.7, 0.3], [0.2, 0.8]]), np.array([[0.6, 0.4], [0.9, 0.1]])])
+    assert m.matches == (True, False) and m.probability == pytest.approx((0.42, 0.18))
+    prompts = contrast_prompts("green", "bus")
+    assert prompts[0] == "a photo of a green bus" and "a photo of a red bus" in prompts
+    assert contrast_prompts("wooden", "chair")[1] == "a photo of a metal chair"
+
+
+def test_tiny_clip_plumbing(tiny_settings):
+    scorer = ClipScorer(ModelStore(tiny_settings))
+    probs = scorer.probabilities([IMG.crop((0, 0, 50, 60)), IMG.crop((10, 10, 100, 40))], contrast_prompts("red", "car"))
+    assert probs.shape == (2, len(contrast_prompts("red", "car"))) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
