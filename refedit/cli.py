@@ -125,6 +125,10 @@ def stage_options(fn: F) -> F:
         click.option("--parser", default="rules", show_default=True, help="Parser stage (see `refedit stages`)."),
         click.option("--segmenter", default="grounded-sam", show_default=True, help="Segmenter stage."),
         click.option("--editor", default="diffedit", show_default=True, help="Editor stage."),
+        click.option("--llm-base-url", default=None, metavar="URL",
+                     help="OpenAI-compatible endpoint for --parser llm [env OPENAI_BASE_URL]."),  # fmt: skip
+        click.option("--describe", is_flag=True, default=None,
+                     help="--parser llm: describe the image first (BLIP-2 captioner) to resolve vague words."),  # fmt: skip
         click.option("--steps", type=int, default=None, help="DDIM steps T [50]."),
         click.option("--encode-ratio", type=float, default=None, help="Encoding ratio r in (0, 1] [0.5]."),
         click.option("--guidance", type=float, default=None, help="Classifier-free (text) guidance scale [7.5]."),
@@ -153,7 +157,7 @@ def stage_options(fn: F) -> F:
     return fn
 
 
-STAGE_OPTION_NAMES = ("steps", "encode_ratio", "guidance", "strength", "image_guidance", "editor_model",
+STAGE_OPTION_NAMES = ("llm_base_url", "describe", "steps", "encode_ratio", "guidance", "strength", "image_guidance", "editor_model",
                       "paste_dilate", "feather", "resolution", "box_threshold", "text_threshold", "dilate",
                       "box_mask", "detections")  # fmt: skip
 
@@ -199,14 +203,16 @@ def stages(as_json: bool) -> None:
 @main.command()
 @click.argument("instruction")
 @click.option("--parser", default="rules", show_default=True, help="Parser stage.")
+@click.option("--llm-base-url", default=None, metavar="URL", help="OpenAI-compatible endpoint [env OPENAI_BASE_URL].")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @model_options
 @handle_errors
-def parse(instruction: str, parser: str, as_json: bool, **params: Any) -> None:
+def parse(instruction: str, parser: str, llm_base_url: str | None, as_json: bool, **params: Any) -> None:
     """Parse INSTRUCTION into an edit plan (no image needed)."""
     from refedit.pipeline.chain import build_stage
 
-    plan = build_stage("parser", parser, settings_from(params)).parse(instruction=instruction)
+    stage = build_stage("parser", parser, settings_from(params), llm_base_url=llm_base_url)
+    plan = stage.parse(instruction=instruction)
     if as_json:
         click.echo(json.dumps(plan.to_dict(), indent=2))
         return

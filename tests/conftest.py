@@ -48,7 +48,8 @@ def _guarded_getaddrinfo(real):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Role -> directory of each tiny checkpoint (sd, sd-inpaint, sd-instruct, grounding-dino, sam, clip)."""
+    """Role -> directory of each tiny checkpoint (sd, sd-inpaint, sd-instruct, grounding-dino, sam, clip,
+    captioner)."""
     from refedit.testing.tiny_models import build_all
 
     return build_all(tmp_path_factory.mktemp("tiny-models"))
@@ -64,6 +65,7 @@ def tiny_env(tiny_models: dict[str, Path]) -> dict[str, str]:
         "REFEDIT_GROUNDING_MODEL": str(tiny_models["grounding-dino"]),
         "REFEDIT_SAM_MODEL": str(tiny_models["sam"]),
         "REFEDIT_CLIP_MODEL": str(tiny_models["clip"]),
+        "REFEDIT_CAPTIONER_MODEL": str(tiny_models["captioner"]),
     }
 
 

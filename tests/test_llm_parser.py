@@ -273,3 +273,24 @@ def test_options_from_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
         LLMOptions.from_mapping({"llm_timeout": 0}, model="m")
     with pytest.raises(BadInput):
         LLMOptions.from_mapping({"llm_retries": -1}, model="m")
+
+
+def test_cli_parse_and_edit_with_llm_and_describer(server: FakeOpenAI, tiny_env: dict[str, str], tmp_path) -> None:
+    """`refedit parse/edit --parser llm --llm-base-url URL [--describe]` go through the same stage."""
+    from click.testing import CliRunner
+
+    from refedit.cli import main
+    from tests.conftest import EXAMPLES
+
+    url = f"http://127.0.0.1:{server.port}/v1"
+    env = {**tiny_env, "OPENAI_API_KEY": "test"}
+    r = CliRunner().invoke(main, ["parse", INSTRUCTION, "--parser", "llm", "--llm-base-url", url, "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["parser"] == "llm" and len(server.requests) == 1
+    out = tmp_path / "o.png"
+    r = CliRunner().invoke(main, ["edit", str(EXAMPLES / "cat.jpg"), INSTRUCTION, "--parser", "llm", "--llm-base-url",
+                                  url, "--describe", "--box-threshold", "0", "--steps", "2", "--resolution", "64",
+                                  "-o", str(out), "--json"], env=env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["plan"]["parser"] == "llm" and out.exists()
+    assert "Image description:" in json.dumps(server.requests[-1]["body"]["messages"][-1])

@@ -42,7 +42,12 @@ def llm_parser(context: StageContext) -> Any:
     """LLM parser over any OpenAI-compatible endpoint (OPENAI_BASE_URL, OPENAI_API_KEY), falling back to rules."""
     from refedit.pipeline.parse.llm import LLMOptions, LLMParser
 
-    return LLMParser(LLMOptions.from_mapping(context.options, model=context.settings.model("llm")))
+    describe = None
+    if context.options.get("describe"):  # InstructEdit's BLIP-2 step: describe the image for the LLM
+        from refedit.pipeline.parse.describe import Describer
+
+        describe = Describer(context.store)
+    return LLMParser(LLMOptions.from_mapping(context.options, model=context.settings.model("llm")), describe=describe)
 
 
 def inpaint_editor(context: StageContext) -> Any:

@@ -63,6 +63,7 @@ COMPONENTS: dict[str, Component] = {
     "detector": Component(_transformers("AutoModelForZeroShotObjectDetection")),
     "sam": Component(_transformers("SamModel")),
     "clip": Component(_transformers("CLIPModel")),
+    "captioner": Component(_transformers("AutoModelForImageTextToText")),
     "processor": Component(_transformers("AutoProcessor", weights=False), module=False),
 }
 

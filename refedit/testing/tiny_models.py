@@ -16,6 +16,10 @@ from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
 from transformers import (
     BertConfig,
     BertTokenizer,
+    Blip2Config,
+    Blip2ForConditionalGeneration,
+    Blip2Processor,
+    BlipImageProcessor,
     CLIPConfig,
     CLIPImageProcessor,
     CLIPModel,
@@ -23,10 +27,12 @@ from transformers import (
     CLIPTextConfig,
     CLIPTextModel,
     CLIPTokenizer,
+    GPT2Tokenizer,
     GroundingDinoConfig,
     GroundingDinoForObjectDetection,
     GroundingDinoImageProcessor,
     GroundingDinoProcessor,
+    OPTConfig,
     SamConfig,
     SamImageProcessor,
     SamModel,
@@ -37,6 +43,7 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode
 __all__ = [
     "DEFAULT_WORDS",
     "build_all",
+    "build_tiny_blip2",
     "build_tiny_clip",
     "build_tiny_grounding_dino",
     "build_tiny_sam",
@@ -267,4 +274,73 @@ def build_all(root: str | Path) -> dict[str, Path]:
         "grounding-dino": build_tiny_grounding_dino(root / "grounding-dino"),
         "sam": build_tiny_sam(root / "sam"),
         "clip": build_tiny_clip(root / "clip"),
+        "captioner": build_tiny_blip2(root / "captioner"),
     }
+
+
+def build_tiny_blip2(path: str | Path, seed: int = 0) -> Path:
+    """Save a tiny Blip2ForConditionalGeneration (32 px images, 4 query tokens, 2-layer OPT) and its Blip2Processor.
+
+    The tokenizer is an OPT-style byte-level GPT2Tokenizer (256 byte characters, no merges, ``</s>`` as BOS and
+    EOS, BOS prepended); the processor adds the ``<image>`` token and puts ``num_query_tokens`` of them before
+    the text, as the real checkpoints do. The LM head is not tied to the embeddings, so greedy decoding yields
+    random bytes instead of repeating the BOS (which would stop generation at once).
+    """
+    path = _prepare(path)
+    num_query_tokens, image_size = 4, 32
+    chars = list(bytes_to_unicode().values())
+    vocab = {token: i for i, token in enumerate(chars + ["</s>", "<pad>"])}
+    tokenizer = GPT2Tokenizer(
+        vocab=vocab,
+        merges=[],
+        unk_token="</s>",
+        bos_token="</s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        add_bos_token=True,
+        model_max_length=64,
+    )
+    image_processor = BlipImageProcessor(size={"height": image_size, "width": image_size})
+    processor = Blip2Processor(image_processor, tokenizer, num_query_tokens=num_query_tokens)
+    processor.save_pretrained(path)  # the processor has added <image> to the tokenizer by now
+
+    text_config = OPTConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        word_embed_proj_dim=32,
+        ffn_dim=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=64,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    config = Blip2Config(
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            image_size=image_size,
+            patch_size=8,
+        ),
+        qformer_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            cross_attention_frequency=1,
+            encoder_hidden_size=32,
+            max_position_embeddings=64,
+        ),
+        text_config=text_config.to_dict(),
+        num_query_tokens=num_query_tokens,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        image_text_hidden_size=32,
+    )
+    torch.manual_seed(seed)
+    Blip2ForConditionalGeneration(config).save_pretrained(path)
+    return path

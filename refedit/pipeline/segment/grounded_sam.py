@@ -1,13 +1,13 @@
 """Grounded-SAM (InstructEdit Sec. 3.3): GroundingDINO proposes boxes for the head noun, the referring
-resolver picks the referred one(s), SAM turns boxes into masks with one image embedding per image."""
+resolver picks the referred one(s), SAM turns boxes into masks with one image embedding per image.
+Models (and torch) load on first use, so given detections with ``box_mask`` need neither."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
-import torch
 from PIL import Image
 
 from refedit.errors import BadInput, TargetNotFound
@@ -46,98 +46,6 @@ class GroundedSamOptions:
         return cls(**{k: v for k, v in options.items() if k in names and v is not None})
 
 
-class GroundingDino:
-    """Open-set detection with transformers' GroundingDINO (lazy, from the shared store)."""
-
-    def __init__(self, store: ModelStore) -> None:
-        self.store = store
-
-    @torch.no_grad()
-    def detect(self, image: Image.Image, prompt: str, *, text_threshold: float) -> list[Candidate]:
-        """All boxes for ``prompt`` with their scores (no box threshold applied), xyxy in pixels."""
-        model = self.store.get("grounding", "detector")
-        processor = self.store.get("grounding", "processor")
-        text = prompt.strip().lower().rstrip(".") + "."
-        inputs = processor(images=image, text=text, return_tensors="pt").to(self.store.device)
-        if "pixel_values" in inputs:
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.store.dtype)
-        outputs = model(**inputs)
-        result = processor.post_process_grounded_object_detection(
-            outputs, inputs.input_ids, threshold=0.0, text_threshold=text_threshold,
-            target_sizes=[(image.height, image.width)],
-        )[0]  # fmt: skip
-        labels = result["text_labels"] if "text_labels" in result else result["labels"]
-        w, h = image.size
-        out = []
-        for box, score, label in zip(result["boxes"].float().tolist(), result["scores"].float().tolist(), labels, strict=True):
-            x0, y0, x1, y1 = (min(max(v, 0.0), lim) for v, lim in zip(box, (w, h, w, h), strict=True))
-            if x1 > x0 and y1 > y0:
-                out.append(Candidate(box=(x0, y0, x1, y1), score=score, label=str(label) or prompt))
-        return out
-
-
-class Sam:
-    """SAM box prompting with the image embedding computed once per image (set once, predict many)."""
-
-    def __init__(self, store: ModelStore) -> None:
-        self.store = store
-        self.embed_calls = 0
-        self._key: tuple[int, bytes] | None = None
-        self._state: tuple[torch.Tensor, Any] | None = None
-
-    def set_image(self, image: Image.Image) -> None:
-        """Compute (or reuse) the image embedding of ``image``."""
-        key = (hash(image.tobytes()), image.size)
-        if self._key == key:
-            return
-        model = self.store.get("sam", "sam")
-        processor = self.store.get("sam", "processor")
-        inputs = processor.image_processor(images=image, return_tensors="pt")
-        pixels = inputs["pixel_values"].to(self.store.device, self.store.dtype)
-        with torch.no_grad():
-            embedding = model.get_image_embeddings(pixels)
-        self.embed_calls += 1
-        self._key, self._state = key, (embedding, inputs)
-
-    @torch.no_grad()
-    def masks(self, image: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[np.ndarray]:
-        """One HxW bool mask per xyxy pixel box."""
-        if not boxes:
-            return []
-        self.set_image(image)
-        assert self._state is not None
-        embedding, inputs = self._state
-        model = self.store.get("sam", "sam")
-        processor = self.store.get("sam", "processor")
-        (oh, ow), (rh, rw) = inputs["original_sizes"][0].tolist(), inputs["reshaped_input_sizes"][0].tolist()
-        scale = torch.tensor([rw / ow, rh / oh, rw / ow, rh / oh])
-        scaled = (torch.tensor(boxes, dtype=torch.float32) * scale)[None].to(self.store.device, self.store.dtype)
-        out = model(image_embeddings=embedding, input_boxes=scaled, multimask_output=False)
-        full = processor.post_process_masks(
-            out.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"]
-        )[0]
-        return [m[0].numpy().astype(bool) for m in full]
-
-
-    @torch.no_grad()
-    def mask_from_points(self, image: Image.Image, points: Sequence[tuple[float, float]]) -> np.ndarray:
-        """One HxW bool mask of the object under the (foreground) pixel ``points``."""
-        self.set_image(image)
-        assert self._state is not None
-        embedding, inputs = self._state
-        model = self.store.get("sam", "sam")
-        processor = self.store.get("sam", "processor")
-        (oh, ow), (rh, rw) = inputs["original_sizes"][0].tolist(), inputs["reshaped_input_sizes"][0].tolist()
-        pts = torch.tensor(points, dtype=torch.float32) * torch.tensor([rw / ow, rh / oh])
-        out = model(image_embeddings=embedding, input_points=pts[None, None].to(self.store.device, self.store.dtype),
-                    input_labels=torch.ones(1, 1, len(points), dtype=torch.long, device=self.store.device),
-                    multimask_output=False)  # fmt: skip
-        full = processor.post_process_masks(
-            out.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"]
-        )[0]
-        return full[0, 0].numpy().astype(bool)
-
-
 class GroundedSamSegmenter:
     """GroundingDINO boxes -> referring resolver -> SAM masks."""
 
@@ -147,9 +55,27 @@ class GroundedSamSegmenter:
         self, store: ModelStore, options: GroundedSamOptions, detector: Any = None, scorer: Any = None
     ) -> None:
         self.options = options
-        self.detector = detector or GroundingDino(store)
-        self.sam = Sam(store)
+        self.store = store
+        self._detector = detector
+        self._sam: Any = None
         self.scorer = scorer or ClipScorer(store)
+
+    @property
+    def detector(self) -> Any:
+        """GroundingDINO unless detections were given (imported on first use: torch stays unloaded)."""
+        if self._detector is None:
+            from refedit.pipeline.segment.grounding import GroundingDino
+
+            self._detector = GroundingDino(self.store)
+        return self._detector
+
+    @property
+    def sam(self) -> Any:
+        if self._sam is None:
+            from refedit.pipeline.segment.sam import Sam
+
+            self._sam = Sam(self.store)
+        return self._sam
 
     def candidates(self, image: Image.Image, plan: EditPlan) -> tuple[list[Candidate], float]:
         """Detections above the box threshold after NMS, and the best score seen (for error messages)."""

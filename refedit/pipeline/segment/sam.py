@@ -1,0 +1,74 @@
+"""SAM through transformers: one image embedding per image, then box or point prompts (SamPredictor's
+set-once, predict-many)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from refedit.pipeline.models import ModelStore
+
+
+class Sam:
+    """SAM box prompting with the image embedding computed once per image (set once, predict many)."""
+
+    def __init__(self, store: ModelStore) -> None:
+        self.store = store
+        self.embed_calls = 0
+        self._key: tuple[int, bytes] | None = None
+        self._state: tuple[torch.Tensor, Any] | None = None
+
+    def set_image(self, image: Image.Image) -> None:
+        """Compute (or reuse) the image embedding of ``image``."""
+        key = (hash(image.tobytes()), image.size)
+        if self._key == key:
+            return
+        model = self.store.get("sam", "sam")
+        processor = self.store.get("sam", "processor")
+        inputs = processor.image_processor(images=image, return_tensors="pt")
+        pixels = inputs["pixel_values"].to(self.store.device, self.store.dtype)
+        with torch.no_grad():
+            embedding = model.get_image_embeddings(pixels)
+        self.embed_calls += 1
+        self._key, self._state = key, (embedding, inputs)
+
+    @torch.no_grad()
+    def masks(self, image: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[np.ndarray]:
+        """One HxW bool mask per xyxy pixel box."""
+        if not boxes:
+            return []
+        self.set_image(image)
+        assert self._state is not None
+        embedding, inputs = self._state
+        model = self.store.get("sam", "sam")
+        processor = self.store.get("sam", "processor")
+        (oh, ow), (rh, rw) = inputs["original_sizes"][0].tolist(), inputs["reshaped_input_sizes"][0].tolist()
+        scale = torch.tensor([rw / ow, rh / oh, rw / ow, rh / oh])
+        scaled = (torch.tensor(boxes, dtype=torch.float32) * scale)[None].to(self.store.device, self.store.dtype)
+        out = model(image_embeddings=embedding, input_boxes=scaled, multimask_output=False)
+        full = processor.post_process_masks(
+            out.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"]
+        )[0]
+        return [m[0].numpy().astype(bool) for m in full]
+
+
+    @torch.no_grad()
+    def mask_from_points(self, image: Image.Image, points: Sequence[tuple[float, float]]) -> np.ndarray:
+        """One HxW bool mask of the object under the (foreground) pixel ``points``."""
+        self.set_image(image)
+        assert self._state is not None
+        embedding, inputs = self._state
+        model = self.store.get("sam", "sam")
+        processor = self.store.get("sam", "processor")
+        (oh, ow), (rh, rw) = inputs["original_sizes"][0].tolist(), inputs["reshaped_input_sizes"][0].tolist()
+        pts = torch.tensor(points, dtype=torch.float32) * torch.tensor([rw / ow, rh / oh])
+        out = model(image_embeddings=embedding, input_points=pts[None, None].to(self.store.device, self.store.dtype),
+                    input_labels=torch.ones(1, 1, len(points), dtype=torch.long, device=self.store.device),
+                    multimask_output=False)  # fmt: skip
+        full = processor.post_process_masks(
+            out.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"]
+        )[0]
+        return full[0, 0].numpy().astype(bool)
