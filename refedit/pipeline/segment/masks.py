@@ -58,9 +58,19 @@ def remove_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
 
 
 def clean(mask: np.ndarray, *, rel_area: float = 0.002) -> np.ndarray:
-    """Standard clean-up: remove specks and fill holes smaller than ``rel_area`` of the image."""
+    """Standard clean-up: remove specks and fill holes smaller than ``rel_area`` of the image.
+
+    Works on the mask's bounding box (padded by one pixel), which gives the same result as the whole
+    image (outside it everything is background) at a fraction of the cost for small objects."""
     limit = max(1, int(rel_area * mask.size))
-    return fill_holes(remove_specks(mask, limit), max_area=limit)
+    box = mask_box(mask)
+    if box is None:
+        return mask.copy()
+    h, w = mask.shape
+    x0, y0, x1, y1 = max(0, box[0] - 1), max(0, box[1] - 1), min(w, box[2] + 1), min(h, box[3] + 1)
+    out = np.zeros_like(mask)
+    out[y0:y1, x0:x1] = fill_holes(remove_specks(mask[y0:y1, x0:x1], limit), max_area=limit)
+    return out
 
 
 def box_mask(box: tuple[float, float, float, float], shape: tuple[int, int], expand: float = 0.0) -> np.ndarray:
