@@ -71,10 +71,11 @@ class GroundedSamSegmenter:
 
     @property
     def sam(self) -> Any:
+        """SAM: the transformers model, or the original package for a ``.pth`` checkpoint."""
         if self._sam is None:
-            from refedit.pipeline.segment.sam import Sam
+            from refedit.pipeline.segment.sam_original import sam_backend
 
-            self._sam = Sam(self.store)
+            self._sam = sam_backend(self.store)
         return self._sam
 
     def candidates(self, image: Image.Image, plan: EditPlan) -> tuple[list[Candidate], float]:
