@@ -98,25 +98,10 @@ def _numbers(n: int) -> Callable[[click.Context, click.Parameter, tuple[str, ...
 
 def hints_from(params: dict[str, Any], size: tuple[int, int], exact_mask: Path | None = None) -> Any:
     """Build :class:`Hints` from the CLI's hint options (removed from ``params``), checked against the image."""
-    from refedit.errors import BadInput
-    from refedit.pipeline.artifacts import Hints
-    from refedit.pipeline.imageio import load_mask
+    from refedit.pipeline.segment.hints import load_hints
 
-    w, h = size
-    boxes, points = params.pop("hint_boxes"), params.pop("hint_points")
-    for x0, y0, x1, y1 in boxes:
-        if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
-            raise BadInput(f"--box {x0:g},{y0:g},{x1:g},{y1:g} is not inside the {w}x{h} image with x0<x1, y0<y1")
-    for x, y in points:
-        if not (0 <= x < w and 0 <= y < h):
-            raise BadInput(f"--point {x:g},{y:g} is outside the {w}x{h} image")
-    hint_mask = params.pop("hint_mask")
-    return Hints(
-        boxes=boxes,
-        points=points,
-        hint_mask=load_mask(hint_mask, size, what="--hint-mask") if hint_mask else None,
-        mask=load_mask(exact_mask, size, what="--mask") if exact_mask else None,
-    )
+    return load_hints(size, boxes=params.pop("hint_boxes"), points=params.pop("hint_points"),
+                      hint_mask=params.pop("hint_mask"), mask=exact_mask)  # fmt: skip
 
 
 def stage_options(fn: F) -> F:

@@ -3,9 +3,12 @@ candidates, or prompt SAM directly when the text names no detectable object. Pur
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from refedit.errors import BadInput
 
 from refedit.pipeline.artifacts import Box, Candidate, Hints, Point
 from refedit.pipeline.segment.masks import box_mask, mask_box
@@ -64,3 +67,30 @@ def hint_prompts(hints: Hints) -> tuple[list[Box], list[Point]]:
     if hints.hint_mask is not None and (b := mask_box(hints.hint_mask)) is not None:
         boxes.append(tuple(float(v) for v in b))  # type: ignore[arg-type]
     return boxes, list(hints.points)
+
+
+def load_hints(
+    size: tuple[int, int],
+    *,
+    boxes: Sequence[Sequence[float]] = (),
+    points: Sequence[Sequence[float]] = (),
+    hint_mask: str | Path | None = None,
+    mask: str | Path | None = None,
+) -> Hints:
+    """Build :class:`Hints` for an image of ``size`` (W, H) from user values, checking they lie inside it;
+    ``hint_mask``/``mask`` are PNG paths. Raises :class:`BadInput`."""
+    from refedit.pipeline.imageio import load_mask
+
+    w, h = size
+    for b in boxes:
+        if len(b) != 4 or not (0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h):
+            raise BadInput(f"box {','.join(f'{v:g}' for v in b)} is not inside the {w}x{h} image with x0<x1, y0<y1")
+    for p in points:
+        if len(p) != 2 or not (0 <= p[0] < w and 0 <= p[1] < h):
+            raise BadInput(f"point {','.join(f'{v:g}' for v in p)} is outside the {w}x{h} image")
+    return Hints(
+        boxes=tuple(tuple(float(v) for v in b) for b in boxes),  # type: ignore[misc]
+        points=tuple((float(p[0]), float(p[1])) for p in points),
+        hint_mask=load_mask(hint_mask, size, what="hint mask") if hint_mask else None,
+        mask=load_mask(mask, size, what="mask") if mask else None,
+    )
