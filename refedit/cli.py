@@ -49,6 +49,10 @@ def handle_errors(fn: F) -> F:
             fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except BrokenPipeError:  # the reader of our stdout went away: exit quietly, as `head` expects
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(141)
         except Exception as err:  # a bug: one line unless debugging
             if _debug(ctx):
                 raise
@@ -214,14 +218,15 @@ def parse(instruction: str, parser: str, llm_base_url: str | None, as_json: bool
 
 @main.command()
 @click.argument("image", type=click.Path(path_type=Path))
-@click.argument("instruction")
+@click.argument("instruction", required=False, default=None)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write the mask as PNG.")
+@click.option("--plan", "plan_source", default=None, metavar="FILE|-", help="Use this plan (JSON; - for stdin).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and segmentation as JSON on stdout.")
 @stage_options
 @model_options
 @handle_errors
-def segment(image: Path, instruction: str, output: Path | None, as_json: bool, parser: str, segmenter: str,
-            editor: str, **params: Any) -> None:  # fmt: skip
+def segment(image: Path, instruction: str | None, output: Path | None, plan_source: str | None, as_json: bool,
+            parser: str, segmenter: str, editor: str, **params: Any) -> None:  # fmt: skip
     """Find the object INSTRUCTION refers to in IMAGE; print the choice and why, optionally save the mask."""
     from refedit.pipeline.artifacts import EditRequest
     from refedit.pipeline.chain import build_stage
@@ -229,6 +234,8 @@ def segment(image: Path, instruction: str, output: Path | None, as_json: bool, p
 
     if output is not None:
         check_mask_output(output, image)
+    given = read_plan(plan_source) if plan_source else None
+    instruction = instruction if instruction is not None else (given.instruction if given else "")
     source = load_image(image)
     hints = hints_from(params, source.rgb.size)
     options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
@@ -238,7 +245,7 @@ def segment(image: Path, instruction: str, output: Path | None, as_json: bool, p
     from refedit.pipeline.parse.plan import hint_plan, referring_plan
 
     try:
-        plan = build_stage("parser", parser, settings).parse(instruction=instruction, image=request.image)
+        plan = given or build_stage("parser", parser, settings).parse(instruction=instruction, image=request.image)
     except UnclearInstruction:  # a bare referring expression ("the left cat") is fine for segmenting
         try:
             plan = referring_plan(instruction)
@@ -261,15 +268,33 @@ def segment(image: Path, instruction: str, output: Path | None, as_json: bool, p
     click.echo(seg.reason)
 
 
+def read_plan(source: str) -> Any:
+    """An :class:`EditPlan` from a JSON file or ``-`` (stdin): a plan, or a record with a "plan" key (the
+    output of ``refedit parse --json`` or ``refedit segment --json``)."""
+    from refedit.errors import BadInput
+    from refedit.pipeline.artifacts import EditPlan
+
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        data = json.loads(text)
+        return EditPlan.from_dict(data["plan"] if isinstance(data, dict) and "plan" in data else data)
+    except OSError as err:
+        raise BadInput(f"cannot read --plan {source}: {err}") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise BadInput(f"--plan {source} is not a refedit plan (JSON from `refedit parse --json`): {err}") from None
+
+
 def default_output(image: Path) -> Path:
     return image.with_name(f"{image.stem}_edited.png")
 
 
 @main.command()
 @click.argument("image", type=click.Path(path_type=Path))
-@click.argument("instruction")
+@click.argument("instruction", required=False, default=None)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Output image (format from the extension) [IMAGE_edited.png beside the input].")  # fmt: skip
+@click.option("--plan", "plan_source", default=None, metavar="FILE|-",
+              help="Use this plan instead of parsing (JSON from `refedit parse/segment --json`; - for stdin).")  # fmt: skip
 @click.option("--save-mask", "mask_out", type=click.Path(path_type=Path), default=None, help="Also write the mask as PNG.")
 @click.option("--mask", "mask_path", type=click.Path(path_type=Path), default=None,
               help="Exact mask PNG of the object (skips segmentation).")  # fmt: skip
@@ -278,8 +303,9 @@ def default_output(image: Path) -> Path:
 @stage_options
 @model_options
 @handle_errors
-def edit(image: Path, instruction: str, output: Path | None, mask_out: Path | None, mask_path: Path | None,
-         seed: int, as_json: bool, parser: str, segmenter: str, editor: str, **params: Any) -> None:  # fmt: skip
+def edit(image: Path, instruction: str | None, output: Path | None, plan_source: str | None, mask_out: Path | None,
+         mask_path: Path | None, seed: int, as_json: bool, parser: str, segmenter: str, editor: str,
+         **params: Any) -> None:  # fmt: skip
     """Edit the object INSTRUCTION refers to in IMAGE and write the result."""
     from refedit.errors import BadInput
     from refedit.pipeline.imageio import (
@@ -291,6 +317,8 @@ def edit(image: Path, instruction: str, output: Path | None, mask_out: Path | No
     )
 
     output = output or default_output(image)
+    given = read_plan(plan_source) if plan_source else None
+    instruction = instruction if instruction is not None else (given.instruction if given else "")
     if not instruction.strip():
         raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
     check_output_path(output, image, mask_path)
@@ -309,7 +337,8 @@ def edit(image: Path, instruction: str, output: Path | None, mask_out: Path | No
     store = ModelStore(settings_from(params))
     pipe = Pipeline.build(store.settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
                           store=store, progress=progress_reporter(store))  # fmt: skip
-    request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, seed=seed, image_path=str(image))
+    request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, seed=seed, image_path=str(image),
+                          plan=given)  # fmt: skip
     result = pipe.run(request)
     meta = {"refedit": json.dumps({"instruction": instruction, "seed": seed, "parameters": result.parameters})}
     save_image(result.image, output, source=source, metadata=meta)
@@ -322,6 +351,90 @@ def edit(image: Path, instruction: str, output: Path | None, mask_out: Path | No
     else:
         click.echo(str(output))
         click.echo(f"{result.segmentation.reason}; {result.timings['total']:.1f}s", err=True)
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("-i", "--instruction", default=None, help="Instruction for every image (folder; default for a manifest).")
+@click.option("-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Where outputs go (mirrors the input tree).")
+@click.option("--name", default="{stem}_edited.png", show_default=True, help="Output name template: {stem} {index} {seed} {ext}.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed (a manifest row's seed wins).")
+@click.option("--overwrite", is_flag=True, help="Redo items whose output exists (default: skip them, so reruns resume).")
+@click.option("--dry-run", is_flag=True, help="Parse and segment only: write masks and overlays, no editing.")
+@click.option("--log", "log_path", type=click.Path(path_type=Path), default=None,
+              help="JSON-lines log, one line per item [OUTPUT_DIR/refedit-batch.jsonl].")  # fmt: skip
+@click.option("--allow-outside", is_flag=True, help="Allow manifest paths outside the manifest's folder.")
+@click.option("--continue-on-error/--fail-fast", default=True, show_default=True, help="Keep going past a failed item.")
+@click.option("--json", "as_json", is_flag=True, help="Print each item's log record on stdout (else output paths).")
+@stage_options
+@model_options
+@handle_errors
+def batch(source: Path, instruction: str | None, output_dir: Path, name: str, seed: int, overwrite: bool, dry_run: bool,
+          log_path: Path | None, allow_outside: bool, continue_on_error: bool, as_json: bool, parser: str,
+          segmenter: str, editor: str, **params: Any) -> None:  # fmt: skip
+    """Edit every image of a folder (-i INSTRUCTION) or every row of a JSONL/CSV manifest.
+
+    Models load once; an item that fails is logged and the run goes on (exit code 6 at the end);
+    outputs that exist are skipped, so rerunning a killed batch resumes it.
+    """
+    from refedit.batch import BatchRunner, JsonlLog, items_from_folder, items_from_manifest
+    from refedit.errors import BadInput, BatchFailed
+
+    if params.pop("hint_boxes") or params.pop("hint_points") or params.pop("hint_mask"):
+        raise BadInput("per-item hints belong in the manifest (box, point, hint_mask columns)")
+    if source.is_dir():
+        items = items_from_folder(source, instruction or "", output_dir, name=name, seed=seed)
+    elif source.is_file() and source.suffix.lower() in (".jsonl", ".json", ".csv"):
+        items = items_from_manifest(source, output_dir, instruction=instruction, name=name, seed=seed,
+                                    allow_outside=allow_outside)  # fmt: skip
+    else:
+        raise BadInput(f"{source} is neither a folder nor a .jsonl/.csv manifest")
+    if not items:
+        raise BadInput(f"no images found in {source}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
+    runner = BatchRunner(settings_from(params), parser=parser, segmenter=segmenter, editor=editor, options=options,
+                         overwrite=overwrite, dry_run=dry_run, fail_fast=not continue_on_error)  # fmt: skip
+    log = JsonlLog(log_path or output_dir / "refedit-batch.jsonl")
+    bar = _item_progress(len(items))
+
+    def on_item(record: dict[str, Any]) -> None:
+        bar(record)
+        if as_json:
+            click.echo(json.dumps(record, default=str))
+        elif record["status"] == "done":
+            click.echo(record.get("mask") or record["output"])
+
+    try:
+        summary = runner.run(items, log, on_item)
+    finally:
+        log.close()
+    click.echo(f"{summary.line()} (log: {log.path})", err=True)
+    if summary.failed:
+        raise BatchFailed(f"{summary.failed} of {len(items)} items failed; see {log.path}")
+
+
+def _item_progress(total: int) -> Callable[[dict[str, Any]], None]:
+    """Per-item progress on stderr: a tqdm bar with ETA on a TTY, a plain line per item otherwise."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="img", file=sys.stderr)
+
+        def tick(record: dict[str, Any]) -> None:
+            bar.update(1)
+            if bar.n >= total:
+                bar.close()
+
+        return tick
+    count = {"n": 0}
+
+    def line(record: dict[str, Any]) -> None:
+        count["n"] += 1
+        extra = f": {record['error']}" if record["status"] == "failed" else ""
+        click.echo(f"[{count['n']}/{total}] {record['status']} {record['input']}{extra}", err=True)
+
+    return line
 
 
 def progress_reporter(store: Any) -> Callable[[str, int, int], None]:
