@@ -102,7 +102,7 @@ def _numbers(value: Any, n: int, what: str) -> tuple[tuple[float, ...], ...]:
     return tuple(out)
 
 
-def _coerce_option(value: Any) -> Any:
+def coerce_option(value: Any) -> Any:
     """CSV cells are strings: turn numbers and booleans back into numbers and booleans."""
     if not isinstance(value, str):
         return value
@@ -158,7 +158,7 @@ def items_from_manifest(
             hint_mask=resolve(str(row["hint_mask"]), "hint_mask", n) if row.get("hint_mask") else None,
             boxes=_numbers(row.get("boxes", row.get("box")), 4, "box"),
             points=_numbers(row.get("points", row.get("point")), 2, "point"),
-            options={k: _coerce_option(v) for k, v in row.items() if k not in ITEM_KEYS},
+            options={k: coerce_option(v) for k, v in row.items() if k not in ITEM_KEYS},
         ))  # fmt: skip
     return items
 

@@ -138,6 +138,12 @@ def stage_options(fn: F) -> F:
                      help="A pixel on the object; repeatable."),  # fmt: skip
         click.option("--hint-mask", type=click.Path(path_type=Path), default=None,
                      help="Rough free-shape scribble (PNG) over or near the object."),  # fmt: skip
+        click.option("--fusion", type=click.Choice(["paper", "official"]), default=None,
+                     help="refdiff: the paper's score fusion (Eq. 1) or the official code's variant."),  # fmt: skip
+        click.option("--proposals", type=click.Choice(["attention", "sam", "both"]), default=None,
+                     help="refdiff: proposals from the attention map (Eq. 8), SAM, or both [both]."),  # fmt: skip
+        click.option("-O", "--option", "extra_options", multiple=True, metavar="KEY=VALUE",
+                     help="Any stage option by name (e.g. -O refdiff_steps=10 -O alpha=0.2); repeatable."),  # fmt: skip
         click.option("--detections", type=click.Path(path_type=Path), default=None,
                      help="JSON list of {box, score, label} from any detector; skips GroundingDINO."),  # fmt: skip
     ]
@@ -146,7 +152,7 @@ def stage_options(fn: F) -> F:
     return fn
 
 
-STAGE_OPTION_NAMES = ("llm_base_url", "describe", "steps", "encode_ratio", "guidance", "strength", "image_guidance", "editor_model",
+STAGE_OPTION_NAMES = ("fusion", "proposals", "llm_base_url", "describe", "steps", "encode_ratio", "guidance", "strength", "image_guidance", "editor_model",
                       "paste_dilate", "feather", "resolution", "box_threshold", "text_threshold", "dilate",
                       "box_mask", "detections")  # fmt: skip
 
@@ -221,24 +227,30 @@ def parse(instruction: str, parser: str, llm_base_url: str | None, as_json: bool
 @click.argument("instruction", required=False, default=None)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write the mask as PNG.")
 @click.option("--plan", "plan_source", default=None, metavar="FILE|-", help="Use this plan (JSON; - for stdin).")
+@click.option("--attention", "attention_out", type=click.Path(path_type=Path), default=None,
+              help="--segmenter refdiff: write the ROOT token's cross-attention over the image (PNG).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and segmentation as JSON on stdout.")
 @stage_options
 @model_options
 @handle_errors
-def segment(image: Path, instruction: str | None, output: Path | None, plan_source: str | None, as_json: bool,
-            parser: str, segmenter: str, editor: str, **params: Any) -> None:  # fmt: skip
+def segment(image: Path, instruction: str | None, output: Path | None, plan_source: str | None,
+            attention_out: Path | None, as_json: bool, parser: str, segmenter: str, editor: str,
+            **params: Any) -> None:  # fmt: skip
     """Find the object INSTRUCTION refers to in IMAGE; print the choice and why, optionally save the mask."""
+    from refedit.errors import BadInput
     from refedit.pipeline.artifacts import EditRequest
     from refedit.pipeline.chain import build_stage
     from refedit.pipeline.imageio import check_mask_output, load_image, save_mask
 
     if output is not None:
         check_mask_output(output, image)
+    if attention_out is not None:
+        check_mask_output(attention_out, image, output)
     given = read_plan(plan_source) if plan_source else None
     instruction = instruction if instruction is not None else (given.instruction if given else "")
     source = load_image(image)
     hints = hints_from(params, source.rgb.size)
-    options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
+    options = options_from(params)
     settings = settings_from(params)
     request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, image_path=str(image))
     from refedit.errors import UnclearInstruction
@@ -253,11 +265,17 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
             if hints.empty:
                 raise
             plan = hint_plan(instruction)
-    seg = build_stage("segmenter", segmenter, settings, **options).segment(
-        image=request.image, plan=plan, hints=request.hints
-    )
+    stage = build_stage("segmenter", segmenter, settings, **options)
+    seg = stage.segment(image=request.image, plan=plan, hints=request.hints)
     if output is not None:
         save_mask(seg.mask, output)
+    if attention_out is not None:
+        if not hasattr(stage, "attention_heatmap"):
+            raise BadInput(f"--attention needs a segmenter that looks at attention (refdiff), not {segmenter!r}")
+        from refedit.pipeline.imageio import save_image
+        from refedit.pipeline.segment.refdiff import overlay_heatmap
+
+        save_image(overlay_heatmap(request.image, stage.attention_heatmap(request.image, plan)), attention_out)
     if as_json:
         click.echo(json.dumps({"plan": plan.to_dict(), "segmentation": seg.to_dict(),
                                "mask_path": None if output is None else str(output)}))  # fmt: skip
@@ -266,6 +284,20 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
         mark = "*" if i in seg.chosen else " "
         click.echo(f"{mark} {i}: {c.label or '?'} score {c.score:.2f} box {[round(v, 1) for v in c.box]}")
     click.echo(seg.reason)
+
+
+def options_from(params: dict[str, Any]) -> dict[str, Any]:
+    """The stage options given on the command line (removed from ``params``), ``-O KEY=VALUE`` included."""
+    from refedit.batch import coerce_option
+    from refedit.errors import BadInput
+
+    options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
+    for item in params.pop("extra_options", ()):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"-O {item!r} must be KEY=VALUE")
+        options[key.strip().replace("-", "_")] = coerce_option(value.strip())
+    return options
 
 
 def read_plan(source: str) -> Any:
@@ -331,7 +363,7 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     from refedit.pipeline.chain import Pipeline
 
     hints = hints_from(params, source.rgb.size, mask_path)
-    options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
+    options = options_from(params)
     from refedit.pipeline.models import ModelStore
 
     store = ModelStore(settings_from(params))
@@ -392,7 +424,7 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
     if not items:
         raise BadInput(f"no images found in {source}")
     output_dir.mkdir(parents=True, exist_ok=True)
-    options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
+    options = options_from(params)
     runner = BatchRunner(settings_from(params), parser=parser, segmenter=segmenter, editor=editor, options=options,
                          overwrite=overwrite, dry_run=dry_run, fail_fast=not continue_on_error)  # fmt: skip
     log = JsonlLog(log_path or output_dir / "refedit-batch.jsonl")

@@ -71,3 +71,13 @@ def sdedit_editor(context: StageContext) -> Any:
     from refedit.pipeline.edit.sdedit import SDEditEditor, SDEditOptions
 
     return SDEditEditor(context.store, SDEditOptions.from_mapping(context.options), context.options.get("editor_model"))
+
+
+def refdiff_segmenter(context: StageContext) -> Any:
+    """Ref-Diff: SD cross-attention of the ROOT token + CLIP over weight-free/SAM proposals (shares the sd model)."""
+    from refedit.pipeline.segment.refdiff import RefDiffOptions, RefDiffSegmenter
+
+    shared = ("resolution", "steps", "guidance", "dilate", "seed")  # the editor's names: only refdiff_-prefixed
+    opts = {k: v for k, v in context.options.items() if k not in shared}
+    opts.update({k[len("refdiff_") :]: v for k, v in context.options.items() if k.startswith("refdiff_")})
+    return RefDiffSegmenter(context.store, RefDiffOptions.from_mapping(opts))

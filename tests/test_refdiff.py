@@ -1,0 +1,288 @@
+"""Ref-Diff: the pure scoring math (Eq. 1-2, 6-10) on hand-made arrays, and the segmenter end to end on the
+tiny SD + SAM + CLIP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from refedit.errors import BadInput
+from refedit.pipeline.artifacts import EditPlan, Hints, Target
+from refedit.pipeline.segment import refdiff_math as rm
+
+
+# --------------------------------------------------------------------------- math
+def _hot() -> np.ndarray:
+    c = np.zeros((20, 30), dtype=np.float32)
+    c[5:12, 3:10] = 1.0  # the referred object
+    c[14:18, 20:28] = 0.3  # a weaker distractor
+    return c
+
+
+def _box(
+    y0: int, y1: int, x0: int, x1: int, shape: tuple[int, int] = (20, 30)
+) -> np.ndarray:
+    m = np.zeros(shape, dtype=bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def test_generative_score_prefers_the_hot_region() -> None:
+    c = _hot()
+    props = [
+        _box(5, 12, 3, 10),
+        _box(14, 18, 20, 28),
+        _box(0, 20, 0, 30) & ~_box(5, 12, 3, 10),
+        _box(0, 20, 0, 15),
+    ]
+    s = rm.generative_scores(c, props)
+    assert int(np.argmax(s)) == 0
+    assert s[0] == pytest.approx(1.0 - (0.3 * 32) / (600 - 49))  # Eq. 9 by hand
+    assert s[2] < 0  # the complement of the object scores below zero
+
+
+def test_weight_free_proposals_eq8() -> None:
+    c = _hot()
+    props = rm.weight_free_proposals(c)
+    # thresholds 5%..30% give object ∪ distractor, 35%..95% the object alone: two distinct masks
+    assert len(props) == 2
+    assert any(np.array_equal(p, _box(5, 12, 3, 10)) for p in props)
+    small = rm.weight_free_proposals(
+        c, max_area=0.09
+    )  # only the object (49 px of 600) fits
+    assert len(small) == 1 and np.array_equal(small[0], _box(5, 12, 3, 10))
+    assert rm.weight_free_proposals(np.zeros((4, 4))) == []
+    assert (
+        len(rm.PAPER_THRESHOLDS) == 19
+        and rm.PAPER_THRESHOLDS[0] == 0.05
+        and rm.PAPER_THRESHOLDS[-1] == 0.95
+    )
+
+
+def test_positional_bias_left_ramps_the_right_side_down() -> None:
+    p = rm.positional_bias((4, 11), "left")
+    assert p.shape == (4, 11)
+    assert np.allclose(p[:, 0], 1.0) and np.allclose(p[:, -1], 0.0)
+    assert np.all(np.diff(p[0]) < 0)  # monotonically falling to the right
+    r = rm.positional_bias((4, 11), "right")
+    assert np.allclose(r, p[:, ::-1])
+    top = rm.positional_bias((5, 3), "top")
+    assert np.allclose(top[0], 1.0) and np.allclose(top[-1], 0.0)
+    assert np.all(rm.positional_bias((3, 3), None) == 1.0)
+    official = rm.positional_bias((1, 9), "left", extent=2 / 3)
+    assert np.allclose(official[0, 6:], 0.0) and official[0, 0] == 1.0
+    assert rm.direction_of(["the", "man", "on", "the", "left"]) == "left"
+    assert rm.direction_of(["upper", "shelf"]) == "top"
+    assert rm.direction_of(["the", "red", "car"]) is None
+
+
+def test_discriminative_and_fusion_pick_the_expected_proposal() -> None:
+    r = rm.text_feature(np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))
+    assert np.allclose(r, [0.5, 0.5, 0.0])
+    soft = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    hard = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+    v = rm.visual_features(soft, hard, beta=0.3)  # Eq. 7
+    s_d = rm.discriminative_scores(v, r)  # Eq. 10
+    assert int(np.argmax(s_d)) == 2
+    s_g = np.array([0.9, 0.1, 0.2])
+    assert (
+        rm.select(rm.fuse(s_g, s_d, alpha=0.1)) == 2
+    )  # Eq. 1-2: the discriminative side dominates at α = 0.1
+    assert rm.select(rm.fuse(s_g, s_d, alpha=1.0)) == 0  # generative only
+    assert rm.fuse(s_g, s_d, 0.1) == pytest.approx(0.1 * s_g + 0.9 * s_d)
+    assert rm.select([0.1, 0.9, 0.5], valid=[True, False, True]) == 2
+    assert rm.select([]) == -1
+
+
+def test_official_fusion_weights() -> None:
+    s = rm.fuse_official(
+        np.array([0.2, 0.3]), np.array([0.5, 0.1]), np.array([1.0, 0.0])
+    )
+    assert s == pytest.approx([0.7 * 0.2 + 0.3 * 0.5 + 0.05, 0.7 * 0.3 + 0.3 * 0.1])
+
+
+# --------------------------------------------------------------------------- root token
+def test_root_word_and_token_indices() -> None:
+    from refedit.pipeline.segment.refdiff import root_word, token_indices
+    from refedit.testing.tiny_models import tiny_clip_tokenizer
+
+    assert root_word("the cat on the left", "cat")[0] == "cat"
+    word, start, end = root_word("the black horse jumping", "horse")
+    assert word == "horse" and "the black horse jumping"[start:end] == "horse"
+    tok = tiny_clip_tokenizer()  # one token per character
+    text = "the black horse"
+    idx = token_indices(tok, text, 10, 15)
+    ids = tok(text).input_ids
+    assert [tok.convert_ids_to_tokens(ids[i]) for i in idx] == [
+        "h",
+        "o",
+        "r",
+        "s",
+        "e</w>",
+    ]
+
+
+# --------------------------------------------------------------------------- the segmenter
+def _plan(
+    expression: str = "the black horse on the left", head: str = "horse"
+) -> EditPlan:
+    target = Target(expression, head, spatial="left" if "left" in expression else None)
+    return EditPlan(f"replace {expression} with a tiger", "replace", target, "tiger", head,
+                    f"a photo of {expression}", "a photo of a tiger", "rules")  # fmt: skip
+
+
+def _image(w: int = 80, h: int = 48) -> Image.Image:
+    rng = np.random.default_rng(0)
+    return Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8))
+
+
+FAST_REFDIFF = {"resolution": 64, "sam_grid": 3}
+
+
+@pytest.fixture
+def store(tiny_settings):  # type: ignore[no-untyped-def]
+    from refedit.pipeline.models import ModelStore
+
+    return ModelStore(tiny_settings)
+
+
+@pytest.mark.parametrize("fusion", ["paper", "official"])
+def test_segment_end_to_end(store, fusion: str) -> None:  # type: ignore[no-untyped-def]
+    from refedit.pipeline.segment.refdiff import RefDiffOptions, RefDiffSegmenter
+
+    seg = RefDiffSegmenter(
+        store,
+        RefDiffOptions.from_mapping({**FAST_REFDIFF, "fusion": fusion, "steps": None}),
+    )
+    image = _image()
+    out = seg.segment(image=image, plan=_plan(), hints=Hints())
+    assert out.mask.shape == (48, 80) and out.mask.dtype == bool and out.mask.any()
+    assert out.segmenter == "refdiff" and out.chosen == (0,)
+    assert out.reason.startswith("Ref-Diff: best of ") and "ROOT 'horse'" in out.reason
+    assert 1 <= len(out.candidates) <= 8
+    assert all(
+        c.mask is not None and c.mask.shape == (48, 80) and c.label == "horse"
+        for c in out.candidates
+    )
+    assert np.array_equal(out.mask, out.candidates[0].mask)
+    assert (
+        seg.calls["unet"] == 2 and seg.calls["vae"] == 1
+    )  # t = 2 of 20: two DDIM steps, one VAE encode
+    again = seg.segment(image=image, plan=_plan(), hints=Hints())  # deterministic
+    assert np.array_equal(again.mask, out.mask) and again.reason == out.reason
+
+
+def test_segment_single_pass_guidance_and_attention_only(store) -> None:  # type: ignore[no-untyped-def]
+    from refedit.pipeline.segment.refdiff import RefDiffOptions, RefDiffSegmenter
+
+    opts = RefDiffOptions(
+        resolution=64, passes=1, guidance=9.0, proposals="attention", beta=0.0
+    )
+    seg = RefDiffSegmenter(store, opts)
+    out = seg.segment(image=_image(64, 96), plan=_plan("the cat", "cat"), hints=Hints())
+    assert out.mask.shape == (96, 64)
+    assert seg.calls["unet"] == 1 and seg.calls["sam_embed"] == 0
+    assert (
+        seg.call_log[1][2][0][0] == 2
+    )  # CFG: one UNet call on the [uncond, cond] batch
+    assert "attention proposal" in out.reason
+
+
+def test_global_edit_is_the_whole_image(store) -> None:  # type: ignore[no-untyped-def]
+    from refedit.pipeline.segment.refdiff import RefDiffSegmenter
+
+    plan = EditPlan(
+        "make it winter",
+        "global",
+        Target("image", "image"),
+        None,
+        "image",
+        "a",
+        "b",
+        "rules",
+    )
+    out = RefDiffSegmenter(store).segment(image=_image(), plan=plan, hints=Hints())
+    assert out.mask.all() and store.loads == []
+
+
+def test_attention_heatmap_and_overlay(store) -> None:  # type: ignore[no-untyped-def]
+    from refedit.pipeline.segment.refdiff import (
+        RefDiffOptions,
+        RefDiffSegmenter,
+        overlay_heatmap,
+    )
+
+    seg = RefDiffSegmenter(store, RefDiffOptions(resolution=64))
+    image = _image(100, 60)
+    heat = seg.attention_heatmap(image, _plan())
+    assert heat.shape == (60, 100) and heat.dtype == np.float32
+    assert heat.min() >= 0.0 and heat.max() <= 1.0 and heat.max() > 0.5
+    over = overlay_heatmap(image, heat)
+    assert over.size == image.size and over.mode == "RGB"
+    assert seg.calls["clip_image"] == 0 and seg.calls["sam_embed"] == 0
+
+
+def test_shares_sd_components_with_diffedit(store) -> None:  # type: ignore[no-untyped-def]
+    from refedit.pipeline.edit.diffedit import DiffEditEditor, DiffEditOptions
+    from refedit.pipeline.segment.refdiff import RefDiffOptions, RefDiffSegmenter
+
+    seg = RefDiffSegmenter(store, RefDiffOptions(resolution=64, proposals="attention"))
+    editor = DiffEditEditor(store, DiffEditOptions(steps=4, resolution=64))
+    image, plan = _image(64, 64), _plan()
+    segmentation = seg.segment(image=image, plan=plan, hints=Hints())
+    editor.edit(image=image, plan=plan, segmentation=segmentation, seed=0)
+    assert seg.sd.unet is editor.sd.unet and seg.sd.vae is editor.sd.vae
+    for component in ("unet", "vae", "text_encoder", "tokenizer"):
+        assert sum(1 for _, c in store.loads if c == component) == 1, store.loads
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"t_index": 0}, {"t_index": 21}, {"passes": 3}, {"alpha": 1.5}, {"fusion": "mean"}, {"proposals": "dino"},
+     {"min_area": 0.5, "max_area": 0.4}, {"guidance": 0.5}],
+)  # fmt: skip
+def test_options_are_validated(bad: dict) -> None:
+    from refedit.pipeline.segment.refdiff import RefDiffOptions
+
+    with pytest.raises(BadInput):
+        RefDiffOptions.from_mapping(bad)
+
+
+def test_option_defaults_are_the_papers() -> None:
+    from refedit.pipeline.segment.refdiff import RefDiffOptions
+
+    o = RefDiffOptions()
+    assert (o.steps, o.t_index, o.strength, o.alpha, o.beta, o.fusion) == (
+        20,
+        2,
+        0.1,
+        0.1,
+        0.3,
+        "paper",
+    )
+    assert RefDiffOptions.from_mapping({"alpha": None, "unknown": 1}).alpha == 0.1
+
+
+def test_cli_refdiff_segment_with_attention_and_edit(tmp_path, tiny_env):
+    """`refedit segment --segmenter refdiff --attention` and `refedit edit --segmenter refdiff` end to end."""
+    import json
+
+    from click.testing import CliRunner
+
+    from refedit.cli import main
+    from tests.conftest import EXAMPLES
+
+    cat = str(EXAMPLES / "cat.jpg")
+    attn, mask = tmp_path / "attn.png", tmp_path / "mask.png"
+    r = CliRunner().invoke(main, ["segment", cat, "the cat on the left", "--segmenter", "refdiff", "--attention",
+                                  str(attn), "-o", str(mask), "--json", "-O", "refdiff_resolution=64",
+                                  "-O", "sam_grid=2"], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert Image.open(attn).size == Image.open(cat).size and Image.open(mask).size == Image.open(cat).size
+    assert json.loads(r.stdout)["segmentation"]["reason"].startswith("Ref-Diff")
+    out = tmp_path / "out.png"
+    r = CliRunner().invoke(main, ["edit", cat, "replace the cat with a tiger", "--segmenter", "refdiff", "-o", str(out),
+                                  "--steps", "4", "--resolution", "64", "-O", "refdiff_resolution=64", "-O",
+                                  "sam_grid=2"], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0, r.output and out.exists()
