@@ -81,3 +81,10 @@ def refdiff_segmenter(context: StageContext) -> Any:
     opts = {k: v for k, v in context.options.items() if k not in shared}
     opts.update({k[len("refdiff_") :]: v for k, v in context.options.items() if k.startswith("refdiff_")})
     return RefDiffSegmenter(context.store, RefDiffOptions.from_mapping(opts))
+
+
+def diffedit_mask_segmenter(context: StageContext) -> Any:
+    """DiffEdit's noise-difference mask between the source and edited captions (the InstructEdit baseline)."""
+    from refedit.pipeline.segment.diffedit_mask import DiffEditMaskOptions, DiffEditMaskSegmenter
+
+    return DiffEditMaskSegmenter(context.store, DiffEditMaskOptions.from_mapping(context.options))
