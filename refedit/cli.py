@@ -8,6 +8,7 @@ Heavy imports (torch, diffusers, transformers, spaCy) happen inside commands, so
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import sys
@@ -240,15 +241,16 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
     from refedit.errors import BadInput
     from refedit.pipeline.artifacts import EditRequest
     from refedit.pipeline.chain import build_stage
-    from refedit.pipeline.imageio import check_mask_output, load_image, save_mask
+    from refedit.pipeline.imageio import check_mask_output, save_mask
 
-    if output is not None:
+    check_std_streams(image, plan_source, output, as_json)
+    if output is not None and not is_std(output):
         check_mask_output(output, image)
     if attention_out is not None:
         check_mask_output(attention_out, image, output)
     given = read_plan(plan_source) if plan_source else None
     instruction = instruction if instruction is not None else (given.instruction if given else "")
-    source = load_image(image)
+    source = read_image(image)
     hints = hints_from(params, source.rgb.size)
     options = options_from(params)
     settings = settings_from(params)
@@ -267,7 +269,11 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
             plan = hint_plan(instruction)
     stage = build_stage("segmenter", segmenter, settings, **options)
     seg = stage.segment(image=request.image, plan=plan, hints=request.hints)
-    if output is not None:
+    if is_std(output):
+        from PIL import Image as PILImage
+
+        write_png_stdout(PILImage.fromarray(seg.mask.astype("uint8") * 255, mode="L"))
+    elif output is not None:
         save_mask(seg.mask, output)
     if attention_out is not None:
         if not hasattr(stage, "attention_heatmap"):
@@ -298,6 +304,36 @@ def options_from(params: dict[str, Any]) -> dict[str, Any]:
             raise BadInput(f"-O {item!r} must be KEY=VALUE")
         options[key.strip().replace("-", "_")] = coerce_option(value.strip())
     return options
+
+
+def is_std(path: Path | str | None) -> bool:
+    return path is not None and str(path) == "-"
+
+
+def read_image(image: Path) -> Any:
+    """Load IMAGE, or the bytes piped on stdin when IMAGE is ``-``."""
+    from refedit.pipeline.imageio import load_image, load_image_bytes
+
+    return load_image_bytes(sys.stdin.buffer.read()) if is_std(image) else load_image(image)
+
+
+def check_std_streams(image: Path, plan_source: str | None, output: Path | None, as_json: bool) -> None:
+    """stdin feeds one thing and stdout carries one thing; binary never goes to a terminal."""
+    from refedit.errors import BadInput
+
+    if is_std(image) and is_std(plan_source):
+        raise BadInput("stdin cannot carry both the image and the plan; give one of them as a file")
+    if is_std(output) and as_json:
+        raise BadInput("stdout cannot carry both the image (-o -) and --json; write the image to a file")
+    if is_std(output) and sys.stdout.isatty():
+        raise BadInput("refusing to write image bytes to a terminal; use -o FILE or pipe the output")
+
+
+def write_png_stdout(img: Any) -> None:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    sys.stdout.buffer.write(buf.getvalue())
+    sys.stdout.buffer.flush()
 
 
 def read_plan(source: str) -> Any:
@@ -343,22 +379,23 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     from refedit.pipeline.imageio import (
         check_mask_output,
         check_output_path,
-        load_image,
         save_image,
         save_mask,
     )
 
-    output = output or default_output(image)
+    output = output or (Path("-") if is_std(image) else default_output(image))
+    check_std_streams(image, plan_source, output, as_json)
     given = read_plan(plan_source) if plan_source else None
     instruction = instruction if instruction is not None else (given.instruction if given else "")
     if not instruction.strip():
         raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
-    check_output_path(output, image, mask_path)
+    if not is_std(output):
+        check_output_path(output, image, mask_path)
     if mask_out is not None:
         check_mask_output(mask_out, image, mask_path)
         if mask_out.resolve() == output.resolve():
             raise BadInput("--save-mask and --output must be different files")
-    source = load_image(image)
+    source = read_image(image)
     from refedit.pipeline.artifacts import EditRequest
     from refedit.pipeline.chain import Pipeline
 
@@ -373,14 +410,17 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
                           plan=given)  # fmt: skip
     result = pipe.run(request)
     meta = {"refedit": json.dumps({"instruction": instruction, "seed": seed, "parameters": result.parameters})}
-    save_image(result.image, output, source=source, metadata=meta)
+    if is_std(output):
+        write_png_stdout(result.image)
+    else:
+        save_image(result.image, output, source=source, metadata=meta)
     if mask_out is not None:
         save_mask(result.segmentation.mask, mask_out)
     if as_json:
         record = result.to_dict(image_path=output)
         record["mask_path"] = None if mask_out is None else str(mask_out)
         click.echo(json.dumps(record))
-    else:
+    elif not is_std(output):
         click.echo(str(output))
         click.echo(f"{result.segmentation.reason}; {result.timings['total']:.1f}s", err=True)
 

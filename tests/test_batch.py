@@ -148,3 +148,22 @@ def test_three_stage_shell_pipeline_equals_edit(tmp_path, tiny_env):
                         "--seed", "5", *opts.split()], env=env, capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert np.array_equal(np.asarray(Image.open(piped)), np.asarray(Image.open(direct)))
+
+
+def test_images_through_stdin_and_stdout(tmp_path, tiny_env):
+    cat = EXAMPLES / "cat.jpg"
+    env = {**os.environ, **tiny_env}
+    opts = "--steps 3 --resolution 64 --box-threshold 0 --seed 2"
+    script = f'cat {cat} | refedit edit - "replace the cat with a tiger" {opts} > {tmp_path}/piped.png'
+    r = subprocess.run(["bash", "-o", "pipefail", "-c", script], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(["refedit", "edit", str(cat), "replace the cat with a tiger", "-o", str(tmp_path / "file.png"),
+                        *opts.split()], env=env, capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "piped.png")), np.asarray(Image.open(tmp_path / "file.png")))
+    script = f'cat {cat} | refedit segment - "the cat" -o - --box-threshold 0 > {tmp_path}/mask.png'
+    r = subprocess.run(["bash", "-o", "pipefail", "-c", script], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert Image.open(tmp_path / "mask.png").size == Image.open(cat).size
+    r = CliRunner().invoke(main, ["edit", "-", "remove the cat", "--plan", "-"], input=b"")
+    assert r.exit_code == BadInput.exit_code and "stdin cannot carry both" in r.stderr

@@ -7,6 +7,7 @@ output format can hold it (PNG, WebP, TIFF), so transparent regions stay transpa
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -84,6 +85,19 @@ def load_image(path: str | os.PathLike[str], *, what: str = "image") -> LoadedIm
     """
     path = Path(path)
     _check_readable_file(path, what)
+    return _decode(path, path, what)
+
+
+def load_image_bytes(data: bytes, *, what: str = "image", label: str = "<stdin>") -> LoadedImage:
+    """:func:`load_image` for encoded bytes (e.g. an image piped on stdin)."""
+    if not data:
+        raise BadInput(f"{what} {label} is empty (0 bytes)")
+    loaded = _decode(io.BytesIO(data), label, what)
+    return LoadedImage(rgb=loaded.rgb, alpha=loaded.alpha, path=None, format=loaded.format, mode=loaded.mode)
+
+
+def _decode(source: Path | io.BytesIO, label: object, what: str) -> LoadedImage:
+    path = label
     limit = max_pixels()
     try:
         with warnings.catch_warnings():
@@ -91,7 +105,7 @@ def load_image(path: str | os.PathLike[str], *, what: str = "image") -> LoadedIm
             old = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = limit
             try:
-                with Image.open(path) as img:
+                with Image.open(source) as img:
                     fmt = img.format
                     if img.width * img.height > limit:
                         raise BadInput(
@@ -110,7 +124,7 @@ def load_image(path: str | os.PathLike[str], *, what: str = "image") -> LoadedIm
     except (OSError, SyntaxError, ValueError) as err:
         raise BadInput(f"{what} {path} is corrupt or truncated ({err})") from None
     rgb, alpha = _split_alpha(img)
-    return LoadedImage(rgb=rgb, alpha=alpha, path=path, format=fmt, mode=mode)
+    return LoadedImage(rgb=rgb, alpha=alpha, path=source if isinstance(source, Path) else None, format=fmt, mode=mode)
 
 
 def image_format_for(path: str | os.PathLike[str]) -> str:
