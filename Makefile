@@ -15,11 +15,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(VENV)/bin/pip install -q -e .
 	touch $@
 
-$(TEST_VENV)/.installed: setup.cfg pyproject.toml
+$(TEST_VENV)/.installed: setup.cfg pyproject.toml examples/plugin-blur/pyproject.toml
 	$(PYTHON) -m venv $(TEST_VENV)
 	$(TEST_VENV)/bin/pip install -q --upgrade pip
 	$(TEST_VENV)/bin/pip install -q "$(TEST_TORCH)"
 	$(TEST_VENV)/bin/pip install -q -e ".[test]"
+	$(TEST_VENV)/bin/pip install -q --no-deps -e examples/plugin-blur
 	touch $@
 
 demo: $(VENV)/.installed
