@@ -39,7 +39,7 @@ def test_outside_mask_bit_identical_full_resolution(tiny_settings, size, box):
     res = ed.edit(image=img, plan=PLAN, segmentation=Segmentation(mask), seed=0)
     assert res.image.size == size
     src, out = np.asarray(img), np.asarray(res.image)
-    grown = ed.options.dilate + ed.options.feather + 1
+    grown = ed.options.paste_dilate + ed.options.feather + 1
     from refedit.pipeline.segment.masks import dilate
 
     outside = ~dilate(mask, grown)
@@ -96,3 +96,16 @@ def test_bfloat16_path_runs(tiny_settings):
     ed = editor(replace(tiny_settings, dtype="bfloat16"), steps=4)
     res = ed.edit(image=photo((64, 48)), plan=PLAN, segmentation=Segmentation(ellipse_mask(64, 48, (10, 10, 50, 40))), seed=0)
     assert res.image.size == (64, 48) and res.parameters["dtype"] == "bfloat16"
+
+
+def test_inversion_reused_for_the_same_image_and_source_caption(tiny_settings):
+    """A batch editing one image with several instructions inverts it once per (image, source caption, r)."""
+    img, mask = photo((64, 64)), ellipse_mask(64, 64, (10, 10, 50, 50))
+    ed = editor(tiny_settings, steps=10, encode_ratio=0.5)
+    parser = RulesParser()
+    ed.edit(image=img, plan=parser.parse(instruction="replace the cat with a tiger"), segmentation=Segmentation(mask), seed=0)
+    assert ed.unet_calls == 10
+    ed.edit(image=img, plan=parser.parse(instruction="make the cat golden"), segmentation=Segmentation(mask), seed=0)
+    assert ed.unet_calls == 15  # same source caption "a photo of a cat": only the 5 denoising calls
+    ed.edit(image=img, plan=parser.parse(instruction="replace the dog with a fox"), segmentation=Segmentation(mask), seed=0)
+    assert ed.unet_calls == 25  # another source caption: inverted again

@@ -35,7 +35,8 @@ def diffedit_editor(context: StageContext) -> Any:
     """DiffEdit mask-guided DDIM on Stable Diffusion: invert to ratio r, denoise with the edited caption."""
     from refedit.pipeline.edit.diffedit import DiffEditEditor, DiffEditOptions
 
-    return DiffEditEditor(context.store, DiffEditOptions.from_mapping(context.options), progress=context.progress)
+    return DiffEditEditor(context.store, DiffEditOptions.from_mapping(context.options),
+                          context.options.get("editor_model"), progress=context.progress)  # fmt: skip
 
 
 def llm_parser(context: StageContext) -> Any:

@@ -94,8 +94,8 @@ def finish(
     edited = paste_back(image, edited_work, region.crop, region.alpha)
     src, out, mask = np.asarray(image), np.asarray(edited), segmentation.mask
     metrics = {
-        "outside_psnr": psnr(src[region.alpha == 0], out[region.alpha == 0]),
-        "outside_mask_psnr": psnr(src[~mask], out[~mask]),
+        "outside_psnr": psnr(src, out, where=region.alpha == 0),
+        "outside_mask_psnr": psnr(src, out, where=~mask),
     }
     parameters = {
         "editor": editor,

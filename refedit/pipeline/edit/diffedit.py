@@ -1,55 +1,41 @@
 """The DiffEdit editor (InstructEdit Sec. 3.4, Eq. 2-4): DDIM-invert the image with the source caption to
 the encoding ratio r, then denoise with the edited caption and classifier-free guidance, replacing the
 latents outside the mask by the inversion trajectory's latents at every step; paste back at full
-resolution so the outside of the mask is bit-identical to the input."""
+resolution so the outside of the mask is bit-identical to the input.
+
+Where diffusers' deprecated ``StableDiffusionDiffEditPipeline`` differs (see
+tests/test_diffedit_reference.py): it inverts with guidance 7.5 by default (Eq. 3 uses the plain
+conditional ε), and it blends after step t_i → t_{i-1} with the inverted latent at t_i, one step noisier,
+never returning to z_0 outside the mask; refedit follows Eq. 4 (same noise level, ending on z_0)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from collections import OrderedDict
+from dataclasses import dataclass
 
-import numpy as np
 import torch
 from PIL import Image
 
-from refedit.errors import BadInput
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit import ddim
-from refedit.pipeline.edit.composite import blend_alpha, paste_back, plan_crop, psnr
+from refedit.pipeline.edit.base import EditorOptions, check_fraction, finish, work_region
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.sd import StableDiffusion
 from refedit.pipeline.stages import Progress
 
 
 @dataclass(frozen=True)
-class DiffEditOptions:
-    """``steps`` T, ``encode_ratio`` r (InstructEdit's 0.5), ``guidance`` w, ``resolution`` (long side of
-    the working image), ``dilate``/``feather`` (pixels, at the input's resolution) of the paste-back mask."""
+class DiffEditOptions(EditorOptions):
+    """``encode_ratio`` r (InstructEdit's 0.5), the same for inversion and denoising (a mismatch is a known
+    DiffEdit pitfall); ``inversion_cache`` how many inversions to keep for reuse (same image, source
+    caption, r, T and seed: a batch editing one image with several instructions inverts it once)."""
 
-    steps: int = 50
     encode_ratio: float = 0.5
-    guidance: float = 7.5
-    resolution: int = 512
-    dilate: int = 4
-    feather: int = 8
+    inversion_cache: int = 4
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise BadInput(f"--steps must be at least 1, got {self.steps}")
-        if not 0.0 < self.encode_ratio <= 1.0:
-            raise BadInput(f"--encode-ratio must be in (0, 1], got {self.encode_ratio}")
-        if self.guidance < 0:
-            raise BadInput(f"--guidance must be >= 0, got {self.guidance}")
-        if self.resolution < 64:
-            raise BadInput(f"--resolution must be at least 64, got {self.resolution}")
-        if self.dilate < 0 or self.feather < 0:
-            raise BadInput("--dilate and --feather must be >= 0")
-
-    @classmethod
-    def from_mapping(cls, options: Mapping[str, Any]) -> "DiffEditOptions":
-        """Take the options this editor understands (others are ignored); ``None`` means default."""
-        names = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in options.items() if k in names and v is not None})
+        super().__post_init__()
+        check_fraction("encode_ratio", self.encode_ratio)
 
 
 @dataclass(frozen=True)
@@ -65,36 +51,28 @@ class DiffEditEditor:
     """Mask-guided DDIM on a Stable Diffusion checkpoint (default editor)."""
 
     name = "diffedit"
+    kind = "sd"
 
     def __init__(
-        self, store: ModelStore, options: DiffEditOptions, role: str = "sd", progress: Progress | None = None
+        self,
+        store: ModelStore,
+        options: DiffEditOptions,
+        model: str | None = None,
+        progress: Progress | None = None,
     ) -> None:
-        self.sd = StableDiffusion(store, role)
+        self.sd = StableDiffusion(store, "sd", model)
         self.options = options
         self.progress = progress
         self.unet_calls = 0
+        self._inversions: OrderedDict[tuple[object, ...], Inversion] = OrderedDict()
 
     def schedule(self) -> ddim.Schedule:
         """The partial DDIM schedule from the checkpoint's own scheduler config (SD 1.5 ships PNDM values)."""
-        from diffusers import DDIMScheduler
-
-        sched = self.sd.store.cached(
-            ("ddim", self.sd.model_id), lambda: DDIMScheduler.from_config(self.sd.scheduler_config)
-        )
-        cfg = sched.config
-        return ddim.ddim_schedule(
-            sched.alphas_cumprod,
-            steps=self.options.steps,
-            ratio=self.options.encode_ratio,
-            num_train_timesteps=cfg.num_train_timesteps,
-            steps_offset=cfg.steps_offset,
-            final_alpha=float(sched.final_alpha_cumprod),
-        )
+        return self.sd.ddim_schedule(self.options.steps, self.options.encode_ratio)
 
     def _eps(self, x: torch.Tensor, t: int, text: torch.Tensor) -> torch.Tensor:
         self.unet_calls += 1
-        timestep = torch.tensor(t, device=x.device)
-        return self.sd.unet(x, timestep, encoder_hidden_states=text).sample
+        return self.sd.eps(x, t, text)
 
     def _report(self, task: str, done: int, total: int) -> None:
         if self.progress is not None:
@@ -129,37 +107,29 @@ class DiffEditEditor:
             self._report("edit", k + 1, len(sched.timesteps))
         return x
 
+    def cached_inversion(self, work: Image.Image, source_caption: str, seed: int) -> Inversion:
+        """:meth:`invert` once per (working image, source caption, r, T, seed, model, dtype)."""
+        opts = self.options
+        key = (hash(work.tobytes()), work.size, source_caption, opts.encode_ratio, opts.steps, seed,
+               self.sd.model_id, str(self.sd.store.dtype))  # fmt: skip
+        if key in self._inversions:
+            self._inversions.move_to_end(key)
+            return self._inversions[key]
+        inversion = self.invert(self.sd.encode_image(work, self.sd.generator(seed)), source_caption)
+        if opts.inversion_cache > 0:
+            self._inversions[key] = inversion
+            while len(self._inversions) > opts.inversion_cache:
+                self._inversions.popitem(last=False)
+        return inversion
+
     def edit(self, *, image: Image.Image, plan: EditPlan, segmentation: Segmentation, seed: int) -> EditResult:
         """Edit the masked region of ``image`` as ``plan`` says; the result has the input's size."""
-        opts = self.options
-        self.sd.check_kind("sd", self.name)
-        mask = segmentation.mask
-        crop = plan_crop(mask, resolution=opts.resolution)
-        x0, y0, x1, y1 = crop.box
-        work_size = self.sd.working_size(crop.size, opts.resolution)
-        work = image.crop(crop.box).resize(work_size, Image.Resampling.LANCZOS)
-        alpha = blend_alpha(mask, dilate_px=opts.dilate, feather_px=opts.feather)
-        z0 = self.sd.encode_image(work, self.sd.generator(seed))
-        latent_mask = ddim.downsample_mask(torch.from_numpy(alpha[y0:y1, x0:x1] > 0), tuple(z0.shape[-2:]))
-        latent_mask = latent_mask.to(z0.device, z0.dtype)
-        inversion = self.invert(z0, plan.source_caption)
-        latents = self.denoise(inversion, plan.edited_caption, latent_mask, opts.guidance)
-        edited = paste_back(image, self.sd.decode(latents), crop, alpha)
-        src, out = np.asarray(image), np.asarray(edited)
-        metrics = {
-            "outside_psnr": psnr(src[alpha == 0], out[alpha == 0]),
-            "outside_mask_psnr": psnr(src[~mask], out[~mask]),
-        }
-        parameters = {
-            "editor": self.name,
-            "model": self.sd.model_id,
-            **asdict(opts),
-            "seed": seed,
-            "crop": list(crop.box),
-            "working_size": list(work_size),
-            "device": str(self.sd.store.device),
-            "dtype": str(self.sd.store.dtype).replace("torch.", ""),
-            "source_caption": plan.source_caption,
-            "edited_caption": plan.edited_caption,
-        }
-        return EditResult(image=edited, plan=plan, segmentation=segmentation, parameters=parameters, metrics=metrics)
+        opts, sd = self.options, self.sd
+        sd.check_kind(self.kind, self.name)
+        region = work_region(sd, image, segmentation.mask, opts)
+        inversion = self.cached_inversion(region.image, plan.source_caption, seed)
+        mask = region.latent_mask(tuple(inversion.start.shape[-2:]), inversion.start)
+        latents = self.denoise(inversion, plan.edited_caption, mask, opts.guidance)
+        return finish(editor=self.name, sd=sd, image=image, edited_work=sd.decode(latents), region=region, plan=plan,
+                      segmentation=segmentation, options=opts, seed=seed,
+                      prompt=f"{plan.source_caption} -> {plan.edited_caption}")  # fmt: skip
