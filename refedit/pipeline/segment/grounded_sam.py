@@ -106,11 +106,15 @@ class GroundedSamSegmenter:
         if self.options.box_mask:
             cand_masks = [mk.box_mask(c.box, shape, self.options.box_expand) for c in cands]
         else:
-            cand_masks = [mk.clean(m) for m in self.sam.masks(image, [c.box for c in cands])]
+            cand_masks = self.sam.masks(image, [c.box for c in cands])
         cands = [Candidate(c.box, c.score, c.label, m) for c, m in zip(cands, cand_masks, strict=True)]
         choice = select_by_hints(cands, hints, shape) or self.resolve(image, cands, plan)
         if not choice.chosen:
             raise TargetNotFound(f"cannot resolve '{plan.target.expression}': {choice.reason}")
+        if not self.options.box_mask:  # clean up only what will be used
+            for i in choice.chosen:
+                cand_masks[i] = mk.clean(cand_masks[i])
+                cands[i] = Candidate(cands[i].box, cands[i].score, cands[i].label, cand_masks[i])
         mask = np.zeros(shape, dtype=bool)
         for i in choice.chosen:
             mask |= cand_masks[i]
