@@ -41,16 +41,13 @@ def weight_free_proposals(
     c give the same mask). Returned in threshold order (largest mask first)."""
     c = np.asarray(c, dtype=np.float32)
     total = c.size
-    kept: list[np.ndarray] = []
+    masks = []
     for mu in sorted(thresholds):
         m = c >= mu
         area = int(m.sum())
-        if area == 0 or not (min_area * total <= area <= max_area * total):
-            continue
-        if any(iou(m, k) >= dedupe_iou for k in kept):
-            continue
-        kept.append(m)
-    return kept
+        if area and min_area * total <= area <= max_area * total:
+            masks.append(m)
+    return dedupe(masks, dedupe_iou)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -59,13 +56,27 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
+def pairwise_iou(masks: Sequence[np.ndarray]) -> np.ndarray:
+    """(n, n) IoU of every pair of same-shape bool masks, in one matrix product."""
+    flat = np.stack([np.asarray(m, dtype=np.float32).ravel() for m in masks])
+    inter = flat @ flat.T
+    area = np.diag(inter)
+    union = area[:, None] + area[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
 def dedupe(masks: Sequence[np.ndarray], threshold: float = 0.9) -> list[np.ndarray]:
-    """Drop masks whose IoU with an earlier kept one is ≥ ``threshold`` (keeps the first of each group)."""
-    kept: list[np.ndarray] = []
-    for m in masks:
-        if m.any() and not any(iou(m, k) >= threshold for k in kept):
-            kept.append(m)
-    return kept
+    """Drop empty masks and masks whose IoU with an earlier kept one is ≥ ``threshold`` (keeps the first
+    of each group)."""
+    masks = [m for m in masks if m.any()]
+    if not masks:
+        return []
+    duplicate = np.triu(pairwise_iou(masks) >= threshold, k=1)  # duplicate[k, i]: i repeats an earlier k
+    alive = np.ones(len(masks), dtype=bool)
+    for k in range(len(masks)):
+        if alive[k]:
+            alive &= ~duplicate[k]
+    return [m for m, keep in zip(masks, alive, strict=True) if keep]
 
 
 def generative_scores(
