@@ -58,6 +58,9 @@ def test_no_target_is_refused(instruction):
         ("make the red tie blue", "a photo of a red tie", "a photo of a blue tie"),
         ("make all the vases wooden", "a photo of vases", "a photo of wooden vases"),
         ("add a hat to the man", "a photo of a man", "a photo of a man with a hat"),
+        ("remove the cup on the table", "a photo of a cup", "a photo of the table"),
+        ("remove the cat on the left", "a photo of a cat", "a photo of the background"),
+        ("delete the man in the blue jacket", "a photo of a man", "a photo of the background"),
     ],
 )
 def test_captions(instruction, source, edited):

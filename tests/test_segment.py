@@ -9,7 +9,7 @@ from PIL import Image
 
 from refedit.cli import main
 from refedit.errors import TargetNotFound
-from refedit.pipeline.artifacts import Hints
+from refedit.pipeline.artifacts import Candidate, Hints
 from refedit.pipeline.chain import build_stage
 from refedit.pipeline.parse.rules import RulesParser
 
@@ -74,3 +74,28 @@ def test_not_found_exit_code(dets_file):
     r = CliRunner().invoke(main, ["segment", str(CAT), "remove the horse", "--detections", str(dets_file),
                                   "--box-mask"])  # fmt: skip
     assert r.exit_code == TargetNotFound.exit_code and r.stderr.startswith("refedit: error: no 'horse' found")
+
+
+def test_stand_in_detector_registered_through_the_registry(tiny_settings, tiny_env, tmp_path):
+    """A deterministic stand-in detector, registered as a segmenter through the real registry, with the
+    tiny SAM: "the left cat" picks the left box although the right one scores higher."""
+    from refedit.pipeline.segment.detections import GivenDetections
+    from refedit.pipeline.segment.grounded_sam import GroundedSamOptions, GroundedSamSegmenter
+    from refedit.pipeline.stages import registry
+
+    def stand_in(context):
+        """Grounded-SAM with fixed detections (test stand-in)."""
+        boxes = [Candidate((300, 30, 420, 200), 0.95, "cat"), Candidate((10, 20, 100, 150), 0.40, "cat")]
+        return GroundedSamSegmenter(context.store, GroundedSamOptions.from_mapping(context.options),
+                                    detector=GivenDetections(boxes))  # fmt: skip
+
+    registry.register("segmenter", "stand-in", stand_in)
+    try:
+        r = CliRunner().invoke(main, ["segment", str(CAT), "remove the left cat", "--segmenter", "stand-in", "--json",
+                                      "-o", str(tmp_path / "m.png")], env=tiny_env)  # fmt: skip
+    finally:
+        registry.unregister("segmenter", "stand-in")
+    assert r.exit_code == 0, r.output
+    seg = json.loads(r.stdout)["segmentation"]
+    assert [seg["candidates"][i]["box"] for i in seg["chosen"]] == [[10.0, 20.0, 100.0, 150.0]]
+    assert seg["reason"] == "left-most of 2 'cat' detections" and seg["candidates"][seg["chosen"][0]]["mask"]

@@ -171,7 +171,20 @@ def captions(action: str, target: Target, replacement: str | None) -> tuple[str,
         return source, f"a photo of {noun_phrase(target, (replacement or '',))}"
     if action == "add":
         return source, f"{source} with {with_article(replacement or '')}"
-    return source, "a photo of the empty background"  # remove: describe what is left behind
+    return source, f"a photo of {left_behind(target)}"  # remove: describe what is left behind
+
+
+_LOCATIVE = re.compile(r"\b(?:on top of|on|onto|under|beneath|below|beside|next to|near|against|by|at|in front of|"
+                       r"behind|above|over|inside|across|along) (?:the|a|an) (?P<place>[a-z][a-z ]*)$")  # fmt: skip
+
+
+def left_behind(target: Target) -> str:
+    """What a removal leaves: the place the target is on/next to ("the cup on the table" -> "the table",
+    "the man next to the car" -> "the car" and the scene), else the background."""
+    m = _LOCATIVE.search(target.expression)
+    if m and not set(m["place"].split()) & set(lx.SPATIAL_WORDS):
+        return f"the {m['place']}"
+    return "the background"
 
 
 def segmentation_prompt(target: Target) -> str:
