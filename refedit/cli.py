@@ -141,8 +141,9 @@ def stage_options(fn: F) -> F:
                      help="Rough free-shape scribble (PNG) over or near the object."),  # fmt: skip
         click.option("--fusion", type=click.Choice(["paper", "official"]), default=None,
                      help="refdiff: the paper's score fusion (Eq. 1) or the official code's variant."),  # fmt: skip
-        click.option("--proposals", type=click.Choice(["attention", "sam", "both"]), default=None,
-                     help="refdiff: proposals from the attention map (Eq. 8), SAM, or both [both]."),  # fmt: skip
+        click.option("--proposals", type=click.Choice(["attention", "sam", "both", "grounded", "all"]), default=None,
+                     help="refdiff: proposals from the attention map (Eq. 8), SAM, both [default], Grounded-SAM's "
+                          "detections, or all three."),  # fmt: skip
         click.option("-O", "--option", "extra_options", multiple=True, metavar="KEY=VALUE",
                      help="Any stage option by name (e.g. -O refdiff_steps=10 -O alpha=0.2); repeatable."),  # fmt: skip
         click.option("--detections", type=click.Path(path_type=Path), default=None,

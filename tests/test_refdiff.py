@@ -286,3 +286,26 @@ def test_cli_refdiff_segment_with_attention_and_edit(tmp_path, tiny_env):
                                   "--steps", "4", "--resolution", "64", "-O", "refdiff_resolution=64", "-O",
                                   "sam_grid=2"], env=tiny_env)  # fmt: skip
     assert r.exit_code == 0, r.output and out.exists()
+
+
+def test_grounded_sam_detections_scored_by_refdiff(tiny_settings):
+    """proposals="grounded": the resolver's detections (here given boxes with --box-mask) become Ref-Diff
+    proposals, so the two segmenters combine; "all" adds them to the attention and SAM proposals."""
+    from refedit.pipeline.artifacts import Candidate, EditPlan, Hints, Target
+    from refedit.pipeline.chain import build_stage
+    from refedit.pipeline.segment.detections import GivenDetections
+
+    image = Image.new("RGB", (96, 64), (120, 90, 60))
+    plan = EditPlan("remove the cat on the left", "remove", Target("cat on the left", "cat", spatial="left"), None,
+                    "cat", "a photo of a cat", "a photo of the background", "rules")  # fmt: skip
+    seg = build_stage("segmenter", "refdiff", tiny_settings, proposals="grounded", box_mask=True, sam_grid=2,
+                      refdiff_resolution=64)  # fmt: skip
+    seg.grounded._detector = GivenDetections([Candidate((4, 4, 40, 60), 0.9, "cat"), Candidate((50, 8, 90, 56), 0.8, "cat")])
+    out = seg.segment(image=image, plan=plan, hints=Hints())
+    assert "grounded proposal" in out.reason and out.mask.shape == (64, 96)
+    boxes = sorted(c.box for c in out.candidates)
+    assert len(boxes) == 2 and boxes[0][0] <= 5 and boxes[1][0] >= 49  # exactly the two detections, scored
+    every = build_stage("segmenter", "refdiff", tiny_settings, proposals="all", box_mask=True, sam_grid=2,
+                        refdiff_resolution=64)  # fmt: skip
+    every.grounded._detector = seg.grounded._detector
+    assert len(every.segment(image=image, plan=plan, hints=Hints()).candidates) > 2

@@ -81,7 +81,9 @@ def refdiff_segmenter(context: StageContext) -> Any:
     shared = ("resolution", "steps", "guidance", "dilate", "seed")  # the editor's names: only refdiff_-prefixed
     opts = {k: v for k, v in context.options.items() if k not in shared}
     opts.update({k[len("refdiff_") :]: v for k, v in context.options.items() if k.startswith("refdiff_")})
-    return RefDiffSegmenter(context.store, RefDiffOptions.from_mapping(opts))
+    options = RefDiffOptions.from_mapping(opts)
+    grounded = grounded_sam_segmenter(context) if options.proposals in ("grounded", "all") else None
+    return RefDiffSegmenter(context.store, options, grounded)
 
 
 def diffedit_mask_segmenter(context: StageContext) -> Any:

@@ -59,7 +59,7 @@ class RefDiffOptions:
     alpha: float = 0.1
     beta: float = 0.3
     fusion: Literal["paper", "official"] = "paper"
-    proposals: Literal["attention", "sam", "both"] = "both"
+    proposals: Literal["attention", "sam", "both", "grounded", "all"] = "both"
     min_area: float = 0.005
     max_area: float = 0.95
     sam_grid: int = 6
@@ -88,9 +88,10 @@ class RefDiffOptions:
             raise BadInput(
                 f"--fusion must be 'paper' or 'official', got {self.fusion!r}"
             )
-        if self.proposals not in ("attention", "sam", "both"):
+        if self.proposals not in ("attention", "sam", "both", "grounded", "all"):
             raise BadInput(
-                f"--proposals must be 'attention', 'sam' or 'both', got {self.proposals!r}"
+                "--proposals must be 'attention', 'sam', 'both', 'grounded' (Grounded-SAM's detections) "
+                f"or 'all', got {self.proposals!r}"
             )
         if not 0.0 <= self.min_area < self.max_area <= 1.0:
             raise BadInput(
@@ -211,11 +212,14 @@ class RefDiffSegmenter:
     name = "refdiff"
 
     def __init__(
-        self, store: ModelStore, options: RefDiffOptions | None = None
+        self, store: ModelStore, options: RefDiffOptions | None = None, grounded: Any = None
     ) -> None:
+        """``grounded``: a Grounded-SAM segmenter whose detections become proposals too
+        (``proposals="grounded"`` or ``"all"``), so the resolver's candidates and Ref-Diff's scores combine."""
         from refedit.pipeline.sd import StableDiffusion
 
         self.store = store
+        self.grounded = grounded
         self.options = options or RefDiffOptions()
         self.sd = StableDiffusion(store, "sd")
         self.calls: dict[str, int] = {
@@ -407,19 +411,38 @@ class RefDiffSegmenter:
         found.sort(key=lambda t: -t[0])
         return rm.dedupe([m for _, m in found], 0.9)[: self.options.sam_max]
 
+    def grounded_proposals(self, image: Image.Image, plan: EditPlan, work_size: tuple[int, int]) -> list[np.ndarray]:
+        """Grounded-SAM's detections for the plan (masks from SAM, or boxes with ``box_mask``) at work size."""
+        if self.grounded is None:
+            from refedit.pipeline.segment.grounded_sam import GroundedSamOptions, GroundedSamSegmenter
+
+            self.grounded = GroundedSamSegmenter(self.store, GroundedSamOptions())
+        cands, _ = self.grounded.candidates(image, plan)
+        if not cands:
+            return []
+        if self.grounded.options.box_mask:
+            full = [mk.box_mask(c.box, (image.height, image.width)) for c in cands]
+        else:
+            full = self.grounded.sam.masks(image, [c.box for c in cands])
+        return [np.asarray(Image.fromarray(m).resize(work_size, Image.NEAREST)) for m in full]
+
     def proposals(
-        self, c: np.ndarray, work: Image.Image
+        self, c: np.ndarray, work: Image.Image, image: Image.Image | None = None, plan: EditPlan | None = None
     ) -> tuple[list[np.ndarray], list[str]]:
         opts = self.options
         out: list[np.ndarray] = []
         src: list[str] = []
-        if opts.proposals in ("attention", "both"):
+        if opts.proposals in ("grounded", "all") and image is not None and plan is not None:
+            ms = self.grounded_proposals(image, plan, work.size)
+            out += ms
+            src += ["grounded"] * len(ms)
+        if opts.proposals in ("attention", "both", "all"):
             ms = rm.weight_free_proposals(
                 c, min_area=opts.min_area, max_area=opts.max_area
             )
             out += ms
             src += ["attention"] * len(ms)
-        if opts.proposals in ("sam", "both"):
+        if opts.proposals in ("sam", "both", "all"):
             ms = self.sam_proposals(work)
             out += ms
             src += ["sam"] * len(ms)
@@ -570,7 +593,7 @@ class RefDiffSegmenter:
         expression = (plan.target.expression or plan.instruction).strip()
         c, sq, word = self.attention(image, plan)
         work_img = image.convert("RGB").resize(sq.work, Image.BICUBIC)
-        props, src = self.proposals(c, work_img)
+        props, src = self.proposals(c, work_img, image, plan)
         if not props:
             raise TargetNotFound(
                 f"Ref-Diff found no proposal for '{expression}' within the area limits "
