@@ -309,3 +309,21 @@ def test_grounded_sam_detections_scored_by_refdiff(tiny_settings):
                         refdiff_resolution=64)  # fmt: skip
     every.grounded._detector = seg.grounded._detector
     assert len(every.segment(image=image, plan=plan, hints=Hints()).candidates) > 2
+
+
+def test_sam_standard_filters(tiny_settings):
+    """SAM's automatic-mask filters: the stability score, and the predicted-IoU / stability thresholds
+    that decide which grid-prompted masks become proposals."""
+    from refedit.pipeline.chain import build_stage
+    from refedit.pipeline.segment import refdiff_math as rm
+
+    logits = np.full((2, 4, 4), -5.0)
+    logits[0, :2, :2] = 5.0  # confident: the same mask at both offsets
+    logits[1, :2, :2], logits[1, 2:, 2:] = 5.0, 0.5  # half of it is borderline
+    assert rm.stability_scores(logits).tolist() == [1.0, 0.5]
+    image = Image.new("RGB", (64, 48), (30, 140, 200))
+    loose = build_stage("segmenter", "refdiff", tiny_settings, proposals="sam", sam_grid=3, sam_iou_thresh=0.0,
+                        sam_stability_thresh=0.0, min_area=0.0, refdiff_resolution=64)  # fmt: skip
+    strict = build_stage("segmenter", "refdiff", tiny_settings, proposals="sam", sam_grid=3, sam_iou_thresh=1.01,
+                         refdiff_resolution=64)  # fmt: skip
+    assert loose.sam_proposals(image) and strict.sam_proposals(image) == []

@@ -45,8 +45,10 @@ class RefDiffOptions:
     ``guidance``: classifier-free guidance of those steps (1 = conditional only; the official code uses 9,
     which doubles the UNet batch); ``alpha`` (Eq. 1) and ``beta`` (Eq. 7); ``fusion``: "paper" (Eq. 1/7) or
     "official" (0.7·hard + 0.3·soft + 0.05·s^G, see :func:`refdiff_math.fuse_official`);
-    ``proposals``: "attention" (Eq. 8), "sam" (SAM point grid) or "both"; ``min_area``/``max_area``:
-    proposal area limits as fractions of the image; ``sam_grid``: points per side of SAM's prompt grid; ``sam_max``: SAM proposals kept (best predicted IoU);
+    ``proposals``: "attention" (Eq. 8), "sam" (SAM point grid), "both", "grounded" (Grounded-SAM's
+    detections) or "all"; ``min_area``/``max_area``: proposal area limits as fractions of the image;
+    SAM's automatic-mask settings: ``sam_grid`` points per side (32), ``sam_iou_thresh`` on the predicted IoU
+    (0.88) and ``sam_stability_thresh`` on the stability score (0.95); ``sam_max``: SAM proposals kept;
     ``attention_level``: latent downsampling of the attention maps used (4 = latent/4, the paper's 1024/32);
     ``max_candidates``: candidates (with full-size masks) kept in the result; ``seed``: the noise of Eq. 3;
     ``dilate``: pixels added around the final mask."""
@@ -62,8 +64,10 @@ class RefDiffOptions:
     proposals: Literal["attention", "sam", "both", "grounded", "all"] = "both"
     min_area: float = 0.005
     max_area: float = 0.95
-    sam_grid: int = 6
+    sam_grid: int = 32
     sam_max: int = 16
+    sam_iou_thresh: float = 0.88
+    sam_stability_thresh: float = 0.95
     attention_level: int = 4
     clip_side: int | None = None
     max_candidates: int = 8
@@ -388,7 +392,7 @@ class RefDiffSegmenter:
         )
         found: list[tuple[float, np.ndarray]] = []
         lo, hi = self.options.min_area * oh * ow, self.options.max_area * oh * ow
-        chunk = 16
+        chunk = 64  # points per decoder call (SAM's generator uses 64 as well)
         for s in range(0, len(pts), chunk):
             p = torch.from_numpy(pts[s : s + chunk])[None, :, None, :].to(
                 self.store.device, self.store.dtype
@@ -397,17 +401,19 @@ class RefDiffSegmenter:
             with torch.no_grad():
                 out = self._timed("sam_decode", (tuple(p.shape),), lambda p=p, labels=labels: model(
                     image_embeddings=emb, input_points=p, input_labels=labels, multimask_output=True))  # fmt: skip
-            low = out.pred_masks[
-                0
-            ].float()  # (n, 3, lh, lw) logits over the padded input
+            low = out.pred_masks[0].float()  # (n, 3, lh, lw) logits over the padded input
             n, k, lh, lw = low.shape
-            valid = low[..., : math.ceil(lh * rh / ph), : math.ceil(lw * rw / pw)]
-            full = F.interpolate(valid.reshape(n * k, 1, *valid.shape[-2:]), size=(oh, ow), mode="bilinear",
-                                 align_corners=False)[:, 0] > 0  # fmt: skip
-            scores = out.iou_scores[0].float().reshape(-1).cpu().numpy()
-            for m, sc in zip(full.cpu().numpy(), scores, strict=True):
-                if lo <= m.sum() <= hi:
-                    found.append((float(sc), m))
+            scores = out.iou_scores[0].float().reshape(-1)
+            confident = torch.nonzero(scores >= self.options.sam_iou_thresh).flatten()
+            if confident.numel() == 0:  # filter on the predicted IoU before upsampling anything
+                continue
+            valid = low.reshape(n * k, 1, lh, lw)[confident][..., : math.ceil(lh * rh / ph), : math.ceil(lw * rw / pw)]
+            logits = F.interpolate(valid, size=(oh, ow), mode="bilinear", align_corners=False)[:, 0]
+            full = logits > 0
+            area = full.reshape(len(confident), -1).sum(1)
+            keep = (area >= lo) & (area <= hi) & (rm.stability_scores(logits) >= self.options.sam_stability_thresh)
+            for j in torch.nonzero(keep).flatten().tolist():
+                found.append((float(scores[confident[j]]), full[j].cpu().numpy()))
         found.sort(key=lambda t: -t[0])
         return rm.dedupe([m for _, m in found], 0.9)[: self.options.sam_max]
 

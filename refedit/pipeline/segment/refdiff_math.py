@@ -203,3 +203,13 @@ def select(scores: Sequence[float], valid: Sequence[bool] | None = None) -> int:
             return -1
         s[~ok] = -np.inf
     return int(np.argmax(s))
+
+
+def stability_scores(logits: np.ndarray, threshold: float = 0.0, offset: float = 1.0) -> np.ndarray:
+    """SAM's stability score of each (H, W) mask-logit map in ``logits`` (N, H, W): the IoU of the masks
+    thresholded at ``threshold + offset`` and ``threshold - offset`` (segment-anything's automatic mask
+    generator keeps masks scoring >= 0.95)."""
+    n = len(logits)
+    hi = (logits > threshold + offset).reshape(n, -1).sum(1)
+    lo = (logits > threshold - offset).reshape(n, -1).sum(1)
+    return hi / lo.clip(min=1)  # works on numpy arrays and torch tensors alike
