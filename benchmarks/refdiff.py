@@ -87,6 +87,9 @@ def main() -> None:
                     b, 77, sd.unet.config.cross_attention_dim, device=dev, dtype=dt
                 )
                 fn = lambda x=x, t=t, text=text: sd.eps(x, t, text)
+            elif kind == "sd_text":
+                prompts = [expr] * shapes[0]
+                fn = lambda prompts=prompts: sd.encode_text(prompts)
             elif kind == "clip_text":
                 ids = proc.tokenizer(
                     [expr, "horse"], padding=True, return_tensors="pt"

@@ -229,6 +229,7 @@ class RefDiffSegmenter:
         self.calls: dict[str, int] = {
             "vae": 0,
             "unet": 0,
+            "sd_text": 0,
             "clip_text": 0,
             "clip_image": 0,
             "sam_embed": 0,
@@ -293,18 +294,17 @@ class RefDiffSegmenter:
         z0 = self._timed(
             "vae", (tuple(canvas.size),), lambda: self.sd.encode_image(canvas)
         )
-        text = self.sd.encode_text([expression])
-        keep: tuple[int, ...] | None = None
-        if opts.guidance > 1.0:
-            text = torch.cat([self.sd.encode_text([""]), text])
-            keep = (1,)
+        prompts = ["", expression] if opts.guidance > 1.0 else [expression]
+        text = self._timed("sd_text", (len(prompts),), lambda: self.sd.encode_text(prompts))
+        keep: tuple[int, ...] | None = (1,) if opts.guidance > 1.0 else None
         sched = self.sd.ddim_schedule(opts.steps, opts.strength)
         gen = torch.Generator(device="cpu").manual_seed(opts.seed)
         noise = torch.randn(z0.shape, generator=gen).to(z0.device, z0.dtype)
         a0 = sched.alphas[0]
         x = math.sqrt(a0) * z0 + math.sqrt(1.0 - a0) * noise  # Eq. 3
         passes = opts.passes or opts.t_index
-        with torch.no_grad(), capture_attention(unet, None, keep=keep) as store:
+        wanted = self._wanted_level(unet, tuple(z0.shape[-2:]))
+        with torch.no_grad(), capture_attention(unet, wanted, keep=keep) as store:
             for k in range(passes):
                 t = sched.timesteps[k]
                 xin = torch.cat([x] * text.shape[0])
@@ -327,6 +327,20 @@ class RefDiffSegmenter:
         crop = up[oy : oy + wh, ox : ox + ww]
         c = normalize_attention(crop, (wh, ww))  # Eq. 5 on the un-padded region
         return c.cpu().numpy(), sq, word
+
+    def _wanted_level(self, unet: Any, latent_hw: tuple[int, int]) -> tuple[int, int] | None:
+        """The one query resolution worth capturing (latent/``attention_level`` if the UNet has
+        cross-attention there, else its coarsest cross-attention level), read from the UNet config;
+        None (capture every level) when the config does not say."""
+        blocks = getattr(unet.config, "down_block_types", None)
+        if not blocks:
+            return None
+        lh, lw = latent_hw
+        factors = [2**i for i, b in enumerate(blocks) if "CrossAttn" in b]
+        if not factors:
+            return None
+        f = self.options.attention_level if self.options.attention_level in factors else max(factors)
+        return (math.ceil(lh / f), math.ceil(lw / f))
 
     def _level(
         self, token_counts: tuple[int, ...], latent_hw: tuple[int, int]
