@@ -111,6 +111,32 @@ def finish(
     return EditResult(image=edited, plan=plan, segmentation=segmentation, parameters=parameters, metrics=metrics)
 
 
+class CheckpointEditor:
+    """What the editors on one Stable Diffusion-family checkpoint share: the checkpoint (the ``role``'s, or
+    ``model`` from ``--editor-model``), typed options, a UNet call counter, the kind check, the working
+    region and the paste-back. Subclasses set ``name``, ``kind`` ("sd", "inpaint", "instruct") and ``role``."""
+
+    name: str
+    kind: str
+    role: str
+
+    def __init__(self, store: Any, options: EditorOptions, model: str | None = None) -> None:
+        self.sd = StableDiffusion(store, self.role, model)
+        self.options = options
+        self.unet_calls = 0
+
+    def region(self, image: Image.Image, segmentation: Segmentation) -> WorkRegion:
+        """Check the checkpoint's kind, then plan the working crop."""
+        self.sd.check_kind(self.kind, self.name)
+        return work_region(self.sd, image, segmentation.mask, self.options)
+
+    def result(self, *, image: Image.Image, latents: torch.Tensor, region: WorkRegion, plan: EditPlan,
+               segmentation: Segmentation, seed: int, prompt: str) -> EditResult:  # fmt: skip
+        """Decode ``latents`` and paste them back (see :func:`finish`)."""
+        return finish(editor=self.name, sd=self.sd, image=image, edited_work=self.sd.decode(latents), region=region,
+                      plan=plan, segmentation=segmentation, options=self.options, seed=seed, prompt=prompt)  # fmt: skip
+
+
 def noise_like(latents: torch.Tensor, seed: int) -> torch.Tensor:
     """Seeded standard normal noise of ``latents``' shape (drawn on the CPU so every device agrees)."""
     g = torch.Generator().manual_seed(seed)

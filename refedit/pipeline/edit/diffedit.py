@@ -18,9 +18,8 @@ from PIL import Image
 
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit import ddim
-from refedit.pipeline.edit.base import EditorOptions, check_fraction, finish, work_region
+from refedit.pipeline.edit.base import CheckpointEditor, EditorOptions, check_fraction
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.sd import StableDiffusion
 from refedit.pipeline.stages import Progress
 
 
@@ -47,11 +46,11 @@ class Inversion:
     schedule: ddim.Schedule
 
 
-class DiffEditEditor:
+class DiffEditEditor(CheckpointEditor):
     """Mask-guided DDIM on a Stable Diffusion checkpoint (default editor)."""
 
-    name = "diffedit"
-    kind = "sd"
+    name, kind, role = "diffedit", "sd", "sd"
+    options: DiffEditOptions
 
     def __init__(
         self,
@@ -60,10 +59,8 @@ class DiffEditEditor:
         model: str | None = None,
         progress: Progress | None = None,
     ) -> None:
-        self.sd = StableDiffusion(store, "sd", model)
-        self.options = options
+        super().__init__(store, options, model)
         self.progress = progress
-        self.unet_calls = 0
         self._inversions: OrderedDict[tuple[object, ...], Inversion] = OrderedDict()
 
     def schedule(self) -> ddim.Schedule:
@@ -124,12 +121,9 @@ class DiffEditEditor:
 
     def edit(self, *, image: Image.Image, plan: EditPlan, segmentation: Segmentation, seed: int) -> EditResult:
         """Edit the masked region of ``image`` as ``plan`` says; the result has the input's size."""
-        opts, sd = self.options, self.sd
-        sd.check_kind(self.kind, self.name)
-        region = work_region(sd, image, segmentation.mask, opts)
+        region = self.region(image, segmentation)
         inversion = self.cached_inversion(region.image, plan.source_caption, seed)
         mask = region.latent_mask(tuple(inversion.start.shape[-2:]), inversion.start)
-        latents = self.denoise(inversion, plan.edited_caption, mask, opts.guidance)
-        return finish(editor=self.name, sd=sd, image=image, edited_work=sd.decode(latents), region=region, plan=plan,
-                      segmentation=segmentation, options=opts, seed=seed,
-                      prompt=f"{plan.source_caption} -> {plan.edited_caption}")  # fmt: skip
+        latents = self.denoise(inversion, plan.edited_caption, mask, self.options.guidance)
+        return self.result(image=image, latents=latents, region=region, plan=plan, segmentation=segmentation,
+                           seed=seed, prompt=f"{plan.source_caption} -> {plan.edited_caption}")  # fmt: skip

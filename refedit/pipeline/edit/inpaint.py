@@ -11,10 +11,8 @@ from PIL import Image
 
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit import ddim
-from refedit.pipeline.edit.base import EditorOptions, check_fraction, finish, noise_like, work_region
+from refedit.pipeline.edit.base import CheckpointEditor, EditorOptions, check_fraction, noise_like
 from refedit.pipeline.edit.sdedit import noised
-from refedit.pipeline.models import ModelStore
-from refedit.pipeline.sd import StableDiffusion
 
 
 @dataclass(frozen=True)
@@ -29,22 +27,16 @@ class InpaintOptions(EditorOptions):
         check_fraction("strength", self.strength)
 
 
-class InpaintEditor:
+class InpaintEditor(CheckpointEditor):
     """SD inpainting (9-channel UNet) with the edited caption."""
 
-    name = "inpaint"
-    kind = "inpaint"
-
-    def __init__(self, store: ModelStore, options: InpaintOptions, model: str | None = None) -> None:
-        self.sd = StableDiffusion(store, "inpaint", model)
-        self.options = options
-        self.unet_calls = 0
+    name, kind, role = "inpaint", "inpaint", "inpaint"
+    options: InpaintOptions
 
     @torch.no_grad()
     def edit(self, *, image: Image.Image, plan: EditPlan, segmentation: Segmentation, seed: int) -> EditResult:
         opts, sd = self.options, self.sd
-        sd.check_kind(self.kind, self.name)
-        region = work_region(sd, image, segmentation.mask, opts)
+        region = self.region(image, segmentation)
         pixels = sd.pixels(region.image)
         x0, y0, x1, y1 = region.crop.box
         inside = torch.from_numpy(region.alpha[y0:y1, x0:x1] > 0).float()[None, None]
@@ -61,7 +53,7 @@ class InpaintEditor:
             eps_u, eps_c = sd.eps(torch.cat([torch.cat([x, x]), cond], dim=1), t, text).chunk(2)
             self.unet_calls += 1
             x = ddim.ddim_step(x, ddim.cfg(eps_u, eps_c, opts.guidance), sched.alphas[k], sched.alphas_prev[k])
-        return finish(editor=self.name, sd=sd, image=image, edited_work=sd.decode(x), region=region, plan=plan,
-                      segmentation=segmentation, options=opts, seed=seed, prompt=plan.edited_caption)  # fmt: skip
+        return self.result(image=image, latents=x, region=region, plan=plan, segmentation=segmentation, seed=seed,
+                           prompt=plan.edited_caption)  # fmt: skip
 
 

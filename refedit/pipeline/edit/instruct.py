@@ -13,9 +13,7 @@ from PIL import Image
 from refedit.errors import BadInput
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit import ddim
-from refedit.pipeline.edit.base import EditorOptions, finish, noise_like, work_region
-from refedit.pipeline.models import ModelStore
-from refedit.pipeline.sd import StableDiffusion
+from refedit.pipeline.edit.base import CheckpointEditor, EditorOptions, noise_like
 
 
 @dataclass(frozen=True)
@@ -36,22 +34,16 @@ def dual_cfg(eps_text: torch.Tensor, eps_image: torch.Tensor, eps_uncond: torch.
     return eps_uncond + s_t * (eps_text - eps_image) + s_i * (eps_image - eps_uncond)
 
 
-class InstructEditor:
+class InstructEditor(CheckpointEditor):
     """InstructPix2Pix-family checkpoint (8-channel UNet) with the whole instruction as prompt."""
 
-    name = "instruct"
-    kind = "instruct"
-
-    def __init__(self, store: ModelStore, options: InstructOptions, model: str | None = None) -> None:
-        self.sd = StableDiffusion(store, "instruct", model)
-        self.options = options
-        self.unet_calls = 0
+    name, kind, role = "instruct", "instruct", "instruct"
+    options: InstructOptions
 
     @torch.no_grad()
     def edit(self, *, image: Image.Image, plan: EditPlan, segmentation: Segmentation, seed: int) -> EditResult:
         opts, sd = self.options, self.sd
-        sd.check_kind(self.kind, self.name)
-        region = work_region(sd, image, segmentation.mask, opts)
+        region = self.region(image, segmentation)
         image_latents = sd.encode_image(region.image, scaled=False)
         image_cond = torch.cat([image_latents, image_latents, torch.zeros_like(image_latents)])
         text = sd.encode_text([plan.instruction, "", ""])
@@ -62,5 +54,5 @@ class InstructEditor:
             self.unet_calls += 1
             eps = dual_cfg(e_text, e_image, e_uncond, opts.guidance, opts.image_guidance)
             x = ddim.ddim_step(x, eps, sched.alphas[k], sched.alphas_prev[k])
-        return finish(editor=self.name, sd=sd, image=image, edited_work=sd.decode(x), region=region, plan=plan,
-                      segmentation=segmentation, options=opts, seed=seed, prompt=plan.instruction)  # fmt: skip
+        return self.result(image=image, latents=x, region=region, plan=plan, segmentation=segmentation, seed=seed,
+                           prompt=plan.instruction)  # fmt: skip

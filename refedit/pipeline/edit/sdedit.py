@@ -12,9 +12,7 @@ from PIL import Image
 
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit import ddim
-from refedit.pipeline.edit.base import EditorOptions, check_fraction, finish, noise_like, work_region
-from refedit.pipeline.models import ModelStore
-from refedit.pipeline.sd import StableDiffusion
+from refedit.pipeline.edit.base import CheckpointEditor, EditorOptions, check_fraction, noise_like
 
 
 @dataclass(frozen=True)
@@ -33,22 +31,16 @@ def noised(z0: torch.Tensor, noise: torch.Tensor, alpha: float) -> torch.Tensor:
     return math.sqrt(alpha) * z0 + math.sqrt(1.0 - alpha) * noise
 
 
-class SDEditEditor:
+class SDEditEditor(CheckpointEditor):
     """SDEdit + mask blending on a plain (4-channel) SD checkpoint, e.g. iEdit's fine-tuned weights."""
 
-    name = "sdedit"
-    kind = "sd"
-
-    def __init__(self, store: ModelStore, options: SDEditOptions, model: str | None = None) -> None:
-        self.sd = StableDiffusion(store, "sd", model)
-        self.options = options
-        self.unet_calls = 0
+    name, kind, role = "sdedit", "sd", "sd"
+    options: SDEditOptions
 
     @torch.no_grad()
     def edit(self, *, image: Image.Image, plan: EditPlan, segmentation: Segmentation, seed: int) -> EditResult:
         opts, sd = self.options, self.sd
-        sd.check_kind(self.kind, self.name)
-        region = work_region(sd, image, segmentation.mask, opts)
+        region = self.region(image, segmentation)
         z0 = sd.encode_image(region.image, sd.generator(seed))
         noise = noise_like(z0, seed)
         mask = region.latent_mask(tuple(z0.shape[-2:]), z0)
@@ -61,5 +53,5 @@ class SDEditEditor:
             x = ddim.ddim_step(x, ddim.cfg(eps_u, eps_c, opts.guidance), sched.alphas[k], sched.alphas_prev[k])
             source = noised(z0, noise, sched.alphas_prev[k]) if k + 1 < len(sched.timesteps) else z0
             x = ddim.blend_latents(x, source, mask)
-        return finish(editor=self.name, sd=sd, image=image, edited_work=sd.decode(x), region=region, plan=plan,
-                      segmentation=segmentation, options=opts, seed=seed, prompt=plan.edited_caption)  # fmt: skip
+        return self.result(image=image, latents=x, region=region, plan=plan, segmentation=segmentation, seed=seed,
+                           prompt=plan.edited_caption)  # fmt: skip

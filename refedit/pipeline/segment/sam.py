@@ -36,39 +36,33 @@ class Sam:
         self._key, self._state = key, (embedding, inputs)
 
     @torch.no_grad()
-    def masks(self, image: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[np.ndarray]:
-        """One HxW bool mask per xyxy pixel box."""
-        if not boxes:
-            return []
+    def _predict(self, image: Image.Image, *, boxes: Any = None, points: Any = None) -> list[np.ndarray]:
+        """Decode masks for pixel-space prompts (boxes (n, 4), or foreground points (n, 2) of one object)
+        against the cached embedding; full-resolution HxW bool masks."""
         self.set_image(image)
         assert self._state is not None
         embedding, inputs = self._state
         model = self.store.get("sam", "sam")
         processor = self.store.get("sam", "processor")
         (oh, ow), (rh, rw) = inputs["original_sizes"][0].tolist(), inputs["reshaped_input_sizes"][0].tolist()
-        scale = torch.tensor([rw / ow, rh / oh, rw / ow, rh / oh])
-        scaled = (torch.tensor(boxes, dtype=torch.float32) * scale)[None].to(self.store.device, self.store.dtype)
-        out = model(image_embeddings=embedding, input_boxes=scaled, multimask_output=False)
+        dev, dt = self.store.device, self.store.dtype
+        if boxes is not None:
+            scaled = torch.tensor(boxes, dtype=torch.float32) * torch.tensor([rw / ow, rh / oh, rw / ow, rh / oh])
+            prompt = {"input_boxes": scaled[None].to(dev, dt)}
+        else:
+            scaled = torch.tensor(points, dtype=torch.float32) * torch.tensor([rw / ow, rh / oh])
+            prompt = {"input_points": scaled[None, None].to(dev, dt),
+                      "input_labels": torch.ones(1, 1, len(points), dtype=torch.long, device=dev)}  # fmt: skip
+        out = model(image_embeddings=embedding, multimask_output=False, **prompt)
         full = processor.post_process_masks(
             out.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"]
         )[0]
         return [m[0].numpy().astype(bool) for m in full]
 
+    def masks(self, image: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[np.ndarray]:
+        """One HxW bool mask per xyxy pixel box."""
+        return self._predict(image, boxes=list(boxes)) if boxes else []
 
-    @torch.no_grad()
     def mask_from_points(self, image: Image.Image, points: Sequence[tuple[float, float]]) -> np.ndarray:
         """One HxW bool mask of the object under the (foreground) pixel ``points``."""
-        self.set_image(image)
-        assert self._state is not None
-        embedding, inputs = self._state
-        model = self.store.get("sam", "sam")
-        processor = self.store.get("sam", "processor")
-        (oh, ow), (rh, rw) = inputs["original_sizes"][0].tolist(), inputs["reshaped_input_sizes"][0].tolist()
-        pts = torch.tensor(points, dtype=torch.float32) * torch.tensor([rw / ow, rh / oh])
-        out = model(image_embeddings=embedding, input_points=pts[None, None].to(self.store.device, self.store.dtype),
-                    input_labels=torch.ones(1, 1, len(points), dtype=torch.long, device=self.store.device),
-                    multimask_output=False)  # fmt: skip
-        full = processor.post_process_masks(
-            out.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"]
-        )[0]
-        return full[0, 0].numpy().astype(bool)
+        return self._predict(image, points=list(points))[0]
