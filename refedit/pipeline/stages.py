@@ -9,9 +9,9 @@ not import torch, so listing stages loads no weight.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol, TypeVar, runtime_checkable
 
 from refedit.errors import BadInput
 
@@ -64,6 +64,17 @@ class StageContext:
 
 
 Factory = Callable[[StageContext], Any]
+_O = TypeVar("_O", bound="StageOptions")
+
+
+class StageOptions:
+    """Mixin for a stage's frozen options dataclass: build it from the user's option mapping, taking the
+    names it declares (others belong to other stages) and treating ``None`` as "use the default"."""
+
+    @classmethod
+    def from_mapping(cls: type[_O], options: Mapping[str, Any]) -> _O:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in options.items() if k in names and v is not None})
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@ model's resolution) and the paste-back into an :class:`EditResult` with metrics 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping, TypeVar
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -15,12 +15,13 @@ from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit import ddim
 from refedit.pipeline.edit.composite import CropPlan, blend_alpha, paste_back, plan_crop, psnr
 from refedit.pipeline.sd import StableDiffusion
+from refedit.pipeline.stages import StageOptions
 
 O = TypeVar("O", bound="EditorOptions")
 
 
 @dataclass(frozen=True)
-class EditorOptions:
+class EditorOptions(StageOptions):
     """``steps`` T, ``guidance`` w, ``resolution`` (working long side), and the paste-back mask:
     ``paste_dilate`` and ``feather`` in pixels at the input's resolution."""
 
@@ -40,11 +41,6 @@ class EditorOptions:
         if self.paste_dilate < 0 or self.feather < 0:
             raise BadInput("--paste-dilate and --feather must be >= 0")
 
-    @classmethod
-    def from_mapping(cls: type[O], options: Mapping[str, Any]) -> O:
-        """Take the options this editor understands (others are ignored); ``None`` means default."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in options.items() if k in names and v is not None})
 
 
 def check_fraction(name: str, value: float) -> None:

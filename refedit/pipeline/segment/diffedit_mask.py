@@ -5,8 +5,7 @@ its mean, normalised and thresholded at 0.5 (diffusers' generate_mask defaults: 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -20,10 +19,11 @@ from refedit.pipeline.edit.sdedit import noised
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.sd import StableDiffusion
 from refedit.pipeline.segment.masks import clean
+from refedit.pipeline.stages import StageOptions
 
 
 @dataclass(frozen=True)
-class DiffEditMaskOptions:
+class DiffEditMaskOptions(StageOptions):
     """``num_maps`` noise draws, encoding ``mask_strength``, ``threshold_ratio``, ``mask_guidance`` (CFG),
     ``mask_steps`` (the schedule the strength is taken from) and the working ``mask_resolution``."""
 
@@ -39,10 +39,6 @@ class DiffEditMaskOptions:
         if self.num_maps < 1 or self.threshold_ratio <= 0 or not 0 < self.mask_strength <= 1:
             raise BadInput("diffedit-mask needs num_maps >= 1, threshold_ratio > 0 and 0 < mask_strength <= 1")
 
-    @classmethod
-    def from_mapping(cls, options: Mapping[str, Any]) -> "DiffEditMaskOptions":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in options.items() if k in names and v is not None})
 
 
 def noise_difference_mask(diffs: torch.Tensor, threshold_ratio: float) -> torch.Tensor:

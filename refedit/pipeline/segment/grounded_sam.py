@@ -4,8 +4,8 @@ Models (and torch) load on first use, so given detections with ``box_mask`` need
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -14,13 +14,14 @@ from refedit.errors import BadInput, TargetNotFound
 from refedit.pipeline.artifacts import Candidate, EditPlan, Hints, Segmentation
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.segment import masks as mk
-from refedit.pipeline.segment.hints import hint_prompts, select_by_hints
 from refedit.pipeline.segment.attributes import ClipScorer, score_attributes
+from refedit.pipeline.segment.hints import hint_prompts, select_by_hints
 from refedit.pipeline.segment.resolve import Resolution, nms, resolve
+from refedit.pipeline.stages import StageOptions
 
 
 @dataclass(frozen=True)
-class GroundedSamOptions:
+class GroundedSamOptions(StageOptions):
     """Grounded-SAM's thresholds (box 0.30, text 0.25), NMS IoU, mask dilation in pixels, and
     ``box_mask``: use each chosen box (grown by ``box_expand``) instead of SAM's silhouette;
     ``attribute_filter``: re-score candidates with CLIP against the target's attributes ("green")."""
@@ -40,10 +41,6 @@ class GroundedSamOptions:
         if self.dilate < 0:
             raise BadInput(f"--dilate must be >= 0, got {self.dilate}")
 
-    @classmethod
-    def from_mapping(cls, options: Mapping[str, Any]) -> "GroundedSamOptions":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in options.items() if k in names and v is not None})
 
 
 class GroundedSamSegmenter:

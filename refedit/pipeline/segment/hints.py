@@ -9,7 +9,6 @@ from typing import Sequence
 import numpy as np
 
 from refedit.errors import BadInput
-
 from refedit.pipeline.artifacts import Box, Candidate, Hints, Point
 from refedit.pipeline.segment.masks import box_mask, mask_box
 from refedit.pipeline.segment.resolve import Resolution, area, box_iou, center

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -32,10 +31,11 @@ from refedit.pipeline.artifacts import Candidate, EditPlan, Hints, Segmentation
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.segment import masks as mk
 from refedit.pipeline.segment import refdiff_math as rm
+from refedit.pipeline.stages import StageOptions
 
 
 @dataclass(frozen=True)
-class RefDiffOptions:
+class RefDiffOptions(StageOptions):
     """Ref-Diff's settings (paper values by default).
 
     ``resolution``: side of the square SD input (the paper pads to 1024; 512 is SD 1.5's native size);
@@ -118,10 +118,6 @@ class RefDiffOptions:
     def strength(self) -> float:
         return self.t_index / self.steps
 
-    @classmethod
-    def from_mapping(cls, options: Mapping[str, Any]) -> RefDiffOptions:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in options.items() if k in names and v is not None})
 
 
 @dataclass(frozen=True)
