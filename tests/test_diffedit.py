@@ -66,19 +66,22 @@ def test_unet_calls_counted(tiny_settings, steps, ratio):
     assert ed.unet_calls == 2 * math.ceil(ratio * steps)  # n inversion calls + n batched CFG calls
 
 
-def reconstruction_error(settings, steps: int) -> float:
-    """Relative RMS error of DDIM inversion followed by sampling, same caption, guidance 1, r = 0.5."""
-    ed = editor(settings, steps=steps, encode_ratio=0.5)
-    z0 = ed.sd.encode_image(photo((64, 64)))
-    inv = ed.invert(z0, PLAN.source_caption)
-    out = ed.denoise(inv, PLAN.source_caption, torch.ones(1, 1, *z0.shape[-2:]), guidance=1.0)
-    return ((out - z0).pow(2).mean().sqrt() / (inv.latents[0] - z0).pow(2).mean().sqrt()).item()
+def test_inversion_then_sampling_reconstructs(tiny_settings):
+    """DDIM inversion followed by sampling with the same caption and guidance 1 comes back to z_0.
 
-
-def test_inversion_then_sampling_converges(tiny_settings):
-    """DDIM inversion is first-order: the reconstruction error shrinks as T grows (any weights). With a
-    random tiny UNet the absolute error stays large; on real SD it is small (issue 5 measures it)."""
-    assert reconstruction_error(tiny_settings, 200) < 0.7 * reconstruction_error(tiny_settings, 10)
+    With SD's convention of unit-variance latents (its 0.18215; the tiny VAE's default scaling leaves
+    them ~20x too small, drowning them in noise) the relative RMS error at T=50, r=0.5 is ~2.4 % even
+    with random weights (benchmarks/reconstruction.py: 1.8 % once the UNet is briefly trained)."""
+    ed = editor(tiny_settings, steps=50, encode_ratio=0.5)
+    images = [photo((64, 64)), Image.open(EXAMPLES / "cat.jpg").convert("RGB").resize((64, 64))]
+    raw = torch.cat([ed.sd.encode_image(img) for img in images])
+    ed.sd.vae.register_to_config(scaling_factor=float(ed.sd.vae.config.scaling_factor / raw.std()))
+    for img in images:
+        z0 = ed.sd.encode_image(img)
+        inv = ed.invert(z0, PLAN.source_caption)
+        out = ed.denoise(inv, PLAN.source_caption, torch.ones(1, 1, *z0.shape[-2:]), guidance=1.0)
+        rel = ((out - z0).pow(2).mean().sqrt() / z0.pow(2).mean().sqrt()).item()
+        assert rel < 0.05, rel
 
 
 def test_empty_mask_returns_start_latent_exactly(tiny_settings):

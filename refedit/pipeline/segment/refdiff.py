@@ -18,6 +18,7 @@ The SD components are the very ones the DiffEdit editor uses: role ``sd`` throug
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -146,6 +147,7 @@ class Square:
         )
 
 
+@functools.lru_cache(maxsize=256)
 def root_word(expression: str, head: str | None = None) -> tuple[str, int, int]:
     """The ROOT token of ``expression`` as (word, start, end) character offsets.
 
