@@ -8,10 +8,11 @@ from scipy import ndimage
 
 def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """Tight xyxy box (x1, y1 exclusive) of the True pixels, or None when the mask is empty."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
         return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    cols = np.flatnonzero(mask.any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 def _disk(radius: int) -> np.ndarray:

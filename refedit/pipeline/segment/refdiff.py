@@ -686,8 +686,10 @@ class RefDiffSegmenter:
 
     @staticmethod
     def _to_image(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """A working-size bool mask brought to the image's (W, H) size (bilinear, threshold 0.5)."""
+        """A working-size bool mask brought to the image's (W, H) size (pixel-centre sampling)."""
         if (mask.shape[1], mask.shape[0]) == size:
             return mask.copy()
-        img = Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.BILINEAR)
-        return np.asarray(img) >= 128
+        w, h = size
+        rows = np.minimum(((np.arange(h) + 0.5) * mask.shape[0] / h).astype(np.intp), mask.shape[0] - 1)
+        cols = np.minimum(((np.arange(w) + 0.5) * mask.shape[1] / w).astype(np.intp), mask.shape[1] - 1)
+        return mask[rows[:, None], cols[None, :]]
