@@ -61,6 +61,8 @@ DEFAULT_WORDS: tuple[str, ...] = (
 )  # fmt: skip
 
 _CLIP_MAX_LENGTH = 77
+#: the transformer width/depth every tiny text and vision tower here uses
+TINY_LAYERS: dict[str, int] = {"hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 2}
 
 
 def _prepare(path: str | Path) -> Path:
@@ -86,10 +88,7 @@ def _tiny_clip_text_config(tokenizer: CLIPTokenizer) -> CLIPTextConfig:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,  # the pooled output is taken at the first EOS
         pad_token_id=tokenizer.pad_token_id,
-        hidden_size=32,
-        intermediate_size=37,
-        num_attention_heads=4,
-        num_hidden_layers=2,
+        **TINY_LAYERS,
         max_position_embeddings=_CLIP_MAX_LENGTH,
         projection_dim=32,
     )
@@ -245,10 +244,7 @@ def build_tiny_clip(path: str | Path, seed: int = 0) -> Path:
     config = CLIPConfig(
         text_config=_tiny_clip_text_config(tokenizer).to_dict(),
         vision_config=dict(
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
+            **TINY_LAYERS,
             image_size=image_size,
             patch_size=8,
             projection_dim=32,
@@ -319,19 +315,13 @@ def build_tiny_blip2(path: str | Path, seed: int = 0) -> Path:
     )
     config = Blip2Config(
         vision_config=dict(
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
+            **TINY_LAYERS,
             image_size=image_size,
             patch_size=8,
         ),
         qformer_config=dict(
             vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=2,
+            **TINY_LAYERS,
             cross_attention_frequency=1,
             encoder_hidden_size=32,
             max_position_embeddings=64,
