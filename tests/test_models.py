@@ -42,3 +42,20 @@ def test_device_and_dtype_selection():
     assert resolve_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
     if not torch.cuda.is_available():
         assert resolve_device("auto").type in ("cpu", "mps")
+
+
+def test_no_network_fails_fast_with_one_line(monkeypatch):
+    """Without a network the hub is not retried for half a minute: one connection attempt, one line."""
+    import time
+
+    from refedit.pipeline.models import hub_reachable
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    assert hub_reachable(timeout=1.0) is False  # the test harness blocks every non-loopback socket
+    store = ModelStore(Settings(models={"grounding": "IDEA-Research/grounding-dino-base"}, device="cpu"))
+    start = time.perf_counter()
+    with pytest.raises(ModelUnavailable) as err:
+        store.get("grounding", "detector")
+    assert time.perf_counter() - start < 10 and "\n" not in str(err.value)
+    assert "REFEDIT_GROUNDING_MODEL" in str(err.value)

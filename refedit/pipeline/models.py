@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from refedit.config import MODEL_ROLES, Settings, env_var
@@ -18,27 +19,27 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 
-def _diffusers(cls_name: str, subfolder: str) -> Callable[[str, "torch.dtype"], Any]:
-    def load(model_id: str, dtype: "torch.dtype") -> Any:
+def _diffusers(cls_name: str, subfolder: str) -> Callable[..., Any]:
+    def load(model_id: str, dtype: "torch.dtype", **hub: Any) -> Any:
         import diffusers
 
-        return getattr(diffusers, cls_name).from_pretrained(model_id, subfolder=subfolder, torch_dtype=dtype)
+        return getattr(diffusers, cls_name).from_pretrained(model_id, subfolder=subfolder, torch_dtype=dtype, **hub)
 
     return load
 
 
-def _scheduler_config(model_id: str, dtype: "torch.dtype") -> Any:
+def _scheduler_config(model_id: str, dtype: "torch.dtype", **hub: Any) -> Any:
     from diffusers import DDIMScheduler
 
     # SD repositories ship a PNDM config; DDIM/DDIMInverse are built from its values by the editor.
-    return DDIMScheduler.load_config(model_id, subfolder="scheduler")
+    return DDIMScheduler.load_config(model_id, subfolder="scheduler", **hub)
 
 
 def _transformers(cls_name: str, subfolder: str | None = None, weights: bool = True) -> Callable[..., Any]:
-    def load(model_id: str, dtype: "torch.dtype") -> Any:
+    def load(model_id: str, dtype: "torch.dtype", **hub: Any) -> Any:
         import transformers
 
-        kwargs: dict[str, Any] = {"subfolder": subfolder} if subfolder else {}
+        kwargs: dict[str, Any] = {"subfolder": subfolder, **hub} if subfolder else dict(hub)
         if weights:
             kwargs["dtype"] = dtype
         return getattr(transformers, cls_name).from_pretrained(model_id, **kwargs)
@@ -48,9 +49,10 @@ def _transformers(cls_name: str, subfolder: str | None = None, weights: bool = T
 
 @dataclass(frozen=True)
 class Component:
-    """How to load one component: ``loader(model_id, dtype)``; ``module`` ones go to the device."""
+    """How to load one component: ``loader(model_id, dtype, **hub_kwargs)``; ``module`` ones go to the
+    device."""
 
-    loader: Callable[[str, "torch.dtype"], Any]
+    loader: Callable[..., Any]
     module: bool = True
 
 
@@ -66,6 +68,23 @@ COMPONENTS: dict[str, Component] = {
     "captioner": Component(_transformers("AutoModelForImageTextToText")),
     "processor": Component(_transformers("AutoProcessor", weights=False), module=False),
 }
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Can the model hub be reached right now? False at once when ``HF_HUB_OFFLINE`` is set, else one TCP
+    connection attempt (so a machine without a network fails in seconds, not after the hub's retries)."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
+            return True
+    except Exception:  # no route, no DNS, refused, or a sandbox that forbids sockets
+        return False
 
 
 def resolve_device(name: str) -> "torch.device":
@@ -164,7 +183,12 @@ class ModelStore:
                 return self._cache[key]
             _quiet_libraries()
             try:
-                obj = spec.loader(model_id, self.dtype)
+                try:  # the local copy (a directory, or the hub cache) first: no network needed
+                    obj = spec.loader(model_id, self.dtype, local_files_only=True)
+                except (OSError, ValueError) as local_err:
+                    if Path(model_id).exists() or not hub_reachable():
+                        raise local_err
+                    obj = spec.loader(model_id, self.dtype)  # download it (the hub shows progress)
             except (OSError, ValueError, ImportError) as err:
                 raise _unavailable(role, model_id, component, err) from err
             except Exception as err:  # huggingface_hub HTTP errors and friends
