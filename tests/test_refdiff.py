@@ -161,10 +161,9 @@ def test_segment_end_to_end(store, fusion: str) -> None:  # type: ignore[no-unty
     assert out.segmenter == "refdiff" and out.chosen == (0,)
     assert out.reason.startswith("Ref-Diff: best of ") and "ROOT 'horse'" in out.reason
     assert 1 <= len(out.candidates) <= 8
-    assert all(
-        c.mask is not None and c.mask.shape == (48, 80) and c.label == "horse"
-        for c in out.candidates
-    )
+    assert out.candidates[0].mask is not None and out.candidates[0].mask.shape == (48, 80)
+    assert all(c.label == "horse" and c.mask is None for c in out.candidates[1:])  # runners-up: boxes only
+    assert all(0 <= c.box[0] <= c.box[2] <= 80 and 0 <= c.box[1] <= c.box[3] <= 48 for c in out.candidates)
     assert np.array_equal(out.mask, out.candidates[0].mask)
     assert (
         seg.calls["unet"] == 2 and seg.calls["vae"] == 1

@@ -51,7 +51,8 @@ class RefDiffOptions(StageOptions):
     SAM's automatic-mask settings: ``sam_grid`` points per side (32), ``sam_iou_thresh`` on the predicted IoU
     (0.88) and ``sam_stability_thresh`` on the stability score (0.95); ``sam_max``: SAM proposals kept;
     ``attention_level``: latent downsampling of the attention maps used (4 = latent/4, the paper's 1024/32);
-    ``max_candidates``: candidates (with full-size masks) kept in the result; ``seed``: the noise of Eq. 3;
+    ``max_candidates``: candidates kept in the result (the chosen one with its full-size mask, the
+    runners-up with their boxes, to keep large images cheap); ``seed``: the noise of Eq. 3;
     ``dilate``: pixels added around the final mask."""
 
     resolution: int = 512
@@ -668,9 +669,15 @@ class RefDiffSegmenter:
             : opts.max_candidates - 1
         ]
         cands = []
-        for i in order:
-            m = self._to_image(props[i], image.size)
-            box = mk.mask_box(m) or (0, 0, image.width, image.height)
+        sx, sy = image.width / c.shape[1], image.height / c.shape[0]
+        for rank, i in enumerate(order):
+            if rank == 0:  # the chosen proposal at full resolution; the runners-up keep their box only
+                m = self._to_image(props[i], image.size)
+                box = mk.mask_box(m) or (0, 0, image.width, image.height)
+            else:
+                m = None
+                x0, y0, x1, y1 = mk.mask_box(props[i]) or (0, 0, c.shape[1], c.shape[0])
+                box = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
             cands.append(Candidate(box, float(scores[i]), word, m))
         mask = mk.dilate(cands[0].mask, opts.dilate)  # type: ignore[arg-type]
         reason = (f"Ref-Diff: best of {len(props)} proposals (s={scores[best]:.2f}; "
