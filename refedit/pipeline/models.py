@@ -117,7 +117,7 @@ def _unavailable(role: str, model_id: str, component: str, err: BaseException) -
     reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
     if len(reason) > 160:
         reason = reason[:157] + "..."
-    flag = f"--{role}-model" if role in ("sd", "grounding", "sam", "clip", "inpaint", "instruct") else "the config file"
+    flag = "the config file" if role == "llm" else f"--{role}-model"  # the CLI has a flag for every other role
     return ModelUnavailable(
         f"cannot load the {role} model {model_id!r} ({component}): {reason} -- it downloads on first use where "
         f"a network exists; otherwise download it elsewhere (`hf download {model_id}`) and point {flag} or "

@@ -30,6 +30,12 @@ def ddim_inverse_step(x_t: torch.Tensor, eps: torch.Tensor, alpha_t: float, alph
     return ddim_step(x_t, eps, alpha_t, alpha_next)
 
 
+def noised(z0: torch.Tensor, noise: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The forward process q(x_t | x_0) with given noise (Ref-Diff Eq. 3, SDEdit's corruption):
+    x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε."""
+    return math.sqrt(alpha) * z0 + math.sqrt(1.0 - alpha) * noise
+
+
 def blend_latents(edited: torch.Tensor, source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """DiffEdit mask guidance (InstructEdit Eq. 4): ŷ_t = M ⊙ y_t + (1 − M) ⊙ x_t."""
     return mask * edited + (1.0 - mask) * source

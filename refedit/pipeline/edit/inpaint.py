@@ -12,7 +12,6 @@ from PIL import Image
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit import ddim
 from refedit.pipeline.edit.base import CheckpointEditor, EditorOptions, check_fraction, noise_like
-from refedit.pipeline.edit.sdedit import noised
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class InpaintEditor(CheckpointEditor):
         mask = F.interpolate(inside, size=z0.shape[-2:], mode="nearest")
         noise = noise_like(z0, seed)
         sched = sd.ddim_schedule(opts.steps, opts.strength)
-        x = noise if opts.strength >= 1.0 else noised(z0, noise, sched.alphas[0])
+        x = noise if opts.strength >= 1.0 else ddim.noised(z0, noise, sched.alphas[0])
         text = sd.encode_text(["", plan.edited_caption])
         cond = torch.cat([mask, masked_latents], dim=1).repeat(2, 1, 1, 1)
         for k, t in enumerate(sched.timesteps):

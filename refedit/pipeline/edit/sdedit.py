@@ -4,7 +4,6 @@ step replace the latents outside the mask by the source noised to that step, z̃
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -26,10 +25,6 @@ class SDEditOptions(EditorOptions):
         check_fraction("strength", self.strength)
 
 
-def noised(z0: torch.Tensor, noise: torch.Tensor, alpha: float) -> torch.Tensor:
-    """q(z_t | z_0) with fixed noise: z_t = √ᾱ_t z_0 + √(1−ᾱ_t) ε."""
-    return math.sqrt(alpha) * z0 + math.sqrt(1.0 - alpha) * noise
-
 
 class SDEditEditor(CheckpointEditor):
     """SDEdit + mask blending on a plain (4-channel) SD checkpoint, e.g. iEdit's fine-tuned weights."""
@@ -46,12 +41,12 @@ class SDEditEditor(CheckpointEditor):
         mask = region.latent_mask(tuple(z0.shape[-2:]), z0)
         sched = sd.ddim_schedule(opts.steps, opts.strength)
         text = sd.encode_text(["", plan.edited_caption])
-        x = noised(z0, noise, sched.alphas[0])
+        x = ddim.noised(z0, noise, sched.alphas[0])
         for k, t in enumerate(sched.timesteps):
             eps_u, eps_c = sd.eps(torch.cat([x, x]), t, text).chunk(2)
             self.unet_calls += 1
             x = ddim.ddim_step(x, ddim.cfg(eps_u, eps_c, opts.guidance), sched.alphas[k], sched.alphas_prev[k])
-            source = noised(z0, noise, sched.alphas_prev[k]) if k + 1 < len(sched.timesteps) else z0
+            source = ddim.noised(z0, noise, sched.alphas_prev[k]) if k + 1 < len(sched.timesteps) else z0
             x = ddim.blend_latents(x, source, mask)
         return self.result(image=image, latents=x, region=region, plan=plan, segmentation=segmentation, seed=seed,
                            prompt=plan.edited_caption)  # fmt: skip

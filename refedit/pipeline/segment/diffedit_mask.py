@@ -15,7 +15,6 @@ from refedit.errors import BadInput, TargetNotFound
 from refedit.pipeline.artifacts import EditPlan, Hints, Segmentation
 from refedit.pipeline.edit import ddim
 from refedit.pipeline.edit.base import noise_like
-from refedit.pipeline.edit.sdedit import noised
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.sd import StableDiffusion
 from refedit.pipeline.segment.masks import clean
@@ -71,7 +70,7 @@ class DiffEditMaskSegmenter:
         text = sd.encode_text(["", plan.source_caption, "", plan.edited_caption])
         diffs = []
         for k in range(opts.num_maps):
-            x = noised(z0, noise_like(z0, opts.seed + k), alpha)
+            x = ddim.noised(z0, noise_like(z0, opts.seed + k), alpha)
             u_src, c_src, u_edit, c_edit = sd.eps(torch.cat([x] * 4), t, text).chunk(4)
             self.unet_calls += 1
             g = opts.mask_guidance

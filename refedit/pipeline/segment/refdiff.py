@@ -278,6 +278,7 @@ class RefDiffSegmenter:
         import torch.nn.functional as F
 
         from refedit.pipeline.edit import ddim
+        from refedit.pipeline.edit.base import noise_like
         from refedit.pipeline.segment.attention import (
             capture_attention,
             normalize_attention,
@@ -297,10 +298,7 @@ class RefDiffSegmenter:
         text = self._timed("sd_text", (len(prompts),), lambda: self.sd.encode_text(prompts))
         keep: tuple[int, ...] | None = (1,) if opts.guidance > 1.0 else None
         sched = self.sd.ddim_schedule(opts.steps, opts.strength)
-        gen = torch.Generator(device="cpu").manual_seed(opts.seed)
-        noise = torch.randn(z0.shape, generator=gen).to(z0.device, z0.dtype)
-        a0 = sched.alphas[0]
-        x = math.sqrt(a0) * z0 + math.sqrt(1.0 - a0) * noise  # Eq. 3
+        x = ddim.noised(z0, noise_like(z0, opts.seed), sched.alphas[0])  # Eq. 3
         passes = opts.passes or opts.t_index
         wanted = self._wanted_level(unet, tuple(z0.shape[-2:]))
         with torch.no_grad(), capture_attention(unet, wanted, keep=keep) as store:
