@@ -71,6 +71,13 @@ def model_options(fn: F) -> F:
                           help=f"{what} [env {env_var(role)}; default {default}]")(fn)  # fmt: skip
     fn = click.option("--dtype", type=click.Choice(["auto", "float32", "float16", "bfloat16"]), default=None,
                       help="Model dtype [env REFEDIT_DTYPE; auto: float16 on GPU, float32 on CPU].")(fn)  # fmt: skip
+    fn = click.option("--vae-tiling", type=click.Choice(["auto", "on", "off"]), default=None,
+                      help="Tiled VAE [env REFEDIT_VAE_TILING; auto: for working sizes over 1024 px].")(fn)  # fmt: skip
+    fn = click.option("--compile/--no-compile", "compile_unet", default=None,
+                      help="torch.compile the UNet: slower first edit, faster after [env REFEDIT_COMPILE].")(fn)  # fmt: skip
+    fn = click.option("--offload", type=click.Choice(["none", "model", "sequential"]), default=None,
+                      help="GPU memory plan: model = one model on the GPU at a time; sequential = stream weights "
+                           "layer by layer (least memory, slowest) [env REFEDIT_OFFLOAD; none].")(fn)  # fmt: skip
     fn = click.option("--device", default=None, metavar="auto|cpu|cuda|cuda:N|mps",
                       help="Where models run [env REFEDIT_DEVICE; auto: CUDA, then MPS, then CPU].")(fn)  # fmt: skip
     return fn
@@ -80,7 +87,9 @@ def settings_from(params: dict[str, Any]) -> Any:
     from refedit.config import Settings
 
     models = {role: params.pop(f"{role}_model", None) for role in HF_ROLES}
-    return Settings.resolve(models=models, device=params.pop("device", None), dtype=params.pop("dtype", None))
+    return Settings.resolve(models=models, device=params.pop("device", None), dtype=params.pop("dtype", None),
+                            offload=params.pop("offload", None), compile=params.pop("compile_unet", None),
+                            vae_tiling=params.pop("vae_tiling", None))  # fmt: skip
 
 
 def _numbers(n: int) -> Callable[[click.Context, click.Parameter, tuple[str, ...]], tuple[tuple[float, ...], ...]]:

@@ -4,12 +4,18 @@ Environment variables:
     REFEDIT_<ROLE>_MODEL   model id or local directory for a role (e.g. REFEDIT_SD_MODEL)
     REFEDIT_DEVICE         auto | cpu | cuda | cuda:N | mps
     REFEDIT_DTYPE          auto | float32 | float16 | bfloat16
+    REFEDIT_OFFLOAD        none | model | sequential   (GPU memory plan, see ``Settings.offload``)
+    REFEDIT_COMPILE        1 | 0                       (torch.compile the UNet)
+    REFEDIT_VAE_TILING     auto | on | off             (tiled VAE for large working sizes)
+    REFEDIT_CHANNELS_LAST  auto | on | off             (UNet/VAE in channels_last; auto: on CUDA)
     REFEDIT_CONFIG         path of the config file (default: $XDG_CONFIG_HOME/refedit/config.toml)
 
 Config file (TOML)::
 
     device = "cuda"
     dtype = "float16"
+    offload = "model"
+    compile = true
     [models]
     sd = "/models/stable-diffusion-v1-5"
 """
@@ -41,6 +47,19 @@ MODEL_ROLES: Mapping[str, tuple[str, str]] = MappingProxyType(
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
+OFFLOADS = ("none", "model", "sequential")
+SWITCHES = ("auto", "on", "off")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _flag(what: str, value: object) -> bool:
+    """A boolean from a flag, an environment string or a TOML value."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise BadInput(f"invalid {what} {value!r}; use 1/0, true/false, yes/no or on/off")
 
 
 def env_var(role: str) -> str:
@@ -81,16 +100,31 @@ def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> str:
 class Settings:
     """Resolved settings shared by every stage of one pipeline.
 
-    ``models`` maps every role of :data:`MODEL_ROLES` to a model id or a local directory.
+    ``models`` maps every role of :data:`MODEL_ROLES` to a model id or a local directory. The GPU path:
+    ``offload`` ``none`` keeps every model on the device; ``model`` keeps one model's modules there at a time
+    (the detector and SAM leave before the UNet comes); ``sequential`` also streams the
+    SD weights layer by layer from the CPU (accelerate's ``cpu_offload``: least memory, slowest). ``compile`` runs the UNet through
+    ``torch.compile``; ``vae_tiling`` ``auto`` tiles the VAE for working sizes over 1024 px; ``channels_last``
+    ``auto`` stores UNet and VAE in channels-last on CUDA.
     """
 
     models: Mapping[str, str] = field(default_factory=lambda: {r: d for r, (d, _) in MODEL_ROLES.items()})
     device: str = "auto"
     dtype: str = "auto"
+    offload: str = "none"
+    compile: bool = False
+    vae_tiling: str = "auto"
+    channels_last: str = "auto"
 
     def __post_init__(self) -> None:
         _check_choice("device", self.device, DEVICES)
         _check_choice("dtype", self.dtype, DTYPES)
+        for what, value, choices in (("offload", self.offload, OFFLOADS), ("vae_tiling", self.vae_tiling, SWITCHES),
+                                     ("channels_last", self.channels_last, SWITCHES)):  # fmt: skip
+            if value not in choices:
+                raise BadInput(f"invalid {what.replace('_', '-')} {value!r}; choose from {', '.join(choices)}")
+        if not isinstance(self.compile, bool):
+            raise BadInput(f"invalid compile {self.compile!r}; use true or false")
         unknown = set(self.models) - set(MODEL_ROLES)
         if unknown:
             raise BadInput(f"unknown model role(s) {sorted(unknown)}; roles are {', '.join(MODEL_ROLES)}")
@@ -115,6 +149,10 @@ class Settings:
         models: Mapping[str, str | None] | None = None,
         device: str | None = None,
         dtype: str | None = None,
+        offload: str | None = None,
+        compile: bool | None = None,
+        vae_tiling: str | None = None,
+        channels_last: str | None = None,
         environ: Mapping[str, str] | None = None,
         config_file: Path | None = None,
     ) -> "Settings":
@@ -131,8 +169,18 @@ class Settings:
         unknown = (set(flags) | set(file_models)) - set(MODEL_ROLES)
         if unknown:
             raise BadInput(f"unknown model role(s) {sorted(unknown)}; roles are {', '.join(MODEL_ROLES)}")
+        def pick(key: str, flag: object, default: object) -> object:
+            for value in (flag, env.get(f"REFEDIT_{key.upper()}"), file_cfg.get(key)):
+                if value is not None and value != "":
+                    return value
+            return default
+
         return cls(
             models=resolved,
             device=device or env.get("REFEDIT_DEVICE") or file_cfg.get("device") or "auto",
             dtype=dtype or env.get("REFEDIT_DTYPE") or file_cfg.get("dtype") or "auto",
+            offload=str(pick("offload", offload, "none")),
+            compile=_flag("compile", pick("compile", compile, False)),
+            vae_tiling=str(pick("vae_tiling", vae_tiling, "auto")),
+            channels_last=str(pick("channels_last", channels_last, "auto")),
         )

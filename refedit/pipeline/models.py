@@ -3,6 +3,11 @@
 One instance per (model id, component, device, dtype): the DiffEdit editor and the Ref-Diff segmenter
 get the very same UNet. Components are loaded by subfolder (``unet``, ``vae``, ``text_encoder``,
 ``tokenizer``, ``scheduler``) so refedit does not depend on pipeline classes or the safety checker.
+
+The GPU path lives here too, so every stage gets it: TF32 matrix products on CUDA, UNet and VAE in
+channels-last, an optional ``torch.compile`` of the UNet, and the memory plan (``Settings.offload``): with
+``model`` only the modules of the model in use stay on the device, with ``sequential`` accelerate streams
+weights from the CPU layer by layer. Every device move is recorded in ``ModelStore.moves``.
 """
 
 from __future__ import annotations
@@ -68,6 +73,11 @@ COMPONENTS: dict[str, Component] = {
     "captioner": Component(_transformers("AutoModelForImageTextToText")),
     "processor": Component(_transformers("AutoProcessor", weights=False), module=False),
 }
+
+
+#: components that ``sequential`` offload streams layer by layer (diffusers' own sequential offload covers these;
+#: the detector, SAM and CLIP read some weights outside their owning module's forward, so they move whole)
+STREAMABLE = ("unet", "vae", "text_encoder")
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -154,11 +164,21 @@ class ModelStore:
         self._device: "torch.device | None" = None
         self._dtype: "torch.dtype | None" = None
         self.loads: list[tuple[str, str]] = []
+        #: every offload move: (model id, component, "device" | "cpu" | "sequential")
+        self.moves: list[tuple[str, str, str]] = []
+        self._active: str | None = None  # model id whose modules are on the device ("model" offload)
+        self._where: dict[tuple[str, str, str, str], str] = {}  # "model" offload: where each module is
 
     @property
     def device(self) -> "torch.device":
         if self._device is None:
             self._device = resolve_device(self.settings.device)
+            if self._device.type == "cuda":
+                import torch
+
+                # TF32 for float32 matrix products and convolutions (Ampere and newer; fp16 is unaffected)
+                torch.backends.cuda.matmul.allow_tf32 = True
+                torch.backends.cudnn.allow_tf32 = True
         return self._device
 
     @property
@@ -180,6 +200,8 @@ class ModelStore:
         key = (model_id, component, str(self.device), str(self.dtype))
         with self._lock:
             if key in self._cache:
+                if spec.module and self.settings.offload != "none" and self._active != model_id:
+                    self._activate(model_id)
                 return self._cache[key]
             _quiet_libraries()
             try:
@@ -197,9 +219,51 @@ class ModelStore:
                 raise
             self.loads.append((model_id, component))
             if spec.module:
-                obj = obj.to(self.device).eval().requires_grad_(False)
+                obj = self._place(model_id, component, obj.eval().requires_grad_(False))
             self._cache[key] = obj
             return obj
+
+    def _place(self, model_id: str, component: str, module: Any) -> Any:
+        """Put a freshly loaded module where the memory plan wants it, in the layout the device runs fastest."""
+        import torch
+
+        if component in ("unet", "vae") and (
+            self.settings.channels_last == "on" or (self.settings.channels_last == "auto" and self.device.type == "cuda")
+        ):
+            module = module.to(memory_format=torch.channels_last)
+        offload = self.settings.offload
+        if offload == "sequential" and component in STREAMABLE:
+            from accelerate import cpu_offload
+
+            cpu_offload(module, execution_device=self.device)
+            self.moves.append((model_id, component, "sequential"))
+        elif offload in ("model", "sequential"):
+            self._activate(model_id)
+            module = module.to(self.device)
+            self._where[(model_id, component, str(self.device), str(self.dtype))] = "device"
+        else:
+            module = module.to(self.device)
+        if component == "unet" and self.settings.compile:
+            module.compile()  # in place: the module keeps its class, config and attention processors
+        return module
+
+    def _activate(self, model_id: str) -> None:
+        """``model`` offload: the modules of ``model_id`` to the device, every other model's to the CPU."""
+        moved_out = False
+        for key, now in list(self._where.items()):
+            mid, component = key[0], key[1]
+            obj = self._cache.get(key)
+            where = "device" if mid == model_id else "cpu"
+            if obj is not None and now != where:
+                obj.to(self.device if where == "device" else "cpu")
+                self._where[key] = where
+                self.moves.append((mid, component, where))
+                moved_out |= where == "cpu"
+        self._active = model_id
+        if moved_out and self.device.type == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()  # hand the freed blocks back, so the next model has the room
 
     def cached(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
         """A derived object (e.g. a built scheduler) cached under ``key`` for this store's lifetime."""

@@ -3,8 +3,9 @@ text encoding, VAE encode/decode, working resolution. Used by the DiffEdit edito
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -15,6 +16,9 @@ from refedit.pipeline.edit import ddim
 from refedit.pipeline.models import ModelStore
 
 UNET_KINDS = {4: "sd", 9: "inpaint", 8: "instruct"}
+#: ``vae_tiling = "auto"`` tiles the VAE for working sizes whose long side exceeds this (SD 1.5's VAE at
+#: 2048 px needs about 4x the memory of 1024 px; tiles of its native 512 px bound it)
+TILE_ABOVE_PX = 1024
 
 
 @dataclass
@@ -64,7 +68,7 @@ class StableDiffusion:
                 f"a {expected} checkpoint ({ {v: k for k, v in UNET_KINDS.items()}[expected] } channels)"
             )
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
         """CLIP text embeddings (B, 77, D) of ``prompts``, padded to the tokenizer's max length."""
         tok = self.component("tokenizer")
@@ -77,7 +81,29 @@ class StableDiffusion:
         x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
         return x.to(self.store.device, self.store.dtype)
 
-    @torch.no_grad()
+    def vae_tiled(self, height: int, width: int) -> bool:
+        """Whether the VAE works in tiles for an image of this size (``Settings.vae_tiling``; ``auto``: when
+        the long side exceeds :data:`TILE_ABOVE_PX` and the VAE's own tile size)."""
+        mode = self.store.settings.vae_tiling
+        if mode == "off":
+            return False
+        tile = self.vae.tile_sample_min_size
+        tile = tile[0] if isinstance(tile, (list, tuple)) else int(tile)
+        return max(height, width) > tile and (mode == "on" or max(height, width) > TILE_ABOVE_PX)
+
+    @contextmanager
+    def _tiling(self, on: bool) -> Iterator[None]:
+        """diffusers' own tiled VAE path (``use_tiling``: overlapping tiles of the VAE's native size, blended) for
+        one call, restored afterwards: the VAE is shared through the store."""
+        vae = self.vae
+        before = vae.use_tiling
+        vae.use_tiling = on
+        try:
+            yield
+        finally:
+            vae.use_tiling = before
+
+    @torch.inference_mode()
     def encode_image(
         self, image: Image.Image | torch.Tensor, generator: torch.Generator | None = None, *, scaled: bool = True
     ) -> torch.Tensor:
@@ -85,7 +111,8 @@ class StableDiffusion:
         ``generator``, else the mean. ``scaled=False`` skips the scaling factor (InstructPix2Pix's
         image conditioning is unscaled)."""
         x = self.pixels(image) if isinstance(image, Image.Image) else image
-        dist = self.vae.encode(x).latent_dist
+        with self._tiling(self.vae_tiled(*x.shape[-2:])):
+            dist = self.vae.encode(x).latent_dist
         z = dist.sample(generator) if generator is not None else dist.mean
         return z * self.vae.config.scaling_factor if scaled else z
 
@@ -104,14 +131,20 @@ class StableDiffusion:
             final_alpha=float(sched.final_alpha_cumprod),
         )
 
+    def timestep(self, t: int, device: torch.device) -> torch.Tensor:
+        """The timestep ``t`` as a device tensor, made once: no host-to-device copy inside a denoising loop."""
+        return self.store.cached(("timestep", t, str(device)), lambda: torch.tensor(t, device=device))
+
     def eps(self, latents: torch.Tensor, t: int, text: torch.Tensor) -> torch.Tensor:
         """One UNet call ε_θ(latents, t, text)."""
-        return self.unet(latents, torch.tensor(t, device=latents.device), encoder_hidden_states=text).sample
+        return self.unet(latents, self.timestep(t, latents.device), encoder_hidden_states=text).sample
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def decode(self, latents: torch.Tensor) -> Image.Image:
-        """Decode latents to an RGB PIL image."""
-        x = self.vae.decode(latents / self.vae.config.scaling_factor).sample
+        """Decode latents to an RGB PIL image (tiled for large sizes, see :meth:`vae_tiled`)."""
+        z = latents / self.vae.config.scaling_factor
+        with self._tiling(self.vae_tiled(z.shape[-2] * self.vae_scale, z.shape[-1] * self.vae_scale)):
+            x = self.vae.decode(z).sample
         arr = ((x[0].float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         return Image.fromarray(arr, mode="RGB")
 

@@ -102,6 +102,8 @@ def finish(
         "working_size": list(region.size),
         "device": str(sd.store.device),
         "dtype": str(sd.store.dtype).replace("torch.", ""),
+        "offload": sd.store.settings.offload,
+        "compile": sd.store.settings.compile,
         "prompt": prompt,
     }
     return EditResult(image=edited, plan=plan, segmentation=segmentation, parameters=parameters, metrics=metrics)

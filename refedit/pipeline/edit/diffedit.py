@@ -75,7 +75,7 @@ class DiffEditEditor(CheckpointEditor):
         if self.progress is not None:
             self.progress(task, done, total)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def invert(self, z0: torch.Tensor, source_caption: str) -> Inversion:
         """DDIM-invert z_0 with the source caption (no guidance) to ratio r (Eq. 3): ⌈r·T⌉ UNet calls."""
         sched = self.schedule()
@@ -89,7 +89,7 @@ class DiffEditEditor(CheckpointEditor):
             self._report("invert", len(latents), len(sched.timesteps))
         return Inversion(start=z0, latents=tuple(reversed(latents)), schedule=sched)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def denoise(self, inversion: Inversion, edited_caption: str, mask: torch.Tensor, guidance: float) -> torch.Tensor:
         """Denoise from x_{t_r} with CFG on the edited caption, keeping the inversion latents outside the mask
         (Eq. 2 and 4): ⌈r·T⌉ batched UNet calls."""

@@ -40,7 +40,7 @@ class InstructEditor(CheckpointEditor):
     name, kind, role = "instruct", "instruct", "instruct"
     options: InstructOptions
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def edit(self, *, image: Image.Image, plan: EditPlan, segmentation: Segmentation, seed: int) -> EditResult:
         opts, sd = self.options, self.sd
         region = self.region(image, segmentation)

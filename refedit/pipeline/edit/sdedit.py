@@ -32,7 +32,7 @@ class SDEditEditor(CheckpointEditor):
     name, kind, role = "sdedit", "sd", "sd"
     options: SDEditOptions
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def edit(self, *, image: Image.Image, plan: EditPlan, segmentation: Segmentation, seed: int) -> EditResult:
         opts, sd = self.options, self.sd
         region = self.region(image, segmentation)

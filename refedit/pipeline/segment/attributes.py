@@ -90,7 +90,7 @@ class ClipScorer:
         inputs = processor(text=list(texts), images=list(images), return_tensors="pt", padding=True)
         inputs = inputs.to(self.store.device)  # type: ignore[attr-defined]
         inputs["pixel_values"] = inputs["pixel_values"].to(self.store.dtype)  # type: ignore[attr-defined]
-        with torch.no_grad():
+        with torch.inference_mode():
             logits = model(**inputs).logits_per_image.float()
         self.calls += 1
         return logits.softmax(dim=-1).cpu().numpy()

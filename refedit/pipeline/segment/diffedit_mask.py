@@ -60,7 +60,7 @@ class DiffEditMaskSegmenter:
         self.options = options
         self.unet_calls = 0
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def segment(self, *, image: Image.Image, plan: EditPlan, hints: Hints) -> Segmentation:
         opts, sd = self.options, self.sd
         size = sd.working_size(image.size, opts.mask_resolution)

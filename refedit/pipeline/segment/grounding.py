@@ -15,7 +15,7 @@ class GroundingDino:
     def __init__(self, store: ModelStore) -> None:
         self.store = store
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def detect(self, image: Image.Image, prompt: str, *, text_threshold: float) -> list[Candidate]:
         """All boxes for ``prompt`` with their scores (no box threshold applied), xyxy in pixels."""
         model = self.store.get("grounding", "detector")

@@ -301,7 +301,7 @@ class RefDiffSegmenter:
         x = ddim.noised(z0, noise_like(z0, opts.seed), sched.alphas[0])  # Eq. 3
         passes = opts.passes or opts.t_index
         wanted = self._wanted_level(unet, tuple(z0.shape[-2:]))
-        with torch.no_grad(), capture_attention(unet, wanted, keep=keep) as store:
+        with torch.inference_mode(), capture_attention(unet, wanted, keep=keep) as store:
             for k in range(passes):
                 t = sched.timesteps[k]
                 xin = torch.cat([x] * text.shape[0])
@@ -384,7 +384,7 @@ class RefDiffSegmenter:
         processor = self.store.get("sam", "processor")
         inputs = processor.image_processor(images=work, return_tensors="pt")
         pixels = inputs["pixel_values"].to(self.store.device, self.store.dtype)
-        with torch.no_grad():
+        with torch.inference_mode():
             emb = self._timed(
                 "sam_embed",
                 (tuple(pixels.shape),),
@@ -409,7 +409,7 @@ class RefDiffSegmenter:
                 self.store.device, self.store.dtype
             )
             labels = torch.ones(p.shape[:3], dtype=torch.long, device=self.store.device)
-            with torch.no_grad():
+            with torch.inference_mode():
                 out = self._timed("sam_decode", (tuple(p.shape),), lambda p=p, labels=labels: model(
                     image_embeddings=emb, input_points=p, input_labels=labels, multimask_output=True))  # fmt: skip
             low = out.pred_masks[0].float()  # (n, 3, lh, lw) logits over the padded input
@@ -477,7 +477,7 @@ class RefDiffSegmenter:
         ids = processor.tokenizer(
             [sentence, word], padding=True, truncation=True, return_tensors="pt"
         ).to(self.store.device)
-        with torch.no_grad():
+        with torch.inference_mode():
             out = self._timed(
                 "clip_text",
                 (tuple(ids["input_ids"].shape),),
@@ -510,7 +510,7 @@ class RefDiffSegmenter:
         model, _ = self._clip()
         vm = model.vision_model
         b, n, p = token_masks.shape
-        with torch.no_grad():
+        with torch.inference_mode():
             emb = vm.embeddings(pixels, interpolate_pos_encoding=True)  # (B, 1 + P, D)
             assert emb.shape[1] == 1 + p, (emb.shape, p)
             x = torch.cat([emb[:, :1].expand(b, n, emb.shape[-1]), emb[:, 1:]], dim=1)

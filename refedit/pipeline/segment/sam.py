@@ -30,12 +30,12 @@ class Sam:
         processor = self.store.get("sam", "processor")
         inputs = processor.image_processor(images=image, return_tensors="pt")
         pixels = inputs["pixel_values"].to(self.store.device, self.store.dtype)
-        with torch.no_grad():
+        with torch.inference_mode():
             embedding = model.get_image_embeddings(pixels)
         self.embed_calls += 1
         self._key, self._state = key, (embedding, inputs)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _predict(self, image: Image.Image, *, boxes: Any = None, points: Any = None) -> list[np.ndarray]:
         """Decode masks for pixel-space prompts (boxes (n, 4), or foreground points (n, 2) of one object)
         against the cached embedding; full-resolution HxW bool masks."""
