@@ -3,9 +3,10 @@
 # GPU in fp16, then runs benchmarks/fullsize.py for
 #   1. the default chain (rules + Grounded-SAM base/ViT-H + DiffEdit T=50 r=0.5), 512x512, with the replay of
 #      its model calls (overhead per stage),
-#   2. the same with --offload model and 3. --offload sequential (peak VRAM of each memory plan),
-#   4. the Ref-Diff chain,
-#   5. the default chain with --compile (last: torch.compile takes a minute or two the first time).
+#   2. the same with --offload model (peak VRAM of that memory plan),
+#   3. the default chain with --compile (torch.compile takes a minute or so the first time),
+#   4. --offload sequential (least VRAM, slowest; T=10) and 5. the Ref-Diff chain.
+# GPU_SH_ONLY="default compile" runs a subset (a second try within the same 15 minutes of device time).
 # Each writes a Markdown table to $OUT (or ./gpu-results) as it finishes, so a run cut short keeps what it did.
 #
 # On the lent GPU machine (no network, no diffusers): carry diffusers' wheel in .whl/ (README: Benchmarks) and
@@ -38,10 +39,13 @@ run() {  # name, seconds, fullsize.py arguments...
     2> >(grep -v -E "Writing model shards|torchvision|should be kept in float32" >&2)
   echo "=== $name: exit $? after $((SECONDS - start)) s"
 }
-run default 150 --repeat 3
-run offload-model 60 --repeat 2 --offload model --no-replay
-run offload-sequential 90 --repeat 1 --offload sequential --no-replay
-run refdiff 60 --repeat 2 --segmenter refdiff
-run compile 240 --repeat 3 --compile
+ONLY="${GPU_SH_ONLY:-default offload-model compile offload-sequential refdiff}"
+want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
+want default && run default 90 --repeat 3
+want offload-model && run offload-model 60 --repeat 2 --offload model --no-replay
+want compile && run compile 210 --repeat 3 --compile
+# peak memory does not depend on T: 10 steps keep the streamed-weights run short
+want offload-sequential && run offload-sequential 60 --repeat 1 --offload sequential --no-replay --steps 10
+want refdiff && run refdiff 60 --repeat 2 --segmenter refdiff
 echo "=== all tables"
 cat "$OUT"/*.md

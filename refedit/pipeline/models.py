@@ -244,7 +244,9 @@ class ModelStore:
         else:
             module = module.to(self.device)
         if component == "unet" and self.settings.compile:
-            module.compile()  # in place: the module keeps its class, config and attention processors
+            # in place (the module keeps its class, config and attention processors); static shapes: one graph for
+            # the inversion's batch of 1 and one for the guided batch of 2, no third dynamic-shape compilation
+            module.compile(dynamic=False)
         return module
 
     def _activate(self, model_id: str) -> None:

@@ -54,10 +54,10 @@ class Sam:
             prompt = {"input_points": scaled[None, None].to(dev, dt),
                       "input_labels": torch.ones(1, 1, len(points), dtype=torch.long, device=dev)}  # fmt: skip
         out = model(image_embeddings=embedding, multimask_output=False, **prompt)
-        full = processor.post_process_masks(
-            out.pred_masks.float().cpu(), inputs["original_sizes"], inputs["reshaped_input_sizes"]
+        full = processor.post_process_masks(  # upsampled on the device: only the boolean masks come back
+            out.pred_masks.float(), inputs["original_sizes"], inputs["reshaped_input_sizes"]
         )[0]
-        return [m[0].numpy().astype(bool) for m in full]
+        return [m[0].cpu().numpy().astype(bool) for m in full]
 
     def masks(self, image: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[np.ndarray]:
         """One HxW bool mask per xyxy pixel box."""
