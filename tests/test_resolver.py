@@ -1,8 +1,11 @@
 """The referring resolver on synthetic candidate sets (no model)."""
 
+import json
+
 import pytest
 
 from refedit.pipeline.artifacts import Candidate, Target
+from refedit.pipeline.parse.rules import RulesParser
 from refedit.pipeline.segment.resolve import box_iou, nms, resolve
 
 W, H = 300, 200
@@ -66,3 +69,86 @@ def test_nms_and_iou():
     dup = cands(((0, 0, 10, 10), 0.9), ((0, 0, 10, 11), 0.8), ((50, 50, 60, 60), 0.7))
     assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0 and box_iou((0, 0, 1, 1), (5, 5, 6, 6)) == 0.0
     assert [c.score for c in nms(dup, 0.5)] == [0.9, 0.7]
+
+
+# --------------------------------------------------------------------------- two axes at once
+def around(cx, cy, r=8):
+    return (cx - r, cy - r, cx + r, cy + r)
+
+
+# Box centres in a 300x200 image, placed so that no corner's answer is a one-axis extreme: the left-most
+# (1), right-most (3), top-most (2) and bottom-most (4) are all elsewhere. Normalised L1 distances to each
+# corner, computed by hand from the definition (cx/W + cy/H towards top-left, and so on):
+#   top-left:     0: 0.20+0.20=0.40  1: 0.07+0.55=0.62  2: 0.60+0.05=0.65  (the rest > 1)
+#   top-right:    6: 0.17+0.18=0.34  2: 0.40+0.05=0.45  3: 0.07+0.60=0.67
+#   bottom-left:  7: 0.17+0.13=0.29  1: 0.07+0.45=0.52
+#   bottom-right: 8: 0.10+0.15=0.25  4: 0.23+0.08=0.31  3: 0.07+0.40=0.47
+CENTRES = [(60, 40), (20, 110), (180, 10), (280, 120), (230, 185), (150, 100), (250, 35), (50, 175), (270, 170)]
+GRID = cands(*((around(*c), 0.9 - 0.05 * i) for i, c in enumerate(CENTRES)))
+
+
+@pytest.mark.parametrize("spatial,chosen", [("top-left", 0), ("top-right", 6), ("bottom-left", 7), ("bottom-right", 8),
+                                            ("left", 1), ("right", 3), ("top", 2), ("bottom", 4)])  # fmt: skip
+def test_corner_is_not_a_one_axis_extreme(spatial, chosen):
+    res = resolve(GRID, Target("cat", "cat", spatial=spatial), (W, H))
+    assert res.chosen == (chosen,)
+    if "-" in spatial:
+        assert res.reason == f"nearest the {spatial} corner of 9 'cat' detections"
+
+
+def test_corner_distance_is_normalised_by_the_image_size():
+    # a wide 1000x100 image: a is 10 % across and halfway down, b 3 % across and 90 % down. Normalised,
+    # a is nearer the top-left corner (0.10+0.50 < 0.03+0.90); in raw pixels b would be (30+90 < 100+50).
+    wide = cands(((90, 40, 110, 60), 0.5), ((20, 80, 40, 100), 0.9))
+    assert resolve(wide, Target("cat", "cat", spatial="top-left"), (1000, 100)).chosen == (0,)
+
+
+def test_ordinal_and_plural_count_from_a_corner():
+    second = resolve(GRID, Target("cat", "cat", spatial="top-left", ordinal=2), (W, H))
+    assert second.chosen == (1,) and second.reason == "second from the top-left of 9 'cat' detections"
+    # plural: the centres in both the left half (x < 150) and the bottom half (y >= 100)
+    assert set(resolve(GRID, Target("cats", "cat", spatial="bottom-left", all=True), (W, H)).chosen) == {1, 7}
+
+
+def test_corner_target_round_trips():
+    t = Target("cat in the top left corner", "cat", spatial="top-left", ordinal=2)
+    assert Target.from_dict(json.loads(json.dumps(t.to_dict()))) == t
+    with pytest.raises(ValueError, match="spatial must be one of"):
+        Target("cat", "cat", spatial="top left")
+
+
+# --------------------------------------------------------------------------- instructions through the parser
+# Parsed instructions on GRID (expected picks from the distance table above) and on ROW (three in a row).
+@pytest.mark.parametrize(
+    "instruction,chosen",
+    [
+        ("remove the top left cat", 0),
+        ("remove the cat in the bottom-right corner", 8),
+        ("remove the upper right cat", 6),
+        ("remove the lower left cat", 7),
+        ("remove the cat at the top-right of the picture", 6),
+        ("remove the left cat", 1),  # one axis is unchanged
+    ],
+)
+def test_two_axis_instructions_resolve(instruction, chosen):
+    plan = RulesParser().parse(instruction=instruction)
+    assert resolve(GRID, plan.target, (W, H)).chosen == (chosen,)
+
+
+@pytest.mark.parametrize(
+    "instruction,chosen",
+    [
+        ("remove the last horse on the right", 2),  # the one at the right end
+        ("remove the last horse on the left", 0),
+        ("remove the first horse from the left", 0),
+        ("remove the first horse on the right", 2),
+        ("remove the second horse from the right", 1),
+        ("remove the last horse from the left", 2),  # counted from the left, the last is the right-most
+        ("remove the last horse from the right", 0),
+        ("remove the last horse", 2),  # left to right by default
+    ],
+)
+def test_first_and_last_with_a_direction(instruction, chosen):
+    horses = [Candidate(c.box, c.score, "horse") for c in ROW]
+    plan = RulesParser().parse(instruction=instruction)
+    assert resolve(horses, plan.target, (W, H)).chosen == (chosen,)

@@ -23,7 +23,8 @@ from PIL import Image
 from refedit.errors import BadInput
 
 Action = Literal["replace", "modify", "remove", "add", "global"]
-Spatial = Literal["left", "right", "top", "bottom", "middle", "front", "back"]
+Spatial = Literal["left", "right", "top", "bottom", "middle", "front", "back",
+                  "top-left", "top-right", "bottom-left", "bottom-right"]  # fmt: skip
 Size = Literal["largest", "smallest"]
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
@@ -94,8 +95,9 @@ class Target:
     ``expression`` is the referring expression without leading determiners ("left cat",
     "man in the blue jacket"); ``head`` the singular head noun incl. compounds ("cat", "wine glass");
     ``attributes`` adjectives of the head that are not qualifiers ("red"); ``spatial`` one of
-    :data:`SPATIALS`; ``ordinal`` 1-based (-1 = last) counted from ``spatial`` (left to right when
-    ``spatial`` is None); ``size`` one of :data:`SIZES`; ``all`` selects every match (plurals, "all").
+    :data:`SPATIALS` (a corner such as ``"top-left"`` for two axes at once); ``ordinal`` 1-based
+    (-1 = last) counted from ``spatial`` (left to right when ``spatial`` is None); ``size`` one of
+    :data:`SIZES`; ``all`` selects every match (plurals, "all").
     """
 
     expression: str

@@ -23,7 +23,7 @@ ORDINAL_WORDS: dict[str, int] = {
 COLOURS = frozenset(
     "red green blue yellow orange purple violet pink brown black white grey gray silver gold golden beige "
     "turquoise cyan magenta teal navy maroon crimson scarlet lavender lilac olive tan ivory cream khaki "
-    "bronze copper amber indigo emerald ruby coral peach mint charcoal".split()
+    "bronze copper amber indigo emerald ruby coral peach mint charcoal blonde blond auburn".split()
 )
 MATERIALS = frozenset(
     "wooden wood metal metallic glass marble stone plastic golden gold silver bronze copper steel iron "
@@ -61,3 +61,25 @@ VAGUE_WORDS = frozenset(
     "interesting fun funnier better-looking something anything".split()
 )
 PRONOUNS = frozenset("it this that something anything everything him her them me you".split())
+#: nouns naming a property of the object before/after them ("the shirt colour", "the colour of the car")
+ATTRIBUTE_NOUNS = frozenset("colour color colours colors texture material pattern finish hue".split())
+#: words that open a relation to another object after the head ("the lamp near the bed")
+RELATION_WORDS = frozenset(
+    "near beside besides behind between among amongst above below under beneath underneath across against "
+    "opposite inside outside atop alongside beyond toward towards past along around facing".split()
+)
+#: words that open a relation only when "to" follows ("next to", "close to")
+RELATION_BEFORE_TO = frozenset("next close closer adjacent".split())
+#: words that intensify a relation ("right next to", "just behind"); "right" there is no side
+RELATION_INTENSIFIERS = frozenset("right just directly immediately".split())
+#: plural-only nouns that take no article ("a man with sunglasses")
+PLURALIA_TANTUM = frozenset(
+    "sunglasses eyeglasses goggles scissors jeans pants trousers shorts pyjamas pajamas headphones".split()
+)
+#: comparatives the tagger often takes for nouns after a noun ("make the image brighter")
+COMPARATIVES = frozenset(
+    "taller shorter longer wider narrower thicker thinner higher deeper brighter darker lighter heavier older "
+    "younger fatter slimmer skinnier happier sadder angrier warmer cooler colder hotter redder bluer greener "
+    "whiter blacker shinier fluffier rounder sharper softer smoother cleaner dirtier fuller emptier "
+    "bolder stronger weaker wetter drier sunnier cloudier more less".split()
+)

@@ -10,6 +10,7 @@ from refedit.errors import UnclearInstruction
 from refedit.pipeline.artifacts import EditPlan, Target
 from refedit.pipeline.parse import lexicon as lx
 from refedit.pipeline.parse.nlp import load_nlp
+from refedit.pipeline.parse.position import refine_position
 
 _DET_RE = re.compile(r"^(?:" + "|".join(re.escape(d) for d in lx.DETERMINERS) + r")\b\s*")
 _NOUN_POS = ("NOUN", "PROPN")
@@ -58,14 +59,41 @@ _STOP_WORDS = frozenset("that which who whose where with without wearing holding
 _QUALIFIERS = frozenset(lx.SPATIAL_WORDS) | frozenset(lx.SIZE_WORDS) | frozenset(lx.ORDINAL_WORDS)
 
 
+def _opens_relation(doc: Any, i: int) -> bool:
+    """True when token ``i`` starts a relation to another object: "near", "next to", "right behind"."""
+    word, last = doc[i].text, i + 1 == len(doc)
+    if word in lx.RELATION_WORDS or (word in lx.RELATION_BEFORE_TO and not last and doc[i + 1].text == "to"):
+        return True
+    return word in lx.RELATION_INTENSIFIERS and not last and _opens_relation(doc, i + 1)
+
+
+def _participle_phrase(doc: Any, i: int) -> bool:
+    """True when token ``i`` is a participle that opens a phrase after a noun ("the car parked on the
+    street", "the shirt worn by the man")."""
+    nxt = doc[i + 1] if i + 1 < len(doc) else None
+    return doc[i].tag_ == "VBN" and doc[i - 1].pos_ in _NOUN_POS and nxt is not None and nxt.pos_ == "ADP"
+
+
 def _pre_modifier_span(doc: Any) -> int:
-    """Index where the head's own phrase ends: the first preposition, verb or relative pronoun."""
+    """Index where the head's own phrase ends: the first preposition, relation, verb or relative pronoun."""
     for tok in doc[1:]:
         if f"{doc[tok.i - 1].text} {singular(tok.text)}" in lx.COMPOUND_NOUNS:
             continue
-        if tok.text in _STOP_WORDS or (tok.pos_ in _STOP_POS and tok.text not in lx.MATERIALS and tok.tag_ != "VBN"):
+        if _opens_relation(doc, tok.i) or tok.text in _STOP_WORDS or _participle_phrase(doc, tok.i):
+            return tok.i
+        if tok.pos_ in _STOP_POS and tok.text not in lx.MATERIALS and tok.tag_ != "VBN":
             return tok.i
     return len(doc)
+
+
+def _side_words(doc: Any, expression: str) -> list[str]:
+    """The words that may name a side of the image: not "front" of "in front of", not the intensifier
+    "right" of "right next to"."""
+    words = [t.text for t in doc]
+    skip = {i for i, w in enumerate(words) if w in lx.RELATION_INTENSIFIERS and _opens_relation(doc, i)}
+    if re.search(r"\bin front of\b", expression):
+        skip |= {i for i, w in enumerate(words) if w == "front"}
+    return [w for i, w in enumerate(words) if i not in skip]
 
 
 def _find_head(doc: Any) -> tuple[int, int] | None:
@@ -110,10 +138,9 @@ def analyse_target(phrase: str) -> Target:
     head = doc[head_end - 1]
     words = [t.text for t in doc]
     head_text = " ".join([*words[head_start : head_end - 1], singular(head.text) if is_plural(head) else head.text])
-    spatial = next((lx.SPATIAL_WORDS[w] for w in words if w in lx.SPATIAL_WORDS), None)
-    if re.search(r"\bin front of\b", expression):
-        spatial = next((lx.SPATIAL_WORDS[w] for w in words if w in lx.SPATIAL_WORDS and w != "front"), None)
+    spatial = next((lx.SPATIAL_WORDS[w] for w in _side_words(doc, expression) if w in lx.SPATIAL_WORDS), None)
     ordinal = next((lx.ORDINAL_WORDS[w] for w in words if w in lx.ORDINAL_WORDS), None)
+    spatial, ordinal = refine_position(expression, spatial, ordinal)  # corners; last on a side
     size = next((lx.SIZE_WORDS[w] for w in words[:head_start] if w in lx.SIZE_WORDS), None)
     possessor = max((t.i for t in doc[:head_start] if t.tag_ == "POS"), default=-1)
     attributes = tuple(
@@ -134,9 +161,11 @@ def analyse_target(phrase: str) -> Target:
 
 def with_article(phrase: str) -> str:
     """'tiger' -> 'a tiger', 'apple' -> 'an apple', 'green bus' -> 'a green bus'; plurals ('candles') and
-    phrases that already have a determiner stay as they are."""
+    phrases that already have a determiner and plural-only nouns ('sunglasses') stay as they are."""
     words = phrase.split()
     if not words or words[0] in ("a", "an", "the", "some") or singular(words[-1]) != words[-1]:
+        return phrase
+    if words[-1] in lx.PLURALIA_TANTUM:
         return phrase
     return ("an " if words[0][0] in "aeiou" else "a ") + phrase
 

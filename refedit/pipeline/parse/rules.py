@@ -15,6 +15,7 @@ from refedit.pipeline.parse.plan import GLOBAL_TARGET, analyse_target, build_pla
 
 _POLITE = re.compile(r"^(?:(?:please|kindly|can you|could you|would you|i want you to|i'd like you to)\b[ ,]*)+")
 _TRAILING_PLEASE = re.compile(r"[ ,]*\bplease$")
+_FROM_IMAGE = re.compile(r" (?:from|out of|off) (?:the|this) (?:image|photo|picture|photograph|scene|frame|shot)$")
 _ARTICLE = re.compile(r"^(?:a|an|the|some)\s+")
 
 
@@ -28,7 +29,7 @@ class Parsed:
 def normalise(instruction: str) -> str:
     text = clean_phrase(instruction.replace("’", "'"))
     text = _POLITE.sub("", text)
-    return clean_phrase(_TRAILING_PLEASE.sub("", text))
+    return _FROM_IMAGE.sub("", clean_phrase(_TRAILING_PLEASE.sub("", text)))
 
 
 def _new(phrase: str) -> str:
@@ -36,16 +37,21 @@ def _new(phrase: str) -> str:
 
 
 def _is_attribute_token(tok: Any) -> bool:
+    """True for a word that can be the new look of an object: an adjective, colour, material, participle
+    ("striped"), or a size or comparative ("bigger", "taller", "more")."""
     word = tok.text
-    if word in lx.SPATIAL_WORDS or word in lx.SIZE_WORDS or word in lx.ORDINAL_WORDS:
+    if word in lx.SIZE_WORDS:
+        return True
+    if word in lx.SPATIAL_WORDS or word in lx.ORDINAL_WORDS:
         return False
-    if word in lx.COLOURS or word in lx.MATERIALS or word in lx.SHADES:
+    if word in lx.COLOURS | lx.MATERIALS | lx.SHADES | lx.COMPARATIVES or tok.tag_ in ("JJR", "RBR"):
         return True
     return tok.pos_ == "ADJ" or (tok.tag_ == "VBN" and word.endswith("ed"))
 
 
 def is_attribute_phrase(phrase: str) -> bool:
-    """True when ``phrase`` ("golden", "dark green", "black and white") names an attribute, not an object."""
+    """True when ``phrase`` ("golden", "dark green", "black and white", "bigger") names an attribute, not an
+    object."""
     phrase = clean_phrase(phrase)
     if not phrase or _ARTICLE.match(phrase):
         return False
@@ -54,8 +60,9 @@ def is_attribute_phrase(phrase: str) -> bool:
 
 
 def split_trailing_attribute(text: str) -> tuple[str, str] | None:
-    """Split "the red car blue" into ("the red car", "blue") at the trailing attribute phrase, using the
-    part-of-speech tags of the whole phrase (fragments are tagged less reliably)."""
+    """Split "the red car blue" into ("the red car", "blue") and "the dog bigger" into ("the dog", "bigger")
+    at the trailing attribute phrase, using the part-of-speech tags of the whole phrase (fragments are
+    tagged less reliably)."""
     doc = load_nlp()(text)
     cut = len(doc)
     while cut > 1 and (
@@ -88,28 +95,66 @@ def _replace_or_modify(target: str, new: str) -> Parsed:
 
 
 # Each template: (regex over the normalised instruction, builder(match) -> Parsed | None).
-Template = tuple[re.Pattern[str], Callable[[re.Match[str]], "Parsed | None"]]
-_T: list[Template] = []
+Builder = Callable[[re.Match[str]], "Parsed | None"]
+_T: list[tuple[re.Pattern[str], Builder]] = []
 
 
-def template(pattern: str) -> Callable[[Callable[[re.Match[str]], Parsed | None]], None]:
-    def register(fn: Callable[[re.Match[str]], Parsed | None]) -> None:
+def template(pattern: str) -> Callable[[Builder], Builder]:
+    """Register ``pattern`` with the decorated builder (stackable: one builder may serve several)."""
+
+    def register(fn: Builder) -> Builder:
         _T.append((re.compile(pattern), fn))
+        return fn
 
     return register
 
 
-@template(r"^(?:remove|delete|erase|eliminate|get rid of|take out|take away|cut out|clear) (?P<t>.+)$")
+_DEFINITE = r"(?:the|this|that|these|those)"
+_NOT_A_RELATION = "".join(rf"(?<!\b{w})" for w in sorted(lx.RELATION_BEFORE_TO))
+
+
+def _sep(words: str) -> str:
+    """The words (``"with|for|by"``) between a target and its new phrase, never splitting a relation of the
+    target: not the "to" of "next to", not before a definite phrase that another such word follows
+    ("replace the man with the hat with a robot", "turn the cup to the left of the plate into a vase")."""
+    return rf"{_NOT_A_RELATION} (?:{words}) (?!{_DEFINITE} .*? (?:{words}) )"
+
+
+_REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|cut out|clear|wipe out|rub out|"
+                 r"edit out|crop out|throw away|discard")  # fmt: skip
+
+
+@template(rf"^(?:{_REMOVE_VERBS}) (?P<t>.+)$")
 def _remove(m: re.Match[str]) -> Parsed:
     return Parsed("remove", m["t"], None)
 
 
-@template(r"^(?:change|make|turn|set) the (?:colou?r|material|texture|style|finish) of (?P<t>.+?) (?:to|into|in) (?P<n>.+)$")
+@template(r"^(?:make|let|have) (?P<t>.+?) (?:disappear|vanish|go away)$")
+@template(r"^(?:take|cut|edit|crop|rub|wipe) (?P<t>.+?) (?:out|away|off)$")
+def _disappear(m: re.Match[str]) -> Parsed:
+    return Parsed("remove", m["t"], None)
+
+
+@template(
+    r"^(?:change|make|turn|set|modify|alter) (?:the )?(?:colou?r|material|texture|style|finish) of "
+    rf"(?P<t>.+?){_sep('to|into|in')}(?P<n>.+)$"
+)
 def _change_colour(m: re.Match[str]) -> Parsed:
-    return Parsed("modify", m["t"], _new(m["n"]))
+    return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
 
 
-@template(r"^(?:replace|swap|substitute|exchange|switch) (?P<t>.+?) (?:with|for|by) (?P<n>.+)$")
+@template(r"^substitute (?P<a>.+?) for (?P<b>.+)$")
+def _substitute(m: re.Match[str]) -> Parsed:
+    """"substitute Y for X" puts Y in X's place; "substitute the X for a Y" (definite first) is read the
+    other way, as people also write it."""
+    if re.match(_DEFINITE + " ", m["a"]) and not re.match(_DEFINITE + " ", m["b"]):
+        return Parsed("replace", m["a"], _new(m["b"]))
+    return Parsed("replace", m["b"], _new(m["a"]))
+
+
+@template(
+    rf"^(?:replace|swap(?: out)?|substitute|exchange|switch(?: out)?|trade) (?P<t>.+?){_sep('with|for|by')}(?P<n>.+)$"
+)
 def _replace(m: re.Match[str]) -> Parsed:
     return Parsed("replace", m["t"], _new(m["n"]))
 
@@ -131,6 +176,17 @@ def _give(m: re.Match[str]) -> Parsed | None:
     return None
 
 
+_WEAR_VERBS = r"wear|hold|carry|put on|have|don|sport|be wearing|be holding|be carrying"
+
+
+@template(rf"^(?:make|let|have|get) (?P<t>.+?) (?:to )?(?:{_WEAR_VERBS}) (?P<n>.+)$")
+@template(rf"^dress (?:up )?(?P<t>.+?){_sep('in')}(?P<n>.+)$")
+def _wear(m: re.Match[str]) -> Parsed:
+    """"make the boy wear a crown", "let the woman hold an umbrella", "dress the man in a suit": an addition
+    on the wearer."""
+    return _global_or_none(m["t"], m["n"]) or Parsed("add", m["t"], _new(m["n"]))
+
+
 @template(r"^what if (?P<t>.+?) (?:is|was|were|are|became|looked) (?:made (?:of|from|out of) )?(?P<n>.+)$")
 def _what_if(m: re.Match[str]) -> Parsed:
     return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
@@ -146,9 +202,21 @@ def _look_like(m: re.Match[str]) -> Parsed:
     return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
 
 
-@template(r"^(?:change|turn|transform|convert|make|morph) (?P<t>.+?) (?:into|to|in to) (?P<n>.+)$")
+@template(rf"^(?:change|turn|transform|convert|make|morph|set) (?P<t>.+?){_sep('into|to|in to')}(?P<n>.+)$")
 def _into(m: re.Match[str]) -> Parsed:
     return _global_or_none(m["t"], m["n"]) or _replace_or_modify(m["t"], m["n"])
+
+
+@template(rf"^(?:change|switch|trade) (?P<t>.+?){_sep('with|for')}(?P<n>.+)$")
+def _change_with(m: re.Match[str]) -> Parsed:
+    """"change the cat with a dog": a replacement."""
+    return Parsed("replace", m["t"], _new(m["n"]))
+
+
+@template(rf"^(?:recolou?r|colou?r|paint|repaint|dye|tint) (?P<t>.+?){_sep('to|into|in')}(?P<n>.+)$")
+def _recolour_to(m: re.Match[str]) -> Parsed | None:
+    """"recolour the door to green", "paint the fence in white" (the new phrase must be an attribute)."""
+    return Parsed("modify", m["t"], _new(m["n"])) if is_attribute_phrase(m["n"]) else None
 
 
 @template(r"^(?:make|turn) (?P<t>.+?) (?P<n>(?:a|an) [a-z][a-z -]*)$")
@@ -158,7 +226,7 @@ def _make_a(m: re.Match[str]) -> Parsed | None:
     return Parsed("replace", m["t"], _new(m["n"]))
 
 
-@template(r"^(?:make|turn|colou?r|paint|dye|tint|render|get) (?P<rest>.+)$")
+@template(r"^(?:make|turn|recolou?r|colou?r|paint|repaint|dye|tint|render|get) (?P<rest>.+)$")
 def _make_attr(m: re.Match[str]) -> Parsed | None:
     words = m["rest"].split()
     if words and _is_image(words[0]):
@@ -168,6 +236,44 @@ def _make_attr(m: re.Match[str]) -> Parsed | None:
         return None
     target, new = split
     return _global_or_none(target, new) or Parsed("modify", target, _new(new))
+
+
+_ATTRIBUTE_NOUN = "|".join(sorted(lx.ATTRIBUTE_NOUNS))
+_NOUN_OF = re.compile(rf"^(?:(?:the|its|their|his|her) )?(?:{_ATTRIBUTE_NOUN}) (?:of|on) (?P<t>.+)$")
+_NOUN_AFTER = re.compile(rf"^(?P<t>.+?)(?:'s|')? (?:{_ATTRIBUTE_NOUN})(?P<rest>(?: .+)?)$")
+_FROM_OLD = re.compile(r"^(?P<t>.+) from (?P<old>[a-z-]+(?: [a-z-]+)?)$")
+
+
+def _object_of_attribute(phrase: str) -> str | None:
+    """The object whose property a phrase names: "the shirt colour" / "the colour of the shirt" -> "the
+    shirt", "the hair colour of the girl" -> "the hair of the girl"; None when it names no property."""
+    if m := _NOUN_OF.match(phrase):
+        return m["t"]
+    if (m := _NOUN_AFTER.match(phrase)) and strip_determiners(m["t"])[0]:
+        return m["t"] + m["rest"]
+    return None
+
+
+def _with_old_attribute(phrase: str, old: str) -> str:
+    """"the car on the left" + "red" -> "the red car on the left" (the old attribute joins the target)."""
+    rest, _ = strip_determiners(phrase)
+    return f"{phrase[: len(phrase) - len(rest)]}{old} {rest}"
+
+
+def attribute_change(parsed: Parsed) -> Parsed:
+    """Rewrite a change of an object's property ("change the shirt colour to red") as a modification of the
+    object itself; an old attribute ("change the wall from white to green") joins the target."""
+    if parsed.action not in ("modify", "replace"):
+        return parsed
+    target, action = clean_phrase(parsed.target), parsed.action
+    old = None
+    if (m := _FROM_OLD.match(target)) and is_attribute_phrase(m["old"]):
+        target, old = m["t"], m["old"]
+    if (obj := _object_of_attribute(target)) is not None:
+        target, action = obj, "modify"
+    if old is not None:
+        target = _with_old_attribute(target, old)
+    return Parsed(action, target, parsed.replacement)
 
 
 def match_templates(text: str) -> Parsed | None:
@@ -193,6 +299,7 @@ class RulesParser:
                 f"cannot tell what to edit in {instruction.strip()!r}; phrase it like 'replace the left cat with "
                 "a tiger', 'make the vase golden' or 'remove the man in the blue jacket'"
             )
+        parsed = attribute_change(parsed)
         if parsed.action != "global" and parsed.replacement is not None and not parsed.replacement:
             raise UnclearInstruction(f"{instruction.strip()!r} does not say what the object should become")
         target = GLOBAL_TARGET if parsed.action == "global" else analyse_target(parsed.target)

@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 from refedit.pipeline.artifacts import Box, Candidate, Target
 
 ORDINAL_NAMES = {1: "first", 2: "second", 3: "third", -1: "last"}
+CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,28 @@ def area(box: Box) -> float:
     return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
+def corner_distance(box: Box, corner: str, image_size: tuple[int, int]) -> float:
+    """How far the box centre is from an image ``corner`` ("top-left", "bottom-right", ...): the L1
+    distance in coordinates normalised by the image size (W, H), i.e. ``cx/W + cy/H`` for top-left and
+    ``(1 - cx/W) + (1 - cy/H)`` for bottom-right. 0 at the corner, 2 at the opposite one; both axes
+    weigh the same whatever the aspect ratio."""
+    vertical, horizontal = corner.split("-")
+    (cx, cy), (w, h) = center(box), image_size
+    fx = cx / w if horizontal == "left" else 1.0 - cx / w
+    fy = cy / h if vertical == "top" else 1.0 - cy / h
+    return fx + fy
+
+
 def spatial_key(spatial: str, image_size: tuple[int, int]) -> Callable[[Candidate], float]:
     """Sort key: the candidate the spatial word names first sorts first.
 
     left/right/top/bottom by box centre; middle by distance of the centre to the image centre; front by
-    the bottom edge (lowest in the picture is nearest the camera), back the reverse.
+    the bottom edge (lowest in the picture is nearest the camera), back the reverse; a corner
+    ("top-left") by :func:`corner_distance`, so two axes count at once.
     """
     w, h = image_size
+    if spatial in CORNERS:
+        return lambda c: corner_distance(c.box, spatial, image_size)
     keys: dict[str, Callable[[Candidate], float]] = {
         "left": lambda c: center(c.box)[0],
         "right": lambda c: -center(c.box)[0],
@@ -56,7 +72,10 @@ def _ordinal_word(k: int) -> str:
 
 
 def _in_region(c: Candidate, spatial: str, image_size: tuple[int, int]) -> bool:
-    """For plural targets with a spatial word: is the candidate's centre in that part of the image?"""
+    """For plural targets with a spatial word: is the candidate's centre in that part of the image (a
+    corner: in both halves, e.g. the left half and the top half)?"""
+    if spatial in CORNERS:
+        return all(_in_region(c, axis, image_size) for axis in spatial.split("-"))
     w, h = image_size
     cx, cy = center(c.box)
     return {
@@ -73,8 +92,11 @@ def _in_region(c: Candidate, spatial: str, image_size: tuple[int, int]) -> bool:
 def resolve(candidates: Sequence[Candidate], target: Target, image_size: tuple[int, int]) -> Resolution:
     """Choose the candidate(s) ``target`` refers to among ``candidates`` in an image of ``image_size`` (W, H).
 
-    Order of precedence: ordinal (counted from the spatial side, left to right by default), then spatial
-    superlative, then size, then "all", then the highest score. Ties keep the higher-scoring candidate.
+    Order of precedence: ordinal (counted from the spatial side or corner, left to right by default), then
+    spatial superlative (a corner: the smallest :func:`corner_distance`), then size, then "all", then the
+    highest score. Ties keep the higher-scoring candidate. ``ordinal=-1`` with a side is the last counted
+    from that side ("the last cat from the left" is the right-most); the parser writes "the last horse
+    on the right" as ``ordinal=1, spatial="right"``.
     Returns an empty choice (and says why) when there is no candidate or the ordinal exceeds the count.
     """
     n = len(candidates)
@@ -97,7 +119,8 @@ def resolve(candidates: Sequence[Candidate], target: Target, image_size: tuple[i
     if target.spatial is not None:
         pick = min(by_score, key=lambda i: spatial_key(target.spatial, image_size)(candidates[i]))  # type: ignore[arg-type]
         word = {"left": "left-most", "right": "right-most", "top": "top-most", "bottom": "bottom-most",
-                "middle": "most central", "front": "front-most (lowest)", "back": "back-most (highest)"}[target.spatial]  # fmt: skip
+                "middle": "most central", "front": "front-most (lowest)", "back": "back-most (highest)",
+                **{k: f"nearest the {k} corner" for k in CORNERS}}[target.spatial]  # fmt: skip
         return Resolution((pick,), f"{word} of {what}")
     if target.size is not None:
         sign = -1.0 if target.size == "largest" else 1.0
