@@ -7,12 +7,17 @@ import pytest
 import torch
 from PIL import Image
 
+from refedit.config import Settings
 from refedit.pipeline.artifacts import Segmentation
+from refedit.pipeline.edit import ddim
 from refedit.pipeline.edit.diffedit import DiffEditEditor, DiffEditOptions
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.parse.rules import RulesParser
+from refedit.pipeline.sd import StableDiffusion
+from refedit.testing.tiny_models import build_tiny_sd
 
 from .conftest import EXAMPLES
+from .hooks import UNetCall, ddim_timesteps, record_unet_calls
 
 PLAN = RulesParser().parse(instruction="replace the cat with a tiger")
 
@@ -58,12 +63,18 @@ def test_same_seed_same_image(tiny_settings):
     assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
 
 
-@pytest.mark.parametrize("steps,ratio", [(10, 0.5), (7, 0.3), (4, 1.0)])
-def test_unet_calls_counted(tiny_settings, steps, ratio):
+# n by hand: the r·T lowest of the T steps, rounded up (never zero steps): 0.5·10 = 5, 0.3·7 = 2.1 -> 3, 4
+@pytest.mark.parametrize("steps,ratio,n", [(10, 0.5, 5), (7, 0.3, 3), (4, 1.0, 4)])
+def test_unet_calls_counted(tiny_settings, steps, ratio, n):
     img, mask = photo((64, 64)), ellipse_mask(64, 64, (10, 10, 50, 50))
     ed = editor(tiny_settings, steps=steps, encode_ratio=ratio)
-    ed.edit(image=img, plan=PLAN, segmentation=Segmentation(mask), seed=0)
-    assert ed.unet_calls == 2 * math.ceil(ratio * steps)  # n inversion calls + n batched CFG calls
+    with record_unet_calls(ed.sd.unet) as seen:  # real UNet forwards, not the editor's counter
+        ed.edit(image=img, plan=PLAN, segmentation=Segmentation(mask), seed=0)
+    lowest = ddim_timesteps(ed.sd.scheduler_config, steps)[-n:]  # diffusers' own T-step DDIM schedule
+    inversion = [UNetCall(1, t) for t in reversed(lowest)]  # Eq. 3 up to x_r, conditional only
+    denoising = [UNetCall(2, t) for t in lowest]  # back down, one batched [uncond, cond] call per step
+    assert seen == inversion + denoising
+    assert ed.unet_calls == len(seen)
 
 
 def test_inversion_then_sampling_reconstructs(tiny_settings):
@@ -112,3 +123,66 @@ def test_inversion_reused_for_the_same_image_and_source_caption(tiny_settings):
     assert ed.unet_calls == 15  # same source caption "a photo of a cat": only the 5 denoising calls
     ed.edit(image=img, plan=parser.parse(instruction="replace the dog with a fox"), segmentation=Segmentation(mask), seed=0)
     assert ed.unet_calls == 25  # another source caption: inverted again
+
+
+# ---------------------------------------------------------------- v-prediction (SD 2.x 768-v checkpoints)
+
+
+@pytest.fixture(scope="module")
+def v_models(tmp_path_factory):
+    """Tiny SD checkpoints whose scheduler config says ``prediction_type: v_prediction`` (plain and inpainting)."""
+    root = tmp_path_factory.mktemp("sd-v")
+    return {4: build_tiny_sd(root / "sd", prediction_type="v_prediction"),
+            9: build_tiny_sd(root / "inpaint", prediction_type="v_prediction", unet_in_channels=9)}  # fmt: skip
+
+
+@pytest.mark.parametrize("alpha", [0.999, 0.7, 0.3, 0.0047])
+def test_v_conversion_inverts_the_forward_process(alpha):
+    """With v ≡ √ᾱ ε − √(1−ᾱ) x_0 (Salimans & Ho 2022) and x_t = √ᾱ x_0 + √(1−ᾱ) ε, the v-prediction
+    of a known (x_0, ε) pair gives back exactly that ε and that x_0."""
+    g = torch.Generator().manual_seed(1)
+    x0, eps = torch.randn(2, 4, 8, 8, generator=g, dtype=torch.float64).unbind(0)
+    v = math.sqrt(alpha) * eps - math.sqrt(1 - alpha) * x0
+    x_t = ddim.noised(x0, eps, alpha)
+    torch.testing.assert_close(ddim.v_to_eps(x_t, v, alpha), eps)
+    torch.testing.assert_close(ddim.v_to_x0(x_t, v, alpha), x0)
+    torch.testing.assert_close(ddim.predict_x0(x_t, ddim.v_to_eps(x_t, v, alpha), alpha), x0)
+
+
+@pytest.mark.parametrize("prediction,channels", [("epsilon", 4), ("v_prediction", 4), ("v_prediction", 9)])
+def test_ddim_step_on_the_unet_matches_diffusers_scheduler(prediction, channels, tiny_models, v_models):
+    """Every SD editor steps with ``ddim_step(x, sd.eps(...))``: on an ε and on a v checkpoint that is the step
+    diffusers' DDIMScheduler takes with the UNet's raw output and the checkpoint's own prediction_type."""
+    from diffusers import DDIMScheduler
+
+    path = v_models[channels] if prediction == "v_prediction" else tiny_models["sd"]
+    sd = StableDiffusion(ModelStore(Settings(models={"sd": str(path)}, device="cpu")))
+    assert sd.prediction_type == prediction
+    oracle = DDIMScheduler.from_config(sd.scheduler_config)
+    oracle.set_timesteps(10)
+    sched = sd.ddim_schedule(10, 1.0)
+    assert list(sched.timesteps) == oracle.timesteps.tolist()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 4, 16, 16, generator=g)
+    unet_in = torch.cat([x, torch.randn(1, channels - 4, 16, 16, generator=g)], dim=1)  # x_t first, then conditioning
+    text = sd.encode_text(["a photo of a cat"])
+    for k, t in enumerate(sched.timesteps):
+        with torch.inference_mode():
+            raw = sd.unet(unet_in, t, encoder_hidden_states=text).sample
+            ours = ddim.ddim_step(x, sd.eps(unet_in, t, text), sched.alphas[k], sched.alphas_prev[k])
+        torch.testing.assert_close(ours, oracle.step(raw, t, x).prev_sample, rtol=1e-4, atol=1e-4)
+
+
+def test_v_prediction_inversion_then_sampling_reconstructs(v_models):
+    """The reconstruction property of :func:`test_inversion_then_sampling_reconstructs` on a v checkpoint."""
+    ed = editor(Settings(models={"sd": str(v_models[4])}, device="cpu"), steps=50, encode_ratio=0.5)
+    assert ed.sd.prediction_type == "v_prediction"
+    images = [photo((64, 64)), Image.open(EXAMPLES / "cat.jpg").convert("RGB").resize((64, 64))]
+    raw = torch.cat([ed.sd.encode_image(img) for img in images])
+    ed.sd.vae.register_to_config(scaling_factor=float(ed.sd.vae.config.scaling_factor / raw.std()))
+    for img in images:
+        z0 = ed.sd.encode_image(img)
+        inv = ed.invert(z0, PLAN.source_caption)
+        out = ed.denoise(inv, PLAN.source_caption, torch.ones(1, 1, *z0.shape[-2:]), guidance=1.0)
+        rel = ((out - z0).pow(2).mean().sqrt() / z0.pow(2).mean().sqrt()).item()
+        assert rel < 0.05, rel

@@ -59,3 +59,69 @@ def test_no_network_fails_fast_with_one_line(monkeypatch):
         store.get("grounding", "detector")
     assert time.perf_counter() - start < 10 and "\n" not in str(err.value)
     assert "REFEDIT_GROUNDING_MODEL" in str(err.value)
+
+
+def test_missing_local_folder_says_the_folder_does_not_exist(tmp_path):
+    """A local path that does not exist is not a connection problem and no `hf download` can help it."""
+    missing = str(tmp_path / "nowhere" / "sd")
+    store = ModelStore(Settings(models={"sd": missing}, device="cpu"))
+    for attempt in (lambda: store.get("sd", "unet"), lambda: store.config("sd", "unet/config.json")):
+        with pytest.raises(ModelUnavailable) as err:
+            attempt()
+        msg = str(err.value)
+        assert "does not exist" in msg and missing in msg and "REFEDIT_SD_MODEL" in msg
+        assert "hf download" not in msg and "connect" not in msg and "\n" not in msg
+    assert store.loads == []
+
+
+def test_relative_folder_beside_an_existing_parent_is_reported_missing(tmp_path, monkeypatch):
+    """``models/sd`` has a hub id's shape, but with a ``models/`` folder here it is a mistyped local path."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    store = ModelStore(Settings(models={"sd": "models/sd"}, device="cpu"))
+    with pytest.raises(ModelUnavailable, match="the folder 'models/sd' does not exist"):
+        store.get("sd", "unet")
+
+
+def test_existing_folder_that_is_no_checkpoint_is_not_sent_to_the_hub(tmp_path):
+    (tmp_path / "empty").mkdir()
+    store = ModelStore(Settings(models={"sd": str(tmp_path / "empty")}, device="cpu"))
+    with pytest.raises(ModelUnavailable) as err:
+        store.get("sd", "unet")
+    assert "not a complete checkpoint" in str(err.value) and "hf download" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "role,component,folder,kind",
+    [("sam", "sam", "clip", "SAM"), ("sam", "sam", "grounding-dino", "SAM"), ("clip", "clip", "sam", "CLIP"),
+     ("grounding", "detector", "clip", "zero-shot object detection"),
+     ("captioner", "captioner", "sam", "image-to-text")],
+)  # fmt: skip
+def test_role_pointed_at_another_kind_of_checkpoint_is_refused_before_loading(
+    role, component, folder, kind, tiny_models
+):
+    """transformers would load SamModel/CLIPModel from any folder (random weights for what it lacks) or fail
+    deep inside; the config's model_type is checked first and no weight loads."""
+    store = ModelStore(Settings(models={role: str(tiny_models[folder])}, device="cpu"))
+    with pytest.raises(ModelUnavailable) as err:
+        store.get(role, component)
+    msg = str(err.value)
+    assert f"is not a {kind} checkpoint" in msg and "\n" not in msg and str(tiny_models[folder]) in msg
+    assert store.loads == []
+
+
+@pytest.mark.parametrize("role,component,folder", [("sam", "sam", "sam"), ("clip", "clip", "clip"),
+                                                   ("grounding", "detector", "grounding-dino")])  # fmt: skip
+def test_role_with_its_own_kind_of_checkpoint_loads(role, component, folder, tiny_models):
+    store = ModelStore(Settings(models={role: str(tiny_models[folder])}, device="cpu"))
+    assert store.get(role, component) is not None and store.loads == [(str(tiny_models[folder]), component)]
+
+
+def test_config_reads_json_without_loading_weights(tiny_settings):
+    store = ModelStore(tiny_settings)
+    unet = store.config("sd", "unet/config.json")
+    assert unet["in_channels"] == 4 and unet["_class_name"] == "UNet2DConditionModel"
+    assert store.config("sd", "text_encoder_2/config.json", required=False) is None
+    with pytest.raises(ModelUnavailable, match="text_encoder_2/config.json"):
+        store.config("sd", "text_encoder_2/config.json")
+    assert store.loads == []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from refedit.config import MODEL_ROLES, Settings, env_var
 from refedit.errors import ModelUnavailable
@@ -52,13 +52,27 @@ def _transformers(cls_name: str, subfolder: str | None = None, weights: bool = T
     return load
 
 
+def _auto_types(mapping: str) -> Callable[[], frozenset[str]]:
+    """The ``model_type`` values a transformers auto class accepts (its ``*_MAPPING_NAMES`` keys)."""
+
+    def types() -> frozenset[str]:
+        from transformers.models.auto import modeling_auto
+
+        return frozenset(getattr(modeling_auto, mapping))
+
+    return types
+
+
 @dataclass(frozen=True)
 class Component:
     """How to load one component: ``loader(model_id, dtype, **hub_kwargs)``; ``module`` ones go to the
-    device."""
+    device. ``model_types`` (when set) lists the ``model_type`` values of the checkpoint's top-level
+    ``config.json`` the loader can use; ``kind`` names them in the refusal ("a SAM checkpoint")."""
 
     loader: Callable[..., Any]
     module: bool = True
+    model_types: Callable[[], frozenset[str]] | None = None
+    kind: str = ""
 
 
 COMPONENTS: dict[str, Component] = {
@@ -67,10 +81,15 @@ COMPONENTS: dict[str, Component] = {
     "text_encoder": Component(_transformers("CLIPTextModel", "text_encoder")),
     "tokenizer": Component(_transformers("CLIPTokenizer", "tokenizer", weights=False), module=False),
     "scheduler": Component(_scheduler_config, module=False),
-    "detector": Component(_transformers("AutoModelForZeroShotObjectDetection")),
-    "sam": Component(_transformers("SamModel")),
-    "clip": Component(_transformers("CLIPModel")),
-    "captioner": Component(_transformers("AutoModelForImageTextToText")),
+    "detector": Component(_transformers("AutoModelForZeroShotObjectDetection"),
+                          model_types=_auto_types("MODEL_FOR_ZERO_SHOT_OBJECT_DETECTION_MAPPING_NAMES"),
+                          kind="zero-shot object detection"),  # fmt: skip
+    # transformers loads SamModel/CLIPModel from any folder, with random weights for what it lacks: check first
+    "sam": Component(_transformers("SamModel"), model_types=lambda: frozenset({"sam"}), kind="SAM"),
+    "clip": Component(_transformers("CLIPModel"), model_types=lambda: frozenset({"clip"}), kind="CLIP"),
+    "captioner": Component(_transformers("AutoModelForImageTextToText"),
+                           model_types=_auto_types("MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES"),
+                           kind="image-to-text"),  # fmt: skip
     "processor": Component(_transformers("AutoProcessor", weights=False), module=False),
 }
 
@@ -78,6 +97,9 @@ COMPONENTS: dict[str, Component] = {
 #: components that ``sequential`` offload streams layer by layer (diffusers' own sequential offload covers these;
 #: the detector, SAM and CLIP read some weights outside their owning module's forward, so they move whole)
 STREAMABLE = ("unet", "vae", "text_encoder")
+
+#: role -> the component whose checkpoint kind :meth:`ModelStore.check_types` reads from its config.json
+TYPED_ROLES = {"grounding": "detector", "sam": "sam", "clip": "clip", "captioner": "captioner"}
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -124,15 +146,116 @@ def resolve_dtype(name: str, device: "torch.device") -> "torch.dtype":
 
 
 def _unavailable(role: str, model_id: str, component: str, err: BaseException) -> ModelUnavailable:
+    """One actionable line for a checkpoint that cannot be loaded: a local path that does not exist, a folder
+    that is not a checkpoint of this kind, or a hub id that is neither cached nor downloadable."""
+    if is_missing_folder(model_id, failed=True):
+        return missing_folder(role, model_id)
+    local = Path(model_id).exists()
     reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
     if len(reason) > 160:
         reason = reason[:157] + "..."
-    flag = "the config file" if role == "llm" else f"--{role}-model"  # the CLI has a flag for every other role
+    flag = _flag(role)
+    if local:
+        return ModelUnavailable(
+            f"cannot load the {role} model {model_id!r} ({component}): {reason} -- the folder is not a complete "
+            f"checkpoint of this kind; point {flag} or {env_var(role)} at one"
+        )
     return ModelUnavailable(
         f"cannot load the {role} model {model_id!r} ({component}): {reason} -- it downloads on first use where "
         f"a network exists; otherwise download it elsewhere (`hf download {model_id}`) and point {flag} or "
         f"{env_var(role)} at the local directory"
     )
+
+
+def is_hub_id(model_id: str) -> bool:
+    """Whether ``model_id`` has the shape of a hub repository id (``name`` or ``owner/name``); anything else
+    (``/abs/path``, ``./rel``, ``~/x``, ``a/b/c``) can only be a local folder."""
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(model_id)
+    except ValueError:
+        return False
+    return True
+
+
+def _flag(role: str) -> str:
+    return "the config file" if role == "llm" else f"--{role}-model"  # the CLI has a flag for every other role
+
+
+def missing_folder(role: str, model_id: str) -> ModelUnavailable:
+    """The refusal for a local path that does not exist (no hub download can help it)."""
+    return ModelUnavailable(
+        f"cannot load the {role} model: the folder {model_id!r} does not exist -- point {_flag(role)} or "
+        f"{env_var(role)} at an existing checkpoint directory or a hub id"
+    )
+
+
+def is_missing_folder(model_id: str, *, failed: bool = False) -> bool:
+    """``model_id`` names a local folder that does not exist: it is no path here and cannot be a hub id
+    (``/abs/path``, ``./rel``, ``a/b/c``); once loading it ``failed``, also when its parent folder exists here
+    (``models/sd`` beside a ``models/`` folder: a typo, not a hub id)."""
+    path = Path(model_id)
+    if path.exists():
+        return False
+    return not is_hub_id(model_id) or (failed and path.parent != Path(".") and path.parent.is_dir())
+
+
+def check_local(role: str, model_id: str) -> None:
+    """Raise :func:`missing_folder` when ``model_id`` can only be a local folder and it does not exist."""
+    if is_missing_folder(model_id):
+        raise missing_folder(role, model_id)
+
+
+def read_config(role: str, model_id: str, filename: str, *, required: bool = True) -> dict[str, Any] | None:
+    """One JSON file of a checkpoint (``"unet/config.json"``), read without loading any weight: from the
+    local folder, else the hub cache, else the hub when it is reachable (a few kB).
+
+    A file the checkpoint does not have is None, or :class:`ModelUnavailable` when ``required``; a checkpoint
+    that cannot be reached at all is always :class:`ModelUnavailable` (the same line :meth:`ModelStore.get`
+    gives)."""
+    import json
+
+    check_local(role, model_id)
+    component = filename.rsplit("/", 1)[0] if "/" in filename else "config"
+    local = Path(model_id)
+    try:
+        if local.is_dir():
+            path: Path | None = local / filename
+            if not path.is_file():
+                path = None
+        else:
+            path = _hub_file(model_id, filename, required)
+        if path is None:
+            if required:
+                raise FileNotFoundError(f"{model_id} has no {filename}")
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise _unavailable(role, model_id, component, err) from err
+    except Exception as err:  # huggingface_hub HTTP errors and friends
+        if type(err).__module__.startswith(("huggingface_hub", "requests", "httpx", "urllib3")):
+            raise _unavailable(role, model_id, component, err) from err
+        raise
+
+
+def _hub_file(model_id: str, filename: str, required: bool) -> Path | None:
+    """``filename`` of hub repo ``model_id`` from the cache, else downloaded when the hub is reachable; None
+    when the repository lacks it, or when an optional file is not cached and the hub is out of reach."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(model_id, filename, local_files_only=True))
+    except LocalEntryNotFoundError as local_err:
+        if not hub_reachable():
+            if required:
+                raise OSError(f"{filename} is not in the local cache and the hub cannot be reached") from local_err
+            return None
+    try:
+        return Path(hf_hub_download(model_id, filename))
+    except EntryNotFoundError:
+        return None
 
 
 def _quiet_libraries() -> None:
@@ -203,6 +326,9 @@ class ModelStore:
                 if spec.module and self.settings.offload != "none" and self._active != model_id:
                     self._activate(model_id)
                 return self._cache[key]
+            check_local(role, model_id)
+            if spec.model_types is not None:
+                self.check_type(role, component, model_id)
             _quiet_libraries()
             try:
                 try:  # the local copy (a directory, or the hub cache) first: no network needed
@@ -222,6 +348,36 @@ class ModelStore:
                 obj = self._place(model_id, component, obj.eval().requires_grad_(False))
             self._cache[key] = obj
             return obj
+
+    def config(self, role: str, filename: str, model_id: str | None = None, *, required: bool = True) -> Any:
+        """One JSON file of ``role``'s checkpoint (e.g. ``"unet/config.json"``) as a dict, or None when an
+        optional file is absent; read once (see :func:`read_config`), no weight loaded, nothing in ``loads``."""
+        model_id = model_id or self.model_id(role)
+        return self.cached(("config", model_id, filename, required),
+                           lambda: read_config(role, model_id, filename, required=required))  # fmt: skip
+
+    def check_types(self, roles: Iterable[tuple[str, str | None]]) -> None:
+        """:meth:`check_type` for each (role, model id override or None) whose component's kind is read from its
+        config (:data:`TYPED_ROLES`; the SD roles are checked by their editors)."""
+        for role, model_id in roles:
+            if role in TYPED_ROLES:
+                self.check_type(role, TYPED_ROLES[role], model_id)
+
+    def check_type(self, role: str, component: str, model_id: str | None = None) -> None:
+        """Raise :class:`ModelUnavailable` when the checkpoint's ``config.json`` names a ``model_type`` that
+        ``component``'s loader cannot use (a CLIP folder given as the SAM model): before any weight loads."""
+        spec = COMPONENTS[component]
+        if spec.model_types is None:
+            return
+        model_id = model_id or self.model_id(role)
+        found = (self.config(role, "config.json", model_id) or {}).get("model_type")
+        allowed = spec.model_types()
+        if found not in allowed:
+            names = " or ".join(map(repr, sorted(allowed))) if len(allowed) <= 6 else f"a {spec.kind} type"
+            raise ModelUnavailable(
+                f"{model_id!r} is not a {spec.kind} checkpoint (its config.json says model_type {found!r}, the "
+                f"{role} model needs {names}) -- point {_flag(role)} or {env_var(role)} at a {spec.kind} checkpoint"
+            )
 
     def _place(self, model_id: str, component: str, module: Any) -> Any:
         """Put a freshly loaded module where the memory plan wants it, in the layout the device runs fastest."""
@@ -273,3 +429,28 @@ class ModelStore:
             if key not in self._cache:
                 self._cache[key] = make()
             return self._cache[key]
+
+
+#: a file every checkpoint of a role has: diffusers layouts have per-component folders, transformers one config
+_PROBE_FILES = {"sd": "unet/config.json", "inpaint": "unet/config.json", "instruct": "unet/config.json"}
+
+
+def check_available(settings: Settings, roles: Iterable[tuple[str, str | None]]) -> None:
+    """Raise :class:`ModelUnavailable` for the first of ``roles`` ((role, model id override or None for the
+    role's configured id) pairs) whose checkpoint can neither be read here (a local folder or file, or the hub
+    cache) nor downloaded (the hub is reachable). Loads and downloads nothing: a missing model is reported in
+    well under 2 s, before any parsing or model loading. The ``llm`` role is an endpoint, not a checkpoint."""
+    for role, override in roles:
+        if role == "llm":
+            continue
+        model_id = override or settings.model(role)
+        check_local(role, model_id)
+        if Path(model_id).expanduser().exists():
+            continue
+        from huggingface_hub import try_to_load_from_cache
+
+        probe = _PROBE_FILES.get(role, "config.json")
+        if isinstance(try_to_load_from_cache(model_id, probe), str) or hub_reachable(timeout=1.0):
+            continue
+        raise _unavailable(role, model_id, probe.split("/")[0].removesuffix(".json"),
+                           OSError("not in the local cache and the hub cannot be reached"))  # fmt: skip

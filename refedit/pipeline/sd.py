@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -16,6 +17,8 @@ from refedit.pipeline.edit import ddim
 from refedit.pipeline.models import ModelStore
 
 UNET_KINDS = {4: "sd", 9: "inpaint", 8: "instruct"}
+#: what the UNet predicts (the scheduler config's ``prediction_type``) that :meth:`StableDiffusion.eps` turns into ε
+PREDICTION_TYPES = ("epsilon", "v_prediction")
 #: ``vae_tiling = "auto"`` tiles the VAE for working sizes whose long side exceeds this (SD 1.5's VAE at
 #: 2048 px needs about 4x the memory of 1024 px; tiles of its native 512 px bound it)
 TILE_ABOVE_PX = 1024
@@ -58,15 +61,61 @@ class StableDiffusion:
         """Image sides must be multiples of this for the UNet's downsampling to divide evenly."""
         return self.vae_scale * 2 ** (len(self.unet.config.block_out_channels) - 1)
 
-    def check_kind(self, expected: str, editor: str) -> None:
-        """Raise :class:`ModelUnavailable` when the UNet's input channels do not fit ``expected``."""
-        channels = int(self.unet.config.in_channels)
+    def config(self, filename: str, *, required: bool = True) -> dict[str, Any] | None:
+        """One JSON file of the checkpoint (``"unet/config.json"``), read once, no weight loaded."""
+        return self.store.config(self.role, filename, self.model_id, required=required)
+
+    def check(self, expected: str, editor: str) -> None:
+        """Preflight from the checkpoint's config files only (milliseconds, no weight loads): raise
+        :class:`ModelUnavailable` unless it is a Stable Diffusion 1.x/2.x checkpoint of kind ``expected``
+        ("sd", "inpaint", "instruct") that refedit runs correctly: not SDXL, a UNet of ``expected``'s input
+        channels, an ε- or v-predicting schedule, and a text encoder as wide as the UNet's cross-attention."""
+        unet = self.config("unet/config.json") or {}
+        self._check_not_sdxl(unet)
+        channels = int(unet.get("in_channels", 4))
         kind = UNET_KINDS.get(channels, f"{channels}-channel")
         if kind != expected:
             raise ModelUnavailable(
                 f"{self.model_id!r} is a {kind} checkpoint ({channels}-channel UNet) but the {editor} editor needs "
                 f"a {expected} checkpoint ({ {v: k for k, v in UNET_KINDS.items()}[expected] } channels)"
             )
+        prediction = (self.config("scheduler/scheduler_config.json") or {}).get("prediction_type") or "epsilon"
+        if prediction not in PREDICTION_TYPES:
+            raise ModelUnavailable(
+                f"{self.model_id!r} predicts {prediction!r} (its scheduler config's prediction_type); refedit "
+                f"runs checkpoints that predict {' or '.join(PREDICTION_TYPES)}"
+            )
+        self._check_text_width(unet)
+
+    def _check_not_sdxl(self, unet: dict[str, Any]) -> None:
+        """SDXL has a second text encoder and size/crop conditioning ("text_time" added embeddings)."""
+        index = self.config("model_index.json", required=False) or {}
+        local = Path(self.model_id) / "text_encoder_2"
+        if unet.get("addition_embed_type") == "text_time" or "text_encoder_2" in index or local.is_dir():
+            raise ModelUnavailable(
+                f"{self.model_id!r} is an SDXL checkpoint: SDXL checkpoints are not supported yet -- use a "
+                "Stable Diffusion 1.x or 2.x checkpoint"
+            )
+
+    def _check_text_width(self, unet: dict[str, Any]) -> None:
+        """The text encoder's hidden size must be the width the UNet's cross-attention reads (its
+        ``encoder_hid_dim`` projection's input, when it has one)."""
+        text = self.config("text_encoder/config.json") or {}
+        width = text.get("hidden_size") or (text.get("text_config") or {}).get("hidden_size")
+        cross = unet.get("encoder_hid_dim") or unet.get("cross_attention_dim")
+        widths = set(cross) if isinstance(cross, (list, tuple)) else {cross}
+        if width is not None and None not in widths and widths != {width}:
+            shown = cross if len(widths) > 1 else next(iter(widths))
+            raise ModelUnavailable(
+                f"{self.model_id!r} does not fit together: its UNet's cross-attention width is {shown} but its "
+                f"text encoder's hidden size is {width} (unet and text_encoder from different checkpoints?)"
+            )
+
+    @property
+    def prediction_type(self) -> str:
+        """What the UNet predicts, from the scheduler config: "epsilon" (SD 1.x) or "v_prediction" (SD 2.x 768-v)."""
+        return self.store.cached(("prediction_type", self.model_id),
+                                 lambda: str(self.scheduler_config.get("prediction_type") or "epsilon"))  # fmt: skip
 
     @torch.inference_mode()
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
@@ -116,11 +165,19 @@ class StableDiffusion:
         z = dist.sample(generator) if generator is not None else dist.mean
         return z * self.vae.config.scaling_factor if scaled else z
 
-    def ddim_schedule(self, steps: int, ratio: float) -> "ddim.Schedule":
-        """The last ⌈ratio·T⌉ steps of a T-step DDIM schedule with the checkpoint's own noise schedule."""
+    def ddim_scheduler(self) -> Any:
+        """diffusers' DDIMScheduler built from the checkpoint's scheduler config (its ᾱ_t), once per store."""
         from diffusers import DDIMScheduler
 
-        sched = self.store.cached(("ddim", self.model_id), lambda: DDIMScheduler.from_config(self.scheduler_config))
+        return self.store.cached(("ddim", self.model_id), lambda: DDIMScheduler.from_config(self.scheduler_config))
+
+    def alpha(self, t: int) -> float:
+        """ᾱ_t of the checkpoint's noise schedule at training timestep ``t``."""
+        return self.store.cached(("alpha", self.model_id, t), lambda: float(self.ddim_scheduler().alphas_cumprod[t]))
+
+    def ddim_schedule(self, steps: int, ratio: float) -> "ddim.Schedule":
+        """The last ⌈ratio·T⌉ steps of a T-step DDIM schedule with the checkpoint's own noise schedule."""
+        sched = self.ddim_scheduler()
         cfg = sched.config
         return ddim.ddim_schedule(
             sched.alphas_cumprod,
@@ -136,8 +193,13 @@ class StableDiffusion:
         return self.store.cached(("timestep", t, str(device)), lambda: torch.tensor(t, device=device))
 
     def eps(self, latents: torch.Tensor, t: int, text: torch.Tensor) -> torch.Tensor:
-        """One UNet call ε_θ(latents, t, text)."""
-        return self.unet(latents, self.timestep(t, latents.device), encoder_hidden_states=text).sample
+        """One UNet call, as the noise prediction ε_θ(latents, t, text) whatever the checkpoint predicts: a
+        v-predicting UNet's v is turned into ε (:func:`ddim.v_to_eps`) with x_t the first ``out_channels``
+        channels of ``latents`` (inpainting and InstructPix2Pix UNets get their conditioning after x_t)."""
+        out = self.unet(latents, self.timestep(t, latents.device), encoder_hidden_states=text).sample
+        if self.prediction_type == "v_prediction":
+            out = ddim.v_to_eps(latents[:, : out.shape[1]], out, self.alpha(t))
+        return out
 
     @torch.inference_mode()
     def decode(self, latents: torch.Tensor) -> Image.Image:

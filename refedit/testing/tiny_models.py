@@ -26,6 +26,7 @@ from transformers import (
     CLIPProcessor,
     CLIPTextConfig,
     CLIPTextModel,
+    CLIPTextModelWithProjection,
     CLIPTokenizer,
     GPT2Tokenizer,
     GroundingDinoConfig,
@@ -82,27 +83,47 @@ def tiny_clip_tokenizer() -> CLIPTokenizer:
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=_CLIP_MAX_LENGTH)
 
 
-def _tiny_clip_text_config(tokenizer: CLIPTokenizer) -> CLIPTextConfig:
+def _tiny_clip_text_config(tokenizer: CLIPTokenizer, hidden_size: int | None = None) -> CLIPTextConfig:
+    layers = {**TINY_LAYERS, **({"hidden_size": hidden_size} if hidden_size else {})}
     return CLIPTextConfig(
         vocab_size=len(tokenizer),
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,  # the pooled output is taken at the first EOS
         pad_token_id=tokenizer.pad_token_id,
-        **TINY_LAYERS,
+        **layers,
         max_position_embeddings=_CLIP_MAX_LENGTH,
         projection_dim=32,
     )
 
 
-def build_tiny_sd(path: str | Path, *, unet_in_channels: int = 4, seed: int = 0) -> Path:
+#: SDXL's size-and-crop conditioning: 6 numbers, each embedded to this many channels (SDXL's: 256)
+_SDXL_TIME_DIM = 8
+
+
+def build_tiny_sd(
+    path: str | Path,
+    *,
+    unet_in_channels: int = 4,
+    prediction_type: str = "epsilon",
+    text_hidden_size: int | None = None,
+    sdxl: bool = False,
+    seed: int = 0,
+) -> Path:
     """Save a tiny Stable Diffusion repo (unet, vae, text_encoder, tokenizer, scheduler, model_index.json).
 
     ``unet_in_channels`` 9 gives an inpainting-style UNet, 8 an InstructPix2Pix-style one. The VAE downsamples by
-    2 (SD 1.5's by 8); the scheduler is SD 1.5's PNDM config, as the real repository ships it.
+    2 (SD 1.5's by 8); the scheduler is SD 1.5's PNDM config, as the real repository ships it, with
+    ``prediction_type`` ("v_prediction": an SD 2.x 768-v-style checkpoint). ``text_hidden_size`` other than 32
+    gives a text encoder that does not fit the UNet's cross-attention (a mixed-up checkpoint). ``sdxl`` gives
+    SDXL's layout: a second text encoder with projection (``text_encoder_2``, ``tokenizer_2``) and a UNet with
+    "text_time" added embeddings reading both encoders' concatenated hidden states.
     """
     path = _prepare(path)
+    text_width = TINY_LAYERS["hidden_size"]
 
     torch.manual_seed(seed)
+    xl = dict(addition_embed_type="text_time", addition_time_embed_dim=_SDXL_TIME_DIM,
+              projection_class_embeddings_input_dim=6 * _SDXL_TIME_DIM + 32)  # fmt: skip
     UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=1,
@@ -111,9 +132,10 @@ def build_tiny_sd(path: str | Path, *, unet_in_channels: int = 4, seed: int = 0)
         out_channels=4,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32,
+        cross_attention_dim=2 * text_width if sdxl else text_width,
         attention_head_dim=(2, 4),
         norm_num_groups=32,
+        **(xl if sdxl else {}),
     ).save_pretrained(path / "unet")
 
     torch.manual_seed(seed)
@@ -130,7 +152,10 @@ def build_tiny_sd(path: str | Path, *, unet_in_channels: int = 4, seed: int = 0)
     tokenizer = tiny_clip_tokenizer()
     tokenizer.save_pretrained(path / "tokenizer")
     torch.manual_seed(seed)
-    CLIPTextModel(_tiny_clip_text_config(tokenizer)).save_pretrained(path / "text_encoder")
+    CLIPTextModel(_tiny_clip_text_config(tokenizer, text_hidden_size)).save_pretrained(path / "text_encoder")
+    if sdxl:
+        tokenizer.save_pretrained(path / "tokenizer_2")
+        CLIPTextModelWithProjection(_tiny_clip_text_config(tokenizer)).save_pretrained(path / "text_encoder_2")
 
     scheduler = PNDMScheduler(
         num_train_timesteps=1000,
@@ -140,13 +165,14 @@ def build_tiny_sd(path: str | Path, *, unet_in_channels: int = 4, seed: int = 0)
         skip_prk_steps=True,
         steps_offset=1,
         set_alpha_to_one=False,
+        prediction_type=prediction_type,
     )
     # SD 1.5's config carries clip_sample=false, which PNDM ignores but DDIM (default True) reads from_config.
     scheduler.register_to_config(clip_sample=False)
     scheduler.save_pretrained(path / "scheduler")
 
-    model_index = {
-        "_class_name": "StableDiffusionPipeline",
+    model_index: dict[str, object] = {
+        "_class_name": "StableDiffusionXLPipeline" if sdxl else "StableDiffusionPipeline",
         "_diffusers_version": diffusers.__version__,
         "feature_extractor": [None, None],
         "requires_safety_checker": False,
@@ -157,6 +183,9 @@ def build_tiny_sd(path: str | Path, *, unet_in_channels: int = 4, seed: int = 0)
         "unet": ["diffusers", "UNet2DConditionModel"],
         "vae": ["diffusers", "AutoencoderKL"],
     }
+    if sdxl:
+        model_index.update(text_encoder_2=["transformers", "CLIPTextModelWithProjection"],
+                           tokenizer_2=["transformers", "CLIPTokenizer"])  # fmt: skip
     (path / "model_index.json").write_text(json.dumps(model_index, indent=2) + "\n")
     return path
 

@@ -1,7 +1,8 @@
 """DDIM math as pure tensor functions (DDIM, Song et al. 2021; DiffEdit; InstructEdit Eq. 2-4).
 
 Notation: ``alpha`` is the cumulative product ᾱ_t of the noise schedule, ``eps`` the UNet's noise
-prediction ε_θ(x_t, t, c).
+prediction ε_θ(x_t, t, c). v-predicting checkpoints (SD 2.x 768-v) are brought to ε by :func:`v_to_eps`
+before any of this runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,18 @@ import torch.nn.functional as F
 def predict_x0(x_t: torch.Tensor, eps: torch.Tensor, alpha_t: float) -> torch.Tensor:
     """x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t."""
     return (x_t - math.sqrt(1.0 - alpha_t) * eps) / math.sqrt(alpha_t)
+
+
+def v_to_eps(x_t: torch.Tensor, v: torch.Tensor, alpha_t: float) -> torch.Tensor:
+    """The noise a v-prediction stands for (Salimans & Ho 2022, "Progressive Distillation", Sec. 4 and
+    App. D, with v ≡ √ᾱ_t ε − √(1−ᾱ_t) x_0): ε = √(1−ᾱ_t) x_t + √ᾱ_t v. Linear in v, so classifier-free
+    guidance on ε equals guidance on v for a shared x_t."""
+    return math.sqrt(1.0 - alpha_t) * x_t + math.sqrt(alpha_t) * v
+
+
+def v_to_x0(x_t: torch.Tensor, v: torch.Tensor, alpha_t: float) -> torch.Tensor:
+    """The clean latent a v-prediction stands for (same source): x̂_0 = √ᾱ_t x_t − √(1−ᾱ_t) v."""
+    return math.sqrt(alpha_t) * x_t - math.sqrt(1.0 - alpha_t) * v
 
 
 def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, alpha_t: float, alpha_prev: float) -> torch.Tensor:

@@ -4,26 +4,13 @@ step replace the latents outside the mask by the source noised to that step, z̃
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from PIL import Image
 
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit import ddim
-from refedit.pipeline.edit.base import CheckpointEditor, EditorOptions, check_fraction, noise_like
-
-
-@dataclass(frozen=True)
-class SDEditOptions(EditorOptions):
-    """``strength``: the sampling ratio s (0 keeps the input, 1 starts from pure noise; iEdit uses 0.6-0.8)."""
-
-    strength: float = 0.7
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_fraction("strength", self.strength)
-
+from refedit.pipeline.edit.base import CheckpointEditor, derived_seed, noise_like
+from refedit.pipeline.edit.options import SDEditOptions
 
 
 class SDEditEditor(CheckpointEditor):
@@ -33,11 +20,18 @@ class SDEditEditor(CheckpointEditor):
     options: SDEditOptions
 
     @torch.inference_mode()
+    def start(self, work: Image.Image, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """z_0, a VAE posterior sample drawn with ``seed``, and the forward-process noise ε drawn from the
+        independent stream ``derived_seed(seed, "noise")`` (one generator state for both would make ε the
+        very draw that sampled z_0)."""
+        z0 = self.sd.encode_image(work, self.sd.generator(seed))
+        return z0, noise_like(z0, derived_seed(seed, "noise"))
+
+    @torch.inference_mode()
     def edit(self, *, image: Image.Image, plan: EditPlan, segmentation: Segmentation, seed: int) -> EditResult:
         opts, sd = self.options, self.sd
         region = self.region(image, segmentation)
-        z0 = sd.encode_image(region.image, sd.generator(seed))
-        noise = noise_like(z0, seed)
+        z0, noise = self.start(region.image, seed)
         mask = region.latent_mask(tuple(z0.shape[-2:]), z0)
         sched = sd.ddim_schedule(opts.steps, opts.strength)
         text = sd.encode_text(["", plan.edited_caption])
