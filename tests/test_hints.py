@@ -1,18 +1,21 @@
 """User hints (FlexEdit): boxes, points and free-shape scribbles pick candidates or prompt SAM."""
 
+import itertools
 import json
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from scipy import ndimage
 
 from refedit.cli import main
-from refedit.errors import BadInput
+from refedit.errors import BadInput, TargetNotFound
 from refedit.pipeline.artifacts import Candidate, Hints
 from refedit.pipeline.chain import build_stage
 from refedit.pipeline.parse.rules import RulesParser
-from refedit.pipeline.segment.hints import hint_prompts, select_by_hints
+from refedit.pipeline.segment import masks as mk
+from refedit.pipeline.segment.hints import hint_prompts, interior_points, select_by_hints
 
 from .conftest import EXAMPLES
 
@@ -31,9 +34,23 @@ def test_box_hint_picks_best_iou():
     assert res.chosen == (1,) and "IoU" in res.reason
 
 
-def test_point_hint_picks_containing_or_nearest():
+def test_box_hint_touching_nothing_picks_nothing():
+    far = (65, 160, 105, 195)  # below and between the boxes: IoU 0 with every candidate
+    res = select_by_hints(CANDS, Hints(boxes=(far,)), SHAPE)
+    assert res.chosen == () and res.unmatched.boxes == (far,) and res.n_unmatched == 1
+
+
+def test_point_hint_picks_containing_box_only():
     assert select_by_hints(CANDS, Hints(points=((250, 100),)), SHAPE).chosen == (2,)
-    assert select_by_hints(CANDS, Hints(points=((90, 100),)), SHAPE).chosen == (1,)  # between: nearest centre
+    between = select_by_hints(CANDS, Hints(points=((90, 100),)), SHAPE)  # between boxes 0 and 1
+    assert between.chosen == () and between.unmatched.points == ((90.0, 100.0),)
+
+
+def test_mixed_hints_split_into_picks_and_prompts():
+    far_mask = ellipse(180, 25, 10, 8)  # above the gap between boxes 1 and 2
+    res = select_by_hints(CANDS, Hints(boxes=((105, 55, 170, 150),), points=((90, 100),), hint_mask=far_mask), SHAPE)
+    assert res.chosen == (1,) and res.unmatched.points == ((90.0, 100.0),) and res.unmatched.hint_mask is far_mask
+    assert res.n_unmatched == 2 and res.reason.startswith("IoU")
 
 
 @pytest.mark.parametrize("scribble", [ellipse(135, 100, 15, 25), ellipse(135, 100, 40, 60),  # inside / around
@@ -42,10 +59,31 @@ def test_free_shape_hint_need_not_cover_the_object(scribble):
     assert select_by_hints(CANDS, Hints(hint_mask=scribble), SHAPE).chosen == (1,)
 
 
+def test_free_shape_hint_touching_no_box_picks_nothing():
+    far = ellipse(85, 30, 15, 10)  # x 70..100, y 20..40: in the gap between boxes 0 and 1
+    res = select_by_hints(CANDS, Hints(hint_mask=far), SHAPE)
+    assert res.chosen == () and res.unmatched.hint_mask is far
+
+
 def test_no_hints_no_choice_and_prompts():
     assert select_by_hints(CANDS, Hints(), SHAPE) is None
-    boxes, points = hint_prompts(Hints(boxes=((1, 2, 3, 4),), points=((5, 6),), hint_mask=ellipse(50, 50, 10, 10)))
-    assert boxes[0] == (1, 2, 3, 4) and boxes[1] == (40.0, 40.0, 61.0, 61.0) and points == [(5.0, 6.0)]
+    blob = ellipse(50, 50, 10, 10)
+    prompts = hint_prompts(Hints(boxes=((1, 2, 3, 4),), points=((5, 6), (7, 8)), hint_mask=blob))
+    assert [(p.box, p.points) for p in prompts[:2]] == [((1, 2, 3, 4), ()), (None, ((5.0, 6.0), (7.0, 8.0)))]
+    assert prompts[2].box == (40.0, 40.0, 61.0, 61.0) and len(prompts[2].points) == 3  # the blob's box + points
+    assert all(blob[int(y), int(x)] for x, y in prompts[2].points)
+
+
+def test_interior_points_lie_deep_inside_and_apart():
+    blob = ellipse(150, 100, 60, 30)
+    pts = interior_points(blob)
+    assert len(pts) == 3 and len(set(pts)) == 3
+    depth = ndimage.distance_transform_edt(blob)
+    assert all(depth[int(y), int(x)] >= depth.max() / 2 for x, y in pts)  # in the inner half
+    assert min(abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in itertools.combinations(pts, 2)) > 20  # spread
+    ring = ellipse(150, 100, 40, 40) & ~ellipse(150, 100, 36, 36)  # a drawn circle stands for its inside
+    assert all((x - 150) ** 2 + (y - 100) ** 2 < 36**2 for x, y in interior_points(ring))
+    assert interior_points(np.zeros(SHAPE, dtype=bool)) == ()
 
 
 def test_hint_overrides_detector_score_on_tiny_models(tiny_settings):
@@ -80,3 +118,99 @@ def test_cli_hint_validation_and_hint_only_segment(tmp_path, tiny_env):
     assert r.exit_code == 0, r.output
     seg = json.loads(r.stdout)["segmentation"]
     assert seg["area"] > 0 and "free-shape hint" in seg["reason"]
+
+
+# --------------------------------------------------------------------------- hints that touch no detection
+# cat.jpg is 451x300; the stand-in detector finds two cats, none of them in the lower middle of the image.
+DETECTED = [Candidate((300, 30, 420, 200), 0.95, "cat"), Candidate((10, 20, 100, 150), 0.40, "cat")]
+FAR_BOX = (150.0, 220.0, 250.0, 290.0)
+FAR_POINT = (200.0, 260.0)
+
+
+@pytest.fixture
+def stand_in():
+    """A deterministic stand-in detector registered as a segmenter through the real registry (tiny SAM)."""
+    from refedit.pipeline.segment.detections import GivenDetections
+    from refedit.pipeline.segment.grounded_sam import GroundedSamOptions, GroundedSamSegmenter
+    from refedit.pipeline.stages import registry
+
+    def factory(context):
+        """Grounded-SAM with fixed detections (test stand-in)."""
+        return GroundedSamSegmenter(context.store, GroundedSamOptions.from_mapping(context.options),
+                                    detector=GivenDetections(DETECTED))  # fmt: skip
+
+    registry.register("segmenter", "stand-in", factory)
+    yield "stand-in"
+    registry.unregister("segmenter", "stand-in")
+
+
+def _segment(tiny_settings, name, hints):
+    seg = build_stage("segmenter", name, tiny_settings)
+    img = Image.open(EXAMPLES / "cat.jpg").convert("RGB")
+    return seg, img, seg.segment(image=img, plan=RulesParser().parse(instruction="remove the cat"), hints=hints)
+
+
+def _not_a_detection(out):
+    assert out.chosen == () and len(out.candidates) == 2 and out.mask.any()
+    assert all(c.mask is not None and not np.array_equal(out.mask, c.mask) for c in out.candidates)
+
+
+def test_far_box_prompts_sam_with_the_box(tiny_settings, stand_in):
+    seg, img, out = _segment(tiny_settings, stand_in, Hints(boxes=(FAR_BOX,)))
+    assert out.reason == "the hint touches none of the 2 'cat' detections: SAM prompted with 1 box(es)"
+    _not_a_detection(out)
+    assert np.array_equal(out.mask, mk.clean(seg.sam.masks(img, [FAR_BOX])[0]))  # SAM's answer to the hint box
+
+
+def test_far_point_prompts_sam_with_the_point(tiny_settings, stand_in):
+    seg, img, out = _segment(tiny_settings, stand_in, Hints(points=(FAR_POINT,)))
+    assert out.reason == "the hint touches none of the 2 'cat' detections: SAM prompted with 1 point(s)"
+    _not_a_detection(out)
+    assert np.array_equal(out.mask, mk.clean(seg.sam.mask_from_points(img, [FAR_POINT])))
+
+
+def test_far_free_shape_hint_prompts_sam_with_its_box_and_inside_points(tiny_settings, stand_in):
+    scribble = ellipse(200, 255, 30, 20, shape=(300, 451))  # x 170..230, y 235..275
+    seg, img, out = _segment(tiny_settings, stand_in, Hints(hint_mask=scribble))
+    assert out.reason == ("the hint touches none of the 2 'cat' detections: SAM prompted with a free-shape hint "
+                          "(its box and 3 points inside it)")  # fmt: skip
+    _not_a_detection(out)
+    prompt = hint_prompts(Hints(hint_mask=scribble))[0]
+    assert prompt.box == (170.0, 235.0, 231.0, 276.0) and all(scribble[int(y), int(x)] for x, y in prompt.points)
+    assert np.array_equal(out.mask, mk.clean(seg.sam.mask_from_points(img, prompt.points, box=prompt.box)))
+    box_only = mk.clean(seg.sam.masks(img, [prompt.box])[0])
+    assert not np.array_equal(box_only, out.mask)  # the points take part in the prompt
+
+
+def test_box_overlapping_a_detection_still_picks_it(tiny_settings, stand_in):
+    _, _, out = _segment(tiny_settings, stand_in, Hints(boxes=((20, 30, 110, 160),)))  # over the low-scoring cat
+    assert out.chosen == (1,) and out.reason.startswith("IoU 0.") and "SAM prompted" not in out.reason
+    assert np.array_equal(out.mask, out.candidates[1].mask)
+
+
+def test_mixed_hints_union_a_detection_and_a_sam_prompt(tiny_settings, stand_in):
+    seg, img, out = _segment(tiny_settings, stand_in, Hints(boxes=((20, 30, 110, 160),), points=(FAR_POINT,)))
+    assert out.chosen == (1,) and "the other hint touches none of the 2 'cat' detections" in out.reason
+    prompted = mk.clean(seg.sam.mask_from_points(img, [FAR_POINT]))
+    assert np.array_equal(out.mask, out.candidates[1].mask | prompted)
+
+
+def test_cli_far_box_prompts_sam(tiny_env, stand_in):
+    r = CliRunner().invoke(main, ["segment", str(EXAMPLES / "cat.jpg"), "remove the cat", "--segmenter", stand_in,
+                                  "--box", ",".join(f"{v:g}" for v in FAR_BOX), "--json"], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    seg = json.loads(r.stdout)["segmentation"]
+    assert seg["chosen"] == [] and len(seg["candidates"]) == 2 and seg["area"] > 0
+    assert "touches none of the 2 'cat' detections: SAM prompted with 1 box(es)" in seg["reason"]
+
+
+def test_cli_far_hints_with_box_mask_load_no_model():
+    """examples/dets_cat.json has one cat box (0, 0, 398, 300); right of it the hints touch nothing."""
+    args = ["segment", str(EXAMPLES / "cat.jpg"), "remove the cat", "--detections", str(EXAMPLES / "dets_cat.json"),
+            "--box-mask", "-O", "box_expand=0", "--json"]  # fmt: skip
+    r = CliRunner().invoke(main, [*args, "--box", "405,10,445,60"])
+    assert r.exit_code == 0, r.output
+    seg = json.loads(r.stdout)["segmentation"]
+    assert seg["chosen"] == [] and seg["area"] == 40 * 50 and "touches none of the 1 'cat' detections" in seg["reason"]
+    r = CliRunner().invoke(main, [*args, "--point", "430,150"])
+    assert r.exit_code == TargetNotFound.exit_code and "a point alone gives no box" in r.stderr

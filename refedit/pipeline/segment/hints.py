@@ -1,30 +1,63 @@
 """User hints (FlexEdit): rough boxes, points or a free-shape scribble that pick among detected
-candidates, or prompt SAM directly when the text names no detectable object. Pure functions."""
+candidates, or prompt SAM directly when they touch no detection (or the text names no detectable
+object). Pure functions."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from refedit.errors import BadInput
 from refedit.pipeline.artifacts import Box, Candidate, Hints, Point
-from refedit.pipeline.segment.masks import box_mask, mask_box
-from refedit.pipeline.segment.resolve import Resolution, area, box_iou, center
+from refedit.pipeline.segment.masks import box_mask, fill_holes, mask_box
+from refedit.pipeline.segment.resolve import area, box_iou
+
+
+@dataclass(frozen=True)
+class HintChoice:
+    """What the hints pick: ``chosen`` candidate indices (one per hint that touches a candidate, in hint
+    order, without repeats), ``reason`` one clause per picking hint, and ``unmatched`` the hints that touch
+    no candidate (they prompt SAM directly instead)."""
+
+    chosen: tuple[int, ...]
+    reason: str
+    unmatched: Hints
+
+    @property
+    def n_unmatched(self) -> int:
+        """How many hints touch no candidate (a free-shape mask counts as one)."""
+        u = self.unmatched
+        return len(u.boxes) + len(u.points) + (u.hint_mask is not None)
+
+
+@dataclass(frozen=True)
+class SamPrompt:
+    """One SAM prompt for one object: an optional xyxy pixel ``box`` and foreground pixel ``points``."""
+
+    box: Box | None = None
+    points: tuple[Point, ...] = ()
 
 
 def _contains(box: Box, p: Point) -> bool:
     return box[0] <= p[0] <= box[2] and box[1] <= p[1] <= box[3]
 
 
-def pick_by_point(candidates: Sequence[Candidate], p: Point) -> int:
-    """The smallest candidate whose box contains ``p`` (the most specific), else the nearest centre."""
+def pick_by_point(candidates: Sequence[Candidate], p: Point) -> int | None:
+    """The smallest candidate whose box contains ``p`` (the most specific), or None when none does."""
     inside = [i for i, c in enumerate(candidates) if _contains(c.box, p)]
-    if inside:
-        return min(inside, key=lambda i: (area(candidates[i].box), -candidates[i].score))
-    return min(range(len(candidates)),
-               key=lambda i: (center(candidates[i].box)[0] - p[0]) ** 2 + (center(candidates[i].box)[1] - p[1]) ** 2)  # fmt: skip
+    if not inside:
+        return None
+    return min(inside, key=lambda i: (area(candidates[i].box), -candidates[i].score))
+
+
+def pick_by_box(candidates: Sequence[Candidate], b: Box) -> int | None:
+    """The candidate of highest IoU with the hint box among those it overlaps, or None when it overlaps none."""
+    touched = [i for i, c in enumerate(candidates) if box_iou(c.box, b) > 0.0]
+    return max(touched, key=lambda i: (box_iou(candidates[i].box, b), candidates[i].score), default=None)
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -32,40 +65,98 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
-def select_by_hints(candidates: Sequence[Candidate], hints: Hints, shape: tuple[int, int]) -> Resolution | None:
-    """Choose candidates with the hints: each box picks the candidate of highest IoU, each point the
-    candidate containing it, a free-shape mask the candidate whose mask (or box) it overlaps best (IoU).
-    ``None`` when there are no hints or no candidates."""
-    if not candidates or (not hints.boxes and not hints.points and hints.hint_mask is None):
+def pick_by_mask(candidates: Sequence[Candidate], hint: np.ndarray) -> tuple[int, float] | None:
+    """Among the candidates whose box the free-shape ``hint`` overlaps (at least one pixel), the one whose
+    mask (or box, without a mask) it overlaps best by IoU, then by the share of the box it covers, then by
+    score; with that IoU. None when the hint overlaps no candidate's box."""
+    shape = hint.shape
+    boxes = [box_mask(c.box, shape) for c in candidates]
+    touched = [i for i, m in enumerate(boxes) if np.logical_and(m, hint).any()]
+    if not touched:
+        return None
+
+    def key(i: int) -> tuple[float, float, float]:
+        c = candidates[i]
+        own = c.mask if c.mask is not None else boxes[i]
+        return mask_iou(own, hint), np.logical_and(boxes[i], hint).sum() / max(1, boxes[i].sum()), c.score
+
+    best = max(touched, key=key)
+    return best, key(best)[0]
+
+
+def select_by_hints(candidates: Sequence[Candidate], hints: Hints, shape: tuple[int, int]) -> HintChoice | None:
+    """Choose candidates with the hints. A hint only ever picks a candidate it touches: a box the candidate
+    of highest IoU among the boxes it overlaps, a point the smallest box containing it, a free-shape mask
+    the candidate it overlaps best (see :func:`pick_by_mask`). Hints that touch no candidate are returned
+    in ``unmatched``. ``None`` when there are no hints; ``shape`` is (H, W) of the image."""
+    if not hints.boxes and not hints.points and hints.hint_mask is None:
         return None
     chosen: list[int] = []
     why: list[str] = []
+    far_boxes: list[Box] = []
+    far_points: list[Point] = []
     for b in hints.boxes:
-        i = max(range(len(candidates)), key=lambda i: (box_iou(candidates[i].box, b), candidates[i].score))
+        if (i := pick_by_box(candidates, b)) is None:
+            far_boxes.append(b)
+            continue
         chosen.append(i)
         why.append(f"IoU {box_iou(candidates[i].box, b):.2f} with the hint box")
     for p in hints.points:
-        i = pick_by_point(candidates, p)
+        if (i := pick_by_point(candidates, p)) is None:
+            far_points.append(p)
+            continue
         chosen.append(i)
-        why.append("contains the hint point" if _contains(candidates[i].box, p) else "nearest the hint point")
+        why.append("contains the hint point")
+    far_mask = None
     if hints.hint_mask is not None:
-        def overlap(c: Candidate) -> float:
-            return mask_iou(c.mask if c.mask is not None else box_mask(c.box, shape), hints.hint_mask)
-
-        i = max(range(len(candidates)), key=lambda i: (overlap(candidates[i]), candidates[i].score))
-        chosen.append(i)
-        why.append(f"IoU {overlap(candidates[i]):.2f} with the hint mask")
+        if hints.hint_mask.shape != shape:
+            (h, w), (ih, iw) = hints.hint_mask.shape, shape
+            raise BadInput(f"the hint mask is {w}x{h}, the image {iw}x{ih}")
+        picked = pick_by_mask(candidates, hints.hint_mask)
+        if picked is None:
+            far_mask = hints.hint_mask
+        else:
+            chosen.append(picked[0])
+            why.append(f"IoU {picked[1]:.2f} with the hint mask")
     unique = tuple(dict.fromkeys(chosen))
-    return Resolution(unique, f"{'; '.join(why)} ({len(candidates)} candidates)")
+    reason = f"{'; '.join(why)} ({len(candidates)} candidates)" if why else ""
+    return HintChoice(unique, reason, Hints(boxes=tuple(far_boxes), points=tuple(far_points), hint_mask=far_mask))
 
 
-def hint_prompts(hints: Hints) -> tuple[list[Box], list[Point]]:
-    """Boxes and points to prompt SAM with when no candidate is chosen by text: the hint boxes, the
-    bounding box of a free-shape hint, and the hint points."""
-    boxes = list(hints.boxes)
+def interior_points(mask: np.ndarray, k: int = 3) -> tuple[Point, ...]:
+    """Up to ``k`` pixel-centre points (x + 0.5, y + 0.5) well inside a rough mask, for a SAM prompt.
+
+    Holes are filled first (a drawn ring stands for the region it encloses). The first point is the pixel
+    farthest from the mask's edge (maximum of the Euclidean distance transform); the others are added by
+    farthest-point sampling among the pixels at least half that deep, so they spread over the object's
+    interior. Deterministic; empty for an empty mask."""
+    box = mask_box(mask)
+    if box is None or k <= 0:
+        return ()
+    x0, y0, x1, y1 = box
+    crop = np.pad(fill_holes(mask[y0:y1, x0:x1]), 1)  # zero border: the outside counts as background
+    depth = ndimage.distance_transform_edt(crop)
+    ys, xs = np.nonzero(depth >= depth.max() / 2.0)
+    pts = np.stack([xs, ys], axis=1).astype(np.float64)
+    picked = [int(np.argmax(depth[ys, xs]))]
+    nearest = ((pts - pts[picked[0]]) ** 2).sum(axis=1)
+    while len(picked) < k and nearest.max() > 0:
+        picked.append(int(np.argmax(nearest)))
+        nearest = np.minimum(nearest, ((pts - pts[picked[-1]]) ** 2).sum(axis=1))
+    return tuple((float(pts[j, 0] - 1 + x0 + 0.5), float(pts[j, 1] - 1 + y0 + 0.5)) for j in picked)
+
+
+def hint_prompts(hints: Hints) -> list[SamPrompt]:
+    """SAM prompts for hints that pick no detection: one box prompt per hint box, one prompt with all the
+    hint points (they mark one object, as in SAM's predictor), and for a free-shape hint its bounding box
+    plus :func:`interior_points` sampled inside it."""
+    prompts = [SamPrompt(box=b) for b in hints.boxes]
+    if hints.points:
+        prompts.append(SamPrompt(points=tuple(hints.points)))
     if hints.hint_mask is not None and (b := mask_box(hints.hint_mask)) is not None:
-        boxes.append(tuple(float(v) for v in b))  # type: ignore[arg-type]
-    return boxes, list(hints.points)
+        box: Box = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+        prompts.append(SamPrompt(box=box, points=interior_points(hints.hint_mask)))
+    return prompts
 
 
 def load_hints(

@@ -37,8 +37,8 @@ class Sam:
 
     @torch.inference_mode()
     def _predict(self, image: Image.Image, *, boxes: Any = None, points: Any = None) -> list[np.ndarray]:
-        """Decode masks for pixel-space prompts (boxes (n, 4), or foreground points (n, 2) of one object)
-        against the cached embedding; full-resolution HxW bool masks."""
+        """Decode masks for pixel-space prompts (boxes (n, 4), or foreground points (n, 2) of one object,
+        or one box with points) against the cached embedding; full-resolution HxW bool masks."""
         self.set_image(image)
         assert self._state is not None
         embedding, inputs = self._state
@@ -46,13 +46,14 @@ class Sam:
         processor = self.store.get("sam", "processor")
         (oh, ow), (rh, rw) = inputs["original_sizes"][0].tolist(), inputs["reshaped_input_sizes"][0].tolist()
         dev, dt = self.store.device, self.store.dtype
+        prompt: dict[str, torch.Tensor] = {}
         if boxes is not None:
             scaled = torch.tensor(boxes, dtype=torch.float32) * torch.tensor([rw / ow, rh / oh, rw / ow, rh / oh])
-            prompt = {"input_boxes": scaled[None].to(dev, dt)}
-        else:
+            prompt["input_boxes"] = scaled[None].to(dev, dt)
+        if points is not None:
             scaled = torch.tensor(points, dtype=torch.float32) * torch.tensor([rw / ow, rh / oh])
-            prompt = {"input_points": scaled[None, None].to(dev, dt),
-                      "input_labels": torch.ones(1, 1, len(points), dtype=torch.long, device=dev)}  # fmt: skip
+            prompt.update(input_points=scaled[None, None].to(dev, dt),
+                          input_labels=torch.ones(1, 1, len(points), dtype=torch.long, device=dev))  # fmt: skip
         out = model(image_embeddings=embedding, multimask_output=False, **prompt)
         full = processor.post_process_masks(  # upsampled on the device: only the boolean masks come back
             out.pred_masks.float(), inputs["original_sizes"], inputs["reshaped_input_sizes"]
@@ -63,6 +64,9 @@ class Sam:
         """One HxW bool mask per xyxy pixel box."""
         return self._predict(image, boxes=list(boxes)) if boxes else []
 
-    def mask_from_points(self, image: Image.Image, points: Sequence[tuple[float, float]]) -> np.ndarray:
-        """One HxW bool mask of the object under the (foreground) pixel ``points``."""
-        return self._predict(image, points=list(points))[0]
+    def mask_from_points(
+        self, image: Image.Image, points: Sequence[tuple[float, float]], box: Sequence[float] | None = None
+    ) -> np.ndarray:
+        """One HxW bool mask of the object under the (foreground) pixel ``points``, within the optional
+        xyxy pixel ``box`` (one prompt with both)."""
+        return self._predict(image, points=list(points), boxes=None if box is None else [list(box)])[0]

@@ -141,11 +141,16 @@ class SamOriginal:
             masks, _, _ = predictor.predict_torch(None, None, boxes=box_t, multimask_output=False)
         return [m[0].cpu().numpy().astype(bool) for m in masks]
 
-    def mask_from_points(self, image: Image.Image, points: Sequence[tuple[float, float]]) -> np.ndarray:
-        """One HxW bool mask of the object under the (foreground) pixel ``points``."""
+    def mask_from_points(
+        self, image: Image.Image, points: Sequence[tuple[float, float]], box: Sequence[float] | None = None
+    ) -> np.ndarray:
+        """One HxW bool mask of the object under the (foreground) pixel ``points``, within the optional
+        xyxy pixel ``box`` (one prompt with both)."""
         self.set_image(image)
         masks, _, _ = self.load().predict(point_coords=np.asarray(points, dtype=np.float32),
-                                          point_labels=np.ones(len(points), dtype=np.int64), multimask_output=False)  # fmt: skip
+                                          point_labels=np.ones(len(points), dtype=np.int64),
+                                          box=None if box is None else np.asarray(box, dtype=np.float32),
+                                          multimask_output=False)  # fmt: skip
         return masks[0].astype(bool)
 
 
