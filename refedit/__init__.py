@@ -53,6 +53,9 @@ def edit(
         image = load_image(image).rgb
     elif image.mode != "RGB":
         image = image.convert("RGB")
+    from refedit.pipeline.stages import check_options
+
+    options = check_options(options, {"parser": parser, "segmenter": segmenter, "editor": editor})  # typos refused
     settings = Settings.resolve(models=models, device=device, dtype=dtype)
     pipe = Pipeline.build(settings, parser=parser, segmenter=segmenter, editor=editor, options=options)
     request = EditRequest(image=image, instruction=instruction, hints=hints or Hints(), seed=seed, image_path=path)

@@ -1,6 +1,7 @@
 """Batch editing: a folder or a manifest of items, one pipeline built before the loop, one JSON log line
 per item written as it finishes, existing outputs skipped (so a killed run resumes), failures recorded
-and the run carried on."""
+and the run carried on. Every manifest row is checked before any model loads; a bad row, and any
+exception of an item, fails that item only."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ import io
 import json
 import os
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Union
 
 import numpy as np
 from PIL import Image
 
-from refedit.errors import BadInput, RefEditError
+from refedit.config import check_seed, close_matches, loose, typed
+from refedit.errors import BadInput, InternalError, RefEditError
 from refedit.pipeline.stages import DEFAULTS
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
@@ -41,15 +44,42 @@ class BatchItem:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Rejected:
+    """A manifest row refused before the run (``where`` is "file:line"): logged as a failed item, never run."""
+
+    index: int
+    where: str
+    error: str
+    image: str = ""
+
+
+Item = Union[BatchItem, Rejected]
+
+
 def render_name(template: str, *, stem: str, index: int, seed: int, ext: str) -> str:
-    """Fill an output name template: ``{stem}``, ``{index}``, ``{seed}``, ``{ext}`` (input extension)."""
+    """Fill an output name template: ``{stem}``, ``{index}``, ``{seed}``, ``{ext}`` (input extension); the
+    name must end in an image extension the output can be saved as."""
+    from refedit.pipeline.imageio import image_format_for
+
     try:
         name = template.format(stem=stem, index=index, seed=seed, ext=ext.lstrip("."))
-    except (KeyError, IndexError, ValueError) as err:
+    except (KeyError, IndexError, ValueError, AttributeError) as err:
         raise BadInput(f"bad --name template {template!r}: {err}; use {{stem}}, {{index}}, {{seed}}, {{ext}}") from None
     if not name or "/" in name or name in (".", ".."):
         raise BadInput(f"--name template {template!r} gives an invalid file name {name!r}")
+    try:
+        image_format_for(name)
+    except BadInput:
+        raise BadInput(f"--name template {template!r} gives {name!r}, which has no image extension; "
+                       "end it in .png, .jpg, .webp, ... (or {ext})") from None  # fmt: skip
     return name
+
+
+def check_name_template(template: str) -> str:
+    """Check ``--name`` before any work by rendering it for a sample PNG input."""
+    render_name(template, stem="image", index=0, seed=0, ext=".png")
+    return template
 
 
 def items_from_folder(
@@ -68,21 +98,36 @@ def items_from_folder(
     ]
 
 
-def _rows(path: Path) -> Iterator[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8-sig")
+def read_text(path: Path, what: str = "manifest") -> str:
+    """A UTF-8 text file (a BOM is allowed), or one :class:`BadInput` line saying why not."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise BadInput(f"{what} {path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+                       "save it as UTF-8") from None  # fmt: skip
+    except OSError as err:
+        raise BadInput(f"cannot read {what} {path}: {err.strerror or err}") from None
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadInput]]:
+    """(line number, row) for each row of a CSV or JSONL manifest; a row that cannot be read is its error."""
+    text = read_text(path)
     if path.suffix.lower() == ".csv":
-        for row in csv.DictReader(io.StringIO(text)):
-            yield {k.strip(): v for k, v in row.items() if k and v not in (None, "")}
+        reader = csv.DictReader(io.StringIO(text))
+        try:
+            for row in reader:
+                yield reader.line_num, {k.strip(): v for k, v in row.items() if k and v not in (None, "")}
+        except csv.Error as err:
+            raise BadInput(f"{path.name}:{reader.line_num}: not valid CSV ({err})") from None
         return
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise BadInput(f"{path}:{n}: not a JSON object ({err})") from None
-            if not isinstance(row, dict):
-                raise BadInput(f"{path}:{n}: each line must be a JSON object")
-            yield row
+                yield n, BadInput(f"{path.name}:{n}: not a JSON object ({err})")
+                continue
+            yield n, row if isinstance(row, dict) else BadInput(f"{path.name}:{n}: each line must be a JSON object")
 
 
 def _numbers(value: Any, n: int, what: str) -> tuple[tuple[float, ...], ...]:
@@ -104,17 +149,30 @@ def _numbers(value: Any, n: int, what: str) -> tuple[tuple[float, ...], ...]:
 
 def coerce_option(value: Any) -> Any:
     """CSV cells are strings: turn numbers and booleans back into numbers and booleans."""
-    if not isinstance(value, str):
-        return value
-    low = value.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    return value
+    return loose(value)
+
+
+def row_options(row: Mapping[str, Any], stages: Mapping[str, str] | None, base: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's stage-option columns, typed and checked with the run's options ``base`` by the chosen
+    ``stages``. A column another installed stage understands is dropped (a manifest may serve several
+    runs); a column no stage understands is an error naming the close matches. Without ``stages`` the
+    values are only read as numbers and booleans."""
+    from refedit.pipeline.stages import all_option_types, check_options, registry
+
+    columns = {k: v for k, v in row.items() if k not in ITEM_KEYS}
+    if stages is None:
+        return {k: coerce_option(v) for k, v in columns.items()}
+    specs = [registry.get(kind, name).spec for kind, name in stages.items()]
+    chosen = {k for spec in specs if spec is not None for k in spec.types()}
+    everyone = all_option_types()
+    mine: dict[str, Any] = {}
+    for k, v in columns.items():
+        if k in chosen or any(spec is None for spec in specs):
+            mine[k] = v
+        elif k not in everyone:
+            raise BadInput(f"unknown column {k!r}{close_matches(k, [*everyone, *ITEM_KEYS])}")
+    typed_all = check_options({**base, **mine}, stages, what="column")
+    return {k: typed_all[k] for k in mine if k in typed_all}
 
 
 def items_from_manifest(
@@ -125,42 +183,93 @@ def items_from_manifest(
     name: str = DEFAULT_NAME,
     seed: int = 0,
     allow_outside: bool = False,
-) -> list[BatchItem]:
+    stages: Mapping[str, str] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> list[Item]:
     """Items of a JSONL or CSV manifest (keys: image, instruction, output, seed, mask, hint_mask, box,
     point, and any stage option such as steps or encode_ratio). Relative paths are relative to the
-    manifest's folder and may not escape it unless ``allow_outside``; outputs are relative to ``out_dir``."""
+    manifest's folder and may not escape it unless ``allow_outside``; outputs are relative to ``out_dir``.
+    With ``stages`` (kind -> name) option columns are checked against them together with the run's
+    ``options``. A row that fails a check is a :class:`Rejected` item; an unreadable manifest (not UTF-8,
+    not CSV) is :class:`BadInput`."""
+    items: list[Item] = []
+    for n, row in _rows(manifest):
+        where = f"{manifest.name}:{n}"
+        try:
+            if isinstance(row, BadInput):
+                raise row
+            items.append(_manifest_item(manifest, row, len(items), where, out_dir, instruction=instruction,
+                                        name=name, seed=seed, allow_outside=allow_outside, stages=stages,
+                                        options=options or {}))  # fmt: skip
+        except BadInput as err:
+            msg = str(err) if str(err).startswith(where) else f"{where}: {err}"
+            image = row.get("image") if isinstance(row, dict) else None
+            items.append(Rejected(len(items), where, msg, image if isinstance(image, str) else ""))
+    return items
+
+
+def _text(row: Mapping[str, Any], key: str, required: bool = False) -> str | None:
+    """A string column (None when absent or null); must be UTF-8 text."""
+    value = row.get(key)
+    if value is None:
+        if required:
+            raise BadInput(f"missing {key!r}")
+        return None
+    text = typed(key, value, str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadInput(f"{key} {text!r} is not valid UTF-8 text") from None
+    return text
+
+
+def _manifest_item(manifest: Path, row: Mapping[str, Any], index: int, where: str, out_dir: Path, *,
+                   instruction: str | None, name: str, seed: int, allow_outside: bool,
+                   stages: Mapping[str, str] | None, options: Mapping[str, Any]) -> BatchItem:  # fmt: skip
+    """One checked row (raises :class:`BadInput` naming the column)."""
     base = manifest.resolve().parent
 
-    def resolve(value: str, what: str, n: int) -> Path:
+    def resolve(value: str, what: str) -> Path:
         p = Path(value)
         full = (p if p.is_absolute() else base / p).resolve()
         if not allow_outside and base != full and base not in full.parents:
-            raise BadInput(f"{manifest.name}:{n}: {what} {value!r} lies outside the manifest's folder "
+            raise BadInput(f"{where}: {what} {value!r} lies outside the manifest's folder "
                            "(use --allow-outside to permit it)")  # fmt: skip
         return full
 
-    items = []
-    for n, row in enumerate(_rows(manifest), 1):
-        if "image" not in row:
-            raise BadInput(f"{manifest.name}:{n}: missing 'image'")
-        text = str(row.get("instruction") or instruction or "")
-        if not text.strip():
-            raise BadInput(f"{manifest.name}:{n}: missing 'instruction' (or give -i for all rows)")
-        image = resolve(str(row["image"]), "image", n)
-        item_seed = int(row.get("seed", seed))
-        out_name = row.get("output") or render_name(name, stem=image.stem, index=n - 1, seed=item_seed, ext=image.suffix)
-        output = Path(out_name) if Path(out_name).is_absolute() else out_dir / out_name
-        if not allow_outside and out_dir.resolve() not in output.resolve().parents:
-            raise BadInput(f"{manifest.name}:{n}: output {out_name!r} lies outside {out_dir}")
-        items.append(BatchItem(
-            index=n - 1, image=image, instruction=text, output=output, seed=item_seed,
-            mask=resolve(str(row["mask"]), "mask", n) if row.get("mask") else None,
-            hint_mask=resolve(str(row["hint_mask"]), "hint_mask", n) if row.get("hint_mask") else None,
-            boxes=_numbers(row.get("boxes", row.get("box")), 4, "box"),
-            points=_numbers(row.get("points", row.get("point")), 2, "point"),
-            options={k: coerce_option(v) for k, v in row.items() if k not in ITEM_KEYS},
-        ))  # fmt: skip
-    return items
+    image_text = _text(row, "image", required=True) or ""
+    text = _text(row, "instruction") or instruction or ""
+    if not text.strip():
+        raise BadInput(f"{where}: missing 'instruction' (or give -i for all rows)")
+    image = resolve(image_text, "image")
+    item_seed = seed if row.get("seed") is None else check_seed(row["seed"])
+    out_name = _text(row, "output") or render_name(name, stem=image.stem, index=index, seed=item_seed, ext=image.suffix)
+    output = Path(out_name) if Path(out_name).is_absolute() else out_dir / out_name
+    if not allow_outside and out_dir.resolve() not in output.resolve().parents:
+        raise BadInput(f"{where}: output {out_name!r} lies outside {out_dir}")
+    from refedit.pipeline.imageio import image_format_for
+
+    image_format_for(output)
+    mask, hint_mask = _text(row, "mask"), _text(row, "hint_mask")
+    return BatchItem(
+        index=index, image=image, instruction=text, output=output, seed=item_seed,
+        mask=resolve(mask, "mask") if mask else None,
+        hint_mask=resolve(hint_mask, "hint_mask") if hint_mask else None,
+        boxes=_numbers(row.get("boxes", row.get("box")), 4, "box"),
+        points=_numbers(row.get("points", row.get("point")), 2, "point"),
+        options=row_options(row, stages, options),
+    )  # fmt: skip
+
+
+def check_unique_outputs(items: Iterable[Item], outputs_of: Callable[[BatchItem], list[Path]]) -> None:
+    """No two items may write the same file (checked before the run, so a refusal leaves no log)."""
+    seen: set[Path] = set()
+    for item in items:
+        if isinstance(item, BatchItem):
+            outs = [o.resolve() for o in outputs_of(item)]
+            if any(o in seen for o in outs):
+                raise BadInput(f"two items write {item.output}; use a --name template with {{index}} or {{seed}}")
+            seen.update(outs)
 
 
 # --------------------------------------------------------------------------- running
@@ -175,20 +284,24 @@ class Summary:
 
 
 class JsonlLog:
-    """Append-only JSON-lines log, each line flushed and fsynced as the item finishes."""
+    """Append-only JSON-lines log, each line flushed and fsynced as the item finishes. The file is created
+    with the first record, so a run refused before any item leaves no empty log behind."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._fh = path.open("a", encoding="utf-8")
+        self._fh: Any = None
 
     def write(self, record: Mapping[str, Any]) -> None:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = self.path.open("a", encoding="utf-8")
         self._fh.write(json.dumps(record, default=str) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fh is not None:
+            self._fh.close()
 
 
 def overlay(image: Image.Image, mask: np.ndarray, boxes: Iterable[tuple[float, float, float, float]] = ()) -> Image.Image:
@@ -221,6 +334,7 @@ class BatchRunner:
         dry_run: bool = False,
         fail_fast: bool = False,
         progress: Any = None,
+        debug: bool = False,
     ) -> None:
         from refedit.pipeline.models import ModelStore
 
@@ -230,6 +344,7 @@ class BatchRunner:
         self.store = store or ModelStore(settings)
         self.overwrite, self.dry_run, self.fail_fast = overwrite, dry_run, fail_fast
         self.progress = progress
+        self.debug = debug  # keep each failed item's traceback in its record
         self._pipelines: dict[str, Any] = {}
 
     def pipeline(self, item_options: Mapping[str, Any]) -> Any:
@@ -250,7 +365,9 @@ class BatchRunner:
         return [item.output]
 
     def run_item(self, item: BatchItem) -> dict[str, Any]:
-        """Run one item; returns its log record (status done/failed). Never raises a RefEditError."""
+        """Run one item; returns its log record (status done/failed). Any exception of the item is its
+        failure (with its type, and its traceback when ``debug``); only KeyboardInterrupt and the like stop
+        the run."""
         from refedit.pipeline.artifacts import EditRequest
         from refedit.pipeline.imageio import load_image, save_image, save_mask
         from refedit.pipeline.segment.hints import load_hints
@@ -282,37 +399,49 @@ class BatchRunner:
                 record.update(status="done", plan=result.plan.to_dict(), reason=result.segmentation.reason,
                               parameters=result.parameters, timings=result.timings,
                               metrics={k: str(v) for k, v in result.metrics.items()})  # fmt: skip
-        except RefEditError as err:
-            record.update(status="failed", error=str(err), error_type=type(err).__name__, exit_code=err.exit_code)
+        except Exception as err:  # noqa: BLE001 - one item's failure, whatever it is, must not stop the batch
+            record.update(failure(err))
+            if self.debug:
+                record["traceback"] = traceback.format_exc()
         record["seconds"] = round(time.perf_counter() - start, 4)
         return record
 
-    def run(self, items: list[BatchItem], log: JsonlLog, on_item: Callable[[dict[str, Any]], None] | None = None) -> Summary:
-        """Run every item; existing outputs are skipped unless ``overwrite``."""
+    def run(self, items: list[Item], log: JsonlLog, on_item: Callable[[dict[str, Any]], None] | None = None) -> Summary:
+        """Run every item; existing outputs are skipped unless ``overwrite``; rejected rows are logged as
+        failed without running."""
         summary = Summary()
-        seen: set[Path] = set()
+        check_unique_outputs(items, self.outputs_of)
         for item in items:
-            outs = self.outputs_of(item)
-            if any(o.resolve() in seen for o in outs):
-                raise BadInput(f"two items write {item.output}; use a --name template with {{index}} or {{seed}}")
-            seen.update(o.resolve() for o in outs)
-        for item in items:
-            for out in self.outputs_of(item):  # temp files a killed run left behind
-                for stale in out.parent.glob(f".{out.name}.*.part") if out.parent.is_dir() else ():
-                    stale.unlink(missing_ok=True)
-            if not self.overwrite and all(o.exists() for o in self.outputs_of(item)):
-                record = {"index": item.index, "input": str(item.image), "output": str(item.output),
-                          "status": "skipped", "reason": "output exists"}  # fmt: skip
-                summary.skipped += 1
-            else:
-                record = self.run_item(item)
-                if record["status"] == "done":
-                    summary.done += 1
-                else:
-                    summary.failed += 1
+            record = self.rejected(item) if isinstance(item, Rejected) else self.process(item)
+            setattr(summary, record["status"], getattr(summary, record["status"]) + 1)  # done, skipped or failed
             log.write(record)
             if on_item:
                 on_item(record)
             if self.fail_fast and record["status"] == "failed":
                 break
         return summary
+
+    @staticmethod
+    def rejected(item: Rejected) -> dict[str, Any]:
+        """The log record of a manifest row refused before the run."""
+        return {"index": item.index, "input": item.image, "output": None, "status": "failed", "error": item.error,
+                "error_type": "BadInput", "exit_code": BadInput.exit_code}  # fmt: skip
+
+    def process(self, item: BatchItem) -> dict[str, Any]:
+        """Skip the item when its outputs exist (unless ``overwrite``), else run it."""
+        for out in self.outputs_of(item):  # temp files a killed run left behind
+            for stale in out.parent.glob(f".{out.name}.*.part") if out.parent.is_dir() else ():
+                stale.unlink(missing_ok=True)
+        if not self.overwrite and all(o.exists() for o in self.outputs_of(item)):
+            return {"index": item.index, "input": str(item.image), "output": str(item.output), "status": "skipped",
+                    "reason": "output exists"}  # fmt: skip
+        return self.run_item(item)
+
+
+def failure(err: BaseException) -> dict[str, Any]:
+    """The log fields of a failed item: the error's first line, its type and the exit code it stands for
+    (an exception that is not refedit's own is a bug: exit code 1)."""
+    text = str(err).strip()
+    return {"status": "failed", "error": text.splitlines()[0] if text else type(err).__name__,
+            "error_type": type(err).__name__,
+            "exit_code": err.exit_code if isinstance(err, RefEditError) else InternalError.exit_code}  # fmt: skip

@@ -3,24 +3,31 @@
 Heavy imports (torch, diffusers, transformers, spaCy) happen inside commands, so ``refedit --help`` and
 ``refedit stages`` stay fast. Errors are one line on stderr with a documented exit code (see
 :mod:`refedit.errors`); ``--debug`` or ``REFEDIT_DEBUG=1`` shows the traceback.
+
+Every command checks what it was given before any work, cheapest first, and none of these checks imports
+torch: the values (options by the chosen stages' declared types and ranges, the seed, the environment),
+the outputs (the folder exists and accepts new files), the inputs (image, masks), then that every model the
+chosen stages need can be read or downloaded. Only then do models load.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import click
 
 from refedit import __version__
-from refedit.config import MODEL_ROLES, env_var
-from refedit.errors import InternalError, RefEditError
+from refedit.config import MODEL_ROLES, check_seed, env_var
+from refedit.errors import INTERRUPTED_EXIT_CODE, BadInput, InternalError, RefEditError, RefEditWarning
 
 F = TypeVar("F", bound=Callable[..., Any])
 HF_ROLES = tuple(r for r in MODEL_ROLES if r != "llm")
@@ -49,7 +56,7 @@ def handle_errors(fn: F) -> F:
                 raise
             fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code)
         except KeyboardInterrupt:
-            fail("interrupted", 130)
+            fail("interrupted", INTERRUPTED_EXIT_CODE)
         except BrokenPipeError:  # the reader of our stdout went away: exit quietly, as `head` expects
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
@@ -61,6 +68,74 @@ def handle_errors(fn: F) -> F:
                  InternalError.exit_code)  # fmt: skip
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Print refedit's own warnings as ``refedit: warning: ...`` (one line, no source line); others as usual."""
+    original = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:  # fmt: skip
+        if issubclass(category, RefEditWarning):
+            click.echo(f"refedit: warning: {str(message).splitlines()[0] if str(message) else category.__name__}",
+                       err=True)  # fmt: skip
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = original
+
+
+class RefEditGroup(click.Group):
+    """The ``refedit`` group: usage errors and Ctrl-C (while arguments are parsed, too) are one line as well,
+    ``refedit: error: ...``, with click's exit code 2 for usage errors and 130 for an interrupt."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            fail("interrupted", INTERRUPTED_EXIT_CODE)
+        except click.ClickException as err:
+            ctx = getattr(err, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if isinstance(err, click.UsageError) and ctx else ""
+            fail(f"{err.format_message()}{hint}", err.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with one_line_warnings():
+            return super().invoke(ctx)
+
+
+class SeedType(click.ParamType):
+    """A seed the generators accept (0 to 2**63-1)."""
+
+    name = "seed"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            return check_seed(value)
+        except BadInput as err:
+            self.fail(str(err), param, ctx)
+
+
+def utf8_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse text that is not UTF-8 (undecodable bytes reach Python as lone surrogates)."""
+    if value is None:
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        char = value[err.start]
+        byte = f"byte 0x{ord(char) - 0xDC00:02x}" if 0xDC80 <= ord(char) <= 0xDCFF else f"character {char!r}"
+        raise click.BadParameter(f"not UTF-8 text ({byte} at position {err.start}); write it in UTF-8") from None
+    return value
 
 
 def model_options(fn: F) -> F:
@@ -126,6 +201,7 @@ def stage_options(fn: F) -> F:
         click.option("--editor", default="diffedit", show_default=True, help="Editor stage."),
         click.option("--llm-base-url", default=None, metavar="URL",
                      help="OpenAI-compatible endpoint for --parser llm [env OPENAI_BASE_URL]."),  # fmt: skip
+        *llm_flags(),
         click.option("--describe", is_flag=True, default=None,
                      help="--parser llm: describe the image first (BLIP-2 captioner) to resolve vague words."),  # fmt: skip
         click.option("--steps", type=int, default=None, help="DDIM steps T [50]."),
@@ -163,12 +239,22 @@ def stage_options(fn: F) -> F:
     return fn
 
 
-STAGE_OPTION_NAMES = ("fusion", "proposals", "llm_base_url", "describe", "steps", "encode_ratio", "guidance", "strength", "image_guidance", "editor_model",
+def llm_flags() -> list[Callable[[F], F]]:
+    return [
+        click.option("--llm-timeout", type=float, default=None, metavar="SECONDS",
+                     help="--parser llm: seconds per request before it counts as failed [10]."),  # fmt: skip
+        click.option("--llm-retries", type=int, default=None, metavar="N",
+                     help="--parser llm: retries after a timeout, connection error or 5xx [1]."),  # fmt: skip
+    ]
+
+
+STAGE_OPTION_NAMES = ("fusion", "proposals", "llm_base_url", "llm_timeout", "llm_retries", "describe", "steps",
+                      "encode_ratio", "guidance", "strength", "image_guidance", "editor_model",
                       "paste_dilate", "feather", "resolution", "box_threshold", "text_threshold", "dilate",
                       "box_mask", "detections")  # fmt: skip
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RefEditGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="refedit")
 @click.option("--debug", is_flag=True, help="Show full tracebacks (also REFEDIT_DEBUG=1).")
 def main(debug: bool) -> None:
@@ -178,7 +264,7 @@ def main(debug: bool) -> None:
     refedit edit cats.jpg "replace the left cat with a tiger" -o out.png
 
     Exit codes: 0 ok, 1 internal error, 2 bad input, 3 unclear instruction, 4 target not found,
-    5 model unavailable, 6 batch had failures.
+    5 model unavailable, 6 batch had failures, 130 interrupted.
     """
 
 
@@ -206,18 +292,32 @@ def stages(as_json: bool) -> None:
     click.echo("(* default)")
 
 
+def _llm_options(fn: F) -> F:
+    for flag in reversed(llm_flags()):
+        fn = flag(fn)
+    return fn
+
+
 @main.command()
-@click.argument("instruction")
+@click.argument("instruction", callback=utf8_text)
 @click.option("--parser", default="rules", show_default=True, help="Parser stage.")
 @click.option("--llm-base-url", default=None, metavar="URL", help="OpenAI-compatible endpoint [env OPENAI_BASE_URL].")
+@_llm_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @model_options
 @handle_errors
-def parse(instruction: str, parser: str, llm_base_url: str | None, as_json: bool, **params: Any) -> None:
+def parse(instruction: str, parser: str, llm_base_url: str | None, llm_timeout: float | None,
+          llm_retries: int | None, as_json: bool, **params: Any) -> None:  # fmt: skip
     """Parse INSTRUCTION into an edit plan (no image needed)."""
     from refedit.pipeline.chain import build_stage
+    from refedit.pipeline.stages import check_options
 
-    stage = build_stage("parser", parser, settings_from(params), llm_base_url=llm_base_url)
+    stages = {"parser": parser}
+    options = check_options({"llm_base_url": llm_base_url, "llm_timeout": llm_timeout, "llm_retries": llm_retries},
+                            stages)  # fmt: skip
+    settings = settings_from(params)
+    check_models(settings, stages, options)
+    stage = build_stage("parser", parser, settings, **options)
     plan = stage.parse(instruction=instruction)
     if as_json:
         click.echo(json.dumps(plan.to_dict(), indent=2))
@@ -235,7 +335,7 @@ def parse(instruction: str, parser: str, llm_base_url: str | None, as_json: bool
 
 @main.command()
 @click.argument("image", type=click.Path(path_type=Path))
-@click.argument("instruction", required=False, default=None)
+@click.argument("instruction", required=False, default=None, callback=utf8_text)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write the mask as PNG.")
 @click.option("--plan", "plan_source", default=None, metavar="FILE|-", help="Use this plan (JSON; - for stdin).")
 @click.option("--attention", "attention_out", type=click.Path(path_type=Path), default=None,
@@ -248,25 +348,32 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
             attention_out: Path | None, as_json: bool, parser: str, segmenter: str, editor: str,
             **params: Any) -> None:  # fmt: skip
     """Find the object INSTRUCTION refers to in IMAGE; print the choice and why, optionally save the mask."""
-    from refedit.errors import BadInput
-    from refedit.pipeline.artifacts import EditRequest
-    from refedit.pipeline.chain import build_stage
-    from refedit.pipeline.imageio import check_mask_output, save_mask
+    from refedit.config import check_environment
 
+    check_environment()
     check_std_streams(image, plan_source, output, as_json)
+    # the editor's options are accepted too (not run here), so one option string serves a parse | segment | edit pipe
+    options = options_from(params, {"parser": parser, "segmenter": segmenter, "editor": editor})
+    stages = {"parser": parser, "segmenter": segmenter}
+    from refedit.pipeline.imageio import check_mask_output
+
     if output is not None and not is_std(output):
         check_mask_output(output, image)
     if attention_out is not None:
         check_mask_output(attention_out, image, output)
     given = read_plan(plan_source) if plan_source else None
     instruction = instruction if instruction is not None else (given.instruction if given else "")
-    source = read_image(image)
-    hints = hints_from(params, source.rgb.size)
-    options = options_from(params)
     settings = settings_from(params)
-    request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, image_path=str(image))
+    source = read_image(image)
+    check_models(settings, {"segmenter": segmenter} if given else stages, options)
+    hints = hints_from(params, source.rgb.size)
     from refedit.errors import UnclearInstruction
+    from refedit.pipeline.artifacts import EditRequest
+    from refedit.pipeline.chain import build_stage, check_not_empty
+    from refedit.pipeline.imageio import save_mask
     from refedit.pipeline.parse.plan import hint_plan, referring_plan
+
+    request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, image_path=str(image))
 
     try:
         plan = given or build_stage("parser", parser, settings).parse(instruction=instruction, image=request.image)
@@ -278,7 +385,8 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
                 raise
             plan = hint_plan(instruction)
     stage = build_stage("segmenter", segmenter, settings, **options)
-    seg = stage.segment(image=request.image, plan=plan, hints=request.hints)
+    seg = check_not_empty(stage.segment(image=request.image, plan=plan, hints=request.hints),
+                          f"the {segmenter} segmenter found no pixels of {plan.target.expression!r}")  # fmt: skip
     if is_std(output):
         from PIL import Image as PILImage
 
@@ -302,18 +410,31 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
     click.echo(seg.reason)
 
 
-def options_from(params: dict[str, Any]) -> dict[str, Any]:
-    """The stage options given on the command line (removed from ``params``), ``-O KEY=VALUE`` included."""
-    from refedit.batch import coerce_option
-    from refedit.errors import BadInput
+def options_from(params: dict[str, Any], stages: dict[str, str]) -> dict[str, Any]:
+    """The stage options given on the command line (removed from ``params``), ``-O KEY=VALUE`` included,
+    checked by the chosen ``stages`` (kind -> name) and typed: an unknown name, a name no chosen stage
+    uses, or a value outside its type or range is :class:`BadInput`, before anything heavy is imported."""
+    from refedit.pipeline.stages import check_options
 
     options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
     for item in params.pop("extra_options", ()):
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
             raise BadInput(f"-O {item!r} must be KEY=VALUE")
-        options[key.strip().replace("-", "_")] = coerce_option(value.strip())
-    return options
+        if options.get(key) is not None:
+            raise BadInput(f"-O {item!r}: {key} is given twice (by its flag and by -O)")
+        options[key] = value.strip()
+    return check_options(options, stages)
+
+
+def check_models(settings: Any, stages: dict[str, str], options: dict[str, Any]) -> None:
+    """Every model the ``stages`` will load can be read here or downloaded (:class:`ModelUnavailable`
+    otherwise), checked without loading anything."""
+    from refedit.pipeline.models import check_available
+    from refedit.pipeline.stages import model_roles
+
+    check_available(settings, model_roles(stages, options))
 
 
 def is_std(path: Path | str | None) -> bool:
@@ -329,8 +450,6 @@ def read_image(image: Path) -> Any:
 
 def check_std_streams(image: Path, plan_source: str | None, output: Path | None, as_json: bool) -> None:
     """stdin feeds one thing and stdout carries one thing; binary never goes to a terminal."""
-    from refedit.errors import BadInput
-
     if is_std(image) and is_std(plan_source):
         raise BadInput("stdin cannot carry both the image and the plan; give one of them as a file")
     if is_std(output) and as_json:
@@ -349,7 +468,6 @@ def write_png_stdout(img: Any) -> None:
 def read_plan(source: str) -> Any:
     """An :class:`EditPlan` from a JSON file or ``-`` (stdin): a plan, or a record with a "plan" key (the
     output of ``refedit parse --json`` or ``refedit segment --json``)."""
-    from refedit.errors import BadInput
     from refedit.pipeline.artifacts import EditPlan
 
     try:
@@ -368,7 +486,7 @@ def default_output(image: Path) -> Path:
 
 @main.command()
 @click.argument("image", type=click.Path(path_type=Path))
-@click.argument("instruction", required=False, default=None)
+@click.argument("instruction", required=False, default=None, callback=utf8_text)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Output image (format from the extension) [IMAGE_edited.png beside the input].")  # fmt: skip
 @click.option("--plan", "plan_source", default=None, metavar="FILE|-",
@@ -376,7 +494,7 @@ def default_output(image: Path) -> Path:
 @click.option("--save-mask", "mask_out", type=click.Path(path_type=Path), default=None, help="Also write the mask as PNG.")
 @click.option("--mask", "mask_path", type=click.Path(path_type=Path), default=None,
               help="Exact mask PNG of the object (skips segmentation).")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--seed", type=SeedType(), default=0, show_default=True, help="Random seed (0 to 2**63-1).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON on stdout.")
 @stage_options
 @model_options
@@ -385,35 +503,40 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
          mask_path: Path | None, seed: int, as_json: bool, parser: str, segmenter: str, editor: str,
          **params: Any) -> None:  # fmt: skip
     """Edit the object INSTRUCTION refers to in IMAGE and write the result."""
-    from refedit.errors import BadInput
-    from refedit.pipeline.imageio import (
-        check_mask_output,
-        check_output_path,
-        save_image,
-        save_mask,
-    )
+    from refedit.config import check_environment
 
+    check_environment()
     output = output or (Path("-") if is_std(image) else default_output(image))
     check_std_streams(image, plan_source, output, as_json)
-    given = read_plan(plan_source) if plan_source else None
-    instruction = instruction if instruction is not None else (given.instruction if given else "")
-    if not instruction.strip():
-        raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
+    stages = {"parser": parser, "segmenter": segmenter, "editor": editor}
+    options = options_from(params, stages)
+    from refedit.pipeline.imageio import check_mask_output, check_output_path
+
     if not is_std(output):
         check_output_path(output, image, mask_path)
     if mask_out is not None:
         check_mask_output(mask_out, image, mask_path)
         if mask_out.resolve() == output.resolve():
             raise BadInput("--save-mask and --output must be different files")
+    given = read_plan(plan_source) if plan_source else None
+    instruction = instruction if instruction is not None else (given.instruction if given else "")
+    if not instruction.strip():
+        raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
+    settings = settings_from(params)
     source = read_image(image)
+    needed = {k: v for k, v in stages.items() if not (k == "parser" and given) and not (k == "segmenter" and mask_path)}
+    check_models(settings, needed, options)
+    hints = hints_from(params, source.rgb.size, mask_path)
+    if hints.mask is not None and not hints.mask.any():
+        from refedit.errors import TargetNotFound
+
+        raise TargetNotFound(f"the mask is empty: --mask {mask_path} has no white pixels (pixels > 127 are the object)")
     from refedit.pipeline.artifacts import EditRequest
     from refedit.pipeline.chain import Pipeline
-
-    hints = hints_from(params, source.rgb.size, mask_path)
-    options = options_from(params)
+    from refedit.pipeline.imageio import save_image, save_mask
     from refedit.pipeline.models import ModelStore
 
-    store = ModelStore(settings_from(params))
+    store = ModelStore(settings)
     pipe = Pipeline.build(store.settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
                           store=store, progress=progress_reporter(store))  # fmt: skip
     request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, seed=seed, image_path=str(image),
@@ -437,10 +560,11 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
 
 @main.command()
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("-i", "--instruction", default=None, help="Instruction for every image (folder; default for a manifest).")
+@click.option("-i", "--instruction", default=None, callback=utf8_text,
+              help="Instruction for every image (folder; default for a manifest).")  # fmt: skip
 @click.option("-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Where outputs go (mirrors the input tree).")
 @click.option("--name", default="{stem}_edited.png", show_default=True, help="Output name template: {stem} {index} {seed} {ext}.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed (a manifest row's seed wins).")
+@click.option("--seed", type=SeedType(), default=0, show_default=True, help="Seed (a manifest row's seed wins).")
 @click.option("--overwrite", is_flag=True, help="Redo items whose output exists (default: skip them, so reruns resume).")
 @click.option("--dry-run", is_flag=True, help="Parse and segment only: write masks and overlays, no editing.")
 @click.option("--log", "log_path", type=click.Path(path_type=Path), default=None,
@@ -459,24 +583,49 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
     Models load once; an item that fails is logged and the run goes on (exit code 6 at the end);
     outputs that exist are skipped, so rerunning a killed batch resumes it.
     """
-    from refedit.batch import BatchRunner, JsonlLog, items_from_folder, items_from_manifest
-    from refedit.errors import BadInput, BatchFailed
+    from refedit.batch import (
+        BatchRunner,
+        JsonlLog,
+        Rejected,
+        check_name_template,
+        check_unique_outputs,
+        items_from_folder,
+        items_from_manifest,
+    )
+    from refedit.config import check_environment
+    from refedit.errors import BatchFailed
+    from refedit.pipeline.imageio import check_output_dir
 
+    check_environment()
     if params.pop("hint_boxes") or params.pop("hint_points") or params.pop("hint_mask"):
         raise BadInput("per-item hints belong in the manifest (box, point, hint_mask columns)")
+    check_name_template(name)
+    stages = {"parser": parser, "segmenter": segmenter, "editor": editor}
+    options = options_from(params, stages)
+    check_output_dir(output_dir, "output folder (-o)")
+    if log_path is not None:
+        check_output_dir(log_path.parent, "--log folder")
     if source.is_dir():
-        items = items_from_folder(source, instruction or "", output_dir, name=name, seed=seed)
+        items: list[Any] = items_from_folder(source, instruction or "", output_dir, name=name, seed=seed)
     elif source.is_file() and source.suffix.lower() in (".jsonl", ".json", ".csv"):
         items = items_from_manifest(source, output_dir, instruction=instruction, name=name, seed=seed,
-                                    allow_outside=allow_outside)  # fmt: skip
+                                    allow_outside=allow_outside, stages=stages, options=options)  # fmt: skip
     else:
         raise BadInput(f"{source} is neither a folder nor a .jsonl/.csv manifest")
     if not items:
         raise BadInput(f"no images found in {source}")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    options = options_from(params)
-    runner = BatchRunner(settings_from(params), parser=parser, segmenter=segmenter, editor=editor, options=options,
-                         overwrite=overwrite, dry_run=dry_run, fail_fast=not continue_on_error)  # fmt: skip
+    rejected = [i for i in items if isinstance(i, Rejected)]
+    if len(rejected) == len(items):
+        more = f" (and the other {len(items) - 1} rows are invalid too)" if len(items) > 1 else ""
+        raise BadInput(f"{rejected[0].error}{more}")
+    settings = settings_from(params)
+    runner = BatchRunner(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
+                         overwrite=overwrite, dry_run=dry_run, fail_fast=not continue_on_error,
+                         debug=_debug(click.get_current_context()))  # fmt: skip
+    check_unique_outputs(items, runner.outputs_of)
+    runnable = [i for i in items if not isinstance(i, Rejected)]
+    check_models(settings, {k: v for k, v in stages.items() if k != "segmenter" or any(i.mask is None for i in runnable)},
+                 options)  # fmt: skip
     log = JsonlLog(log_path or output_dir / "refedit-batch.jsonl")
     bar = _item_progress(len(items))
 

@@ -8,6 +8,7 @@ Environment variables:
     REFEDIT_COMPILE        1 | 0                       (torch.compile the UNet)
     REFEDIT_VAE_TILING     auto | on | off             (tiled VAE for large working sizes)
     REFEDIT_CHANNELS_LAST  auto | on | off             (UNet/VAE in channels_last; auto: on CUDA)
+    REFEDIT_MAX_PIXELS     largest image refedit decodes, in pixels (decompression-bomb guard; 64000000)
     REFEDIT_CONFIG         path of the config file (default: $XDG_CONFIG_HOME/refedit/config.toml)
 
 Config file (TOML)::
@@ -18,16 +19,22 @@ Config file (TOML)::
     compile = true
     [models]
     sd = "/models/stable-diffusion-v1-5"
+
+Every value a user gives (flags, ``-O KEY=VALUE``, manifest columns, environment variables, the config
+file) goes through :func:`typed`: one parser per declared type, one line naming the value and what is
+accepted when it does not fit.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import MappingProxyType
-from typing import Mapping
+from types import MappingProxyType, UnionType
+from typing import Any, Iterable, Literal, Mapping, Union, get_args, get_origin
 
 from refedit.errors import BadInput
 
@@ -45,11 +52,153 @@ MODEL_ROLES: Mapping[str, tuple[str, str]] = MappingProxyType(
     }
 )
 
+#: seeds must fit the generators' 64-bit state, with room for the small offsets stages add to a seed
+SEED_MAX = 2**63 - 1
+#: the decompression-bomb guard of image loading (REFEDIT_MAX_PIXELS overrides)
+DEFAULT_MAX_PIXELS = 64_000_000
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 OFFLOADS = ("none", "model", "sequential")
 SWITCHES = ("auto", "on", "off")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class Range:
+    """Accepted numbers: ``lo`` (exclusive when ``lo_open``) to ``hi``, inclusive; ``None`` is unbounded."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = self.lo is None or (value > self.lo if self.lo_open else value >= self.lo)
+        return above and (self.hi is None or value <= self.hi)
+
+    def __str__(self) -> str:
+        lo, hi = _fmt(self.lo), _fmt(self.hi)
+        if self.hi is None:
+            return "" if self.lo is None else f" {'>' if self.lo_open else '>='} {lo}"
+        if self.lo is None:
+            return f" <= {hi}"
+        return f" in {'(' if self.lo_open else '['}{lo}, {hi}]"
+
+
+def _fmt(value: float | None) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}" if value is not None else ""
+
+
+SEED_RANGE = Range(0, SEED_MAX)
+
+
+def _noun(kind: Any) -> str:
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(map(str, get_args(kind)))
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", Path: "a path"}.get(
+        kind, getattr(kind, "__name__", str(kind))
+    )
+
+
+def typed(what: str, value: object, kind: Any, bounds: Range | None = None) -> Any:
+    """``value`` (a string from the shell, a CSV cell or the environment, or a JSON/TOML value) as ``kind``:
+    ``bool``, ``int``, ``float``, ``str``, ``Path``, a ``Literal`` or an optional (``X | None``) of one;
+    numbers must lie in ``bounds``. Raises :class:`BadInput` naming ``what``, the value and what is accepted."""
+    if get_origin(kind) in (Union, UnionType):
+        arms = [a for a in get_args(kind) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
+            return None
+        kind = arms[0] if len(arms) == 1 else kind
+    parsed = _parse(value, kind)
+    if parsed is _BAD:
+        accepted = _noun(kind) + (str(bounds) if bounds and kind in (int, float) else "")
+        raise BadInput(f"{what} must be {accepted}, got {value!r}")
+    number = isinstance(parsed, (int, float)) and not isinstance(parsed, bool)
+    if bounds is not None and number and parsed not in bounds:
+        raise BadInput(f"{what} must be {_noun(kind)}{bounds}, got {value!r}")
+    return parsed
+
+
+_BAD = object()
+
+
+def _parse(value: object, kind: Any) -> Any:
+    """``value`` as ``kind``, or ``_BAD``."""
+    if get_origin(kind) is Literal:
+        return value if isinstance(value, str) and value in get_args(kind) else _BAD
+    text = value.strip() if isinstance(value, str) else None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        low = (text or "").lower()
+        if low and (low in _TRUE or low in _FALSE):
+            return low in _TRUE
+        return _BAD
+    if kind is int:
+        if isinstance(value, bool):
+            return _BAD
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            return int(value) if value.is_integer() else _BAD
+        try:
+            return int(text) if text is not None else _BAD
+        except ValueError:
+            return _BAD
+    if kind is float:
+        if isinstance(value, bool):
+            return _BAD
+        try:
+            number = float(value) if isinstance(value, (int, float)) else float(text) if text is not None else None
+        except (ValueError, OverflowError):
+            return _BAD
+        return number if number is not None and math.isfinite(number) else _BAD
+    if kind is str:
+        return value if isinstance(value, str) else _BAD
+    if kind is Path:
+        return Path(value) if isinstance(value, (str, Path)) and str(value) else _BAD
+    if isinstance(kind, type):
+        return value if isinstance(value, kind) else _BAD
+    return value  # a type this parser does not know (``Any``, ``tuple[int, int]``): the stage checks it
+
+
+def loose(value: object) -> object:
+    """A value for an option nobody declared a type for (a plugin's): a string that reads as a boolean or a
+    number becomes one, anything else stays as it is."""
+    if not isinstance(value, str):
+        return value
+    low = value.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for kind in (int, float):
+        parsed = _parse(value, kind)
+        if parsed is not _BAD:
+            return parsed
+    return value
+
+
+def check_seed(value: object, what: str = "seed") -> int:
+    """A seed as an integer the generators accept (0 to 2**63-1)."""
+    return typed(what, value, int, SEED_RANGE)
+
+
+def close_matches(name: str, choices: Iterable[str]) -> str:
+    """"; did you mean 'x'?" for the closest of ``choices`` (difflib), else ""."""
+    found = difflib.get_close_matches(name, sorted(choices), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(f) for f in found)}?" if found else ""
+
+
+def max_pixels(environ: Mapping[str, str] | None = None) -> int:
+    """The decompression-bomb limit: ``REFEDIT_MAX_PIXELS`` (a positive integer) or the default."""
+    env = os.environ if environ is None else environ
+    raw = env.get("REFEDIT_MAX_PIXELS", "")
+    return DEFAULT_MAX_PIXELS if not raw.strip() else typed("REFEDIT_MAX_PIXELS", raw, int, Range(1))
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Check the environment variables refedit reads that :meth:`Settings.resolve` does not."""
+    max_pixels(environ)
 
 
 def _flag(what: str, value: object) -> bool:
@@ -75,7 +224,15 @@ def config_path() -> Path:
     return Path(base) / "refedit" / "config.toml"
 
 
+#: config file keys and their types (``models`` is a table of role = "model id")
+CONFIG_KEYS: Mapping[str, Any] = MappingProxyType(
+    {"device": str, "dtype": str, "offload": str, "compile": bool, "vae_tiling": str, "channels_last": str,
+     "models": dict}  # fmt: skip
+)
+
+
 def _read_config_file(path: Path) -> dict:
+    """The config file's table, every key known and every value of its type (``{}`` when there is none)."""
     if not path.is_file():
         return {}
     if sys.version_info >= (3, 11):
@@ -84,12 +241,27 @@ def _read_config_file(path: Path) -> dict:
         import tomli as tomllib
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as err:
+            data = tomllib.load(fh)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise BadInput(f"config file {path} is not valid TOML: {err}") from None
+    for key, value in data.items():
+        if key not in CONFIG_KEYS:
+            raise BadInput(f"config file {path}: unknown key {key!r}{close_matches(key, CONFIG_KEYS)}")
+        if key == "models":
+            if not isinstance(value, dict):
+                raise BadInput(f"config file {path}: [models] must be a table of role = \"model id\"")
+            for role, model in value.items():
+                if role not in MODEL_ROLES:
+                    raise BadInput(f"config file {path}: unknown model role {role!r}{close_matches(role, MODEL_ROLES)}")
+                typed(f"config file {path}: models.{role}", model, str)
+        else:
+            data[key] = typed(f"config file {path}: {key}", value, CONFIG_KEYS[key])
+    return data
 
 
 def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        raise BadInput(f"invalid {what} {value!r}; choose from {', '.join(choices)}")
     base = value.split(":", 1)[0]
     if base not in choices or (":" in value and base != "cuda"):
         raise BadInput(f"invalid {what} {value!r}; choose from {', '.join(choices)} (or cuda:N)")

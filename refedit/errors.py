@@ -8,6 +8,7 @@ Exit codes (documented in README.md):
     4  target not found in the image
     5  model unavailable (not downloaded, no network, incompatible checkpoint)
     6  a batch finished with at least one failed item
+  130  interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ class BatchFailed(RefEditError):
     exit_code = 6
 
 
+class RefEditWarning(RuntimeWarning):
+    """Something the user should know that does not stop the run (e.g. the LLM parser fell back to rules);
+    the CLI prints it as one line, ``refedit: warning: ...``."""
+
+
+#: exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it)
+INTERRUPTED_EXIT_CODE = 130
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     InternalError.exit_code: "internal error",
@@ -63,4 +72,5 @@ EXIT_CODES: dict[int, str] = {
     TargetNotFound.exit_code: "target not found",
     ModelUnavailable.exit_code: "model unavailable",
     BatchFailed.exit_code: "batch had failures",
+    INTERRUPTED_EXIT_CODE: "interrupted",
 }

@@ -114,7 +114,13 @@ def test_normalize_attention_eq5() -> None:
     a = torch.tensor([[1.0, 2.0], [3.0, 5.0]])
     c = normalize_attention(a, (8, 6))
     assert c.shape == (8, 6) and c.dtype == torch.float32
-    assert float(c.min()) >= 0.0 and float(c.max()) <= 1.0
+    # φ is a bilinear resize of the normalised map [[0, .25], [.5, 1]]: the corners keep the source corners,
+    # rows rise left to right and columns top to bottom, as in the source (clamping to [0, 1] would hide none
+    # of these)
+    corners = c[[0, 0, -1, -1], [0, -1, 0, -1]]
+    torch.testing.assert_close(corners, torch.tensor([0.0, 0.25, 0.5, 1.0]), atol=1e-6, rtol=0)
+    assert bool((c.diff(dim=1) > -1e-6).all() and (c.diff(dim=0) > -1e-6).all())
+    assert float(c[0].max()) < 0.5 and float(c[-1].min()) > 0.25  # top row between 0 and .25, bottom .5 to 1
     same = normalize_attention(a, (2, 2))
     torch.testing.assert_close(
         same, torch.tensor([[0.0, 0.25], [0.5, 1.0]]), atol=1e-6, rtol=0

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from refedit.batch import BatchRunner, JsonlLog, items_from_folder, items_from_manifest, render_name
+from refedit.batch import BatchRunner, JsonlLog, Rejected, items_from_folder, items_from_manifest, render_name
 from refedit.cli import main
 from refedit.errors import BadInput, BatchFailed
 from refedit.pipeline.models import ModelStore
@@ -98,12 +98,14 @@ def test_manifest_paths_may_not_escape(tmp_path):
     (tmp_path / "m").mkdir()
     manifest = tmp_path / "m" / "x.csv"
     manifest.write_text("image,instruction,steps\n../secret.png,remove the cat,3\n")
-    with pytest.raises(BadInput, match="outside the manifest's folder"):
-        items_from_manifest(manifest, tmp_path / "out")
+    [rejected] = items_from_manifest(manifest, tmp_path / "out")
+    assert isinstance(rejected, Rejected) and "x.csv:2: image '../secret.png' lies outside the manifest's" in rejected.error
     items = items_from_manifest(manifest, tmp_path / "out", allow_outside=True)
     assert items[0].options == {"steps": 3} and items[0].image == (tmp_path / "secret.png").resolve()
     with pytest.raises(BadInput, match="template"):
         render_name("{nope}.png", stem="a", index=0, seed=0, ext=".png")
+    with pytest.raises(BadInput, match="'{stem}' gives 'a', which has no image extension"):
+        render_name("{stem}", stem="a", index=0, seed=0, ext=".png")
 
 
 def test_killed_batch_resumes_without_redoing_items(tmp_path, tiny_env):
@@ -167,3 +169,151 @@ def test_images_through_stdin_and_stdout(tmp_path, tiny_env):
     assert Image.open(tmp_path / "mask.png").size == Image.open(cat).size
     r = CliRunner().invoke(main, ["edit", "-", "remove the cat", "--plan", "-"], input=b"")
     assert r.exit_code == BadInput.exit_code and "stdin cannot carry both" in r.stderr
+
+
+# --------------------------------------------------------------------------- issue 10: no item stops the batch
+from refedit.errors import INTERRUPTED_EXIT_CODE  # noqa: E402
+from refedit.pipeline.builtins import grounded_sam_segmenter  # noqa: E402
+from refedit.pipeline.stages import registry  # noqa: E402
+
+STAGES = {"parser": "rules", "segmenter": "grounded-sam", "editor": "diffedit"}
+
+
+def refused(r) -> str:  # type: ignore[no-untyped-def]
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("refedit: error: ") and "Traceback" not in r.output, r.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def failing_segmenter():  # type: ignore[no-untyped-def]
+    """Grounded-SAM on the tiny models, registered through the real registry as "flaky", except that on the
+    image whose width is in ``fail_on`` it raises what ``raising`` says (a library bug, an OOM, a Ctrl-C)."""
+    state = {"fail_on": set(), "raising": RuntimeError("CUDA out of memory (injected)")}
+
+    def flaky(context):  # type: ignore[no-untyped-def]
+        inner = grounded_sam_segmenter(context)
+
+        class Flaky:
+            def segment(self, *, image, plan, hints):  # type: ignore[no-untyped-def]
+                if image.width in state["fail_on"]:
+                    raise state["raising"]
+                return inner.segment(image=image, plan=plan, hints=hints)
+
+        return Flaky()
+
+    flaky.spec = grounded_sam_segmenter.spec  # type: ignore[attr-defined]
+    registry.register("segmenter", "flaky", flaky)
+    yield state
+    registry.unregister("segmenter", "flaky")
+
+
+def four_images(folder: Path) -> list[Path]:
+    """Four images of distinct widths (the failing one is picked by width)."""
+    folder.mkdir(parents=True)
+    paths = []
+    for i, width in enumerate((96, 104, 112, 120)):
+        path = folder / f"img{i}.png"
+        Image.open(EXAMPLES / PHOTOS[i]).convert("RGB").resize((width, 64)).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_runtime_error_in_one_item_does_not_stop_the_batch(tmp_path, tiny_env, failing_segmenter):
+    src, out = tmp_path / "in", tmp_path / "out"
+    four_images(src)
+    failing_segmenter["fail_on"] = {112}
+    r = CliRunner().invoke(main, ["batch", str(src), "-i", "replace the cat with a tiger", "-o", str(out),
+                                  "--segmenter", "flaky", *FAST], env=tiny_env)  # fmt: skip
+    assert r.exit_code == BatchFailed.exit_code, r.output
+    assert "batch: 3 done, 0 skipped, 1 failed" in r.stderr and "Traceback" not in r.output
+    log = read_log(out / "refedit-batch.jsonl")
+    failed = [rec for rec in log if rec["status"] == "failed"]
+    assert len(log) == 4 and len(failed) == 1
+    assert Path(failed[0]["input"]).name == "img2.png" and failed[0]["error_type"] == "RuntimeError"
+    assert failed[0]["error"] == "CUDA out of memory (injected)" and failed[0]["exit_code"] == 1
+    assert "traceback" not in failed[0]
+    assert sorted(p.name for p in out.glob("*_edited.png")) == ["img0_edited.png", "img1_edited.png", "img3_edited.png"]
+
+
+def test_debug_keeps_the_failed_items_traceback(tmp_path, tiny_settings, failing_segmenter):
+    src, out = tmp_path / "in", tmp_path / "out"
+    items = items_from_folder(src if four_images(src) else src, "remove the cat", out)[:3]
+    failing_segmenter["fail_on"] = {104}
+    failing_segmenter["raising"] = KeyError("a library bug")
+    runner = BatchRunner(tiny_settings, segmenter="flaky", options={"box_threshold": 0.0}, dry_run=True, debug=True)
+    summary = runner.run(items, JsonlLog(out / "log.jsonl"))
+    [failed] = [rec for rec in read_log(out / "log.jsonl") if rec["status"] == "failed"]
+    assert (summary.done, summary.failed) == (2, 1) and failed["error_type"] == "KeyError"
+    assert "Traceback" in failed["traceback"] and "a library bug" in failed["traceback"]
+
+
+def test_ctrl_c_still_stops_the_batch(tmp_path, tiny_env, failing_segmenter):
+    src, out = tmp_path / "in", tmp_path / "out"
+    four_images(src)
+    failing_segmenter["fail_on"] = {104}
+    failing_segmenter["raising"] = KeyboardInterrupt()
+    r = CliRunner().invoke(main, ["batch", str(src), "-i", "remove the cat", "-o", str(out), "--dry-run",
+                                  "--segmenter", "flaky", *FAST], env=tiny_env)  # fmt: skip
+    assert r.exit_code == INTERRUPTED_EXIT_CODE and "Traceback" not in r.output
+    assert r.stderr.splitlines()[-1] == "refedit: error: interrupted"  # after the progress line of item 1
+    assert [Path(rec["input"]).name for rec in read_log(out / "refedit-batch.jsonl")] == ["img0.png"]
+
+
+def test_bad_manifest_rows_fail_only_themselves(tmp_path, tiny_env):
+    src, out = tmp_path / "in", tmp_path / "out"
+    images = four_images(src)
+    rows = [{"image": images[0].name, "seed": None},  # null: the default seed
+            {"image": images[1].name, "seed": "abc"}, {"image": images[2].name, "output": 5},
+            {"image": images[3].name, "stepz": 2}, {"image": images[3].name, "alpha": 0.2, "output": "x.png"},
+            {"image": images[2].name, "steps": "many", "output": "y.png"}]  # fmt: skip
+    manifest = src / "items.jsonl"
+    manifest.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    r = CliRunner().invoke(main, ["batch", str(manifest), "-i", "remove the cat", "-o", str(out), "--dry-run",
+                                  "--seed", "7", *FAST], env=tiny_env)  # fmt: skip
+    assert r.exit_code == BatchFailed.exit_code, r.output
+    log = {rec["index"]: rec for rec in read_log(out / "refedit-batch.jsonl")}
+    assert [log[i]["status"] for i in range(7)] == ["done", "failed", "failed", "failed", "done", "failed", "failed"]
+    assert log[0]["seed"] == 7 and log[4]["plan"]["action"] == "remove"  # alpha is refdiff's: dropped
+    assert "items.jsonl:2: seed must be an integer in [0, 9223372036854775807], got 'abc'" == log[1]["error"]
+    assert "items.jsonl:3: output must be a string, got 5" == log[2]["error"]
+    assert "items.jsonl:4: unknown column 'stepz'; did you mean 'steps'?" == log[3]["error"]
+    assert "steps must be an integer in [1, 1000], got 'many'" in log[5]["error"]
+    assert "items.jsonl:7: not a JSON object" in log[6]["error"] and log[6]["exit_code"] == BadInput.exit_code
+
+
+@pytest.mark.parametrize("case", ["all-rows-bad", "not-utf8", "unwritable-output", "unwritable-log", "name-no-ext",
+                                  "bad-option", "missing-model"])  # fmt: skip
+def test_doomed_batch_is_refused_up_front_without_a_log(tmp_path, tiny_env, case):
+    src = tmp_path / "in"
+    images = four_images(src)
+    manifest = src / "items.csv"
+    manifest.write_text("image,instruction,stepz\n" + "".join(f"{p.name},remove the cat,2\n" for p in images[:2]))
+    out, args, env = tmp_path / "out", [], dict(tiny_env)
+    if case == "not-utf8":
+        manifest.write_bytes(b"image,instruction\nimg0.png,remove the \xff cat\n")
+    elif case != "all-rows-bad":
+        manifest.write_text("image,instruction\n" + "".join(f"{p.name},remove the cat\n" for p in images))
+    if case == "unwritable-output":
+        out = Path("/proc/refedit-batch-out")
+    elif case == "unwritable-log":
+        args = ["--log", "/proc/refedit.jsonl"]
+    elif case == "name-no-ext":
+        args = ["--name", "{stem}"]
+    elif case == "bad-option":
+        args = ["-O", "encode_ratio=abc"]
+    elif case == "missing-model":
+        env["REFEDIT_SAM_MODEL"] = str(tmp_path / "no-sam-here")
+    before = snapshot(tmp_path)
+    r = CliRunner().invoke(main, ["batch", str(manifest), "-o", str(out), *args, *FAST], env=env)
+    line = refused(r)
+    expected = {"all-rows-bad": "unknown column 'stepz'; did you mean 'steps'? (and the other 1 rows are invalid",
+                "not-utf8": "is not UTF-8 text (byte 0xff", "unwritable-output": "/proc", "unwritable-log": "/proc",
+                "name-no-ext": "no image extension", "bad-option": "got 'abc'", "missing-model": "does not exist"}[case]  # fmt: skip
+    assert expected in line, line
+    assert r.exit_code == (5 if case == "missing-model" else BadInput.exit_code)
+    assert snapshot(tmp_path) == before and not out.exists()  # no log, no output folder, nothing touched
+
+
+def snapshot(folder: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*")}

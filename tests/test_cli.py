@@ -118,3 +118,176 @@ def test_parse_command_json():
     r = run(["parse", "Please remove the second car from the left.", "--json"])
     plan = json.loads(r.stdout)
     assert plan["action"] == "remove" and plan["target"]["ordinal"] == 2 and plan["target"]["spatial"] == "left"
+
+
+# --------------------------------------------------------------------------- refused before any work (issue 10)
+import os  # noqa: E402
+import socket  # noqa: E402
+
+from refedit.errors import ModelUnavailable, TargetNotFound  # noqa: E402
+from refedit.pipeline.stages import registry  # noqa: E402
+
+from .conftest import ROOT  # noqa: E402
+
+EDIT = ["edit", str(CAT), "replace the cat with a tiger"]
+#: runs the CLI in a fresh process and reports what it imported: a refusal must come before torch and spaCy
+PROBE = (
+    "import sys\nfrom refedit.cli import main\ncode = 0\n"
+    "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code or 0\n"
+    "print('IMPORTED', 'torch' in sys.modules, 'spacy' in sys.modules, 'EXIT', code, file=sys.stderr)"
+)
+
+
+def refused(stderr: str, stdout: str = "") -> str:
+    """The one error line of a refusal (asserting there is exactly one, with no traceback, and no stdout)."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("refedit: error: "), stderr
+    assert "Traceback" not in stderr and stdout == ""
+    return lines[0]
+
+
+def probe(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, bool]:
+    """(exit code, the error line, whether torch or spaCy were imported) of one CLI run in a fresh process."""
+    r = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, **(env or {})})  # fmt: skip
+    *lines, last = r.stderr.strip().splitlines()
+    _, torch_seen, spacy_seen, _, code = last.split()
+    return int(code), refused("\n".join(lines), r.stdout), "True" in (torch_seen, spacy_seen)
+
+
+def snapshot(folder: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize(
+    "extra,env,needle",
+    [(["-O", "steps=abc"], {}, "steps must be an integer in [1, 1000], got 'abc'"),
+     (["-O", "stepz=2"], {}, "unknown option 'stepz'; did you mean 'steps'?"),
+     (["-O", "alpha=0.2"], {}, "'alpha' is not used by the chosen stages (rules, grounded-sam, diffedit)"),
+     (["--strength", "0.5"], {}, "it is an option of editor inpaint, editor sdedit"),
+     (["--seed", "99999999999999999999999"], {}, "seed must be an integer in [0, 9223372036854775807]"),
+     (["--steps", "1000000"], {}, "steps must be an integer in [1, 1000], got 1000000"),
+     (["--encode-ratio", "0"], {}, "encode_ratio must be a number in (0, 1], got 0.0"),
+     ([], {"REFEDIT_MAX_PIXELS": "abc"}, "REFEDIT_MAX_PIXELS must be an integer >= 1, got 'abc'"),
+     ([], {"REFEDIT_DEVICE": "tpu"}, "invalid device 'tpu'")],
+)  # fmt: skip
+def test_bad_values_are_refused_before_any_import(tmp_path, tiny_env, extra, env, needle):
+    out = tmp_path / "out.png"
+    code, line, heavy = probe([*EDIT, "-o", str(out), *extra], {**tiny_env, **env})
+    assert code == BadInput.exit_code and needle in line, line
+    assert not heavy and not out.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("flag", ["-o", "--save-mask"])
+@pytest.mark.parametrize("where", ["proc", "missing-parent", "parent-is-a-file"])
+def test_unwritable_outputs_are_refused_before_any_work(tmp_path, tiny_env, flag, where):
+    (tmp_path / "file").write_text("x")
+    target = {"proc": Path("/proc/refedit-out.png"), "missing-parent": tmp_path / "no" / "such" / "out.png",
+              "parent-is-a-file": tmp_path / "file" / "out.png"}[where]  # fmt: skip
+    args = ["-o", str(target)] if flag == "-o" else ["-o", str(tmp_path / "ok.png"), "--save-mask", str(target)]
+    before = snapshot(tmp_path)
+    code, line, heavy = probe([*EDIT, *args], tiny_env)
+    assert code == BadInput.exit_code and str(target.parent) in line and not heavy, line
+    assert snapshot(tmp_path) == before and not target.exists()
+
+
+def test_attention_output_is_checked_before_any_work(tmp_path, tiny_env):
+    code, line, heavy = probe(["segment", str(CAT), "the cat", "--segmenter", "refdiff", "--attention",
+                               "/proc/attention.png"], tiny_env)  # fmt: skip
+    assert code == BadInput.exit_code and "/proc" in line and not heavy
+
+
+@pytest.mark.parametrize(
+    "role,value,needle",
+    [("REFEDIT_SD_MODEL", "/no/such/sd-folder", "the folder '/no/such/sd-folder' does not exist"),
+     ("REFEDIT_GROUNDING_MODEL", "nobody/no-such-detector", "not in the local cache and the hub cannot be reached")],
+)  # fmt: skip
+def test_missing_model_is_reported_before_parsing(tmp_path, tiny_env, role, value, needle):
+    """HF_HUB_OFFLINE is set by the test harness: the hub is out of reach, so the model cannot be fetched."""
+    out = tmp_path / "out.png"
+    code, line, heavy = probe([*EDIT, "-o", str(out)], {**tiny_env, role: value})
+    assert code == ModelUnavailable.exit_code and needle in line and not heavy, line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_non_utf8_instruction_bytes_are_bad_input():
+    r = subprocess.run([sys.executable, "-m", "refedit", "parse", b"replace the \xff cat with a tiger"],
+                       capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert r.returncode == BadInput.exit_code
+    assert "not UTF-8 text (byte 0xff at position 12)" in refused(r.stderr, r.stdout)
+
+
+def test_empty_user_mask_is_target_not_found(tmp_path, tiny_env):
+    black = tmp_path / "black.png"
+    Image.new("L", Image.open(CAT).size, 0).save(black)
+    before = snapshot(tmp_path)
+    r = run([*EDIT, "-o", str(tmp_path / "out.png"), "--mask", str(black), *FAST_ARGS], env=tiny_env)
+    assert r.exit_code == TargetNotFound.exit_code and "the mask is empty" in refused(r.stderr, r.stdout)
+    assert snapshot(tmp_path) == before
+
+
+def test_empty_segmenter_result_stops_before_diffusion(tmp_path, tiny_env, tiny_settings):
+    """A segmenter (registered through the real registry) that finds no pixels: exit 4 through the CLI, and
+    in the chain the editor's UNet is never loaded."""
+    from refedit.pipeline.artifacts import EditRequest, Hints, Segmentation
+    from refedit.pipeline.chain import Pipeline
+    from refedit.pipeline.models import ModelStore
+
+    class Nothing:
+        def segment(self, *, image, plan, hints):
+            return Segmentation(mask=np.zeros((image.height, image.width), bool), reason="none", segmenter="nothing")
+
+    registry.register("segmenter", "nothing", lambda context: Nothing())
+    try:
+        out = tmp_path / "out.png"
+        r = run([*EDIT, "-o", str(out), "--segmenter", "nothing", "--steps", "4", "--resolution", "64"], env=tiny_env)
+        assert r.exit_code == TargetNotFound.exit_code and not out.exists()
+        assert "the mask is empty: the nothing segmenter found no pixels of 'cat'" in refused(r.stderr, r.stdout)
+        store = ModelStore(tiny_settings)
+        pipe = Pipeline.build(tiny_settings, segmenter="nothing", options={"steps": 4, "resolution": 64}, store=store)
+        with pytest.raises(TargetNotFound, match="the mask is empty"):
+            pipe.run(EditRequest(Image.open(CAT).convert("RGB"), "replace the cat with a tiger", Hints()))
+        assert not [c for _, c in store.loads if c == "unet"], store.loads
+    finally:
+        registry.unregister("segmenter", "nothing")
+
+
+def test_interrupt_while_importing_is_one_line():
+    """Ctrl-C while the CLI is still being imported (the start-up window): one line, exit 130."""
+    code = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'click':\n            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\nsys.argv = ['refedit', '--help']\n"
+        "from refedit.__main__ import run\nrun()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 130 and r.stderr == "refedit: error: interrupted\n", r.stderr
+
+
+def test_interrupt_while_parsing_arguments_is_one_line(monkeypatch):
+    def interrupted(value):  # Ctrl-C lands while click converts --seed
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("refedit.cli.check_seed", interrupted)
+    r = CliRunner().invoke(main, [*EDIT, "--seed", "3"])
+    assert r.exit_code == 130 and refused(r.stderr, r.stdout) == "refedit: error: interrupted"
+
+
+def test_usage_errors_are_one_line():
+    r = CliRunner().invoke(main, [*EDIT, "--stepz", "3"])
+    assert r.exit_code == 2 and "No such option '--stepz'" in refused(r.stderr, r.stdout)
+
+
+def test_llm_fallback_warning_is_one_line():
+    with socket.socket() as s:  # a port nothing listens on: the endpoint refuses the connection
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = CliRunner().invoke(main, ["parse", "remove the cat", "--parser", "llm", "--llm-base-url",
+                                  f"http://127.0.0.1:{port}/v1", "--llm-retries", "0", "--json"],
+                           env={"OPENAI_API_KEY": "test"})  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["parser"] == "rules"
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("refedit: warning: LLM parser failed (cannot connect"), r.stderr

@@ -36,3 +36,121 @@ def test_bad_config_file(tmp_path):
     cfg.write_text("device = = 3")
     with pytest.raises(BadInput, match="not valid TOML"):
         Settings.resolve(environ={}, config_file=cfg)
+
+
+# --------------------------------------------------------------------------- one typed validation path
+from typing import Literal  # noqa: E402
+
+from refedit.config import SEED_MAX, Range, check_environment, check_seed, max_pixels, typed  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "value,kind,bounds,expected",
+    [("4", int, Range(1, 1000), 4), (4.0, int, None, 4), ("0.25", float, Range(0, 1), 0.25), (3, float, None, 3.0),
+     ("on", bool, None, True), (0, bool, None, False), ("paper", Literal["paper", "official"], None, "paper"),
+     ("null", int | None, Range(1), None), ("7", int | None, Range(1), 7)],
+)  # fmt: skip
+def test_typed_parses_shell_csv_and_json_values(value, kind, bounds, expected):
+    got = typed("x", value, kind, bounds)
+    assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "value,kind,bounds,accepted",
+    [("abc", int, Range(1, 1000), "an integer in [1, 1000]"), (2.5, int, None, "an integer"),
+     (True, int, None, "an integer"), ("nan", float, Range(0), "a number >= 0"), ("inf", float, None, "a number"),
+     ("0", float, Range(0, 1, lo_open=True), "a number in (0, 1]"), ("maybe", bool, None, "true or false"),
+     (5, str, None, "a string"), ("mean", Literal["paper", "official"], None, "one of paper, official")],
+)  # fmt: skip
+def test_typed_refusal_names_value_and_what_is_accepted(value, kind, bounds, accepted):
+    with pytest.raises(BadInput) as err:
+        typed("steps", value, kind, bounds)
+    assert str(err.value) == f"steps must be {accepted}, got {value!r}"
+
+
+def test_seed_range_fits_the_generator():
+    """Seeds up to SEED_MAX are accepted, and so are the small offsets stages add to them (torch's generator
+    takes 64-bit unsigned seeds); one past it is refused before any work."""
+    import torch
+
+    for offset in (0, 1, 1000):
+        torch.Generator().manual_seed(SEED_MAX + offset)
+    with pytest.raises((RuntimeError, ValueError)):
+        torch.Generator().manual_seed(2**64)
+    assert check_seed(str(SEED_MAX)) == SEED_MAX and check_seed(0) == 0
+    for bad in (SEED_MAX + 1, -1, "99999999999999999999999", "abc", 1.5):
+        with pytest.raises(BadInput, match=r"seed must be an integer in \[0, 9223372036854775807\]"):
+            check_seed(bad)
+
+
+def test_max_pixels_environment_variable_is_typed():
+    assert max_pixels({"REFEDIT_MAX_PIXELS": "1000"}) == 1000
+    assert max_pixels({}) == max_pixels({"REFEDIT_MAX_PIXELS": ""}) > 0
+    for bad in ("abc", "0", "-5", "1.5"):
+        with pytest.raises(BadInput, match="REFEDIT_MAX_PIXELS must be an integer >= 1"):
+            check_environment({"REFEDIT_MAX_PIXELS": bad})
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [('devise = "cpu"', "unknown key 'devise'; did you mean 'device'"), ("device = 3", "device must be a string"),
+     ('compile = "sometimes"', "compile must be true or false"), ("models = 3", r"\[models\] must be a table"),
+     ('[models]\nsdd = "x"', "unknown model role 'sdd'; did you mean 'sd'"), ("[models]\nsd = 5", "must be a string"),
+     (b"device = '\xff'", "not valid TOML")],
+)  # fmt: skip
+def test_config_file_values_are_typed(tmp_path, text, match):
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(BadInput, match=match):
+        Settings.resolve(environ={}, config_file=cfg)
+
+
+# --------------------------------------------------------------------------- stage options, checked up front
+from refedit.pipeline.stages import check_options, model_roles  # noqa: E402
+
+DEFAULT_STAGES = {"parser": "rules", "segmenter": "grounded-sam", "editor": "diffedit"}
+
+
+def test_options_are_typed_by_the_chosen_stages():
+    out = check_options({"steps": "4", "encode_ratio": "0.3", "box_mask": "true", "guidance": None}, DEFAULT_STAGES)
+    assert out == {"steps": 4, "encode_ratio": 0.3, "box_mask": True}
+
+
+@pytest.mark.parametrize(
+    "options,stages,match",
+    [({"stepz": 2}, DEFAULT_STAGES, "unknown option 'stepz'; did you mean 'steps'"),
+     ({"alpha": 0.2}, DEFAULT_STAGES, "'alpha' is not used by the chosen stages .*segmenter refdiff"),
+     ({"strength": 0.5}, DEFAULT_STAGES, "editor inpaint, editor sdedit"),
+     ({"steps": "abc"}, DEFAULT_STAGES, r"steps must be an integer in \[1, 1000\], got 'abc'"),
+     ({"encode_ratio": 2}, DEFAULT_STAGES, r"encode_ratio must be a number in \(0, 1\]"),
+     ({"refdiff_t_index": 30}, {**DEFAULT_STAGES, "segmenter": "refdiff"}, "t_index must be .* steps=20"),
+     ({"llm_timeout": 0}, {"parser": "llm"}, r"llm_timeout must be a number in \(0, 600\]")],
+)  # fmt: skip
+def test_option_refusals_name_the_option(options, stages, match):
+    with pytest.raises(BadInput, match=match):
+        check_options(options, stages)
+
+
+def test_steps_are_bounded_by_the_schedulers_training_steps(tiny_models):
+    """T beyond the scheduler's training steps puts every DDIM step on one timestep (an edit of hours)."""
+    import json
+
+    trained = json.loads((tiny_models["sd"] / "scheduler" / "scheduler_config.json").read_text())["num_train_timesteps"]
+    assert check_options({"steps": trained}, DEFAULT_STAGES)["steps"] == trained
+    with pytest.raises(BadInput, match=f"steps must be an integer in \\[1, {trained}\\]"):
+        check_options({"steps": trained + 1}, DEFAULT_STAGES)
+
+
+def test_model_roles_follow_the_options():
+    assert model_roles(DEFAULT_STAGES, {}) == [("grounding", None), ("sam", None), ("sd", None)]
+    assert model_roles(DEFAULT_STAGES, {"detections": "d.json", "box_mask": True, "editor_model": "/m"}) == [("sd", "/m")]
+    assert ("captioner", None) in model_roles({"parser": "llm"}, {"describe": True})
+
+
+def test_library_edit_refuses_unknown_options():
+    import refedit
+
+    from .conftest import EXAMPLES
+
+    with pytest.raises(BadInput, match="unknown option 'stepz'; did you mean 'steps'"):
+        refedit.edit(EXAMPLES / "cat.jpg", "replace the cat with a tiger", stepz=2)

@@ -265,7 +265,8 @@ def test_options_from_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert (opts.base_url, opts.api_key, opts.timeout, opts.max_retries, opts.model) == ("http://x/v1", "k", 2.5, 0, "my-model")
     defaults = LLMOptions.from_mapping({"llm_timeout": None}, model="m")
-    assert defaults.timeout == 30.0 and defaults.max_retries == 2 and defaults.base_url is None
+    # a server that hangs costs at most about 20 s by default (issue 10), every try included
+    assert defaults.timeout * (1 + defaults.max_retries) <= 20.0 and defaults.base_url is None
     monkeypatch.setenv("OPENAI_BASE_URL", "http://env/v1")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     assert defaults.resolved_base_url() == "http://env/v1" and defaults.resolved_api_key() == "not-needed"
@@ -273,6 +274,29 @@ def test_options_from_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
         LLMOptions.from_mapping({"llm_timeout": 0}, model="m")
     with pytest.raises(BadInput):
         LLMOptions.from_mapping({"llm_retries": -1}, model="m")
+    with pytest.raises(BadInput, match="llm_timeout must be a number"):
+        LLMOptions.from_mapping({"llm_timeout": "soon"}, model="m")
+
+
+def test_a_bug_in_the_describer_surfaces_but_a_missing_captioner_falls_back(server: FakeOpenAI) -> None:
+    """Only the endpoint's and the answer's failures are answered by a fallback: an exception of refedit's
+    own code is not hidden behind a warning."""
+    from PIL import Image
+
+    from refedit.errors import ModelUnavailable, RefEditWarning
+
+    def buggy(image: Any) -> str:
+        raise TypeError("unsupported operand")
+
+    with pytest.raises(TypeError, match="unsupported operand"):
+        make_parser(server, describe=buggy).parse(instruction=INSTRUCTION, image=Image.new("RGB", (8, 8)))
+
+    def unavailable(image: Any) -> str:
+        raise ModelUnavailable("cannot load the captioner model")
+
+    with pytest.warns(RefEditWarning, match="image description failed"):
+        plan = make_parser(server, describe=unavailable).parse(instruction=INSTRUCTION, image=Image.new("RGB", (8, 8)))
+    assert plan.parser == "llm"
 
 
 def test_cli_parse_and_edit_with_llm_and_describer(server: FakeOpenAI, tiny_env: dict[str, str], tmp_path) -> None:

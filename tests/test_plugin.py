@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -12,8 +11,12 @@ from refedit.pipeline.stages import registry
 
 from .conftest import EXAMPLES
 
-pytestmark = pytest.mark.skipif("blur" not in registry.entries("editor"),
-                                reason="examples/plugin-blur is not installed (make test installs it)")  # fmt: skip
+
+def test_plugin_is_installed():
+    """``make test`` installs the plugin; without it the tests below must fail, not skip."""
+    assert "blur" in registry.entries("editor"), (
+        "examples/plugin-blur is not installed: run `make test`, or `pip install --no-deps -e examples/plugin-blur`"
+    )
 
 
 def test_plugin_is_listed_with_its_distribution():

@@ -3,6 +3,8 @@ tiny SD + SAM + CLIP."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -10,6 +12,8 @@ from PIL import Image
 from refedit.errors import BadInput
 from refedit.pipeline.artifacts import EditPlan, Hints, Target
 from refedit.pipeline.segment import refdiff_math as rm
+
+from .hooks import UNetCall, ddim_timesteps, record_unet_calls
 
 
 # --------------------------------------------------------------------------- math
@@ -95,11 +99,24 @@ def test_discriminative_and_fusion_pick_the_expected_proposal() -> None:
     assert rm.select([]) == -1
 
 
+#: the authors' settings, verbatim from kodenii/Ref-Diff ``config/refcoco.yaml`` (HYPER and MODEL sections)
+AUTHORS_CONFIG = {"hard_weight": 0.7, "soft_weight": 0.3, "diff_weight": 0.05, "diffusion_step": 20,
+                  "diffusion_strength": 0.1}  # fmt: skip
+
+
+def _authors_score(hard: np.ndarray, soft: np.ndarray, diff: np.ndarray) -> np.ndarray:
+    """``CRIS.forward`` in kodenii/Ref-Diff ``model/segmenter.py``, transcribed:
+    ``score = self.hard_weight * score_hard + self.soft_weight * score_soft + self.diff_weight * score_diff``."""
+    c = AUTHORS_CONFIG
+    return c["hard_weight"] * hard + c["soft_weight"] * soft + c["diff_weight"] * diff
+
+
 def test_official_fusion_weights() -> None:
-    s = rm.fuse_official(
-        np.array([0.2, 0.3]), np.array([0.5, 0.1]), np.array([1.0, 0.0])
-    )
-    assert s == pytest.approx([0.7 * 0.2 + 0.3 * 0.5 + 0.05, 0.7 * 0.3 + 0.3 * 0.1])
+    rng = np.random.default_rng(3)
+    hard, soft, diff = rng.random(6), rng.random(6), rng.normal(size=6)
+    assert rm.fuse_official(hard, soft, diff) == pytest.approx(_authors_score(hard, soft, diff))
+    one_hot = np.eye(3)  # each proposal wins on one score alone: the hard (masked-crop) score weighs most
+    assert rm.select(rm.fuse_official(one_hot[0], one_hot[1], one_hot[2])) == 0
 
 
 # --------------------------------------------------------------------------- root token
@@ -156,7 +173,8 @@ def test_segment_end_to_end(store, fusion: str) -> None:  # type: ignore[no-unty
         RefDiffOptions.from_mapping({**FAST_REFDIFF, "fusion": fusion, "steps": None}),
     )
     image = _image()
-    out = seg.segment(image=image, plan=_plan(), hints=Hints())
+    with record_unet_calls(seg.sd.unet) as unet_calls:
+        out = seg.segment(image=image, plan=_plan(), hints=Hints())
     assert out.mask.shape == (48, 80) and out.mask.dtype == bool and out.mask.any()
     assert out.segmenter == "refdiff" and out.chosen == (0,)
     assert out.reason.startswith("Ref-Diff: best of ") and "ROOT 'horse'" in out.reason
@@ -165,9 +183,10 @@ def test_segment_end_to_end(store, fusion: str) -> None:  # type: ignore[no-unty
     assert all(c.label == "horse" and c.mask is None for c in out.candidates[1:])  # runners-up: boxes only
     assert all(0 <= c.box[0] <= c.box[2] <= 80 and 0 <= c.box[1] <= c.box[3] <= 48 for c in out.candidates)
     assert np.array_equal(out.mask, out.candidates[0].mask)
-    assert (
-        seg.calls["unet"] == 2 and seg.calls["vae"] == 1
-    )  # t = 2 of 20: two DDIM steps, one VAE encode
+    # the paper's t = 2 (the authors' code: t_enc = int(0.1 · 20) = 2 DDIM steps from there), guidance 1:
+    # two real UNet calls on one latent, at the two lowest timesteps of diffusers' 20-step DDIM schedule
+    lowest = ddim_timesteps(seg.sd.scheduler_config, 20)[-2:]
+    assert unet_calls == [UNetCall(1, lowest[0]), UNetCall(1, lowest[1])]
     again = seg.segment(image=image, plan=_plan(), hints=Hints())  # deterministic
     assert np.array_equal(again.mask, out.mask) and again.reason == out.reason
 
@@ -179,12 +198,11 @@ def test_segment_single_pass_guidance_and_attention_only(store) -> None:  # type
         resolution=64, passes=1, guidance=9.0, proposals="attention", beta=0.0
     )
     seg = RefDiffSegmenter(store, opts)
-    out = seg.segment(image=_image(64, 96), plan=_plan("the cat", "cat"), hints=Hints())
+    with record_unet_calls(seg.sd.unet) as unet_calls:
+        out = seg.segment(image=_image(64, 96), plan=_plan("the cat", "cat"), hints=Hints())
     assert out.mask.shape == (96, 64)
-    assert seg.calls["unet"] == 1 and seg.calls["sam_embed"] == 0
-    assert (
-        next(e for e in seg.call_log if e[0] == "unet")[2][0][0] == 2
-    )  # CFG: one UNet call on the [uncond, cond] batch
+    assert [c.batch for c in unet_calls] == [2]  # one pass; CFG: one UNet call on the [uncond, cond] batch
+    assert not any(component == "sam" for _, component in store.loads)  # attention proposals only: no SAM
     assert "attention proposal" in out.reason
 
 
@@ -205,21 +223,85 @@ def test_global_edit_is_the_whole_image(store) -> None:  # type: ignore[no-untyp
     assert out.mask.all() and store.loads == []
 
 
+@contextmanager
+def _root_attention(unet, expression: str, word: str, tokenizer, hw: tuple[int, int]):  # type: ignore[no-untyped-def]
+    """Eq. 4 by hand while the block runs: softmax(QK^T/sqrt(d)) of every cross-attention call with h·w
+    queries, head-averaged. The yielded list then holds the ROOT word's (h, w) map ā_k averaged over the
+    calls (its sub-word tokens averaged, found by their spelling in the tokenized text)."""
+    import torch
+    from diffusers.models.attention_processor import Attention
+
+    tokens = tokenizer.convert_ids_to_tokens(tokenizer(expression).input_ids)
+    parts = [*word[:-1], word[-1] + "</w>"]  # the tiny tokenizer: one token per character
+    start = next(i for i in range(len(tokens)) if tokens[i : i + len(parts)] == parts)
+    probs: list[torch.Tensor] = []
+
+    def pre(module, args, kwargs):  # type: ignore[no-untyped-def]
+        hs, enc = (args[0] if args else kwargs["hidden_states"]), kwargs.get("encoder_hidden_states")
+        if enc is None or hs.shape[1] != hw[0] * hw[1]:
+            return
+        q, k = module.to_q(hs[-1:]), module.to_k(enc[-1:])  # the conditional entry
+        q = q.view(1, q.shape[1], module.heads, -1).transpose(1, 2)
+        k = k.view(1, k.shape[1], module.heads, -1).transpose(1, 2)
+        probs.append(torch.softmax(q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1).mean(dim=1)[0])
+
+    handles = [m.register_forward_pre_hook(pre, with_kwargs=True) for m in unet.modules() if isinstance(m, Attention)]
+    out: list[np.ndarray] = []
+    try:
+        yield out
+    finally:
+        for h in handles:
+            h.remove()
+    assert probs, f"no cross-attention call with {hw} queries"
+    a = torch.stack(probs).mean(dim=0)[:, start : start + len(parts)].mean(dim=-1)
+    out.append(a.reshape(hw).float().numpy())
+
+
+def _authors_heatmap(a_k: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The authors' ``get_diffattn`` geometry (kodenii/Ref-Diff ``model/segmenter.py``): the map of the
+    padded square resized to the square's side in image pixels, the image's region cropped out, then min-max
+    normalised (Eq. 5). Bilinear here where the authors use Lanczos on 8 bits."""
+    import torch
+    import torch.nn.functional as F
+
+    w, h = size
+    side = max(w, h)
+    m = F.interpolate(torch.from_numpy(a_k)[None, None], size=(side, side), mode="bilinear", align_corners=False)
+    m = m[0, 0, (side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w].numpy()
+    return (m - m.min()) / (m.max() - m.min() + 1e-8)
+
+
 def test_attention_heatmap_and_overlay(store) -> None:  # type: ignore[no-untyped-def]
+    """The heat map is the ROOT token's cross-attention (Eq. 4-5) placed on the image: it matches a map
+    computed by hand from the UNet's own Q and K with the authors' geometry, and not a wrong token's or a
+    flipped one (min-max normalisation alone would make any [0, 1] check pass)."""
     from refedit.pipeline.segment.refdiff import (
         RefDiffOptions,
         RefDiffSegmenter,
         overlay_heatmap,
     )
 
-    seg = RefDiffSegmenter(store, RefDiffOptions(resolution=64))
-    image = _image(100, 60)
-    heat = seg.attention_heatmap(image, _plan())
+    # attention_level=1: read latent/1, where the tiny UNet's down and up blocks have cross-attention
+    seg = RefDiffSegmenter(store, RefDiffOptions(resolution=64, attention_level=1))
+    image, plan = _image(100, 60), _plan()
+    latent = 64 // seg.sd.vae_scale
+    tokenizer = seg.sd.component("tokenizer")
+    unet, expression, hw = seg.sd.unet, plan.target.expression, (latent, latent)
+    with (_root_attention(unet, expression, "horse", tokenizer, hw) as root,
+          _root_attention(unet, expression, "left", tokenizer, hw) as other):  # fmt: skip
+        heat = seg.attention_heatmap(image, plan)
     assert heat.shape == (60, 100) and heat.dtype == np.float32
-    assert heat.min() >= 0.0 and heat.max() <= 1.0 and heat.max() > 0.5
+    expected, wrong = _authors_heatmap(root[0], image.size), _authors_heatmap(other[0], image.size)
+
+    def corr(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+    assert corr(heat, expected) > 0.95 and np.abs(heat - expected).mean() < 0.06
+    assert corr(heat, expected[::-1]) < 0.5 and corr(heat, expected[:, ::-1]) < 0.5  # placed, not mirrored
+    assert corr(heat, wrong) < 0.9  # the ROOT word's map, not another word's
     over = overlay_heatmap(image, heat)
     assert over.size == image.size and over.mode == "RGB"
-    assert seg.calls["clip_image"] == 0 and seg.calls["sam_embed"] == 0
+    assert {c for _, c in store.loads} <= {"unet", "vae", "text_encoder", "tokenizer", "scheduler"}  # SD only
 
 
 def test_shares_sd_components_with_diffedit(store) -> None:  # type: ignore[no-untyped-def]
@@ -251,16 +333,17 @@ def test_options_are_validated(bad: dict) -> None:
 def test_option_defaults_are_the_papers() -> None:
     from refedit.pipeline.segment.refdiff import RefDiffOptions
 
+    # Ref-Diff Sec. 4.1: "We set t, α, and β to 2, 0.1, and 0.3, respectively." The step count is not in the
+    # paper: the authors' config runs ``diffusion_step`` DDIM steps at ``diffusion_strength``, i.e.
+    # t_enc = int(strength · steps) (``get_diffattn``), which must be the paper's t.
+    paper = {"t": 2, "alpha": 0.1, "beta": 0.3}
+    cfg = AUTHORS_CONFIG
+    assert int(cfg["diffusion_strength"] * cfg["diffusion_step"]) == paper["t"]
     o = RefDiffOptions()
-    assert (o.steps, o.t_index, o.strength, o.alpha, o.beta, o.fusion) == (
-        20,
-        2,
-        0.1,
-        0.1,
-        0.3,
-        "paper",
-    )
-    assert RefDiffOptions.from_mapping({"alpha": None, "unknown": 1}).alpha == 0.1
+    assert (o.t_index, o.alpha, o.beta) == (paper["t"], paper["alpha"], paper["beta"])
+    assert (o.steps, o.strength) == (cfg["diffusion_step"], pytest.approx(cfg["diffusion_strength"]))
+    assert o.fusion == "paper"
+    assert RefDiffOptions.from_mapping({"alpha": None, "unknown": 1}).alpha == paper["alpha"]
 
 
 def test_cli_refdiff_segment_with_attention_and_edit(tmp_path, tiny_env):
@@ -284,7 +367,8 @@ def test_cli_refdiff_segment_with_attention_and_edit(tmp_path, tiny_env):
     r = CliRunner().invoke(main, ["edit", cat, "replace the cat with a tiger", "--segmenter", "refdiff", "-o", str(out),
                                   "--steps", "4", "--resolution", "64", "-O", "refdiff_resolution=64", "-O",
                                   "sam_grid=2"], env=tiny_env)  # fmt: skip
-    assert r.exit_code == 0, r.output and out.exists()
+    assert r.exit_code == 0, r.output
+    assert out.exists() and Image.open(out).size == Image.open(cat).size
 
 
 def test_grounded_sam_detections_scored_by_refdiff(tiny_settings):

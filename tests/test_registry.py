@@ -1,12 +1,29 @@
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
 import pytest
+from PIL import Image
 
 from refedit.errors import BadInput
+from refedit.pipeline.artifacts import EditPlan, EditResult, Hints, Segmentation
 from refedit.pipeline.chain import Pipeline
-from refedit.pipeline.stages import GROUPS, Editor, Parser, Segmenter, StageContext, registry
 from refedit.pipeline.models import ModelStore
+from refedit.pipeline.parse.rules import RulesParser
+from refedit.pipeline.segment.masks import dilate
+from refedit.pipeline.stages import GROUPS, StageContext, registry
 
-PROTOCOLS = {"parser": Parser, "segmenter": Segmenter, "editor": Editor}
+from .conftest import EXAMPLES
+
 ALL = [(kind, name) for kind in GROUPS for name in registry.entries(kind)]
+INSTRUCTION = "replace the cat on the left with a tiger"
+#: options that make the built-ins fast on the tiny models; plugins run with their defaults
+TINY_OPTIONS: dict[str, dict[str, object]] = {
+    "grounded-sam": {"box_threshold": 0.0},
+    "refdiff": {"refdiff_resolution": 64, "sam_grid": 2},
+    "diffedit-mask": {"mask_steps": 4, "num_maps": 2, "mask_resolution": 64},
+    **{name: {"steps": 2, "resolution": 64} for name in ("diffedit", "inpaint", "instruct", "sdedit")},
+}
 
 
 def test_builtins_come_from_entry_points():
@@ -20,13 +37,70 @@ def test_unknown_name_lists_choices():
         registry.get("editor", "nope")
 
 
+@contextmanager
+def _llm_endpoint(name: str) -> Iterator[dict[str, object]]:
+    """For the built-in LLM parser: an OpenAI-compatible server on loopback, and the options that reach it."""
+    if name != "llm" or registry.get("parser", name).source != "refedit":
+        yield {}
+        return
+    from .test_llm_parser import FakeOpenAI
+
+    server = FakeOpenAI()
+    try:
+        yield {"llm_base_url": f"http://127.0.0.1:{server.port}/v1", "llm_api_key": "test"}
+    finally:
+        server.close()
+
+
+def _image() -> Image.Image:
+    return Image.open(EXAMPLES / "coffee.jpg").convert("RGB").resize((96, 64))  # not square: catches transposes
+
+
+def _check_parser(stage, name: str) -> None:  # type: ignore[no-untyped-def]
+    plan = stage.parse(instruction=INSTRUCTION)
+    assert isinstance(plan, EditPlan) and plan.instruction == INSTRUCTION
+    assert plan.target.head and plan.target.head in INSTRUCTION  # the target is a word of the instruction
+    assert plan.action == "replace" and plan.replacement and "tiger" in plan.replacement
+    if registry.get("parser", name).source == "refedit":
+        assert plan.parser == name  # a built-in answers itself (the LLM parser did not fall back)
+
+
+def _check_segmenter(stage) -> None:  # type: ignore[no-untyped-def]
+    image = _image()
+    seg = stage.segment(image=image, plan=RulesParser().parse(instruction=INSTRUCTION), hints=Hints())
+    assert isinstance(seg, Segmentation)
+    assert seg.mask.shape == (image.height, image.width) and seg.mask.dtype == bool and seg.mask.any()
+    assert all(c.mask is None or c.mask.shape == seg.mask.shape for c in seg.candidates)
+    assert all(0 <= c.box[0] <= c.box[2] <= image.width and 0 <= c.box[1] <= c.box[3] <= image.height
+               for c in seg.candidates)  # fmt: skip
+
+
+def _check_editor(stage) -> None:  # type: ignore[no-untyped-def]
+    image = _image()
+    mask = np.zeros((image.height, image.width), dtype=bool)
+    mask[16:48, 20:60] = True
+    plan = RulesParser().parse(instruction="replace the cup with a bowl")
+    result = stage.edit(image=image, plan=plan, segmentation=Segmentation(mask), seed=0)
+    assert isinstance(result, EditResult) and result.image.size == image.size and result.image.mode == "RGB"
+    grow = int(result.parameters.get("paste_dilate", 0)) + int(result.parameters.get("feather", 0))
+    outside = ~dilate(mask, grow + 1) if grow else ~mask  # the paste-back region the editor reports
+    src, out = np.asarray(image), np.asarray(result.image)
+    assert np.array_equal(src[outside], out[outside])
+    assert not np.array_equal(src[mask], out[mask])  # and it did edit inside
+
+
 @pytest.mark.parametrize("kind,name", ALL)
 def test_contract_every_registered_stage(kind, name, tiny_settings):
-    """Every registered stage (plugins included) builds lazily and satisfies its Protocol."""
-    store = ModelStore(tiny_settings)
-    stage = registry.create(kind, name, StageContext(settings=tiny_settings, store=store))
-    assert isinstance(stage, PROTOCOLS[kind])
-    assert store.loads == []  # building a stage loads no weight
+    """Every registered stage (plugins included) builds without loading a weight, then runs on tiny inputs
+    with the tiny models and returns its artifact with the contract's invariants: a plan of the
+    instruction; a mask of the image's shape; an image of the input's size, unchanged outside the mask."""
+    with _llm_endpoint(name) as endpoint:
+        store = ModelStore(tiny_settings)
+        options = {**TINY_OPTIONS.get(name, {}), **endpoint}
+        stage = registry.create(kind, name, StageContext(settings=tiny_settings, store=store, options=options))
+        assert store.loads == []  # building a stage loads no weight
+        {"parser": lambda: _check_parser(stage, name), "segmenter": lambda: _check_segmenter(stage),
+         "editor": lambda: _check_editor(stage)}[kind]()  # fmt: skip
 
 
 def test_runtime_registration_is_first_class(tiny_settings):

@@ -2,14 +2,26 @@
 
 This module imports nothing heavy: each factory imports its implementation when called, so listing
 stages (``refedit stages``) never imports torch or loads a weight. A factory's first docstring line is
-the stage's description.
+the stage's description; its ``spec`` (:class:`StageSpec`) declares the options it understands and the
+model roles it loads, so the command line checks both before any work.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
 
-from refedit.pipeline.stages import StageContext
+from refedit.pipeline.edit.options import DiffEditOptions, InpaintOptions, InstructOptions, SDEditOptions
+from refedit.pipeline.segment.options import (
+    DiffEditMaskOptions,
+    GroundedSamOptions,
+    RefDiffOptions,
+    refdiff_mapping,
+    refdiff_option_types,
+)
+from refedit.pipeline.stages import StageContext, StageSpec
+
+Options = Mapping[str, Any]
 
 
 def rules_parser(context: StageContext) -> Any:
@@ -21,7 +33,7 @@ def rules_parser(context: StageContext) -> Any:
 
 def grounded_sam_segmenter(context: StageContext) -> Any:
     """Grounded-SAM: GroundingDINO boxes, a referring resolver (left/second/biggest/all), SAM masks."""
-    from refedit.pipeline.segment.grounded_sam import GroundedSamOptions, GroundedSamSegmenter
+    from refedit.pipeline.segment.grounded_sam import GroundedSamSegmenter
 
     detector = None
     if context.options.get("detections"):
@@ -33,7 +45,7 @@ def grounded_sam_segmenter(context: StageContext) -> Any:
 
 def diffedit_editor(context: StageContext) -> Any:
     """DiffEdit mask-guided DDIM on Stable Diffusion: invert to ratio r, denoise with the edited caption."""
-    from refedit.pipeline.edit.diffedit import DiffEditEditor, DiffEditOptions
+    from refedit.pipeline.edit.diffedit import DiffEditEditor
 
     return DiffEditEditor(context.store, DiffEditOptions.from_mapping(context.options),
                           context.options.get("editor_model"), progress=context.progress)  # fmt: skip
@@ -53,14 +65,14 @@ def llm_parser(context: StageContext) -> Any:
 
 def inpaint_editor(context: StageContext) -> Any:
     """SD inpainting (9-channel checkpoint) with the edited caption; the natural choice for remove."""
-    from refedit.pipeline.edit.inpaint import InpaintEditor, InpaintOptions
+    from refedit.pipeline.edit.inpaint import InpaintEditor
 
     return InpaintEditor(context.store, InpaintOptions.from_mapping(context.options), context.options.get("editor_model"))
 
 
 def instruct_editor(context: StageContext) -> Any:
     """InstructPix2Pix-family checkpoint (8-channel; MagicBrush, ReferDiffusion) composited through the mask."""
-    from refedit.pipeline.edit.instruct import InstructEditor, InstructOptions
+    from refedit.pipeline.edit.instruct import InstructEditor
 
     return InstructEditor(
         context.store, InstructOptions.from_mapping(context.options), context.options.get("editor_model")
@@ -69,25 +81,77 @@ def instruct_editor(context: StageContext) -> Any:
 
 def sdedit_editor(context: StageContext) -> Any:
     """SDEdit + mask blending (iEdit Eq. 13) on any fine-tuned SD checkpoint."""
-    from refedit.pipeline.edit.sdedit import SDEditEditor, SDEditOptions
+    from refedit.pipeline.edit.sdedit import SDEditEditor
 
     return SDEditEditor(context.store, SDEditOptions.from_mapping(context.options), context.options.get("editor_model"))
 
 
 def refdiff_segmenter(context: StageContext) -> Any:
     """Ref-Diff: SD cross-attention of the ROOT token + CLIP over weight-free/SAM proposals (shares the sd model)."""
-    from refedit.pipeline.segment.refdiff import RefDiffOptions, RefDiffSegmenter
+    from refedit.pipeline.segment.refdiff import RefDiffSegmenter
 
-    shared = ("resolution", "steps", "guidance", "dilate", "seed")  # the editor's names: only refdiff_-prefixed
-    opts = {k: v for k, v in context.options.items() if k not in shared}
-    opts.update({k[len("refdiff_") :]: v for k, v in context.options.items() if k.startswith("refdiff_")})
-    options = RefDiffOptions.from_mapping(opts)
+    options = RefDiffOptions.from_mapping(refdiff_mapping(context.options))
     grounded = grounded_sam_segmenter(context) if options.proposals in ("grounded", "all") else None
     return RefDiffSegmenter(context.store, options, grounded)
 
 
 def diffedit_mask_segmenter(context: StageContext) -> Any:
     """DiffEdit's noise-difference mask between the source and edited captions (the InstructEdit baseline)."""
-    from refedit.pipeline.segment.diffedit_mask import DiffEditMaskOptions, DiffEditMaskSegmenter
+    from refedit.pipeline.segment.diffedit_mask import DiffEditMaskSegmenter
 
     return DiffEditMaskSegmenter(context.store, DiffEditMaskOptions.from_mapping(context.options))
+
+
+# --------------------------------------------------------------------------- specs
+def _editor_roles(role: str) -> Any:
+    return lambda o: {role: o.get("editor_model")}
+
+
+def _llm_types() -> dict[str, Any]:
+    from refedit.pipeline.parse.llm import LLMOptions
+
+    return {**LLMOptions.option_types(), "describe": bool}
+
+
+def _llm_check(options: Options) -> None:
+    from refedit.pipeline.parse.llm import LLMOptions
+
+    LLMOptions.from_mapping(options, model="-")
+
+
+def _grounded_roles(o: Options) -> dict[str, None]:
+    roles: dict[str, None] = {} if o.get("detections") else {"grounding": None}
+    return roles if o.get("box_mask") else {**roles, "sam": None}
+
+
+def _refdiff_roles(o: Options) -> dict[str, None]:
+    proposals = refdiff_mapping(o).get("proposals") or RefDiffOptions.proposals
+    roles: dict[str, None] = {"sd": None, "clip": None}
+    if proposals in ("sam", "both", "all"):
+        roles["sam"] = None
+    return {**roles, **_grounded_roles(o)} if proposals in ("grounded", "all") else roles
+
+
+def _refdiff_check(options: Options) -> None:
+    RefDiffOptions.from_mapping(refdiff_mapping(options))
+    GroundedSamOptions.from_mapping(options)
+
+
+_EDITOR_MODEL = {"editor_model": str}
+_SPECS: dict[Any, StageSpec] = {
+    rules_parser: StageSpec(types=dict),
+    llm_parser: StageSpec(types=_llm_types, check=_llm_check,
+                          roles=lambda o: {"captioner": None} if o.get("describe") else {}),
+    grounded_sam_segmenter: StageSpec.of(GroundedSamOptions, extra={"detections": Path}, roles=_grounded_roles),
+    refdiff_segmenter: StageSpec(
+        types=lambda: {**refdiff_option_types(), **GroundedSamOptions.option_types(), "detections": Path},
+        check=_refdiff_check, roles=_refdiff_roles,
+    ),
+    diffedit_mask_segmenter: StageSpec.of(DiffEditMaskOptions, roles=lambda o: {"sd": None}),
+    diffedit_editor: StageSpec.of(DiffEditOptions, extra=_EDITOR_MODEL, roles=_editor_roles("sd")),
+    inpaint_editor: StageSpec.of(InpaintOptions, extra=_EDITOR_MODEL, roles=_editor_roles("inpaint")),
+    instruct_editor: StageSpec.of(InstructOptions, extra=_EDITOR_MODEL, roles=_editor_roles("instruct")),
+    sdedit_editor: StageSpec.of(SDEditOptions, extra=_EDITOR_MODEL, roles=_editor_roles("sd")),
+}  # fmt: skip
+for _factory, _spec in _SPECS.items():
+    _factory.spec = _spec  # type: ignore[attr-defined]  # read by StageEntry.spec; the factory is not called

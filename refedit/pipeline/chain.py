@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from refedit.config import Settings
+from refedit.errors import TargetNotFound
 from refedit.pipeline.artifacts import EditPlan, EditRequest, EditResult, Segmentation
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.stages import DEFAULTS, Editor, Parser, Progress, Segmenter, StageContext, registry
@@ -22,6 +23,14 @@ def mask_segmentation(request: EditRequest) -> Segmentation:
     """The segmentation given by an exact user mask (``--mask``): no model runs."""
     assert request.hints.mask is not None
     return Segmentation(mask=request.hints.mask, reason="exact mask given by the user", segmenter="user-mask")
+
+
+def check_not_empty(segmentation: Segmentation, why: str) -> Segmentation:
+    """``segmentation`` unless its mask is empty: then :class:`TargetNotFound` ("the mask is empty"), before
+    an editor spends its diffusion steps returning the input unchanged."""
+    if not segmentation.mask.any():
+        raise TargetNotFound(f"the mask is empty: {why}")
+    return segmentation
 
 
 @dataclass
@@ -43,24 +52,47 @@ class Pipeline:
         options: Mapping[str, Any] | None = None,
         store: ModelStore | None = None,
         progress: Progress | None = None,
+        check: bool = True,
     ) -> "Pipeline":
-        """Build the three stages by registry name, sharing one :class:`ModelStore` (no weight loaded yet)."""
+        """Build the three stages by registry name, sharing one :class:`ModelStore` (no weight loaded yet),
+        then, unless ``check`` is False, read the config of every checkpoint they will load: a checkpoint of the
+        wrong kind (a CLIP folder as the SAM model, an SDXL or inpainting UNet for DiffEdit) is refused here,
+        before parsing, segmenting or loading any weight (:meth:`check`)."""
+        from refedit.pipeline.stages import model_roles
+
         settings = settings or Settings.resolve()
         store = store or ModelStore(settings)
         context = StageContext(settings=settings, store=store, options=dict(options or {}), progress=progress)
-        return cls(
+        pipe = cls(
             parser=registry.create("parser", parser, context),
             segmenter=registry.create("segmenter", segmenter, context),
             editor=registry.create("editor", editor, context),
         )
+        if check:
+            names = {"parser": parser, "segmenter": segmenter, "editor": editor}
+            store.check_types(model_roles(names, context.options))
+            pipe.check()
+        return pipe
+
+    def check(self) -> None:
+        """Run each stage's optional preflight ``check()`` (the SD editors check their checkpoint's kind,
+        prediction type, text-encoder width and SDXL from config files): milliseconds, no weight loads; a
+        refusal is a :class:`~refedit.errors.RefEditError` (:class:`~refedit.errors.ModelUnavailable`)."""
+        for stage in (self.parser, self.segmenter, self.editor):
+            preflight = getattr(stage, "check", None)
+            if callable(preflight):
+                preflight()
 
     def plan(self, request: EditRequest) -> EditPlan:
         return request.plan or self.parser.parse(instruction=request.instruction, image=request.image)
 
     def segment(self, request: EditRequest, plan: EditPlan) -> Segmentation:
+        """The user's exact mask, else the segmenter's; an empty mask is refused (nothing to edit)."""
         if request.hints.mask is not None:
-            return mask_segmentation(request)
-        return self.segmenter.segment(image=request.image, plan=plan, hints=request.hints)
+            return check_not_empty(mask_segmentation(request), "--mask has no white pixels")
+        seg = self.segmenter.segment(image=request.image, plan=plan, hints=request.hints)
+        name = seg.segmenter or "chosen"
+        return check_not_empty(seg, f"the {name} segmenter found no pixels of {plan.target.expression!r}")
 
     def run(self, request: EditRequest) -> EditResult:
         """Run all stages; ``result.timings`` holds each stage's wall time in seconds."""

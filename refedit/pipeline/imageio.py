@@ -13,14 +13,18 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from refedit.config import DEFAULT_MAX_PIXELS  # noqa: F401  (re-exported: the decompression-bomb guard)
+from refedit.config import max_pixels as _max_pixels
 from refedit.errors import BadInput
 
-#: Refuse images with more pixels than this (decompression-bomb guard); ``REFEDIT_MAX_PIXELS`` overrides.
-DEFAULT_MAX_PIXELS = 64_000_000
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+# numpy is imported where pixels are handled: the output checks run before any work and must stay light
 ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
 
 
@@ -37,7 +41,8 @@ class LoadedImage:
 
 
 def max_pixels() -> int:
-    return int(os.environ.get("REFEDIT_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+    """Refuse images with more pixels than this (``REFEDIT_MAX_PIXELS``, a positive integer, overrides)."""
+    return _max_pixels()
 
 
 def _check_readable_file(path: Path, what: str) -> None:
@@ -51,6 +56,8 @@ def _check_readable_file(path: Path, what: str) -> None:
 
 def _to_8bit(img: Image.Image) -> Image.Image:
     """Scale 16/32-bit integer and float single-channel images to 8-bit L."""
+    import numpy as np
+
     arr = np.asarray(img, dtype=np.float64)
     if img.mode.startswith("I;16") or (img.mode == "I" and arr.max(initial=0) > 255):
         arr = arr / 257.0 if arr.max(initial=0) <= 65535 else arr / arr.max() * 255.0
@@ -130,21 +137,51 @@ def _decode(source: Path | io.BytesIO, label: object, what: str) -> LoadedImage:
 def image_format_for(path: str | os.PathLike[str]) -> str:
     """The PIL format implied by ``path``'s extension; :class:`BadInput` if there is none."""
     ext = Path(path).suffix.lower()
-    fmt = Image.registered_extensions().get(ext)
+    Image.preinit()  # the common formats (PNG, JPEG, ...) without importing every plugin
+    fmt = Image.EXTENSION.get(ext) or Image.registered_extensions().get(ext)
     if fmt is None or fmt not in Image.SAVE:
         raise BadInput(f"cannot tell an image format from the extension of {path!s} (use .png, .jpg, .webp, ...)")
     return fmt
 
 
+def check_writable(folder: str | os.PathLike[str], what: str = "output folder") -> Path:
+    """Raise :class:`BadInput` unless a file can be created in ``folder``. Tried for real (a probe file made
+    and removed at once): permission bits cannot tell root, read-only mounts or ``/proc`` apart."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BadInput(f"{what} {folder} {'is not a folder' if folder.exists() else 'does not exist'}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".refedit-probe-", suffix=".part", dir=folder)
+    except OSError as err:
+        raise BadInput(f"cannot write to {what} {folder} ({err.strerror or err})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return folder
+
+
+def check_output_dir(folder: str | os.PathLike[str], what: str = "output folder") -> Path:
+    """:func:`check_writable` for a folder refedit will create if needed: it, or the nearest folder above
+    it that exists, must accept new files; nothing is created here."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != folder and not existing.is_dir():
+        raise BadInput(f"cannot create {what} {folder}: {existing} is not a folder")
+    check_writable(existing, what)
+    return folder
+
+
 def check_output_path(out: str | os.PathLike[str], *inputs: str | os.PathLike[str] | None) -> Path:
-    """Validate an output path before any work is done: its folder exists, it has an image extension,
-    and it is not one of the ``inputs`` (refedit never overwrites an input)."""
+    """Validate an output path before any work is done: its folder exists and accepts new files, it has an
+    image extension, and it is not one of the ``inputs`` (refedit never overwrites an input)."""
     out = Path(out)
     if out.is_dir():
         raise BadInput(f"output {out} is a directory; give a file name such as {out / 'edited.png'}")
     if not out.parent.is_dir():
-        raise BadInput(f"output folder {out.parent} does not exist")
+        raise BadInput(f"output folder {out.parent} {'is not a folder' if out.parent.exists() else 'does not exist'}")
     image_format_for(out)
+    check_writable(out.parent)
     for src in inputs:
         if src is not None and _same_file(out, Path(src)):
             raise BadInput(f"output {out} is the input file; refedit never overwrites its input")
@@ -220,6 +257,8 @@ def check_mask_output(path: str | os.PathLike[str], *inputs: str | os.PathLike[s
 
 def save_mask(mask: np.ndarray, path: str | os.PathLike[str]) -> Path:
     """Write an HxW bool mask as an 8-bit PNG (255 inside, 0 outside), atomically."""
+    import numpy as np
+
     check_mask_output(path)
     return atomic_save(Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255, mode="L"), path)
 
@@ -229,6 +268,8 @@ def load_mask(
 ) -> np.ndarray:
     """Read a mask image as an HxW bool array (pixels > 127 are inside; the alpha channel is used when
     the image has one). With ``size=(W, H)``, a mask of another size is an error."""
+    import numpy as np
+
     loaded = load_image(path, what=what)
     if loaded.alpha is not None and loaded.mode in ("RGBA", "LA", "PA") and np.asarray(loaded.alpha).min() < 255:
         gray = np.asarray(loaded.alpha)

@@ -10,9 +10,21 @@ not import torch, so listing stages loads no weight.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from functools import cache
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Protocol, TypeVar, runtime_checkable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Literal,
+    Mapping,
+    Protocol,
+    TypeVar,
+    get_type_hints,
+    runtime_checkable,
+)
 
+from refedit.config import Range, close_matches, loose, typed
 from refedit.errors import BadInput
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,14 +79,78 @@ Factory = Callable[[StageContext], Any]
 _O = TypeVar("_O", bound="StageOptions")
 
 
+def option(default: Any, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> Any:
+    """A field of a stage's options dataclass whose numbers must lie in ``lo``..``hi`` (``lo`` excluded when
+    ``lo_open``)."""
+    return field(default=default, metadata={"range": Range(lo, hi, lo_open)})
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
 class StageOptions:
-    """Mixin for a stage's frozen options dataclass: build it from the user's option mapping, taking the
-    names it declares (others belong to other stages) and treating ``None`` as "use the default"."""
+    """Mixin for a stage's frozen options dataclass. Every field is checked against its type and its
+    :func:`option` range when the dataclass is built (strings from the shell or a CSV are parsed), so a bad
+    value is one :class:`BadInput` line naming it and what is accepted; subclasses add cross-field checks
+    in ``__post_init__`` after calling ``super().__post_init__()``. :meth:`from_mapping` builds it from the
+    user's option mapping, taking the names it declares (others belong to other stages) and treating
+    ``None`` as "use the default"."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            checked = typed(f.name, value, _hints(type(self))[f.name], f.metadata.get("range"))
+            if checked is not value:
+                object.__setattr__(self, f.name, checked)
+
+    @classmethod
+    def option_types(cls) -> dict[str, Any]:
+        """Option name -> its type, for every field."""
+        hints = _hints(cls)
+        return {f.name: hints[f.name] for f in fields(cls)}  # type: ignore[arg-type]
 
     @classmethod
     def from_mapping(cls: type[_O], options: Mapping[str, Any]) -> _O:
         names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
         return cls(**{k: v for k, v in options.items() if k in names and v is not None})
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """What a registered stage takes, declared on its factory as ``factory.spec`` from light modules, so the
+    options and the models of a run are checked before torch is imported or a weight is read.
+
+    ``types()``: option name -> type of every option the stage understands; ``check(options)``: build the
+    stage's options objects from the user's mapping (type and range checks; raises :class:`BadInput`);
+    ``roles(options)``: the model roles the stage will load, each with a model id that overrides the role's
+    configured one (e.g. ``--editor-model``) or ``None``. A factory without a spec (a plugin that declares
+    nothing) receives every option and is not checked up front."""
+
+    types: Callable[[], Mapping[str, Any]]
+    check: Callable[[Mapping[str, Any]], object] = lambda options: None
+    roles: Callable[[Mapping[str, Any]], Mapping[str, str | None]] = lambda options: {}
+
+    @classmethod
+    def of(cls, *options: type[StageOptions], extra: Mapping[str, Any] | None = None,
+           roles: Callable[[Mapping[str, Any]], Mapping[str, str | None]] | None = None) -> "StageSpec":  # fmt: skip
+        """The spec of a stage configured by the ``options`` dataclasses plus ``extra`` name -> type."""
+
+        def types() -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for o in options:
+                out.update(o.option_types())
+            return {**out, **(extra or {})}
+
+        def check(mapping: Mapping[str, Any]) -> None:
+            for name, kind in (extra or {}).items():
+                if mapping.get(name) is not None:
+                    typed(name, mapping[name], kind)
+            for o in options:
+                o.from_mapping(mapping)
+
+        return cls(types=types, check=check, roles=roles or (lambda o: {}))
 
 
 @dataclass(frozen=True)
@@ -90,9 +166,21 @@ class StageEntry:
         return self._load()
 
     @property
+    def spec(self) -> StageSpec | None:
+        """The factory's declared :class:`StageSpec` (``None`` for a plugin that declares none)."""
+        spec = getattr(self.load(), "spec", None)
+        return spec if isinstance(spec, StageSpec) else None
+
+    @property
     def description(self) -> str:
         doc = (self.load().__doc__ or "").strip()
         return doc.splitlines()[0] if doc else "(no description)"
+
+
+@cache
+def _entry_points() -> Any:
+    """Every installed entry point, read once per process (each scan walks all installed distributions)."""
+    return entry_points()
 
 
 class Registry:
@@ -109,7 +197,7 @@ class Registry:
         """Name -> entry for ``kind``, sorted by name; in-process registrations win over entry points."""
         self._check_kind(kind)
         found: dict[str, StageEntry] = {}
-        for ep in entry_points(group=GROUPS[kind]):
+        for ep in _entry_points().select(group=GROUPS[kind]):
             source = ep.dist.name if ep.dist is not None else ep.module
             found[ep.name] = StageEntry(kind, ep.name, source, ep.load)
         for (k, name), entry in self._extra.items():
@@ -138,3 +226,56 @@ class Registry:
 
 #: The process-wide registry.
 registry = Registry()
+
+
+def check_options(options: Mapping[str, Any], stages: Mapping[str, str], *, what: str = "option") -> dict[str, Any]:
+    """Check the user's stage options against the chosen ``stages`` (kind -> registry name) before anything
+    heavy runs, and return them typed (``"4"`` -> 4). Every name must be understood by a chosen stage: an
+    unknown name is answered with its close matches, a name only other installed stages understand with their
+    names; every value must fit its type and range (each chosen stage builds its options). ``None`` values
+    mean "not given". A chosen stage that declares no :class:`StageSpec` may take any name."""
+    given = {k: v for k, v in options.items() if v is not None}
+    entries = {kind: registry.get(kind, name) for kind, name in stages.items()}
+    specs = {kind: e.spec for kind, e in entries.items()}
+    known: dict[str, Any] = {}
+    for spec in specs.values():
+        if spec is not None:
+            known.update(spec.types())
+    open_ended = any(spec is None for spec in specs.values())
+    for name in given:
+        if name not in known and not open_ended:
+            raise BadInput(_not_understood(name, what, [e.name for e in entries.values()], known))
+    for spec in specs.values():  # each stage's own types, ranges and cross-field checks, in its words
+        if spec is not None:
+            spec.check(given)
+    return {k: typed(f"{what} {k}", v, known[k]) if k in known else loose(v) for k, v in given.items()}
+
+
+def model_roles(stages: Mapping[str, str], options: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """The (role, model id override or None) pairs the chosen ``stages`` will load with these options, from
+    their specs (a stage without a spec declares none)."""
+    roles: list[tuple[str, str | None]] = []
+    for kind, name in stages.items():
+        spec = registry.get(kind, name).spec
+        if spec is not None:
+            roles += [r for r in spec.roles(options).items() if r not in roles]
+    return roles
+
+
+def all_option_types() -> dict[str, dict[str, Any]]:
+    """Option name -> {"kind name" of each installed stage that understands it (e.g. "editor sdedit"): its type}."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind in GROUPS:
+        for name, entry in registry.entries(kind).items():
+            spec = entry.spec
+            for option_name, t in (spec.types() if spec is not None else {}).items():
+                out.setdefault(option_name, {})[f"{kind} {name}"] = t
+    return out
+
+
+def _not_understood(name: str, what: str, chosen: list[str], known: Mapping[str, Any]) -> str:
+    owners = all_option_types().get(name)
+    if owners:
+        return (f"{what} {name!r} is not used by the chosen stages ({', '.join(chosen)}); "
+                f"it is an option of {', '.join(sorted(owners))}")  # fmt: skip
+    return f"unknown {what} {name!r}{close_matches(name, known) or close_matches(name, all_option_types())}"

@@ -3,6 +3,7 @@ model's resolution) and the paste-back into an :class:`EditResult` with metrics 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
@@ -10,42 +11,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from refedit.errors import BadInput
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit import ddim
 from refedit.pipeline.edit.composite import CropPlan, blend_alpha, paste_back, plan_crop, psnr
+from refedit.pipeline.edit.options import EditorOptions
 from refedit.pipeline.sd import StableDiffusion
-from refedit.pipeline.stages import StageOptions
 
 O = TypeVar("O", bound="EditorOptions")
-
-
-@dataclass(frozen=True)
-class EditorOptions(StageOptions):
-    """``steps`` T, ``guidance`` w, ``resolution`` (working long side), and the paste-back mask:
-    ``paste_dilate`` and ``feather`` in pixels at the input's resolution."""
-
-    steps: int = 50
-    guidance: float = 7.5
-    resolution: int = 512
-    paste_dilate: int = 4
-    feather: int = 8
-
-    def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise BadInput(f"--steps must be at least 1, got {self.steps}")
-        if self.guidance < 0:
-            raise BadInput(f"--guidance must be >= 0, got {self.guidance}")
-        if self.resolution < 64:
-            raise BadInput(f"--resolution must be at least 64, got {self.resolution}")
-        if self.paste_dilate < 0 or self.feather < 0:
-            raise BadInput("--paste-dilate and --feather must be >= 0")
-
-
-
-def check_fraction(name: str, value: float) -> None:
-    if not 0.0 < value <= 1.0:
-        raise BadInput(f"--{name.replace('_', '-')} must be in (0, 1], got {value}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,9 +95,14 @@ class CheckpointEditor:
         self.options = options
         self.unet_calls = 0
 
+    def check(self) -> None:
+        """Preflight, run when the pipeline is built: the checkpoint is one this editor runs (see
+        :meth:`StableDiffusion.check`). Reads config files only: milliseconds, no weight loads."""
+        self.sd.check(self.kind, self.name)
+
     def region(self, image: Image.Image, segmentation: Segmentation) -> WorkRegion:
-        """Check the checkpoint's kind, then plan the working crop."""
-        self.sd.check_kind(self.kind, self.name)
+        """Check the checkpoint (cached after the first time), then plan the working crop."""
+        self.check()
         return work_region(self.sd, image, segmentation.mask, self.options)
 
     def result(self, *, image: Image.Image, latents: torch.Tensor, region: WorkRegion, plan: EditPlan,
@@ -133,6 +110,14 @@ class CheckpointEditor:
         """Decode ``latents`` and paste them back (see :func:`finish`)."""
         return finish(editor=self.name, sd=self.sd, image=image, edited_work=self.sd.decode(latents), region=region,
                       plan=plan, segmentation=segmentation, options=self.options, seed=seed, prompt=prompt)  # fmt: skip
+
+
+def derived_seed(seed: int, stream: str) -> int:
+    """An independent seed for the named random ``stream`` of one edit (the first 63 bits of
+    BLAKE2b(``"{seed}:{stream}"``)): two draws of one edit never share a generator state, and the same seed
+    still gives the same image."""
+    digest = hashlib.blake2b(f"{seed}:{stream}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
 
 
 def noise_like(latents: torch.Tensor, seed: int) -> torch.Tensor:

@@ -18,23 +18,10 @@ from PIL import Image
 
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit import ddim
-from refedit.pipeline.edit.base import CheckpointEditor, EditorOptions, check_fraction
+from refedit.pipeline.edit.base import CheckpointEditor
+from refedit.pipeline.edit.options import DiffEditOptions
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.stages import Progress
-
-
-@dataclass(frozen=True)
-class DiffEditOptions(EditorOptions):
-    """``encode_ratio`` r (InstructEdit's 0.5), the same for inversion and denoising (a mismatch is a known
-    DiffEdit pitfall); ``inversion_cache`` how many inversions to keep for reuse (same image, source
-    caption, r, T and seed: a batch editing one image with several instructions inverts it once)."""
-
-    encode_ratio: float = 0.5
-    inversion_cache: int = 4
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_fraction("encode_ratio", self.encode_ratio)
 
 
 @dataclass(frozen=True)

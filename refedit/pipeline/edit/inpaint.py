@@ -3,27 +3,14 @@ regenerates the masked region from noise with the edited caption; the natural ed
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit import ddim
-from refedit.pipeline.edit.base import CheckpointEditor, EditorOptions, check_fraction, noise_like
-
-
-@dataclass(frozen=True)
-class InpaintOptions(EditorOptions):
-    """``strength`` 1.0 regenerates the masked region from pure noise; lower keeps more of the input."""
-
-    strength: float = 1.0
-    paste_dilate: int = 8
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_fraction("strength", self.strength)
+from refedit.pipeline.edit.base import CheckpointEditor, noise_like
+from refedit.pipeline.edit.options import InpaintOptions
 
 
 class InpaintEditor(CheckpointEditor):

@@ -5,28 +5,13 @@ is composited through the mask so the rest of the photo stays untouched."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from PIL import Image
 
-from refedit.errors import BadInput
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit import ddim
-from refedit.pipeline.edit.base import CheckpointEditor, EditorOptions, noise_like
-
-
-@dataclass(frozen=True)
-class InstructOptions(EditorOptions):
-    """``image_guidance`` s_I (InstructPix2Pix's default 1.5); ``guidance`` is the text scale s_T.
-    ReferDiffusion-style edits that change the object's shape want a larger ``paste_dilate``."""
-
-    image_guidance: float = 1.5
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.image_guidance < 0:
-            raise BadInput(f"--image-guidance must be >= 0, got {self.image_guidance}")
+from refedit.pipeline.edit.base import CheckpointEditor, noise_like
+from refedit.pipeline.edit.options import InstructOptions
 
 
 def dual_cfg(eps_text: torch.Tensor, eps_image: torch.Tensor, eps_uncond: torch.Tensor, s_t: float, s_i: float) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """The LLM instruction parser (InstructEdit's language processor, Sec. 3.2 / App. C.1): a chat model behind
 any OpenAI-compatible endpoint turns the instruction into an :class:`EditPlan` from a system prompt and
-few-shot examples (``refedit/prompts/parse_system.txt``, ``parse_examples.jsonl``). Any failure of the
-endpoint or of its answer falls back to the offline rules parser with a ``RuntimeWarning``."""
+few-shot examples (``refedit/prompts/parse_system.txt``, ``parse_examples.jsonl``). A failure of the
+endpoint (connection, timeout, HTTP error) or of its answer (not a usable plan) falls back to the offline
+rules parser with a :class:`~refedit.errors.RefEditWarning`; any other exception is a bug and surfaces."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from functools import cache
 from importlib import resources
 from typing import Any, Callable, ClassVar, Mapping
 
-from refedit.errors import BadInput, UnclearInstruction
+from refedit.config import Range, typed
+from refedit.errors import BadInput, RefEditError, RefEditWarning, UnclearInstruction
 from refedit.pipeline.artifacts import ACTIONS, SIZES, SPATIALS, EditPlan, Target
 from refedit.pipeline.parse.plan import (
     GLOBAL_TARGET,
@@ -36,36 +38,37 @@ class LLMOptions:
 
     ``base_url`` None means ``OPENAI_BASE_URL`` or the openai default; ``api_key`` None means
     ``OPENAI_API_KEY`` (or a placeholder for local servers that need none); ``timeout`` is per request in
-    seconds; ``max_retries`` the extra attempts on connection errors, timeouts and 5xx; ``json_schema``
-    asks the server to enforce the answer's JSON schema (retried without it when the server refuses).
+    seconds; ``max_retries`` the extra attempts on connection errors, timeouts and 5xx (the defaults wait at
+    most 10 s x 2 tries = 20 s for a server that hangs); ``json_schema`` asks the server to enforce the
+    answer's JSON schema (retried without it when the server refuses).
     """
 
     base_url: str | None = None
     api_key: str | None = None
     model: str = "gpt-4o-mini"
-    timeout: float = 30.0
-    max_retries: int = 2
+    timeout: float = 10.0
+    max_retries: int = 1
     json_schema: bool = True
 
     def __post_init__(self) -> None:
         if not self.model or not str(self.model).strip():
             raise BadInput("the LLM model id must not be empty (set REFEDIT_LLM_MODEL)")
-        if not float(self.timeout) > 0:
-            raise BadInput(f"--llm-timeout must be > 0 seconds, got {self.timeout}")
-        if int(self.max_retries) < 0:
-            raise BadInput(f"--llm-retries must be >= 0, got {self.max_retries}")
+        object.__setattr__(self, "timeout", typed("llm_timeout", self.timeout, float, Range(0, 600, lo_open=True)))
+        object.__setattr__(self, "max_retries", typed("llm_retries", self.max_retries, int, Range(0, 10)))
 
     _KEYS: ClassVar[dict[str, str]] = {"llm_base_url": "base_url", "llm_api_key": "api_key", "llm_timeout": "timeout", "llm_retries": "max_retries"}
+
+    @classmethod
+    def option_types(cls) -> dict[str, Any]:
+        """The stage options this parser understands, with their types."""
+        return {"llm_base_url": str, "llm_api_key": str, "llm_timeout": float, "llm_retries": int}
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any], model: str | None = None) -> LLMOptions:
         """Take the options this parser understands (``llm_base_url``, ``llm_api_key``, ``llm_timeout``,
         ``llm_retries``; others are ignored); ``None`` means default. ``model`` is the ``llm`` role's id."""
-        kwargs: dict[str, Any] = {cls._KEYS[k]: v for k, v in options.items() if k in cls._KEYS and v is not None}
-        if "timeout" in kwargs:
-            kwargs["timeout"] = _number(kwargs["timeout"], float, "--llm-timeout")
-        if "max_retries" in kwargs:
-            kwargs["max_retries"] = _number(kwargs["max_retries"], int, "--llm-retries")
+        types = cls.option_types()
+        kwargs = {cls._KEYS[k]: typed(k, v, types[k]) for k, v in options.items() if k in cls._KEYS and v is not None}
         if model:
             kwargs["model"] = model
         return cls(**kwargs)
@@ -75,13 +78,6 @@ class LLMOptions:
 
     def resolved_api_key(self) -> str:
         return self.api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
-
-
-def _number(value: Any, kind: type, what: str) -> Any:
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise BadInput(f"{what} must be a number, got {value!r}") from None
 
 
 # --------------------------------------------------------------------------- prompt
@@ -296,10 +292,10 @@ class LLMParser:
             description = self._description(image)
             answer = self._complete(build_messages(instruction, description))
             return plan_from_answer(instruction, extract_json(answer))
-        except Exception as err:  # any failure of the LLM path (network, HTTP, answer) falls back
+        except fallback_errors() as err:  # the endpoint or its answer failed: not a bug of ours
             reason = _reason(err)
         self.last_fallback_reason = reason
-        warnings.warn(f"LLM parser failed ({reason}); falling back to the rules parser", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"LLM parser failed ({reason}); falling back to the rules parser", RefEditWarning, stacklevel=2)
         return self.fallback.parse(instruction=instruction, image=image)
 
     def _description(self, image: Any) -> str | None:
@@ -307,8 +303,8 @@ class LLMParser:
             return None
         try:
             return self.describe(image) or None
-        except Exception as err:  # a description is optional context
-            warnings.warn(f"image description failed ({_reason(err)}); parsing without it", RuntimeWarning, stacklevel=3)
+        except RefEditError as err:  # a description is optional context (e.g. the captioner is not downloaded)
+            warnings.warn(f"image description failed ({_reason(err)}); parsing without it", RefEditWarning, stacklevel=3)
             return None
 
     def _complete(self, messages: list[dict[str, str]]) -> str | None:
@@ -338,6 +334,16 @@ class LLMParser:
         if not response.choices:
             raise LLMAnswerError("the answer has no choices")
         return response.choices[0].message.content
+
+
+def fallback_errors() -> tuple[type[BaseException], ...]:
+    """What the rules fallback answers: the endpoint's failures (openai's ``APIError``: connection, timeout,
+    HTTP status, malformed response; or no openai package) and an unusable answer."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - openai is a dependency
+        return (ImportError, LLMAnswerError)
+    return (openai.APIError, LLMAnswerError)
 
 
 def _reason(err: BaseException) -> str:

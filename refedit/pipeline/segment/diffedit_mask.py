@@ -5,39 +5,18 @@ its mean, normalised and thresholded at 0.5 (diffusers' generate_mask defaults: 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from refedit.errors import BadInput, TargetNotFound
+from refedit.errors import TargetNotFound
 from refedit.pipeline.artifacts import EditPlan, Hints, Segmentation
 from refedit.pipeline.edit import ddim
 from refedit.pipeline.edit.base import noise_like
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.sd import StableDiffusion
 from refedit.pipeline.segment.masks import clean
-from refedit.pipeline.stages import StageOptions
-
-
-@dataclass(frozen=True)
-class DiffEditMaskOptions(StageOptions):
-    """``num_maps`` noise draws, encoding ``mask_strength``, ``threshold_ratio``, ``mask_guidance`` (CFG),
-    ``mask_steps`` (the schedule the strength is taken from) and the working ``mask_resolution``."""
-
-    num_maps: int = 10
-    mask_strength: float = 0.5
-    threshold_ratio: float = 3.0
-    mask_guidance: float = 7.5
-    mask_steps: int = 50
-    mask_resolution: int = 512
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.num_maps < 1 or self.threshold_ratio <= 0 or not 0 < self.mask_strength <= 1:
-            raise BadInput("diffedit-mask needs num_maps >= 1, threshold_ratio > 0 and 0 < mask_strength <= 1")
-
+from refedit.pipeline.segment.options import DiffEditMaskOptions
 
 
 def noise_difference_mask(diffs: torch.Tensor, threshold_ratio: float) -> torch.Tensor:

@@ -4,43 +4,19 @@ Models (and torch) load on first use, so given detections with ``box_mask`` need
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from refedit.errors import BadInput, TargetNotFound
+from refedit.errors import TargetNotFound
 from refedit.pipeline.artifacts import Candidate, EditPlan, Hints, Segmentation
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.segment import masks as mk
 from refedit.pipeline.segment.attributes import ClipScorer, score_attributes
-from refedit.pipeline.segment.hints import hint_prompts, select_by_hints
+from refedit.pipeline.segment.hints import HintChoice, hint_prompts, select_by_hints
+from refedit.pipeline.segment.options import GroundedSamOptions
 from refedit.pipeline.segment.resolve import Resolution, nms, resolve
-from refedit.pipeline.stages import StageOptions
-
-
-@dataclass(frozen=True)
-class GroundedSamOptions(StageOptions):
-    """Grounded-SAM's thresholds (box 0.30, text 0.25), NMS IoU, mask dilation in pixels, and
-    ``box_mask``: use each chosen box (grown by ``box_expand``) instead of SAM's silhouette;
-    ``attribute_filter``: re-score candidates with CLIP against the target's attributes ("green")."""
-
-    box_threshold: float = 0.30
-    text_threshold: float = 0.25
-    nms_iou: float = 0.7
-    dilate: int = 0
-    box_mask: bool = False
-    box_expand: float = 0.05
-    attribute_filter: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("box_threshold", "text_threshold", "nms_iou"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise BadInput(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(self, name)}")
-        if self.dilate < 0:
-            raise BadInput(f"--dilate must be >= 0, got {self.dilate}")
-
 
 
 class GroundedSamSegmenter:
@@ -63,7 +39,7 @@ class GroundedSamSegmenter:
         if self._detector is None:
             from refedit.pipeline.segment.grounding import GroundingDino
 
-            self._detector = GroundingDino(self.store)
+            self._detector = GroundingDino(self.store, floor=self.options.box_threshold)
         return self._detector
 
     @property
@@ -105,21 +81,48 @@ class GroundedSamSegmenter:
         else:
             cand_masks = self.sam.masks(image, [c.box for c in cands])
         cands = [Candidate(c.box, c.score, c.label, m) for c, m in zip(cands, cand_masks, strict=True)]
-        choice = select_by_hints(cands, hints, shape) or self.resolve(image, cands, plan)
+        picked = select_by_hints(cands, hints, shape)
+        if picked is not None and picked.n_unmatched:  # hints that touch no detection prompt SAM themselves
+            return self._with_hint_prompts(image, cands, picked, plan.segmentation_prompt)
+        choice = self.resolve(image, cands, plan) if picked is None else Resolution(picked.chosen, picked.reason)
         if not choice.chosen:
             raise TargetNotFound(f"cannot resolve '{plan.target.expression}': {choice.reason}")
+        mask = self._chosen_mask(cands, choice.chosen, shape)
+        return Segmentation(mask=mk.dilate(mask, self.options.dilate), candidates=tuple(cands), chosen=choice.chosen,
+                            reason=choice.reason, segmenter=self.name)  # fmt: skip
+
+    def _chosen_mask(self, cands: list[Candidate], chosen: tuple[int, ...], shape: tuple[int, int]) -> np.ndarray:
+        """The union of the chosen candidates' masks, cleaned (in place in ``cands``); their boxes when SAM
+        found no pixel in them."""
         if not self.options.box_mask:  # clean up only what will be used
-            for i in choice.chosen:
-                cand_masks[i] = mk.clean(cand_masks[i])
-                cands[i] = Candidate(cands[i].box, cands[i].score, cands[i].label, cand_masks[i])
+            for i in chosen:
+                c = cands[i]
+                cands[i] = Candidate(c.box, c.score, c.label, mk.clean(c.mask))  # type: ignore[arg-type]
         mask = np.zeros(shape, dtype=bool)
-        for i in choice.chosen:
-            mask |= cand_masks[i]
+        for i in chosen:
+            mask |= cands[i].mask  # type: ignore[arg-type]
         if not mask.any():  # SAM found no pixels in the chosen box: fall back to the box itself
-            for i in choice.chosen:
+            for i in chosen:
                 mask |= mk.box_mask(cands[i].box, shape)
-        mask = mk.dilate(mask, self.options.dilate)
-        return Segmentation(mask=mask, candidates=tuple(cands), chosen=choice.chosen, reason=choice.reason, segmenter=self.name)
+        return mask
+
+    def _with_hint_prompts(
+        self, image: Image.Image, cands: list[Candidate], picked: HintChoice, prompt: str
+    ) -> Segmentation:
+        """The chosen candidates' masks plus SAM's answer to the hints that touch no candidate."""
+        shape = (image.height, image.width)
+        n = picked.n_unmatched
+        whose = "the other hint" if picked.chosen else "the hint"
+        verb = f"{whose}s touch" if n > 1 else f"{whose} touches"
+        why = f"{verb} none of the {len(cands)} '{prompt}' detections"
+        mask = self._chosen_mask(cands, picked.chosen, shape) if picked.chosen else np.zeros(shape, dtype=bool)
+        prompted, what = self._prompt_mask(image, picked.unmatched)
+        if not prompted.any():
+            raise self._nothing_at_hints(why)
+        reason = f"{why}: SAM prompted with {what}"
+        return Segmentation(mask=mk.dilate(mask | prompted, self.options.dilate), candidates=tuple(cands),
+                            chosen=picked.chosen, reason="; ".join(r for r in (picked.reason, reason) if r),
+                            segmenter=self.name)  # fmt: skip
 
     def resolve(self, image: Image.Image, cands: list[Candidate], plan: EditPlan) -> Resolution:
         """The resolver, after narrowing the candidates to those that look like the target's attributes."""
@@ -141,21 +144,35 @@ class GroundedSamSegmenter:
         return Resolution(tuple(keep[i] for i in sub.chosen), f"{sub.reason}; {note}")
 
     def from_hints(self, image: Image.Image, hints: Hints, why: str) -> Segmentation:
-        """Prompt SAM directly with the hints (boxes, the free-shape hint's box, points)."""
-        shape = (image.height, image.width)
-        boxes, points = hint_prompts(hints)
+        """Prompt SAM directly with the hints (see :func:`hint_prompts`); no candidate is involved."""
+        mask, what = self._prompt_mask(image, hints)
+        if not mask.any():
+            raise self._nothing_at_hints(why)
+        reason = f"{why}: SAM prompted with {what}"
+        return Segmentation(mask=mk.dilate(mask, self.options.dilate), reason=reason, segmenter=self.name)
+
+    def _nothing_at_hints(self, why: str) -> TargetNotFound:
         if self.options.box_mask:
-            masks = [mk.box_mask(b, shape, self.options.box_expand) for b in boxes]
+            return TargetNotFound(f"{why}, and with --box-mask a point alone gives no box: add a --box or drop --box-mask")
+        return TargetNotFound(f"{why}, and SAM found nothing at the hints")
+
+    def _prompt_mask(self, image: Image.Image, hints: Hints) -> tuple[np.ndarray, str]:
+        """The union of SAM's masks for the hint prompts (box prompts in one batched call), each cleaned,
+        and what SAM was prompted with; with ``box_mask`` the prompts' boxes instead (points alone then
+        give nothing)."""
+        shape = (image.height, image.width)
+        prompts = hint_prompts(hints)
+        boxes = [p.box for p in prompts if p.box is not None and not p.points]
+        if self.options.box_mask:
+            masks = [mk.box_mask(p.box, shape, self.options.box_expand) for p in prompts if p.box is not None]
         else:
             masks = [mk.clean(m) for m in self.sam.masks(image, boxes)]
-            if points:
-                masks.append(mk.clean(self.sam.mask_from_points(image, points)))
+            masks += [mk.clean(self.sam.mask_from_points(image, p.points, box=p.box)) for p in prompts if p.points]
         mask = np.zeros(shape, dtype=bool)
         for m in masks:
             mask |= m
-        if not mask.any():
-            raise TargetNotFound(f"{why}, and SAM found nothing at the hints")
-        parts = [f"{len(hints.boxes)} box(es)" if hints.boxes else "", f"{len(points)} point(s)" if points else "",
-                 "a free-shape hint" if hints.hint_mask is not None else ""]  # fmt: skip
-        reason = f"{why}: SAM prompted with {', '.join(p for p in parts if p)}"
-        return Segmentation(mask=mk.dilate(mask, self.options.dilate), reason=reason, segmenter=self.name)
+        parts = [f"{len(hints.boxes)} box(es)" if hints.boxes else "",
+                 f"{len(hints.points)} point(s)" if hints.points else ""]  # fmt: skip
+        if hints.hint_mask is not None and prompts and prompts[-1].box is not None and prompts[-1].points:
+            parts.append(f"a free-shape hint (its box and {len(prompts[-1].points)} points inside it)")
+        return mask, ", ".join(p for p in parts if p)

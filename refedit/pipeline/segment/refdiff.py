@@ -22,7 +22,7 @@ import functools
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -32,94 +32,7 @@ from refedit.pipeline.artifacts import Candidate, EditPlan, Hints, Segmentation
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.segment import masks as mk
 from refedit.pipeline.segment import refdiff_math as rm
-from refedit.pipeline.stages import StageOptions
-
-
-@dataclass(frozen=True)
-class RefDiffOptions(StageOptions):
-    """Ref-Diff's settings (paper values by default).
-
-    ``resolution``: side of the square SD input (the paper pads to 1024; 512 is SD 1.5's native size);
-    ``steps``/``t_index``: noise to the ``t_index``-th of ``steps`` DDIM steps, i.e. strength
-    t_index/steps (paper: t = 2 of 20, strength 0.1); ``passes``: UNet calls (DDIM steps run from there,
-    attention averaged over them; None = ``t_index`` as the official code, 1 = a single pass);
-    ``guidance``: classifier-free guidance of those steps (1 = conditional only; the official code uses 9,
-    which doubles the UNet batch); ``alpha`` (Eq. 1) and ``beta`` (Eq. 7); ``fusion``: "paper" (Eq. 1/7) or
-    "official" (0.7·hard + 0.3·soft + 0.05·s^G, see :func:`refdiff_math.fuse_official`);
-    ``proposals``: "attention" (Eq. 8), "sam" (SAM point grid), "both", "grounded" (Grounded-SAM's
-    detections) or "all"; ``min_area``/``max_area``: proposal area limits as fractions of the image;
-    SAM's automatic-mask settings: ``sam_grid`` points per side (32), ``sam_iou_thresh`` on the predicted IoU
-    (0.88) and ``sam_stability_thresh`` on the stability score (0.95); ``sam_max``: SAM proposals kept;
-    ``attention_level``: latent downsampling of the attention maps used (4 = latent/4, the paper's 1024/32);
-    ``max_candidates``: candidates kept in the result (the chosen one with its full-size mask, the
-    runners-up with their boxes, to keep large images cheap); ``seed``: the noise of Eq. 3;
-    ``dilate``: pixels added around the final mask."""
-
-    resolution: int = 512
-    steps: int = 20
-    t_index: int = 2
-    passes: int | None = None
-    guidance: float = 1.0
-    alpha: float = 0.1
-    beta: float = 0.3
-    fusion: Literal["paper", "official"] = "paper"
-    proposals: Literal["attention", "sam", "both", "grounded", "all"] = "both"
-    min_area: float = 0.005
-    max_area: float = 0.95
-    sam_grid: int = 32
-    sam_max: int = 16
-    sam_iou_thresh: float = 0.88
-    sam_stability_thresh: float = 0.95
-    attention_level: int = 4
-    clip_side: int | None = None
-    max_candidates: int = 8
-    seed: int = 0
-    dilate: int = 0
-
-    def __post_init__(self) -> None:
-        if self.resolution < 32:
-            raise BadInput(f"--resolution must be at least 32, got {self.resolution}")
-        if self.steps < 1 or not 1 <= self.t_index <= self.steps:
-            raise BadInput(
-                f"--t-index must be in [1, --steps={self.steps}], got {self.t_index}"
-            )
-        if self.passes is not None and not 1 <= self.passes <= self.t_index:
-            raise BadInput(
-                f"--passes must be in [1, --t-index={self.t_index}], got {self.passes}"
-            )
-        for name in ("alpha", "beta"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise BadInput(f"--{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.fusion not in ("paper", "official"):
-            raise BadInput(
-                f"--fusion must be 'paper' or 'official', got {self.fusion!r}"
-            )
-        if self.proposals not in ("attention", "sam", "both", "grounded", "all"):
-            raise BadInput(
-                "--proposals must be 'attention', 'sam', 'both', 'grounded' (Grounded-SAM's detections) "
-                f"or 'all', got {self.proposals!r}"
-            )
-        if not 0.0 <= self.min_area < self.max_area <= 1.0:
-            raise BadInput(
-                f"need 0 <= --min-area < --max-area <= 1, got {self.min_area}, {self.max_area}"
-            )
-        if self.guidance < 1.0:
-            raise BadInput(f"--guidance must be >= 1, got {self.guidance}")
-        if (
-            self.sam_grid < 1
-            or self.sam_max < 1
-            or self.max_candidates < 1
-            or self.attention_level < 1
-            or self.dilate < 0
-        ):
-            raise BadInput(
-                "--sam-grid, --max-candidates and --attention-level must be >= 1, --dilate >= 0"
-            )
-
-    @property
-    def strength(self) -> float:
-        return self.t_index / self.steps
-
+from refedit.pipeline.segment.options import RefDiffOptions
 
 
 @dataclass(frozen=True)
