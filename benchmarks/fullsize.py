@@ -84,8 +84,9 @@ def _rss_peak_mib() -> float:
 class Meter:
     """Synchronised wall clocks and peak memory for one device."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, clock: str = "wall") -> None:
         self.cuda = device.type == "cuda"
+        self.clock = time.process_time if clock == "cpu" else time.perf_counter
 
     def sync(self) -> None:
         if self.cuda:
@@ -104,7 +105,7 @@ class Meter:
 
     def now(self) -> float:
         self.sync()
-        return time.perf_counter()
+        return self.clock()
 
 
 class Probes:
@@ -345,6 +346,8 @@ def main() -> int:
     ap.add_argument("--no-replay", action="store_true", help="skip the pure-compute replay")
     ap.add_argument("--instruction", default=INSTRUCTION)
     ap.add_argument("--detections", type=int, default=3, help="detections kept (the k best: a photo of k cats)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: process CPU time (all threads), robust on a shared CPU; GPU runs need wall")
     ap.add_argument("--tiny", action="store_true", help="tiny models instead (a smoke test of this script)")
     ap.add_argument("--out", type=Path, help="also write the Markdown table here")
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
@@ -355,7 +358,7 @@ def main() -> int:
     device = ModelStore(settings0).device
     dtype = torch.float16 if (args.dtype == "auto" and device.type == "cuda") else (
         torch.float32 if args.dtype == "auto" else getattr(torch, args.dtype))  # fmt: skip
-    meter = Meter(device)
+    meter = Meter(device, args.clock)
 
     t0 = time.perf_counter()
     if args.tiny:
@@ -437,6 +440,7 @@ def main() -> int:
                  f"{', compiled UNet' if args.compile else ''}, offload {args.offload} (random weights)",
         "machine": (torch.cuda.get_device_name(device) if meter.cuda else f"{platform.processor() or 'cpu'}, "
                     f"{torch.get_num_threads()} threads"),
+        "clock": "process CPU time, all threads (seconds)" if args.clock == "cpu" else "wall time (seconds)",
         "software": f"torch {torch.__version__}, python {platform.python_version()}",
         "chain": f"parser {parser_note}; {args.segmenter} ({len(seg.candidates)} candidates); DiffEdit T={args.steps}, r={args.ratio}, working long side {options['resolution']}",
         "models": ("TINY models (smoke test)" if args.tiny else "SD 1.5 (UNet 860M), GroundingDINO-base (Swin-B), "
