@@ -28,7 +28,6 @@ Always exits 0 unless the chain itself fails: it is a report.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
@@ -37,7 +36,7 @@ import sys
 import time
 from collections import OrderedDict, defaultdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -51,6 +50,7 @@ from PIL import Image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from refedit.config import Settings  # noqa: E402
 from refedit.pipeline.artifacts import EditPlan, EditRequest  # noqa: E402
@@ -58,6 +58,8 @@ from refedit.pipeline.chain import Pipeline  # noqa: E402
 from refedit.pipeline.edit import base as editor_base  # noqa: E402
 from refedit.pipeline.models import ModelStore  # noqa: E402
 from refedit.testing.fullsize import build_fullsize  # noqa: E402
+
+from modelcalls import Call, Recorder, forget_image, hook_loaded_models  # noqa: E402
 
 INSTRUCTION = "replace the left black cat with a tiger"
 
@@ -145,53 +147,27 @@ class Probes:
         return out
 
 
-class Recorder:
-    """Forward hooks that record the outermost model calls (module, args, kwargs) with the sub-stage they ran in."""
-
-    def __init__(self, probes: Probes) -> None:
-        self.probes = probes
-        self.active = False
-        self.stage = ""
-        self.depth = 0
-        self.calls: list[tuple[str, Any, tuple[Any, ...], dict[str, Any]]] = []
-
-    def hook(self, module: torch.nn.Module, name: str) -> None:
-        def pre(mod: Any, args: Any, kwargs: Any) -> None:
-            if self.active:
-                self.depth += 1
-
-        def post(mod: Any, args: Any, kwargs: Any, out: Any) -> None:
-            if not self.active:
-                return
-            self.depth -= 1
-            if self.depth == 0:
-                tag = self.probes.stack[-1] if self.probes.stack else f"{self.stage}: {name}"
-                self.calls.append((tag, mod, args, dict(kwargs)))
-
-        module.register_forward_pre_hook(pre, with_kwargs=True)
-        module.register_forward_hook(post, with_kwargs=True)
-
-    def replay(self, meter: Meter) -> dict[str, float]:
-        """Each sub-stage's recorded calls, replayed alone in their order, timed as one group."""
-        groups: OrderedDict[str, list[tuple[Any, tuple[Any, ...], dict[str, Any]]]] = OrderedDict()
-        for tag, mod, args, kwargs in self.calls:
-            groups.setdefault(tag, []).append((mod, args, kwargs))
-        out = {}
-        with torch.inference_mode():
-            for tag, items in groups.items():
-                start = meter.now()
-                for mod, args, kwargs in items:
-                    mod(*args, **kwargs)
-                out[tag] = meter.now() - start
-        return out
+def replay_by_step(calls: list[Call], meter: Meter) -> dict[str, float]:
+    """Each step's recorded calls, replayed alone in their order, timed as one group."""
+    groups: OrderedDict[str, list[Call]] = OrderedDict()
+    for call in calls:
+        groups.setdefault(call.name, []).append(call)
+    out = {}
+    with torch.inference_mode():
+        for tag, items in groups.items():
+            start = meter.now()
+            for call in items:
+                call.module(*call.args, **call.kwargs)
+            out[tag] = meter.now() - start
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- the chain
-def make_plan(pipeline: Pipeline) -> tuple[EditPlan | None, str]:
+def make_plan() -> tuple[EditPlan | None, str]:
     """The rules parser's plan where spaCy is installed, else the one it made (benchmarks/data), as on a GPU box
     without spaCy: parsing runs on the CPU either way (2-7 ms, benchmarks/parser.py)."""
     try:
-        import spacy  # noqa: F401
+        import spacy  # noqa: F401  (only whether it is installed)
     except ImportError:
         data = json.loads((ROOT / "benchmarks" / "data" / "fullsize_plan.json").read_text())
         return EditPlan.from_dict(data), "given (spaCy not installed here)"
@@ -250,14 +226,7 @@ def count_syncs(owner: Any, attr: str, counts: dict[str, int]) -> None:
     setattr(owner, attr, checked)
 
 
-def fresh(pipeline: Pipeline) -> None:
-    """Forget per-image caches (SAM's image embedding), so every warm run costs what a new photo costs."""
-    sam = getattr(pipeline.segmenter, "_sam", None)
-    if sam is not None and hasattr(sam, "_key"):
-        sam._key = sam._state = None  # noqa: SLF001
-
-
-def staged_run(pipeline: Pipeline, request: EditRequest, meter: Meter, recorder: Recorder | None = None) -> dict:
+def staged_run(pipeline: Pipeline, request: EditRequest, meter: Meter, stage_of: list[str] | None = None) -> dict:
     """parse, segment, edit as ``Pipeline.run`` does, with each stage's wall time and peak memory."""
     out: dict[str, tuple[float, float]] = {}
     meter.reset_peak()
@@ -265,8 +234,8 @@ def staged_run(pipeline: Pipeline, request: EditRequest, meter: Meter, recorder:
     plan = pipeline.plan(request)
     out["parse"] = (meter.now() - t, meter.peak_mib())
     for stage in ("segment", "edit"):
-        if recorder is not None:
-            recorder.stage = stage
+        if stage_of is not None:
+            stage_of[0] = stage
         meter.reset_peak()
         t = meter.now()
         if stage == "segment":
@@ -376,10 +345,7 @@ def main() -> int:
     )  # fmt: skip
     image = Image.open(ROOT / "examples" / "cat.jpg").convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
 
-    probe_pipeline = Pipeline.build(settings, store=ModelStore(settings))
-    given_plan, parser_note = make_plan(probe_pipeline)
-    plan = given_plan or probe_pipeline.plan(EditRequest(image=image, instruction=args.instruction))
-    del probe_pipeline
+    given_plan, parser_note = make_plan()
     options = {"steps": args.steps, "encode_ratio": args.ratio, "inversion_cache": 0, "box_threshold": 0.0,
                "resolution": min(args.resolution, max(w, h)), "refdiff_resolution": min(args.resolution, max(w, h))}  # fmt: skip
     store = ModelStore(settings)
@@ -388,7 +354,14 @@ def main() -> int:
     request = EditRequest(image=image, instruction=args.instruction, plan=given_plan, seed=0)
 
     probes = Probes(meter)
-    recorder = None if (args.no_replay or args.compile) else Recorder(probes)
+    stage_of = [""]  # the stage running now: names the model calls made outside every timed step
+
+    def step_of(model: str) -> str:
+        return probes.stack[-1] if probes.stack else f"{stage_of[0]}: {model}"
+
+    recorder = None if (args.no_replay or args.compile) else Recorder(step_of)
+    if recorder is not None:
+        recorder.active = False
     cold_rss0 = _rss_peak_mib() if not meter.cuda else 0.0
     instrument(pipeline, probes)  # timers now; model hooks once the cold run has loaded the models
     probes.active = True
@@ -397,7 +370,7 @@ def main() -> int:
     probes.active = False
     cold_peak = max(v[1] for k, v in cold.items() if not k.startswith("_"))
     if recorder is not None:
-        instrument_hooks_only(pipeline, recorder)
+        hook_loaded_models(pipeline.editor.sd.store, recorder)
 
     warm: list[dict] = []
     sub: list[dict] = []
@@ -405,7 +378,7 @@ def main() -> int:
     e2e: list[float] = []
     images = []
     for _ in range(args.repeat):
-        fresh(pipeline)
+        forget_image(pipeline.segmenter)
         t = meter.now()
         result = pipeline.run(request)
         e2e.append(meter.now() - t)
@@ -414,22 +387,22 @@ def main() -> int:
         if recorder is not None:
             recorder.calls.clear()
             recorder.active = True
-        fresh(pipeline)
-        warm.append(staged_run(pipeline, request, meter, recorder))
+        forget_image(pipeline.segmenter)
+        warm.append(staged_run(pipeline, request, meter, stage_of))
         sub.append(probes.take())
         probes.active = False
         if recorder is not None:
             recorder.active = False
-            pure.append(recorder.replay(meter))
+            pure.append(replay_by_step(recorder.calls, meter))
     if os.environ.get("FULLSIZE_DEBUG") and recorder is not None:
         from collections import Counter
 
-        print(Counter(tag for tag, *_ in recorder.calls), file=sys.stderr)
+        print(Counter(call.name for call in recorder.calls), file=sys.stderr)
     syncs: dict[str, int] = {}
     if meter.cuda and hasattr(pipeline.editor, "denoise"):  # one more run, counting syncs in the DDIM loops
         for attr in ("invert", "denoise"):
             count_syncs(pipeline.editor, attr, syncs)
-        fresh(pipeline)
+        forget_image(pipeline.segmenter)
         pipeline.run(request)
     deterministic = all(np.array_equal(images[0], im) for im in images[1:])
     n_calls = len(recorder.calls) if recorder is not None else 0
@@ -462,24 +435,6 @@ def main() -> int:
                "pure": pure, "e2e": e2e}  # fmt: skip
         args.json.write_text(json.dumps(raw, indent=1, default=str) + "\n")
     return 0
-
-
-def instrument_hooks_only(pipeline: Pipeline, recorder: Recorder) -> None:
-    """Forward hooks on every loaded model module (after the cold run has loaded them)."""
-    store = pipeline.editor.sd.store
-    for key, obj in list(store._cache.items()):  # noqa: SLF001 - a benchmark may look inside
-        component = key[1]
-        if not isinstance(obj, torch.nn.Module):
-            continue
-        if component == "vae":
-            for part in ("encoder", "quant_conv", "post_quant_conv", "decoder"):
-                if getattr(obj, part, None) is not None:
-                    recorder.hook(getattr(obj, part), f"vae.{part}")
-        elif component == "sam":
-            recorder.hook(obj, "sam decoder")
-            recorder.hook(obj.vision_encoder, "sam image encoder")
-        else:
-            recorder.hook(obj, component)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,8 @@ import sys
 import tempfile
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -41,55 +40,11 @@ from PIL import Image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from modelcalls import Call, Recorder, forget_image, hook_loaded_models  # noqa: E402
 
 GOAL = 1.10
-
-
-@dataclass(frozen=True)
-class Call:
-    """One outermost model call seen during ``segment()``."""
-
-    name: str
-    module: torch.nn.Module
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-
-
-class Recorder:
-    """Forward hooks that record the outermost calls (module, args, kwargs) into hooked modules."""
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.calls: list[Call] = []
-        self._handles: list[Any] = []
-
-    def hook(self, module: torch.nn.Module, name: str) -> None:
-        def pre(mod: Any, args: Any, kwargs: Any) -> None:
-            self.depth += 1
-
-        def post(mod: Any, args: Any, kwargs: Any, out: Any) -> None:
-            self.depth -= 1
-            if self.depth == 0:
-                self.calls.append(Call(name, mod, tuple(args), dict(kwargs)))
-
-        self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
-        self._handles.append(module.register_forward_hook(post, with_kwargs=True))
-
-    def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
-
-
-def hook_loaded_models(store: Any, recorder: Recorder) -> None:
-    """Hook every model module in the store (SAM twice: the image encoder is called without SAM's forward)."""
-    for key, obj in list(store._cache.items()):  # noqa: SLF001 - a benchmark may look inside
-        if not isinstance(obj, torch.nn.Module):
-            continue
-        component = key[1]
-        recorder.hook(obj, f"{component} (mask decoder)" if component == "sam" else component)
-        if component == "sam" and hasattr(obj, "vision_encoder"):
-            recorder.hook(obj.vision_encoder, "sam (image encoder)")
 
 
 def replay(calls: list[Call]) -> dict[str, float]:
@@ -111,14 +66,6 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     wall0, cpu0 = time.perf_counter(), time.process_time()
     fn()
     return time.process_time() - cpu0, time.perf_counter() - wall0
-
-
-def forget_image(seg: Any) -> None:
-    """Clear SAM's per-image embedding cache, so the next segment() costs what a new photo costs."""
-    sam = getattr(seg, "_sam", None)
-    for attr in ("_key", "_state"):
-        if sam is not None and hasattr(sam, attr):
-            setattr(sam, attr, None)
 
 
 def main() -> int:

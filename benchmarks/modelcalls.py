@@ -1,0 +1,78 @@
+"""What the overhead benchmarks share: forward hooks that record the outermost model calls a stage makes
+(module, args, kwargs), so they can be replayed alone on the same inputs, and SAM's per-image cache reset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+
+@dataclass(frozen=True)
+class Call:
+    """One outermost model call: ``name`` (the hooked module's, or the label given), module, inputs."""
+
+    name: str
+    module: torch.nn.Module
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+class Recorder:
+    """Forward hooks recording the outermost calls into hooked modules while ``active``; ``label`` may rename
+    a call at record time (e.g. by the step it ran in)."""
+
+    def __init__(self, label: Callable[[str], str] | None = None) -> None:
+        self.label = label
+        self.active = True
+        self.depth = 0
+        self.calls: list[Call] = []
+        self._handles: list[Any] = []
+
+    def hook(self, module: torch.nn.Module, name: str) -> None:
+        def pre(mod: Any, args: Any, kwargs: Any) -> None:
+            if self.active:
+                self.depth += 1
+
+        def post(mod: Any, args: Any, kwargs: Any, out: Any) -> None:
+            if not self.active:
+                return
+            self.depth -= 1
+            if self.depth == 0:
+                self.calls.append(Call(self.label(name) if self.label else name, mod, tuple(args), dict(kwargs)))
+
+        self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
+        self._handles.append(module.register_forward_hook(post, with_kwargs=True))
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+
+def hook_loaded_models(store: Any, recorder: Recorder) -> None:
+    """Hook every model module the store has loaded. The VAE's encode/decode and SAM's image embedding do not
+    go through the top module's forward, so their parts are hooked instead (SAM's forward is the decoder)."""
+    for key, obj in list(store._cache.items()):  # noqa: SLF001 - a benchmark may look inside
+        if not isinstance(obj, torch.nn.Module):
+            continue
+        component = key[1]
+        if component == "vae":
+            for part in ("encoder", "quant_conv", "post_quant_conv", "decoder"):
+                if getattr(obj, part, None) is not None:
+                    recorder.hook(getattr(obj, part), f"vae.{part}")
+        elif component == "sam":
+            recorder.hook(obj, "sam (mask decoder)")
+            if hasattr(obj, "vision_encoder"):
+                recorder.hook(obj.vision_encoder, "sam (image encoder)")
+        else:
+            recorder.hook(obj, component)
+
+
+def forget_image(segmenter: Any) -> None:
+    """Clear SAM's per-image embedding cache, so the next segment() costs what a new photo costs."""
+    sam = getattr(segmenter, "_sam", None)
+    for attr in ("_key", "_state"):
+        if sam is not None and hasattr(sam, attr):
+            setattr(sam, attr, None)
