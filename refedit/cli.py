@@ -374,7 +374,7 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
     from refedit.pipeline.parse.plan import hint_plan, referring_plan
 
     request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, image_path=str(image))
-
+    stage = build_stage("segmenter", segmenter, settings, **options)  # checkpoint kinds checked before parsing
     try:
         plan = given or build_stage("parser", parser, settings).parse(instruction=instruction, image=request.image)
     except UnclearInstruction:  # a bare referring expression ("the left cat") is fine for segmenting
@@ -384,7 +384,6 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
             if hints.empty:
                 raise
             plan = hint_plan(instruction)
-    stage = build_stage("segmenter", segmenter, settings, **options)
     seg = check_not_empty(stage.segment(image=request.image, plan=plan, hints=request.hints),
                           f"the {segmenter} segmenter found no pixels of {plan.target.expression!r}")  # fmt: skip
     if is_std(output):
@@ -626,6 +625,7 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
     runnable = [i for i in items if not isinstance(i, Rejected)]
     check_models(settings, {k: v for k, v in stages.items() if k != "segmenter" or any(i.mask is None for i in runnable)},
                  options)  # fmt: skip
+    runner.pipeline({})  # checkpoint kinds checked (exit 5) before the log exists and before any item runs
     log = JsonlLog(log_path or output_dir / "refedit-batch.jsonl")
     bar = _item_progress(len(items))
 

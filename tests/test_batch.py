@@ -283,8 +283,8 @@ def test_bad_manifest_rows_fail_only_themselves(tmp_path, tiny_env):
 
 
 @pytest.mark.parametrize("case", ["all-rows-bad", "not-utf8", "unwritable-output", "unwritable-log", "name-no-ext",
-                                  "bad-option", "missing-model"])  # fmt: skip
-def test_doomed_batch_is_refused_up_front_without_a_log(tmp_path, tiny_env, case):
+                                  "bad-option", "missing-model", "wrong-checkpoint-kind", "sam-at-a-clip-folder"])  # fmt: skip
+def test_doomed_batch_is_refused_up_front_without_a_log(tmp_path, tiny_env, tiny_models, case):
     src = tmp_path / "in"
     images = four_images(src)
     manifest = src / "items.csv"
@@ -304,14 +304,20 @@ def test_doomed_batch_is_refused_up_front_without_a_log(tmp_path, tiny_env, case
         args = ["-O", "encode_ratio=abc"]
     elif case == "missing-model":
         env["REFEDIT_SAM_MODEL"] = str(tmp_path / "no-sam-here")
+    elif case == "wrong-checkpoint-kind":  # an inpainting UNet for DiffEdit
+        args = ["--editor-model", str(tiny_models["sd-inpaint"])]
+    elif case == "sam-at-a-clip-folder":
+        env["REFEDIT_SAM_MODEL"] = str(tiny_models["clip"])
     before = snapshot(tmp_path)
     r = CliRunner().invoke(main, ["batch", str(manifest), "-o", str(out), *args, *FAST], env=env)
     line = refused(r)
     expected = {"all-rows-bad": "unknown column 'stepz'; did you mean 'steps'? (and the other 1 rows are invalid",
                 "not-utf8": "is not UTF-8 text (byte 0xff", "unwritable-output": "/proc", "unwritable-log": "/proc",
-                "name-no-ext": "no image extension", "bad-option": "got 'abc'", "missing-model": "does not exist"}[case]  # fmt: skip
+                "name-no-ext": "no image extension", "bad-option": "got 'abc'", "missing-model": "does not exist",
+                "wrong-checkpoint-kind": "9-channel UNet", "sam-at-a-clip-folder": "is not a SAM checkpoint"}[case]  # fmt: skip
     assert expected in line, line
-    assert r.exit_code == (5 if case == "missing-model" else BadInput.exit_code)
+    model_cases = ("missing-model", "wrong-checkpoint-kind", "sam-at-a-clip-folder")
+    assert r.exit_code == (5 if case in model_cases else BadInput.exit_code)
     assert snapshot(tmp_path) == before and not out.exists()  # no log, no output folder, nothing touched
 
 

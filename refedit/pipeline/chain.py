@@ -13,10 +13,21 @@ from refedit.pipeline.models import ModelStore
 from refedit.pipeline.stages import DEFAULTS, Editor, Parser, Progress, Segmenter, StageContext, registry
 
 
-def build_stage(kind: str, name: str, settings: Settings | None = None, **options: Any) -> Any:
-    """Build one stage alone (e.g. ``refedit parse``), with its own store."""
+def build_stage(kind: str, name: str, settings: Settings | None = None, *, check: bool = True, **options: Any) -> Any:
+    """Build one stage alone (e.g. ``refedit segment``), with its own store; unless ``check`` is False, the
+    checkpoints it will load are checked for their kind first, as :meth:`Pipeline.build` does (config files
+    only, no weight loads)."""
+    from refedit.pipeline.stages import model_roles
+
     settings = settings or Settings.resolve()
-    return registry.create(kind, name, StageContext(settings=settings, store=ModelStore(settings), options=options))
+    store = ModelStore(settings)
+    stage = registry.create(kind, name, StageContext(settings=settings, store=store, options=options))
+    if check:
+        store.check_types(model_roles({kind: name}, options))
+        preflight = getattr(stage, "check", None)
+        if callable(preflight):
+            preflight()
+    return stage
 
 
 def mask_segmentation(request: EditRequest) -> Segmentation:
