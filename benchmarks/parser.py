@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from refedit.errors import UnclearInstruction
+from refedit.pipeline.artifacts import Target
 from refedit.pipeline.parse.nlp import load_nlp
 from refedit.pipeline.parse.rules import RulesParser
 
@@ -36,12 +37,13 @@ def evaluate(name: str, path: Path, parser: RulesParser) -> bool:
             times.append(time.perf_counter() - start)
             continue
         times.append(time.perf_counter() - start)
-        got = plan.target.to_dict()
+        got, want = plan.target.to_dict(), Target.from_dict(row["target"]).to_dict()  # left-out fields: defaults
         hits["action"] += plan.action == row["action"]
         hits["replacement"] += plan.replacement == row["replacement"]
         for f in TARGET_FIELDS:
-            hits[f] += got[f] == row["target"][f]
-        hits["plan"] += (plan.action, got, plan.replacement) == (row["action"], row["target"], row["replacement"])
+            hits[f] += got[f] == want[f]
+        hits["plan"] += (plan.action, got, plan.replacement, plan.placement) == (
+            row["action"], want, row["replacement"], row.get("placement"))  # fmt: skip
     n = len(rows)
     print(f"{name} set: {n} labelled instructions ({path.name})")
     for f in fields:

@@ -10,6 +10,7 @@ from refedit.pipeline.artifacts import (
     EditRequest,
     EditResult,
     Hints,
+    Relation,
     Segmentation,
     Target,
     mask_to_rle,
@@ -75,6 +76,23 @@ def test_request_round_trip(tmp_path):
     assert np.array_equal(back.hints.hint_mask, req.hints.hint_mask) and back.hints.mask is None
 
 
+def test_nested_relations_round_trip_through_json():
+    """"the dress of the girl to the left of the standing girl": a part of a girl placed by another girl."""
+    standing = Target("standing girl", "girl", ("standing",))
+    girl = Target("girl to the left of the standing girl", "girl", relation=Relation("left-of", standing))
+    dress = Target("dress of the girl to the left of the standing girl", "dress", relation=Relation("of", girl))
+    plan = EditPlan("make the dress of the girl to the left of the standing girl red", "modify", dress, "red",
+                    "dress", "a photo of a dress", "a photo of a red dress", "rules")  # fmt: skip
+    back = EditPlan.from_dict(json.loads(json.dumps(plan.to_dict())))
+    assert back == plan and back.target.relation.anchor.relation.anchor.attributes == ("standing",)
+    cup = EditPlan("add a cup to the left of the book", "add", Target("book", "book"), "cup", "book",
+                   "a photo of a book", "a photo of a book and a cup", "rules", placement="left-of")  # fmt: skip
+    assert EditPlan.from_dict(json.loads(json.dumps(cup.to_dict()))).placement == "left-of"
+    between = Target("lamp between the sofas", "lamp", relation=Relation("between", Target("sofa", "sofa"),
+                                                                         Target("chair", "chair")))  # fmt: skip
+    assert Target.from_dict(json.loads(json.dumps(between.to_dict()))) == between
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -86,6 +104,12 @@ def test_request_round_trip(tmp_path):
         lambda: Segmentation(np.zeros((4, 4), bool), (), (0,)),
         lambda: EditRequest(Image.new("RGBA", (4, 4)), "x"),
         lambda: EditPlan("x", "explode", Target("cat", "cat"), None, "cat", "a", "b", "rules"),
+        lambda: Relation("beside-ish", Target("sofa", "sofa")),
+        lambda: Relation("between", Target("sofa", "sofa")),  # between needs two anchors
+        lambda: Relation("left-of", Target("sofa", "sofa"), Target("lamp", "lamp")),
+        lambda: Target("him", "person", pronoun="he"),
+        lambda: Target("left side", "region", region="left side"),
+        lambda: EditPlan("x", "remove", Target("cat", "cat"), None, "cat", "a", "b", "rules", placement="left-of"),
     ],
 )
 def test_post_init_checks(make):

@@ -26,12 +26,23 @@ Action = Literal["replace", "modify", "remove", "add", "global"]
 Spatial = Literal["left", "right", "top", "bottom", "middle", "front", "back",
                   "top-left", "top-right", "bottom-left", "bottom-right"]  # fmt: skip
 Size = Literal["largest", "smallest"]
+#: where a target lies relative to its anchor object; ``of`` is a part or possession ("her shirt", "the dog's
+#: collar", "the dress of the girl"): the target lies inside the anchor
+Direction = Literal["left-of", "right-of", "above", "below", "next-to", "in-front-of", "behind", "between", "on",
+                    "in", "of"]  # fmt: skip
+#: a pronoun's canonical form (he/him/his -> him, she/her/hers -> her, they/them/their -> them, it/its -> it)
+Pronoun = Literal["him", "her", "them", "it"]
+#: a part of the image named without an object noun ("the left side", "the top half", "the background")
+Region = Literal["left", "right", "top", "bottom", "center", "background", "foreground"]
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 
 ACTIONS: tuple[str, ...] = get_args(Action)
 SPATIALS: tuple[str, ...] = get_args(Spatial)
 SIZES: tuple[str, ...] = get_args(Size)
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+PRONOUNS: tuple[str, ...] = get_args(Pronoun)
+REGIONS: tuple[str, ...] = get_args(Region)
 
 
 # --------------------------------------------------------------------------- mask codecs
@@ -98,6 +109,12 @@ class Target:
     :data:`SPATIALS` (a corner such as ``"top-left"`` for two axes at once); ``ordinal`` 1-based
     (-1 = last) counted from ``spatial`` (left to right when ``spatial`` is None); ``size`` one of
     :data:`SIZES`; ``all`` selects every match (plurals, "all").
+
+    ``relation`` places the target relative to another object ("the chair on the left of the sofa": a chair,
+    ``left-of`` the sofa; "her shirt": a shirt ``of`` her), which nests. ``pronoun`` marks a target the image
+    must settle ("him", "them": ``head`` is ``person`` for him/her and ``object`` for them/it, to be replaced
+    by the image's main subject class). ``region`` marks a part of the image named without an object
+    ("the right side": ``head`` ``region``).
     """
 
     expression: str
@@ -107,11 +124,20 @@ class Target:
     ordinal: int | None = None
     size: Size | None = None
     all: bool = False
+    relation: "Relation | None" = None
+    pronoun: Pronoun | None = None
+    region: Region | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", tuple(self.attributes))
         if not self.head.strip():
             raise ValueError("target head noun must not be empty")
+        if self.relation is not None and not isinstance(self.relation, Relation):
+            raise ValueError(f"relation must be a Relation, got {type(self.relation).__name__}")
+        if self.pronoun is not None and self.pronoun not in PRONOUNS:
+            raise ValueError(f"pronoun must be one of {PRONOUNS}, got {self.pronoun!r}")
+        if self.region is not None and self.region not in REGIONS:
+            raise ValueError(f"region must be one of {REGIONS}, got {self.region!r}")
         if self.spatial is not None and self.spatial not in SPATIALS:
             raise ValueError(f"spatial must be one of {SPATIALS}, got {self.spatial!r}")
         if self.size is not None and self.size not in SIZES:
@@ -120,11 +146,44 @@ class Target:
             raise ValueError(f"ordinal must be a positive integer or -1 (last), got {self.ordinal!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        data = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        data["relation"] = None if self.relation is None else self.relation.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Target":
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        if kwargs.get("relation") is not None:
+            kwargs["relation"] = Relation.from_dict(kwargs["relation"])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Where a target lies relative to an ``anchor`` object, itself a :class:`Target` with its own qualifiers
+    (so relations nest: "the girl to the left of the standing girl"). ``between`` has a ``second`` anchor."""
+
+    direction: Direction
+    anchor: Target
+    second: Target | None = None
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"relation direction must be one of {DIRECTIONS}, got {self.direction!r}")
+        if not isinstance(self.anchor, Target):
+            raise ValueError(f"relation anchor must be a Target, got {type(self.anchor).__name__}")
+        if (self.direction == "between") != (self.second is not None):
+            raise ValueError("a 'between' relation needs a second anchor, and only it has one")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"direction": self.direction, "anchor": self.anchor.to_dict(),
+                "second": None if self.second is None else self.second.to_dict()}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Relation":
+        second = data.get("second")
+        return cls(direction=data["direction"], anchor=Target.from_dict(data["anchor"]),
+                   second=None if second is None else Target.from_dict(second))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -133,7 +192,9 @@ class EditPlan:
 
     ``segmentation_prompt`` is what the segmenter looks for; ``source_caption`` describes the input
     image and ``edited_caption`` the wanted result ("a photo of a cat" / "a photo of a tiger").
-    ``replacement`` is the new object or attribute phrase (None for ``remove``).
+    ``replacement`` is the new object or attribute phrase (None for ``remove``). ``placement`` (``add`` only)
+    is where the new object goes relative to the target ("add a cup to the left of the book": target the book,
+    placement ``left-of``); None puts it on the target itself ("add a hat to the dog").
     """
 
     instruction: str
@@ -144,10 +205,14 @@ class EditPlan:
     source_caption: str
     edited_caption: str
     parser: str
+    placement: Direction | None = None
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise ValueError(f"action must be one of {ACTIONS}, got {self.action!r}")
+        if self.placement is not None and (self.placement not in DIRECTIONS or self.action != "add"):
+            raise ValueError(f"placement must be one of {DIRECTIONS} and only for 'add', got {self.placement!r} "
+                             f"for {self.action!r}")  # fmt: skip
         for name in ("segmentation_prompt", "source_caption", "edited_caption"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise ValueError(f"{name} must be a non-empty string")
