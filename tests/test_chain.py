@@ -40,3 +40,20 @@ def test_python_api(tiny_env, monkeypatch):
     result = refedit.edit(EXAMPLES / "cat.jpg", "replace the cat with a tiger", seed=2, **FAST)
     assert result.image.size == Image.open(EXAMPLES / "cat.jpg").size
     assert result.parameters["seed"] == 2 and result.plan.replacement == "tiger"
+
+
+def test_segment_only_takes_bare_expressions_and_hint_only_instructions(tiny_settings):
+    """The library gets ``refedit segment``'s plan fallbacks: an expression without an edit, or (with hints)
+    words that name nothing; without hints those stay unclear (exit 3)."""
+    import pytest
+
+    from refedit.errors import UnclearInstruction
+
+    pipe = Pipeline.build(tiny_settings, options=FAST)
+    img = Image.open(EXAMPLES / "coffee.jpg").convert("RGB").resize((96, 64))
+    plan, seg = pipe.segment_only(EditRequest(img, "the second cup from the left"))
+    assert (plan.target.head, plan.target.ordinal, plan.target.spatial) == ("cup", 2, "left") and seg.mask.any()
+    plan, seg = pipe.segment_only(EditRequest(img, "this", hints=Hints(boxes=((10, 10, 40, 40),))))
+    assert plan.action == "global" and seg.mask[10:40, 10:40].any()
+    with pytest.raises(UnclearInstruction):
+        pipe.segment_only(EditRequest(img, "this"))

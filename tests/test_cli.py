@@ -270,7 +270,7 @@ def test_interrupt_while_parsing_arguments_is_one_line(monkeypatch):
     def interrupted(value):  # Ctrl-C lands while click converts --seed
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("refedit.cli.check_seed", interrupted)
+    monkeypatch.setattr("refedit.cli.options.check_seed", interrupted)
     r = CliRunner().invoke(main, [*EDIT, "--seed", "3"])
     assert r.exit_code == 130 and refused(r.stderr, r.stdout) == "refedit: error: interrupted"
 

@@ -105,6 +105,15 @@ class Pipeline:
         name = seg.segmenter or "chosen"
         return check_not_empty(seg, f"the {name} segmenter found no pixels of {plan.target.expression!r}")
 
+    def segment_only(self, request: EditRequest) -> tuple[EditPlan, Segmentation]:
+        """The plan and the mask without editing (``refedit segment``): the instruction may be a bare referring
+        expression ("the left cat"), or name nothing when hints choose (see :func:`segmentation_plan`)."""
+        from refedit.pipeline.parse.segmenting import segmentation_plan
+
+        plan = request.plan or segmentation_plan(self.parser, request.instruction, image=request.image,
+                                                 hinted=not request.hints.empty)  # fmt: skip
+        return plan, self.segment(request, plan)
+
     def run(self, request: EditRequest) -> EditResult:
         """Run all stages; ``result.timings`` holds each stage's wall time in seconds."""
         timings: dict[str, float] = {}

@@ -1,0 +1,112 @@
+"""The ``refedit`` group and what every command shares: one-line errors with their documented exit codes
+(see :mod:`refedit.errors`), one-line warnings, and Ctrl-C as ``refedit: error: interrupted`` (130)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+import warnings
+from typing import Any, Callable, Iterator, TypeVar
+
+import click
+
+from refedit import __version__
+from refedit.errors import INTERRUPTED_EXIT_CODE, InternalError, RefEditError, RefEditWarning
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def debug_requested(ctx: click.Context | None = None) -> bool:
+    root = ctx.find_root() if ctx else None
+    return bool(os.environ.get("REFEDIT_DEBUG")) or bool(root and root.params.get("debug"))
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"refedit: error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn :class:`RefEditError` into one stderr line + its exit code; anything else is an internal error."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context(silent=True)
+        try:
+            return fn(*args, **kwargs)
+        except RefEditError as err:
+            if debug_requested(ctx):
+                raise
+            fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", INTERRUPTED_EXIT_CODE)
+        except BrokenPipeError:  # the reader of our stdout went away: exit quietly, as `head` expects
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(141)
+        except Exception as err:  # a bug: one line unless debugging
+            if debug_requested(ctx):
+                raise
+            fail(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+                 InternalError.exit_code)  # fmt: skip
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def one_line_warnings() -> Iterator[None]:
+    """Print refedit's own warnings as ``refedit: warning: ...`` (one line, no source line); others as usual."""
+    original = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:  # fmt: skip
+        if issubclass(category, RefEditWarning):
+            click.echo(f"refedit: warning: {str(message).splitlines()[0] if str(message) else category.__name__}",
+                       err=True)  # fmt: skip
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = original
+
+
+class RefEditGroup(click.Group):
+    """The ``refedit`` group: usage errors and Ctrl-C (while arguments are parsed, too) are one line as well,
+    ``refedit: error: ...``, with click's exit code 2 for usage errors and 130 for an interrupt."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            fail("interrupted", INTERRUPTED_EXIT_CODE)
+        except click.ClickException as err:
+            ctx = getattr(err, "ctx", None)
+            hint = f" (see '{ctx.command_path} --help')" if isinstance(err, click.UsageError) and ctx else ""
+            fail(f"{err.format_message()}{hint}", err.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with one_line_warnings():
+            return super().invoke(ctx)
+
+
+@click.group(cls=RefEditGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="refedit")
+@click.option("--debug", is_flag=True, help="Show full tracebacks (also REFEDIT_DEBUG=1).")
+def main(debug: bool) -> None:
+    """Edit one referred object in a photo from a plain-English instruction.
+
+    \b
+    refedit edit cats.jpg "replace the left cat with a tiger" -o out.png
+
+    Exit codes: 0 ok, 1 internal error, 2 bad input, 3 unclear instruction, 4 target not found,
+    5 model unavailable, 6 batch had failures, 130 interrupted.
+    """

@@ -1,0 +1,110 @@
+"""``refedit batch``: a folder or a manifest, models loaded once, every item logged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from refedit.cli.app import debug_requested, handle_errors, main
+from refedit.cli.options import (
+    SeedType,
+    check_models,
+    model_options,
+    options_from,
+    settings_from,
+    stage_options,
+    utf8_text,
+)
+from refedit.cli.progress import _item_progress
+from refedit.errors import BadInput
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("-i", "--instruction", default=None, callback=utf8_text,
+              help="Instruction for every image (folder; default for a manifest).")  # fmt: skip
+@click.option("-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Where outputs go (mirrors the input tree).")
+@click.option("--name", default="{stem}_edited.png", show_default=True, help="Output name template: {stem} {index} {seed} {ext}.")
+@click.option("--seed", type=SeedType(), default=0, show_default=True, help="Seed (a manifest row's seed wins).")
+@click.option("--overwrite", is_flag=True, help="Redo items whose output exists (default: skip them, so reruns resume).")
+@click.option("--dry-run", is_flag=True, help="Parse and segment only: write masks and overlays, no editing.")
+@click.option("--log", "log_path", type=click.Path(path_type=Path), default=None,
+              help="JSON-lines log, one line per item [OUTPUT_DIR/refedit-batch.jsonl].")  # fmt: skip
+@click.option("--allow-outside", is_flag=True, help="Allow manifest paths outside the manifest's folder.")
+@click.option("--continue-on-error/--fail-fast", default=True, show_default=True, help="Keep going past a failed item.")
+@click.option("--json", "as_json", is_flag=True, help="Print each item's log record on stdout (else output paths).")
+@stage_options
+@model_options
+@handle_errors
+def batch(source: Path, instruction: str | None, output_dir: Path, name: str, seed: int, overwrite: bool, dry_run: bool,
+          log_path: Path | None, allow_outside: bool, continue_on_error: bool, as_json: bool, parser: str,
+          segmenter: str, editor: str, **params: Any) -> None:  # fmt: skip
+    """Edit every image of a folder (-i INSTRUCTION) or every row of a JSONL/CSV manifest.
+
+    Models load once; an item that fails is logged and the run goes on (exit code 6 at the end);
+    outputs that exist are skipped, so rerunning a killed batch resumes it.
+    """
+    from refedit.batch import (
+        BatchRunner,
+        JsonlLog,
+        Rejected,
+        check_name_template,
+        check_unique_outputs,
+        items_from_folder,
+        items_from_manifest,
+    )
+    from refedit.config import check_environment
+    from refedit.errors import BatchFailed
+    from refedit.pipeline.imageio import check_output_dir
+
+    check_environment()
+    if params.pop("hint_boxes") or params.pop("hint_points") or params.pop("hint_mask"):
+        raise BadInput("per-item hints belong in the manifest (box, point, hint_mask columns)")
+    check_name_template(name)
+    stages = {"parser": parser, "segmenter": segmenter, "editor": editor}
+    options = options_from(params, stages)
+    check_output_dir(output_dir, "output folder (-o)")
+    if log_path is not None:
+        check_output_dir(log_path.parent, "--log folder")
+    if source.is_dir():
+        items: list[Any] = items_from_folder(source, instruction or "", output_dir, name=name, seed=seed)
+    elif source.is_file() and source.suffix.lower() in (".jsonl", ".json", ".csv"):
+        items = items_from_manifest(source, output_dir, instruction=instruction, name=name, seed=seed,
+                                    allow_outside=allow_outside, stages=stages, options=options)  # fmt: skip
+    else:
+        raise BadInput(f"{source} is neither a folder nor a .jsonl/.csv manifest")
+    if not items:
+        raise BadInput(f"no images found in {source}")
+    rejected = [i for i in items if isinstance(i, Rejected)]
+    if len(rejected) == len(items):
+        more = f" (and the other {len(items) - 1} rows are invalid too)" if len(items) > 1 else ""
+        raise BadInput(f"{rejected[0].error}{more}")
+    settings = settings_from(params)
+    runner = BatchRunner(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
+                         overwrite=overwrite, dry_run=dry_run, fail_fast=not continue_on_error,
+                         debug=debug_requested(click.get_current_context()))  # fmt: skip
+    check_unique_outputs(items, runner.outputs_of)
+    runnable = [i for i in items if not isinstance(i, Rejected)]
+    check_models(settings, {k: v for k, v in stages.items() if k != "segmenter" or any(i.mask is None for i in runnable)},
+                 options)  # fmt: skip
+    runner.pipeline({})  # checkpoint kinds checked (exit 5) before the log exists and before any item runs
+    log = JsonlLog(log_path or output_dir / "refedit-batch.jsonl")
+    bar = _item_progress(len(items))
+
+    def on_item(record: dict[str, Any]) -> None:
+        bar(record)
+        if as_json:
+            click.echo(json.dumps(record, default=str))
+        elif record["status"] == "done":
+            click.echo(record.get("mask") or record["output"])
+
+    try:
+        summary = runner.run(items, log, on_item)
+    finally:
+        log.close()
+    click.echo(f"{summary.line()} (log: {log.path})", err=True)
+    if summary.failed:
+        raise BatchFailed(f"{summary.failed} of {len(items)} items failed; see {log.path}")

@@ -1,0 +1,98 @@
+"""``refedit edit``: one image, one instruction, one edited image."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from refedit.cli.app import handle_errors, main
+from refedit.cli.options import (
+    SeedType,
+    check_models,
+    hints_from,
+    model_options,
+    options_from,
+    settings_from,
+    stage_options,
+    utf8_text,
+)
+from refedit.cli.progress import progress_reporter
+from refedit.cli.streams import check_std_streams, default_output, is_std, read_image, read_plan, write_png_stdout
+from refedit.errors import BadInput
+
+
+@main.command()
+@click.argument("image", type=click.Path(path_type=Path))
+@click.argument("instruction", required=False, default=None, callback=utf8_text)
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Output image (format from the extension) [IMAGE_edited.png beside the input].")  # fmt: skip
+@click.option("--plan", "plan_source", default=None, metavar="FILE|-",
+              help="Use this plan instead of parsing (JSON from `refedit parse/segment --json`; - for stdin).")  # fmt: skip
+@click.option("--save-mask", "mask_out", type=click.Path(path_type=Path), default=None, help="Also write the mask as PNG.")
+@click.option("--mask", "mask_path", type=click.Path(path_type=Path), default=None,
+              help="Exact mask PNG of the object (skips segmentation).")  # fmt: skip
+@click.option("--seed", type=SeedType(), default=0, show_default=True, help="Random seed (0 to 2**63-1).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON on stdout.")
+@stage_options
+@model_options
+@handle_errors
+def edit(image: Path, instruction: str | None, output: Path | None, plan_source: str | None, mask_out: Path | None,
+         mask_path: Path | None, seed: int, as_json: bool, parser: str, segmenter: str, editor: str,
+         **params: Any) -> None:  # fmt: skip
+    """Edit the object INSTRUCTION refers to in IMAGE and write the result."""
+    from refedit.config import check_environment
+
+    check_environment()
+    output = output or (Path("-") if is_std(image) else default_output(image))
+    check_std_streams(image, plan_source, output, as_json)
+    stages = {"parser": parser, "segmenter": segmenter, "editor": editor}
+    options = options_from(params, stages)
+    from refedit.pipeline.imageio import check_mask_output, check_output_path
+
+    if not is_std(output):
+        check_output_path(output, image, mask_path)
+    if mask_out is not None:
+        check_mask_output(mask_out, image, mask_path)
+        if mask_out.resolve() == output.resolve():
+            raise BadInput("--save-mask and --output must be different files")
+    given = read_plan(plan_source) if plan_source else None
+    instruction = instruction if instruction is not None else (given.instruction if given else "")
+    if not instruction.strip():
+        raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
+    settings = settings_from(params)
+    source = read_image(image)
+    needed = {k: v for k, v in stages.items() if not (k == "parser" and given) and not (k == "segmenter" and mask_path)}
+    check_models(settings, needed, options)
+    hints = hints_from(params, source.rgb.size, mask_path)
+    if hints.mask is not None and not hints.mask.any():
+        from refedit.errors import TargetNotFound
+
+        raise TargetNotFound(f"the mask is empty: --mask {mask_path} has no white pixels (pixels > 127 are the object)")
+    from refedit.pipeline.artifacts import EditRequest
+    from refedit.pipeline.chain import Pipeline
+    from refedit.pipeline.imageio import save_image, save_mask
+    from refedit.pipeline.models import ModelStore
+
+    store = ModelStore(settings)
+    pipe = Pipeline.build(store.settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
+                          store=store, progress=progress_reporter(store))  # fmt: skip
+    request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, seed=seed, image_path=str(image),
+                          plan=given)  # fmt: skip
+    result = pipe.run(request)
+    meta = {"refedit": json.dumps({"instruction": instruction, "seed": seed, "parameters": result.parameters})}
+    if is_std(output):
+        write_png_stdout(result.image)
+    else:
+        save_image(result.image, output, source=source, metadata=meta)
+    if mask_out is not None:
+        save_mask(result.segmentation.mask, mask_out)
+    if as_json:
+        record = result.to_dict(image_path=output)
+        record["mask_path"] = None if mask_out is None else str(mask_out)
+        click.echo(json.dumps(record))
+    elif not is_std(output):
+        click.echo(str(output))
+        click.echo(f"{result.segmentation.reason}; {result.timings['total']:.1f}s", err=True)

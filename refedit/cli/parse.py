@@ -1,0 +1,46 @@
+"""``refedit parse``: an instruction to an edit plan, no image needed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from refedit.cli.app import handle_errors, main
+from refedit.cli.options import _llm_options, check_models, model_options, settings_from, utf8_text
+
+
+@main.command()
+@click.argument("instruction", callback=utf8_text)
+@click.option("--parser", default="rules", show_default=True, help="Parser stage.")
+@click.option("--llm-base-url", default=None, metavar="URL", help="OpenAI-compatible endpoint [env OPENAI_BASE_URL].")
+@_llm_options
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@model_options
+@handle_errors
+def parse(instruction: str, parser: str, llm_base_url: str | None, llm_timeout: float | None,
+          llm_retries: int | None, as_json: bool, **params: Any) -> None:  # fmt: skip
+    """Parse INSTRUCTION into an edit plan (no image needed)."""
+    from refedit.pipeline.chain import build_stage
+    from refedit.pipeline.stages import check_options
+
+    stages = {"parser": parser}
+    options = check_options({"llm_base_url": llm_base_url, "llm_timeout": llm_timeout, "llm_retries": llm_retries},
+                            stages)  # fmt: skip
+    settings = settings_from(params)
+    check_models(settings, stages, options)
+    stage = build_stage("parser", parser, settings, **options)
+    plan = stage.parse(instruction=instruction)
+    if as_json:
+        click.echo(json.dumps(plan.to_dict(), indent=2))
+        return
+    t = plan.target
+    quals = ", ".join(f"{k}={v}" for k, v in (("spatial", t.spatial), ("ordinal", t.ordinal), ("size", t.size)) if v)
+    click.echo(f"action:      {plan.action}")
+    click.echo(f"target:      {t.expression} (head '{t.head}'{', all' if t.all else ''}{', ' + quals if quals else ''})")
+    if t.attributes:
+        click.echo(f"attributes:  {', '.join(t.attributes)}")
+    click.echo(f"replacement: {plan.replacement}")
+    click.echo(f"segment:     {plan.segmentation_prompt}")
+    click.echo(f"captions:    {plan.source_caption!r} -> {plan.edited_caption!r}")

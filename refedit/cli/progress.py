@@ -1,0 +1,57 @@
+"""Progress on stderr: per item for batches, per diffusion step for edits."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Callable
+
+import click
+
+
+def _item_progress(total: int) -> Callable[[dict[str, Any]], None]:
+    """Per-item progress on stderr: a tqdm bar with ETA on a TTY, a plain line per item otherwise."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="img", file=sys.stderr)
+
+        def tick(record: dict[str, Any]) -> None:
+            bar.update(1)
+            if bar.n >= total:
+                bar.close()
+
+        return tick
+    count = {"n": 0}
+
+    def line(record: dict[str, Any]) -> None:
+        count["n"] += 1
+        extra = f": {record['error']}" if record["status"] == "failed" else ""
+        click.echo(f"[{count['n']}/{total}] {record['status']} {record['input']}{extra}", err=True)
+
+    return line
+
+
+def progress_reporter(store: Any) -> Callable[[str, int, int], None]:
+    """Progress on stderr: a bar with ETA on a TTY, a plain line every 10 % otherwise. The ETA is measured
+    from the steps already run, so on a CPU the estimate is honest from the second step on."""
+    state: dict[str, Any] = {}
+
+    def report(task: str, done: int, total: int) -> None:
+        if not state and store.device.type == "cpu":
+            click.echo("refedit: no GPU in use: running on the CPU, where a full-size edit takes minutes; "
+                       "the time left below is measured as it runs", err=True)  # fmt: skip
+        if state.get("task") != task:
+            state.update(task=task, start=time.perf_counter(), last=-1)
+        elapsed = time.perf_counter() - state["start"]
+        eta = elapsed / done * (total - done) if done else float("nan")
+        pct = int(100 * done / max(total, 1))
+        if sys.stderr.isatty():
+            end = "\n" if done >= total else ""
+            click.echo(f"\r{task}: {done}/{total} [{elapsed:.0f}s elapsed, ~{eta:.0f}s left]   ", err=True, nl=False)
+            click.echo(end, err=True, nl=False)
+        elif pct // 10 != state["last"] // 10 or done >= total:
+            state["last"] = pct
+            click.echo(f"{task}: {done}/{total} ({elapsed:.1f}s elapsed, ~{eta:.1f}s left)", err=True)
+
+    return report
