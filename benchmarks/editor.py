@@ -39,8 +39,9 @@ from PIL import Image  # noqa: E402
 
 from refedit.config import Settings  # noqa: E402
 from refedit.pipeline.artifacts import Segmentation  # noqa: E402
-from refedit.pipeline.edit import ddim  # noqa: E402
-from refedit.pipeline.edit.composite import blend_alpha, plan_crop  # noqa: E402
+from refedit.core import ddim  # noqa: E402
+from refedit.pipeline.edit.composite import blend_alpha
+from refedit.core.geometry import plan_crop
 from refedit.pipeline.edit.diffedit import DiffEditEditor, DiffEditOptions  # noqa: E402
 from refedit.pipeline.models import ModelStore  # noqa: E402
 from refedit.pipeline.parse.rules import RulesParser  # noqa: E402

@@ -2,7 +2,7 @@
 
 import torch
 
-from refedit.pipeline.edit import ddim
+from refedit.core import ddim
 
 
 def test_step_and_inverse_are_inverse_for_fixed_eps():

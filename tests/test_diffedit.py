@@ -9,7 +9,7 @@ from PIL import Image
 
 from refedit.config import Settings
 from refedit.pipeline.artifacts import Segmentation
-from refedit.pipeline.edit import ddim
+from refedit.core import ddim
 from refedit.pipeline.edit.diffedit import DiffEditEditor, DiffEditOptions
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.parse.rules import RulesParser
@@ -45,7 +45,7 @@ def test_outside_mask_bit_identical_full_resolution(tiny_settings, size, box):
     assert res.image.size == size
     src, out = np.asarray(img), np.asarray(res.image)
     grown = ed.options.paste_dilate + ed.options.feather + 1
-    from refedit.pipeline.segment.masks import dilate
+    from refedit.core.masks import dilate
 
     outside = ~dilate(mask, grown)
     assert np.array_equal(src[outside], out[outside])

@@ -55,7 +55,7 @@ import pytest
 import torch
 from PIL import Image
 
-from refedit.pipeline.edit import ddim
+from refedit.core import ddim
 from refedit.pipeline.edit.diffedit import DiffEditEditor, DiffEditOptions, Inversion
 from refedit.pipeline.models import ModelStore
 

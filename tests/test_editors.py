@@ -13,7 +13,7 @@ from refedit.errors import ModelUnavailable
 from refedit.pipeline.artifacts import Segmentation
 from refedit.pipeline.chain import build_stage
 from refedit.pipeline.parse.rules import RulesParser
-from refedit.pipeline.segment.masks import dilate
+from refedit.core.masks import dilate
 
 from .conftest import EXAMPLES
 from .hooks import ddim_timesteps, record_unet_calls

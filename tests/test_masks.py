@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from refedit.pipeline.segment import masks as mk
+from refedit.core import masks
 
 
 def _blob(shape=(120, 160), seed=3):
@@ -17,23 +17,23 @@ def _blob(shape=(120, 160), seed=3):
 
 def test_clean_fills_small_holes_and_removes_specks():
     m = _blob()
-    out = mk.clean(m, rel_area=0.01)
+    out = masks.clean(m, rel_area=0.01)
     assert out[45, 65] and not out[5, 5] and not out[110, 150] and out[20:90, 30:120].all()
 
 
 def test_clean_on_bbox_equals_whole_image():
     m = _blob()
     limit = max(1, int(0.002 * m.size))
-    whole = mk.fill_holes(mk.remove_specks(m, limit), max_area=limit)
-    assert np.array_equal(mk.clean(m), whole)
-    assert not mk.clean(np.zeros((5, 5), bool)).any()
+    whole = masks.fill_holes(masks.remove_specks(m, limit), max_area=limit)
+    assert np.array_equal(masks.clean(m), whole)
+    assert not masks.clean(np.zeros((5, 5), bool)).any()
 
 
 def test_dilate_feather_box():
     m = np.zeros((21, 21), bool)
     m[10, 10] = True
-    assert mk.dilate(m, 3).sum() == 29  # disk of radius 3
-    a = mk.feather(m, 4)
+    assert masks.dilate(m, 3).sum() == 29  # disk of radius 3
+    a = masks.feather(m, 4)
     assert a[10, 10] == 1.0 and 0 < a[10, 13] < 1 and a[10, 15] == 0.0
-    assert mk.box_mask((2, 3, 6, 8), (10, 10)).sum() == 4 * 5
-    assert mk.mask_box(m) == (10, 10, 11, 11) and mk.mask_box(np.zeros((3, 3), bool)) is None
+    assert masks.box_mask((2, 3, 6, 8), (10, 10)).sum() == 4 * 5
+    assert masks.mask_box(m) == (10, 10, 11, 11) and masks.mask_box(np.zeros((3, 3), bool)) is None

@@ -10,7 +10,7 @@ from refedit.pipeline.artifacts import EditPlan, EditResult, Hints, Segmentation
 from refedit.pipeline.chain import Pipeline
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.parse.rules import RulesParser
-from refedit.pipeline.segment.masks import dilate
+from refedit.core.masks import dilate
 from refedit.pipeline.stages import GROUPS, StageContext, registry
 
 from .conftest import EXAMPLES

@@ -6,7 +6,8 @@ import pytest
 
 from refedit.pipeline.artifacts import Candidate, Target
 from refedit.pipeline.parse.rules import RulesParser
-from refedit.pipeline.segment.resolve import box_iou, nms, resolve
+from refedit.pipeline.segment.resolve import nms, resolve
+from refedit.core.geometry import box_iou
 
 W, H = 300, 200
 

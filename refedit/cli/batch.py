@@ -18,7 +18,7 @@ from refedit.cli.options import (
     stage_options,
     utf8_text,
 )
-from refedit.cli.progress import _item_progress
+from refedit.cli.progress import item_progress
 from refedit.errors import BadInput
 
 
@@ -92,7 +92,7 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
                  options)  # fmt: skip
     runner.pipeline({})  # checkpoint kinds checked (exit 5) before the log exists and before any item runs
     log = JsonlLog(log_path or output_dir / "refedit-batch.jsonl")
-    bar = _item_progress(len(items))
+    bar = item_progress(len(items))
 
     def on_item(record: dict[str, Any]) -> None:
         bar(record)

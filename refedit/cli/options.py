@@ -156,7 +156,7 @@ STAGE_OPTION_NAMES = ("fusion", "proposals", "llm_base_url", "llm_timeout", "llm
                       "box_mask", "detections")  # fmt: skip
 
 
-def _llm_options(fn: F) -> F:
+def llm_options(fn: F) -> F:
     for flag in reversed(llm_flags()):
         fn = flag(fn)
     return fn

@@ -8,14 +8,14 @@ from typing import Any
 import click
 
 from refedit.cli.app import handle_errors, main
-from refedit.cli.options import _llm_options, check_models, model_options, settings_from, utf8_text
+from refedit.cli.options import check_models, llm_options, model_options, settings_from, utf8_text
 
 
 @main.command()
 @click.argument("instruction", callback=utf8_text)
 @click.option("--parser", default="rules", show_default=True, help="Parser stage.")
 @click.option("--llm-base-url", default=None, metavar="URL", help="OpenAI-compatible endpoint [env OPENAI_BASE_URL].")
-@_llm_options
+@llm_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @model_options
 @handle_errors

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import click
 
 
-def _item_progress(total: int) -> Callable[[dict[str, Any]], None]:
+def item_progress(total: int) -> Callable[[dict[str, Any]], None]:
     """Per-item progress on stderr: a tqdm bar with ETA on a TTY, a plain line per item otherwise."""
     if sys.stderr.isatty():
         from tqdm import tqdm

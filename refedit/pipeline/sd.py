@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from refedit.errors import ModelUnavailable
-from refedit.pipeline.edit import ddim
+from refedit.core import ddim
 from refedit.pipeline.models import ModelStore
 
 UNET_KINDS = {4: "sd", 9: "inpaint", 8: "instruct"}

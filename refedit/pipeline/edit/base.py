@@ -3,7 +3,6 @@ model's resolution) and the paste-back into an :class:`EditResult` with metrics 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
@@ -12,8 +11,10 @@ import torch
 from PIL import Image
 
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
-from refedit.pipeline.edit import ddim
-from refedit.pipeline.edit.composite import CropPlan, blend_alpha, paste_back, plan_crop, psnr
+from refedit.core import ddim
+from refedit.pipeline.edit.composite import blend_alpha, paste_back
+from refedit.core.geometry import CropPlan, plan_crop
+from refedit.core.quality import psnr
 from refedit.pipeline.edit.options import EditorOptions
 from refedit.pipeline.sd import StableDiffusion
 
@@ -112,15 +113,3 @@ class CheckpointEditor:
                       plan=plan, segmentation=segmentation, options=self.options, seed=seed, prompt=prompt)  # fmt: skip
 
 
-def derived_seed(seed: int, stream: str) -> int:
-    """An independent seed for the named random ``stream`` of one edit (the first 63 bits of
-    BLAKE2b(``"{seed}:{stream}"``)): two draws of one edit never share a generator state, and the same seed
-    still gives the same image."""
-    digest = hashlib.blake2b(f"{seed}:{stream}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
-
-
-def noise_like(latents: torch.Tensor, seed: int) -> torch.Tensor:
-    """Seeded standard normal noise of ``latents``' shape (drawn on the CPU so every device agrees)."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(latents.shape, generator=g, dtype=torch.float32).to(latents.device, latents.dtype)

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
-from refedit.pipeline.edit import ddim
+from refedit.core import ddim
 from refedit.pipeline.edit.base import CheckpointEditor
 from refedit.pipeline.edit.options import DiffEditOptions
 from refedit.pipeline.models import ModelStore

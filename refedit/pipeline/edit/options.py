@@ -6,14 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from refedit.core.limits import MAX_RESOLUTION, MAX_STEPS, MIN_RESOLUTION
 from refedit.pipeline.stages import StageOptions, option
-
-#: DDIM steps T are bounded by the diffusion's training steps (1000 for every SD 1.x/2.x scheduler):
-#: beyond it every step lands on the same timestep and an edit runs for hours
-MAX_STEPS = 1000
-#: working resolutions from SD's smallest sensible size to well past what VAE tiling is for
-MIN_RESOLUTION, MAX_RESOLUTION = 64, 4096
-
 
 @dataclass(frozen=True)
 class EditorOptions(StageOptions):

@@ -8,8 +8,9 @@ import torch
 from PIL import Image
 
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
-from refedit.pipeline.edit import ddim
-from refedit.pipeline.edit.base import CheckpointEditor, derived_seed, noise_like
+from refedit.core import ddim
+from refedit.pipeline.edit.base import CheckpointEditor
+from refedit.core.noise import derived_seed, noise_like
 from refedit.pipeline.edit.options import SDEditOptions
 
 

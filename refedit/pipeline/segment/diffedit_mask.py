@@ -11,11 +11,11 @@ from PIL import Image
 
 from refedit.errors import TargetNotFound
 from refedit.pipeline.artifacts import EditPlan, Hints, Segmentation
-from refedit.pipeline.edit import ddim
-from refedit.pipeline.edit.base import noise_like
+from refedit.core import ddim
+from refedit.core.noise import noise_like
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.sd import StableDiffusion
-from refedit.pipeline.segment.masks import clean
+from refedit.core.masks import clean
 from refedit.pipeline.segment.options import DiffEditMaskOptions
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 from refedit.errors import TargetNotFound
 from refedit.pipeline.artifacts import Candidate, EditPlan, Hints, Segmentation
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.segment import masks as mk
+from refedit.core import masks
 from refedit.pipeline.segment.attributes import ClipScorer, score_attributes
 from refedit.pipeline.segment.hints import HintChoice, hint_prompts, select_by_hints
 from refedit.pipeline.segment.options import GroundedSamOptions
@@ -77,7 +77,7 @@ class GroundedSamSegmenter:
             )
         shape = (image.height, image.width)
         if self.options.box_mask:
-            cand_masks = [mk.box_mask(c.box, shape, self.options.box_expand) for c in cands]
+            cand_masks = [masks.box_mask(c.box, shape, self.options.box_expand) for c in cands]
         else:
             cand_masks = self.sam.masks(image, [c.box for c in cands])
         cands = [Candidate(c.box, c.score, c.label, m) for c, m in zip(cands, cand_masks, strict=True)]
@@ -88,7 +88,7 @@ class GroundedSamSegmenter:
         if not choice.chosen:
             raise TargetNotFound(f"cannot resolve '{plan.target.expression}': {choice.reason}")
         mask = self._chosen_mask(cands, choice.chosen, shape)
-        return Segmentation(mask=mk.dilate(mask, self.options.dilate), candidates=tuple(cands), chosen=choice.chosen,
+        return Segmentation(mask=masks.dilate(mask, self.options.dilate), candidates=tuple(cands), chosen=choice.chosen,
                             reason=choice.reason, segmenter=self.name)  # fmt: skip
 
     def _chosen_mask(self, cands: list[Candidate], chosen: tuple[int, ...], shape: tuple[int, int]) -> np.ndarray:
@@ -97,13 +97,13 @@ class GroundedSamSegmenter:
         if not self.options.box_mask:  # clean up only what will be used
             for i in chosen:
                 c = cands[i]
-                cands[i] = Candidate(c.box, c.score, c.label, mk.clean(c.mask))  # type: ignore[arg-type]
+                cands[i] = Candidate(c.box, c.score, c.label, masks.clean(c.mask))  # type: ignore[arg-type]
         mask = np.zeros(shape, dtype=bool)
         for i in chosen:
             mask |= cands[i].mask  # type: ignore[arg-type]
         if not mask.any():  # SAM found no pixels in the chosen box: fall back to the box itself
             for i in chosen:
-                mask |= mk.box_mask(cands[i].box, shape)
+                mask |= masks.box_mask(cands[i].box, shape)
         return mask
 
     def _with_hint_prompts(
@@ -120,7 +120,7 @@ class GroundedSamSegmenter:
         if not prompted.any():
             raise self._nothing_at_hints(why)
         reason = f"{why}: SAM prompted with {what}"
-        return Segmentation(mask=mk.dilate(mask | prompted, self.options.dilate), candidates=tuple(cands),
+        return Segmentation(mask=masks.dilate(mask | prompted, self.options.dilate), candidates=tuple(cands),
                             chosen=picked.chosen, reason="; ".join(r for r in (picked.reason, reason) if r),
                             segmenter=self.name)  # fmt: skip
 
@@ -149,7 +149,7 @@ class GroundedSamSegmenter:
         if not mask.any():
             raise self._nothing_at_hints(why)
         reason = f"{why}: SAM prompted with {what}"
-        return Segmentation(mask=mk.dilate(mask, self.options.dilate), reason=reason, segmenter=self.name)
+        return Segmentation(mask=masks.dilate(mask, self.options.dilate), reason=reason, segmenter=self.name)
 
     def _nothing_at_hints(self, why: str) -> TargetNotFound:
         if self.options.box_mask:
@@ -164,12 +164,12 @@ class GroundedSamSegmenter:
         prompts = hint_prompts(hints)
         boxes = [p.box for p in prompts if p.box is not None and not p.points]
         if self.options.box_mask:
-            masks = [mk.box_mask(p.box, shape, self.options.box_expand) for p in prompts if p.box is not None]
+            found = [masks.box_mask(p.box, shape, self.options.box_expand) for p in prompts if p.box is not None]
         else:
-            masks = [mk.clean(m) for m in self.sam.masks(image, boxes)]
-            masks += [mk.clean(self.sam.mask_from_points(image, p.points, box=p.box)) for p in prompts if p.points]
+            found = [masks.clean(m) for m in self.sam.masks(image, boxes)]
+            found += [masks.clean(self.sam.mask_from_points(image, p.points, box=p.box)) for p in prompts if p.points]
         mask = np.zeros(shape, dtype=bool)
-        for m in masks:
+        for m in found:
             mask |= m
         parts = [f"{len(hints.boxes)} box(es)" if hints.boxes else "",
                  f"{len(hints.points)} point(s)" if hints.points else ""]  # fmt: skip

@@ -13,8 +13,8 @@ from scipy import ndimage
 
 from refedit.errors import BadInput
 from refedit.pipeline.artifacts import Box, Candidate, Hints, Point
-from refedit.pipeline.segment.masks import box_mask, fill_holes, mask_box
-from refedit.pipeline.segment.resolve import area, box_iou
+from refedit.core.masks import box_mask, fill_holes, mask_box
+from refedit.core.geometry import area, box_iou
 
 
 @dataclass(frozen=True)

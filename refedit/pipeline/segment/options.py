@@ -9,7 +9,7 @@ from typing import Any, Literal, Mapping
 
 from refedit.config import SEED_MAX
 from refedit.errors import BadInput
-from refedit.pipeline.edit.options import MAX_RESOLUTION, MAX_STEPS, MIN_RESOLUTION
+from refedit.core.limits import MAX_RESOLUTION, MAX_STEPS, MIN_RESOLUTION
 from refedit.pipeline.stages import StageOptions, option
 
 

@@ -30,7 +30,7 @@ from PIL import Image
 from refedit.errors import BadInput, TargetNotFound
 from refedit.pipeline.artifacts import Candidate, EditPlan, Hints, Segmentation
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.segment import masks as mk
+from refedit.core import masks
 from refedit.pipeline.segment import refdiff_math as rm
 from refedit.pipeline.segment.options import RefDiffOptions
 
@@ -190,8 +190,8 @@ class RefDiffSegmenter:
         import torch
         import torch.nn.functional as F
 
-        from refedit.pipeline.edit import ddim
-        from refedit.pipeline.edit.base import noise_like
+        from refedit.core import ddim
+        from refedit.core.noise import noise_like
         from refedit.pipeline.segment.attention import (
             capture_attention,
             normalize_attention,
@@ -351,7 +351,7 @@ class RefDiffSegmenter:
         if not cands:
             return []
         if self.grounded.options.box_mask:
-            full = [mk.box_mask(c.box, (image.height, image.width)) for c in cands]
+            full = [masks.box_mask(c.box, (image.height, image.width)) for c in cands]
         else:
             full = self.grounded.sam.masks(image, [c.box for c in cands])
         return [np.asarray(Image.fromarray(m).resize(work_size, Image.NEAREST)) for m in full]
@@ -474,7 +474,7 @@ class RefDiffSegmenter:
                             lambda: self.mask_tokens(pixels, tm.flatten(1)[None]))  # fmt: skip
         return feats[0]
 
-    def hard_features(self, image: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
+    def hard_features(self, image: np.ndarray, proposals: list[np.ndarray]) -> np.ndarray:
         """f(image ⊙ M_i): each proposal's pixels (black elsewhere), cropped to its box, padded to a square,
         at CLIP's input size; the [CLS] feature of the same layer as :meth:`soft_features`. (N, d)."""
         import torch
@@ -483,8 +483,8 @@ class RefDiffSegmenter:
         vc = model.config.vision_config
         size, patch = int(vc.image_size), int(vc.patch_size)
         crops = []
-        for m in masks:
-            x0, y0, x1, y1 = mk.mask_box(m) or (0, 0, m.shape[1], m.shape[0])
+        for m in proposals:
+            x0, y0, x1, y1 = masks.mask_box(m) or (0, 0, m.shape[1], m.shape[0])
             sub = image[y0:y1, x0:x1] * m[y0:y1, x0:x1, None]
             s = max(sub.shape[:2])
             sq = np.zeros((s, s, 3), dtype=np.uint8)
@@ -584,13 +584,13 @@ class RefDiffSegmenter:
         for rank, i in enumerate(order):
             if rank == 0:  # the chosen proposal at full resolution; the runners-up keep their box only
                 m = self._to_image(props[i], image.size)
-                box = mk.mask_box(m) or (0, 0, image.width, image.height)
+                box = masks.mask_box(m) or (0, 0, image.width, image.height)
             else:
                 m = None
-                x0, y0, x1, y1 = mk.mask_box(props[i]) or (0, 0, c.shape[1], c.shape[0])
+                x0, y0, x1, y1 = masks.mask_box(props[i]) or (0, 0, c.shape[1], c.shape[0])
                 box = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
             cands.append(Candidate(box, float(scores[i]), word, m))
-        mask = mk.dilate(cands[0].mask, opts.dilate)  # type: ignore[arg-type]
+        mask = masks.dilate(cands[0].mask, opts.dilate)  # type: ignore[arg-type]
         reason = (f"Ref-Diff: best of {len(props)} proposals (s={scores[best]:.2f}; "
                   + detail.format(g=s_g[best], d=s_d[best]) + f"; {src[best]} proposal; ROOT '{word}'"
                   + (f", direction '{direction}'" if direction else "") + ")")  # fmt: skip

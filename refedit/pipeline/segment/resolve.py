@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from refedit.core.geometry import area, box_iou, center
 from refedit.pipeline.artifacts import Box, Candidate, Target
 
 ORDINAL_NAMES = {1: "first", 2: "second", 3: "third", -1: "last"}
@@ -19,14 +20,6 @@ class Resolution:
 
     chosen: tuple[int, ...]
     reason: str
-
-
-def center(box: Box) -> tuple[float, float]:
-    return ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
-
-
-def area(box: Box) -> float:
-    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
 def corner_distance(box: Box, corner: str, image_size: tuple[int, int]) -> float:
@@ -129,15 +122,6 @@ def resolve(candidates: Sequence[Candidate], target: Target, image_size: tuple[i
     if target.all:
         return Resolution(tuple(by_score), f"all {what}")
     return Resolution((by_score[0],), f"highest-scoring of {what} (score {candidates[by_score[0]].score:.2f})")
-
-
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two xyxy boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = area(a) + area(b) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def nms(candidates: Sequence[Candidate], iou: float) -> list[Candidate]:
