@@ -14,7 +14,10 @@ How it measures (like with like, in one process):
 
 SAM's per-image cache is cleared before each ``segment()``: every round costs what a new photo costs. The
 instruction carries a colour so the CLIP attribute filter runs, as for "the white cup on the right".
-Run: ``python benchmarks/segmenter.py [--rounds N] [--threads N] [--instruction TEXT]``.
+``--fullsize DIR`` runs the published sizes instead (GroundingDINO-base, SAM ViT-H, CLIP B/16 with random weights,
+built by :mod:`refedit.testing.fullsize` into DIR or reused): the same non-model work against real model compute.
+
+Run: ``python benchmarks/segmenter.py [--rounds N] [--threads N] [--instruction TEXT] [--fullsize DIR]``.
 Exit code 0 when the goal is met, 1 when not.
 """
 
@@ -73,6 +76,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=9, help="interleaved segment/replay rounds (minimum kept)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: CPU time = work)")
     ap.add_argument("--instruction", default="remove the white cup on the right")
+    ap.add_argument("--fullsize", type=Path, default=None, metavar="DIR",
+                    help="published model sizes (random weights) built into / reused from DIR instead of tiny ones")  # fmt: skip
     opts = ap.parse_args()
     torch.set_num_threads(opts.threads)
 
@@ -83,10 +88,16 @@ def main() -> int:
     from refedit.pipeline.segment.grounded_sam import GroundedSamOptions, GroundedSamSegmenter
     from refedit.testing.tiny_models import build_tiny_clip, build_tiny_grounding_dino, build_tiny_sam
 
-    tmp = Path(tempfile.mkdtemp())
-    settings = Settings(models={"grounding": str(build_tiny_grounding_dino(tmp / "gd")),
-                                "sam": str(build_tiny_sam(tmp / "sam")), "clip": str(build_tiny_clip(tmp / "clip"))},
-                        device="cpu")  # fmt: skip
+    if opts.fullsize:
+        from refedit.testing.fullsize import build_fullsize
+
+        paths = build_fullsize(opts.fullsize, roles=("grounding", "sam", "clip"))
+        models = {role: str(path) for role, path in paths.items()}
+    else:
+        tmp = Path(tempfile.mkdtemp())
+        models = {"grounding": str(build_tiny_grounding_dino(tmp / "gd")), "sam": str(build_tiny_sam(tmp / "sam")),
+                  "clip": str(build_tiny_clip(tmp / "clip"))}  # fmt: skip
+    settings = Settings(models=models, device="cpu")
     store = ModelStore(settings)
     image = Image.open(ROOT / "examples" / "coffee.jpg").convert("RGB")
     plan = RulesParser().parse(instruction=opts.instruction)
@@ -132,7 +143,8 @@ def main() -> int:
         counts[call.name] = counts.get(call.name, 0) + 1
     n = len(getattr(result, "candidates", ()))
     print(f"image {image.width}x{image.height}, '{opts.instruction}': {n} candidates, {len(calls)} model calls")
-    print(f"  tiny GroundingDINO + SAM + CLIP, CPU, {opts.threads} thread(s), min of {opts.rounds} interleaved rounds")
+    sizes = "full-size (random weights)" if opts.fullsize else "tiny"
+    print(f"  {sizes} GroundingDINO + SAM + CLIP, CPU, {opts.threads} thread(s), min of {opts.rounds} interleaved rounds")
     print("  replayed alone (CPU ms, min per model):")
     for name, count in counts.items():
         print(f"    {name:<24} x{count:<3} {min(p[name] for p in per_model) * 1000:8.1f}")

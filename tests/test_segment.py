@@ -99,3 +99,22 @@ def test_stand_in_detector_registered_through_the_registry(tiny_settings, tiny_e
     seg = json.loads(r.stdout)["segmentation"]
     assert [seg["candidates"][i]["box"] for i in seg["chosen"]] == [[10.0, 20.0, 100.0, 150.0]]
     assert seg["reason"] == "left-most of 2 'cat' detections" and seg["candidates"][seg["chosen"][0]]["mask"]
+
+
+@pytest.mark.parametrize("low,pad", [(256, 1024), (32, 128), (64, 1024)])
+@pytest.mark.parametrize("size", [(400, 600), (600, 400), (333, 777), (1024, 1024), (1500, 2000), (17, 5)])
+def test_sam_mask_upscaling_equals_the_processors(low, pad, size):
+    """Our post-processing computes only the rows and columns the crop keeps: it must give exactly the masks of
+    transformers' ``post_process_masks`` (the reference implementation of segment-anything's)."""
+    import torch
+    from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
+
+    from refedit.pipeline.segment.sam import upscale_masks
+
+    oh, ow = size
+    scale = pad / max(oh, ow)
+    reshaped = (int(oh * scale + 0.5), int(ow * scale + 0.5))
+    logits = torch.randn(5, 1, low, low, generator=torch.Generator().manual_seed(low + oh)) * 3
+    want = SamImageProcessorPil().post_process_masks([logits], [size], [reshaped], pad_size={"height": pad, "width": pad})
+    got = upscale_masks(logits[:, 0], (pad, pad), reshaped, size)
+    assert got.dtype == torch.bool and torch.equal(got, want[0][:, 0])

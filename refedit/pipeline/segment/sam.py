@@ -3,13 +3,33 @@ set-once, predict-many)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from refedit.pipeline.models import ModelStore
+
+
+def upscale_masks(low: torch.Tensor, padded: tuple[int, int], reshaped: tuple[int, int],
+                  original: tuple[int, int]) -> torch.Tensor:  # fmt: skip
+    """SAM's mask post-processing (``postprocess_masks`` of segment-anything, ``post_process_masks`` of
+    transformers): low-res logits (n, h, w) bilinearly up to the padded model input, the padding cropped
+    away, bilinearly to the image size, thresholded at 0; (n, H, W) bool.
+
+    Bit-identical to theirs, but the first upsampling only computes the rows and columns the crop keeps:
+    it runs on the low-res rows/columns those depend on, with the same scale factor, so every kept output
+    pixel reads the same two input rows and columns with the same weights (a landscape photo's padding is a
+    third of the rows; the tiny test models' two thirds of both axes)."""
+    (ph, pw), (rh, rw) = padded, reshaped
+    lh, lw = low.shape[-2:]
+    sy, sx = ph / lh, pw / lw
+    ky, kx = min(lh, math.ceil(rh / sy) + 1), min(lw, math.ceil(rw / sx) + 1)
+    up = F.interpolate(low[None, :, :ky, :kx], scale_factor=(sy, sx), mode="bilinear", align_corners=False)
+    return F.interpolate(up[..., :rh, :rw], original, mode="bilinear", align_corners=False)[0] > 0
 
 
 class Sam:
@@ -55,10 +75,9 @@ class Sam:
             prompt.update(input_points=scaled[None, None].to(dev, dt),
                           input_labels=torch.ones(1, 1, len(points), dtype=torch.long, device=dev))  # fmt: skip
         out = model(image_embeddings=embedding, multimask_output=False, **prompt)
-        full = processor.post_process_masks(  # upsampled on the device: only the boolean masks come back
-            out.pred_masks.float(), inputs["original_sizes"], inputs["reshaped_input_sizes"]
-        )[0]
-        return [m[0].cpu().numpy().astype(bool) for m in full]
+        pad = processor.image_processor.pad_size
+        full = upscale_masks(out.pred_masks[0, :, 0].float(), (pad["height"], pad["width"]), (rh, rw), (oh, ow))
+        return list(full.cpu().numpy())  # upsampled on the device: only the boolean masks come back
 
     def masks(self, image: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[np.ndarray]:
         """One HxW bool mask per xyxy pixel box."""
