@@ -318,3 +318,157 @@ def test_cli_parse_and_edit_with_llm_and_describer(server: FakeOpenAI, tiny_env:
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["plan"]["parser"] == "llm" and out.exists()
     assert "Image description:" in json.dumps(server.requests[-1]["body"]["messages"][-1])
+
+
+# --------------------------------------------------------------------------- issue 18: relations, pronouns,
+# regions and placements in the prompt, the schema and the answer
+def _conforms(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> bool:
+    """Whether ``value`` meets ``schema`` (the subset of JSON schema that :func:`plan_schema` uses)."""
+    if "$ref" in schema:
+        return _conforms(value, root["$defs"][schema["$ref"].rsplit("/", 1)[-1]], root)
+    if "anyOf" in schema:
+        return any(_conforms(value, option, root) for option in schema["anyOf"])
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    python = {"object": dict, "array": list, "string": str, "integer": int, "boolean": bool, "null": type(None)}
+    if not any(isinstance(value, python[t]) and not (t == "integer" and isinstance(value, bool)) for t in types):
+        return False
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    if isinstance(value, dict):
+        props = schema["properties"]
+        return set(value) == set(schema["required"]) == set(props) and all(
+            _conforms(v, props[k], root) for k, v in value.items())  # fmt: skip
+    if isinstance(value, list):
+        return all(_conforms(v, schema["items"], root) for v in value)
+    return True
+
+
+def test_schema_carries_relation_pronoun_region_and_placement() -> None:
+    from refedit.pipeline.artifacts import DIRECTIONS, PRONOUNS, REGIONS
+    from refedit.pipeline.parse.llm import plan_schema
+
+    schema = plan_schema()
+    target = schema["$defs"]["target"]["properties"]
+    relation = target["relation"]["anyOf"][0]["properties"]
+    assert relation["direction"]["enum"] == list(DIRECTIONS)
+    assert relation["anchor"] == {"$ref": "#/$defs/target"}  # relations nest
+    assert set(target["pronoun"]["enum"]) == {*PRONOUNS, None} and set(target["region"]["enum"]) == {*REGIONS, None}
+    assert set(schema["properties"]["placement"]["enum"]) == {*DIRECTIONS, None}
+
+
+def test_every_few_shot_answer_meets_the_strict_schema() -> None:
+    """The examples teach the answer the schema enforces: every key present, nested anchors included."""
+    from refedit.pipeline.parse.llm import plan_schema
+
+    schema = plan_schema()
+    answers = [ex["answer"] for ex in load_examples() if ex["answer"].get("action")]
+    assert answers and all(_conforms(a, schema, schema) for a in answers)
+    assert any(a["target"]["relation"] for a in answers) and any(a["placement"] for a in answers)
+    assert any(a["target"]["pronoun"] for a in answers) and any(a["target"]["region"] for a in answers)
+    assert not _conforms({**answers[0], "placement": "sideways"}, schema, schema)  # the check can fail
+
+
+def test_few_shot_examples_agree_with_the_rules_parser() -> None:
+    """The prompt teaches the conventions the rules parser follows (expression, head, relation, pronoun,
+    region, placement), so the two parsers give one plan for one instruction."""
+    from refedit.pipeline.parse.llm import plan_from_answer
+    from refedit.pipeline.parse.rules import RulesParser
+
+    examples = [ex for ex in load_examples() if ex["answer"].get("action") and "image_description" not in ex]
+    assert len(examples) >= 10
+    for ex in examples:
+        llm, rules = plan_from_answer(ex["instruction"], ex["answer"]), RulesParser().parse(instruction=ex["instruction"])
+        assert (llm.action, llm.target, llm.replacement, llm.placement, llm.segmentation_prompt) == (
+            rules.action, rules.target, rules.replacement, rules.placement, rules.segmentation_prompt), ex["instruction"]
+
+
+def _target(expression: str, head: str, **fields: Any) -> dict[str, Any]:
+    return {"expression": expression, "head": head, "attributes": [], "spatial": None, "ordinal": None, "size": None,
+            "all": False, "relation": None, "pronoun": None, "region": None, **fields}  # fmt: skip
+
+
+NESTED = {
+    **VALID,
+    "action": "modify",
+    "target": _target("dress of the girl to the left of the standing girl", "dress", relation={
+        "direction": "of", "second": None,
+        "anchor": _target("girl to the left of the standing girl", "girl", relation={
+            "direction": "left-of", "second": None, "anchor": _target("standing girl", "girl", attributes=["standing"])})}),
+    "replacement": "red",
+    "segmentation_prompt": None, "source_caption": None, "edited_caption": None,
+}  # fmt: skip
+
+
+def test_nested_relation_answer_becomes_a_nested_plan(server: FakeOpenAI) -> None:
+    from refedit.pipeline.artifacts import EditPlan, Relation, Target
+
+    server.mode, server.content = "custom", json.dumps(NESTED)
+    plan = make_parser(server).parse(instruction="Make the dress of the girl to the left of the standing girl red")
+    assert plan.parser == "llm" and plan.target.head == "dress" and plan.segmentation_prompt == "dress"
+    girl = plan.target.relation.anchor
+    assert plan.target.relation.direction == "of" and girl.head == "girl"
+    assert girl.relation == Relation("left-of", Target("standing girl", "girl", ("standing",)))
+    assert EditPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+
+
+@pytest.mark.parametrize(
+    "answer,check",
+    [
+        ({"action": "replace", "target": _target("them", "object", all=True, pronoun="them"), "replacement": "zebras"},
+         lambda p: p.target.pronoun == "them" and p.target.all and p.segmentation_prompt == "object"),
+        ({"action": "add", "target": _target("book", "book"), "replacement": "coffee cup", "placement": "left-of"},
+         lambda p: p.placement == "left-of" and p.edited_caption == "a photo of a book and a coffee cup"),
+        ({"action": "modify", "target": _target("right side", "region", region="right"), "replacement": "snowy"},
+         lambda p: p.target.region == "right" and p.segmentation_prompt == "right side" and p.source_caption == "a photo"),
+        ({"action": "modify", "target": _target("bench", "bench"), "replacement": "red", "placement": "left-of"},
+         lambda p: p.placement is None),  # a placement only means something for an addition
+        ({"action": "remove", "target": _target("vase between the candles", "vase", relation={
+            "direction": "between", "anchor": _target("candles", "candle", all=True), "second": None}),
+          "replacement": None},
+         lambda p: p.target.relation.anchor.all and p.target.relation.second is None),
+    ],
+    ids=["pronoun", "placement", "region", "placement-on-modify", "between-plural"],
+)
+def test_new_fields_of_an_answer(server: FakeOpenAI, answer: dict[str, Any], check: Any) -> None:
+    server.mode, server.content = "custom", json.dumps(answer)
+    plan = make_parser(server).parse(instruction="an instruction")
+    assert plan.parser == "llm" and check(plan)
+
+
+@pytest.mark.parametrize(
+    "target,reason",
+    [
+        (_target("chair", "chair", relation={"direction": "sideways", "anchor": _target("sofa", "sofa"), "second": None}),
+         "sideways"),
+        (_target("chair", "chair", relation={"direction": "between", "anchor": _target("sofa", "sofa"), "second": None}),
+         "between"),
+        (_target("chair", "chair", relation={"direction": "left-of", "anchor": "the sofa", "second": None}),
+         "target must be an object"),
+        (_target("him", "person", pronoun="he"), "pronoun"),
+        (_target("left", "region", region="left side"), "region"),
+    ],
+    ids=["direction", "between-one-anchor", "anchor-not-object", "pronoun", "region"],
+)
+def test_bad_new_fields_fall_back_to_rules(server: FakeOpenAI, target: dict[str, Any], reason: str) -> None:
+    server.mode, server.content = "custom", json.dumps({**VALID, "target": target})
+    parser = make_parser(server)
+    with pytest.warns(RuntimeWarning, match=reason):
+        plan = parser.parse(instruction="Color the chair on the left of the sofa red")
+    assert plan.parser == "rules" and plan.target.relation.anchor.head == "sofa"
+
+
+def test_too_deep_nesting_falls_back(server: FakeOpenAI) -> None:
+    from refedit.pipeline.parse.llm import MAX_NESTING
+
+    target = _target("cup", "cup")
+    for _ in range(MAX_NESTING + 1):
+        target = _target("cup", "cup", relation={"direction": "on", "anchor": target, "second": None})
+    server.mode, server.content = "custom", json.dumps({**VALID, "target": target})
+    with pytest.warns(RuntimeWarning, match="nest deeper"):
+        assert make_parser(server).parse(instruction=INSTRUCTION).parser == "rules"
+
+
+def test_prompt_describes_the_new_fields() -> None:
+    system = resources.files("refedit.prompts").joinpath("parse_system.txt").read_text(encoding="utf-8")
+    for key in ('"relation"', '"pronoun"', '"region"', '"placement"', '"left-of"', '"between"', '"of"'):
+        assert key in system, key

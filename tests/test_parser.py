@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from refedit.errors import UnclearInstruction
-from refedit.pipeline.artifacts import Target
+from refedit.pipeline.artifacts import DIRECTIONS, EditPlan, Relation, Target
 from refedit.pipeline.parse.plan import singular
 from refedit.pipeline.parse.rules import RulesParser
 
@@ -26,18 +26,35 @@ def expected_target(row: dict) -> dict:
     return Target.from_dict(row["target"]).to_dict()
 
 
+NEW_FIELDS = ("relation", "pronoun", "region")
+
+
 def field_accuracy(rows: list[dict]) -> dict[str, float]:
-    hits = {"head": 0, "action": 0, "plan": 0}
+    """Head, action and whole-plan accuracy; "labelled" compares only the fields a row names (the held-out
+    rows predate relations, pronouns, regions and placements: "the cup on the table" there says nothing
+    about a relation)."""
+    hits = {"head": 0, "action": 0, "plan": 0, "labelled": 0}
     for row in rows:
         try:
             plan = parser.parse(instruction=row["instruction"])
         except UnclearInstruction:
             continue
+        got, want = plan.target.to_dict(), expected_target(row)
+        same = (plan.action, plan.replacement) == (row["action"], row["replacement"])
         hits["head"] += plan.target.head == row["target"]["head"]
         hits["action"] += plan.action == row["action"]
-        hits["plan"] += (plan.action, plan.target.to_dict(), plan.replacement, plan.placement) == (
-            row["action"], expected_target(row), row["replacement"], row.get("placement"))  # fmt: skip
+        hits["plan"] += same and got == want and plan.placement == row.get("placement")
+        named = [f for f in want if f in row["target"] or f not in NEW_FIELDS]
+        hits["labelled"] += (same and all(got[f] == want[f] for f in named)
+                             and ("placement" not in row or plan.placement == row["placement"]))  # fmt: skip
     return {k: v / len(rows) for k, v in hits.items()}
+
+
+CLASSES = ("relation", "nested-relation", "pronoun", "possessive", "placement", "region", "phrasing")
+
+
+def by_class(name: str) -> list[dict]:
+    return [r for r in ROWS if r.get("class", "base") == name]
 
 
 def test_labelled_set_is_large_and_varied():
@@ -45,9 +62,53 @@ def test_labelled_set_is_large_and_varied():
     assert {r["action"] for r in ROWS} == {"replace", "modify", "remove", "add", "global"}
 
 
+def walk(target: dict):
+    """The target and every anchor it nests."""
+    yield target
+    relation = target.get("relation")
+    if relation:
+        yield from walk(relation["anchor"])
+        if relation.get("second"):
+            yield from walk(relation["second"])
+
+
+def test_issue_18_rows_cover_every_case():
+    """Issue 18: at least 12 rows per class, every direction, every pronoun, placements in every direction
+    an addition can take."""
+    assert all(len(by_class(c)) >= 12 for c in CLASSES), {c: len(by_class(c)) for c in CLASSES}
+    relational = [t for c in ("relation", "nested-relation", "possessive") for r in by_class(c) for t in walk(r["target"])]
+    assert {t["relation"]["direction"] for t in relational if t.get("relation")} == set(DIRECTIONS)
+    pronouns = {t.get("pronoun") for c in ("pronoun", "possessive") for r in by_class(c) for t in walk(r["target"])}
+    assert {"him", "her", "them", "it"} <= pronouns
+    placements = {r.get("placement") for r in by_class("placement")}
+    assert placements == set(DIRECTIONS) - {"on", "in", "of"} | {None}
+    assert {r["target"].get("region") for r in by_class("region")} >= {"left", "right", "top", "bottom", "center",
+                                                                        "background", "foreground"}  # fmt: skip
+    assert all(Target.from_dict(r["target"]) for r in ROWS)  # every label is a valid plan target
+
+
 @pytest.mark.parametrize("rows", [ROWS, HELD_OUT], ids=["development", "held-out"])
 def test_accuracy_goals(rows):
+    """Goals of issue 3 (head and action >= 95 %, whole plan >= 90 %); the development set is met on the whole
+    plan, new fields included, the held-out set on the fields its rows name."""
     acc = field_accuracy(rows)
+    plan = acc["plan"] if rows is ROWS else acc["labelled"]
+    assert acc["head"] >= 0.95 and acc["action"] >= 0.95 and plan >= 0.90, acc
+
+
+def test_held_out_set_does_not_drop():
+    """Issue 18: on what its rows name, the held-out set stays where it was before relations (plan 93.3 %,
+    head 95.6 %, action 96.7 %: 84, 86 and 87 of 90)."""
+    acc = field_accuracy(HELD_OUT)
+    assert len(HELD_OUT) == 90
+    assert acc["labelled"] >= 84 / 90 and acc["head"] >= 86 / 90 and acc["action"] >= 87 / 90, acc
+
+
+@pytest.mark.parametrize("name", CLASSES)
+def test_accuracy_per_class(name):
+    """Issue 18 goal per class of the new rows: the whole plan (relation, pronoun, region and placement
+    included) right for >= 90 % of each class, head and action for >= 95 % (met: 100 % each)."""
+    acc = field_accuracy(by_class(name))
     assert acc["head"] >= 0.95 and acc["action"] >= 0.95 and acc["plan"] >= 0.90, acc
 
 
@@ -204,3 +265,200 @@ def test_wearing_or_holding_is_an_addition_on_the_wearer(instruction, wearer, th
 def test_attribute_noun_of_a_removal_is_the_object():
     """Only changes read "the pattern" as a property: removing it removes the pattern itself."""
     assert parse("remove the pattern on the shirt").target.head == "pattern"
+
+
+# --------------------------------------------------------------------------- issue 18: relations, pronouns,
+# possessives, placements, regions
+def test_the_to_of_a_relation_is_no_split():
+    """"Make the pillow to the right of the bed orange": the new look is "orange", the pillow lies right of
+    the bed (the old split gave the replacement "right of the bed orange")."""
+    plan = parse("Make the pillow to the right of the bed orange")
+    assert (plan.action, plan.target.head, plan.replacement) == ("modify", "pillow", "orange")
+    assert plan.target.relation == Relation("right-of", Target("bed", "bed"))
+    assert plan.target.spatial is None and plan.segmentation_prompt == "pillow"
+    assert parse("change the sign to the left of the door to red").replacement == "red"
+    assert parse("dress the girl in front of the tent in a gown").replacement == "gown"
+
+
+def test_a_side_of_another_object_is_a_relation_not_a_position():
+    relative = parse("Color the chair on the left of the sofa red").target
+    assert (relative.spatial, relative.relation) == (None, Relation("left-of", Target("sofa", "sofa")))
+    assert relative.expression == "chair on the left of the sofa"
+    absolute = parse("color the chair on the left red").target
+    assert (absolute.spatial, absolute.relation) == ("left", None)
+
+
+@pytest.mark.parametrize(
+    "instruction,spatial",
+    [
+        ("remove the cat on the left side of the image", "left"),
+        ("remove the cat at the top-right of the picture", "top-right"),
+        ("remove the cat in the top left corner", "top-left"),
+        ("remove the dog in the background", "back"),
+        ("remove the man in the corner", None),
+        ("remove the cat sitting on the left", "left"),
+        ("remove the bottle lying on its side", None),
+        ("make the house at the end of the street red", None),
+    ],
+)
+def test_positions_in_the_image_are_no_relations(instruction, spatial):
+    target = parse(instruction).target
+    assert (target.spatial, target.relation) == (spatial, None)
+
+
+@pytest.mark.parametrize(
+    "instruction,direction,anchor",
+    [
+        ("remove the stool left of the counter", "left-of", "counter"),
+        ("remove the stool on the right-hand side of the counter", "right-of", "counter"),
+        ("remove the kite over the house", "above", "house"),
+        ("remove the clock on top of the fridge", "above", "fridge"),
+        ("remove the cat underneath the car", "below", "car"),
+        ("remove the mug right next to the laptop", "next-to", "laptop"),
+        ("remove the lamp close to the bed", "next-to", "bed"),
+        ("remove the dog in front of the tent", "in-front-of", "tent"),
+        ("remove the van behind the bus", "behind", "bus"),
+        ("remove the cup in the sink", "in", "sink"),
+        ("remove the man sitting on the bench", "on", "bench"),
+        ("remove the handle of the mug", "of", "mug"),
+        ("remove the car between the trucks", "between", "truck"),
+        ("remove the man in the red shirt next to the car", "next-to", "car"),  # clothing is no place
+    ],
+)
+def test_relation_directions(instruction, direction, anchor):
+    target = parse(instruction).target
+    assert (target.relation.direction, target.relation.anchor.head) == (direction, anchor)
+    assert anchor not in parse(instruction).segmentation_prompt
+
+
+def test_between_two_objects_and_between_a_plural():
+    two = parse("replace the vase between the candle and the clock with a bowl").target.relation
+    assert (two.anchor.head, two.second.head) == ("candle", "clock")
+    plural = parse("make the table between the two sofas wooden").target.relation
+    assert plural.second is None and plural.anchor.all and plural.anchor.head == "sofa"
+
+
+def test_relations_nest_and_round_trip_through_json():
+    plan = parse("Make the dress of the girl to the left of the standing girl red")
+    girl = plan.target.relation.anchor
+    assert (plan.target.head, plan.target.relation.direction, girl.head) == ("dress", "of", "girl")
+    assert girl.relation == Relation("left-of", Target("standing girl", "girl", ("standing",)))
+    assert plan.segmentation_prompt == "dress"
+    assert EditPlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+    shelf = parse("replace the vase on the bottom of the shelf with a jar").target.relation.anchor
+    assert (shelf.head, shelf.region, shelf.relation) == ("region", "bottom", Relation("of", Target("shelf", "shelf")))
+
+
+@pytest.mark.parametrize(
+    "instruction,action,pronoun,replacement",
+    [
+        ("make them zebras", "replace", "them", "zebras"),
+        ("Give her a hat", "add", "her", "hat"),
+        ("make him wear red", "add", "him", "red clothes"),
+        ("give them party hats", "add", "them", "party hats"),
+        ("remove it", "remove", "it", None),
+        ("remove all of them", "remove", "them", None),
+        ("put sunglasses on her", "add", "her", "sunglasses"),
+        ("they should be penguins", "replace", "them", "penguins"),
+    ],
+)
+def test_pronouns_are_targets_the_image_settles(instruction, action, pronoun, replacement):
+    """Issue 18: the rules parser must not refuse what the image can settle."""
+    plan = parse(instruction)
+    assert (plan.action, plan.target.pronoun, plan.replacement) == (action, pronoun, replacement)
+    person = pronoun in ("him", "her")
+    assert plan.target.head == plan.segmentation_prompt == ("person" if person else "object")
+    assert plan.target.all == (pronoun == "them")
+
+
+def test_it_as_the_image_stays_global():
+    assert parse("make it snowy").action == "global"
+    assert parse("make it look like winter").action == "global"
+
+
+@pytest.mark.parametrize(
+    "instruction,head,owner,every",
+    [
+        ("Color her shirt red", "shirt", "her", False),
+        ("make her clothes black", "clothes", "her", False),  # a possessed plural is the owner's, not all
+        ("make his hands blue", "hand", "him", False),
+        ("make their shirts green", "shirt", "them", True),  # many owners: every one's
+        ("remove the dog's collar", "collar", "dog", False),
+        ("make the woman on the right's dress blue", "dress", "woman", False),
+        ("make the collar of the dog's owner red", "collar", "owner", False),
+    ],
+)
+def test_possessives_are_parts_of_their_owner(instruction, head, owner, every):
+    target = parse(instruction).target
+    anchor = target.relation.anchor
+    assert (target.head, target.relation.direction, target.all) == (head, "of", every)
+    assert (anchor.pronoun or anchor.head) == owner
+
+
+def test_clothes_stay_clothes():
+    assert singular("clothes") == "clothes"
+    plan = parse("remove the clothes")
+    assert (plan.target.head, plan.target.all, plan.source_caption) == ("clothes", False, "a photo of clothes")
+
+
+@pytest.mark.parametrize(
+    "instruction,head,placement,edited",
+    [
+        ("Add a coffee cup to the left of the book", "book", "left-of", "a photo of a book and a coffee cup"),
+        ("add a helicopter above the tower", "tower", "above", "a photo of a tower and a helicopter"),
+        ("put a lamp next to the sofa", "sofa", "next-to", "a photo of a sofa and a lamp"),
+        ("add a bench between the two trees", "tree", "between", "a photo of trees and a bench"),
+        ("put a hat on the dog", "dog", None, "a photo of a dog with a hat"),  # on the target itself
+        ("add a hat to the man on the left of the car", "man", None, "a photo of a man with a hat"),
+    ],
+)
+def test_placements_of_additions(instruction, head, placement, edited):
+    plan = parse(instruction)
+    assert (plan.action, plan.target.head, plan.placement, plan.edited_caption) == ("add", head, placement, edited)
+
+
+def test_placement_between_two_objects_targets_the_space_between():
+    plan = parse("add a lamp between the sofa and the chair")
+    assert (plan.action, plan.placement, plan.target.head, plan.replacement) == ("add", None, "region", "lamp")
+    relation = plan.target.relation
+    assert (relation.direction, relation.anchor.head, relation.second.head) == ("between", "sofa", "chair")
+
+
+@pytest.mark.parametrize(
+    "instruction,action,region,prompt,replacement",
+    [
+        ("Add sunset to the bottom", "add", "bottom", "bottom", "sunset"),
+        ("Make the right side snowy", "modify", "right", "right side", "snowy"),
+        ("blur the background", "modify", "background", "background", "blurred"),
+        ("make the top half darker", "modify", "top", "top half", "darker"),
+        ("add a dog to the right side of the image", "add", "right", "right side", "dog"),
+    ],
+)
+def test_regions_of_the_image(instruction, action, region, prompt, replacement):
+    plan = parse(instruction)
+    assert (plan.action, plan.target.region, plan.target.head) == (action, region, "region")
+    assert (plan.segmentation_prompt, plan.replacement, plan.source_caption) == (prompt, replacement, "a photo")
+
+
+def test_a_side_word_before_an_object_is_still_a_position():
+    """"the bottom drawer" is a drawer at the bottom, not the bottom region."""
+    plan = parse("make the bottom drawer red")
+    assert (plan.target.head, plan.target.spatial, plan.target.region, plan.replacement) == ("drawer", "bottom", None, "red")
+
+
+@pytest.mark.parametrize(
+    "instruction,action,head,replacement",
+    [
+        ("fill the glass with orange juice", "add", "glass", "orange juice"),
+        ("shape the cloud into a heart", "replace", "cloud", "heart"),
+        ("the table is made of glass", "modify", "table", "glass"),
+        ("instead of the dog put a cat", "replace", "dog", "cat"),
+        ("put a teapot instead of the kettle", "replace", "kettle", "teapot"),
+        ("make the chair out of ice", "modify", "chair", "ice"),
+        ("make the girl in red blue", "modify", "girl", "blue"),
+        ("what if the statue is made of gold", "modify", "statue", "gold"),
+    ],
+)
+def test_smaller_phrasings(instruction, action, head, replacement):
+    plan = parse(instruction)
+    assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)

@@ -161,7 +161,8 @@ class Target:
 @dataclass(frozen=True)
 class Relation:
     """Where a target lies relative to an ``anchor`` object, itself a :class:`Target` with its own qualifiers
-    (so relations nest: "the girl to the left of the standing girl"). ``between`` has a ``second`` anchor."""
+    (so relations nest: "the girl to the left of the standing girl"). ``between`` has a ``second`` anchor, or
+    one plural anchor (``all``: "between the two trees")."""
 
     direction: Direction
     anchor: Target
@@ -172,8 +173,10 @@ class Relation:
             raise ValueError(f"relation direction must be one of {DIRECTIONS}, got {self.direction!r}")
         if not isinstance(self.anchor, Target):
             raise ValueError(f"relation anchor must be a Target, got {type(self.anchor).__name__}")
-        if (self.direction == "between") != (self.second is not None):
-            raise ValueError("a 'between' relation needs a second anchor, and only it has one")
+        if self.second is not None and self.direction != "between":
+            raise ValueError("only a 'between' relation has a second anchor")
+        if self.direction == "between" and self.second is None and not self.anchor.all:
+            raise ValueError("a 'between' relation needs a second anchor or a plural one ('the two trees')")
 
     def to_dict(self) -> dict[str, Any]:
         return {"direction": self.direction, "anchor": self.anchor.to_dict(),

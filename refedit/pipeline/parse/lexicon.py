@@ -48,7 +48,9 @@ IRREGULAR_PLURALS: dict[str, str] = {
 }  # fmt: skip
 US_WORDS = frozenset("bus walrus octopus cactus circus virus campus citrus platypus hippopotamus fungus".split())
 IE_WORDS = frozenset("cookie movie pie tie zombie hippie goalie smoothie brownie selfie rookie lie".split())
-INVARIANT = frozenset("sheep fish deer sunglasses eyeglasses scissors jeans pants trousers shorts series species".split())
+INVARIANT = frozenset(
+    "sheep fish deer sunglasses eyeglasses scissors jeans pants trousers shorts series species clothes".split()
+)
 DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every", "each", "both",
                "the", "a", "an", "this", "that", "these", "those", "some")  # fmt: skip
 ALL_WORDS = frozenset({"all", "every", "each", "both"})
@@ -74,7 +76,7 @@ RELATION_BEFORE_TO = frozenset("next close closer adjacent".split())
 RELATION_INTENSIFIERS = frozenset("right just directly immediately".split())
 #: plural-only nouns that take no article ("a man with sunglasses")
 PLURALIA_TANTUM = frozenset(
-    "sunglasses eyeglasses goggles scissors jeans pants trousers shorts pyjamas pajamas headphones".split()
+    "sunglasses eyeglasses goggles scissors jeans pants trousers shorts pyjamas pajamas headphones clothes".split()
 )
 #: comparatives the tagger often takes for nouns after a noun ("make the image brighter")
 COMPARATIVES = frozenset(
@@ -83,3 +85,32 @@ COMPARATIVES = frozenset(
     "whiter blacker shinier fluffier rounder sharper softer smoother cleaner dirtier fuller emptier "
     "bolder stronger weaker wetter drier sunnier cloudier more less".split()
 )
+#: a pronoun as written -> its canonical form (see :data:`refedit.pipeline.artifacts.PRONOUNS`)
+PRONOUN_FORMS: dict[str, str] = {"him": "him", "he": "him", "her": "her", "she": "her", "them": "them", "they": "them",
+                                 "it": "it"}  # fmt: skip
+#: a possessive determiner -> the canonical pronoun of its owner ("her shirt": a shirt of her)
+POSSESSIVE_PRONOUNS: dict[str, str] = {"his": "him", "her": "her", "their": "them", "its": "it"}
+#: region words of the image -> :data:`refedit.pipeline.artifacts.REGIONS` ("the right side", "the top half")
+REGION_WORDS: dict[str, str] = {
+    "left": "left", "right": "right", "top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom",
+    "middle": "center", "center": "center", "centre": "center", "background": "background",
+    "foreground": "foreground",
+}  # fmt: skip
+#: nouns that name a part of a region ("the left side", "the top half")
+REGION_PARTS = frozenset("side half part portion area section edge third".split())
+#: words of a position in the image, not of an object ("on the left side", "in the top left corner")
+POSITION_WORDS = frozenset(SPATIAL_WORDS) | REGION_PARTS | frozenset("corner hand very far".split())
+#: nouns that are no object to place a target by ("lying on its side", "on the way")
+NON_OBJECT_NOUNS = frozenset("side way time fire purpose display sale top bottom front back edge other".split())
+#: what people wear: "the man in the blue jacket" is dressed in it, not inside it
+WEARABLES = frozenset(
+    "jacket coat shirt t-shirt tshirt dress suit hat cap sweater jumper hoodie uniform skirt jeans shorts trousers "
+    "pants costume gown scarf vest blouse raincoat overalls tuxedo apron helmet glasses sunglasses boots shoes "
+    "sneakers outfit clothes bikini swimsuit robe kimono sari pajamas pyjamas cardigan sweatshirt tie mask "
+    "clothing".split()
+)
+#: verbs that change how a part of the image looks -> the change ("blur the background": blurred)
+LOOK_VERBS: dict[str, str] = {
+    "blur": "blurred", "darken": "darker", "brighten": "brighter", "lighten": "lighter", "sharpen": "sharper",
+    "desaturate": "desaturated", "pixelate": "pixelated", "saturate": "more saturated",
+}  # fmt: skip

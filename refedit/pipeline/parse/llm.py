@@ -18,7 +18,17 @@ from typing import Any, Callable, ClassVar, Mapping
 
 from refedit.config import Range, typed
 from refedit.errors import BadInput, RefEditError, RefEditWarning, UnclearInstruction
-from refedit.pipeline.artifacts import ACTIONS, SIZES, SPATIALS, EditPlan, Target
+from refedit.pipeline.artifacts import (
+    ACTIONS,
+    DIRECTIONS,
+    PRONOUNS,
+    REGIONS,
+    SIZES,
+    SPATIALS,
+    EditPlan,
+    Relation,
+    Target,
+)
 from refedit.pipeline.parse.plan import (
     GLOBAL_TARGET,
     captions,
@@ -122,12 +132,28 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_TARGET_REF = {"$ref": "#/$defs/target"}
+_NULLABLE_TARGET = {"anyOf": [_TARGET_REF, {"type": "null"}]}
+
+
 def plan_schema() -> dict[str, Any]:
-    """The strict JSON schema of an answer (every key required; null where not applicable)."""
+    """The strict JSON schema of an answer (every key required; null where not applicable). A target's
+    relation names an anchor that is itself a target, so the target is a recursive definition."""
+    relation = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["direction", "anchor", "second"],
+        "properties": {
+            "direction": {"type": "string", "enum": list(DIRECTIONS)},
+            "anchor": _TARGET_REF,
+            "second": _NULLABLE_TARGET,
+        },
+    }
     target = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["expression", "head", "attributes", "spatial", "ordinal", "size", "all"],
+        "required": ["expression", "head", "attributes", "spatial", "ordinal", "size", "all", "relation", "pronoun",
+                     "region"],  # fmt: skip
         "properties": {
             "expression": {"type": "string"},
             "head": {"type": "string"},
@@ -136,18 +162,23 @@ def plan_schema() -> dict[str, Any]:
             "ordinal": _nullable({"type": "integer"}),
             "size": _nullable({"type": "string", "enum": list(SIZES)}),
             "all": {"type": "boolean"},
+            "relation": {"anyOf": [relation, {"type": "null"}]},
+            "pronoun": _nullable({"type": "string", "enum": list(PRONOUNS)}),
+            "region": _nullable({"type": "string", "enum": list(REGIONS)}),
         },
     }
     props = {
         "action": _nullable({"type": "string", "enum": list(ACTIONS)}),
-        "target": _nullable(target),
+        "target": _NULLABLE_TARGET,
         "replacement": _nullable({"type": "string"}),
+        "placement": _nullable({"type": "string", "enum": list(DIRECTIONS)}),
         "segmentation_prompt": _nullable({"type": "string"}),
         "source_caption": _nullable({"type": "string"}),
         "edited_caption": _nullable({"type": "string"}),
         "error": _nullable({"type": "string"}),
     }
-    return {"type": "object", "additionalProperties": False, "required": list(props), "properties": props}
+    return {"type": "object", "additionalProperties": False, "required": list(props), "properties": props,
+            "$defs": {"target": target}}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- answer
@@ -187,7 +218,31 @@ def _opt_str(value: Any, what: str) -> str | None:
     return value or None
 
 
-def _target(data: Any) -> Target:
+#: how deep relations may nest in an answer ("the dress of the girl left of the standing girl" is 2)
+MAX_NESTING = 4
+
+
+def _relation(data: Any, depth: int) -> Relation | None:
+    """A target's relation from the answer (None when absent)."""
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise LLMAnswerError(f"target.relation must be an object or null, got {data!r}")
+    if depth >= MAX_NESTING:
+        raise LLMAnswerError(f"relations nest deeper than {MAX_NESTING} levels")
+    direction = (_opt_str(data.get("direction"), "relation.direction") or "").lower()
+    if direction not in DIRECTIONS:
+        raise LLMAnswerError(f"unknown relation direction {data.get('direction')!r}; expected one of "
+                             f"{', '.join(DIRECTIONS)}")  # fmt: skip
+    second = data.get("second")
+    try:
+        return Relation(direction, _target(data.get("anchor"), depth + 1),  # type: ignore[arg-type]
+                        None if second is None else _target(second, depth + 1))  # fmt: skip
+    except ValueError as err:
+        raise LLMAnswerError(str(err)) from None
+
+
+def _target(data: Any, depth: int = 0) -> Target:
     if not isinstance(data, Mapping):
         raise LLMAnswerError(f"target must be an object, got {data!r}")
     head = clean_phrase(_opt_str(data.get("head"), "target.head") or "")
@@ -208,6 +263,9 @@ def _target(data: Any) -> Target:
         raise LLMAnswerError(f"target.all must be true or false, got {every!r}")
     spatial = _opt_str(data.get("spatial"), "target.spatial")
     size = _opt_str(data.get("size"), "target.size")
+    pronoun = _opt_str(data.get("pronoun"), "target.pronoun")
+    region = _opt_str(data.get("region"), "target.region")
+    relation = _relation(data.get("relation"), depth)
     try:
         return Target(
             expression=expression or head,
@@ -217,9 +275,23 @@ def _target(data: Any) -> Target:
             ordinal=ordinal,
             size=size.lower() if size else None,  # type: ignore[arg-type]
             all=every or quantified,
+            relation=relation,
+            pronoun=pronoun.lower() if pronoun else None,  # type: ignore[arg-type]
+            region=region.lower() if region else None,  # type: ignore[arg-type]
         )
     except ValueError as err:
         raise LLMAnswerError(str(err)) from None
+
+
+def _placement(value: Any, action: str) -> str | None:
+    """Where an addition goes relative to its target; a placement on anything but an addition means
+    nothing and is dropped."""
+    placement = _opt_str(value, "placement")
+    if placement is None or action != "add":
+        return None
+    if placement.lower() not in DIRECTIONS:
+        raise LLMAnswerError(f"unknown placement {placement!r}; expected one of {', '.join(DIRECTIONS)}")
+    return placement.lower()
 
 
 def plan_from_answer(instruction: str, data: Mapping[str, Any]) -> EditPlan:
@@ -236,7 +308,8 @@ def plan_from_answer(instruction: str, data: Mapping[str, Any]) -> EditPlan:
     elif replacement is None:
         raise LLMAnswerError(f"action {action!r} needs a replacement")
     target = GLOBAL_TARGET if action == "global" else _target(data.get("target"))
-    source, edited = captions(action, target, replacement)
+    placement = _placement(data.get("placement"), action)
+    source, edited = captions(action, target, replacement, placement)
     default_prompt = "image" if action == "global" else segmentation_prompt(target)
     try:
         return EditPlan(
@@ -248,6 +321,7 @@ def plan_from_answer(instruction: str, data: Mapping[str, Any]) -> EditPlan:
             source_caption=_opt_str(data.get("source_caption"), "source_caption") or source,
             edited_caption=_opt_str(data.get("edited_caption"), "edited_caption") or edited,
             parser="llm",
+            placement=placement,  # type: ignore[arg-type]
         )
     except ValueError as err:
         raise LLMAnswerError(str(err)) from None

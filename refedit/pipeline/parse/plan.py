@@ -4,10 +4,12 @@ the InstructEdit caption pair (Sec. 3.2: segmentation prompt, input caption, edi
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from refedit.errors import UnclearInstruction
-from refedit.pipeline.artifacts import EditPlan, Target
+from refedit.pipeline.artifacts import EditPlan, Relation, Target
 from refedit.pipeline.parse import lexicon as lx
 from refedit.pipeline.parse.nlp import load_nlp
 from refedit.pipeline.parse.position import refine_position
@@ -51,6 +53,9 @@ def singular(word: str) -> str:
 
 
 def is_plural(token: Any) -> bool:
+    """True for a plural count noun; plural-only names of one thing ("clothes", "jeans") are not."""
+    if token.text in lx.PLURALIA_TANTUM:
+        return False
     return token.tag_ in ("NNS", "NNPS") or token.text in lx.IRREGULAR_PLURALS
 
 
@@ -86,23 +91,23 @@ def _pre_modifier_span(doc: Any) -> int:
     return len(doc)
 
 
-def _side_words(doc: Any, expression: str) -> list[str]:
-    """The words that may name a side of the image: not "front" of "in front of", not the intensifier
-    "right" of "right next to"."""
+def _side_words(doc: Any, start: int = 0, end: int | None = None) -> list[str]:
+    """The words of ``doc[start:end]`` that may name a side of the image: not "front" of "in front of", not
+    the intensifier "right" of "right next to"."""
     words = [t.text for t in doc]
     skip = {i for i, w in enumerate(words) if w in lx.RELATION_INTENSIFIERS and _opens_relation(doc, i)}
-    if re.search(r"\bin front of\b", expression):
-        skip |= {i for i, w in enumerate(words) if w == "front"}
-    return [w for i, w in enumerate(words) if i not in skip]
+    skip |= {i for i in range(1, len(words) - 1) if words[i - 1 : i + 2] == ["in", "front", "of"]}
+    return [w for i, w in enumerate(words[:end]) if i >= start and i not in skip]
 
 
-def _find_head(doc: Any) -> tuple[int, int] | None:
-    """(start, end) token span of the head noun incl. compounds, or None.
+def _find_head(doc: Any, limit: int | None = None) -> tuple[int, int] | None:
+    """(start, end) token span of the head noun incl. compounds, or None; only the first ``limit`` tokens
+    are the target's own words.
 
     The head is the last word before the first preposition/relative clause that is not a qualifier,
     determiner or particle; noun compounds ("wine glass") and known multi-word names ("hot dog") join it.
     """
-    end = _pre_modifier_span(doc)
+    end = min(_pre_modifier_span(doc), len(doc) if limit is None else limit)
     words = [t.text for t in doc]
     head = next(
         (i for i in range(end - 1, -1, -1) if words[i] not in _QUALIFIERS and doc[i].pos_ not in ("DET", "PART", "PUNCT")),
@@ -125,37 +130,211 @@ def _find_head(doc: Any) -> tuple[int, int] | None:
 
 
 def analyse_target(phrase: str) -> Target:
-    """Analyse a referring expression ("the second cat from the left") into a :class:`Target`."""
+    """Analyse a referring expression ("the second cat from the left", "the chair on the left of the sofa",
+    "her shirt", "the right side", "them") into a :class:`Target`; relations to other objects nest."""
     phrase = clean_phrase(phrase)
-    expression, quantified = strip_determiners(phrase)
+    expression, quantified = strip_determiners(re.sub(r"^(?:all|both|each) of (?=them$|they$)", "", phrase))
+    if expression in lx.PRONOUN_FORMS:
+        return pronoun_target(expression)
     if not expression or expression in lx.PRONOUNS:
         raise UnclearInstruction(f"cannot tell which object {phrase!r} refers to; name it (e.g. 'the red car')")
+    if (region := region_target(expression)) is not None:
+        return region
+    if (owned := possessive_target(expression)) is not None:
+        return replace(owned, all=quantified or owned.all)
     doc = load_nlp()(expression)
-    span = _find_head(doc)
+    own_end, relation = find_relation(doc, expression)
+    target = _own_target(doc, own_end, phrase, relation)
+    return replace(target, expression=expression, all=quantified or target.all, relation=relation)
+
+
+def pronoun_target(word: str) -> Target:
+    """"him" / "her": a person; "them": every instance of the image's main subject; "it": one object."""
+    pronoun = lx.PRONOUN_FORMS[word]
+    head = "person" if pronoun in ("him", "her") else "object"
+    return Target(expression=pronoun, head=head, all=pronoun == "them", pronoun=pronoun)  # type: ignore[arg-type]
+
+
+_IMAGE_SUFFIX = re.compile(r" of (?:the |this )?(?:whole |entire )?(?:image|photo|picture|photograph|scene)$")
+_REGION = re.compile(
+    r"^(?:very |far )?(?P<word>" + "|".join(lx.REGION_WORDS) + r")(?:[- ]hand)?"
+    r"(?: (?:" + "|".join(sorted(lx.REGION_PARTS)) + r"))?(?: of (?P<of>.+))?$"
+)
+
+
+def region_target(expression: str) -> Target | None:
+    """A part of the image named without an object ("right side", "top half", "background",
+    "left side of the image"), or of an object ("bottom of the shelf": a region ``of`` the shelf)."""
+    m = _REGION.match(expression)
+    if m is None:
+        return None
+    relation = None
+    if m["of"] is not None and not _IMAGE_SUFFIX.search(expression):
+        if m["word"] in ("background", "foreground"):
+            return None
+        try:
+            relation = Relation("of", analyse_target(m["of"]))
+        except UnclearInstruction:
+            return None
+    region = lx.REGION_WORDS[m["word"]]
+    return Target(expression=expression, head="region", region=region, relation=relation)  # type: ignore[arg-type]
+
+
+_POSSESSIVE = re.compile(r"^(?P<owner>.+?)(?:'s|(?<=s)') (?P<rest>.+)$")
+
+
+def possessive_target(expression: str) -> Target | None:
+    """A part of an owner ("her shirt", "the dog's collar", "the man on the left's hat": a ``of`` relation
+    to the owner), else None. What follows the owner is the part's own words."""
+    first, _, rest = expression.partition(" ")
+    owner: Target | None = None
+    if first in lx.POSSESSIVE_PRONOUNS and rest:
+        owner = pronoun_target(lx.POSSESSIVE_PRONOUNS[first])
+    elif (m := _POSSESSIVE.match(expression)) and " of " not in m["owner"]:  # "the collar of the dog's owner"
+        owner, rest = _anchor(m["owner"]), m["rest"]
+    if owner is None:
+        return None
+    doc = load_nlp()(rest)
+    relation = Relation("of", owner)
+    return replace(_own_target(doc, len(doc), expression, relation), expression=expression, relation=relation)
+
+
+_INTENSIFIER = r"(?:(?:" + "|".join(sorted(lx.RELATION_INTENSIFIERS)) + r") )?"
+#: what opens a relation after the target's own words, tried in this order at each word
+_OPENERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern + r" (?P<rest>.+)$"), direction)
+    for pattern, direction in (
+        (r"(?:(?:on|to|at) )?(?:the )?(?:very |far )?left(?:[- ]hand)?(?: side)? of", "left-of"),
+        (r"(?:(?:on|to|at) )?(?:the )?(?:very |far )?right(?:[- ]hand)?(?: side)? of", "right-of"),
+        (_INTENSIFIER + r"in front of", "in-front-of"),
+        (_INTENSIFIER + r"(?:on top of|atop|above|over)", "above"),
+        (_INTENSIFIER + r"(?:underneath|beneath|below|under)", "below"),
+        (_INTENSIFIER + r"(?:next to|close to|closer to|adjacent to|beside|near|nearby|alongside|against)", "next-to"),
+        (_INTENSIFIER + r"(?:in back of|behind)", "behind"),
+        (_INTENSIFIER + r"between", "between"),
+        (r"(?:on|onto|upon)", "on"),
+        (r"(?:inside of|inside|within|in)", "in"),
+        (r"at", "at"),
+        (r"of", "of"),
+    )
+)
+_ANCHOR_START = re.compile(
+    r"^(?:the|a|an|this|that|these|those|his|her|their|its|my|your|our|both|two|three|four|each|every|all|him|"
+    r"them|it)\b"
+)
+
+
+def find_relation(doc: Any, expression: str) -> tuple[int, Relation | None]:
+    """(number of tokens of the target's own words, the relation that follows them or None).
+
+    The first word after the head that opens a relation to a named object ("on the left of the sofa",
+    "next to the bench", "that is on the table", "of the girl") ends the target's own words; positions in
+    the image ("on the left", "in the background", "at the top of the picture") and clothing ("in the blue
+    jacket") are no relation.
+    """
+    for tok in doc[1:]:
+        for pattern, direction in _OPENERS:
+            m = pattern.match(expression, tok.idx)
+            if m and (relation := _relation(direction, m["rest"])) is not None and _owns(doc, tok.i, direction):
+                return tok.i, relation
+    return len(doc), None
+
+
+def _owns(doc: Any, end: int, direction: str) -> bool:
+    """True when the first ``end`` tokens name the target; an ``of`` must follow its head directly ("the
+    dress of the girl", not "the house at the end of the street")."""
+    span = _find_head(doc, end)
+    return span is not None and (direction != "of" or span[1] == end)
+
+
+_PAIR = re.compile(r"^(?P<a>.+?) and (?P<b>(?:the|a|an|his|her|their|its) .+)$")
+
+
+def _relation(direction: str, rest: str) -> Relation | None:
+    """The relation to the object named by ``rest``, or None when ``rest`` names no object to place by."""
+    if not _ANCHOR_START.match(rest) or _is_position(rest):
+        return None
+    if direction == "between" and (pair := _PAIR.match(rest)):
+        first, second = _anchor(pair["a"]), _anchor(pair["b"])
+        return None if first is None or second is None else Relation("between", first, second)
+    anchor = _anchor(rest)
+    if anchor is None or (direction == "between" and not anchor.all):
+        return None
+    if direction == "at":  # "at the top of the tower": within that part; "at the door" is no direction
+        return Relation("in", anchor) if anchor.region is not None else None
+    if direction == "in" and (anchor.head in lx.WEARABLES or anchor.head.split()[-1] in lx.WEARABLES):
+        return None  # "the man in the blue jacket" wears it
+    if direction == "of" and anchor.region is not None and anchor.relation is None:
+        return None
+    return Relation(direction, anchor)  # type: ignore[arg-type]
+
+
+def between_target(phrase: str) -> Target | None:
+    """The space between two named objects ("the sofa and the chair") as a region target with a ``between``
+    relation; None unless ``phrase`` names two objects."""
+    relation = _relation("between", clean_phrase(phrase))
+    if relation is None or relation.second is None:
+        return None
+    return Target(expression=f"space between {clean_phrase(phrase)}", head="region", relation=relation)
+
+
+@lru_cache(maxsize=512)
+def _anchor(phrase: str) -> Target | None:
+    """The object a relation names, or None when the phrase names none (a region of the image alone, "its
+    side", a pronoun such as "this"). Cached: every word of a long expression may try the same tail."""
+    try:
+        anchor = analyse_target(phrase)
+    except UnclearInstruction:
+        return None
+    if anchor.region is not None and anchor.relation is None:
+        return None
+    if anchor.head in lx.NON_OBJECT_NOUNS or anchor.head in lx.IMAGE_WORDS:
+        return None
+    return anchor
+
+
+def _is_position(phrase: str) -> bool:
+    """True when ``phrase`` ("the left", "the top left corner", "the top-right of the picture") names a
+    position in the image, not an object."""
+    rest, _ = strip_determiners(_IMAGE_SUFFIX.sub("", phrase))
+    words = re.split(r"[\s-]+", rest)
+    return bool(rest) and all(w in lx.POSITION_WORDS for w in words)
+
+
+def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) -> Target:
+    """The target's own words (the first ``own_end`` tokens of ``doc``, before its relation) analysed: head,
+    attributes and qualifiers. A possessed plural ("her clothes", "the leaves of the tree") is its one
+    owner's part, not every such object in the image."""
+    span = _find_head(doc, own_end)
     if span is None:
         raise UnclearInstruction(f"no object noun found in {phrase!r}; name the object to edit")
     head_start, head_end = span
     head = doc[head_end - 1]
-    words = [t.text for t in doc]
-    head_text = " ".join([*words[head_start : head_end - 1], singular(head.text) if is_plural(head) else head.text])
-    spatial = next((lx.SPATIAL_WORDS[w] for w in _side_words(doc, expression) if w in lx.SPATIAL_WORDS), None)
+    possessor = max((t.i for t in doc[:head_start] if t.tag_ in ("POS", "PRP$")), default=-1)
+    own = doc[possessor + 1 : own_end]
+    words = [t.text for t in own]
+    compound = [t.text for t in doc[head_start : head_end - 1]]
+    head_text = " ".join([*compound, singular(head.text) if is_plural(head) else head.text])
+    sides = _side_words(doc, possessor + 1, own_end)
+    spatial = next((lx.SPATIAL_WORDS[w] for w in sides if w in lx.SPATIAL_WORDS), None)
     ordinal = next((lx.ORDINAL_WORDS[w] for w in words if w in lx.ORDINAL_WORDS), None)
-    spatial, ordinal = refine_position(expression, spatial, ordinal)  # corners; last on a side
-    size = next((lx.SIZE_WORDS[w] for w in words[:head_start] if w in lx.SIZE_WORDS), None)
-    possessor = max((t.i for t in doc[:head_start] if t.tag_ == "POS"), default=-1)
+    spatial, ordinal = refine_position(own.text, spatial, ordinal)  # corners; last on a side
+    size = next((lx.SIZE_WORDS[t.text] for t in doc[possessor + 1 : head_start] if t.text in lx.SIZE_WORDS), None)
     attributes = tuple(
         t.text
         for t in doc[possessor + 1 : head_start]
-        if t.text not in _QUALIFIERS and (t.pos_ == "ADJ" or t.text in lx.COLOURS or t.text in lx.MATERIALS)
+        if t.text not in _QUALIFIERS
+        and (t.pos_ == "ADJ" or t.tag_ == "VBG" or t.text in lx.COLOURS or t.text in lx.MATERIALS)
     )
+    one_owner = relation is not None and relation.direction == "of" and not relation.anchor.all
     return Target(
-        expression=expression,
+        expression=own.text,
         head=head_text,
         attributes=attributes,
         spatial=spatial,
         ordinal=ordinal,
         size=size,
-        all=quantified or is_plural(head),
+        all=is_plural(head) and not one_owner,
     )
 
 
@@ -189,17 +368,20 @@ def _written_head(target: Target) -> str | None:
     return None
 
 
-def captions(action: str, target: Target, replacement: str | None) -> tuple[str, str]:
-    """InstructEdit's (input caption, edited caption) pair, "a photo of ..."."""
+def captions(action: str, target: Target, replacement: str | None, placement: str | None = None) -> tuple[str, str]:
+    """InstructEdit's (input caption, edited caption) pair, "a photo of ...". A region of the image or an
+    object pronoun ("them", "it": the image settles what) is described as "a photo"; an addition placed
+    beside the target joins it with "and"."""
     if action == "global":
         return "a photo", f"a photo, {replacement}"
-    source = f"a photo of {noun_phrase(target)}"
+    named = target.head not in ("object", "region")
+    source = f"a photo of {noun_phrase(target)}" if named else "a photo"
     if action == "replace":
         return source, f"a photo of {with_article(replacement or '')}"
     if action == "modify":
-        return source, f"a photo of {noun_phrase(target, (replacement or '',))}"
+        return source, f"a photo of {noun_phrase(target, (replacement or '',))}" if named else f"a photo, {replacement}"
     if action == "add":
-        return source, f"{source} with {with_article(replacement or '')}"
+        return source, f"{source} {'with' if placement is None else 'and'} {with_article(replacement or '')}"
     return source, f"a photo of {left_behind(target)}"  # remove: describe what is left behind
 
 
@@ -217,13 +399,18 @@ def left_behind(target: Target) -> str:
 
 
 def segmentation_prompt(target: Target) -> str:
-    """What the detector looks for: the head noun with its attributes ("green bus")."""
+    """What the detector looks for: the head noun with its attributes ("green bus"), never the anchor of a
+    relation (the segmenter adds it); "person" / "object" for a pronoun; the region words for a region
+    ("right side", "bottom")."""
+    if target.region is not None:
+        return _IMAGE_SUFFIX.sub("", target.expression).split(" of ")[0]
     return " ".join([*target.attributes, target.head])
 
 
-def build_plan(instruction: str, action: str, target: Target, replacement: str | None, parser: str) -> EditPlan:
+def build_plan(instruction: str, action: str, target: Target, replacement: str | None, parser: str,
+               placement: str | None = None) -> EditPlan:  # fmt: skip
     """Assemble an :class:`EditPlan`; the segmentation prompt is the head noun with its attributes."""
-    source, edited = captions(action, target, replacement)
+    source, edited = captions(action, target, replacement, placement)
     return EditPlan(
         instruction=instruction,
         action=action,  # type: ignore[arg-type]
@@ -233,6 +420,7 @@ def build_plan(instruction: str, action: str, target: Target, replacement: str |
         source_caption=source,
         edited_caption=edited,
         parser=parser,
+        placement=placement,  # type: ignore[arg-type]
     )
 
 

@@ -8,10 +8,17 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from refedit.errors import UnclearInstruction
-from refedit.pipeline.artifacts import EditPlan
+from refedit.pipeline.artifacts import EditPlan, Target
 from refedit.pipeline.parse import lexicon as lx
 from refedit.pipeline.parse.nlp import load_nlp
-from refedit.pipeline.parse.plan import GLOBAL_TARGET, analyse_target, build_plan, clean_phrase, strip_determiners
+from refedit.pipeline.parse.plan import (
+    GLOBAL_TARGET,
+    analyse_target,
+    between_target,
+    build_plan,
+    clean_phrase,
+    strip_determiners,
+)
 
 _POLITE = re.compile(r"^(?:(?:please|kindly|can you|could you|would you|i want you to|i'd like you to)\b[ ,]*)+")
 _TRAILING_PLEASE = re.compile(r"[ ,]*\bplease$")
@@ -24,6 +31,7 @@ class Parsed:
     action: str
     target: str  # raw target phrase (or "" for global)
     replacement: str | None
+    placement: str | None = None  # add only: where the new object goes relative to the target
 
 
 def normalise(instruction: str) -> str:
@@ -69,8 +77,8 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
         _is_attribute_token(doc[cut - 1]) or (doc[cut - 1].pos_ == "CCONJ" and cut < len(doc) and cut - 2 >= 0)
     ):
         cut -= 1
-    while cut < len(doc) and doc[cut].pos_ == "CCONJ":
-        cut += 1
+    while cut < len(doc) and (doc[cut].pos_ == "CCONJ" or doc[cut - 1].pos_ == "ADP"):
+        cut += 1  # "the girl in red blue": the attribute after a preposition is the target's
     if cut >= len(doc) or cut == 0:
         return None
     return doc[:cut].text, doc[cut:].text
@@ -113,11 +121,15 @@ _DEFINITE = r"(?:the|this|that|these|those)"
 _NOT_A_RELATION = "".join(rf"(?<!\b{w})" for w in sorted(lx.RELATION_BEFORE_TO))
 
 
+_SIDE_OF = r"(?:the )?(?:very |far )?(?:left|right)(?:[- ]hand)?(?: side)? of "
+
+
 def _sep(words: str) -> str:
     """The words (``"with|for|by"``) between a target and its new phrase, never splitting a relation of the
-    target: not the "to" of "next to", not before a definite phrase that another such word follows
-    ("replace the man with the hat with a robot", "turn the cup to the left of the plate into a vase")."""
-    return rf"{_NOT_A_RELATION} (?:{words}) (?!{_DEFINITE} .*? (?:{words}) )"
+    target: not the "to" of "next to" or of "to the right of", not the "in" of "in front of", not before a
+    definite phrase that another such word follows ("replace the man with the hat with a robot", "turn the
+    cup to the left of the plate into a vase")."""
+    return rf"{_NOT_A_RELATION} (?:{words}) (?!{_DEFINITE} .*? (?:{words}) )(?!{_SIDE_OF}|front of |back of )"
 
 
 _REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|cut out|clear|wipe out|rub out|"
@@ -159,15 +171,55 @@ def _replace(m: re.Match[str]) -> Parsed:
     return Parsed("replace", m["t"], _new(m["n"]))
 
 
-@template(r"^(?:add|put|place|draw|insert) (?P<n>.+?) (?:to|on|onto|on top of|next to|beside|near|in|into|over|above) (?P<t>.+)$")
-def _add(m: re.Match[str]) -> Parsed:
+_PUT = r"(?:put|place|add|draw|insert|use|have|show)"
+
+
+@template(rf"^instead of (?P<t>.+?),? (?:{_PUT}|let there be|there should be) (?P<n>.+)$")
+@template(rf"^{_PUT} (?P<n>.+?) instead of (?P<t>.+)$")
+def _instead(m: re.Match[str]) -> Parsed:
+    """"instead of the dog put a cat", "put a teapot instead of the kettle": a replacement."""
+    return Parsed("replace", m["t"], _new(m["n"]))
+
+
+#: the words between an addition and where it goes -> its placement (None: on or in the target itself)
+_PLACE_WORDS = {
+    "in front of": "in-front-of", "on top of": "above", "above": "above", "over": "above",
+    "below": "below", "under": "below", "underneath": "below", "beneath": "below", "behind": "behind",
+    "next to": "next-to", "close to": "next-to", "beside": "next-to", "near": "next-to", "alongside": "next-to",
+    "between": "between", "to": None, "on": None, "onto": None, "in": None, "into": None, "inside": None,
+}  # fmt: skip
+_PLACE = re.compile(r" (" + "|".join(sorted(_PLACE_WORDS, key=len, reverse=True)) + r") ")
+_SIDE_PLACE = re.compile(rf"^{_SIDE_OF.replace('(?:left|right)', '(?P<side>left|right)')}(?P<t>.+)$")
+_NAMED = re.compile(rf"^(?:{_DEFINITE}|his|her|their|its|him|them|it|both|every|each|all)\b|^[a-z]+'s? ")
+
+
+@template(r"^(?:add|put|place|draw|insert) (?P<rest>.+)$")
+def _add(m: re.Match[str]) -> Parsed | None:
+    """"add a hat to the dog" (on the dog), "add a cup to the left of the book", "put a lamp next to the
+    sofa" (placed beside it). The new object ends at the first such word that a named target follows."""
+    splits = [(m["rest"][: w.start()], w[1], m["rest"][w.end() :]) for w in _PLACE.finditer(m["rest"])]
+    if not splits:
+        return None
+    new, word, target = next((s for s in splits if _NAMED.match(s[2])), splits[0])
+    placement = _PLACE_WORDS[word]
+    if word in ("to", "on", "at") and (side := _SIDE_PLACE.match(target)) and not _is_image(side["t"]):
+        placement, target = f"{side['side']}-of", side["t"]
+    return Parsed("add", target, _new(new), placement)
+
+
+@template(r"^fill (?:up )?(?P<t>.+?) (?:up )?with (?P<n>.+)$")
+def _fill(m: re.Match[str]) -> Parsed:
+    """"fill the glass with orange juice": an addition in the glass."""
     return Parsed("add", m["t"], _new(m["n"]))
 
 
 @template(r"^give (?P<rest>.+)$")
 def _give(m: re.Match[str]) -> Parsed | None:
-    """"give X a Y": X ends before the article of Y, else at its first noun (the dative)."""
+    """"give X a Y": X ends before the article of Y, else after a pronoun ("give them hats"), else at its
+    first noun (the dative)."""
     if split := re.match(r"^(?P<t>.+?) (?P<n>(?:a|an|some) .+)$", m["rest"]):
+        return Parsed("add", split["t"], _new(split["n"]))
+    if split := re.match(r"^(?P<t>him|her|them|it) (?P<n>.+)$", m["rest"]):
         return Parsed("add", split["t"], _new(split["n"]))
     doc = load_nlp()(m["rest"])
     for tok in doc[:-1]:
@@ -183,8 +235,19 @@ _WEAR_VERBS = r"wear|hold|carry|put on|have|don|sport|be wearing|be holding|be c
 @template(rf"^dress (?:up )?(?P<t>.+?){_sep('in')}(?P<n>.+)$")
 def _wear(m: re.Match[str]) -> Parsed:
     """"make the boy wear a crown", "let the woman hold an umbrella", "dress the man in a suit": an addition
-    on the wearer."""
-    return _global_or_none(m["t"], m["n"]) or Parsed("add", m["t"], _new(m["n"]))
+    on the wearer; "make him wear red" adds red clothes."""
+    new = _new(m["n"])
+    if is_attribute_phrase(m["n"]):
+        new = f"{new} clothes"
+    return _global_or_none(m["t"], m["n"]) or Parsed("add", m["t"], new)
+
+
+@template(r"^(?!what if )(?P<t>.+?) (?:is|are|was|were|should be|must be) (?:made|built|carved) (?:of|from|out of) "
+          r"(?P<n>.+)$")
+@template(r"^(?:make|build|rebuild|craft|redo) (?P<t>.+?) (?:out of|from) (?P<n>(?!(?:the|a|an|this|that) )[a-z].*)$")
+def _made_of(m: re.Match[str]) -> Parsed:
+    """"the table is made of glass", "make the chair out of ice": a new material."""
+    return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
 
 
 @template(r"^what if (?P<t>.+?) (?:is|was|were|are|became|looked) (?:made (?:of|from|out of) )?(?P<n>.+)$")
@@ -202,7 +265,8 @@ def _look_like(m: re.Match[str]) -> Parsed:
     return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
 
 
-@template(rf"^(?:change|turn|transform|convert|make|morph|set) (?P<t>.+?){_sep('into|to|in to')}(?P<n>.+)$")
+@template(rf"^(?:change|turn|transform|convert|make|morph|set|shape|reshape|sculpt|mould|mold|carve) "
+          rf"(?P<t>.+?){_sep('into|to|in to')}(?P<n>.+)$")
 def _into(m: re.Match[str]) -> Parsed:
     return _global_or_none(m["t"], m["n"]) or _replace_or_modify(m["t"], m["n"])
 
@@ -226,16 +290,47 @@ def _make_a(m: re.Match[str]) -> Parsed | None:
     return Parsed("replace", m["t"], _new(m["n"]))
 
 
+_REGION_FIRST = re.compile(
+    r"^(?P<t>(?:the )?(?:very |far )?(?P<w>" + "|".join(lx.REGION_WORDS) + r")(?:[- ]hand)?(?P<part> (?:"
+    + "|".join(sorted(lx.REGION_PARTS)) + r"))?(?: of (?:the |this )?(?:image|photo|picture|scene))?) (?P<n>(?!of ).+)$"
+)
+
+
+def _region_change(rest: str) -> Parsed | None:
+    """"the right side snowy", "the top darker": a region of the image and its change (the tagger often
+    misses adjectives such as "snowy" after a noun); not "the bottom drawer red"."""
+    m = _REGION_FIRST.match(rest)
+    if m and (m["part"] or m["w"] in ("background", "foreground") or is_attribute_phrase(m["n"])):
+        return Parsed("modify", m["t"], _new(m["n"]))
+    return None
+
+
 @template(r"^(?:make|turn|recolou?r|colou?r|paint|repaint|dye|tint|render|get) (?P<rest>.+)$")
 def _make_attr(m: re.Match[str]) -> Parsed | None:
+    """"make the red car blue", "make the right side snowy" (a region: what follows is the change)."""
     words = m["rest"].split()
     if words and _is_image(words[0]):
         return _global_or_none(words[0], " ".join(words[1:]))
+    if region := _region_change(m["rest"]):
+        return region
     split = split_trailing_attribute(m["rest"])
     if split is None:
         return None
     target, new = split
     return _global_or_none(target, new) or Parsed("modify", target, _new(new))
+
+
+@template(r"^(?:make|turn) (?P<t>him|her|them|they) (?P<n>.+)$")
+def _make_pronoun(m: re.Match[str]) -> Parsed:
+    """"make them zebras", "make her a pirate": the people or things the image settles."""
+    return _replace_or_modify(m["t"], m["n"])
+
+
+@template(r"^(?P<v>" + "|".join(lx.LOOK_VERBS) + r") (?P<t>.+)$")
+def _look_verb(m: re.Match[str]) -> Parsed:
+    """"blur the background", "darken the top half", "brighten the image": a change of look."""
+    change = lx.LOOK_VERBS[m["v"]]
+    return Parsed("global", "", change) if _is_image(m["t"]) else Parsed("modify", m["t"], change)
 
 
 _ATTRIBUTE_NOUN = "|".join(sorted(lx.ATTRIBUTE_NOUNS))
@@ -273,7 +368,7 @@ def attribute_change(parsed: Parsed) -> Parsed:
         target, action = obj, "modify"
     if old is not None:
         target = _with_old_attribute(target, old)
-    return Parsed(action, target, parsed.replacement)
+    return Parsed(action, target, parsed.replacement, parsed.placement)
 
 
 def match_templates(text: str) -> Parsed | None:
@@ -281,6 +376,16 @@ def match_templates(text: str) -> Parsed | None:
         if (m := pattern.match(text)) and (parsed := build(m)) is not None:
             return parsed
     return None
+
+
+def _target(parsed: Parsed) -> tuple[str, Target, str | None]:
+    """(action, target, placement): "add a lamp between the sofa and the chair" targets the space between
+    them (a region with a ``between`` relation), the new object going on it."""
+    if parsed.action == "global":
+        return "global", GLOBAL_TARGET, None
+    if parsed.placement == "between" and (space := between_target(parsed.target)) is not None:
+        return parsed.action, space, None
+    return parsed.action, analyse_target(parsed.target), parsed.placement
 
 
 class RulesParser:
@@ -302,5 +407,5 @@ class RulesParser:
         parsed = attribute_change(parsed)
         if parsed.action != "global" and parsed.replacement is not None and not parsed.replacement:
             raise UnclearInstruction(f"{instruction.strip()!r} does not say what the object should become")
-        target = GLOBAL_TARGET if parsed.action == "global" else analyse_target(parsed.target)
-        return build_plan(instruction, parsed.action, target, parsed.replacement, self.name)
+        action, target, placement = _target(parsed)
+        return build_plan(instruction, action, target, parsed.replacement, self.name, placement)
