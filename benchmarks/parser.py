@@ -21,7 +21,7 @@ from pathlib import Path
 
 from refedit.errors import UnclearInstruction
 from refedit.pipeline.artifacts import Target
-from refedit.pipeline.parse.nlp import load_nlp
+from refedit.pipeline.nlp import load_nlp
 from refedit.pipeline.parse.rules import RulesParser
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data"

@@ -7,7 +7,7 @@ import pytest
 
 from refedit.errors import UnclearInstruction
 from refedit.pipeline.artifacts import DIRECTIONS, EditPlan, Relation, Target
-from refedit.pipeline.parse.plan import singular
+from refedit.core.english import singular
 from refedit.pipeline.parse.rules import RulesParser
 
 DATA = Path(__file__).parent / "data"

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from refedit.core.english import (  # noqa: F401  (the parser's vocabulary includes the shared English words)
+    COLOURS,
+    IE_WORDS,
+    INVARIANT,
+    IRREGULAR_PLURALS,
+    MATERIALS,
+    PLURALIA_TANTUM,
+    US_WORDS,
+)
+
 SPATIAL_WORDS: dict[str, str] = {
     "left": "left", "leftmost": "left", "left-most": "left",
     "right": "right", "rightmost": "right", "right-most": "right",
@@ -20,16 +30,6 @@ ORDINAL_WORDS: dict[str, int] = {
     "ninth": 9, "tenth": 10, "last": -1,
     "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "6th": 6, "7th": 7, "8th": 8, "9th": 9, "10th": 10,
 }  # fmt: skip
-COLOURS = frozenset(
-    "red green blue yellow orange purple violet pink brown black white grey gray silver gold golden beige "
-    "turquoise cyan magenta teal navy maroon crimson scarlet lavender lilac olive tan ivory cream khaki "
-    "bronze copper amber indigo emerald ruby coral peach mint charcoal blonde blond auburn".split()
-)
-MATERIALS = frozenset(
-    "wooden wood metal metallic glass marble stone plastic golden gold silver bronze copper steel iron "
-    "leather paper concrete brick crystal ice rubber velvet woolen wool denim ceramic porcelain chrome "
-    "transparent shiny matte rusty striped checkered furry fluffy polka-dotted".split()
-)
 SHADES = frozenset("light dark bright pale deep matte neon pastel".split())
 #: multi-word object names whose first word spaCy may tag as an adjective or verb
 COMPOUND_NOUNS = frozenset(
@@ -38,18 +38,6 @@ COMPOUND_NOUNS = frozenset(
     "picture frame|coffee table|ice cream|polar bear|hot air balloon|christmas tree|street lamp|cutting board|"
     "coffee mug|wine bottle|water bottle|fire truck|school bus|sports car|police car|trash can|garbage can|"
     "soccer ball|golf ball|living room|parking lot".split("|")
-)
-IRREGULAR_PLURALS: dict[str, str] = {
-    "men": "man", "women": "woman", "people": "person", "children": "child", "mice": "mouse", "geese": "goose",
-    "feet": "foot", "teeth": "tooth", "oxen": "ox", "knives": "knife", "leaves": "leaf", "wolves": "wolf",
-    "shelves": "shelf", "loaves": "loaf", "scarves": "scarf", "halves": "half", "calves": "calf",
-    "wives": "wife", "lives": "life", "thieves": "thief", "elves": "elf", "potatoes": "potato",
-    "tomatoes": "tomato", "heroes": "hero", "mangoes": "mango", "dice": "die", "cacti": "cactus",
-}  # fmt: skip
-US_WORDS = frozenset("bus walrus octopus cactus circus virus campus citrus platypus hippopotamus fungus".split())
-IE_WORDS = frozenset("cookie movie pie tie zombie hippie goalie smoothie brownie selfie rookie lie".split())
-INVARIANT = frozenset(
-    "sheep fish deer sunglasses eyeglasses scissors jeans pants trousers shorts series species clothes".split()
 )
 DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every", "each", "both",
                "the", "a", "an", "this", "that", "these", "those", "some")  # fmt: skip
@@ -74,10 +62,6 @@ RELATION_WORDS = frozenset(
 RELATION_BEFORE_TO = frozenset("next close closer adjacent".split())
 #: words that intensify a relation ("right next to", "just behind"); "right" there is no side
 RELATION_INTENSIFIERS = frozenset("right just directly immediately".split())
-#: plural-only nouns that take no article ("a man with sunglasses")
-PLURALIA_TANTUM = frozenset(
-    "sunglasses eyeglasses goggles scissors jeans pants trousers shorts pyjamas pajamas headphones clothes".split()
-)
 #: comparatives the tagger often takes for nouns after a noun ("make the image brighter")
 COMPARATIVES = frozenset(
     "taller shorter longer wider narrower thicker thinner higher deeper brighter darker lighter heavier older "

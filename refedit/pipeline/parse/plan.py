@@ -10,11 +10,12 @@ from typing import Any
 
 from refedit.errors import UnclearInstruction
 from refedit.pipeline.artifacts import EditPlan, Relation, Target
-from refedit.pipeline.parse import lexicon as lx
-from refedit.pipeline.parse.nlp import load_nlp
+from refedit.core.english import singular, with_article
+from refedit.pipeline.parse import lexicon
+from refedit.pipeline.nlp import load_nlp
 from refedit.pipeline.parse.position import refine_position
 
-_DET_RE = re.compile(r"^(?:" + "|".join(re.escape(d) for d in lx.DETERMINERS) + r")\b\s*")
+_DET_RE = re.compile(r"^(?:" + "|".join(re.escape(d) for d in lexicon.DETERMINERS) + r")\b\s*")
 _NOUN_POS = ("NOUN", "PROPN")
 
 
@@ -30,46 +31,29 @@ def strip_determiners(phrase: str) -> tuple[str, bool]:
     while m := _DET_RE.match(phrase):
         if not m.group(0).strip():
             break
-        quantified |= m.group(0).split()[0] in lx.ALL_WORDS
+        quantified |= m.group(0).split()[0] in lexicon.ALL_WORDS
         phrase = phrase[m.end() :]
     return phrase.strip(), quantified
 
 
-def singular(word: str) -> str:
-    """Singular form of an English plural noun (irregulars, -ies, -es, -s)."""
-    if word in lx.IRREGULAR_PLURALS:
-        return lx.IRREGULAR_PLURALS[word]
-    if word in lx.INVARIANT or len(word) < 4:
-        return word
-    if word.endswith("ies"):
-        return word[:-1] if word[:-1] in lx.IE_WORDS else word[:-3] + "y"
-    if word.endswith("uses") and word[:-2] in lx.US_WORDS:
-        return word[:-2]
-    if word.endswith(("sses", "xes", "ches", "shes", "zzes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
 def is_plural(token: Any) -> bool:
     """True for a plural count noun; plural-only names of one thing ("clothes", "jeans") are not."""
-    if token.text in lx.PLURALIA_TANTUM:
+    if token.text in lexicon.PLURALIA_TANTUM:
         return False
-    return token.tag_ in ("NNS", "NNPS") or token.text in lx.IRREGULAR_PLURALS
+    return token.tag_ in ("NNS", "NNPS") or token.text in lexicon.IRREGULAR_PLURALS
 
 
 _STOP_POS = ("ADP", "VERB", "AUX", "SCONJ")
 _STOP_WORDS = frozenset("that which who whose where with without wearing holding".split())
-_QUALIFIERS = frozenset(lx.SPATIAL_WORDS) | frozenset(lx.SIZE_WORDS) | frozenset(lx.ORDINAL_WORDS)
+_QUALIFIERS = frozenset(lexicon.SPATIAL_WORDS) | frozenset(lexicon.SIZE_WORDS) | frozenset(lexicon.ORDINAL_WORDS)
 
 
 def _opens_relation(doc: Any, i: int) -> bool:
     """True when token ``i`` starts a relation to another object: "near", "next to", "right behind"."""
     word, last = doc[i].text, i + 1 == len(doc)
-    if word in lx.RELATION_WORDS or (word in lx.RELATION_BEFORE_TO and not last and doc[i + 1].text == "to"):
+    if word in lexicon.RELATION_WORDS or (word in lexicon.RELATION_BEFORE_TO and not last and doc[i + 1].text == "to"):
         return True
-    return word in lx.RELATION_INTENSIFIERS and not last and _opens_relation(doc, i + 1)
+    return word in lexicon.RELATION_INTENSIFIERS and not last and _opens_relation(doc, i + 1)
 
 
 def _participle_phrase(doc: Any, i: int) -> bool:
@@ -82,11 +66,11 @@ def _participle_phrase(doc: Any, i: int) -> bool:
 def _pre_modifier_span(doc: Any) -> int:
     """Index where the head's own phrase ends: the first preposition, relation, verb or relative pronoun."""
     for tok in doc[1:]:
-        if f"{doc[tok.i - 1].text} {singular(tok.text)}" in lx.COMPOUND_NOUNS:
+        if f"{doc[tok.i - 1].text} {singular(tok.text)}" in lexicon.COMPOUND_NOUNS:
             continue
         if _opens_relation(doc, tok.i) or tok.text in _STOP_WORDS or _participle_phrase(doc, tok.i):
             return tok.i
-        if tok.pos_ in _STOP_POS and tok.text not in lx.MATERIALS and tok.tag_ != "VBN":
+        if tok.pos_ in _STOP_POS and tok.text not in lexicon.MATERIALS and tok.tag_ != "VBN":
             return tok.i
     return len(doc)
 
@@ -95,7 +79,7 @@ def _side_words(doc: Any, start: int = 0, end: int | None = None) -> list[str]:
     """The words of ``doc[start:end]`` that may name a side of the image: not "front" of "in front of", not
     the intensifier "right" of "right next to"."""
     words = [t.text for t in doc]
-    skip = {i for i, w in enumerate(words) if w in lx.RELATION_INTENSIFIERS and _opens_relation(doc, i)}
+    skip = {i for i, w in enumerate(words) if w in lexicon.RELATION_INTENSIFIERS and _opens_relation(doc, i)}
     skip |= {i for i in range(1, len(words) - 1) if words[i - 1 : i + 2] == ["in", "front", "of"]}
     return [w for i, w in enumerate(words[:end]) if i >= start and i not in skip]
 
@@ -116,13 +100,13 @@ def _find_head(doc: Any, limit: int | None = None) -> tuple[int, int] | None:
     if head is None:
         return None
     for n in (2, 1):  # known multi-word names spaCy may tag ADJ/VERB + NOUN
-        if head - n >= 0 and " ".join([*words[head - n : head], singular(words[head])]) in lx.COMPOUND_NOUNS:
+        if head - n >= 0 and " ".join([*words[head - n : head], singular(words[head])]) in lexicon.COMPOUND_NOUNS:
             return head - n, head + 1
     start = head
     while (
         start > 0
         and doc[start - 1].pos_ in ("NOUN", "PROPN")
-        and words[start - 1] not in _QUALIFIERS | lx.COLOURS | lx.MATERIALS
+        and words[start - 1] not in _QUALIFIERS | lexicon.COLOURS | lexicon.MATERIALS
         and doc[start].tag_ != "POS"
     ):
         start -= 1
@@ -134,9 +118,9 @@ def analyse_target(phrase: str) -> Target:
     "her shirt", "the right side", "them") into a :class:`Target`; relations to other objects nest."""
     phrase = clean_phrase(phrase)
     expression, quantified = strip_determiners(re.sub(r"^(?:all|both|each) of (?=them$|they$)", "", phrase))
-    if expression in lx.PRONOUN_FORMS:
+    if expression in lexicon.PRONOUN_FORMS:
         return pronoun_target(expression)
-    if not expression or expression in lx.PRONOUNS:
+    if not expression or expression in lexicon.PRONOUNS:
         raise UnclearInstruction(f"cannot tell which object {phrase!r} refers to; name it (e.g. 'the red car')")
     if (region := region_target(expression)) is not None:
         return region
@@ -150,15 +134,15 @@ def analyse_target(phrase: str) -> Target:
 
 def pronoun_target(word: str) -> Target:
     """"him" / "her": a person; "them": every instance of the image's main subject; "it": one object."""
-    pronoun = lx.PRONOUN_FORMS[word]
+    pronoun = lexicon.PRONOUN_FORMS[word]
     head = "person" if pronoun in ("him", "her") else "object"
     return Target(expression=pronoun, head=head, all=pronoun == "them", pronoun=pronoun)  # type: ignore[arg-type]
 
 
 _IMAGE_SUFFIX = re.compile(r" of (?:the |this )?(?:whole |entire )?(?:image|photo|picture|photograph|scene)$")
 _REGION = re.compile(
-    r"^(?:very |far )?(?P<word>" + "|".join(lx.REGION_WORDS) + r")(?:[- ]hand)?"
-    r"(?: (?:" + "|".join(sorted(lx.REGION_PARTS)) + r"))?(?: of (?P<of>.+))?$"
+    r"^(?:very |far )?(?P<word>" + "|".join(lexicon.REGION_WORDS) + r")(?:[- ]hand)?"
+    r"(?: (?:" + "|".join(sorted(lexicon.REGION_PARTS)) + r"))?(?: of (?P<of>.+))?$"
 )
 
 
@@ -176,7 +160,7 @@ def region_target(expression: str) -> Target | None:
             relation = Relation("of", analyse_target(m["of"]))
         except UnclearInstruction:
             return None
-    region = lx.REGION_WORDS[m["word"]]
+    region = lexicon.REGION_WORDS[m["word"]]
     return Target(expression=expression, head="region", region=region, relation=relation)  # type: ignore[arg-type]
 
 
@@ -188,8 +172,8 @@ def possessive_target(expression: str) -> Target | None:
     to the owner), else None. What follows the owner is the part's own words."""
     first, _, rest = expression.partition(" ")
     owner: Target | None = None
-    if first in lx.POSSESSIVE_PRONOUNS and rest:
-        owner = pronoun_target(lx.POSSESSIVE_PRONOUNS[first])
+    if first in lexicon.POSSESSIVE_PRONOUNS and rest:
+        owner = pronoun_target(lexicon.POSSESSIVE_PRONOUNS[first])
     elif (m := _POSSESSIVE.match(expression)) and " of " not in m["owner"]:  # "the collar of the dog's owner"
         owner, rest = _anchor(m["owner"]), m["rest"]
     if owner is None:
@@ -199,7 +183,7 @@ def possessive_target(expression: str) -> Target | None:
     return replace(_own_target(doc, len(doc), expression, relation), expression=expression, relation=relation)
 
 
-_INTENSIFIER = r"(?:(?:" + "|".join(sorted(lx.RELATION_INTENSIFIERS)) + r") )?"
+_INTENSIFIER = r"(?:(?:" + "|".join(sorted(lexicon.RELATION_INTENSIFIERS)) + r") )?"
 #: what opens a relation after the target's own words, tried in this order at each word
 _OPENERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern + r" (?P<rest>.+)$"), direction)
@@ -262,7 +246,7 @@ def _relation(direction: str, rest: str) -> Relation | None:
         return None
     if direction == "at":  # "at the top of the tower": within that part; "at the door" is no direction
         return Relation("in", anchor) if anchor.region is not None else None
-    if direction == "in" and (anchor.head in lx.WEARABLES or anchor.head.split()[-1] in lx.WEARABLES):
+    if direction == "in" and (anchor.head in lexicon.WEARABLES or anchor.head.split()[-1] in lexicon.WEARABLES):
         return None  # "the man in the blue jacket" wears it
     if direction == "of" and anchor.region is not None and anchor.relation is None:
         return None
@@ -288,7 +272,7 @@ def _anchor(phrase: str) -> Target | None:
         return None
     if anchor.region is not None and anchor.relation is None:
         return None
-    if anchor.head in lx.NON_OBJECT_NOUNS or anchor.head in lx.IMAGE_WORDS:
+    if anchor.head in lexicon.NON_OBJECT_NOUNS or anchor.head in lexicon.IMAGE_WORDS:
         return None
     return anchor
 
@@ -298,7 +282,7 @@ def _is_position(phrase: str) -> bool:
     position in the image, not an object."""
     rest, _ = strip_determiners(_IMAGE_SUFFIX.sub("", phrase))
     words = re.split(r"[\s-]+", rest)
-    return bool(rest) and all(w in lx.POSITION_WORDS for w in words)
+    return bool(rest) and all(w in lexicon.POSITION_WORDS for w in words)
 
 
 def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) -> Target:
@@ -316,15 +300,15 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
     compound = [t.text for t in doc[head_start : head_end - 1]]
     head_text = " ".join([*compound, singular(head.text) if is_plural(head) else head.text])
     sides = _side_words(doc, possessor + 1, own_end)
-    spatial = next((lx.SPATIAL_WORDS[w] for w in sides if w in lx.SPATIAL_WORDS), None)
-    ordinal = next((lx.ORDINAL_WORDS[w] for w in words if w in lx.ORDINAL_WORDS), None)
+    spatial = next((lexicon.SPATIAL_WORDS[w] for w in sides if w in lexicon.SPATIAL_WORDS), None)
+    ordinal = next((lexicon.ORDINAL_WORDS[w] for w in words if w in lexicon.ORDINAL_WORDS), None)
     spatial, ordinal = refine_position(own.text, spatial, ordinal)  # corners; last on a side
-    size = next((lx.SIZE_WORDS[t.text] for t in doc[possessor + 1 : head_start] if t.text in lx.SIZE_WORDS), None)
+    size = next((lexicon.SIZE_WORDS[t.text] for t in doc[possessor + 1 : head_start] if t.text in lexicon.SIZE_WORDS), None)
     attributes = tuple(
         t.text
         for t in doc[possessor + 1 : head_start]
         if t.text not in _QUALIFIERS
-        and (t.pos_ == "ADJ" or t.tag_ == "VBG" or t.text in lx.COLOURS or t.text in lx.MATERIALS)
+        and (t.pos_ == "ADJ" or t.tag_ == "VBG" or t.text in lexicon.COLOURS or t.text in lexicon.MATERIALS)
     )
     one_owner = relation is not None and relation.direction == "of" and not relation.anchor.all
     return Target(
@@ -336,17 +320,6 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
         size=size,
         all=is_plural(head) and not one_owner,
     )
-
-
-def with_article(phrase: str) -> str:
-    """'tiger' -> 'a tiger', 'apple' -> 'an apple', 'green bus' -> 'a green bus'; plurals ('candles') and
-    phrases that already have a determiner and plural-only nouns ('sunglasses') stay as they are."""
-    words = phrase.split()
-    if not words or words[0] in ("a", "an", "the", "some") or singular(words[-1]) != words[-1]:
-        return phrase
-    if words[-1] in lx.PLURALIA_TANTUM:
-        return phrase
-    return ("an " if words[0][0] in "aeiou" else "a ") + phrase
 
 
 def noun_phrase(target: Target, attributes: tuple[str, ...] | None = None) -> str:
@@ -363,7 +336,7 @@ def _written_head(target: Target) -> str | None:
     """The head as written in the expression (e.g. 'buses' for head 'bus'), if found."""
     head_last = target.head.split()[-1]
     for word in target.expression.split():
-        if singular(word) == head_last or lx.IRREGULAR_PLURALS.get(word) == head_last:
+        if singular(word) == head_last or lexicon.IRREGULAR_PLURALS.get(word) == head_last:
             return " ".join([*target.head.split()[:-1], word])
     return None
 
@@ -393,7 +366,7 @@ def left_behind(target: Target) -> str:
     """What a removal leaves: the place the target is on/next to ("the cup on the table" -> "the table",
     "the man next to the car" -> "the car" and the scene), else the background."""
     m = _LOCATIVE.search(target.expression)
-    if m and not set(m["place"].split()) & set(lx.SPATIAL_WORDS):
+    if m and not set(m["place"].split()) & set(lexicon.SPATIAL_WORDS):
         return f"the {m['place']}"
     return "the background"
 

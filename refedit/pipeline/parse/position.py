@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import re
 
-from refedit.pipeline.parse import lexicon as lx
+from refedit.pipeline.parse import lexicon
 
 _AXIS = {"top": "top", "upper": "top", "bottom": "bottom", "lower": "bottom", "left": "left", "right": "right"}
 _V, _H = "top|upper|bottom|lower", "left|right"
 #: a vertical and a horizontal word side by side, either order, spaced or hyphenated: "top left",
 #: "bottom-right", "upper right", "lower-left", "right bottom"
 _TWO_AXES = re.compile(rf"\b(?:({_V})[\s-]+({_H})|({_H})[\s-]+({_V}))\b")
-_SIDES = "|".join(re.escape(w) for w in lx.SPATIAL_WORDS)
+_SIDES = "|".join(re.escape(w) for w in lexicon.SPATIAL_WORDS)
 _FROM_SIDE = re.compile(rf"\bfrom (?:the )?(?:very |far )?(?:{_SIDES})\b")
 
 

@@ -9,8 +9,8 @@ from typing import Any, Callable
 
 from refedit.errors import UnclearInstruction
 from refedit.pipeline.artifacts import EditPlan, Target
-from refedit.pipeline.parse import lexicon as lx
-from refedit.pipeline.parse.nlp import load_nlp
+from refedit.pipeline.parse import lexicon
+from refedit.pipeline.nlp import load_nlp
 from refedit.pipeline.parse.plan import (
     GLOBAL_TARGET,
     analyse_target,
@@ -48,11 +48,11 @@ def _is_attribute_token(tok: Any) -> bool:
     """True for a word that can be the new look of an object: an adjective, colour, material, participle
     ("striped"), or a size or comparative ("bigger", "taller", "more")."""
     word = tok.text
-    if word in lx.SIZE_WORDS:
+    if word in lexicon.SIZE_WORDS:
         return True
-    if word in lx.SPATIAL_WORDS or word in lx.ORDINAL_WORDS:
+    if word in lexicon.SPATIAL_WORDS or word in lexicon.ORDINAL_WORDS:
         return False
-    if word in lx.COLOURS | lx.MATERIALS | lx.SHADES | lx.COMPARATIVES or tok.tag_ in ("JJR", "RBR"):
+    if word in lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES | lexicon.COMPARATIVES or tok.tag_ in ("JJR", "RBR"):
         return True
     return tok.pos_ == "ADJ" or (tok.tag_ == "VBN" and word.endswith("ed"))
 
@@ -86,14 +86,14 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
 
 def _is_image(phrase: str) -> bool:
     rest, _ = strip_determiners(clean_phrase(phrase))
-    return rest in lx.IMAGE_WORDS
+    return rest in lexicon.IMAGE_WORDS
 
 
 def _global_or_none(target: str, new: str) -> Parsed | None:
     if not _is_image(target):
         return None
     new = _new(new)
-    if not new or set(new.split()) & lx.VAGUE_WORDS:
+    if not new or set(new.split()) & lexicon.VAGUE_WORDS:
         raise UnclearInstruction(f"{new or 'the instruction'!r} does not say what to change; name an object")
     return Parsed("global", "", new)
 
@@ -118,7 +118,7 @@ def template(pattern: str) -> Callable[[Builder], Builder]:
 
 
 _DEFINITE = r"(?:the|this|that|these|those)"
-_NOT_A_RELATION = "".join(rf"(?<!\b{w})" for w in sorted(lx.RELATION_BEFORE_TO))
+_NOT_A_RELATION = "".join(rf"(?<!\b{w})" for w in sorted(lexicon.RELATION_BEFORE_TO))
 
 
 _SIDE_OF = r"(?:the )?(?:very |far )?(?:left|right)(?:[- ]hand)?(?: side)? of "
@@ -223,7 +223,7 @@ def _give(m: re.Match[str]) -> Parsed | None:
         return Parsed("add", split["t"], _new(split["n"]))
     doc = load_nlp()(m["rest"])
     for tok in doc[:-1]:
-        if tok.pos_ in ("NOUN", "PROPN") and tok.text not in lx.COLOURS and doc[tok.i + 1].pos_ != "NOUN":
+        if tok.pos_ in ("NOUN", "PROPN") and tok.text not in lexicon.COLOURS and doc[tok.i + 1].pos_ != "NOUN":
             return Parsed("add", doc[: tok.i + 1].text, _new(doc[tok.i + 1 :].text))
     return None
 
@@ -291,8 +291,8 @@ def _make_a(m: re.Match[str]) -> Parsed | None:
 
 
 _REGION_FIRST = re.compile(
-    r"^(?P<t>(?:the )?(?:very |far )?(?P<w>" + "|".join(lx.REGION_WORDS) + r")(?:[- ]hand)?(?P<part> (?:"
-    + "|".join(sorted(lx.REGION_PARTS)) + r"))?(?: of (?:the |this )?(?:image|photo|picture|scene))?) (?P<n>(?!of ).+)$"
+    r"^(?P<t>(?:the )?(?:very |far )?(?P<w>" + "|".join(lexicon.REGION_WORDS) + r")(?:[- ]hand)?(?P<part> (?:"
+    + "|".join(sorted(lexicon.REGION_PARTS)) + r"))?(?: of (?:the |this )?(?:image|photo|picture|scene))?) (?P<n>(?!of ).+)$"
 )
 
 
@@ -326,14 +326,14 @@ def _make_pronoun(m: re.Match[str]) -> Parsed:
     return _replace_or_modify(m["t"], m["n"])
 
 
-@template(r"^(?P<v>" + "|".join(lx.LOOK_VERBS) + r") (?P<t>.+)$")
+@template(r"^(?P<v>" + "|".join(lexicon.LOOK_VERBS) + r") (?P<t>.+)$")
 def _look_verb(m: re.Match[str]) -> Parsed:
     """"blur the background", "darken the top half", "brighten the image": a change of look."""
-    change = lx.LOOK_VERBS[m["v"]]
+    change = lexicon.LOOK_VERBS[m["v"]]
     return Parsed("global", "", change) if _is_image(m["t"]) else Parsed("modify", m["t"], change)
 
 
-_ATTRIBUTE_NOUN = "|".join(sorted(lx.ATTRIBUTE_NOUNS))
+_ATTRIBUTE_NOUN = "|".join(sorted(lexicon.ATTRIBUTE_NOUNS))
 _NOUN_OF = re.compile(rf"^(?:(?:the|its|their|his|her) )?(?:{_ATTRIBUTE_NOUN}) (?:of|on) (?P<t>.+)$")
 _NOUN_AFTER = re.compile(rf"^(?P<t>.+?)(?:'s|')? (?:{_ATTRIBUTE_NOUN})(?P<rest>(?: .+)?)$")
 _FROM_OLD = re.compile(r"^(?P<t>.+) from (?P<old>[a-z-]+(?: [a-z-]+)?)$")

@@ -11,8 +11,7 @@ import numpy as np
 from PIL import Image
 
 from refedit.pipeline.artifacts import Candidate, Target
-from refedit.pipeline.parse import lexicon as lx
-from refedit.pipeline.parse.plan import with_article
+from refedit.core import english
 
 #: contrasts for attributes that are neither colours nor materials
 GENERIC_CONTRASTS = ("plain", "ordinary")
@@ -26,14 +25,14 @@ class ImageTextScorer(Protocol):
 
 def contrast_prompts(attribute: str, head: str) -> list[str]:
     """The asked description first, then contrasting ones of the same kind (colours against colours)."""
-    if attribute in lx.COLOURS:
+    if attribute in english.COLOURS:
         pool = [c for c in ("red", "green", "blue", "yellow", "white", "black", "grey", "brown", "orange", "pink",
                             "purple") if c != attribute]  # fmt: skip
-    elif attribute in lx.MATERIALS:
+    elif attribute in english.MATERIALS:
         pool = [m for m in ("wooden", "metal", "plastic", "glass", "stone") if m != attribute]
     else:
         pool = list(GENERIC_CONTRASTS)
-    return [f"a photo of {with_article(f'{a} {head}')}" for a in [attribute, *pool]]
+    return [f"a photo of {english.with_article(f'{a} {head}')}" for a in [attribute, *pool]]
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def root_word(expression: str, head: str | None = None) -> tuple[str, int, int]:
     last word. Without a spaCy model installed, ``head`` or the last word."""
     text = expression
     try:
-        from refedit.pipeline.parse.nlp import load_nlp
+        from refedit.pipeline.nlp import load_nlp
 
         doc = load_nlp()(text)
         root = next((t for t in doc if t.dep_ == "ROOT"), None)

@@ -1,0 +1,59 @@
+"""English word knowledge every stage may need: colour and material words, singular forms, articles. The
+parser classifies words with it; the segmenter's CLIP attribute filter writes its contrast prompts with it."""
+
+from __future__ import annotations
+
+COLOURS = frozenset(
+    "red green blue yellow orange purple violet pink brown black white grey gray silver gold golden beige "
+    "turquoise cyan magenta teal navy maroon crimson scarlet lavender lilac olive tan ivory cream khaki "
+    "bronze copper amber indigo emerald ruby coral peach mint charcoal blonde blond auburn".split()
+)
+MATERIALS = frozenset(
+    "wooden wood metal metallic glass marble stone plastic golden gold silver bronze copper steel iron "
+    "leather paper concrete brick crystal ice rubber velvet woolen wool denim ceramic porcelain chrome "
+    "transparent shiny matte rusty striped checkered furry fluffy polka-dotted".split()
+)
+IRREGULAR_PLURALS: dict[str, str] = {
+    "men": "man", "women": "woman", "people": "person", "children": "child", "mice": "mouse", "geese": "goose",
+    "feet": "foot", "teeth": "tooth", "oxen": "ox", "knives": "knife", "leaves": "leaf", "wolves": "wolf",
+    "shelves": "shelf", "loaves": "loaf", "scarves": "scarf", "halves": "half", "calves": "calf",
+    "wives": "wife", "lives": "life", "thieves": "thief", "elves": "elf", "potatoes": "potato",
+    "tomatoes": "tomato", "heroes": "hero", "mangoes": "mango", "dice": "die", "cacti": "cactus",
+}  # fmt: skip
+US_WORDS = frozenset("bus walrus octopus cactus circus virus campus citrus platypus hippopotamus fungus".split())
+IE_WORDS = frozenset("cookie movie pie tie zombie hippie goalie smoothie brownie selfie rookie lie".split())
+INVARIANT = frozenset(
+    "sheep fish deer sunglasses eyeglasses scissors jeans pants trousers shorts series species clothes".split()
+)
+#: plural-only nouns that take no article ("a man with sunglasses")
+PLURALIA_TANTUM = frozenset(
+    "sunglasses eyeglasses goggles scissors jeans pants trousers shorts pyjamas pajamas headphones clothes".split()
+)
+
+
+def singular(word: str) -> str:
+    """Singular form of an English plural noun (irregulars, -ies, -es, -s)."""
+    if word in IRREGULAR_PLURALS:
+        return IRREGULAR_PLURALS[word]
+    if word in INVARIANT or len(word) < 4:
+        return word
+    if word.endswith("ies"):
+        return word[:-1] if word[:-1] in IE_WORDS else word[:-3] + "y"
+    if word.endswith("uses") and word[:-2] in US_WORDS:
+        return word[:-2]
+    if word.endswith(("sses", "xes", "ches", "shes", "zzes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def with_article(phrase: str) -> str:
+    """'tiger' -> 'a tiger', 'apple' -> 'an apple', 'green bus' -> 'a green bus'; plurals ('candles') and
+    phrases that already have a determiner and plural-only nouns ('sunglasses') stay as they are."""
+    words = phrase.split()
+    if not words or words[0] in ("a", "an", "the", "some") or singular(words[-1]) != words[-1]:
+        return phrase
+    if words[-1] in PLURALIA_TANTUM:
+        return phrase
+    return ("an " if words[0][0] in "aeiou" else "a ") + phrase
