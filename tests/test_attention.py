@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from refedit.pipeline.segment.attention import capture_attention, normalize_attention
+from refedit.pipeline.segment.refdiff.attention import capture_attention, normalize_attention
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +127,35 @@ def test_normalize_attention_eq5() -> None:
     )
     batch = normalize_attention(torch.stack([a, 2 * a + 7]), (2, 2))
     torch.testing.assert_close(batch[0], batch[1], atol=1e-6, rtol=0)
+
+
+def test_capture_runs_diffusers_own_attn_processor(unet) -> None:  # type: ignore[no-untyped-def]
+    """The capturing processor is diffusers' ``AttnProcessor`` (a subclass adding nothing to the computation):
+    with diffusers' ``AttnProcessor`` on every layer, the UNet's output under capture is the same bit for bit."""
+    from diffusers.models.attention_processor import AttnProcessor
+
+    x, text = _inputs()
+    before = dict(unet.attn_processors)
+    try:
+        unet.set_attn_processor(AttnProcessor())
+        with torch.no_grad():
+            reference = unet(x, 10, encoder_hidden_states=text).sample
+            with capture_attention(unet, None) as store:
+                assert all(isinstance(p, AttnProcessor) for p in unet.attn_processors.values())
+                captured = unet(x, 10, encoder_hidden_states=text).sample
+    finally:
+        unet.set_attn_processor(before)
+    assert store.resolutions and torch.equal(captured, reference)
+
+
+def test_capture_without_explicit_probabilities_fails(unet, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Should diffusers' ``AttnProcessor`` stop computing the probabilities with ``get_attention_scores`` (here:
+    it runs ``AttnProcessor2_0``'s fused attention instead), capturing raises instead of recording nothing."""
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+    monkeypatch.setattr(AttnProcessor, "__call__", AttnProcessor2_0.__call__)
+    x, text = _inputs()
+    before = dict(unet.attn_processors)
+    with torch.no_grad(), pytest.raises(RuntimeError, match="get_attention_scores"), capture_attention(unet, (16, 16)):
+        unet(x, 10, encoder_hidden_states=text)
+    assert all(unet.attn_processors[k] is before[k] for k in before)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from refedit.errors import BadInput
 from refedit.pipeline.artifacts import EditPlan, Hints, Target
-from refedit.pipeline.segment import refdiff_math as rm
+from refedit.pipeline.segment import refdiff as rm
 
 from .hooks import UNetCall, ddim_timesteps, record_unet_calls
 
@@ -398,7 +398,7 @@ def test_sam_standard_filters(tiny_settings):
     """SAM's automatic-mask filters: the stability score, and the predicted-IoU / stability thresholds
     that decide which grid-prompted masks become proposals."""
     from refedit.pipeline.chain import build_stage
-    from refedit.pipeline.segment import refdiff_math as rm
+    from refedit.pipeline.segment import refdiff as rm
 
     logits = np.full((2, 4, 4), -5.0)
     logits[0, :2, :2] = 5.0  # confident: the same mask at both offsets

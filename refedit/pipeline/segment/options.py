@@ -38,7 +38,7 @@ class RefDiffOptions(StageOptions):
     attention averaged over them; None = ``t_index`` as the official code, 1 = a single pass);
     ``guidance``: classifier-free guidance of those steps (1 = conditional only; the official code uses 9,
     which doubles the UNet batch); ``alpha`` (Eq. 1) and ``beta`` (Eq. 7); ``fusion``: "paper" (Eq. 1/7) or
-    "official" (0.7·hard + 0.3·soft + 0.05·s^G, see :func:`refdiff_math.fuse_official`);
+    "official" (0.7·hard + 0.3·soft + 0.05·s^G, see :func:`refdiff.scores.fuse_official`);
     ``proposals``: "attention" (Eq. 8), "sam" (SAM point grid), "both", "grounded" (Grounded-SAM's
     detections) or "all"; ``min_area``/``max_area``: proposal area limits as fractions of the image;
     SAM's automatic-mask settings: ``sam_grid`` points per side (32), ``sam_iou_thresh`` on the predicted IoU
