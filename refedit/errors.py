@@ -8,6 +8,7 @@ Exit codes (documented in README.md):
     4  target not found in the image
     5  model unavailable (not downloaded, no network, incompatible checkpoint)
     6  a batch finished with at least one failed item
+    7  ambiguous: the instruction fits more than one object equally well (say which, e.g. with --point)
   130  interrupted (Ctrl-C)
 """
 
@@ -44,6 +45,12 @@ class TargetNotFound(RefEditError):
     exit_code = 4
 
 
+class Ambiguous(RefEditError):
+    """The instruction fits several objects equally well ("her" with two women in the photo)."""
+
+    exit_code = 7
+
+
 class ModelUnavailable(RefEditError):
     """A checkpoint cannot be loaded (not cached, no network, wrong kind)."""
 
@@ -72,5 +79,6 @@ EXIT_CODES: dict[int, str] = {
     TargetNotFound.exit_code: "target not found",
     ModelUnavailable.exit_code: "model unavailable",
     BatchFailed.exit_code: "batch had failures",
+    Ambiguous.exit_code: "ambiguous",
     INTERRUPTED_EXIT_CODE: "interrupted",
 }

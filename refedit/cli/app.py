@@ -108,5 +108,5 @@ def main(debug: bool) -> None:
     refedit edit cats.jpg "replace the left cat with a tiger" -o out.png
 
     Exit codes: 0 ok, 1 internal error, 2 bad input, 3 unclear instruction, 4 target not found,
-    5 model unavailable, 6 batch had failures, 130 interrupted.
+    5 model unavailable, 6 batch had failures, 7 ambiguous, 130 interrupted.
     """

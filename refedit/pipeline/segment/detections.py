@@ -49,3 +49,7 @@ class GivenDetections:
         if not labelled:
             return list(self.candidates)
         return [c for c in labelled if head and (head in c.label.lower() or c.label.lower() in prompt.lower())]
+
+    def detect_phrases(self, image: Image.Image, phrases: list[str], *, text_threshold: float) -> list[list[Candidate]]:
+        """Per phrase, the given detections whose label matches it (no model call)."""
+        return [self.detect(image, p, text_threshold=text_threshold) for p in phrases]

@@ -16,6 +16,7 @@ from refedit.core import masks
 from refedit.pipeline.segment.attributes import ClipScorer, score_attributes
 from refedit.pipeline.segment.hints import HintChoice, hint_prompts, select_by_hints
 from refedit.pipeline.segment.options import GroundedSamOptions
+from refedit.pipeline.segment.referring import needs_referring
 from refedit.pipeline.segment.resolve import Resolution, nms, resolve
 
 
@@ -66,6 +67,10 @@ class GroundedSamSegmenter:
                 return self.from_hints(image, hints, "the instruction names no object")
             full = np.ones((image.height, image.width), dtype=bool)
             return Segmentation(mask=full, reason="global edit: the whole image", segmenter=self.name)
+        if not hinted and needs_referring(plan):  # relations, pronouns, regions, placements (hints decide alone)
+            from refedit.pipeline.segment.referring import Referring
+
+            return Referring(self, image, plan).run()
         cands, best = self.candidates(image, plan)
         if not cands and hinted:
             return self.from_hints(image, hints, f"no '{plan.segmentation_prompt}' detected")

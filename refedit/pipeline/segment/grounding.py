@@ -47,3 +47,51 @@ class GroundingDino:
             if x1 > x0 and y1 > y0:
                 out.append(Candidate(box=(x0, y0, x1, y1), score=score, label=str(label) or prompt))
         return out
+
+    @torch.inference_mode()
+    def detect_phrases(self, image: Image.Image, phrases: list[str], *, text_threshold: float) -> list[list[Candidate]]:
+        """One model call for several phrases ("chair . sofa ."): per phrase, the boxes whose best token of that
+        phrase scores at least ``floor`` and more than any other phrase's tokens (each box goes to one
+        phrase), plus that phrase's best box; labelled with the phrase. One phrase is :meth:`detect`."""
+        if len(phrases) == 1:
+            return [self.detect(image, phrases[0], text_threshold=text_threshold)]
+        model = self.store.get("grounding", "detector")
+        processor = self.store.get("grounding", "processor")
+        clean = [p.strip().lower().rstrip(".").strip() for p in phrases]
+        inputs = processor(images=image, text=" . ".join(clean) + " .", return_tensors="pt").to(self.store.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.store.dtype)
+        outputs = model(**inputs)
+        probs = outputs.logits.float().sigmoid()[0]  # (queries, tokens)
+        spans = phrase_spans(inputs.input_ids[0].tolist(), processor.tokenizer.convert_tokens_to_ids("."), len(clean))
+        per = torch.stack([probs[:, a:b].amax(dim=1) for a, b in spans], dim=1)  # (queries, phrases)
+        score, which = per.max(dim=1)
+        w, h = image.size
+        cx, cy, bw, bh = outputs.pred_boxes.float()[0].unbind(-1)
+        boxes = torch.stack([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h], dim=-1)
+        boxes, score, which, per = boxes.cpu(), score.cpu(), which.cpu(), per.cpu()  # one transfer
+        out: list[list[Candidate]] = []
+        for k, phrase in enumerate(phrases):
+            keep = ((which == k) & (score >= self.floor)).nonzero().flatten().tolist()
+            best = int(per[:, k].argmax())
+            keep = keep if best in keep else [*keep, best]
+            found = []
+            for q in sorted(keep, key=lambda q: -float(per[q, k])):
+                x0, y0, x1, y1 = (min(max(float(v), 0.0), lim) for v, lim in zip(boxes[q], (w, h, w, h), strict=True))
+                if x1 > x0 and y1 > y0:
+                    found.append(Candidate(box=(x0, y0, x1, y1), score=float(per[q, k]), label=phrase))
+            out.append(found)
+        return out
+
+
+def phrase_spans(ids: list[int], separator: int, n: int) -> list[tuple[int, int]]:
+    """The token ranges of ``n`` phrases in "[CLS] a . b . [SEP]": between the separators, after [CLS]."""
+    spans, start = [], 1
+    for i, t in enumerate(ids):
+        if t == separator:
+            spans.append((start, i))
+            start = i + 1
+    spans = [(a, b) for a, b in spans if b > a][:n]
+    if len(spans) < n:
+        raise ValueError(f"found {len(spans)} phrases in the detector's tokens, expected {n}")
+    return spans

@@ -1,0 +1,233 @@
+"""Grounded-SAM for plans that say more than one object: relations to an anchor ("the chair on the left of the
+sofa", nested), pronouns the image settles ("her", "them"), regions ("the right side", "the background") and
+placements of added objects ("add a cup to the left of the book").
+
+One detector call covers the target's phrase and every anchor's (and the generic subject phrases a pronoun or
+the background needs). Anchors are resolved first, with their own qualifiers, then the target among the
+boxes that stand in the relation to them (:mod:`~refedit.pipeline.segment.relations`); the reason names the
+anchor and why. An anchor that is not found is :class:`TargetNotFound` naming it; a pronoun that fits two
+people equally is :class:`Ambiguous` (exit 7); a relation no candidate satisfies is reported, never turned
+into an absolute position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from refedit.core import masks
+from refedit.core.geometry import box_iou
+from refedit.errors import Ambiguous, TargetNotFound
+from refedit.pipeline.artifacts import Box, Candidate, EditPlan, Segmentation, Target
+from refedit.pipeline.segment import relations as rel
+from refedit.pipeline.segment.resolve import nms
+
+WORDS = {"left-of": "left of", "right-of": "right of", "above": "above", "below": "below", "next-to": "next to",
+         "in-front-of": "in front of", "behind": "behind", "between": "between", "on": "on", "in": "in",
+         "of": "of"}  # fmt: skip
+
+
+def needs_referring(plan: EditPlan) -> bool:
+    """True when the plan has a relation, pronoun, region or placement (the plain path does the rest)."""
+    t = plan.target
+    return bool(t.relation or t.pronoun or t.region or plan.placement)
+
+
+@dataclass(frozen=True)
+class Found:
+    """One target resolved: its phrase's candidates, the chosen ones, why, and (regions) a ready mask."""
+
+    candidates: tuple[Candidate, ...]
+    chosen: tuple[int, ...]
+    reason: str
+    mask: np.ndarray | None = None
+
+    def box(self) -> Box:
+        """The union box of the chosen candidates (or of the region mask)."""
+        if self.mask is not None:
+            b = masks.mask_box(self.mask)
+            assert b is not None
+            return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+        boxes = [self.candidates[i].box for i in self.chosen]
+        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+class Referring:
+    """Resolves one plan with relations, pronouns, regions or placements on one image."""
+
+    def __init__(self, segmenter: Any, image: Image.Image, plan: EditPlan) -> None:
+        self.seg, self.image, self.plan = segmenter, image, plan
+        self.size = image.size
+        self.shape = (image.height, image.width)
+        phrases = self._phrases(plan.target, main=True)
+        opts = segmenter.options
+        found = segmenter.detector.detect_phrases(image, phrases, text_threshold=opts.text_threshold)
+        self.found = {p: nms([c for c in f if c.score >= opts.box_threshold], opts.nms_iou) for p, f in
+                      zip(phrases, found, strict=True)}  # fmt: skip
+
+    # ------------------------------------------------------------------ phrases
+    def _phrase(self, t: Target, main: bool) -> str:
+        if t.pronoun in ("him", "her"):
+            return "person"
+        return self.plan.segmentation_prompt if main else " ".join([*t.attributes, t.head])
+
+    def _phrases(self, t: Target, main: bool = False) -> list[str]:
+        out: list[str] = []
+        if t.pronoun in ("them", "it") or t.region in ("background", "foreground"):
+            out += rel.SUBJECT_PHRASES
+        elif t.region is None:
+            out.append(self._phrase(t, main))
+        if t.relation is not None:
+            out += self._phrases(t.relation.anchor)
+            if t.relation.second is not None:
+                out += self._phrases(t.relation.second)
+        return list(dict.fromkeys(out))
+
+    # ------------------------------------------------------------------ resolution
+    def run(self) -> Segmentation:
+        """The segmentation of the plan's target, or of the placement next to it for an addition."""
+        target = self.plan.target
+        found = self.find(target, main=True)
+        if self.plan.placement is not None:
+            return self._placed(found)
+        if found.mask is not None:
+            mask, cands, chosen = found.mask, (), ()
+        else:
+            cands = self._with_masks(found.candidates)
+            chosen = found.chosen
+            mask = self.seg._chosen_mask(cands, chosen, self.shape)
+        return Segmentation(mask=masks.dilate(mask, self.seg.options.dilate), candidates=tuple(cands), chosen=chosen,
+                            reason=found.reason, segmenter=self.seg.name)  # fmt: skip
+
+    def find(self, t: Target, main: bool = False) -> Found:
+        """Resolve ``t``: anchors first, then ``t`` among its phrase's candidates."""
+        if t.region is not None:
+            return self._region(t)
+        if t.pronoun is not None:
+            return self._pronoun(t)
+        phrase = self._phrase(t, main)
+        cands = self.found.get(phrase, [])
+        role = "" if main else "the anchor "
+        if t.relation is not None:  # the anchor first: a missing anchor is named as such
+            return self._related(t, list(cands), self.find(t.relation.anchor))
+        if not cands:
+            raise TargetNotFound(f"{role}'{t.expression}' was not found in the image (no '{phrase}' detected above "
+                                 f"the box threshold {self.seg.options.box_threshold:.2f})")  # fmt: skip
+        r = self.seg.resolve(self.image, list(cands), replace(self.plan, target=t))
+        if not r.chosen:
+            raise TargetNotFound(f"cannot resolve {role}'{t.expression}': {r.reason}")
+        return Found(tuple(cands), r.chosen, r.reason)
+
+    def _related(self, t: Target, cands: list[Candidate], anchor: Found) -> Found:
+        relation = t.relation
+        assert relation is not None
+        second_box = self.find(relation.second).box() if relation.second is not None else None
+        anchor_box = anchor.box()
+        if relation.direction == "between" and second_box is None:  # one plural anchor: its two outermost
+            boxes = sorted((anchor.candidates[i].box for i in anchor.chosen), key=lambda b: b[0])
+            if len(boxes) < 2:
+                raise TargetNotFound(f"'between' needs two of '{relation.anchor.expression}', found {len(boxes)}")
+            anchor_box, second_box = boxes[0], boxes[-1]
+        anchor_boxes = [anchor.candidates[i].box for i in anchor.chosen] if anchor.mask is None else []
+        costs = {}
+        for i, c in enumerate(cands):
+            if any(box_iou(c.box, a) > 0.9 for a in anchor_boxes):  # the anchor itself ("the girl left of the girl")
+                continue
+            cost = rel.relation_cost(relation.direction, c.box, anchor_box, second_box)
+            if cost is not None:
+                costs[i] = cost
+        words = WORDS[relation.direction]
+        what = f"'{relation.anchor.expression}'" + (f" and '{relation.second.expression}'" if relation.second else "")
+        if not cands:
+            raise TargetNotFound(f"'{t.expression}' was not found in the image (no '{t.head}' detected above the box "
+                                 f"threshold {self.seg.options.box_threshold:.2f})")  # fmt: skip
+        if not costs:
+            raise TargetNotFound(f"none of the {len(cands)} '{t.head}' detections is {words} {what}; "
+                                 f"try another wording or a --point hint")  # fmt: skip
+        keep = sorted(costs, key=costs.__getitem__)
+        own = replace(t, relation=None)
+        if own.spatial or own.ordinal or own.size or own.attributes:
+            sub = self.seg.resolve(self.image, [cands[i] for i in keep], replace(self.plan, target=own))
+            chosen, why = tuple(keep[i] for i in sub.chosen), sub.reason
+        elif own.all:
+            chosen, why = tuple(keep), f"all {len(keep)}"
+        else:
+            chosen, why = (keep[0],), "the nearest" if len(keep) > 1 else "the only one"
+        reason = (f"{why} of the {len(keep)} '{t.head}' detections {words} {what} "
+                  f"({what}: {anchor.reason})")  # fmt: skip
+        return Found(tuple(cands), chosen, reason)
+
+    def _pronoun(self, t: Target) -> Found:
+        if t.pronoun in ("him", "her"):
+            cands = self.found.get("person", [])
+            if not cands:
+                raise TargetNotFound(f"'{t.pronoun}' needs a person in the image, and none was detected")
+            i, clear = rel.most_salient([c.box for c in cands], [c.score for c in cands])
+            if not clear:
+                raise Ambiguous(f"'{t.pronoun}' could be any of {len(cands)} people of similar size; say which with "
+                                f"--point X,Y or --box")  # fmt: skip
+            n = len(cands)
+            return Found(tuple(cands), (i,), f"'{t.pronoun}': the most prominent of {n} person detection{'s' * (n > 1)}")
+        pairs = [(p, c) for p in rel.SUBJECT_PHRASES for c in self.found.get(p, [])]
+        subject = rel.main_subject([p for p, _ in pairs], [c.box for _, c in pairs], [c.score for _, c in pairs])
+        if subject is None:
+            raise TargetNotFound(f"cannot tell what '{t.pronoun}' refers to: no usual subject detected")
+        cands = self.found[subject]
+        if t.pronoun == "them":
+            n = len(cands)
+            return Found(tuple(cands), tuple(range(n)), f"'them': all {n} '{subject}' detections, the image's main subject")
+        i, clear = rel.most_salient([c.box for c in cands], [c.score for c in cands])
+        if not clear:
+            raise Ambiguous(f"'it' could be any of {len(cands)} '{subject}' detections; say which with --point X,Y")
+        return Found(tuple(cands), (i,), f"'it': the most prominent '{subject}', the image's main subject")
+
+    def _region(self, t: Target) -> Found:
+        region = t.region
+        assert region is not None
+        w, h = self.size
+        within: Box = (0.0, 0.0, float(w), float(h))
+        where = "of the image"
+        if t.relation is not None:
+            anchor = self.find(t.relation.anchor)
+            within, where = anchor.box(), f"of '{t.relation.anchor.expression}' ({anchor.reason})"
+        if region in ("background", "foreground"):
+            objects = [c for p in rel.SUBJECT_PHRASES for c in self.found.get(p, [])]
+            if not objects:
+                raise TargetNotFound(f"found no object to tell the {region} from")
+            fg = np.zeros(self.shape, dtype=bool)
+            for c in self._with_masks(tuple(objects)):
+                fg |= c.mask  # type: ignore[arg-type]
+            inside = masks.box_mask(within, self.shape)
+            mask = (fg if region == "foreground" else ~fg) & inside
+            return Found((), (), f"the {region} {where}: {'the' if region == 'foreground' else 'all but the'} "
+                                 f"{len(objects)} detected objects", mask)  # fmt: skip
+        box = rel.region_box(region, within)
+        half = "middle third" if region == "center" else f"{region} half"
+        return Found((), (), f"the {half} {where}", masks.box_mask(box, self.shape))
+
+    def _placed(self, found: Found) -> Segmentation:
+        direction = self.plan.placement
+        assert direction is not None
+        anchor = found.box()
+        box = rel.placement_box(direction, anchor, self.size, self.plan.replacement)
+        what = self.plan.replacement or "the new object"
+        if box is None:
+            raise TargetNotFound(f"no room {WORDS[direction]} '{self.plan.target.expression}' for {what} in the image")
+        mask = masks.box_mask(box, self.shape)
+        cands = self._with_masks(found.candidates) if found.mask is None else ()
+        reason = f"a place for {what} {WORDS[direction]} '{self.plan.target.expression}' ({found.reason})"
+        return Segmentation(mask=mask, candidates=tuple(cands), chosen=found.chosen if cands else (), reason=reason,
+                            segmenter=self.seg.name)  # fmt: skip
+
+    def _with_masks(self, cands: tuple[Candidate, ...] | list[Candidate]) -> list[Candidate]:
+        """The candidates with SAM's masks (one batched call), or their boxes with ``box_mask``."""
+        if not cands:
+            return []
+        if self.seg.options.box_mask:
+            found = [masks.box_mask(c.box, self.shape, self.seg.options.box_expand) for c in cands]
+        else:
+            found = self.seg.sam.masks(self.image, [c.box for c in cands])
+        return [Candidate(c.box, c.score, c.label, m) for c, m in zip(cands, found, strict=True)]
