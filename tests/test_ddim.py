@@ -44,3 +44,15 @@ def test_schedule_matches_diffusers_ddim():
     x, eps = torch.randn(1, 4, 4, 4), torch.randn(1, 4, 4, 4)
     ref = s.step(eps, int(sched.timesteps[3]), x).prev_sample
     assert torch.allclose(ddim.ddim_step(x, eps, sched.alphas[3], sched.alphas_prev[3]), ref, atol=1e-5)
+
+
+def test_the_shared_sampling_loop_is_the_ddim_recursion_with_a_hook_after_each_step():
+    sched = ddim.Schedule(timesteps=(901, 601, 301), alphas=(0.05, 0.3, 0.6), alphas_prev=(0.3, 0.6, 0.9))
+    x0 = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    eps = lambda x, t: torch.sin(x * t / 1000.0)  # noqa: E731 - any deterministic noise prediction
+    seen = []
+    got = ddim.sample(x0, sched, eps, lambda k, x: seen.append(k) or x * 0.5)
+    want = x0
+    for k, t in enumerate(sched.timesteps):
+        want = ddim.ddim_step(want, eps(want, t), sched.alphas[k], sched.alphas_prev[k]) * 0.5
+    assert seen == [0, 1, 2] and torch.equal(got, want)

@@ -8,6 +8,7 @@ before any of this runs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -110,3 +111,19 @@ def ddim_schedule(
     alphas = tuple(float(alphas_cumprod[t]) for t in ts)
     prev = tuple(float(alphas_cumprod[t - step_ratio]) if t - step_ratio >= 0 else final for t in ts)
     return Schedule(timesteps=tuple(ts), alphas=alphas, alphas_prev=prev)
+
+
+def sample(
+    x: torch.Tensor,
+    schedule: Schedule,
+    eps: Callable[[torch.Tensor, int], torch.Tensor],
+    after_step: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """The deterministic DDIM sampling loop every editor shares (DDIM Eq. 12 with σ = 0): for each step k,
+    ``x = ddim_step(x, eps(x, t_k), ᾱ_k, ᾱ_prev_k)``, then ``after_step(k, x)`` when given (mask blending of
+    DiffEdit Eq. 4 and SDEdit, progress). ``eps`` is the editor's guided noise prediction (its CFG variant)."""
+    for k, t in enumerate(schedule.timesteps):
+        x = ddim_step(x, eps(x, t), schedule.alphas[k], schedule.alphas_prev[k])
+        if after_step is not None:
+            x = after_step(k, x)
+    return x

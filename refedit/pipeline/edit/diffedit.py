@@ -82,14 +82,16 @@ class DiffEditEditor(CheckpointEditor):
         (Eq. 2 and 4): ⌈r·T⌉ batched UNet calls."""
         sched = inversion.schedule
         text = self.sd.encode_text(["", edited_caption])
-        x = inversion.latents[0]
-        for k, t in enumerate(sched.timesteps):
-            eps_u, eps_c = self._eps(torch.cat([x, x]), t, text).chunk(2)
-            x = ddim.ddim_step(x, ddim.cfg(eps_u, eps_c, guidance), sched.alphas[k], sched.alphas_prev[k])
+
+        def eps(x: torch.Tensor, t: int) -> torch.Tensor:
+            return ddim.cfg(*self._eps(torch.cat([x, x]), t, text).chunk(2), guidance)
+
+        def blend(k: int, x: torch.Tensor) -> torch.Tensor:  # outside the mask: the inversion's own latents
             keep = inversion.latents[k + 1] if k + 1 < len(inversion.latents) else inversion.start
-            x = ddim.blend_latents(x, keep, mask)
             self._report("edit", k + 1, len(sched.timesteps))
-        return x
+            return ddim.blend_latents(x, keep, mask)
+
+        return ddim.sample(inversion.latents[0], sched, eps, blend)
 
     def cached_inversion(self, work: Image.Image, source_caption: str, seed: int) -> Inversion:
         """:meth:`invert` once per (working image, source caption, r, T, seed, model, dtype)."""

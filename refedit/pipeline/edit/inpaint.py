@@ -36,10 +36,12 @@ class InpaintEditor(CheckpointEditor):
         x = noise if opts.strength >= 1.0 else ddim.noised(z0, noise, sched.alphas[0])
         text = sd.encode_text(["", plan.edited_caption])
         cond = torch.cat([mask, masked_latents], dim=1).repeat(2, 1, 1, 1)
-        for k, t in enumerate(sched.timesteps):
-            eps_u, eps_c = sd.eps(torch.cat([torch.cat([x, x]), cond], dim=1), t, text).chunk(2)
+
+        def eps(x: torch.Tensor, t: int) -> torch.Tensor:
             self.unet_calls += 1
-            x = ddim.ddim_step(x, ddim.cfg(eps_u, eps_c, opts.guidance), sched.alphas[k], sched.alphas_prev[k])
+            return ddim.cfg(*sd.eps(torch.cat([torch.cat([x, x]), cond], dim=1), t, text).chunk(2), opts.guidance)
+
+        x = ddim.sample(x, sched, eps)
         return self.result(image=image, latents=x, region=region, plan=plan, segmentation=segmentation, seed=seed,
                            prompt=plan.edited_caption)  # fmt: skip
 

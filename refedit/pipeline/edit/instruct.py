@@ -34,11 +34,12 @@ class InstructEditor(CheckpointEditor):
         image_cond = torch.cat([image_latents, image_latents, torch.zeros_like(image_latents)])
         text = sd.encode_text([plan.instruction, "", ""])
         sched = sd.ddim_schedule(opts.steps, 1.0)
-        x = noise_like(image_latents, seed)
-        for k, t in enumerate(sched.timesteps):
-            e_text, e_image, e_uncond = sd.eps(torch.cat([torch.cat([x, x, x]), image_cond], dim=1), t, text).chunk(3)
+
+        def eps(x: torch.Tensor, t: int) -> torch.Tensor:
             self.unet_calls += 1
-            eps = dual_cfg(e_text, e_image, e_uncond, opts.guidance, opts.image_guidance)
-            x = ddim.ddim_step(x, eps, sched.alphas[k], sched.alphas_prev[k])
+            e_text, e_image, e_uncond = sd.eps(torch.cat([torch.cat([x, x, x]), image_cond], dim=1), t, text).chunk(3)
+            return dual_cfg(e_text, e_image, e_uncond, opts.guidance, opts.image_guidance)
+
+        x = ddim.sample(noise_like(image_latents, seed), sched, eps)
         return self.result(image=image, latents=x, region=region, plan=plan, segmentation=segmentation, seed=seed,
                            prompt=plan.instruction)  # fmt: skip

@@ -36,12 +36,15 @@ class SDEditEditor(CheckpointEditor):
         mask = region.latent_mask(tuple(z0.shape[-2:]), z0)
         sched = sd.ddim_schedule(opts.steps, opts.strength)
         text = sd.encode_text(["", plan.edited_caption])
-        x = ddim.noised(z0, noise, sched.alphas[0])
-        for k, t in enumerate(sched.timesteps):
-            eps_u, eps_c = sd.eps(torch.cat([x, x]), t, text).chunk(2)
+
+        def eps(x: torch.Tensor, t: int) -> torch.Tensor:
             self.unet_calls += 1
-            x = ddim.ddim_step(x, ddim.cfg(eps_u, eps_c, opts.guidance), sched.alphas[k], sched.alphas_prev[k])
+            return ddim.cfg(*sd.eps(torch.cat([x, x]), t, text).chunk(2), opts.guidance)
+
+        def blend(k: int, x: torch.Tensor) -> torch.Tensor:  # outside the mask: the input, noised to this step
             source = ddim.noised(z0, noise, sched.alphas_prev[k]) if k + 1 < len(sched.timesteps) else z0
-            x = ddim.blend_latents(x, source, mask)
+            return ddim.blend_latents(x, source, mask)
+
+        x = ddim.sample(ddim.noised(z0, noise, sched.alphas[0]), sched, eps, blend)
         return self.result(image=image, latents=x, region=region, plan=plan, segmentation=segmentation, seed=seed,
                            prompt=plan.edited_caption)  # fmt: skip
