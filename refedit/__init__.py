@@ -28,7 +28,7 @@ def edit(
     seed: int = 0,
     parser: str = "rules",
     segmenter: str = "grounded-sam",
-    editor: str = "diffedit",
+    editor: str | None = None,
     models: dict[str, str] | None = None,
     device: str | None = None,
     dtype: str | None = None,
@@ -38,7 +38,9 @@ def edit(
     """Edit ``image`` as ``instruction`` says and return the :class:`EditResult`.
 
     ``models`` maps roles ("sd", "grounding", "sam", "clip", ...) to model ids or local directories;
-    ``options`` are stage options such as ``steps``, ``encode_ratio``, ``guidance``.
+    ``options`` are stage options such as ``steps``, ``encode_ratio``, ``guidance``. ``editor=None`` is
+    DiffEdit, with additions ("add a cup to the left of the book") going to the inpainting editor when an
+    inpainting checkpoint is available.
     """
     from PIL import Image
 
@@ -55,7 +57,8 @@ def edit(
         image = image.convert("RGB")
     from refedit.pipeline.stages import check_options
 
-    options = check_options(options, {"parser": parser, "segmenter": segmenter, "editor": editor})  # typos refused
+    checked = {"parser": parser, "segmenter": segmenter, "editor": editor or "diffedit"}
+    options = check_options(options, checked)  # typos refused
     settings = Settings.resolve(models=models, device=device, dtype=dtype)
     pipe = Pipeline.build(settings, parser=parser, segmenter=segmenter, editor=editor, options=options)
     request = EditRequest(image=image, instruction=instruction, hints=hints or Hints(), seed=seed, image_path=path)

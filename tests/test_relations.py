@@ -198,3 +198,60 @@ def test_end_to_end_cup_left_of_the_book_is_filled_by_the_inpaint_editor(tmp_pat
     assert (before[m] != after[m]).any() and np.array_equal(before[~m & (np.arange(W)[None, :] > 420)],
                                                             after[~m & (np.arange(W)[None, :] > 420)])  # fmt: skip
     assert json.loads(r.stdout)["plan"]["placement"] == "left-of"
+
+
+def test_additions_go_to_the_inpaint_editor_when_the_editor_is_left_to_choose(tmp_path, tiny_settings, tiny_models):
+    """DiffEdit cannot create objects in empty regions: with no editor named, an addition is painted by the
+    inpainting editor (its checkpoint is there); without an inpainting checkpoint DiffEdit tries, with a warning;
+    an editor the user names is always used."""
+    import warnings
+
+    from refedit.config import Settings
+    from refedit.errors import RefEditWarning
+    from refedit.pipeline.chain import Pipeline
+
+    plan = PARSER.parse(instruction="add a cup to the left of the book")
+    pipe = Pipeline.build(tiny_settings, options={"steps": 2, "resolution": 64})
+    assert pipe.editor.name == "diffedit" and pipe.editor_for(plan).name == "inpaint"
+    assert pipe.editor_for(PARSER.parse(instruction="remove the book")).name == "diffedit"
+    named = Pipeline.build(tiny_settings, editor="diffedit", options={"steps": 2, "resolution": 64})
+    assert named.editor_for(plan).name == "diffedit"
+    missing = Settings(models={**tiny_settings.models, "inpaint": str(tmp_path / "no-inpaint-here")}, device="cpu")
+    pipe = Pipeline.build(missing, options={"steps": 2, "resolution": 64})
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert pipe.editor_for(plan).name == "diffedit"
+    assert any(issubclass(w.category, RefEditWarning) and "cannot create an object" in str(w.message) for w in seen)
+
+
+def test_an_ambiguous_anchor_is_exit_7_and_a_qualified_one_is_not(tmp_path, tiny_settings):
+    dets = [("sofa", [200, 150, 300, 250], 0.8), ("sofa", [450, 150, 550, 250], 0.78),
+            ("chair", [120, 150, 180, 260], 0.9), ("chair", [380, 150, 430, 260], 0.9)]  # fmt: skip
+    with pytest.raises(Ambiguous, match="the anchor 'sofa' could be any of 2"):
+        segment(tmp_path, tiny_settings, dets, "make the chair on the left of the sofa red")
+    r = segment(tmp_path, tiny_settings, dets, "make the chair on the left of the right sofa red")
+    assert chosen_boxes(r) == [(380.0, 150.0, 430.0, 260.0)]
+    r = segment(tmp_path, tiny_settings, [*dets[:1], ("sofa", [450, 150, 550, 250], 0.4), *dets[2:]],
+                "make the chair on the left of the sofa red")  # one sofa clearly the better detection
+    assert chosen_boxes(r) == [(120.0, 150.0, 180.0, 260.0)]
+
+
+def test_grounding_dino_detects_target_and_anchor_phrases_in_one_call(tiny_settings):
+    """The tiny GroundingDINO through from_pretrained: one forward for "chair . sofa", each box given to one phrase."""
+    from refedit.pipeline.models import ModelStore
+    from refedit.pipeline.segment.grounding import GroundingDino
+
+    store = ModelStore(tiny_settings)
+    detector = GroundingDino(store, floor=0.0)
+    model = store.get("grounding", "detector")
+    calls = []
+    hook = model.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        per = detector.detect_phrases(IMAGE, ["chair", "sofa"], text_threshold=0.25)
+    finally:
+        hook.remove()
+    assert len(calls) == 1 and len(per) == 2
+    assert {c.label for c in per[0]} == {"chair"} and {c.label for c in per[1]} == {"sofa"}
+    boxes = [c.box for c in per[0] + per[1]]
+    assert len(boxes) == len(set(boxes))  # no box given to both phrases
+    assert all(0 <= b[0] < b[2] <= W and 0 <= b[1] < b[3] <= H for b in boxes)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from refedit.config import Settings
-from refedit.errors import TargetNotFound
+from refedit.errors import ModelUnavailable, RefEditWarning, TargetNotFound
 from refedit.pipeline.artifacts import EditPlan, EditRequest, EditResult, Segmentation
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.stages import DEFAULTS, Editor, Parser, Progress, Segmenter, StageContext, registry
@@ -44,13 +45,23 @@ def check_not_empty(segmentation: Segmentation, why: str) -> Segmentation:
     return segmentation
 
 
+#: the editor an addition goes to when the editor was left to choose (and its checkpoint is available)
+ADDING_EDITOR = "inpaint"
+
+
 @dataclass
 class Pipeline:
-    """``Pipeline(parser, segmenter, editor).run(request) -> EditResult``."""
+    """``Pipeline(parser, segmenter, editor).run(request) -> EditResult``.
+
+    ``adding_context`` (set by :meth:`build` when no editor was named) lets additions go to the inpainting
+    editor: DiffEdit regenerates what its inversion saw under the mask, so it cannot create an object in an
+    empty region ("add a cup to the left of the book"); inpainting paints the region from noise."""
 
     parser: Parser
     segmenter: Segmenter
     editor: Editor
+    adding_context: StageContext | None = None
+    _adding: Editor | None = field(default=None, repr=False)
 
     @classmethod
     def build(
@@ -59,7 +70,7 @@ class Pipeline:
         *,
         parser: str = DEFAULTS["parser"],
         segmenter: str = DEFAULTS["segmenter"],
-        editor: str = DEFAULTS["editor"],
+        editor: str | None = None,
         options: Mapping[str, Any] | None = None,
         store: ModelStore | None = None,
         progress: Progress | None = None,
@@ -68,9 +79,11 @@ class Pipeline:
         """Build the three stages by registry name, sharing one :class:`ModelStore` (no weight loaded yet),
         then, unless ``check`` is False, read the config of every checkpoint they will load: a checkpoint of the
         wrong kind (a CLIP folder as the SAM model, an SDXL or inpainting UNet for DiffEdit) is refused here,
-        before parsing, segmenting or loading any weight (:meth:`check`)."""
+        before parsing, segmenting or loading any weight (:meth:`check`). ``editor=None`` is the default editor,
+        with additions going to the inpainting editor when its checkpoint is available (:meth:`editor_for`)."""
         from refedit.pipeline.stages import model_roles
 
+        chosen, editor = editor is not None, editor or DEFAULTS["editor"]
         settings = settings or Settings.resolve()
         store = store or ModelStore(settings)
         context = StageContext(settings=settings, store=store, options=dict(options or {}), progress=progress)
@@ -78,6 +91,7 @@ class Pipeline:
             parser=registry.create("parser", parser, context),
             segmenter=registry.create("segmenter", segmenter, context),
             editor=registry.create("editor", editor, context),
+            adding_context=None if chosen or editor == ADDING_EDITOR else context,
         )
         if check:
             names = {"parser": parser, "segmenter": segmenter, "editor": editor}
@@ -114,6 +128,29 @@ class Pipeline:
                                                  hinted=not request.hints.empty)  # fmt: skip
         return plan, self.segment(request, plan)
 
+    def editor_for(self, plan: EditPlan) -> Editor:
+        """The editor for ``plan``: the inpainting editor for an addition when the editor was left to choose and
+        an inpainting checkpoint is available (checked once, no weight loaded), else the pipeline's editor,
+        with a one-line warning for an addition that DiffEdit will have to attempt."""
+        if plan.action != "add" or self.adding_context is None:
+            return self.editor
+        if self._adding is None:
+            from refedit.pipeline.models import check_available
+
+            context = self.adding_context
+            options = {k: v for k, v in context.options.items() if k != "editor_model"}  # that one is the main editor's
+            try:
+                check_available(context.settings, [("inpaint", None)])
+                adding = registry.create("editor", ADDING_EDITOR, replace(context, options=options))
+                adding.check()
+                self._adding = adding
+            except ModelUnavailable as err:
+                warnings.warn(RefEditWarning(
+                    f"DiffEdit cannot create an object in an empty region, and the inpainting editor additions go to "
+                    f"is unavailable ({err}); set --inpaint-model or pick --editor"), stacklevel=2)  # fmt: skip
+                self._adding = self.editor
+        return self._adding
+
     def run(self, request: EditRequest) -> EditResult:
         """Run all stages; ``result.timings`` holds each stage's wall time in seconds."""
         timings: dict[str, float] = {}
@@ -124,7 +161,8 @@ class Pipeline:
         segmentation = self.segment(request, plan)
         timings["segment"] = time.perf_counter() - t
         t = time.perf_counter()
-        result = self.editor.edit(image=request.image, plan=plan, segmentation=segmentation, seed=request.seed)
+        editor = self.editor_for(plan)
+        result = editor.edit(image=request.image, plan=plan, segmentation=segmentation, seed=request.seed)
         timings["edit"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - start
         return result.with_timings(timings)

@@ -52,7 +52,8 @@ class GroundingDino:
     def detect_phrases(self, image: Image.Image, phrases: list[str], *, text_threshold: float) -> list[list[Candidate]]:
         """One model call for several phrases ("chair . sofa ."): per phrase, the boxes whose best token of that
         phrase scores at least ``floor`` and more than any other phrase's tokens (each box goes to one
-        phrase), plus that phrase's best box; labelled with the phrase. One phrase is :meth:`detect`."""
+        phrase, never to two), plus the best of that phrase's boxes below the floor; labelled with the phrase.
+        One phrase is :meth:`detect`."""
         if len(phrases) == 1:
             return [self.detect(image, phrases[0], text_threshold=text_threshold)]
         model = self.store.get("grounding", "detector")
@@ -73,8 +74,9 @@ class GroundingDino:
         out: list[list[Candidate]] = []
         for k, phrase in enumerate(phrases):
             keep = ((which == k) & (score >= self.floor)).nonzero().flatten().tolist()
-            best = int(per[:, k].argmax())
-            keep = keep if best in keep else [*keep, best]
+            mine = (which == k).nonzero().flatten().tolist()
+            best = max(mine, key=lambda q: float(per[q, k]), default=None)  # reported even below the floor
+            keep = keep if best is None or best in keep else [*keep, best]
             found = []
             for q in sorted(keep, key=lambda q: -float(per[q, k])):
                 x0, y0, x1, y1 = (min(max(float(v), 0.0), lim) for v, lim in zip(boxes[q], (w, h, w, h), strict=True))

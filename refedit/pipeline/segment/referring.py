@@ -30,6 +30,10 @@ WORDS = {"left-of": "left of", "right-of": "right of", "above": "above", "below"
          "of": "of"}  # fmt: skip
 
 
+#: detection scores closer than this leave an unqualified anchor ambiguous
+ANCHOR_MARGIN = 0.1
+
+
 def needs_referring(plan: EditPlan) -> bool:
     """True when the plan has a relation, pronoun, region or placement (the plain path does the rest)."""
     t = plan.target
@@ -116,10 +120,24 @@ class Referring:
         if not cands:
             raise TargetNotFound(f"{role}'{t.expression}' was not found in the image (no '{phrase}' detected above "
                                  f"the box threshold {self.seg.options.box_threshold:.2f})")  # fmt: skip
+        if not main:
+            self._check_unambiguous(t, list(cands))
         r = self.seg.resolve(self.image, list(cands), replace(self.plan, target=t))
         if not r.chosen:
             raise TargetNotFound(f"cannot resolve {role}'{t.expression}': {r.reason}")
         return Found(tuple(cands), r.chosen, r.reason)
+
+    @staticmethod
+    def _check_unambiguous(t: Target, cands: list[Candidate]) -> None:
+        """An anchor named without a qualifier ("the sofa") must be one object: two detections scoring within
+        :data:`ANCHOR_MARGIN` of each other make the relation depend on a coin toss, which is :class:`Ambiguous`."""
+        if t.spatial or t.ordinal or t.size or t.all or t.attributes or len(cands) < 2:
+            return
+        first, second = sorted((c.score for c in cands), reverse=True)[:2]
+        if first - second < ANCHOR_MARGIN:
+            raise Ambiguous(f"the anchor '{t.expression}' could be any of {len(cands)} '{t.head}' detections (scores "
+                            f"{first:.2f} and {second:.2f}); name it more precisely (e.g. 'the left {t.head}') or "
+                            f"point at the target with --point X,Y")  # fmt: skip
 
     def _related(self, t: Target, cands: list[Candidate], anchor: Found) -> Found:
         relation = t.relation
