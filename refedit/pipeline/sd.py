@@ -13,6 +13,8 @@ import torch
 from PIL import Image
 
 from refedit.errors import ModelUnavailable
+from refedit.pipeline.adapters import LoraSpec, adapter_records, check_lora
+from refedit.pipeline.checkpoints import SingleFile, is_single_file
 from refedit.core import ddim
 from refedit.pipeline.models import ModelStore
 
@@ -26,18 +28,38 @@ TILE_ABOVE_PX = 1024
 
 @dataclass
 class StableDiffusion:
-    """Lazily loaded SD components of one model role, shared through the :class:`ModelStore`."""
+    """Lazily loaded SD components of one model role, shared through the :class:`ModelStore`: a folder, a hub
+    id or a single-file checkpoint (with its original yaml ``original_config``, else ``FILE.yaml`` beside it),
+    optionally with LoRA ``adapters`` on the UNet and text encoder (``fuse_adapters``: merged into the weights)."""
 
     store: ModelStore
     role: str = "sd"
-    override: str | None = None  #: a model id or directory replacing the role's configured one
+    override: str | None = None  #: a model id, directory or single file replacing the role's configured one
+    original_config: str | None = None
+    adapters: tuple[LoraSpec, ...] = ()
+    fuse_adapters: bool = False
 
     @property
     def model_id(self) -> str:
         return self.override or self.store.model_id(self.role)
 
     def component(self, name: str) -> Any:
-        return self.store.get(self.role, name, self.override)
+        return self.store.get(self.role, name, self.override, original_config=self.original_config,
+                              adapters=self.adapters, fuse=self.fuse_adapters)  # fmt: skip
+
+    @property
+    def single_file(self) -> "SingleFile | None":
+        """The checked single-file checkpoint, or None for a folder or hub id."""
+        if not is_single_file(self.model_id):
+            return None
+        return self.store.single_file(self.role, self.model_id, self.original_config)
+
+    def provenance(self) -> dict[str, Any]:
+        """What produced an edit, for its JSON record: the single file (path, SHA-256, weights, configs; None for
+        a folder or hub id, whose id is the ``model``) and the adapters (source, scale, fused, path, SHA-256)."""
+        single = self.single_file
+        return {"checkpoint": single.record() if single else None,
+                "adapters": adapter_records(self.adapters, fuse=self.fuse_adapters)}  # fmt: skip
 
     @property
     def unet(self) -> Any:
@@ -63,13 +85,18 @@ class StableDiffusion:
 
     def config(self, filename: str, *, required: bool = True) -> dict[str, Any] | None:
         """One JSON file of the checkpoint (``"unet/config.json"``), read once, no weight loaded."""
-        return self.store.config(self.role, filename, self.model_id, required=required)
+        return self.store.config(self.role, filename, self.model_id, required=required,
+                                 original_config=self.original_config)  # fmt: skip
 
     def check(self, expected: str, editor: str) -> None:
         """Preflight from the checkpoint's config files only (milliseconds, no weight loads): raise
         :class:`ModelUnavailable` unless it is a Stable Diffusion 1.x/2.x checkpoint of kind ``expected``
         ("sd", "inpaint", "instruct") that refedit runs correctly: not SDXL, a UNet of ``expected``'s input
-        channels, an ε- or v-predicting schedule, and a text encoder as wide as the UNet's cross-attention."""
+        channels, an ε- or v-predicting schedule, and a text encoder as wide as the UNet's cross-attention.
+        A single file is checked the same way, from the config refedit derived from its tensor shapes (an
+        untrusted pickle is refused before it is opened); each LoRA adapter is found and its header read."""
+        for spec in self.adapters:
+            check_lora(spec, trusted=self.store.settings.trust_checkpoint)
         unet = self.config("unet/config.json") or {}
         self._check_not_sdxl(unet)
         channels = int(unet.get("in_channels", 4))

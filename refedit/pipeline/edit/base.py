@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from refedit.pipeline.adapters import parse_loras
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.core import ddim
 from refedit.pipeline.edit.composite import blend_alpha, paste_back
@@ -69,6 +70,7 @@ def finish(
     parameters = {
         "editor": editor,
         "model": sd.model_id,
+        **sd.provenance(),
         **asdict(options),
         "seed": seed,
         "crop": list(region.crop.box),
@@ -92,7 +94,8 @@ class CheckpointEditor:
     role: str
 
     def __init__(self, store: Any, options: EditorOptions, model: str | None = None) -> None:
-        self.sd = StableDiffusion(store, self.role, model)
+        self.sd = StableDiffusion(store, self.role, model, original_config=options.editor_config,
+                                  adapters=parse_loras(options.lora), fuse_adapters=options.lora_fuse)
         self.options = options
         self.unet_calls = 0
 
