@@ -1,7 +1,9 @@
 """Batch editing: a folder or a manifest of items, one pipeline built before the loop, one JSON log line
 per item written as it finishes, existing outputs skipped (so a killed run resumes), failures recorded
 and the run carried on. Every manifest row is checked before any model loads; a bad row, and any
-exception of an item, fails that item only."""
+exception of an item, fails that item only. An item whose instruction fits several objects equally well is
+logged with status ``ambiguous``, its candidates and their numbered overlay (``*_candidates.png`` beside its
+output), and the run goes on: a ``pick`` column (or ``--on-ambiguous``) settles it on a rerun."""
 
 from __future__ import annotations
 
@@ -278,9 +280,11 @@ class Summary:
     done: int = 0
     skipped: int = 0
     failed: int = 0
+    ambiguous: int = 0
 
     def line(self) -> str:
-        return f"batch: {self.done} done, {self.skipped} skipped, {self.failed} failed"
+        tail = f", {self.ambiguous} ambiguous" if self.ambiguous else ""
+        return f"batch: {self.done} done, {self.skipped} skipped, {self.failed} failed{tail}"
 
 
 class JsonlLog:
@@ -359,16 +363,20 @@ class BatchRunner:
         return self._pipelines[key]
 
     def outputs_of(self, item: BatchItem) -> list[Path]:
+        """The files the item writes (every result and the contact sheet for a sweep or several outputs)."""
         if self.dry_run:
             return [item.output.with_name(item.output.stem + "_mask.png"),
                     item.output.with_name(item.output.stem + "_overlay.png")]  # fmt: skip
-        return [item.output]
+        from refedit.outputs import planned_outputs
+
+        return planned_outputs(item.output, {**self.options, **item.options})
 
     def run_item(self, item: BatchItem) -> dict[str, Any]:
         """Run one item; returns its log record (status done/failed). Any exception of the item is its
         failure (with its type, and its traceback when ``debug``); only KeyboardInterrupt and the like stop
         the run."""
-        from refedit.pipeline.artifacts import EditRequest
+        from refedit.outputs import candidates_path, write_candidates, write_variants, writes_variants
+        from refedit.pipeline.artifacts import AmbiguousTarget, EditRequest
         from refedit.pipeline.imageio import load_image, save_image, save_mask
         from refedit.pipeline.segment.hints import load_hints
 
@@ -390,15 +398,29 @@ class BatchRunner:
                 save_mask(seg.mask, mask_path)
                 save_image(overlay(source.rgb, seg.mask, [seg.candidates[i].box for i in seg.chosen]), overlay_path,
                            source=None)  # fmt: skip
-                record.update(status="done", plan=plan.to_dict(), reason=seg.reason, mask=str(mask_path))
+                record.update(status="done", plan=plan.to_dict(), reason=seg.reason, mask=str(mask_path),
+                              ambiguous=seg.ambiguous)  # fmt: skip
             else:
                 result = pipe.run(request)
                 meta = {"refedit": json.dumps({"instruction": item.instruction, "seed": item.seed,
                                                "parameters": result.parameters}, default=str)}  # fmt: skip
-                save_image(result.image, item.output, source=source, metadata=meta)
+                if writes_variants(result):
+                    paths, sheet = write_variants(result, item.output, source=source, metadata=meta)
+                    record.update(variants=[dict(v.to_dict(p), metrics={k: str(x) for k, x in v.metrics.items()})
+                                            for v, p in zip(result.variants, paths, strict=True)],
+                                  contact_sheet=str(sheet))  # fmt: skip
+                else:
+                    save_image(result.image, item.output, source=source, metadata=meta)
+                if result.ratio_choice is not None:
+                    record["ratio_choice"] = result.ratio_choice.to_dict()
                 record.update(status="done", plan=result.plan.to_dict(), reason=result.segmentation.reason,
-                              parameters=result.parameters, timings=result.timings,
+                              ambiguous=result.segmentation.ambiguous, parameters=result.parameters,
+                              timings=result.timings,
                               metrics={k: str(v) for k, v in result.metrics.items()})  # fmt: skip
+        except AmbiguousTarget as err:  # not a failure of the run: the item needs a pick; the batch goes on
+            drawn = write_candidates(err.ambiguity, source.rgb, candidates_path(item.output))
+            record.update(status="ambiguous", error=str(err).splitlines()[0], error_type="AmbiguousTarget",
+                          exit_code=err.exit_code, ambiguity=err.ambiguity.to_dict(), candidates_overlay=str(drawn))  # fmt: skip
         except Exception as err:  # noqa: BLE001 - one item's failure, whatever it is, must not stop the batch
             record.update(failure(err))
             if self.debug:
@@ -408,12 +430,12 @@ class BatchRunner:
 
     def run(self, items: list[Item], log: JsonlLog, on_item: Callable[[dict[str, Any]], None] | None = None) -> Summary:
         """Run every item; existing outputs are skipped unless ``overwrite``; rejected rows are logged as
-        failed without running."""
+        failed without running; ambiguous items are logged (status ``ambiguous``) and counted, never written."""
         summary = Summary()
         check_unique_outputs(items, self.outputs_of)
         for item in items:
             record = self.rejected(item) if isinstance(item, Rejected) else self.process(item)
-            setattr(summary, record["status"], getattr(summary, record["status"]) + 1)  # done, skipped or failed
+            setattr(summary, record["status"], getattr(summary, record["status"]) + 1)  # done/skipped/failed/ambiguous
             log.write(record)
             if on_item:
                 on_item(record)

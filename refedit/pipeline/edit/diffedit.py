@@ -6,20 +6,28 @@ resolution so the outside of the mask is bit-identical to the input.
 Where diffusers' deprecated ``StableDiffusionDiffEditPipeline`` differs (see
 tests/test_diffedit_reference.py): it inverts with guidance 7.5 by default (Eq. 3 uses the plain
 conditional ε), and it blends after step t_i → t_{i-1} with the inverted latent at t_i, one step noisier,
-never returning to z_0 outside the mask; refedit follows Eq. 4 (same noise level, ending on z_0)."""
+never returning to z_0 outside the mask; refedit follows Eq. 4 (same noise level, ending on z_0).
+
+Several results from one inversion: a sweep of encoding ratios inverts once to the largest r and denoises from
+each smaller ratio's point of that same trajectory (the inversion to a smaller r is the first ⌈r·T⌉ steps of
+the one to a larger r, operation for operation), so it costs ⌈r_max·T⌉ + Σ⌈r_i·T⌉ UNet calls, not
+Σ 2⌈r_i·T⌉; N outputs denoise as one latent batch of N (2N with guidance) per step from the shared
+inversion, each with its own stochastic-DDIM noise stream (see :class:`DiffEditOptions`)."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from PIL import Image
 
-from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.core import ddim
-from refedit.pipeline.edit.base import CheckpointEditor
-from refedit.pipeline.edit.options import DiffEditOptions
+from refedit.core.noise import derived_seed
+from refedit.pipeline.artifacts import EditPlan, EditResult, RatioChoice, Segmentation, Variant
+from refedit.pipeline.edit.base import CheckpointEditor, WorkRegion, finish
+from refedit.pipeline.edit.options import DiffEditOptions, variant_label
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.stages import Progress
 
@@ -31,6 +39,17 @@ class Inversion:
     start: torch.Tensor
     latents: tuple[torch.Tensor, ...]
     schedule: ddim.Schedule
+
+    def shortened(self, n: int) -> "Inversion":
+        """The same trajectory up to its ``n`` least noisy steps: the inversion to a smaller ratio of the same T
+        (the inversion walks from z_0 upwards, so those steps are computed identically either way)."""
+        m = len(self.latents)
+        if not 1 <= n <= m:
+            raise ValueError(f"cannot shorten an inversion of {m} steps to {n}")
+        if n == m:
+            return self
+        s, cut = self.schedule, m - n
+        return Inversion(self.start, self.latents[cut:], ddim.Schedule(s.timesteps[cut:], s.alphas[cut:], s.alphas_prev[cut:]))
 
 
 class DiffEditEditor(CheckpointEditor):
@@ -45,14 +64,16 @@ class DiffEditEditor(CheckpointEditor):
         options: DiffEditOptions,
         model: str | None = None,
         progress: Progress | None = None,
+        direction: Any = None,
     ) -> None:
         super().__init__(store, options, model)
         self.progress = progress
         self._inversions: OrderedDict[tuple[object, ...], Inversion] = OrderedDict()
+        self._direction = direction  # the --auto-ratio scorer (CLIP directional similarity); built on first use
 
-    def schedule(self) -> ddim.Schedule:
+    def schedule(self, ratio: float | None = None) -> ddim.Schedule:
         """The partial DDIM schedule from the checkpoint's own scheduler config (SD 1.5 ships PNDM values)."""
-        return self.sd.ddim_schedule(self.options.steps, self.options.encode_ratio)
+        return self.sd.ddim_schedule(self.options.steps, self.options.encode_ratio if ratio is None else ratio)
 
     def _eps(self, x: torch.Tensor, t: int, text: torch.Tensor) -> torch.Tensor:
         self.unet_calls += 1
@@ -63,9 +84,9 @@ class DiffEditEditor(CheckpointEditor):
             self.progress(task, done, total)
 
     @torch.inference_mode()
-    def invert(self, z0: torch.Tensor, source_caption: str) -> Inversion:
+    def invert(self, z0: torch.Tensor, source_caption: str, ratio: float | None = None) -> Inversion:
         """DDIM-invert z_0 with the source caption (no guidance) to ratio r (Eq. 3): ⌈r·T⌉ UNet calls."""
-        sched = self.schedule()
+        sched = self.schedule(ratio)
         text = self.sd.encode_text([source_caption])
         x = z0
         latents: list[torch.Tensor] = []
@@ -77,11 +98,15 @@ class DiffEditEditor(CheckpointEditor):
         return Inversion(start=z0, latents=tuple(reversed(latents)), schedule=sched)
 
     @torch.inference_mode()
-    def denoise(self, inversion: Inversion, edited_caption: str, mask: torch.Tensor, guidance: float) -> torch.Tensor:
+    def denoise(self, inversion: Inversion, edited_caption: str, mask: torch.Tensor, guidance: float, *,
+                eta: float = 0.0, noise_seeds: tuple[int, ...] = ()) -> torch.Tensor:  # fmt: skip
         """Denoise from x_{t_r} with CFG on the edited caption, keeping the inversion latents outside the mask
-        (Eq. 2 and 4): ⌈r·T⌉ batched UNet calls."""
+        (Eq. 2 and 4): ⌈r·T⌉ batched UNet calls. With ``noise_seeds`` (one per output) the outputs are one latent
+        batch, and with ``eta`` > 0 each takes stochastic DDIM steps with noise from its own seed."""
         sched = inversion.schedule
-        text = self.sd.encode_text(["", edited_caption])
+        n = max(1, len(noise_seeds))
+        text = self.sd.encode_text(["", edited_caption]).repeat_interleave(n, dim=0)
+        start = inversion.latents[0].repeat(n, 1, 1, 1)
 
         def eps(x: torch.Tensor, t: int) -> torch.Tensor:
             return ddim.cfg(*self._eps(torch.cat([x, x]), t, text).chunk(2), guidance)
@@ -91,28 +116,115 @@ class DiffEditEditor(CheckpointEditor):
             self._report("edit", k + 1, len(sched.timesteps))
             return ddim.blend_latents(x, keep, mask)
 
-        return ddim.sample(inversion.latents[0], sched, eps, blend)
+        if eta <= 0.0:
+            return ddim.sample(start, sched, eps, blend)
+        if len(noise_seeds) != n:
+            raise ValueError("stochastic sampling needs one noise seed per output")
+        gens = [torch.Generator().manual_seed(s) for s in noise_seeds]  # on the CPU: every device draws the same
 
-    def cached_inversion(self, work: Image.Image, source_caption: str, seed: int) -> Inversion:
-        """:meth:`invert` once per (working image, source caption, r, T, seed, model, dtype)."""
+        def noise(k: int) -> torch.Tensor:
+            draws = [torch.randn(tuple(start.shape[1:]), generator=g, dtype=torch.float32) for g in gens]
+            return torch.stack(draws).to(start.device, start.dtype)
+
+        return ddim.sample(start, sched, eps, blend, eta=eta, noise=noise)
+
+    def cached_inversion(self, work: Image.Image, source_caption: str, seed: int, ratio: float | None = None) -> Inversion:
+        """:meth:`invert` to ``ratio`` once per (working image, source caption, T, seed, model, dtype): an inversion
+        cached to a larger ratio serves a smaller one (:meth:`Inversion.shortened`), and is replaced by a
+        longer one when a larger ratio is asked."""
         opts = self.options
-        key = (hash(work.tobytes()), work.size, source_caption, opts.encode_ratio, opts.steps, seed,
-               self.sd.model_id, str(self.sd.store.dtype))  # fmt: skip
-        if key in self._inversions:
+        ratio = opts.encode_ratio if ratio is None else ratio
+        n = ddim.encode_steps(opts.steps, ratio)
+        key = (hash(work.tobytes()), work.size, source_caption, opts.steps, seed, self.sd.model_id,
+               str(self.sd.store.dtype))  # fmt: skip
+        cached = self._inversions.get(key)
+        if cached is not None and len(cached.latents) >= n:
             self._inversions.move_to_end(key)
-            return self._inversions[key]
-        inversion = self.invert(self.sd.encode_image(work, self.sd.generator(seed)), source_caption)
+            return cached.shortened(n)
+        inversion = self.invert(self.sd.encode_image(work, self.sd.generator(seed)), source_caption, ratio)
         if opts.inversion_cache > 0:
             self._inversions[key] = inversion
+            self._inversions.move_to_end(key)
             while len(self._inversions) > opts.inversion_cache:
                 self._inversions.popitem(last=False)
         return inversion
 
+    def noise_seeds(self, seed: int) -> tuple[int, ...]:
+        """The stochastic-DDIM noise seed of each output number (``variant`` .. ``variant`` + N − 1)."""
+        first = self.options.variant
+        return tuple(derived_seed(seed, f"ddim-eta-{v}") for v in range(first, first + self.options.num_outputs))
+
     def edit(self, *, image: Image.Image, plan: EditPlan, segmentation: Segmentation, seed: int) -> EditResult:
-        """Edit the masked region of ``image`` as ``plan`` says; the result has the input's size."""
+        """Edit the masked region of ``image`` as ``plan`` says; the result has the input's size. A sweep or
+        several outputs give every result in ``variants`` (see :class:`DiffEditOptions`)."""
+        opts = self.options
         region = self.region(image, segmentation)
-        inversion = self.cached_inversion(region.image, plan.source_caption, seed)
+        ratios = opts.ratios
+        inversion = self.cached_inversion(region.image, plan.source_caption, seed, max(ratios))
         mask = region.latent_mask(tuple(inversion.start.shape[-2:]), inversion.start)
-        latents = self.denoise(inversion, plan.edited_caption, mask, self.options.guidance)
-        return self.result(image=image, latents=latents, region=region, plan=plan, segmentation=segmentation,
-                           seed=seed, prompt=f"{plan.source_caption} -> {plan.edited_caption}")  # fmt: skip
+        made: list[tuple[float, int, EditResult]] = []
+        scores: list[tuple[float, float]] = []
+        numbers = range(opts.variant, opts.variant + opts.num_outputs)
+        for ratio in ratios:
+            part = inversion.shortened(ddim.encode_steps(opts.steps, ratio))
+            latents = self.denoise(part, plan.edited_caption, mask, opts.guidance, eta=opts.sampling_eta,
+                                   noise_seeds=self.noise_seeds(seed))  # fmt: skip
+            for number, z in zip(numbers, latents.split(1), strict=True):
+                made.append((ratio, number, self._finish(image, self.sd.decode(z), region, plan, segmentation, seed)))
+            if opts.auto_ratio:  # the edited region: the crop around the mask, of the input and of each output
+                box = region.crop.box
+                edited = [res.image.crop(box) for r, _, res in made if r == ratio]
+                scores.append((ratio, self.direction.mean_similarity(image.crop(box), edited, plan)))
+                if scores[-1][1] >= opts.auto_threshold:
+                    break
+        return self._assemble(made, scores)
+
+    @property
+    def direction(self) -> Any:
+        """The CLIP directional-similarity scorer of ``--auto-ratio`` (the ``clip`` role), loaded on first use."""
+        if self._direction is None:
+            from refedit.pipeline.edit.autoratio import ClipDirection
+
+            self._direction = ClipDirection(self.sd.store)
+        return self._direction
+
+    def _finish(self, image: Image.Image, work: Image.Image, region: WorkRegion, plan: EditPlan,
+                segmentation: Segmentation, seed: int) -> EditResult:  # fmt: skip
+        return finish(editor=self.name, sd=self.sd, image=image, edited_work=work, region=region, plan=plan,
+                      segmentation=segmentation, options=self.options, seed=seed,
+                      prompt=f"{plan.source_caption} -> {plan.edited_caption}")  # fmt: skip
+
+    def _assemble(self, made: list[tuple[float, int, EditResult]],
+                  scores: list[tuple[float, float]]) -> EditResult:  # fmt: skip
+        """One result from the denoised outputs: plain for a single one; else every output as a :class:`Variant`,
+        the result's image being the one ``--auto-ratio`` picked (its first output), or the first."""
+        opts = self.options
+        choice = pick_ratio(scores, opts.auto_threshold) if opts.auto_ratio else None
+        primary_ratio = choice.ratio if choice is not None else made[0][0]
+        primary = next(res for r, _, res in made if r == primary_ratio)
+        params = {**primary.parameters, "encode_ratio": primary_ratio, "eta": opts.sampling_eta}
+        if len(made) == 1 and choice is None:
+            return replace(primary, parameters=params)
+        sweep, several = len(opts.ratios) > 1, opts.num_outputs > 1
+        score_of = dict(scores)
+        variants = tuple(Variant(image=res.image, label=variant_label(r, n, sweep, several), encode_ratio=r, variant=n,
+                                 metrics=dict(res.metrics), score=score_of.get(r)) for r, n, res in made)  # fmt: skip
+        return replace(primary, parameters=params, variants=variants, ratio_choice=choice)
+
+
+def pick_ratio(scores: list[tuple[float, float]], threshold: float) -> RatioChoice:
+    """``--auto-ratio``'s choice among (ratio, directional similarity) tried in ascending order: the smallest ratio
+    that reached ``threshold``, else the best-scoring one; the reason says which and why."""
+    ordered = sorted(scores)
+    reached = [r for r, v in ordered if v >= threshold]
+    if reached:
+        r = reached[0]
+        v = dict(ordered)[r]
+        below = [f"{q:.2f}: {w:.3f}" for q, w in ordered if q < r]
+        why = f"r={r:.2f} is the smallest ratio whose edited region reaches CLIP directional similarity {v:.3f} >= {threshold:g}"
+        why += f" (smaller ratios: {', '.join(below)})" if below else ""
+        return RatioChoice(ratio=r, threshold=threshold, scores=tuple(ordered), reached=True, reason=why)
+    r, v = max(ordered, key=lambda rv: (rv[1], -rv[0]))
+    why = (f"no ratio reached CLIP directional similarity {threshold:g} (best {v:.3f} at r={r:.2f} of "
+           f"{', '.join(f'{q:.2f}' for q, _ in ordered)}); kept the best-scoring one")  # fmt: skip
+    return RatioChoice(ratio=r, threshold=threshold, scores=tuple(ordered), reached=False, reason=why)

@@ -17,7 +17,7 @@ from refedit.pipeline.segment.attributes import ClipScorer, score_attributes
 from refedit.pipeline.segment.hints import HintChoice, hint_prompts, select_by_hints
 from refedit.pipeline.segment.options import GroundedSamOptions
 from refedit.pipeline.segment.referring import needs_referring
-from refedit.pipeline.segment.resolve import Resolution, nms, resolve
+from refedit.pipeline.segment.resolve import AMBIGUITY_MARGIN, Resolution, comparable, nms, reading_order, resolve, settle
 
 
 class GroundedSamSegmenter:
@@ -92,9 +92,15 @@ class GroundedSamSegmenter:
         choice = self.resolve(image, cands, plan) if picked is None else Resolution(picked.chosen, picked.reason)
         if not choice.chosen:
             raise TargetNotFound(f"cannot resolve '{plan.target.expression}': {choice.reason}")
+        choice = self.settle(choice, cands, plan.target)
         mask = self._chosen_mask(cands, choice.chosen, shape)
         return Segmentation(mask=masks.dilate(mask, self.options.dilate), candidates=tuple(cands), chosen=choice.chosen,
-                            reason=choice.reason, segmenter=self.name)  # fmt: skip
+                            reason=choice.reason, segmenter=self.name, ambiguity=choice.ambiguity)  # fmt: skip
+
+    def settle(self, res: Resolution, cands: list[Candidate], target: Any, **how: Any) -> Resolution:
+        """:func:`settle` with this run's ``--pick`` and policy (the option, else the settings' default)."""
+        policy = self.options.policy(self.store.settings.on_ambiguous)
+        return settle(res, cands, target, policy=policy, pick=self.options.pick, **how)
 
     def _chosen_mask(self, cands: list[Candidate], chosen: tuple[int, ...], shape: tuple[int, int]) -> np.ndarray:
         """The union of the chosen candidates' masks, cleaned (in place in ``cands``); their boxes when SAM
@@ -137,6 +143,7 @@ class GroundedSamSegmenter:
         match = score_attributes(self.scorer, image, cands, target)
         keep = [i for i, ok in enumerate(match.matches) if ok]
         attrs = " ".join(target.attributes)
+        pool = keep or list(range(len(cands)))
         if not keep:  # nothing clearly matches: rank by the asked description's probability
             keep = [max(range(len(cands)), key=lambda i: match.probability[i])]
             note = f"none clearly {attrs}; most {attrs}-looking of {len(cands)}"
@@ -144,9 +151,28 @@ class GroundedSamSegmenter:
             note = f"{len(keep)} of {len(cands)} look {attrs} (CLIP)"
         if not (target.spatial or target.ordinal or target.size or target.all):
             best = max(keep, key=lambda i: match.probability[i])
-            return Resolution((best,), f"most {attrs}-looking of {len(cands)} '{target.head}' detections ({note})")
+            reason = f"most {attrs}-looking of {len(cands)} '{target.head}' detections ({note})"
+            return self._attribute_tie(Resolution((best,), reason), cands, match.probability, pool, attrs)
         sub = resolve([cands[i] for i in keep], target, image.size)
         return Resolution(tuple(keep[i] for i in sub.chosen), f"{sub.reason}; {note}")
+
+    @staticmethod
+    def _attribute_tie(res: Resolution, cands: list[Candidate], probability: Any, pool: list[int], attrs: str) -> Resolution:
+        """``res`` marked ambiguous when the attribute does not separate the best candidates (CLIP probabilities
+        within :data:`AMBIGUITY_MARGIN`) and neither do their detection scores."""
+        boxes = [c.box for c in cands]
+        by_look = comparable([float(p) for p in probability], boxes, among=pool)
+        tied = comparable([c.score for c in cands], boxes, among=by_look) if len(by_look) > 1 else by_look
+        if len(tied) < 2:
+            return res
+        tied = reading_order(boxes, tied)
+        probs = [float(probability[i]) for i in tied]
+        whys = tuple(f"{'left-most' if k == 1 else 'right-most' if k == len(tied) else f'no. {k} from the left'}; "
+                     f"looks {attrs} with probability {float(probability[i]):.2f}; score {cands[i].score:.2f}"
+                     for k, i in enumerate(tied, 1))  # fmt: skip
+        why = (f"'{attrs}' does not separate them (CLIP probabilities {max(probs):.2f} to {min(probs):.2f}) and "
+               f"neither do their detection scores (within the {AMBIGUITY_MARGIN:.2f} margin)")  # fmt: skip
+        return Resolution(res.chosen, res.reason, comparable=tied, tie_reason=why, tie_whys=whys)
 
     def from_hints(self, image: Image.Image, hints: Hints, why: str) -> Segmentation:
         """Prompt SAM directly with the hints (see :func:`hint_prompts`); no candidate is involved."""

@@ -5,8 +5,10 @@ placements of added objects ("add a cup to the left of the book").
 One detector call covers the target's phrase and every anchor's (and the generic subject phrases a pronoun or
 the background needs). Anchors are resolved first, with their own qualifiers, then the target among the
 boxes that stand in the relation to them (:mod:`~refedit.pipeline.segment.relations`); the reason names the
-anchor and why. An anchor that is not found is :class:`TargetNotFound` naming it; a pronoun that fits two
-people equally is :class:`Ambiguous` (exit 7); a relation no candidate satisfies is reported, never turned
+anchor and why. An anchor that is not found is :class:`TargetNotFound` naming it; an anchor, a pronoun or a target
+that fits two objects equally is ambiguous, settled as every choice of the resolver is (``--pick``,
+``--on-ambiguous``, else :class:`~refedit.pipeline.artifacts.AmbiguousTarget`, exit 7, see
+:func:`~refedit.pipeline.segment.resolve.settle`); a relation no candidate satisfies is reported, never turned
 into an absolute position.
 """
 
@@ -20,18 +22,18 @@ from PIL import Image
 
 from refedit.core import masks
 from refedit.core.geometry import box_iou
-from refedit.errors import Ambiguous, TargetNotFound
-from refedit.pipeline.artifacts import Box, Candidate, EditPlan, Segmentation, Target
+from refedit.errors import TargetNotFound
+from refedit.pipeline.artifacts import Ambiguity, Box, Candidate, EditPlan, Segmentation, Target
 from refedit.pipeline.segment import relations as rel
-from refedit.pipeline.segment.resolve import nms
+from refedit.pipeline.segment.resolve import AMBIGUITY_MARGIN, Resolution, nms, reading_order
 
 WORDS = {"left-of": "left of", "right-of": "right of", "above": "above", "below": "below", "next-to": "next to",
          "in-front-of": "in front of", "behind": "behind", "between": "between", "on": "on", "in": "in",
          "of": "of"}  # fmt: skip
 
 
-#: detection scores closer than this leave an unqualified anchor ambiguous
-ANCHOR_MARGIN = 0.1
+#: detection scores closer than this leave an unqualified anchor ambiguous (the resolver's margin, for every choice)
+ANCHOR_MARGIN = AMBIGUITY_MARGIN
 
 
 def needs_referring(plan: EditPlan) -> bool:
@@ -71,6 +73,7 @@ class Referring:
         found = segmenter.detector.detect_phrases(image, phrases, text_threshold=opts.text_threshold)
         self.found = {p: nms([c for c in f if c.score >= opts.box_threshold], opts.nms_iou) for p, f in
                       zip(phrases, found, strict=True)}  # fmt: skip
+        self.settled: list[Ambiguity] = []  # ambiguous choices settled by --pick / --on-ambiguous, in order
 
     # ------------------------------------------------------------------ phrases
     def _phrase(self, t: Target, main: bool) -> str:
@@ -104,7 +107,17 @@ class Referring:
             chosen = found.chosen
             mask = self.seg._chosen_mask(cands, chosen, self.shape)
         return Segmentation(mask=masks.dilate(mask, self.seg.options.dilate), candidates=tuple(cands), chosen=chosen,
-                            reason=found.reason, segmenter=self.seg.name)  # fmt: skip
+                            reason=found.reason, segmenter=self.seg.name, ambiguity=self._ambiguity())  # fmt: skip
+
+    def _ambiguity(self) -> Ambiguity | None:
+        """The last ambiguous choice the run settled (the target's when it had one), for the segmentation."""
+        return self.settled[-1] if self.settled else None
+
+    def _settle(self, res: Resolution, cands: list[Candidate], t: Target, role: str, **how: object) -> Resolution:
+        settled = self.seg.settle(res, cands, t, role=role, **how)
+        if settled.ambiguity is not None:
+            self.settled.append(settled.ambiguity)
+        return settled
 
     def find(self, t: Target, main: bool = False) -> Found:
         """Resolve ``t``: anchors first, then ``t`` among its phrase's candidates."""
@@ -120,24 +133,13 @@ class Referring:
         if not cands:
             raise TargetNotFound(f"{role}'{t.expression}' was not found in the image (no '{phrase}' detected above "
                                  f"the box threshold {self.seg.options.box_threshold:.2f})")  # fmt: skip
-        if not main:
-            self._check_unambiguous(t, list(cands))
         r = self.seg.resolve(self.image, list(cands), replace(self.plan, target=t))
         if not r.chosen:
             raise TargetNotFound(f"cannot resolve {role}'{t.expression}': {r.reason}")
+        # an anchor named without a qualifier ("the sofa") must be one object: two detections scoring within the
+        # margin would make the relation depend on a coin toss
+        r = self._settle(r, list(cands), t, "target" if main else "anchor")
         return Found(tuple(cands), r.chosen, r.reason)
-
-    @staticmethod
-    def _check_unambiguous(t: Target, cands: list[Candidate]) -> None:
-        """An anchor named without a qualifier ("the sofa") must be one object: two detections scoring within
-        :data:`ANCHOR_MARGIN` of each other make the relation depend on a coin toss, which is :class:`Ambiguous`."""
-        if t.spatial or t.ordinal or t.size or t.all or t.attributes or len(cands) < 2:
-            return
-        first, second = sorted((c.score for c in cands), reverse=True)[:2]
-        if first - second < ANCHOR_MARGIN:
-            raise Ambiguous(f"the anchor '{t.expression}' could be any of {len(cands)} '{t.head}' detections (scores "
-                            f"{first:.2f} and {second:.2f}); name it more precisely (e.g. 'the left {t.head}') or "
-                            f"point at the target with --point X,Y")  # fmt: skip
 
     def _related(self, t: Target, cands: list[Candidate], anchor: Found) -> Found:
         relation = t.relation
@@ -169,6 +171,7 @@ class Referring:
         own = replace(t, relation=None)
         if own.spatial or own.ordinal or own.size or own.attributes:
             sub = self.seg.resolve(self.image, [cands[i] for i in keep], replace(self.plan, target=own))
+            sub = self._settle(sub, [cands[i] for i in keep], own, "target")  # e.g. an attribute that does not separate
             chosen, why = tuple(keep[i] for i in sub.chosen), sub.reason
         elif own.all:
             chosen, why = tuple(keep), f"all {len(keep)}"
@@ -184,11 +187,11 @@ class Referring:
             if not cands:
                 raise TargetNotFound(f"'{t.pronoun}' needs a person in the image, and none was detected")
             i, clear = rel.most_salient([c.box for c in cands], [c.score for c in cands])
-            if not clear:
-                raise Ambiguous(f"'{t.pronoun}' could be any of {len(cands)} people of similar size; say which with "
-                                f"--point X,Y or --box")  # fmt: skip
             n = len(cands)
-            return Found(tuple(cands), (i,), f"'{t.pronoun}': the most prominent of {n} person detection{'s' * (n > 1)}")
+            res = Resolution((i,), f"'{t.pronoun}': the most prominent of {n} person detection{'s' * (n > 1)}")
+            if not clear:
+                res = self._salience_tie(res, list(cands), t, "people of similar size", "--point X,Y or --box")
+            return Found(tuple(cands), res.chosen, res.reason)
         pairs = [(p, c) for p in rel.SUBJECT_PHRASES for c in self.found.get(p, [])]
         subject = rel.main_subject([p for p, _ in pairs], [c.box for _, c in pairs], [c.score for _, c in pairs])
         if subject is None:
@@ -198,9 +201,24 @@ class Referring:
             n = len(cands)
             return Found(tuple(cands), tuple(range(n)), f"'them': all {n} '{subject}' detections, the image's main subject")
         i, clear = rel.most_salient([c.box for c in cands], [c.score for c in cands])
+        res = Resolution((i,), f"'it': the most prominent '{subject}', the image's main subject")
         if not clear:
-            raise Ambiguous(f"'it' could be any of {len(cands)} '{subject}' detections; say which with --point X,Y")
-        return Found(tuple(cands), (i,), f"'it': the most prominent '{subject}', the image's main subject")
+            res = self._salience_tie(res, list(cands), replace(t, head=subject), f"'{subject}' detections", "--point X,Y")
+        return Found(tuple(cands), res.chosen, res.reason)
+
+    def _salience_tie(self, res: Resolution, cands: list[Candidate], t: Target, what: str, hint: str) -> Resolution:
+        """A pronoun that fits several objects: those within :data:`relations.SALIENCE_MARGIN` of the most salient
+        are comparable; settled like any ambiguous choice."""
+        sal = [rel.salience(c.box, c.score) for c in cands]
+        tied = reading_order([c.box for c in cands], [j for j, v in enumerate(sal) if v * rel.SALIENCE_MARGIN > max(sal)])
+        k = len(tied)
+        whys = tuple(f"{'left-most' if n == 1 else 'right-most' if n == k else f'no. {n} from the left'}; "
+                     f"salience {sal[j]:.3g} (area x score)" for n, j in enumerate(tied, 1))  # fmt: skip
+        why = f"none is {rel.SALIENCE_MARGIN:g}x more salient (box area x score) than the next"
+        message = (f"'{t.pronoun}' could be any of {k} {what}; choose with --pick N (1-{k}, from the left), or say "
+                   f"which with {hint}")  # fmt: skip
+        tie = Resolution(res.chosen, res.reason, comparable=tied) if k > 1 else res
+        return self._settle(tie, cands, t, "pronoun", reason=why, whys=whys, message=message)
 
     def _region(self, t: Target) -> Found:
         region = t.region
@@ -238,7 +256,7 @@ class Referring:
         cands = self._with_masks(found.candidates) if found.mask is None else ()
         reason = f"a place for {what} {WORDS[direction]} '{self.plan.target.expression}' ({found.reason})"
         return Segmentation(mask=mask, candidates=tuple(cands), chosen=found.chosen if cands else (), reason=reason,
-                            segmenter=self.seg.name)  # fmt: skip
+                            segmenter=self.seg.name, ambiguity=self._ambiguity())  # fmt: skip
 
     def _with_masks(self, cands: tuple[Candidate, ...] | list[Candidate]) -> list[Candidate]:
         """The candidates with SAM's masks (one batched call), or their boxes with ``box_mask``."""

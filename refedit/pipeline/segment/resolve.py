@@ -1,25 +1,45 @@
 """The referring resolver: pure functions that pick, among detected candidates, the one(s) the target
 refers to (spatial, ordinal, size, "all"). No model is needed; the decision depends on geometry only,
-never on which box the detector happened to score higher (InstructEdit's Fig. 9 failure)."""
+never on which box the detector happened to score higher (InstructEdit's Fig. 9 failure).
+
+When nothing separates the candidates (one object named without a qualifier, "the cat", and two or more
+detections scoring within :data:`AMBIGUITY_MARGIN` of the best), the resolver does not guess: its
+:class:`Resolution` lists the comparable ones, and :func:`settle` applies the user's ``--pick`` or
+``--on-ambiguous`` policy, or raises :class:`~refedit.pipeline.artifacts.AmbiguousTarget` (exit code 7)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Callable, Literal, Sequence
 
 from refedit.core.geometry import area, box_iou, center
-from refedit.pipeline.artifacts import Box, Candidate, Target
+from refedit.errors import BadInput
+from refedit.pipeline.artifacts import Ambiguity, AmbiguousTarget, Box, Candidate, Target
+from refedit.pipeline.segment.options import Pick, Policy
 
 ORDINAL_NAMES = {1: "first", 2: "second", 3: "third", -1: "last"}
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 
+#: Detection scores within this of the best leave an unqualified singular target ("the cat") ambiguous.
+#: GroundingDINO's scores are sigmoid probabilities; with its default box threshold of 0.30, a gap under 0.10
+#: (a third of the threshold) is within what the same object scores across rescales and crops, so the higher
+#: score is no evidence of which object the user meant. The same margin applies to an anchor ("the sofa") and
+#: to CLIPSeg's components (mean probability), and to CLIP attribute probabilities ("the green bus").
+AMBIGUITY_MARGIN = 0.10
+
 
 @dataclass(frozen=True)
 class Resolution:
-    """Chosen candidate indices and a one-line reason."""
+    """Chosen candidate indices and a one-line reason. ``comparable`` (indices, left to right) is set when the
+    choice is a guess among equally good candidates, with ``tie_reason`` and ``tie_whys`` when the resolver
+    has its own words for why none wins and why each fits; ``ambiguity`` once :func:`settle` resolved it."""
 
     chosen: tuple[int, ...]
     reason: str
+    comparable: tuple[int, ...] = ()
+    ambiguity: Ambiguity | None = None
+    tie_reason: str | None = None
+    tie_whys: tuple[str, ...] | None = None
 
 
 def corner_distance(box: Box, corner: str, image_size: tuple[int, int]) -> float:
@@ -87,7 +107,9 @@ def resolve(candidates: Sequence[Candidate], target: Target, image_size: tuple[i
 
     Order of precedence: ordinal (counted from the spatial side or corner, left to right by default), then
     spatial superlative (a corner: the smallest :func:`corner_distance`), then size, then "all", then the
-    highest score. Ties keep the higher-scoring candidate. ``ordinal=-1`` with a side is the last counted
+    highest score when it stands out: with no qualifier, candidates scoring within :data:`AMBIGUITY_MARGIN` of
+    the best are returned as ``comparable`` (the choice is then a guess, for :func:`settle` to resolve or
+    refuse). Geometric ties keep the higher-scoring candidate. ``ordinal=-1`` with a side is the last counted
     from that side ("the last cat from the left" is the right-most); the parser writes "the last horse
     on the right" as ``ordinal=1, spatial="right"``.
     Returns an empty choice (and says why) when there is no candidate or the ordinal exceeds the count.
@@ -121,7 +143,102 @@ def resolve(candidates: Sequence[Candidate], target: Target, image_size: tuple[i
         return Resolution((pick,), f"{target.size} of {what}")
     if target.all:
         return Resolution(tuple(by_score), f"all {what}")
-    return Resolution((by_score[0],), f"highest-scoring of {what} (score {candidates[by_score[0]].score:.2f})")
+    best = by_score[0]
+    tied = comparable([c.score for c in candidates], [c.box for c in candidates])
+    if len(tied) > 1:
+        return Resolution((best,), f"highest-scoring of {what} (score {candidates[best].score:.2f})", comparable=tied)
+    runner_up = f", the next {candidates[by_score[1]].score:.2f}" if n > 1 else ""
+    return Resolution((best,), f"highest-scoring of {what} (score {candidates[best].score:.2f}{runner_up})")
+
+
+def reading_order(boxes: Sequence[Box], indices: Sequence[int]) -> tuple[int, ...]:
+    """``indices`` left to right by box centre, then top to bottom: how candidates are numbered for a pick."""
+    return tuple(sorted(indices, key=lambda i: (center(boxes[i])[0], center(boxes[i])[1], i)))
+
+
+def comparable(values: Sequence[float], boxes: Sequence[Box], margin: float = AMBIGUITY_MARGIN,
+               among: Sequence[int] | None = None) -> tuple[int, ...]:  # fmt: skip
+    """The candidates (of ``among``, default all) whose value (detection score, attribute probability) is within
+    ``margin`` of the best, in :func:`reading_order`; two or more make the choice ambiguous."""
+    idx = list(range(len(values)) if among is None else among)
+    if not idx:
+        return ()
+    top = max(values[i] for i in idx)
+    return reading_order(boxes, [i for i in idx if top - values[i] < margin])
+
+
+def _ordinal_from_left(k: int) -> str:
+    return {1: "left-most"}.get(k, f"{_ordinal_word(k)} from the left")
+
+
+def default_whys(candidates: Sequence[Candidate], tied: Sequence[int]) -> tuple[str, ...]:
+    """Why each comparable candidate fits: its place from the left and its score against the best."""
+    top = max(candidates[i].score for i in tied)
+    out = []
+    for k, i in enumerate(tied, 1):
+        gap = top - candidates[i].score
+        rank = "right-most" if k == len(tied) else _ordinal_from_left(k)
+        out.append(f"{rank}; score {candidates[i].score:.2f}" + (f", {gap:.2f} below the best" if gap > 0.005 else ", the best"))
+    return tuple(out)
+
+
+def settle(
+    res: Resolution,
+    candidates: Sequence[Candidate],
+    target: Target,
+    *,
+    policy: Policy = "fail",
+    pick: Pick | None = None,
+    role: Literal["target", "anchor", "pronoun"] = "target",
+    reason: str | None = None,
+    whys: Sequence[str] | None = None,
+    message: str | None = None,
+) -> Resolution:
+    """Resolve an ambiguous :class:`Resolution` (two or more ``comparable`` candidates) as the user asked:
+    ``pick`` N (1-based, left to right, as listed), ``"all"`` or ``"best"`` (the resolver's own guess) wins over
+    ``policy`` (``best``, ``all``, or ``fail``: raise :class:`AmbiguousTarget` with the candidates listed).
+    An unambiguous resolution is returned as it is (a ``pick`` is then not needed, and the reason says so).
+    ``reason``/``whys``/``message`` override the default wording (why none wins, why each fits, the error)."""
+    tied = res.comparable
+    if len(tied) < 2:
+        note = f" (--pick {pick} not needed: not ambiguous)" if pick is not None and role == "target" else ""
+        return replace(res, reason=res.reason + note) if note else res
+    k, head = len(tied), target.head
+    top, low = max(candidates[i].score for i in tied), min(candidates[i].score for i in tied)
+    why_none = reason or res.tie_reason or (f"no qualifier separates them; detection scores {top:.2f} to {low:.2f}, within the "
+                          f"{AMBIGUITY_MARGIN:.2f} margin")  # fmt: skip
+    amb = Ambiguity(expression=target.expression, head=head, candidates=tuple(candidates[i] for i in tied),
+                    whys=tuple(whys or res.tie_whys or default_whys(candidates, tied)), reason=why_none,
+                    role=role)  # fmt: skip
+    if pick is None and policy == "fail":
+        raise AmbiguousTarget(message or _message(amb), amb)
+    how = f"--pick {pick}" if pick is not None else f"--on-ambiguous {policy}"
+    choice = pick if pick is not None else policy
+    if choice == "all":
+        chosen = tied
+    elif choice == "best":
+        chosen = res.chosen
+    else:
+        assert isinstance(choice, int)
+        if not 1 <= choice <= k:
+            raise BadInput(f"--pick {choice}: '{target.expression}' has {k} comparable candidates, numbered 1 to {k} "
+                           "from the left")  # fmt: skip
+        chosen = (tied[choice - 1],)
+    picked = tuple(tied.index(i) + 1 for i in chosen)
+    which = "all" if len(chosen) == k else ", ".join(f"no. {p}" for p in picked)
+    return Resolution(chosen, f"{which} of {k} comparable '{head}' detections ({how}; ambiguous: {why_none})",
+                      comparable=tied, ambiguity=replace(amb, resolved_by=how, picked=picked))  # fmt: skip
+
+
+def _message(amb: Ambiguity) -> str:
+    k, head, expr = len(amb.candidates), amb.head, amb.expression
+    if amb.role == "anchor":
+        return (f"the anchor '{expr}' could be any of {k} '{head}' detections ({amb.reason}); name it more precisely "
+                f"(e.g. 'the left {head}'), choose with --pick N (1-{k}, from the left), or point at the target with "
+                "--point X,Y")  # fmt: skip
+    what = f"the {head}" if expr == head else f"'{expr}'"
+    return (f"ambiguous: {k} '{head}' detections match {what} equally well ({amb.reason}); choose with --pick N "
+            f"(1-{k}, numbered from the left), --pick all or --pick best, or say which (e.g. 'the left {head}')")
 
 
 def nms(candidates: Sequence[Candidate], iou: float) -> list[Candidate]:

@@ -1,0 +1,52 @@
+"""How the commands report what :mod:`refedit.outputs` writes: an ambiguous instruction's candidates listed on
+stderr with exit code 7, and the refusal of several results on stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, NoReturn
+
+import click
+
+from refedit.errors import BadInput
+from refedit.outputs import several, write_candidates
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+    from refedit.pipeline.artifacts import AmbiguousTarget
+
+
+def ambiguity_lines(err: "AmbiguousTarget", overlay: Path | None) -> list[str]:
+    """The stderr report: the error line, one line per candidate (number, box, score, why), where they are drawn."""
+    amb = err.ambiguity
+    lines = [f"refedit: error: {str(err).splitlines()[0]}"]
+    for n, (c, why) in enumerate(zip(amb.candidates, amb.whys, strict=True), 1):
+        box = ", ".join(f"{v:.0f}" for v in c.box)
+        lines.append(f"  {n}: box [{box}] score {c.score:.2f} - {why}")
+    if overlay is not None:
+        lines.append(f"  candidates drawn in {overlay}; rerun with --pick N to choose one")
+    return lines
+
+
+def exit_ambiguous(err: "AmbiguousTarget", image: "Image.Image", overlay: Path | None, as_json: bool,
+                   plan: Any = None) -> NoReturn:  # fmt: skip
+    """Write the candidates overlay, list the candidates on stderr (and the record on stdout with ``--json``),
+    and exit 7. Nothing else is written."""
+    written = write_candidates(err.ambiguity, image, overlay)
+    for line in ambiguity_lines(err, written):
+        click.echo(line, err=True)
+    if as_json:
+        record = {"ambiguous": True, "ambiguity": err.ambiguity.to_dict(),
+                  "candidates_overlay": None if written is None else str(written),
+                  "plan": None if plan is None else plan.to_dict(), "exit_code": err.exit_code}  # fmt: skip
+        click.echo(json.dumps(record))
+    sys.exit(err.exit_code)
+
+
+def refuse_stdout_for_several(output: Path, options: Mapping[str, Any]) -> None:
+    """Several results need files: ``-o -`` with a sweep or ``--num-outputs`` is :class:`BadInput`."""
+    if str(output) == "-" and several(options):
+        raise BadInput("a sweep or --num-outputs writes several images; give -o FILE (they go beside it)")

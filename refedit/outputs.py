@@ -1,0 +1,96 @@
+"""The files an edit writes beyond one image, shared by the command line and batches: the numbered candidates
+of an ambiguous instruction (``*_candidates.png``) and the several results of one edit (``*_r0.30.png``,
+``*_2.png``) with their contact sheet (``*_sheet.png``). Light at import: PIL and the pipeline load when a
+function runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+    from refedit.pipeline.artifacts import Ambiguity, EditResult, Variant
+
+CANDIDATES_SUFFIX = "_candidates.png"
+SHEET_SUFFIX = "_sheet.png"
+
+
+def candidates_path(output: Path | None, image: Path | None = None) -> Path | None:
+    """Where an ambiguous run draws its candidates: beside ``output`` (its stem + ``_candidates.png``), else
+    beside the input ``image``; None when neither is a file."""
+    for base in (output, image):
+        if base is not None and str(base) != "-":
+            return base.with_name(base.stem + CANDIDATES_SUFFIX)
+    return None
+
+
+def write_candidates(ambiguity: "Ambiguity", image: "Image.Image", path: Path | None) -> Path | None:
+    """Draw the candidates, numbered as ``--pick`` counts them, at ``path`` (when there is one)."""
+    if path is None:
+        return None
+    from refedit.core.figures import numbered_candidates
+    from refedit.pipeline.imageio import save_image
+
+    figure = numbered_candidates(image, [c.box for c in ambiguity.candidates], [c.mask for c in ambiguity.candidates])
+    return save_image(figure, path)
+
+
+def variant_path(output: Path, label: str) -> Path:
+    """``out.png`` -> ``out_r0.30.png`` / ``out_2.png``."""
+    return output.with_name(f"{output.stem}_{label}{output.suffix}")
+
+
+def sheet_path(output: Path) -> Path:
+    """The contact sheet beside ``output``: ``out_sheet.png``."""
+    return output.with_name(output.stem + SHEET_SUFFIX)
+
+
+def planned_outputs(output: Path, options: Mapping[str, Any]) -> list[Path]:
+    """The files an edit with these stage options writes for ``output``: the output itself, or, for a sweep or
+    several outputs, one file per result plus the contact sheet (``--auto-ratio`` writes the one it keeps)."""
+    from refedit.pipeline.edit.options import planned_labels
+
+    labels = planned_labels(options)
+    if not labels:
+        return [output]
+    return [variant_path(output, label) for label in labels] + [sheet_path(output)]
+
+
+def several(options: Mapping[str, Any]) -> bool:
+    """Whether these stage options make one edit write several files."""
+    from refedit.pipeline.edit.options import planned_labels
+
+    return bool(planned_labels(options))
+
+
+def writes_variants(result: "EditResult") -> bool:
+    """Whether ``result`` is written as its variants and a sheet (a sweep or several outputs, not --auto-ratio)."""
+    return bool(result.variants) and result.ratio_choice is None
+
+
+def write_variants(result: "EditResult", output: Path, *, source: Any,
+                   metadata: Mapping[str, str]) -> tuple[list[Path], Path]:  # fmt: skip
+    """Save every variant of ``result`` beside ``output`` and a labelled contact sheet (input, mask, each result);
+    return their paths. ``source`` is the loaded input (:class:`~refedit.pipeline.imageio.LoadedImage`)."""
+    from refedit.core.figures import contact_sheet, mask_overlay
+    from refedit.pipeline.imageio import save_image
+
+    paths = []
+    for v in result.variants:
+        meta = {**metadata, "refedit_variant": json.dumps({"label": v.label, "encode_ratio": v.encode_ratio,
+                                                           "variant": v.variant})}  # fmt: skip
+        paths.append(save_image(v.image, variant_path(output, v.label), source=source, metadata=meta))
+    tiles = [(source.rgb, "input"), (mask_overlay(source.rgb, result.segmentation.mask), "mask")]
+    tiles += [(v.image, sheet_label(v)) for v in result.variants]
+    sheet = save_image(contact_sheet(tiles), sheet_path(output))
+    return paths, sheet
+
+
+def sheet_label(v: "Variant") -> str:
+    """A result's caption on the contact sheet: "r=0.30", "#2" or "r=0.30 #2", with its CLIP score when scored."""
+    ratio, number = v.label.startswith("r"), not v.label.startswith("r") or "_" in v.label
+    text = " ".join(p for p in (f"r={v.encode_ratio:.2f}" if ratio else "", f"#{v.variant}" if number else "") if p)
+    return text + (f" (CLIP dir {v.score:.3f})" if v.score is not None else "")
