@@ -1,0 +1,92 @@
+"""What an evaluation writes: one JSON line per sample (the batch machinery's fsynced :class:`JsonlLog`, so a
+killed run resumes where it stopped), and the summary files, each written to a temporary file and renamed.
+
+A rerun reads the log back (:func:`read_log`): samples already there are not run or scored again. A last line
+cut short by a kill is dropped from the file before new lines are appended."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from refedit.batch import JsonlLog
+from refedit.errors import BadInput
+
+LOG_NAME = "samples.jsonl"
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe: ``inf`` -> "inf", ``nan`` -> None, numpy scalars -> Python numbers, tuples -> lists."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return ("inf" if value > 0 else "-inf") if math.isinf(value) else value
+    if isinstance(value, Mapping):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return clean(value.item())
+    return value
+
+
+def number(value: Any) -> float | None:
+    """A record's figure back as a float ("inf" -> inf), None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return math.inf if value == "inf" else -math.inf if value == "-inf" else None
+    return float(value)
+
+
+def read_log(path: Path) -> dict[str, dict[str, Any]]:
+    """Sample id -> its (last) record; an unterminated last line (a killed write) is cut off the file."""
+    if not path.is_file():
+        return {}
+    raw = path.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        keep = raw[: raw.rfind(b"\n") + 1]
+        with path.open("r+b") as fh:
+            fh.truncate(len(keep))
+        raw = keep
+    records: dict[str, dict[str, Any]] = {}
+    for n, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            raise BadInput(f"{path}:{n} is not a JSON line; move the file away to start afresh") from None
+        if isinstance(rec, dict) and "key" in rec:
+            records[str(rec["key"])] = rec
+    return records
+
+
+class SampleLog(JsonlLog):
+    """The per-sample log: :class:`refedit.batch.JsonlLog` with JSON-safe records."""
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        super().write(clean(record))
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` through a temporary file and an atomic rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return write_text(path, json.dumps(clean(data), indent=2) + "\n")
