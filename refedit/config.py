@@ -9,6 +9,9 @@ Environment variables:
     REFEDIT_VAE_TILING     auto | on | off             (tiled VAE for large working sizes)
     REFEDIT_CHANNELS_LAST  auto | on | off             (UNet/VAE in channels_last; auto: on CUDA)
     REFEDIT_MAX_PIXELS     largest image refedit decodes, in pixels (decompression-bomb guard; 64000000)
+    REFEDIT_TRUST_CHECKPOINT 1 | 0                     (load pickled .ckpt/.pt/.bin files: they can run code)
+    REFEDIT_CACHE_DIR      where converted single-file configs and file hashes go ($XDG_CACHE_HOME/refedit)
+    REFEDIT_ON_AMBIGUOUS   fail | best | all          (when candidates tie: exit 7, the highest score, or all)
     REFEDIT_CONFIG         path of the config file (default: $XDG_CONFIG_HOME/refedit/config.toml)
 
 Config file (TOML)::
@@ -17,6 +20,8 @@ Config file (TOML)::
     dtype = "float16"
     offload = "model"
     compile = true
+    trust_checkpoint = false
+    on_ambiguous = "fail"
     [models]
     sd = "/models/stable-diffusion-v1-5"
 
@@ -47,10 +52,16 @@ MODEL_ROLES: Mapping[str, tuple[str, str]] = MappingProxyType(
         "grounding": ("IDEA-Research/grounding-dino-base", "GroundingDINO open-set detector"),
         "sam": ("facebook/sam-vit-huge", "Segment Anything"),
         "clip": ("openai/clip-vit-base-patch16", "CLIP for attribute and Ref-Diff scoring"),
+        "clipseg": ("CIDAS/clipseg-rd64-refined", "CLIPSeg text-prompted masks (the clipseg segmenter)"),
         "captioner": ("Salesforce/blip2-opt-2.7b", "image describer for the LLM parser"),
         "llm": ("gpt-4o-mini", "chat model behind the LLM parser"),
+        "clipscore": ("openai/clip-vit-large-patch14", "CLIP of `refedit eval`'s CLIP scores (torchmetrics', PIE-Bench's)"),
+        "dino": ("facebook/dino-vits16", "DINO image features of `refedit eval` (MagicBrush's DINO score)"),
+        "lpips": ("alex", "LPIPS of `refedit eval`: alex, vgg, squeeze (published v0.1 weights) or a folder"),
     }
 )
+#: the roles only `refedit eval` loads (their flags belong to the eval commands)
+METRIC_ROLES: tuple[str, ...] = ("clipscore", "dino", "lpips")
 
 #: seeds must fit the generators' 64-bit state, with room for the small offsets stages add to a seed
 SEED_MAX = 2**63 - 1
@@ -60,6 +71,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 OFFLOADS = ("none", "model", "sequential")
 SWITCHES = ("auto", "on", "off")
+#: what to do when several objects fit an instruction equally well (see refedit.pipeline.segment.resolve.settle)
+AMBIGUITY_POLICIES = ("fail", "best", "all")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
@@ -216,6 +229,16 @@ def env_var(role: str) -> str:
     return f"REFEDIT_{role.upper().replace('-', '_')}_MODEL"
 
 
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where refedit keeps what it derives from model files (single-file checkpoint configs, file hashes):
+    ``REFEDIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/refedit``, else ``~/.cache/refedit``. Never beside a user's file."""
+    env = os.environ if environ is None else environ
+    if explicit := env.get("REFEDIT_CACHE_DIR"):
+        return Path(explicit).expanduser()
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "refedit"
+
+
 def config_path() -> Path:
     """Where the user config file lives (``REFEDIT_CONFIG`` overrides)."""
     if explicit := os.environ.get("REFEDIT_CONFIG"):
@@ -227,7 +250,7 @@ def config_path() -> Path:
 #: config file keys and their types (``models`` is a table of role = "model id")
 CONFIG_KEYS: Mapping[str, Any] = MappingProxyType(
     {"device": str, "dtype": str, "offload": str, "compile": bool, "vae_tiling": str, "channels_last": str,
-     "models": dict}  # fmt: skip
+     "trust_checkpoint": bool, "on_ambiguous": str, "models": dict}  # fmt: skip
 )
 
 
@@ -277,7 +300,10 @@ class Settings:
     (the detector and SAM leave before the UNet comes); ``sequential`` also streams the
     SD weights layer by layer from the CPU (accelerate's ``cpu_offload``: least memory, slowest). ``compile`` runs the UNet through
     ``torch.compile``; ``vae_tiling`` ``auto`` tiles the VAE for working sizes over 1024 px; ``channels_last``
-    ``auto`` stores UNet and VAE in channels-last on CUDA.
+    ``auto`` stores UNet and VAE in channels-last on CUDA. ``trust_checkpoint`` allows loading pickled
+    single-file checkpoints and adapters (``.ckpt``, ``.pt``, ``.pth``, ``.bin``), which can run code when read.
+    ``on_ambiguous`` is the default policy when several objects fit the instruction equally well: ``fail`` (exit
+    7 with the candidates listed), ``best`` (the highest detection score) or ``all``; ``--on-ambiguous`` overrides.
     """
 
     models: Mapping[str, str] = field(default_factory=lambda: {r: d for r, (d, _) in MODEL_ROLES.items()})
@@ -287,16 +313,20 @@ class Settings:
     compile: bool = False
     vae_tiling: str = "auto"
     channels_last: str = "auto"
+    trust_checkpoint: bool = False
+    on_ambiguous: str = "fail"
 
     def __post_init__(self) -> None:
         _check_choice("device", self.device, DEVICES)
         _check_choice("dtype", self.dtype, DTYPES)
         for what, value, choices in (("offload", self.offload, OFFLOADS), ("vae_tiling", self.vae_tiling, SWITCHES),
-                                     ("channels_last", self.channels_last, SWITCHES)):  # fmt: skip
+                                     ("channels_last", self.channels_last, SWITCHES),
+                                     ("on_ambiguous", self.on_ambiguous, AMBIGUITY_POLICIES)):  # fmt: skip
             if value not in choices:
                 raise BadInput(f"invalid {what.replace('_', '-')} {value!r}; choose from {', '.join(choices)}")
-        if not isinstance(self.compile, bool):
-            raise BadInput(f"invalid compile {self.compile!r}; use true or false")
+        for what, value in (("compile", self.compile), ("trust_checkpoint", self.trust_checkpoint)):
+            if not isinstance(value, bool):
+                raise BadInput(f"invalid {what.replace('_', '-')} {value!r}; use true or false")
         unknown = set(self.models) - set(MODEL_ROLES)
         if unknown:
             raise BadInput(f"unknown model role(s) {sorted(unknown)}; roles are {', '.join(MODEL_ROLES)}")
@@ -325,6 +355,8 @@ class Settings:
         compile: bool | None = None,
         vae_tiling: str | None = None,
         channels_last: str | None = None,
+        trust_checkpoint: bool | None = None,
+        on_ambiguous: str | None = None,
         environ: Mapping[str, str] | None = None,
         config_file: Path | None = None,
     ) -> "Settings":
@@ -355,4 +387,6 @@ class Settings:
             compile=_flag("compile", pick("compile", compile, False)),
             vae_tiling=str(pick("vae_tiling", vae_tiling, "auto")),
             channels_last=str(pick("channels_last", channels_last, "auto")),
+            trust_checkpoint=_flag("trust-checkpoint", pick("trust_checkpoint", trust_checkpoint, False)),
+            on_ambiguous=str(pick("on_ambiguous", on_ambiguous, "fail")),
         )

@@ -20,7 +20,8 @@ from refedit.pipeline.models import ModelStore
 
 from .conftest import EXAMPLES, ROOT
 
-FAST = ["--steps", "4", "--resolution", "64", "--box-threshold", "0"]
+# the tiny random detector's 20 boxes all score alike: these plumbing runs take the highest score on purpose
+FAST = ["--steps", "4", "--resolution", "64", "--box-threshold", "0", "--on-ambiguous", "best"]
 PHOTOS = ["cat.jpg", "coffee.jpg", "coins.jpg", "rocket.jpg"]
 
 
@@ -76,7 +77,8 @@ def test_folder_mirrors_tree_and_models_load_once(tmp_path, tiny_settings):
     items = items_from_folder(src, "replace the cat with a tiger", out, name="{stem}_{index}_{seed}.png", seed=7)
     assert [i.output.relative_to(out).as_posix() for i in items][:2] == ["a/img01_0_7.png", "a/img03_1_7.png"]
     store = ModelStore(tiny_settings)
-    runner = BatchRunner(tiny_settings, options={"steps": 3, "resolution": 64, "box_threshold": 0.0}, store=store)
+    runner = BatchRunner(tiny_settings, options={"steps": 3, "resolution": 64, "box_threshold": 0.0,
+                                                 "on_ambiguous": "best"}, store=store)  # fmt: skip
     summary = runner.run(items, JsonlLog(out / "log.jsonl"))
     assert summary.done == 5 and all(i.output.exists() for i in items)
     assert len(store.loads) == len(set(store.loads)) == 9  # unet vae text_encoder tokenizer scheduler, dino+proc, sam+proc
@@ -112,7 +114,7 @@ def test_killed_batch_resumes_without_redoing_items(tmp_path, tiny_env):
     src, out = tmp_path / "in", tmp_path / "out"
     make_images(src, 12)
     cmd = [sys.executable, "-m", "refedit.cli", "batch", str(src), "-i", "replace the cat with a tiger", "-o",
-           str(out), "--steps", "12", "--resolution", "64", "--box-threshold", "0"]  # fmt: skip
+           str(out), "--steps", "12", "--resolution", "64", "--box-threshold", "0", "--on-ambiguous", "best"]  # fmt: skip
     env = {**os.environ, **tiny_env}
     log = out / "refedit-batch.jsonl"
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
@@ -155,7 +157,7 @@ def test_three_stage_shell_pipeline_equals_edit(tmp_path, tiny_env):
 def test_images_through_stdin_and_stdout(tmp_path, tiny_env):
     cat = EXAMPLES / "cat.jpg"
     env = {**os.environ, **tiny_env}
-    opts = "--steps 3 --resolution 64 --box-threshold 0 --seed 2"
+    opts = "--steps 3 --resolution 64 --box-threshold 0 --seed 2 --on-ambiguous best"
     script = f'cat {cat} | refedit edit - "replace the cat with a tiger" {opts} > {tmp_path}/piped.png'
     r = subprocess.run(["bash", "-o", "pipefail", "-c", script], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -163,7 +165,7 @@ def test_images_through_stdin_and_stdout(tmp_path, tiny_env):
                         *opts.split()], env=env, capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert np.array_equal(np.asarray(Image.open(tmp_path / "piped.png")), np.asarray(Image.open(tmp_path / "file.png")))
-    script = f'cat {cat} | refedit segment - "the cat" -o - --box-threshold 0 > {tmp_path}/mask.png'
+    script = f'cat {cat} | refedit segment - "the cat" -o - --box-threshold 0 --pick best > {tmp_path}/mask.png'
     r = subprocess.run(["bash", "-o", "pipefail", "-c", script], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert Image.open(tmp_path / "mask.png").size == Image.open(cat).size
@@ -241,7 +243,8 @@ def test_debug_keeps_the_failed_items_traceback(tmp_path, tiny_settings, failing
     items = items_from_folder(src if four_images(src) else src, "remove the cat", out)[:3]
     failing_segmenter["fail_on"] = {104}
     failing_segmenter["raising"] = KeyError("a library bug")
-    runner = BatchRunner(tiny_settings, segmenter="flaky", options={"box_threshold": 0.0}, dry_run=True, debug=True)
+    runner = BatchRunner(tiny_settings, segmenter="flaky", options={"box_threshold": 0.0, "on_ambiguous": "best"},
+                         dry_run=True, debug=True)  # fmt: skip
     summary = runner.run(items, JsonlLog(out / "log.jsonl"))
     [failed] = [rec for rec in read_log(out / "log.jsonl") if rec["status"] == "failed"]
     assert (summary.done, summary.failed) == (2, 1) and failed["error_type"] == "KeyError"

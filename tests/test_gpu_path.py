@@ -152,7 +152,8 @@ def test_gpu_settings_from_flag_env_and_file(tmp_path):
 def test_cli_offload_flag_reaches_the_record(tmp_path, tiny_env):
     out = tmp_path / "out.png"
     r = CliRunner().invoke(main, ["edit", str(CAT), "replace the cat with a tiger", "-o", str(out), "--json",
-                                  "--offload", "model", "--steps", "4", "--resolution", "64", "--box-threshold", "0"],
+                                  "--offload", "model", "--steps", "4", "--resolution", "64", "--box-threshold", "0",
+                                  "--on-ambiguous", "best"],
                            env=tiny_env)  # fmt: skip
     assert r.exit_code == 0, r.output
     assert out.exists()

@@ -44,8 +44,10 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
           segmenter: str, editor: str, **params: Any) -> None:  # fmt: skip
     """Edit every image of a folder (-i INSTRUCTION) or every row of a JSONL/CSV manifest.
 
-    Models load once; an item that fails is logged and the run goes on (exit code 6 at the end);
-    outputs that exist are skipped, so rerunning a killed batch resumes it.
+    Models load once; an item that fails is logged and the run goes on (exit code 6 at the end); an item
+    whose instruction fits several objects equally well is logged as ambiguous with its candidates drawn
+    beside its output, and the run goes on (exit code 7 at the end when nothing failed; settle it with a
+    `pick` column or --on-ambiguous); outputs that exist are skipped, so rerunning a killed batch resumes it.
     """
     from refedit.batch import (
         BatchRunner,
@@ -99,7 +101,12 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
         if as_json:
             click.echo(json.dumps(record, default=str))
         elif record["status"] == "done":
-            click.echo(record.get("mask") or record["output"])
+            for v in record.get("variants") or ():
+                click.echo(v["image"])
+            click.echo(record.get("contact_sheet") or record.get("mask") or record["output"])
+        elif record["status"] == "ambiguous":
+            click.echo(f"refedit: item {record['index']} ({record['input']}) is ambiguous: {record['error']}; "
+                       f"candidates drawn in {record['candidates_overlay']}", err=True)  # fmt: skip
 
     try:
         summary = runner.run(items, log, on_item)
@@ -108,3 +115,9 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
     click.echo(f"{summary.line()} (log: {log.path})", err=True)
     if summary.failed:
         raise BatchFailed(f"{summary.failed} of {len(items)} items failed; see {log.path}")
+    if summary.ambiguous:
+        from refedit.errors import Ambiguous
+
+        raise Ambiguous(f"{summary.ambiguous} of {len(items)} items were ambiguous (status 'ambiguous' in {log.path}, "
+                        "candidates drawn beside their outputs); add a 'pick' column to those rows or rerun with "
+                        "--on-ambiguous best|all")  # fmt: skip

@@ -1,4 +1,5 @@
-"""``refedit edit``: one image, one instruction, one edited image."""
+"""``refedit edit``: one image, one instruction, one edited image (or several: an encoding-ratio sweep,
+``--num-outputs``); an ambiguous instruction stops with its candidates listed and drawn (exit 7)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import click
 
-from refedit.cli.app import handle_errors, main
+from refedit.cli.app import debug_requested, handle_errors, main
 from refedit.cli.options import (
     SeedType,
     check_models,
@@ -50,6 +51,9 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     check_std_streams(image, plan_source, output, as_json)
     stages = {"parser": parser, "segmenter": segmenter, "editor": editor}
     options = options_from(params, stages)
+    from refedit.cli.outputs import refuse_stdout_for_several
+
+    refuse_stdout_for_several(output, options)
     from refedit.pipeline.imageio import check_mask_output, check_output_path
 
     if not is_std(output):
@@ -81,18 +85,37 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
                           store=store, progress=progress_reporter(store))  # fmt: skip
     request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, seed=seed, image_path=str(image),
                           plan=given)  # fmt: skip
-    result = pipe.run(request)
+    from refedit.cli.outputs import exit_ambiguous
+    from refedit.outputs import candidates_path, write_variants, writes_variants
+    from refedit.pipeline.artifacts import AmbiguousTarget
+
+    try:
+        result = pipe.run(request)
+    except AmbiguousTarget as err:
+        if debug_requested(click.get_current_context()):
+            raise
+        where = candidates_path(None if is_std(output) else output, None if is_std(image) else image)
+        exit_ambiguous(err, source.rgb, where, as_json, given)
     meta = {"refedit": json.dumps({"instruction": instruction, "seed": seed, "parameters": result.parameters})}
-    if is_std(output):
+    written: list[Path] = []
+    sheet = None
+    if writes_variants(result):  # a sweep or several outputs: one file each and a contact sheet
+        written, sheet = write_variants(result, output, source=source, metadata=meta)
+    elif is_std(output):
         write_png_stdout(result.image)
     else:
-        save_image(result.image, output, source=source, metadata=meta)
+        written = [save_image(result.image, output, source=source, metadata=meta)]
     if mask_out is not None:
         save_mask(result.segmentation.mask, mask_out)
     if as_json:
-        record = result.to_dict(image_path=output)
+        paths = written if writes_variants(result) else None
+        record = result.to_dict(image_path=None if paths else output, variant_paths=paths)
         record["mask_path"] = None if mask_out is None else str(mask_out)
+        record["contact_sheet"] = None if sheet is None else str(sheet)
         click.echo(json.dumps(record))
     elif not is_std(output):
-        click.echo(str(output))
+        for path in [*written, *([sheet] if sheet else [])]:
+            click.echo(str(path))
         click.echo(f"{result.segmentation.reason}; {result.timings['total']:.1f}s", err=True)
+        if result.ratio_choice is not None:
+            click.echo(f"auto-ratio: {result.ratio_choice.reason}", err=True)

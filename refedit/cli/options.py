@@ -8,11 +8,11 @@ from typing import Any, Callable, TypeVar
 
 import click
 
-from refedit.config import MODEL_ROLES, check_seed, env_var
+from refedit.config import METRIC_ROLES, MODEL_ROLES, check_seed, env_var
 from refedit.errors import BadInput
 
 F = TypeVar("F", bound=Callable[..., Any])
-HF_ROLES = tuple(r for r in MODEL_ROLES if r != "llm")
+HF_ROLES = tuple(r for r in MODEL_ROLES if r != "llm" and r not in METRIC_ROLES)
 
 
 class SeedType(click.ParamType):
@@ -44,7 +44,7 @@ def model_options(fn: F) -> F:
     """``--ROLE-model`` for every model role, ``--device`` and ``--dtype``."""
     for role in reversed(HF_ROLES):
         default, what = MODEL_ROLES[role]
-        fn = click.option(f"--{role}-model", f"{role}_model", metavar="ID|DIR", default=None,
+        fn = click.option(f"--{role}-model", f"{role}_model", metavar=_model_metavar(role), default=None,
                           help=f"{what} [env {env_var(role)}; default {default}]")(fn)  # fmt: skip
     fn = click.option("--dtype", type=click.Choice(["auto", "float32", "float16", "bfloat16"]), default=None,
                       help="Model dtype [env REFEDIT_DTYPE; auto: float16 on GPU, float32 on CPU].")(fn)  # fmt: skip
@@ -55,18 +55,42 @@ def model_options(fn: F) -> F:
     fn = click.option("--offload", type=click.Choice(["none", "model", "sequential"]), default=None,
                       help="GPU memory plan: model = one model on the GPU at a time; sequential = stream weights "
                            "layer by layer (least memory, slowest) [env REFEDIT_OFFLOAD; none].")(fn)  # fmt: skip
+    fn = click.option("--trust-checkpoint", "trust_checkpoint", is_flag=True, default=None,
+                      help="Allow pickled checkpoints and LoRAs (.ckpt/.pt/.bin): loading one can run code it "
+                           "contains; prefer .safetensors [env REFEDIT_TRUST_CHECKPOINT].")(fn)  # fmt: skip
     fn = click.option("--device", default=None, metavar="auto|cpu|cuda|cuda:N|mps",
                       help="Where models run [env REFEDIT_DEVICE; auto: CUDA, then MPS, then CPU].")(fn)  # fmt: skip
     return fn
 
 
+def metric_model_options(fn: F) -> F:
+    """``--ROLE-model`` for the roles only ``refedit eval`` loads (CLIP score, DINO, LPIPS)."""
+    for role in reversed(METRIC_ROLES):
+        default, what = MODEL_ROLES[role]
+        fn = click.option(f"--{role}-model", f"{role}_model", metavar="ID|DIR", default=None,
+                          help=f"{what} [env {env_var(role)}; default {default}]")(fn)  # fmt: skip
+    return fn
+
+
+def _model_metavar(role: str) -> str:
+    from refedit.pipeline.checkpoints import SD_ROLES
+
+    return "ID|DIR|FILE" if role in SD_ROLES else "ID|DIR"
+
+
+def _loras(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``--lora`` values, or None when none is given (so stages that take no adapters are not offered one)."""
+    return tuple(values) or None
+
+
 def settings_from(params: dict[str, Any]) -> Any:
     from refedit.config import Settings
 
-    models = {role: params.pop(f"{role}_model", None) for role in HF_ROLES}
+    models = {role: params.pop(f"{role}_model", None) for role in (*HF_ROLES, *METRIC_ROLES)}
     return Settings.resolve(models=models, device=params.pop("device", None), dtype=params.pop("dtype", None),
                             offload=params.pop("offload", None), compile=params.pop("compile_unet", None),
-                            vae_tiling=params.pop("vae_tiling", None))  # fmt: skip
+                            vae_tiling=params.pop("vae_tiling", None),
+                            trust_checkpoint=params.pop("trust_checkpoint", None))  # fmt: skip
 
 
 def _numbers(n: int) -> Callable[[click.Context, click.Parameter, tuple[str, ...]], tuple[tuple[float, ...], ...]]:
@@ -85,6 +109,16 @@ def _numbers(n: int) -> Callable[[click.Context, click.Parameter, tuple[str, ...
         return tuple(out)
 
     return parse
+
+
+def _ratio(ctx: click.Context, param: click.Parameter, value: str | None) -> float | str | None:
+    """``--encode-ratio``: one number, or a comma-separated list (kept as text: a sweep, checked by the editor)."""
+    if value is None or "," in value:
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number or a comma-separated list of numbers") from None
 
 
 def hints_from(params: dict[str, Any], size: tuple[int, int], exact_mask: Path | None = None) -> Any:
@@ -107,12 +141,29 @@ def stage_options(fn: F) -> F:
         click.option("--describe", is_flag=True, default=None,
                      help="--parser llm: describe the image first (BLIP-2 captioner) to resolve vague words."),  # fmt: skip
         click.option("--steps", type=int, default=None, help="DDIM steps T [50]."),
-        click.option("--encode-ratio", type=float, default=None, help="Encoding ratio r in (0, 1] [0.5]."),
+        click.option("--encode-ratio", default=None, metavar="R|R1,R2,...", callback=_ratio,
+                     help="Encoding ratio r in (0, 1] [0.5]; several (0.3,0.5,0.7) invert once and write one output "
+                          "per ratio plus a contact sheet."),  # fmt: skip
+        click.option("--sweep", "encode_ratios", default=None, metavar="START:STOP:STEP",
+                     help="diffedit: encoding ratios from START to STOP (included) by STEP, e.g. 0.3:0.8:0.1."),  # fmt: skip
+        click.option("--auto-ratio", is_flag=True, default=None,
+                     help="diffedit: keep the smallest ratio (of the sweep, or 0.3..0.8) whose edit reaches "
+                          "-O auto_threshold of CLIP directional similarity towards the edited caption [0.1]."),  # fmt: skip
+        click.option("--num-outputs", type=int, default=None, metavar="N",
+                     help="diffedit: N outputs from one inversion, denoised as one batch (stochastic DDIM, "
+                          "-O eta [1]); writes OUTPUT_1..N and a contact sheet."),  # fmt: skip
         click.option("--guidance", type=float, default=None, help="Classifier-free (text) guidance scale [7.5]."),
         click.option("--strength", type=float, default=None, help="sdedit/inpaint noise ratio in (0, 1] [0.7/1.0]."),
         click.option("--image-guidance", type=float, default=None, help="instruct: image guidance scale [1.5]."),
-        click.option("--editor-model", default=None, metavar="ID|DIR",
-                     help="Checkpoint for the chosen editor (its kind is checked from the UNet config)."),  # fmt: skip
+        click.option("--editor-model", default=None, metavar="ID|DIR|FILE",
+                     help="Checkpoint for the chosen editor: a hub id, a diffusers folder, or an original single "
+                          "file (.safetensors, or .ckpt with --trust-checkpoint); its kind is checked first."),  # fmt: skip
+        click.option("--editor-config", default=None, metavar="FILE.yaml",
+                     help="Original (LDM) .yaml config of a single-file --editor-model [FILE.yaml beside it]."),  # fmt: skip
+        click.option("--lora", multiple=True, metavar="FILE|ID[:SCALE]", callback=_loras,
+                     help="LoRA adapter for the editor's UNet and text encoder, scaled by SCALE [1]; repeatable."),  # fmt: skip
+        click.option("--lora-fuse", is_flag=True, default=None,
+                     help="Merge the --lora adapters into the weights once (as fast as no adapter)."),  # fmt: skip
         click.option("--paste-dilate", type=int, default=None, help="Grow the paste-back mask by N px [4]."),
         click.option("--feather", type=int, default=None, help="Feather the paste-back edge over N px [8]."),
         click.option("--resolution", type=int, default=None, help="Working long side in pixels [512]."),
@@ -120,6 +171,12 @@ def stage_options(fn: F) -> F:
         click.option("--text-threshold", type=float, default=None, help="GroundingDINO text threshold [0.25]."),
         click.option("--dilate", type=int, default=None, help="Grow the object mask by N pixels [0]."),
         click.option("--box-mask", is_flag=True, default=None, help="Use the (expanded) box, not SAM's silhouette."),
+        click.option("--on-ambiguous", type=click.Choice(["fail", "best", "all"]), default=None,
+                     help="When several objects fit equally well: fail (exit 7, candidates listed and drawn), best "
+                          "(highest score) or all [env REFEDIT_ON_AMBIGUOUS; config on_ambiguous; fail]."),  # fmt: skip
+        click.option("--pick", default=None, metavar="N|all|best",
+                     help="Settle an ambiguous instruction: candidate N as numbered in the exit-7 listing and "
+                          "*_candidates.png (from the left), all of them, or the best-scoring."),  # fmt: skip
         click.option("--box", "hint_boxes", multiple=True, metavar="X0,Y0,X1,Y1", callback=_numbers(4),
                      help="Rough box around the object (pixels); repeatable."),  # fmt: skip
         click.option("--point", "hint_points", multiple=True, metavar="X,Y", callback=_numbers(2),
@@ -151,9 +208,11 @@ def llm_flags() -> list[Callable[[F], F]]:
 
 
 STAGE_OPTION_NAMES = ("fusion", "proposals", "llm_base_url", "llm_timeout", "llm_retries", "describe", "steps",
-                      "encode_ratio", "guidance", "strength", "image_guidance", "editor_model",
+                      "encode_ratio", "guidance", "strength", "image_guidance", "editor_model", "editor_config",
+                      "lora", "lora_fuse",
                       "paste_dilate", "feather", "resolution", "box_threshold", "text_threshold", "dilate",
-                      "box_mask", "detections")  # fmt: skip
+                      "box_mask", "detections", "encode_ratios", "auto_ratio", "num_outputs", "on_ambiguous",
+                      "pick")  # fmt: skip
 
 
 def llm_options(fn: F) -> F:
@@ -169,6 +228,10 @@ def options_from(params: dict[str, Any], stages: dict[str, str]) -> dict[str, An
     from refedit.pipeline.stages import check_options
 
     options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
+    if isinstance(options.get("encode_ratio"), str):  # --encode-ratio 0.3,0.5,0.7: a sweep
+        if options.get("encode_ratios") is not None:
+            raise BadInput("give the encoding ratios once: --encode-ratio R1,R2,... or --sweep START:STOP:STEP")
+        options["encode_ratios"], options["encode_ratio"] = options["encode_ratio"], None
     for item in params.pop("extra_options", ()):
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")

@@ -1,4 +1,5 @@
-"""``refedit segment``: the mask of the referred object, the choice and why."""
+"""``refedit segment``: the mask of the referred object, the choice and why; an ambiguous instruction stops with
+its candidates listed and drawn (exit 7)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import click
 
-from refedit.cli.app import handle_errors, main
+from refedit.cli.app import debug_requested, handle_errors, main
 from refedit.cli.options import (
     check_models,
     hints_from,
@@ -65,8 +66,18 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
     stage = build_stage("segmenter", segmenter, settings, **options)  # checkpoint kinds checked before parsing
     plan = given or segmentation_plan(build_stage("parser", parser, settings), instruction, image=request.image,
                                       hinted=not hints.empty)  # fmt: skip
-    seg = check_not_empty(stage.segment(image=request.image, plan=plan, hints=request.hints),
-                          f"the {segmenter} segmenter found no pixels of {plan.target.expression!r}")  # fmt: skip
+    from refedit.cli.outputs import exit_ambiguous
+    from refedit.outputs import candidates_path
+    from refedit.pipeline.artifacts import AmbiguousTarget
+
+    try:
+        found = stage.segment(image=request.image, plan=plan, hints=request.hints)
+    except AmbiguousTarget as err:
+        if debug_requested(click.get_current_context()):
+            raise
+        where = candidates_path(None if output is None or is_std(output) else output, None if is_std(image) else image)
+        exit_ambiguous(err, request.image, where, as_json, plan)
+    seg = check_not_empty(found, f"the {segmenter} segmenter found no pixels of {plan.target.expression!r}")
     if is_std(output):
         from PIL import Image as PILImage
 

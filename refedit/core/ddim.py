@@ -38,6 +38,21 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, alpha_t: float, alpha_prev: 
     return math.sqrt(alpha_prev) * predict_x0(x_t, eps, alpha_t) + math.sqrt(1.0 - alpha_prev) * eps
 
 
+def ddim_sigma(alpha_t: float, alpha_prev: float, eta: float) -> float:
+    """The noise scale of stochastic DDIM (DDIM Eq. 16): σ_t(η) = η √((1−ᾱ_{t−1})/(1−ᾱ_t)) √(1−ᾱ_t/ᾱ_{t−1});
+    η = 0 is deterministic DDIM, η = 1 DDPM's posterior variance."""
+    return eta * math.sqrt((1.0 - alpha_prev) / (1.0 - alpha_t)) * math.sqrt(1.0 - alpha_t / alpha_prev)
+
+
+def stochastic_ddim_step(
+    x_t: torch.Tensor, eps: torch.Tensor, alpha_t: float, alpha_prev: float, sigma: float, noise: torch.Tensor
+) -> torch.Tensor:
+    """DDIM Eq. 12 with σ_t > 0: x_{t−1} = √ᾱ_{t−1} x̂_0 + √(1−ᾱ_{t−1}−σ_t²) ε + σ_t z, z ~ N(0, I) given as
+    ``noise`` (diffusers' ``DDIMScheduler.step`` with ``eta`` and ``variance_noise``)."""
+    direction = math.sqrt(max(0.0, 1.0 - alpha_prev - sigma**2)) * eps
+    return math.sqrt(alpha_prev) * predict_x0(x_t, eps, alpha_t) + direction + sigma * noise
+
+
 def ddim_inverse_step(x_t: torch.Tensor, eps: torch.Tensor, alpha_t: float, alpha_next: float) -> torch.Tensor:
     """DDIM inversion step (InstructEdit Eq. 3), the same update run towards noise:
     x_{t+1} = √ᾱ_{t+1} x̂_0 + √(1−ᾱ_{t+1}) ε, with ε evaluated at t+1 (the usual approximation)."""
@@ -118,12 +133,23 @@ def sample(
     schedule: Schedule,
     eps: Callable[[torch.Tensor, int], torch.Tensor],
     after_step: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
+    *,
+    eta: float = 0.0,
+    noise: Callable[[int], torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """The deterministic DDIM sampling loop every editor shares (DDIM Eq. 12 with σ = 0): for each step k,
-    ``x = ddim_step(x, eps(x, t_k), ᾱ_k, ᾱ_prev_k)``, then ``after_step(k, x)`` when given (mask blending of
-    DiffEdit Eq. 4 and SDEdit, progress). ``eps`` is the editor's guided noise prediction (its CFG variant)."""
+    """The DDIM sampling loop every editor shares (DDIM Eq. 12; deterministic, σ = 0, by default): for each step
+    k, ``x = ddim_step(x, eps(x, t_k), ᾱ_k, ᾱ_prev_k)``, then ``after_step(k, x)`` when given (mask blending of
+    DiffEdit Eq. 4 and SDEdit, progress). ``eps`` is the editor's guided noise prediction (its CFG variant).
+    With ``eta`` > 0 each step is :func:`stochastic_ddim_step` with σ = :func:`ddim_sigma` and z = ``noise(k)``."""
+    if eta > 0.0 and noise is None:
+        raise ValueError("stochastic DDIM (eta > 0) needs a noise source")
     for k, t in enumerate(schedule.timesteps):
-        x = ddim_step(x, eps(x, t), schedule.alphas[k], schedule.alphas_prev[k])
+        a, a_prev = schedule.alphas[k], schedule.alphas_prev[k]
+        if eta > 0.0:
+            assert noise is not None
+            x = stochastic_ddim_step(x, eps(x, t), a, a_prev, ddim_sigma(a, a_prev, eta), noise(k))
+        else:
+            x = ddim_step(x, eps(x, t), a, a_prev)
         if after_step is not None:
             x = after_step(k, x)
     return x

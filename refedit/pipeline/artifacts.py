@@ -20,7 +20,7 @@ from typing import Any, Literal, Mapping, Sequence, get_args
 import numpy as np
 from PIL import Image
 
-from refedit.errors import BadInput
+from refedit.errors import Ambiguous, BadInput
 
 Action = Literal["replace", "modify", "remove", "add", "global"]
 Spatial = Literal["left", "right", "top", "bottom", "middle", "front", "back",
@@ -360,12 +360,77 @@ class Candidate:
 
 
 @dataclass(frozen=True, eq=False)
+class Ambiguity:
+    """A choice the referring resolver could not make on its own criteria.
+
+    ``candidates`` are the comparable detections of ``expression`` (the target, an ``anchor`` of a relation, or a
+    ``pronoun``), numbered 1.. in this order, which is left to right by box centre (then top to bottom): the
+    numbers ``--pick N`` and the ``*_candidates.png`` overlay use. ``whys`` says, per candidate, why it fits;
+    ``reason`` why none of them wins ("no qualifier; scores 0.98 to 0.97, within the 0.10 margin").
+    ``resolved_by`` is how the run went on ("--pick 2", "--on-ambiguous best") or None when it stopped (exit 7);
+    ``picked`` the 1-based numbers it then used. Candidate masks stay in memory (the overlay tints them) but are
+    not written by :meth:`to_dict`: the boxes identify the candidates.
+    """
+
+    expression: str
+    head: str
+    candidates: tuple[Candidate, ...]
+    whys: tuple[str, ...]
+    reason: str
+    role: Literal["target", "anchor", "pronoun"] = "target"
+    resolved_by: str | None = None
+    picked: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "candidates", tuple(self.candidates))
+        object.__setattr__(self, "whys", tuple(self.whys))
+        object.__setattr__(self, "picked", tuple(int(i) for i in self.picked))
+        if len(self.candidates) < 2 or len(self.whys) != len(self.candidates):
+            raise ValueError("an ambiguity needs two or more candidates, each with a why")
+        if any(not 1 <= i <= len(self.candidates) for i in self.picked):
+            raise ValueError(f"picked numbers {self.picked} out of range 1..{len(self.candidates)}")
+        if self.role not in ("target", "anchor", "pronoun"):
+            raise ValueError(f"role must be target, anchor or pronoun, got {self.role!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "expression": self.expression,
+            "head": self.head,
+            "role": self.role,
+            "reason": self.reason,
+            "candidates": [{"number": n, **replace(c, mask=None).to_dict(), "why": why}
+                           for n, (c, why) in enumerate(zip(self.candidates, self.whys), 1)],  # fmt: skip
+            "resolved_by": self.resolved_by,
+            "picked": list(self.picked),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Ambiguity":
+        cands = data.get("candidates", ())
+        return cls(expression=str(data["expression"]), head=str(data["head"]), role=data.get("role", "target"),
+                   candidates=tuple(Candidate.from_dict(c) for c in cands), whys=tuple(str(c.get("why", "")) for c in cands),
+                   reason=str(data.get("reason", "")), resolved_by=data.get("resolved_by"),
+                   picked=tuple(data.get("picked", ())))  # fmt: skip
+
+
+class AmbiguousTarget(Ambiguous):
+    """:class:`~refedit.errors.Ambiguous` (exit code 7) with the :class:`Ambiguity` that stopped the run, so a
+    caller can list the candidates, draw them, and rerun with a pick."""
+
+    def __init__(self, message: str, ambiguity: Ambiguity) -> None:
+        super().__init__(message)
+        self.ambiguity = ambiguity
+
+
+@dataclass(frozen=True, eq=False)
 class Segmentation:
     """The referred object(s) as an HxW bool ``mask`` at image resolution.
 
     ``candidates`` are every instance considered, ``chosen`` the indices (into ``candidates``) whose
     masks form ``mask``, ``reason`` a one-line human-readable explanation ("right-most of 2 'dog'
-    detections"), ``segmenter`` the stage that made it.
+    detections"), ``segmenter`` the stage that made it. ``ambiguity`` is set when the resolver found several
+    candidates equally good and the run settled it by ``--pick`` or ``--on-ambiguous`` (see :class:`Ambiguity`);
+    ``ambiguous`` says whether it did.
     """
 
     mask: np.ndarray
@@ -373,6 +438,7 @@ class Segmentation:
     chosen: tuple[int, ...] = ()
     reason: str = ""
     segmenter: str = ""
+    ambiguity: Ambiguity | None = None
 
     def __post_init__(self) -> None:
         check_mask(self.mask)
@@ -390,6 +456,11 @@ class Segmentation:
         """(width, height) of the mask."""
         return (self.mask.shape[1], self.mask.shape[0])
 
+    @property
+    def ambiguous(self) -> bool:
+        """Whether the choice was ambiguous (and settled by a pick or the policy)."""
+        return self.ambiguity is not None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "mask": mask_to_rle(self.mask),
@@ -398,6 +469,8 @@ class Segmentation:
             "chosen": list(self.chosen),
             "reason": self.reason,
             "segmenter": self.segmenter,
+            "ambiguous": self.ambiguous,
+            "ambiguity": None if self.ambiguity is None else self.ambiguity.to_dict(),
         }
 
     @classmethod
@@ -408,17 +481,91 @@ class Segmentation:
             chosen=tuple(data.get("chosen", ())),
             reason=str(data.get("reason", "")),
             segmenter=str(data.get("segmenter", "")),
+            ambiguity=None if data.get("ambiguity") is None else Ambiguity.from_dict(data["ambiguity"]),
         )
 
 
 # --------------------------------------------------------------------------- result
+def _load_rgb(path: str) -> Image.Image:
+    from refedit.pipeline.imageio import load_image
+
+    return load_image(path).rgb
+
+
+@dataclass(frozen=True, eq=False)
+class Variant:
+    """One of several results of one edit (an encoding-ratio sweep, ``--num-outputs``, or both): the RGB
+    ``image`` (the input's size) denoised from ``encode_ratio`` r of the one shared inversion, as output number
+    ``variant`` (1-based: its η-noise stream, see :class:`~refedit.pipeline.edit.options.DiffEditOptions`);
+    ``label`` names it in file names ("r0.30", "2", "r0.30_2"); ``metrics`` as :attr:`EditResult.metrics`;
+    ``score`` the CLIP directional similarity of its edited region when ``--auto-ratio`` scored it."""
+
+    image: Image.Image
+    label: str
+    encode_ratio: float
+    variant: int = 1
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    score: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.image, Image.Image) or self.image.mode != "RGB":
+            raise ValueError("Variant.image must be an RGB PIL image")
+        if not self.label or "/" in self.label:
+            raise ValueError(f"variant label must be a non-empty file-name part, got {self.label!r}")
+        if not 0.0 < self.encode_ratio <= 1.0 or self.variant < 1:
+            raise ValueError(f"bad variant: encode_ratio {self.encode_ratio}, number {self.variant}")
+
+    def to_dict(self, image_path: str | Path | None = None) -> dict[str, Any]:
+        return {"image": None if image_path is None else str(image_path), "label": self.label,
+                "encode_ratio": self.encode_ratio, "variant": self.variant,
+                "metrics": {k: _json_float(v) for k, v in self.metrics.items()}, "score": self.score}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], image: Image.Image | None = None) -> "Variant":
+        return cls(image=image if image is not None else _load_rgb(data["image"]), label=str(data["label"]),
+                   encode_ratio=float(data["encode_ratio"]), variant=int(data.get("variant", 1)),
+                   metrics={k: float(v) for k, v in data.get("metrics", {}).items()},
+                   score=None if data.get("score") is None else float(data["score"]))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RatioChoice:
+    """``--auto-ratio``'s decision: ``ratio``, the smallest encoding ratio whose edited region reached
+    ``threshold`` of CLIP directional similarity towards the edited caption (when none did, the best-scoring
+    one, and ``reached`` is False); ``scores`` (ratio, similarity) for every ratio tried, ascending (the search
+    stops at the first ratio that reaches the threshold); ``reason`` one line saying which and why."""
+
+    ratio: float
+    threshold: float
+    scores: tuple[tuple[float, float], ...]
+    reached: bool
+    reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", tuple((float(r), float(v)) for r, v in self.scores))
+        if self.ratio not in {r for r, _ in self.scores}:
+            raise ValueError(f"the chosen ratio {self.ratio} is not among the scored ones")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ratio": self.ratio, "threshold": self.threshold, "reached": self.reached, "reason": self.reason,
+                "scores": [{"encode_ratio": r, "directional_similarity": v} for r, v in self.scores]}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RatioChoice":
+        return cls(ratio=float(data["ratio"]), threshold=float(data["threshold"]), reached=bool(data["reached"]),
+                   reason=str(data.get("reason", "")),
+                   scores=tuple((s["encode_ratio"], s["directional_similarity"]) for s in data.get("scores", ())))  # fmt: skip
+
+
 @dataclass(frozen=True, eq=False)
 class EditResult:
     """The edited RGB ``image`` (the input's size), with everything needed to reproduce it.
 
     ``parameters`` are the values actually used (model ids, steps, encoding ratio, guidance, seed, device,
     dtype); ``metrics`` measured facts such as ``outside_psnr`` (dB, ``inf`` when the outside of the mask
-    is bit-identical); ``timings`` per-stage wall time in seconds.
+    is bit-identical); ``timings`` per-stage wall time in seconds. An edit with several results (an
+    encoding-ratio sweep, ``--num-outputs``) has them all in ``variants``, in ratio then output order; ``image``
+    is then the one ``ratio_choice`` picked (``--auto-ratio``), else the first variant.
     """
 
     image: Image.Image
@@ -427,35 +574,54 @@ class EditResult:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, float] = field(default_factory=dict)
     timings: Mapping[str, float] = field(default_factory=dict)
+    variants: tuple[Variant, ...] = ()
+    ratio_choice: RatioChoice | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.image, Image.Image) or self.image.mode != "RGB":
             raise ValueError("EditResult.image must be an RGB PIL image")
         if self.image.size != self.segmentation.size:
             raise ValueError(f"result image {self.image.size} and mask {self.segmentation.size} differ in size")
+        object.__setattr__(self, "variants", tuple(self.variants))
+        if any(v.image.size != self.image.size for v in self.variants):
+            raise ValueError("every variant must have the result's size")
+        if len({v.label for v in self.variants}) != len(self.variants):
+            raise ValueError("variant labels must be unique")
 
     def with_timings(self, timings: Mapping[str, float]) -> "EditResult":
         return replace(self, timings=dict(timings))
 
-    def to_dict(self, image_path: str | Path | None = None) -> dict[str, Any]:
-        """JSON form; the image itself is referenced by ``image_path`` (where the caller saved it)."""
+    def to_dict(self, image_path: str | Path | None = None,
+                variant_paths: Sequence[str | Path | None] | None = None) -> dict[str, Any]:  # fmt: skip
+        """JSON form; the image itself is referenced by ``image_path`` (where the caller saved it), the
+        variants' by ``variant_paths`` (one per variant). ``ambiguous`` repeats the segmentation's."""
+        paths = list(variant_paths) if variant_paths is not None else [None] * len(self.variants)
+        if len(paths) != len(self.variants):
+            raise ValueError(f"{len(paths)} variant paths for {len(self.variants)} variants")
         return {
             "image": None if image_path is None else str(image_path),
             "size": list(self.image.size),
             "plan": self.plan.to_dict(),
             "segmentation": self.segmentation.to_dict(),
+            "ambiguous": self.segmentation.ambiguous,
             "parameters": dict(self.parameters),
             "metrics": {k: _json_float(v) for k, v in self.metrics.items()},
             "timings": dict(self.timings),
+            "variants": [v.to_dict(p) for v, p in zip(self.variants, paths, strict=True)],
+            "ratio_choice": None if self.ratio_choice is None else self.ratio_choice.to_dict(),
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], image: Image.Image | None = None) -> "EditResult":
-        """Rebuild a result; the image is ``image`` or loaded from ``data["image"]``."""
+    def from_dict(cls, data: Mapping[str, Any], image: Image.Image | None = None,
+                  variant_images: Sequence[Image.Image] | None = None) -> "EditResult":  # fmt: skip
+        """Rebuild a result; the image is ``image`` or loaded from ``data["image"]`` (the first variant's when
+        that is null), the variants' from ``variant_images`` or their paths."""
+        rows = list(data.get("variants", ()))
+        images = list(variant_images) if variant_images is not None else [None] * len(rows)
+        variants = tuple(Variant.from_dict(v, im) for v, im in zip(rows, images, strict=True))
         if image is None:
-            from refedit.pipeline.imageio import load_image
-
-            image = load_image(data["image"]).rgb
+            image = _load_rgb(data["image"]) if data.get("image") else variants[0].image
+        choice = data.get("ratio_choice")
         return cls(
             image=image,
             plan=EditPlan.from_dict(data["plan"]),
@@ -463,6 +629,8 @@ class EditResult:
             parameters=dict(data.get("parameters", {})),
             metrics={k: float(v) for k, v in data.get("metrics", {}).items()},
             timings={k: float(v) for k, v in data.get("timings", {}).items()},
+            variants=variants,
+            ratio_choice=None if choice is None else RatioChoice.from_dict(choice),
         )
 
 

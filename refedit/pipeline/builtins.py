@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from refedit.pipeline.edit.options import DiffEditOptions, InpaintOptions, InstructOptions, SDEditOptions
 from refedit.pipeline.segment.options import (
+    ClipSegOptions,
     DiffEditMaskOptions,
     GroundedSamOptions,
     RefDiffOptions,
@@ -95,6 +96,13 @@ def refdiff_segmenter(context: StageContext) -> Any:
     return RefDiffSegmenter(context.store, options, grounded)
 
 
+def clipseg_segmenter(context: StageContext) -> Any:
+    """CLIPSeg text-prompted mask (iEdit), thresholded and cleaned; the resolver picks among its parts."""
+    from refedit.pipeline.segment.clipseg import ClipSegSegmenter
+
+    return ClipSegSegmenter(context.store, ClipSegOptions.from_mapping(context.options))
+
+
 def diffedit_mask_segmenter(context: StageContext) -> Any:
     """DiffEdit's noise-difference mask between the source and edited captions (the InstructEdit baseline)."""
     from refedit.pipeline.segment.diffedit_mask import DiffEditMaskSegmenter
@@ -119,6 +127,11 @@ def _llm_check(options: Options) -> None:
     LLMOptions.from_mapping(options, model="-")
 
 
+def _diffedit_roles(o: Options) -> dict[str, str | None]:
+    """The SD checkpoint, and CLIP when --auto-ratio scores the ratios."""
+    return {"sd": o.get("editor_model"), **({"clip": None} if o.get("auto_ratio") else {})}
+
+
 def _grounded_roles(o: Options) -> dict[str, None]:
     roles: dict[str, None] = {} if o.get("detections") else {"grounding": None}
     return roles if o.get("box_mask") else {**roles, "sam": None}
@@ -130,6 +143,12 @@ def _refdiff_roles(o: Options) -> dict[str, None]:
     if proposals in ("sam", "both", "all"):
         roles["sam"] = None
     return {**roles, **_grounded_roles(o)} if proposals in ("grounded", "all") else roles
+
+
+def _grounded_proposal_types() -> dict[str, Any]:
+    """Grounded-SAM's options Ref-Diff uses for its "grounded" proposals: not the ambiguity ones (Ref-Diff chooses
+    by its own fused score, so a --pick would be silently ignored)."""
+    return {k: v for k, v in GroundedSamOptions.option_types().items() if k not in ("on_ambiguous", "pick")}
 
 
 def _refdiff_check(options: Options) -> None:
@@ -144,11 +163,12 @@ _SPECS: dict[Any, StageSpec] = {
                           roles=lambda o: {"captioner": None} if o.get("describe") else {}),
     grounded_sam_segmenter: StageSpec.of(GroundedSamOptions, extra={"detections": Path}, roles=_grounded_roles),
     refdiff_segmenter: StageSpec(
-        types=lambda: {**refdiff_option_types(), **GroundedSamOptions.option_types(), "detections": Path},
+        types=lambda: {**refdiff_option_types(), **_grounded_proposal_types(), "detections": Path},
         check=_refdiff_check, roles=_refdiff_roles,
     ),
     diffedit_mask_segmenter: StageSpec.of(DiffEditMaskOptions, roles=lambda o: {"sd": None}),
-    diffedit_editor: StageSpec.of(DiffEditOptions, extra=_EDITOR_MODEL, roles=_editor_roles("sd")),
+    clipseg_segmenter: StageSpec.of(ClipSegOptions, roles=lambda o: {"clipseg": None}),
+    diffedit_editor: StageSpec.of(DiffEditOptions, extra=_EDITOR_MODEL, roles=_diffedit_roles),
     inpaint_editor: StageSpec.of(InpaintOptions, extra=_EDITOR_MODEL, roles=_editor_roles("inpaint")),
     instruct_editor: StageSpec.of(InstructOptions, extra=_EDITOR_MODEL, roles=_editor_roles("instruct")),
     sdedit_editor: StageSpec.of(SDEditOptions, extra=_EDITOR_MODEL, roles=_editor_roles("sd")),

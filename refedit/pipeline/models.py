@@ -8,6 +8,11 @@ The GPU path lives here too, so every stage gets it: TF32 matrix products on CUD
 channels-last, an optional ``torch.compile`` of the UNet, and the memory plan (``Settings.offload``): with
 ``model`` only the modules of the model in use stay on the device, with ``sequential`` accelerate streams
 weights from the CPU layer by layer. Every device move is recorded in ``ModelStore.moves``.
+
+The SD roles also take single-file checkpoints (``.safetensors``, trusted ``.ckpt``; see
+:mod:`refedit.pipeline.checkpoints`) and LoRA adapters on the UNet and text encoder (see
+:mod:`refedit.pipeline.adapters`): an adapted component is its own instance, so other stages sharing the checkpoint
+keep the bare one.
 """
 
 from __future__ import annotations
@@ -19,6 +24,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from refedit.config import MODEL_ROLES, Settings, env_var
 from refedit.errors import ModelUnavailable
+from refedit.pipeline.checkpoints import SD_ROLES, is_single_file, looks_like_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from refedit.pipeline.adapters import LoraSpec
+    from refedit.pipeline.checkpoints import SingleFile
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -87,11 +97,23 @@ COMPONENTS: dict[str, Component] = {
     # transformers loads SamModel/CLIPModel from any folder, with random weights for what it lacks: check first
     "sam": Component(_transformers("SamModel"), model_types=lambda: frozenset({"sam"}), kind="SAM"),
     "clip": Component(_transformers("CLIPModel"), model_types=lambda: frozenset({"clip"}), kind="CLIP"),
+    "clipseg": Component(_transformers("CLIPSegForImageSegmentation"), model_types=lambda: frozenset({"clipseg"}),
+                         kind="CLIPSeg"),  # fmt: skip
     "captioner": Component(_transformers("AutoModelForImageTextToText"),
                            model_types=_auto_types("MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES"),
                            kind="image-to-text"),  # fmt: skip
     "processor": Component(_transformers("AutoProcessor", weights=False), module=False),
+    # metric models of `refedit eval`: DINO (ViT) image features, and the LPIPS network (refedit/eval/metrics/lpips.py)
+    "dino": Component(_transformers("AutoModel"), model_types=lambda: frozenset({"vit", "dinov2", "dinov2_with_registers"}),
+                      kind="DINO (ViT)"),  # fmt: skip
+    "lpips": Component(lambda model_id, dtype, **hub: _lpips(model_id)),
 }
+
+
+def _lpips(model_id: str) -> Any:
+    from refedit.eval.metrics.lpips import load_lpips  # the metric's own network; no hub layout
+
+    return load_lpips(model_id)
 
 
 #: components that ``sequential`` offload streams layer by layer (diffusers' own sequential offload covers these;
@@ -99,7 +121,8 @@ COMPONENTS: dict[str, Component] = {
 STREAMABLE = ("unet", "vae", "text_encoder")
 
 #: role -> the component whose checkpoint kind :meth:`ModelStore.check_types` reads from its config.json
-TYPED_ROLES = {"grounding": "detector", "sam": "sam", "clip": "clip", "captioner": "captioner"}
+TYPED_ROLES = {"grounding": "detector", "sam": "sam", "clip": "clip", "captioner": "captioner", "clipscore": "clip",
+               "dino": "dino", "clipseg": "clipseg"}
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -202,9 +225,32 @@ def is_missing_folder(model_id: str, *, failed: bool = False) -> bool:
 
 
 def check_local(role: str, model_id: str) -> None:
-    """Raise :func:`missing_folder` when ``model_id`` can only be a local folder and it does not exist."""
+    """Raise :func:`missing_folder` when ``model_id`` can only be a local folder and it does not exist; for a
+    single-file checkpoint (by suffix), when the file does not exist or the role cannot take one."""
+    if looks_like_file(model_id):
+        if role not in SD_ROLES:
+            raise ModelUnavailable(
+                f"the {role} model {model_id!r} is a single file; single-file checkpoints work for the "
+                f"{', '.join(SD_ROLES)} roles -- point {_flag(role)} or {env_var(role)} at a checkpoint folder or "
+                "hub id"
+            )
+        if not Path(model_id).expanduser().exists():
+            raise ModelUnavailable(f"cannot load the {role} model: the file {model_id!r} does not exist -- point "
+                                   f"{_flag(role)} or {env_var(role)} at an existing .safetensors/.ckpt file")  # fmt: skip
+        return
     if is_missing_folder(model_id):
         raise missing_folder(role, model_id)
+
+
+def base_model(settings: Settings) -> str:
+    """The checkpoint that lends a single-file checkpoint its tokenizer, scheduler config, the architecture
+    details its tensor shapes cannot tell, and any component the file lacks: the first of the ``sd``,
+    ``inpaint``, ``instruct`` roles' checkpoints that is a folder or hub id (``sd`` normally), else SD 1.5."""
+    for role in SD_ROLES:
+        model = settings.models.get(role)
+        if model and not is_single_file(model):
+            return model
+    return MODEL_ROLES["sd"][0]
 
 
 def read_config(role: str, model_id: str, filename: str, *, required: bool = True) -> dict[str, Any] | None:
@@ -313,14 +359,22 @@ class ModelStore:
     def model_id(self, role: str) -> str:
         return self.settings.model(role)
 
-    def get(self, role: str, component: str, model_id: str | None = None) -> Any:
+    def get(self, role: str, component: str, model_id: str | None = None, *, original_config: str | None = None,
+            adapters: "tuple[LoraSpec, ...]" = (), fuse: bool = False) -> Any:  # fmt: skip
         """The loaded ``component`` ("unet", "vae", "detector", ...) of ``role``'s model (or of ``model_id``,
-        e.g. from ``--editor-model``), cached."""
+        e.g. from ``--editor-model``: a folder, hub id or single file), cached. ``original_config`` is a single
+        file's original yaml; ``adapters`` (LoRA, on "unet" and "text_encoder" only, ``fuse``d or not) give a
+        separate instance with the adapters loaded."""
+        from refedit.pipeline.adapters import LORA_COMPONENTS, adapters_digest
+
         if role not in MODEL_ROLES:
             raise KeyError(f"unknown model role {role!r}")
         spec = COMPONENTS[component]
         model_id = model_id or self.model_id(role)
-        key = (model_id, component, str(self.device), str(self.dtype))
+        adapters = tuple(adapters) if component in LORA_COMPONENTS else ()
+        tag = component + (f"@{original_config}" if original_config and is_single_file(model_id) else "")
+        tag += f"+lora:{adapters_digest(adapters, fuse)}" if adapters else ""
+        key = (model_id, tag, str(self.device), str(self.dtype))
         with self._lock:
             if key in self._cache:
                 if spec.module and self.settings.offload != "none" and self._active != model_id:
@@ -330,29 +384,90 @@ class ModelStore:
             if spec.model_types is not None:
                 self.check_type(role, component, model_id)
             _quiet_libraries()
-            try:
-                try:  # the local copy (a directory, or the hub cache) first: no network needed
-                    obj = spec.loader(model_id, self.dtype, local_files_only=True)
-                except (OSError, ValueError) as local_err:
-                    if Path(model_id).exists() or not hub_reachable():
-                        raise local_err
-                    obj = spec.loader(model_id, self.dtype)  # download it (the hub shows progress)
-            except (OSError, ValueError, ImportError) as err:
-                raise _unavailable(role, model_id, component, err) from err
-            except Exception as err:  # huggingface_hub HTTP errors and friends
-                if type(err).__module__.startswith(("huggingface_hub", "requests", "httpx", "urllib3")):
-                    raise _unavailable(role, model_id, component, err) from err
-                raise
-            self.loads.append((model_id, component))
+            if is_single_file(model_id):
+                obj = self._load_single_file(role, component, model_id, original_config)
+                if obj is None:  # a non-module part (tokenizer) lent by the base model: shared, not copied
+                    return self.get(role, component, self.single_file(role, model_id, original_config).base)
+            else:
+                obj = self._load(role, component, model_id)
+            if adapters:
+                from refedit.pipeline.adapters import apply_loras
+
+                apply_loras(obj, component, adapters, fuse=fuse, trusted=self.settings.trust_checkpoint)
+            self.loads.append((model_id, tag))
             if spec.module:
-                obj = self._place(model_id, component, obj.eval().requires_grad_(False))
+                obj = self._place(model_id, component, obj.eval().requires_grad_(False), tag=tag)
             self._cache[key] = obj
             return obj
 
-    def config(self, role: str, filename: str, model_id: str | None = None, *, required: bool = True) -> Any:
+    def _load(self, role: str, component: str, model_id: str) -> Any:
+        """A fresh ``component`` of a folder or hub checkpoint: the local copy first, the hub if reachable."""
+        spec = COMPONENTS[component]
+        try:
+            try:  # the local copy (a directory, or the hub cache) first: no network needed
+                return spec.loader(model_id, self.dtype, local_files_only=True)
+            except (OSError, ValueError) as local_err:
+                if Path(model_id).exists() or not hub_reachable():
+                    raise local_err
+                return spec.loader(model_id, self.dtype)  # download it (the hub shows progress)
+        except (OSError, ValueError, ImportError) as err:
+            raise _unavailable(role, model_id, component, err) from err
+        except Exception as err:  # huggingface_hub HTTP errors and friends
+            if type(err).__module__.startswith(("huggingface_hub", "requests", "httpx", "urllib3")):
+                raise _unavailable(role, model_id, component, err) from err
+            raise
+
+    def _load_single_file(self, role: str, component: str, model_id: str, original_config: str | None) -> Any:
+        """A fresh ``component`` of a single-file checkpoint: from the file when it holds it, the scheduler config
+        from the derived folder, a missing VAE or text encoder freshly from the base model (its own instance, so
+        the memory plan moves it with the file's UNet); None for the tokenizer (shared from the base)."""
+        from refedit.pipeline.checkpoints import load_component
+
+        single = self.single_file(role, model_id, original_config)
+        if component in single.parts:
+            return load_component(single, component, self.dtype, trusted=self.settings.trust_checkpoint)
+        if component == "scheduler":
+            from diffusers import DDIMScheduler
+
+            return DDIMScheduler.load_config(str(single.folder), subfolder="scheduler")
+        if component == "tokenizer":
+            return None
+        return self._load("sd", component, single.base)
+
+    def single_file(self, role: str, model_id: str, original_config: str | None = None) -> "SingleFile":
+        """The checked single-file checkpoint ``model_id`` with its derived config folder (see
+        :func:`refedit.pipeline.checkpoints.prepare`), once per store; the base model must be readable."""
+        from refedit.pipeline.checkpoints import prepare
+
+        check_local(role, model_id)
+        path = str(Path(model_id).expanduser().resolve())
+
+        def make() -> "SingleFile":
+            base = base_model(self.settings)
+            self.config("sd", "tokenizer/tokenizer_config.json", base)  # the tokenizer always comes from the base
+
+            def base_config(filename: str) -> Any:
+                return self.config("sd", filename, base, required=False)
+
+            return prepare(path, base=base, base_config=base_config, trusted=self.settings.trust_checkpoint,
+                           original_config=original_config)  # fmt: skip
+
+        return self.cached(("single-file", path, original_config), make)
+
+    def config(self, role: str, filename: str, model_id: str | None = None, *, required: bool = True,
+               original_config: str | None = None) -> Any:  # fmt: skip
         """One JSON file of ``role``'s checkpoint (e.g. ``"unet/config.json"``) as a dict, or None when an
-        optional file is absent; read once (see :func:`read_config`), no weight loaded, nothing in ``loads``."""
+        optional file is absent; read once (see :func:`read_config`), no weight loaded, nothing in ``loads``.
+        For a single-file checkpoint, the file of its derived config folder."""
         model_id = model_id or self.model_id(role)
+        if is_single_file(model_id):
+            from refedit.pipeline.checkpoints import read_derived
+
+            data = read_derived(self.single_file(role, model_id, original_config), filename)
+            if data is None and required:
+                raise ModelUnavailable(f"cannot load the {role} model {model_id!r}: its derived config has no "
+                                       f"{filename}")  # fmt: skip
+            return data
         return self.cached(("config", model_id, filename, required),
                            lambda: read_config(role, model_id, filename, required=required))  # fmt: skip
 
@@ -379,8 +494,9 @@ class ModelStore:
                 f"{role} model needs {names}) -- point {_flag(role)} or {env_var(role)} at a {spec.kind} checkpoint"
             )
 
-    def _place(self, model_id: str, component: str, module: Any) -> Any:
-        """Put a freshly loaded module where the memory plan wants it, in the layout the device runs fastest."""
+    def _place(self, model_id: str, component: str, module: Any, tag: str | None = None) -> Any:
+        """Put a freshly loaded module where the memory plan wants it, in the layout the device runs fastest
+        (``tag``: the component's cache name, e.g. with its adapters)."""
         import torch
 
         if component in ("unet", "vae") and (
@@ -396,7 +512,7 @@ class ModelStore:
         elif offload in ("model", "sequential"):
             self._activate(model_id)
             module = module.to(self.device)
-            self._where[(model_id, component, str(self.device), str(self.dtype))] = "device"
+            self._where[(model_id, tag or component, str(self.device), str(self.dtype))] = "device"
         else:
             module = module.to(self.device)
         if component == "unet" and self.settings.compile:
@@ -439,12 +555,18 @@ def check_available(settings: Settings, roles: Iterable[tuple[str, str | None]])
     """Raise :class:`ModelUnavailable` for the first of ``roles`` ((role, model id override or None for the
     role's configured id) pairs) whose checkpoint can neither be read here (a local folder or file, or the hub
     cache) nor downloaded (the hub is reachable). Loads and downloads nothing: a missing model is reported in
-    well under 2 s, before any parsing or model loading. The ``llm`` role is an endpoint, not a checkpoint."""
+    well under 2 s, before any parsing or model loading. The ``llm`` role is an endpoint, not a checkpoint. A
+    single file is checked without unpickling it (:func:`refedit.pipeline.checkpoints.quick_check`)."""
     for role, override in roles:
         if role == "llm":
             continue
         model_id = override or settings.model(role)
         check_local(role, model_id)
+        if is_single_file(model_id):  # untrusted pickle: exit 2 before it is opened; truncated file: exit 5
+            from refedit.pipeline.checkpoints import quick_check
+
+            quick_check(model_id, trusted=settings.trust_checkpoint)
+            continue
         if Path(model_id).expanduser().exists():
             continue
         from huggingface_hub import try_to_load_from_cache

@@ -24,6 +24,9 @@ from transformers import (
     CLIPImageProcessor,
     CLIPModel,
     CLIPProcessor,
+    CLIPSegConfig,
+    CLIPSegForImageSegmentation,
+    CLIPSegProcessor,
     CLIPTextConfig,
     CLIPTextModel,
     CLIPTextModelWithProjection,
@@ -38,6 +41,7 @@ from transformers import (
     SamImageProcessor,
     SamModel,
     SamProcessor,
+    ViTImageProcessor,
 )
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
@@ -46,6 +50,7 @@ __all__ = [
     "build_all",
     "build_tiny_blip2",
     "build_tiny_clip",
+    "build_tiny_clipseg",
     "build_tiny_grounding_dino",
     "build_tiny_sam",
     "build_tiny_sd",
@@ -289,6 +294,31 @@ def build_tiny_clip(path: str | Path, seed: int = 0) -> Path:
     return path
 
 
+def build_tiny_clipseg(path: str | Path, seed: int = 0) -> Path:
+    """Save a tiny CLIPSegForImageSegmentation (32 px images, 8 px patches, a 4-layer vision tower whose layers
+    1-3 feed the decoder, as transformers' own CLIPSeg tests shape it) and a CLIPSegProcessor (a ViT image
+    processor resizing to the square input with ImageNet statistics, as CIDAS/clipseg-rd64-refined's does, and
+    the byte-level tokenizer)."""
+    path = _prepare(path)
+    tokenizer = tiny_clip_tokenizer()
+    image_size = 32
+    config = CLIPSegConfig(
+        text_config=_tiny_clip_text_config(tokenizer).to_dict(),
+        vision_config=dict(**{**TINY_LAYERS, "num_hidden_layers": 4}, image_size=image_size, patch_size=8),
+        projection_dim=32,
+        reduce_dim=16,
+        extract_layers=[1, 2, 3],
+        decoder_num_attention_heads=2,
+        decoder_intermediate_size=37,
+    )
+    torch.manual_seed(seed)
+    CLIPSegForImageSegmentation(config).save_pretrained(path)
+    image_processor = ViTImageProcessor(size={"height": image_size, "width": image_size},
+                                        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])  # fmt: skip
+    CLIPSegProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)
+    return path
+
+
 def build_all(root: str | Path) -> dict[str, Path]:
     """Build every tiny model under ``root``; return role -> directory."""
     root = Path(root)
@@ -300,6 +330,7 @@ def build_all(root: str | Path) -> dict[str, Path]:
         "sam": build_tiny_sam(root / "sam"),
         "clip": build_tiny_clip(root / "clip"),
         "captioner": build_tiny_blip2(root / "captioner"),
+        "clipseg": build_tiny_clipseg(root / "clipseg"),
     }
 
 

@@ -5,7 +5,7 @@ value against these before anything heavy is imported. Each field's type and ran
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Union
 
 from refedit.config import SEED_MAX
 from refedit.errors import BadInput
@@ -13,11 +13,52 @@ from refedit.core.limits import MAX_RESOLUTION, MAX_STEPS, MIN_RESOLUTION
 from refedit.pipeline.stages import StageOptions, option
 
 
+Policy = Literal["fail", "best", "all"]
+POLICIES: tuple[str, ...] = ("fail", "best", "all")
+Pick = Union[int, Literal["best", "all"]]
+
+
+def parse_pick(value: object) -> Pick | None:
+    """A ``--pick`` value: a number from 1, ``best`` or ``all`` (None: not given); :class:`BadInput` otherwise."""
+    if value is None:
+        return None
+    bad = BadInput(f"pick must be a number from 1, 'best' or 'all', got {value!r}")
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise bad
+    text = str(int(value) if isinstance(value, float) else value).strip().lower()
+    if text in ("best", "all"):
+        return text  # type: ignore[return-value]
+    if not text.isdigit() or int(text) < 1:
+        raise bad
+    return int(text)
+
+
 @dataclass(frozen=True)
-class GroundedSamOptions(StageOptions):
+class AmbiguityOptions(StageOptions):
+    """What a segmenter does when several candidates fit the target equally well (see
+    :func:`refedit.pipeline.segment.resolve.settle`): ``pick`` one by its number (1-based, left to right, as the
+    exit-7 listing and the ``*_candidates.png`` overlay number them), ``best`` (the highest score) or ``all``;
+    else ``on_ambiguous``: ``fail`` (exit 7, the default), ``best`` or ``all``. ``None`` takes the policy from
+    the settings (``REFEDIT_ON_AMBIGUOUS`` or the config file's ``on_ambiguous``)."""
+
+    on_ambiguous: Policy | None = None
+    pick: Union[int, str, None] = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "pick", parse_pick(self.pick))
+
+    def policy(self, default: str) -> Policy:
+        """This run's policy: the option when given, else ``default`` (the settings')."""
+        return self.on_ambiguous or default  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class GroundedSamOptions(AmbiguityOptions):
     """Grounded-SAM's thresholds (box 0.30, text 0.25), NMS IoU, mask dilation in pixels, and
     ``box_mask``: use each chosen box (grown by ``box_expand``) instead of SAM's silhouette;
-    ``attribute_filter``: re-score candidates with CLIP against the target's attributes ("green")."""
+    ``attribute_filter``: re-score candidates with CLIP against the target's attributes ("green"); and what to
+    do when candidates tie (:class:`AmbiguityOptions`)."""
 
     box_threshold: float = option(0.30, 0.0, 1.0)
     text_threshold: float = option(0.25, 0.0, 1.0)
@@ -26,6 +67,16 @@ class GroundedSamOptions(StageOptions):
     box_mask: bool = False
     box_expand: float = option(0.05, 0.0)
     attribute_filter: bool = True
+
+
+@dataclass(frozen=True)
+class ClipSegOptions(AmbiguityOptions):
+    """CLIPSeg's per-pixel probability ``clipseg_threshold`` (0.4: CLIPSeg's sigmoid outputs on the refined
+    checkpoint sit near 0 off the object and above 0.5 on it), the mask dilation in pixels, and what to do when
+    the mask holds several comparable objects (:class:`AmbiguityOptions`)."""
+
+    clipseg_threshold: float = option(0.4, 0.0, 1.0, lo_open=True)
+    dilate: int = option(0, 0)
 
 
 @dataclass(frozen=True)
