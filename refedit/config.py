@@ -104,42 +104,42 @@ def _fmt(value: float | None) -> str:
 SEED_RANGE = Range(0, SEED_MAX)
 
 
-def _noun(kind: Any) -> str:
-    if get_origin(kind) is Literal:
-        return "one of " + ", ".join(map(str, get_args(kind)))
+def _noun(expected: Any) -> str:
+    if get_origin(expected) is Literal:
+        return "one of " + ", ".join(map(str, get_args(expected)))
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string", Path: "a path"}.get(
-        kind, getattr(kind, "__name__", str(kind))
+        expected, getattr(expected, "__name__", str(expected))
     )
 
 
-def typed(what: str, value: object, kind: Any, bounds: Range | None = None) -> Any:
-    """``value`` (a string from the shell, a CSV cell or the environment, or a JSON/TOML value) as ``kind``:
+def typed(what: str, value: object, expected: Any, bounds: Range | None = None) -> Any:
+    """``value`` (a string from the shell, a CSV cell or the environment, or a JSON/TOML value) as ``expected``:
     ``bool``, ``int``, ``float``, ``str``, ``Path``, a ``Literal`` or an optional (``X | None``) of one;
     numbers must lie in ``bounds``. Raises :class:`BadInput` naming ``what``, the value and what is accepted."""
-    if get_origin(kind) in (Union, UnionType):
-        arms = [a for a in get_args(kind) if a is not type(None)]
+    if get_origin(expected) in (Union, UnionType):
+        arms = [a for a in get_args(expected) if a is not type(None)]
         if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
             return None
-        kind = arms[0] if len(arms) == 1 else kind
-    parsed = _parse(value, kind)
+        expected = arms[0] if len(arms) == 1 else expected
+    parsed = _parse(value, expected)
     if parsed is _BAD:
-        accepted = _noun(kind) + (str(bounds) if bounds and kind in (int, float) else "")
+        accepted = _noun(expected) + (str(bounds) if bounds and expected in (int, float) else "")
         raise BadInput(f"{what} must be {accepted}, got {value!r}")
     number = isinstance(parsed, (int, float)) and not isinstance(parsed, bool)
     if bounds is not None and number and parsed not in bounds:
-        raise BadInput(f"{what} must be {_noun(kind)}{bounds}, got {value!r}")
+        raise BadInput(f"{what} must be {_noun(expected)}{bounds}, got {value!r}")
     return parsed
 
 
 _BAD = object()
 
 
-def _parse(value: object, kind: Any) -> Any:
-    """``value`` as ``kind``, or ``_BAD``."""
-    if get_origin(kind) is Literal:
-        return value if isinstance(value, str) and value in get_args(kind) else _BAD
+def _parse(value: object, expected: Any) -> Any:
+    """``value`` as ``expected``, or ``_BAD``."""
+    if get_origin(expected) is Literal:
+        return value if isinstance(value, str) and value in get_args(expected) else _BAD
     text = value.strip() if isinstance(value, str) else None
-    if kind is bool:
+    if expected is bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, int) and value in (0, 1):
@@ -148,7 +148,7 @@ def _parse(value: object, kind: Any) -> Any:
         if low and (low in _TRUE or low in _FALSE):
             return low in _TRUE
         return _BAD
-    if kind is int:
+    if expected is int:
         if isinstance(value, bool):
             return _BAD
         if isinstance(value, int):
@@ -159,7 +159,7 @@ def _parse(value: object, kind: Any) -> Any:
             return int(text) if text is not None else _BAD
         except ValueError:
             return _BAD
-    if kind is float:
+    if expected is float:
         if isinstance(value, bool):
             return _BAD
         try:
@@ -167,12 +167,12 @@ def _parse(value: object, kind: Any) -> Any:
         except (ValueError, OverflowError):
             return _BAD
         return number if number is not None and math.isfinite(number) else _BAD
-    if kind is str:
+    if expected is str:
         return value if isinstance(value, str) else _BAD
-    if kind is Path:
+    if expected is Path:
         return Path(value) if isinstance(value, (str, Path)) and str(value) else _BAD
-    if isinstance(kind, type):
-        return value if isinstance(value, kind) else _BAD
+    if isinstance(expected, type):
+        return value if isinstance(value, expected) else _BAD
     return value  # a type this parser does not know (``Any``, ``tuple[int, int]``): the stage checks it
 
 
@@ -184,8 +184,8 @@ def loose(value: object) -> object:
     low = value.strip().lower()
     if low in ("true", "false"):
         return low == "true"
-    for kind in (int, float):
-        parsed = _parse(value, kind)
+    for expected in (int, float):
+        parsed = _parse(value, expected)
         if parsed is not _BAD:
             return parsed
     return value

@@ -92,7 +92,7 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
     runnable = [i for i in items if not isinstance(i, Rejected)]
     check_models(settings, {k: v for k, v in stages.items() if k != "segmenter" or any(i.mask is None for i in runnable)},
                  options)  # fmt: skip
-    runner.pipeline({})  # checkpoint kinds checked (exit 5) before the log exists and before any item runs
+    runner.pipeline({})  # checkpoint types checked (exit 5) before the log exists and before any item runs
     log = JsonlLog(log_path or output_dir / "refedit-batch.jsonl")
     bar = item_progress(len(items))
 

@@ -206,7 +206,7 @@ def eval_segment(data: Path, output_dir: Path, overwrite: bool, as_json: bool, s
     from refedit.eval.segment import SegmentRunner, run_all
 
     runner = SegmentRunner(settings, parser, segmenter, options, use_detections=not ignore_detections)
-    runner.pipeline(None if not any_dets else ds.samples[0].detections)  # checkpoint kinds checked before the log exists
+    runner.pipeline(None if not any_dets else ds.samples[0].detections)  # checkpoint types checked before the log exists
     log = _start_log(output_dir, log_path, overwrite)
     try:
         run_all(runner, ds.samples, log, done, masks_dir=output_dir / "masks" if save_masks else None,
@@ -300,7 +300,7 @@ def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, swee
     from refedit.eval.report import edit_summary, edit_table
 
     runner = BatchRunner(settings, parser=parser, segmenter=segmenter, editor=editor, options=options)
-    runner.pipeline({})  # checkpoint kinds checked (exit 5) before the log exists
+    runner.pipeline({})  # checkpoint types checked (exit 5) before the log exists
     ratios: tuple[float | None, ...] = sweep_ratios or (None,)
     total = len(samples) * len(ratios)
     log = _start_log(output_dir, log_path, overwrite)

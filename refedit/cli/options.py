@@ -157,7 +157,7 @@ def stage_options(fn: F) -> F:
         click.option("--image-guidance", type=float, default=None, help="instruct: image guidance scale [1.5]."),
         click.option("--editor-model", default=None, metavar="ID|DIR|FILE",
                      help="Checkpoint for the chosen editor: a hub id, a diffusers folder, or an original single "
-                          "file (.safetensors, or .ckpt with --trust-checkpoint); its kind is checked first."),  # fmt: skip
+                          "file (.safetensors, or .ckpt with --trust-checkpoint); its UNet type is checked first."),  # fmt: skip
         click.option("--editor-config", default=None, metavar="FILE.yaml",
                      help="Original (LDM) .yaml config of a single-file --editor-model [FILE.yaml beside it]."),  # fmt: skip
         click.option("--lora", multiple=True, metavar="FILE|ID[:SCALE]", callback=_loras,

@@ -63,7 +63,7 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
     from refedit.pipeline.parse.segmenting import segmentation_plan
 
     request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, image_path=str(image))
-    stage = build_stage("segmenter", segmenter, settings, **options)  # checkpoint kinds checked before parsing
+    stage = build_stage("segmenter", segmenter, settings, **options)  # checkpoint types checked before parsing
     plan = given or segmentation_plan(build_stage("parser", parser, settings), instruction, image=request.image,
                                       hinted=not hints.empty)  # fmt: skip
     from refedit.cli.outputs import exit_ambiguous

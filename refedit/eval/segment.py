@@ -86,7 +86,7 @@ class SegmentRunner:
         return self._pipes[key]
 
     def _check(self, pipe: Any, options: Mapping[str, Any]) -> None:
-        """The parser's and segmenter's checkpoint kinds and preflights (the editor is never built or checked)."""
+        """The parser's and segmenter's checkpoint types and preflights (the editor is never built or checked)."""
         from refedit.pipeline.stages import model_roles
 
         self.store.check_types(model_roles({"parser": self.parser, "segmenter": self.segmenter}, options))

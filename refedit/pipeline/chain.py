@@ -16,7 +16,7 @@ from refedit.pipeline.stages import DEFAULTS, Editor, Parser, Progress, Segmente
 
 def build_stage(kind: str, name: str, settings: Settings | None = None, *, check: bool = True, **options: Any) -> Any:
     """Build one stage alone (e.g. ``refedit segment``), with its own store; unless ``check`` is False, the
-    checkpoints it will load are checked for their kind first, as :meth:`Pipeline.build` does (config files
+    checkpoints it will load are checked for their type first, as :meth:`Pipeline.build` does (config files
     only, no weight loads)."""
     from refedit.pipeline.stages import model_roles
 
@@ -100,7 +100,7 @@ class Pipeline:
         return pipe
 
     def check(self) -> None:
-        """Run each stage's optional preflight ``check()`` (the SD editors check their checkpoint's kind,
+        """Run each stage's optional preflight ``check()`` (the SD editors check their checkpoint's UNet type,
         prediction type, text-encoder width and SDXL from config files): milliseconds, no weight loads; a
         refusal is a :class:`~refedit.errors.RefEditError` (:class:`~refedit.errors.ModelUnavailable`)."""
         for stage in (self.parser, self.segmenter, self.editor):

@@ -77,12 +77,12 @@ def _auto_types(mapping: str) -> Callable[[], frozenset[str]]:
 class Component:
     """How to load one component: ``loader(model_id, dtype, **hub_kwargs)``; ``module`` ones go to the
     device. ``model_types`` (when set) lists the ``model_type`` values of the checkpoint's top-level
-    ``config.json`` the loader can use; ``kind`` names them in the refusal ("a SAM checkpoint")."""
+    ``config.json`` the loader can use; ``family`` names them in the refusal ("a SAM checkpoint")."""
 
     loader: Callable[..., Any]
     module: bool = True
     model_types: Callable[[], frozenset[str]] | None = None
-    kind: str = ""
+    family: str = ""
 
 
 COMPONENTS: dict[str, Component] = {
@@ -93,19 +93,19 @@ COMPONENTS: dict[str, Component] = {
     "scheduler": Component(_scheduler_config, module=False),
     "detector": Component(_transformers("AutoModelForZeroShotObjectDetection"),
                           model_types=_auto_types("MODEL_FOR_ZERO_SHOT_OBJECT_DETECTION_MAPPING_NAMES"),
-                          kind="zero-shot object detection"),  # fmt: skip
+                          family="zero-shot object detection"),  # fmt: skip
     # transformers loads SamModel/CLIPModel from any folder, with random weights for what it lacks: check first
-    "sam": Component(_transformers("SamModel"), model_types=lambda: frozenset({"sam"}), kind="SAM"),
-    "clip": Component(_transformers("CLIPModel"), model_types=lambda: frozenset({"clip"}), kind="CLIP"),
+    "sam": Component(_transformers("SamModel"), model_types=lambda: frozenset({"sam"}), family="SAM"),
+    "clip": Component(_transformers("CLIPModel"), model_types=lambda: frozenset({"clip"}), family="CLIP"),
     "clipseg": Component(_transformers("CLIPSegForImageSegmentation"), model_types=lambda: frozenset({"clipseg"}),
-                         kind="CLIPSeg"),  # fmt: skip
+                         family="CLIPSeg"),  # fmt: skip
     "captioner": Component(_transformers("AutoModelForImageTextToText"),
                            model_types=_auto_types("MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES"),
-                           kind="image-to-text"),  # fmt: skip
+                           family="image-to-text"),  # fmt: skip
     "processor": Component(_transformers("AutoProcessor", weights=False), module=False),
     # metric models of `refedit eval`: DINO (ViT) image features, and the LPIPS network (refedit/eval/metrics/lpips.py)
     "dino": Component(_transformers("AutoModel"), model_types=lambda: frozenset({"vit", "dinov2", "dinov2_with_registers"}),
-                      kind="DINO (ViT)"),  # fmt: skip
+                      family="DINO (ViT)"),  # fmt: skip
     "lpips": Component(lambda model_id, dtype, **hub: _lpips(model_id)),
 }
 
@@ -120,7 +120,7 @@ def _lpips(model_id: str) -> Any:
 #: the detector, SAM and CLIP read some weights outside their owning module's forward, so they move whole)
 STREAMABLE = ("unet", "vae", "text_encoder")
 
-#: role -> the component whose checkpoint kind :meth:`ModelStore.check_types` reads from its config.json
+#: role -> the component whose checkpoint family :meth:`ModelStore.check_types` reads from its config.json
 TYPED_ROLES = {"grounding": "detector", "sam": "sam", "clip": "clip", "captioner": "captioner", "clipscore": "clip",
                "dino": "dino", "clipseg": "clipseg"}
 
@@ -170,7 +170,7 @@ def resolve_dtype(name: str, device: "torch.device") -> "torch.dtype":
 
 def _unavailable(role: str, model_id: str, component: str, err: BaseException) -> ModelUnavailable:
     """One actionable line for a checkpoint that cannot be loaded: a local path that does not exist, a folder
-    that is not a checkpoint of this kind, or a hub id that is neither cached nor downloadable."""
+    that is not a checkpoint of this family, or a hub id that is neither cached nor downloadable."""
     if is_missing_folder(model_id, failed=True):
         return missing_folder(role, model_id)
     local = Path(model_id).exists()
@@ -181,7 +181,7 @@ def _unavailable(role: str, model_id: str, component: str, err: BaseException) -
     if local:
         return ModelUnavailable(
             f"cannot load the {role} model {model_id!r} ({component}): {reason} -- the folder is not a complete "
-            f"checkpoint of this kind; point {flag} or {env_var(role)} at one"
+            f"checkpoint of this family; point {flag} or {env_var(role)} at one"
         )
     return ModelUnavailable(
         f"cannot load the {role} model {model_id!r} ({component}): {reason} -- it downloads on first use where "
@@ -472,7 +472,7 @@ class ModelStore:
                            lambda: read_config(role, model_id, filename, required=required))  # fmt: skip
 
     def check_types(self, roles: Iterable[tuple[str, str | None]]) -> None:
-        """:meth:`check_type` for each (role, model id override or None) whose component's kind is read from its
+        """:meth:`check_type` for each (role, model id override or None) whose component's family is read from its
         config (:data:`TYPED_ROLES`; the SD roles are checked by their editors)."""
         for role, model_id in roles:
             if role in TYPED_ROLES:
@@ -488,10 +488,10 @@ class ModelStore:
         found = (self.config(role, "config.json", model_id) or {}).get("model_type")
         allowed = spec.model_types()
         if found not in allowed:
-            names = " or ".join(map(repr, sorted(allowed))) if len(allowed) <= 6 else f"a {spec.kind} type"
+            names = " or ".join(map(repr, sorted(allowed))) if len(allowed) <= 6 else f"a {spec.family} type"
             raise ModelUnavailable(
-                f"{model_id!r} is not a {spec.kind} checkpoint (its config.json says model_type {found!r}, the "
-                f"{role} model needs {names}) -- point {_flag(role)} or {env_var(role)} at a {spec.kind} checkpoint"
+                f"{model_id!r} is not a {spec.family} checkpoint (its config.json says model_type {found!r}, the "
+                f"{role} model needs {names}) -- point {_flag(role)} or {env_var(role)} at a {spec.family} checkpoint"
             )
 
     def _place(self, model_id: str, component: str, module: Any, tag: str | None = None) -> Any:

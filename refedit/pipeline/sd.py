@@ -18,7 +18,7 @@ from refedit.pipeline.checkpoints import SingleFile, is_single_file
 from refedit.core import ddim
 from refedit.pipeline.models import ModelStore
 
-UNET_KINDS = {4: "sd", 9: "inpaint", 8: "instruct"}
+UNET_TYPES = {4: "sd", 9: "inpaint", 8: "instruct"}
 #: what the UNet predicts (the scheduler config's ``prediction_type``) that :meth:`StableDiffusion.eps` turns into ε
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 #: ``vae_tiling = "auto"`` tiles the VAE for working sizes whose long side exceeds this (SD 1.5's VAE at
@@ -90,7 +90,7 @@ class StableDiffusion:
 
     def check(self, expected: str, editor: str) -> None:
         """Preflight from the checkpoint's config files only (milliseconds, no weight loads): raise
-        :class:`ModelUnavailable` unless it is a Stable Diffusion 1.x/2.x checkpoint of kind ``expected``
+        :class:`ModelUnavailable` unless it is a Stable Diffusion 1.x/2.x checkpoint of type ``expected``
         ("sd", "inpaint", "instruct") that refedit runs correctly: not SDXL, a UNet of ``expected``'s input
         channels, an ε- or v-predicting schedule, and a text encoder as wide as the UNet's cross-attention.
         A single file is checked the same way, from the config refedit derived from its tensor shapes (an
@@ -100,11 +100,11 @@ class StableDiffusion:
         unet = self.config("unet/config.json") or {}
         self._check_not_sdxl(unet)
         channels = int(unet.get("in_channels", 4))
-        kind = UNET_KINDS.get(channels, f"{channels}-channel")
-        if kind != expected:
+        found = UNET_TYPES.get(channels, f"{channels}-channel")
+        if found != expected:
             raise ModelUnavailable(
-                f"{self.model_id!r} is a {kind} checkpoint ({channels}-channel UNet) but the {editor} editor needs "
-                f"a {expected} checkpoint ({ {v: k for k, v in UNET_KINDS.items()}[expected] } channels)"
+                f"{self.model_id!r} is a {found} checkpoint ({channels}-channel UNet) but the {editor} editor needs "
+                f"a {expected} checkpoint ({ {v: k for k, v in UNET_TYPES.items()}[expected] } channels)"
             )
         prediction = (self.config("scheduler/scheduler_config.json") or {}).get("prediction_type") or "epsilon"
         if prediction not in PREDICTION_TYPES:

@@ -86,11 +86,11 @@ def finish(
 
 class CheckpointEditor:
     """What the editors on one Stable Diffusion-family checkpoint share: the checkpoint (the ``role``'s, or
-    ``model`` from ``--editor-model``), typed options, a UNet call counter, the kind check, the working
-    region and the paste-back. Subclasses set ``name``, ``kind`` ("sd", "inpaint", "instruct") and ``role``."""
+    ``model`` from ``--editor-model``), typed options, a UNet call counter, the checkpoint check, the working
+    region and the paste-back. Subclasses set ``name``, ``unet_type`` ("sd", "inpaint", "instruct": the checkpoint the editor runs) and ``role``."""
 
     name: str
-    kind: str
+    unet_type: str
     role: str
 
     def __init__(self, store: Any, options: EditorOptions, model: str | None = None) -> None:
@@ -102,7 +102,7 @@ class CheckpointEditor:
     def check(self) -> None:
         """Preflight, run when the pipeline is built: the checkpoint is one this editor runs (see
         :meth:`StableDiffusion.check`). Reads config files only: milliseconds, no weight loads."""
-        self.sd.check(self.kind, self.name)
+        self.sd.check(self.unet_type, self.name)
 
     def region(self, image: Image.Image, segmentation: Segmentation) -> WorkRegion:
         """Check the checkpoint (cached after the first time), then plan the working crop."""

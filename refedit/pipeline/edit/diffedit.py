@@ -55,7 +55,7 @@ class Inversion:
 class DiffEditEditor(CheckpointEditor):
     """Mask-guided DDIM on a Stable Diffusion checkpoint (default editor)."""
 
-    name, kind, role = "diffedit", "sd", "sd"
+    name, unet_type, role = "diffedit", "sd", "sd"
     options: DiffEditOptions
 
     def __init__(

@@ -17,7 +17,7 @@ from refedit.pipeline.edit.options import InpaintOptions
 class InpaintEditor(CheckpointEditor):
     """SD inpainting (9-channel UNet) with the edited caption."""
 
-    name, kind, role = "inpaint", "inpaint", "inpaint"
+    name, unet_type, role = "inpaint", "inpaint", "inpaint"
     options: InpaintOptions
 
     @torch.inference_mode()

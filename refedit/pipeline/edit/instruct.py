@@ -23,7 +23,7 @@ def dual_cfg(eps_text: torch.Tensor, eps_image: torch.Tensor, eps_uncond: torch.
 class InstructEditor(CheckpointEditor):
     """InstructPix2Pix-family checkpoint (8-channel UNet) with the whole instruction as prompt."""
 
-    name, kind, role = "instruct", "instruct", "instruct"
+    name, unet_type, role = "instruct", "instruct", "instruct"
     options: InstructOptions
 
     @torch.inference_mode()

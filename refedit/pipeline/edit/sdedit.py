@@ -17,7 +17,7 @@ from refedit.pipeline.edit.options import SDEditOptions
 class SDEditEditor(CheckpointEditor):
     """SDEdit + mask blending on a plain (4-channel) SD checkpoint, e.g. iEdit's fine-tuned weights."""
 
-    name, kind, role = "sdedit", "sd", "sd"
+    name, unet_type, role = "sdedit", "sd", "sd"
     options: SDEditOptions
 
     @torch.inference_mode()

@@ -47,7 +47,7 @@ class RefDiffSegmenter:
         self.sd = StableDiffusion(store, "sd")
         self.timed = CallLog(store)
         self.calls = self.timed.calls  #: model call kind -> count
-        self.call_log = self.timed.log  #: (kind, seconds, input shapes) of every model call
+        self.call_log = self.timed.log  #: (model, seconds, input shapes) of every model call
         self.clip = ClipFeatures(store, self.options, self.timed)
 
     # ------------------------------------------------------------------ generative process (Eq. 3-5)

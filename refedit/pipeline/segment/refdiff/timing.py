@@ -12,7 +12,7 @@ KINDS = ("vae", "unet", "sd_text", "clip_text", "clip_image", "sam_embed", "sam_
 
 
 class CallLog:
-    """``calls``: kind -> number of calls; ``log``: (kind, seconds, input shapes) per call, in order.
+    """``calls``: model -> number of calls; ``log``: (model, seconds, input shapes) per call, in order.
     On CUDA (``store.device``, read at call time) the device is synchronised around each call, so the
     seconds are the call's own."""
 
@@ -21,8 +21,8 @@ class CallLog:
         self.calls: dict[str, int] = dict.fromkeys(KINDS, 0)
         self.log: list[tuple[str, float, tuple[Any, ...]]] = []
 
-    def __call__(self, kind: str, shapes: tuple[Any, ...], fn: Callable[[], T]) -> T:
-        """Run ``fn()`` as one call of ``kind`` on inputs of ``shapes``."""
+    def __call__(self, model: str, shapes: tuple[Any, ...], fn: Callable[[], T]) -> T:
+        """Run ``fn()`` as one call of ``model`` on inputs of ``shapes``."""
         import torch
 
         sync = self.store.device.type == "cuda"
@@ -32,6 +32,6 @@ class CallLog:
         out = fn()
         if sync:
             torch.cuda.synchronize()
-        self.calls[kind] += 1
-        self.log.append((kind, time.perf_counter() - t0, shapes))
+        self.calls[model] += 1
+        self.log.append((model, time.perf_counter() - t0, shapes))
         return out
