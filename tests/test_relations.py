@@ -255,3 +255,19 @@ def test_grounding_dino_detects_target_and_anchor_phrases_in_one_call(tiny_setti
     boxes = [c.box for c in per[0] + per[1]]
     assert len(boxes) == len(set(boxes))  # no box given to both phrases
     assert all(0 <= b[0] < b[2] <= W and 0 <= b[1] < b[3] <= H for b in boxes)
+
+
+def test_end_to_end_segment_picks_the_chair_left_of_the_sofa_not_the_left_most(tmp_path, tiny_env):
+    """``refedit segment --detections`` on the tiny models: the relation, not an absolute position, decides."""
+    img = tmp_path / "room.png"
+    IMAGE.save(img)
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"box": b, "score": s, "label": lab} for lab, b, s in CHAIRS]))
+    mask = tmp_path / "mask.png"
+    r = CliRunner().invoke(main, ["segment", str(img), "the chair on the left of the sofa", "--detections", str(dets),
+                                  "-o", str(mask), "--json"], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    seg = json.loads(r.stdout)["segmentation"]
+    assert [seg["candidates"][i]["box"] for i in seg["chosen"]] == [[120.0, 150.0, 180.0, 260.0]]
+    m = np.asarray(Image.open(mask)) > 127
+    assert m[200, 150] and not m[200, 30] and "left of 'sofa'" in seg["reason"]
