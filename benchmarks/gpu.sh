@@ -6,7 +6,7 @@
 #   2. the same with --offload model (peak VRAM of that memory plan),
 #   3. the default chain with --compile (torch.compile takes a minute or so the first time),
 #   4. --offload sequential (least VRAM, slowest; T=10) and 5. the Ref-Diff chain.
-# GPU_SH_ONLY="default compile" runs a subset (a second try within the same 15 minutes of device time).
+# GPU_SH_ONLY="default compile" runs a subset (sweeps is not in the default set: GPU_SH_ONLY=sweeps) (a second try within the same 15 minutes of device time).
 # Each writes a Markdown table to $OUT (or ./gpu-results) as it finishes, so a run cut short keeps what it did.
 #
 # On the lent GPU machine (no network, no diffusers): carry diffusers' wheel in .whl/ (README: Benchmarks) and
@@ -47,5 +47,13 @@ want compile && run compile 210 --repeat 3 --compile
 # peak memory does not depend on T: 10 steps keep the streamed-weights run short
 want offload-sequential && run offload-sequential 60 --repeat 1 --offload sequential --no-replay --steps 10
 want refdiff && run refdiff 60 --repeat 2 --segmenter refdiff
+# issue 14: a 5-ratio sweep and 4 variants against separate runs on the full-size SD 1.5 (goals 0.6x and 0.5x)
+if want sweeps; then
+  echo "=== sweeps"
+  "$PY" -c "from refedit.testing.fullsize import build_fullsize; import torch; \
+build_fullsize('$MODELS', device='cuda', dtype=torch.float16, roles=('sd',))" >/dev/null 2>&1
+  timeout 150 "$PY" benchmarks/sweeps.py --device cuda --dtype float16 --sd "$MODELS/sd15-float16" --resolution 512 \
+    --rounds 2 | tee "$OUT/sweeps.md"
+fi
 echo "=== all tables"
 cat "$OUT"/*.md

@@ -76,12 +76,16 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: CPU time = work done)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--sd", type=Path, default=None, metavar="DIR",
+                    help="an SD folder instead of the tiny one, e.g. the full-size SD 1.5 of refedit.testing.fullsize "
+                         "(what a GPU's batching is measured on; the tiny UNet is launch-bound there)")  # fmt: skip
+    ap.add_argument("--dtype", default="auto")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     tmp = tempfile.TemporaryDirectory(prefix="refedit-bench-")
-    path = build_tiny_sd(Path(tmp.name) / "sd")
-    store = ModelStore(Settings(models={"sd": str(path)}, device=args.device))
+    path = args.sd or build_tiny_sd(Path(tmp.name) / "sd")
+    store = ModelStore(Settings(models={"sd": str(path)}, device=args.device, dtype=args.dtype))
     image = Image.open(ROOT / "examples" / "coffee.jpg").convert("RGB").resize((512, 384))
     seg = Segmentation(cup_mask(*image.size))
     base = {"steps": args.steps, "resolution": args.resolution, "inversion_cache": 0}
@@ -117,7 +121,7 @@ def main() -> int:
     sweep_cpu = best_cpu["sweep (5 ratios)"] / best_cpu["5 separate runs"]
     out_cpu = best_cpu[f"{OUTPUTS} outputs, one batch"] / best_cpu[f"{OUTPUTS} separate runs"]
 
-    print(f"### benchmarks/sweeps.py: tiny SD, T={args.steps}, working long side {args.resolution}, {store.device} "
+    print(f"### benchmarks/sweeps.py: {'SD at ' + str(args.sd) if args.sd else 'tiny SD'}, T={args.steps}, working long side {args.resolution}, {store.device} "
           f"{str(store.dtype).replace('torch.', '')}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
     print(f"\nratios {', '.join(map(str, RATIOS))}; min of {args.rounds} interleaved rounds (all rounds in s)\n")
     print("| case | UNet calls | wall s (min) | CPU s (min) | wall s, every round |")
