@@ -25,17 +25,9 @@ def _pyplot() -> Any | None:
 
 def _save(fig: Any, path: Path) -> Path:
     """Draw to a temporary file and rename it, as every result file is written."""
-    import os
-    import tempfile
+    from refedit.core.files import atomic_write
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120, bbox_inches="tight"))
 
 
 def kind_bars(summary: Mapping[str, Any], path: Path, title: str = "") -> Path | None:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 from refedit.batch import JsonlLog
+from refedit.core.files import atomic_write_text
 from refedit.errors import BadInput
 
 LOG_NAME = "samples.jsonl"
@@ -75,17 +74,7 @@ class SampleLog(JsonlLog):
 
 def write_text(path: Path, text: str) -> Path:
     """Write ``text`` through a temporary file and an atomic rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text)
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -19,6 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from refedit.config import DEFAULT_MAX_PIXELS  # noqa: F401  (re-exported: the decompression-bomb guard)
 from refedit.config import max_pixels as _max_pixels
+from refedit.core.files import atomic_write
 from refedit.errors import BadInput
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -202,20 +203,7 @@ def atomic_save(img: Image.Image, path: str | os.PathLike[str], **save_kwargs: o
     fmt = image_format_for(path)
     if fmt == "JPEG" and img.mode not in ("RGB", "L", "CMYK"):
         img = img.convert("RGB")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format=fmt, **save_kwargs)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda fh: img.save(fh, format=fmt, **save_kwargs))
 
 
 def save_image(

@@ -87,14 +87,10 @@ def _unpickle(path: Path, trusted: bool) -> Any:
 
 def _export(refs: Any, out: Path) -> None:
     """Write the refs as JSON beside the pickle (atomically); a read-only folder only warns."""
-    import os
-    import tempfile
+    from refedit.core.files import atomic_write
 
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(refs, fh)
-        os.replace(tmp, out)
+        atomic_write(out, lambda fh: json.dump(refs, fh), text=True)
     except OSError as err:
         warnings.warn(RefEditWarning(f"could not write {out} ({err.strerror or err}); the pickle will be read again "
                                      "next time"), stacklevel=2)  # fmt: skip
