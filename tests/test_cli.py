@@ -293,3 +293,19 @@ def test_llm_fallback_warning_is_one_line():
     assert json.loads(r.stdout)["parser"] == "rules"
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("refedit: warning: LLM parser failed (cannot connect"), r.stderr
+
+
+@pytest.mark.parametrize("command", ["edit", "segment", "eval-segment"])
+def test_detections_that_are_no_file_are_refused_up_front(command, tmp_path, tiny_env):
+    """A folder (or a missing path) given as --detections is one line, exit 2, before any model or item runs."""
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"image": str(EXAMPLES / "cat.jpg"), "expression": "the cat"}) + "\n")
+    args = {"edit": ["edit", str(EXAMPLES / "cat.jpg"), "remove the cat", "-o", str(tmp_path / "o.png")],
+            "segment": ["segment", str(EXAMPLES / "cat.jpg"), "the cat"],
+            "eval-segment": ["eval", "segment", str(manifest), "-o", str(tmp_path / "run")]}[command]  # fmt: skip
+    for dets, word in ((tmp_path, "is a folder"), (tmp_path / "nope.json", "is not there")):
+        r = CliRunner().invoke(main, [*args, "--detections", str(dets)], env=tiny_env)
+        assert r.exit_code == 2, r.output
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and word in lines[0] and "Traceback" not in r.output
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "run").exists()

@@ -240,7 +240,12 @@ def options_from(params: dict[str, Any], stages: dict[str, str]) -> dict[str, An
         if options.get(key) is not None:
             raise BadInput(f"-O {item!r}: {key} is given twice (by its flag and by -O)")
         options[key] = value.strip()
-    return check_options(options, stages)
+    checked = check_options(options, stages)
+    dets = checked.get("detections")
+    if dets is not None and not Path(dets).is_file():
+        what = "a folder" if Path(dets).is_dir() else "not there"
+        raise BadInput(f"--detections {dets} is {what}: give one JSON file, a list of {{box, score, label}} objects")
+    return checked
 
 
 def check_models(settings: Any, stages: dict[str, str], options: dict[str, Any]) -> None:
