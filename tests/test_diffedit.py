@@ -77,13 +77,8 @@ def test_unet_calls_counted(tiny_settings, steps, ratio, n):
     assert ed.unet_calls == len(seen)
 
 
-def test_inversion_then_sampling_reconstructs(tiny_settings):
-    """DDIM inversion followed by sampling with the same caption and guidance 1 comes back to z_0.
-
-    With SD's convention of unit-variance latents (its 0.18215; the tiny VAE's default scaling leaves
-    them ~20x too small, drowning them in noise) the relative RMS error at T=50, r=0.5 is ~2.4 % even
-    with random weights (benchmarks/reconstruction.py: 1.8 % once the UNet is briefly trained)."""
-    ed = editor(tiny_settings, steps=50, encode_ratio=0.5)
+def assert_reconstructs(ed) -> None:
+    """Invert two images and sample back with the source caption at guidance 1: relative RMS error < 5 %."""
     images = [photo((64, 64)), Image.open(EXAMPLES / "cat.jpg").convert("RGB").resize((64, 64))]
     raw = torch.cat([ed.sd.encode_image(img) for img in images])
     ed.sd.vae.register_to_config(scaling_factor=float(ed.sd.vae.config.scaling_factor / raw.std()))
@@ -93,6 +88,16 @@ def test_inversion_then_sampling_reconstructs(tiny_settings):
         out = ed.denoise(inv, PLAN.source_caption, torch.ones(1, 1, *z0.shape[-2:]), guidance=1.0)
         rel = ((out - z0).pow(2).mean().sqrt() / z0.pow(2).mean().sqrt()).item()
         assert rel < 0.05, rel
+
+
+def test_inversion_then_sampling_reconstructs(tiny_settings):
+    """DDIM inversion followed by sampling with the same caption and guidance 1 comes back to z_0.
+
+    With SD's convention of unit-variance latents (its 0.18215; the tiny VAE's default scaling leaves
+    them ~20x too small, drowning them in noise) the relative RMS error at T=50, r=0.5 is ~2.4 % even
+    with random weights (benchmarks/reconstruction.py: 1.8 % once the UNet is briefly trained)."""
+    ed = editor(tiny_settings, steps=50, encode_ratio=0.5)
+    assert_reconstructs(ed)
 
 
 def test_empty_mask_returns_start_latent_exactly(tiny_settings):
@@ -177,12 +182,4 @@ def test_v_prediction_inversion_then_sampling_reconstructs(v_models):
     """The reconstruction property of :func:`test_inversion_then_sampling_reconstructs` on a v checkpoint."""
     ed = editor(Settings(models={"sd": str(v_models[4])}, device="cpu"), steps=50, encode_ratio=0.5)
     assert ed.sd.prediction_type == "v_prediction"
-    images = [photo((64, 64)), Image.open(EXAMPLES / "cat.jpg").convert("RGB").resize((64, 64))]
-    raw = torch.cat([ed.sd.encode_image(img) for img in images])
-    ed.sd.vae.register_to_config(scaling_factor=float(ed.sd.vae.config.scaling_factor / raw.std()))
-    for img in images:
-        z0 = ed.sd.encode_image(img)
-        inv = ed.invert(z0, PLAN.source_caption)
-        out = ed.denoise(inv, PLAN.source_caption, torch.ones(1, 1, *z0.shape[-2:]), guidance=1.0)
-        rel = ((out - z0).pow(2).mean().sqrt() / z0.pow(2).mean().sqrt()).item()
-        assert rel < 0.05, rel
+    assert_reconstructs(ed)
