@@ -309,3 +309,10 @@ def test_detections_that_are_no_file_are_refused_up_front(command, tmp_path, tin
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and word in lines[0] and "Traceback" not in r.output
     assert not (tmp_path / "o.png").exists() and not (tmp_path / "run").exists()
+
+
+def test_parse_text_output_shows_relations_and_placements():
+    r = run(["parse", "make the cup on the table to the left of the sofa blue"])
+    assert "relation:    on 'table to the left of the sofa'" in r.output and "relation:    left-of 'sofa'" in r.output
+    r = run(["parse", "add a cup to the left of the book"])
+    assert "placement:   left-of the target" in r.output and "target:      book" in r.output

@@ -36,11 +36,19 @@ def parse(instruction: str, parser: str, llm_base_url: str | None, llm_timeout: 
         click.echo(json.dumps(plan.to_dict(), indent=2))
         return
     t = plan.target
-    quals = ", ".join(f"{k}={v}" for k, v in (("spatial", t.spatial), ("ordinal", t.ordinal), ("size", t.size)) if v)
+    quals = ", ".join(f"{k}={v}" for k, v in (("spatial", t.spatial), ("ordinal", t.ordinal), ("size", t.size),
+                                              ("pronoun", t.pronoun), ("region", t.region)) if v)  # fmt: skip
     click.echo(f"action:      {plan.action}")
     click.echo(f"target:      {t.expression} (head '{t.head}'{', all' if t.all else ''}{', ' + quals if quals else ''})")
     if t.attributes:
         click.echo(f"attributes:  {', '.join(t.attributes)}")
+    relation = t.relation
+    while relation is not None:  # nested anchors, outermost first
+        second = f" and '{relation.second.expression}'" if relation.second else ""
+        click.echo(f"relation:    {relation.direction} '{relation.anchor.expression}'{second}")
+        relation = relation.anchor.relation
+    if plan.placement:
+        click.echo(f"placement:   {plan.placement} the target")
     click.echo(f"replacement: {plan.replacement}")
     click.echo(f"segment:     {plan.segmentation_prompt}")
     click.echo(f"captions:    {plan.source_caption!r} -> {plan.edited_caption!r}")
