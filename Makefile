@@ -21,6 +21,9 @@ $(TEST_VENV)/.installed: setup.cfg pyproject.toml examples/plugin-blur/pyproject
 	$(TEST_VENV)/bin/pip install -q "$(TEST_TORCH)"
 	$(TEST_VENV)/bin/pip install -q -e ".[test]"
 	$(TEST_VENV)/bin/pip install -q --no-deps -e examples/plugin-blur
+	# the lpips package and torchvision's model code, the references of LPIPS (tests/test_eval_metrics.py); kept off
+	# the path: torchvision's PyPI wheels are CUDA builds whose C extension cannot load beside the CPU torch
+	$(TEST_VENV)/bin/pip install -q --no-deps --target $(TEST_VENV)/refs lpips==0.1.4 torchvision==0.28.0
 	touch $@
 
 demo: $(VENV)/.installed

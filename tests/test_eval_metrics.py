@@ -311,6 +311,8 @@ def test_lpips_equals_torchmetrics(net: str, monkeypatch: pytest.MonkeyPatch, tm
     from refedit.eval.models import LpipsDistance, metric_store
     from refedit.testing.tiny_eval import build_tiny_lpips
 
+    import torchmetrics  # noqa: F401  (imported before the stand-in: its import probes torchvision's spec)
+
     tv = _stand_in_torchvision()
     monkeypatch.setitem(sys.modules, "torchvision", tv)
     monkeypatch.setitem(sys.modules, "torchvision.models", tv.models)
@@ -334,8 +336,61 @@ def test_lpips_equals_torchmetrics(net: str, monkeypatch: pytest.MonkeyPatch, tm
         expected = float(ref(x, y))
     mine = LpipsDistance(store)(a, b)
     assert abs(mine - expected) < TOL and mine > 0
-    # the ``lpips`` package itself needs torchvision, whose PyPI wheels do not import beside the CPU torch the tests
-    # pin: torchmetrics' LPIPS (the same networks and linear layers, ported from it) is the reference here
+
+
+#: where ``make test`` installs the ``lpips`` package and torchvision's pure-Python model definitions
+#: (``pip install --no-deps --target``): not on the path, since torchvision's PyPI wheels are CUDA builds whose
+#: C extension cannot load beside the CPU torch the tests pin (and transformers would import it)
+LPIPS_REFS = Path(__file__).resolve().parents[1] / ".venv-test" / "refs"
+
+
+def _lpips_package(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """The ``lpips`` package (0.1.4) over torchvision's own AlexNet/VGG16/SqueezeNet 1.1 code: torchvision's
+    package ``__init__`` (which loads the C extension) is bypassed, its ``models`` subpackage is imported as is."""
+    import os
+
+    if not (LPIPS_REFS / "lpips" / "__init__.py").is_file() or not (LPIPS_REFS / "torchvision" / "models").is_dir():
+        message = f"the lpips package and torchvision's model code are not in {LPIPS_REFS} (make test installs them)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    tv = types.ModuleType("torchvision")
+    tv.__path__, tv.__version__ = [str(LPIPS_REFS / "torchvision")], "0.28.0"  # type: ignore[attr-defined]
+    for name in [m for m in sys.modules if m == "torchvision" or m.startswith(("torchvision.", "lpips"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "torchvision", tv)
+    monkeypatch.syspath_prepend(str(LPIPS_REFS))
+    import lpips
+
+    assert Path(lpips.__file__).is_relative_to(LPIPS_REFS)
+    return lpips
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg", "squeeze"])
+def test_lpips_equals_the_lpips_package(net: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The issue's reference: the ``lpips`` package's LPIPS with the same random weights loaded into both."""
+    from refedit.config import Settings
+    from refedit.eval.models import LpipsDistance, metric_store
+    from refedit.testing.tiny_eval import build_tiny_lpips
+
+    lpips = _lpips_package(monkeypatch)
+    folder = build_tiny_lpips(tmp_path / "lpips", net=net, seed=11)
+    from safetensors.torch import load_file
+
+    ref = lpips.LPIPS(pretrained=False, net=net, pnet_rand=True, verbose=False).eval()
+    result = ref.load_state_dict(load_file(str(folder / "model.safetensors")), strict=False)
+    # missing: the ``lins`` aliases of lin0... and the scaling layer's constants, which the package builds itself
+    assert not result.unexpected_keys and all(k.startswith(("lins.", "scaling_layer.")) for k in result.missing_keys)
+    assert all(torch.equal(ref.lins[i].model[1].weight, getattr(ref, f"lin{i}").model[1].weight) for i in range(len(ref.lins)))
+    store = metric_store(Settings.resolve(models={"lpips": str(folder)}, environ={}, config_file=Path("/dev/null")))
+    for seed, shape in ((6, (64, 64)), (8, (75, 50))):
+        a, b = _pair(seed, shape)
+        x, y = (torch.from_numpy(v.astype(np.float32) / 255).permute(2, 0, 1)[None] * 2 - 1 for v in (a, b))
+        with torch.no_grad():
+            expected = float(ref(x, y))
+        mine = LpipsDistance(store)(a, b)
+        assert abs(mine - expected) < TOL and mine != 0  # random linear layers may weigh a distance below zero
+        assert LpipsDistance(store)(a, a) == 0.0
 
 
 def test_lpips_published_weights_load_from_torch_hub_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
