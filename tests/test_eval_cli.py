@@ -261,6 +261,29 @@ def test_eval_score_scores_another_tools_outputs(sets: dict[str, Path], eval_env
     assert set(summary["by_category"]) == {"0", "1"}
 
 
+def test_eval_score_reads_magicbrush_results_named_as_its_evaluation_script_names_them(
+    sets: dict[str, Path], eval_env: dict[str, str], tmp_path: Path
+) -> None:
+    """MagicBrush's ``image_eval.py`` reads a tool's single-turn results as ``<id>/<id>_1.png`` and
+    ``<id>/<id>_inde_<turn>.png``: results laid out for it score here without a mapping."""
+    from refedit.eval.formats import read_dataset
+
+    outputs, painted = tmp_path / "tool", tmp_path / "painted"
+    _tool_outputs(sets["magicbrush"], painted)
+    samples = read_dataset(sets["magicbrush"]).samples
+    for s in samples:
+        session, turn = s.id.rsplit("-", 1)
+        name = f"{session}/{session}_1.png" if turn == "1" else f"{session}/{session}_inde_{turn}.png"
+        (outputs / session).mkdir(parents=True, exist_ok=True)
+        (painted / s.name).rename(outputs / name)
+    assert len({s.id.rsplit("-", 1)[1] for s in samples}) > 1  # the set has later turns (the _inde_ names)
+    out = tmp_path / "run"
+    r = run(["eval", "score", outputs, sets["magicbrush"], "-o", out, "--metrics", "pixels", "--json"], eval_env)
+    assert r.exit_code == 0, r.output
+    assert sorted(x["id"] for x in records(out)) == sorted(s.id for s in samples)
+    assert all(x["psnr_bg"] == "inf" for x in records(out))  # each output was matched with its own sample
+
+
 def test_eval_score_with_a_mapping_and_missing_outputs(sets: dict[str, Path], eval_env: dict[str, str], tmp_path: Path) -> None:
     outputs = tmp_path / "tool"
     outputs.mkdir()

@@ -39,7 +39,8 @@ def read_mapping(path: Path, outputs: Path) -> dict[str, Path]:
 
 def find_output(sample: Sample, outputs: Path, mapping: Mapping[str, Path], unique_names: bool) -> Path | None:
     """Where a tool put ``sample``'s edit: the mapping's entry; else ``OUTPUTS/<name>`` (the sample's relative
-    file name, any image extension) when names are unique; else ``OUTPUTS/<id>.<ext>``."""
+    file name, any image extension) when names are unique; else one of the benchmark's own result names
+    (``sample.aliases``); else ``OUTPUTS/<id>.<ext>``."""
     if sample.id in mapping:
         return mapping[sample.id]
     stems = [outputs / safe_name(sample.id)]
@@ -48,6 +49,9 @@ def find_output(sample: Sample, outputs: Path, mapping: Mapping[str, Path], uniq
         exact = outputs / sample.name
         if exact.is_file():
             return exact
+    for alias in sample.aliases:
+        if (outputs / alias).is_file():
+            return outputs / alias
     for stem in stems:
         for ext in IMAGE_EXTS:
             candidate = stem.with_name(stem.name + ext)

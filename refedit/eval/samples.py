@@ -70,7 +70,8 @@ class Sample:
     ``target`` a ground-truth edited image and ``target_caption`` its caption (CLIP-I, CLIP-T, L1, DINO);
     ``fg_text`` the text CLIP-Sim_fg compares the edited region with; ``detections`` a per-sample detections
     file (``--detections`` stand-in for GroundingDINO); ``category`` the set's own grouping (PIE-Bench's edit
-    type, the synthetic generator's kind)."""
+    type, the synthetic generator's kind); ``aliases`` the benchmark's own names for a tool's output (MagicBrush's
+    ``<session>/<session>_1.png``, ``<session>_inde_<turn>.png``)."""
 
     id: str
     image: Path
@@ -86,6 +87,8 @@ class Sample:
     fg_text: str | None = None
     detections: Path | None = None
     category: str | None = None
+    #: other relative file names a tool's output for this sample may have (a benchmark's own result naming)
+    aliases: tuple[str, ...] = ()
 
     def truth(self, size: tuple[int, int]) -> np.ndarray | None:
         """The ground-truth mask for an image of ``size`` (W, H), or None."""

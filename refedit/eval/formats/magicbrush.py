@@ -11,7 +11,10 @@ Layout (the release's ``test/`` or ``dev/`` folder)::
 Each turn is one sample (its input is the previous turn's ground truth, as the release lists it); the target is the
 turn's ground-truth output, CLIP-T's caption its local description. The masks are DALL-E 2-style edit masks: the
 transparent pixels mark the region (an opaque mask's white pixels do). A tool's outputs are found as
-``OUTPUTS/<session>/<output file name>``."""
+``OUTPUTS/<session>/<output file name>``, or under the names MagicBrush's own evaluation script
+(``evaluation/image_eval.py``) reads for the single-turn ("independent") setting: ``<session>/<session>_1.png`` for
+the first turn, ``<session>/<session>_inde_<turn>.png`` for the later ones (their input is the previous turn's
+ground truth, as here)."""
 
 from __future__ import annotations
 
@@ -23,6 +26,11 @@ from refedit.errors import BadInput
 from refedit.eval.samples import MaskRef, Sample, inside
 
 SESSIONS = "edit_sessions.json"
+
+
+def official_result_name(session: str, turn: int, ext: str = ".png") -> str:
+    """MagicBrush's evaluation script's name for a tool's output of ``turn`` (single-turn setting)."""
+    return f"{session}/{session}_1{ext}" if turn == 1 else f"{session}/{session}_inde_{turn}{ext}"
 
 
 def _json(path: Path, required: bool = True) -> Any:
@@ -62,6 +70,7 @@ def read_magicbrush(root: Path, *, allow_outside: bool = False) -> list[Sample]:
                 target_caption=_desc(local_desc, sid, out) or _desc(global_desc, sid, out),
                 source_caption=_desc(global_desc, sid, turn["input"]), edited_caption=_desc(global_desc, sid, out),
                 category=f"turn {k}",
+                aliases=tuple(official_result_name(str(sid), k, ext) for ext in (".png", ".jpg")),
             ))  # fmt: skip
     return samples
 
