@@ -1,8 +1,10 @@
-"""``refedit stages``: every installed parser, segmenter and editor."""
+"""``refedit stages``: every installed parser, segmenter and editor, with the checkpoints each loads and their
+licences."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -14,13 +16,16 @@ from refedit.cli.app import handle_errors, main
 @handle_errors
 def stages(as_json: bool) -> None:
     """List every installed parser, segmenter and editor (built-ins and plugins)."""
+    from refedit.config import Settings
     from refedit.pipeline.stages import DEFAULTS, GROUPS, registry
 
+    settings = Settings.resolve()
     rows = [
-        {"kind": kind, "name": name, "default": name == DEFAULTS[kind], "source": e.source, "description": e.description}
+        {"kind": kind, "name": name, "default": name == DEFAULTS[kind], "source": e.source, "description": e.description,
+         "models": stage_models(e.spec, settings)}
         for kind in GROUPS
         for name, e in registry.entries(kind).items()
-    ]
+    ]  # fmt: skip
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -30,4 +35,19 @@ def stages(as_json: bool) -> None:
             mark = "*" if r["default"] else " "
             src = "" if r["source"] == "refedit" else f"  [{r['source']}]"
             click.echo(f"  {mark} {r['name']:<14} {r['description']}{src}")
-    click.echo("(* default)")
+            for m in r["models"]:
+                click.echo(f"{'':<19}{m['role']}: {m['model']} ({m['licence']})")
+    click.echo("(* default; each model's licence is its default checkpoint's, from its model card)")
+
+
+def stage_models(spec: Any, settings: Any) -> list[dict[str, str]]:
+    """The model roles a stage loads with its default options: role, configured checkpoint and its licence."""
+    from refedit.config import MODEL_ROLES
+    from refedit.licences import licence_of
+
+    roles = spec.roles({}) if spec is not None else {}
+    out = []
+    for role, override in roles.items():
+        model = override or settings.model(role)
+        out.append({"role": role, "model": model, "licence": licence_of(role, model, MODEL_ROLES[role][0])})
+    return out
