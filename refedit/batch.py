@@ -15,7 +15,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Union
 
 import numpy as np
 from PIL import Image
@@ -286,6 +286,10 @@ class Summary:
         tail = f", {self.ambiguous} ambiguous" if self.ambiguous else ""
         return f"batch: {self.done} done, {self.skipped} skipped, {self.failed} failed{tail}"
 
+    def count(self, record: Mapping[str, Any]) -> None:
+        """Count one item's log record by its status (done/skipped/failed/ambiguous)."""
+        setattr(self, record["status"], getattr(self, record["status"]) + 1)
+
 
 class JsonlLog:
     """Append-only JSON-lines log, each line flushed and fsynced as the item finishes. The file is created
@@ -350,6 +354,12 @@ class BatchRunner:
         self.progress = progress
         self.debug = debug  # keep each failed item's traceback in its record
         self._pipelines: dict[str, Any] = {}
+
+    def worker_config(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this runner in another process (an engine's worker builds its
+        own runner, with its own ModelStore, from them); the progress callback and the store stay here."""
+        return {"settings": self.settings, **self.names, "options": dict(self.options), "overwrite": self.overwrite,
+                "dry_run": self.dry_run, "debug": self.debug}  # fmt: skip
 
     def pipeline(self, item_options: Mapping[str, Any]) -> Any:
         """The pipeline for these per-item options (built once per distinct option set)."""
@@ -428,20 +438,13 @@ class BatchRunner:
         record["seconds"] = round(time.perf_counter() - start, 4)
         return record
 
-    def run(self, items: list[Item], log: JsonlLog, on_item: Callable[[dict[str, Any]], None] | None = None) -> Summary:
-        """Run every item; existing outputs are skipped unless ``overwrite``; rejected rows are logged as
-        failed without running; ambiguous items are logged (status ``ambiguous``) and counted, never written."""
-        summary = Summary()
+    def run(self, items: list[Item], log: JsonlLog, on_item: Callable[[dict[str, Any]], None] | None = None,
+            engine: Engine | None = None) -> Summary:  # fmt: skip
+        """Run every item on ``engine`` (default: this process, in order) and log each record as it arrives;
+        existing outputs are skipped unless ``overwrite``; rejected rows are logged as failed without running;
+        ambiguous items are logged (status ``ambiguous``) and counted, never written."""
         check_unique_outputs(items, self.outputs_of)
-        for item in items:
-            record = self.rejected(item) if isinstance(item, Rejected) else self.process(item)
-            setattr(summary, record["status"], getattr(summary, record["status"]) + 1)  # done/skipped/failed/ambiguous
-            log.write(record)
-            if on_item:
-                on_item(record)
-            if self.fail_fast and record["status"] == "failed":
-                break
-        return summary
+        return log_records((engine or LocalEngine()).records(self, items), log, on_item, fail_fast=self.fail_fast)
 
     @staticmethod
     def rejected(item: Rejected) -> dict[str, Any]:
@@ -449,15 +452,57 @@ class BatchRunner:
         return {"index": item.index, "input": item.image, "output": None, "status": "failed", "error": item.error,
                 "error_type": "BadInput", "exit_code": BadInput.exit_code}  # fmt: skip
 
-    def process(self, item: BatchItem) -> dict[str, Any]:
-        """Skip the item when its outputs exist (unless ``overwrite``), else run it."""
+    def skipped(self, item: BatchItem) -> dict[str, Any] | None:
+        """The ``skipped`` record when the item's outputs all exist (unless ``overwrite``), else None; temp files
+        a killed run left beside its outputs are removed either way."""
         for out in self.outputs_of(item):  # temp files a killed run left behind
             for stale in out.parent.glob(f".{out.name}.*.part") if out.parent.is_dir() else ():
                 stale.unlink(missing_ok=True)
         if not self.overwrite and all(o.exists() for o in self.outputs_of(item)):
             return {"index": item.index, "input": str(item.image), "output": str(item.output), "status": "skipped",
                     "reason": "output exists"}  # fmt: skip
-        return self.run_item(item)
+        return None
+
+    def process(self, item: BatchItem) -> dict[str, Any]:
+        """Skip the item when its outputs exist (unless ``overwrite``), else run it."""
+        return self.skipped(item) or self.run_item(item)
+
+
+class Engine(Protocol):
+    """Where a batch's items run: ``records`` yields one log record per item, as items finish (in any order),
+    doing each item's work with ``runner.run_item`` (in this process or in workers that rebuild the runner
+    from :meth:`BatchRunner.worker_config`) and the checks with ``runner.rejected`` / ``runner.skipped``."""
+
+    def records(self, runner: BatchRunner, items: list[Item]) -> Iterator[dict[str, Any]]: ...
+
+
+class LocalEngine:
+    """This process, one item after another in the items' order."""
+
+    def records(self, runner: BatchRunner, items: list[Item]) -> Iterator[dict[str, Any]]:
+        for item in items:
+            yield runner.rejected(item) if isinstance(item, Rejected) else runner.process(item)
+
+
+def log_records(records: Iterable[dict[str, Any]], log: JsonlLog,
+                on_item: Callable[[dict[str, Any]], None] | None = None, *, fail_fast: bool = False) -> Summary:  # fmt: skip
+    """Count, log and report each record as it arrives; with ``fail_fast`` stop at the first failed item (the
+    engine's iterator is closed, so it stops its workers)."""
+    summary = Summary()
+    stream = iter(records)
+    try:
+        for record in stream:
+            summary.count(record)
+            log.write(record)
+            if on_item:
+                on_item(record)
+            if fail_fast and record["status"] == "failed":
+                break
+    finally:
+        close = getattr(stream, "close", None)
+        if callable(close):
+            close()
+    return summary
 
 
 def failure(err: BaseException) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -22,6 +22,18 @@ from refedit.cli.progress import item_progress
 from refedit.errors import BadInput
 
 
+def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Where a command's items run (``refedit batch``, ``refedit eval edit``): this process or Ray Data actors."""
+    f = click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=None,
+                     help="GPUs bound to each Ray actor [1 when the cluster has GPUs, else 0].")(f)  # fmt: skip
+    f = click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Ray actors, each with its own models [one per GPU, else one per CPU].")(f)  # fmt: skip
+    f = click.option("--address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT",
+                     help="Ray cluster to join [a local Ray started for this run].")(f)  # fmt: skip
+    return click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                        help="Where items run: this process, or Ray Data actors (pip install 'refedit[ray]').")(f)  # fmt: skip
+
+
 @main.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option("-i", "--instruction", default=None, callback=utf8_text,
@@ -36,18 +48,23 @@ from refedit.errors import BadInput
 @click.option("--allow-outside", is_flag=True, help="Allow manifest paths outside the manifest's folder.")
 @click.option("--continue-on-error/--fail-fast", default=True, show_default=True, help="Keep going past a failed item.")
 @click.option("--json", "as_json", is_flag=True, help="Print each item's log record on stdout (else output paths).")
+@engine_options
 @stage_options
 @model_options
 @handle_errors
 def batch(source: Path, instruction: str | None, output_dir: Path, name: str, seed: int, overwrite: bool, dry_run: bool,
-          log_path: Path | None, allow_outside: bool, continue_on_error: bool, as_json: bool, parser: str,
-          segmenter: str, editor: str, **params: Any) -> None:  # fmt: skip
+          log_path: Path | None, allow_outside: bool, continue_on_error: bool, as_json: bool, engine: str,
+          address: str | None, workers: int | None, gpus_per_worker: float | None, parser: str, segmenter: str,
+          editor: str, **params: Any) -> None:  # fmt: skip
     """Edit every image of a folder (-i INSTRUCTION) or every row of a JSONL/CSV manifest.
 
     Models load once; an item that fails is logged and the run goes on (exit code 6 at the end); an item
     whose instruction fits several objects equally well is logged as ambiguous with its candidates drawn
     beside its output, and the run goes on (exit code 7 at the end when nothing failed; settle it with a
     `pick` column or --on-ambiguous); outputs that exist are skipped, so rerunning a killed batch resumes it.
+
+    With --engine ray the items run on Ray Data actors (a local Ray, or the cluster at --address), the outputs and
+    the log are the same; the output folder and the model cache must be shared by every node.
     """
     from refedit.batch import (
         BatchRunner,
@@ -63,6 +80,7 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
     from refedit.pipeline.imageio import check_output_dir
 
     check_environment()
+    ray_engine = ray_engine_from(engine, address, workers, gpus_per_worker)
     if params.pop("hint_boxes") or params.pop("hint_points") or params.pop("hint_mask"):
         raise BadInput("per-item hints belong in the manifest (box, point, hint_mask columns)")
     check_name_template(name)
@@ -109,7 +127,13 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
                        f"candidates drawn in {record['candidates_overlay']}", err=True)  # fmt: skip
 
     try:
-        summary = runner.run(items, log, on_item)
+        if ray_engine is None:
+            summary = runner.run(items, log, on_item)
+        else:
+            with ray_engine:
+                summary = runner.run(items, log, on_item, engine=ray_engine)
+            if ray_engine.stats:
+                click.echo(ray_engine.summary_line(), err=True)
     finally:
         log.close()
     click.echo(f"{summary.line()} (log: {log.path})", err=True)
@@ -121,3 +145,18 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
         raise Ambiguous(f"{summary.ambiguous} of {len(items)} items were ambiguous (status 'ambiguous' in {log.path}, "
                         "candidates drawn beside their outputs); add a 'pick' column to those rows or rerun with "
                         "--on-ambiguous best|all")  # fmt: skip
+
+
+def ray_engine_from(engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None) -> Any:
+    """The Ray engine (Ray Data checked to be installed: exit 5 with how to install it), or None for the local
+    engine, which takes none of the Ray options."""
+    if engine == "local":
+        given = [f for f, v in (("--address", address), ("--workers", workers), ("--gpus-per-worker", gpus_per_worker))
+                 if v is not None]  # fmt: skip
+        if given:
+            raise BadInput(f"{', '.join(given)} only work with --engine ray")
+        return None
+    from refedit.batch_ray import RayEngine, import_ray
+
+    import_ray()
+    return RayEngine(address=address, workers=workers, gpus_per_worker=gpus_per_worker)

@@ -5,6 +5,7 @@ summary) goes to stdout, progress with an ETA to stderr. Bad data is refused bef
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -14,6 +15,7 @@ from typing import Any, Callable, TypeVar
 import click
 
 from refedit.cli.app import handle_errors, main
+from refedit.cli.batch import engine_options, ray_engine_from
 from refedit.cli.options import (
     SeedType,
     check_models,
@@ -256,15 +258,20 @@ def _ratios(ctx: click.Context, param: click.Parameter, value: str | None) -> tu
               help="Build each instruction from the sample's text, e.g. 'make {text} blue' (for referring-"
                    "segmentation sets, whose texts are expressions).")  # fmt: skip
 @click.option("--seed", type=SeedType(), default=0, show_default=True, help="Seed of every edit.")
+@engine_options
 @metric_options
 @stage_options
 @model_options
 @metric_model_options
 @handle_errors
 def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, sweep_ratios: tuple[float, ...] | None,
-              gt_mask: bool, ignore_detections: bool, template: str | None, seed: int, metrics: str, parser: str,
+              gt_mask: bool, ignore_detections: bool, template: str | None, seed: int, engine: str,
+              address: str | None, workers: int | None, gpus_per_worker: float | None, metrics: str, parser: str,
               segmenter: str, editor: str, **params: Any) -> None:  # fmt: skip
-    """Edit every sample of DATA with refedit's chain (OUT/images/) and score the edits as the papers do."""
+    """Edit every sample of DATA with refedit's chain (OUT/images/) and score the edits as the papers do.
+
+    With --engine ray the edits run on Ray Data actors (as `refedit batch --engine ray`); the scoring runs here,
+    as each edit arrives."""
     from refedit.config import check_environment
     from refedit.eval.score import parse_metrics
 
@@ -279,6 +286,7 @@ def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, swee
     if sweep_ratios and params.get("encode_ratio") is not None:
         raise BadInput("give --encode-ratio or --sweep-ratios, not both")
     chosen = parse_metrics(metrics)
+    ray_engine = ray_engine_from(engine, address, workers, gpus_per_worker)
     stages = {"parser": parser, "segmenter": segmenter, "editor": editor}
     options = options_from(params, stages)
     _ambiguity_default(segmenter, options)
@@ -303,12 +311,14 @@ def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, swee
     runner.pipeline({})  # checkpoint types checked (exit 5) before the log exists
     ratios: tuple[float | None, ...] = sweep_ratios or (None,)
     total = len(samples) * len(ratios)
-    log = _start_log(output_dir, log_path, overwrite)
-    try:
-        edit_and_score(runner, scorer, samples, output_dir, log, done, ratios=ratios, seed=seed, gt_mask=gt_mask,
-                       use_detections=not ignore_detections, on_record=progress(total, len(done), "eval edit"))  # fmt: skip
-    finally:
-        log.close()
+    with ray_engine if ray_engine is not None else contextlib.nullcontext():  # Ray is reached before the log exists
+        log = _start_log(output_dir, log_path, overwrite)
+        try:
+            edit_and_score(runner, scorer, samples, output_dir, log, done, ratios=ratios, seed=seed, gt_mask=gt_mask,
+                           use_detections=not ignore_detections, on_record=progress(total, len(done), "eval edit"),
+                           engine=ray_engine)  # fmt: skip
+        finally:
+            log.close()
     from refedit.eval.results import read_log
 
     from refedit.eval.edit import record_key

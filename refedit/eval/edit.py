@@ -143,42 +143,60 @@ def _item_options(sample: Sample, ratio: float | None, detections: bool) -> dict
 def edit_and_score(runner: Any, scorer: Any, samples: Sequence[Sample], out_dir: Path, log: Any,
                    done: Mapping[str, Any], *, ratios: Sequence[float | None] = (None,), seed: int = 0,
                    gt_mask: bool = False, use_detections: bool = True,
-                   on_record: Callable[[dict[str, Any]], None] | None = None) -> int:  # fmt: skip
+                   on_record: Callable[[dict[str, Any]], None] | None = None, engine: Any = None) -> int:  # fmt: skip
     """Edit each sample with ``runner`` (a :class:`refedit.batch.BatchRunner`) at each encoding ratio and score the
     result; samples in ``done`` are skipped, an output already on disk is scored without editing again. A sample's
-    own detections file replaces the detector (``use_detections``). A model that cannot be loaded stops the run."""
-    from refedit.batch import BatchItem
+    own detections file replaces the detector (``use_detections``). The edits run on ``engine`` (a
+    :class:`refedit.batch.Engine`: this process by default, or Ray's workers), the scoring here, as each edit
+    arrives. A model that cannot be loaded stops the run."""
+    from refedit.batch import BatchItem, LocalEngine
 
-    n = 0
+    todo: dict[int, tuple[Sample, float | None, str]] = {}
+    items: list[BatchItem] = []
     for index, sample in enumerate(samples):
         for ratio in ratios:
             key = record_key(sample, ratio)
             if key in done:
                 continue
             suffix = "" if ratio is None else f"_r{ratio:g}"
-            item = BatchItem(index=index, image=sample.image, instruction=sample.text, seed=seed,
-                             output=out_dir / "images" / f"{safe_name(sample.id)}{suffix}.png",
-                             mask=gt_mask_file(sample, out_dir / "gt_masks") if gt_mask else None,
-                             options=_item_options(sample, ratio, use_detections and not gt_mask))  # fmt: skip
-            edit = runner.process(item)
+            items.append(BatchItem(index=len(items), image=sample.image, instruction=sample.text, seed=seed,
+                                   output=out_dir / "images" / f"{safe_name(sample.id)}{suffix}.png",
+                                   mask=gt_mask_file(sample, out_dir / "gt_masks") if gt_mask else None,
+                                   options=_item_options(sample, ratio, use_detections and not gt_mask)))  # fmt: skip
+            todo[items[-1].index] = (sample, ratio, key)
+    n = 0
+    stream = (engine or LocalEngine()).records(runner, items)
+    try:
+        for edit in stream:
             if edit.get("exit_code") == ModelUnavailable.exit_code:
                 raise ModelUnavailable(edit["error"])
-            record: dict[str, Any] = {"key": key, "id": sample.id, "text": sample.text, "category": sample.category,
-                                      "encode_ratio": ratio, "output": str(item.output), "edit_status": edit["status"],
-                                      "reason": edit.get("reason"), "edit_seconds": edit.get("seconds")}  # fmt: skip
-            scored = sample
-            if edit.get("plan"):
-                from refedit.pipeline.artifacts import Target
-
-                record["kinds"] = list(reference_kinds(Target.from_dict(edit["plan"]["target"])))
-                scored = _with_plan_captions(sample, edit["plan"], record)
-            if edit["status"] == "failed":
-                record.update(status="failed", error=edit.get("error"), error_type=edit.get("error_type"),
-                              exit_code=edit.get("exit_code"))  # fmt: skip
-            else:
-                record.update(_score(scorer, scored, item.output))
+            sample, ratio, key = todo[edit["index"]]
+            record = _edit_record(scorer, sample, ratio, key, edit)
             log.write(record)
             n += 1
             if on_record:
                 on_record(record)
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # an engine's workers stop with its iterator
     return n
+
+
+def _edit_record(scorer: Any, sample: Sample, ratio: float | None, key: str, edit: Mapping[str, Any]) -> dict[str, Any]:
+    """The evaluation's record of one edit: the edit's outcome and, when it produced an image, its scores."""
+    record: dict[str, Any] = {"key": key, "id": sample.id, "text": sample.text, "category": sample.category,
+                              "encode_ratio": ratio, "output": edit["output"], "edit_status": edit["status"],
+                              "reason": edit.get("reason"), "edit_seconds": edit.get("seconds")}  # fmt: skip
+    scored = sample
+    if edit.get("plan"):
+        from refedit.pipeline.artifacts import Target
+
+        record["kinds"] = list(reference_kinds(Target.from_dict(edit["plan"]["target"])))
+        scored = _with_plan_captions(sample, edit["plan"], record)
+    if edit["status"] == "failed":
+        record.update(status="failed", error=edit.get("error"), error_type=edit.get("error_type"),
+                      exit_code=edit.get("exit_code"))  # fmt: skip
+    else:
+        record.update(_score(scorer, scored, Path(edit["output"])))
+    return record
