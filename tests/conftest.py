@@ -59,7 +59,15 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def tiny_env(tiny_models: dict[str, Path]) -> dict[str, str]:
+def tiny_editors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Role -> directory of the tiny instruction-editor pipelines (qwen-edit, kontext)."""
+    from refedit.testing.tiny_editors import build_editors
+
+    return build_editors(tmp_path_factory.mktemp("tiny-editors"))
+
+
+@pytest.fixture(scope="session")
+def tiny_env(tiny_models: dict[str, Path], tiny_editors: dict[str, Path]) -> dict[str, str]:
     """Environment variables pointing every model role at a tiny checkpoint (the users' own mechanism)."""
     return {
         "REFEDIT_SD_MODEL": str(tiny_models["sd"]),
@@ -70,6 +78,9 @@ def tiny_env(tiny_models: dict[str, Path]) -> dict[str, str]:
         "REFEDIT_CLIP_MODEL": str(tiny_models["clip"]),
         "REFEDIT_CAPTIONER_MODEL": str(tiny_models["captioner"]),
         "REFEDIT_CLIPSEG_MODEL": str(tiny_models["clipseg"]),
+        "REFEDIT_SAM3_MODEL": str(tiny_models["sam3"]),
+        "REFEDIT_QWEN_EDIT_MODEL": str(tiny_editors["qwen-edit"]),
+        "REFEDIT_KONTEXT_MODEL": str(tiny_editors["kontext"]),
     }
 
 

@@ -120,7 +120,7 @@ def test_options_are_typed_by_the_chosen_stages():
     "options,stages,match",
     [({"stepz": 2}, DEFAULT_STAGES, "unknown option 'stepz'; did you mean 'steps'"),
      ({"alpha": 0.2}, DEFAULT_STAGES, "'alpha' is not used by the chosen stages .*segmenter refdiff"),
-     ({"strength": 0.5}, DEFAULT_STAGES, "editor inpaint, editor sdedit"),
+     ({"strength": 0.5}, DEFAULT_STAGES, "editor inpaint, editor kontext, editor qwen-edit, editor sdedit"),
      ({"steps": "abc"}, DEFAULT_STAGES, r"steps must be an integer in \[1, 1000\], got 'abc'"),
      ({"encode_ratio": 2}, DEFAULT_STAGES, r"encode_ratio must be a number in \(0, 1\]"),
      ({"refdiff_t_index": 30}, {**DEFAULT_STAGES, "segmenter": "refdiff"}, "t_index must be .* steps=20"),

@@ -12,7 +12,7 @@ from refedit.licences import DEFAULT_LICENCES, licence_of
 
 
 def test_every_role_states_its_default_checkpoints_licence() -> None:
-    assert set(MODEL_ROLES) <= set(DEFAULT_LICENCES)  # TIGHTEN: == once qwen-edit and kontext roles land
+    assert set(DEFAULT_LICENCES) == set(MODEL_ROLES)
     assert all(lic.name and lic.url.startswith("https://") for lic in DEFAULT_LICENCES.values())
 
 

@@ -20,9 +20,14 @@ INSTRUCTION = "replace the cat on the left with a tiger"
 #: options that make the built-ins fast on the tiny models; plugins run with their defaults
 TINY_OPTIONS: dict[str, dict[str, object]] = {
     "grounded-sam": {"box_threshold": 0.0},
+    "sam3": {"box_threshold": 0.0},
     "refdiff": {"refdiff_resolution": 64, "sam_grid": 2},
     "diffedit-mask": {"mask_steps": 4, "num_maps": 2, "mask_resolution": 64},
     **{name: {"steps": 2, "resolution": 64} for name in ("diffedit", "inpaint", "instruct", "sdedit")},
+    # the contract's paste-back region is the mask grown by paste_dilate + feather: the object mask mode; the plain
+    # Qwen pipeline (the mask-aware one denoises at ~1 MP: tests/test_current_editors.py runs it)
+    "qwen-edit": {"steps": 2, "resolution": 64, "mask_mode": "object", "mask_aware": False},
+    "kontext": {"steps": 2, "resolution": 64, "mask_mode": "object"},
 }
 
 

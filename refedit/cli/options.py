@@ -44,7 +44,7 @@ def model_options(fn: F) -> F:
     """``--ROLE-model`` for every model role, ``--device`` and ``--dtype``."""
     for role in reversed(HF_ROLES):
         default, what = MODEL_ROLES[role]
-        fn = click.option(f"--{role}-model", f"{role}_model", metavar=_model_metavar(role), default=None,
+        fn = click.option(f"--{role}-model", _param(role), metavar=_model_metavar(role), default=None,
                           help=f"{what} [env {env_var(role)}; default {default}]")(fn)  # fmt: skip
     fn = click.option("--dtype", type=click.Choice(["auto", "float32", "float16", "bfloat16"]), default=None,
                       help="Model dtype [env REFEDIT_DTYPE; auto: float16 on GPU, float32 on CPU].")(fn)  # fmt: skip
@@ -72,6 +72,11 @@ def metric_model_options(fn: F) -> F:
     return fn
 
 
+def _param(role: str) -> str:
+    """The Python name of ``--ROLE-model`` ("qwen-edit" -> "qwen_edit_model")."""
+    return f"{role.replace('-', '_')}_model"
+
+
 def _model_metavar(role: str) -> str:
     from refedit.pipeline.checkpoints import SD_ROLES
 
@@ -86,7 +91,7 @@ def _loras(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
 def settings_from(params: dict[str, Any]) -> Any:
     from refedit.config import Settings
 
-    models = {role: params.pop(f"{role}_model", None) for role in (*HF_ROLES, *METRIC_ROLES)}
+    models = {role: params.pop(_param(role), None) for role in (*HF_ROLES, *METRIC_ROLES)}
     return Settings.resolve(models=models, device=params.pop("device", None), dtype=params.pop("dtype", None),
                             offload=params.pop("offload", None), compile=params.pop("compile_unet", None),
                             vae_tiling=params.pop("vae_tiling", None),
@@ -166,6 +171,10 @@ def stage_options(fn: F) -> F:
                      help="Merge the --lora adapters into the weights once (as fast as no adapter)."),  # fmt: skip
         click.option("--paste-dilate", type=int, default=None, help="Grow the paste-back mask by N px [4]."),
         click.option("--feather", type=int, default=None, help="Feather the paste-back edge over N px [8]."),
+        click.option("--mask-mode", default=None, metavar="object|box|expand:N",
+                     help="qwen-edit/kontext: repaint the object's silhouette, its box, or its box grown by N%% per "
+                          "side (room for a bigger replacement) [by action: replace expand:15, modify object, "
+                          "remove expand:5, add box]."),  # fmt: skip
         click.option("--resolution", type=int, default=None, help="Working long side in pixels [512]."),
         click.option("--box-threshold", type=float, default=None, help="GroundingDINO box threshold [0.30]."),
         click.option("--text-threshold", type=float, default=None, help="GroundingDINO text threshold [0.25]."),
@@ -209,7 +218,7 @@ def llm_flags() -> list[Callable[[F], F]]:
 
 STAGE_OPTION_NAMES = ("fusion", "proposals", "llm_base_url", "llm_timeout", "llm_retries", "describe", "steps",
                       "encode_ratio", "guidance", "strength", "image_guidance", "editor_model", "editor_config",
-                      "lora", "lora_fuse",
+                      "lora", "lora_fuse", "mask_mode",
                       "paste_dilate", "feather", "resolution", "box_threshold", "text_threshold", "dilate",
                       "box_mask", "detections", "encode_ratios", "auto_ratio", "num_outputs", "on_ambiguous",
                       "pick")  # fmt: skip

@@ -11,12 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from refedit.pipeline.edit.options import DiffEditOptions, InpaintOptions, InstructOptions, SDEditOptions
+from refedit.pipeline.edit.options import (
+    DiffEditOptions,
+    InpaintOptions,
+    InstructOptions,
+    KontextOptions,
+    QwenEditOptions,
+    SDEditOptions,
+)
 from refedit.pipeline.segment.options import (
     ClipSegOptions,
     DiffEditMaskOptions,
     GroundedSamOptions,
     RefDiffOptions,
+    Sam3Options,
     refdiff_mapping,
     refdiff_option_types,
 )
@@ -42,6 +50,17 @@ def grounded_sam_segmenter(context: StageContext) -> Any:
 
         detector = GivenDetections(load_detections(context.options["detections"]))
     return GroundedSamSegmenter(context.store, GroundedSamOptions.from_mapping(context.options), detector=detector)
+
+
+def sam3_segmenter(context: StageContext) -> Any:
+    """SAM 3: every instance of the prompt ("green bus") with its mask; the referring resolver picks, as Grounded-SAM's."""
+    from refedit.pipeline.segment.grounded_sam import GroundedSamSegmenter
+    from refedit.pipeline.segment.sam3 import Sam3Backend, Sam3Detector, Sam3Masks
+
+    options = Sam3Options.from_mapping(context.options)
+    backend = Sam3Backend(context.store, mask_threshold=options.mask_threshold)
+    return GroundedSamSegmenter(context.store, options, detector=Sam3Detector(backend, floor=options.box_threshold),  # type: ignore[arg-type]
+                                sam=Sam3Masks(backend), name="sam3")  # fmt: skip
 
 
 def diffedit_editor(context: StageContext) -> Any:
@@ -87,11 +106,35 @@ def sdedit_editor(context: StageContext) -> Any:
     return SDEditEditor(context.store, SDEditOptions.from_mapping(context.options), context.options.get("editor_model"))
 
 
+def qwen_edit_editor(context: StageContext) -> Any:
+    """Qwen-Image-Edit-2509 (Apache-2.0) on a crop around the target, its instruction rewritten, pasted back exactly."""
+    from refedit.pipeline.edit.instruction_editors import QwenEditEditor
+
+    return QwenEditEditor(context.store, QwenEditOptions.from_mapping(context.options), context.options.get("editor_model"))
+
+
+def kontext_editor(context: StageContext) -> Any:
+    """FLUX.1 Kontext [dev] (non-commercial licence) on a crop around the target, pasted back exactly."""
+    from refedit.pipeline.edit.instruction_editors import KontextEditor
+
+    return KontextEditor(context.store, KontextOptions.from_mapping(context.options), context.options.get("editor_model"))
+
+
 def refdiff_segmenter(context: StageContext) -> Any:
     """Ref-Diff: SD cross-attention of the ROOT token + CLIP over weight-free/SAM proposals (shares the sd model)."""
     from refedit.pipeline.segment.refdiff import RefDiffSegmenter
 
     options = RefDiffOptions.from_mapping(refdiff_mapping(context.options))
+    if options.proposals in ("sam", "both", "all"):
+        from refedit.errors import ModelUnavailable
+        from refedit.pipeline.segment.sam2 import is_sam2
+
+        if is_sam2(context.store):  # read from its config.json: refused before any weight loads or parse runs
+            raise ModelUnavailable(
+                f"Ref-Diff's SAM proposals (-O proposals={options.proposals}) need a SAM checkpoint, and the sam model "
+                f"{context.store.model_id('sam')!r} is SAM 2 -- point --sam-model at a SAM one (facebook/sam-vit-huge) "
+                "or use -O proposals=attention"
+            )
     grounded = grounded_sam_segmenter(context) if options.proposals in ("grounded", "all") else None
     return RefDiffSegmenter(context.store, options, grounded)
 
@@ -168,10 +211,13 @@ _SPECS: dict[Any, StageSpec] = {
     ),
     diffedit_mask_segmenter: StageSpec.of(DiffEditMaskOptions, roles=lambda o: {"sd": None}),
     clipseg_segmenter: StageSpec.of(ClipSegOptions, roles=lambda o: {"clipseg": None}),
+    sam3_segmenter: StageSpec.of(Sam3Options, roles=lambda o: {"sam3": None}),
     diffedit_editor: StageSpec.of(DiffEditOptions, extra=_EDITOR_MODEL, roles=_diffedit_roles),
     inpaint_editor: StageSpec.of(InpaintOptions, extra=_EDITOR_MODEL, roles=_editor_roles("inpaint")),
     instruct_editor: StageSpec.of(InstructOptions, extra=_EDITOR_MODEL, roles=_editor_roles("instruct")),
     sdedit_editor: StageSpec.of(SDEditOptions, extra=_EDITOR_MODEL, roles=_editor_roles("sd")),
+    qwen_edit_editor: StageSpec.of(QwenEditOptions, extra=_EDITOR_MODEL, roles=_editor_roles("qwen-edit")),
+    kontext_editor: StageSpec.of(KontextOptions, extra=_EDITOR_MODEL, roles=_editor_roles("kontext")),
 }  # fmt: skip
 for _factory, _spec in _SPECS.items():
     _factory.spec = _spec  # type: ignore[attr-defined]  # read by StageEntry.spec; the factory is not called

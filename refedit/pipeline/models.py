@@ -73,6 +73,29 @@ def _auto_types(mapping: str) -> Callable[[], frozenset[str]]:
     return types
 
 
+#: ``model_type`` -> transformers class, per role family: SAM and SAM 2/2.1 (the hub's SAM 2.1 repositories say
+#: "sam2_video"; Sam2Model loads their image part), SAM 3 ("sam3_video" repositories hold the detector too), and
+#: the open-set detectors
+SAM_CLASSES = {"sam": "SamModel", "sam2": "Sam2Model", "sam2_video": "Sam2Model"}
+SAM3_CLASSES = {"sam3": "Sam3Model", "sam3_video": "Sam3Model"}
+DETECTOR_CLASSES = {"grounding-dino": "AutoModelForZeroShotObjectDetection",
+                    "mm-grounding-dino": "AutoModelForZeroShotObjectDetection",
+                    "owlv2": "AutoModelForZeroShotObjectDetection", "owlvit": "AutoModelForZeroShotObjectDetection",
+                    "florence2": "Florence2ForConditionalGeneration"}  # fmt: skip
+
+
+def _by_type(classes: dict[str, str], default: str) -> Callable[..., Any]:
+    """A loader whose transformers class follows the checkpoint's ``model_type`` (``classes``, else ``default``)."""
+
+    def load(model_id: str, dtype: "torch.dtype", **hub: Any) -> Any:
+        from transformers import PretrainedConfig
+
+        found = PretrainedConfig.get_config_dict(model_id, **hub)[0].get("model_type")
+        return _transformers(classes.get(found, default))(model_id, dtype, **hub)
+
+    return load
+
+
 @dataclass(frozen=True)
 class Component:
     """How to load one component: ``loader(model_id, dtype, **hub_kwargs)``; ``module`` ones go to the
@@ -91,11 +114,14 @@ COMPONENTS: dict[str, Component] = {
     "text_encoder": Component(_transformers("CLIPTextModel", "text_encoder")),
     "tokenizer": Component(_transformers("CLIPTokenizer", "tokenizer", weights=False), module=False),
     "scheduler": Component(_scheduler_config, module=False),
-    "detector": Component(_transformers("AutoModelForZeroShotObjectDetection"),
-                          model_types=_auto_types("MODEL_FOR_ZERO_SHOT_OBJECT_DETECTION_MAPPING_NAMES"),
-                          family="zero-shot object detection"),  # fmt: skip
+    # the detector families refedit has an adapter for (refedit/pipeline/segment/detectors.py); Florence-2 is a
+    # captioning model whose phrase-grounding task gives the boxes
+    "detector": Component(_by_type(DETECTOR_CLASSES, "AutoModelForZeroShotObjectDetection"),
+                          model_types=lambda: frozenset(DETECTOR_CLASSES), family="zero-shot object detection"),  # fmt: skip
     # transformers loads SamModel/CLIPModel from any folder, with random weights for what it lacks: check first
-    "sam": Component(_transformers("SamModel"), model_types=lambda: frozenset({"sam"}), family="SAM"),
+    "sam": Component(_by_type(SAM_CLASSES, "SamModel"), model_types=lambda: frozenset(SAM_CLASSES), family="SAM"),
+    "sam3": Component(_by_type(SAM3_CLASSES, "Sam3Model"), model_types=lambda: frozenset(SAM3_CLASSES), family="SAM 3"),
+    "text_tokenizer": Component(_transformers("AutoTokenizer", weights=False), module=False),
     "clip": Component(_transformers("CLIPModel"), model_types=lambda: frozenset({"clip"}), family="CLIP"),
     "clipseg": Component(_transformers("CLIPSegForImageSegmentation"), model_types=lambda: frozenset({"clipseg"}),
                          family="CLIPSeg"),  # fmt: skip
@@ -107,7 +133,22 @@ COMPONENTS: dict[str, Component] = {
     "dino": Component(_transformers("AutoModel"), model_types=lambda: frozenset({"vit", "dinov2", "dinov2_with_registers"}),
                       family="DINO (ViT)"),  # fmt: skip
     "lpips": Component(lambda model_id, dtype, **hub: _lpips(model_id)),
+    # the instruction editors' diffusers layouts (Kontext also uses "vae", "text_encoder" and "tokenizer" above)
+    "qwen_transformer": Component(_diffusers("QwenImageTransformer2DModel", "transformer")),
+    "qwen_vae": Component(_diffusers("AutoencoderKLQwenImage", "vae")),
+    "qwen_text_encoder": Component(_transformers("Qwen2_5_VLForConditionalGeneration", "text_encoder")),
+    "qwen_processor": Component(lambda model_id, dtype, **hub: _qwen_processor(model_id, **hub), module=False),
+    "flux_transformer": Component(_diffusers("FluxTransformer2DModel", "transformer")),
+    "t5_encoder": Component(_transformers("T5EncoderModel", "text_encoder_2")),
+    "t5_tokenizer": Component(_transformers("AutoTokenizer", "tokenizer_2", weights=False), module=False),
+    "qwen_tokenizer": Component(_transformers("AutoTokenizer", "tokenizer", weights=False), module=False),
 }
+
+
+def _qwen_processor(model_id: str, **hub: Any) -> Any:
+    from refedit.pipeline.qwen_processor import load_qwen_processor  # image-only where torchvision is missing
+
+    return load_qwen_processor(model_id, **hub)
 
 
 def _lpips(model_id: str) -> Any:
@@ -118,10 +159,16 @@ def _lpips(model_id: str) -> Any:
 
 #: components that ``sequential`` offload streams layer by layer (diffusers' own sequential offload covers these;
 #: the detector, SAM and CLIP read some weights outside their owning module's forward, so they move whole)
-STREAMABLE = ("unet", "vae", "text_encoder")
+STREAMABLE = ("unet", "vae", "text_encoder", "qwen_transformer", "qwen_vae", "qwen_text_encoder", "flux_transformer",
+              "t5_encoder")
+
+#: components too big to share the device with the rest of their own checkpoint (12-20 B parameters): under ``model``
+#: offload they stay on the CPU and their editor's diffusers pipeline moves one at a time to the device
+#: (``enable_model_cpu_offload``: text encoder, then transformer, then VAE)
+PIPELINE_OFFLOADED = ("qwen_transformer", "qwen_vae", "qwen_text_encoder", "flux_transformer", "t5_encoder")
 
 #: role -> the component whose checkpoint family :meth:`ModelStore.check_types` reads from its config.json
-TYPED_ROLES = {"grounding": "detector", "sam": "sam", "clip": "clip", "captioner": "captioner", "clipscore": "clip",
+TYPED_ROLES = {"grounding": "detector", "sam": "sam", "sam3": "sam3", "clip": "clip", "captioner": "captioner", "clipscore": "clip",
                "dino": "dino", "clipseg": "clipseg"}
 
 
@@ -509,6 +556,8 @@ class ModelStore:
 
             cpu_offload(module, execution_device=self.device)
             self.moves.append((model_id, component, "sequential"))
+        elif offload == "model" and component in PIPELINE_OFFLOADED:
+            self.moves.append((model_id, component, "pipeline"))  # stays on the CPU; its pipeline's hooks move it
         elif offload in ("model", "sequential"):
             self._activate(model_id)
             module = module.to(self.device)
@@ -548,7 +597,8 @@ class ModelStore:
 
 
 #: a file every checkpoint of a role has: diffusers layouts have per-component folders, transformers one config
-_PROBE_FILES = {"sd": "unet/config.json", "inpaint": "unet/config.json", "instruct": "unet/config.json"}
+_PROBE_FILES = {"sd": "unet/config.json", "inpaint": "unet/config.json", "instruct": "unet/config.json",
+                "qwen-edit": "model_index.json", "kontext": "model_index.json"}
 
 
 def check_available(settings: Settings, roles: Iterable[tuple[str, str | None]]) -> None:

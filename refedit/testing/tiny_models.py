@@ -331,7 +331,14 @@ def build_all(root: str | Path) -> dict[str, Path]:
         "clip": build_tiny_clip(root / "clip"),
         "captioner": build_tiny_blip2(root / "captioner"),
         "clipseg": build_tiny_clipseg(root / "clipseg"),
+        "sam3": _tiny_sam3(root / "sam3"),
     }
+
+
+def _tiny_sam3(path: Path) -> Path:
+    from refedit.testing.tiny_segmenters import build_tiny_sam3  # it builds on this module's tokenizer
+
+    return build_tiny_sam3(path)
 
 
 def build_tiny_blip2(path: str | Path, seed: int = 0) -> Path:

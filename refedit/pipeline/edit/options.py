@@ -148,3 +148,50 @@ class SDEditOptions(EditorOptions):
     """``strength``: the sampling ratio s (0 keeps the input, 1 starts from pure noise; iEdit uses 0.6-0.8)."""
 
     strength: float = option(0.7, 0.0, 1.0, lo_open=True)
+
+
+@dataclass(frozen=True)
+class InstructionEditOptions(StageOptions):
+    """The instruction editors (Qwen-Image-Edit, FLUX.1 Kontext) on a crop around the target.
+
+    ``steps`` of the flow-matching sampler; ``guidance`` the checkpoint's guidance (Qwen's true CFG scale, Kontext's
+    distilled guidance); ``resolution`` r: the model works at about r x r pixels in the crop's aspect (1024: the
+    ~1 MP both were trained at); ``context`` the margin around the edited region, as a fraction of its longer side,
+    that the crop adds for the model to see; ``mask_mode`` object | box | expand:N (None: by the plan's action,
+    see :mod:`refedit.pipeline.edit.region`); ``strength`` 1.0 regenerates the region from noise; ``mask_aware``
+    runs the checkpoint's inpainting pipeline (the mask constrains every denoising step) where diffusers has one;
+    ``paste_dilate`` and ``feather`` shape the paste-back mask at the input's resolution."""
+
+    steps: int = option(28, 1, MAX_STEPS)
+    guidance: float = option(4.0, 0.0)
+    resolution: int = option(1024, MIN_RESOLUTION, MAX_RESOLUTION)
+    context: float = option(0.5, 0.0, 4.0)
+    mask_mode: str | None = None
+    strength: float = option(1.0, 0.0, 1.0, lo_open=True)
+    mask_aware: bool = True
+    max_sequence_length: int = option(512, 16, 1024)
+    paste_dilate: int = option(4, 0)
+    feather: int = option(8, 0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mask_mode is not None:
+            from refedit.pipeline.edit.region import parse_mask_mode
+
+            object.__setattr__(self, "mask_mode", str(parse_mask_mode(self.mask_mode)))
+
+
+@dataclass(frozen=True)
+class QwenEditOptions(InstructionEditOptions):
+    """Qwen-Image-Edit-2509's model card: 40 steps, true CFG 4.0 with the negative prompt " "."""
+
+    steps: int = option(40, 1, MAX_STEPS)
+    guidance: float = option(4.0, 0.0)
+
+
+@dataclass(frozen=True)
+class KontextOptions(InstructionEditOptions):
+    """FLUX.1 Kontext [dev] in diffusers' examples: 28 steps, guidance 2.5."""
+
+    steps: int = option(28, 1, MAX_STEPS)
+    guidance: float = option(2.5, 0.0)

@@ -26,30 +26,36 @@ class GroundedSamSegmenter:
     name = "grounded-sam"
 
     def __init__(
-        self, store: ModelStore, options: GroundedSamOptions, detector: Any = None, scorer: Any = None
-    ) -> None:
+        self, store: ModelStore, options: GroundedSamOptions, detector: Any = None, scorer: Any = None,
+        sam: Any = None, name: str = "grounded-sam",
+    ) -> None:  # fmt: skip
+        """``detector``/``sam``: other parts in GroundingDINO's and SAM's slots (given detections, SAM 3), ``name``
+        the segmenter's name they make."""
         self.options = options
         self.store = store
+        self.name = name
         self._detector = detector
-        self._sam: Any = None
+        self._sam: Any = sam
         self.scorer = scorer or ClipScorer(store)
 
     @property
     def detector(self) -> Any:
-        """GroundingDINO unless detections were given (imported on first use: torch stays unloaded)."""
+        """The --grounding-model's family's detector unless detections were given (imported on first use: torch
+        stays unloaded)."""
         if self._detector is None:
-            from refedit.pipeline.segment.grounding import GroundingDino
+            from refedit.pipeline.segment.detectors import detector_for
 
-            self._detector = GroundingDino(self.store, floor=self.options.box_threshold)
+            self._detector = detector_for(self.store, floor=self.options.box_threshold)
         return self._detector
 
     @property
     def sam(self) -> Any:
-        """SAM: the transformers model, or the original package for a ``.pth`` checkpoint."""
+        """SAM: the transformers model (SAM or SAM 2), or the original package for a ``.pth`` checkpoint."""
         if self._sam is None:
+            from refedit.pipeline.segment.sam2 import is_sam2, Sam2
             from refedit.pipeline.segment.sam_original import sam_backend
 
-            self._sam = sam_backend(self.store)
+            self._sam = Sam2(self.store) if is_sam2(self.store) else sam_backend(self.store)
         return self._sam
 
     def candidates(self, image: Image.Image, plan: EditPlan) -> tuple[list[Candidate], float]:

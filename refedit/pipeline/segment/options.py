@@ -70,6 +70,26 @@ class GroundedSamOptions(AmbiguityOptions):
 
 
 @dataclass(frozen=True)
+class Sam3Options(AmbiguityOptions):
+    """SAM 3's instance score threshold ``box_threshold`` (0.5, SAM 3's own default; the score is the query's
+    probability times the presence probability), its ``mask_threshold`` (0.5), NMS IoU, mask dilation,
+    ``box_mask``/``box_expand`` and ``attribute_filter`` as for Grounded-SAM, and the ambiguity options."""
+
+    box_threshold: float = option(0.5, 0.0, 1.0)
+    mask_threshold: float = option(0.5, 0.0, 1.0)
+    nms_iou: float = option(0.7, 0.0, 1.0)
+    dilate: int = option(0, 0)
+    box_mask: bool = False
+    box_expand: float = option(0.05, 0.0)
+    attribute_filter: bool = True
+
+    @property
+    def text_threshold(self) -> float:
+        """SAM 3 scores whole phrases, not tokens: no text threshold."""
+        return 0.0
+
+
+@dataclass(frozen=True)
 class ClipSegOptions(AmbiguityOptions):
     """CLIPSeg's per-pixel probability ``clipseg_threshold`` (0.4: CLIPSeg's sigmoid outputs on the refined
     checkpoint sit near 0 off the object and above 0.5 on it), the mask dilation in pixels, and what to do when

@@ -1,0 +1,245 @@
+"""Overhead of the current segmentation parts on tiny models (issue 13): each new segmenter path's ``segment()``
+against a replay of the very model calls it makes.
+
+Paths: ``sam3`` (SAM 3 instances + Grounded-SAM's resolver); Grounded-SAM with SAM 2 (GroundingDINO boxes); with
+MM-Grounding-DINO, OWLv2 and Florence-2 as the detector (SAM masks). Goal: segment() <= 1.10 x its model compute.
+
+How it measures (the harness of ``benchmarks/segmenter.py``, :mod:`modelcalls`):
+- forward hooks record the outermost model calls of one ``segment()`` (module, args, kwargs): every loaded model,
+  SAM 2's and SAM 3's vision encoders (their image features do not go through the top forward) and CLIP; for
+  Florence-2 the call recorded is ``model.generate`` with the inputs the adapter built (its decoding loop is the
+  model call; the processor's tokenizing and the answer's parsing are refedit's work). Hooks are removed before
+  the timed rounds;
+- rounds interleave ``segment()`` and the replay of exactly those calls alone, on the same inputs;
+- CPU time of this process (``time.process_time``) and wall time, minimum over the rounds, one torch thread.
+
+Every image cache is cleared before each ``segment()`` (a new photo each round). The tiny models have random
+weights; thresholds are 0 and ties go to the best score, so every path finds and resolves candidates. Florence-2's
+decoding is scripted at its logits (a forward hook, present in both the segment() and the replay runs) so that it
+answers "cup" with two boxes instead of random tokens up to its length limit.
+
+Run: ``python benchmarks/current_segmenters.py [--rounds N] [--threads N] [--only NAME ...] [--md FILE]``.
+Exit code 0 when every path meets the goal, 1 when not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("REFEDIT_CONFIG", os.devnull)
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from modelcalls import Call, Recorder  # noqa: E402
+from segmenter import replay, timed  # noqa: E402
+
+GOAL = 1.10
+#: the new paths, and the existing GroundingDINO + SAM path on the same machine and run for comparison
+PATHS = ("sam3", "sam2", "mm-gdino", "owlv2", "florence2", "baseline")
+
+
+@dataclass(frozen=True)
+class Path_:
+    """One segmenter path: the registry name and the role -> tiny part it runs on."""
+
+    segmenter: str
+    models: dict[str, str]
+    label: str
+
+
+def hook_models(store: Any, recorder: Recorder) -> None:
+    """Hook every loaded model: vision encoders apart (SAM, SAM 2, SAM 3 embed outside their forward)."""
+    for key, obj in list(store._cache.items()):  # noqa: SLF001 - a benchmark may look inside
+        if not isinstance(obj, torch.nn.Module):
+            continue
+        component = key[1]
+        if component in ("sam", "sam3"):
+            recorder.hook(obj, f"{component} (decoder)")
+            recorder.hook(obj.vision_encoder, f"{component} (image encoder)")
+        elif type(obj).__name__ != "Florence2ForConditionalGeneration":  # recorded at generate(), see below
+            recorder.hook(obj, component)
+
+
+def forget_image(seg: Any) -> None:
+    """Clear every per-image cache (SAM/SAM 2 embeddings, SAM 3 vision features and queries)."""
+    sam = getattr(seg, "_sam", None)
+    if sam is not None and hasattr(sam, "_key"):
+        sam._key = None  # noqa: SLF001
+    backend = getattr(sam, "backend", None)
+    if backend is not None:
+        backend._vision = None  # noqa: SLF001
+
+
+def record_generate(seg: Any, recorder: Recorder) -> Callable[[], None]:
+    """For Florence-2: record each ``model.generate`` call (with the adapter's inputs) into ``recorder``; returns
+    the undo. The adapter's ``generate`` is wrapped on this instance only."""
+    det = seg.detector
+    if type(det).__name__ != "Florence2":
+        return lambda: None
+    model = seg.store.get("grounding", "detector")
+    original = det.generate
+
+    def generate(image: Image.Image, caption: str) -> str:
+        kwargs = det.inputs(image, caption)
+        if recorder.active:
+            recorder.calls.append(Call("florence2 (generate)", model.generate, (), kwargs))
+        ids = model.generate(**kwargs)
+        return seg.store.get("grounding", "processor").batch_decode(ids, skip_special_tokens=False)[0]
+
+    det.generate = generate
+    return lambda: delattr(det, "generate") if det.generate is not original else None
+
+
+def script_florence(seg: Any) -> None:
+    """Florence-2 answers "cup<loc..>x4 x2</s>" whatever it sees (a logits hook, in every run alike)."""
+    model = seg.store.get("grounding", "detector")
+    tok = seg.store.get("grounding", "processor").tokenizer
+    script = [tok.bos_token_id, *tok("cup", add_special_tokens=False)["input_ids"]]
+    for box in ([100, 200, 300, 600], [600, 250, 900, 700]):
+        script += tok.convert_tokens_to_ids([f"<loc_{k}>" for k in box])
+    script.append(tok.eos_token_id)
+    step = {"n": 0}
+
+    def scripted(module: Any, args: Any, kwargs: Any, out: Any) -> Any:
+        logits = torch.full_like(out.logits, -1e4)
+        logits[..., -1, script[min(step["n"], len(script) - 1)]] = 0.0
+        step["n"] = 0 if step["n"] >= len(script) - 1 else step["n"] + 1
+        out.logits = logits
+        return out
+
+    model.register_forward_hook(scripted, with_kwargs=True)
+
+
+def measure(path: Path_, image: Image.Image, instruction: str, rounds: int) -> dict[str, Any]:
+    """segment() vs its replayed model calls for one path."""
+    from refedit.config import Settings
+    from refedit.pipeline.artifacts import Hints
+    from refedit.pipeline.models import ModelStore
+    from refedit.pipeline.parse.rules import RulesParser
+    from refedit.pipeline.stages import StageContext, registry
+
+    settings = Settings(models=path.models, device="cpu")
+    store = ModelStore(settings)
+    options = {"box_threshold": 0.0, "on_ambiguous": "best"}
+    seg = registry.create("segmenter", path.segmenter, StageContext(settings=settings, store=store, options=options))
+    plan = RulesParser().parse(instruction=instruction)
+    if path.label == "florence2":
+        store.get("grounding", "detector")
+        script_florence(seg)
+
+    def run_segment() -> Any:
+        forget_image(seg)
+        return seg.segment(image=image, plan=plan, hints=Hints())
+
+    run_segment()  # loads the models, warms the allocator
+    recorder = Recorder()
+    hook_models(store, recorder)
+    undo = record_generate(seg, recorder)
+    result = run_segment()
+    recorder.remove()
+    recorder.active = False
+    calls = recorder.calls
+    seg_cpu, seg_wall, rep_cpu, rep_wall, per_model = [], [], [], [], []
+    for _ in range(rounds):
+        cpu, wall = timed(run_segment)
+        seg_cpu.append(cpu)
+        seg_wall.append(wall)
+        pure = replay(calls)
+        rep_cpu.append(pure.pop("total"))
+        rep_wall.append(pure.pop("wall"))
+        per_model.append(pure)
+    undo()
+    check = Recorder()  # the same calls on a later run: else the replay would not stand for segment()'s work
+    hook_models(store, check)
+    undo = record_generate(seg, check)
+    run_segment()
+    check.remove()
+    undo()
+    same = [c.name for c in check.calls] == [c.name for c in calls]
+    counts: OrderedDict[str, int] = OrderedDict()
+    for call in calls:
+        counts[call.name] = counts.get(call.name, 0) + 1
+    return {"label": path.label, "candidates": len(result.candidates), "calls": counts, "same": same,
+            "per_model": {n: min(p[n] for p in per_model) for n in counts}, "seg_cpu": min(seg_cpu),
+            "rep_cpu": min(rep_cpu), "seg_wall": min(seg_wall), "rep_wall": min(rep_wall)}  # fmt: skip
+
+
+def build_paths(root: Path, only: tuple[str, ...]) -> list[Path_]:
+    from refedit.testing import tiny_models as tm
+    from refedit.testing import tiny_segmenters as ts
+
+    clip = str(tm.build_tiny_clip(root / "clip"))
+    gd, sam = str(tm.build_tiny_grounding_dino(root / "gd")), str(tm.build_tiny_sam(root / "sam"))
+    make: dict[str, Callable[[], Path_]] = {
+        "sam3": lambda: Path_("sam3", {"sam3": str(ts.build_tiny_sam3(root / "sam3")), "clip": clip}, "sam3"),
+        "sam2": lambda: Path_("grounded-sam", {"grounding": gd, "sam": str(ts.build_tiny_sam2(root / "sam2")), "clip": clip}, "sam2"),
+        "mm-gdino": lambda: Path_("grounded-sam", {"grounding": str(ts.build_tiny_mm_grounding_dino(root / "mm")), "sam": sam,
+                                                   "clip": clip}, "mm-gdino"),
+        "owlv2": lambda: Path_("grounded-sam", {"grounding": str(ts.build_tiny_owlv2(root / "owl")), "sam": sam, "clip": clip}, "owlv2"),
+        "florence2": lambda: Path_("grounded-sam", {"grounding": str(ts.build_tiny_florence2(root / "fl")), "sam": sam,
+                                                    "clip": clip}, "florence2"),
+        "baseline": lambda: Path_("grounded-sam", {"grounding": gd, "sam": sam, "clip": clip}, "baseline: GroundingDINO + SAM"),
+    }  # fmt: skip
+    return [make[name]() for name in only]
+
+
+def report(results: list[dict[str, Any]], header: str) -> str:
+    lines = [header, "", "| path | candidates | model calls (count) | replay CPU ms | segment() CPU ms | ratio CPU | "
+             "replay wall ms | segment() wall ms | ratio wall |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results:
+        calls = ", ".join(f"{n} x{c}" for n, c in r["calls"].items())
+        lines.append(f"| {r['label']} | {r['candidates']} | {calls} | {r['rep_cpu'] * 1e3:.1f} | {r['seg_cpu'] * 1e3:.1f} | "
+                     f"{r['seg_cpu'] / r['rep_cpu']:.2f} | {r['rep_wall'] * 1e3:.1f} | {r['seg_wall'] * 1e3:.1f} | "
+                     f"{r['seg_wall'] / r['rep_wall']:.2f} |")  # fmt: skip
+    lines += ["", "Replayed alone, CPU ms per model (min over rounds):", ""]
+    for r in results:
+        lines.append(f"- {r['label']}: " + ", ".join(f"{n} {ms * 1e3:.1f}" for n, ms in r["per_model"].items()))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=9, help="interleaved segment/replay rounds (minimum kept)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: CPU time = work)")
+    ap.add_argument("--instruction", default="remove the white cup on the right")
+    ap.add_argument("--only", nargs="*", choices=PATHS, default=list(PATHS))
+    ap.add_argument("--md", type=Path, default=None, help="also write the table to this markdown file")
+    opts = ap.parse_args()
+    torch.set_num_threads(opts.threads)
+    image = Image.open(ROOT / "examples" / "coffee.jpg").convert("RGB")
+    results = []
+    for path in build_paths(Path(tempfile.mkdtemp()), tuple(opts.only)):
+        r = measure(path, image, opts.instruction, opts.rounds)
+        results.append(r)
+        if not r["same"]:
+            print(f"{r['label']}: segment() made other model calls on a later run: its replay does not stand for it",
+                  file=sys.stderr)  # fmt: skip
+    header = (f"image {image.width}x{image.height}, '{opts.instruction}', tiny models, CPU, {opts.threads} thread(s), "
+              f"min of {opts.rounds} interleaved rounds; goal: segment() <= {GOAL:.2f} x replay (CPU)")  # fmt: skip
+    text = report(results, header)
+    print(text)
+    if opts.md:
+        opts.md.write_text(text)
+    ok = all(r["same"] and r["seg_cpu"] / r["rep_cpu"] <= GOAL for r in results if not r["label"].startswith("baseline"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

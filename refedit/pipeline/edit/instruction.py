@@ -1,0 +1,66 @@
+"""The instruction an instruction-following editor (Qwen-Image-Edit, FLUX.1 Kontext) receives for its crop.
+
+The crop holds the one referred object, so the referring part of the user's instruction ("left", "second from
+the right", "the one next to the sofa") has done its work and would only confuse the model: the rewritten
+instruction names the object by its head noun and attributes alone ("replace the left cat with a tiger" ->
+"replace the cat with a tiger"). Pure functions of the :class:`~refedit.pipeline.artifacts.EditPlan`; no torch."""
+
+from __future__ import annotations
+
+from refedit.pipeline.artifacts import EditPlan, Target
+
+#: how an addition's placement relative to the target reads in English
+PLACEMENT_WORDS = {"left-of": "to the left of", "right-of": "to the right of", "above": "above", "below": "below",
+                   "next-to": "next to", "in-front-of": "in front of", "behind": "behind", "between": "next to",
+                   "on": "on", "in": "in", "of": "on"}  # fmt: skip
+_ARTICLES = ("a ", "an ", "the ", "some ")
+
+
+def object_phrase(target: Target) -> str:
+    """"the black cat": the head noun with its attributes, no spatial, ordinal, size or relational words; a
+    region or pronoun target (the image settles it) is "the object"; several objects read as plural."""
+    if target.head in ("object", "region", "image"):
+        return "the objects" if target.all else "the object"
+    words = [*target.attributes, _plural(target.head) if target.all else target.head]
+    return "the " + " ".join(w for w in words if w)
+
+
+def _plural(noun: str) -> str:
+    *first, last = noun.split()
+    if last.endswith(("s", "x", "z", "ch", "sh")):
+        last += "es"
+    elif last.endswith("y") and last[-2:-1] not in ("a", "e", "i", "o", "u"):
+        last = last[:-1] + "ies"
+    else:
+        last += "s"
+    return " ".join([*first, last])
+
+
+def _with_article(phrase: str) -> str:
+    phrase = phrase.strip()
+    if phrase.lower().startswith(_ARTICLES):
+        return phrase
+    return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
+
+
+def crop_instruction(plan: EditPlan) -> str:
+    """The instruction for the crop around ``plan``'s target (see the module docstring):
+
+    - replace: "replace the cat with a tiger"
+    - modify (recolour, attribute): "make the car red"
+    - remove: "remove the cat and fill in the background"
+    - add: "add a hat to the dog" / "add a cup to the left of the book"
+    - global: the user's instruction unchanged (it names no object to drop qualifiers from).
+    """
+    obj = object_phrase(plan.target)
+    new = (plan.replacement or "").strip()
+    if plan.action == "global" or (plan.action != "remove" and not new):
+        return plan.instruction.strip()
+    if plan.action == "replace":
+        return f"replace {obj} with {_with_article(new)}"
+    if plan.action == "modify":
+        return f"make {obj} {new}"
+    if plan.action == "remove":
+        return f"remove {obj} and fill in the background"
+    where = "to" if plan.placement is None else PLACEMENT_WORDS[plan.placement]
+    return f"add {_with_article(new)} {where} {obj}"
