@@ -7,7 +7,7 @@ TEST_TORCH ?= torch==2.13.0
 DEMO_IMAGE ?= examples/cat.jpg
 DEMO_INSTRUCTION ?= replace the cat with a tiger
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean browser
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,14 @@ demo: $(VENV)/.installed
 	mkdir -p out
 	$(VENV)/bin/refedit edit $(DEMO_IMAGE) "$(DEMO_INSTRUCTION)" -o out/demo.png --save-mask out/demo_mask.png
 
-test: $(TEST_VENV)/.installed
+test: $(TEST_VENV)/.installed browser
 	$(TEST_VENV)/bin/python -m pytest -q
+
+# the browser tests/test_serve_browser.py drives: Debian's chromium, installed when running as root on Debian and
+# missing (elsewhere install it yourself: those tests skip without it, and fail under CI=true)
+browser:
+	@if ! command -v chromium >/dev/null && [ "$$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
 
 bench: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/python benchmarks/startup.py

@@ -167,16 +167,21 @@ def _region_bound(mask: np.ndarray, percent: int, pad: int) -> np.ndarray:
     return out
 
 
+@pytest.mark.parametrize("segmenter", ["grounded-sam", "sam3"])
 @pytest.mark.parametrize("editor,pipeline", [("qwen-edit", "QwenImageEditInpaintPipeline"),
                                              ("kontext", "FluxKontextInpaintPipeline")])
-def test_cli_edit_end_to_end_with_grounded_sam(editor, pipeline, tmp_path, editor_env):
+def test_cli_edit_end_to_end(segmenter, editor, pipeline, tmp_path, editor_env):
+    """The issue's chains (``--segmenter sam3 --editor qwen-edit|kontext``, and Grounded-SAM's): every pixel the
+    paste-back cannot reach is the input's, bit for bit."""
     img, _, _ = two_objects()
     src_path, out, mask_out = tmp_path / "cats.png", tmp_path / "out.png", tmp_path / "mask.png"
     img.save(src_path)
     r = CliRunner().invoke(main, ["edit", str(src_path), "replace the left cat with a tiger", "--editor", editor,
-                                  "-o", str(out), "--save-mask", str(mask_out), "--json", *FAST], env=editor_env)  # fmt: skip
+                                  "--segmenter", segmenter, "-o", str(out), "--save-mask", str(mask_out), "--json",
+                                  *FAST], env=editor_env)  # fmt: skip
     assert r.exit_code == 0, r.output
     record = json.loads(r.stdout)
+    assert record["segmentation"]["segmenter"] == segmenter
     p = record["parameters"]
     assert p["editor"] == editor and p["pipeline"] == pipeline and p["prompt"] == "replace the cat with a tiger"
     assert p["mask_mode"] == str(default_mask_mode("replace"))

@@ -15,6 +15,6 @@ and a module per command (``stages``, ``parse``, ``segment``, ``edit``, ``batch`
 """
 
 from refedit.cli.app import main
-from refedit.cli import batch, edit, eval, parse, segment, stages  # noqa: F401  (each registers its command)
+from refedit.cli import batch, edit, eval, parse, segment, serve, stages  # noqa: F401  (each registers its command)
 
 __all__ = ["main"]

@@ -1,0 +1,62 @@
+"""``refedit serve``: the local web page (Gradio) over the same pipeline, with the stage and model options of
+``refedit edit`` as the page's defaults; loopback only unless ``--host`` says otherwise; no public share link."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from refedit.cli.app import handle_errors, main
+from refedit.cli.options import check_models, model_options, options_from, settings_from, stage_options
+from refedit.errors import BadInput
+
+HINT_FLAGS = {"hint_boxes": "--box", "hint_points": "--point", "hint_mask": "--hint-mask"}
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback lets other machines use the page and its models.")  # fmt: skip
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True, help="Port to listen on.")
+@stage_options
+@model_options
+@handle_errors
+def serve(host: str, port: int, parser: str, segmenter: str, editor: str, **params: Any) -> None:
+    """Serve the editing page on HOST:PORT until Ctrl-C (needs Gradio: pip install 'refedit[serve]')."""
+    from refedit.config import check_environment
+    from refedit.serve import require_gradio
+
+    check_environment()
+    require_gradio()
+    stages = {"parser": parser, "segmenter": segmenter, "editor": editor}
+    options = options_from(params, stages)
+    for name, flag in HINT_FLAGS.items():  # hints belong to one image: the page gives them
+        if params.pop(name, None):
+            raise BadInput(f"{flag} is not a server option: draw or click the hint in the page")
+    settings = settings_from(params)
+    check_models(settings, stages, options)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
+    import tempfile
+    from pathlib import Path
+
+    from refedit.serve.jobs import EditServer
+    from refedit.serve.page import build_page
+
+    server = EditServer(settings, parser=parser, segmenter=segmenter, editor=editor, options=options)
+    with tempfile.TemporaryDirectory(prefix="refedit-serve-") as tmp:
+        workdir = Path(tmp)
+        page = build_page(server, workdir, steps=int(options.get("steps") or 50),
+                          encode_ratio=float(options.get("encode_ratio") or 0.5))  # fmt: skip
+        page.queue(default_concurrency_limit=1)
+        try:
+            page.launch(server_name=host, server_port=port, share=False, show_error=False, inbrowser=False,
+                        allowed_paths=[str(workdir)], ssr_mode=False, quiet=True, prevent_thread_lock=True)  # fmt: skip
+        except OSError as err:
+            raise BadInput(f"cannot listen on {host}:{port} ({err}); choose another --port") from None
+        click.echo(f"refedit: serving on http://{_url_host(host)}:{port} (Ctrl-C to stop)", err=True)
+        page.block_thread()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
