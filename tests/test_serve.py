@@ -131,6 +131,20 @@ def test_a_click_picks_the_smallest_candidate_around_it_or_none() -> None:
     assert S.candidate_at(cands, (40, 25)) is None  # hits none: the click prompts SAM
 
 
+def test_an_ambiguity_offers_the_pages_ways_to_choose_not_the_command_lines() -> None:
+
+    cli = ("3 'cat' detections match the cat equally well (tied); choose with --pick N (1-3, numbered from the "
+           "left), --pick all or --pick best, or say which (e.g. 'the left cat')")  # fmt: skip
+    page = S.for_the_page(cli)
+    assert "--" not in page and page.startswith("3 'cat' detections match the cat equally well (tied); ")
+    assert "click a numbered candidate to choose it" in page and page.endswith("or say which (e.g. 'the left cat')")
+    anchor = S.for_the_page("the anchor 'box' could be any of 2 'box' detections (tied); name it more precisely "
+                            "(e.g. 'the left box'), choose with --pick N (1-2, from the left), or point at the target "
+                            "with --point X,Y")  # fmt: skip
+    assert "--" not in anchor and anchor.endswith("click a numbered candidate to choose it, or click the target")
+    assert S.for_the_page("no 'cat' found") == "no 'cat' found"
+
+
 def test_the_overlay_tints_the_mask_and_marks_the_chosen_candidate() -> None:
     image = Image.new("RGB", (300, 240), (0, 0, 0))
     mask = np.zeros((240, 300), dtype=bool)

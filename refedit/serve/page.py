@@ -32,9 +32,10 @@ def _error(err: BaseException) -> str:
 
 
 def _first_line(err: BaseException) -> str:
-    """The message of ``err`` without the "ambiguous: " its class already says."""
+    """The message of ``err`` without the "ambiguous: " its class already says, and with the page's way to choose
+    in place of the command line's (``--pick N``, ``--point X,Y``)."""
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return text.removeprefix("ambiguous: ")
+    return S.for_the_page(text.removeprefix("ambiguous: "))
 
 
 def _skips(n: int) -> list[Any]:

@@ -262,3 +262,13 @@ def history_caption(instruction: str, editor: str, seed: int, parameters: Mappin
     extra = f", r={ratio}" if ratio is not None else ""
     return f"{instruction} ({editor}, seed {seed}{extra})"
 
+
+def for_the_page(message: str) -> str:
+    """An ambiguity message's command-line advice ("choose with --pick N (1-3, ...), --pick all or --pick best, or
+    say which ...") put as the page offers it: click a numbered candidate, or say which."""
+    head, sep, tail = message.partition("choose with --pick")
+    if not sep:
+        return message
+    rest = tail.split(", or ", 1)[1] if ", or " in tail else ""
+    rest = rest.replace(" with --point X,Y", "").replace("point at the target", "click the target")
+    return f"{head}click a numbered candidate to choose it" + (f", or {rest}" if rest else "")
