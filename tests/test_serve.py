@@ -132,7 +132,6 @@ def test_a_click_picks_the_smallest_candidate_around_it_or_none() -> None:
 
 
 def test_an_ambiguity_offers_the_pages_ways_to_choose_not_the_command_lines() -> None:
-
     cli = ("3 'cat' detections match the cat equally well (tied); choose with --pick N (1-3, numbered from the "
            "left), --pick all or --pick best, or say which (e.g. 'the left cat')")  # fmt: skip
     page = S.for_the_page(cli)
