@@ -7,6 +7,7 @@
 #   3. the default chain with --compile (torch.compile takes a minute or so the first time),
 #   4. --offload sequential (least VRAM, slowest; T=10) and 5. the Ref-Diff chain.
 # GPU_SH_ONLY="default compile" runs a subset (sweeps is not in the default set: GPU_SH_ONLY=sweeps) (a second try within the same 15 minutes of device time).
+# Issue 13's current models at their published sizes are not in the default set either: GPU_SH_ONLY=current (~6 min).
 # Each writes a Markdown table to $OUT (or ./gpu-results) as it finishes, so a run cut short keeps what it did.
 #
 # On the lent GPU machine (no network, no diffusers): carry diffusers' wheel in .whl/ (README: Benchmarks) and
@@ -54,6 +55,31 @@ if want sweeps; then
 build_fullsize('$MODELS', device='cuda', dtype=torch.float16, roles=('sd',))" >/dev/null 2>&1
   timeout 150 "$PY" benchmarks/sweeps.py --device cuda --dtype float16 --sd "$MODELS/sd15-float16" --resolution 512 \
     --rounds 2 | tee "$OUT/sweeps.md"
+fi
+# issue 13: the current models at their published sizes, random weights (not in the default set: GPU_SH_ONLY=current):
+# SAM 3 at 1008 px; Qwen-Image-Edit-2509 and FLUX.1 Kontext [dev] on a 1024x1024 crop, 4 steps (1 under sequential
+# offload), offload none / model / sequential, warm time, peak VRAM, per-step time, overhead over a replay.
+# Budget (one H100, bf16; each process imports torch/diffusers in ~10 s):
+#   sam3 + kontext <= 150 s: SAM 3 built on the GPU (<5 s), saved/loaded (1.7 GB, ~10 s), cold + 3 warm + 3 replays
+#     (~1 s each at 1008 px) ~25 s; Kontext's 17 B built on the GPU in bf16 (~15 s); none: cold ~8 s, warm ~4 s
+#     (4 x ~0.5 s transformer at ~8.7k tokens, ~260 TFLOP each, + VAE + T5), recorded run + replay ~8 s; model: 34 GB
+#     to the GPU and back per edit at ~10 GB/s ~7 s + 4 s; sequential, 1 step: 34 GB streamed ~5-10 s. ~100 s expected.
+#   qwen <= 200 s: 29 B built on the GPU (~25 s, built in place: 58 GB, no host copy); none: cold ~15 s, warm ~12 s
+#     (4 steps x 2 true-CFG calls x ~0.9 s at ~8.7k tokens, ~410 TFLOP each, + the 3-D VAE at 1 MP), recorded run +
+#     replay ~25 s; model: 58 GB to the CPU first (~10-15 s), then one edit moving 58 GB in and out (~15 s) + compute
+#     ~12 s; sequential, 1 step: ~115 GB streamed (2 x 41 GB transformer + 2 x 16.6 GB text encoder) ~15-25 s.
+#     ~140 s expected; the Markdown table is rewritten after every row, so a run cut short keeps its finished rows.
+# The editors' weights are built in memory and placed into the ModelStore (58 + 34 GB would not fit the 64 GiB disk).
+if want current; then
+  for part in "sam3,kontext 150" "qwen-edit 200"; do
+    set -- $part
+    echo "=== current: $1"
+    start=$SECONDS
+    timeout "$2" "$PY" benchmarks/current_gpu.py --models "$MODELS" $ARGS --only "$1" \
+      --out "$OUT/current-${1//,/-}.md" --json "$OUT/current-${1//,/-}.json" \
+      2> >(grep -v -E "Writing model shards|torchvision|should be kept in float32" >&2)
+    echo "=== current: $1: exit $? after $((SECONDS - start)) s"
+  done
 fi
 echo "=== all tables"
 cat "$OUT"/*.md
