@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,55 +42,16 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from modelcalls import Call, Recorder, snapshot  # noqa: E402
+
 GOAL = 1.10
 #: the parts of each VAE whose forwards are the VAE's compute (encode/decode are not module forwards)
 VAE_PARTS = ("encoder", "quant_conv", "post_quant_conv", "decoder")
 
 
-@dataclass(frozen=True)
-class Call:
-    name: str
-    module: torch.nn.Module
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-
-
-def _snapshot(value: Any) -> Any:
-    """A list argument copied (the Qwen VAE's feature cache and index are filled in by the call); tensors as is."""
-    return list(value) if isinstance(value, list) else value
-
-
-class SnapshotRecorder:
-    """Outermost forwards into the hooked modules, their arguments as they were when the call began."""
-
-    def __init__(self) -> None:
-        self.calls: list[Call] = []
-        self.depth = 0
-        self._pending: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-        self._handles: list[Any] = []
-
-    def hook(self, module: torch.nn.Module, name: str) -> None:
-        def pre(mod: Any, args: Any, kwargs: Any) -> None:
-            if self.depth == 0:
-                self._pending.append((tuple(_snapshot(a) for a in args), {k: _snapshot(v) for k, v in kwargs.items()}))
-            self.depth += 1
-
-        def post(mod: Any, args: Any, kwargs: Any, out: Any) -> None:
-            self.depth -= 1
-            if self.depth == 0:
-                a, k = self._pending.pop()
-                self.calls.append(Call(name, mod, a, k))
-
-        self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
-        self._handles.append(module.register_forward_hook(post, with_kwargs=True))
-
-    def remove(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
-
-
-def hook_editor(store: Any, recorder: SnapshotRecorder) -> None:
+def hook_editor(store: Any, recorder: Recorder) -> None:
     for key, obj in list(store._cache.items()):  # noqa: SLF001 - a benchmark may look inside
         if not isinstance(obj, torch.nn.Module):
             continue
@@ -110,8 +70,8 @@ def replay(calls: list[Call]) -> dict[str, float]:
     wall0, cpu0 = time.perf_counter(), time.process_time()
     with torch.inference_mode():
         for call in calls:
-            args = tuple(_snapshot(a) for a in call.args)
-            kwargs = {k: _snapshot(v) for k, v in call.kwargs.items()}
+            args = tuple(snapshot(a) for a in call.args)
+            kwargs = {k: snapshot(v) for k, v in call.kwargs.items()}
             t = time.process_time()
             call.module(*args, **kwargs)
             per[call.name] = per.get(call.name, 0.0) + time.process_time() - t
@@ -179,7 +139,7 @@ def measure(name: str, path: Path, opts: argparse.Namespace) -> dict[str, Any]:
         return editor.edit(image=image, plan=plan, segmentation=seg, seed=0)
 
     result = run()  # loads the models, warms the allocator
-    recorder = SnapshotRecorder()
+    recorder = Recorder(snapshot=True)
     hook_editor(editor.store, recorder)
     run()
     recorder.remove()
@@ -194,7 +154,7 @@ def measure(name: str, path: Path, opts: argparse.Namespace) -> dict[str, Any]:
         rep_wall.append(pure.pop("wall"))
         per_model.append(pure)
     own = refedit_own_work(editor, image, plan, seg, opts.rounds)
-    check = SnapshotRecorder()
+    check = Recorder(snapshot=True)
     hook_editor(editor.store, check)
     run()
     check.remove()

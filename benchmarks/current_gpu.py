@@ -61,7 +61,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from current_editors import SnapshotRecorder, _snapshot, hook_editor, scene  # noqa: E402
+from current_editors import hook_editor, scene  # noqa: E402
+from modelcalls import Recorder, snapshot  # noqa: E402
 from current_segmenters import forget_image, hook_models  # noqa: E402
 from fullsize import Meter, keep_top_detections  # noqa: E402
 from modelcalls import Call, Recorder  # noqa: E402
@@ -189,7 +190,7 @@ def replay_wall(calls: list[Call], meter: Meter) -> float:
     start = meter.now()
     with torch.inference_mode():
         for call in calls:
-            call.module(*(_snapshot(a) for a in call.args), **{k: _snapshot(v) for k, v in call.kwargs.items()})
+            call.module(*(snapshot(a) for a in call.args), **{k: snapshot(v) for k, v in call.kwargs.items()})
     return meter.now() - start
 
 
@@ -282,7 +283,7 @@ def measure_mode(role: str, folder: Path, modules: dict[str, torch.nn.Module], o
         else:  # kernels are warm from "none"; the transfers are this mode's cost, the same every edit
             meter.reset_peak()
         timer = CallTimer(modules[TRANSFORMER[role]], meter)
-        recorder = SnapshotRecorder()
+        recorder = Recorder(snapshot=True)
         if offload == "none" and opts.replay:
             hook_editor(store, recorder)
         try:

@@ -19,28 +19,40 @@ class Call:
     kwargs: dict[str, Any]
 
 
+def snapshot(value: Any) -> Any:
+    """A list argument copied (a call may fill it in: the Qwen VAE's feature cache and index); tensors as is."""
+    return list(value) if isinstance(value, list) else value
+
+
 class Recorder:
     """Forward hooks recording the outermost calls into hooked modules while ``active``; ``label`` may rename
-    a call at record time (e.g. by the step it ran in)."""
+    a call at record time (e.g. by the step it ran in); with ``snapshot`` the arguments are kept as they were
+    when the call began (see :func:`snapshot`), else as they are after it."""
 
-    def __init__(self, label: Callable[[str], str] | None = None) -> None:
+    def __init__(self, label: Callable[[str], str] | None = None, *, snapshot: bool = False) -> None:
         self.label = label
+        self.snapshot = snapshot
         self.active = True
         self.depth = 0
         self.calls: list[Call] = []
+        self._pending: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
         self._handles: list[Any] = []
 
     def hook(self, module: torch.nn.Module, name: str) -> None:
         def pre(mod: Any, args: Any, kwargs: Any) -> None:
-            if self.active:
-                self.depth += 1
+            if not self.active:
+                return
+            if self.depth == 0 and self.snapshot:
+                self._pending.append((tuple(snapshot(a) for a in args), {k: snapshot(v) for k, v in kwargs.items()}))
+            self.depth += 1
 
         def post(mod: Any, args: Any, kwargs: Any, out: Any) -> None:
             if not self.active:
                 return
             self.depth -= 1
             if self.depth == 0:
-                self.calls.append(Call(self.label(name) if self.label else name, mod, tuple(args), dict(kwargs)))
+                a, k = self._pending.pop() if self.snapshot else (tuple(args), dict(kwargs))
+                self.calls.append(Call(self.label(name) if self.label else name, mod, a, k))
 
         self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
         self._handles.append(module.register_forward_hook(post, with_kwargs=True))
