@@ -112,10 +112,12 @@ def server(tiny_env: dict[str, str], browser: Any, tmp_path_factory: pytest.Temp
 
 
 def wait_status(page: Any, *needles: str, timeout: float = 180) -> str:
-    """Wait until the status box says one of ``needles`` (or an error); return its text."""
+    """Wait until the status box says one of ``needles`` (or an error) and Gradio's progress overlay ("2/2 steps |
+    6.5s", "edit - 100.0%"), which can linger a moment over a finished job's message, has gone; return its text."""
     page.wait_for_function(
         "needles => { const t = document.querySelector('#status').innerText;"
-        " return needles.some(n => t.includes(n)) || t.includes('Error') || t.includes('error'); }",
+        " const busy = /\\d+\\/\\d+ steps \\||\\s-\\s\\d+(\\.\\d+)?%/.test(t);"
+        " return !busy && (needles.some(n => t.includes(n)) || t.includes('Error') || t.includes('error')); }",
         arg=list(needles), timeout=timeout * 1000)  # fmt: skip
     return page.inner_text("#status")
 
