@@ -23,10 +23,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def main() -> int:
-    from refedit.batch import BatchRunner, JsonlLog, items_from_folder
+def tiny_batch(n: int) -> tuple[Path, "Settings", Path]:
+    """A temporary folder with the tiny models, the settings that point at them (CPU), and ``n`` 128x96 photos
+    (the example photos in turn) in ``<tmp>/in``."""
     from refedit.config import Settings
-    from refedit.pipeline.models import ModelStore
     from refedit.testing.tiny_models import build_all
 
     tmp = Path(tempfile.mkdtemp())
@@ -36,8 +36,16 @@ def main() -> int:
     src = tmp / "in"
     src.mkdir()
     photos = ["cat.jpg", "coffee.jpg", "coins.jpg", "rocket.jpg"]
-    for i in range(50):
+    for i in range(n):
         Image.open(ROOT / "examples" / photos[i % 4]).convert("RGB").resize((128, 96)).save(src / f"{i:02d}.png")
+    return tmp, settings, src
+
+
+def main() -> int:
+    from refedit.batch import BatchRunner, JsonlLog, items_from_folder
+    from refedit.pipeline.models import ModelStore
+
+    tmp, settings, src = tiny_batch(50)
     items = items_from_folder(src, "replace the cat with a tiger", tmp / "out")
     store = ModelStore(settings)
     runner = BatchRunner(settings, options={"steps": 10, "resolution": 128, "box_threshold": 0.0}, store=store)

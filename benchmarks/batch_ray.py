@@ -27,14 +27,14 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from batch import tiny_batch  # noqa: E402
 
 
 def mean(xs: list[float]) -> float:
@@ -60,18 +60,8 @@ def main() -> int:
 
     from refedit.batch import BatchRunner, JsonlLog, items_from_folder
     from refedit.batch_ray import RayEngine
-    from refedit.config import Settings
-    from refedit.testing.tiny_models import build_all
 
-    tmp = Path(tempfile.mkdtemp())
-    models = build_all(tmp / "models")
-    settings = Settings(models={"sd": str(models["sd"]), "grounding": str(models["grounding-dino"]),
-                                "sam": str(models["sam"]), "clip": str(models["clip"])}, device="cpu")  # fmt: skip
-    src = tmp / "in"
-    src.mkdir()
-    photos = ["cat.jpg", "coffee.jpg", "coins.jpg", "rocket.jpg"]
-    for i in range(args.items):
-        Image.open(ROOT / "examples" / photos[i % 4]).convert("RGB").resize((128, 96)).save(src / f"{i:02d}.png")
+    tmp, settings, src = tiny_batch(args.items)
     options = {"steps": args.steps, "resolution": args.resolution, "box_threshold": 0.0, "on_ambiguous": "best"}
 
     load = os.getloadavg()[0]  # other processes of a shared machine
