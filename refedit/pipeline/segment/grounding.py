@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from PIL import Image
 
 from refedit.pipeline.artifacts import Candidate
 from refedit.pipeline.models import ModelStore
+from refedit.pipeline.segment.pixels import detr_inputs
 
 
 class GroundingDino:
@@ -16,6 +19,18 @@ class GroundingDino:
     def __init__(self, store: ModelStore, floor: float = 0.0) -> None:
         self.store = store
         self.floor = floor
+
+    def inputs(self, image: Image.Image, text: str) -> Any:
+        """The model's inputs: the text's tokens (the processor's) and the pixels made on the
+        device by :func:`~refedit.pipeline.segment.pixels.detr_inputs` (the processor's own where it cannot)."""
+        processor = self.store.get("grounding", "processor")
+        dev, dt = self.store.device, self.store.dtype
+        pixels = detr_inputs(processor, image, dev, dt)
+        if pixels is None:
+            inputs = processor(images=image, text=text, return_tensors="pt").to(dev)
+            inputs["pixel_values"] = inputs["pixel_values"].to(dt)
+            return inputs
+        return {**processor(text=text, return_tensors="pt").to(dev), **pixels}
 
     @torch.inference_mode()
     def detect(self, image: Image.Image, prompt: str, *, text_threshold: float) -> list[Candidate]:
@@ -27,16 +42,14 @@ class GroundingDino:
         model = self.store.get("grounding", "detector")
         processor = self.store.get("grounding", "processor")
         text = prompt.strip().lower().rstrip(".") + "."
-        inputs = processor(images=image, text=text, return_tensors="pt").to(self.store.device)
-        if "pixel_values" in inputs:
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.store.dtype)
+        inputs = self.inputs(image, text)
         outputs = model(**inputs)
         outputs.logits, outputs.pred_boxes = outputs.logits.float(), outputs.pred_boxes.float()  # fp16 ties at 1.0
         best = float(outputs.logits.sigmoid().amax())  # one sync
         # the library keeps scores strictly above its threshold: the next float32 below keeps ">= floor"
         threshold = float(np.nextafter(np.float32(min(self.floor, best)), np.float32(-np.inf)))
         result = processor.post_process_grounded_object_detection(
-            outputs, inputs.input_ids, threshold=threshold, text_threshold=text_threshold,
+            outputs, inputs["input_ids"], threshold=threshold, text_threshold=text_threshold,
             target_sizes=[(image.height, image.width)],
         )[0]  # fmt: skip
         labels = result["text_labels"] if "text_labels" in result else result["labels"]
@@ -59,12 +72,10 @@ class GroundingDino:
         model = self.store.get("grounding", "detector")
         processor = self.store.get("grounding", "processor")
         clean = [p.strip().lower().rstrip(".").strip() for p in phrases]
-        inputs = processor(images=image, text=" . ".join(clean) + " .", return_tensors="pt").to(self.store.device)
-        if "pixel_values" in inputs:
-            inputs["pixel_values"] = inputs["pixel_values"].to(self.store.dtype)
+        inputs = self.inputs(image, " . ".join(clean) + " .")
         outputs = model(**inputs)
         probs = outputs.logits.float().sigmoid()[0]  # (queries, tokens)
-        spans = phrase_spans(inputs.input_ids[0].tolist(), processor.tokenizer.convert_tokens_to_ids("."), len(clean))
+        spans = phrase_spans(inputs["input_ids"][0].tolist(), processor.tokenizer.convert_tokens_to_ids("."), len(clean))
         per = torch.stack([probs[:, a:b].amax(dim=1) for a, b in spans], dim=1)  # (queries, phrases)
         score, which = per.max(dim=1)
         w, h = image.size

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from refedit.pipeline.models import ModelStore
+from refedit.pipeline.segment.pixels import sam_inputs
 
 
 def upscale_masks(low: torch.Tensor, padded: tuple[int, int], reshaped: tuple[int, int],
@@ -39,7 +40,7 @@ class Sam:
         self.store = store
         self.embed_calls = 0
         self._key: tuple[int, bytes] | None = None
-        self._state: tuple[torch.Tensor, Any] | None = None
+        self._state: tuple[torch.Tensor, tuple[int, int], tuple[int, int], tuple[int, int]] | None = None
 
     def set_image(self, image: Image.Image) -> None:
         """Compute (or reuse) the image embedding of ``image``."""
@@ -48,12 +49,16 @@ class Sam:
             return
         model = self.store.get("sam", "sam")
         processor = self.store.get("sam", "processor")
-        inputs = processor.image_processor(images=image, return_tensors="pt")
-        pixels = inputs["pixel_values"].to(self.store.device, self.store.dtype)
+        made = sam_inputs(processor, image, self.store.device, self.store.dtype)
+        if made is None:  # a recipe refedit does not reproduce: the processor's own
+            inputs = processor.image_processor(images=image, return_tensors="pt")
+            made = (inputs["pixel_values"].to(self.store.device, self.store.dtype),
+                    tuple(inputs["original_sizes"][0].tolist()), tuple(inputs["reshaped_input_sizes"][0].tolist()))  # fmt: skip
+        pixels, original, reshaped = made
         with torch.inference_mode():
             embedding = model.get_image_embeddings(pixels)
         self.embed_calls += 1
-        self._key, self._state = key, (embedding, inputs)
+        self._key, self._state = key, (embedding, original, reshaped, (int(pixels.shape[-2]), int(pixels.shape[-1])))
 
     @torch.inference_mode()
     def _predict(self, image: Image.Image, *, boxes: Any = None, points: Any = None) -> list[np.ndarray]:
@@ -61,10 +66,8 @@ class Sam:
         or one box with points) against the cached embedding; full-resolution HxW bool masks."""
         self.set_image(image)
         assert self._state is not None
-        embedding, inputs = self._state
+        embedding, (oh, ow), (rh, rw), padded = self._state
         model = self.store.get("sam", "sam")
-        processor = self.store.get("sam", "processor")
-        (oh, ow), (rh, rw) = inputs["original_sizes"][0].tolist(), inputs["reshaped_input_sizes"][0].tolist()
         dev, dt = self.store.device, self.store.dtype
         prompt: dict[str, torch.Tensor] = {}
         if boxes is not None:
@@ -75,8 +78,7 @@ class Sam:
             prompt.update(input_points=scaled[None, None].to(dev, dt),
                           input_labels=torch.ones(1, 1, len(points), dtype=torch.long, device=dev))  # fmt: skip
         out = model(image_embeddings=embedding, multimask_output=False, **prompt)
-        pad = processor.image_processor.pad_size
-        full = upscale_masks(out.pred_masks[0, :, 0].float(), (pad["height"], pad["width"]), (rh, rw), (oh, ow))
+        full = upscale_masks(out.pred_masks[0, :, 0].float(), padded, (rh, rw), (oh, ow))
         return list(full.cpu().numpy())  # upsampled on the device: only the boolean masks come back
 
     def masks(self, image: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[np.ndarray]:

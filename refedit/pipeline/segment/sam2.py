@@ -1,8 +1,8 @@
 """SAM 2 / 2.1 through transformers (``Sam2Model``) in SAM's slot of Grounded-SAM: the image embeddings once per
 image, then box or point prompts, the same interface as :class:`~refedit.pipeline.segment.sam.Sam`.
 
-transformers' SAM 2 image processor exists only with torchvision; :func:`preprocess` does its work with PIL and
-torch from the checkpoint's own processor config: resize to the square input (1024 x 1024, aspect not kept),
+transformers' SAM 2 image processor exists only with torchvision; :func:`preprocess` does its work with torch on
+the model's device from the checkpoint's own processor config: resize to the square input (1024 x 1024, aspect not kept),
 rescale, normalize with ImageNet's mean and std. Prompts are scaled to that square as ``Sam2Processor`` scales
 them; the low-resolution masks go bilinearly to the image size and are thresholded at 0, as
 ``Sam2ImageProcessor.post_process_masks`` does (there is no padding to crop)."""
@@ -67,7 +67,7 @@ class Sam2:
         if self._key == key:
             return
         model = self.store.get("sam", "sam")
-        pixels = preprocess(image, self._preprocessing()).to(self.store.device, self.store.dtype)
+        pixels = preprocess(image, self._preprocessing(), self.store.device, self.store.dtype)
         with torch.inference_mode():
             self._embeddings = model.get_image_embeddings(pixels)
         self.embed_calls += 1

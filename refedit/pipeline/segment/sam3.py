@@ -8,7 +8,7 @@ encoder needs torchvision's ``roi_align``, so without torchvision the box picks 
 all of SAM 3's queries), a hint point picks the best-scoring query whose mask holds it.
 
 The image processor of transformers' SAM 3 exists only with torchvision; :func:`preprocess` does its work
-(resize to the checkpoint's square size, rescale, normalize) with PIL and torch, from the checkpoint's own
+(resize to the checkpoint's square size, rescale, normalize) with torch on the model's device, from the checkpoint's own
 processor config; the post-processing is that of ``Sam3ImageProcessor.post_process_instance_segmentation``
 (score = sigmoid(logit) x sigmoid(presence); masks: sigmoid, bilinear to the image size, > mask threshold), run
 only on the queries that are kept.
@@ -28,6 +28,7 @@ from PIL import Image
 from refedit.core.geometry import box_iou
 from refedit.pipeline.artifacts import Box, Candidate
 from refedit.pipeline.models import ModelStore
+from refedit.pipeline.segment.pixels import normalized, resize_uint8, uint8_image
 
 #: Sam3ImageProcessor's defaults, used where the checkpoint's processor config says nothing
 DEFAULT_SIZE, DEFAULT_MEAN, DEFAULT_STD = 1008, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -55,12 +56,12 @@ class Preprocessing:
                    float(c.get("rescale_factor", 1 / 255)))  # fmt: skip
 
 
-def preprocess(image: Image.Image, how: Preprocessing) -> torch.Tensor:
-    """(1, 3, H, W) float32 pixel values of ``image`` as SAM 3's image processor makes them."""
-    rgb = image.convert("RGB").resize((how.width, how.height), Image.Resampling.BILINEAR)
-    x = torch.from_numpy(np.asarray(rgb, dtype=np.float32)).permute(2, 0, 1) * how.rescale
-    mean, std = torch.tensor(how.mean).view(3, 1, 1), torch.tensor(how.std).view(3, 1, 1)
-    return ((x - mean) / std)[None]
+def preprocess(image: Image.Image, how: Preprocessing, device: torch.device | str = "cpu",
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:  # fmt: skip
+    """(1, 3, H, W) pixel values of ``image`` as SAM 3's (torchvision) image processor makes them, made on ``device``
+    (:mod:`~refedit.pipeline.segment.pixels`: the photo crosses as uint8, the resize runs there)."""
+    x = resize_uint8(uint8_image(image, device), (how.height, how.width), "bilinear")
+    return normalized(x, how.rescale, how.mean, how.std, dtype)
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Sam3Backend:
         key = self.key(image)
         if self._vision is None or self._vision[0] != key:
             model = self.store.get("sam3", "sam3")
-            pixels = preprocess(image, self._preprocessing()).to(self.store.device, self.store.dtype)
+            pixels = preprocess(image, self._preprocessing(), self.store.device, self.store.dtype)
             with torch.inference_mode():
                 features = model.get_vision_features(pixel_values=pixels)
             self.vision_calls += 1

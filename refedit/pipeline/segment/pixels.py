@@ -1,0 +1,255 @@
+"""Model inputs made with torch on the model's device, as transformers' torchvision image processors make them.
+
+transformers 5 ships two image processors per model: a PIL/numpy one and a torchvision one (the default where
+torchvision is installed). refedit cannot use the torchvision ones (torchvision does not load beside a CPU-only
+torch build), and the PIL ones resize and normalise on the CPU, in numpy: for GroundingDINO's 800-pixel input that
+was more time than the detector itself on a GPU (2.42x its model compute, ``benchmarks/results/gpu-h100.md``),
+and OWLv2's scipy anti-aliasing cost more than all tiny models together. These functions do what the torchvision
+processors do, with torch alone, on whatever device the model is on: the photo crosses to the device once as
+uint8, and the resizing, padding and normalising happen there.
+
+Each ``*_inputs`` function reads the recipe (sizes, resampling filter, mean, std, padding) from the checkpoint's
+own loaded image processor, and returns ``None`` for a recipe it does not reproduce, so that the caller falls
+back to the processor itself. Agreement with the PIL processors (within one uint8 level of rounding in the
+resize) is tested in ``tests/test_pixels.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+#: PIL resampling codes -> torch interpolation modes (the ones refedit's checkpoints use)
+MODES = {0: "nearest", 2: "bilinear", 3: "bicubic"}
+
+
+def uint8_image(image: Image.Image, device: torch.device | str) -> torch.Tensor:
+    """(1, 3, H, W) uint8 of an RGB PIL image, on ``device`` (the only host-to-device copy: 3 bytes a pixel)."""
+    array = np.array(image.convert("RGB") if image.mode != "RGB" else image)
+    return torch.from_numpy(array).to(device).permute(2, 0, 1)[None]
+
+
+def resize_uint8(x: torch.Tensor, size: tuple[int, int], mode: str, antialias: bool = True) -> torch.Tensor:
+    """``torchvision.transforms.v2.functional.resize`` of a uint8 image batch: PIL's filters (antialiased,
+    half-pixel centres), the result rounded and clamped back to uint8 as PIL does."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    if mode == "nearest":
+        return F.interpolate(x, size=size, mode="nearest-exact")
+    if x.device.type == "cpu" and mode in ("bilinear", "bicubic"):  # torch's uint8 kernels: PIL's passes and rounding
+        try:
+            return F.interpolate(x.contiguous(memory_format=torch.channels_last), size=size, mode=mode,
+                                 antialias=antialias, align_corners=False).contiguous()  # fmt: skip
+        except RuntimeError:
+            pass
+    y = F.interpolate(x.float(), size=size, mode=mode, antialias=antialias, align_corners=False)
+    return y.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def normalized(x: torch.Tensor, scale: float | None, mean: Sequence[float] | None, std: Sequence[float] | None,
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:  # fmt: skip
+    """``x * scale``, then ``(x - mean) / std`` per channel (either step skipped when ``None``), in ``dtype``."""
+    y = x.float()
+    if scale is not None:
+        y = y * scale
+    if mean is not None and std is not None:
+        m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+        s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
+        y = (y - m) / s
+    return y.to(dtype)
+
+
+def aspect_size(height: int, width: int, shortest: int, longest: int | None) -> tuple[int, int]:
+    """DETR-style size: the shorter side to ``shortest`` unless the longer would pass ``longest``
+    (``transformers.image_transforms.get_size_with_aspect_ratio``, reproduced)."""
+    size, raw = shortest, None
+    if longest is not None:
+        lo, hi = float(min(height, width)), float(max(height, width))
+        if hi / lo * size > longest:
+            raw = longest * lo / hi
+            size = int(round(raw))
+    if (height <= width and height == size) or (width <= height and width == size):
+        return height, width
+    if width < height:
+        return (int(raw * height / width) if raw is not None else int(size * height / width)), size
+    return size, (int(raw * width / height) if raw is not None else int(size * width / height))
+
+
+def longest_side_size(height: int, width: int, longest: int) -> tuple[int, int]:
+    """SAM's size: the longer side to ``longest``, each side rounded half up (``_get_preprocess_shape``)."""
+    scale = longest * 1.0 / max(height, width)
+    return int(height * scale + 0.5), int(width * scale + 0.5)
+
+
+def shortest_side_size(height: int, width: int, shortest: int) -> tuple[int, int]:
+    """CLIP's size: the shorter side to ``shortest``, the other scaled and truncated (torchvision's rule)."""
+    short, long = (height, width) if height <= width else (width, height)
+    new_short, new_long = shortest, int(shortest * long / short)
+    return (new_short, new_long) if height <= width else (new_long, new_short)
+
+
+def center_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The central ``height`` x ``width`` window, offsets rounded down as transformers' ``center_crop`` rounds them
+    (torchvision rounds half to even: one row apart for odd margins); zero-padded when the image is smaller."""
+    h, w = x.shape[-2:]
+    if h < height or w < width:
+        ph, pw = max(height - h, 0), max(width - w, 0)
+        x = F.pad(x, (pw // 2, (pw + 1) // 2, ph // 2, (ph + 1) // 2))
+        h, w = x.shape[-2:]
+    top, left = (h - height) // 2, (w - width) // 2
+    return x[..., top : top + height, left : left + width]
+
+
+def pad_to(x: torch.Tensor, height: int, width: int, value: float = 0.0) -> torch.Tensor:
+    """Pad bottom and right to ``height`` x ``width``."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, width - w, 0, height - h), value=value) if (h, w) != (height, width) else x
+
+
+def gaussian_blur(x: torch.Tensor, sigma: tuple[float, float]) -> torch.Tensor:
+    """``torchvision``'s ``gaussian_blur`` of a float batch: separable kernels of size ``2 * ceil(3 sigma) + 1``,
+    reflect padding."""
+    out = x
+    for axis, s in ((-2, sigma[0]), (-1, sigma[1])):
+        k = 2 * math.ceil(3 * s) + 1
+        half = (k - 1) * 0.5
+        t = torch.linspace(-half, half, steps=k, device=x.device, dtype=torch.float32)
+        g = torch.exp(-0.5 * (t / s).pow(2))
+        g = g / g.sum()
+        c = out.shape[1]
+        if axis == -2:
+            out = F.conv2d(F.pad(out, (0, 0, k // 2, k // 2), mode="reflect"), g.view(1, 1, k, 1).expand(c, 1, k, 1),
+                           groups=c)  # fmt: skip
+        else:
+            out = F.conv2d(F.pad(out, (k // 2, k // 2, 0, 0), mode="reflect"), g.view(1, 1, 1, k).expand(c, 1, 1, k),
+                           groups=c)  # fmt: skip
+    return out
+
+
+# --- recipes read from a loaded image processor -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The steps an image processor takes, from its own attributes."""
+
+    size: dict[str, Any]
+    mode: str
+    scale: float | None
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+    pad: tuple[int, int] | None
+    crop: tuple[int, int] | None
+
+    @classmethod
+    def of(cls, processor: Any) -> "Recipe | None":
+        """The recipe of an image processor (or a processor holding one), or ``None`` where refedit does not
+        reproduce a step (another filter, no RGB conversion)."""
+        ip = getattr(processor, "image_processor", processor)
+        resample = getattr(ip, "resample", 2)
+        mode = MODES.get(int(getattr(resample, "value", resample) if resample is not None else 2))
+        if mode is None or getattr(ip, "do_convert_rgb", True) is False:
+            return None
+        size = {k: v for k, v in dict(_as_dict(getattr(ip, "size", None)) if getattr(ip, "do_resize", True) else {}).items()
+                if v is not None}  # fmt: skip
+        pad = _as_dict(getattr(ip, "pad_size", None)) if getattr(ip, "do_pad", False) else {}
+        crop = _as_dict(getattr(ip, "crop_size", None)) if getattr(ip, "do_center_crop", False) else {}
+        normalize = getattr(ip, "do_normalize", False)
+        return cls(
+            size=size,
+            mode=mode,
+            scale=float(ip.rescale_factor) if getattr(ip, "do_rescale", False) else None,
+            mean=_triple(ip.image_mean) if normalize else None,
+            std=_triple(ip.image_std) if normalize else None,
+            pad=(int(pad["height"]), int(pad["width"])) if pad.get("height") and pad.get("width") else None,
+            crop=(int(crop["height"]), int(crop["width"])) if crop.get("height") and crop.get("width") else None,
+        )
+
+
+def _as_dict(size: Any) -> dict[str, Any]:
+    if size is None:
+        return {}
+    if isinstance(size, dict):
+        return dict(size)
+    return {k: getattr(size, k) for k in ("height", "width", "shortest_edge", "longest_edge") if hasattr(size, k)}
+
+
+def _triple(v: Any) -> tuple[float, ...]:
+    return tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else (float(v),) * 3
+
+
+def detr_inputs(processor: Any, image: Image.Image, device: torch.device | str,
+                dtype: torch.dtype) -> dict[str, torch.Tensor] | None:  # fmt: skip
+    """GroundingDINO / MM-Grounding-DINO ``pixel_values`` and ``pixel_mask`` of one image: resized (shorter side
+    to ``shortest_edge``, longer at most ``longest_edge``, or to ``height`` x ``width``), rescaled, normalised,
+    padded to ``pad_size`` when the processor says so (a batch of one is otherwise its own size)."""
+    r = Recipe.of(processor)
+    if r is None:
+        return None
+    x = uint8_image(image, device)
+    h, w = x.shape[-2:]
+    if "shortest_edge" in r.size:
+        new = aspect_size(h, w, int(r.size["shortest_edge"]), r.size.get("longest_edge"))
+    elif "height" in r.size and "width" in r.size:
+        new = (int(r.size["height"]), int(r.size["width"]))
+    elif not r.size:
+        new = (h, w)
+    else:
+        return None
+    pixels = normalized(resize_uint8(x, new, r.mode), r.scale, r.mean, r.std, dtype)
+    mask = torch.ones((1, *new), dtype=torch.long, device=pixels.device)
+    if r.pad is not None and r.pad != new:
+        pixels, mask = pad_to(pixels, *r.pad), pad_to(mask, *r.pad)
+    return {"pixel_values": pixels, "pixel_mask": mask}
+
+
+def sam_inputs(processor: Any, image: Image.Image, device: torch.device | str,
+               dtype: torch.dtype) -> tuple[torch.Tensor, tuple[int, int], tuple[int, int]] | None:  # fmt: skip
+    """SAM's ``pixel_values`` (longer side to ``longest_edge``, rescaled, normalised, zero-padded bottom/right to
+    ``pad_size``), the original (H, W) and the resized (h, w)."""
+    r = Recipe.of(processor)
+    if r is None or "longest_edge" not in r.size or r.pad is None:
+        return None
+    x = uint8_image(image, device)
+    h, w = x.shape[-2:]
+    new = longest_side_size(h, w, int(r.size["longest_edge"]))
+    pixels = pad_to(normalized(resize_uint8(x, new, r.mode), r.scale, r.mean, r.std, dtype), *r.pad)
+    return pixels, (int(h), int(w)), new
+
+
+def clip_inputs(processor: Any, crops: Sequence[torch.Tensor], dtype: torch.dtype) -> torch.Tensor | None:
+    """CLIP's ``pixel_values`` of (1, 3, h, w) uint8 crops: shorter side to ``shortest_edge``, centre crop,
+    rescaled, normalised; stacked."""
+    r = Recipe.of(processor)
+    if r is None or "shortest_edge" not in r.size or r.crop is None:
+        return None
+    out = []
+    for c in crops:
+        h, w = c.shape[-2:]
+        new = shortest_side_size(int(h), int(w), int(r.size["shortest_edge"]))
+        out.append(center_crop(resize_uint8(c, new, r.mode), *r.crop))
+    return normalized(torch.cat(out), r.scale, r.mean, r.std, dtype)
+
+
+def owlv2_inputs(processor: Any, image: Image.Image, device: torch.device | str, dtype: torch.dtype) -> torch.Tensor | None:
+    """OWLv2's ``pixel_values``: rescaled to [0, 1], zero-padded bottom/right to a square, Gaussian-smoothed by
+    sigma = (factor - 1) / 2 when shrinking (its original anti-aliasing), resized bilinearly to ``height`` x
+    ``width`` without further antialiasing, normalised (``Owlv2ImageProcessor``'s order)."""
+    r = Recipe.of(processor)
+    if r is None or not ("height" in r.size and "width" in r.size) or r.mode != "bilinear":
+        return None
+    x = normalized(uint8_image(image, device), r.scale, None, None)
+    side = max(x.shape[-2:])
+    x = pad_to(x, side, side)
+    out = (int(r.size["height"]), int(r.size["width"]))
+    sigma = tuple(max(0.0, (side / o - 1) / 2) for o in out)
+    if all(s > 0 for s in sigma):
+        x = gaussian_blur(x, sigma)  # type: ignore[arg-type]
+    x = F.interpolate(x, size=out, mode="bilinear", antialias=False, align_corners=False)
+    return normalized(x, None, r.mean, r.std, dtype)

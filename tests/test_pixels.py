@@ -1,0 +1,117 @@
+"""Model inputs made with torch (refedit.pipeline.segment.pixels) against transformers' own PIL image processors,
+with the published checkpoints' recipes (GroundingDINO 800/1333, SAM 1024 + padding, CLIP 224 + centre crop,
+OWLv2 960 with its Gaussian anti-aliasing) and the tiny test models'."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+from transformers.models.grounding_dino.image_processing_pil_grounding_dino import GroundingDinoImageProcessorPil
+from transformers.models.owlv2.image_processing_pil_owlv2 import Owlv2ImageProcessorPil
+from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
+
+from refedit.pipeline.segment import pixels as px
+
+
+def photo(w: int, h: int, seed: int = 0) -> Image.Image:
+    """Smooth shapes plus noise: both the gentle gradients of a photo and the worst case for rounding."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([x * 255 / w, y * 255 / h, ((x - w / 2) ** 2 + (y - h / 2) ** 2 < (min(w, h) / 3) ** 2) * 200.0], -1)
+    noisy = base + rng.normal(0, 25, base.shape)
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+
+
+def levels(ref: torch.Tensor, mine: torch.Tensor, std: list[float]) -> torch.Tensor:
+    """|difference| in uint8 levels of the input (undoing the normalisation's division by std)."""
+    assert ref.shape == mine.shape, (ref.shape, mine.shape)
+    return (ref.float() - mine.float()).abs() * torch.tensor(std).view(1, -1, 1, 1) * 255
+
+
+IMAGES = [photo(600, 400), photo(301, 457, seed=1), photo(97, 61, seed=2)]
+
+
+@pytest.mark.parametrize("image", IMAGES, ids=lambda im: f"{im.width}x{im.height}")
+def test_groundingdino_inputs_match_the_processor(image: Image.Image) -> None:
+    for ip in (GroundingDinoImageProcessorPil(), GroundingDinoImageProcessorPil(size={"shortest_edge": 128, "longest_edge": 128})):
+        ref = ip(images=image, return_tensors="pt")
+        mine = px.detr_inputs(ip, image, "cpu", torch.float32)
+        assert mine is not None
+        assert levels(ref["pixel_values"], mine["pixel_values"], ip.image_std).max() <= 1.01
+        assert torch.equal(ref["pixel_mask"], mine["pixel_mask"])
+
+
+@pytest.mark.parametrize("image", IMAGES, ids=lambda im: f"{im.width}x{im.height}")
+def test_sam_inputs_match_the_processor(image: Image.Image) -> None:
+    for ip in (SamImageProcessorPil(), SamImageProcessorPil(size={"longest_edge": 128}, pad_size={"height": 128, "width": 128})):
+        ref = ip(images=image, return_tensors="pt")
+        made = px.sam_inputs(ip, image, "cpu", torch.float32)
+        assert made is not None
+        pixels, original, reshaped = made
+        assert levels(ref["pixel_values"], pixels, ip.image_std).max() <= 1.01
+        assert original == tuple(ref["original_sizes"][0].tolist())
+        assert reshaped == tuple(ref["reshaped_input_sizes"][0].tolist())
+        h, w = reshaped
+        assert not pixels[..., h:, :].any() and not pixels[..., :, w:].any()  # zero padding after normalising
+
+
+def test_clip_inputs_match_the_processor_for_crops_of_any_shape() -> None:
+    ip = CLIPImageProcessorPil()
+    crops = [photo(w, h, seed=w) for w, h in ((300, 200), (40, 90), (224, 224), (13, 500))]
+    ref = ip(images=crops, return_tensors="pt")["pixel_values"]
+    mine = px.clip_inputs(ip, [px.uint8_image(c, "cpu") for c in crops], torch.float32)
+    assert mine is not None and mine.shape == (4, 3, 224, 224)
+    assert levels(ref, mine, ip.image_std).max() <= 1.01
+
+
+def test_owlv2_inputs_follow_its_torchvision_processor() -> None:
+    """OWLv2's two processors themselves differ along edges (scipy's mirror-mode zoom against torch's resize of
+    the reflect-blurred image): all but a few values agree within a level with the PIL/scipy one."""
+    ip = Owlv2ImageProcessorPil()
+    for image in IMAGES[:2]:
+        ref = ip(images=image, return_tensors="pt")["pixel_values"]
+        mine = px.owlv2_inputs(ip, image, "cpu", torch.float32)
+        assert mine is not None
+        d = levels(ref, mine, ip.image_std)
+        assert (d > 1.01).float().mean() < 0.005
+        assert d.mean() < 0.05
+
+
+def test_gaussian_blur_is_a_separable_reflect_padded_convolution() -> None:
+    """Against a direct 2-D convolution in numpy with the same kernel and reflect padding."""
+    rng = np.random.default_rng(3)
+    x = rng.random((1, 3, 23, 31)).astype(np.float32)
+    sy, sx = 1.3, 0.7
+    got = px.gaussian_blur(torch.from_numpy(x), (sy, sx)).numpy()
+
+    def kernel(s: float) -> np.ndarray:
+        k = 2 * int(np.ceil(3 * s)) + 1
+        t = np.linspace(-(k - 1) / 2, (k - 1) / 2, k)
+        g = np.exp(-0.5 * (t / s) ** 2)
+        return g / g.sum()
+
+    ky, kx = kernel(sy), kernel(sx)
+    k2 = np.outer(ky, kx)
+    padded = np.pad(x, ((0, 0), (0, 0), (len(ky) // 2,) * 2, (len(kx) // 2,) * 2), mode="reflect")
+    want = np.zeros_like(x)
+    for i in range(x.shape[2]):
+        for j in range(x.shape[3]):
+            want[0, :, i, j] = (padded[0, :, i : i + len(ky), j : j + len(kx)] * k2).sum(axis=(1, 2))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_sizes_follow_the_processors_rules() -> None:
+    assert px.aspect_size(400, 600, 800, 1333) == (800, 1200)
+    assert px.aspect_size(400, 1200, 800, 1333) == (444, 1333)  # the longer side caps the scale
+    assert px.longest_side_size(400, 600, 1024) == (683, 1024)
+    assert px.shortest_side_size(90, 40, 224) == (504, 224)
+
+
+def test_an_unreproduced_recipe_falls_back_to_the_processor() -> None:
+    """A filter refedit does not reproduce (LANCZOS) gives None: the caller then uses the processor itself."""
+    ip = GroundingDinoImageProcessorPil(resample=1)
+    assert px.Recipe.of(ip) is None
+    assert px.detr_inputs(ip, IMAGES[2], "cpu", torch.float32) is None
