@@ -59,7 +59,7 @@ from refedit.pipeline.edit import base as editor_base  # noqa: E402
 from refedit.pipeline.models import ModelStore  # noqa: E402
 from refedit.testing.fullsize import build_fullsize  # noqa: E402
 
-from modelcalls import Call, Recorder, forget_image, hook_loaded_models  # noqa: E402
+from modelcalls import Call, Recorder, forget_image, hook_loaded_models, keep_top_detections  # noqa: E402
 
 INSTRUCTION = "replace the left black cat with a tiger"
 
@@ -172,21 +172,6 @@ def make_plan() -> tuple[EditPlan | None, str]:
         data = json.loads((ROOT / "benchmarks" / "data" / "fullsize_plan.json").read_text())
         return EditPlan.from_dict(data), "given (spaCy not installed here)"
     return None, "rules (spaCy)"
-
-
-def keep_top_detections(pipeline: Pipeline, k: int = 3) -> None:
-    """Random weights score every query alike (fp16 scores saturate at 1.0), so the detector's output is cut to
-    its k best boxes, as for a photo with k cats: SAM and CLIP then do the work they do on a real photo."""
-    seg = pipeline.segmenter
-    if not hasattr(seg, "detector"):
-        return
-    detector = seg.detector
-    detect = detector.detect
-
-    def top(*args: Any, **kwargs: Any) -> Any:
-        return sorted(detect(*args, **kwargs), key=lambda c: -c.score)[:k]
-
-    detector.detect = top
 
 
 def instrument(pipeline: Pipeline, probes: Probes) -> None:
@@ -311,6 +296,8 @@ def main() -> int:
     ap.add_argument("--segmenter", default="grounded-sam", help="grounded-sam (default chain) or refdiff")
     ap.add_argument("--offload", default="none", choices=["none", "model", "sequential"])
     ap.add_argument("--compile", action="store_true", help="torch.compile the UNet (no replay: hooks would recompile)")
+    ap.add_argument("--cuda-graphs", choices=("auto", "on", "off"), default="auto",
+                    help="replay the UNet as CUDA graphs (no replay of model calls: a graph replay calls no forward)")
     ap.add_argument("--repeat", type=int, default=2, help="warm rounds (the minimum is reported)")
     ap.add_argument("--no-replay", action="store_true", help="skip the pure-compute replay")
     ap.add_argument("--instruction", default=INSTRUCTION)
@@ -341,7 +328,7 @@ def main() -> int:
     build_s = time.perf_counter() - t0
     settings = Settings(
         models={**settings0.models, **{role: str(p) for role, p in paths.items()}},
-        device=str(device), dtype=str(dtype).replace("torch.", ""), offload=args.offload, compile=args.compile,
+        device=str(device), dtype=str(dtype).replace("torch.", ""), offload=args.offload, compile=args.compile, cuda_graphs=args.cuda_graphs,
     )  # fmt: skip
     image = Image.open(ROOT / "examples" / "cat.jpg").convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
 
@@ -350,7 +337,7 @@ def main() -> int:
                "resolution": min(args.resolution, max(w, h)), "refdiff_resolution": min(args.resolution, max(w, h))}  # fmt: skip
     store = ModelStore(settings)
     pipeline = Pipeline.build(settings, segmenter=args.segmenter, options=options, store=store)
-    keep_top_detections(pipeline, args.detections)
+    keep_top_detections(pipeline.segmenter, args.detections)
     request = EditRequest(image=image, instruction=args.instruction, plan=given_plan, seed=0)
 
     probes = Probes(meter)
@@ -359,7 +346,7 @@ def main() -> int:
     def step_of(model: str) -> str:
         return probes.stack[-1] if probes.stack else f"{stage_of[0]}: {model}"
 
-    recorder = None if (args.no_replay or args.compile) else Recorder(step_of)
+    recorder = None if (args.no_replay or args.compile or args.cuda_graphs == "on") else Recorder(step_of)
     if recorder is not None:
         recorder.active = False
     cold_rss0 = _rss_peak_mib() if not meter.cuda else 0.0
@@ -410,7 +397,7 @@ def main() -> int:
 
     info = {
         "title": f"{args.segmenter} + diffedit, {w}x{h}, {device.type} {str(dtype).replace('torch.', '')}"
-                 f"{', compiled UNet' if args.compile else ''}, offload {args.offload} (random weights)",
+                 f"{', compiled UNet' if args.compile else ''}{', CUDA graphs' if args.cuda_graphs == 'on' else ''}, offload {args.offload} (random weights)",
         "machine": (torch.cuda.get_device_name(device) if meter.cuda else f"{platform.processor() or 'cpu'}, "
                     f"{torch.get_num_threads()} threads"),
         "clock": "process CPU time, all threads (seconds)" if args.clock == "cpu" else "wall time (seconds)",

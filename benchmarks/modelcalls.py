@@ -88,3 +88,18 @@ def forget_image(segmenter: Any) -> None:
     for attr in ("_key", "_state"):
         if sam is not None and hasattr(sam, attr):
             setattr(sam, attr, None)
+
+
+def keep_top_detections(segmenter: Any, k: int = 3) -> None:
+    """Cut the segmenter's detector output to its ``k`` best boxes (0: all), as for a photo with k cats. Random
+    weights score every query alike (tiny models at a 0 threshold pass all of them, fp16 scores saturate at 1.0),
+    so without this SAM and CLIP would do the work of 20 to 60 objects, not a real photo's."""
+    if k <= 0 or not hasattr(segmenter, "detector"):
+        return
+    detector = segmenter.detector
+    detect = detector.detect
+
+    def top(*args: Any, **kwargs: Any) -> Any:
+        return sorted(detect(*args, **kwargs), key=lambda c: -c.score)[:k]
+
+    detector.detect = top

@@ -13,11 +13,14 @@ How it measures (like with like, in one process):
   is the work done and not idle spinning of a thread pool.
 
 SAM's per-image cache is cleared before each ``segment()``: every round costs what a new photo costs. The
-instruction carries a colour so the CLIP attribute filter runs, as for "the white cup on the right".
+instruction carries a colour so the CLIP attribute filter runs, as for "the white cup on the right". Random weights
+at a 0 box threshold pass every query (20 boxes after NMS), so the detector's output is cut to its ``--detections``
+best (default 3, as on a photo with three cups and in ``fullsize.py``); ``--detections 0`` keeps all of them, the
+worst case: SAM then upsamples and CLIP scores 20 masks at full resolution.
 ``--fullsize DIR`` runs the published sizes instead (GroundingDINO-base, SAM ViT-H, CLIP B/16 with random weights,
 built by :mod:`refedit.testing.fullsize` into DIR or reused): the same non-model work against real model compute.
 
-Run: ``python benchmarks/segmenter.py [--rounds N] [--threads N] [--instruction TEXT] [--fullsize DIR]``.
+Run: ``python benchmarks/segmenter.py [--rounds N] [--threads N] [--instruction TEXT] [--detections K] [--fullsize DIR]``.
 Exit code 0 when the goal is met, 1 when not.
 """
 
@@ -45,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from modelcalls import Call, Recorder, forget_image, hook_loaded_models  # noqa: E402
+from modelcalls import Call, Recorder, forget_image, hook_loaded_models, keep_top_detections  # noqa: E402
 
 GOAL = 1.10
 
@@ -76,6 +79,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=9, help="interleaved segment/replay rounds (minimum kept)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1: CPU time = work)")
     ap.add_argument("--instruction", default="remove the white cup on the right")
+    ap.add_argument("--detections", type=int, default=3,
+                    help="detections kept, the k best (a photo with k cups); 0: all the random weights give")  # fmt: skip
     ap.add_argument("--fullsize", type=Path, default=None, metavar="DIR",
                     help="published model sizes (random weights) built into / reused from DIR instead of tiny ones")  # fmt: skip
     opts = ap.parse_args()
@@ -102,6 +107,7 @@ def main() -> int:
     image = Image.open(ROOT / "examples" / "coffee.jpg").convert("RGB")
     plan = RulesParser().parse(instruction=opts.instruction)
     seg = GroundedSamSegmenter(store, GroundedSamOptions(box_threshold=0.0))
+    keep_top_detections(seg, opts.detections)
 
     def run_segment() -> object:
         forget_image(seg)
@@ -142,7 +148,8 @@ def main() -> int:
     for call in calls:
         counts[call.name] = counts.get(call.name, 0) + 1
     n = len(getattr(result, "candidates", ()))
-    print(f"image {image.width}x{image.height}, '{opts.instruction}': {n} candidates, {len(calls)} model calls")
+    kept = f"the {opts.detections} best detections kept" if opts.detections > 0 else "all detections kept"
+    print(f"image {image.width}x{image.height}, '{opts.instruction}': {n} candidates ({kept}), {len(calls)} model calls")
     sizes = "full-size (random weights)" if opts.fullsize else "tiny"
     print(f"  {sizes} GroundingDINO + SAM + CLIP, CPU, {opts.threads} thread(s), min of {opts.rounds} interleaved rounds")
     print("  replayed alone (CPU ms, min per model):")
