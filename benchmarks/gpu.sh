@@ -3,7 +3,9 @@
 # GPU in fp16, then runs benchmarks/fullsize.py for
 #   1. the default chain (rules + Grounded-SAM base/ViT-H + DiffEdit T=50 r=0.5), 512x512, with the replay of
 #      its model calls (overhead per stage),
-#   2. the same with --offload model (peak VRAM of that memory plan),
+#   2. the same with --cuda-graphs on (the UNet's calls replayed as CUDA graphs: launch-bound without them), after
+#      the CUDA-only tests of tests/test_graphs.py and tests/test_pixels.py (graph replay == eager UNet),
+#   2b. the default chain with --offload model (peak VRAM of that memory plan),
 #   3. the default chain with --compile (torch.compile takes a minute or so the first time),
 #   4. --offload sequential (least VRAM, slowest; T=10) and 5. the Ref-Diff chain.
 # GPU_SH_ONLY="default compile" runs a subset (sweeps is not in the default set: GPU_SH_ONLY=sweeps) (a second try within the same 15 minutes of device time).
@@ -40,9 +42,18 @@ run() {  # name, seconds, fullsize.py arguments...
     2> >(grep -v -E "Writing model shards|torchvision|should be kept in float32" >&2)
   echo "=== $name: exit $? after $((SECONDS - start)) s"
 }
-ONLY="${GPU_SH_ONLY:-default offload-model compile offload-sequential refdiff}"
+ONLY="${GPU_SH_ONLY:-default graphs offload-model compile offload-sequential refdiff}"
 want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 want default && run default 90 --repeat 3
+if want graphs; then
+  if "$PY" -c "import pytest" 2>/dev/null; then
+    echo "=== CUDA tests"
+    timeout 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_graphs.py -k cuda 2>&1 | tail -5 | tee "$OUT/cuda-tests.txt"
+  else
+    echo "=== CUDA tests skipped: pytest is not installed here"
+  fi
+  run graphs 75 --repeat 3 --cuda-graphs on
+fi
 want offload-model && run offload-model 60 --repeat 2 --offload model --no-replay
 want compile && run compile 210 --repeat 3 --compile
 # peak memory does not depend on T: 10 steps keep the streamed-weights run short

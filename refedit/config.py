@@ -7,6 +7,7 @@ Environment variables:
     REFEDIT_OFFLOAD        none | model | sequential   (GPU memory plan, see ``Settings.offload``)
     REFEDIT_COMPILE        1 | 0                       (torch.compile the UNet)
     REFEDIT_VAE_TILING     auto | on | off             (tiled VAE for large working sizes)
+    REFEDIT_CUDA_GRAPHS    auto | on | off             (replay the UNet as CUDA graphs; auto: off until measured)
     REFEDIT_CHANNELS_LAST  auto | on | off             (UNet/VAE in channels_last; auto: on CUDA)
     REFEDIT_MAX_PIXELS     largest image refedit decodes, in pixels (decompression-bomb guard; 64000000)
     REFEDIT_TRUST_CHECKPOINT 1 | 0                     (load pickled .ckpt/.pt/.bin files: they can run code)
@@ -253,7 +254,7 @@ def config_path() -> Path:
 
 #: config file keys and their types (``models`` is a table of role = "model id")
 CONFIG_KEYS: Mapping[str, Any] = MappingProxyType(
-    {"device": str, "dtype": str, "offload": str, "compile": bool, "vae_tiling": str, "channels_last": str,
+    {"device": str, "dtype": str, "offload": str, "compile": bool, "vae_tiling": str, "channels_last": str, "cuda_graphs": str,
      "trust_checkpoint": bool, "on_ambiguous": str, "models": dict}  # fmt: skip
 )
 
@@ -304,7 +305,8 @@ class Settings:
     (the detector and SAM leave before the UNet comes); ``sequential`` also streams the
     SD weights layer by layer from the CPU (accelerate's ``cpu_offload``: least memory, slowest). ``compile`` runs the UNet through
     ``torch.compile``; ``vae_tiling`` ``auto`` tiles the VAE for working sizes over 1024 px; ``channels_last``
-    ``auto`` stores UNet and VAE in channels-last on CUDA. ``trust_checkpoint`` allows loading pickled
+    ``auto`` stores UNet and VAE in channels-last on CUDA; ``cuda_graphs`` ``on`` replays the UNet's calls as CUDA
+    graphs (:mod:`refedit.pipeline.graphs`; ``auto`` is off until a GPU run has measured it). ``trust_checkpoint`` allows loading pickled
     single-file checkpoints and adapters (``.ckpt``, ``.pt``, ``.pth``, ``.bin``), which can run code when read.
     ``on_ambiguous`` is the default policy when several objects fit the instruction equally well: ``fail`` (exit
     7 with the candidates listed), ``best`` (the highest detection score) or ``all``; ``--on-ambiguous`` overrides.
@@ -317,6 +319,7 @@ class Settings:
     compile: bool = False
     vae_tiling: str = "auto"
     channels_last: str = "auto"
+    cuda_graphs: str = "auto"
     trust_checkpoint: bool = False
     on_ambiguous: str = "fail"
 
@@ -325,6 +328,7 @@ class Settings:
         _check_choice("dtype", self.dtype, DTYPES)
         for what, value, choices in (("offload", self.offload, OFFLOADS), ("vae_tiling", self.vae_tiling, SWITCHES),
                                      ("channels_last", self.channels_last, SWITCHES),
+                                     ("cuda_graphs", self.cuda_graphs, SWITCHES),
                                      ("on_ambiguous", self.on_ambiguous, AMBIGUITY_POLICIES)):  # fmt: skip
             if value not in choices:
                 raise BadInput(f"invalid {what.replace('_', '-')} {value!r}; choose from {', '.join(choices)}")
@@ -359,6 +363,7 @@ class Settings:
         compile: bool | None = None,
         vae_tiling: str | None = None,
         channels_last: str | None = None,
+        cuda_graphs: str | None = None,
         trust_checkpoint: bool | None = None,
         on_ambiguous: str | None = None,
         environ: Mapping[str, str] | None = None,
@@ -391,6 +396,7 @@ class Settings:
             compile=_flag("compile", pick("compile", compile, False)),
             vae_tiling=str(pick("vae_tiling", vae_tiling, "auto")),
             channels_last=str(pick("channels_last", channels_last, "auto")),
+            cuda_graphs=str(pick("cuda_graphs", cuda_graphs, "auto")),
             trust_checkpoint=_flag("trust-checkpoint", pick("trust_checkpoint", trust_checkpoint, False)),
             on_ambiguous=str(pick("on_ambiguous", on_ambiguous, "fail")),
         )

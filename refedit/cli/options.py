@@ -50,6 +50,9 @@ def model_options(fn: F) -> F:
                       help="Model dtype [env REFEDIT_DTYPE; auto: float16 on GPU, float32 on CPU].")(fn)  # fmt: skip
     fn = click.option("--vae-tiling", type=click.Choice(["auto", "on", "off"]), default=None,
                       help="Tiled VAE [env REFEDIT_VAE_TILING; auto: for working sizes over 1024 px].")(fn)  # fmt: skip
+    fn = click.option("--cuda-graphs", type=click.Choice(["auto", "on", "off"]), default=None,
+                      help="Replay the UNet as CUDA graphs (fewer kernel launches) [env REFEDIT_CUDA_GRAPHS; auto: "
+                           "off until measured on a GPU].")(fn)  # fmt: skip
     fn = click.option("--compile/--no-compile", "compile_unet", default=None,
                       help="torch.compile the UNet: slower first edit, faster after [env REFEDIT_COMPILE].")(fn)  # fmt: skip
     fn = click.option("--offload", type=click.Choice(["none", "model", "sequential"]), default=None,
@@ -94,7 +97,7 @@ def settings_from(params: dict[str, Any]) -> Any:
     models = {role: params.pop(_param(role), None) for role in (*HF_ROLES, *METRIC_ROLES)}
     return Settings.resolve(models=models, device=params.pop("device", None), dtype=params.pop("dtype", None),
                             offload=params.pop("offload", None), compile=params.pop("compile_unet", None),
-                            vae_tiling=params.pop("vae_tiling", None),
+                            vae_tiling=params.pop("vae_tiling", None), cuda_graphs=params.pop("cuda_graphs", None),
                             trust_checkpoint=params.pop("trust_checkpoint", None))  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from refedit.errors import ModelUnavailable
 from refedit.pipeline.adapters import LoraSpec, adapter_records, check_lora
 from refedit.pipeline.checkpoints import SingleFile, is_single_file
 from refedit.core import ddim
+from refedit.pipeline.graphs import graphed_call
 from refedit.pipeline.models import ModelStore
 
 UNET_TYPES = {4: "sd", 9: "inpaint", 8: "instruct"}
@@ -219,11 +220,20 @@ class StableDiffusion:
         """The timestep ``t`` as a device tensor, made once: no host-to-device copy inside a denoising loop."""
         return self.store.cached(("timestep", t, str(device)), lambda: torch.tensor(t, device=device))
 
+    def cuda_graphs(self, latents: torch.Tensor) -> bool:
+        """Whether UNet calls replay as CUDA graphs (``Settings.cuda_graphs`` ``on``, a CUDA tensor, the weights
+        resident: sequential offload streams them)."""
+        s = self.store.settings
+        return s.cuda_graphs == "on" and latents.is_cuda and s.offload != "sequential"
+
     def eps(self, latents: torch.Tensor, t: int, text: torch.Tensor) -> torch.Tensor:
         """One UNet call, as the noise prediction ε_θ(latents, t, text) whatever the checkpoint predicts: a
         v-predicting UNet's v is turned into ε (:func:`ddim.v_to_eps`) with x_t the first ``out_channels``
         channels of ``latents`` (inpainting and InstructPix2Pix UNets get their conditioning after x_t)."""
-        out = self.unet(latents, self.timestep(t, latents.device), encoder_hidden_states=text).sample
+        if self.cuda_graphs(latents):
+            out = graphed_call(self.store, self.model_id, self.unet)(latents, self.timestep(t, latents.device), text)
+        else:
+            out = self.unet(latents, self.timestep(t, latents.device), encoder_hidden_states=text).sample
         if self.prediction_type == "v_prediction":
             out = ddim.v_to_eps(latents[:, : out.shape[1]], out, self.alpha(t))
         return out
