@@ -103,7 +103,8 @@ def test_stand_in_detector_registered_through_the_registry(tiny_settings, tiny_e
 
 @pytest.mark.parametrize("low,pad", [(256, 1024), (32, 128), (64, 1024)])
 @pytest.mark.parametrize("size", [(400, 600), (600, 400), (333, 777), (1024, 1024), (1500, 2000), (17, 5)])
-def test_sam_mask_upscaling_equals_the_processors(low, pad, size):
+@pytest.mark.parametrize("n", [5, 17])  # masks on the batch axis, and as channels
+def test_sam_mask_upscaling_equals_the_processors(low, pad, size, n):
     """Our post-processing computes only the rows and columns the crop keeps: it must give exactly the masks of
     transformers' ``post_process_masks`` (the reference implementation of segment-anything's)."""
     import torch
@@ -114,7 +115,7 @@ def test_sam_mask_upscaling_equals_the_processors(low, pad, size):
     oh, ow = size
     scale = pad / max(oh, ow)
     reshaped = (int(oh * scale + 0.5), int(ow * scale + 0.5))
-    logits = torch.randn(5, 1, low, low, generator=torch.Generator().manual_seed(low + oh)) * 3
+    logits = torch.randn(n, 1, low, low, generator=torch.Generator().manual_seed(low + oh)) * 3
     want = SamImageProcessorPil().post_process_masks([logits], [size], [reshaped], pad_size={"height": pad, "width": pad})
     got = upscale_masks(logits[:, 0], (pad, pad), reshaped, size)
     assert got.dtype == torch.bool and torch.equal(got, want[0][:, 0])

@@ -15,6 +15,10 @@ from refedit.pipeline.models import ModelStore
 from refedit.pipeline.segment.pixels import sam_inputs
 
 
+#: below this many masks :func:`upscale_masks` puts them on the batch axis (measured crossover ~20 on 1 CPU thread)
+FEW_MASKS = 16
+
+
 def upscale_masks(low: torch.Tensor, padded: tuple[int, int], reshaped: tuple[int, int],
                   original: tuple[int, int]) -> torch.Tensor:  # fmt: skip
     """SAM's mask post-processing (``postprocess_masks`` of segment-anything, ``post_process_masks`` of
@@ -29,8 +33,12 @@ def upscale_masks(low: torch.Tensor, padded: tuple[int, int], reshaped: tuple[in
     lh, lw = low.shape[-2:]
     sy, sx = ph / lh, pw / lw
     ky, kx = min(lh, math.ceil(rh / sy) + 1), min(lw, math.ceil(rw / sx) + 1)
-    up = F.interpolate(low[None, :, :ky, :kx], scale_factor=(sy, sx), mode="bilinear", align_corners=False)
-    return F.interpolate(up[..., :rh, :rw], original, mode="bilinear", align_corners=False)[0] > 0
+    # masks along the batch axis for a few (PyTorch's CPU kernel is 2-3x faster so for 1-8 masks), as channels for
+    # many (then faster); the same arithmetic per pixel either way
+    x = low[:, None, :ky, :kx] if low.shape[0] < FEW_MASKS else low[None, :, :ky, :kx]
+    up = F.interpolate(x, scale_factor=(sy, sx), mode="bilinear", align_corners=False)
+    full = F.interpolate(up[..., :rh, :rw], original, mode="bilinear", align_corners=False)
+    return (full[:, 0] if low.shape[0] < FEW_MASKS else full[0]) > 0
 
 
 class Sam:
