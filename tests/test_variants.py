@@ -62,6 +62,28 @@ def test_a_sweep_of_5_ratios_costs_one_inversion_plus_the_denoising_runs(tiny_se
     assert [v.encode_ratio for v in res.variants] == list(RATIOS)
 
 
+def test_a_joint_sweep_shares_the_denoising_calls(tiny_settings):
+    """On a GPU (forced here) the ratios' runs share UNet calls: the same latents evaluated in 9 calls, not 27."""
+    ed = editor(tiny_settings, encode_ratios=",".join(map(str, RATIOS)))
+    ed.joint_sweep = True
+    with record_unet_calls(ed.sd.unet) as seen:
+        res = run(ed)
+    schedule = ddim_timesteps(ed.sd.scheduler_config, T)
+    r_max = max(RATIOS)
+    inversion = [UNetCall(1, t) for t in reversed(schedule[-n_steps(r_max):])]
+    # then one guided call per timestep of the longest run, for every run under way at that timestep: each ratio's
+    # run joins at its own t_{r_i}, so the calls evaluate Σ⌈r_i·T⌉ latents (x 2 with guidance)
+    denoising = [UNetCall(2 * sum(1 for r in RATIOS if t in schedule[-n_steps(r):]), t) for t in schedule[-n_steps(r_max):]]
+    assert seen == inversion + denoising
+    assert len(seen) == 9 + 9  # by hand: 18 UNet calls, where 5 single runs take 2·27 = 54
+    assert sum(c.batch for c in denoising) // 2 == 2 + 4 + 5 + 7 + 9  # Σ⌈r_i·T⌉ = 27 latents denoised
+    assert [c.batch for c in denoising] == [2, 2, 4, 4, 6, 8, 8, 10, 10]  # the same by hand
+    assert [v.label for v in res.variants] == ["r0.20", "r0.40", "r0.50", "r0.70", "r0.90"]
+    single = run(editor(tiny_settings, encode_ratio=0.4))
+    diff = np.abs(np.asarray(single.image).astype(int) - np.asarray(res.variants[1].image).astype(int))
+    assert diff.max() <= 1  # float32 summation order of a larger batch: one grey level at most
+
+
 def test_each_ratio_of_a_sweep_equals_a_single_run_with_the_same_seed(tiny_settings):
     sweep = run(editor(tiny_settings, encode_ratios=",".join(map(str, RATIOS))))
     for v in sweep.variants:
@@ -81,6 +103,19 @@ def test_each_ratio_of_a_sweep_equals_a_single_run_with_the_same_seed(tiny_setti
         a = ed.denoise(part, PLAN.edited_caption, mask, 7.5)
         b = ed.denoise(own, PLAN.edited_caption, mask, 7.5)
         assert (a - b).abs().max().item() <= 1e-5, r
+    # the joint denoising of a GPU sweep against each ratio's own denoising, deterministic and stochastic (η = 1):
+    # the UNet sees larger batches, whose float32 summation order moves latents by ~2e-5 (relative ~1e-5)
+    together = ed.denoise_sweep(full, [n_steps(r) for r in RATIOS], PLAN.edited_caption, mask, 7.5)
+    seeds = (11, 12)
+    noisy = ed.denoise_sweep(full, [n_steps(r) for r in RATIOS], PLAN.edited_caption, mask, 7.5, eta=1.0, noise_seeds=seeds)
+    def relative(a: torch.Tensor, b: torch.Tensor) -> float:  # the largest difference against the latents' scale
+        return ((a - b).abs().max() / b.abs().max()).item()
+
+    for k, r in enumerate(RATIOS):
+        part = full.shortened(n_steps(r))
+        assert relative(together[k], ed.denoise(part, PLAN.edited_caption, mask, 7.5)) <= 2e-5, r
+        alone = ed.denoise(part, PLAN.edited_caption, mask, 7.5, eta=1.0, noise_seeds=seeds)
+        assert noisy[k].shape[0] == 2 and relative(noisy[k], alone) <= 2e-5, r
 
 
 def test_four_outputs_cost_one_inversion_and_batched_denoising(tiny_settings):

@@ -10,15 +10,16 @@ never returning to z_0 outside the mask; refedit follows Eq. 4 (same noise level
 
 Several results from one inversion: a sweep of encoding ratios inverts once to the largest r and denoises from
 each smaller ratio's point of that same trajectory (the inversion to a smaller r is the first ⌈r·T⌉ steps of
-the one to a larger r, operation for operation), so it costs ⌈r_max·T⌉ + Σ⌈r_i·T⌉ UNet calls, not
-Σ 2⌈r_i·T⌉; N outputs denoise as one latent batch of N (2N with guidance) per step from the shared
+the one to a larger r, operation for operation), so it costs ⌈r_max·T⌉ + Σ⌈r_i·T⌉ UNet calls, not Σ 2⌈r_i·T⌉;
+on a GPU the ratios' denoising runs also share their calls (each joins at its own timestep: ⌈r_max·T⌉ batched
+calls evaluating the same Σ⌈r_i·T⌉ latents, see :meth:`DiffEditEditor.denoise_sweep`); N outputs denoise as one latent batch of N (2N with guidance) per step from the shared
 inversion, each with its own stochastic-DDIM noise stream (see :class:`DiffEditOptions`)."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from PIL import Image
@@ -30,6 +31,10 @@ from refedit.pipeline.edit.base import CheckpointEditor, WorkRegion, finish
 from refedit.pipeline.edit.options import DiffEditOptions, variant_label
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.stages import Progress
+
+
+#: the most latents one UNet call of a joint sweep denoises (twice as many rows with guidance)
+SWEEP_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,13 @@ class DiffEditEditor(CheckpointEditor):
         model: str | None = None,
         progress: Progress | None = None,
         direction: Any = None,
+        joint_sweep: bool | None = None,
     ) -> None:
+        """``joint_sweep``: whether a sweep's runs share UNet calls (:meth:`denoise_sweep`); ``None``: on an
+        accelerator, where a call's cost is mostly launching it and a larger batch comes nearly free. On a CPU the
+        cost grows with the batch, so there each ratio runs on its own, bit-identical to a single-ratio edit."""
         super().__init__(store, options, model)
+        self.joint_sweep = joint_sweep
         self.progress = progress
         self._inversions: OrderedDict[tuple[object, ...], Inversion] = OrderedDict()
         self._direction = direction  # the --auto-ratio scorer (CLIP directional similarity); built on first use
@@ -128,6 +138,52 @@ class DiffEditEditor(CheckpointEditor):
 
         return ddim.sample(start, sched, eps, blend, eta=eta, noise=noise)
 
+    @torch.inference_mode()
+    def denoise_sweep(self, inversion: Inversion, steps: Sequence[int], edited_caption: str, mask: torch.Tensor,
+                      guidance: float, *, eta: float = 0.0, noise_seeds: tuple[int, ...] = ()) -> list[torch.Tensor]:  # fmt: skip
+        """:meth:`denoise` from several points of one inversion (a sweep: ``steps[i]`` = ⌈r_i·T⌉) at once: walking
+        the trajectory's timesteps from the noisiest, each run joins at its own t_{r_i} and from then on shares one
+        UNet call per timestep with the runs already under way (at most :data:`SWEEP_BATCH` latents a call). Each
+        run's arithmetic is its single :meth:`denoise`'s: the same start, the same ᾱ pairs, the same blending
+        latents, its own noise generators; only the UNet sees a larger batch. ⌈r_max·T⌉ UNet calls, not Σ⌈r_i·T⌉."""
+        m, sched = len(inversion.latents), inversion.schedule
+        n = max(1, len(noise_seeds))
+        if eta > 0.0 and len(noise_seeds) != n:
+            raise ValueError("stochastic sampling needs one noise seed per output")
+        pair = self.sd.encode_text(["", edited_caption])
+        texts: dict[int, torch.Tensor] = {}
+        xs: dict[int, torch.Tensor] = {}
+        gens = {i: [torch.Generator().manual_seed(s) for s in noise_seeds] for i in range(len(steps))} if eta > 0 else {}
+
+        def noise(i: int, like: torch.Tensor) -> torch.Tensor:  # the run's own streams, one draw per step it takes
+            draws = [torch.randn(tuple(like.shape[1:]), generator=g, dtype=torch.float32) for g in gens[i]]
+            return torch.stack(draws).to(like.device, like.dtype)
+
+        first = m - max(steps)
+        for k in range(first, m):
+            for i, n_i in enumerate(steps):
+                if m - n_i == k:
+                    xs[i] = inversion.latents[k].repeat(n, 1, 1, 1)
+            active = sorted(xs)
+            a, a_prev = sched.alphas[k], sched.alphas_prev[k]
+            keep = inversion.latents[k + 1] if k + 1 < m else inversion.start
+            for group in [active[j : j + max(1, SWEEP_BATCH // n)] for j in range(0, len(active), max(1, SWEEP_BATCH // n))]:
+                x = torch.cat([xs[i] for i in group])
+                b = x.shape[0]
+                if b not in texts:
+                    texts[b] = pair.repeat_interleave(b, dim=0)
+                e = ddim.cfg(*self._eps(torch.cat([x, x]), sched.timesteps[k], texts[b]).chunk(2), guidance)
+                if eta > 0.0:
+                    z = torch.cat([noise(i, xs[i]) for i in group])
+                    x = ddim.stochastic_ddim_step(x, e, a, a_prev, ddim.ddim_sigma(a, a_prev, eta), z)
+                else:
+                    x = ddim.ddim_step(x, e, a, a_prev)
+                x = ddim.blend_latents(x, keep, mask)
+                for i, part in zip(group, x.split(n), strict=True):
+                    xs[i] = part
+            self._report("edit", k + 1 - first, m - first)
+        return [xs[i] for i in range(len(steps))]
+
     def cached_inversion(self, work: Image.Image, source_caption: str, seed: int, ratio: float | None = None) -> Inversion:
         """:meth:`invert` to ``ratio`` once per (working image, source caption, T, seed, model, dtype): an inversion
         cached to a larger ratio serves a smaller one (:meth:`Inversion.shortened`), and is replaced by a
@@ -165,7 +221,15 @@ class DiffEditEditor(CheckpointEditor):
         made: list[tuple[float, int, EditResult]] = []
         scores: list[tuple[float, float]] = []
         numbers = range(opts.variant, opts.variant + opts.num_outputs)
-        for ratio in ratios:
+        joint = self.joint_sweep if self.joint_sweep is not None else self.sd.store.device.type != "cpu"
+        if len(ratios) > 1 and not opts.auto_ratio and joint:  # a sweep whose runs share the UNet calls
+            runs = self.denoise_sweep(inversion, [ddim.encode_steps(opts.steps, r) for r in ratios], plan.edited_caption,
+                                      mask, opts.guidance, eta=opts.sampling_eta, noise_seeds=self.noise_seeds(seed))  # fmt: skip
+            for ratio, latents in zip(ratios, runs, strict=True):
+                for number, z in zip(numbers, latents.split(1), strict=True):
+                    made.append((ratio, number, self._finish(image, self.sd.decode(z), region, plan, segmentation, seed)))
+            return self._assemble(made, scores)
+        for ratio in ratios:  # one ratio, or --auto-ratio: in ascending order until one reaches the threshold
             part = inversion.shortened(ddim.encode_steps(opts.steps, ratio))
             latents = self.denoise(part, plan.edited_caption, mask, opts.guidance, eta=opts.sampling_eta,
                                    noise_seeds=self.noise_seeds(seed))  # fmt: skip
