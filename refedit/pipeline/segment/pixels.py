@@ -114,21 +114,21 @@ def pad_to(x: torch.Tensor, height: int, width: int, value: float = 0.0) -> torc
 
 def gaussian_blur(x: torch.Tensor, sigma: tuple[float, float]) -> torch.Tensor:
     """``torchvision``'s ``gaussian_blur`` of a float batch: separable kernels of size ``2 * ceil(3 sigma) + 1``,
-    reflect padding."""
+    reflect padding; (height, width) sigmas. Each pass is a weighted sum of shifted views (PyTorch's CPU
+    convolution for these shapes is 2-10x slower: 1600 x 1600 x 3 at sigma 0.33 took 566 ms, the sums 50 ms)."""
     out = x
     for axis, s in ((-2, sigma[0]), (-1, sigma[1])):
         k = 2 * math.ceil(3 * s) + 1
         half = (k - 1) * 0.5
-        t = torch.linspace(-half, half, steps=k, device=x.device, dtype=torch.float32)
+        t = torch.linspace(-half, half, steps=k, dtype=torch.float32)
         g = torch.exp(-0.5 * (t / s).pow(2))
-        g = g / g.sum()
-        c = out.shape[1]
-        if axis == -2:
-            out = F.conv2d(F.pad(out, (0, 0, k // 2, k // 2), mode="reflect"), g.view(1, 1, k, 1).expand(c, 1, k, 1),
-                           groups=c)  # fmt: skip
-        else:
-            out = F.conv2d(F.pad(out, (k // 2, k // 2, 0, 0), mode="reflect"), g.view(1, 1, 1, k).expand(c, 1, 1, k),
-                           groups=c)  # fmt: skip
+        weights = (g / g.sum()).tolist()
+        r, n = k // 2, out.shape[axis]
+        padded = F.pad(out, (0, 0, r, r) if axis == -2 else (r, r, 0, 0), mode="reflect")
+        acc = padded.narrow(axis, 0, n) * weights[0]
+        for i in range(1, k):
+            acc.add_(padded.narrow(axis, i, n), alpha=weights[i])
+        out = acc
     return out
 
 
