@@ -395,6 +395,12 @@ class ModelStore:
                 # TF32 for float32 matrix products and convolutions (Ampere and newer; fp16 is unaffected)
                 torch.backends.cuda.matmul.allow_tf32 = True
                 torch.backends.cudnn.allow_tf32 = True
+            elif self._device.type == "cpu":
+                import torch
+
+                # denormal floats (below 1.2e-38) to zero: x86 CPUs compute with them up to 100x slower, and SAM's
+                # zero-padded input made every ViT-H layer 9x slower (a 4000x3000 photo: 15 min instead of 45 s)
+                torch.set_flush_denormal(True)
         return self._device
 
     @property
