@@ -42,7 +42,9 @@ run() {  # name, seconds, fullsize.py arguments...
     2> >(grep -v -E "Writing model shards|torchvision|should be kept in float32" >&2)
   echo "=== $name: exit $? after $((SECONDS - start)) s"
 }
-ONLY="${GPU_SH_ONLY:-default graphs offload-model compile offload-sequential refdiff}"
+# (offload-sequential and refdiff were measured in session 2 and are left out of the default set to keep it under
+# 5 minutes with graphs in it: GPU_SH_ONLY="offload-sequential refdiff" runs them)
+ONLY="${GPU_SH_ONLY:-default graphs offload-model compile}"
 want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 want default && run default 90 --repeat 3
 if want graphs; then
@@ -52,7 +54,7 @@ if want graphs; then
   else
     echo "=== CUDA tests skipped: pytest is not installed here"
   fi
-  run graphs 75 --repeat 3 --cuda-graphs on
+  run graphs 90 --repeat 3 --cuda-graphs on
 fi
 want offload-model && run offload-model 60 --repeat 2 --offload model --no-replay
 want compile && run compile 210 --repeat 3 --compile
