@@ -52,6 +52,33 @@ def test_on_the_cpu_the_graphed_unet_is_the_eager_unet(sd_settings):
     assert torch.equal(out, want) and graphed.captures == 0 and not graphed.graphs
 
 
+def test_a_failed_capture_falls_back_to_the_eager_unet_once(sd_settings):
+    """A UNet that cannot be captured (here: a capture that raises, as a kernel that cannot be captured would) runs
+    eagerly, with one warning, and the capture is not tried again for that signature."""
+    from refedit.errors import RefEditWarning
+
+    class Uncapturable(GraphedUNet):
+        tries = 0
+
+        def usable(self, sample: torch.Tensor) -> bool:
+            return True
+
+        def _capture(self, *args):  # type: ignore[no-untyped-def]
+            self.tries += 1
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    sd = StableDiffusion(ModelStore(sd_settings))
+    graphed = Uncapturable(sd.unet)
+    x, t, text = unet_inputs(sd, 1)
+    with torch.inference_mode():
+        with pytest.warns(RefEditWarning, match="capture of the UNet failed"):
+            first = graphed(x, t, text)
+        second = graphed(x, t, text)
+        want = sd.unet(x, t, encoder_hidden_states=text).sample
+    assert torch.equal(first, want) and torch.equal(second, want)
+    assert graphed.tries == 1 and not graphed.graphs
+
+
 def test_eps_with_cuda_graphs_on_runs_eagerly_on_the_cpu(sd_settings):
     """``cuda_graphs = "on"`` changes nothing on a CPU: the same ε as without."""
     plain = StableDiffusion(ModelStore(sd_settings))

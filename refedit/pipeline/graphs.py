@@ -8,15 +8,19 @@ in, replays, and returns a copy of the output, so results are those of the eager
 A graph stands for exactly the module it captured, so :class:`GraphedUNet` runs the UNet eagerly whenever that may
 have changed: other attention processors (Ref-Diff's attention capture swaps them in for a while), weights at other
 addresses (an offload moved them), a CPU tensor, or gradients wanted. Graphs are kept per input signature (shapes
-and dtypes: the inversion's batch of 1 and the guided batch of 2 make two).
+and dtypes: the inversion's batch of 1 and the guided batch of 2 make two). A signature whose capture fails runs
+eagerly from then on, with a one-line warning.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
+
+from refedit.errors import RefEditWarning
 
 
 @dataclass
@@ -41,6 +45,7 @@ class GraphedUNet:
         self.unet = unet
         self.warmup = warmup
         self.graphs: dict[tuple[Any, ...], _Graph] = {}
+        self.failed: set[tuple[Any, ...]] = set()  # signatures whose capture failed: eager from then on
         self.captures = 0
         self._pool: Any = None  # one memory pool for all of them: they never run at the same time
         self._attention = next((m for m in unet.modules() if hasattr(m, "processor")), None)
@@ -70,9 +75,17 @@ class GraphedUNet:
         if not self.usable(sample):
             return self.eager(sample, timestep, text)
         key = signature(sample, timestep, text)
+        if key in self.failed:
+            return self.eager(sample, timestep, text)
         g = self.graphs.get(key)
         if g is None:
-            g = self.graphs[key] = self._capture(sample, timestep, text)
+            try:
+                g = self.graphs[key] = self._capture(sample, timestep, text)
+            except RuntimeError as e:  # a kernel or library that cannot be captured: this signature runs eagerly
+                self.failed.add(key)
+                warnings.warn(f"CUDA graph capture of the UNet failed ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                              "running it eagerly", RefEditWarning, stacklevel=2)  # fmt: skip
+                return self.eager(sample, timestep, text)
         g.sample.copy_(sample)
         g.timestep.copy_(timestep)
         g.text.copy_(text)
