@@ -50,7 +50,8 @@ want default && run default 90 --repeat 3
 if want graphs; then
   if "$PY" -c "import pytest" 2>/dev/null; then
     echo "=== CUDA tests"
-    timeout 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_graphs.py -k cuda 2>&1 | tail -5 | tee "$OUT/cuda-tests.txt"
+    timeout 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_graphs.py tests/test_pixels.py -k cuda 2>&1 | tail -5 \
+      | tee "$OUT/cuda-tests.txt"
   else
     echo "=== CUDA tests skipped: pytest is not installed here"
   fi

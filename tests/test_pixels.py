@@ -115,3 +115,24 @@ def test_an_unreproduced_recipe_falls_back_to_the_processor() -> None:
     ip = GroundingDinoImageProcessorPil(resample=1)
     assert px.Recipe.of(ip) is None
     assert px.detr_inputs(ip, IMAGES[2], "cpu", torch.float32) is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (run by benchmarks/gpu.sh)")
+def test_the_recipes_on_cuda_agree_with_the_cpu():
+    """On CUDA the resize runs in float (as torchvision's does there) and rounds once; on the CPU torch's uint8
+    kernels round between the two passes, as PIL does: bilinear agrees within a level; bicubic's overshoot,
+    clamped between the passes on the CPU and not on CUDA, moves a few values of this noisy picture by up to 7
+    levels on average well under one."""
+    image = IMAGES[0]
+    gd, sam, clip, owl = (GroundingDinoImageProcessorPil(), SamImageProcessorPil(), CLIPImageProcessorPil(),
+                          Owlv2ImageProcessorPil())  # fmt: skip
+    pairs = [
+        (px.detr_inputs(gd, image, "cuda", torch.float32)["pixel_values"], px.detr_inputs(gd, image, "cpu", torch.float32)["pixel_values"], gd.image_std, 1.01),
+        (px.sam_inputs(sam, image, "cuda", torch.float32)[0], px.sam_inputs(sam, image, "cpu", torch.float32)[0], sam.image_std, 1.01),
+        (px.clip_inputs(clip, [px.uint8_image(image, "cuda")], torch.float32), px.clip_inputs(clip, [px.uint8_image(image, "cpu")], torch.float32), clip.image_std, 10.0),
+        (px.owlv2_inputs(owl, image, "cuda", torch.float32), px.owlv2_inputs(owl, image, "cpu", torch.float32), owl.image_std, 0.01),
+    ]  # fmt: skip
+    for on_gpu, on_cpu, std, most in pairs:
+        assert on_gpu.is_cuda
+        d = levels(on_cpu, on_gpu.cpu(), std)
+        assert d.max() <= most and d.mean() < 0.5
