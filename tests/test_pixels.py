@@ -122,7 +122,7 @@ def test_the_recipes_on_cuda_agree_with_the_cpu():
     """On CUDA the resize runs in float (as torchvision's does there) and rounds once; on the CPU torch's uint8
     kernels round between the two passes, as PIL does: bilinear agrees within a level; bicubic's overshoot,
     clamped between the passes on the CPU and not on CUDA, moves a few values of this noisy picture by up to 7
-    levels on average well under one."""
+    levels, on average well under one."""
     image = IMAGES[0]
     gd, sam, clip, owl = (GroundingDinoImageProcessorPil(), SamImageProcessorPil(), CLIPImageProcessorPil(),
                           Owlv2ImageProcessorPil())  # fmt: skip
