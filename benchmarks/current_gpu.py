@@ -62,10 +62,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from current_editors import hook_editor, scene  # noqa: E402
-from modelcalls import Recorder, snapshot  # noqa: E402
 from current_segmenters import forget_image, hook_models  # noqa: E402
-from fullsize import Meter, keep_top_detections  # noqa: E402
-from modelcalls import Call, Recorder  # noqa: E402
+from fullsize import Meter  # noqa: E402
+from modelcalls import Call, Recorder, keep_top_detections, snapshot  # noqa: E402
 
 from refedit.config import Settings  # noqa: E402
 from refedit.errors import RefEditError  # noqa: E402
@@ -204,7 +203,7 @@ def measure_sam3(folder: Path, opts: argparse.Namespace, meter: Meter) -> Row:
     store = ModelStore(settings)
     seg = registry.create("segmenter", "sam3", StageContext(settings=settings, store=store,
                                                             options={"box_threshold": 0.0, "on_ambiguous": "best"}))  # fmt: skip
-    keep_top_detections(SimpleNamespace(segmenter=seg), 3)
+    keep_top_detections(seg, 3)
     image, _ = scene(opts.size)
     plan = make_plan()
 
