@@ -84,17 +84,14 @@ class ClipScorer:
     def probabilities(self, images: Sequence[Image.Image], texts: Sequence[str]) -> np.ndarray:
         import torch
 
-        from refedit.pipeline.segment.pixels import clip_inputs, uint8_image
+        from refedit.pipeline.segment.pixels import clip_inputs, uint8_image, with_text
 
         model = self.store.get("clip", "clip")  # type: ignore[attr-defined]
         processor = self.store.get("clip", "processor")  # type: ignore[attr-defined]
         dev, dt = self.store.device, self.store.dtype  # type: ignore[attr-defined]
         pixels = clip_inputs(processor, [uint8_image(im, dev) for im in images], dt)
-        if pixels is None:  # a recipe refedit does not reproduce: the processor's own
-            inputs = processor(text=list(texts), images=list(images), return_tensors="pt", padding=True).to(dev)
-            inputs["pixel_values"] = inputs["pixel_values"].to(dt)
-        else:
-            inputs = {**processor(text=list(texts), return_tensors="pt", padding=True).to(dev), "pixel_values": pixels}
+        inputs = with_text(processor, None if pixels is None else {"pixel_values": pixels}, list(images), dev, dt,
+                           text=list(texts), padding=True)  # fmt: skip
         with torch.inference_mode():
             logits = model(**inputs).logits_per_image.float()
         self.calls += 1

@@ -18,7 +18,7 @@ from PIL import Image
 
 from refedit.pipeline.artifacts import Candidate
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.segment.pixels import owlv2_inputs
+from refedit.pipeline.segment.pixels import owlv2_inputs, with_text
 
 
 def clean(phrase: str) -> str:
@@ -75,11 +75,8 @@ class Owl:
         texts = [clean(p) for p in phrases]
         dev, dt = self.store.device, self.store.dtype
         pixels = owlv2_inputs(processor, image, dev, dt) if model.config.model_type == "owlv2" else None
-        if pixels is None:  # OWL-ViT, or a recipe refedit does not reproduce: the processor's own
-            inputs = processor(text=[texts], images=image, return_tensors="pt").to(dev)
-            inputs["pixel_values"] = inputs["pixel_values"].to(dt)
-        else:
-            inputs = {**processor(text=[texts], return_tensors="pt").to(dev), "pixel_values": pixels}
+        inputs = with_text(processor, None if pixels is None else {"pixel_values": pixels}, image, dev, dt,
+                           text=[texts])  # OWL-ViT's pixels: its processor's
         outputs = model(**inputs)
         probs = outputs.logits[0].float().sigmoid()  # (patches, phrases)
         score, which = probs.max(dim=1)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from refedit.pipeline.artifacts import Candidate
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.segment.pixels import detr_inputs
+from refedit.pipeline.segment.pixels import detr_inputs, with_text
 
 
 class GroundingDino:
@@ -25,12 +25,7 @@ class GroundingDino:
         device by :func:`~refedit.pipeline.segment.pixels.detr_inputs` (the processor's own where it cannot)."""
         processor = self.store.get("grounding", "processor")
         dev, dt = self.store.device, self.store.dtype
-        pixels = detr_inputs(processor, image, dev, dt)
-        if pixels is None:
-            inputs = processor(images=image, text=text, return_tensors="pt").to(dev)
-            inputs["pixel_values"] = inputs["pixel_values"].to(dt)
-            return inputs
-        return {**processor(text=text, return_tensors="pt").to(dev), **pixels}
+        return with_text(processor, detr_inputs(processor, image, dev, dt), image, dev, dt, text=text)
 
     @torch.inference_mode()
     def detect(self, image: Image.Image, prompt: str, *, text_threshold: float) -> list[Candidate]:

@@ -132,6 +132,18 @@ def gaussian_blur(x: torch.Tensor, sigma: tuple[float, float]) -> torch.Tensor:
     return out
 
 
+def with_text(processor: Any, pixels: dict[str, torch.Tensor] | None, images: Any, device: torch.device | str,
+              dtype: torch.dtype, **text: Any) -> Any:  # fmt: skip
+    """A text-and-image model's inputs: the processor's text inputs (``text``: its text keyword arguments) with
+    ``pixels`` made by a recipe here; where the recipe is not reproduced (``None``), the processor's own pixels
+    of ``images``. On ``device``, the pixels in ``dtype``."""
+    if pixels is None:
+        inputs = processor(images=images, return_tensors="pt", **text).to(device)
+        inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
+        return inputs
+    return {**processor(return_tensors="pt", **text).to(device), **pixels}
+
+
 # --- recipes read from a loaded image processor -----------------------------------------------------------------
 
 
