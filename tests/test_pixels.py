@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 from transformers.models.grounding_dino.image_processing_pil_grounding_dino import GroundingDinoImageProcessorPil
@@ -78,6 +79,22 @@ def test_owlv2_inputs_follow_its_torchvision_processor() -> None:
         d = levels(ref, mine, ip.image_std)
         assert (d > 1.01).float().mean() < 0.005
         assert d.mean() < 0.05
+
+
+@pytest.mark.parametrize("shape,sigma,size", [((1, 3, 600, 600), (4.2, 4.2), (64, 64)), ((2, 3, 97, 131), (1.3, 0.4), (31, 50)),
+                                              ((1, 1, 40, 40), (0.0, 2.0), (40, 13)), ((1, 3, 50, 60), (0.5, 0.5), (49, 61)),
+                                              ((1, 3, 400, 300), (0.4, 0.6), (150, 120))])  # fmt: skip
+def test_blur_resize_equals_blurring_then_resizing(shape: tuple[int, ...], sigma: tuple[float, float],
+                                                   size: tuple[int, int]) -> None:  # fmt: skip
+    """Blurring only the lines a bilinear resize reads gives the blur-then-resize result (float rounding apart),
+    shrinking or not, with either sigma zero (no blur on that axis), by a dense matrix or by gathered lines (the
+    last case: sides of at least ``DENSE_BELOW * (k + 1)``)."""
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(sum(shape)))
+    blurred = px.gaussian_blur(x, (sigma[0] or 1e-6, sigma[1] or 1e-6))  # a 1e-6 sigma: the identity kernel
+    want = F.interpolate(blurred, size=size, mode="bilinear", antialias=False, align_corners=False)
+    got = px.blur_resize(x, sigma, size)
+    assert got.shape == want.shape
+    assert torch.allclose(got, want, atol=1e-5, rtol=0)
 
 
 def test_gaussian_blur_is_a_separable_reflect_padded_convolution() -> None:

@@ -25,13 +25,17 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from refedit.pipeline.imagekeys import image_array
+
 #: PIL resampling codes -> torch interpolation modes (the ones refedit's checkpoints use)
 MODES = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 
 
 def uint8_image(image: Image.Image, device: torch.device | str) -> torch.Tensor:
     """(1, 3, H, W) uint8 of an RGB PIL image, on ``device`` (the only host-to-device copy: 3 bytes a pixel)."""
-    array = np.array(image.convert("RGB") if image.mode != "RGB" else image)
+    array = image_array(image) if image.mode == "RGB" else np.asarray(image.convert("RGB"))
+    if not array.flags.writeable or not array.flags.c_contiguous:  # torch wants its own, writable memory
+        array = np.array(array)
     return torch.from_numpy(array).to(device).permute(2, 0, 1)[None]
 
 
@@ -118,11 +122,8 @@ def gaussian_blur(x: torch.Tensor, sigma: tuple[float, float]) -> torch.Tensor:
     convolution for these shapes is 2-10x slower: 1600 x 1600 x 3 at sigma 0.33 took 566 ms, the sums 50 ms)."""
     out = x
     for axis, s in ((-2, sigma[0]), (-1, sigma[1])):
-        k = 2 * math.ceil(3 * s) + 1
-        half = (k - 1) * 0.5
-        t = torch.linspace(-half, half, steps=k, dtype=torch.float32)
-        g = torch.exp(-0.5 * (t / s).pow(2))
-        weights = (g / g.sum()).tolist()
+        weights = _gaussian_taps(s)
+        k = len(weights)
         r, n = k // 2, out.shape[axis]
         padded = F.pad(out, (0, 0, r, r) if axis == -2 else (r, r, 0, 0), mode="reflect")
         acc = padded.narrow(axis, 0, n) * weights[0]
@@ -130,6 +131,61 @@ def gaussian_blur(x: torch.Tensor, sigma: tuple[float, float]) -> torch.Tensor:
             acc.add_(padded.narrow(axis, i, n), alpha=weights[i])
         out = acc
     return out
+
+
+def _gaussian_taps(sigma: float) -> list[float]:
+    """The normalised 1-D kernel of :func:`gaussian_blur`: ``2 * ceil(3 sigma) + 1`` taps."""
+    k = 2 * math.ceil(3 * sigma) + 1
+    half = (k - 1) * 0.5
+    t = torch.linspace(-half, half, steps=k, dtype=torch.float32)
+    g = torch.exp(-0.5 * (t / sigma).pow(2))
+    return (g / g.sum()).tolist()
+
+
+def _bilinear_lines(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The two source lines and the weight of the second for each output line of a bilinear resize from
+    ``n_in`` to ``n_out`` (``align_corners=False``, no antialiasing: PyTorch's ``upsample_bilinear2d``)."""
+    src = ((torch.arange(n_out, dtype=torch.float32) + 0.5) * (n_in / n_out) - 0.5).clamp_(min=0.0)
+    i0 = src.floor().long().clamp_(max=n_in - 1)
+    i1 = (i0 + 1).clamp_(max=n_in - 1)
+    return i0, i1, src - i0
+
+
+#: a dense matrix product per axis beats gathering ``k + 1`` source lines per output line while the source side is
+#: below this many times ``k + 1`` (CPU, one thread: a GEMM multiply-add costs ~1/40 of a gathered element)
+DENSE_BELOW = 32
+
+
+def blur_resize(x: torch.Tensor, sigma: tuple[float, float], size: tuple[int, int]) -> torch.Tensor:
+    """``F.interpolate(gaussian_blur(x, sigma), size, mode="bilinear")`` (no antialiasing) computed only where
+    the resize reads: both steps are separable and linear, so each output line is one weighted sum of ``k + 1``
+    source lines (the blur's ``k`` taps around the two lines the bilinear step blends). Same values within float
+    rounding, at a fraction of the cost of blurring the whole photo (``benchmarks/preprocess.py``)."""
+    for s, n_out in ((sigma[0], size[0]), (sigma[1], size[1])):  # rows, then columns (transposed)
+        n = x.shape[-2]
+        i0, i1, frac = _bilinear_lines(n, n_out)
+        taps = torch.tensor(_gaussian_taps(s) if s > 0 else [1.0], dtype=torch.float32)
+        k, r = len(taps), len(taps) // 2
+        if r >= n:
+            raise ValueError(f"blur radius {r} >= image side {n}: reflect padding undefined")
+        weights = torch.zeros(n_out, k + 1)  # over source lines i0 - r ... i0 + r + 1
+        weights[:, :k] += (1 - frac)[:, None] * taps
+        step = (i1 - i0)[:, None]  # 1, or 0 where the second line is clamped onto the first
+        weights.scatter_add_(1, torch.arange(k)[None] + step, frac[:, None] * taps.expand(n_out, k))
+        lines = i0[:, None] + torch.arange(-r, r + 2)[None]
+        lines = torch.where(lines < 0, -lines, lines)
+        lines = torch.where(lines > n - 1, 2 * (n - 1) - lines, lines).clamp_(0, n - 1)
+        if n < DENSE_BELOW * (k + 1):  # the axis' whole linear map, (n_out, n)
+            matrix = torch.zeros(n_out, n).scatter_add_(1, lines, weights)
+            x = torch.matmul(matrix.to(device=x.device, dtype=x.dtype), x)
+        else:
+            lines, w = lines.to(x.device), weights.to(device=x.device, dtype=x.dtype)[:, :, None]
+            acc = x.index_select(-2, lines[:, 0]).mul_(w[:, 0])
+            for t in range(1, k + 1):
+                acc.addcmul_(x.index_select(-2, lines[:, t]), w[:, t])
+            x = acc
+        x = x.transpose(-2, -1).contiguous()
+    return x
 
 
 def with_text(processor: Any, pixels: dict[str, torch.Tensor] | None, images: Any, device: torch.device | str,
@@ -262,6 +318,7 @@ def owlv2_inputs(processor: Any, image: Image.Image, device: torch.device | str,
     out = (int(r.size["height"]), int(r.size["width"]))
     sigma = tuple(max(0.0, (side / o - 1) / 2) for o in out)
     if all(s > 0 for s in sigma):
-        x = gaussian_blur(x, sigma)  # type: ignore[arg-type]
-    x = F.interpolate(x, size=out, mode="bilinear", antialias=False, align_corners=False)
+        x = blur_resize(x, sigma, out)  # type: ignore[arg-type]
+    else:
+        x = F.interpolate(x, size=out, mode="bilinear", antialias=False, align_corners=False)
     return normalized(x, None, r.mean, r.std, dtype)
