@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from refedit.config import Settings
 from refedit.errors import ModelUnavailable, RefEditWarning, TargetNotFound
 from refedit.pipeline.artifacts import EditPlan, EditRequest, EditResult, Segmentation
+from refedit.pipeline.imagekeys import same_images
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.stages import DEFAULTS, Editor, Parser, Progress, Segmenter, StageContext, registry
 
@@ -115,7 +116,8 @@ class Pipeline:
         """The user's exact mask, else the segmenter's; an empty mask is refused (nothing to edit)."""
         if request.hints.mask is not None:
             return check_not_empty(mask_segmentation(request), "--mask has no white pixels")
-        seg = self.segmenter.segment(image=request.image, plan=plan, hints=request.hints)
+        with same_images():
+            seg = self.segmenter.segment(image=request.image, plan=plan, hints=request.hints)
         name = seg.segmenter or "chosen"
         return check_not_empty(seg, f"the {name} segmenter found no pixels of {plan.target.expression!r}")
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from refedit.errors import TargetNotFound
 from refedit.pipeline.artifacts import Candidate, EditPlan, Hints, Segmentation
+from refedit.pipeline.imagekeys import same_images
 from refedit.pipeline.models import ModelStore
 from refedit.core import masks
 from refedit.pipeline.segment.attributes import ClipScorer, score_attributes
@@ -67,6 +68,10 @@ class GroundedSamSegmenter:
 
     def segment(self, *, image: Image.Image, plan: EditPlan, hints: Hints) -> Segmentation:
         """The mask of the referred object(s); :class:`TargetNotFound` when nothing qualifies."""
+        with same_images():  # the photo's pixels are hashed once for every per-image cache
+            return self._segment(image, plan, hints)
+
+    def _segment(self, image: Image.Image, plan: EditPlan, hints: Hints) -> Segmentation:
         hinted = bool(hints.boxes or hints.points or hints.hint_mask is not None)
         if plan.action == "global":
             if hinted:

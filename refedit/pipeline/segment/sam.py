@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from refedit.pipeline.imagekeys import ImageKey, image_key
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.segment.pixels import sam_inputs
 
@@ -47,12 +48,12 @@ class Sam:
     def __init__(self, store: ModelStore) -> None:
         self.store = store
         self.embed_calls = 0
-        self._key: tuple[int, bytes] | None = None
+        self._key: ImageKey | None = None
         self._state: tuple[torch.Tensor, tuple[int, int], tuple[int, int], tuple[int, int]] | None = None
 
     def set_image(self, image: Image.Image) -> None:
         """Compute (or reuse) the image embedding of ``image``."""
-        key = (hash(image.tobytes()), image.size)
+        key = image_key(image)
         if self._key == key:
             return
         model = self.store.get("sam", "sam")

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from refedit.pipeline.imagekeys import ImageKey, image_key
 from refedit.pipeline.models import SAM_CLASSES, ModelStore
 from refedit.pipeline.segment.sam3 import Preprocessing, preprocess
 
@@ -48,7 +49,7 @@ class Sam2:
     def __init__(self, store: ModelStore) -> None:
         self.store = store
         self.embed_calls = 0
-        self._key: tuple[int, Any] | None = None
+        self._key: ImageKey | None = None
         self._embeddings: Any = None
 
     def _preprocessing(self) -> Preprocessing:
@@ -63,7 +64,7 @@ class Sam2:
 
     def set_image(self, image: Image.Image) -> None:
         """Compute (or reuse) the image embeddings of ``image``."""
-        key = (hash(image.tobytes()), image.size)
+        key = image_key(image)
         if self._key == key:
             return
         model = self.store.get("sam", "sam")

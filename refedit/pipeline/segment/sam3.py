@@ -27,6 +27,7 @@ from PIL import Image
 
 from refedit.core.geometry import box_iou
 from refedit.pipeline.artifacts import Box, Candidate
+from refedit.pipeline.imagekeys import ImageKey, image_key
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.segment.pixels import normalized, resize_uint8, uint8_image
 
@@ -108,8 +109,8 @@ class Sam3Backend:
         self.found: dict[Box, torch.Tensor] = {}  # the current image's instances' low-res mask probabilities, by box
 
     @staticmethod
-    def key(image: Image.Image) -> tuple[int, tuple[int, int]]:
-        return hash(image.tobytes()), image.size
+    def key(image: Image.Image) -> ImageKey:
+        return image_key(image)
 
     def _preprocessing(self) -> Preprocessing:
         def make() -> Preprocessing:

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from refedit.errors import ModelUnavailable
+from refedit.pipeline.imagekeys import ImageKey, image_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -94,7 +95,7 @@ class SamOriginal:
         self._cache = cache
         self._predictor: Any = None
         self.embed_calls = 0
-        self._key: tuple[int, tuple[int, int]] | None = None
+        self._key: ImageKey | None = None
 
     def _build(self) -> "nn.Module":
         builder = self._builder or self._sa.sam_model_registry[self.model_type]
@@ -118,7 +119,7 @@ class SamOriginal:
     def set_image(self, image: Image.Image) -> None:
         """Compute (or reuse) the image embedding of ``image``."""
         rgb = image.convert("RGB")
-        key = (hash(rgb.tobytes()), rgb.size)
+        key = image_key(rgb)
         if self._key == key:
             return
         predictor = self.load()

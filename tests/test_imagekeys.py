@@ -1,0 +1,68 @@
+"""Per-image cache keys: a hash of the pixels, computed once per image within one stage call."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from refedit.pipeline.imagekeys import image_key, same_images
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, size: tuple[int, int] | None = None) -> dict[str, int]:
+    """Counts ``tobytes`` calls (of images of ``size`` only, when given)."""
+    calls = {"n": 0}
+    original = Image.Image.tobytes
+
+    def tobytes(self: Image.Image, *args: object, **kwargs: object) -> bytes:
+        calls["n"] += size is None or self.size == size
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "tobytes", tobytes)
+    return calls
+
+
+def test_the_key_follows_the_pixels_not_the_object() -> None:
+    image = Image.new("RGB", (20, 10), (10, 20, 30))
+    before = image_key(image)
+    assert image_key(Image.new("RGB", (20, 10), (10, 20, 30))) == before  # same pixels, another object
+    image.paste((255, 0, 0), (3, 3, 5, 5))  # same object, other pixels
+    assert image_key(image) != before
+    assert image_key(Image.new("RGB", (10, 20), (10, 20, 30))) != before  # same bytes, other shape
+    assert image_key(Image.new("RGB", (20, 10), (10, 20, 30)).convert("RGBA")) != before
+
+
+def test_inside_a_scope_each_image_is_hashed_once_and_a_new_scope_sees_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = counting(monkeypatch)
+    a, b = Image.new("RGB", (8, 8), 1), Image.new("RGB", (8, 8), 2)
+    with same_images():
+        keys = [image_key(a), image_key(b), image_key(a), image_key(b)]
+        with same_images():  # a nested scope shares the outer one
+            keys.append(image_key(a))
+    assert calls["n"] == 2
+    assert keys[0] == keys[2] == keys[4] and keys[1] == keys[3] and keys[0] != keys[1]
+    a.paste(7, (0, 0, 2, 2))  # changed between stage calls
+    with same_images():
+        assert image_key(a) != keys[0]
+    assert calls["n"] == 3
+    image_key(a), image_key(a)  # outside a scope every call hashes
+    assert calls["n"] == 5
+
+
+def test_segment_hashes_the_photo_once(tiny_settings: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grounded-SAM's detector and SAM share one conversion of the photo per segment() call, and its hash (the
+    CLIP scorer converts its crops, other images)."""
+    from refedit.pipeline.artifacts import Hints
+    from refedit.pipeline.models import ModelStore
+    from refedit.pipeline.parse.rules import RulesParser
+    from refedit.pipeline.stages import StageContext, registry
+
+    context = StageContext(settings=tiny_settings, store=ModelStore(tiny_settings),  # type: ignore[arg-type]
+                           options={"box_threshold": 0.0, "on_ambiguous": "best"})
+    seg = registry.create("segmenter", "grounded-sam", context)
+    image = Image.new("RGB", (96, 64), (120, 80, 40))
+    plan = RulesParser().parse(instruction="remove the white cup on the right")
+    seg.segment(image=image, plan=plan, hints=Hints())
+    seg.sam._key = None  # noqa: SLF001 - a new photo for SAM's cache
+    calls = counting(monkeypatch, image.size)
+    seg.segment(image=image, plan=plan, hints=Hints())
+    assert calls["n"] == 1
