@@ -101,6 +101,23 @@ def test_owlv2_boxes_scale_by_the_padded_square_and_the_resolver_picks(parts, ti
     assert (seg.mask == box_mask(seg.candidates[seg.chosen[0]].box, (100, 200))).all()  # --box-mask: the chosen box
 
 
+def test_florence2_inputs_are_its_processors(parts, tiny_env):
+    """The adapter's generate() inputs (pixels resized on the device, the task's text laid out as the processor
+    lays it out) equal Florence2Processor's own: the same token ids, pixels within one uint8 level."""
+    from refedit.pipeline.models import ModelStore
+    from refedit.pipeline.segment.detectors import GROUNDING_TASK, Florence2
+
+    store = ModelStore(settings_with(tiny_env, grounding=parts["florence2"]))
+    processor = store.get("grounding", "processor")
+    image = Image.open(CAT).convert("RGB").resize((301, 203))
+    for caption in ("cat", "the white cup on the right"):
+        ref = processor(text=GROUNDING_TASK + caption, images=image, return_tensors="pt")
+        mine = Florence2(store).inputs(image, caption)
+        assert torch.equal(mine["input_ids"], ref["input_ids"]) and torch.equal(mine["attention_mask"], ref["attention_mask"])
+        std = torch.tensor(processor.image_processor.image_std).view(1, 3, 1, 1)
+        assert ((mine["pixel_values"] - ref["pixel_values"]).abs() * std * 255).max() <= 1.01
+
+
 def test_florence2_phrase_grounding_boxes_are_its_dequantized_locations(parts, tiny_models, tiny_env):
     """Florence-2 writes "cat<loc_x0><loc_y0><loc_x1><loc_y1>..."; its decoding is scripted at the logits (each step
     allows one token) and refedit's adapter turns the answer into boxes with the processor's parser: bin k of 1000

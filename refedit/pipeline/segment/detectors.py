@@ -18,7 +18,7 @@ from PIL import Image
 
 from refedit.pipeline.artifacts import Candidate
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.segment.pixels import owlv2_inputs, with_text
+from refedit.pipeline.segment.pixels import fixed_inputs, owlv2_inputs, with_text
 
 
 def clean(phrase: str) -> str:
@@ -108,11 +108,32 @@ class Florence2:
         self.max_new_tokens = max_new_tokens
 
     def inputs(self, image: Image.Image, caption: str) -> dict[str, Any]:
-        """The keyword arguments of ``model.generate`` for the grounding task on ``caption`` (greedy, one beam)."""
+        """The keyword arguments of ``model.generate`` for the grounding task on ``caption`` (greedy, one beam):
+        the pixels made on the device (:func:`fixed_inputs`) and the text laid out as the processor lays it out
+        (:meth:`text_inputs`); the processor itself where either is not reproduced."""
         processor = self.store.get("grounding", "processor")
-        inputs = processor(text=GROUNDING_TASK + caption, images=image, return_tensors="pt").to(self.store.device)
-        inputs["pixel_values"] = inputs["pixel_values"].to(self.store.dtype)
+        dev, dt = self.store.device, self.store.dtype
+        pixels, text = fixed_inputs(processor, image, dev, dt), self.text_inputs(processor, caption)
+        if pixels is None or text is None:
+            inputs = processor(text=GROUNDING_TASK + caption, images=image, return_tensors="pt").to(dev)
+            inputs["pixel_values"] = inputs["pixel_values"].to(dt)
+        else:
+            inputs = {**{k: v.to(dev) for k, v in text.items()}, "pixel_values": pixels}
         return {**inputs, "max_new_tokens": self.max_new_tokens, "num_beams": 1, "do_sample": False}
+
+    @staticmethod
+    def text_inputs(processor: Any, caption: str) -> dict[str, torch.Tensor] | None:
+        """``input_ids`` and ``attention_mask`` as ``Florence2Processor`` makes them with an image: the task prompt
+        expanded (its ``_construct_prompts``), after its image tokens and BOS, then EOS, tokenized without further
+        special tokens; ``None`` when the processor lacks one of those parts (another version: use it whole)."""
+        construct = getattr(processor, "_construct_prompts", None)
+        count, token = getattr(processor, "num_image_tokens", None), getattr(processor, "image_token", None)
+        tok = getattr(processor, "tokenizer", None)
+        if not callable(construct) or not isinstance(count, int) or not isinstance(token, str) or tok is None:
+            return None
+        prompt = construct([GROUNDING_TASK + caption])[0]
+        enc = tok(token * count + tok.bos_token + prompt + tok.eos_token, add_special_tokens=False, return_tensors="pt")
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
     @torch.inference_mode()
     def generate(self, image: Image.Image, caption: str) -> str:

@@ -291,6 +291,18 @@ def sam_inputs(processor: Any, image: Image.Image, device: torch.device | str,
     return pixels, (int(h), int(w)), new
 
 
+def fixed_inputs(processor: Any, image: Image.Image, device: torch.device | str, dtype: torch.dtype) -> torch.Tensor | None:
+    """``pixel_values`` of a processor that resizes to a fixed ``height`` x ``width`` (aspect not kept), without
+    cropping or padding (Florence-2's CLIP processor: 768 x 768 bicubic), rescaled, normalised."""
+    r = Recipe.of(processor)
+    if r is None or set(r.size) != {"height", "width"} or r.pad is not None:
+        return None
+    new = (int(r.size["height"]), int(r.size["width"]))
+    if r.crop is not None and r.crop != new:
+        return None
+    return normalized(resize_uint8(uint8_image(image, device), new, r.mode), r.scale, r.mean, r.std, dtype)
+
+
 def clip_inputs(processor: Any, crops: Sequence[torch.Tensor], dtype: torch.dtype) -> torch.Tensor | None:
     """CLIP's ``pixel_values`` of (1, 3, h, w) uint8 crops: shorter side to ``shortest_edge``, centre crop,
     rescaled, normalised; stacked."""
