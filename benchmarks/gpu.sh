@@ -9,7 +9,8 @@
 #   3. the default chain with --compile (torch.compile takes a minute or so the first time),
 #   4. --offload sequential (least VRAM, slowest; T=10) and 5. the Ref-Diff chain.
 # GPU_SH_ONLY="default compile" runs a subset (sweeps is not in the default set: GPU_SH_ONLY=sweeps) (a second try within the same 15 minutes of device time).
-# Issue 13's current models at their published sizes are not in the default set either: GPU_SH_ONLY=current (~6 min).
+# Issue 13's current models at their published sizes are not in the default set either: GPU_SH_ONLY=current (~6 min),
+# nor are the segmenter paths at published size: GPU_SH_ONLY=segmenters (~3 min).
 # Each writes a Markdown table to $OUT (or ./gpu-results) as it finishes, so a run cut short keeps what it did.
 #
 # On the lent GPU machine (no network, no diffusers): carry diffusers' wheel in .whl/ (README: Benchmarks) and
@@ -69,6 +70,14 @@ if want sweeps; then
 build_fullsize('$MODELS', device='cuda', dtype=torch.float16, roles=('sd',))" >/dev/null 2>&1
   timeout 150 "$PY" benchmarks/sweeps.py --device cuda --dtype float16 --sd "$MODELS/sd15-float16" --resolution 512 \
     --rounds 2 | tee "$OUT/sweeps.md"
+fi
+# issue 13: every segmenter path at its published sizes (random weights, fp16; not in the default set:
+# GPU_SH_ONLY=segmenters, ~3 min: ~6.5 GB of models built on the GPU and saved once, then per path a warm run, a
+# recorded run and 3 interleaved rounds of segment() against the replay of its model calls, in wall time)
+if want segmenters; then
+  echo "=== segmenters"
+  timeout 400 "$PY" benchmarks/current_segmenters.py --fullsize "$MODELS" --device cuda --dtype float16 --size 2048x1536 \
+    --rounds 3 --no-check --md "$OUT/segmenters.md" 2> >(grep -v -E "Writing model shards|torchvision" >&2) | tail -30
 fi
 # issue 13: the current models at their published sizes, random weights (not in the default set: GPU_SH_ONLY=current):
 # SAM 3 at 1008 px; Qwen-Image-Edit-2509 and FLUX.1 Kontext [dev] on a 1024x1024 crop, 4 steps (1 under sequential

@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -53,24 +53,47 @@ from modelcalls import Call, Recorder, forget_image, hook_loaded_models, keep_to
 GOAL = 1.10
 
 
-def replay(calls: list[Call]) -> dict[str, float]:
-    """Run the recorded calls alone, in order; CPU seconds per model (and ``"total"``), plus ``"wall"``."""
+def replay(calls: list[Call], device: str = "cpu") -> dict[str, float]:
+    """Run the recorded calls alone, in order; seconds per model (and ``"total"``: CPU seconds), plus ``"wall"``.
+    On a CPU the per-model times are CPU seconds; on a CUDA ``device`` they are the device's time between CUDA
+    events around each call (no synchronisation between calls, which would slow the replay), and ``"wall"`` ends
+    with a synchronisation so that it covers the device's work."""
     per: OrderedDict[str, float] = OrderedDict()
+    cuda = torch.device(device).type == "cuda"
+    events: list[tuple[str, Any, Any]] = []
+    if cuda:
+        torch.cuda.synchronize(device)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     with torch.inference_mode():
         for call in calls:
-            t = time.process_time()
-            call.module(*call.args, **call.kwargs)
-            per[call.name] = per.get(call.name, 0.0) + time.process_time() - t
+            if cuda:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                call.module(*call.args, **call.kwargs)
+                end.record()
+                events.append((call.name, start, end))
+            else:
+                t = time.process_time()
+                call.module(*call.args, **call.kwargs)
+                per[call.name] = per.get(call.name, 0.0) + time.process_time() - t
+    if cuda:
+        torch.cuda.synchronize(device)
     per["total"] = time.process_time() - cpu0
     per["wall"] = time.perf_counter() - wall0
+    for name, start, end in events:
+        per[name] = per.get(name, 0.0) + start.elapsed_time(end) / 1e3
     return per
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of one call."""
+def timed(fn: Callable[[], object], device: str = "cpu") -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of one call; on a CUDA ``device`` the wall time ends with a synchronisation."""
+    cuda = torch.device(device).type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     fn()
+    if cuda:
+        torch.cuda.synchronize(device)
     return time.process_time() - cpu0, time.perf_counter() - wall0
 
 
