@@ -72,6 +72,26 @@ def test_nms_and_iou():
     assert [c.score for c in nms(dup, 0.5)] == [0.9, 0.7]
 
 
+def test_nms_keeps_what_the_pairwise_definition_keeps():
+    """Against the plain greedy loop over :func:`box_iou`, on many overlapping boxes (ties, empty and degenerate
+    boxes, thresholds on both sides of exact overlaps)."""
+    import random
+
+    rng = random.Random(5)
+    boxes = []
+    for _ in range(400):
+        x, y = rng.uniform(0, 300), rng.uniform(0, 200)
+        boxes.append(((x, y, x + rng.choice([0.0, 1.0, rng.uniform(1, 80)]), y + rng.uniform(0, 60)), rng.choice([0.5, rng.random()])))
+    boxes += [((10, 10, 50, 50), 0.9), ((10, 10, 50, 50), 0.9), ((30, 10, 70, 50), 0.8)]  # IoU 1 and exactly 1/3
+    many = cands(*boxes)
+    for threshold in (0.0, 1 / 3, 0.5, 0.7, 1.0):
+        want: list = []
+        for c in sorted(many, key=lambda c: -c.score):
+            if all(box_iou(c.box, k.box) <= threshold for k in want):
+                want.append(c)
+        assert nms(many, threshold) == want
+
+
 # --------------------------------------------------------------------------- two axes at once
 def around(cx, cy, r=8):
     return (cx - r, cy - r, cx + r, cy + r)
