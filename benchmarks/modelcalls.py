@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -56,6 +57,38 @@ class Recorder:
 
         self._handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
         self._handles.append(module.register_forward_hook(post, with_kwargs=True))
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+
+class Stopwatch:
+    """Forward hooks adding up the CPU time spent inside the outermost hooked model calls, during the very run
+    being timed: the rest of the run's CPU time is the stage's own work, with no second run to compare against
+    (one SAM ViT-H call varies by 10 % between runs on a shared machine, more than the overhead at published
+    sizes). Same ``hook(module, name)`` interface as :class:`Recorder`; two clock reads a call."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.inside = 0.0
+        self._start = 0.0
+        self._handles: list[Any] = []
+
+    def enter(self) -> None:
+        if self.depth == 0:
+            self._start = time.process_time()
+        self.depth += 1
+
+    def leave(self) -> None:
+        self.depth -= 1
+        if self.depth == 0:
+            self.inside += time.process_time() - self._start
+
+    def hook(self, module: torch.nn.Module, name: str) -> None:
+        self._handles.append(module.register_forward_pre_hook(lambda *_: self.enter()))
+        self._handles.append(module.register_forward_hook(lambda *_: self.leave()))
 
     def remove(self) -> None:
         for handle in self._handles:

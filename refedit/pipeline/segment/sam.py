@@ -13,11 +13,11 @@ from PIL import Image
 
 from refedit.pipeline.imagekeys import ImageKey, image_key
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.segment.pixels import sam_inputs
+from refedit.pipeline.segment.pixels import FEW_PLANES, sam_inputs
 
 
-#: below this many masks :func:`upscale_masks` puts them on the batch axis (measured crossover ~20 on 1 CPU thread)
-FEW_MASKS = 16
+#: below this many masks :func:`upscale_masks` puts them on the batch axis (see :data:`~.pixels.FEW_PLANES`)
+FEW_MASKS = FEW_PLANES
 
 
 def upscale_masks(low: torch.Tensor, padded: tuple[int, int], reshaped: tuple[int, int],
@@ -35,7 +35,7 @@ def upscale_masks(low: torch.Tensor, padded: tuple[int, int], reshaped: tuple[in
     sy, sx = ph / lh, pw / lw
     ky, kx = min(lh, math.ceil(rh / sy) + 1), min(lw, math.ceil(rw / sx) + 1)
     # masks along the batch axis for a few (PyTorch's CPU kernel is 2-3x faster so for 1-8 masks), as channels for
-    # many (then faster); the same arithmetic per pixel either way
+    # many (then faster); the same formula per pixel either way (the kernels' rounding may differ by an ulp)
     x = low[:, None, :ky, :kx] if low.shape[0] < FEW_MASKS else low[None, :, :ky, :kx]
     up = F.interpolate(x, scale_factor=(sy, sx), mode="bilinear", align_corners=False)
     full = F.interpolate(up[..., :rh, :rw], original, mode="bilinear", align_corners=False)

@@ -29,7 +29,7 @@ from refedit.core.geometry import box_iou
 from refedit.pipeline.artifacts import Box, Candidate
 from refedit.pipeline.imagekeys import ImageKey, image_key
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.segment.pixels import normalized, resize_uint8, uint8_image
+from refedit.pipeline.segment.pixels import normalized, resize_planes, resize_uint8, uint8_image
 
 #: Sam3ImageProcessor's defaults, used where the checkpoint's processor config says nothing
 DEFAULT_SIZE, DEFAULT_MEAN, DEFAULT_STD = 1008, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -92,7 +92,7 @@ def full_masks(probs: torch.Tensor, size: tuple[int, int], threshold: float) -> 
     if not len(probs):
         return []
     w, h = size
-    up = F.interpolate(probs[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+    up = resize_planes(probs, (h, w))
     return list((up > threshold).cpu().numpy())
 
 
