@@ -14,7 +14,7 @@ from typing import Callable, Literal, Sequence
 
 import numpy as np
 
-from refedit.core.geometry import area, box_iou, center
+from refedit.core.geometry import area, center
 from refedit.errors import BadInput
 from refedit.pipeline.artifacts import Ambiguity, AmbiguousTarget, Box, Candidate, Target
 from refedit.pipeline.segment.options import Pick, Policy
@@ -245,7 +245,7 @@ def _message(amb: Ambiguity) -> str:
 
 def nms(candidates: Sequence[Candidate], iou: float) -> list[Candidate]:
     """Greedy non-maximum suppression: keep the best-scoring of boxes overlapping more than ``iou``. Each kept box
-    is compared with all later ones at once (:func:`box_iou`'s arithmetic, in float64: the same decisions), since
+    is compared with all later ones at once (``geometry.box_iou``'s arithmetic, in float64: the same decisions), since
     detectors can hand over thousands of boxes at a low threshold (OWLv2: one per patch, 3600 at 960 px)."""
     order = sorted(candidates, key=lambda c: -c.score)
     if len(order) < 2:
