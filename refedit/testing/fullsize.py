@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import diffusers
 import torch
@@ -205,15 +205,18 @@ FULLSIZE = {
 
 
 def build_fullsize(root: str | Path, *, device: str = "cpu", dtype: torch.dtype = torch.float32,
-                   roles: tuple[str, ...] = tuple(FULLSIZE)) -> dict[str, Path]:  # fmt: skip
-    """Build (or reuse, when its folder is complete) every full-size default model under ``root``; role -> folder."""
+                   roles: tuple[str, ...] = tuple(FULLSIZE), table: Mapping[str, tuple[str, Any]] = FULLSIZE) -> dict[str, Path]:  # fmt: skip
+    """Build (or reuse, when its folder is complete) each of ``roles``' full-size models under ``root``; role ->
+    folder. ``table``: role -> (folder name, builder), the default models' (or another table's, see
+    :mod:`refedit.testing.fullsize_segmenters`)."""
     root = Path(root)
     out = {}
     for role in roles:
-        name, builder = FULLSIZE[role]
+        name, builder = table[role]
         folder = root / f"{name}-{str(dtype).replace('torch.', '')}"
         done = folder / ".complete"
         if not done.exists():
+            folder.mkdir(parents=True, exist_ok=True)
             builder(folder, device=device, dtype=dtype)
             done.write_text("ok\n")
         out[role] = folder

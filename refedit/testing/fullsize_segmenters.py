@@ -48,7 +48,7 @@ from transformers import (
 )
 from transformers.models.sam2.configuration_sam2 import Sam2HieraDetConfig, Sam2VisionConfig
 
-from refedit.testing.fullsize import _build, _save
+from refedit.testing.fullsize import _build, _save, build_fullsize
 from refedit.testing.tiny_models import DEFAULT_WORDS, tiny_clip_tokenizer
 from refedit.testing.tiny_segmenters import _bert_tokenizer, _write_image_processor, tiny_bart_tokenizer
 
@@ -140,14 +140,4 @@ FULLSIZE_SEGMENTERS: dict[str, tuple[str, Callable[..., Path]]] = {
 def build_fullsize_segmenters(root: str | Path, *, device: str = "cpu", dtype: torch.dtype = torch.float32,
                               names: tuple[str, ...] = tuple(FULLSIZE_SEGMENTERS)) -> dict[str, Path]:  # fmt: skip
     """Build (or reuse, when its folder is complete) each named part under ``root``; name -> folder."""
-    out = {}
-    for name in names:
-        folder_name, builder = FULLSIZE_SEGMENTERS[name]
-        folder = Path(root) / f"{folder_name}-{str(dtype).replace('torch.', '')}"
-        done = folder / ".complete"
-        if not done.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            builder(folder, device=device, dtype=dtype)
-            done.write_text("ok\n")
-        out[name] = folder
-    return out
+    return build_fullsize(root, device=device, dtype=dtype, roles=names, table=FULLSIZE_SEGMENTERS)
