@@ -2,12 +2,13 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from refedit.pipeline.artifacts import Candidate, Target
 from refedit.pipeline.parse.rules import RulesParser
 from refedit.pipeline.segment.resolve import nms, resolve
-from refedit.core.geometry import box_iou
+from refedit.core.geometry import box_iou, box_ious
 
 W, H = 300, 200
 
@@ -69,6 +70,8 @@ def test_plural_with_spatial_takes_that_side():
 def test_nms_and_iou():
     dup = cands(((0, 0, 10, 10), 0.9), ((0, 0, 10, 11), 0.8), ((50, 50, 60, 60), 0.7))
     assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0 and box_iou((0, 0, 1, 1), (5, 5, 6, 6)) == 0.0
+    rows = [(0, 0, 10, 10), (5, 0, 15, 10), (3, 3, 3, 9), (20, 20, 30, 30), (2.5, 1.5, 7.25, 11.0)]
+    assert box_ious((0, 0, 10, 10), np.array(rows, dtype=np.float64)).tolist() == [box_iou((0, 0, 10, 10), r) for r in rows]
     assert [c.score for c in nms(dup, 0.5)] == [0.9, 0.7]
 
 

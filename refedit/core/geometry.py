@@ -29,6 +29,16 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def box_ious(a: Box, boxes: np.ndarray) -> np.ndarray:
+    """:func:`box_iou` of ``a`` with each row of ``boxes`` ((n, 4) float64 xyxy), the same arithmetic vectorised:
+    for float64 rows the same values, so the same decisions at any threshold."""
+    ix = np.maximum(0.0, np.minimum(a[2], boxes[:, 2]) - np.maximum(a[0], boxes[:, 0]))
+    iy = np.maximum(0.0, np.minimum(a[3], boxes[:, 3]) - np.maximum(a[1], boxes[:, 1]))
+    inter = ix * iy
+    union = area(a) + np.maximum(0.0, boxes[:, 2] - boxes[:, 0]) * np.maximum(0.0, boxes[:, 3] - boxes[:, 1]) - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
 @dataclass(frozen=True)
 class CropPlan:
     """The region (x0, y0, x1, y1) of the input the editor works on."""

@@ -14,7 +14,7 @@ from typing import Callable, Literal, Sequence
 
 import numpy as np
 
-from refedit.core.geometry import area, center
+from refedit.core.geometry import area, box_ious, center
 from refedit.errors import BadInput
 from refedit.pipeline.artifacts import Ambiguity, AmbiguousTarget, Box, Candidate, Target
 from refedit.pipeline.segment.options import Pick, Policy
@@ -245,24 +245,18 @@ def _message(amb: Ambiguity) -> str:
 
 def nms(candidates: Sequence[Candidate], iou: float) -> list[Candidate]:
     """Greedy non-maximum suppression: keep the best-scoring of boxes overlapping more than ``iou``. Each kept box
-    is compared with all later ones at once (``geometry.box_iou``'s arithmetic, in float64: the same decisions), since
-    detectors can hand over thousands of boxes at a low threshold (OWLv2: one per patch, 3600 at 960 px)."""
+    is compared with all later ones at once (:func:`~refedit.core.geometry.box_ious`: the same decisions as pairwise
+    :func:`~refedit.core.geometry.box_iou`), since detectors can hand over thousands of boxes at a low threshold
+    (OWLv2: one per patch, 3600 at 960 px)."""
     order = sorted(candidates, key=lambda c: -c.score)
     if len(order) < 2:
         return order
-    b = np.array([c.box for c in order], dtype=np.float64)
-    areas = np.maximum(0.0, b[:, 2] - b[:, 0]) * np.maximum(0.0, b[:, 3] - b[:, 1])
+    boxes = np.array([c.box for c in order], dtype=np.float64)
     alive = np.ones(len(order), dtype=bool)
     kept: list[Candidate] = []
     for i, c in enumerate(order):
         if not alive[i]:
             continue
         kept.append(c)
-        r = b[i + 1 :]
-        inter = np.maximum(0.0, np.minimum(b[i, 2], r[:, 2]) - np.maximum(b[i, 0], r[:, 0])) * np.maximum(
-            0.0, np.minimum(b[i, 3], r[:, 3]) - np.maximum(b[i, 1], r[:, 1])
-        )
-        union = areas[i] + areas[i + 1 :] - inter
-        overlap = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-        alive[i + 1 :] &= overlap <= iou
+        alive[i + 1 :] &= box_ious(c.box, boxes[i + 1 :]) <= iou
     return kept
