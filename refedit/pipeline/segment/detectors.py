@@ -113,10 +113,10 @@ class Florence2:
         (:meth:`text_inputs`); the processor itself where either is not reproduced."""
         processor = self.store.get("grounding", "processor")
         dev, dt = self.store.device, self.store.dtype
-        pixels, text = fixed_inputs(processor, image, dev, dt), self.text_inputs(processor, caption)
+        text = self.text_inputs(processor, caption)
+        pixels = fixed_inputs(processor, image, dev, dt) if text is not None else None
         if pixels is None or text is None:
-            inputs = processor(text=GROUNDING_TASK + caption, images=image, return_tensors="pt").to(dev)
-            inputs["pixel_values"] = inputs["pixel_values"].to(dt)
+            inputs = with_text(processor, None, image, dev, dt, text=GROUNDING_TASK + caption)
         else:
             inputs = {**{k: v.to(dev) for k, v in text.items()}, "pixel_values": pixels}
         return {**inputs, "max_new_tokens": self.max_new_tokens, "num_beams": 1, "do_sample": False}
