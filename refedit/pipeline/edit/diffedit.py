@@ -159,6 +159,7 @@ class DiffEditEditor(CheckpointEditor):
             draws = [torch.randn(tuple(like.shape[1:]), generator=g, dtype=torch.float32) for g in gens[i]]
             return torch.stack(draws).to(like.device, like.dtype)
 
+        runs_per_call = max(1, SWEEP_BATCH // n)  # each run is n latents (its outputs)
         first = m - max(steps)
         for k in range(first, m):
             for i, n_i in enumerate(steps):
@@ -167,7 +168,7 @@ class DiffEditEditor(CheckpointEditor):
             active = sorted(xs)
             a, a_prev = sched.alphas[k], sched.alphas_prev[k]
             keep = inversion.latents[k + 1] if k + 1 < m else inversion.start
-            for group in [active[j : j + max(1, SWEEP_BATCH // n)] for j in range(0, len(active), max(1, SWEEP_BATCH // n))]:
+            for group in [active[j : j + runs_per_call] for j in range(0, len(active), runs_per_call)]:
                 x = torch.cat([xs[i] for i in group])
                 b = x.shape[0]
                 if b not in texts:
