@@ -21,7 +21,8 @@ answers "cup" with two boxes instead of random tokens up to its length limit.
 
 Run: ``python benchmarks/current_segmenters.py [--rounds N] [--threads N] [--only NAME ...] [--md FILE]``; at the
 published sizes (random weights; the folder is built once, ~9 GB): ``--fullsize DIR --size 2048x1536 --rounds 1
---no-check`` (one thread: about half an hour per path on a 2-core machine).
+--no-replay --only PATH`` (one thread: a few minutes per path on a 2-core machine; the in-run measure only, see
+``--no-replay``).
 Exit code 0 when every path meets the goal, 1 when not.
 """
 
@@ -31,7 +32,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,20 +190,19 @@ def measure(path: Path_, image: Image.Image, instruction: str, rounds: int, dete
     for _ in range(rounds):
         watch.inside = 0.0
         cpu, wall = timed(lambda: holder.__setitem__(0, run_segment()), device)
-        last = holder[0]
         seg_cpu.append(cpu)
         seg_wall.append(wall)
         inside.append(watch.inside)
-        if not with_replay:
-            if recorder.active:
-                recorder.remove()
-                recorder.active = False
-                result = last
+        if not with_replay:  # the first round recorded the calls (to count them)
+            recorder.remove()
+            recorder.active = False
             continue
         pure = replay(calls, device)
         rep_cpu.append(pure.pop("total"))
         rep_wall.append(pure.pop("wall"))
         per_model.append(pure)
+    if not with_replay:
+        result = holder[0]
     undo()
     untime()
     watch.remove()
