@@ -176,3 +176,22 @@ def test_first_and_last_with_a_direction(instruction, chosen):
     horses = [Candidate(c.box, c.score, "horse") for c in ROW]
     plan = RulesParser().parse(instruction=instruction)
     assert resolve(horses, plan.target, (W, H)).chosen == (chosen,)
+
+
+@pytest.mark.parametrize(
+    "instruction,spatial,chosen",
+    [
+        ("remove the horse sitting furthest to the right", "right", 2),  # a degree word leading to a side: that side
+        ("remove the horse farthest left", "left", 0),
+        ("remove the horse that is closest to the left", "left", 0),
+        ("remove the horse nearest to the right", "right", 2),
+        ("remove the furthest horse", "back", None),  # alone it still means depth
+        ("remove the nearest horse", "front", None),
+    ],
+)
+def test_degree_words_leading_to_a_side_name_that_side(instruction, spatial, chosen):
+    horses = [Candidate(c.box, c.score, "horse") for c in ROW]
+    plan = RulesParser().parse(instruction=instruction)
+    assert plan.target.spatial == spatial
+    if chosen is not None:
+        assert resolve(horses, plan.target, (W, H)).chosen == (chosen,)
