@@ -50,7 +50,7 @@ def field_accuracy(rows: list[dict]) -> dict[str, float]:
     return {k: v / len(rows) for k, v in hits.items()}
 
 
-CLASSES = ("relation", "nested-relation", "pronoun", "possessive", "placement", "region", "phrasing")
+CLASSES = ("relation", "nested-relation", "pronoun", "possessive", "placement", "region", "phrasing", "casual")
 
 
 def by_class(name: str) -> list[dict]:

@@ -23,8 +23,12 @@ SPATIAL_WORDS: dict[str, str] = {
 }  # fmt: skip
 SIZE_WORDS: dict[str, str] = {
     **dict.fromkeys(("big", "bigger", "biggest", "large", "larger", "largest", "huge", "giant"), "largest"),
-    **dict.fromkeys(("small", "smaller", "smallest", "little", "tiny", "littlest"), "smallest"),
+    **dict.fromkeys(("small", "smaller", "smallest", "little", "tiny", "littlest", "shortest"), "smallest"),
+    "tallest": "largest",
 }
+#: "the smaller of the two": the comparative names the extreme of the pair
+COMPARATIVE_SIZES: dict[str, str] = {"smaller": "smallest", "bigger": "biggest", "larger": "largest", "taller": "tallest",
+                                     "shorter": "shortest"}  # fmt: skip
 ORDINAL_WORDS: dict[str, int] = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
     "ninth": 9, "tenth": 10, "last": -1,
@@ -44,7 +48,8 @@ DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every
 ALL_WORDS = frozenset({"all", "every", "each", "both"})
 IMAGE_WORDS = frozenset(
     "it|this|image|photo|picture|scene|whole image|whole photo|whole picture|whole scene|entire image|"
-    "entire photo|entire picture|photograph|everything".split("|")
+    "entire photo|entire picture|photograph|everything|whole thing|entire thing|weather|season|time of day|day|"
+    "lighting|colors|colours|color tones|colour tones|tones|mood|atmosphere|overall look|whole look".split("|")
 )
 VAGUE_WORDS = frozenset(
     "nicer better good great pop cool prettier pretty beautiful awesome amazing nice best different "
@@ -68,6 +73,26 @@ COMPARATIVES = frozenset(
     "younger fatter slimmer skinnier happier sadder angrier warmer cooler colder hotter redder bluer greener "
     "whiter blacker shinier fluffier rounder sharper softer smoother cleaner dirtier fuller emptier "
     "bolder stronger weaker wetter drier sunnier cloudier more less".split()
+)
+#: states and looks people ask for after the object ("make the dog wet", "make his hair messy") that the small
+#: tagger often takes for nouns or verbs there
+STATE_ADJECTIVES = frozenset(
+    "wet dry dirty clean messy muddy dusty sandy rusty mossy curly straight wavy frizzy spiky stormy foggy misty "
+    "snowy icy rainy sunny cloudy windy frosty frozen glossy shiny sparkly glittery glowing sparkling blurry sharp "
+    "burnt burned broken cracked shattered torn wrinkled melted old new young ancient modern vintage retro "
+    "futuristic fancy elegant cute scary spooky creepy happy sad angry smiling bald hairy fat thin skinny muscular "
+    "tall short long wide narrow round square spotted dotted colorful colourful invisible translucent opaque "
+    "empty full open closed lit glowing overgrown abandoned haunted flooded wintry autumnal tropical".split()
+)
+#: endings of adjectives ("stormy", "childish", "colourful", "rustic", "metallic"): the last word of "make the X Y"
+ADJECTIVE_ENDINGS = ("y", "ish", "ful", "less", "ous", "ic", "ical", "ive", "able", "ible", "ed")
+#: nouns with those endings that may end an object's name ("the toy", "the baby")
+NOUNS_LIKE_ADJECTIVES = frozenset(
+    "toy boy baby puppy kitty bunny pony body party city sky lady family army fairy guy key monkey turkey donkey "
+    "jersey trolley chimney alley valley hockey jockey money honey story candy berry cherry strawberry teddy daisy "
+    "lily ivy jelly belly bay day way tray jockey ferry lorry buggy body hobby lobby pastry bakery gallery library "
+    "factory battery bed sled shed seed weed reed picnic traffic music clinic mosaic cable table stable bible "
+    "vegetable trunk".split()
 )
 #: a pronoun as written -> its canonical form (see :data:`refedit.pipeline.artifacts.PRONOUNS`)
 PRONOUN_FORMS: dict[str, str] = {"him": "him", "he": "him", "her": "her", "she": "her", "them": "them", "they": "them",

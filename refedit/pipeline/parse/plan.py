@@ -113,11 +113,27 @@ def _find_head(doc: Any, limit: int | None = None) -> tuple[int, int] | None:
     return start, head + 1
 
 
+#: "the smaller of the two dogs", "the second of the cups", "the left one of the three": the qualifier and the
+#: noun ("smaller dog")
+_ONE_OF = re.compile(r"^(?P<q>[a-z-]+)(?: one)? of (?:the|these|those)(?: (?:two|three|four|five|\d+))? (?P<n>[a-z][a-z ]*)$")
+
+
+def _one_of(expression: str) -> str:
+    m = _ONE_OF.match(expression)
+    if m is None or m["q"] not in _QUALIFIERS | frozenset(lexicon.COMPARATIVE_SIZES):
+        return expression
+    *rest, last = m["n"].split()
+    if singular(last) == last:  # "the bottom of the shelf", "the middle of the table": a part of one object
+        return expression
+    return " ".join([lexicon.COMPARATIVE_SIZES.get(m["q"], m["q"]), *rest, singular(last)])
+
+
 def analyse_target(phrase: str) -> Target:
     """Analyse a referring expression ("the second cat from the left", "the chair on the left of the sofa",
     "her shirt", "the right side", "them") into a :class:`Target`; relations to other objects nest."""
     phrase = clean_phrase(phrase)
     expression, quantified = strip_determiners(re.sub(r"^(?:all|both|each) of (?=them$|they$)", "", phrase))
+    expression = _one_of(expression)
     if expression in lexicon.PRONOUN_FORMS:
         return pronoun_target(expression)
     if not expression or expression in lexicon.PRONOUNS:
@@ -298,7 +314,11 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
     own = doc[possessor + 1 : own_end]
     words = [t.text for t in own]
     compound = [t.text for t in doc[head_start : head_end - 1]]
-    head_text = " ".join([*compound, singular(head.text) if is_plural(head) else head.text])
+    # "his glasses", "the glasses on the man": a pair of spectacles, one thing (drinking glasses otherwise)
+    worn = head.text == "glasses" and (possessor >= 0 or (relation is not None and relation.direction in ("of", "on")
+                                                          and relation.anchor.head not in ("table", "shelf", "tray")))
+    plural = is_plural(head) and not worn
+    head_text = " ".join([*compound, singular(head.text) if plural else head.text])
     sides = _side_words(doc, possessor + 1, own_end)
     spatial = next((lexicon.SPATIAL_WORDS[w] for w in sides if w in lexicon.SPATIAL_WORDS), None)
     ordinal = next((lexicon.ORDINAL_WORDS[w] for w in words if w in lexicon.ORDINAL_WORDS), None)
@@ -318,7 +338,7 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
         spatial=spatial,
         ordinal=ordinal,
         size=size,
-        all=is_plural(head) and not one_owner,
+        all=plural and not one_owner,
     )
 
 

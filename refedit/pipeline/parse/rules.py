@@ -20,8 +20,21 @@ from refedit.pipeline.parse.plan import (
     strip_determiners,
 )
 
-_POLITE = re.compile(r"^(?:(?:please|kindly|can you|could you|would you|i want you to|i'd like you to)\b[ ,]*)+")
-_TRAILING_PLEASE = re.compile(r"[ ,]*\bplease$")
+#: what people put before the command in a chat ("ok now, can you please remove the cup")
+_POLITE = re.compile(
+    r"^(?:(?:please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|i want you to|i'd like you to|"
+    r"i need you to|help me|go ahead and|let's|lets|let us|i want to|i'd like to|i would like to|i need to|try to|"
+    r"ok|okay|alright|hey|hi|now|also|then|and|next|just|so)\b[ ,]*)+"
+)
+#: and after it ("remove the sign, thanks", "remove the cup too")
+_TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx|too|as well|also|for me|now))+$")
+#: "the dog that's on the couch" (never a possessive: "'s" after these words is "is")
+_CONTRACTION = re.compile(r"\b(that|who|which|what|there|where)'s\b")
+#: "a bit bigger", "a lot taller": the degree goes, the comparative is the change
+_DEGREE = re.compile(
+    r"\b(?:a (?:little )?bit|a little|a lot|a tad|slightly|much|way|somewhat|even|far) (?=(?:more|less|"
+    + "|".join(sorted(lexicon.COMPARATIVES | {"bigger", "larger", "smaller"})) + r")\b)"
+)
 _FROM_IMAGE = re.compile(r" (?:from|out of|off) (?:the|this) (?:image|photo|picture|photograph|scene|frame|shot)$")
 _ARTICLE = re.compile(r"^(?:a|an|the|some)\s+")
 
@@ -34,14 +47,32 @@ class Parsed:
     placement: str | None = None  # add only: where the new object goes relative to the target
 
 
+#: "i want the car to be red", "i'd like the sky to be purple": make the car red
+_WISH = re.compile(r"^(?:i (?:want|need|wish|would like|would love|'d like|'d love)|i'd like|i'd love) (?P<t>.+?) "
+                   r"to (?:be|become|look|turn|get) (?P<n>.+)$")
+
+
 def normalise(instruction: str) -> str:
+    """Lowercase, without the chat around the command ("ok now, can you ...", "..., thanks"), "that's" as
+    "that is", degree words before a comparative dropped ("a bit bigger": bigger)."""
     text = clean_phrase(instruction.replace("’", "'"))
     text = _POLITE.sub("", text)
+    text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
+    text = _WISH.sub(r"make \g<t> \g<n>", text)
     return _FROM_IMAGE.sub("", clean_phrase(_TRAILING_PLEASE.sub("", text)))
 
 
+#: a clause after the new thing that says what to keep ("with a cat, keep everything else", "into a lion but
+#: keep the pose"): not part of what the object becomes
+_AFTERTHOUGHT = re.compile(
+    r"(?:,? (?:but|while|and keep|keeping|and leave|leaving|and don't|and do not|and make sure|so that|without "
+    r"(?:changing|touching|altering|affecting|moving))\b|, (?:keep|leave|don't|do not|make sure|same|thanks|thank "
+    r"you|please)\b).*$"
+)
+
+
 def _new(phrase: str) -> str:
-    return _ARTICLE.sub("", clean_phrase(phrase))
+    return _ARTICLE.sub("", clean_phrase(_AFTERTHOUGHT.sub("", clean_phrase(phrase))))
 
 
 def _is_attribute_token(tok: Any) -> bool:
@@ -52,9 +83,22 @@ def _is_attribute_token(tok: Any) -> bool:
         return True
     if word in lexicon.SPATIAL_WORDS or word in lexicon.ORDINAL_WORDS:
         return False
-    if word in lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES | lexicon.COMPARATIVES or tok.tag_ in ("JJR", "RBR"):
+    if word in _LOOK_WORDS or tok.tag_ in ("JJR", "RBR"):
         return True
     return tok.pos_ == "ADJ" or (tok.tag_ == "VBN" and word.endswith("ed"))
+
+
+_LOOK_WORDS = lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES | lexicon.COMPARATIVES | lexicon.STATE_ADJECTIVES
+
+
+def _looks_adjective(tok: Any) -> bool:
+    """The last word of "make the X Y": an attribute by its tag or list, or by an adjective's ending when the
+    tagger took it for a noun or verb after the object ("foggy", "glittery"); never a known noun."""
+    word = tok.text
+    if _is_attribute_token(tok):
+        return True
+    return (word not in lexicon.NOUNS_LIKE_ADJECTIVES and len(word) > 3 and word.endswith(lexicon.ADJECTIVE_ENDINGS)
+            and tok.i > 0 and tok.doc[tok.i - 1].pos_ in ("NOUN", "PROPN"))  # fmt: skip
 
 
 def is_attribute_phrase(phrase: str) -> bool:
@@ -73,6 +117,8 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
     tagged less reliably)."""
     doc = load_nlp()(text)
     cut = len(doc)
+    if cut > 1 and not _is_attribute_token(doc[-1]) and _looks_adjective(doc[-1]):
+        cut -= 1  # "the dog wet", "the sky stormy"
     while cut > 1 and (
         _is_attribute_token(doc[cut - 1]) or (doc[cut - 1].pos_ == "CCONJ" and cut < len(doc) and cut - 2 >= 0)
     ):
@@ -87,6 +133,12 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
 def _is_image(phrase: str) -> bool:
     rest, _ = strip_determiners(clean_phrase(phrase))
     return rest in lexicon.IMAGE_WORDS
+
+
+def _is_image_noun(phrase: str) -> bool:
+    """The image named by a noun ("the photo", "the whole scene"), not by a pronoun ("it" is also an object)."""
+    rest, _ = strip_determiners(clean_phrase(phrase))
+    return rest in lexicon.IMAGE_WORDS and rest not in lexicon.PRONOUNS
 
 
 def _global_or_none(target: str, new: str) -> Parsed | None:
@@ -132,19 +184,30 @@ def _sep(words: str) -> str:
     return rf"{_NOT_A_RELATION} (?:{words}) (?!{_DEFINITE} .*? (?:{words}) )(?!{_SIDE_OF}|front of |back of )"
 
 
-_REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|cut out|clear|wipe out|rub out|"
+_REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|take off|cut out|clear|wipe out|rub out|"
                  r"edit out|crop out|throw away|discard")  # fmt: skip
+#: "remove the logo from the shirt": the thing removed is on the other one (not "from the left": a position)
+_FROM_OWNER = re.compile(r"^(?P<t>.+?) (?:from|off|off of) (?P<o>(?:the|his|her|their|its|my|this|that) (?P<w>[a-z-]+).*)$")
+
+
+def _removed(target: str) -> str:
+    """"the glasses from the man" -> "the glasses on the man"; positions ("from the left") stay."""
+    m = _FROM_OWNER.match(target)
+    if m is None or m["w"] in lexicon.POSITION_WORDS or _is_image(m["o"]):
+        return target
+    return f"{m['t']} on {m['o']}"
 
 
 @template(rf"^(?:{_REMOVE_VERBS}) (?P<t>.+)$")
 def _remove(m: re.Match[str]) -> Parsed:
-    return Parsed("remove", m["t"], None)
+    return Parsed("remove", _removed(m["t"]), None)
 
 
 @template(r"^(?:make|let|have) (?P<t>.+?) (?:disappear|vanish|go away)$")
 @template(r"^(?:take|cut|edit|crop|rub|wipe) (?P<t>.+?) (?:out|away|off)$")
+@template(r"^(?:take|pull|get) (?P<t>.+? off (?:of )?(?:the|his|her|their|its|my) .+)$")
 def _disappear(m: re.Match[str]) -> Parsed:
-    return Parsed("remove", m["t"], None)
+    return Parsed("remove", _removed(m["t"]), None)
 
 
 @template(
@@ -153,6 +216,17 @@ def _disappear(m: re.Match[str]) -> Parsed:
 )
 def _change_colour(m: re.Match[str]) -> Parsed:
     return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
+
+
+@template(r"^(?P<rest>(?:make|turn|paint|repaint|colou?r|recolou?r|dye|change) .+?),? (?:instead of|rather than|not) "
+          r"(?P<old>[a-z-]+(?: [a-z-]+)?)$")
+def _instead_of_look(m: re.Match[str]) -> Parsed | None:
+    """"make the car red instead of blue": the blue car becomes red (the old look names the target)."""
+    if not is_attribute_phrase(m["old"]) or (parsed := match_templates(m["rest"])) is None:
+        return None
+    if parsed.action != "modify":
+        return None
+    return Parsed("modify", f"{parsed.target} from {m['old']}", parsed.replacement)
 
 
 @template(r"^substitute (?P<a>.+?) for (?P<b>.+)$")
@@ -187,7 +261,11 @@ _PLACE_WORDS = {
     "below": "below", "under": "below", "underneath": "below", "beneath": "below", "behind": "behind",
     "next to": "next-to", "close to": "next-to", "beside": "next-to", "near": "next-to", "alongside": "next-to",
     "between": "between", "to": None, "on": None, "onto": None, "in": None, "into": None, "inside": None,
+    "around": None, "round": None,
 }  # fmt: skip
+#: how the new thing is posed where it goes ("add a cat sitting on the sofa"): not part of what it is
+_POSE = re.compile(r" (?:sitting|standing|lying|laying|sleeping|resting|perched|hanging|floating|flying|leaning|"
+                   r"parked|placed|walking|running|swimming|hiding|lying down|sitting down)$")
 _PLACE = re.compile(r" (" + "|".join(sorted(_PLACE_WORDS, key=len, reverse=True)) + r") ")
 _SIDE_PLACE = re.compile(rf"^{_SIDE_OF.replace('(?:left|right)', '(?P<side>left|right)')}(?P<t>.+)$")
 _NAMED = re.compile(rf"^(?:{_DEFINITE}|his|her|their|its|him|them|it|both|every|each|all)\b|^[a-z]+'s? ")
@@ -204,7 +282,10 @@ def _add(m: re.Match[str]) -> Parsed | None:
     placement = _PLACE_WORDS[word]
     if word in ("to", "on", "at") and (side := _SIDE_PLACE.match(target)) and not _is_image(side["t"]):
         placement, target = f"{side['side']}-of", side["t"]
-    return Parsed("add", target, _new(new), placement)
+    new = _POSE.sub("", _new(new))
+    if placement is None and _is_image_noun(target):  # "add snow to the whole image": the scene changes
+        return _global_or_none(target, new)
+    return Parsed("add", target, new, placement)
 
 
 @template(r"^fill (?:up )?(?P<t>.+?) (?:up )?with (?P<n>.+)$")
@@ -218,14 +299,25 @@ def _give(m: re.Match[str]) -> Parsed | None:
     """"give X a Y": X ends before the article of Y, else after a pronoun ("give them hats"), else at its
     first noun (the dative)."""
     if split := re.match(r"^(?P<t>.+?) (?P<n>(?:a|an|some) .+)$", m["rest"]):
+        if _is_image_noun(split["t"]) or (_is_image(split["t"]) and _LOOK_NOUN.search(split["n"])):
+            return _global_or_none(split["t"], split["n"])  # "give the photo a vintage look"
         return Parsed("add", split["t"], _new(split["n"]))
     if split := re.match(r"^(?P<t>him|her|them|it) (?P<n>.+)$", m["rest"]):
         return Parsed("add", split["t"], _new(split["n"]))
     doc = load_nlp()(m["rest"])
     for tok in doc[:-1]:
-        if tok.pos_ in ("NOUN", "PROPN") and tok.text not in lexicon.COLOURS and doc[tok.i + 1].pos_ != "NOUN":
-            return Parsed("add", doc[: tok.i + 1].text, _new(doc[tok.i + 1 :].text))
+        if tok.pos_ not in ("NOUN", "PROPN") or tok.text in lexicon.COLOURS or doc[tok.i + 1].pos_ == "NOUN":
+            continue
+        end = tok.i + 1
+        if doc[end].pos_ == "ADP":  # "give the kids on the bench balloons": the dative ends after its relation
+            end = next((t.i + 1 for t in doc[end + 1 : -1] if t.pos_ in ("NOUN", "PROPN")), len(doc))
+        if end < len(doc):
+            return Parsed("add", doc[:end].text, _new(doc[end:].text))
     return None
+
+
+#: the last word of a new look, not a new object ("a vintage look", "a film grain effect")
+_LOOK_NOUN = re.compile(r" (?:look|style|feel|vibe|filter|effect|tone|glow|finish|makeover|aesthetic|treatment)$")
 
 
 _WEAR_VERBS = r"wear|hold|carry|put on|have|don|sport|be wearing|be holding|be carrying"
@@ -262,7 +354,11 @@ def _should(m: re.Match[str]) -> Parsed:
 
 @template(r"^(?:make|render) (?P<t>.+?) look(?: like)? (?P<n>.+)$")
 def _look_like(m: re.Match[str]) -> Parsed:
-    return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
+    new = _IT_IS.sub("", m["n"])  # "look like it's snowing": snowing; "like it is made of marble": marble
+    return _global_or_none(m["t"], new) or Parsed("modify", m["t"], _new(new))
+
+
+_IT_IS = re.compile(r"^(?:it|they|he|she|this|that)(?: is|'s| are|'re| was| were) (?:made (?:of|out of|from) )?")
 
 
 @template(rf"^(?:change|turn|transform|convert|make|morph|set|shape|reshape|sculpt|mould|mold|carve) "
@@ -320,6 +416,18 @@ def _make_attr(m: re.Match[str]) -> Parsed | None:
     return _global_or_none(target, new) or Parsed("modify", target, _new(new))
 
 
+#: what people ask a person or animal to do -> how it then looks ("make the girl smile": smiling)
+_ACTS = {"smile": "smiling", "laugh": "laughing", "cry": "crying", "frown": "frowning", "wink": "winking",
+         "yawn": "yawning", "sleep": "sleeping", "sing": "singing", "dance": "dancing", "jump": "jumping",
+         "sit": "sitting", "stand": "standing", "run": "running", "look happy": "happy", "look sad": "sad",
+         "look angry": "angry", "look surprised": "surprised", "look older": "older", "look younger": "younger"}  # fmt: skip
+
+
+@template(r"^(?:make|let|have|get) (?P<t>.+?) (?:to )?(?P<v>" + "|".join(sorted(_ACTS, key=len, reverse=True)) + r")$")
+def _act(m: re.Match[str]) -> Parsed:
+    return _global_or_none(m["t"], _ACTS[m["v"]]) or Parsed("modify", m["t"], _ACTS[m["v"]])
+
+
 @template(r"^(?:make|turn) (?P<t>him|her|them|they) (?P<n>.+)$")
 def _make_pronoun(m: re.Match[str]) -> Parsed:
     """"make them zebras", "make her a pirate": the people or things the image settles."""
@@ -331,6 +439,23 @@ def _look_verb(m: re.Match[str]) -> Parsed:
     """"blur the background", "darken the top half", "brighten the image": a change of look."""
     change = lexicon.LOOK_VERBS[m["v"]]
     return Parsed("global", "", change) if _is_image(m["t"]) else Parsed("modify", m["t"], change)
+
+
+#: a property of the look turned up or down -> the change
+_DIALS = {"brightness": ("brighter", "darker"), "exposure": ("brighter", "darker"), "contrast": ("higher contrast",
+          "lower contrast"), "saturation": ("more saturated", "less saturated"), "warmth": ("warmer", "cooler"),
+          "sharpness": ("sharper", "softer"), "vibrance": ("more vibrant", "less vibrant")}  # fmt: skip
+
+
+@template(r"^(?P<v>increase|boost|raise|up|add more|add|turn up|crank up|decrease|reduce|lower|lessen|turn down|tone "
+          r"down) (?:the )?(?P<d>" + "|".join(_DIALS) + r")(?: (?:of|on|in) (?P<t>.+))?$")
+def _dial(m: re.Match[str]) -> Parsed:
+    """"increase the brightness", "reduce the saturation of the sky": a change of look."""
+    up = m["v"] in ("increase", "boost", "raise", "up", "add more", "add", "turn up", "crank up")
+    change = _DIALS[m["d"]][0 if up else 1]
+    if m["t"] is None or _is_image(m["t"]):
+        return Parsed("global", "", change)
+    return Parsed("modify", m["t"], change)
 
 
 _ATTRIBUTE_NOUN = "|".join(sorted(lexicon.ATTRIBUTE_NOUNS))
@@ -371,6 +496,18 @@ def attribute_change(parsed: Parsed) -> Parsed:
     return Parsed(action, target, parsed.replacement, parsed.placement)
 
 
+_ONE = re.compile(r"^(?:(?:a|an|some) )?(?P<look>.+) ones?$")
+
+
+def attribute_of_one(parsed: Parsed) -> Parsed:
+    """"turn the red car into a blue one", "replace the plastic chairs with wooden ones": the same object with a
+    new look, a modification."""
+    m = _ONE.match(parsed.replacement or "") if parsed.action == "replace" else None
+    if m is None or not is_attribute_phrase(m["look"]):
+        return parsed
+    return Parsed("modify", parsed.target, m["look"], parsed.placement)
+
+
 def match_templates(text: str) -> Parsed | None:
     for pattern, build in _T:
         if (m := pattern.match(text)) and (parsed := build(m)) is not None:
@@ -404,7 +541,7 @@ class RulesParser:
                 f"cannot tell what to edit in {instruction.strip()!r}; phrase it like 'replace the left cat with "
                 "a tiger', 'make the vase golden' or 'remove the man in the blue jacket'"
             )
-        parsed = attribute_change(parsed)
+        parsed = attribute_change(attribute_of_one(parsed))
         if parsed.action != "global" and parsed.replacement is not None and not parsed.replacement:
             raise UnclearInstruction(f"{instruction.strip()!r} does not say what the object should become")
         action, target, placement = _target(parsed)
