@@ -52,16 +52,6 @@ _WISH = re.compile(r"^(?:i (?:want|need|wish|would like|would love|'d like|'d lo
                    r"to (?:be|become|look|turn|get) (?P<n>.+)$")
 
 
-def normalise(instruction: str) -> str:
-    """Lowercase, without the chat around the command ("ok now, can you ...", "..., thanks"), "that's" as
-    "that is", degree words before a comparative dropped ("a bit bigger": bigger)."""
-    text = clean_phrase(instruction.replace("’", "'"))
-    text = _POLITE.sub("", text)
-    text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
-    text = _WISH.sub(r"make \g<t> \g<n>", text)
-    return _FROM_IMAGE.sub("", clean_phrase(_TRAILING_PLEASE.sub("", text)))
-
-
 #: a clause after the new thing that says what to keep ("with a cat, keep everything else", "into a lion but
 #: keep the pose"): not part of what the object becomes
 _AFTERTHOUGHT = re.compile(
@@ -71,8 +61,19 @@ _AFTERTHOUGHT = re.compile(
 )
 
 
+def normalise(instruction: str) -> str:
+    """Lowercase, without the chat around the command ("ok now, can you ...", "..., thanks") and the clauses
+    that say what to keep, "that's" as "that is", degree words before a comparative dropped ("a bit bigger":
+    bigger), wishes as commands ("i want the car to be red": make the car red)."""
+    text = clean_phrase(instruction.replace("’", "'"))
+    text = _POLITE.sub("", text)
+    text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
+    text = _WISH.sub(r"make \g<t> \g<n>", _AFTERTHOUGHT.sub("", text))
+    return _FROM_IMAGE.sub("", clean_phrase(_TRAILING_PLEASE.sub("", text)))
+
+
 def _new(phrase: str) -> str:
-    return _ARTICLE.sub("", clean_phrase(_AFTERTHOUGHT.sub("", clean_phrase(phrase))))
+    return _ARTICLE.sub("", clean_phrase(phrase))
 
 
 def _is_attribute_token(tok: Any) -> bool:
