@@ -25,7 +25,8 @@ from refedit.pipeline.nlp import load_nlp
 from refedit.pipeline.parse.rules import RulesParser
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data"
-SETS = {"development": DATA_DIR / "instructions.jsonl", "held-out": DATA_DIR / "instructions_heldout.jsonl"}
+SETS = {"development": DATA_DIR / "instructions.jsonl", "held-out": DATA_DIR / "instructions_heldout.jsonl",
+        "casual held-out": DATA_DIR / "instructions_casual_heldout.jsonl"}
 TARGET_FIELDS = ("expression", "head", "attributes", "spatial", "ordinal", "size", "all", "relation", "pronoun",
                  "region")  # fmt: skip
 FIELDS = ("action", "replacement", *TARGET_FIELDS, "placement", "plan", "labelled")

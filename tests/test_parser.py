@@ -17,6 +17,8 @@ def load(name: str) -> list[dict]:
 
 ROWS = load("instructions.jsonl")  # development set (the rules were written against it)
 HELD_OUT = load("instructions_heldout.jsonl")  # written independently, never used for tuning
+# chat-style phrasings, written independently of the rules code after the "casual" development rows (session 7)
+CASUAL_HELD_OUT = load("instructions_casual_heldout.jsonl")
 NO_TARGET = [line for line in (DATA / "no_target.txt").read_text().splitlines() if line.strip()]
 parser = RulesParser()
 
@@ -102,6 +104,14 @@ def test_held_out_set_does_not_drop():
     acc = field_accuracy(HELD_OUT)
     assert len(HELD_OUT) == 90
     assert acc["labelled"] >= 84 / 90 and acc["head"] >= 86 / 90 and acc["action"] >= 87 / 90, acc
+
+
+def test_casual_held_out_set():
+    """Chat-style instructions never used for tuning: 28.3 % of whole plans before the casual rules (d253cde),
+    90.0 % after; the goals of issue 3 (head and action >= 95 %) are not met on it yet."""
+    acc = field_accuracy(CASUAL_HELD_OUT)
+    assert len(CASUAL_HELD_OUT) == 60 and {r["class"] for r in CASUAL_HELD_OUT} == {"casual"}
+    assert acc["plan"] >= 54 / 60, acc
 
 
 @pytest.mark.parametrize("name", CLASSES)

@@ -145,6 +145,28 @@ def test_them_is_every_instance_of_the_main_subject(tmp_path, tiny_settings):
     assert "main subject" in r.reason
 
 
+@pytest.mark.parametrize("instruction,box", [
+    ("make the left one white", (20.0, 100.0, 160.0, 300.0)),
+    ("remove the one on the right", (380.0, 110.0, 560.0, 310.0)),
+    ("replace the second one from the left with a cow", (200.0, 120.0, 330.0, 300.0)),
+    ("make the biggest one brown", (380.0, 110.0, 560.0, 310.0)),
+])  # fmt: skip
+def test_one_is_an_instance_of_the_main_subject_picked_by_its_qualifier(tmp_path, tiny_settings, instruction, box):
+    """"the left one" names no noun: the image's main subject (the horses, not the tree or the person), the
+    qualifier picking among them."""
+    r = segment(tmp_path, tiny_settings, HORSES, instruction)
+    assert chosen_boxes(r) == [box] and "main subject" in r.reason
+
+
+def test_bare_one_is_read_as_it(tmp_path, tiny_settings):
+    """"this one" without a qualifier is "it": the most prominent instance, and with two horses of similar
+    prominence an ambiguity to settle, as "remove it" is."""
+    with pytest.raises(Ambiguous, match="could be any of 2 'horse'"):
+        segment(tmp_path, tiny_settings, HORSES, "remove this one")
+    with pytest.raises(Ambiguous, match="could be any of 2 'horse'"):
+        segment(tmp_path, tiny_settings, HORSES, "remove it")
+
+
 def test_her_with_one_woman_and_with_two(tmp_path, tiny_settings):
     one = [("person", [200, 50, 330, 390], 0.9), ("dog", [400, 250, 500, 350], 0.9)]
     r = segment(tmp_path, tiny_settings, one, "give her a hat")

@@ -331,6 +331,10 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
         and (t.pos_ == "ADJ" or t.tag_ == "VBG" or t.text in lexicon.COLOURS or t.text in lexicon.MATERIALS)
     )
     one_owner = relation is not None and relation.direction == "of" and not relation.anchor.all
+    if head.text in ("one", "ones") and head_start == head_end - 1:  # "the left one", "the red ones": of the
+        pronoun = "them" if head.text == "ones" else "it"  # image's main subject, as "it" / "them", qualified
+        return Target(expression=own.text, head="object", attributes=attributes, spatial=spatial, ordinal=ordinal,
+                      size=size, all=pronoun == "them", pronoun=pronoun)  # fmt: skip
     return Target(
         expression=own.text,
         head=head_text,

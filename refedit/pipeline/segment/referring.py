@@ -197,6 +197,13 @@ class Referring:
         if subject is None:
             raise TargetNotFound(f"cannot tell what '{t.pronoun}' refers to: no usual subject detected")
         cands = self.found[subject]
+        if t.spatial or t.ordinal or t.size or t.attributes:  # "the left one", "the red ones": qualified
+            own = replace(t, head=subject, pronoun=None)
+            r = self._settle(self.seg.resolve(self.image, list(cands), replace(self.plan, target=own)), list(cands),
+                             own, "target")  # fmt: skip
+            if not r.chosen:
+                raise TargetNotFound(f"cannot resolve '{t.expression}': {r.reason}")
+            return Found(tuple(cands), r.chosen, f"'{t.expression}': {r.reason}; '{subject}' is the image's main subject")
         if t.pronoun == "them":
             n = len(cands)
             return Found(tuple(cands), tuple(range(n)), f"'them': all {n} '{subject}' detections, the image's main subject")
