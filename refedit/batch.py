@@ -428,7 +428,7 @@ class BatchRunner:
                               timings=result.timings,
                               metrics={k: str(v) for k, v in result.metrics.items()})  # fmt: skip
         except AmbiguousTarget as err:  # not a failure of the run: the item needs a pick; the batch goes on
-            drawn = write_candidates(err.ambiguity, source.rgb, candidates_path(item.output))
+            drawn = write_candidates(err.ambiguity, source.rgb, candidates_path(item.output), *self.inputs_of(item))
             record.update(status="ambiguous", error=str(err).splitlines()[0], error_type="AmbiguousTarget",
                           exit_code=err.exit_code, ambiguity=err.ambiguity.to_dict(), candidates_overlay=str(drawn))  # fmt: skip
         except Exception as err:  # noqa: BLE001 - one item's failure, whatever it is, must not stop the batch
@@ -463,15 +463,37 @@ class BatchRunner:
                     "reason": "output exists"}  # fmt: skip
         return None
 
+    @staticmethod
+    def inputs_of(item: BatchItem) -> tuple[Path | None, ...]:
+        """The files the item reads (none of them is ever written)."""
+        return item.image, item.mask, item.hint_mask
+
+    def overwrites_input(self, item: BatchItem) -> dict[str, Any] | None:
+        """The failed record of an item one of whose outputs (or its candidates drawing) is one of its inputs."""
+        from refedit.outputs import candidates_path
+        from refedit.pipeline.imageio import check_not_inputs
+
+        try:
+            check_not_inputs([*self.outputs_of(item), candidates_path(item.output)], *self.inputs_of(item))
+        except BadInput as err:
+            return {"index": item.index, "input": str(item.image), "output": str(item.output), "status": "failed",
+                    "error": str(err), "error_type": "BadInput", "exit_code": err.exit_code}  # fmt: skip
+        return None
+
+    def precheck(self, item: BatchItem) -> dict[str, Any] | None:
+        """The record of an item that does not run: it would overwrite one of its inputs (failed), or its outputs
+        exist (skipped, unless ``overwrite``); None when it runs."""
+        return self.overwrites_input(item) or self.skipped(item)
+
     def process(self, item: BatchItem) -> dict[str, Any]:
-        """Skip the item when its outputs exist (unless ``overwrite``), else run it."""
-        return self.skipped(item) or self.run_item(item)
+        """The item's :meth:`precheck` record, else run it."""
+        return self.precheck(item) or self.run_item(item)
 
 
 class Engine(Protocol):
     """Where a batch's items run: ``records`` yields one log record per item, as items finish (in any order),
     doing each item's work with ``runner.run_item`` (in this process or in workers that rebuild the runner
-    from :meth:`BatchRunner.worker_config`) and the checks with ``runner.rejected`` / ``runner.skipped``."""
+    from :meth:`BatchRunner.worker_config`) and the checks with ``runner.rejected`` / ``runner.precheck``."""
 
     def records(self, runner: BatchRunner, items: list[Item]) -> Iterator[dict[str, Any]]: ...
 

@@ -173,7 +173,7 @@ class RayEngine:
             raise InternalError("RayEngine.records outside `with RayEngine(...)`")
         todo: list[BatchItem] = []
         for item in items:
-            record = runner.rejected(item) if isinstance(item, Rejected) else runner.skipped(item)
+            record = runner.rejected(item) if isinstance(item, Rejected) else runner.precheck(item)
             if record is None:
                 todo.append(item)  # type: ignore[arg-type]
             else:

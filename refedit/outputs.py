@@ -27,13 +27,23 @@ def candidates_path(output: Path | None, image: Path | None = None) -> Path | No
     return None
 
 
-def write_candidates(ambiguity: "Ambiguity", image: "Image.Image", path: Path | None) -> Path | None:
-    """Draw the candidates, numbered as ``--pick`` counts them, at ``path`` (when there is one)."""
+def check_candidates_path(path: Path | None, *inputs: Path | str | None) -> None:
+    """Before any work: the drawing an ambiguous run would write must not be one of its inputs."""
+    from refedit.pipeline.imageio import check_not_inputs
+
+    check_not_inputs([path], *inputs, what="the candidates drawing of an ambiguous instruction,")
+
+
+def write_candidates(ambiguity: "Ambiguity", image: "Image.Image", path: Path | None,
+                     *inputs: Path | str | None) -> Path | None:  # fmt: skip
+    """Draw the candidates, numbered as ``--pick`` counts them, at ``path`` (when there is one; never over one of
+    the ``inputs``)."""
     if path is None:
         return None
     from refedit.core.figures import numbered_candidates
-    from refedit.pipeline.imageio import save_image
+    from refedit.pipeline.imageio import check_output_path, save_image
 
+    check_output_path(path, *inputs)
     figure = numbered_candidates(image, [c.box for c in ambiguity.candidates], [c.mask for c in ambiguity.candidates])
     return save_image(figure, path)
 

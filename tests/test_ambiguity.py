@@ -121,6 +121,36 @@ def test_segment_draws_beside_the_mask_or_the_input_and_json_carries_the_candida
     assert r.exit_code == 7 and (tmp_path / "cats_candidates.png").exists()  # no -o: beside the input
 
 
+@pytest.mark.parametrize("command", ["edit", "segment"])
+def test_the_candidates_drawing_never_overwrites_the_input(scene, tmp_path, tiny_env, command):
+    """An input named like the drawing of ``-o``'s candidates ("q_candidates.png" for -o q.png) is refused before
+    any work (exit 2), and left as it was."""
+    image, dets = scene
+    named = tmp_path / "q_candidates.png"
+    named.write_bytes(image.read_bytes())
+    before = named.read_bytes()
+    r = run([command, str(named), "the cat" if command == "segment" else "replace the cat with a tiger",
+             "--detections", str(dets), "-o", str(tmp_path / "q.png"), *FAST], tiny_env)  # fmt: skip
+    assert r.exit_code == BadInput.exit_code, r.output
+    assert "never overwrites its input" in r.stderr and "Traceback" not in r.output
+    assert named.read_bytes() == before and not (tmp_path / "q.png").exists()
+
+
+def test_batch_item_whose_output_is_its_input_fails_and_the_batch_goes_on(scene, tmp_path, tiny_env):
+    image, dets = scene
+    rows = [{"image": image.name, "instruction": "replace the left cat with a tiger", "output": image.name},
+            {"image": image.name, "instruction": "replace the left cat with a tiger", "output": "b.png"}]  # fmt: skip
+    manifest = tmp_path / "items.jsonl"
+    manifest.write_text("\n".join(json.dumps(r) for r in rows))
+    before = image.read_bytes()
+    r = run(["batch", str(manifest), "-o", str(tmp_path), "--detections", str(dets), "--continue-on-error", *FAST],
+            tiny_env)  # fmt: skip
+    log = [json.loads(line) for line in (tmp_path / "refedit-batch.jsonl").read_text().splitlines()]
+    assert [rec["status"] for rec in log] == ["failed", "done"], r.output
+    assert "is the input file" in log[0]["error"] and log[0]["exit_code"] == BadInput.exit_code
+    assert image.read_bytes() == before and (tmp_path / "b.png").exists()
+
+
 @pytest.mark.parametrize("args,chosen", [(["--on-ambiguous", "all"], [LEFT, RIGHT]), (["--pick", "all"], [LEFT, RIGHT]),
                                          (["--pick", "1"], [LEFT]), (["--pick", "best"], [LEFT])])  # fmt: skip
 def test_policy_and_pick_settle_it(scene, args, chosen):

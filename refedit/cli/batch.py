@@ -89,6 +89,10 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
     check_output_dir(output_dir, "output folder (-o)")
     if log_path is not None:
         check_output_dir(log_path.parent, "--log folder")
+    if source.is_dir() and source.resolve() == output_dir.resolve():
+        raise BadInput(f"the output folder is the input folder {source}; give another -o (inputs are never overwritten)")
+    if not source.exists():
+        raise BadInput(f"{source} does not exist (give a folder of images or a .jsonl/.csv manifest)")
     if source.is_dir():
         items: list[Any] = items_from_folder(source, instruction or "", output_dir, name=name, seed=seed)
     elif source.is_file() and source.suffix.lower() in (".jsonl", ".json", ".csv"):

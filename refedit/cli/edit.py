@@ -62,6 +62,11 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
         check_mask_output(mask_out, image, mask_path)
         if mask_out.resolve() == output.resolve():
             raise BadInput("--save-mask and --output must be different files")
+    from refedit.outputs import candidates_path, check_candidates_path
+
+    inputs = (None if is_std(image) else image, mask_path, None if plan_source in (None, "-") else plan_source)
+    where = candidates_path(None if is_std(output) else output, None if is_std(image) else image)
+    check_candidates_path(where, *inputs)
     given = read_plan(plan_source) if plan_source else None
     instruction = instruction if instruction is not None else (given.instruction if given else "")
     if not instruction.strip():
@@ -86,7 +91,7 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, seed=seed, image_path=str(image),
                           plan=given)  # fmt: skip
     from refedit.cli.outputs import exit_ambiguous
-    from refedit.outputs import candidates_path, write_variants, writes_variants
+    from refedit.outputs import write_variants, writes_variants
     from refedit.pipeline.artifacts import AmbiguousTarget
 
     try:
@@ -94,8 +99,7 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     except AmbiguousTarget as err:
         if debug_requested(click.get_current_context()):
             raise
-        where = candidates_path(None if is_std(output) else output, None if is_std(image) else image)
-        exit_ambiguous(err, source.rgb, where, as_json, given)
+        exit_ambiguous(err, source.rgb, where, as_json, given, inputs)
     meta = {"refedit": json.dumps({"instruction": instruction, "seed": seed, "parameters": result.parameters})}
     written: list[Path] = []
     sheet = None

@@ -32,10 +32,10 @@ def ambiguity_lines(err: "AmbiguousTarget", overlay: Path | None) -> list[str]:
 
 
 def exit_ambiguous(err: "AmbiguousTarget", image: "Image.Image", overlay: Path | None, as_json: bool,
-                   plan: Any = None) -> NoReturn:  # fmt: skip
-    """Write the candidates overlay, list the candidates on stderr (and the record on stdout with ``--json``),
-    and exit 7. Nothing else is written."""
-    written = write_candidates(err.ambiguity, image, overlay)
+                   plan: Any = None, inputs: tuple[Path | str | None, ...] = ()) -> NoReturn:  # fmt: skip
+    """Write the candidates overlay (never over one of the ``inputs``), list the candidates on stderr (and the
+    record on stdout with ``--json``), and exit 7. Nothing else is written."""
+    written = write_candidates(err.ambiguity, image, overlay, *inputs)
     for line in ambiguity_lines(err, written):
         click.echo(line, err=True)
     if as_json:

@@ -51,6 +51,11 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
         check_mask_output(output, image)
     if attention_out is not None:
         check_mask_output(attention_out, image, output)
+    from refedit.outputs import candidates_path, check_candidates_path
+
+    inputs = (None if is_std(image) else image, None if plan_source in (None, "-") else plan_source)
+    where = candidates_path(None if output is None or is_std(output) else output, None if is_std(image) else image)
+    check_candidates_path(where, *inputs)
     given = read_plan(plan_source) if plan_source else None
     instruction = instruction if instruction is not None else (given.instruction if given else "")
     settings = settings_from(params)
@@ -67,7 +72,6 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
     plan = given or segmentation_plan(build_stage("parser", parser, settings), instruction, image=request.image,
                                       hinted=not hints.empty)  # fmt: skip
     from refedit.cli.outputs import exit_ambiguous
-    from refedit.outputs import candidates_path
     from refedit.pipeline.artifacts import AmbiguousTarget
 
     try:
@@ -75,8 +79,7 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
     except AmbiguousTarget as err:
         if debug_requested(click.get_current_context()):
             raise
-        where = candidates_path(None if output is None or is_std(output) else output, None if is_std(image) else image)
-        exit_ambiguous(err, request.image, where, as_json, plan)
+        exit_ambiguous(err, request.image, where, as_json, plan, inputs)
     seg = check_not_empty(found, f"the {segmenter} segmenter found no pixels of {plan.target.expression!r}")
     if is_std(output):
         from PIL import Image as PILImage

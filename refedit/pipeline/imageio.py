@@ -13,7 +13,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -187,6 +187,15 @@ def check_output_path(out: str | os.PathLike[str], *inputs: str | os.PathLike[st
         if src is not None and _same_file(out, Path(src)):
             raise BadInput(f"output {out} is the input file; refedit never overwrites its input")
     return out
+
+
+def check_not_inputs(outputs: Iterable[str | os.PathLike[str] | None], *inputs: str | os.PathLike[str] | None,
+                     what: str = "output") -> None:  # fmt: skip
+    """:class:`BadInput` when one of ``outputs`` is one of ``inputs`` (the same file by any path or link)."""
+    for out in outputs:
+        for src in inputs:
+            if out is not None and src is not None and _same_file(Path(out), Path(src)):
+                raise BadInput(f"{what} {out} is the input file {src}; refedit never overwrites its input")
 
 
 def _same_file(a: Path, b: Path) -> bool:
