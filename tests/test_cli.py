@@ -92,6 +92,18 @@ def _bad(tmp_path: Path, kind: str) -> tuple[list[str], Path]:
     return [image, instruction, "-o", str(out)], out
 
 
+@pytest.mark.parametrize("size", [(1, 300), (3000, 2)])
+def test_extreme_aspect_ratios_are_edited(tmp_path, tiny_env, size):
+    """A 1x300 strip or a 3000x2 line: every model input keeps at least one pixel per side (the processors'
+    size rules give 0 there), and the output has the input's size."""
+    src = tmp_path / "strip.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(src)
+    out = tmp_path / "out.png"
+    r = run(["edit", str(src), "replace the cat with a tiger", "-o", str(out), *FAST_ARGS], env=tiny_env)
+    assert r.exit_code == 0, r.output
+    assert Image.open(out).size == size
+
+
 @pytest.mark.parametrize(
     "kind,code",
     [("missing", BadInput.exit_code), ("directory", BadInput.exit_code), ("text-as-png", BadInput.exit_code),

@@ -153,3 +153,13 @@ def test_the_recipes_on_cuda_agree_with_the_cpu():
         assert on_gpu.is_cuda
         d = levels(on_cpu, on_gpu.cpu(), std)
         assert d.max() <= most and d.mean() < 0.5
+
+
+def test_sizes_keep_a_pixel_per_side_for_extreme_aspect_ratios() -> None:
+    """The processors' size rules would give a 0-pixel side for a 1x300 strip; refedit's keep 1 (and agree with
+    them wherever theirs is positive)."""
+    from refedit.pipeline.segment.pixels import aspect_size, longest_side_size
+
+    assert aspect_size(300, 1, 800, 1333) == (1333, 4) and aspect_size(2, 3000, 800, 1333) == (1, 1333)
+    assert longest_side_size(300, 1, 1024) == (1024, 3) and longest_side_size(2, 3000, 1024) == (1, 1024)
+    assert aspect_size(480, 640, 800, 1333) == (800, 1066) and longest_side_size(480, 640, 1024) == (768, 1024)

@@ -71,7 +71,8 @@ def normalized(x: torch.Tensor, scale: float | None, mean: Sequence[float] | Non
 
 def aspect_size(height: int, width: int, shortest: int, longest: int | None) -> tuple[int, int]:
     """DETR-style size: the shorter side to ``shortest`` unless the longer would pass ``longest``
-    (``transformers.image_transforms.get_size_with_aspect_ratio``, reproduced)."""
+    (``transformers.image_transforms.get_size_with_aspect_ratio``, reproduced; a side it would make 0, for a photo
+    hundreds of times wider than tall, is 1)."""
     size, raw = shortest, None
     if longest is not None:
         lo, hi = float(min(height, width)), float(max(height, width))
@@ -80,15 +81,16 @@ def aspect_size(height: int, width: int, shortest: int, longest: int | None) -> 
             size = int(round(raw))
     if (height <= width and height == size) or (width <= height and width == size):
         return height, width
+    size = max(1, size)
     if width < height:
         return (int(raw * height / width) if raw is not None else int(size * height / width)), size
-    return size, (int(raw * width / height) if raw is not None else int(size * width / height))
+    return size, max(1, int(raw * width / height) if raw is not None else int(size * width / height))
 
 
 def longest_side_size(height: int, width: int, longest: int) -> tuple[int, int]:
-    """SAM's size: the longer side to ``longest``, each side rounded half up (``_get_preprocess_shape``)."""
+    """SAM's size: the longer side to ``longest``, each side rounded half up (``_get_preprocess_shape``; at least 1)."""
     scale = longest * 1.0 / max(height, width)
-    return int(height * scale + 0.5), int(width * scale + 0.5)
+    return max(1, int(height * scale + 0.5)), max(1, int(width * scale + 0.5))
 
 
 def shortest_side_size(height: int, width: int, shortest: int) -> tuple[int, int]:
