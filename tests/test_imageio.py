@@ -1,9 +1,11 @@
+import errno
 import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from refedit.core.files import atomic_write
 from refedit.errors import BadInput
 from refedit.pipeline.imageio import check_output_path, load_image, save_image
 
@@ -93,3 +95,19 @@ def test_never_overwrite_input(tmp_path):
 def test_bad_output_paths(tmp_path, out):
     with pytest.raises(BadInput):
         check_output_path(tmp_path / out)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EROFS])
+def test_a_full_disk_is_one_clear_error_and_the_old_file_stays(tmp_path, code):
+    """A write that fails for want of room (or a read-only mount) is BadInput naming the file, not an internal
+    error; the temporary file goes and an existing output is untouched."""
+    out = tmp_path / "o.png"
+    out.write_bytes(b"old")
+
+    def write(fh):
+        fh.write(b"partial")
+        raise OSError(code, os.strerror(code))
+
+    with pytest.raises(BadInput, match=f"cannot write {out}: {os.strerror(code)}"):
+        atomic_write(out, write)
+    assert out.read_bytes() == b"old" and not [p for p in os.listdir(tmp_path) if p.endswith(".part")]

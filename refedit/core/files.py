@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from refedit.errors import BadInput
+
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], *, text: bool = False) -> Path:
     """Call ``write`` on a temporary file beside ``path`` (``.NAME.*.part``, ordinary permissions), flush it to
     disk and rename it over ``path``; on any failure the temporary file is removed and ``path`` is untouched."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as err:
+        if err.errno in _CANNOT_WRITE:
+            raise BadInput(f"cannot write {path}: {os.strerror(err.errno)}") from err
+        raise
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
@@ -23,10 +31,19 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as err:  # a full disk, a quota, a read-only mount: the user's to fix, named in one line
+        Path(tmp).unlink(missing_ok=True)
+        if err.errno in _CANNOT_WRITE:
+            raise BadInput(f"cannot write {path}: {os.strerror(err.errno)}") from err
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+#: errors of writing that say where the output cannot go, not that refedit is wrong
+_CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 
 def atomic_write_text(path: str | os.PathLike[str], content: str) -> Path:
