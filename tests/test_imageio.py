@@ -76,7 +76,7 @@ def test_decompression_bomb_refused(tmp_path, monkeypatch):
 
 def test_save_is_atomic_and_format_from_extension(tmp_path):
     img = Image.new("RGB", (8, 8), (10, 20, 30))
-    for ext, fmt in ((".png", "PNG"), (".jpg", "JPEG"), (".webp", "WEBP")):
+    for ext, fmt in ((".png", "PNG"), (".jpg", "JPEG"), (".webp", "WEBP"), (".tif", "TIFF"), (".bmp", "BMP")):
         out = save_image(img, tmp_path / f"o{ext}")
         assert Image.open(out).format == fmt
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
@@ -91,7 +91,7 @@ def test_never_overwrite_input(tmp_path):
     assert src.read_bytes() == before
 
 
-@pytest.mark.parametrize("out", ["nodir/x.png", "x.unknownext", "."])
+@pytest.mark.parametrize("out", ["nodir/x.png", "x.unknownext", ".", "x.ico", "x.pdf", "x.eps", "x.xbm"])
 def test_bad_output_paths(tmp_path, out):
     with pytest.raises(BadInput):
         check_output_path(tmp_path / out)

@@ -135,13 +135,22 @@ def _decode(source: Path | io.BytesIO, label: object, what: str) -> LoadedImage:
     return LoadedImage(rgb=rgb, alpha=alpha, path=source if isinstance(source, Path) else None, format=fmt, mode=mode)
 
 
+#: the formats an edited photo is written in: those that hold an RGB image at any size (not ICO, at most 256
+#: pixels; not PDF or EPS, documents; not XBM or MSP, one bit a pixel)
+OUTPUT_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF", "PPM", "TGA", "JPEG2000", "AVIF", "QOI"})
+
+
 def image_format_for(path: str | os.PathLike[str]) -> str:
-    """The PIL format implied by ``path``'s extension; :class:`BadInput` if there is none."""
+    """The PIL format implied by ``path``'s extension; :class:`BadInput` if there is none, or if it is no format
+    a photo is written in (:data:`OUTPUT_FORMATS`)."""
     ext = Path(path).suffix.lower()
     Image.preinit()  # the common formats (PNG, JPEG, ...) without importing every plugin
     fmt = Image.EXTENSION.get(ext) or Image.registered_extensions().get(ext)
     if fmt is None or fmt not in Image.SAVE:
         raise BadInput(f"cannot tell an image format from the extension of {path!s} (use .png, .jpg, .webp, ...)")
+    if fmt not in OUTPUT_FORMATS:
+        raise BadInput(f"refedit does not write {fmt} ({path!s}): it cannot hold every photo as it is; use .png, "
+                       ".jpg, .webp, .tif, .bmp, ...")  # fmt: skip
     return fmt
 
 
