@@ -328,3 +328,19 @@ def test_parse_text_output_shows_relations_and_placements():
     assert "relation:    on 'table to the left of the sofa'" in r.output and "relation:    left-of 'sofa'" in r.output
     r = run(["parse", "add a cup to the left of the book"])
     assert "placement:   left-of the target" in r.output and "target:      book" in r.output
+
+
+@pytest.mark.parametrize("command", ["edit", "segment"])
+def test_an_instruction_and_another_plan_are_refused(tmp_path, tiny_env, command):
+    """`edit IMG "remove the dog" --plan p.json` where p.json is another edit: which was meant? Refused before any
+    work (exit 2); the same instruction as the plan's is fine."""
+    plan = tmp_path / "p.json"
+    r = run(["parse", "replace the cat with a tiger", "--json"])
+    plan.write_text(r.stdout)
+    out = tmp_path / ("o.png" if command == "edit" else "m.png")
+    r = CliRunner().invoke(main, [command, str(CAT), "remove the dog", "--plan", str(plan), "-o", str(out),
+                                  *FAST_ARGS], env=tiny_env)  # fmt: skip
+    assert r.exit_code == BadInput.exit_code and "not both" in r.stderr and not out.exists(), r.output
+    r = run([command, str(CAT), "replace the cat with a tiger", "--plan", str(plan), "-o", str(out), *FAST_ARGS],
+            env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0 and out.exists(), r.output

@@ -21,7 +21,15 @@ from refedit.cli.options import (
     utf8_text,
 )
 from refedit.cli.progress import progress_reporter
-from refedit.cli.streams import check_std_streams, default_output, is_std, read_image, read_plan, write_png_stdout
+from refedit.cli.streams import (
+    check_std_streams,
+    default_output,
+    instruction_for,
+    is_std,
+    read_image,
+    read_plan,
+    write_png_stdout,
+)
 from refedit.errors import BadInput
 
 
@@ -68,7 +76,7 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     where = candidates_path(None if is_std(output) else output, None if is_std(image) else image)
     check_candidates_path(where, *inputs)
     given = read_plan(plan_source) if plan_source else None
-    instruction = instruction if instruction is not None else (given.instruction if given else "")
+    instruction = instruction_for(instruction, given)
     if not instruction.strip():
         raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
     settings = settings_from(params)

@@ -19,7 +19,7 @@ from refedit.cli.options import (
     stage_options,
     utf8_text,
 )
-from refedit.cli.streams import check_std_streams, is_std, read_image, read_plan, write_png_stdout
+from refedit.cli.streams import check_std_streams, instruction_for, is_std, read_image, read_plan, write_png_stdout
 from refedit.errors import BadInput
 
 
@@ -57,7 +57,7 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
     where = candidates_path(None if output is None or is_std(output) else output, None if is_std(image) else image)
     check_candidates_path(where, *inputs)
     given = read_plan(plan_source) if plan_source else None
-    instruction = instruction if instruction is not None else (given.instruction if given else "")
+    instruction = instruction_for(instruction, given)
     settings = settings_from(params)
     source = read_image(image)
     check_models(settings, {"segmenter": segmenter} if given else stages, options)

@@ -54,5 +54,16 @@ def read_plan(source: str) -> Any:
         raise BadInput(f"--plan {source} is not a refedit plan (JSON from `refedit parse --json`): {err}") from None
 
 
+def instruction_for(instruction: str | None, given: Any) -> str:
+    """The instruction of the run: the INSTRUCTION argument, or the ``--plan``'s; both, and different, is
+    :class:`BadInput` (which one was meant? the plan's edit would run under the other's name)."""
+    if given is None:
+        return instruction or ""
+    if instruction is not None and instruction.strip() != given.instruction.strip():
+        raise BadInput(f"give an INSTRUCTION or --plan, not both: {instruction.strip()!r} is not the plan's "
+                       f"{given.instruction.strip()!r}")  # fmt: skip
+    return given.instruction
+
+
 def default_output(image: Path) -> Path:
     return image.with_name(f"{image.stem}_edited.png")
