@@ -215,3 +215,16 @@ def test_cli_far_hints_with_box_mask_load_no_model():
     assert seg["chosen"] == [] and seg["area"] == 40 * 50 and "touches none of the 1 'cat' detections" in seg["reason"]
     r = CliRunner().invoke(main, [*args, "--point", "430,150"])
     assert r.exit_code == TargetNotFound.exit_code and "a point alone gives no box" in r.stderr
+
+
+@pytest.mark.parametrize("extra,needle", [(["--box", "10,10,100,100"], "a box"), (["--point", "50,50"], "a point"),
+                                          (["--hint-mask", "MASK"], "a hint mask")])  # fmt: skip
+def test_an_exact_mask_with_hints_is_refused_before_any_model(tmp_path, extra, needle):
+    """--mask skips segmentation, so a --box/--point/--hint-mask beside it would be silently ignored: exit 2."""
+    mask = tmp_path / "m.png"
+    Image.new("L", Image.open(EXAMPLES / "cat.jpg").size, 255).save(mask)
+    extra = [str(mask) if v == "MASK" else v for v in extra]
+    r = CliRunner().invoke(main, ["edit", str(EXAMPLES / "cat.jpg"), "replace the cat with a tiger", "--mask",
+                                  str(mask), *extra, "-o", str(tmp_path / "o.png")], env={"REFEDIT_SD_MODEL": "/nope"})  # fmt: skip
+    assert r.exit_code == BadInput.exit_code and needle in r.stderr and "give one or the other" in r.stderr, r.output
+    assert not (tmp_path / "o.png").exists()

@@ -313,3 +313,11 @@ def test_batch_writes_a_sweep_per_item_and_resumes(tmp_path, tiny_env, cup_mask)
     assert names == ["cup_edited_r0.30.png", "cup_edited_r0.60.png", "cup_edited_sheet.png"]
     r = CliRunner().invoke(main, args, env=tiny_env)
     assert r.exit_code == 0 and "0 done, 1 skipped" in r.stderr
+
+
+def test_auto_ratio_keeps_one_result_so_several_outputs_are_refused():
+    with pytest.raises(BadInput, match="--auto-ratio keeps one result"):
+        DiffEditOptions(auto_ratio=True, num_outputs=2)
+    r = CliRunner().invoke(main, ["edit", str(EXAMPLES / "cat.jpg"), "replace the cat with a tiger", "--auto-ratio",
+                                  "--num-outputs", "2"])  # fmt: skip
+    assert r.exit_code == BadInput.exit_code and "--auto-ratio keeps one result" in r.stderr, r.output

@@ -60,8 +60,8 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
     instruction = instruction_for(instruction, given)
     settings = settings_from(params)
     source = read_image(image)
-    check_models(settings, {"segmenter": segmenter} if given else stages, options)
     hints = hints_from(params, source.rgb.size)
+    check_models(settings, {"segmenter": segmenter} if given else stages, options)
     from refedit.pipeline.artifacts import EditRequest
     from refedit.pipeline.chain import build_stage, check_not_empty
     from refedit.pipeline.imageio import save_mask

@@ -113,6 +113,9 @@ class DiffEditOptions(EditorOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.auto_ratio and self.num_outputs > 1:
+            raise BadInput("--auto-ratio keeps one result; it cannot give --num-outputs "
+                           f"{self.num_outputs} (sweep with --encode-ratio R1,R2,... to see several)")  # fmt: skip
         ratios = parse_ratios(self.encode_ratios)
         object.__setattr__(self, "encode_ratios", ratios or (AUTO_RATIOS if self.auto_ratio else ()))
 

@@ -171,6 +171,10 @@ def load_hints(
     ``hint_mask``/``mask`` are PNG paths. Raises :class:`BadInput`."""
     from refedit.pipeline.imageio import load_mask
 
+    if mask and (boxes or points or hint_mask):  # the exact mask skips segmentation: the hints would be ignored
+        given = ", ".join(n for n, v in (("a box", boxes), ("a point", points), ("a hint mask", hint_mask)) if v)
+        raise BadInput(f"an exact mask (--mask) is the object itself; {given} would point at nothing: give one or the "
+                       "other")  # fmt: skip
     w, h = size
     for b in boxes:
         if len(b) != 4 or not (0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h):
