@@ -216,7 +216,16 @@ def max_pixels(environ: Mapping[str, str] | None = None) -> int:
 
 def check_environment(environ: Mapping[str, str] | None = None) -> None:
     """Check the environment variables refedit reads that :meth:`Settings.resolve` does not."""
+    env = os.environ if environ is None else environ
     max_pixels(environ)
+    _flag("REFEDIT_DEBUG", env.get("REFEDIT_DEBUG", ""))
+
+
+def debug_env(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``REFEDIT_DEBUG`` asks for tracebacks: 1/true/yes/on (``0`` or ``false`` do not; an invalid value
+    does not either, and :func:`check_environment` refuses it)."""
+    env = os.environ if environ is None else environ
+    return str(env.get("REFEDIT_DEBUG", "")).strip().lower() in _TRUE
 
 
 def _flag(what: str, value: object) -> bool:
@@ -247,7 +256,10 @@ def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
 def config_path() -> Path:
     """Where the user config file lives (``REFEDIT_CONFIG`` overrides)."""
     if explicit := os.environ.get("REFEDIT_CONFIG"):
-        return Path(explicit).expanduser()
+        path = Path(explicit).expanduser()
+        if not path.exists():  # a typo would silently drop every setting of the file
+            raise BadInput(f"config file {path} (REFEDIT_CONFIG) does not exist")
+        return path
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "refedit" / "config.toml"
 

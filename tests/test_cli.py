@@ -123,9 +123,29 @@ def test_bad_input_one_line_exit_code_no_file(tmp_path, tiny_env, kind, code):
     assert r.stdout == ""
 
 
-def test_debug_shows_traceback(tmp_path):
-    r = CliRunner().invoke(main, ["--debug", "edit", str(tmp_path / "nope.jpg"), "remove the cat"])
-    assert isinstance(r.exception, BadInput)
+@pytest.mark.parametrize("how", [["--debug"], "REFEDIT_DEBUG=1", "REFEDIT_DEBUG=yes"])
+def test_debug_shows_traceback_and_keeps_the_exit_code(tmp_path, how):
+    env = dict([how.split("=")]) if isinstance(how, str) else {}
+    r = CliRunner().invoke(main, [*(how if isinstance(how, list) else []), "edit", str(tmp_path / "nope.jpg"),
+                                  "remove the cat"], env=env)  # fmt: skip
+    assert r.exit_code == BadInput.exit_code and "Traceback" in r.stderr, r.output
+    assert r.stderr.splitlines()[-1].startswith("refedit: error: ")
+
+
+@pytest.mark.parametrize("value,code,traceback", [("0", BadInput.exit_code, False), ("false", BadInput.exit_code, False),
+                                                  ("", BadInput.exit_code, False), ("maybe", BadInput.exit_code, False)])  # fmt: skip
+def test_debug_off_values_are_off_and_a_bad_one_is_named(tmp_path, value, code, traceback):
+    r = CliRunner().invoke(main, ["edit", str(tmp_path / "nope.jpg"), "remove the cat"], env={"REFEDIT_DEBUG": value})
+    assert r.exit_code == code and ("Traceback" in r.output) is traceback, r.output
+    if value == "maybe":
+        assert "invalid REFEDIT_DEBUG 'maybe'" in r.stderr
+
+
+def test_a_missing_config_file_is_named(tmp_path):
+    r = CliRunner().invoke(main, ["edit", str(CAT), "remove the cat", "-o", str(tmp_path / "o.png")],
+                           env={"REFEDIT_CONFIG": str(tmp_path / "nope.toml")})  # fmt: skip
+    assert r.exit_code == BadInput.exit_code and "(REFEDIT_CONFIG) does not exist" in r.stderr, r.output
+    assert not (tmp_path / "o.png").exists()
 
 
 def test_parse_command_json():

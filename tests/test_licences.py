@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from click.testing import CliRunner
 
@@ -23,7 +24,7 @@ def test_a_checkpoint_other_than_the_default_is_sent_to_its_model_card() -> None
 
 
 def test_stages_shows_each_stages_models_and_licences(tmp_path) -> None:
-    env = {"REFEDIT_CONFIG": str(tmp_path / "none.toml"), "REFEDIT_SAM_MODEL": "/models/my-sam"}
+    env = {"REFEDIT_CONFIG": os.devnull, "REFEDIT_SAM_MODEL": "/models/my-sam"}
     r = CliRunner().invoke(main, ["stages", "--json"], env=env)
     assert r.exit_code == 0, r.output
     rows = {(x["kind"], x["name"]): x for x in json.loads(r.output)}

@@ -7,6 +7,7 @@ import contextlib
 import functools
 import os
 import sys
+import traceback
 import warnings
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -19,8 +20,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def debug_requested(ctx: click.Context | None = None) -> bool:
+    from refedit.config import debug_env
+
     root = ctx.find_root() if ctx else None
-    return bool(os.environ.get("REFEDIT_DEBUG")) or bool(root and root.params.get("debug"))
+    return debug_env() or bool(root and root.params.get("debug"))
 
 
 def fail(message: str, code: int) -> None:
@@ -29,7 +32,8 @@ def fail(message: str, code: int) -> None:
 
 
 def handle_errors(fn: F) -> F:
-    """Turn :class:`RefEditError` into one stderr line + its exit code; anything else is an internal error."""
+    """Turn :class:`RefEditError` into one stderr line + its exit code; anything else is an internal error. With
+    ``--debug`` the traceback comes first, and the exit code stays the documented one."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -38,7 +42,7 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except RefEditError as err:
             if debug_requested(ctx):
-                raise
+                traceback.print_exc()
             fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", INTERRUPTED_EXIT_CODE)
@@ -46,9 +50,10 @@ def handle_errors(fn: F) -> F:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(141)
-        except Exception as err:  # a bug: one line unless debugging
+        except Exception as err:  # a bug: one line, after the traceback when debugging
             if debug_requested(ctx):
-                raise
+                traceback.print_exc()
+                fail(f"internal error: {type(err).__name__}: {err}", InternalError.exit_code)
             fail(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
                  InternalError.exit_code)  # fmt: skip
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
         result = pipe.run(request)
     except AmbiguousTarget as err:
         if debug_requested(click.get_current_context()):
-            raise
+            traceback.print_exc()
         exit_ambiguous(err, source.rgb, where, as_json, given, inputs)
     meta = {"refedit": json.dumps({"instruction": instruction, "seed": seed, "parameters": result.parameters})}
     written: list[Path] = []

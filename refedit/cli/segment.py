@@ -4,6 +4,7 @@ its candidates listed and drawn (exit 7)."""
 from __future__ import annotations
 
 import json
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
         found = stage.segment(image=request.image, plan=plan, hints=request.hints)
     except AmbiguousTarget as err:
         if debug_requested(click.get_current_context()):
-            raise
+            traceback.print_exc()
         exit_ambiguous(err, request.image, where, as_json, plan, inputs)
     seg = check_not_empty(found, f"the {segmenter} segmenter found no pixels of {plan.target.expression!r}")
     if is_std(output):

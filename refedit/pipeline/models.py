@@ -354,9 +354,9 @@ def _hub_file(model_id: str, filename: str, required: bool) -> Path | None:
 def _quiet_libraries() -> None:
     """Silence per-load chatter (weight-loading bars, advice to install extras); hub download progress and
     real errors still show. ``REFEDIT_DEBUG=1`` keeps everything."""
-    import os
+    from refedit.config import debug_env
 
-    if os.environ.get("REFEDIT_DEBUG"):
+    if debug_env():
         return
     import diffusers
     import transformers
