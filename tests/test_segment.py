@@ -119,3 +119,31 @@ def test_sam_mask_upscaling_equals_the_processors(low, pad, size, n):
     want = SamImageProcessorPil().post_process_masks([logits], [size], [reshaped], pad_size={"height": pad, "width": pad})
     got = upscale_masks(logits[:, 0], (pad, pad), reshaped, size)
     assert got.dtype == torch.bool and torch.equal(got, want[0][:, 0])
+
+
+@pytest.mark.parametrize("item,needle", [
+    ({"box": [1, 1, 50, 50], "score": float("nan")}, "not a probability"),
+    ({"box": [1, 1, 50, 50], "score": 5}, "not a probability"),
+    ({"box": [50, 1, 10, 50], "score": 0.5}, "x0 < x1"),
+    ({"box": [1, 1, 50], "score": 0.5}, "four finite numbers"),
+    ({"box": [1, 1, "inf", 50], "score": 0.5}, "four finite numbers"),
+])  # fmt: skip
+def test_given_detections_are_checked(tmp_path, item, needle):
+    from refedit.errors import BadInput
+    from refedit.pipeline.segment.detections import load_detections
+
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps([item]))  # NaN and "inf" as Python's json writes and reads them
+    with pytest.raises(BadInput, match=needle):
+        load_detections(path)
+
+
+def test_given_boxes_reaching_past_the_border_are_clipped_and_outside_ones_refused():
+    from refedit.errors import BadInput
+    from refedit.pipeline.segment.detections import GivenDetections
+
+    img = Image.new("RGB", (100, 80))
+    found = GivenDetections([Candidate((-50.0, -50.0, 9000.0, 9000.0), 0.9, "cat")]).detect(img, "cat", text_threshold=0.25)
+    assert [c.box for c in found] == [(0.0, 0.0, 100.0, 80.0)]
+    with pytest.raises(BadInput, match="entirely outside the 100x80 image"):
+        GivenDetections([Candidate((200.0, 10.0, 300.0, 50.0), 0.9, "cat")]).detect(img, "cat", text_threshold=0.25)
