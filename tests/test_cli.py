@@ -364,3 +364,19 @@ def test_an_instruction_and_another_plan_are_refused(tmp_path, tiny_env, command
     r = run([command, str(CAT), "replace the cat with a tiger", "--plan", str(plan), "-o", str(out), *FAST_ARGS],
             env=tiny_env)  # fmt: skip
     assert r.exit_code == 0 and out.exists(), r.output
+
+
+def test_error_lines_are_one_safe_line_and_parse_refuses_an_empty_instruction():
+    """An instruction with a newline or an escape sequence is echoed escaped (one line, nothing sent to the
+    terminal); an empty one is bad input (exit 2) for parse as for edit."""
+    r = CliRunner().invoke(main, ["parse", "\x1b[31mmake it nicer\nplease"])
+    assert r.exit_code == UnclearInstruction.exit_code and len(r.stderr.splitlines()) == 1, r.output
+    assert "\x1b" not in r.stderr and "\\x1b[31mmake it nicer\\nplease" in r.stderr
+    for empty in ("", "   "):
+        r = CliRunner().invoke(main, ["parse", empty])
+        assert r.exit_code == BadInput.exit_code and "the instruction is empty" in r.stderr, r.output
+
+
+def test_help_shows_percent_signs_as_written():
+    r = CliRunner().invoke(main, ["edit", "--help"], terminal_width=200)
+    assert "N% per side" in r.output and "%%" not in r.output

@@ -26,8 +26,14 @@ def debug_requested(ctx: click.Context | None = None) -> bool:
     return debug_env() or bool(root and root.params.get("debug"))
 
 
+def printable(text: str) -> str:
+    """``text`` on one line, safe for a terminal: control characters (a newline, an escape sequence in an
+    instruction) written as their escapes."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def fail(message: str, code: int) -> None:
-    click.echo(f"refedit: error: {message}", err=True)
+    click.echo(f"refedit: error: {printable(message)}", err=True)
     sys.exit(code)
 
 

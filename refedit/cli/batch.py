@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from refedit.cli.app import debug_requested, handle_errors, main
+from refedit.cli.app import debug_requested, handle_errors, main, printable
 from refedit.cli.options import (
     SeedType,
     check_models,
@@ -127,8 +127,8 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
                 click.echo(v["image"])
             click.echo(record.get("contact_sheet") or record.get("mask") or record["output"])
         elif record["status"] == "ambiguous":
-            click.echo(f"refedit: item {record['index']} ({record['input']}) is ambiguous: {record['error']}; "
-                       f"candidates drawn in {record['candidates_overlay']}", err=True)  # fmt: skip
+            click.echo(printable(f"refedit: item {record['index']} ({record['input']}) is ambiguous: "
+                                 f"{record['error']}; candidates drawn in {record['candidates_overlay']}"), err=True)  # fmt: skip
 
     try:
         if ray_engine is None:

@@ -175,7 +175,7 @@ def stage_options(fn: F) -> F:
         click.option("--paste-dilate", type=int, default=None, help="Grow the paste-back mask by N px [4]."),
         click.option("--feather", type=int, default=None, help="Feather the paste-back edge over N px [8]."),
         click.option("--mask-mode", default=None, metavar="object|box|expand:N",
-                     help="qwen-edit/kontext: repaint the object's silhouette, its box, or its box grown by N%% per "
+                     help="qwen-edit/kontext: repaint the object's silhouette, its box, or its box grown by N% per "
                           "side (room for a bigger replacement) [by action: replace expand:15, modify object, "
                           "remove expand:5, add box]."),  # fmt: skip
         click.option("--resolution", type=int, default=None, help="Working long side in pixels [512]."),
@@ -255,7 +255,7 @@ def options_from(params: dict[str, Any], stages: dict[str, str]) -> dict[str, An
     checked = check_options(options, stages)
     dets = checked.get("detections")
     if dets is not None and not Path(dets).is_file():
-        what = "a folder" if Path(dets).is_dir() else "not there"
+        what = "a folder" if Path(dets).is_dir() else "not a regular file" if Path(dets).exists() else "not there"
         raise BadInput(f"--detections {dets} is {what}: give one JSON file, a list of {{box, score, label}} objects")
     return checked
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from refedit.cli.app import handle_errors, main
+from refedit.errors import BadInput
 from refedit.cli.options import check_models, llm_options, model_options, settings_from, utf8_text
 
 
@@ -25,6 +26,8 @@ def parse(instruction: str, parser: str, llm_base_url: str | None, llm_timeout: 
     from refedit.pipeline.chain import build_stage
     from refedit.pipeline.stages import check_options
 
+    if not instruction.strip():  # as edit and segment say it: bad input, not an unclear instruction
+        raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
     stages = {"parser": parser}
     options = check_options({"llm_base_url": llm_base_url, "llm_timeout": llm_timeout, "llm_retries": llm_retries},
                             stages)  # fmt: skip

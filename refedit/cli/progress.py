@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import click
 
+from refedit.cli.app import printable
+
 
 def item_progress(total: int) -> Callable[[dict[str, Any]], None]:
     """Per-item progress on stderr: a tqdm bar with ETA on a TTY, a plain line per item otherwise."""
@@ -27,7 +29,7 @@ def item_progress(total: int) -> Callable[[dict[str, Any]], None]:
     def line(record: dict[str, Any]) -> None:
         count["n"] += 1
         extra = f": {record['error']}" if record["status"] == "failed" else ""
-        click.echo(f"[{count['n']}/{total}] {record['status']} {record['input']}{extra}", err=True)
+        click.echo(printable(f"[{count['n']}/{total}] {record['status']} {record['input']}{extra}"), err=True)
 
     return line
 
