@@ -95,6 +95,24 @@ def worker_class(config: dict[str, Any]) -> type[ItemWorker]:
     return type("RefEditItemWorker", (ItemWorker,), {"config": config})
 
 
+#: seconds to wait for a cluster's port to answer before saying it cannot be reached (Ray itself retries for minutes)
+CONNECT_TIMEOUT = 5.0
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """:class:`BadInput` when nothing listens at a ``HOST:PORT`` (or ``ray://HOST:PORT``) cluster address, in
+    seconds instead of Ray's minutes of retries and log lines; ``auto`` and other forms are left to Ray."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise BadInput(f"cannot reach the Ray cluster at {address}: {err.strerror or err}") from None
+
+
 @dataclass
 class RayEngine:
     """Runs a batch's items on Ray: a local Ray this engine starts (all the machine's CPUs) unless Ray is already
@@ -120,6 +138,8 @@ class RayEngine:
                                           log_to_driver=False)  # fmt: skip
             if address is None:  # "local": a new Ray on this machine, never a cluster someone else started here
                 kwargs.update(address="local", num_cpus=os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE)
+            else:
+                check_reachable(address)
             try:
                 ray.init(**kwargs)
             except (ConnectionError, ValueError, RuntimeError) as err:

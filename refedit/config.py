@@ -259,6 +259,8 @@ def config_path() -> Path:
         path = Path(explicit).expanduser()
         if not path.exists():  # a typo would silently drop every setting of the file
             raise BadInput(f"config file {path} (REFEDIT_CONFIG) does not exist")
+        if path.is_dir():
+            raise BadInput(f"config file {path} (REFEDIT_CONFIG) is a folder; give the .toml file")
         return path
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "refedit" / "config.toml"

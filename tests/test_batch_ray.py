@@ -193,3 +193,28 @@ def test_eval_edit_runs_its_edits_on_the_ray_engine(tmp_path, tiny_env, local_ra
         assert scores == {k: v for k, v in local.items() if k not in {"output", "edit_seconds"}}
     r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "ray"), "--engine", "ray"], env=env, catch_exceptions=False)
     assert r.exit_code == 0 and len(read_log(tmp_path / "ray" / "samples.jsonl")) == 6  # resumed: nothing appended
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_gpu_count_that_is_no_number_is_refused_before_ray_starts(tmp_path, tiny_env, value):
+    src, out = eight_items(tmp_path / "in"), tmp_path / "out"
+    r = CliRunner().invoke(main, ["batch", str(src), "-i", INSTRUCTION, "-o", str(out), "--engine", "ray",
+                                  "--gpus-per-worker", value, *FAST], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 2 and r.stderr.strip().startswith("refedit: error: --gpus-per-worker must be a finite"), r.output
+    assert not out.exists()
+
+
+def test_an_unreachable_cluster_is_one_line_in_seconds(tmp_path, tiny_env):
+    """Nothing listens at the address: one line naming it (Ray itself retries for minutes, logging each try)."""
+    import socket
+
+    with socket.socket() as s:  # a port just freed: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    src, out = eight_items(tmp_path / "in"), tmp_path / "out"
+    start = time.monotonic()
+    r = CliRunner().invoke(main, ["batch", str(src), "-i", INSTRUCTION, "-o", str(out), "--engine", "ray",
+                                  "--address", f"127.0.0.1:{port}", *FAST], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 2 and time.monotonic() - start < 30, r.output
+    assert r.stderr.strip().splitlines()[-1].startswith(f"refedit: error: cannot reach the Ray cluster at 127.0.0.1:{port}")
+    assert not out.exists()

@@ -141,11 +141,19 @@ def test_debug_off_values_are_off_and_a_bad_one_is_named(tmp_path, value, code, 
         assert "invalid REFEDIT_DEBUG 'maybe'" in r.stderr
 
 
-def test_a_missing_config_file_is_named(tmp_path):
+@pytest.mark.parametrize("where,needle", [("nope.toml", "does not exist"), (".", "is a folder")])
+def test_a_config_file_that_is_not_there_is_named(tmp_path, where, needle):
     r = CliRunner().invoke(main, ["edit", str(CAT), "remove the cat", "-o", str(tmp_path / "o.png")],
-                           env={"REFEDIT_CONFIG": str(tmp_path / "nope.toml")})  # fmt: skip
-    assert r.exit_code == BadInput.exit_code and "(REFEDIT_CONFIG) does not exist" in r.stderr, r.output
+                           env={"REFEDIT_CONFIG": str(tmp_path / where)})  # fmt: skip
+    assert r.exit_code == BadInput.exit_code and f"(REFEDIT_CONFIG) {needle}" in r.stderr, r.output
     assert not (tmp_path / "o.png").exists()
+
+
+def test_an_option_given_twice_says_how():
+    r = CliRunner().invoke(main, ["edit", str(CAT), "remove the cat", "-O", "steps=7", "-O", "steps=8"])
+    assert r.exit_code == BadInput.exit_code and "steps is given twice (by two -O)" in r.stderr, r.output
+    r = CliRunner().invoke(main, ["edit", str(CAT), "remove the cat", "--steps", "7", "-O", "steps=8"])
+    assert r.exit_code == BadInput.exit_code and "steps is given twice (by its flag and by -O)" in r.stderr, r.output
 
 
 def test_parse_command_json():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Callable
 
@@ -160,6 +161,8 @@ def ray_engine_from(engine: str, address: str | None, workers: int | None, gpus_
         if given:
             raise BadInput(f"{', '.join(given)} only work with --engine ray")
         return None
+    if gpus_per_worker is not None and not math.isfinite(gpus_per_worker):
+        raise BadInput(f"--gpus-per-worker must be a finite number of GPUs, not {gpus_per_worker}")
     from refedit.batch_ray import RayEngine, import_ray
 
     import_ray()

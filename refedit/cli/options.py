@@ -244,14 +244,17 @@ def options_from(params: dict[str, Any], stages: dict[str, str]) -> dict[str, An
         if options.get("encode_ratios") is not None:
             raise BadInput("give the encoding ratios once: --encode-ratio R1,R2,... or --sweep START:STOP:STEP")
         options["encode_ratios"], options["encode_ratio"] = options["encode_ratio"], None
+    by_o: set[str] = set()
     for item in params.pop("extra_options", ()):
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
             raise BadInput(f"-O {item!r} must be KEY=VALUE")
         if options.get(key) is not None:
-            raise BadInput(f"-O {item!r}: {key} is given twice (by its flag and by -O)")
+            how = "by two -O" if key in by_o else "by its flag and by -O"
+            raise BadInput(f"-O {item!r}: {key} is given twice ({how})")
         options[key] = value.strip()
+        by_o.add(key)
     checked = check_options(options, stages)
     dets = checked.get("detections")
     if dets is not None and not Path(dets).is_file():
