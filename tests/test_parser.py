@@ -472,3 +472,10 @@ def test_a_side_word_before_an_object_is_still_a_position():
 def test_smaller_phrasings(instruction, action, head, replacement):
     plan = parse(instruction)
     assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)
+
+
+@pytest.mark.parametrize("instruction", ["replace the cat\x1b[31m with a tiger", "replace the\tcat\nwith a tiger",
+                                         "\x1b[1mreplace the cat with a tiger\x1b[0m"])  # fmt: skip
+def test_escape_sequences_and_control_characters_are_no_words(instruction):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.replacement) == ("replace", "cat", "tiger")

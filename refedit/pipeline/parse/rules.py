@@ -47,6 +47,11 @@ class Parsed:
     placement: str | None = None  # add only: where the new object goes relative to the target
 
 
+#: terminal escape sequences and other control characters pasted into an instruction: not words
+_ESCAPES = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 #: "i want the car to be red", "i'd like the sky to be purple": make the car red
 _WISH = re.compile(r"^(?:i (?:want|need|wish|would like|would love|'d like|'d love)|i'd like|i'd love) (?P<t>.+?) "
                    r"to (?:be|become|look|turn|get) (?P<n>.+)$")
@@ -65,7 +70,7 @@ def normalise(instruction: str) -> str:
     """Lowercase, without the chat around the command ("ok now, can you ...", "..., thanks") and the clauses
     that say what to keep, "that's" as "that is", degree words before a comparative dropped ("a bit bigger":
     bigger), wishes as commands ("i want the car to be red": make the car red)."""
-    text = clean_phrase(instruction.replace("’", "'"))
+    text = clean_phrase(_CONTROL.sub(" ", _ESCAPES.sub("", instruction)).replace("’", "'"))
     text = _POLITE.sub("", text)
     text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
     text = _WISH.sub(r"make \g<t> \g<n>", _AFTERTHOUGHT.sub("", text))
