@@ -43,3 +43,31 @@ def test_plugin_options_are_validated(tmp_path):
                                   "--detections", str(EXAMPLES / "dets_cat.json"), "--box-mask", "-O", "blur_radius=0",
                                   "-o", str(tmp_path / "x.png")])  # fmt: skip
     assert r.exit_code == 2 and "blur_radius must be > 0" in r.stderr and not (tmp_path / "x.png").exists()
+
+
+def test_a_broken_plugin_is_listed_as_such_and_cannot_take_a_builtins_name(tmp_path):
+    """A plugin whose module is missing: `stages` lists the others and says why it cannot be loaded, choosing it is
+    exit 5 in one line; a plugin named like a built-in stage ("diffedit") does not replace it, with a warning."""
+    import os
+    import subprocess
+    import sys
+
+    dist = tmp_path / "site" / "brokenplug-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: brokenplug\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[refedit.editors]\nbroken = nonexistent_mod_xyz:factory\n"
+                                           "diffedit = nonexistent_mod_xyz:factory\n")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")])}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "refedit.cli", *args], capture_output=True, text=True, env=env)
+
+    r = cli("stages", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = {(x["kind"], x["name"]): x for x in json.loads(r.stdout)}
+    assert rows[("editor", "broken")]["source"] == "brokenplug" and "ModuleNotFoundError" in rows[("editor", "broken")]["error"]
+    assert rows[("editor", "diffedit")]["source"] == "refedit" and "error" not in rows[("editor", "diffedit")]
+    assert "two installed editors are named 'diffedit' (refedit, brokenplug); brokenplug's is not used" in r.stderr
+    r = cli("edit", str(EXAMPLES / "cat.jpg"), "remove the cat", "--editor", "broken", "-o", str(tmp_path / "o.png"))
+    assert r.returncode == 5 and "Traceback" not in r.stderr, r.stderr
+    assert "the editor 'broken' from brokenplug cannot be loaded: ModuleNotFoundError" in r.stderr.splitlines()[-1]

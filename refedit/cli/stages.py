@@ -20,12 +20,8 @@ def stages(as_json: bool) -> None:
     from refedit.pipeline.stages import DEFAULTS, GROUPS, registry
 
     settings = Settings.resolve()
-    rows = [
-        {"kind": kind, "name": name, "default": name == DEFAULTS[kind], "source": e.source, "description": e.description,
-         "models": stage_models(e.spec, settings)}
-        for kind in GROUPS
-        for name, e in registry.entries(kind).items()
-    ]  # fmt: skip
+    rows = [row(kind, name, e, name == DEFAULTS[kind], settings) for kind in GROUPS
+            for name, e in registry.entries(kind).items()]  # fmt: skip
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -38,6 +34,18 @@ def stages(as_json: bool) -> None:
             for m in r["models"]:
                 click.echo(f"{'':<19}{m['role']}: {m['model']} ({m['licence']})")
     click.echo("(* default; each model's licence is its default checkpoint's, from its model card)")
+
+
+def row(kind: str, name: str, entry: Any, default: bool, settings: Any) -> dict[str, Any]:
+    """One stage's row; a plugin that cannot be loaded is listed with why (the others still are)."""
+    from refedit.errors import ModelUnavailable
+
+    out: dict[str, Any] = {"kind": kind, "name": name, "default": default, "source": entry.source}
+    try:
+        out.update(description=entry.description, models=stage_models(entry.spec, settings))
+    except ModelUnavailable as err:
+        out.update(description=f"(cannot be loaded: {str(err).split(': ', 1)[-1]})", models=[], error=str(err))
+    return out
 
 
 def stage_models(spec: Any, settings: Any) -> list[dict[str, str]]:

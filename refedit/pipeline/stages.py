@@ -10,6 +10,7 @@ not import torch, so listing stages loads no weight.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+import warnings
 from functools import cache
 from importlib.metadata import entry_points
 from typing import (
@@ -25,7 +26,7 @@ from typing import (
 )
 
 from refedit.config import Range, close_matches, loose, typed
-from refedit.errors import BadInput
+from refedit.errors import BadInput, ModelUnavailable, RefEditWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -163,7 +164,12 @@ class StageEntry:
     _load: Callable[[], Factory]
 
     def load(self) -> Factory:
-        return self._load()
+        """The factory; a plugin whose code cannot be imported is :class:`ModelUnavailable` naming it (exit 5)."""
+        try:
+            return self._load()
+        except Exception as err:  # noqa: BLE001 - whatever a third party's import raises
+            raise ModelUnavailable(f"the {self.kind} {self.name!r} from {self.source} cannot be loaded: "
+                                   f"{type(err).__name__}: {err}") from err  # fmt: skip
 
     @property
     def spec(self) -> StageSpec | None:
@@ -175,6 +181,11 @@ class StageEntry:
     def description(self) -> str:
         doc = (self.load().__doc__ or "").strip()
         return doc.splitlines()[0] if doc else "(no description)"
+
+
+@cache
+def _warn_once(message: str) -> None:
+    warnings.warn(message, RefEditWarning, stacklevel=3)
 
 
 @cache
@@ -199,6 +210,13 @@ class Registry:
         found: dict[str, StageEntry] = {}
         for ep in _entry_points().select(group=GROUPS[kind]):
             source = ep.dist.name if ep.dist is not None else ep.module
+            if ep.name in found and source != found[ep.name].source:  # refedit's own stage keeps its name
+                keep = found[ep.name] if found[ep.name].source == "refedit" or source != "refedit" else None
+                other = source if keep is not None else found[ep.name].source
+                _warn_once(f"two installed {kind}s are named {ep.name!r} ({found[ep.name].source}, {source}); "
+                           f"{other}'s is not used: rename it in its entry points")  # fmt: skip
+                if keep is not None:
+                    continue
             found[ep.name] = StageEntry(kind, ep.name, source, ep.load)
         for (k, name), entry in self._extra.items():
             if k == kind:
