@@ -161,6 +161,27 @@ def test_a_killed_eval_segment_resumes_without_rescoring(tmp_path: Path) -> None
     assert json.loads(r.stdout)["overall"]["n"] == 100
 
 
+def test_a_run_folder_holding_another_runs_results_is_not_reused(tmp_path: Path) -> None:
+    """Other settings or other data into the same RUN: the samples already there were made otherwise, so they are
+    not reported as the new run's (exit 2, nothing written); the same run resumes; --overwrite starts afresh."""
+    from refedit.eval.synth import SynthOptions, generate
+
+    data = generate(tmp_path / "synth", SynthOptions(n=4, seed=1, size=96))
+    other = generate(tmp_path / "synth2", SynthOptions(n=4, seed=2, size=96))
+    out = tmp_path / "run"
+    base = ["eval", "segment", data, "-o", out, "--box-mask", "-O", "attribute_filter=false", "--json"]
+    assert run(base).exit_code == 0
+    before = (out / "samples.jsonl").read_bytes()
+    for args, needle in (([*base, "--box-threshold", "0.9"], "box_threshold"), ([*base[:2], other, *base[3:]], "data")):
+        r = run(args)
+        assert r.exit_code == 2 and "holds results of another run" in r.stderr and needle in r.stderr, r.output
+        assert (out / "samples.jsonl").read_bytes() == before
+    r = run(base)
+    assert r.exit_code == 0 and "4 of 4 samples already in the log" in r.stderr, r.output
+    r = run([*base, "--box-threshold", "0.9", "--overwrite"])
+    assert r.exit_code == 0 and json.loads((out / "run.json").read_text())["options"]["box_threshold"] == 0.9
+
+
 def test_an_interrupted_eval_edit_resumes_without_editing_or_scoring_again(
     sets: dict[str, Path], eval_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -95,22 +95,31 @@ def _dataset(data: Path, params: dict[str, Any], *, need_mask: bool = False) -> 
     return ds
 
 
-def _prepare_out(out: Path, overwrite: bool) -> tuple[Path, dict[str, Any]]:
-    """The log path and the records already in it (none with ``overwrite``); the folder is checked, not created."""
-    from refedit.eval.results import LOG_NAME, read_log
+def _prepare_out(out: Path, overwrite: bool, run: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """The log path and the records already in it (none with ``overwrite``), which must come from the same ``run``
+    (data and settings); the folder is checked, not created."""
+    from refedit.eval.results import LOG_NAME, check_same_run, read_log
     from refedit.pipeline.imageio import check_output_dir
 
     check_output_dir(out, "output folder (-o)")
     log = out / LOG_NAME
-    return log, {} if overwrite else read_log(log)
+    done = {} if overwrite else read_log(log)
+    check_same_run(out, run, resuming=bool(done))
+    return log, done
 
 
-def _start_log(out: Path, log_path: Path, overwrite: bool) -> Any:
-    from refedit.eval.results import SampleLog
+def _run(command: str, data: Path, settings: Any, **what: Any) -> dict[str, Any]:
+    """What makes a run's results: the command, the data, the models and the given settings."""
+    return {"command": command, "data": str(data.resolve()), "models": dict(sorted(settings.models.items())), **what}
+
+
+def _start_log(out: Path, log_path: Path, overwrite: bool, run: dict[str, Any]) -> Any:
+    from refedit.eval.results import SampleLog, write_run
 
     out.mkdir(parents=True, exist_ok=True)
     if overwrite:
         log_path.unlink(missing_ok=True)
+    write_run(out, run)
     return SampleLog(log_path)
 
 
@@ -200,8 +209,9 @@ def eval_segment(data: Path, output_dir: Path, overwrite: bool, as_json: bool, s
     options = options_from(params, stages)
     _ambiguity_default(segmenter, options)
     ds = _dataset(data, params, need_mask=True)
-    log_path, done = _prepare_out(output_dir, overwrite)
     settings = settings_from(params)
+    run = _run("segment", data, settings, stages=stages, options=options, ignore_detections=ignore_detections)
+    log_path, done = _prepare_out(output_dir, overwrite, run)
     any_dets = not ignore_detections and all(s.detections for s in ds.samples)
     check_models(settings, stages, {**options, "detections": True} if any_dets else options)
     from refedit.eval.report import segmentation_summary, segmentation_table
@@ -209,7 +219,7 @@ def eval_segment(data: Path, output_dir: Path, overwrite: bool, as_json: bool, s
 
     runner = SegmentRunner(settings, parser, segmenter, options, use_detections=not ignore_detections)
     runner.pipeline(None if not any_dets else ds.samples[0].detections)  # checkpoint types checked before the log exists
-    log = _start_log(output_dir, log_path, overwrite)
+    log = _start_log(output_dir, log_path, overwrite, run)
     try:
         run_all(runner, ds.samples, log, done, masks_dir=output_dir / "masks" if save_masks else None,
                 on_record=progress(len(ds.samples), len([s for s in ds.samples if s.id in done]), "eval segment"))  # fmt: skip
@@ -296,8 +306,10 @@ def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, swee
         check_options({**options, "encode_ratio": sweep_ratios[0]}, stages)  # the editor must take r
     ds = _dataset(data, params, need_mask=gt_mask)
     samples = _instructions(ds.samples, template)
-    log_path, done = _prepare_out(output_dir, overwrite)
     settings = settings_from(params)
+    run = _run("edit", data, settings, stages=stages, options=options, sweep_ratios=sweep_ratios, gt_mask=gt_mask,
+               ignore_detections=ignore_detections, instruction=template, seed=seed, metrics=metrics)  # fmt: skip
+    log_path, done = _prepare_out(output_dir, overwrite, run)
     any_dets = not ignore_detections and not gt_mask and all(s.detections for s in ds.samples)
     check_models(settings, {k: v for k, v in stages.items() if k != "segmenter" or not gt_mask},
                  {**options, "detections": True} if any_dets else options)  # fmt: skip
@@ -312,7 +324,7 @@ def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, swee
     ratios: tuple[float | None, ...] = sweep_ratios or (None,)
     total = len(samples) * len(ratios)
     with ray_engine if ray_engine is not None else contextlib.nullcontext():  # Ray is reached before the log exists
-        log = _start_log(output_dir, log_path, overwrite)
+        log = _start_log(output_dir, log_path, overwrite, run)
         try:
             edit_and_score(runner, scorer, samples, output_dir, log, done, ratios=ratios, seed=seed, gt_mask=gt_mask,
                            use_detections=not ignore_detections, on_record=progress(total, len(done), "eval edit"),
@@ -365,12 +377,14 @@ def eval_score(outputs: Path, data: Path, output_dir: Path, overwrite: bool, as_
         raise BadInput(f"outputs folder {outputs} {'is not a folder' if outputs.exists() else 'does not exist'}")
     ds = _dataset(data, params)
     found = locate_outputs(ds.samples, outputs, read_mapping(mapping, outputs) if mapping else {}, allow_missing)
-    log_path, done = _prepare_out(output_dir, overwrite)
     settings = settings_from(params)
+    run = _run("score", data, settings, outputs=str(outputs.resolve()), mapping=None if mapping is None else
+               str(mapping.resolve()), metrics=metrics)  # fmt: skip
+    log_path, done = _prepare_out(output_dir, overwrite, run)
     scorer = _scorer(params, settings, _judge(params, settings), chosen)
     from refedit.eval.report import edit_summary, edit_table
 
-    log = _start_log(output_dir, log_path, overwrite)
+    log = _start_log(output_dir, log_path, overwrite, run)
     try:
         todo = [s for s in ds.samples if s.id in found]
         score_outputs(scorer, todo, found, log, done,

@@ -16,6 +16,31 @@ from refedit.core.files import atomic_write_text
 from refedit.errors import BadInput
 
 LOG_NAME = "samples.jsonl"
+#: what produced the log: the command, the data and every setting that changes a result (see :func:`check_same_run`)
+RUN_NAME = "run.json"
+
+
+def check_same_run(out: Path, run: Mapping[str, Any], resuming: bool) -> None:
+    """Before a rerun reuses the samples already in ``out``'s log: they must come from the same data and settings
+    (:data:`RUN_NAME`), else their figures would be reported under the new settings. :class:`BadInput` naming what
+    differs; a log without a run file (refedit before it wrote one) is trusted."""
+    path = out / RUN_NAME
+    if not resuming or not path.is_file():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = {}
+    new = json.loads(json.dumps(clean(run), default=str))
+    diffs = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if diffs:
+        what = "; ".join(f"{k}: {old.get(k)!r} then, {new.get(k)!r} now" for k in diffs[:3])
+        raise BadInput(f"{out} holds results of another run ({what}); give another -o, or --overwrite to start afresh")
+
+
+def write_run(out: Path, run: Mapping[str, Any]) -> None:
+    """Record what this run is (:func:`check_same_run` reads it back)."""
+    write_json(out / RUN_NAME, json.loads(json.dumps(clean(run), default=str)))
 
 
 def clean(value: Any) -> Any:
