@@ -344,6 +344,7 @@ def test_judge_against_a_loopback_server(sets: dict[str, Path], eval_env: dict[s
     # VIEScore: SC = min(8, 6), PQ = min(9, 4), O = sqrt(SC * PQ)
     assert recs[0]["vie_sc"] == 6 and recs[0]["vie_pq"] == 4 and recs[0]["vie_o"] == pytest.approx(math.sqrt(24))
     assert "judge_error" in recs[2] and "vie_sc" not in recs[2] and recs[2]["mse_bg"] == 0  # the rest stands
+    assert "refedit: warning: the judge failed on 1 of 3 samples" in r.stderr  # said, not only in samples.jsonl
     first = server.requests[0]["body"]
     assert first["model"] == "vlm"
     images = [c for c in first["messages"][0]["content"] if c["type"] == "image_url"]

@@ -9,6 +9,7 @@ import contextlib
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -160,6 +161,16 @@ def _finish(out: Path, summary: dict[str, Any], table: str, as_json: bool, plots
         if p is not None:
             click.echo(f"plot: {p}", err=True)
     click.echo(json.dumps(clean(summary), default=str) if as_json else table.rstrip("\n"))
+
+
+def _warn_judge_failures(records: list[dict[str, Any]]) -> None:
+    """Say when the judge failed (an endpoint that is down leaves the VIEScore columns out of the summary)."""
+    failed = [r["judge_error"] for r in records if r.get("judge_error")]
+    if failed:
+        from refedit.errors import RefEditWarning
+
+        warnings.warn(f"the judge failed on {len(failed)} of {len(records)} samples (first: {failed[0]}); their "
+                      "VIEScore figures are missing from the summary", RefEditWarning, stacklevel=2)  # fmt: skip
 
 
 def _judge(params: dict[str, Any], settings: Any) -> Any:
@@ -336,7 +347,9 @@ def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, swee
     from refedit.eval.edit import record_key
 
     keys = {record_key(s, r) for s in samples for r in ratios}
-    summary = edit_summary(r for k, r in read_log(log_path).items() if k in keys)
+    scored = [r for k, r in read_log(log_path).items() if k in keys]
+    _warn_judge_failures(scored)
+    summary = edit_summary(scored)
     summary["data"] = {"path": str(data), "format": ds.format, "samples": len(ds.samples)}
     summary["stages"] = {**stages, "options": {k: str(v) for k, v in options.items()}}
     _finish(output_dir, summary, edit_table(summary), as_json, _edit_plots(output_dir, summary))
@@ -393,7 +406,9 @@ def eval_score(outputs: Path, data: Path, output_dir: Path, overwrite: bool, as_
         log.close()
     from refedit.eval.results import read_log
 
-    summary = edit_summary(r for k, r in read_log(log_path).items() if k in found)
+    scored = [r for k, r in read_log(log_path).items() if k in found]
+    _warn_judge_failures(scored)
+    summary = edit_summary(scored)
     summary["data"] = {"path": str(data), "format": ds.format, "samples": len(ds.samples), "outputs": str(outputs),
                        "scored": len(found)}  # fmt: skip
     _finish(output_dir, summary, edit_table(summary), as_json, [])
