@@ -344,6 +344,23 @@ def test_serve_on_a_busy_port_is_one_line(tiny_env: dict[str, str]) -> None:
 
 
 
+def test_serve_on_a_host_that_is_not_this_machine_is_one_line_naming_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name that does not resolve, and an address of another machine (the kernel refuses the bind): each is named
+    as the --host at fault (the web server blamed the port). Resolution is stood in for: tests reach no DNS."""
+    from refedit.cli.serve import check_listen
+
+    def unknown(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unknown)
+    with pytest.raises(BadInput, match=r"--host '999.1.1.1' is no address this machine can listen on \(Name or"):
+        check_listen("999.1.1.1", 7860)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, **kw: [(socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                                                                           (host, port))])  # fmt: skip
+    with pytest.raises(BadInput, match="--host 8.8.8.8 is not an address of this machine"):
+        check_listen("8.8.8.8", 7860)  # a real bind, refused by the kernel
+
+
 def test_serve_help_imports_neither_gradio_nor_torch() -> None:
     code = ("import sys\nfrom click.testing import CliRunner\nfrom refedit.cli import main\n"
             "r = CliRunner().invoke(main, ['serve', '--help'])\nassert r.exit_code == 0, r.output\n"

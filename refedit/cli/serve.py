@@ -35,6 +35,7 @@ def serve(host: str, port: int, parser: str, segmenter: str, editor: str, **para
         if params.pop(name, None):
             raise BadInput(f"{flag} is not a server option: draw or click the hint in the page")
     settings = settings_from(params)
+    check_listen(host, port)
     check_models(settings, stages, options)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
     import tempfile
@@ -52,10 +53,33 @@ def serve(host: str, port: int, parser: str, segmenter: str, editor: str, **para
         try:
             page.launch(server_name=host, server_port=port, share=False, show_error=False, inbrowser=False,
                         allowed_paths=[str(workdir)], ssr_mode=False, quiet=True, prevent_thread_lock=True)  # fmt: skip
-        except OSError as err:
-            raise BadInput(f"cannot listen on {host}:{port} ({err}); choose another --port") from None
+        except OSError as err:  # Gradio's advice (GRADIO_SERVER_PORT, launch()) is not a command-line user's
+            raise BadInput(f"cannot listen on {host}:{port} ({str(err).split('. ')[0]}); choose another --port") from None
         click.echo(f"refedit: serving on http://{_url_host(host)}:{port} (Ctrl-C to stop)", err=True)
         page.block_thread()
+
+
+def check_listen(host: str, port: int) -> None:
+    """Before anything loads: ``host`` is an address of this machine and ``port`` is free there (one line naming
+    which is wrong, instead of the web server's log line and a message about ports)."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as err:
+        raise BadInput(f"--host {host!r} is no address this machine can listen on ({getattr(err, 'strerror', err)})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the web server does
+        try:
+            probe.bind(addr)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise BadInput(f"cannot listen on {host}:{port} (the port is in use); choose another --port") from None
+            if err.errno == errno.EADDRNOTAVAIL:
+                raise BadInput(f"--host {host} is not an address of this machine; use 127.0.0.1 (this machine only) "
+                               "or 0.0.0.0 (every interface)") from None  # fmt: skip
+            raise BadInput(f"cannot listen on {host}:{port} ({err.strerror or err})") from None
 
 
 def _url_host(host: str) -> str:
