@@ -136,6 +136,15 @@ def test_the_candidates_drawing_never_overwrites_the_input(scene, tmp_path, tiny
     assert named.read_bytes() == before and not (tmp_path / "q.png").exists()
 
 
+def test_an_ambiguous_image_from_stdin_says_no_drawing_was_made(scene, tmp_path):
+    image, dets = scene
+    r = CliRunner().invoke(main, ["segment", "-", "the cat", "--detections", str(dets), "--box-mask"],
+                           input=image.read_bytes())  # fmt: skip
+    assert r.exit_code == 7, r.output
+    assert "no drawing of them (no file to put it beside: give -o FILE)" in r.stderr
+    assert not list(tmp_path.glob("*_candidates.png"))
+
+
 def test_batch_item_whose_output_is_its_input_fails_and_the_batch_goes_on(scene, tmp_path, tiny_env):
     image, dets = scene
     rows = [{"image": image.name, "instruction": "replace the left cat with a tiger", "output": image.name},

@@ -28,6 +28,8 @@ def ambiguity_lines(err: "AmbiguousTarget", overlay: Path | None) -> list[str]:
         lines.append(f"  {n}: box [{box}] score {c.score:.2f} - {why}")
     if overlay is not None:
         lines.append(f"  candidates drawn in {overlay}; rerun with --pick N to choose one")
+    else:  # the image came from stdin and the result would go to stdout: no file to draw beside
+        lines.append("  no drawing of them (no file to put it beside: give -o FILE); rerun with --pick N to choose one")
     return lines
 
 
