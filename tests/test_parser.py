@@ -52,7 +52,7 @@ def field_accuracy(rows: list[dict]) -> dict[str, float]:
     return {k: v / len(rows) for k, v in hits.items()}
 
 
-CLASSES = ("relation", "nested-relation", "pronoun", "possessive", "placement", "region", "phrasing", "casual")
+CLASSES = ("relation", "nested-relation", "pronoun", "possessive", "placement", "region", "phrasing", "casual", "everyday")
 
 
 def by_class(name: str) -> list[dict]:

@@ -23,8 +23,8 @@ SPATIAL_WORDS: dict[str, str] = {
 }  # fmt: skip
 SIZE_WORDS: dict[str, str] = {
     **dict.fromkeys(("big", "bigger", "biggest", "large", "larger", "largest", "huge", "giant"), "largest"),
-    **dict.fromkeys(("small", "smaller", "smallest", "little", "tiny", "littlest", "shortest"), "smallest"),
-    "tallest": "largest",
+    **dict.fromkeys(("small", "smaller", "smallest", "little", "tiny", "littlest", "shortest", "tiniest", "teeniest"), "smallest"),
+    **dict.fromkeys(("tallest", "massive", "enormous", "gigantic"), "largest"),
 }
 #: "the smaller of the two": the comparative names the extreme of the pair
 COMPARATIVE_SIZES: dict[str, str] = {"smaller": "smallest", "bigger": "biggest", "larger": "largest", "taller": "tallest",
@@ -41,7 +41,14 @@ COMPOUND_NOUNS = frozenset(
     "baseball glove|potted plant|dining table|remote control|parking meter|sports ball|hair drier|tennis ball|"
     "picture frame|coffee table|ice cream|polar bear|hot air balloon|christmas tree|street lamp|cutting board|"
     "coffee mug|wine bottle|water bottle|fire truck|school bus|sports car|police car|trash can|garbage can|"
-    "soccer ball|golf ball|living room|parking lot".split("|")
+    "soccer ball|golf ball|living room|parking lot|door handle|bus stop|tv stand|shoe rack|mobile phone|ice cream cone|"
+    "front door|back door|car door|coffee cup|tea cup|flower pot|plant pot|trash bag|street light|street sign|"
+    "light switch|power line|window frame|table lamp|floor lamp|desk lamp|office chair|swimming pool|baseball cap|"
+    "cowboy hat|top hat|bow tie|tank top|wedding dress|shopping bag|shopping cart|golf cart|washing machine|"
+    "paper towel|toilet paper|car seat|front wheel|back wheel|rear wheel|side mirror|ceiling fan|ceiling light|"
+    "picnic table|park bench|fire escape|hand rail|guard rail|stop light|lamp post|mail box|post box|phone booth|"
+    "garden gnome|bird house|dog house|cat tree|hot tub|bath tub|kitchen sink|front yard|back yard|wrist watch|"
+    "boat dock".split("|")
 )
 DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every", "each", "both",
                "the", "a", "an", "this", "that", "these", "those", "some")  # fmt: skip
@@ -64,7 +71,7 @@ RELATION_WORDS = frozenset(
     "opposite inside outside atop alongside beyond toward towards past along around facing".split()
 )
 #: words that open a relation only when "to" follows ("next to", "close to")
-RELATION_BEFORE_TO = frozenset("next close closer adjacent".split())
+RELATION_BEFORE_TO = frozenset("next close closer closest nearer nearest adjacent".split())
 #: words that intensify a relation ("right next to", "just behind"); "right" there is no side
 RELATION_INTENSIFIERS = frozenset("right just directly immediately".split())
 #: comparatives the tagger often takes for nouns after a noun ("make the image brighter")
@@ -82,8 +89,20 @@ STATE_ADJECTIVES = frozenset(
     "burnt burned broken cracked shattered torn wrinkled melted old new young ancient modern vintage retro "
     "futuristic fancy elegant cute scary spooky creepy happy sad angry smiling bald hairy fat thin skinny muscular "
     "tall short long wide narrow round square spotted dotted colorful colourful invisible translucent opaque "
-    "empty full open closed lit glowing overgrown abandoned haunted flooded wintry autumnal tropical".split()
+    "empty full open closed lit glowing overgrown abandoned haunted flooded wintry autumnal tropical plaid lace "
+    "camo camouflage paisley floral terracotta mustard khaki sequined".split()
 )
+#: first words of two-word colour names ("royal blue", "forest green", "hot pink"): with the colour they are the look
+COLOUR_PREFIXES = frozenset(
+    "royal sky navy forest hot baby army cherry lime olive mint sea midnight powder electric blood wine rose lemon "
+    "steel slate bottle emerald ruby sand coffee chocolate candy fire ocean dusty burnt jet pitch snow pearl apple "
+    "kelly hunter dusky ice".split()
+)
+#: frequent typing slips of words the rules read, and what was meant ("teh car": the car)
+TYPOS: dict[str, str] = {"teh": "the", "hte": "the", "th": "the", "wiht": "with", "wtih": "with", "iwth": "with",
+                         "adn": "and", "nad": "and", "taht": "that", "ot": "to", "fo": "of", "thier": "their",
+                         "infront": "in front", "ontop": "on top", "backround": "background", "backgroud": "background",
+                         "colur": "colour", "clor": "color"}  # fmt: skip
 #: endings of adjectives ("stormy", "childish", "colourful", "rustic", "metallic"): the last word of "make the X Y"
 ADJECTIVE_ENDINGS = ("y", "ish", "ful", "less", "ous", "ic", "ical", "ive", "able", "ible", "ed")
 #: nouns with those endings that may end an object's name ("the toy", "the baby")

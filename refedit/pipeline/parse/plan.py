@@ -75,12 +75,15 @@ def _pre_modifier_span(doc: Any) -> int:
     return len(doc)
 
 
-def _side_words(doc: Any, start: int = 0, end: int | None = None) -> list[str]:
+def _side_words(doc: Any, start: int = 0, end: int | None = None, name: tuple[int, int] = (0, 0)) -> list[str]:
     """The words of ``doc[start:end]`` that may name a side of the image: not "front" of "in front of", not
-    the intensifier "right" of "right next to"."""
+    the intensifier "right" of "right next to", not "closest" of "closest to the house", not a word of the object's
+    ``name`` span ("the front door")."""
     words = [t.text for t in doc]
-    skip = {i for i, w in enumerate(words) if w in lexicon.RELATION_INTENSIFIERS and _opens_relation(doc, i)}
+    skip = {i for i, w in enumerate(words)
+            if w in lexicon.RELATION_INTENSIFIERS | lexicon.RELATION_BEFORE_TO and _opens_relation(doc, i)}  # fmt: skip
     skip |= {i for i in range(1, len(words) - 1) if words[i - 1 : i + 2] == ["in", "front", "of"]}
+    skip |= set(range(*name))
     return [w for i, w in enumerate(words[:end]) if i >= start and i not in skip]
 
 
@@ -209,7 +212,8 @@ _OPENERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (_INTENSIFIER + r"in front of", "in-front-of"),
         (_INTENSIFIER + r"(?:on top of|atop|above|over)", "above"),
         (_INTENSIFIER + r"(?:underneath|beneath|below|under)", "below"),
-        (_INTENSIFIER + r"(?:next to|close to|closer to|adjacent to|beside|near|nearby|alongside|against)", "next-to"),
+        (_INTENSIFIER + r"(?:next to|close to|closer to|closest to|nearer to|nearest to|adjacent to|beside|near|nearby|"
+                        r"alongside|against|by)", "next-to"),
         (_INTENSIFIER + r"(?:in back of|behind)", "behind"),
         (_INTENSIFIER + r"between", "between"),
         (r"(?:on|onto|upon)", "on"),
@@ -319,7 +323,7 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
                                                           and relation.anchor.head not in ("table", "shelf", "tray")))
     plural = is_plural(head) and not worn
     head_text = " ".join([*compound, singular(head.text) if plural else head.text])
-    sides = _side_words(doc, possessor + 1, own_end)
+    sides = _side_words(doc, possessor + 1, own_end, name=(head_start, head_end - 1) if head_end - head_start > 1 else (0, 0))
     spatial = next((lexicon.SPATIAL_WORDS[w] for w in sides if w in lexicon.SPATIAL_WORDS), None)
     ordinal = next((lexicon.ORDINAL_WORDS[w] for w in words if w in lexicon.ORDINAL_WORDS), None)
     spatial, ordinal = refine_position(own.text, spatial, ordinal)  # corners; last on a side

@@ -24,10 +24,20 @@ from refedit.pipeline.parse.plan import (
 _POLITE = re.compile(
     r"^(?:(?:please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|i want you to|i'd like you to|"
     r"i need you to|help me|go ahead and|let's|lets|let us|i want to|i'd like to|i would like to|i need to|try to|"
-    r"ok|okay|alright|hey|hi|now|also|then|and|next|just|so)\b[ ,]*)+"
+    r"can we|could we|can i|could i|is it possible to|would it be possible to|any chance you can|any chance you could|"
+    r"is there a way to|"
+    r"any chance|why not|maybe|perhaps|ok|okay|alright|hey|hi|now|also|then|and|next|just|so)\b[ ,]*)+"
 )
+#: "how about making the sofa green": the gerund as the command
+_GERUND = re.compile(r"^(?:how about|what about) (?P<v>making|removing|replacing|turning|changing|adding|putting|"
+                     r"swapping|painting|erasing|deleting|getting rid of|giving|colou?ring) ")
+_GERUNDS = {"making": "make", "removing": "remove", "replacing": "replace", "turning": "turn", "changing": "change",
+            "adding": "add", "putting": "put", "swapping": "swap", "painting": "paint", "erasing": "erase",
+            "deleting": "delete", "getting rid of": "get rid of", "giving": "give", "coloring": "color",
+            "colouring": "colour"}  # fmt: skip
 #: and after it ("remove the sign, thanks", "remove the cup too")
-_TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx|too|as well|also|for me|now))+$")
+_TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx|too|as well|also|for me|now|instead|"
+                              r"over there))+$")
 #: "the dog that's on the couch" (never a possessive: "'s" after these words is "is")
 _CONTRACTION = re.compile(r"\b(that|who|which|what|there|where)'s\b")
 #: "a bit bigger", "a lot taller": the degree goes, the comparative is the change
@@ -45,6 +55,26 @@ class Parsed:
     target: str  # raw target phrase (or "" for global)
     replacement: str | None
     placement: str | None = None  # add only: where the new object goes relative to the target
+
+
+#: "get the man on the right out of the picture": a removal
+_OUT_OF_PICTURE = re.compile(r"^(?:get|take|move) (?P<t>.+?) out of (?:the|this) (?:image|photo|picture|shot|frame|scene)$")
+#: the commands the templates know, for a first word typed wrong ("remvoe the cat")
+COMMANDS = ("remove delete erase eliminate replace swap substitute exchange switch trade change make turn transform "
+            "convert paint repaint recolour recolor colour color dye tint add put place draw insert give fill dress "
+            "render blur darken brighten lighten sharpen desaturate increase decrease reduce").split()
+
+
+def corrected_command(text: str) -> str | None:
+    """``text`` with its first word replaced by the command it is a slip of (``remvoe`` -> ``remove``: close by
+    :func:`difflib.get_close_matches`, ratio >= 0.8), or None when it is no such slip."""
+    import difflib
+
+    first, _, rest = text.partition(" ")
+    if first in COMMANDS or len(first) < 4:
+        return None
+    close = difflib.get_close_matches(first, COMMANDS, n=1, cutoff=0.8)
+    return f"{close[0]} {rest}" if close and rest else None
 
 
 #: terminal escape sequences and other control characters pasted into an instruction: not words
@@ -71,9 +101,12 @@ def normalise(instruction: str) -> str:
     that say what to keep, "that's" as "that is", degree words before a comparative dropped ("a bit bigger":
     bigger), wishes as commands ("i want the car to be red": make the car red)."""
     text = clean_phrase(_CONTROL.sub(" ", _ESCAPES.sub("", instruction)).replace("’", "'"))
+    text = " ".join(lexicon.TYPOS.get(w, w) for w in text.split(" "))
     text = _POLITE.sub("", text)
+    text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
     text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
     text = _WISH.sub(r"make \g<t> \g<n>", _AFTERTHOUGHT.sub("", text))
+    text = _OUT_OF_PICTURE.sub(r"remove \g<t>", text)
     return _FROM_IMAGE.sub("", clean_phrase(_TRAILING_PLEASE.sub("", text)))
 
 
@@ -131,6 +164,11 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
         cut -= 1
     while cut < len(doc) and (doc[cut].pos_ == "CCONJ" or doc[cut - 1].pos_ == "ADP"):
         cut += 1  # "the girl in red blue": the attribute after a preposition is the target's
+    while 1 < cut < len(doc) and doc[cut - 1].text == "-" and not doc[cut - 2].whitespace_:
+        cut -= 2  # "off-white", "polka-dotted": one word the tokenizer split at its hyphen
+    if (2 < cut < len(doc) and doc[cut - 1].text in lexicon.COLOUR_PREFIXES and doc[cut].text in lexicon.COLOURS
+            and doc[cut - 2].pos_ in ("NOUN", "PROPN")):  # fmt: skip
+        cut -= 1  # "the car royal blue", "the dress forest green": a two-word colour (not "the sky pink")
     if cut >= len(doc) or cut == 0:
         return None
     return doc[:cut].text, doc[cut:].text
@@ -191,17 +229,25 @@ def _sep(words: str) -> str:
 
 
 _REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|take off|cut out|clear|wipe out|rub out|"
-                 r"edit out|crop out|throw away|discard")  # fmt: skip
+                 r"edit out|crop out|throw away|discard|ditch|scrap|lose")  # fmt: skip
+_DISTANCE = frozenset("furthest farthest further farther far away across apart opposite distant".split())
 #: "remove the logo from the shirt": the thing removed is on the other one (not "from the left": a position)
 _FROM_OWNER = re.compile(r"^(?P<t>.+?) (?:from|off|off of) (?P<o>(?:the|his|her|their|its|my|this|that) (?P<w>[a-z-]+).*)$")
 
 
 def _removed(target: str) -> str:
-    """"the glasses from the man" -> "the glasses on the man"; positions ("from the left") stay."""
+    """"the glasses from the man" -> "the glasses on the man"; positions ("from the left") and distances ("the
+    car furthest from the camera", "the tree across from the house") stay."""
     m = _FROM_OWNER.match(target)
-    if m is None or m["w"] in lexicon.POSITION_WORDS or _is_image(m["o"]):
+    if m is None or m["w"] in lexicon.POSITION_WORDS or _is_image(m["o"]) or m["t"].split()[-1] in _DISTANCE:
         return target
     return f"{m['t']} on {m['o']}"
+
+
+@template(rf"^(?:{_REMOVE_VERBS}) (?P<t>.+?),? and (?:then )?(?:replace|swap) (?:it|them) (?:with|for|by) (?P<n>.+)$")
+def _remove_and_replace(m: re.Match[str]) -> Parsed:
+    """"remove the cat and replace it with a dog": one replacement."""
+    return Parsed("replace", m["t"], _new(m["n"]))
 
 
 @template(rf"^(?:{_REMOVE_VERBS}) (?P<t>.+)$")
@@ -267,11 +313,11 @@ _PLACE_WORDS = {
     "below": "below", "under": "below", "underneath": "below", "beneath": "below", "behind": "behind",
     "next to": "next-to", "close to": "next-to", "beside": "next-to", "near": "next-to", "alongside": "next-to",
     "between": "between", "to": None, "on": None, "onto": None, "in": None, "into": None, "inside": None,
-    "around": None, "round": None,
+    "around": None, "round": None, "against": "next-to", "by": "next-to",
 }  # fmt: skip
 #: how the new thing is posed where it goes ("add a cat sitting on the sofa"): not part of what it is
 _POSE = re.compile(r" (?:sitting|standing|lying|laying|sleeping|resting|perched|hanging|floating|flying|leaning|"
-                   r"parked|placed|walking|running|swimming|hiding|lying down|sitting down)$")
+                   r"parked|placed|walking|running|swimming|hiding|lying down|sitting down|curled up|asleep|sat)$")
 _PLACE = re.compile(r" (" + "|".join(sorted(_PLACE_WORDS, key=len, reverse=True)) + r") ")
 _SIDE_PLACE = re.compile(rf"^{_SIDE_OF.replace('(?:left|right)', '(?P<side>left|right)')}(?P<t>.+)$")
 _NAMED = re.compile(rf"^(?:{_DEFINITE}|his|her|their|its|him|them|it|both|every|each|all)\b|^[a-z]+'s? ")
@@ -348,11 +394,16 @@ def _made_of(m: re.Match[str]) -> Parsed:
     return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
 
 
-@template(r"^what if (?P<t>.+?) (?:is|was|were|are|became|looked) (?:made (?:of|from|out of) )?(?P<n>.+)$")
+@template(r"^what if (?P<t>.+?) (?:is|was|were|are|became|looked) (?P<made>made (?:of|from|out of) )?(?P<n>.+)$")
 def _what_if(m: re.Match[str]) -> Parsed:
-    return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
+    """"what if the car was red", "what if the frog was made of jade" (a new look), "what if the dog were a wolf"
+    (a new thing)."""
+    if m["made"]:
+        return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
+    return _global_or_none(m["t"], m["n"]) or _replace_or_modify(m["t"], m["n"])
 
 
+@template(r"^(?:can|could|should|shall) (?P<t>.+?) (?:be turned into|become|be|look like|look) (?P<n>.+)$")
 @template(r"^(?P<t>.+?) should (?:look like|be turned into|become|be|look) (?P<n>.+)$")
 def _should(m: re.Match[str]) -> Parsed:
     return _global_or_none(m["t"], m["n"]) or _replace_or_modify(m["t"], m["n"])
@@ -385,9 +436,14 @@ def _recolour_to(m: re.Match[str]) -> Parsed | None:
     return Parsed("modify", m["t"], _new(m["n"])) if is_attribute_phrase(m["n"]) else None
 
 
-@template(r"^(?:make|turn) (?P<t>.+?) (?P<n>(?:a|an) [a-z][a-z -]*)$")
+@template(r"^(?:make|turn) (?P<t>.+) (?P<n>(?:a|an) [a-z][a-z -]*)$")
 def _make_a(m: re.Match[str]) -> Parsed | None:
+    """"make the man with a hat a pirate": the new thing is the last "a ..." phrase; "make the dog wearing a
+    collar white" ends with a look, not a thing (left to :func:`_make_attr`)."""
     if _is_image(m["t"]) or not strip_determiners(m["t"])[0]:
+        return None
+    words = m["n"].split()
+    if len(words) > 2 and (words[-1] in _LOOK_WORDS | frozenset(lexicon.SIZE_WORDS) or words[-1] in _ACTS):
         return None
     return Parsed("replace", m["t"], _new(m["n"]))
 
@@ -542,6 +598,8 @@ class RulesParser:
         if not text:
             raise UnclearInstruction("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
         parsed = match_templates(text)
+        if parsed is None and (fixed := corrected_command(text)) is not None:  # "remvoe the cat"
+            parsed = match_templates(fixed)
         if parsed is None:
             raise UnclearInstruction(
                 f"cannot tell what to edit in {instruction.strip()!r}; phrase it like 'replace the left cat with "
