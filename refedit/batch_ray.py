@@ -132,13 +132,15 @@ class RayEngine:
     def __enter__(self) -> "RayEngine":
         ray = import_ray()
         self._ray = ray
+        if self.address:  # a cluster the user named must answer, whatever Ray this process already has
+            check_reachable(self.address)
         if not ray.is_initialized():
             address = self.address or os.environ.get("RAY_ADDRESS") or None  # Ray's own variable names a cluster too
             kwargs: dict[str, Any] = dict(address=address, include_dashboard=False, logging_level=logging.WARNING,
                                           log_to_driver=False)  # fmt: skip
             if address is None:  # "local": a new Ray on this machine, never a cluster someone else started here
                 kwargs.update(address="local", num_cpus=os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE)
-            else:
+            elif not self.address:  # RAY_ADDRESS
                 check_reachable(address)
             try:
                 ray.init(**kwargs)
