@@ -42,19 +42,29 @@ def edit(
     DiffEdit, with additions ("add a cup to the left of the book") going to the inpainting editor when an
     inpainting checkpoint is available.
     """
-    from PIL import Image
-
     from refedit.config import Settings
     from refedit.pipeline.artifacts import EditRequest, Hints
     from refedit.pipeline.chain import Pipeline
-    from refedit.pipeline.imageio import load_image
+    from os import PathLike
+
+    from refedit.errors import BadInput
+    from refedit.pipeline.imageio import image_in_memory, load_image
+    from refedit.pipeline.segment.hints import check_hints
 
     path = None
-    if not isinstance(image, Image.Image):
+    if isinstance(image, (str, PathLike)):
         path = str(image)
         image = load_image(image).rgb
-    elif image.mode != "RGB":
-        image = image.convert("RGB")
+    else:  # a PIL image or an array: normalised as a file would be (16-bit, alpha on white)
+        image = image_in_memory(image).rgb
+    if not isinstance(instruction, str):
+        raise BadInput(f"the instruction must be text, not {type(instruction).__name__}")
+    from refedit.config import check_seed
+
+    seed = check_seed(seed)
+    if hints is not None and not isinstance(hints, Hints):
+        raise BadInput(f"hints must be a refedit Hints, not {type(hints).__name__}")
+    hints = check_hints(hints or Hints(), image.size)
     from refedit.pipeline.stages import check_options
 
     checked = {"parser": parser, "segmenter": segmenter, "editor": editor or "diffedit"}

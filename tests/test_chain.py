@@ -57,3 +57,36 @@ def test_segment_only_takes_bare_expressions_and_hint_only_instructions(tiny_set
     assert plan.action == "global" and seg.mask[10:40, 10:40].any()
     with pytest.raises(UnclearInstruction):
         pipe.segment_only(EditRequest(img, "this"))
+
+
+def test_python_api_takes_pictures_in_memory_as_files_and_checks_its_inputs(tmp_path, tiny_env, monkeypatch):
+    """refedit.edit normalises a PIL image or a uint8 array as a file is (16-bit scaled, alpha on white), and
+    refuses what the command line refuses, as refedit's own errors, before any model loads."""
+    import pytest
+
+    from refedit.errors import BadInput
+    from refedit.pipeline.imageio import image_in_memory, load_image
+
+    for k, v in tiny_env.items():
+        monkeypatch.setenv(k, v)
+    deep = Image.fromarray((np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) * 20).astype(np.uint16))  # I;16
+    deep.save(tmp_path / "deep.png")
+    rgba = Image.new("RGBA", (32, 24), (10, 200, 30, 0))
+    rgba.save(tmp_path / "clear.png")
+    for img, path in ((deep, "deep.png"), (rgba, "clear.png")):
+        assert np.array_equal(np.asarray(image_in_memory(img).rgb), np.asarray(load_image(tmp_path / path).rgb))
+    arr = np.asarray(Image.open(EXAMPLES / "cat.jpg").convert("RGB"))
+    assert np.array_equal(np.asarray(image_in_memory(arr).rgb), arr)
+    cat = EXAMPLES / "cat.jpg"
+    for call, needle in (
+        (lambda: refedit.edit(b"\x89PNG", "remove the cat"), "not bytes"),
+        (lambda: refedit.edit(arr.astype(np.float32), "remove the cat"), "uint8"),
+        (lambda: refedit.edit(cat, None), "must be text"),
+        (lambda: refedit.edit(cat, "remove the cat", seed=-1), "seed"),
+        (lambda: refedit.edit(cat, "remove the cat", seed="abc"), "seed"),
+        (lambda: refedit.edit(cat, "remove the cat", hints=Hints(boxes=((1000.0, 1000.0, 2000.0, 2000.0),))),
+         "not inside the 451x300 image"),
+        (lambda: refedit.edit(cat, "remove the cat", hints={"boxes": [[1, 2, 3, 4]]}), "must be a refedit Hints"),
+    ):
+        with pytest.raises(BadInput, match=needle):
+            call()

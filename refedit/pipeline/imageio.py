@@ -96,6 +96,25 @@ def load_image(path: str | os.PathLike[str], *, what: str = "image") -> LoadedIm
     return _decode(path, path, what)
 
 
+def image_in_memory(image: object, *, what: str = "image") -> LoadedImage:
+    """:func:`load_image` for a picture a program already holds: a PIL image (any mode: 16-bit scaled, alpha
+    composited on white, as from a file) or an HxW / HxWx3 / HxWx4 uint8 array. Anything else, or more pixels than
+    :func:`max_pixels`, is :class:`BadInput`."""
+    import numpy as np
+
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+            raise BadInput(f"{what} array must be HxW, HxWx3 or HxWx4 uint8, got {image.dtype} {image.shape}")
+        image = Image.fromarray(image)
+    if not isinstance(image, Image.Image):
+        raise BadInput(f"{what} must be a file path, a PIL image or a uint8 array, not {type(image).__name__}")
+    if image.width * image.height > (limit := max_pixels()):
+        raise BadInput(f"{what} has {image.width}x{image.height} pixels, over the limit of {limit} "
+                       "(set REFEDIT_MAX_PIXELS to raise it)")  # fmt: skip
+    rgb, alpha = _split_alpha(image)
+    return LoadedImage(rgb=rgb, alpha=alpha, path=None, format=None, mode=image.mode)
+
+
 def load_image_bytes(data: bytes, *, what: str = "image", label: str = "<stdin>") -> LoadedImage:
     """:func:`load_image` for encoded bytes (e.g. an image piped on stdin)."""
     if not data:

@@ -159,6 +159,31 @@ def hint_prompts(hints: Hints) -> list[SamPrompt]:
     return prompts
 
 
+def _check_given(size: tuple[int, int], boxes: Sequence[Sequence[float]], points: Sequence[Sequence[float]],
+                 hint_mask: bool, mask: bool) -> None:  # fmt: skip
+    if mask and (boxes or points or hint_mask):  # the exact mask skips segmentation: the hints would be ignored
+        given = ", ".join(n for n, v in (("a box", boxes), ("a point", points), ("a hint mask", hint_mask)) if v)
+        raise BadInput(f"an exact mask (--mask) is the object itself; {given} would point at nothing: give one or the "
+                       "other")  # fmt: skip
+    w, h = size
+    for b in boxes:
+        if len(b) != 4 or not (0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h):
+            raise BadInput(f"box {','.join(f'{v:g}' for v in b)} is not inside the {w}x{h} image with x0<x1, y0<y1")
+    for p in points:
+        if len(p) != 2 or not (0 <= p[0] < w and 0 <= p[1] < h):
+            raise BadInput(f"point {','.join(f'{v:g}' for v in p)} is outside the {w}x{h} image")
+
+
+def check_hints(hints: Hints, size: tuple[int, int]) -> Hints:
+    """The checks :func:`load_hints` makes, for :class:`Hints` a program built: boxes and points inside the
+    image of ``size`` (W, H), masks of its size, no hint beside an exact mask. Returns ``hints``."""
+    _check_given(size, hints.boxes, hints.points, hints.hint_mask is not None, hints.mask is not None)
+    for what, m in (("hint mask", hints.hint_mask), ("mask", hints.mask)):
+        if m is not None and (m.shape[1], m.shape[0]) != tuple(size):
+            raise BadInput(f"{what} is {m.shape[1]}x{m.shape[0]} but the image is {size[0]}x{size[1]}")
+    return hints
+
+
 def load_hints(
     size: tuple[int, int],
     *,
@@ -171,17 +196,7 @@ def load_hints(
     ``hint_mask``/``mask`` are PNG paths. Raises :class:`BadInput`."""
     from refedit.pipeline.imageio import load_mask
 
-    if mask and (boxes or points or hint_mask):  # the exact mask skips segmentation: the hints would be ignored
-        given = ", ".join(n for n, v in (("a box", boxes), ("a point", points), ("a hint mask", hint_mask)) if v)
-        raise BadInput(f"an exact mask (--mask) is the object itself; {given} would point at nothing: give one or the "
-                       "other")  # fmt: skip
-    w, h = size
-    for b in boxes:
-        if len(b) != 4 or not (0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h):
-            raise BadInput(f"box {','.join(f'{v:g}' for v in b)} is not inside the {w}x{h} image with x0<x1, y0<y1")
-    for p in points:
-        if len(p) != 2 or not (0 <= p[0] < w and 0 <= p[1] < h):
-            raise BadInput(f"point {','.join(f'{v:g}' for v in p)} is outside the {w}x{h} image")
+    _check_given(size, boxes, points, bool(hint_mask), bool(mask))
     return Hints(
         boxes=tuple(tuple(float(v) for v in b) for b in boxes),  # type: ignore[misc]
         points=tuple((float(p[0]), float(p[1])) for p in points),
