@@ -479,3 +479,16 @@ def test_smaller_phrasings(instruction, action, head, replacement):
 def test_escape_sequences_and_control_characters_are_no_words(instruction):
     plan = parser.parse(instruction=instruction)
     assert (plan.action, plan.target.head, plan.replacement) == ("replace", "cat", "tiger")
+
+
+@pytest.mark.parametrize("instruction,spatial", [("delete the dog closest to the camera", "front"),
+                                                 ("remove the car furthest from the camera", "back"),
+                                                 ("remove the cup nearest to the viewer", "front")])  # fmt: skip
+def test_the_camera_is_a_depth_not_an_object_to_stand_next_to(instruction, spatial):
+    target = parser.parse(instruction=instruction).target
+    assert target.spatial == spatial and target.relation is None
+
+
+def test_closest_to_an_object_is_a_relation():
+    target = parser.parse(instruction="remove the man closest to the door").target
+    assert target.relation is not None and target.relation.direction == "next-to" and target.spatial is None

@@ -121,6 +121,11 @@ def _find_head(doc: Any, limit: int | None = None) -> tuple[int, int] | None:
 _ONE_OF = re.compile(r"^(?P<q>[a-z-]+)(?: one)? of (?:the|these|those)(?: (?:two|three|four|five|\d+))? (?P<n>[a-z][a-z ]*)$")
 
 
+#: "closest to the camera", "furthest from the viewer": a depth in the photo, not a relation to an object in it
+_VIEWER = re.compile(r" (closest|nearest|furthest|farthest) (?:to|from) (?:the )?(?:camera|viewer|lens|photographer|"
+                     r"us|me)\b")
+
+
 def _one_of(expression: str) -> str:
     m = _ONE_OF.match(expression)
     if m is None or m["q"] not in _QUALIFIERS | frozenset(lexicon.COMPARATIVE_SIZES):
@@ -136,7 +141,7 @@ def analyse_target(phrase: str) -> Target:
     "her shirt", "the right side", "them") into a :class:`Target`; relations to other objects nest."""
     phrase = clean_phrase(phrase)
     expression, quantified = strip_determiners(re.sub(r"^(?:all|both|each) of (?=them$|they$)", "", phrase))
-    expression = _one_of(expression)
+    expression = _VIEWER.sub(lambda m: " " + m[1], _one_of(expression))
     if expression in lexicon.PRONOUN_FORMS:
         return pronoun_target(expression)
     if not expression or expression in lexicon.PRONOUNS:
