@@ -42,12 +42,12 @@ def edit(
     DiffEdit, with additions ("add a cup to the left of the book") going to the inpainting editor when an
     inpainting checkpoint is available.
     """
-    from refedit.config import Settings
-    from refedit.pipeline.artifacts import EditRequest, Hints
-    from refedit.pipeline.chain import Pipeline
     from os import PathLike
 
+    from refedit.config import Settings, check_seed
     from refedit.errors import BadInput
+    from refedit.pipeline.artifacts import EditRequest, Hints
+    from refedit.pipeline.chain import Pipeline
     from refedit.pipeline.imageio import image_in_memory, load_image
     from refedit.pipeline.segment.hints import check_hints
 
@@ -59,8 +59,6 @@ def edit(
         image = image_in_memory(image).rgb
     if not isinstance(instruction, str):
         raise BadInput(f"the instruction must be text, not {type(instruction).__name__}")
-    from refedit.config import check_seed
-
     seed = check_seed(seed)
     if hints is not None and not isinstance(hints, Hints):
         raise BadInput(f"hints must be a refedit Hints, not {type(hints).__name__}")

@@ -41,9 +41,9 @@ def write_candidates(ambiguity: "Ambiguity", image: "Image.Image", path: Path | 
     if path is None:
         return None
     from refedit.core.figures import numbered_candidates
-    from refedit.pipeline.imageio import check_output_path, save_image
+    from refedit.pipeline.imageio import check_not_inputs, save_image
 
-    check_output_path(path, *inputs)
+    check_not_inputs([path], *inputs)  # save_image checks the rest of the path
     figure = numbered_candidates(image, [c.box for c in ambiguity.candidates], [c.mask for c in ambiguity.candidates])
     return save_image(figure, path)
 

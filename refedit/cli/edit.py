@@ -71,11 +71,9 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
         check_mask_output(mask_out, image, mask_path)
         if mask_out.resolve() == output.resolve():
             raise BadInput("--save-mask and --output must be different files")
-    from refedit.outputs import candidates_path, check_candidates_path
+    from refedit.cli.outputs import candidates_drawing
 
-    inputs = (None if is_std(image) else image, mask_path, None if plan_source in (None, "-") else plan_source)
-    where = candidates_path(None if is_std(output) else output, None if is_std(image) else image)
-    check_candidates_path(where, *inputs)
+    where, inputs = candidates_drawing(image, output, mask_path, plan_source)
     given = read_plan(plan_source) if plan_source else None
     instruction = instruction_for(instruction, given)
     if not instruction.strip():

@@ -33,6 +33,19 @@ def ambiguity_lines(err: "AmbiguousTarget", overlay: Path | None) -> list[str]:
     return lines
 
 
+def candidates_drawing(image: Path, output: Path | None, *read: Path | str | None) -> tuple[Path | None, tuple[Any, ...]]:
+    """Where an ambiguous run would draw its candidates (beside ``output``, else beside ``image``; None for the
+    standard streams), and the files the run reads (``image`` and ``read``, "-" dropped); refused before any work
+    when the drawing would be one of them."""
+    from refedit.cli.streams import is_std
+    from refedit.outputs import candidates_path, check_candidates_path
+
+    inputs = tuple(None if r is None or str(r) == "-" else r for r in (image, *read))
+    where = candidates_path(None if output is None or is_std(output) else output, inputs[0])
+    check_candidates_path(where, *inputs)
+    return where, inputs
+
+
 def exit_ambiguous(err: "AmbiguousTarget", image: "Image.Image", overlay: Path | None, as_json: bool,
                    plan: Any = None, inputs: tuple[Path | str | None, ...] = ()) -> NoReturn:  # fmt: skip
     """Write the candidates overlay (never over one of the ``inputs``), list the candidates on stderr (and the

@@ -52,11 +52,9 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
         check_mask_output(output, image)
     if attention_out is not None:
         check_mask_output(attention_out, image, output)
-    from refedit.outputs import candidates_path, check_candidates_path
+    from refedit.cli.outputs import candidates_drawing
 
-    inputs = (None if is_std(image) else image, None if plan_source in (None, "-") else plan_source)
-    where = candidates_path(None if output is None or is_std(output) else output, None if is_std(image) else image)
-    check_candidates_path(where, *inputs)
+    where, inputs = candidates_drawing(image, output, plan_source)
     given = read_plan(plan_source) if plan_source else None
     instruction = instruction_for(instruction, given)
     settings = settings_from(params)

@@ -19,9 +19,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     except OSError as err:
-        if err.errno in _CANNOT_WRITE:
-            raise BadInput(f"cannot write {path}: {os.strerror(err.errno)}") from err
-        raise
+        raise _cannot_write(path, err) from err
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
@@ -31,15 +29,17 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError as err:  # a full disk, a quota, a read-only mount: the user's to fix, named in one line
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
-        if err.errno in _CANNOT_WRITE:
-            raise BadInput(f"cannot write {path}: {os.strerror(err.errno)}") from err
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _cannot_write(path, err) from err
         raise
     return path
+
+
+def _cannot_write(path: Path, err: OSError) -> Exception:
+    """A full disk, a quota, a read-only mount: the user's to fix, :class:`BadInput` naming the file; else ``err``."""
+    return BadInput(f"cannot write {path}: {os.strerror(err.errno)}") if err.errno in _CANNOT_WRITE else err
 
 
 #: errors of writing that say where the output cannot go, not that refedit is wrong

@@ -31,7 +31,7 @@ def check_same_run(out: Path, run: Mapping[str, Any], resuming: bool) -> None:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         old = {}
-    new = json.loads(json.dumps(clean(run), default=str))
+    new = _as_json(run)
     diffs = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     if diffs:
         what = "; ".join(f"{k}: {old.get(k)!r} then, {new.get(k)!r} now" for k in diffs[:3])
@@ -40,7 +40,12 @@ def check_same_run(out: Path, run: Mapping[str, Any], resuming: bool) -> None:
 
 def write_run(out: Path, run: Mapping[str, Any]) -> None:
     """Record what this run is (:func:`check_same_run` reads it back)."""
-    write_json(out / RUN_NAME, json.loads(json.dumps(clean(run), default=str)))
+    write_json(out / RUN_NAME, _as_json(run))
+
+
+def _as_json(run: Mapping[str, Any]) -> Any:
+    """``run`` as it reads back from its file (tuples as lists, paths and numbers as JSON has them)."""
+    return json.loads(json.dumps(clean(run), default=str))
 
 
 def clean(value: Any) -> Any:

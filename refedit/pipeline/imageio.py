@@ -211,9 +211,7 @@ def check_output_path(out: str | os.PathLike[str], *inputs: str | os.PathLike[st
         raise BadInput(f"output folder {out.parent} {'is not a folder' if out.parent.exists() else 'does not exist'}")
     image_format_for(out)
     check_writable(out.parent)
-    for src in inputs:
-        if src is not None and _same_file(out, Path(src)):
-            raise BadInput(f"output {out} is the input file; refedit never overwrites its input")
+    check_not_inputs([out], *inputs)
     return out
 
 

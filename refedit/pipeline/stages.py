@@ -210,12 +210,12 @@ class Registry:
         found: dict[str, StageEntry] = {}
         for ep in _entry_points().select(group=GROUPS[kind]):
             source = ep.dist.name if ep.dist is not None else ep.module
-            if ep.name in found and source != found[ep.name].source:  # refedit's own stage keeps its name
-                keep = found[ep.name] if found[ep.name].source == "refedit" or source != "refedit" else None
-                other = source if keep is not None else found[ep.name].source
-                _warn_once(f"two installed {kind}s are named {ep.name!r} ({found[ep.name].source}, {source}); "
-                           f"{other}'s is not used: rename it in its entry points")  # fmt: skip
-                if keep is not None:
+            if ep.name in found and source != found[ep.name].source:  # refedit's own keeps its name, else the first
+                first = found[ep.name].source
+                unused = first if source == "refedit" else source
+                _warn_once(f"two installed {kind}s are named {ep.name!r} ({first}, {source}); {unused}'s is not "
+                           "used: rename it in its entry points")  # fmt: skip
+                if unused == source:
                     continue
             found[ep.name] = StageEntry(kind, ep.name, source, ep.load)
         for (k, name), entry in self._extra.items():

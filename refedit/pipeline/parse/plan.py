@@ -328,7 +328,7 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
                                                           and relation.anchor.head not in ("table", "shelf", "tray")))
     plural = is_plural(head) and not worn
     head_text = " ".join([*compound, singular(head.text) if plural else head.text])
-    sides = _side_words(doc, possessor + 1, own_end, name=(head_start, head_end - 1) if head_end - head_start > 1 else (0, 0))
+    sides = _side_words(doc, possessor + 1, own_end, name=(head_start, head_end - 1))
     spatial = next((lexicon.SPATIAL_WORDS[w] for w in sides if w in lexicon.SPATIAL_WORDS), None)
     ordinal = next((lexicon.ORDINAL_WORDS[w] for w in words if w in lexicon.ORDINAL_WORDS), None)
     spatial, ordinal = refine_position(own.text, spatial, ordinal)  # corners; last on a side

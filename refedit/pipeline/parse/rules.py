@@ -130,12 +130,10 @@ def _is_attribute_token(tok: Any) -> bool:
 _LOOK_WORDS = lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES | lexicon.COMPARATIVES | lexicon.STATE_ADJECTIVES
 
 
-def _looks_adjective(tok: Any) -> bool:
-    """The last word of "make the X Y": an attribute by its tag or list, or by an adjective's ending when the
-    tagger took it for a noun or verb after the object ("foggy", "glittery"); never a known noun."""
+def _adjective_by_ending(tok: Any) -> bool:
+    """The last word of "make the X Y" read as a look by an adjective's ending when the tagger took it for a noun
+    or verb after the object ("foggy", "glittery"); never a known noun."""
     word = tok.text
-    if _is_attribute_token(tok):
-        return True
     return (word not in lexicon.NOUNS_LIKE_ADJECTIVES and len(word) > 3 and word.endswith(lexicon.ADJECTIVE_ENDINGS)
             and tok.i > 0 and tok.doc[tok.i - 1].pos_ in ("NOUN", "PROPN"))  # fmt: skip
 
@@ -156,7 +154,7 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
     tagged less reliably)."""
     doc = load_nlp()(text)
     cut = len(doc)
-    if cut > 1 and not _is_attribute_token(doc[-1]) and _looks_adjective(doc[-1]):
+    if cut > 1 and not _is_attribute_token(doc[-1]) and _adjective_by_ending(doc[-1]):
         cut -= 1  # "the dog wet", "the sky stormy"
     while cut > 1 and (
         _is_attribute_token(doc[cut - 1]) or (doc[cut - 1].pos_ == "CCONJ" and cut < len(doc) and cut - 2 >= 0)
