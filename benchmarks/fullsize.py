@@ -307,6 +307,8 @@ def main() -> int:
     ap.add_argument("--tiny", action="store_true", help="tiny models instead (a smoke test of this script)")
     ap.add_argument("--out", type=Path, help="also write the Markdown table here")
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
+    ap.add_argument("--save-image", type=Path, help="write the last warm run's edited image here (PNG): runs with other "
+                                                    "settings compare it (CUDA graphs or not must give the same pixels)")
     args = ap.parse_args()
 
     w, h = (int(v) for v in (args.size.lower().split("x") * 2)[:2])
@@ -412,6 +414,8 @@ def main() -> int:
                                                               if syncs else "n/a (CPU)"),
         "model calls replayed": n_calls if recorder is not None else "none (compiled or --no-replay)",
     }  # fmt: skip
+    if args.save_image:
+        Image.fromarray(images[-1]).save(args.save_image)
     table = report(args, info, cold, warm, sub, pure, e2e)
     print(table, flush=True)
     if args.out:

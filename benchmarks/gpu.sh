@@ -15,7 +15,9 @@
 #
 # On the lent GPU machine (no network, no diffusers): carry diffusers' wheel in .whl/ (README: Benchmarks) and
 #   bash benchmarks/gpu.sh
-# Smoke test of this script on a CPU with tiny models: GPU_SH_ARGS="--tiny --device cpu --steps 4" bash benchmarks/gpu.sh
+# (pytest, pluggy, iniconfig, pygments and click wheels in .whl/ too let it run the CUDA-only tests there.)
+# Smoke test of this script on a CPU with tiny models (the tiny VAE halves, not eighths, so a small input):
+#   GPU_SH_ARGS="--tiny --device cpu --steps 4 --size 128" bash benchmarks/gpu.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-gpu-results}"
@@ -39,7 +41,8 @@ run() {  # name, seconds, fullsize.py arguments...
   local name=$1 limit=$2; shift 2
   echo "=== $name: $*"
   local start=$SECONDS
-  timeout "$limit" "$PY" benchmarks/fullsize.py --models "$MODELS" $ARGS --out "$OUT/$name.md" --json "$OUT/$name.json" "$@" \
+  timeout "$limit" "$PY" benchmarks/fullsize.py --models "$MODELS" $ARGS --out "$OUT/$name.md" --json "$OUT/$name.json" \
+    --save-image "$OUT/$name.png" "$@" \
     2> >(grep -v -E "Writing model shards|torchvision|should be kept in float32" >&2)
   echo "=== $name: exit $? after $((SECONDS - start)) s"
 }
@@ -58,8 +61,16 @@ if want graphs; then
   fi
   run graphs 90 --repeat 3 --cuda-graphs on
 fi
+same() {  # the edited images of two runs: CUDA graphs replay the eager kernels, so the pixels must agree
+  [ -f "$OUT/$1.png" ] && [ -f "$OUT/$2.png" ] && "$PY" -c "import numpy as np, sys; from PIL import Image; \
+a, b = (np.asarray(Image.open(f), dtype=np.int16) for f in sys.argv[1:]); d = np.abs(a - b); \
+print(f'=== image of $2 vs $1: max |diff| {d.max()}, pixels differing {(d.max(-1) > 0).mean():.2%}')" \
+    "$OUT/$1.png" "$OUT/$2.png" | tee -a "$OUT/same-image.txt"
+}
+same default graphs
 want offload-model && run offload-model 60 --repeat 2 --offload model --no-replay
-want compile && run compile 210 --repeat 3 --compile
+# compiled and replayed as CUDA graphs (what --compile does once graphs are on by default on CUDA)
+want compile && run compile 210 --repeat 3 --compile --cuda-graphs on && same default compile
 # peak memory does not depend on T: 10 steps keep the streamed-weights run short
 want offload-sequential && run offload-sequential 60 --repeat 1 --offload sequential --no-replay --steps 10
 want refdiff && run refdiff 60 --repeat 2 --segmenter refdiff
@@ -70,6 +81,9 @@ if want sweeps; then
 build_fullsize('$MODELS', device='cuda', dtype=torch.float16, roles=('sd',))" >/dev/null 2>&1
   timeout 150 "$PY" benchmarks/sweeps.py --device cuda --dtype float16 --sd "$MODELS/sd15-float16" --resolution 512 \
     --rounds 2 | tee "$OUT/sweeps.md"
+  echo "=== sweeps, CUDA graphs"
+  timeout 120 "$PY" benchmarks/sweeps.py --device cuda --dtype float16 --sd "$MODELS/sd15-float16" --resolution 512 \
+    --rounds 2 --cuda-graphs on | tee "$OUT/sweeps-graphs.md"
 fi
 # issue 13: every segmenter path at its published sizes (random weights, fp16; not in the default set:
 # GPU_SH_ONLY=segmenters, ~3 min: ~6.5 GB of models built on the GPU and saved once, then per path a warm run, a

@@ -33,6 +33,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,6 +49,7 @@ from refedit.pipeline.artifacts import Segmentation  # noqa: E402
 from refedit.pipeline.edit.diffedit import DiffEditEditor, DiffEditOptions  # noqa: E402
 from refedit.pipeline.models import ModelStore  # noqa: E402
 from refedit.pipeline.parse.rules import RulesParser  # noqa: E402
+from refedit.pipeline.sd import StableDiffusion  # noqa: E402
 from refedit.testing.tiny_models import build_tiny_sd  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,13 +64,20 @@ def cup_mask(w: int, h: int) -> np.ndarray:
 
 
 def unet_calls(store: ModelStore, fn: Callable[[], None]) -> int:
+    """UNet calls ``fn`` makes, counted where the editor asks for a noise prediction (``StableDiffusion.eps``): a
+    CUDA-graph replay calls no ``forward``, and a capture calls it three times."""
     calls = [0]
-    unet = store.get("sd", "unet")
-    handle = unet.register_forward_pre_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
+    eps = StableDiffusion.eps
+
+    def counted(self: StableDiffusion, *a: Any, **k: Any) -> torch.Tensor:
+        calls[0] += 1
+        return eps(self, *a, **k)
+
+    StableDiffusion.eps = counted  # type: ignore[method-assign]
     try:
         fn()
     finally:
-        handle.remove()
+        StableDiffusion.eps = eps  # type: ignore[method-assign]
     return calls[0]
 
 
@@ -83,12 +92,14 @@ def main() -> int:
                     help="an SD folder instead of the tiny one, e.g. the full-size SD 1.5 of refedit.testing.fullsize "
                          "(what a GPU's batching is measured on; the tiny UNet is launch-bound there)")  # fmt: skip
     ap.add_argument("--dtype", default="auto")
+    ap.add_argument("--cuda-graphs", choices=("auto", "on", "off"), default="auto",
+                    help="replay the UNet's calls as CUDA graphs (every case alike; a graph per batch size)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     tmp = tempfile.TemporaryDirectory(prefix="refedit-bench-")
     path = args.sd or build_tiny_sd(Path(tmp.name) / "sd")
-    store = ModelStore(Settings(models={"sd": str(path)}, device=args.device, dtype=args.dtype))
+    store = ModelStore(Settings(models={"sd": str(path)}, device=args.device, dtype=args.dtype, cuda_graphs=args.cuda_graphs))
     image = Image.open(ROOT / "examples" / "coffee.jpg").convert("RGB").resize((512, 384))
     seg = Segmentation(cup_mask(*image.size))
     base = {"steps": args.steps, "resolution": args.resolution, "inversion_cache": 0}
@@ -128,7 +139,7 @@ def main() -> int:
     out_cpu = best_cpu[f"{OUTPUTS} outputs, one batch"] / best_cpu[f"{OUTPUTS} separate runs"]
 
     print(f"### benchmarks/sweeps.py: {'SD at ' + str(args.sd) if args.sd else 'tiny SD'}, T={args.steps}, working long side {args.resolution}, {store.device} "
-          f"{str(store.dtype).replace('torch.', '')}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}")
+          f"{str(store.dtype).replace('torch.', '')}, {torch.get_num_threads()} threads, CUDA graphs {args.cuda_graphs}, {platform.processor() or platform.machine()}")
     print(f"\nratios {', '.join(map(str, RATIOS))}; min of {args.rounds} interleaved rounds (all rounds in s)\n")
     print("| case | UNet calls | wall s (min) | CPU s (min) | wall s, every round |")
     print("|---|---:|---:|---:|---|")
