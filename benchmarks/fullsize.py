@@ -297,7 +297,8 @@ def main() -> int:
     ap.add_argument("--offload", default="none", choices=["none", "model", "sequential"])
     ap.add_argument("--compile", action="store_true", help="torch.compile the UNet (no replay: hooks would recompile)")
     ap.add_argument("--cuda-graphs", choices=("auto", "on", "off"), default="auto",
-                    help="replay the UNet as CUDA graphs (no replay of model calls: a graph replay calls no forward)")
+                    help="replay the UNet as CUDA graphs (auto: on CUDA without offload; no replay of model calls then: a "
+                         "graph replay calls no forward)")
     ap.add_argument("--repeat", type=int, default=2, help="warm rounds (the minimum is reported)")
     ap.add_argument("--no-replay", action="store_true", help="skip the pure-compute replay")
     ap.add_argument("--instruction", default=INSTRUCTION)
@@ -348,7 +349,8 @@ def main() -> int:
     def step_of(model: str) -> str:
         return probes.stack[-1] if probes.stack else f"{stage_of[0]}: {model}"
 
-    recorder = None if (args.no_replay or args.compile or args.cuda_graphs == "on") else Recorder(step_of)
+    graphs = settings.graphs_on(device.type)  # a graph replay calls no forward: nothing to record
+    recorder = None if (args.no_replay or args.compile or graphs) else Recorder(step_of)
     if recorder is not None:
         recorder.active = False
     cold_rss0 = _rss_peak_mib() if not meter.cuda else 0.0
@@ -399,7 +401,7 @@ def main() -> int:
 
     info = {
         "title": f"{args.segmenter} + diffedit, {w}x{h}, {device.type} {str(dtype).replace('torch.', '')}"
-                 f"{', compiled UNet' if args.compile else ''}{', CUDA graphs' if args.cuda_graphs == 'on' else ''}, offload {args.offload} (random weights)",
+                 f"{', compiled UNet' if args.compile else ''}{', CUDA graphs' if graphs else ''}, offload {args.offload} (random weights)",
         "machine": (torch.cuda.get_device_name(device) if meter.cuda else f"{platform.processor() or 'cpu'}, "
                     f"{torch.get_num_threads()} threads"),
         "clock": "process CPU time, all threads (seconds)" if args.clock == "cpu" else "wall time (seconds)",

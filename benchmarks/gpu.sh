@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The GPU figures of issue 12 in one go (< 5 min on one H100): builds the full-size random-weight models on the
 # GPU in fp16, then runs benchmarks/fullsize.py for
-#   1. the default chain (rules + Grounded-SAM base/ViT-H + DiffEdit T=50 r=0.5), 512x512, with the replay of
-#      its model calls (overhead per stage),
-#   2. the same with --cuda-graphs on (the UNet's calls replayed as CUDA graphs: launch-bound without them), after
-#      the CUDA-only tests of tests/test_graphs.py and tests/test_pixels.py (graph replay == eager UNet),
+#   1. the default chain (rules + Grounded-SAM base/ViT-H + DiffEdit T=50 r=0.5), 512x512, with an eager UNet
+#      (--cuda-graphs off) so that the replay of its model calls gives the overhead per stage,
+#   2. the same as a user gets it (CUDA graphs, on by default on CUDA since session 8: the UNet's calls replayed
+#      as graphs, launch-bound without them), after the CUDA-only tests of tests/test_graphs.py and
+#      tests/test_pixels.py (graph replay == eager UNet), its edited image compared with 1.'s pixel by pixel,
 #   2b. the default chain with --offload model (peak VRAM of that memory plan),
-#   3. the default chain with --compile (torch.compile takes a minute or so the first time),
+#   3. the default chain with --compile (torch.compile takes ~2 min the first time; with CUDA graphs),
 #   4. --offload sequential (least VRAM, slowest; T=10) and 5. the Ref-Diff chain.
 # GPU_SH_ONLY="default compile" runs a subset (sweeps is not in the default set: GPU_SH_ONLY=sweeps) (a second try within the same 15 minutes of device time).
 # Issue 13's current models at their published sizes are not in the default set either: GPU_SH_ONLY=current (~6 min),
@@ -50,7 +51,8 @@ run() {  # name, seconds, fullsize.py arguments...
 # 5 minutes with graphs in it: GPU_SH_ONLY="offload-sequential refdiff" runs them)
 ONLY="${GPU_SH_ONLY:-default graphs offload-model compile}"
 want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
-want default && run default 90 --repeat 3
+# the eager UNet (CUDA graphs off), so that every model call is recorded and replayed: the per-stage overhead
+want default && run default 90 --repeat 3 --cuda-graphs off
 if want graphs; then
   if "$PY" -c "import pytest" 2>/dev/null; then
     echo "=== CUDA tests"

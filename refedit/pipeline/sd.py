@@ -221,10 +221,8 @@ class StableDiffusion:
         return self.store.cached(("timestep", t, str(device)), lambda: torch.tensor(t, device=device))
 
     def cuda_graphs(self, latents: torch.Tensor) -> bool:
-        """Whether UNet calls replay as CUDA graphs (``Settings.cuda_graphs`` ``on``, a CUDA tensor, the weights
-        resident: sequential offload streams them)."""
-        s = self.store.settings
-        return s.cuda_graphs == "on" and latents.is_cuda and s.offload != "sequential"
+        """Whether UNet calls on ``latents``' device replay as CUDA graphs (:meth:`Settings.graphs_on`)."""
+        return self.store.settings.graphs_on(latents.device.type)
 
     def eps(self, latents: torch.Tensor, t: int, text: torch.Tensor) -> torch.Tensor:
         """One UNet call, as the noise prediction ε_θ(latents, t, text) whatever the checkpoint predicts: a

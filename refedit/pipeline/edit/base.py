@@ -79,7 +79,7 @@ def finish(
         "dtype": str(sd.store.dtype).replace("torch.", ""),
         "offload": sd.store.settings.offload,
         "compile": sd.store.settings.compile,
-        "cuda_graphs": sd.store.settings.cuda_graphs == "on" and sd.store.device.type == "cuda",
+        "cuda_graphs": sd.store.settings.graphs_on(sd.store.device.type),
         "prompt": prompt,
     }
     return EditResult(image=edited, plan=plan, segmentation=segmentation, parameters=parameters, metrics=metrics)
