@@ -64,7 +64,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from current_editors import hook_editor, scene  # noqa: E402
 from current_segmenters import forget_image, hook_models  # noqa: E402
 from fullsize import Meter  # noqa: E402
-from modelcalls import Call, Recorder, keep_top_detections, snapshot  # noqa: E402
+from modelcalls import Call, Recorder, keep_top_detections, plan_for, snapshot  # noqa: E402
 
 from refedit.config import Settings  # noqa: E402
 from refedit.errors import RefEditError  # noqa: E402
@@ -104,19 +104,8 @@ class Row:
 
 # ---------------------------------------------------------------------------------------------- plumbing
 def make_plan() -> EditPlan:
-    """The rules parser's plan for :data:`INSTRUCTION` (spaCy may be missing on the GPU machine: then the plan it
-    makes, written out)."""
-    try:
-        from refedit.pipeline.parse.rules import RulesParser
-
-        return RulesParser().parse(instruction=INSTRUCTION)
-    except ImportError:
-        return EditPlan.from_dict({
-            "instruction": INSTRUCTION, "action": "replace", "replacement": "tiger", "parser": "rules",
-            "target": {"expression": "left cat", "head": "cat", "attributes": [], "spatial": "left", "ordinal": None,
-                       "size": None, "all": False},
-            "segmentation_prompt": "cat", "source_caption": "a photo of a cat", "edited_caption": "a photo of a tiger",
-        })  # fmt: skip
+    """The rules parser's plan for :data:`INSTRUCTION` (stored where spaCy is missing: the GPU machine)."""
+    return plan_for(INSTRUCTION)[0]
 
 
 def settings_for(role: str, folder: Path, opts: argparse.Namespace, offload: str = "none") -> Settings:

@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from modelcalls import Call, Recorder, Stopwatch, keep_top_detections  # noqa: E402
+from modelcalls import Call, Recorder, Stopwatch, keep_top_detections, plan_for  # noqa: E402
 from segmenter import replay, timed  # noqa: E402
 
 GOAL = 1.10
@@ -154,14 +154,13 @@ def measure(path: Path_, image: Image.Image, instruction: str, rounds: int, dete
     from refedit.config import Settings
     from refedit.pipeline.artifacts import Hints
     from refedit.pipeline.models import ModelStore
-    from refedit.pipeline.parse.rules import RulesParser
     from refedit.pipeline.stages import StageContext, registry
 
     settings = Settings(models=path.models, device=device, dtype=dtype)
     store = ModelStore(settings)
     options = {"box_threshold": 0.0, "on_ambiguous": "best"}
     seg = registry.create("segmenter", path.segmenter, StageContext(settings=settings, store=store, options=options))
-    plan = RulesParser().parse(instruction=instruction)
+    plan = plan_for(instruction)[0]  # the rules parser's (stored where spaCy is missing: the GPU machine)
     keep_top_detections(seg, detections)
     if path.label.startswith("florence2"):
         store.get("grounding", "detector")

@@ -59,7 +59,7 @@ from refedit.pipeline.edit import base as editor_base  # noqa: E402
 from refedit.pipeline.models import ModelStore  # noqa: E402
 from refedit.testing.fullsize import build_fullsize  # noqa: E402
 
-from modelcalls import Call, Recorder, forget_image, hook_loaded_models, keep_top_detections  # noqa: E402
+from modelcalls import Call, Recorder, forget_image, hook_loaded_models, keep_top_detections, plan_for  # noqa: E402
 
 INSTRUCTION = "replace the left black cat with a tiger"
 
@@ -164,14 +164,10 @@ def replay_by_step(calls: list[Call], meter: Meter) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------------------------- the chain
 def make_plan() -> tuple[EditPlan | None, str]:
-    """The rules parser's plan where spaCy is installed, else the one it made (benchmarks/data), as on a GPU box
-    without spaCy: parsing runs on the CPU either way (2-7 ms, benchmarks/parser.py)."""
-    try:
-        import spacy  # noqa: F401  (only whether it is installed)
-    except ImportError:
-        data = json.loads((ROOT / "benchmarks" / "data" / "fullsize_plan.json").read_text())
-        return EditPlan.from_dict(data), "given (spaCy not installed here)"
-    return None, "rules (spaCy)"
+    """None where spaCy is installed (the pipeline parses, and the parse stage is timed), else the plan the rules
+    parser made (:func:`modelcalls.plan_for`), as on a GPU box without spaCy."""
+    plan, note = plan_for(INSTRUCTION)
+    return (None, note) if note.startswith("rules") else (plan, note)
 
 
 def instrument(pipeline: Pipeline, probes: Probes) -> None:

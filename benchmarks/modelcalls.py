@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -136,3 +138,25 @@ def keep_top_detections(segmenter: Any, k: int = 3) -> None:
         return sorted(detect(*args, **kwargs), key=lambda c: -c.score)[:k]
 
     detector.detect = top
+
+
+PLANS = Path(__file__).resolve().parent / "data" / "plans.json"
+
+
+def plan_for(instruction: str) -> tuple[Any, str]:
+    """The rules parser's plan for ``instruction`` and where it came from: the parser where spaCy is installed,
+    else the plan it made, stored in ``benchmarks/data/plans.json`` (the GPU machine has no spaCy; parsing is a
+    CPU step of 2-7 ms either way, benchmarks/parser.py). ``tests/test_gpu_path.py`` keeps the file equal to the
+    parser's output."""
+    from refedit.pipeline.artifacts import EditPlan
+
+    try:
+        import spacy  # noqa: F401  (only whether it is installed)
+    except ImportError:
+        stored = json.loads(PLANS.read_text())
+        if instruction not in stored:
+            raise SystemExit(f"spaCy is not installed and benchmarks/data/plans.json has no plan for {instruction!r}")
+        return EditPlan.from_dict(stored[instruction]), "given (spaCy not installed here)"
+    from refedit.pipeline.parse.rules import RulesParser
+
+    return RulesParser().parse(instruction=instruction), "rules (spaCy)"

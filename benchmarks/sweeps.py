@@ -28,7 +28,6 @@ Run: python benchmarks/sweeps.py [--steps 50] [--resolution 128] [--rounds 5] [-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -46,29 +45,19 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from refedit.config import Settings  # noqa: E402
-from refedit.pipeline.artifacts import EditPlan, Segmentation  # noqa: E402
+from refedit.pipeline.artifacts import Segmentation  # noqa: E402
 from refedit.pipeline.edit.diffedit import DiffEditEditor, DiffEditOptions  # noqa: E402
 from refedit.pipeline.models import ModelStore  # noqa: E402
 from refedit.pipeline.sd import StableDiffusion  # noqa: E402
 from refedit.testing.tiny_models import build_tiny_sd  # noqa: E402
+from modelcalls import plan_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RATIOS = (0.3, 0.4, 0.5, 0.6, 0.7)
 OUTPUTS = 4
 
 
-def _plan() -> EditPlan:
-    """The rules parser's plan of "replace the cup with a bowl", or the one it made (benchmarks/data) where spaCy is
-    not installed (the GPU machine): the editor's cost does not depend on where the plan came from."""
-    try:
-        from refedit.pipeline.parse.rules import RulesParser
-
-        return RulesParser().parse(instruction="replace the cup with a bowl")
-    except ImportError:
-        return EditPlan.from_dict(json.loads((ROOT / "benchmarks" / "data" / "sweeps_plan.json").read_text()))
-
-
-PLAN = _plan()
+PLAN = plan_for("replace the cup with a bowl")[0]  # the rules parser's (stored where spaCy is missing)
 
 
 def cup_mask(w: int, h: int) -> np.ndarray:

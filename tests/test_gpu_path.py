@@ -180,6 +180,34 @@ def test_fullsize_benchmark_runs_on_tiny_models(tmp_path):
     assert "same seed, same image over the warm runs: yes" in table
 
 
+def test_the_benchmarks_stored_plans_are_the_rules_parsers(monkeypatch):
+    """The GPU machine has no spaCy: the benchmarks read the plans the rules parser makes from
+    benchmarks/data/plans.json, which must stay what the parser says (session 8's segmenters run stopped on
+    this)."""
+    import json
+
+    from refedit.pipeline.artifacts import EditPlan
+    from refedit.pipeline.parse.rules import RulesParser
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import modelcalls
+
+    stored = json.loads(modelcalls.PLANS.read_text())
+    for instruction, plan in stored.items():
+        assert EditPlan.from_dict(plan) == RulesParser().parse(instruction=instruction), instruction
+    # each benchmark's instruction is stored
+    for script, instruction in (("fullsize.py", "replace the left black cat with a tiger"),
+                                ("sweeps.py", "replace the cup with a bowl"),
+                                ("current_segmenters.py", "remove the white cup on the right"),
+                                ("current_gpu.py", "replace the left cat with a tiger")):  # fmt: skip
+        assert instruction in (ROOT / "benchmarks" / script).read_text() and instruction in stored, script
+    monkeypatch.setitem(sys.modules, "spacy", None)  # import spacy -> ImportError, as on the GPU machine
+    plan, note = modelcalls.plan_for("replace the cup with a bowl")
+    assert note.startswith("given") and plan == EditPlan.from_dict(stored["replace the cup with a bowl"])
+    with pytest.raises(SystemExit, match="no plan"):
+        modelcalls.plan_for("paint the sky green")
+
+
 def test_a_cpu_store_flushes_denormals(tiny_settings):
     """Denormal floats cost x86 CPUs up to 100x: SAM ViT-H on a zero-padded 4000x3000 photo took 15 minutes
     instead of 45 s. A CPU store flushes them to zero (a 1e-39 float32 reads as 0 after it chose its device)."""
