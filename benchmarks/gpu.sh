@@ -62,6 +62,8 @@ if want graphs; then
     echo "=== CUDA tests skipped: pytest is not installed here"
   fi
   run graphs 90 --repeat 3 --cuda-graphs on
+  echo "=== GroundingDINO post-processing"
+  timeout 60 "$PY" benchmarks/postprocess.py --device cuda 2>&1 | grep -v torchvision | tee "$OUT/postprocess.md"
 fi
 same() {  # the edited images of two runs: CUDA graphs replay the eager kernels, so the pixels must agree
   [ -f "$OUT/$1.png" ] && [ -f "$OUT/$2.png" ] && "$PY" -c "import numpy as np, sys; from PIL import Image; \

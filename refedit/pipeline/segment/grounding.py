@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -30,31 +29,17 @@ class GroundingDino:
     @torch.inference_mode()
     def detect(self, image: Image.Image, prompt: str, *, text_threshold: float) -> list[Candidate]:
         """The boxes for ``prompt`` scoring at least ``floor`` (the caller's box threshold), and always the best
-        one (so a caller can say how close the best came), xyxy in pixels.
-
-        Only those boxes are post-processed: transformers turns every kept query into a text label with a
-        per-box device sync and a tokenizer decode, which for all 900 queries cost more than the model."""
+        one (so a caller can say how close the best came), xyxy in pixels, labelled with their phrase
+        (:func:`post_process`: transformers' post-processing with one device transfer instead of a few per box)."""
         model = self.store.get("grounding", "detector")
         processor = self.store.get("grounding", "processor")
         text = prompt.strip().lower().rstrip(".") + "."
         inputs = self.inputs(image, text)
         outputs = model(**inputs)
-        outputs.logits, outputs.pred_boxes = outputs.logits.float(), outputs.pred_boxes.float()  # fp16 ties at 1.0
-        best = float(outputs.logits.sigmoid().amax())  # one sync
-        # the library keeps scores strictly above its threshold: the next float32 below keeps ">= floor"
-        threshold = float(np.nextafter(np.float32(min(self.floor, best)), np.float32(-np.inf)))
-        result = processor.post_process_grounded_object_detection(
-            outputs, inputs["input_ids"], threshold=threshold, text_threshold=text_threshold,
-            target_sizes=[(image.height, image.width)],
-        )[0]  # fmt: skip
-        labels = result["text_labels"] if "text_labels" in result else result["labels"]
-        w, h = image.size
-        out = []
-        for box, score, label in zip(result["boxes"].float().tolist(), result["scores"].float().tolist(), labels, strict=True):
-            x0, y0, x1, y1 = (min(max(v, 0.0), lim) for v, lim in zip(box, (w, h, w, h), strict=True))
-            if x1 > x0 and y1 > y0:
-                out.append(Candidate(box=(x0, y0, x1, y1), score=score, label=str(label) or prompt))
-        return out
+        kept = post_process(outputs.logits[0], outputs.pred_boxes[0], inputs["input_ids"][0], floor=self.floor,
+                            text_threshold=text_threshold, size=image.size)  # fmt: skip
+        labels = decode_labels(processor.tokenizer, [ids for _, _, ids in kept])
+        return [Candidate(box=box, score=score, label=label or prompt) for (box, score, _), label in zip(kept, labels, strict=True)]
 
     @torch.inference_mode()
     def detect_phrases(self, image: Image.Image, phrases: list[str], *, text_threshold: float) -> list[list[Candidate]]:
@@ -90,6 +75,44 @@ class GroundingDino:
                     found.append(Candidate(box=(x0, y0, x1, y1), score=float(per[q, k]), label=phrase))
             out.append(found)
         return out
+
+
+def post_process(logits: torch.Tensor, pred_boxes: torch.Tensor, input_ids: torch.Tensor, *, floor: float,
+                 text_threshold: float, size: tuple[int, int]) -> list[tuple[tuple[float, float, float, float], float, tuple[int, ...]]]:  # fmt: skip
+    """One image's GroundingDINO output -> ``(box, score, label token ids)`` per kept query, in query order.
+
+    What ``GroundingDinoProcessor.post_process_grounded_object_detection`` returns, computed on the device with one
+    transfer: a query's score is its best token's probability, σ(logit) (fp16 logits are taken in float32: fp16
+    saturates at 1.0 and ties), kept when it reaches ``floor`` (the best query always, so a caller can say how close
+    it came); its box, centre-size to corners, in pixels of ``size`` (w, h), clipped to the image (empty boxes
+    dropped); its label, the prompt's tokens whose probability exceeds ``text_threshold``, [CLS] and the last
+    position excluded, as the library's ``get_phrases_from_posmap``. The library makes a device sync per box and
+    per token, which for the 900 queries a low threshold keeps cost as much as the model on a GPU."""
+    probs = logits.float().sigmoid()  # (queries, 256)
+    scores = probs.amax(dim=-1)
+    best = scores.max()
+    keep = (scores >= torch.minimum(best, torch.tensor(floor, device=scores.device))).nonzero().flatten()
+    w, h = size
+    cx, cy, bw, bh = pred_boxes.float()[keep].unbind(-1)
+    boxes = torch.stack([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h], dim=-1)
+    n = input_ids.shape[-1]
+    posmap = probs[keep, :n] > text_threshold
+    posmap[:, 0] = False  # [CLS]
+    posmap[:, probs.shape[-1] - 1 :] = False  # the library's right_idx (the last of the 256 positions)
+    boxes_l, scores_l, posmap_l, ids = (t.cpu().tolist() for t in (boxes, scores[keep], posmap, input_ids))  # one sync
+    out = []
+    for box, score, row in zip(boxes_l, scores_l, posmap_l, strict=True):
+        x0, y0, x1, y1 = (min(max(v, 0.0), lim) for v, lim in zip(box, (w, h, w, h), strict=True))
+        if x1 > x0 and y1 > y0:
+            out.append(((x0, y0, x1, y1), score, tuple(ids[j] for j, on in enumerate(row) if on)))
+    return out
+
+
+def decode_labels(tokenizer: Any, token_ids: list[tuple[int, ...]]) -> list[str]:
+    """The text of each label's tokens (each distinct label decoded once: a few, whatever the number of boxes)."""
+    unique = list(dict.fromkeys(token_ids))
+    text = dict(zip(unique, tokenizer.batch_decode([list(u) for u in unique]), strict=True)) if unique else {}
+    return [str(text[t]) for t in token_ids]
 
 
 def phrase_spans(ids: list[int], separator: int, n: int) -> list[tuple[int, int]]:
