@@ -64,6 +64,9 @@ if want graphs; then
   run graphs 90 --repeat 3 --cuda-graphs on
   echo "=== GroundingDINO post-processing"
   timeout 60 "$PY" benchmarks/postprocess.py --device cuda 2>&1 | grep -v torchvision | tee "$OUT/postprocess.md"
+  echo "=== segment() profile (where its time goes outside the model calls)"
+  timeout 90 "$PY" benchmarks/profile_segment.py --device cuda --models "$MODELS" 2>&1 \
+    | grep -v -E "torchvision|Writing model shards|USDT" > "$OUT/profile-segment.txt"; head -5 "$OUT/profile-segment.txt"
 fi
 same() {  # the edited images of two runs: CUDA graphs replay the eager kernels, so the pixels must agree
   [ -f "$OUT/$1.png" ] && [ -f "$OUT/$2.png" ] && "$PY" -c "import numpy as np, sys; from PIL import Image; \
