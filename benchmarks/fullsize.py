@@ -333,7 +333,9 @@ def main() -> int:
 
     given_plan, parser_note = make_plan()
     options = {"steps": args.steps, "encode_ratio": args.ratio, "inversion_cache": 0, "box_threshold": 0.0,
-               "resolution": min(args.resolution, max(w, h)), "refdiff_resolution": min(args.resolution, max(w, h))}  # fmt: skip
+               "resolution": min(args.resolution, max(w, h))}  # fmt: skip
+    if args.segmenter == "refdiff":
+        options["refdiff_resolution"] = options["resolution"]
     store = ModelStore(settings)
     pipeline = Pipeline.build(settings, segmenter=args.segmenter, options=options, store=store)
     keep_top_detections(pipeline.segmenter, args.detections)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from refedit import errors  # noqa: F401  (refedit.errors.Ambiguous etc. after a plain "import refedit"; no torch)
+
 __version__ = "0.1.0"
+__all__ = ["edit", "errors", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from os import PathLike

@@ -64,6 +64,11 @@ def test_segmentation_and_result_round_trip(tmp_path):
     assert back.plan == res.plan and back.parameters == {"steps": 50, "seed": 3}
     assert back.metrics["outside_psnr"] == float("inf") and back.timings == {"edit": 1.5}
     assert np.array_equal(np.asarray(back.image), np.asarray(img))
+    # a record written without an image path (the result went to stdout) needs the image given
+    bare = json.loads(json.dumps(res.to_dict()))
+    with pytest.raises(ValueError, match="pass image="):
+        EditResult.from_dict(bare)
+    assert np.array_equal(np.asarray(EditResult.from_dict(bare, image=img).image), np.asarray(img))
 
 
 def test_request_round_trip(tmp_path):

@@ -90,3 +90,31 @@ def test_python_api_takes_pictures_in_memory_as_files_and_checks_its_inputs(tmp_
     ):
         with pytest.raises(BadInput, match=needle):
             call()
+
+
+def test_pipeline_build_checks_its_options(tiny_settings):
+    """A misspelt option, or one no chosen stage takes, is one BadInput line (it used to be ignored silently);
+    values are typed as on the command line; check=False builds without looking."""
+    import pytest
+
+    from refedit.errors import BadInput
+
+    with pytest.raises(BadInput, match="unknown option 'stepz'.*steps"):
+        Pipeline.build(tiny_settings, options={"stepz": 3})
+    with pytest.raises(BadInput, match="refdiff_resolution.*segmenter refdiff"):
+        Pipeline.build(tiny_settings, options={"refdiff_resolution": 256})
+    with pytest.raises(BadInput, match="steps"):
+        Pipeline.build(tiny_settings, options={"steps": 0})
+    pipe = Pipeline.build(tiny_settings, options={"steps": "4", "box_threshold": "0.2"})
+    assert pipe.editor.options.steps == 4 and pipe.segmenter.options.box_threshold == 0.2
+    assert Pipeline.build(tiny_settings, options={"stepz": 3}, check=False)
+
+
+def test_a_plain_import_gives_the_errors_without_torch():
+    """``except refedit.errors.Ambiguous`` works after ``import refedit`` alone, which stays light (no torch)."""
+    import subprocess
+    import sys
+
+    code = "import refedit, sys; assert issubclass(refedit.errors.Ambiguous, refedit.errors.RefEditError); print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr

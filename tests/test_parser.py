@@ -483,12 +483,17 @@ def test_escape_sequences_and_control_characters_are_no_words(instruction):
 
 @pytest.mark.parametrize("instruction,spatial", [("delete the dog closest to the camera", "front"),
                                                  ("remove the car furthest from the camera", "back"),
-                                                 ("remove the cup nearest to the viewer", "front")])  # fmt: skip
+                                                 ("remove the cup nearest to the viewer", "front"),
+                                                 ("remove the car nearest the camera", "front")])  # fmt: skip
 def test_the_camera_is_a_depth_not_an_object_to_stand_next_to(instruction, spatial):
     target = parser.parse(instruction=instruction).target
     assert target.spatial == spatial and target.relation is None
 
 
-def test_closest_to_an_object_is_a_relation():
-    target = parser.parse(instruction="remove the man closest to the door").target
+@pytest.mark.parametrize("instruction,anchor", [("remove the man closest to the door", "door"),
+                                                ("remove the chair nearest the fireplace", "fireplace"),
+                                                ("paint the cup closest the laptop blue", "laptop")])  # fmt: skip
+def test_closest_to_an_object_is_a_relation(instruction, anchor):
+    target = parser.parse(instruction=instruction).target
     assert target.relation is not None and target.relation.direction == "next-to" and target.spatial is None
+    assert target.relation.anchor.head == anchor

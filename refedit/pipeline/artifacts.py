@@ -619,6 +619,9 @@ class EditResult:
         rows = list(data.get("variants", ()))
         images = list(variant_images) if variant_images is not None else [None] * len(rows)
         variants = tuple(Variant.from_dict(v, im) for v, im in zip(rows, images, strict=True))
+        if image is None and not data.get("image") and not variants:
+            raise ValueError("the record names no image file ('image' is null and there are no variants): "
+                             "pass image= to EditResult.from_dict")  # fmt: skip
         if image is None:
             image = _load_rgb(data["image"]) if data.get("image") else variants[0].image
         choice = data.get("ratio_choice")

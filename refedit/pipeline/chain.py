@@ -78,13 +78,17 @@ class Pipeline:
         check: bool = True,
     ) -> "Pipeline":
         """Build the three stages by registry name, sharing one :class:`ModelStore` (no weight loaded yet),
-        then, unless ``check`` is False, read the config of every checkpoint they will load: a checkpoint of the
+        then, unless ``check`` is False, check ``options`` against the chosen stages (names, types, ranges:
+        :func:`~refedit.pipeline.stages.check_options`) and read the config of every checkpoint they will load: a checkpoint of the
         wrong kind (a CLIP folder as the SAM model, an SDXL or inpainting UNet for DiffEdit) is refused here,
         before parsing, segmenting or loading any weight (:meth:`check`). ``editor=None`` is the default editor,
         with additions going to the inpainting editor when its checkpoint is available (:meth:`editor_for`)."""
-        from refedit.pipeline.stages import model_roles
+        from refedit.pipeline.stages import check_options, model_roles
 
         chosen, editor = editor is not None, editor or DEFAULTS["editor"]
+        names = {"parser": parser, "segmenter": segmenter, "editor": editor}
+        if check:  # a misspelt or another stage's option is one BadInput line, not silently ignored
+            options = check_options(dict(options or {}), names)
         settings = settings or Settings.resolve()
         store = store or ModelStore(settings)
         context = StageContext(settings=settings, store=store, options=dict(options or {}), progress=progress)
@@ -95,7 +99,6 @@ class Pipeline:
             adding_context=None if chosen or editor == ADDING_EDITOR else context,
         )
         if check:
-            names = {"parser": parser, "segmenter": segmenter, "editor": editor}
             store.check_types(model_roles(names, context.options))
             pipe.check()
         return pipe

@@ -121,8 +121,9 @@ def _find_head(doc: Any, limit: int | None = None) -> tuple[int, int] | None:
 _ONE_OF = re.compile(r"^(?P<q>[a-z-]+)(?: one)? of (?:the|these|those)(?: (?:two|three|four|five|\d+))? (?P<n>[a-z][a-z ]*)$")
 
 
-#: "closest to the camera", "furthest from the viewer": a depth in the photo, not a relation to an object in it
-_VIEWER = re.compile(r" (closest|nearest|furthest|farthest) (?:to|from) (?:the )?(?:camera|viewer|lens|photographer|"
+#: "closest to the camera", "nearest the camera", "furthest from the viewer": a depth in the photo, not a relation
+#: to an object in it
+_VIEWER = re.compile(r" (closest|nearest|furthest|farthest) (?:(?:to|from) )?(?:the )?(?:camera|viewer|lens|photographer|"
                      r"us|me)\b")
 
 
@@ -218,7 +219,7 @@ _OPENERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (_INTENSIFIER + r"(?:on top of|atop|above|over)", "above"),
         (_INTENSIFIER + r"(?:underneath|beneath|below|under)", "below"),
         (_INTENSIFIER + r"(?:next to|close to|closer to|closest to|nearer to|nearest to|adjacent to|beside|near|nearby|"
-                        r"alongside|against|by)", "next-to"),
+                        r"alongside|against|by|closest|nearest|closer|nearer)", "next-to"),  # "the chair nearest the fire"
         (_INTENSIFIER + r"(?:in back of|behind)", "behind"),
         (_INTENSIFIER + r"between", "between"),
         (r"(?:on|onto|upon)", "on"),
