@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from refedit import errors  # noqa: F401  (refedit.errors.Ambiguous etc. after a plain "import refedit"; no torch)
 
 __version__ = "0.1.0"
-__all__ = ["edit", "errors", "__version__"]
+__all__ = ["edit", "release", "errors", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from os import PathLike
@@ -43,7 +43,8 @@ def edit(
     ``models`` maps roles ("sd", "grounding", "sam", "clip", ...) to model ids or local directories;
     ``options`` are stage options such as ``steps``, ``encode_ratio``, ``guidance``. ``editor=None`` is
     DiffEdit, with additions ("add a cup to the left of the book") going to the inpainting editor when an
-    inpainting checkpoint is available.
+    inpainting checkpoint is available. The models stay loaded for the next call with the same settings (the
+    last settings' models are kept; :func:`release` frees them).
     """
     from os import PathLike
 
@@ -71,6 +72,33 @@ def edit(
     checked = {"parser": parser, "segmenter": segmenter, "editor": editor or "diffedit"}
     options = check_options(options, checked)  # typos refused
     settings = Settings.resolve(models=models, device=device, dtype=dtype)
-    pipe = Pipeline.build(settings, parser=parser, segmenter=segmenter, editor=editor, options=options)
+    pipe = Pipeline.build(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
+                          store=_store_for(settings))  # fmt: skip
     request = EditRequest(image=image, instruction=instruction, hints=hints or Hints(), seed=seed, image_path=path)
     return pipe.run(request)
+
+
+_last_store: "tuple[Any, Any] | None" = None  # (settings key, ModelStore) of the last refedit.edit call
+
+
+def _store_for(settings: Any) -> Any:
+    """The models of the last call when ``settings`` are the same (a script editing a folder loads them once),
+    else a new store, the old one dropped (one set of models in memory at a time)."""
+    global _last_store
+    from collections.abc import Mapping
+    from dataclasses import fields
+
+    from refedit.pipeline.models import ModelStore
+
+    key = tuple((f.name, tuple(sorted(v.items())) if isinstance(v := getattr(settings, f.name), Mapping) else v)
+                for f in fields(settings))  # fmt: skip
+    if _last_store is None or _last_store[0] != key:
+        _last_store = None  # the old models go before the new ones load
+        _last_store = (key, ModelStore(settings))
+    return _last_store[1]
+
+
+def release() -> None:
+    """Free the models :func:`edit` keeps loaded between calls."""
+    global _last_store
+    _last_store = None

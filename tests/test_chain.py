@@ -118,3 +118,28 @@ def test_a_plain_import_gives_the_errors_without_torch():
     code = "import refedit, sys; assert issubclass(refedit.errors.Ambiguous, refedit.errors.RefEditError); print('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
+
+
+def test_python_api_keeps_the_models_loaded_between_calls(tiny_env, monkeypatch):
+    """A script calling refedit.edit per photo loads the models once (it rebuilt the store, so reloaded every
+    model, per call); other settings get a new store, release() frees it."""
+    from refedit.pipeline import models as models_module
+
+    for k, v in tiny_env.items():
+        monkeypatch.setenv(k, v)
+    refedit.release()
+    made = []
+    real = models_module.ModelStore.__init__
+
+    def counting(self, *a, **k):
+        made.append(self)
+        real(self, *a, **k)
+
+    monkeypatch.setattr(models_module.ModelStore, "__init__", counting)
+    a = refedit.edit(EXAMPLES / "cat.jpg", "replace the cat with a tiger", seed=1, **FAST)
+    b = refedit.edit(EXAMPLES / "cat.jpg", "replace the cat with a tiger", seed=1, **FAST)
+    assert len(made) == 1 and np.array_equal(np.asarray(a.image), np.asarray(b.image))
+    refedit.edit(EXAMPLES / "cat.jpg", "replace the cat with a tiger", seed=1, dtype="float32", device="cpu", **FAST)
+    assert len(made) == 2  # other settings: another store (the first one dropped)
+    refedit.release()
+    assert refedit._last_store is None
