@@ -36,8 +36,8 @@ _GERUNDS = {"making": "make", "removing": "remove", "replacing": "replace", "tur
             "deleting": "delete", "getting rid of": "get rid of", "giving": "give", "coloring": "color",
             "colouring": "colour"}  # fmt: skip
 #: and after it ("remove the sign, thanks", "remove the cup too")
-_TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx|too|as well|also|for me|now|instead|"
-                              r"over there))+$")
+_TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx|ty|too|as well|also|for me|now|instead|"
+                              r"over there|lol|haha+|lmao|asap))+$")
 #: "the dog that's on the couch" (never a possessive: "'s" after these words is "is")
 _CONTRACTION = re.compile(r"\b(that|who|which|what|there|where)'s\b")
 #: "a bit bigger", "a lot taller": the degree goes, the comparative is the change
@@ -83,8 +83,45 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 #: "i want the car to be red", "i'd like the sky to be purple": make the car red
-_WISH = re.compile(r"^(?:i (?:want|need|wish|would like|would love|'d like|'d love)|i'd like|i'd love) (?P<t>.+?) "
-                   r"to (?:be|become|look|turn|get) (?P<n>.+)$")
+_WISH = re.compile(r"^(?:i (?:want|need|wish|would like|would love|'d like|'d love|would prefer|'d prefer|prefer)|i'd like|"
+                   r"i'd love|i'd prefer) (?P<t>.+?) to (?:be|become|look|turn|get) (?P<n>.+)$")
+#: the object a statement is about ("the dog should be removed"): a determiner first, so no verb or pronoun is taken
+_SUBJECT = r"(?P<t>(?:the|this|that|these|those|his|her|their|its|my|our|your|all the|both) .+?)"
+_MODAL = r"(?:should|must|needs? to|has to|have to|could|can|ought to|will have to|is going to|are going to)"
+_GONE = r"(?:removed|deleted|erased|gone|taken out|taken away|cut out|edited out|cropped out|wiped out|rubbed out)"
+_PICTURE = r"(?:the|this|my) (?:image|photo|picture|pic|shot|frame|scene|photograph)"
+#: statements of what the picture should look like, as the commands they mean (first match wins)
+_STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
+    # "the vase could be replaced with a lamp", "have the cat replaced by a fox"
+    (rf"^{_SUBJECT} {_MODAL} be (?:replaced|swapped|exchanged|substituted) (?:with|by|for) (?P<n>.+)$", r"replace \g<t> with \g<n>"),
+    (rf"^(?:have|get) {_SUBJECT} (?:replaced|swapped|exchanged|substituted) (?:with|by|for) (?P<n>.+)$", r"replace \g<t> with \g<n>"),
+    # "the dog should be removed", "the man on the left has to go", "the tree needs removing"
+    (rf"^{_SUBJECT} {_MODAL} (?:be {_GONE}|go|disappear|vanish|be gone)$", r"remove \g<t>"),
+    (rf"^{_SUBJECT} needs? (?:removing|deleting|erasing|taking out|to go)$", r"remove \g<t>"),
+    (rf"^(?:have|get) {_SUBJECT} {_GONE}$", r"remove \g<t>"),
+    # "i need the lamp gone", "i want the bin out of the picture", "i don't want the trash can in the photo"
+    (rf"^(?:i (?:need|want|would like|'d like)|i'd like) {_SUBJECT} (?:{_GONE}|out of {_PICTURE})$", r"remove \g<t>"),
+    (rf"^i (?:don't|do not|dont) (?:want|need|like) (?!.* to (?:be|look|become|turn) ){_SUBJECT}(?: (?:in|on) {_PICTURE})?$",
+     r"remove \g<t>"),
+    # "the walls need to be painted white", "the car needs to be blue", "let the sky be purple"
+    (rf"^{_SUBJECT} {_MODAL} be (?P<v>painted|repainted|coloured|colored|dyed|tinted) (?P<n>.+)$", r"paint \g<t> \g<n>"),
+    (rf"^{_SUBJECT} {_MODAL} be (?:turned|changed|transformed|converted|made) into (?P<n>.+)$", r"turn \g<t> into \g<n>"),
+    (rf"^{_SUBJECT} {_MODAL} (?:be wearing|wear|have|get) (?P<n>(?:a|an|some) .+)$", r"give \g<t> \g<n>"),
+    (rf"^{_SUBJECT} {_MODAL} (?:be|become|look(?! like)|turn(?! into)) (?P<n>.+)$", r"make \g<t> \g<n>"),
+    (rf"^let {_SUBJECT} (?:be|become|look(?! like)|turn(?! into)) (?P<n>.+)$", r"make \g<t> \g<n>"),
+    (rf"^(?:i'd rather|i would rather|i wish) {_SUBJECT} (?:were|was|be|looked) (?P<n>.+)$", r"make \g<t> \g<n>"),
+    (rf"^it (?:would|'d) be (?:great|nice|good|cool|awesome|better|lovely|perfect|amazing) if {_SUBJECT} "
+     rf"(?:was|were|is|could be|would be|looked) (?P<n>.+)$", r"make \g<t> \g<n>"),
+))
+
+
+def _statement(text: str) -> str:
+    """A statement of the wanted picture as its command ("the dog should be removed": remove the dog); else
+    ``text``."""
+    for pattern, command in _STATEMENTS:
+        if (m := pattern.match(text)) is not None:
+            return m.expand(command)
+    return text
 
 
 #: a clause after the new thing that says what to keep ("with a cat, keep everything else", "into a lion but
@@ -96,16 +133,37 @@ _AFTERTHOUGHT = re.compile(
 )
 
 
+#: "remove the dog (the brown one)", "remove the car -- the blue one": the aside's look joins the target
+_ASIDE = re.compile(r"^(?P<pre>.*?\b(?:the|this|that|these|those) )(?P<n>[a-z][a-z -]*?) ?(?:\(|--|—|–| - |,) ?(?:i mean |"
+                    r"like )?(?:the|that) (?P<a>[a-z-]+(?: [a-z-]+)?) (?:one|ones)\)?$")
+#: slang hedges before a look ("kinda bluish"): not part of it
+_HEDGE = re.compile(r"\b(?:kinda|sorta|kind of|sort of)\b ?(?=[a-z]+ish\b|[a-z]+y\b|" + "|".join(sorted(lexicon.COLOURS)) + r"\b)")
+
+
+def _symbols(text: str) -> str:
+    """``text`` without emoji, pictographs and emphasis marks ("make the shirt *blue* 🔴" -> "make the shirt blue")."""
+    import unicodedata
+
+    keep = (ch for ch in text if ch not in "*\"“”«»_~" and unicodedata.category(ch) not in ("So", "Sk", "Cf", "Co", "Cs")
+            and ch != "\ufe0f")  # fmt: skip
+    return _QUOTED.sub(r"\1", "".join(keep))
+
+
+#: a word in single quotes ("the 'red' car"), not an apostrophe ("the girl's", "don't")
+_QUOTED = re.compile(r"(?<![A-Za-z])'([A-Za-z][A-Za-z -]*)'(?![A-Za-z])")
+
+
 def normalise(instruction: str) -> str:
     """Lowercase, without the chat around the command ("ok now, can you ...", "..., thanks") and the clauses
     that say what to keep, "that's" as "that is", degree words before a comparative dropped ("a bit bigger":
     bigger), wishes as commands ("i want the car to be red": make the car red)."""
-    text = clean_phrase(_CONTROL.sub(" ", _ESCAPES.sub("", instruction)).replace("’", "'"))
+    text = clean_phrase(_symbols(_CONTROL.sub(" ", _ESCAPES.sub("", instruction))).replace("’", "'"))
+    text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", text))
     text = " ".join(lexicon.TYPOS.get(w, w) for w in text.split(" "))
     text = _POLITE.sub("", text)
     text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
     text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
-    text = _WISH.sub(r"make \g<t> \g<n>", _AFTERTHOUGHT.sub("", text))
+    text = _statement(_WISH.sub(r"make \g<t> \g<n>", _AFTERTHOUGHT.sub("", text)))
     text = _OUT_OF_PICTURE.sub(r"remove \g<t>", text)
     return _FROM_IMAGE.sub("", clean_phrase(_TRAILING_PLEASE.sub("", text)))
 
@@ -226,8 +284,9 @@ def _sep(words: str) -> str:
     return rf"{_NOT_A_RELATION} (?:{words}) (?!{_DEFINITE} .*? (?:{words}) )(?!{_SIDE_OF}|front of |back of )"
 
 
-_REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|take off|cut out|clear|wipe out|rub out|"
-                 r"edit out|crop out|throw away|discard|ditch|scrap|lose")  # fmt: skip
+_REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|take off|cut out|clear away|clear|wipe out|"
+                 r"rub out|edit out|crop out|throw away|discard|ditch|scrap|lose|airbrush out|photoshop out|scrub out|"
+                 r"blot out|paint over|vanish|zap|nuke")  # fmt: skip
 _DISTANCE = frozenset("furthest farthest further farther far away across apart opposite distant".split())
 #: "remove the logo from the shirt": the thing removed is on the other one (not "from the left": a position)
 _FROM_OWNER = re.compile(r"^(?P<t>.+?) (?:from|off|off of) (?P<o>(?:the|his|her|their|its|my|this|that) (?P<w>[a-z-]+).*)$")
