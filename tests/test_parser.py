@@ -497,3 +497,13 @@ def test_closest_to_an_object_is_a_relation(instruction, anchor):
     target = parser.parse(instruction=instruction).target
     assert target.relation is not None and target.relation.direction == "next-to" and target.spatial is None
     assert target.relation.anchor.head == anchor
+
+
+@pytest.mark.parametrize("instruction,ordinal,head", [("remove the second last bottle", -2, "bottle"),
+                                                      ("remove the 2nd to last car", -2, "car"),
+                                                      ("delete person #2 from the left", 2, "person"),
+                                                      ("make the cup number 3 red", 3, "cup"),
+                                                      ("make the 11th seat red", 11, "seat")])  # fmt: skip
+def test_ordinals_counted_from_the_end_and_numbered(instruction, ordinal, head):
+    target = parser.parse(instruction=instruction).target
+    assert (target.ordinal, target.head, target.attributes) == (ordinal, head, ())

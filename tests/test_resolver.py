@@ -31,6 +31,10 @@ ROW = cands(((10, 50, 60, 150), 0.35), ((110, 60, 160, 140), 0.9), ((210, 40, 29
         (Target("second cat from the right", "cat", spatial="right", ordinal=2), (1,)),
         (Target("third cat", "cat", ordinal=3), (2,)),
         (Target("last cat", "cat", ordinal=-1), (2,)),
+        (Target("second last cat", "cat", ordinal=-2), (1,)),
+        (Target("second last cat from the right", "cat", spatial="right", ordinal=-2), (1,)),
+        (Target("third last cat", "cat", ordinal=-3), (0,)),
+        (Target("fourth last cat", "cat", ordinal=-4), ()),  # only three: none, and says so
         (Target("biggest cat", "cat", size="largest"), (2,)),
         (Target("smallest cat", "cat", size="smallest"), (1,)),
         (Target("cats", "cat", all=True), (1, 2, 0)),

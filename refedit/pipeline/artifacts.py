@@ -142,8 +142,9 @@ class Target:
             raise ValueError(f"spatial must be one of {SPATIALS}, got {self.spatial!r}")
         if self.size is not None and self.size not in SIZES:
             raise ValueError(f"size must be one of {SIZES}, got {self.size!r}")
-        if self.ordinal is not None and (not isinstance(self.ordinal, int) or self.ordinal == 0 or self.ordinal < -1):
-            raise ValueError(f"ordinal must be a positive integer or -1 (last), got {self.ordinal!r}")
+        if self.ordinal is not None and (not isinstance(self.ordinal, int) or self.ordinal == 0):
+            raise ValueError(f"ordinal must be a positive integer or a negative one counted from the end (-1: "
+                             f"last, -2: second last), got {self.ordinal!r}")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}

@@ -109,7 +109,7 @@ def build_page(server: EditServer, workdir: Path, *, steps: int = 50, encode_rat
                 f_attrs = gr.Textbox(label="attributes (comma-separated)")
             with gr.Row():
                 f_spatial = gr.Dropdown(["(none)", *SPATIALS], value="(none)", label="spatial")
-                f_ordinal = gr.Number(0, precision=0, label="ordinal (0 none, -1 last)")
+                f_ordinal = gr.Number(0, precision=0, label="ordinal (0 none, -1 last, -2 second last)")
                 f_size = gr.Dropdown(["(none)", *SIZES], value="(none)", label="size")
                 f_all = gr.Checkbox(label="all of them")
             with gr.Row():

@@ -31,8 +31,10 @@ COMPARATIVE_SIZES: dict[str, str] = {"smaller": "smallest", "bigger": "biggest",
                                      "shorter": "shortest"}  # fmt: skip
 ORDINAL_WORDS: dict[str, int] = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
-    "ninth": 9, "tenth": 10, "last": -1,
+    "ninth": 9, "tenth": 10, "last": -1, "penultimate": -2,
     "1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "6th": 6, "7th": 7, "8th": 8, "9th": 9, "10th": 10,
+    "eleventh": 11, "twelfth": 12, "11th": 11, "12th": 12, "13th": 13, "14th": 14, "15th": 15, "16th": 16,
+    "17th": 17, "18th": 18, "19th": 19, "20th": 20,
 }  # fmt: skip
 SHADES = frozenset("light dark bright pale deep matte neon pastel".split())
 #: multi-word object names whose first word spaCy may tag as an adjective or verb

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from refedit.core.english import singular
 from refedit.errors import UnclearInstruction
 from refedit.pipeline.artifacts import EditPlan, Target
 from refedit.pipeline.parse import lexicon
@@ -115,12 +116,27 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
 ))
 
 
+_LOOK = "|".join(sorted(lexicon.COLOURS | lexicon.MATERIALS, key=len, reverse=True))
+#: "get the car in red", "i'd like the bag in green", "do the sofa in navy": the object in that look
+_IN_LOOK = re.compile(rf"^(?:get|do|have|show|show me|i'd like|i would like|i want|i need|i'd love|paint) {_SUBJECT} "
+                      rf"in (?P<n>(?:[a-z]+ )?(?:{_LOOK}))$")
+#: "apply a navy colour to the sofa", "add a warm tint to the wall": the look given to the object
+_APPLY_LOOK = re.compile(rf"^(?:apply|add|give|use) (?:a |an |some )?(?P<n>[a-z -]+?) (?:colou?r|tint|shade|finish|"
+                         rf"paint|texture|look) (?:to|on|for) {_SUBJECT}$")
+#: "put the dog in sunglasses": dressed in them (not a placement: "put the cat in the box")
+_PUT_IN = re.compile(rf"^put {_SUBJECT} in (?P<n>.+)$")
+
+
 def _statement(text: str) -> str:
     """A statement of the wanted picture as its command ("the dog should be removed": remove the dog); else
     ``text``."""
     for pattern, command in _STATEMENTS:
         if (m := pattern.match(text)) is not None:
             return m.expand(command)
+    if (m := _IN_LOOK.match(text)) or (m := _APPLY_LOOK.match(text)):
+        return f"make {m['t']} {m['n']}"
+    if (m := _PUT_IN.match(text)) and singular(m["n"].split()[-1]) in lexicon.WEARABLES:
+        return f"dress {m['t']} in {m['n']}"
     return text
 
 
@@ -138,6 +154,17 @@ _ASIDE = re.compile(r"^(?P<pre>.*?\b(?:the|this|that|these|those) )(?P<n>[a-z][a
                     r"like )?(?:the|that) (?P<a>[a-z-]+(?: [a-z-]+)?) (?:one|ones)\)?$")
 #: slang hedges before a look ("kinda bluish"): not part of it
 _HEDGE = re.compile(r"\b(?:kinda|sorta|kind of|sort of)\b ?(?=[a-z]+ish\b|[a-z]+y\b|" + "|".join(sorted(lexicon.COLOURS)) + r"\b)")
+
+
+#: "the second last bottle", "the 2nd to last car", "next to last": counted from the end
+_SECOND_LAST = re.compile(r"\b(?:second|2nd|next)(?: to| from the| from)? last\b")
+#: "person #2 from the left": the second person from the left
+_NUMBER_SIGN = re.compile(r"\b(?P<noun>[a-z]+) (?:#|no\. ?|number )(?P<n>[1-9])\b")
+
+
+def _numbered(m: re.Match[str]) -> str:
+    n = int(m["n"])
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n, 'th')} {m['noun']}"
 
 
 def _symbols(text: str) -> str:
@@ -159,6 +186,7 @@ def normalise(instruction: str) -> str:
     bigger), wishes as commands ("i want the car to be red": make the car red)."""
     text = clean_phrase(_symbols(_CONTROL.sub(" ", _ESCAPES.sub("", instruction))).replace("’", "'"))
     text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", text))
+    text = _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text))
     text = " ".join(lexicon.TYPOS.get(w, w) for w in text.split(" "))
     text = _POLITE.sub("", text)
     text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
@@ -475,7 +503,7 @@ def _look_like(m: re.Match[str]) -> Parsed:
 _IT_IS = re.compile(r"^(?:it|they|he|she|this|that)(?: is|'s| are|'re| was| were) (?:made (?:of|out of|from) )?")
 
 
-@template(rf"^(?:change|turn|transform|convert|make|morph|set|shape|reshape|sculpt|mould|mold|carve) "
+@template(rf"^(?:change|turn|transform|convert|make|morph|set|switch|shape|reshape|sculpt|mould|mold|carve) "
           rf"(?P<t>.+?){_sep('into|to|in to')}(?P<n>.+)$")
 def _into(m: re.Match[str]) -> Parsed:
     return _global_or_none(m["t"], m["n"]) or _replace_or_modify(m["t"], m["n"])

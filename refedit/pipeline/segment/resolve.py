@@ -19,7 +19,7 @@ from refedit.errors import BadInput
 from refedit.pipeline.artifacts import Ambiguity, AmbiguousTarget, Box, Candidate, Target
 from refedit.pipeline.segment.options import Pick, Policy
 
-ORDINAL_NAMES = {1: "first", 2: "second", 3: "third", -1: "last"}
+ORDINAL_NAMES = {1: "first", 2: "second", 3: "third", -1: "last", -2: "second last", -3: "third last"}
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 
 #: Detection scores within this of the best leave an unqualified singular target ("the cat") ambiguous.
@@ -112,7 +112,7 @@ def resolve(candidates: Sequence[Candidate], target: Target, image_size: tuple[i
     highest score when it stands out: with no qualifier, candidates scoring within :data:`AMBIGUITY_MARGIN` of
     the best are returned as ``comparable`` (the choice is then a guess, for :func:`settle` to resolve or
     refuse). Geometric ties keep the higher-scoring candidate. ``ordinal=-1`` with a side is the last counted
-    from that side ("the last cat from the left" is the right-most); the parser writes "the last horse
+    from that side ("the last cat from the left" is the right-most), -2 the second last; the parser writes "the last horse
     on the right" as ``ordinal=1, spatial="right"``.
     Returns an empty choice (and says why) when there is no candidate or the ordinal exceeds the count.
     """
@@ -125,9 +125,9 @@ def resolve(candidates: Sequence[Candidate], target: Target, image_size: tuple[i
         side = target.spatial or "left"
         order = sorted(by_score, key=lambda i: spatial_key(side, image_size)(candidates[i]))
         k = target.ordinal
-        if k > n:
+        if abs(k) > n:
             return Resolution((), f"asked for the {_ordinal_word(k)} from the {side} but found only {what}")
-        pick = order[k - 1] if k > 0 else order[-1]
+        pick = order[k - 1] if k > 0 else order[k]  # -1: the last, -2: the second last
         return Resolution((pick,), f"{_ordinal_word(k)} from the {side} of {what}")
     if target.spatial is not None and target.all:
         chosen = tuple(i for i in by_score if _in_region(candidates[i], target.spatial, image_size))
