@@ -6,7 +6,8 @@ from __future__ import annotations
 COLOURS = frozenset(
     "red green blue yellow orange purple violet pink brown black white grey gray silver gold golden beige "
     "turquoise cyan magenta teal navy maroon crimson scarlet lavender lilac olive tan ivory cream khaki "
-    "bronze copper amber indigo emerald ruby coral peach mint charcoal blonde blond auburn".split()
+    "bronze copper amber indigo emerald ruby coral peach mint charcoal blonde blond auburn fuchsia burgundy mauve "
+    "azure cobalt periwinkle chartreuse ochre vermilion cerulean".split()
 )
 MATERIALS = frozenset(
     "wooden wood metal metallic glass marble stone plastic golden gold silver bronze copper steel iron "

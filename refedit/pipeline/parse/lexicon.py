@@ -81,7 +81,7 @@ COMPARATIVES = frozenset(
     "taller shorter longer wider narrower thicker thinner higher deeper brighter darker lighter heavier older "
     "younger fatter slimmer skinnier happier sadder angrier warmer cooler colder hotter redder bluer greener "
     "whiter blacker shinier fluffier rounder sharper softer smoother cleaner dirtier fuller emptier "
-    "bolder stronger weaker wetter drier sunnier cloudier more less".split()
+    "bolder stronger weaker wetter drier sunnier cloudier calmer rougher more less".split()
 )
 #: states and looks people ask for after the object ("make the dog wet", "make his hair messy") that the small
 #: tagger often takes for nouns or verbs there
@@ -92,13 +92,13 @@ STATE_ADJECTIVES = frozenset(
     "futuristic fancy elegant cute scary spooky creepy happy sad angry smiling bald hairy fat thin skinny muscular "
     "tall short long wide narrow round square spotted dotted colorful colourful invisible translucent opaque "
     "empty full open closed lit glowing overgrown abandoned haunted flooded wintry autumnal tropical plaid lace "
-    "camo camouflage paisley floral terracotta mustard khaki sequined".split()
+    "camo camouflage paisley floral terracotta mustard khaki sequined plain smooth rough calm".split()
 )
 #: first words of two-word colour names ("royal blue", "forest green", "hot pink"): with the colour they are the look
 COLOUR_PREFIXES = frozenset(
     "royal sky navy forest hot baby army cherry lime olive mint sea midnight powder electric blood wine rose lemon "
     "steel slate bottle emerald ruby sand coffee chocolate candy fire ocean dusty burnt jet pitch snow pearl apple "
-    "kelly hunter dusky ice".split()
+    "kelly hunter dusky ice off".split()
 )
 #: frequent typing slips of words the rules read, and what was meant ("teh car": the car)
 TYPOS: dict[str, str] = {"teh": "the", "hte": "the", "th": "the", "wiht": "with", "wtih": "with", "iwth": "with",
@@ -142,5 +142,6 @@ WEARABLES = frozenset(
 #: verbs that change how a part of the image looks -> the change ("blur the background": blurred)
 LOOK_VERBS: dict[str, str] = {
     "blur": "blurred", "darken": "darker", "brighten": "brighter", "lighten": "lighter", "sharpen": "sharper",
-    "desaturate": "desaturated", "pixelate": "pixelated", "saturate": "more saturated",
+    "desaturate": "desaturated", "pixelate": "pixelated", "saturate": "more saturated", "whiten": "whiter",
+    "gild": "golden", "redden": "redder", "blacken": "blacker", "soften": "softer",
 }  # fmt: skip

@@ -156,6 +156,9 @@ _ASIDE = re.compile(r"^(?P<pre>.*?\b(?:the|this|that|these|those) )(?P<n>[a-z][a
 _HEDGE = re.compile(r"\b(?:kinda|sorta|kind of|sort of)\b ?(?=[a-z]+ish\b|[a-z]+y\b|" + "|".join(sorted(lexicon.COLOURS)) + r"\b)")
 
 
+#: "make the jacket a darker grey": the shade is the look (no "a": not a new object)
+_A_SHADE = re.compile(r"^(?P<pre>(?:make|paint|colou?r|turn|dye|recolou?r) .+?) a (?P<n>(?:darker|lighter|brighter|deeper|"
+                      r"paler|warmer|cooler|softer|richer|different|nicer) (?:shade of )?[a-z-]+)$")
 #: "the second last bottle", "the 2nd to last car", "next to last": counted from the end
 _SECOND_LAST = re.compile(r"\b(?:second|2nd|next)(?: to| from the| from)? last\b")
 #: "person #2 from the left": the second person from the left
@@ -187,6 +190,7 @@ def normalise(instruction: str) -> str:
     text = clean_phrase(_symbols(_CONTROL.sub(" ", _ESCAPES.sub("", instruction))).replace("’", "'"))
     text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", text))
     text = _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text))
+    text = _A_SHADE.sub(r"\g<pre> \g<n>", text)
     text = " ".join(lexicon.TYPOS.get(w, w) for w in text.split(" "))
     text = _POLITE.sub("", text)
     text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
