@@ -4,6 +4,7 @@ spaCy (see :mod:`refedit.pipeline.parse.plan`). No key, no network."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -172,8 +173,6 @@ def _numbered(m: re.Match[str]) -> str:
 
 def _symbols(text: str) -> str:
     """``text`` without emoji, pictographs and emphasis marks ("make the shirt *blue* 🔴" -> "make the shirt blue")."""
-    import unicodedata
-
     keep = (ch for ch in text if ch not in "*\"“”«»_~" and unicodedata.category(ch) not in ("So", "Sk", "Cf", "Co", "Cs")
             and ch != "\ufe0f")  # fmt: skip
     return _QUOTED.sub(r"\1", "".join(keep))
@@ -184,9 +183,12 @@ _QUOTED = re.compile(r"(?<![A-Za-z])'([A-Za-z][A-Za-z -]*)'(?![A-Za-z])")
 
 
 def normalise(instruction: str) -> str:
-    """Lowercase, without the chat around the command ("ok now, can you ...", "..., thanks") and the clauses
-    that say what to keep, "that's" as "that is", degree words before a comparative dropped ("a bit bigger":
-    bigger), wishes as commands ("i want the car to be red": make the car red)."""
+    """Lowercase, without emoji and emphasis marks, the chat around the command ("ok now, can you ...", "...,
+    thanks", "lol") and the clauses that say what to keep, "that's" as "that is", degree words before a
+    comparative dropped ("a bit bigger": bigger), an aside's look joined to the target ("the dog (the brown
+    one)": the brown dog), counted-from-the-end and numbered ordinals ("second last", "person #2"), wishes and
+    statements as commands ("i want the car to be red": make the car red; "the dog should be removed": remove
+    the dog)."""
     text = clean_phrase(_symbols(_CONTROL.sub(" ", _ESCAPES.sub("", instruction))).replace("’", "'"))
     text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", text))
     text = _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text))
