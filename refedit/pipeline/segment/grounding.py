@@ -89,22 +89,22 @@ def post_process(logits: torch.Tensor, pred_boxes: torch.Tensor, input_ids: torc
     position excluded, as the library's ``get_phrases_from_posmap``. The library makes a device sync per box and
     per token, which for the 900 queries a low threshold keeps cost as much as the model on a GPU."""
     probs = logits.float().sigmoid()  # (queries, 256)
-    scores = probs.amax(dim=-1)
-    best = scores.max()
-    keep = (scores >= torch.minimum(best, torch.tensor(floor, device=scores.device))).nonzero().flatten()
-    w, h = size
-    cx, cy, bw, bh = pred_boxes.float()[keep].unbind(-1)
-    boxes = torch.stack([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h], dim=-1)
     n = input_ids.shape[-1]
-    posmap = probs[keep, :n] > text_threshold
+    w, h = size
+    cx, cy, bw, bh = pred_boxes.float().unbind(-1)
+    boxes = torch.stack([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h], dim=-1)
+    posmap = probs[:, :n] > text_threshold
     posmap[:, 0] = False  # [CLS]
     posmap[:, probs.shape[-1] - 1 :] = False  # the library's right_idx (the last of the 256 positions)
-    boxes_l, scores_l, posmap_l, ids = (t.cpu().tolist() for t in (boxes, scores[keep], posmap, input_ids))  # one sync
+    packed = torch.cat([probs.amax(dim=-1, keepdim=True), boxes, posmap.float()], dim=1).cpu()  # the one transfer
+    scores = packed[:, 0]
+    keep = scores >= torch.minimum(scores.max(), torch.tensor(floor, dtype=scores.dtype))
+    ids = input_ids.cpu().tolist()
     out = []
-    for box, score, row in zip(boxes_l, scores_l, posmap_l, strict=True):
-        x0, y0, x1, y1 = (min(max(v, 0.0), lim) for v, lim in zip(box, (w, h, w, h), strict=True))
+    for score, *rest in packed[keep].tolist():
+        x0, y0, x1, y1 = (min(max(v, 0.0), lim) for v, lim in zip(rest[:4], (w, h, w, h), strict=True))
         if x1 > x0 and y1 > y0:
-            out.append(((x0, y0, x1, y1), score, tuple(ids[j] for j, on in enumerate(row) if on)))
+            out.append(((x0, y0, x1, y1), score, tuple(ids[j] for j, on in enumerate(rest[4:]) if on)))
     return out
 
 
