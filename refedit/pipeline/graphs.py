@@ -14,6 +14,7 @@ eagerly from then on, with a one-line warning.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -48,6 +49,9 @@ class GraphedUNet:
         self.failed: set[tuple[Any, ...]] = set()  # signatures whose capture failed: eager from then on
         self.captures = 0
         self._pool: Any = None  # one memory pool for all of them: they never run at the same time
+        # one call at a time: a graph reads and writes fixed buffers (two threads editing with one store, e.g.
+        # refedit.edit called from a thread pool, would otherwise overwrite each other's inputs)
+        self._lock = threading.Lock()
         self._attention = next((m for m in unet.modules() if hasattr(m, "processor")), None)
         self._processor = self._current_processor()
         self._weights = self._weights_at()
@@ -74,6 +78,10 @@ class GraphedUNet:
     def __call__(self, sample: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         if not self.usable(sample):
             return self.eager(sample, timestep, text)
+        with self._lock:
+            return self._replay(sample, timestep, text)
+
+    def _replay(self, sample: torch.Tensor, timestep: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         key = signature(sample, timestep, text)
         if key in self.failed:
             return self.eager(sample, timestep, text)
@@ -84,7 +92,7 @@ class GraphedUNet:
             except RuntimeError as e:  # a kernel or library that cannot be captured: this signature runs eagerly
                 self.failed.add(key)
                 warnings.warn(f"CUDA graph capture of the UNet failed ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
-                              "running it eagerly", RefEditWarning, stacklevel=2)  # fmt: skip
+                              "running it eagerly", RefEditWarning, stacklevel=3)  # fmt: skip
                 return self.eager(sample, timestep, text)
         g.sample.copy_(sample)
         g.timestep.copy_(timestep)
