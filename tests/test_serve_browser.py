@@ -108,7 +108,11 @@ def server(tiny_env: dict[str, str], browser: Any, tmp_path_factory: pytest.Temp
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    assert "Traceback" not in log.read_text(), f"the server logged a traceback: {log.read_text()[-3000:]}"
+    text = log.read_text()
+    assert "Traceback" not in text, f"the server logged a traceback: {text[-3000:]}"
+    # Ctrl-C is how a server is stopped: exit 0, one line saying so, not Gradio's goodbye
+    assert proc.returncode == 0 and text.rstrip().endswith("refedit: stopped serving"), text[-1000:]
+    assert "Keyboard interruption" not in text
 
 
 def wait_status(page: Any, *needles: str, timeout: float = 180) -> str:

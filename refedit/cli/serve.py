@@ -56,7 +56,20 @@ def serve(host: str, port: int, parser: str, segmenter: str, editor: str, **para
         except OSError as err:  # Gradio's advice (GRADIO_SERVER_PORT, launch()) is not a command-line user's
             raise BadInput(f"cannot listen on {host}:{port} ({str(err).split('. ')[0]}); choose another --port") from None
         click.echo(f"refedit: serving on http://{_url_host(host)}:{port} (Ctrl-C to stop)", err=True)
-        page.block_thread()
+        wait_for_ctrl_c(page)
+        click.echo("refedit: stopped serving", err=True)
+
+
+def wait_for_ctrl_c(page: Any) -> None:
+    """Serve until Ctrl-C, then close the server: the way to stop it, so exit 0 (as web servers do), with one
+    line on stderr and nothing on stdout (Gradio's own ``block_thread`` prints its goodbye on stdout)."""
+    import time
+
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        page.close()
 
 
 def check_listen(host: str, port: int) -> None:
