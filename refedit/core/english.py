@@ -13,7 +13,7 @@ MATERIALS = frozenset(
     "wooden wood metal metallic glass marble stone plastic golden gold silver bronze copper steel iron "
     "leather paper concrete brick crystal ice rubber velvet woolen wool denim ceramic porcelain chrome "
     "transparent shiny matte rusty striped checkered furry fluffy polka-dotted aluminium aluminum granite silk "
-    "cotton wicker linen satin bamboo cork tiled polka-dot".split()
+    "cotton wicker linen satin bamboo cork tiled polka-dot suede canvas".split()
 )
 IRREGULAR_PLURALS: dict[str, str] = {
     "men": "man", "women": "woman", "people": "person", "children": "child", "mice": "mouse", "geese": "goose",

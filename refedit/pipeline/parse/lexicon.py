@@ -92,7 +92,8 @@ STATE_ADJECTIVES = frozenset(
     "futuristic fancy elegant cute scary spooky creepy happy sad angry smiling bald hairy fat thin skinny muscular "
     "tall short long wide narrow round square spotted dotted colorful colourful invisible translucent opaque "
     "empty full open closed lit glowing overgrown abandoned haunted flooded wintry autumnal tropical plaid lace "
-    "camo camouflage paisley floral terracotta mustard khaki sequined plain smooth rough calm".split()
+    "camo camouflage paisley floral terracotta mustard khaki sequined plain smooth rough calm oval circular "
+    "rectangular triangular curved".split()
 )
 #: first words of two-word colour names ("royal blue", "forest green", "hot pink"): with the colour they are the look
 COLOUR_PREFIXES = frozenset(
@@ -143,5 +144,9 @@ WEARABLES = frozenset(
 LOOK_VERBS: dict[str, str] = {
     "blur": "blurred", "darken": "darker", "brighten": "brighter", "lighten": "lighter", "sharpen": "sharper",
     "desaturate": "desaturated", "pixelate": "pixelated", "saturate": "more saturated", "whiten": "whiter",
-    "gild": "golden", "redden": "redder", "blacken": "blacker", "soften": "softer",
+    "gild": "golden", "redden": "redder", "blacken": "blacker", "soften": "softer", "shrink": "smaller",
+    "enlarge": "bigger", "scale up": "bigger", "scale down": "smaller", "thicken": "thicker", "widen": "wider",
+    "lengthen": "longer", "shorten": "shorter", "trim": "trimmed",
 }  # fmt: skip
+#: nouns that name no kind of object ("the thing on the left", "the stuff on the floor"): the generic head
+GENERIC_HEADS = frozenset("thing things stuff item items object objects".split())

@@ -345,6 +345,8 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
         pronoun = "them" if head.text == "ones" else "it"  # image's main subject, as "it" / "them", qualified
         return Target(expression=own.text, head="object", attributes=attributes, spatial=spatial, ordinal=ordinal,
                       size=size, all=pronoun == "them", pronoun=pronoun)  # fmt: skip
+    if head_text in lexicon.GENERIC_HEADS:  # "the round thing on the wall", "the stuff on the floor": any object
+        head_text, plural = "object", plural or head.text == "stuff"
     return Target(
         expression=own.text,
         head=head_text,

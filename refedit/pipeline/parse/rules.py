@@ -22,13 +22,17 @@ from refedit.pipeline.parse.plan import (
     strip_determiners,
 )
 
+#: first words of a command ("i want remove the dog": the wish is the command)
+_COMMAND_WORDS = ("remove", "delete", "erase", "replace", "change", "make", "turn", "paint", "add", "put", "swap")
 #: what people put before the command in a chat ("ok now, can you please remove the cup")
 _POLITE = re.compile(
-    r"^(?:(?:please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|i want you to|i'd like you to|"
+    r"^(?:(?:please to|please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|i want you to|i'd like you to|"
     r"i need you to|help me|go ahead and|let's|lets|let us|i want to|i'd like to|i would like to|i need to|try to|"
     r"can we|could we|can i|could i|is it possible to|would it be possible to|any chance you can|any chance you could|"
     r"is there a way to|"
-    r"any chance|why not|maybe|perhaps|ok|okay|alright|hey|hi|now|also|then|and|next|just|so)\b[ ,]*)+"
+    r"any chance|why not|maybe|perhaps|ok|okay|alright|hey|hi|now|also|then|and|next|just|so|actually|sorry|oops|"
+    r"no wait|wait|i meant|i mean|undo that and|undo that,? then|"
+    r"i (?:want|need|would like|'d like)(?= (?:" + "|".join(_COMMAND_WORDS) + r") ))\b[ ,]*)+"
 )
 #: "how about making the sofa green": the gerund as the command
 _GERUND = re.compile(r"^(?:how about|what about) (?P<v>making|removing|replacing|turning|changing|adding|putting|"
@@ -128,6 +132,41 @@ _APPLY_LOOK = re.compile(rf"^(?:apply|add|give|use) (?:a |an |some )?(?P<n>[a-z 
 _PUT_IN = re.compile(rf"^put {_SUBJECT} in (?P<n>.+)$")
 
 
+_ABBREVIATIONS = {"bg": "background", "del": "delete", "rm": "remove", "pic": "picture", "img": "image",
+                  "b&w": "black and white", "bw": "black and white", "w/": "with"}  # fmt: skip
+_COMPARATIVE = "|".join(sorted((lexicon.COMPARATIVES | {"bigger", "smaller", "larger"}) - {"more", "less"}))
+_DIAL_WORDS = "contrast|brightness|saturation|exposure|warmth|sharpness|vibrance"
+#: how people write a command in a few words (a note to themselves, a chat reply), as the command
+_TERSE: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
+    (r"^(?P<t>[a-z][a-z' -]*?) ?(?:->|→|=>|⇒|:) ?(?P<n>[a-z].*)$", r"change the \g<t> to \g<n>"),  # "cat -> dog"
+    (r"^no (?P<t>[a-z][a-z -]*)$", r"remove the \g<t>"),  # "no hat", "no people"
+    (r"^(?P<t>[a-z][a-z -]*?) (?:gone|begone|out)$", r"remove the \g<t>"),  # "lamp gone"
+    (rf"^(?P<n>{_COMPARATIVE}) (?P<t>[a-z][a-z -]*)$", r"make the \g<t> \g<n>"),  # "bigger moon"
+    (rf"^(?P<d>more|less) (?P<w>{_DIAL_WORDS})$", r"\g<d> \g<w>"),
+    (r"^(?P<n>[a-z]+) on (?P<t>[a-z]+)$", r"put a \g<n> on the \g<t>"),  # "hat on dog"
+    (r"^black and white$", r"make the image black and white"),
+))
+_MORE_DIAL = re.compile(rf"^(?P<d>more|less) (?P<w>{_DIAL_WORDS})$")
+_BARE_LOOK = re.compile(rf"^(?P<t>[a-z][a-z -]*?) (?P<n>(?:{_LOOK}|{_COMPARATIVE}))$")  # "dog red", "background blue"
+
+
+def _terse(text: str) -> str:
+    """A command written in a few words ("cat -> dog", "no hat", "bg blue", "bigger moon") as a full one; else
+    ``text`` (anything that starts with a command word is left alone)."""
+    text = " ".join(_ABBREVIATIONS.get(w, w) for w in text.split(" "))
+    first = text.split(" ", 1)[0]
+    if first in COMMANDS or first in ("get", "take", "let", "have", "i", "i'd", "it", "the", "a", "an", "please"):
+        return text
+    if m := _MORE_DIAL.match(text):
+        return f"{'increase' if m['d'] == 'more' else 'decrease'} the {m['w']}"
+    for pattern, command in _TERSE:
+        if (m := pattern.match(text)) is not None:
+            return m.expand(command)
+    if (m := _BARE_LOOK.match(text)) and len(m["t"].split()) <= 2:
+        return f"make the {m['t']} {m['n']}"
+    return text
+
+
 def _statement(text: str) -> str:
     """A statement of the wanted picture as its command ("the dog should be removed": remove the dog); else
     ``text``."""
@@ -157,6 +196,22 @@ _ASIDE = re.compile(r"^(?P<pre>.*?\b(?:the|this|that|these|those) )(?P<n>[a-z][a
 _HEDGE = re.compile(r"\b(?:kinda|sorta|kind of|sort of)\b ?(?=[a-z]+ish\b|[a-z]+y\b|" + "|".join(sorted(lexicon.COLOURS)) + r"\b)")
 
 
+_COLOUR_WORDS = "|".join(sorted(lexicon.COLOURS, key=len, reverse=True))
+#: a learner's and a chat's phrasings, as the usual ones
+_LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
+    (r"^(?P<v>make|let) (?P<t>.+?) to be (?P<n>.+)$", r"\g<v> \g<t> \g<n>"),  # "make the sky to be more blue"
+    (rf"(?<!\ba )(?<!\ban )\b(?P<c>{_COLOUR_WORDS}) colou?r\b", r"\g<c>"),  # "to red colour" ("a navy colour" stays)
+    (rf"\bthe (?P<n>[a-z]+) (?:which|that) (?:is|are) (?P<a>{_LOOK})\b", r"the \g<a> \g<n>"),  # "the car which is red"
+    (r"^do (?P<t>(?:the|this|that|his|her|their|my) .+ colou?r .+)$", r"make \g<t>"),  # "do the car color black"
+    (r"\b(?P<p>it|them|him|her) back (?P<to>to|into)\b", r"\g<p> \g<to>"),  # "change it back to white"
+    (r" than (?:that|this|before|now|it is|it was)$", ""),  # "a bit darker than that"
+    (r",? not (?:the|that|this|on the|in the) [a-z ]+$", ""),  # "remove the cat on the left, not the right"
+    (r"\b(?:twice|three times|2x|3x|x2|x3) as (?:big|large)\b", "bigger"),  # "twice as big"
+    (r"\b(?:twice|three times|2x|3x|x2|x3) as tall\b", "taller"),
+    (r"\b(?:half|a third of) (?:the|its) size\b", "smaller"),
+    (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
+    (r"\bwhatever (?:that|this|it) is\b", "the thing"),
+))
 #: "make the jacket a darker grey": the shade is the look (no "a": not a new object)
 _A_SHADE = re.compile(r"^(?P<pre>(?:make|paint|colou?r|turn|dye|recolou?r) .+?) a (?P<n>(?:darker|lighter|brighter|deeper|"
                       r"paler|warmer|cooler|softer|richer|different|nicer) (?:shade of )?[a-z-]+)$")
@@ -193,8 +248,10 @@ def normalise(instruction: str) -> str:
     text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", text))
     text = _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text))
     text = _A_SHADE.sub(r"\g<pre> \g<n>", text)
+    for pattern, repl in _LEARNER:
+        text = pattern.sub(repl, text)
     text = " ".join(lexicon.TYPOS.get(w, w) for w in text.split(" "))
-    text = _POLITE.sub("", text)
+    text = _terse(_POLITE.sub("", text))
     text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
     text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
     text = _statement(_WISH.sub(r"make \g<t> \g<n>", _AFTERTHOUGHT.sub("", text)))
@@ -414,7 +471,7 @@ _SIDE_PLACE = re.compile(rf"^{_SIDE_OF.replace('(?:left|right)', '(?P<side>left|
 _NAMED = re.compile(rf"^(?:{_DEFINITE}|his|her|their|its|him|them|it|both|every|each|all)\b|^[a-z]+'s? ")
 
 
-@template(r"^(?:add|put|place|draw|insert) (?P<rest>.+)$")
+@template(r"^(?:add|put|place|draw|insert|hang|mount|stick|set up) (?P<rest>.+)$")
 def _add(m: re.Match[str]) -> Parsed | None:
     """"add a hat to the dog" (on the dog), "add a cup to the left of the book", "put a lamp next to the
     sofa" (placed beside it). The new object ends at the first such word that a named target follows."""
@@ -597,7 +654,7 @@ def _look_verb(m: re.Match[str]) -> Parsed:
 #: a property of the look turned up or down -> the change
 _DIALS = {"brightness": ("brighter", "darker"), "exposure": ("brighter", "darker"), "contrast": ("higher contrast",
           "lower contrast"), "saturation": ("more saturated", "less saturated"), "warmth": ("warmer", "cooler"),
-          "sharpness": ("sharper", "softer"), "vibrance": ("more vibrant", "less vibrant")}  # fmt: skip
+          "sharpness": ("sharper", "softer"), "vibrance": ("more vibrant", "less vibrant"), "size": ("bigger", "smaller")}  # fmt: skip
 
 
 @template(r"^(?P<v>increase|boost|raise|up|add more|add|turn up|crank up|decrease|reduce|lower|lessen|turn down|tone "
