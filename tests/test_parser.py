@@ -507,3 +507,13 @@ def test_closest_to_an_object_is_a_relation(instruction, anchor):
 def test_ordinals_counted_from_the_end_and_numbered(instruction, ordinal, head):
     target = parser.parse(instruction=instruction).target
     assert (target.ordinal, target.head, target.attributes) == (ordinal, head, ())
+
+
+@pytest.mark.parametrize("name", ["statements", "app-words", "terse-and-learner"])
+def test_the_probe_rounds_rows_parse_exactly(name):
+    """The phrasings that helpers wrote without reading the parser (sessions 8's probe rounds 3 and 4: statements
+    of the wanted picture, app and shop words, terse notes, learner English, chat corrections), each row's whole
+    plan as labelled: a regression here is a phrasing users type that stopped working."""
+    rows = by_class(name)
+    assert len(rows) >= 12
+    assert field_accuracy(rows)["plan"] == 1.0, [r["instruction"] for r in rows]
