@@ -517,3 +517,19 @@ def test_the_probe_rounds_rows_parse_exactly(name):
     rows = by_class(name)
     assert len(rows) >= 12
     assert field_accuracy(rows)["plan"] == 1.0, [r["instruction"] for r in rows]
+
+
+@pytest.mark.parametrize("instruction,head,wording", [("change the text on the sign to OPEN", "text", "OPEN"),
+                                                      ("make the sign say CLOSED", "text", "CLOSED"),
+                                                      ("replace the word SALE with SOLD", "word sale", "SOLD"),
+                                                      ("change the shop name on the awning to Luigi's", "shop name", "Luigi's"),
+                                                      ("change the number on the jersey to 10", "number", "10")])  # fmt: skip
+def test_new_wording_for_text_in_the_picture_is_kept_as_typed(instruction, head, wording):
+    """Text in the picture gets new wording on the same object (modify), with its capitals, and the edited
+    caption quotes it; a new look of text stays a look."""
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.replacement) == ("modify", head, wording)
+    assert plan.edited_caption.endswith(f'reading "{wording}"')
+    look = parser.parse(instruction="make the text on the mug red")
+    assert look.replacement == "red" and look.edited_caption == "a photo of a red text"
+    assert parser.parse(instruction="replace the sign with a billboard").action == "replace"  # an object, not text

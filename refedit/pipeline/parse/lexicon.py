@@ -148,5 +148,9 @@ LOOK_VERBS: dict[str, str] = {
     "enlarge": "bigger", "scale up": "bigger", "scale down": "smaller", "thicken": "thicker", "widen": "wider",
     "lengthen": "longer", "shorten": "shorter", "trim": "trimmed",
 }  # fmt: skip
+#: nouns for text in the picture ("the text on the sign", "the word SALE", "the shop name"): an edit of them is a new
+#: wording, kept as typed ("OPEN", "Luigi's"), on the same object
+TEXT_WORDS = frozenset("text word words writing lettering letters caption title headline slogan name number numbers "
+                       "wording inscription".split())
 #: nouns that name no kind of object ("the thing on the left", "the stuff on the floor"): the generic head
 GENERIC_HEADS = frozenset("thing things stuff item items object objects".split())

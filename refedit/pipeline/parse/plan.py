@@ -387,6 +387,8 @@ def captions(action: str, target: Target, replacement: str | None, placement: st
     source = f"a photo of {noun_phrase(target)}" if named else "a photo"
     if action == "replace":
         return source, f"a photo of {with_article(replacement or '')}"
+    if action == "modify" and named and is_wording(target, replacement):  # new wording
+        return source, f'a photo of {noun_phrase(target)} reading "{replacement}"'
     if action == "modify":
         return source, f"a photo of {noun_phrase(target, (replacement or '',))}" if named else f"a photo, {replacement}"
     if action == "add":
@@ -396,6 +398,21 @@ def captions(action: str, target: Target, replacement: str | None, placement: st
 
 _LOCATIVE = re.compile(r"\b(?:on top of|on|onto|under|beneath|below|beside|next to|near|against|by|at|in front of|"
                        r"behind|above|over|inside|across|along) (?:the|a|an) (?P<place>[a-z][a-z ]*)$")  # fmt: skip
+
+
+def is_wording(target: Target, replacement: str | None) -> bool:
+    """Whether ``replacement`` is new wording for text in the picture ("the text on the sign" -> "OPEN", "the word
+    SALE" -> "SOLD"), not a new look of it ("make the text red", "make the title bigger")."""
+    words = target.head.split()
+    if not replacement or not (words[-1] in lexicon.TEXT_WORDS or words[0] in ("word", "words", "text", "letters")):
+        return False
+    looks = lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES | lexicon.COMPARATIVES | _TEXT_LOOKS
+    return not all(w in looks or w in lexicon.SIZE_WORDS for w in replacement.lower().split())
+
+
+#: how text can look ("make the title bold and red"); "open" / "closed" are wordings on a sign, not looks
+_TEXT_LOOKS = frozenset("bigger smaller larger and bold italic underlined outlined glowing shiny blurry blurred faded "
+                        "neon handwritten cursive".split())
 
 
 def left_behind(target: Target) -> str:

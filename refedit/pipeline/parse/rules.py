@@ -19,6 +19,7 @@ from refedit.pipeline.parse.plan import (
     between_target,
     build_plan,
     clean_phrase,
+    is_wording,
     strip_determiners,
 )
 
@@ -199,6 +200,8 @@ _HEDGE = re.compile(r"\b(?:kinda|sorta|kind of|sort of)\b ?(?=[a-z]+ish\b|[a-z]+
 _COLOUR_WORDS = "|".join(sorted(lexicon.COLOURS, key=len, reverse=True))
 #: a learner's and a chat's phrasings, as the usual ones
 _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
+    (r"^make (?P<t>(?:the|this|that|his|her|their|my) .+?) (?:say|read|show|display) (?P<n>.+)$",
+     r"change the text on \g<t> to \g<n>"),  # "make the sign say closed"
     (r"^(?P<v>make|let) (?P<t>.+?) to be (?P<n>.+)$", r"\g<v> \g<t> \g<n>"),  # "make the sky to be more blue"
     (rf"(?<!\ba )(?<!\ban )\b(?P<c>{_COLOUR_WORDS}) colou?r\b", r"\g<c>"),  # "to red colour" ("a navy colour" stays)
     (rf"\bthe (?P<n>[a-z]+) (?:which|that) (?:is|are) (?P<a>{_LOOK})\b", r"the \g<a> \g<n>"),  # "the car which is red"
@@ -224,6 +227,12 @@ _NUMBER_SIGN = re.compile(r"\b(?P<noun>[a-z]+) (?:#|no\. ?|number )(?P<n>[1-9])\
 def _numbered(m: re.Match[str]) -> str:
     n = int(m["n"])
     return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n, 'th')} {m['noun']}"
+
+
+def _as_typed(instruction: str, phrase: str) -> str:
+    """``phrase`` (found lowercased in ``instruction``) with the capitals it was typed with ("OPEN", "Luigi's")."""
+    m = re.search(re.escape(phrase).replace("'", "['’]"), instruction, flags=re.IGNORECASE)
+    return m.group(0) if m else phrase
 
 
 def _symbols(text: str) -> str:
@@ -757,4 +766,7 @@ class RulesParser:
         if parsed.action != "global" and parsed.replacement is not None and not parsed.replacement:
             raise UnclearInstruction(f"{instruction.strip()!r} does not say what the object should become")
         action, target, placement = _target(parsed)
-        return build_plan(instruction, action, target, parsed.replacement, self.name, placement)
+        replacement = parsed.replacement
+        if action in ("replace", "modify") and is_wording(target, replacement):
+            action, replacement = "modify", _as_typed(instruction, replacement or "")  # new wording, as typed
+        return build_plan(instruction, action, target, replacement, self.name, placement)
