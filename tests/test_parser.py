@@ -533,3 +533,15 @@ def test_new_wording_for_text_in_the_picture_is_kept_as_typed(instruction, head,
     look = parser.parse(instruction="make the text on the mug red")
     assert look.replacement == "red" and look.edited_caption == "a photo of a red text"
     assert parser.parse(instruction="replace the sign with a billboard").action == "replace"  # an object, not text
+
+
+@pytest.mark.parametrize("instruction,action,replacement", [("make it blue", "modify", "blue"),
+                                                             ("paint it red", "modify", "red"),
+                                                             ("make it wooden", "modify", "wooden"),
+                                                             ("make it night", "global", "night"),
+                                                             ("make it brighter", "global", "brighter"),
+                                                             ("make it black and white", "global", "black and white")])  # fmt: skip
+def test_it_in_a_colour_is_an_object_and_in_a_light_or_time_the_picture(instruction, action, replacement):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.replacement) == (action, replacement)
+    assert plan.target.pronoun == ("it" if action == "modify" else None)

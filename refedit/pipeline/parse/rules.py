@@ -342,12 +342,26 @@ def _is_image_noun(phrase: str) -> bool:
 
 
 def _global_or_none(target: str, new: str) -> Parsed | None:
+    """A whole-image edit when ``target`` is the picture ("make the photo warmer", "make it night"), an object's
+    look when it is a pronoun and the look a colour or material ("make it blue"), else None."""
     if not _is_image(target):
         return None
+    if _object_look(target, new):
+        return Parsed("modify", clean_phrase(target), _new(new))
     new = _new(new)
     if not new or set(new.split()) & lexicon.VAGUE_WORDS:
         raise UnclearInstruction(f"{new or 'the instruction'!r} does not say what to change; name an object")
     return Parsed("global", "", new)
+
+
+def _object_look(target: str, new: str) -> bool:
+    """"make it blue", "make it wooden": a colour or material is the look of an object ("it"), not of the whole
+    picture ("make it night", "make it brighter", "make it black and white" stay whole-image edits)."""
+    rest, _ = strip_determiners(clean_phrase(target))
+    words = _new(new).split()
+    looks = lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES
+    return (rest in lexicon.PRONOUNS and bool(words) and all(w in looks for w in words)
+            and " ".join(words) not in ("black and white", "black white"))  # fmt: skip
 
 
 def _replace_or_modify(target: str, new: str) -> Parsed:
