@@ -545,3 +545,12 @@ def test_it_in_a_colour_is_an_object_and_in_a_light_or_time_the_picture(instruct
     plan = parser.parse(instruction=instruction)
     assert (plan.action, plan.replacement) == (action, replacement)
     assert plan.target.pronoun == ("it" if action == "modify" else None)
+
+
+@pytest.mark.parametrize("instruction,action,expression", [("clean up the litter on the floor", "remove", "litter on the floor"),
+                                                            ("clean up the scribbles on the whiteboard", "remove", "scribbles on the whiteboard"),
+                                                            ("tidy up the desk", "modify", "desk"),
+                                                            ("clean up the photo", "global", "image")])  # fmt: skip
+def test_clean_up_removes_a_mess_and_tidies_anything_else(instruction, action, expression):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.expression) == (action, expression)

@@ -53,7 +53,7 @@ _DEGREE = re.compile(
     + "|".join(sorted(lexicon.COMPARATIVES | {"bigger", "larger", "smaller"})) + r")\b)"
 )
 _FROM_IMAGE = re.compile(r" (?:from|out of|off) (?:the|this) (?:image|photo|picture|photograph|scene|frame|shot)$")
-_ARTICLE = re.compile(r"^(?:a|an|the|some)\s+")
+_ARTICLE = re.compile(r"^(?:a|an|the|some|one|another)\s+")
 
 
 @dataclass(frozen=True)
@@ -214,6 +214,12 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"\b(?:half|a third of) (?:the|its) size\b", "smaller"),
     (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
     (r"\bwhatever (?:that|this|it) is\b", "the thing"),
+    (r"\beverything (?=(?:on|in|under|behind|inside|next to|near|at) (?:the|this|that|his|her|my) )", "all the things "),
+    # "the cat please change to dog", "the dog, make it white": the object said first
+    (r"^(?P<t>(?:the|this|that) [a-z ]+?),? (?:please )?(?P<v>change|turn) (?:it |them )?(?P<p>to|into) (?P<n>.+)$",
+     r"\g<v> \g<t> \g<p> \g<n>"),
+    (r"^(?P<t>(?:the|this|that) [a-z ]+?),? (?:please )?(?P<v>make|paint|colou?r|turn|dye) (?:it|them) (?P<n>.+)$",
+     r"\g<v> \g<t> \g<n>"),
 ))
 #: "make the jacket a darker grey": the shade is the look (no "a": not a new object)
 _A_SHADE = re.compile(r"^(?P<pre>(?:make|paint|colou?r|turn|dye|recolou?r) .+?) a (?P<n>(?:darker|lighter|brighter|deeper|"
@@ -400,7 +406,7 @@ def _sep(words: str) -> str:
 
 _REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|take off|cut out|clear away|clear|wipe out|"
                  r"rub out|edit out|crop out|throw away|discard|ditch|scrap|lose|airbrush out|photoshop out|scrub out|"
-                 r"blot out|paint over|vanish|zap|nuke")  # fmt: skip
+                 r"blot out|paint over|vanish|zap|nuke|clean up|clear up|tidy up|tidy away")  # fmt: skip
 _DISTANCE = frozenset("furthest farthest further farther far away across apart opposite distant".split())
 #: "remove the logo from the shirt": the thing removed is on the other one (not "from the left": a position)
 _FROM_OWNER = re.compile(r"^(?P<t>.+?) (?:from|off|off of) (?P<o>(?:the|his|her|their|its|my|this|that) (?P<w>[a-z-]+).*)$")
@@ -419,6 +425,23 @@ def _removed(target: str) -> str:
 def _remove_and_replace(m: re.Match[str]) -> Parsed:
     """"remove the cat and replace it with a dog": one replacement."""
     return Parsed("replace", m["t"], _new(m["n"]))
+
+
+@template(r"^(?:clean up|clear up|tidy up) (?P<t>.+)$")
+def _tidy(m: re.Match[str]) -> Parsed | None:
+    """"clean up the litter", "clean up the scribbles on the whiteboard": a mess removed (None: the removal
+    templates take it); "tidy up the desk": the desk made tidy; "clean up the photo": the whole picture."""
+    if _is_image_noun(m["t"]):
+        return Parsed("global", "", "clean and tidy")
+    own = re.split(r" (?:on|in|from|off|under|around|at|near|by) ", m["t"])[0]
+    if any(singular(w) in _MESS for w in own.split()):
+        return None
+    return Parsed("modify", m["t"], "clean and tidy")
+
+
+#: what "clean up" removes ("clean up the litter on the floor"); anything else it tidies ("clean up the desk")
+_MESS = frozenset("litter trash rubbish garbage mess clutter scribble stain dust debris leaf junk graffiti dirt mud "
+                  "crumb spill smudge mark fingerprint paper wrapper bottle can cup toy".split())
 
 
 @template(rf"^(?:{_REMOVE_VERBS}) (?P<t>.+)$")
