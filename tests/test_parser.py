@@ -554,3 +554,16 @@ def test_it_in_a_colour_is_an_object_and_in_a_light_or_time_the_picture(instruct
 def test_clean_up_removes_a_mess_and_tidies_anything_else(instruction, action, expression):
     plan = parser.parse(instruction=instruction)
     assert (plan.action, plan.target.expression) == (action, expression)
+
+
+@pytest.mark.parametrize("instruction,action,expression,replacement", [
+    ("cat -> dog", "replace", "cat", "dog"), ("no hat", "remove", "hat", None), ("bg blue", "modify", "background", "blue"),
+    ("lamp gone", "remove", "lamp", None), ("bigger moon", "modify", "moon", "bigger"),
+    ("note: remove the cat", "remove", "cat", None),  # a label before a command is not a terse "X: Y"
+    ("remove the cat on the left, not the right", "remove", "cat on the left", None),
+])  # fmt: skip
+def test_terse_notes_as_commands(instruction, action, expression, replacement):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.expression, plan.replacement) == (action, expression, replacement)
+    with pytest.raises(UnclearInstruction):
+        parser.parse(instruction="zoom out")  # "X out" is no removal of an X

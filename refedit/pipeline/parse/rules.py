@@ -141,7 +141,7 @@ _DIAL_WORDS = "contrast|brightness|saturation|exposure|warmth|sharpness|vibrance
 _TERSE: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
     (r"^(?P<t>[a-z][a-z' -]*?) ?(?:->|→|=>|⇒|:) ?(?P<n>[a-z].*)$", r"change the \g<t> to \g<n>"),  # "cat -> dog"
     (r"^no (?P<t>[a-z][a-z -]*)$", r"remove the \g<t>"),  # "no hat", "no people"
-    (r"^(?P<t>[a-z][a-z -]*?) (?:gone|begone|out)$", r"remove the \g<t>"),  # "lamp gone"
+    (r"^(?P<t>[a-z][a-z -]*?) (?:gone|begone)$", r"remove the \g<t>"),  # "lamp gone"
     (rf"^(?P<n>{_COMPARATIVE}) (?P<t>[a-z][a-z -]*)$", r"make the \g<t> \g<n>"),  # "bigger moon"
     (rf"^(?P<d>more|less) (?P<w>{_DIAL_WORDS})$", r"\g<d> \g<w>"),
     (r"^(?P<n>[a-z]+) on (?P<t>[a-z]+)$", r"put a \g<n> on the \g<t>"),  # "hat on dog"
@@ -162,6 +162,8 @@ def _terse(text: str) -> str:
         return f"{'increase' if m['d'] == 'more' else 'decrease'} the {m['w']}"
     for pattern, command in _TERSE:
         if (m := pattern.match(text)) is not None:
+            if "n" in m.groupdict() and m["n"] and m["n"].split(" ", 1)[0] in COMMANDS:  # "note: remove the cat"
+                return m["n"]
             return m.expand(command)
     if (m := _BARE_LOOK.match(text)) and len(m["t"].split()) <= 2:
         return f"make the {m['t']} {m['n']}"
@@ -208,7 +210,7 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"^do (?P<t>(?:the|this|that|his|her|their|my) .+ colou?r .+)$", r"make \g<t>"),  # "do the car color black"
     (r"\b(?P<p>it|them|him|her) back (?P<to>to|into)\b", r"\g<p> \g<to>"),  # "change it back to white"
     (r" than (?:that|this|before|now|it is|it was)$", ""),  # "a bit darker than that"
-    (r",? not (?:the|that|this|on the|in the) [a-z ]+$", ""),  # "remove the cat on the left, not the right"
+    (r", not (?:the|that|this|on the|in the) [a-z ]+$", ""),  # "remove the cat on the left, not the right"
     (r"\b(?:twice|three times|2x|3x|x2|x3) as (?:big|large)\b", "bigger"),  # "twice as big"
     (r"\b(?:twice|three times|2x|3x|x2|x3) as tall\b", "taller"),
     (r"\b(?:half|a third of) (?:the|its) size\b", "smaller"),
