@@ -567,3 +567,14 @@ def test_terse_notes_as_commands(instruction, action, expression, replacement):
     assert (plan.action, plan.target.expression, plan.replacement) == (action, expression, replacement)
     with pytest.raises(UnclearInstruction):
         parser.parse(instruction="zoom out")  # "X out" is no removal of an X
+
+
+@pytest.mark.parametrize("instruction,direction,anchor", [("remove cup on table", "on", "table"),
+                                                          ("delete all bird in sky", "in", "sky"),
+                                                          ("remove man next to car", "next-to", "car"),
+                                                          ("remove the man in red", None, None),
+                                                          ("remove the car in front", None, None),
+                                                          ("remove the house on fire", None, None)])  # fmt: skip
+def test_a_bare_noun_is_an_anchor_a_look_position_or_idiom_is_not(instruction, direction, anchor):
+    relation = parser.parse(instruction=instruction).target.relation
+    assert (relation and relation.direction, relation and relation.anchor.head) == (direction, anchor)

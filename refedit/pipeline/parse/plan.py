@@ -257,12 +257,26 @@ def _owns(doc: Any, end: int, direction: str) -> bool:
     return span is not None and (direction != "of" or span[1] == end)
 
 
+#: bare words after "on", "in", "at"... that name no object ("on fire", "in time", "at night", "in pieces")
+_NOT_BARE_ANCHORS = frozenset("fire purpose time sale display hold stage air focus pieces half place use love line "
+                              "order charge public general particular front back top bottom middle night day home "
+                              "work school bed".split())
+
+
 _PAIR = re.compile(r"^(?P<a>.+?) and (?P<b>(?:the|a|an|his|her|their|its) .+)$")
 
 
 def _relation(direction: str, rest: str) -> Relation | None:
-    """The relation to the object named by ``rest``, or None when ``rest`` names no object to place by."""
-    if not _ANCHOR_START.match(rest) or _is_position(rest):
+    """The relation to the object named by ``rest``, or None when ``rest`` names no object to place by. A bare
+    noun names one too, as terse and learner English write it ("the cup on table", "the bird in sky"), but not a
+    look, a position or an idiom ("the man in red", "on left", "the house on fire")."""
+    if not _ANCHOR_START.match(rest):
+        first = rest.split(" ", 1)[0]
+        if (len(rest.split()) > 3 or first in _NOT_BARE_ANCHORS or first in lexicon.COLOURS or first in lexicon.MATERIALS
+                or first in lexicon.POSITION_WORDS or first in lexicon.SIZE_WORDS or first in lexicon.SHADES):  # fmt: skip
+            return None
+        rest = "the " + rest
+    if _is_position(rest):
         return None
     if direction == "between" and (pair := _PAIR.match(rest)):
         first, second = _anchor(pair["a"]), _anchor(pair["b"])
