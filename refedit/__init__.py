@@ -69,8 +69,9 @@ def edit(
     hints = check_hints(hints or Hints(), image.size)
     from refedit.pipeline.stages import check_options
 
+    # typos refused before the store is chosen (a bad call must not drop the models the last call loaded)
     checked = {"parser": parser, "segmenter": segmenter, "editor": editor or "diffedit"}
-    options = check_options(options, checked)  # typos refused
+    options = check_options(options, checked)
     settings = Settings.resolve(models=models, device=device, dtype=dtype)
     pipe = Pipeline.build(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
                           store=_store_for(settings))  # fmt: skip
@@ -78,23 +79,18 @@ def edit(
     return pipe.run(request)
 
 
-_last_store: "tuple[Any, Any] | None" = None  # (settings key, ModelStore) of the last refedit.edit call
+_last_store: "tuple[Any, Any] | None" = None  # (Settings, ModelStore) of the last refedit.edit call
 
 
 def _store_for(settings: Any) -> Any:
-    """The models of the last call when ``settings`` are the same (a script editing a folder loads them once),
-    else a new store, the old one dropped (one set of models in memory at a time)."""
+    """The models of the last call when ``settings`` are equal (a script editing a folder loads them once), else a
+    new store, the old one dropped (one set of models in memory at a time)."""
     global _last_store
-    from collections.abc import Mapping
-    from dataclasses import fields
-
     from refedit.pipeline.models import ModelStore
 
-    key = tuple((f.name, tuple(sorted(v.items())) if isinstance(v := getattr(settings, f.name), Mapping) else v)
-                for f in fields(settings))  # fmt: skip
-    if _last_store is None or _last_store[0] != key:
+    if _last_store is None or _last_store[0] != settings:
         _last_store = None  # the old models go before the new ones load
-        _last_store = (key, ModelStore(settings))
+        _last_store = (settings, ModelStore(settings))
     return _last_store[1]
 
 

@@ -79,10 +79,11 @@ class Pipeline:
     ) -> "Pipeline":
         """Build the three stages by registry name, sharing one :class:`ModelStore` (no weight loaded yet),
         then, unless ``check`` is False, check ``options`` against the chosen stages (names, types, ranges:
-        :func:`~refedit.pipeline.stages.check_options`) and read the config of every checkpoint they will load: a checkpoint of the
-        wrong kind (a CLIP folder as the SAM model, an SDXL or inpainting UNet for DiffEdit) is refused here,
-        before parsing, segmenting or loading any weight (:meth:`check`). ``editor=None`` is the default editor,
-        with additions going to the inpainting editor when its checkpoint is available (:meth:`editor_for`)."""
+        :func:`~refedit.pipeline.stages.check_options`) and read the config of every checkpoint they will load: a
+        checkpoint of the wrong kind (a CLIP folder as the SAM model, an SDXL or inpainting UNet for DiffEdit) is
+        refused here, before parsing, segmenting or loading any weight (:meth:`check`). ``editor=None`` is the
+        default editor, with additions going to the inpainting editor when its checkpoint is available
+        (:meth:`editor_for`)."""
         from refedit.pipeline.stages import check_options, model_roles
 
         chosen, editor = editor is not None, editor or DEFAULTS["editor"]

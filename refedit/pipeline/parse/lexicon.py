@@ -153,4 +153,4 @@ LOOK_VERBS: dict[str, str] = {
 TEXT_WORDS = frozenset("text word words writing lettering letters caption title headline slogan name number numbers "
                        "wording inscription".split())
 #: nouns that name no kind of object ("the thing on the left", "the stuff on the floor"): the generic head
-GENERIC_HEADS = frozenset("thing things stuff item items object objects".split())
+GENERIC_HEADS = frozenset("thing stuff item object".split())  # singular: heads are compared singularised

@@ -257,10 +257,12 @@ def _owns(doc: Any, end: int, direction: str) -> bool:
     return span is not None and (direction != "of" or span[1] == end)
 
 
-#: bare words after "on", "in", "at"... that name no object ("on fire", "in time", "at night", "in pieces")
-_NOT_BARE_ANCHORS = frozenset("fire purpose time sale display hold stage air focus pieces half place use love line "
-                              "order charge public general particular front back top bottom middle night day home "
-                              "work school bed".split())
+#: first words after "on", "in", "at"... that, bare, name no object: idioms ("on fire", "in time", "at night", "in
+#: pieces"), looks ("in red"), positions ("on left") and sizes
+_NOT_BARE_ANCHORS = frozenset(
+    "fire purpose time sale display hold stage air focus pieces half place use love line order charge public general "
+    "particular front back top bottom middle night day home work school bed".split()
+) | lexicon.COLOURS | lexicon.MATERIALS | frozenset(lexicon.POSITION_WORDS) | frozenset(lexicon.SIZE_WORDS) | lexicon.SHADES
 
 
 _PAIR = re.compile(r"^(?P<a>.+?) and (?P<b>(?:the|a|an|his|her|their|its) .+)$")
@@ -271,9 +273,7 @@ def _relation(direction: str, rest: str) -> Relation | None:
     noun names one too, as terse and learner English write it ("the cup on table", "the bird in sky"), but not a
     look, a position or an idiom ("the man in red", "on left", "the house on fire")."""
     if not _ANCHOR_START.match(rest):
-        first = rest.split(" ", 1)[0]
-        if (len(rest.split()) > 3 or first in _NOT_BARE_ANCHORS or first in lexicon.COLOURS or first in lexicon.MATERIALS
-                or first in lexicon.POSITION_WORDS or first in lexicon.SIZE_WORDS or first in lexicon.SHADES):  # fmt: skip
+        if len(rest.split()) > 3 or rest.split(" ", 1)[0] in _NOT_BARE_ANCHORS:
             return None
         rest = "the " + rest
     if _is_position(rest):
@@ -420,13 +420,15 @@ def is_wording(target: Target, replacement: str | None) -> bool:
     words = target.head.split()
     if not replacement or not (words[-1] in lexicon.TEXT_WORDS or words[0] in ("word", "words", "text", "letters")):
         return False
-    looks = lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES | lexicon.COMPARATIVES | _TEXT_LOOKS
-    return not all(w in looks or w in lexicon.SIZE_WORDS for w in replacement.lower().split())
+    return not all(w in _TEXT_LOOKS for w in replacement.lower().split())
 
 
 #: how text can look ("make the title bold and red"); "open" / "closed" are wordings on a sign, not looks
-_TEXT_LOOKS = frozenset("bigger smaller larger and bold italic underlined outlined glowing shiny blurry blurred faded "
-                        "neon handwritten cursive".split())
+_TEXT_LOOKS = (
+    frozenset("bigger smaller larger and bold italic underlined outlined glowing shiny blurry blurred faded neon "
+              "handwritten cursive".split())
+    | lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES | lexicon.COMPARATIVES | frozenset(lexicon.SIZE_WORDS)
+)  # fmt: skip
 
 
 def left_behind(target: Target) -> str:

@@ -92,6 +92,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: "i want the car to be red", "i'd like the sky to be purple": make the car red
 _WISH = re.compile(r"^(?:i (?:want|need|wish|would like|would love|'d like|'d love|would prefer|'d prefer|prefer)|i'd like|"
                    r"i'd love|i'd prefer) (?P<t>.+?) to (?:be|become|look|turn|get) (?P<n>.+)$")
+_LOOK = "|".join(sorted(lexicon.COLOURS | lexicon.MATERIALS, key=len, reverse=True))
+_COLOUR_WORDS = "|".join(sorted(lexicon.COLOURS, key=len, reverse=True))
 #: the object a statement is about ("the dog should be removed"): a determiner first, so no verb or pronoun is taken
 _SUBJECT = r"(?P<t>(?:the|this|that|these|those|his|her|their|its|my|our|your|all the|both) .+?)"
 _MODAL = r"(?:should|must|needs? to|has to|have to|could|can|ought to|will have to|is going to|are going to)"
@@ -119,16 +121,15 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     (rf"^(?:i'd rather|i would rather|i wish) {_SUBJECT} (?:were|was|be|looked) (?P<n>.+)$", r"make \g<t> \g<n>"),
     (rf"^it (?:would|'d) be (?:great|nice|good|cool|awesome|better|lovely|perfect|amazing) if {_SUBJECT} "
      rf"(?:was|were|is|could be|would be|looked) (?P<n>.+)$", r"make \g<t> \g<n>"),
+    # "get the car in red", "i'd like the bag in green", "do the sofa in navy": the object in that look
+    (rf"^(?:get|do|have|show|show me|i'd like|i would like|i want|i need|i'd love|paint) {_SUBJECT} "
+     rf"in (?P<n>(?:[a-z]+ )?(?:{_LOOK}))$", r"make \g<t> \g<n>"),
+    # "apply a navy colour to the sofa", "add a warm tint to the wall": the look given to the object
+    (rf"^(?:apply|add|give|use) (?:a |an |some )?(?P<n>[a-z -]+?) (?:colou?r|tint|shade|finish|paint|texture|look) "
+     rf"(?:to|on|for) {_SUBJECT}$", r"make \g<t> \g<n>"),
 ))
 
 
-_LOOK = "|".join(sorted(lexicon.COLOURS | lexicon.MATERIALS, key=len, reverse=True))
-#: "get the car in red", "i'd like the bag in green", "do the sofa in navy": the object in that look
-_IN_LOOK = re.compile(rf"^(?:get|do|have|show|show me|i'd like|i would like|i want|i need|i'd love|paint) {_SUBJECT} "
-                      rf"in (?P<n>(?:[a-z]+ )?(?:{_LOOK}))$")
-#: "apply a navy colour to the sofa", "add a warm tint to the wall": the look given to the object
-_APPLY_LOOK = re.compile(rf"^(?:apply|add|give|use) (?:a |an |some )?(?P<n>[a-z -]+?) (?:colou?r|tint|shade|finish|"
-                         rf"paint|texture|look) (?:to|on|for) {_SUBJECT}$")
 #: "put the dog in sunglasses": dressed in them (not a placement: "put the cat in the box")
 _PUT_IN = re.compile(rf"^put {_SUBJECT} in (?P<n>.+)$")
 
@@ -143,7 +144,6 @@ _TERSE: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p
     (r"^no (?P<t>[a-z][a-z -]*)$", r"remove the \g<t>"),  # "no hat", "no people"
     (r"^(?P<t>[a-z][a-z -]*?) (?:gone|begone)$", r"remove the \g<t>"),  # "lamp gone"
     (rf"^(?P<n>{_COMPARATIVE}) (?P<t>[a-z][a-z -]*)$", r"make the \g<t> \g<n>"),  # "bigger moon"
-    (rf"^(?P<d>more|less) (?P<w>{_DIAL_WORDS})$", r"\g<d> \g<w>"),
     (r"^(?P<n>[a-z]+) on (?P<t>[a-z]+)$", r"put a \g<n> on the \g<t>"),  # "hat on dog"
     (r"^black and white$", r"make the image black and white"),
 ))
@@ -176,8 +176,6 @@ def _statement(text: str) -> str:
     for pattern, command in _STATEMENTS:
         if (m := pattern.match(text)) is not None:
             return m.expand(command)
-    if (m := _IN_LOOK.match(text)) or (m := _APPLY_LOOK.match(text)):
-        return f"make {m['t']} {m['n']}"
     if (m := _PUT_IN.match(text)) and singular(m["n"].split()[-1]) in lexicon.WEARABLES:
         return f"dress {m['t']} in {m['n']}"
     return text
@@ -199,7 +197,6 @@ _ASIDE = re.compile(r"^(?P<pre>.*?\b(?:the|this|that|these|those) )(?P<n>[a-z][a
 _HEDGE = re.compile(r"\b(?:kinda|sorta|kind of|sort of)\b ?(?=[a-z]+ish\b|[a-z]+y\b|" + "|".join(sorted(lexicon.COLOURS)) + r"\b)")
 
 
-_COLOUR_WORDS = "|".join(sorted(lexicon.COLOURS, key=len, reverse=True))
 #: a learner's and a chat's phrasings, as the usual ones
 _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
     (r"^make (?P<t>(?:the|this|that|his|her|their|my) .+?) (?:say|read|show|display) (?P<n>.+)$",
@@ -367,9 +364,11 @@ def _object_look(target: str, new: str) -> bool:
     picture ("make it night", "make it brighter", "make it black and white" stay whole-image edits)."""
     rest, _ = strip_determiners(clean_phrase(target))
     words = _new(new).split()
-    looks = lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES
-    return (rest in lexicon.PRONOUNS and bool(words) and all(w in looks for w in words)
+    return (rest in lexicon.PRONOUNS and bool(words) and all(w in _OBJECT_LOOKS for w in words)
             and " ".join(words) not in ("black and white", "black white"))  # fmt: skip
+
+
+_OBJECT_LOOKS = lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES
 
 
 def _replace_or_modify(target: str, new: str) -> Parsed:

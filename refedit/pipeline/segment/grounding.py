@@ -59,8 +59,7 @@ class GroundingDino:
         per = torch.stack([probs[:, a:b].amax(dim=1) for a, b in spans], dim=1)  # (queries, phrases)
         score, which = per.max(dim=1)
         w, h = image.size
-        cx, cy, bw, bh = outputs.pred_boxes.float()[0].unbind(-1)
-        boxes = torch.stack([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h], dim=-1)
+        boxes = corners(outputs.pred_boxes[0], image.size)
         boxes, score, which, per = boxes.cpu(), score.cpu(), which.cpu(), per.cpu()  # one transfer
         out: list[list[Candidate]] = []
         for k, phrase in enumerate(phrases):
@@ -77,6 +76,14 @@ class GroundingDino:
         return out
 
 
+def corners(pred_boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """GroundingDINO's (centre x, centre y, width, height) boxes, relative to the image, as (x0, y0, x1, y1) in
+    pixels of ``size`` (w, h), float32, on their device."""
+    w, h = size
+    cx, cy, bw, bh = pred_boxes.float().unbind(-1)
+    return torch.stack([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h], dim=-1)
+
+
 def post_process(logits: torch.Tensor, pred_boxes: torch.Tensor, input_ids: torch.Tensor, *, floor: float,
                  text_threshold: float, size: tuple[int, int]) -> list[tuple[tuple[float, float, float, float], float, tuple[int, ...]]]:  # fmt: skip
     """One image's GroundingDINO output -> ``(box, score, label token ids)`` per kept query, in query order.
@@ -91,8 +98,7 @@ def post_process(logits: torch.Tensor, pred_boxes: torch.Tensor, input_ids: torc
     probs = logits.float().sigmoid()  # (queries, 256)
     n = input_ids.shape[-1]
     w, h = size
-    cx, cy, bw, bh = pred_boxes.float().unbind(-1)
-    boxes = torch.stack([(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h], dim=-1)
+    boxes = corners(pred_boxes, size)
     posmap = probs[:, :n] > text_threshold
     posmap[:, 0] = False  # [CLS]
     posmap[:, probs.shape[-1] - 1 :] = False  # the library's right_idx (the last of the 256 positions)

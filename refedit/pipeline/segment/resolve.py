@@ -112,8 +112,8 @@ def resolve(candidates: Sequence[Candidate], target: Target, image_size: tuple[i
     highest score when it stands out: with no qualifier, candidates scoring within :data:`AMBIGUITY_MARGIN` of
     the best are returned as ``comparable`` (the choice is then a guess, for :func:`settle` to resolve or
     refuse). Geometric ties keep the higher-scoring candidate. ``ordinal=-1`` with a side is the last counted
-    from that side ("the last cat from the left" is the right-most), -2 the second last; the parser writes "the last horse
-    on the right" as ``ordinal=1, spatial="right"``.
+    from that side ("the last cat from the left" is the right-most), -2 the second last; the parser writes "the
+    last horse on the right" as ``ordinal=1, spatial="right"``.
     Returns an empty choice (and says why) when there is no candidate or the ordinal exceeds the count.
     """
     n = len(candidates)
