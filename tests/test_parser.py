@@ -578,3 +578,17 @@ def test_terse_notes_as_commands(instruction, action, expression, replacement):
 def test_a_bare_noun_is_an_anchor_a_look_position_or_idiom_is_not(instruction, direction, anchor):
     relation = parser.parse(instruction=instruction).target.relation
     assert (relation and relation.direction, relation and relation.anchor.head) == (direction, anchor)
+
+
+@pytest.mark.parametrize("instruction,action,head,replacement", [
+    ("I'd love the wall behind the bed painted sage green", "modify", "wall", "sage green"),
+    ("the sign should say WELCOME", "modify", "text", "WELCOME"),
+    ("the sign needs to read OPEN", "modify", "text", "OPEN"),
+    ("no more people in the background", "remove", "person", None),
+])  # fmt: skip
+def test_phrasings_a_new_user_tried_in_the_review(instruction, action, head, replacement):
+    """Session 8's closing try as a new user, in its own words: each had surprised (unclear, or 'more' taken
+    for an attribute of the people)."""
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)
+    assert "more" not in plan.target.attributes

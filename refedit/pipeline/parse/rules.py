@@ -112,6 +112,11 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     (rf"^(?:i (?:need|want|would like|'d like)|i'd like) {_SUBJECT} (?:{_GONE}|out of {_PICTURE})$", r"remove \g<t>"),
     (rf"^i (?:don't|do not|dont) (?:want|need|like) (?!.* to (?:be|look|become|turn) ){_SUBJECT}(?: (?:in|on) {_PICTURE})?$",
      r"remove \g<t>"),
+    # "the sign should say welcome": new wording for the text on it
+    (rf"^{_SUBJECT} {_MODAL} (?:say|read|show|display) (?P<n>.+)$", r"change the text on \g<t> to \g<n>"),
+    # "i'd love the wall behind the bed painted sage green"
+    (rf"^(?:i (?:need|want|would like|'d like|would love|'d love)|i'd like|i'd love) {_SUBJECT} "
+     rf"(?:painted|repainted|coloured|colored|dyed) (?P<n>.+)$", r"paint \g<t> \g<n>"),
     # "the walls need to be painted white", "the car needs to be blue", "let the sky be purple"
     (rf"^{_SUBJECT} {_MODAL} be (?P<v>painted|repainted|coloured|colored|dyed|tinted) (?P<n>.+)$", r"paint \g<t> \g<n>"),
     (rf"^{_SUBJECT} {_MODAL} be (?:turned|changed|transformed|converted|made) into (?P<n>.+)$", r"turn \g<t> into \g<n>"),
@@ -141,7 +146,7 @@ _DIAL_WORDS = "contrast|brightness|saturation|exposure|warmth|sharpness|vibrance
 #: how people write a command in a few words (a note to themselves, a chat reply), as the command
 _TERSE: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
     (r"^(?P<t>[a-z][a-z' -]*?) ?(?:->|→|=>|⇒|:) ?(?P<n>[a-z].*)$", r"change the \g<t> to \g<n>"),  # "cat -> dog"
-    (r"^no (?P<t>[a-z][a-z -]*)$", r"remove the \g<t>"),  # "no hat", "no people"
+    (r"^no (?:more )?(?P<t>[a-z][a-z -]*)$", r"remove the \g<t>"),  # "no hat", "no more people"
     (r"^(?P<t>[a-z][a-z -]*?) (?:gone|begone)$", r"remove the \g<t>"),  # "lamp gone"
     (rf"^(?P<n>{_COMPARATIVE}) (?P<t>[a-z][a-z -]*)$", r"make the \g<t> \g<n>"),  # "bigger moon"
     (r"^(?P<n>[a-z]+) on (?P<t>[a-z]+)$", r"put a \g<n> on the \g<t>"),  # "hat on dog"
