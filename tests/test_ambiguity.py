@@ -121,6 +121,18 @@ def test_segment_draws_beside_the_mask_or_the_input_and_json_carries_the_candida
     assert r.exit_code == 7 and (tmp_path / "cats_candidates.png").exists()  # no -o: beside the input
 
 
+def test_an_ambiguous_edits_json_record_carries_the_plan_it_parsed(scene, tmp_path, tiny_env):
+    """A script reading ``edit --json`` after exit 7 sees what was asked, not only who fits (the plan was null
+    when the pipeline, not --plan, had made it)."""
+    image, dets = scene
+    r = run(["edit", str(image), "the cat should be a tiger", "--detections", str(dets), "-o", str(tmp_path / "o.png"),
+             "--json", *FAST], tiny_env)  # fmt: skip
+    assert r.exit_code == 7
+    record = json.loads(r.stdout)
+    assert record["plan"]["action"] == "replace" and record["plan"]["replacement"] == "tiger"
+    assert record["plan"]["target"]["head"] == "cat" and len(record["ambiguity"]["candidates"]) == 2
+
+
 @pytest.mark.parametrize("command", ["edit", "segment"])
 def test_the_candidates_drawing_never_overwrites_the_input(scene, tmp_path, tiny_env, command):
     """An input named like the drawing of ``-o``'s candidates ("q_candidates.png" for -o q.png) is refused before

@@ -54,6 +54,7 @@ def exit_ambiguous(err: "AmbiguousTarget", image: "Image.Image", overlay: Path |
     for line in ambiguity_lines(err, written):
         click.echo(line, err=True)
     if as_json:
+        plan = plan or err.plan  # the parsed plan when the pipeline parsed it
         record = {"ambiguous": True, "ambiguity": err.ambiguity.to_dict(),
                   "candidates_overlay": None if written is None else str(written),
                   "plan": None if plan is None else plan.to_dict(), "exit_code": err.exit_code}  # fmt: skip

@@ -416,11 +416,12 @@ class Ambiguity:
 
 class AmbiguousTarget(Ambiguous):
     """:class:`~refedit.errors.Ambiguous` (exit code 7) with the :class:`Ambiguity` that stopped the run, so a
-    caller can list the candidates, draw them, and rerun with a pick."""
+    caller can list the candidates, draw them, and rerun with a pick; ``plan``, when known, what was asked."""
 
-    def __init__(self, message: str, ambiguity: Ambiguity) -> None:
+    def __init__(self, message: str, ambiguity: Ambiguity, plan: "EditPlan | None" = None) -> None:
         super().__init__(message)
         self.ambiguity = ambiguity
+        self.plan = plan  # the plan being segmented (set by the pipeline), for the caller's record
 
 
 @dataclass(frozen=True, eq=False)

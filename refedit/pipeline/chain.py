@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from refedit.config import Settings
 from refedit.errors import ModelUnavailable, RefEditWarning, TargetNotFound
-from refedit.pipeline.artifacts import EditPlan, EditRequest, EditResult, Segmentation
+from refedit.pipeline.artifacts import AmbiguousTarget, EditPlan, EditRequest, EditResult, Segmentation
 from refedit.pipeline.imagekeys import same_images
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.stages import DEFAULTS, Editor, Parser, Progress, Segmenter, StageContext, registry
@@ -121,7 +121,11 @@ class Pipeline:
         if request.hints.mask is not None:
             return check_not_empty(mask_segmentation(request), "--mask has no white pixels")
         with same_images():
-            seg = self.segmenter.segment(image=request.image, plan=plan, hints=request.hints)
+            try:
+                seg = self.segmenter.segment(image=request.image, plan=plan, hints=request.hints)
+            except AmbiguousTarget as err:  # the caller's record says what was asked, not only who fits
+                err.plan = err.plan or plan
+                raise
         name = seg.segmenter or "chosen"
         return check_not_empty(seg, f"the {name} segmenter found no pixels of {plan.target.expression!r}")
 
