@@ -1,0 +1,94 @@
+"""The rules parser against the probe rounds: instructions that helpers wrote, with their plans, without reading the
+parser (sessions 7 and 8; ``tests/data/probes/round*.json``). Prints, per round, how many plans are wrong in the
+fields the round labels (action, replacement, placement, and the target's head, attributes, qualifiers, pronoun,
+region and relations; not the expression's wording); "unclear" rows want the instruction refused. Rows of a
+``followup-*`` group were written after a round's failures were seen and are not counted. A label may be a list
+of the answers a round accepts.
+
+The rows that parse were added to the development set (``tests/data/instructions.jsonl``); the rest are what
+the parser still gets wrong or judgement calls (each row's ``note``/``judgement`` says which). To compare with an
+older commit, run this file with that commit's ``refedit`` first on ``PYTHONPATH``.
+
+Run: ``python benchmarks/probes.py [-v]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
+
+from refedit.errors import UnclearInstruction  # noqa: E402
+from refedit.pipeline.parse.rules import RulesParser  # noqa: E402
+
+DEFAULTS: dict[str, Any] = {"attributes": [], "spatial": None, "ordinal": None, "size": None, "all": False,
+                            "relation": None, "pronoun": None, "region": None}  # fmt: skip
+
+
+def target_diffs(want: dict[str, Any] | None, got: dict[str, Any] | None, path: str = "target") -> list[str]:
+    if want is None or got is None:
+        return [] if want is got else [f"{path}: want {want and want.get('head')!r} got {got and got.get('head')!r}"]
+    out = []
+    for key in ("head", *DEFAULTS):
+        w, g = want.get(key, DEFAULTS.get(key)), got.get(key)
+        if key == "relation":
+            out += relation_diffs(w, g, f"{path}.relation")
+        elif key == "attributes" and w is not None:
+            out += [] if list(w) == list(g or []) else [f"{path}.attributes: want {w!r} got {g!r}"]
+        elif w != g:
+            out.append(f"{path}.{key}: want {w!r} got {g!r}")
+    return out
+
+
+def relation_diffs(want: Any, got: dict[str, Any] | None, path: str) -> list[str]:
+    if isinstance(want, list):  # alternatives the round accepts
+        tries = [relation_diffs(w, got, path) for w in want]
+        return [] if any(not t for t in tries) else tries[0]
+    if want is None or got is None:
+        return [] if want is got else [f"{path}: want {want and want['direction']!r} got {got and got['direction']!r}"]
+    out = [] if want["direction"] == got["direction"] else [f"{path}.direction: want {want['direction']} got {got['direction']}"]
+    return out + target_diffs(want["anchor"], got["anchor"], f"{path}.anchor")
+
+
+def diffs(parser: RulesParser, case: dict[str, Any]) -> list[str]:
+    try:
+        plan = parser.parse(instruction=case["instruction"]).to_dict()
+    except UnclearInstruction as err:
+        return [] if case["action"] == "unclear" else [f"refused: {err}"]
+    if case["action"] == "unclear":
+        return [f"want it refused, got {plan['action']}"]
+    out = [f"{k}: want {case.get(k)!r} got {plan.get(k)!r}" for k in ("action", "replacement", "placement")
+           if plan.get(k) not in alternatives(case.get(k))]  # fmt: skip
+    if plan["action"] == "global" and "global" in alternatives(case["action"]):
+        return out  # a whole-image edit has no target to compare
+    return out + target_diffs(case["target"], plan["target"])
+
+
+def alternatives(value: Any) -> list[Any]:
+    """A label, or the list of labels a round accepts (round 1: "replace" or "modify" for "change the sky to a
+    sunset")."""
+    return value if isinstance(value, list) else [value]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-v", "--verbose", action="store_true", help="list the wrong rows")
+    args = ap.parse_args()
+    parser = RulesParser()
+    for path in sorted((ROOT / "tests" / "data" / "probes").glob("round*.json")):
+        cases = [c for c in json.loads(path.read_text()) if not str(c.get("group", "")).startswith("followup")]
+        wrong = [(c, d) for c in cases if (d := diffs(parser, c))]
+        print(f"{path.stem}: {len(cases)} instructions, {len(wrong)} wrong")
+        for case, found in wrong if args.verbose else ():
+            print(f"  {case['instruction']!r}: {'; '.join(found)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
