@@ -42,7 +42,7 @@ SYNCS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--models", type=Path, default=Path(os.environ.get("REFEDIT_FULLSIZE_DIR", "/tmp/refedit-fullsize")))
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--rows", type=int, default=30)

@@ -607,3 +607,61 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
                  if not str(c.get("group", "")).startswith("followup")]  # fmt: skip
         wrong = [c["instruction"] for c in cases if probes.diffs(parser, c)]
         assert len(wrong) <= most, (name, wrong)
+
+
+@pytest.mark.parametrize("instruction,head,attributes", [
+    ("remove the large dark brown horse", "horse", ("dark brown",)),
+    ("make the light blue car red", "car", ("light blue",)),
+    ("give the little black-and-white puppy a red collar", "puppy", ("black-and-white",)),
+    ("make the polka-dot dress plain", "dress", ("polka-dot",)),
+    ("make the checked shirt plain white", "shirt", ("checked",)),
+    ("replace the old broken wooden gate with an iron one", "gate", ("old", "broken", "wooden")),
+    ("make the long blue striped scarf yellow", "scarf", ("long", "blue", "striped")),
+    ("remove the very big dog", "dog", ()),
+    ("make the red t-shirt blue", "t-shirt", ("red",)),
+    ("remove the left-most cup", "cup", ()),
+])  # fmt: skip
+def test_attributes_are_whole_words_and_two_word_colours(instruction, head, attributes):
+    """A hyphenated word is one attribute, a shade with its colour one, a participle or an adjective the tagger
+    took for a verb or an adverb is one too; grading adverbs and positions are none."""
+    target = parser.parse(instruction=instruction).target
+    assert (target.head, target.attributes) == (head, attributes)
+
+
+@pytest.mark.parametrize("instruction,head,owner", [("remove the balloon that the girl is holding", "balloon", "girl"),
+                                                    ("remove the thing the man is holding", "object", "man"),
+                                                    ("make the bag the woman carries red", "bag", "woman"),
+                                                    ("remove the hat which the boy on the left is wearing", "hat", "boy")])  # fmt: skip
+def test_what_an_owner_holds_or_wears_is_the_owners(instruction, head, owner):
+    target = parser.parse(instruction=instruction).target
+    assert (target.head, target.relation.direction, target.relation.anchor.head) == (head, "of", owner)
+
+
+@pytest.mark.parametrize("instruction,action,head,spatial,replacement", [
+    ("See the lamp by the window? Make it blue.", "modify", "lamp", None, "blue"),
+    ("There are two cats on the sofa. Remove the one on the left.", "remove", "cat", "left", None),
+    ("sorry, I meant the red car, remove that", "remove", "car", None, None),
+    ("not that dog, the one on the right, make it brown", "modify", "dog", "right", "brown"),
+    ("what's that white thing on the left? remove it", "remove", "object", "left", None),
+    ("wrong one - I wanted the smaller vase removed", "remove", "vase", None, None),
+])  # fmt: skip
+def test_an_object_named_in_one_clause_and_edited_in_the_next(instruction, action, head, spatial, replacement):
+    """A message that names the object first and then edits "it", "that" or "the one on the left" edits what it
+    named; a clause that only says the last pick was wrong is dropped."""
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.target.spatial, plan.replacement) == (action, head, spatial, replacement)
+    assert plan.target.pronoun is None
+
+
+def test_another_of_a_kind_placed_by_the_one_there():
+    plan = parser.parse(instruction="add another chair next to the one on the left")
+    assert (plan.target.head, plan.target.spatial, plan.target.pronoun, plan.replacement, plan.placement) == (
+        "chair", "left", None, "chair", "next-to")
+    assert parser.parse(instruction="add a hat to the one on the left").target.pronoun == "it"  # not a hat on a hat
+
+
+@pytest.mark.parametrize("word", ["lens", "canvas", "gas"])
+def test_singular_nouns_ending_in_s(word):
+    assert singular(word) == word
+    target = parser.parse(instruction=f"remove the smudge on the {word}").target
+    assert (target.relation.anchor.head, target.relation.anchor.all) == (word, False)

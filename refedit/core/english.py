@@ -21,7 +21,10 @@ IRREGULAR_PLURALS: dict[str, str] = {
     "shelves": "shelf", "loaves": "loaf", "scarves": "scarf", "halves": "half", "calves": "calf",
     "wives": "wife", "lives": "life", "thieves": "thief", "elves": "elf", "potatoes": "potato",
     "tomatoes": "tomato", "heroes": "hero", "mangoes": "mango", "dice": "die", "cacti": "cactus",
+    "lenses": "lens", "canvases": "canvas", "gases": "gas", "atlases": "atlas", "irises": "iris",
 }  # fmt: skip
+#: singular nouns that end in -s ("the lens", "the canvas"), never plurals
+SINGULAR_S = frozenset("lens canvas gas atlas iris chaos bias cosmos news tennis mattress".split())
 US_WORDS = frozenset("bus walrus octopus cactus circus virus campus citrus platypus hippopotamus fungus".split())
 IE_WORDS = frozenset("cookie movie pie tie zombie hippie goalie smoothie brownie selfie rookie lie".split())
 INVARIANT = frozenset(
@@ -37,7 +40,7 @@ def singular(word: str) -> str:
     """Singular form of an English plural noun (irregulars, -ies, -es, -s)."""
     if word in IRREGULAR_PLURALS:
         return IRREGULAR_PLURALS[word]
-    if word in INVARIANT or len(word) < 4:
+    if word in INVARIANT or word in SINGULAR_S or len(word) < 4:
         return word
     if word.endswith("ies"):
         return word[:-1] if word[:-1] in IE_WORDS else word[:-3] + "y"

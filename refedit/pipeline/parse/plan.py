@@ -10,7 +10,7 @@ from typing import Any
 
 from refedit.errors import UnclearInstruction
 from refedit.pipeline.artifacts import EditPlan, Relation, Target
-from refedit.core.english import singular, with_article
+from refedit.core.english import SINGULAR_S, singular, with_article
 from refedit.pipeline.parse import lexicon
 from refedit.pipeline.nlp import load_nlp
 from refedit.pipeline.parse.position import refine_position
@@ -38,7 +38,7 @@ def strip_determiners(phrase: str) -> tuple[str, bool]:
 
 def is_plural(token: Any) -> bool:
     """True for a plural count noun; plural-only names of one thing ("clothes", "jeans") are not."""
-    if token.text in lexicon.PLURALIA_TANTUM:
+    if token.text in lexicon.PLURALIA_TANTUM or token.text in SINGULAR_S:
         return False
     return token.tag_ in ("NNS", "NNPS") or token.text in lexicon.IRREGULAR_PLURALS
 
@@ -106,14 +106,22 @@ def _find_head(doc: Any, limit: int | None = None) -> tuple[int, int] | None:
         if head - n >= 0 and " ".join([*words[head - n : head], singular(words[head])]) in lexicon.COMPOUND_NOUNS:
             return head - n, head + 1
     start = head
+    while start > 1 and _hyphen_before(doc, start):  # "t-shirt", "x-ray": one word the tokenizer split
+        start -= 2
     while (
         start > 0
         and doc[start - 1].pos_ in ("NOUN", "PROPN")
+        and not (start > 2 and _hyphen_before(doc, start - 1))  # "polka-dot dress": a look, not a compound
         and words[start - 1] not in _QUALIFIERS | lexicon.COLOURS | lexicon.MATERIALS
         and doc[start].tag_ != "POS"
     ):
         start -= 1
     return start, head + 1
+
+
+def _hyphen_before(doc: Any, i: int) -> bool:
+    """True when token ``i`` is joined to the word before it by a hyphen ("t-shirt": "t", "-", "shirt")."""
+    return i > 1 and doc[i - 1].text == "-" and not doc[i - 2].whitespace_ and not doc[i - 1].whitespace_
 
 
 #: "the smaller of the two dogs", "the second of the cups", "the left one of the three": the qualifier and the
@@ -149,7 +157,7 @@ def analyse_target(phrase: str) -> Target:
         raise UnclearInstruction(f"cannot tell which object {phrase!r} refers to; name it (e.g. 'the red car')")
     if (region := region_target(expression)) is not None:
         return region
-    if (owned := possessive_target(expression)) is not None:
+    if (owned := possessive_target(expression) or held_target(expression)) is not None:
         return replace(owned, all=quantified or owned.all)
     doc = load_nlp()(expression)
     own_end, relation = find_relation(doc, expression)
@@ -204,6 +212,23 @@ def possessive_target(expression: str) -> Target | None:
     if owner is None:
         return None
     doc = load_nlp()(rest)
+    relation = Relation("of", owner)
+    return replace(_own_target(doc, len(doc), expression, relation), expression=expression, relation=relation)
+
+
+#: "the balloon (that) the girl is holding", "the bag the man carries": what an owner holds or wears is the owner's
+_HELD = re.compile(r"^(?P<t>[a-z][a-z -]*?) (?:that |which )?(?P<o>(?:the|a|an|his|her|their|my|our|your|this|that) "
+                   r"[a-z][a-z -]*?) (?:is |are |was |were |has |have )?(?:holding|carrying|wearing|holds|carries|"
+                   r"wears|wore|held|carried|has on|has|have|got|is holding on to|clutching|clutches)$")
+
+
+def held_target(expression: str) -> Target | None:
+    """What an owner holds or wears, named by a clause ("the balloon that the girl is holding": a balloon ``of``
+    the girl), else None."""
+    m = _HELD.match(expression)
+    if m is None or (owner := _anchor(m["o"])) is None:
+        return None
+    doc = load_nlp()(m["t"])
     relation = Relation("of", owner)
     return replace(_own_target(doc, len(doc), expression, relation), expression=expression, relation=relation)
 
@@ -337,23 +362,17 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
     possessor = max((t.i for t in doc[:head_start] if t.tag_ in ("POS", "PRP$")), default=-1)
     own = doc[possessor + 1 : own_end]
     words = [t.text for t in own]
-    compound = [t.text for t in doc[head_start : head_end - 1]]
     # "his glasses", "the glasses on the man": a pair of spectacles, one thing (drinking glasses otherwise)
     worn = head.text == "glasses" and (possessor >= 0 or (relation is not None and relation.direction in ("of", "on")
                                                           and relation.anchor.head not in ("table", "shelf", "tray")))
     plural = is_plural(head) and not worn
-    head_text = " ".join([*compound, singular(head.text) if plural else head.text])
+    head_text = doc[head_start : head_end - 1].text_with_ws + (singular(head.text) if plural else head.text)
     sides = _side_words(doc, possessor + 1, own_end, name=(head_start, head_end - 1))
     spatial = next((lexicon.SPATIAL_WORDS[w] for w in sides if w in lexicon.SPATIAL_WORDS), None)
     ordinal = next((lexicon.ORDINAL_WORDS[w] for w in words if w in lexicon.ORDINAL_WORDS), None)
     spatial, ordinal = refine_position(own.text, spatial, ordinal)  # corners; last on a side
     size = next((lexicon.SIZE_WORDS[t.text] for t in doc[possessor + 1 : head_start] if t.text in lexicon.SIZE_WORDS), None)
-    attributes = tuple(
-        t.text
-        for t in doc[possessor + 1 : head_start]
-        if t.text not in _QUALIFIERS
-        and (t.pos_ == "ADJ" or t.tag_ == "VBG" or t.text in lexicon.COLOURS or t.text in lexicon.MATERIALS)
-    )
+    attributes = attribute_words(doc, possessor + 1, head_start)
     one_owner = relation is not None and relation.direction == "of" and not relation.anchor.all
     if head.text in ("one", "ones") and head_start == head_end - 1:  # "the left one", "the red ones": of the
         pronoun = "them" if head.text == "ones" else "it"  # image's main subject, as "it" / "them", qualified
@@ -370,6 +389,53 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
         size=size,
         all=plural and not one_owner,
     )
+
+
+#: adverbs that grade a look ("the very big dog"), never a look themselves
+_GRADING = frozenset("very really so quite too extremely super rather fairly slightly somewhat most more less".split())
+#: the first word of a two-word colour ("dark brown", "navy blue", "hot pink")
+_COLOUR_FIRST = lexicon.SHADES | lexicon.COLOUR_PREFIXES
+
+
+def _hyphen_groups(doc: Any, start: int, end: int) -> list[tuple[int, int]]:
+    """The words of ``doc[start:end]`` as token spans, a hyphenated word one span ("black-and-white",
+    "grey-haired", "polka-dot": the tokenizer splits them at their hyphens)."""
+    spans: list[tuple[int, int]] = []
+    i = start
+    while i < end:
+        j = i + 1
+        while j + 1 < end and doc[j].text == "-" and not doc[j - 1].whitespace_ and not doc[j].whitespace_:
+            j += 2
+        spans.append((i, j))
+        i = j
+    return spans
+
+
+def _is_look_word(tok: Any) -> bool:
+    """A single word before the head that describes it: an adjective, colour, material or participle ("striped",
+    "checked", "broken", spaCy's verbs there), or an adjective it took for an adverb ("long"), not a grading adverb."""
+    if tok.text in _QUALIFIERS:
+        return False
+    if tok.pos_ == "ADJ" or tok.tag_ in ("VBG", "VBN", "VBD") or tok.text in lexicon.COLOURS | lexicon.MATERIALS:
+        return True
+    return tok.pos_ == "ADV" and tok.text not in _GRADING and not tok.text.endswith("ly")
+
+
+def attribute_words(doc: Any, start: int, end: int) -> tuple[str, ...]:
+    """The target's attributes among the words ``doc[start:end]`` before its head: each describing word, a
+    hyphenated one whole ("black-and-white", "polka-dot"), a two-word colour as one ("dark brown", "navy blue")."""
+    out: list[tuple[int, str]] = []  # (index of the last token, the attribute)
+    for a, b in _hyphen_groups(doc, start, end):
+        if b - a > 1:  # a hyphenated word before the head describes it
+            if not any(t.text in _QUALIFIERS or t.text in lexicon.POSITION_WORDS for t in doc[a:b]):
+                out.append((b - 1, doc[a:b].text))
+        elif _is_look_word(doc[a]):
+            word = doc[a].text
+            if out and out[-1][0] == a - 1 and out[-1][1] in _COLOUR_FIRST and word in lexicon.COLOURS:
+                out[-1] = (a, f"{out[-1][1]} {word}")
+            else:
+                out.append((a, word))
+    return tuple(word for _, word in out)
 
 
 def noun_phrase(target: Target, attributes: tuple[str, ...] | None = None) -> str:

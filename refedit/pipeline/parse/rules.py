@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from refedit.core.english import singular
@@ -53,7 +53,7 @@ _DEGREE = re.compile(
     + "|".join(sorted(lexicon.COMPARATIVES | {"bigger", "larger", "smaller"})) + r")\b)"
 )
 _FROM_IMAGE = re.compile(r" (?:from|out of|off) (?:the|this) (?:image|photo|picture|photograph|scene|frame|shot)$")
-_ARTICLE = re.compile(r"^(?:a|an|the|some|one|another)\s+")
+_ARTICLE = re.compile(r"^(?:a|an|the|some|one more|one|another)\s+")
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 #: "i want the car to be red", "i'd like the sky to be purple": make the car red
-_WISH = re.compile(r"^(?:i (?:want|need|wish|would like|would love|'d like|'d love|would prefer|'d prefer|prefer)|i'd like|"
+_WISH = re.compile(r"^(?:i (?:want|wanted|need|wish|would like|would love|'d like|'d love|would prefer|'d prefer|prefer)|i'd like|"
                    r"i'd love|i'd prefer) (?P<t>.+?) to (?:be|become|look|turn|get) (?P<n>.+)$")
 _LOOK = "|".join(sorted(lexicon.COLOURS | lexicon.MATERIALS, key=len, reverse=True))
 _COLOUR_WORDS = "|".join(sorted(lexicon.COLOURS, key=len, reverse=True))
@@ -109,7 +109,7 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     (rf"^{_SUBJECT} needs? (?:removing|deleting|erasing|taking out|to go)$", r"remove \g<t>"),
     (rf"^(?:have|get) {_SUBJECT} {_GONE}$", r"remove \g<t>"),
     # "i need the lamp gone", "i want the bin out of the picture", "i don't want the trash can in the photo"
-    (rf"^(?:i (?:need|want|would like|'d like)|i'd like) {_SUBJECT} (?:{_GONE}|out of {_PICTURE})$", r"remove \g<t>"),
+    (rf"^(?:i (?:need|want|wanted|would like|'d like)|i'd like) {_SUBJECT} (?:{_GONE}|out of {_PICTURE})$", r"remove \g<t>"),
     (rf"^i (?:don't|do not|dont) (?:want|need|like) (?!.* to (?:be|look|become|turn) ){_SUBJECT}(?: (?:in|on) {_PICTURE})?$",
      r"remove \g<t>"),
     # "the sign should say welcome": new wording for the text on it
@@ -256,6 +256,69 @@ def _symbols(text: str) -> str:
 _QUOTED = re.compile(r"(?<![A-Za-z])'([A-Za-z][A-Za-z -]*)'(?![A-Za-z])")
 
 
+#: where a message's clauses part ("see the lamp by the window? make it blue", "sorry, i meant the red car, remove
+#: that", "wrong one - i wanted the vase removed")
+_CLAUSES = re.compile(r"\s*(?:[.?!;]+|,| - | -- | — | – )\s*")
+#: what leads into an earlier clause's object ("there are two cats", "i meant the red car", "what is that thing")
+_LEAD_IN = re.compile(r"^(?:(?:no|nope|wait|sorry|oops|ok|okay|hmm|well|so|actually|see|look at|look|i meant|i mean|i said|"
+                      r"i wanted|i want|i'm talking about|i am talking about|there is|there are|there's|what is|what are|"
+                      r"what's|whatever|do you see|you see|notice|it's|it is|not|the other one|that's|that is)\b ?)+")
+#: an object named in an earlier clause
+_NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|his|her|their) [a-z][a-z' -]*$")
+#: a later clause's command on something already named: "remove that", "make it blue", "remove the one on the left"
+_REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away)?) (?P<ref>it|that|this|them|those|these|the ones?\b(?P<rest>[a-z' -]*?))"
+                     r"(?P<tail>(?: [a-z][a-z -]*)?)$")
+_CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "make", "turn", "give"}
+#: "that blob is on the lens": the clause's verb before a relation
+_IS_REL = re.compile(r" (?:is|are|was|were|sitting|standing|lying) (?=(?:on|in|at|under|behind|near|by|next to|above|below|inside) )")
+
+
+def _resolve_reference(text: str) -> str:
+    """A message that names an object in one clause and edits it in the last with a pronoun, as one command:
+    "see the lamp by the window? make it blue" -> "make the lamp by the window blue", "there are two cats on the
+    sofa. remove the one on the left" -> "remove the cat on the left", "not that dog, the one on the right, make it
+    brown" -> "make the dog on the right brown", "wrong one - i wanted the vase removed" -> its last clause; else
+    ``text``."""
+    clauses = [c for c in _CLAUSES.split(text) if c]
+    if len(clauses) < 2:
+        return text
+    *earlier, last = clauses
+    named: str | None = None  # the latest object named, and whether a clause only ruled one out ("not that dog")
+    for clause in earlier:
+        negated = bool(re.match(r"^(?:no,? )?not\b|^wrong\b", clause))
+        phrase = _IS_REL.sub(" ", _LEAD_IN.sub("", clause))
+        if not _NOUN_PHRASE.match(phrase):
+            continue
+        phrase = re.sub(r"^(?:that|this|those|these|a|an|my|some)\b", "the", phrase)
+        if (one := re.match(r"^the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>.*)$", phrase)) and named:
+            phrase = _one_as(named, one["o"], one["q"], one["rest"])
+        elif negated:  # "not that dog": a dog, but not that one
+            named = phrase
+            continue
+        named = phrase
+    m = _REFERS.match(last)
+    if named is None or m is None or m["verb"].split()[0] not in _CLAUSE_VERBS:
+        if all(re.match(r"^(?:no|nope|wrong(?: one)?|not (?:that|this|the) [a-z ]+|sorry|oops|wait)$", c) for c in earlier):
+            return last  # "wrong one - i wanted the smaller vase removed"
+        return text
+    if m["ref"].startswith("the one"):
+        ref = _one_as(named, m["ref"].split()[1], "", m["rest"] or "")
+    else:
+        ref = named
+    return f"{m['verb']} {ref}{m['tail']}"
+
+
+def _one_as(named: str, one: str, before: str, after: str) -> str:
+    """"the one on the left" as the object ``named`` earlier ("two cats on the sofa"): "the cat on the left"."""
+    try:
+        head = analyse_target(named).head
+    except UnclearInstruction:
+        return f"the {before}{one}{after}"
+    if head in ("object", "region", "image"):
+        return f"the {before}{one}{after}"
+    return f"the {before}{head}{'s' if one == 'ones' else ''}{after}"
+
+
 def normalise(instruction: str) -> str:
     """Lowercase, without emoji and emphasis marks, the chat around the command ("ok now, can you ...", "...,
     thanks", "lol") and the clauses that say what to keep, "that's" as "that is", degree words before a
@@ -264,7 +327,7 @@ def normalise(instruction: str) -> str:
     statements as commands ("i want the car to be red": make the car red; "the dog should be removed": remove
     the dog)."""
     text = clean_phrase(_symbols(_CONTROL.sub(" ", _ESCAPES.sub("", instruction))).replace("’", "'"))
-    text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", text))
+    text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", _resolve_reference(_POLITE.sub("", text))))
     text = _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text))
     text = _A_SHADE.sub(r"\g<pre> \g<n>", text)
     for pattern, repl in _LEARNER:
@@ -777,14 +840,24 @@ def match_templates(text: str) -> Parsed | None:
     return None
 
 
-def _target(parsed: Parsed) -> tuple[str, Target, str | None]:
+def _target(parsed: Parsed, another: bool = False) -> tuple[str, Target, str | None]:
     """(action, target, placement): "add a lamp between the sofa and the chair" targets the space between
-    them (a region with a ``between`` relation), the new object going on it."""
+    them (a region with a ``between`` relation), the new object going on it; "add another chair next to the one
+    on the left" (``another``) targets a chair."""
     if parsed.action == "global":
         return "global", GLOBAL_TARGET, None
     if parsed.placement == "between" and (space := between_target(parsed.target)) is not None:
         return parsed.action, space, None
-    return parsed.action, analyse_target(parsed.target), parsed.placement
+    target = analyse_target(parsed.target)
+    if another and parsed.action == "add" and target.pronoun and re.match(r"(?:[a-z-]+ )*ones?\b", target.expression):
+        # "add another chair next to the one on the left": the one is a chair too
+        head = singular(parsed.replacement.split()[-1]) if parsed.replacement else ""
+        if head and head not in lexicon.VAGUE_WORDS:
+            target = replace(target, head=head, pronoun=None, all=target.expression.split()[-1] == "ones" or target.all)
+    return parsed.action, target, parsed.placement
+
+
+_ANOTHER = re.compile(r"^(?:add|put|place|draw|insert) (?:another|one more|a second) ")
 
 
 class RulesParser:
@@ -808,7 +881,7 @@ class RulesParser:
         parsed = attribute_change(attribute_of_one(parsed))
         if parsed.action != "global" and parsed.replacement is not None and not parsed.replacement:
             raise UnclearInstruction(f"{instruction.strip()!r} does not say what the object should become")
-        action, target, placement = _target(parsed)
+        action, target, placement = _target(parsed, another=bool(_ANOTHER.search(text)))
         replacement = parsed.replacement
         if action in ("replace", "modify") and is_wording(target, replacement):
             action, replacement = "modify", _as_typed(instruction, replacement or "")  # new wording, as typed
