@@ -261,12 +261,13 @@ _QUOTED = re.compile(r"(?<![A-Za-z])'([A-Za-z][A-Za-z -]*)'(?![A-Za-z])")
 _CLAUSES = re.compile(r"\s*(?:[.?!;]+|,| - | -- | — | – )\s*")
 #: what leads into an earlier clause's object ("there are two cats", "i meant the red car", "what is that thing")
 _LEAD_IN = re.compile(r"^(?:(?:no|nope|wait|sorry|oops|ok|okay|hmm|well|so|actually|see|look at|look|i meant|i mean|i said|"
-                      r"i wanted|i want|i'm talking about|i am talking about|there is|there are|there's|what is|what are|"
+                      r"i wanted|i want|i see|i can see|you can see|can you see|i'm talking about|i am talking about|there is|there are|there's|what is|what are|"
                       r"what's|whatever|do you see|you see|notice|it's|it is|not|the other one|that's|that is)\b ?)+")
 #: an object named in an earlier clause
 _NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|his|her|their) [a-z][a-z' -]*$")
 #: a later clause's command on something already named: "remove that", "make it blue", "remove the one on the left"
-_REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away)?) (?P<ref>it|that|this|them|those|these|the ones?\b(?P<rest>[a-z' -]*?))"
+_REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away)?) (?P<ref>it|that|this|them|those|these|him|her|"
+                     r"the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>[a-z' -]*?))"
                      r"(?P<tail>(?: [a-z][a-z -]*)?)$")
 _CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "make", "turn", "give"}
 #: "that blob is on the lens": the clause's verb before a relation
@@ -283,6 +284,7 @@ def _resolve_reference(text: str) -> str:
     if len(clauses) < 2:
         return text
     *earlier, last = clauses
+    last = _TRAILING_PLEASE.sub("", _POLITE.sub("", last))  # "..., can you remove it please"
     named: str | None = None  # the latest object named, and whether a clause only ruled one out ("not that dog")
     for clause in earlier:
         negated = bool(re.match(r"^(?:no,? )?not\b|^wrong\b", clause))
@@ -301,8 +303,8 @@ def _resolve_reference(text: str) -> str:
         if all(re.match(r"^(?:no|nope|wrong(?: one)?|not (?:that|this|the) [a-z ]+|sorry|oops|wait)$", c) for c in earlier):
             return last  # "wrong one - i wanted the smaller vase removed"
         return text
-    if m["ref"].startswith("the one"):
-        ref = _one_as(named, m["ref"].split()[1], "", m["rest"] or "")
+    if m["o"]:
+        ref = _one_as(named, m["o"], m["q"], m["rest"] or "")
     else:
         ref = named
     return f"{m['verb']} {ref}{m['tail']}"
