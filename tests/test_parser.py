@@ -595,12 +595,12 @@ def test_phrasings_a_new_user_tried_in_the_review(instruction, action, head, rep
 
 
 def test_the_probe_rounds_do_not_get_worse(monkeypatch):
-    """benchmarks/probes.py's counts (rows of the four helper-written probe rounds the parser gets wrong) at
-    most what session 8 left: a fix for one phrasing must not break others users type."""
+    """benchmarks/probes.py's counts (rows of the helper-written probe rounds the parser gets wrong) at most what
+    session 9 left: a fix for one phrasing must not break others users type."""
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
     import probes
 
-    left = {"round1": 2, "round2": 8, "round3": 11, "round4": 24}
+    left = {"round1": 2, "round2": 5, "round3": 8, "round4": 11, "round5": 10}
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -665,3 +665,98 @@ def test_singular_nouns_ending_in_s(word):
     assert singular(word) == word
     target = parser.parse(instruction=f"remove the smudge on the {word}").target
     assert (target.relation.anchor.head, target.relation.anchor.all) == (word, False)
+
+
+@pytest.mark.parametrize("instruction,action,head,replacement", [
+    ("can someone pls remove the guy in the background? it's my engagement photo and he ruins it", "remove", "guy", None),
+    ("Hi all, could somebody make the sky in this photo of our wedding less grey? Will tip $5", "modify", "sky", "less grey"),
+    ("[Request] Please remove the sunglasses from my dad's face so we can see his eyes", "remove", "sunglasses", None),
+    ("Looking for someone to change the color of our front door to sage green", "modify", "front door", "sage green"),
+    ("anyone able to take the reflection off my glasses? will venmo", "remove", "reflection", None),
+    ("can u photoshop a hat onto my dog lol", "add", "dog", "hat"),
+    ("It's a photo of a street at night. Make the street lamps brighter.", "modify", "street lamp", "brighter"),
+    ("This is a picture of my living room. The rug is too bright, please make it darker.", "modify", "rug", "darker"),
+    ("The photo shows three kids on a bench. Give the one in the middle a red cap.", "add", "kid", "red cap"),
+    ("Two dogs are playing in the yard. The bigger one should be a wolf.", "replace", "dog", "wolf"),
+    ("In the background there's a white van. Can you remove it?", "remove", "van", None),
+])  # fmt: skip
+def test_a_forum_post_or_a_message_of_several_sentences(instruction, action, head, replacement):
+    """The sentence that asks for the edit is the instruction; greetings, thanks, backstory and tips around it are
+    not, and an object a sentence before names is what "it" or "the one" then means."""
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)
+
+
+@pytest.mark.parametrize("instruction,spatial,size", [("make the closer car white", "front", None),
+                                                      ("remove the car that's further away", "back", None),
+                                                      ("turn the higher balloon into a kite", "top", None),
+                                                      ("make the more distant hill purple", "back", None),
+                                                      ("give the shorter girl a baseball cap", None, "smallest"),
+                                                      ("replace the thinner tree with a flagpole", None, "smallest"),
+                                                      ("erase the closer of the two joggers", "front", None)])  # fmt: skip
+def test_comparatives_pick_one_of_the_kind(instruction, spatial, size):
+    target = parser.parse(instruction=instruction).target
+    assert (target.spatial, target.size, target.attributes, target.all) == (spatial, size, (), False)
+
+
+def test_a_comparative_as_the_change_is_still_a_change():
+    assert parser.parse(instruction="make the kite higher").replacement == "higher"
+    assert parser.parse(instruction="make the brighter lamp a bit dimmer").replacement == "dimmer"
+
+
+@pytest.mark.parametrize("instruction,head,every", [("remove the pair of shoes by the door", "shoe", True),
+                                                    ("get rid of the group of people on the left", "person", True),
+                                                    ("make the flock of sheep on the hill white", "sheep", True),
+                                                    ("put a party hat on every one of the guests", "guest", True),
+                                                    ("erase one of the two lamps", "lamp", False),
+                                                    ("remove the fishermen on the bridge", "fisherman", True)])  # fmt: skip
+def test_groups_and_one_of_many(instruction, head, every):
+    target = parser.parse(instruction=instruction).target
+    assert (target.head, target.all, target.pronoun) == (head, every, None)
+
+
+@pytest.mark.parametrize("instruction,direction,anchor", [("remove the bike chained to the railing", "next-to", "railing"),
+                                                          ("make the car parked outside the garage red", "next-to", "garage"),
+                                                          ("remove the toys scattered across the floor", "on", "floor"),
+                                                          ("make the photo pinned to the fridge black and white", "on", "fridge"),
+                                                          ("remove the woman seated at the table", "next-to", "table"),
+                                                          ("delete the towel draped over the chair", "on", "chair"),
+                                                          ("make the bird perched on the man's shoulder green", "on", "shoulder")])  # fmt: skip
+def test_participles_place_the_target(instruction, direction, anchor):
+    target = parser.parse(instruction=instruction).target
+    assert (target.relation.direction, target.relation.anchor.head) == (direction, anchor)
+    assert parser.parse(instruction="remove the car covered in snow").target.relation is None  # a look, not a place
+
+
+@pytest.mark.parametrize("instruction,head,state", [("roll up his sleeves", "sleeve", "rolled up"),
+                                                    ("tuck in the boy's shirt", "shirt", "tucked in"),
+                                                    ("open her eyes", "eye", "open"),
+                                                    ("turn on the lamp", "lamp", "switched on")])  # fmt: skip
+def test_a_verb_that_changes_a_things_state(instruction, head, state):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.replacement) == ("modify", head, state)
+
+
+@pytest.mark.parametrize("instruction,action,head,replacement", [
+    ("select the red car and paint it blue", "modify", "car", "blue"),
+    ("remove the cat and put a dog there instead", "replace", "cat", "dog"),
+    ("don't touch the dog, just remove the cat", "remove", "cat", None),
+    ("leave the sky, but remove the birds", "remove", "bird", None),
+    ("change nothing except the lamp colour, make it gold", "modify", "lamp", "gold"),
+    ("swap the dog 4 a cat", "replace", "dog", "cat"),
+    ("get rid off the bin", "remove", "bin", None),
+])  # fmt: skip
+def test_one_edit_said_with_a_second_verb(instruction, action, head, replacement):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)
+
+
+@pytest.mark.parametrize("instruction,says", [("remove the dog and make the sky blue", "two edits"),
+                                              ("remove all the cars except the red one", "leave out"),
+                                              ("paint every chair except the one on the left white", "leave out"),
+                                              ("remove every other fence post", "every other")])  # fmt: skip
+def test_two_edits_or_an_exception_are_refused_with_what_to_do(instruction, says):
+    """refedit edits one referred object per instruction: two edits, "except" and "every other" are refused with a
+    message that says so, not half done."""
+    with pytest.raises(UnclearInstruction, match=says):
+        parser.parse(instruction=instruction)

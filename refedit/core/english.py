@@ -23,6 +23,8 @@ IRREGULAR_PLURALS: dict[str, str] = {
     "tomatoes": "tomato", "heroes": "hero", "mangoes": "mango", "dice": "die", "cacti": "cactus",
     "lenses": "lens", "canvases": "canvas", "gases": "gas", "atlases": "atlas", "irises": "iris",
 }  # fmt: skip
+#: nouns that end in -men and are no plural of -man
+NOT_MEN = frozenset("specimen abdomen regimen hymen stamen omen amen women semen acumen".split())
 #: singular nouns that end in -s ("the lens", "the canvas"), never plurals
 SINGULAR_S = frozenset("lens canvas gas atlas iris chaos bias cosmos news tennis mattress".split())
 US_WORDS = frozenset("bus walrus octopus cactus circus virus campus citrus platypus hippopotamus fungus".split())
@@ -42,6 +44,8 @@ def singular(word: str) -> str:
         return IRREGULAR_PLURALS[word]
     if word in INVARIANT or word in SINGULAR_S or len(word) < 4:
         return word
+    if word.endswith("men") and len(word) > 4 and word not in NOT_MEN:  # "fishermen", "snowmen", "policemen"
+        return word[:-3] + "man"
     if word.endswith("ies"):
         return word[:-1] if word[:-1] in IE_WORDS else word[:-3] + "y"
     if word.endswith("uses") and word[:-2] in US_WORDS:

@@ -18,13 +18,17 @@ SPATIAL_WORDS: dict[str, str] = {
     "top": "top", "topmost": "top", "upper": "top", "uppermost": "top", "highest": "top",
     "bottom": "bottom", "bottommost": "bottom", "lower": "bottom", "lowest": "bottom", "lowermost": "bottom",
     "middle": "middle", "center": "middle", "centre": "middle", "central": "middle",
-    "front": "front", "foreground": "front", "nearest": "front", "closest": "front",
-    "back": "back", "background": "back", "rear": "back", "farthest": "back", "furthest": "back",
+    "front": "front", "foreground": "front", "nearest": "front", "closest": "front", "closer": "front", "nearer": "front",
+    "back": "back", "background": "back", "rear": "back", "farthest": "back", "furthest": "back", "further": "back",
+    "farther": "back", "distant": "back", "higher": "top",
 }  # fmt: skip
 SIZE_WORDS: dict[str, str] = {
     **dict.fromkeys(("big", "bigger", "biggest", "large", "larger", "largest", "huge", "giant"), "largest"),
     **dict.fromkeys(("small", "smaller", "smallest", "little", "tiny", "littlest", "shortest", "tiniest", "teeniest"), "smallest"),
     **dict.fromkeys(("tallest", "massive", "enormous", "gigantic"), "largest"),
+    # "the taller man", "the thinner tree": of two, the one at that end
+    **dict.fromkeys(("taller", "wider", "thicker", "fatter"), "largest"),
+    **dict.fromkeys(("shorter", "thinner", "narrower", "skinnier"), "smallest"),
 }
 #: "the smaller of the two": the comparative names the extreme of the pair
 COMPARATIVE_SIZES: dict[str, str] = {"smaller": "smallest", "bigger": "biggest", "larger": "largest", "taller": "tallest",
@@ -58,7 +62,8 @@ ALL_WORDS = frozenset({"all", "every", "each", "both"})
 IMAGE_WORDS = frozenset(
     "it|this|image|photo|picture|scene|whole image|whole photo|whole picture|whole scene|entire image|"
     "entire photo|entire picture|photograph|everything|whole thing|entire thing|weather|season|time of day|day|"
-    "lighting|colors|colours|color tones|colour tones|tones|mood|atmosphere|overall look|whole look".split("|")
+    "lighting|colors|colours|color tones|colour tones|tones|mood|atmosphere|overall look|whole look|shot|pic|"
+    "whole shot|entire shot|snap|selfie".split("|")
 )
 VAGUE_WORDS = frozenset(
     "nicer better good great pop cool prettier pretty beautiful awesome amazing nice best different "
@@ -73,6 +78,9 @@ RELATION_WORDS = frozenset(
     "opposite inside outside atop alongside beyond toward towards past along around facing".split()
 )
 #: words that open a relation only when "to" follows ("next to", "close to")
+#: participles before "to" that place a thing on or by another ("pinned to the fridge", "chained to the railing")
+PARTICIPLES_BEFORE_TO = frozenset("pinned taped stuck glued nailed stapled clipped attached fixed chained tied tethered "
+                                  "locked leaning leaned propped".split())
 RELATION_BEFORE_TO = frozenset("next close closer closest nearer nearest adjacent".split())
 #: words that intensify a relation ("right next to", "just behind"); "right" there is no side
 RELATION_INTENSIFIERS = frozenset("right just directly immediately".split())
@@ -81,7 +89,7 @@ COMPARATIVES = frozenset(
     "taller shorter longer wider narrower thicker thinner higher deeper brighter darker lighter heavier older "
     "younger fatter slimmer skinnier happier sadder angrier warmer cooler colder hotter redder bluer greener "
     "whiter blacker shinier fluffier rounder sharper softer smoother cleaner dirtier fuller emptier "
-    "bolder stronger weaker wetter drier sunnier cloudier calmer rougher more less".split()
+    "bolder stronger weaker wetter drier sunnier cloudier calmer rougher dimmer duller more less".split()
 )
 #: states and looks people ask for after the object ("make the dog wet", "make his hair messy") that the small
 #: tagger often takes for nouns or verbs there
@@ -105,7 +113,7 @@ COLOUR_PREFIXES = frozenset(
 TYPOS: dict[str, str] = {"teh": "the", "hte": "the", "th": "the", "wiht": "with", "wtih": "with", "iwth": "with",
                          "adn": "and", "nad": "and", "taht": "that", "ot": "to", "fo": "of", "thier": "their",
                          "infront": "in front", "ontop": "on top", "backround": "background", "backgroud": "background",
-                         "colur": "colour", "clor": "color"}  # fmt: skip
+                         "colur": "colour", "clor": "color", "ppl": "people", "u": "you", "ur": "your"}  # fmt: skip
 #: endings of adjectives ("stormy", "childish", "colourful", "rustic", "metallic"): the last word of "make the X Y"
 ADJECTIVE_ENDINGS = ("y", "ish", "ful", "less", "ous", "ic", "ical", "ive", "able", "ible", "ed")
 #: nouns with those endings that may end an object's name ("the toy", "the baby")

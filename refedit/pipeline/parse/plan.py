@@ -40,6 +40,8 @@ def is_plural(token: Any) -> bool:
     """True for a plural count noun; plural-only names of one thing ("clothes", "jeans") are not."""
     if token.text in lexicon.PLURALIA_TANTUM or token.text in SINGULAR_S:
         return False
+    if token.tag_ in ("VBZ", "NNP") and token.text.endswith("s") and singular(token.text) != token.text:
+        return True  # an expression's first word, tagged without its determiner ("pancakes", "wrinkles around his eyes")
     return token.tag_ in ("NNS", "NNPS") or token.text in lexicon.IRREGULAR_PLURALS
 
 
@@ -131,8 +133,15 @@ _ONE_OF = re.compile(r"^(?P<q>[a-z-]+)(?: one)? of (?:the|these|those)(?: (?:two
 
 #: "closest to the camera", "nearest the camera", "furthest from the viewer": a depth in the photo, not a relation
 #: to an object in it
-_VIEWER = re.compile(r" (closest|nearest|furthest|farthest) (?:(?:to|from) )?(?:the )?(?:camera|viewer|lens|photographer|"
-                     r"us|me)\b")
+_VIEWER = re.compile(r" (closest|nearest|furthest|farthest|closer|nearer|further|farther) (?:(?:to|from) )?(?:the )?"
+                     r"(?:camera|viewer|lens|photographer|us|me)\b")
+#: "the pair of shoes", "the flock of sheep", "the group of people": every one of the things the group is made of
+_COLLECTIVE = re.compile(r"^(?P<pre>(?:[a-z-]+ )*?)(?:pair|group|stack|pile|flock|herd|bunch|set|crowd|couple|bouquet|heap|"
+                         r"cluster|row|line|pack|swarm|gaggle|team|bundle|collection) of (?P<n>[a-z]+)(?P<post>(?: .*)?)$")
+#: "one of the two lamps": a lamp; "every one of the guests": every guest; "the three of them": them
+_ONE_OF_MANY = re.compile(r"^(?P<q>one|every one|each one|each|any|any one) of (?:the|these|those)(?: (?:two|three|four|five|six|"
+                          r"\d+))? (?P<n>[a-z][a-z -]*)$")
+_N_OF_THEM = re.compile(r"^(?:the )?(?:two|three|four|five|six|\d+) of (?=them$|they$)")
 
 
 def _one_of(expression: str) -> str:
@@ -149,8 +158,13 @@ def analyse_target(phrase: str) -> Target:
     """Analyse a referring expression ("the second cat from the left", "the chair on the left of the sofa",
     "her shirt", "the right side", "them") into a :class:`Target`; relations to other objects nest."""
     phrase = clean_phrase(phrase)
-    expression, quantified = strip_determiners(re.sub(r"^(?:all|both|each) of (?=them$|they$)", "", phrase))
+    expression, quantified = strip_determiners(_N_OF_THEM.sub("", re.sub(r"^(?:all|both|each) of (?=them$|they$)", "", phrase)))
     expression = _VIEWER.sub(lambda m: " " + m[1], _one_of(expression))
+    if (many := _ONE_OF_MANY.match(expression)) and singular(many["n"].split()[-1]) != many["n"].split()[-1]:
+        *rest, last = many["n"].split()
+        expression, quantified = " ".join([*rest, singular(last)]), quantified or many["q"] != "one"
+    if (group := _COLLECTIVE.match(expression)) and (singular(group["n"]) != group["n"] or group["n"] in lexicon.INVARIANT):
+        expression, quantified = f"{group['pre']}{group['n']}{group['post']}", True
     if expression in lexicon.PRONOUN_FORMS:
         return pronoun_target(expression)
     if not expression or expression in lexicon.PRONOUNS:
@@ -172,7 +186,8 @@ def pronoun_target(word: str) -> Target:
     return Target(expression=pronoun, head=head, all=pronoun == "them", pronoun=pronoun)  # type: ignore[arg-type]
 
 
-_IMAGE_SUFFIX = re.compile(r" of (?:the |this )?(?:whole |entire )?(?:image|photo|picture|photograph|scene)$")
+_IMAGE_SUFFIX = re.compile(r" (?:of|in) (?:the |this |my )?(?:whole |entire )?(?:image|photo|picture|photograph|scene|shot|pic|"
+                           r"frame)$")
 _REGION = re.compile(
     r"^(?:very |far )?(?P<word>" + "|".join(lexicon.REGION_WORDS) + r")(?:[- ]hand)?"
     r"(?: (?:" + "|".join(sorted(lexicon.REGION_PARTS)) + r"))?(?: of (?P<of>.+))?$"
@@ -200,6 +215,19 @@ def region_target(expression: str) -> Target | None:
 _POSSESSIVE = re.compile(r"^(?P<owner>.+?)(?:'s|(?<=s)') (?P<rest>.+)$")
 
 
+#: "the bird perched on the man's shoulder": the bird is on the shoulder (not the shoulder of "the bird on the man");
+#: "the man on the left's hat" stays the hat of the man on the left
+_OWNER_PLACED = re.compile(r"\b(?:on|in|at|by|near|next to|behind|under|above|over|beside|inside|from) (?:the|a|an|his|her|their|"
+                           r"my|our|its) (?!(?:" + "|".join(sorted(lexicon.POSITION_WORDS)) + r")\b)[a-z -]+$")
+
+
+def _placed(owner: str) -> bool:
+    """True when a possessive's owner phrase ends in a relation to an object ("the bird perched on the man"), so the
+    possessive is that object's ("the man's shoulder"); "in the green dress" is what the owner wears."""
+    m = _OWNER_PLACED.search(owner)
+    return m is not None and not (m[0].startswith("in ") and singular(m[0].split()[-1]) in lexicon.WEARABLES | {"dress"})
+
+
 def possessive_target(expression: str) -> Target | None:
     """A part of an owner ("her shirt", "the dog's collar", "the man on the left's hat": a ``of`` relation
     to the owner), else None. What follows the owner is the part's own words."""
@@ -207,7 +235,7 @@ def possessive_target(expression: str) -> Target | None:
     owner: Target | None = None
     if first in lexicon.POSSESSIVE_PRONOUNS and rest:
         owner = pronoun_target(lexicon.POSSESSIVE_PRONOUNS[first])
-    elif (m := _POSSESSIVE.match(expression)) and " of " not in m["owner"]:  # "the collar of the dog's owner"
+    elif (m := _POSSESSIVE.match(expression)) and " of " not in m["owner"] and not _placed(m["owner"]):
         owner, rest = _anchor(m["owner"]), m["rest"]
     if owner is None:
         return None
@@ -246,6 +274,14 @@ _OPENERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (_INTENSIFIER + r"(?:next to|close to|closer to|closest to|nearer to|nearest to|adjacent to|beside|near|nearby|"
                         r"alongside|against|by|closest|nearest|closer|nearer)", "next-to"),  # "the chair nearest the fire"
         (_INTENSIFIER + r"(?:in back of|behind)", "behind"),
+        # "the photo pinned to the fridge", "the bike chained to the railing", "the woman seated at the table"
+        (r"(?:pinned|taped|stuck|glued|nailed|stapled|clipped|attached|fixed|hung|mounted|painted|written|drawn) (?:to|on|onto)",
+         "on"),
+        (r"(?:chained|tied|tethered|locked|leaning|leaned|propped|seated|sitting|standing|waiting|parked) (?:to|at|against|"
+         r"outside|up against)", "next-to"),
+        (r"(?:scattered|strewn|spread|lying|sprawled|draped|hanging|hung|thrown|slung|folded) (?:across|over|on|all over)", "on"),
+        (_INTENSIFIER + r"(?:around|outside|opposite|facing|across from)", "next-to"),
+        (r"(?:across|all over)", "on"),
         (_INTENSIFIER + r"between", "between"),
         (r"(?:on|onto|upon)", "on"),
         (r"(?:inside of|inside|within|in)", "in"),
@@ -259,6 +295,10 @@ _ANCHOR_START = re.compile(
 )
 
 
+#: participles after which "in"/"with" says what covers the object, not where it is
+_COVERED = frozenset("covered coated dressed wrapped soaked filled splattered splashed smeared caked dusted".split())
+
+
 def find_relation(doc: Any, expression: str) -> tuple[int, Relation | None]:
     """(number of tokens of the target's own words, the relation that follows them or None).
 
@@ -268,6 +308,8 @@ def find_relation(doc: Any, expression: str) -> tuple[int, Relation | None]:
     jacket") are no relation.
     """
     for tok in doc[1:]:
+        if doc[tok.i - 1].text in _COVERED:  # "the car covered in snow": how it looks, not where it is
+            continue
         for pattern, direction in _OPENERS:
             m = pattern.match(expression, tok.idx)
             if m and (relation := _relation(direction, m["rest"])) is not None and _owns(doc, tok.i, direction):

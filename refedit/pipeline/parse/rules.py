@@ -30,7 +30,11 @@ _POLITE = re.compile(
     r"^(?:(?:please to|please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|i want you to|i'd like you to|"
     r"i need you to|help me|go ahead and|let's|lets|let us|i want to|i'd like to|i would like to|i need to|try to|"
     r"can we|could we|can i|could i|is it possible to|would it be possible to|any chance you can|any chance you could|"
-    r"is there a way to|"
+    r"is there a way to|is there any way to|can someone|could someone|can somebody|could somebody|can anyone|could anyone|"
+    r"would someone|would somebody|would anyone|is anyone able to|anyone able to|someone|somebody|anyone|"
+    r"would love it if (?:someone|somebody|anyone|you) could|i'd love it if (?:someone|somebody|anyone|you) could|"
+    r"looking for (?:someone|somebody|anyone) (?:to|who can)|need (?:someone|somebody) to|need help|"
+    r"hi all|hey all|hi everyone|hello|how do i|how can i|how would i|"
     r"any chance|why not|maybe|perhaps|ok|okay|alright|hey|hi|now|also|then|and|next|just|so|actually|sorry|oops|"
     r"no wait|wait|i meant|i mean|undo that and|undo that,? then|"
     r"i (?:want|need|would like|'d like)(?= (?:" + "|".join(_COMMAND_WORDS) + r") ))\b[ ,]*)+"
@@ -44,7 +48,8 @@ _GERUNDS = {"making": "make", "removing": "remove", "replacing": "replace", "tur
             "colouring": "colour"}  # fmt: skip
 #: and after it ("remove the sign, thanks", "remove the cup too")
 _TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx|ty|too|as well|also|for me|now|instead|"
-                              r"over there|lol|haha+|lmao|asap))+$")
+                              r"over there|lol|haha+|lmao|asap|again|for (?:amazon|ebay|etsy|instagram|insta|facebook|"
+                              r"tiktok|shopify|my (?:shop|store|website|listing|profile)|the listing)))+$")
 #: "the dog that's on the couch" (never a possessive: "'s" after these words is "is")
 _CONTRACTION = re.compile(r"\b(that|who|which|what|there|where)'s\b")
 #: "a bit bigger", "a lot taller": the degree goes, the comparative is the change
@@ -52,7 +57,11 @@ _DEGREE = re.compile(
     r"\b(?:a (?:little )?bit|a little|a lot|a tad|slightly|much|way|somewhat|even|far) (?=(?:more|less|"
     + "|".join(sorted(lexicon.COMPARATIVES | {"bigger", "larger", "smaller"})) + r")\b)"
 )
-_FROM_IMAGE = re.compile(r" (?:from|out of|off) (?:the|this) (?:image|photo|picture|photograph|scene|frame|shot)$")
+_FROM_IMAGE = re.compile(r" (?:from|out of|off|in) (?:the|this|my) (?:image|photo|picture|photograph|scene|frame|shot|pic)$")
+#: a forum post's tag ("[Request]", "Request:", "[Help]")
+_TAG = re.compile(r"^(?:\[[a-z ]+\]|(?:request|req|help|edit request|photoshop request):)\s*")
+#: "..., he's the one on the right": who the target is, said after the command
+_WHO_IS = re.compile(r"^(?:he|she|it|they)(?:'s| is| are|'re) the (?:one|ones|guy|girl|man|woman|person|kid) (?P<q>.+)$")
 _ARTICLE = re.compile(r"^(?:a|an|the|some|one more|one|another)\s+")
 
 
@@ -121,6 +130,7 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     (rf"^{_SUBJECT} {_MODAL} be (?P<v>painted|repainted|coloured|colored|dyed|tinted) (?P<n>.+)$", r"paint \g<t> \g<n>"),
     (rf"^{_SUBJECT} {_MODAL} be (?:turned|changed|transformed|converted|made) into (?P<n>.+)$", r"turn \g<t> into \g<n>"),
     (rf"^{_SUBJECT} {_MODAL} (?:be wearing|wear|have|get) (?P<n>(?:a|an|some) .+)$", r"give \g<t> \g<n>"),
+    (rf"^{_SUBJECT} {_MODAL} (?:be wearing|wear|have|get) (?P<n>[a-z]+s)$", r"give \g<t> some \g<n>"),  # "... wear sunglasses"
     (rf"^{_SUBJECT} {_MODAL} (?:be|become|look(?! like)|turn(?! into)) (?P<n>.+)$", r"make \g<t> \g<n>"),
     (rf"^let {_SUBJECT} (?:be|become|look(?! like)|turn(?! into)) (?P<n>.+)$", r"make \g<t> \g<n>"),
     (rf"^(?:i'd rather|i would rather|i wish) {_SUBJECT} (?:were|was|be|looked) (?P<n>.+)$", r"make \g<t> \g<n>"),
@@ -189,7 +199,8 @@ def _statement(text: str) -> str:
 #: a clause after the new thing that says what to keep ("with a cat, keep everything else", "into a lion but
 #: keep the pose"): not part of what the object becomes
 _AFTERTHOUGHT = re.compile(
-    r"(?:,? (?:but|while|and keep|keeping|and leave|leaving|and don't|and do not|and make sure|so that|without "
+    r"(?:,? (?:but|while|and keep|keeping|and leave|leaving|and don't|and do not|and make sure|so that|so (?:we|i|you|they|"
+    r"he|she|it|people|everyone) (?:can|could|will|would|don't|do not)|without "
     r"(?:changing|touching|altering|affecting|moving))\b|, (?:keep|leave|don't|do not|make sure|same|thanks|thank "
     r"you|please)\b).*$"
 )
@@ -211,6 +222,9 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (rf"\bthe (?P<n>[a-z]+) (?:which|that) (?:is|are) (?P<a>{_LOOK})\b", r"the \g<a> \g<n>"),  # "the car which is red"
     (r"^do (?P<t>(?:the|this|that|his|her|their|my) .+ colou?r .+)$", r"make \g<t>"),  # "do the car color black"
     (r"\b(?P<p>it|them|him|her) back (?P<to>to|into)\b", r"\g<p> \g<to>"),  # "change it back to white"
+    (r"\b4 (?=(?:a|an|the|some)\b)", "for "),  # "swap the dog 4 a cat"
+    (r"\brid off\b", "rid of"),  # "get rid off the bin"
+    (r"\b(?P<w>with|the|a|an|to|of|on|in|for|and) (?P=w)\b", r"\g<w>"),  # "swap the vase with with a jug"
     (r" than (?:that|this|before|now|it is|it was)$", ""),  # "a bit darker than that"
     (r", not (?:the|that|this|on the|in the) [a-z ]+$", ""),  # "remove the cat on the left, not the right"
     (r"\b(?:twice|three times|2x|3x|x2|x3) as (?:big|large)\b", "bigger"),  # "twice as big"
@@ -262,7 +276,7 @@ _CLAUSES = re.compile(r"\s*(?:[.?!;]+|,| - | -- | — | – )\s*")
 #: what leads into an earlier clause's object ("there are two cats", "i meant the red car", "what is that thing")
 _LEAD_IN = re.compile(r"^(?:(?:no|nope|wait|sorry|oops|ok|okay|hmm|well|so|actually|see|look at|look|i meant|i mean|i said|"
                       r"i wanted|i want|i see|i can see|you can see|can you see|i'm talking about|i am talking about|there is|there are|there's|what is|what are|"
-                      r"what's|whatever|do you see|you see|notice|it's|it is|not|the other one|that's|that is)\b ?)+")
+                      r"what's|whatever|do you see|you see|notice|it's|it is|not|the other one|that's|that is|of|among|out of|from)\b ?)+")
 #: an object named in an earlier clause
 _NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|his|her|their) [a-z][a-z' -]*$")
 #: a later clause's command on something already named: "remove that", "make it blue", "remove the one on the left"
@@ -272,6 +286,64 @@ _REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away)?) (?P<ref>it|that|
 _CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "make", "turn", "give"}
 #: "that blob is on the lens": the clause's verb before a relation
 _IS_REL = re.compile(r" (?:is|are|was|were|sitting|standing|lying) (?=(?:on|in|at|under|behind|near|by|next to|above|below|inside) )")
+
+
+#: where a message's sentences part
+_SENTENCES = re.compile(r"[.?!]+(?:\s+|$)|\s*;\s*")
+_COMMAND_FIRST = frozenset(COMMANDS) | {w.split()[0] for w in lexicon.LOOK_VERBS} | {"get", "take", "photoshop"}
+#: nouns that end in -ing ("the white thing"), not a verb after its subject
+_ING_NOUNS = r"(?:th|ceil|build|paint|r|k|w|str|sw|spr|even|morn|cloth|rail|awn|ic|stuff|draw|sett|light|sid|wedd|fenc)ing\b"
+#: "the rug is too bright", "two dogs are playing in the yard", "the photo shows three kids": the subject, the verb, the rest
+_SUBJECT_VERB = re.compile(rf"^(?P<np>(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|our|his|her|their) "
+                           r"[a-z][a-z' -]*?) (?:is|are|was|were|'s|looks?|seems?|has|have|shows?|contains?|(?!{_ING_NOUNS})[a-z]{{2,}}ing)\b"
+                           r"(?: (?:of|at|on|in))?(?: (?P<rest>.*))?$")
+#: "in the background there's a white van": the object, where it is
+_THERE_IS = re.compile(r"^(?P<where>(?:in|on|at|by|near) the [a-z ]+?),? (?:there's|there is|there are) (?P<np>.+)$")
+
+
+#: a clause that only greets or says what the photo is ("hi all", "this is a picture of my living room")
+_CONTEXT_ONLY = re.compile(r"^(?:hi|hello|hey|hiya|thanks|thank you|this is|these are|here is|here's|it's|it is|i took|we took|"
+                           r"this was|taken|shot|he|she|they|he's|she's|they're|it|its)\b")
+
+
+def _is_command(clause: str) -> bool:
+    """True when ``clause`` asks for an edit ("can you remove it", "the bigger one should be a wolf")."""
+    text = _TRAILING_PLEASE.sub("", _POLITE.sub("", clause))
+    text = _statement(_WISH.sub(r"make \g<t> \g<n>", text))
+    return text.split(" ", 1)[0] in _COMMAND_FIRST
+
+
+def _message(text: str) -> str:
+    """A message of several sentences as the one that asks for the edit, with the sentences before it kept for
+    what "it" or "the one" refers to and those after it ("thanks in advance!", "will tip $5", "it's too dark")
+    dropped: "the photo shows three kids on a bench. give the one in the middle a red cap" -> "give the kid in the
+    middle a red cap"; one sentence is :func:`_resolve_reference`'s."""
+    text = _TAG.sub("", text)
+    sentences = [s for s in _SENTENCES.split(text) if s]
+    if len(sentences) > 1:
+        for k, sentence in enumerate(sentences):
+            if " " in sentence and _is_command(_CLAUSES.split(sentence)[-1]):
+                text = ", ".join(sentences[: k + 1])
+                break
+    return _resolve_reference(_POLITE.sub("", text))
+
+
+def _named_in(clause: str) -> str | None:
+    """The object an earlier clause names ("see the lamp by the window", "there's a bag next to the towel", "the rug
+    is too bright", "the photo shows three kids on a bench"), or None."""
+    clause = _LEAD_IN.sub("", clause)
+    if m := _THERE_IS.match(clause):
+        clause = f"{m['np']} {m['where']}"
+    clause = _IS_REL.sub(" ", clause)  # "that blob is on the lens": the blob on the lens
+    if not _NOUN_PHRASE.match(clause):
+        return None
+    if m := _SUBJECT_VERB.match(clause):
+        clause = m["np"]
+        if _is_image(clause) and _NOUN_PHRASE.match(m["rest"] or ""):  # "the photo shows three kids": the kids
+            clause = m["rest"]
+        elif _is_image(clause):
+            return None
+    return clause
 
 
 def _resolve_reference(text: str) -> str:
@@ -284,12 +356,14 @@ def _resolve_reference(text: str) -> str:
     if len(clauses) < 2:
         return text
     *earlier, last = clauses
-    last = _TRAILING_PLEASE.sub("", _POLITE.sub("", last))  # "..., can you remove it please"
+    if (who := _WHO_IS.match(last)) and len(earlier) == 1 and _is_command(earlier[0]):
+        return f"{_FROM_IMAGE.sub('', earlier[0])} {who['q']}"  # "remove my ex from this pic, he's the one on the right"
+    last = _statement(_TRAILING_PLEASE.sub("", _POLITE.sub("", last)))  # "..., can you remove it please"
     named: str | None = None  # the latest object named, and whether a clause only ruled one out ("not that dog")
     for clause in earlier:
         negated = bool(re.match(r"^(?:no,? )?not\b|^wrong\b", clause))
-        phrase = _IS_REL.sub(" ", _LEAD_IN.sub("", clause))
-        if not _NOUN_PHRASE.match(phrase):
+        phrase = _named_in(clause)
+        if phrase is None:
             continue
         phrase = re.sub(r"^(?:that|this|those|these|a|an|my|some)\b", "the", phrase)
         if (one := re.match(r"^the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>.*)$", phrase)) and named:
@@ -302,6 +376,8 @@ def _resolve_reference(text: str) -> str:
     if named is None or m is None or m["verb"].split()[0] not in _CLAUSE_VERBS:
         if all(re.match(r"^(?:no|nope|wrong(?: one)?|not (?:that|this|the) [a-z ]+|sorry|oops|wait)$", c) for c in earlier):
             return last  # "wrong one - i wanted the smaller vase removed"
+        if _is_command(last) and all(_CONTEXT_ONLY.match(c) or _named_in(c) for c in earlier):
+            return last  # "hi all, could somebody make the sky less grey", "it's a photo of a street. make the lamps ..."
         return text
     if m["o"]:
         ref = _one_as(named, m["o"], m["q"], m["rest"] or "")
@@ -313,7 +389,7 @@ def _resolve_reference(text: str) -> str:
 def _one_as(named: str, one: str, before: str, after: str) -> str:
     """"the one on the left" as the object ``named`` earlier ("two cats on the sofa"): "the cat on the left"."""
     try:
-        head = analyse_target(named).head
+        head = analyse_target(re.sub(r"^(?:two|three|four|five|six|\d+) ", "the ", named)).head
     except UnclearInstruction:
         return f"the {before}{one}{after}"
     if head in ("object", "region", "image"):
@@ -329,7 +405,7 @@ def normalise(instruction: str) -> str:
     statements as commands ("i want the car to be red": make the car red; "the dog should be removed": remove
     the dog)."""
     text = clean_phrase(_symbols(_CONTROL.sub(" ", _ESCAPES.sub("", instruction))).replace("’", "'"))
-    text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", _resolve_reference(_POLITE.sub("", text))))
+    text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", _message(text)))
     text = _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text))
     text = _A_SHADE.sub(r"\g<pre> \g<n>", text)
     for pattern, repl in _LEARNER:
@@ -338,7 +414,7 @@ def normalise(instruction: str) -> str:
     text = _terse(_POLITE.sub("", text))
     text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
     text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
-    text = _statement(_WISH.sub(r"make \g<t> \g<n>", _AFTERTHOUGHT.sub("", text)))
+    text = _statement(_WISH.sub(r"make \g<t> \g<n>", _AFTERTHOUGHT.sub("", _one_edit(text))))
     text = _OUT_OF_PICTURE.sub(r"remove \g<t>", text)
     return _FROM_IMAGE.sub("", clean_phrase(_TRAILING_PLEASE.sub("", text)))
 
@@ -351,7 +427,7 @@ def _is_attribute_token(tok: Any) -> bool:
     """True for a word that can be the new look of an object: an adjective, colour, material, participle
     ("striped"), or a size or comparative ("bigger", "taller", "more")."""
     word = tok.text
-    if word in lexicon.SIZE_WORDS:
+    if word in lexicon.SIZE_WORDS or word in lexicon.COMPARATIVES:  # "make the kite higher": a change, not a side
         return True
     if word in lexicon.SPATIAL_WORDS or word in lexicon.ORDINAL_WORDS:
         return False
@@ -461,7 +537,7 @@ def template(pattern: str) -> Callable[[Builder], Builder]:
 
 
 _DEFINITE = r"(?:the|this|that|these|those)"
-_NOT_A_RELATION = "".join(rf"(?<!\b{w})" for w in sorted(lexicon.RELATION_BEFORE_TO))
+_NOT_A_RELATION = "".join(rf"(?<!\b{w})" for w in sorted(lexicon.RELATION_BEFORE_TO | lexicon.PARTICIPLES_BEFORE_TO))
 
 
 _SIDE_OF = r"(?:the )?(?:very |far )?(?:left|right)(?:[- ]hand)?(?: side)? of "
@@ -487,6 +563,8 @@ def _removed(target: str) -> str:
     """"the glasses from the man" -> "the glasses on the man"; positions ("from the left") and distances ("the
     car furthest from the camera", "the tree across from the house") stay."""
     m = _FROM_OWNER.match(target)
+    if m is not None and m["w"] in lexicon.POSITION_WORDS and re.match(r"(?:the|his|her|their|its|my) [a-z-]+ of ", m["o"]):
+        return f"{m['t']} on {m['o']}"  # "the sticker from the bottom of the candle": on that part of it
     if m is None or m["w"] in lexicon.POSITION_WORDS or _is_image(m["o"]) or m["t"].split()[-1] in _DISTANCE:
         return target
     return f"{m['t']} on {m['o']}"
@@ -521,7 +599,7 @@ def _remove(m: re.Match[str]) -> Parsed:
 
 
 @template(r"^(?:make|let|have) (?P<t>.+?) (?:disappear|vanish|go away)$")
-@template(r"^(?:take|cut|edit|crop|rub|wipe) (?P<t>.+?) (?:out|away|off)$")
+@template(r"^(?:take|cut|edit|crop|rub|wipe|photoshop|airbrush) (?P<t>.+?) (?:out|away|off)$")
 @template(r"^(?:take|pull|get) (?P<t>.+? off (?:of )?(?:the|his|her|their|its|my) .+)$")
 def _disappear(m: re.Match[str]) -> Parsed:
     return Parsed("remove", _removed(m["t"]), None)
@@ -588,7 +666,7 @@ _SIDE_PLACE = re.compile(rf"^{_SIDE_OF.replace('(?:left|right)', '(?P<side>left|
 _NAMED = re.compile(rf"^(?:{_DEFINITE}|his|her|their|its|him|them|it|both|every|each|all)\b|^[a-z]+'s? ")
 
 
-@template(r"^(?:add|put|place|draw|insert|hang|mount|stick|set up) (?P<rest>.+)$")
+@template(r"^(?:add|put|place|draw|insert|hang|mount|stick|set up|photoshop|paste|edit in) (?P<rest>.+)$")
 def _add(m: re.Match[str]) -> Parsed | None:
     """"add a hat to the dog" (on the dog), "add a cup to the left of the book", "put a lamp next to the
     sofa" (placed beside it). The new object ends at the first such word that a named target follows."""
@@ -605,7 +683,7 @@ def _add(m: re.Match[str]) -> Parsed | None:
     return Parsed("add", target, new, placement)
 
 
-@template(r"^fill (?:up )?(?P<t>.+?) (?:up )?with (?P<n>.+)$")
+@template(r"^fill (?:up )?(?P<t>.+?) (?:up |halfway |half way |to the (?:top|brim) |completely |all the way )?with (?P<n>.+)$")
 def _fill(m: re.Match[str]) -> Parsed:
     """"fill the glass with orange juice": an addition in the glass."""
     return Parsed("add", m["t"], _new(m["n"]))
@@ -743,6 +821,26 @@ def _make_attr(m: re.Match[str]) -> Parsed | None:
     return _global_or_none(target, new) or Parsed("modify", target, _new(new))
 
 
+#: what a verb does to a thing -> how it then looks ("roll up his sleeves": rolled up, "open her eyes": open)
+_STATES = {"roll up": "rolled up", "roll down": "rolled down", "tuck in": "tucked in", "untuck": "untucked", "open": "open",
+           "close": "closed", "shut": "closed", "unbutton": "unbuttoned", "button up": "buttoned up", "button": "buttoned",
+           "zip up": "zipped up", "unzip": "unzipped", "straighten": "straight", "comb": "combed", "curl": "curled",
+           "fold": "folded", "unfold": "unfolded", "untangle": "untangled", "iron": "ironed", "fix": "fixed",
+           "repair": "repaired", "mend": "mended", "light": "lit", "switch on": "switched on", "turn on": "switched on",
+           "switch off": "switched off", "turn off": "switched off", "extinguish": "extinguished", "melt": "melted",
+           "freeze": "frozen", "wet": "wet", "dry": "dry", "crack": "cracked", "break": "broken", "smash": "smashed"}  # fmt: skip
+_STATE_VERB = re.compile(r"^(?P<v>" + "|".join(sorted(_STATES, key=len, reverse=True)) + r") (?P<t>.+?)(?P<p> up| in| on| off| down)?$")
+
+
+@template(_STATE_VERB.pattern)
+def _state(m: re.Match[str]) -> Parsed | None:
+    """"roll up his sleeves", "tuck the shirt in", "open her eyes", "turn the lamp on": the same thing in a new state."""
+    verb = m["v"] + (m["p"] or "") if m["p"] and m["v"] + (m["p"] or "") in _STATES else m["v"]
+    if _is_image(m["t"]):
+        return None
+    return Parsed("modify", m["t"], _STATES[verb])
+
+
 #: what people ask a person or animal to do -> how it then looks ("make the girl smile": smiling)
 _ACTS = {"smile": "smiling", "laugh": "laughing", "cry": "crying", "frown": "frowning", "wink": "winking",
          "yawn": "yawning", "sleep": "sleeping", "sing": "singing", "dance": "dancing", "jump": "jumping",
@@ -802,8 +900,11 @@ def _object_of_attribute(phrase: str) -> str | None:
 
 
 def _with_old_attribute(phrase: str, old: str) -> str:
-    """"the car on the left" + "red" -> "the red car on the left" (the old attribute joins the target)."""
+    """"the car on the left" + "red" -> "the red car on the left", "the groom's tie" + "black" -> "the groom's black
+    tie" (the old attribute joins the target, after its determiner or owner)."""
     rest, _ = strip_determiners(phrase)
+    if m := re.match(r"^(?:(?:my|our|your|his|her|their|its) |[a-z -]+?(?:'s|s') )", rest):
+        rest = rest[m.end() :]
     return f"{phrase[: len(phrase) - len(rest)]}{old} {rest}"
 
 
@@ -823,14 +924,14 @@ def attribute_change(parsed: Parsed) -> Parsed:
     return Parsed(action, target, parsed.replacement, parsed.placement)
 
 
-_ONE = re.compile(r"^(?:(?:a|an|some) )?(?P<look>.+) ones?$")
+_ONE = re.compile(r"^(?:(?:a|an|some) )?(?P<look>[a-z][a-z -]*) ones?$")
 
 
 def attribute_of_one(parsed: Parsed) -> Parsed:
-    """"turn the red car into a blue one", "replace the plastic chairs with wooden ones": the same object with a
-    new look, a modification."""
+    """"turn the red car into a blue one", "replace the plastic chairs with wooden ones", "swap the sesame bun for a
+    brioche one": the same kind of object with a new look, a modification."""
     m = _ONE.match(parsed.replacement or "") if parsed.action == "replace" else None
-    if m is None or not is_attribute_phrase(m["look"]):
+    if m is None or m["look"] in ("other", "another", "new", "different", "same"):
         return parsed
     return Parsed("modify", parsed.target, m["look"], parsed.placement)
 
@@ -857,6 +958,43 @@ def _target(parsed: Parsed, another: bool = False) -> tuple[str, Target, str | N
         if head and head not in lexicon.VAGUE_WORDS:
             target = replace(target, head=head, pronoun=None, all=target.expression.split()[-1] == "ones" or target.all)
     return parsed.action, target, parsed.placement
+
+
+#: "select the red car and paint it blue": the selection is the edit's object
+_SELECT_AND = re.compile(r"^(?:select|pick|choose|find|take|grab|mask|highlight) (?P<t>.+?),? and (?:then )?(?P<v>[a-z]+(?: rid of| out)?) "
+                         r"(?:it|them|that|those)(?P<rest>(?: .+)?)$")
+#: "remove the cat and put a dog there": a replacement
+_REMOVE_AND_PUT = re.compile(rf"^(?:{_REMOVE_VERBS}) (?P<t>.+?),? and (?:then )?(?:put|place|add|draw|insert|have) (?P<n>.+?)"
+                             r"(?: (?:there|in its place|in their place|where (?:it|they) (?:was|were)|in the same (?:place|spot)))?(?: instead)?$")
+#: "don't touch the dog, just remove the cat", "leave the sky but remove the birds": what to keep, then the edit
+_EDIT_VERB = "|".join(sorted(set(COMMANDS) - {"fill", "dress", "render"})) + "|get rid of|take out"
+_KEEP_FIRST = re.compile(rf"^(?:(?:don't|do not|dont) (?:touch|change|edit|move|remove)|leave|keep) [^,]+?(?: alone| as it is| as is| "
+                         rf"untouched| the same)?(?:,| but| and)(?: but| and| just| only)* (?P<c>(?:{_EDIT_VERB}) .+)$|"
+                         r"^(?:change|edit|touch) nothing (?:but|except|other than) (?P<t>[^,]+),? (?P<c3>.+)$")
+#: two edits in one message ("remove the dog and make the sky blue"): a command, "and" or "then", another command
+_SECOND_COMMAND = re.compile(r"^(?P<a>[a-z].+?)(?:,? and then|,? then|,? and|,|;) (?P<b>(?:" + _EDIT_VERB + r") (?:the|a|an|it|them|his|her|their|its|this|that|these|those|all|every|some)\b.*)$")
+
+
+def _one_edit(text: str) -> str:
+    """``text`` as one edit: "select X and paint it blue" paints X, "remove X and put Y there" replaces X with Y,
+    "don't touch X, just remove Y" / "leave X but remove Y" removes Y; :class:`UnclearInstruction` for two edits
+    in one message, "except" and "every other" (refedit edits one referred object: name what to edit)."""
+    if m := _SELECT_AND.match(text):
+        return f"{m['v']} {m['t']}{m['rest'] or ''}"
+    if m := _REMOVE_AND_PUT.match(text):
+        return f"replace {m['t']} with {m['n']}"
+    if m := _KEEP_FIRST.match(text):
+        if m["c3"]:  # "change nothing except the lamp colour, make it gold"
+            return _resolve_reference(f"{m['t']}, {m['c3']}")
+        return m["c"]
+    if re.search(r"\b(?:except|apart from|other than|but not)\b", text):
+        raise UnclearInstruction(f"{text!r} names what to leave out; refedit edits the objects you name: name the ones "
+                                 "to edit (e.g. 'remove the blue car and the white car')")
+    if re.search(r"\bevery other\b|\bevery second\b", text):
+        raise UnclearInstruction(f"{text!r} asks for every other one; name the objects to edit")
+    if (m := _SECOND_COMMAND.match(text)) and _is_command(m["a"]) and not re.search(r"\b(?:it|them|there)\b", m["b"]):
+        raise UnclearInstruction(f"{text!r} asks for two edits; give one at a time ('{m['a']}', then '{m['b']}')")
+    return text
 
 
 _ANOTHER = re.compile(r"^(?:add|put|place|draw|insert) (?:another|one more|a second) ")
