@@ -600,7 +600,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
     import probes
 
-    left = {"round1": 2, "round2": 5, "round3": 8, "round4": 11, "round5": 10}
+    left = {"round1": 2, "round2": 5, "round3": 8, "round4": 11, "round5": 10, "round6": 45}
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -760,3 +760,19 @@ def test_two_edits_or_an_exception_are_refused_with_what_to_do(instruction, says
     message that says so, not half done."""
     with pytest.raises(UnclearInstruction, match=says):
         parser.parse(instruction=instruction)
+
+
+@pytest.mark.parametrize("instruction,action,head,spatial,replacement", [
+    ("Long story short, we broke up. He's the guy on the far left. Erase him please, thank you!", "remove", "guy", "left", None),
+    ("I'm making a birthday card for my niece. She's the girl in the purple dress. Put a unicorn next to her!", "add", "girl",
+     None, "unicorn"),
+    ("The cake looks a bit plain. Put some sprinkles on it, please! It's for my son's 5th birthday.", "add", "cake", None,
+     "sprinkles"),
+    ("We're selling our flat next month. Please remove the rack from the balcony so the photo looks tidier.",
+     "remove", "rack", None, None),
+    ("lol perfect, now give her sunglasses", "add", "person", None, "sunglasses"),
+    ("Instead of the vase, place a lamp", "replace", "vase", None, "lamp"),
+])  # fmt: skip
+def test_backstory_is_dropped_and_a_pronoun_is_what_the_message_named(instruction, action, head, spatial, replacement):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.target.spatial, plan.replacement) == (action, head, spatial, replacement)

@@ -49,7 +49,8 @@ _GERUNDS = {"making": "make", "removing": "remove", "replacing": "replace", "tur
 #: and after it ("remove the sign, thanks", "remove the cup too")
 _TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx|ty|too|as well|also|for me|now|instead|"
                               r"over there|lol|haha+|lmao|asap|again|for (?:amazon|ebay|etsy|instagram|insta|facebook|"
-                              r"tiktok|shopify|my (?:shop|store|website|listing|profile)|the listing)))+$")
+                              r"tiktok|shopify|my (?:shop|store|website|listing|profile)|the listing)|like (?:it|they) "
+                              r"used to be|like (?:it|they) (?:was|were)|like before))+$")
 #: "the dog that's on the couch" (never a possessive: "'s" after these words is "is")
 _CONTRACTION = re.compile(r"\b(that|who|which|what|there|where)'s\b")
 #: "a bit bigger", "a lot taller": the degree goes, the comparative is the change
@@ -200,7 +201,8 @@ def _statement(text: str) -> str:
 #: keep the pose"): not part of what the object becomes
 _AFTERTHOUGHT = re.compile(
     r"(?:,? (?:but|while|and keep|keeping|and leave|leaving|and don't|and do not|and make sure|so that|so (?:we|i|you|they|"
-    r"he|she|it|people|everyone) (?:can|could|will|would|don't|do not)|without "
+    r"he|she|it|people|everyone) (?:can|could|will|would|don't|do not)|before (?:i|we|you|my|our)\b|for (?:the|my|our) "
+    r"[a-z]+ (?:invite|invitation|card|post|listing)|without "
     r"(?:changing|touching|altering|affecting|moving))\b|, (?:keep|leave|don't|do not|make sure|same|thanks|thank "
     r"you|please)\b).*$"
 )
@@ -276,26 +278,28 @@ _CLAUSES = re.compile(r"\s*(?:[.?!;]+|,| - | -- | — | – )\s*")
 #: what leads into an earlier clause's object ("there are two cats", "i meant the red car", "what is that thing")
 _LEAD_IN = re.compile(r"^(?:(?:no|nope|wait|sorry|oops|ok|okay|hmm|well|so|actually|see|look at|look|i meant|i mean|i said|"
                       r"i wanted|i want|i see|i can see|you can see|can you see|i'm talking about|i am talking about|there is|there are|there's|what is|what are|"
-                      r"what's|whatever|do you see|you see|notice|it's|it is|not|the other one|that's|that is|of|among|out of|from)\b ?)+")
+                      r"what's|whatever|do you see|you see|notice|it's|it is|not|the other one|that's|that is|of|among|out of|from|he's|she's|"
+                      r"they're|he is|she is|they are|the only problem is|the problem is|the issue is|my problem is)\b ?)+")
 #: an object named in an earlier clause
 _NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|his|her|their) [a-z][a-z' -]*$")
 #: a later clause's command on something already named: "remove that", "make it blue", "remove the one on the left"
 _REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away)?) (?P<ref>it|that|this|them|those|these|him|her|"
                      r"the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>[a-z' -]*?))"
                      r"(?P<tail>(?: [a-z][a-z -]*)?)$")
-_CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "make", "turn", "give"}
+_CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "make", "turn", "give", "straighten", "open", "close", "fix"}
 #: "that blob is on the lens": the clause's verb before a relation
 _IS_REL = re.compile(r" (?:is|are|was|were|sitting|standing|lying) (?=(?:on|in|at|under|behind|near|by|next to|above|below|inside) )")
 
 
 #: where a message's sentences part
 _SENTENCES = re.compile(r"[.?!]+(?:\s+|$)|\s*;\s*")
-_COMMAND_FIRST = frozenset(COMMANDS) | {w.split()[0] for w in lexicon.LOOK_VERBS} | {"get", "take", "photoshop"}
+_COMMAND_FIRST = frozenset(COMMANDS) | {w.split()[0] for w in lexicon.LOOK_VERBS} | {"get", "take", "photoshop", "straighten",
+                                                                                      "open", "close", "fix", "erase"}
 #: nouns that end in -ing ("the white thing"), not a verb after its subject
 _ING_NOUNS = r"(?:th|ceil|build|paint|r|k|w|str|sw|spr|even|morn|cloth|rail|awn|ic|stuff|draw|sett|light|sid|wedd|fenc)ing\b"
 #: "the rug is too bright", "two dogs are playing in the yard", "the photo shows three kids": the subject, the verb, the rest
-_SUBJECT_VERB = re.compile(rf"^(?P<np>(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|our|his|her|their) "
-                           r"[a-z][a-z' -]*?) (?:is|are|was|were|'s|looks?|seems?|has|have|shows?|contains?|(?!{_ING_NOUNS})[a-z]{{2,}}ing)\b"
+_SUBJECT_VERB = re.compile(r"^(?P<np>(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|our|his|her|their) "
+                           rf"[a-z][a-z' -]*?) (?:is|are|was|were|'s|looks?|seems?|has|have|shows?|contains?|(?!{_ING_NOUNS})[a-z]{{2,}}ing)\b"
                            r"(?: (?:of|at|on|in))?(?: (?P<rest>.*))?$")
 #: "in the background there's a white van": the object, where it is
 _THERE_IS = re.compile(r"^(?P<where>(?:in|on|at|by|near) the [a-z ]+?),? (?:there's|there is|there are) (?P<np>.+)$")
@@ -303,7 +307,12 @@ _THERE_IS = re.compile(r"^(?P<where>(?:in|on|at|by|near) the [a-z ]+?),? (?:ther
 
 #: a clause that only greets or says what the photo is ("hi all", "this is a picture of my living room")
 _CONTEXT_ONLY = re.compile(r"^(?:hi|hello|hey|hiya|thanks|thank you|this is|these are|here is|here's|it's|it is|i took|we took|"
-                           r"this was|taken|shot|he|she|they|he's|she's|they're|it|its)\b")
+                           r"this was|taken|shot|he|she|they|he's|she's|they're|it|its|lol|perfect|great|nice|looks good|"
+                           r"awesome|cool|love it|wow|amazing)\b")
+
+
+#: a command that needs an earlier clause: "remove it", "put sprinkles on it", "give her a hat", "the one on the left"
+_REFERS_BACK = re.compile(r"\b(?:it|them|him|that|this|those|these|there)\b|\bher(?= (?:a|an|some|the)\b|$)|\bones?\b")
 
 
 def _is_command(clause: str) -> bool:
@@ -319,11 +328,12 @@ def _message(text: str) -> str:
     dropped: "the photo shows three kids on a bench. give the one in the middle a red cap" -> "give the kid in the
     middle a red cap"; one sentence is :func:`_resolve_reference`'s."""
     text = _TAG.sub("", text)
-    sentences = [s for s in _SENTENCES.split(text) if s]
+    sentences = [_TRAILING_PLEASE.sub("", s) for s in _SENTENCES.split(text) if s]  # "erase him please, thank you"
     if len(sentences) > 1:
         for k, sentence in enumerate(sentences):
             if " " in sentence and _is_command(_CLAUSES.split(sentence)[-1]):
-                text = ", ".join(sentences[: k + 1])
+                refers = _REFERS_BACK.search(_CLAUSES.split(sentence)[-1])
+                text = ", ".join(sentences[: k + 1]) if refers else sentence
                 break
     return _resolve_reference(_POLITE.sub("", text))
 
@@ -373,6 +383,15 @@ def _resolve_reference(text: str) -> str:
             continue
         named = phrase
     m = _REFERS.match(last)
+    if named is not None and (m is None or m["verb"].split()[0] not in _CLAUSE_VERBS) and _is_command(last):
+        # "put a unicorn next to her", "put some sprinkles on it": the pronoun where it stands
+        swapped = re.sub(r"\b(?:it|them|him)\b|\bher(?= (?:a|an|some|the)\b|$)", named, last, count=1)
+        if swapped != last:
+            return swapped
+    if named is None and _is_command(last) and not any(re.match(r"(?:instead of|rather than|in place of|after|before|once|"
+                                                                 r"if|when|where|change nothing|edit nothing|touch nothing|don't|do not|dont|leave|keep|not)\b", c)
+                                                     for c in earlier):
+        return last  # "looks good! can you make it a little brighter?": nothing named before
     if named is None or m is None or m["verb"].split()[0] not in _CLAUSE_VERBS:
         if all(re.match(r"^(?:no|nope|wrong(?: one)?|not (?:that|this|the) [a-z ]+|sorry|oops|wait)$", c) for c in earlier):
             return last  # "wrong one - i wanted the smaller vase removed"
