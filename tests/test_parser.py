@@ -600,7 +600,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
     import probes
 
-    left = {"round1": 2, "round2": 5, "round3": 8, "round4": 11, "round5": 10, "round6": 45}
+    left = {"round1": 2, "round2": 5, "round3": 8, "round4": 11, "round5": 9, "round6": 12}
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -776,3 +776,40 @@ def test_two_edits_or_an_exception_are_refused_with_what_to_do(instruction, says
 def test_backstory_is_dropped_and_a_pronoun_is_what_the_message_named(instruction, action, head, spatial, replacement):
     plan = parser.parse(instruction=instruction)
     assert (plan.action, plan.target.head, plan.target.spatial, plan.replacement) == (action, head, spatial, replacement)
+
+
+@pytest.mark.parametrize("instruction,action,head,replacement", [
+    ("take the toy out of the baby's hand", "remove", "toy", None),
+    ("unclip the leash from the dog's collar", "remove", "leash", None),
+    ("wipe the crumbs off the toddler's high chair", "remove", "crumb", None),
+    ("knock out the streetlight in the corner", "remove", "streetlight", None),
+    ("chuck the empty pizza boxes", "remove", "pizza box", None),
+    ("mind removing the stroller?", "remove", "stroller", None),
+    ("the ladder leaning on the house is to be removed", "remove", "ladder", None),
+    ("give me a version without the scaffolding", "remove", "scaffolding", None),
+    ("swap in a red vintage bicycle for the scooter", "replace", "scooter", "red vintage bicycle"),
+    ("bring in a golden retriever next to the sofa", "add", "sofa", "golden retriever"),
+    ("pop a party hat on the birthday boy", "add", "birthday boy", "party hat"),
+    ("let there be a rainbow over the hills", "add", "hill", "rainbow"),
+    ("I'd like a snowman in the front yard", "add", "front yard", "snowman"),
+    ("cut her hair to shoulder length", "modify", "hair", "shoulder length"),
+    ("make the truck's headlights glow", "modify", "headlight", "glowing"),
+    ("change her lipstick to a deep berry shade", "modify", "lipstick", "deep berry"),
+    ("paint the accent wall behind the bed a deep navy", "modify", "accent wall", "deep navy"),
+    ("turn it back into a cat", "replace", "object", "cat"),
+    ("can you make it less orange", "modify", "object", "less orange"),
+    ("remove it completely", "remove", "object", None),
+    ("My mum hates the tattoo on my arm. Remove it before I send her this photo lol", "remove", "tattoo", None),
+])  # fmt: skip
+def test_everyday_verbs_and_follow_ups(instruction, action, head, replacement):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)
+
+
+@pytest.mark.parametrize("instruction", ["now move it a bit to the left", "rotate the car", "flip the sign"])
+def test_moving_or_turning_is_refused_not_misread(instruction):
+    """'move' is no slip of 'remove': refedit edits objects where they are, and says so."""
+    with pytest.raises(UnclearInstruction, match="where it is"):
+        parser.parse(instruction=instruction)
+    assert parser.parse(instruction="crop out the man on the right").action == "remove"
+    assert parser.parse(instruction="make it look like a painting by van gogh").action == "global"

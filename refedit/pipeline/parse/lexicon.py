@@ -54,7 +54,8 @@ COMPOUND_NOUNS = frozenset(
     "paper towel|toilet paper|car seat|front wheel|back wheel|rear wheel|side mirror|ceiling fan|ceiling light|"
     "picnic table|park bench|fire escape|hand rail|guard rail|stop light|lamp post|mail box|post box|phone booth|"
     "garden gnome|bird house|dog house|cat tree|hot tub|bath tub|kitchen sink|front yard|back yard|wrist watch|"
-    "boat dock|rubber duck".split("|")
+    "boat dock|rubber duck|golden retriever|accent wall|light fixture|drying rack|double-decker bus|traffic cone|"
+    "pendant light|high chair|swing set|bunk bed|pizza box".split("|")
 )
 DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every", "each", "both",
                "the", "a", "an", "this", "that", "these", "those", "some")  # fmt: skip
@@ -146,7 +147,8 @@ WEARABLES = frozenset(
     "jacket coat shirt t-shirt tshirt dress suit hat cap sweater jumper hoodie uniform skirt jeans shorts trousers "
     "pants costume gown scarf vest blouse raincoat overalls tuxedo apron helmet glasses sunglasses boots shoes "
     "sneakers outfit clothes bikini swimsuit robe kimono sari pajamas pyjamas cardigan sweatshirt tie mask "
-    "clothing".split()
+    "clothing sundress tutu parka blazer leggings onesie poncho overcoat windbreaker tracksuit dungarees jumpsuit romper "
+    "leotard veil headscarf hijab beanie bandana sari dhoti kilt".split()
 )
 #: verbs that change how a part of the image looks -> the change ("blur the background": blurred)
 LOOK_VERBS: dict[str, str] = {

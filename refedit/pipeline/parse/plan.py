@@ -148,10 +148,12 @@ def _one_of(expression: str) -> str:
     m = _ONE_OF.match(expression)
     if m is None or m["q"] not in _QUALIFIERS | frozenset(lexicon.COMPARATIVE_SIZES):
         return expression
-    *rest, last = m["n"].split()
-    if singular(last) == last:  # "the bottom of the shelf", "the middle of the table": a part of one object
+    words = m["n"].split()
+    plural = next((i for i, w in enumerate(words) if singular(w) != w or w in lexicon.IRREGULAR_PLURALS), None)
+    if plural is None:  # "the bottom of the shelf", "the middle of the table": a part of one object
         return expression
-    return " ".join([lexicon.COMPARATIVE_SIZES.get(m["q"], m["q"]), *rest, singular(last)])
+    # "the smallest of the three brown puppies sleeping in the basket": the smallest brown puppy sleeping there
+    return " ".join([lexicon.COMPARATIVE_SIZES.get(m["q"], m["q"]), *words[:plural], singular(words[plural]), *words[plural + 1 :]])
 
 
 def analyse_target(phrase: str) -> Target:
@@ -277,8 +279,9 @@ _OPENERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # "the photo pinned to the fridge", "the bike chained to the railing", "the woman seated at the table"
         (r"(?:pinned|taped|stuck|glued|nailed|stapled|clipped|attached|fixed|hung|mounted|painted|written|drawn) (?:to|on|onto)",
          "on"),
-        (r"(?:chained|tied|tethered|locked|leaning|leaned|propped|seated|sitting|standing|waiting|parked) (?:to|at|against|"
-         r"outside|up against)", "next-to"),
+        (r"(?:chained|tied|tethered|locked|leaning|leaned|propped) (?:to|against|up against)(?! the (?:very |far )?(?:left|right))",
+         "next-to"),
+        (r"(?:seated|sitting|standing|waiting|parked) (?:at|against|outside|up against)", "next-to"),
         (r"(?:scattered|strewn|spread|lying|sprawled|draped|hanging|hung|thrown|slung|folded) (?:across|over|on|all over)", "on"),
         (_INTENSIFIER + r"(?:around|outside|opposite|facing|across from)", "next-to"),
         (r"(?:across|all over)", "on"),
@@ -353,8 +356,11 @@ def _relation(direction: str, rest: str) -> Relation | None:
         return None
     if direction == "at":  # "at the top of the tower": within that part; "at the door" is no direction
         return Relation("in", anchor) if anchor.region is not None else None
-    if direction == "in" and (anchor.head in lexicon.WEARABLES or anchor.head.split()[-1] in lexicon.WEARABLES):
+    if direction == "in" and (anchor.head in lexicon.WEARABLES or anchor.head.split()[-1] in lexicon.WEARABLES
+                              or anchor.head.endswith("dress")):
         return None  # "the man in the blue jacket" wears it
+    if anchor.head in lexicon.POSITION_WORDS - {"hand"}:  # "in the far corner next to the bookcase": a place in the photo
+        return None
     if direction == "of" and anchor.region is not None and anchor.relation is None:
         return None
     return Relation(direction, anchor)  # type: ignore[arg-type]

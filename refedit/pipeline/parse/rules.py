@@ -34,13 +34,14 @@ _POLITE = re.compile(
     r"would someone|would somebody|would anyone|is anyone able to|anyone able to|someone|somebody|anyone|"
     r"would love it if (?:someone|somebody|anyone|you) could|i'd love it if (?:someone|somebody|anyone|you) could|"
     r"looking for (?:someone|somebody|anyone) (?:to|who can)|need (?:someone|somebody) to|need help|"
-    r"hi all|hey all|hi everyone|hello|how do i|how can i|how would i|"
+    r"hi all|hey all|hi everyone|hello|how do i|how can i|how would i|how about we|what if we|why don't we|why don't you|"
+    r"maybe we could|maybe we can|we should|we need to|can we just|"
     r"any chance|why not|maybe|perhaps|ok|okay|alright|hey|hi|now|also|then|and|next|just|so|actually|sorry|oops|"
     r"no wait|wait|i meant|i mean|undo that and|undo that,? then|"
     r"i (?:want|need|would like|'d like)(?= (?:" + "|".join(_COMMAND_WORDS) + r") ))\b[ ,]*)+"
 )
 #: "how about making the sofa green": the gerund as the command
-_GERUND = re.compile(r"^(?:how about|what about) (?P<v>making|removing|replacing|turning|changing|adding|putting|"
+_GERUND = re.compile(r"^(?:how about|what about|(?:would you |do you |could you )?mind) (?P<v>making|removing|replacing|turning|changing|adding|putting|"
                      r"swapping|painting|erasing|deleting|getting rid of|giving|colou?ring) ")
 _GERUNDS = {"making": "make", "removing": "remove", "replacing": "replace", "turning": "turn", "changing": "change",
             "adding": "add", "putting": "put", "swapping": "swap", "painting": "paint", "erasing": "erase",
@@ -50,12 +51,12 @@ _GERUNDS = {"making": "make", "removing": "remove", "replacing": "replace", "tur
 _TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx|ty|too|as well|also|for me|now|instead|"
                               r"over there|lol|haha+|lmao|asap|again|for (?:amazon|ebay|etsy|instagram|insta|facebook|"
                               r"tiktok|shopify|my (?:shop|store|website|listing|profile)|the listing)|like (?:it|they) "
-                              r"used to be|like (?:it|they) (?:was|were)|like before))+$")
+                              r"used to be|like (?:it|they) (?:was|were)|like before|completely|entirely|totally|fully|altogether))+$")
 #: "the dog that's on the couch" (never a possessive: "'s" after these words is "is")
 _CONTRACTION = re.compile(r"\b(that|who|which|what|there|where)'s\b")
 #: "a bit bigger", "a lot taller": the degree goes, the comparative is the change
 _DEGREE = re.compile(
-    r"\b(?:a (?:little )?bit|a little|a lot|a tad|slightly|much|way|somewhat|even|far) (?=(?:more|less|"
+    r"\b(?:a (?:little )?bit|a little|a lot|a tad|slightly|much|way|somewhat|even|far) (?=(?:more|less|[a-z]{3,}ier|"
     + "|".join(sorted(lexicon.COMPARATIVES | {"bigger", "larger", "smaller"})) + r")\b)"
 )
 _FROM_IMAGE = re.compile(r" (?:from|out of|off|in) (?:the|this|my) (?:image|photo|picture|photograph|scene|frame|shot|pic)$")
@@ -82,13 +83,18 @@ COMMANDS = ("remove delete erase eliminate replace swap substitute exchange swit
             "render blur darken brighten lighten sharpen desaturate increase decrease reduce").split()
 
 
+#: what refedit cannot do: it edits an object in place
+_UNSUPPORTED = re.compile(r"^(?:move|shift|drag|nudge|slide|reposition|rotate|flip|mirror|tilt|crop(?! out)|zoom|resize|rescale|"
+                          r"relocate)\b")
+
+
 def corrected_command(text: str) -> str | None:
     """``text`` with its first word replaced by the command it is a slip of (``remvoe`` -> ``remove``: close by
     :func:`difflib.get_close_matches`, ratio >= 0.8), or None when it is no such slip."""
     import difflib
 
     first, _, rest = text.partition(" ")
-    if first in COMMANDS or len(first) < 4:
+    if first in COMMANDS or len(first) < 4 or _UNSUPPORTED.match(text):
         return None
     close = difflib.get_close_matches(first, COMMANDS, n=1, cutoff=0.8)
     return f"{close[0]} {rest}" if close and rest else None
@@ -106,14 +112,22 @@ _LOOK = "|".join(sorted(lexicon.COLOURS | lexicon.MATERIALS, key=len, reverse=Tr
 _COLOUR_WORDS = "|".join(sorted(lexicon.COLOURS, key=len, reverse=True))
 #: the object a statement is about ("the dog should be removed"): a determiner first, so no verb or pronoun is taken
 _SUBJECT = r"(?P<t>(?:the|this|that|these|those|his|her|their|its|my|our|your|all the|both) .+?)"
-_MODAL = r"(?:should|must|needs? to|has to|have to|could|can|ought to|will have to|is going to|are going to)"
+_MODAL = r"(?:should|must|needs? to|has to|have to|could|can|ought to|will have to|is going to|are going to|is to|are to)"
 _GONE = r"(?:removed|deleted|erased|gone|taken out|taken away|cut out|edited out|cropped out|wiped out|rubbed out)"
 _PICTURE = r"(?:the|this|my) (?:image|photo|picture|pic|shot|frame|scene|photograph)"
 #: statements of what the picture should look like, as the commands they mean (first match wins)
 _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
     # "the vase could be replaced with a lamp", "have the cat replaced by a fox"
     (rf"^{_SUBJECT} {_MODAL} be (?:replaced|swapped|exchanged|substituted) (?:with|by|for) (?P<n>.+)$", r"replace \g<t> with \g<n>"),
-    (rf"^(?:have|get) {_SUBJECT} (?:replaced|swapped|exchanged|substituted) (?:with|by|for) (?P<n>.+)$", r"replace \g<t> with \g<n>"),
+    (rf"^(?:have|get|i'd like|i would like|i want|i need|i'd prefer) {_SUBJECT} (?:replaced|swapped|exchanged|substituted) "
+     r"(?:with|by|for) (?P<n>.+)$", r"replace \g<t> with \g<n>"),
+    # "let there be a rainbow over the hills", "i'd like a snowman in the front yard": an addition
+    (r"^(?:let there be|there should be|i want there to be|i'd like there to be|can we have|could we have|i'd like|"
+     r"i would like|i want|i need) (?P<n>(?:a|an|some|more) [a-z][a-z -]*? (?:over|above|in|on|next to|beside|behind|"
+     r"under|below|in front of|near|by) (?:the|his|her|their|its|my|our) .+)$", r"add \g<n>"),
+    # "give me a version without the scaffolding": a removal
+    (r"^(?:give me|show me|make|create|i want|i'd like|can i have|can i get) (?:a |an |the )?(?:version|copy|photo|picture|"
+     r"pic|image|one|shot) (?:without|minus|with no) (?P<t>.+)$", r"remove \g<t>"),
     # "the dog should be removed", "the man on the left has to go", "the tree needs removing"
     (rf"^{_SUBJECT} {_MODAL} (?:be {_GONE}|go|disappear|vanish|be gone)$", r"remove \g<t>"),
     (rf"^{_SUBJECT} needs? (?:removing|deleting|erasing|taking out|to go)$", r"remove \g<t>"),
@@ -243,7 +257,8 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
 ))
 #: "make the jacket a darker grey": the shade is the look (no "a": not a new object)
 _A_SHADE = re.compile(r"^(?P<pre>(?:make|paint|colou?r|turn|dye|recolou?r) .+?) a (?P<n>(?:darker|lighter|brighter|deeper|"
-                      r"paler|warmer|cooler|softer|richer|different|nicer) (?:shade of )?[a-z-]+)$")
+                      r"paler|warmer|cooler|softer|richer|different|nicer|deep|dark|light|pale|bright|soft|muted|rich|warm|"
+                      r"cool|dusty|vivid|subtle) (?:shade of )?[a-z-]+(?: [a-z-]+)?)(?: shade| colou?r| tone| hue)?$")
 #: "the second last bottle", "the 2nd to last car", "next to last": counted from the end
 _SECOND_LAST = re.compile(r"\b(?:second|2nd|next)(?: to| from the| from)? last\b")
 #: "person #2 from the left": the second person from the left
@@ -338,6 +353,19 @@ def _message(text: str) -> str:
     return _resolve_reference(_POLITE.sub("", text))
 
 
+def _object_of_verb(clause: str) -> str | None:
+    """The object of a clause whose verb acts on it ("my grandad loved this car", "the previous owners left a broken
+    swing set in the backyard"), not of a linking or progressive verb ("the rug is too bright", "two dogs are
+    playing"); None when there is none."""
+    doc = load_nlp()(clause)
+    verb = next((t for t in doc[1:] if t.pos_ == "VERB" and t.tag_ in ("VBD", "VBZ", "VBP")
+                 and t.lemma_ not in ("be", "look", "seem", "appear", "show", "contain")), None)  # fmt: skip
+    if verb is None or verb.i + 1 >= len(doc):
+        return None
+    rest = doc[verb.i + 1 :].text
+    return rest if _NOUN_PHRASE.match(rest) and not _is_image(rest) else None
+
+
 def _named_in(clause: str) -> str | None:
     """The object an earlier clause names ("see the lamp by the window", "there's a bag next to the towel", "the rug
     is too bright", "the photo shows three kids on a bench"), or None."""
@@ -347,6 +375,8 @@ def _named_in(clause: str) -> str | None:
     clause = _IS_REL.sub(" ", clause)  # "that blob is on the lens": the blob on the lens
     if not _NOUN_PHRASE.match(clause):
         return None
+    if (obj := _object_of_verb(clause)) is not None:  # "my mum hates the tattoo on my arm": the tattoo
+        return obj
     if m := _SUBJECT_VERB.match(clause):
         clause = m["np"]
         if _is_image(clause) and _NOUN_PHRASE.match(m["rest"] or ""):  # "the photo shows three kids": the kids
@@ -518,6 +548,8 @@ def _global_or_none(target: str, new: str) -> Parsed | None:
         return None
     if _object_look(target, new):
         return Parsed("modify", clean_phrase(target), _new(new))
+    if _object_thing(target, new):  # "turn it back into a cat": the object becomes another
+        return Parsed("replace", clean_phrase(target), _new(new))
     new = _new(new)
     if not new or set(new.split()) & lexicon.VAGUE_WORDS:
         raise UnclearInstruction(f"{new or 'the instruction'!r} does not say what to change; name an object")
@@ -529,15 +561,36 @@ def _object_look(target: str, new: str) -> bool:
     picture ("make it night", "make it brighter", "make it black and white" stay whole-image edits)."""
     rest, _ = strip_determiners(clean_phrase(target))
     words = _new(new).split()
-    return (rest in lexicon.PRONOUNS and bool(words) and all(w in _OBJECT_LOOKS for w in words)
+    looks = [w for w in words if w not in ("more", "less", "slightly")]  # "make it less orange"
+    return (rest in lexicon.PRONOUNS and bool(looks) and all(w in _OBJECT_LOOKS for w in looks)
             and " ".join(words) not in ("black and white", "black white"))  # fmt: skip
 
 
 _OBJECT_LOOKS = lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES
+#: what "turn it into a ..." makes of the whole picture, not of an object
+_STYLE_NOUNS = frozenset("painting sketch drawing watercolour watercolor cartoon illustration comic anime photo photograph "
+                         "picture postcard poster render scene landscape masterpiece mosaic collage version oil pencil "
+                         "charcoal vector pixel art style look mood movie film poster still day night morning evening "
+                         "sunset sunrise winter summer spring autumn fall".split())
+
+
+def _object_thing(target: str, new: str) -> bool:
+    """"turn it into a cat", "change it to a dog": "it" (not "the picture") becomes a new object, not a new style."""
+    rest, _ = strip_determiners(clean_phrase(target))
+    words = clean_phrase(new).split()
+    return (rest == "it" and len(words) >= 2 and words[0] in ("a", "an") and not set(words) & _STYLE_NOUNS
+            and not is_attribute_phrase(" ".join(words[1:])))  # fmt: skip
 
 
 def _replace_or_modify(target: str, new: str) -> Parsed:
+    """A look ("red", "a deep berry shade", "a soft sage green colour") is a modification, a thing a replacement."""
+    if m := _NAMED_SHADE.match(_new(new)):
+        return Parsed("modify", target, m["n"])
     return Parsed("modify" if is_attribute_phrase(new) else "replace", target, _new(new))
+
+
+#: a look named as a shade or colour ("deep berry shade", "dark walnut colour")
+_NAMED_SHADE = re.compile(r"^(?P<n>[a-z][a-z -]*?) (?:shade|colou?r|tone|hue|finish)$")
 
 
 # Each template: (regex over the normalised instruction, builder(match) -> Parsed | None).
@@ -572,7 +625,8 @@ def _sep(words: str) -> str:
 
 _REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|take off|cut out|clear away|clear|wipe out|"
                  r"rub out|edit out|crop out|throw away|discard|ditch|scrap|lose|airbrush out|photoshop out|scrub out|"
-                 r"blot out|paint over|vanish|zap|nuke|clean up|clear up|tidy up|tidy away")  # fmt: skip
+                 r"blot out|paint over|vanish|zap|nuke|clean up|clear up|tidy up|tidy away|knock out|chuck out|chuck|toss out|"
+                 r"toss|bin|axe|unclip|unhook|detach|unplug|unpin|get shot of")  # fmt: skip
 _DISTANCE = frozenset("furthest farthest further farther far away across apart opposite distant".split())
 #: "remove the logo from the shirt": the thing removed is on the other one (not "from the left": a position)
 _FROM_OWNER = re.compile(r"^(?P<t>.+?) (?:from|off|off of) (?P<o>(?:the|his|her|their|its|my|this|that) (?P<w>[a-z-]+).*)$")
@@ -620,8 +674,16 @@ def _remove(m: re.Match[str]) -> Parsed:
 @template(r"^(?:make|let|have) (?P<t>.+?) (?:disappear|vanish|go away)$")
 @template(r"^(?:take|cut|edit|crop|rub|wipe|photoshop|airbrush) (?P<t>.+?) (?:out|away|off)$")
 @template(r"^(?:take|pull|get) (?P<t>.+? off (?:of )?(?:the|his|her|their|its|my) .+)$")
+@template(r"^(?:wipe|brush|scrape|peel|pick|knock|shake|wash|clean|rinse|sweep) (?P<t>.+? (?:off|from|out of) (?:of )?(?:the|his|"
+          r"her|their|its|my|this|that) .+)$")
 def _disappear(m: re.Match[str]) -> Parsed:
     return Parsed("remove", _removed(m["t"]), None)
+
+
+@template(r"^(?:take|get|pull|lift|fish) (?P<t>.+?) out of (?P<o>(?:the|his|her|their|its|my|our|a) .+)$")
+def _out_of(m: re.Match[str]) -> Parsed | None:
+    """"take the toy out of the baby's hand", "take the dishes out of the sink": what is in the other thing goes."""
+    return None if _is_image(m["o"]) else Parsed("remove", f"{m['t']} in {m['o']}", None)
 
 
 @template(
@@ -641,6 +703,12 @@ def _instead_of_look(m: re.Match[str]) -> Parsed | None:
     if parsed.action != "modify":
         return None
     return Parsed("modify", f"{parsed.target} from {m['old']}", parsed.replacement)
+
+
+@template(r"^(?:swap|switch|bring|put) in (?P<n>.+?) (?:for|in place of|instead of) (?P<t>.+)$")
+def _swap_in(m: re.Match[str]) -> Parsed:
+    """"swap in a red bicycle for the scooter": the scooter is replaced."""
+    return Parsed("replace", m["t"], _new(m["n"]))
 
 
 @template(r"^substitute (?P<a>.+?) for (?P<b>.+)$")
@@ -675,7 +743,8 @@ _PLACE_WORDS = {
     "below": "below", "under": "below", "underneath": "below", "beneath": "below", "behind": "behind",
     "next to": "next-to", "close to": "next-to", "beside": "next-to", "near": "next-to", "alongside": "next-to",
     "between": "between", "to": None, "on": None, "onto": None, "in": None, "into": None, "inside": None,
-    "around": None, "round": None, "against": "next-to", "by": "next-to",
+    "around": None, "round": None, "against": "next-to", "by": "next-to", "facing": "in-front-of",
+    "at the edge of": "next-to", "on the edge of": "next-to", "at the foot of": "next-to",
 }  # fmt: skip
 #: how the new thing is posed where it goes ("add a cat sitting on the sofa"): not part of what it is
 _POSE = re.compile(r" (?:sitting|standing|lying|laying|sleeping|resting|perched|hanging|floating|flying|leaning|"
@@ -685,7 +754,8 @@ _SIDE_PLACE = re.compile(rf"^{_SIDE_OF.replace('(?:left|right)', '(?P<side>left|
 _NAMED = re.compile(rf"^(?:{_DEFINITE}|his|her|their|its|him|them|it|both|every|each|all)\b|^[a-z]+'s? ")
 
 
-@template(r"^(?:add|put|place|draw|insert|hang|mount|stick|set up|photoshop|paste|edit in) (?P<rest>.+)$")
+@template(r"^(?:add|put|place|draw|insert|hang|mount|stick|set up|photoshop|paste|edit in|bring in|pop|throw in|slap|"
+          r"plonk|add in|drop in|sneak in|include) (?P<rest>.+)$")
 def _add(m: re.Match[str]) -> Parsed | None:
     """"add a hat to the dog" (on the dog), "add a cup to the left of the book", "put a lamp next to the
     sofa" (placed beside it). The new object ends at the first such word that a named target follows."""
@@ -851,6 +921,13 @@ _STATES = {"roll up": "rolled up", "roll down": "rolled down", "tuck in": "tucke
 _STATE_VERB = re.compile(r"^(?P<v>" + "|".join(sorted(_STATES, key=len, reverse=True)) + r") (?P<t>.+?)(?P<p> up| in| on| off| down)?$")
 
 
+@template(r"^(?:cut|trim|crop|shorten) (?P<t>(?:his|her|their|its|the|my) .+?) (?:to|into) (?P<n>(?:a |an )?[a-z][a-z -]*"
+          r"(?:length|bob|cut|style|crop|fade|short|long))$")
+def _cut_to(m: re.Match[str]) -> Parsed:
+    """"cut her hair to shoulder length", "trim his beard into a goatee style": the same thing, a new cut."""
+    return Parsed("modify", m["t"], _new(m["n"]))
+
+
 @template(_STATE_VERB.pattern)
 def _state(m: re.Match[str]) -> Parsed | None:
     """"roll up his sleeves", "tuck the shirt in", "open her eyes", "turn the lamp on": the same thing in a new state."""
@@ -863,7 +940,8 @@ def _state(m: re.Match[str]) -> Parsed | None:
 #: what people ask a person or animal to do -> how it then looks ("make the girl smile": smiling)
 _ACTS = {"smile": "smiling", "laugh": "laughing", "cry": "crying", "frown": "frowning", "wink": "winking",
          "yawn": "yawning", "sleep": "sleeping", "sing": "singing", "dance": "dancing", "jump": "jumping",
-         "sit": "sitting", "stand": "standing", "run": "running", "look happy": "happy", "look sad": "sad",
+         "sit": "sitting", "stand": "standing", "run": "running", "glow": "glowing", "shine": "shining",
+         "sparkle": "sparkling", "light up": "lit up", "look happy": "happy", "look sad": "sad",
          "look angry": "angry", "look surprised": "surprised", "look older": "older", "look younger": "younger"}  # fmt: skip
 
 
@@ -1029,6 +1107,9 @@ class RulesParser:
         text = normalise(instruction)
         if not text:
             raise UnclearInstruction("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
+        if _UNSUPPORTED.match(text):
+            raise UnclearInstruction(f"{instruction.strip()!r} moves, turns or crops; refedit edits an object where it is "
+                                     "(remove it, replace it, change how it looks, or add something beside it)")
         parsed = match_templates(text)
         if parsed is None and (fixed := corrected_command(text)) is not None:  # "remvoe the cat"
             parsed = match_templates(fixed)
