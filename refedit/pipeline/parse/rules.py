@@ -292,9 +292,10 @@ _QUOTED = re.compile(r"(?<![A-Za-z])'([A-Za-z][A-Za-z -]*)'(?![A-Za-z])")
 _CLAUSES = re.compile(r"\s*(?:[.?!;]+|,| - | -- | — | – )\s*")
 #: what leads into an earlier clause's object ("there are two cats", "i meant the red car", "what is that thing")
 _LEAD_IN = re.compile(r"^(?:(?:no|nope|wait|sorry|oops|ok|okay|hmm|well|so|actually|see|look at|look|i meant|i mean|i said|"
-                      r"i wanted|i want|i see|i can see|you can see|can you see|i'm talking about|i am talking about|there is|there are|there's|what is|what are|"
-                      r"what's|whatever|do you see|you see|notice|it's|it is|not|the other one|that's|that is|of|among|out of|from|he's|she's|"
-                      r"they're|he is|she is|they are|the only problem is|the problem is|the issue is|my problem is)\b ?)+")
+                      r"i wanted|i want|i see|i can see|you can see|can you see|i'm talking about|i am talking about|"
+                      r"there is|there are|there's|what is|what are|what's|whatever|do you see|you see|notice|it's|it is|"
+                      r"not|the other one|that's|that is|of|among|out of|from|he's|she's|they're|he is|she is|they are|"
+                      r"the only problem is|the problem is|the issue is|my problem is)\b ?)+")
 #: an object named in an earlier clause
 _NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|his|her|their) [a-z][a-z' -]*$")
 #: a later clause's command on something already named: "remove that", "make it blue", "remove the one on the left"
@@ -326,6 +327,10 @@ _CONTEXT_ONLY = re.compile(r"^(?:hi|hello|hey|hiya|thanks|thank you|this is|thes
                            r"awesome|cool|love it|wow|amazing)\b")
 
 
+#: an earlier clause the command needs though it names nothing ("instead of the vase, place a lamp", "leave the sky,
+#: but ...")
+_NEEDED = re.compile(r"(?:instead of|rather than|in place of|after|before|once|if|when|where|change nothing|edit nothing|"
+                     r"touch nothing|don't|do not|dont|leave|keep|not)\b")
 #: a command that needs an earlier clause: "remove it", "put sprinkles on it", "give her a hat", "the one on the left"
 _REFERS_BACK = re.compile(r"\b(?:it|them|him|that|this|those|these|there)\b|\bher(?= (?:a|an|some|the)\b|$)|\bones?\b")
 
@@ -399,18 +404,14 @@ def _resolve_reference(text: str) -> str:
     if (who := _WHO_IS.match(last)) and len(earlier) == 1 and _is_command(earlier[0]):
         return f"{_FROM_IMAGE.sub('', earlier[0])} {who['q']}"  # "remove my ex from this pic, he's the one on the right"
     last = _statement(_TRAILING_PLEASE.sub("", _POLITE.sub("", last)))  # "..., can you remove it please"
-    named: str | None = None  # the latest object named, and whether a clause only ruled one out ("not that dog")
+    named: str | None = None  # the latest object an earlier clause named ("not that dog" names a dog too)
     for clause in earlier:
-        negated = bool(re.match(r"^(?:no,? )?not\b|^wrong\b", clause))
         phrase = _named_in(clause)
         if phrase is None:
             continue
         phrase = re.sub(r"^(?:that|this|those|these|a|an|my|some)\b", "the", phrase)
         if (one := re.match(r"^the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>.*)$", phrase)) and named:
-            phrase = _one_as(named, one["o"], one["q"], one["rest"])
-        elif negated:  # "not that dog": a dog, but not that one
-            named = phrase
-            continue
+            phrase = _one_as(named, one["o"], one["q"], one["rest"])  # "not that dog, the one on the right"
         named = phrase
     m = _REFERS.match(last)
     if named is not None and (m is None or m["verb"].split()[0] not in _CLAUSE_VERBS) and _is_command(last):
@@ -418,9 +419,7 @@ def _resolve_reference(text: str) -> str:
         swapped = re.sub(r"\b(?:it|them|him)\b|\bher(?= (?:a|an|some|the)\b|$)", named, last, count=1)
         if swapped != last:
             return swapped
-    if named is None and _is_command(last) and not any(re.match(r"(?:instead of|rather than|in place of|after|before|once|"
-                                                                 r"if|when|where|change nothing|edit nothing|touch nothing|don't|do not|dont|leave|keep|not)\b", c)
-                                                     for c in earlier):
+    if named is None and _is_command(last) and not any(_NEEDED.match(c) for c in earlier):
         return last  # "looks good! can you make it a little brighter?": nothing named before
     if named is None or m is None or m["verb"].split()[0] not in _CLAUSE_VERBS:
         if all(re.match(r"^(?:no|nope|wrong(?: one)?|not (?:that|this|the) [a-z ]+|sorry|oops|wait)$", c) for c in earlier):
