@@ -7,13 +7,14 @@ COLOURS = frozenset(
     "red green blue yellow orange purple violet pink brown black white grey gray silver gold golden beige "
     "turquoise cyan magenta teal navy maroon crimson scarlet lavender lilac olive tan ivory cream khaki "
     "bronze copper amber indigo emerald ruby coral peach mint charcoal blonde blond auburn fuchsia burgundy mauve "
-    "azure cobalt periwinkle chartreuse ochre vermilion cerulean".split()
+    "azure cobalt periwinkle chartreuse ochre vermilion cerulean sepia".split()
 )
 MATERIALS = frozenset(
     "wooden wood metal metallic glass marble stone plastic golden gold silver bronze copper steel iron "
     "leather paper concrete brick crystal ice rubber velvet woolen wool denim ceramic porcelain chrome "
     "transparent shiny matte rusty striped checkered furry fluffy polka-dotted aluminium aluminum granite silk "
-    "cotton wicker linen satin bamboo cork tiled polka-dot suede canvas".split()
+    "cotton wicker linen satin bamboo cork tiled polka-dot suede canvas gingham plaid paisley houndstooth herringbone "
+    "pinstriped argyle brass".split()
 )
 IRREGULAR_PLURALS: dict[str, str] = {
     "men": "man", "women": "woman", "people": "person", "children": "child", "mice": "mouse", "geese": "goose",

@@ -54,7 +54,7 @@ COMPOUND_NOUNS = frozenset(
     "paper towel|toilet paper|car seat|front wheel|back wheel|rear wheel|side mirror|ceiling fan|ceiling light|"
     "picnic table|park bench|fire escape|hand rail|guard rail|stop light|lamp post|mail box|post box|phone booth|"
     "garden gnome|bird house|dog house|cat tree|hot tub|bath tub|kitchen sink|front yard|back yard|wrist watch|"
-    "boat dock|rubber duck|golden retriever|accent wall|light fixture|drying rack|double-decker bus|traffic cone|"
+    "boat dock|rubber duck|coke can|soda can|beer can|golden retriever|accent wall|light fixture|drying rack|double-decker bus|traffic cone|"
     "pendant light|high chair|swing set|bunk bed|pizza box".split("|")
 )
 DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every", "each", "both",
@@ -156,7 +156,8 @@ LOOK_VERBS: dict[str, str] = {
     "desaturate": "desaturated", "pixelate": "pixelated", "saturate": "more saturated", "whiten": "whiter",
     "gild": "golden", "redden": "redder", "blacken": "blacker", "soften": "softer", "shrink": "smaller",
     "enlarge": "bigger", "scale up": "bigger", "scale down": "smaller", "thicken": "thicker", "widen": "wider",
-    "lengthen": "longer", "shorten": "shorter", "trim": "trimmed",
+    "lengthen": "longer", "shorten": "shorter", "trim": "trimmed", "cool down": "cooler", "warm up": "warmer",
+    "tone down": "more muted",
 }  # fmt: skip
 #: nouns for text in the picture ("the text on the sign", "the word SALE", "the shop name"): an edit of them is a new
 #: wording, kept as typed ("OPEN", "Luigi's"), on the same object

@@ -144,7 +144,8 @@ _ONE_OF_MANY = re.compile(r"^(?P<q>one|every one|each one|each|any|any one) of (
 _N_OF_THEM = re.compile(r"^(?:the )?(?:two|three|four|five|six|\d+) of (?=them$|they$)")
 
 
-def _one_of(expression: str) -> str:
+def one_of(expression: str) -> str:
+    """"the smaller of the two dogs" -> "smaller dog" (the qualifier and the noun); else ``expression``."""
     m = _ONE_OF.match(expression)
     if m is None or m["q"] not in _QUALIFIERS | frozenset(lexicon.COMPARATIVE_SIZES):
         return expression
@@ -161,7 +162,7 @@ def analyse_target(phrase: str) -> Target:
     "her shirt", "the right side", "them") into a :class:`Target`; relations to other objects nest."""
     phrase = clean_phrase(phrase)
     expression, quantified = strip_determiners(_N_OF_THEM.sub("", re.sub(r"^(?:all|both|each) of (?=them$|they$)", "", phrase)))
-    expression = _VIEWER.sub(lambda m: " " + m[1], _one_of(expression))
+    expression = _VIEWER.sub(lambda m: " " + m[1], one_of(expression))
     if (many := _ONE_OF_MANY.match(expression)) and singular(many["n"].split()[-1]) != many["n"].split()[-1]:
         *rest, last = many["n"].split()
         expression, quantified = " ".join([*rest, singular(last)]), quantified or many["q"] != "one"
@@ -249,7 +250,8 @@ def possessive_target(expression: str) -> Target | None:
 #: "the balloon (that) the girl is holding", "the bag the man carries": what an owner holds or wears is the owner's
 _HELD = re.compile(r"^(?P<t>[a-z][a-z -]*?) (?:that |which )?(?P<o>(?:the|a|an|his|her|their|my|our|your|this|that) "
                    r"[a-z][a-z -]*?) (?:is |are |was |were |has |have )?(?:holding|carrying|wearing|holds|carries|"
-                   r"wears|wore|held|carried|has on|has|have|got|is holding on to|clutching|clutches)$")
+                   r"wears|wore|held|carried|has on|has|have|got|is holding on to|clutching|clutches|casts|is casting|cast|makes|leaves)"
+                   r"(?: (?:on|onto|across|over) .+)?$")
 
 
 def held_target(expression: str) -> Target | None:

@@ -17,6 +17,7 @@ from refedit.pipeline.parse.plan import (
     GLOBAL_TARGET,
     analyse_target,
     between_target,
+    one_of,
     build_plan,
     clean_phrase,
     is_wording,
@@ -34,7 +35,10 @@ _POLITE = re.compile(
     r"would someone|would somebody|would anyone|is anyone able to|anyone able to|someone|somebody|anyone|"
     r"would love it if (?:someone|somebody|anyone|you) could|i'd love it if (?:someone|somebody|anyone|you) could|"
     r"looking for (?:someone|somebody|anyone) (?:to|who can)|need (?:someone|somebody) to|need help|"
-    r"hi all|hey all|hi everyone|hello|how do i|how can i|how would i|how about we|what if we|why don't we|why don't you|"
+    r"hi all|hey all|hi everyone|hello|hi+|hey+|yo|omg|so+|um+|uh+|lol|haha+|quick one:?|quick question:?|"
+    r"i was wondering (?:if|whether) (?:you|someone|anyone) (?:could|can|would)|not sure if this is possible,? but|"
+    r"not sure if (?:you|anyone) can,? but|if possible|if you can|what i want is for|what i'd like is for|"
+    r"how do i|how can i|how would i|how about we|what if we|why don't we|why don't you|"
     r"maybe we could|maybe we can|we should|we need to|can we just|"
     r"any chance|why not|maybe|perhaps|ok|okay|alright|hey|hi|now|also|then|and|next|just|so|actually|sorry|oops|"
     r"no wait|wait|i meant|i mean|undo that and|undo that,? then|"
@@ -51,7 +55,8 @@ _GERUNDS = {"making": "make", "removing": "remove", "replacing": "replace", "tur
 _TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx|ty|too|as well|also|for me|now|instead|"
                               r"over there|lol|haha+|lmao|asap|again|for (?:amazon|ebay|etsy|instagram|insta|facebook|"
                               r"tiktok|shopify|my (?:shop|store|website|listing|profile)|the listing)|like (?:it|they) "
-                              r"used to be|like (?:it|they) (?:was|were)|like before|completely|entirely|totally|fully|altogether))+$")
+                              r"used to be|like (?:it|they) (?:was|were)|like before|completely|entirely|totally|fully|altogether|a bit|"
+                              r"a little|a little bit|slightly|a touch|a tad))+$")
 #: "the dog that's on the couch" (never a possessive: "'s" after these words is "is")
 _CONTRACTION = re.compile(r"\b(that|who|which|what|there|where)'s\b")
 #: "a bit bigger", "a lot taller": the degree goes, the comparative is the change
@@ -61,7 +66,8 @@ _DEGREE = re.compile(
 )
 _FROM_IMAGE = re.compile(r" (?:from|out of|off|in) (?:the|this|my) (?:image|photo|picture|photograph|scene|frame|shot|pic)$")
 #: a forum post's tag ("[Request]", "Request:", "[Help]")
-_TAG = re.compile(r"^(?:\[[a-z ]+\]|(?:request|req|help|edit request|photoshop request):)\s*")
+_TAG = re.compile(r"^(?:\[[a-z ]+\]|(?:request|req|help|edit request|photoshop request|quick one|quick question|"
+                  r"(?:posting|asking) (?:this )?(?:for|on behalf of) [a-z' ]+?):)\s*")
 #: "..., he's the one on the right": who the target is, said after the command
 _WHO_IS = re.compile(r"^(?:he|she|it|they)(?:'s| is| are|'re) the (?:one|ones|guy|girl|man|woman|person|kid) (?P<q>.+)$")
 _ARTICLE = re.compile(r"^(?:a|an|the|some|one more|one|another)\s+")
@@ -85,7 +91,7 @@ COMMANDS = ("remove delete erase eliminate replace swap substitute exchange swit
 
 #: what refedit cannot do: it edits an object in place
 _UNSUPPORTED = re.compile(r"^(?:move|shift|drag|nudge|slide|reposition|rotate|flip|mirror|tilt|crop(?! out)|zoom|resize|rescale|"
-                          r"relocate)\b")
+                          r"relocate|straighten (?:the )?horizon|level (?:the )?horizon|fix (?:the )?horizon)\b")
 
 
 def corrected_command(text: str) -> str | None:
@@ -133,7 +139,10 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     (rf"^{_SUBJECT} needs? (?:removing|deleting|erasing|taking out|to go)$", r"remove \g<t>"),
     (rf"^(?:have|get) {_SUBJECT} {_GONE}$", r"remove \g<t>"),
     # "i need the lamp gone", "i want the bin out of the picture", "i don't want the trash can in the photo"
-    (rf"^(?:i (?:need|want|wanted|would like|'d like)|i'd like) {_SUBJECT} (?:{_GONE}|out of {_PICTURE})$", r"remove \g<t>"),
+    (rf"^(?:(?:i|we|she|he|they) (?:need|want|wanted|would like|'d like)|(?:i|we|she|he|they)'d like|(?:she|he) "
+     rf"(?:wants|needs)) {_SUBJECT} (?:{_GONE}|out of {_PICTURE})$", r"remove \g<t>"),
+    # "the second window on the top floor should be lit up": the state a verb gives it
+    (rf"^{_SUBJECT} {_MODAL} be (?:lit up|lit|switched on|turned on)$", r"light up \g<t>"),
     (rf"^i (?:don't|do not|dont) (?:want|need|like) (?!.* to (?:be|look|become|turn) ){_SUBJECT}(?: (?:in|on) {_PICTURE})?$",
      r"remove \g<t>"),
     # "the sign should say welcome": new wording for the text on it
@@ -248,6 +257,8 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"\b(?:half|a third of) (?:the|its) size\b", "smaller"),
     (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
     (r"\bwhatever (?:that|this|it) is\b", "the thing"),
+    (r"\bwhatever (?:that|this) (?P<x>[a-z][a-z -]*?) is\b", r"the \g<x>"),  # "whatever that black thing is on ..."
+    (r"\b(?P<w>floor|knee|ankle|shoulder|waist|calf|thigh|elbow|chin|hip)[- ]length\b", r"\g<w>-length"),
     (r"\beverything (?=(?:on|in|under|behind|inside|next to|near|at) (?:the|this|that|his|her|my) )", "all the things "),
     # "the cat please change to dog", "the dog, make it white": the object said first
     (r"^(?P<t>(?:the|this|that) [a-z ]+?),? (?:please )?(?P<v>change|turn) (?:it |them )?(?P<p>to|into) (?P<n>.+)$",
@@ -278,9 +289,17 @@ def _as_typed(instruction: str, phrase: str) -> str:
 
 def _symbols(text: str) -> str:
     """``text`` without emoji, pictographs and emphasis marks ("make the shirt *blue* 🔴" -> "make the shirt blue")."""
-    keep = (ch for ch in text if ch not in "*\"“”«»_~" and unicodedata.category(ch) not in ("So", "Sk", "Cf", "Co", "Cs")
-            and ch != "\ufe0f")  # fmt: skip
-    return _QUOTED.sub(r"\1", "".join(keep))
+    keep = ("\x00" if unicodedata.category(ch) == "So" else ch for ch in text
+            if ch not in "*\"“”«»_~" and unicodedata.category(ch) not in ("Sk", "Cf", "Co", "Cs") and ch != "\ufe0f")
+    # an emoji between two clauses ends the first, as a full stop would ("sooo the dog photobombed our pic 😂 can you
+    # ..."); inside a phrase ("remove the 🐶 dog") or at the end it is only dropped
+    text = _EMOJI_STOP.sub(lambda m: m[1] + ". ", "".join(keep))
+    return _QUOTED.sub(r"\1", re.sub(r"\s*\x00[\s\x00]*", " ", text))
+
+
+#: emoji (marked \x00) after a word that can end a clause and before another word: a full stop
+_EMOJI_STOP = re.compile(r"(\b(?!(?:a|an|the|my|his|her|their|our|this|that|of|with|on|in|to|and|or|some)\b)[A-Za-z']+)"
+                         r"[\s\x00]*\x00[\s\x00]*(?=[A-Za-z])")
 
 
 #: a word in single quotes ("the 'red' car"), not an apostrophe ("the girl's", "don't")
@@ -295,7 +314,8 @@ _LEAD_IN = re.compile(r"^(?:(?:no|nope|wait|sorry|oops|ok|okay|hmm|well|so|actua
                       r"i wanted|i want|i see|i can see|you can see|can you see|i'm talking about|i am talking about|"
                       r"there is|there are|there's|what is|what are|what's|whatever|do you see|you see|notice|it's|it is|"
                       r"not|the other one|that's|that is|of|among|out of|from|he's|she's|they're|he is|she is|they are|"
-                      r"the only problem is|the problem is|the issue is|my problem is)\b ?)+")
+                      r"the only problem is|the problem is|the issue is|my problem is|lol|omg|haha+|so+|yo|hi+|hey+|"
+                      r"um+|uh+|ok so)\b ?)+")
 #: an object named in an earlier clause
 _NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|his|her|their) [a-z][a-z' -]*$")
 #: a later clause's command on something already named: "remove that", "make it blue", "remove the one on the left"
@@ -365,23 +385,26 @@ def _object_of_verb(clause: str) -> str | None:
     doc = load_nlp()(clause)
     verb = next((t for t in doc[1:] if t.pos_ == "VERB" and t.tag_ in ("VBD", "VBZ", "VBP")
                  and t.lemma_ not in ("be", "look", "seem", "appear", "show", "contain")), None)  # fmt: skip
-    if verb is None or verb.i + 1 >= len(doc):
+    if verb is None:
         return None
-    rest = doc[verb.i + 1 :].text
-    return rest if _NOUN_PHRASE.match(rest) and not _is_image(rest) else None
+    rest, subject = doc[verb.i + 1 :].text, doc[: verb.i].text
+    if _NOUN_PHRASE.match(rest) and not _is_image(rest.split(" ", 1)[-1].split(" ")[-1]):
+        return rest
+    # "the dog photobombed our family pic": what the verb acts on is the picture, so the subject is meant
+    return subject if _NOUN_PHRASE.match(subject) else None
 
 
 def _named_in(clause: str) -> str | None:
     """The object an earlier clause names ("see the lamp by the window", "there's a bag next to the towel", "the rug
     is too bright", "the photo shows three kids on a bench"), or None."""
-    clause = _LEAD_IN.sub("", clause)
+    clause = _LEAD_IN.sub("", re.sub(r" (?:haha+|lol|lmao)$", "", clause.split(" but ")[-1]))
     if m := _THERE_IS.match(clause):
         clause = f"{m['np']} {m['where']}"
     clause = _IS_REL.sub(" ", clause)  # "that blob is on the lens": the blob on the lens
     if not _NOUN_PHRASE.match(clause):
         return None
-    if (obj := _object_of_verb(clause)) is not None:  # "my mum hates the tattoo on my arm": the tattoo
-        return obj
+    if (said := _object_of_verb(clause)) is not None:  # "my mum hates the tattoo on my arm": the tattoo
+        return said
     if m := _SUBJECT_VERB.match(clause):
         clause = m["np"]
         if _is_image(clause) and _NOUN_PHRASE.match(m["rest"] or ""):  # "the photo shows three kids": the kids
@@ -747,7 +770,8 @@ _PLACE_WORDS = {
 }  # fmt: skip
 #: how the new thing is posed where it goes ("add a cat sitting on the sofa"): not part of what it is
 _POSE = re.compile(r" (?:sitting|standing|lying|laying|sleeping|resting|perched|hanging|floating|flying|leaning|"
-                   r"parked|placed|walking|running|swimming|hiding|lying down|sitting down|curled up|asleep|sat)$")
+                   r"parked|placed|walking|running|swimming|hiding|lying down|sitting down|curled up|asleep|sat|napping|dozing|grazing|"
+                   r"playing|peeking|peeking out|sunbathing|perching|waiting|looking|relaxing|basking)$")
 _PLACE = re.compile(r" (" + "|".join(sorted(_PLACE_WORDS, key=len, reverse=True)) + r") ")
 _SIDE_PLACE = re.compile(rf"^{_SIDE_OF.replace('(?:left|right)', '(?P<side>left|right)')}(?P<t>.+)$")
 _NAMED = re.compile(rf"^(?:{_DEFINITE}|his|her|their|its|him|them|it|both|every|each|all)\b|^[a-z]+'s? ")
@@ -784,6 +808,8 @@ def _give(m: re.Match[str]) -> Parsed | None:
     if split := re.match(r"^(?P<t>.+?) (?P<n>(?:a|an|some) .+)$", m["rest"]):
         if _is_image_noun(split["t"]) or (_is_image(split["t"]) and _LOOK_NOUN.search(split["n"])):
             return _global_or_none(split["t"], split["n"])  # "give the photo a vintage look"
+        if _FINISH.search(split["n"]):  # "give the sofa a velvet finish": a new look of the sofa
+            return Parsed("modify", split["t"], _new(split["n"]))
         return Parsed("add", split["t"], _new(split["n"]))
     if split := re.match(r"^(?P<t>him|her|them|it) (?P<n>.+)$", m["rest"]):
         return Parsed("add", split["t"], _new(split["n"]))
@@ -799,6 +825,8 @@ def _give(m: re.Match[str]) -> Parsed | None:
     return None
 
 
+#: the last word of a look given to an object ("a velvet finish", "a wood texture", "a fresh coat of paint")
+_FINISH = re.compile(r" (?:finish|texture|coat of paint|paint job|makeover|look|sheen|glaze|patina)$")
 #: the last word of a new look, not a new object ("a vintage look", "a film grain effect")
 _LOOK_NOUN = re.compile(r" (?:look|style|feel|vibe|filter|effect|tone|glow|finish|makeover|aesthetic|treatment)$")
 
@@ -916,7 +944,8 @@ _STATES = {"roll up": "rolled up", "roll down": "rolled down", "tuck in": "tucke
            "fold": "folded", "unfold": "unfolded", "untangle": "untangled", "iron": "ironed", "fix": "fixed",
            "repair": "repaired", "mend": "mended", "light": "lit", "switch on": "switched on", "turn on": "switched on",
            "switch off": "switched off", "turn off": "switched off", "extinguish": "extinguished", "melt": "melted",
-           "freeze": "frozen", "wet": "wet", "dry": "dry", "crack": "cracked", "break": "broken", "smash": "smashed"}  # fmt: skip
+           "freeze": "frozen", "wet": "wet", "dry": "dry", "crack": "cracked", "break": "broken", "smash": "smashed",
+           "light up": "lit up"}  # fmt: skip
 _STATE_VERB = re.compile(r"^(?P<v>" + "|".join(sorted(_STATES, key=len, reverse=True)) + r") (?P<t>.+?)(?P<p> up| in| on| off| down)?$")
 
 
@@ -925,6 +954,12 @@ _STATE_VERB = re.compile(r"^(?P<v>" + "|".join(sorted(_STATES, key=len, reverse=
 def _cut_to(m: re.Match[str]) -> Parsed:
     """"cut her hair to shoulder length", "trim his beard into a goatee style": the same thing, a new cut."""
     return Parsed("modify", m["t"], _new(m["n"]))
+
+
+@template(r"^(?:make|cut|turn) (?P<t>.+?) (?P<n>[a-z]+-length)$")
+def _length(m: re.Match[str]) -> Parsed:
+    """"make her dress floor-length": a new length of the same thing."""
+    return Parsed("modify", m["t"], m["n"])
 
 
 @template(_STATE_VERB.pattern)
@@ -950,8 +985,11 @@ def _act(m: re.Match[str]) -> Parsed:
 
 
 @template(r"^(?:make|turn) (?P<t>him|her|them|they) (?P<n>.+)$")
-def _make_pronoun(m: re.Match[str]) -> Parsed:
-    """"make them zebras", "make her a pirate": the people or things the image settles."""
+def _make_pronoun(m: re.Match[str]) -> Parsed | None:
+    """"make them zebras", "make her a pirate": the people or things the image settles; not "make her dress red"
+    (her dress), left to :func:`_make_attr`."""
+    if m["t"] == "her" and not re.match(r"(?:a|an|some) ", m["n"]) and split_trailing_attribute(f"her {m['n']}"):
+        return None
     return _replace_or_modify(m["t"], m["n"])
 
 
@@ -999,9 +1037,22 @@ def _with_old_attribute(phrase: str, old: str) -> str:
     """"the car on the left" + "red" -> "the red car on the left", "the groom's tie" + "black" -> "the groom's black
     tie" (the old attribute joins the target, after its determiner or owner)."""
     rest, _ = strip_determiners(phrase)
+    if (fewer := one_of(rest)) != rest:  # "the taller of the two lamps" -> "the taller lamp"
+        phrase, rest = f"the {fewer}", fewer
     if m := re.match(r"^(?:(?:my|our|your|his|her|their|its) |[a-z -]+?(?:'s|s') )", rest):
         rest = rest[m.end() :]
     return f"{phrase[: len(phrase) - len(rest)]}{old} {rest}"
+
+
+_NEW_NOT_OLD = re.compile(r"^(?P<n>[a-z][a-z -]*?),? (?:instead of|rather than|not) (?P<old>[a-z-]+(?: [a-z-]+)?)$")
+
+
+def _instead_of_old(parsed: Parsed) -> Parsed:
+    """"could the lamp be brass instead of silver": the silver lamp made brass (as "make the car red instead of blue")."""
+    m = _NEW_NOT_OLD.match(parsed.replacement or "") if parsed.action in ("modify", "replace") else None
+    if m is None or not (is_attribute_phrase(m["old"]) and is_attribute_phrase(m["n"])):
+        return parsed
+    return Parsed("modify", f"{parsed.target} from {m['old']}", m["n"], parsed.placement)
 
 
 def attribute_change(parsed: Parsed) -> Parsed:
@@ -1058,17 +1109,17 @@ def _target(parsed: Parsed, another: bool = False) -> tuple[str, Target, str | N
 
 #: "select the red car and paint it blue": the selection is the edit's object
 _SELECT_AND = re.compile(r"^(?:select|pick|choose|find|take|grab|mask|highlight) (?P<t>.+?),? and (?:then )?(?P<v>[a-z]+(?: rid of| out)?) "
-                         r"(?:it|them|that|those)(?P<rest>(?: .+)?)$")
+                         r"(?:it|them|that|those|him|her)(?P<rest>(?: .+)?)$")
 #: "remove the cat and put a dog there": a replacement
-_REMOVE_AND_PUT = re.compile(rf"^(?:{_REMOVE_VERBS}) (?P<t>.+?),? and (?:then )?(?:put|place|add|draw|insert|have) (?P<n>.+?)"
+_REMOVE_AND_PUT = re.compile(rf"^(?:{_REMOVE_VERBS}|take|get|pull) (?P<t>.+?),? and (?:then )?(?:put|place|add|draw|insert|have) (?P<n>.+?)"
                              r"(?: (?:there|in its place|in their place|where (?:it|they) (?:was|were)|in the same (?:place|spot)))?(?: instead)?$")
 #: "don't touch the dog, just remove the cat", "leave the sky but remove the birds": what to keep, then the edit
 _EDIT_VERB = "|".join(sorted(set(COMMANDS) - {"fill", "dress", "render"})) + "|get rid of|take out"
-_KEEP_FIRST = re.compile(rf"^(?:(?:don't|do not|dont) (?:touch|change|edit|move|remove)|leave|keep) [^,]+?(?: alone| as it is| as is| "
+_KEEP_FIRST = re.compile(rf"^(?:(?:don't|do not|dont) (?:touch|change|edit|move|remove)|leave|keep) (?P<k>[^,]+?)(?: alone| as it is| as is| "
                          rf"untouched| the same)?(?:,| but| and)(?: but| and| just| only)* (?P<c>(?:{_EDIT_VERB}) .+)$|"
                          r"^(?:change|edit|touch) nothing (?:but|except|other than) (?P<t>[^,]+),? (?P<c3>.+)$")
 #: two edits in one message ("remove the dog and make the sky blue"): a command, "and" or "then", another command
-_SECOND_COMMAND = re.compile(r"^(?P<a>[a-z].+?)(?:,? and then|,? then|,? and|,|;) (?P<b>(?:" + _EDIT_VERB + r") (?:the|a|an|it|them|his|her|their|its|this|that|these|those|all|every|some)\b.*)$")
+_SECOND_COMMAND = re.compile(r"^(?P<a>[a-z].+?)(?:,? and then|,? and also|,? also|,? plus|,? then|,? and|,|;) (?P<b>(?:" + _EDIT_VERB + r") (?:the|a|an|it|them|his|her|their|its|this|that|these|those|all|every|some)\b.*)$")
 
 
 def _one_edit(text: str) -> str:
@@ -1077,12 +1128,14 @@ def _one_edit(text: str) -> str:
     in one message, "except" and "every other" (refedit edits one referred object: name what to edit)."""
     if m := _SELECT_AND.match(text):
         return f"{m['v']} {m['t']}{m['rest'] or ''}"
-    if m := _REMOVE_AND_PUT.match(text):
-        return f"replace {m['t']} with {m['n']}"
+    if m := _REMOVE_AND_PUT.match(text):  # "take the painting off the wall and put a mirror there": on the wall
+        return f"replace {_removed(re.sub(r' (?:out|away|off)$', '', m['t']))} with {m['n']}"
     if m := _KEEP_FIRST.match(text):
         if m["c3"]:  # "change nothing except the lamp colour, make it gold"
             return _resolve_reference(f"{m['t']}, {m['c3']}")
-        return m["c"]
+        # "don't touch the kids, just get rid of the ball next to them": them is the kids
+        return re.sub(r"\b(?P<w>to|of|by|near|behind|beside|from|under|above|with) (?:them|him|her|it)$",
+                      lambda r: f"{r['w']} {m['k']}", m["c"])
     if re.search(r"\b(?:except|apart from|other than|but not)\b", text):
         raise UnclearInstruction(f"{text!r} names what to leave out; refedit edits the objects you name: name the ones "
                                  "to edit (e.g. 'remove the blue car and the white car')")
@@ -1117,7 +1170,7 @@ class RulesParser:
                 f"cannot tell what to edit in {instruction.strip()!r}; phrase it like 'replace the left cat with "
                 "a tiger', 'make the vase golden' or 'remove the man in the blue jacket'"
             )
-        parsed = attribute_change(attribute_of_one(parsed))
+        parsed = attribute_change(attribute_of_one(_instead_of_old(parsed)))
         if parsed.action != "global" and parsed.replacement is not None and not parsed.replacement:
             raise UnclearInstruction(f"{instruction.strip()!r} does not say what the object should become")
         action, target, placement = _target(parsed, another=bool(_ANOTHER.search(text)))
