@@ -37,7 +37,7 @@ _POLITE = re.compile(
     r"looking for (?:someone|somebody|anyone) (?:to|who can)|need (?:someone|somebody) to|need help|"
     r"hi all|hey all|hi everyone|hello|hi+|hey+|yo|omg|so+|um+|uh+|lol|haha+|quick one:?|quick question:?|"
     r"i was wondering (?:if|whether) (?:you|someone|anyone) (?:could|can|would)|not sure if this is possible,? but|"
-    r"not sure if (?:you|anyone) can,? but|if possible|if you can|what i want is for|what i'd like is for|"
+    r"not sure if (?:you|anyone) can,? but|if possible|if you can|"
     r"how do i|how can i|how would i|how about we|what if we|why don't we|why don't you|"
     r"maybe we could|maybe we can|we should|we need to|can we just|"
     r"any chance|why not|maybe|perhaps|ok|okay|alright|hey|hi|now|also|then|and|next|just|so|actually|sorry|oops|"
@@ -257,6 +257,7 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"\b(?:half|a third of) (?:the|its) size\b", "smaller"),
     (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
     (r"\bwhatever (?:that|this|it) is\b", "the thing"),
+    (r"^what (?:i|we) (?:want|need|'d like|would like) is for ", "i want "),  # "what i want is for the truck to ..."
     (r"\bwhatever (?:that|this) (?P<x>[a-z][a-z -]*?) is\b", r"the \g<x>"),  # "whatever that black thing is on ..."
     (r"\b(?P<w>floor|knee|ankle|shoulder|waist|calf|thigh|elbow|chin|hip)[- ]length\b", r"\g<w>-length"),
     (r"\beverything (?=(?:on|in|under|behind|inside|next to|near|at) (?:the|this|that|his|her|my) )", "all the things "),
@@ -269,7 +270,8 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
 #: "make the jacket a darker grey": the shade is the look (no "a": not a new object)
 _A_SHADE = re.compile(r"^(?P<pre>(?:make|paint|colou?r|turn|dye|recolou?r) .+?) a (?P<n>(?:darker|lighter|brighter|deeper|"
                       r"paler|warmer|cooler|softer|richer|different|nicer|deep|dark|light|pale|bright|soft|muted|rich|warm|"
-                      r"cool|dusty|vivid|subtle) (?:shade of )?[a-z-]+(?: [a-z-]+)?)(?: shade| colou?r| tone| hue)?$")
+                      r"cool|dusty|vivid|subtle) (?:shade of )?[a-z-]+(?: [a-z-]+)?)$(?<! colour)(?<! color)(?<! shade)"
+                      r"(?<! tone)(?<! hue)")
 #: "the second last bottle", "the 2nd to last car", "next to last": counted from the end
 _SECOND_LAST = re.compile(r"\b(?:second|2nd|next)(?: to| from the| from)? last\b")
 #: "person #2 from the left": the second person from the left
@@ -547,6 +549,8 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
     if (2 < cut < len(doc) and doc[cut - 1].text in lexicon.COLOUR_PREFIXES and doc[cut].text in lexicon.COLOURS
             and doc[cut - 2].pos_ in ("NOUN", "PROPN")):  # fmt: skip
         cut -= 1  # "the car royal blue", "the dress forest green": a two-word colour (not "the sky pink")
+    while cut < len(doc) and all(t.pos_ == "DET" for t in doc[:cut]):
+        cut += 1  # "the tablecloth gingham" (the tagger's adjective "tablecloth"): the target keeps a noun
     if cut >= len(doc) or cut == 0:
         return None
     return doc[:cut].text, doc[cut:].text
@@ -893,6 +897,12 @@ def _change_with(m: re.Match[str]) -> Parsed:
 def _recolour_to(m: re.Match[str]) -> Parsed | None:
     """"recolour the door to green", "paint the fence in white" (the new phrase must be an attribute)."""
     return Parsed("modify", m["t"], _new(m["n"])) if is_attribute_phrase(m["n"]) else None
+
+
+@template(r"^(?:make|paint|colou?r|turn|dye|stain) (?P<t>.+) (?:a|an) (?P<n>[a-z][a-z -]*?) (?:colou?r|shade|tone|hue)$")
+def _a_colour(m: re.Match[str]) -> Parsed | None:
+    """"make the chair a dark walnut colour", "paint the door a nice sage shade": the look named as a colour."""
+    return None if _is_image(m["t"]) else Parsed("modify", m["t"], m["n"])
 
 
 @template(r"^(?:make|turn) (?P<t>.+) (?P<n>(?:a|an) [a-z][a-z -]*)$")
