@@ -864,3 +864,21 @@ def test_a_look_named_as_a_colour_and_objects_the_tagger_misreads(instruction, h
 def test_what_i_want_is_for():
     plan = parser.parse(instruction="what I want is for the truck in the background to become a fire engine")
     assert (plan.action, plan.target.head, plan.target.spatial, plan.replacement) == ("replace", "truck", "back", "fire engine")
+
+
+@pytest.mark.parametrize("kind", ["plain", "attribute", "spatial", "ordinal", "size", "all", "spatial-attribute",
+                                  "all-attribute"])  # fmt: skip
+def test_every_synthetic_eval_expression_parses(kind):
+    """`refedit eval`'s synthetic sets ask "make <expression> blue" of shapes: "the smallest square", a shape word
+    that is also an adjective, was refused (the target lost its noun), so those edits never ran."""
+    import numpy as np
+
+    from refedit.eval import synth
+
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        scene = synth.make_scene(rng, 128, kind)
+        cls = scene.shapes[scene.targets[0]].cls
+        plan = parser.parse(instruction=f"make {scene.expression} blue")
+        assert (plan.action, plan.target.head, plan.replacement) == ("modify", cls, "blue"), scene.expression
+        assert plan.target.all == kind.startswith("all"), scene.expression

@@ -549,8 +549,9 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
     if (2 < cut < len(doc) and doc[cut - 1].text in lexicon.COLOUR_PREFIXES and doc[cut].text in lexicon.COLOURS
             and doc[cut - 2].pos_ in ("NOUN", "PROPN")):  # fmt: skip
         cut -= 1  # "the car royal blue", "the dress forest green": a two-word colour (not "the sky pink")
-    while cut < len(doc) and all(t.pos_ == "DET" for t in doc[:cut]):
-        cut += 1  # "the tablecloth gingham" (the tagger's adjective "tablecloth"): the target keeps a noun
+    while cut < len(doc) - 1 and not any(t.pos_ in ("NOUN", "PROPN", "PRON", "NUM") and not _is_attribute_token(t)
+                                         for t in doc[:cut]):  # fmt: skip
+        cut += 1  # "the smallest square red", "the tablecloth gingham" (adjectives to the tagger): the target keeps a noun
     if cut >= len(doc) or cut == 0:
         return None
     return doc[:cut].text, doc[cut:].text
