@@ -600,7 +600,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
     import probes
 
-    left = {"round1": 2, "round2": 5, "round3": 6, "round4": 11, "round5": 9, "round6": 10, "round7": 5}
+    left = {"round1": 2, "round2": 5, "round3": 6, "round4": 11, "round5": 9, "round6": 10, "round7": 5, "round8": 14}
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -882,3 +882,38 @@ def test_every_synthetic_eval_expression_parses(kind):
         plan = parser.parse(instruction=f"make {scene.expression} blue")
         assert (plan.action, plan.target.head, plan.replacement) == ("modify", cls, "blue"), scene.expression
         assert plan.target.all == kind.startswith("all"), scene.expression
+
+
+@pytest.mark.parametrize("instruction,action,head,replacement", [
+    ("Would you be so kind as to remove the gentleman in the blue cardigan standing behind my wife?", "remove", "gentleman",
+     None),
+    ("I should like the sky in this photograph to look rather more blue, if that is possible.", "modify", "sky", "more blue"),
+    ("I'd be ever so grateful if you could take the pigeons off the statue in the square.", "remove", "pigeon", None),
+    ("Could you kindly make the hedge look a little neater?", "modify", "hedge", "neater"),
+    ("sky needs to be more purple ngl", "modify", "sky", "more purple"),
+    ("make the pic look vintage af ✨", "global", "image", "vintage"),
+    ("blur my friend's face pls she didnt want to be posted", "modify", "face", "blurred"),
+    ("show the sneakers in red instead of white", "modify", "sneaker", "red"),
+    ("make the gold necklace rose gold for the variant photo", "modify", "necklace", "rose gold"),
+    ("give the puppy a little bow tie for his birthday photo", "add", "puppy", "little bow tie"),
+    ("make the flower girl's dress ivory to match the bride", "modify", "dress", "ivory"),
+    ("reupholster the armchair in emerald velvet", "modify", "armchair", "emerald velvet"),
+    ("recolour the logo on the tote bag to #FF5733", "modify", "logo", "#FF5733"),
+    ("shift the hue of the rug to a dusty rose", "modify", "rug", "dusty rose"),
+    ("desaturate the background by about 30%", "modify", "region", "desaturated"),
+    ("please make brighter this photo, is very dark", "global", "image", "brighter"),
+    ("i want that the car is red colour", "modify", "car", "red"),
+    ("can you to change the bicycle with a motorbike", "replace", "bicycle", "motorbike"),
+    ("add in the sky some birds", "add", "sky", "birds"),
+    ("the second car from right, please paint to yellow", "modify", "car", "yellow"),
+    ("this boy please give him a ball", "add", "boy", "ball"),
+    ("remove that bottle on the table who is green", "remove", "bottle", None),
+    ("put the dog in a superhero cape", "add", "dog", "superhero cape"),
+    ("remove the second-to-last book on the shelf", "remove", "book", None),
+    ("change the tablecloths from white to blush pink", "modify", "tablecloth", "blush pink"),
+    ("make the coffee table travertine instead of oak", "modify", "coffee table", "travertine"),
+])  # fmt: skip
+def test_ten_kinds_of_user(instruction, action, head, replacement):
+    """Phrasings of probe round 8 (a teen on a phone, a retiree, a seller, a designer, a learner of English ...)."""
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)

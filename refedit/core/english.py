@@ -14,7 +14,8 @@ MATERIALS = frozenset(
     "leather paper concrete brick crystal ice rubber velvet woolen wool denim ceramic porcelain chrome "
     "transparent shiny matte rusty striped checkered furry fluffy polka-dotted aluminium aluminum granite silk "
     "cotton wicker linen satin bamboo cork tiled polka-dot suede canvas gingham plaid paisley houndstooth herringbone "
-    "pinstriped argyle brass".split()
+    "pinstriped argyle brass travertine terrazzo quartz walnut mahogany teak ebony rattan jute sisal zellige onyx resin "
+    "acrylic felt tweed corduroy fleece mohair cashmere chiffon tulle sequined stainless oak pine".split()
 )
 IRREGULAR_PLURALS: dict[str, str] = {
     "men": "man", "women": "woman", "people": "person", "children": "child", "mice": "mouse", "geese": "goose",

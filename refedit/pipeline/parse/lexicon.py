@@ -20,7 +20,7 @@ SPATIAL_WORDS: dict[str, str] = {
     "middle": "middle", "center": "middle", "centre": "middle", "central": "middle",
     "front": "front", "foreground": "front", "nearest": "front", "closest": "front", "closer": "front", "nearer": "front",
     "back": "back", "background": "back", "rear": "back", "farthest": "back", "furthest": "back", "further": "back",
-    "farther": "back", "distant": "back", "higher": "top",
+    "farther": "back", "distant": "back", "distance": "back", "higher": "top",
 }  # fmt: skip
 SIZE_WORDS: dict[str, str] = {
     **dict.fromkeys(("big", "bigger", "biggest", "large", "larger", "largest", "huge", "giant"), "largest"),
@@ -54,7 +54,9 @@ COMPOUND_NOUNS = frozenset(
     "paper towel|toilet paper|car seat|front wheel|back wheel|rear wheel|side mirror|ceiling fan|ceiling light|"
     "picnic table|park bench|fire escape|hand rail|guard rail|stop light|lamp post|mail box|post box|phone booth|"
     "garden gnome|bird house|dog house|cat tree|hot tub|bath tub|kitchen sink|front yard|back yard|wrist watch|"
-    "boat dock|rubber duck|coke can|soda can|beer can|golden retriever|accent wall|light fixture|drying rack|double-decker bus|traffic cone|"
+    "boat dock|rubber duck|coke can|soda can|beer can|golden retriever|living room floor|living room wall|for sale sign|"
+    "dog bowl|best man|fire extinguisher|dog bed|walking stick|cake table|flower girl|dog hair|tote bag|oak tree|pine tree|"
+    "pine cone|oak leaf|pine needle|accent wall|light fixture|drying rack|double-decker bus|traffic cone|"
     "pendant light|high chair|swing set|bunk bed|pizza box".split("|")
 )
 DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every", "each", "both",
@@ -90,7 +92,8 @@ COMPARATIVES = frozenset(
     "taller shorter longer wider narrower thicker thinner higher deeper brighter darker lighter heavier older "
     "younger fatter slimmer skinnier happier sadder angrier warmer cooler colder hotter redder bluer greener "
     "whiter blacker shinier fluffier rounder sharper softer smoother cleaner dirtier fuller emptier "
-    "bolder stronger weaker wetter drier sunnier cloudier calmer rougher dimmer duller more less".split()
+    "bolder stronger weaker wetter drier sunnier cloudier calmer rougher dimmer duller neater tidier sleepier cosier cozier "
+    "more less".split()
 )
 #: states and looks people ask for after the object ("make the dog wet", "make his hair messy") that the small
 #: tagger often takes for nouns or verbs there
@@ -108,13 +111,13 @@ STATE_ADJECTIVES = frozenset(
 COLOUR_PREFIXES = frozenset(
     "royal sky navy forest hot baby army cherry lime olive mint sea midnight powder electric blood wine rose lemon "
     "steel slate bottle emerald ruby sand coffee chocolate candy fire ocean dusty burnt jet pitch snow pearl apple "
-    "kelly hunter dusky ice off sage".split()
+    "kelly hunter dusky ice off sage blush".split()
 )
 #: frequent typing slips of words the rules read, and what was meant ("teh car": the car)
 TYPOS: dict[str, str] = {"teh": "the", "hte": "the", "th": "the", "wiht": "with", "wtih": "with", "iwth": "with",
                          "adn": "and", "nad": "and", "taht": "that", "ot": "to", "fo": "of", "thier": "their",
                          "infront": "in front", "ontop": "on top", "backround": "background", "backgroud": "background",
-                         "colur": "colour", "clor": "color", "ppl": "people", "u": "you", "ur": "your"}  # fmt: skip
+                         "colur": "colour", "clor": "color", "ppl": "people", "u": "you", "ur": "your", "peoples": "people"}  # fmt: skip
 #: endings of adjectives ("stormy", "childish", "colourful", "rustic", "metallic"): the last word of "make the X Y"
 ADJECTIVE_ENDINGS = ("y", "ish", "ful", "less", "ous", "ic", "ical", "ive", "able", "ible", "ed")
 #: nouns with those endings that may end an object's name ("the toy", "the baby")
@@ -148,7 +151,7 @@ WEARABLES = frozenset(
     "pants costume gown scarf vest blouse raincoat overalls tuxedo apron helmet glasses sunglasses boots shoes "
     "sneakers outfit clothes bikini swimsuit robe kimono sari pajamas pyjamas cardigan sweatshirt tie mask "
     "clothing sundress tutu parka blazer leggings onesie poncho overcoat windbreaker tracksuit dungarees jumpsuit romper "
-    "leotard veil headscarf hijab beanie bandana sari dhoti kilt".split()
+    "leotard veil headscarf hijab beanie bandana sari dhoti kilt cape cloak tiara crown".split()
 )
 #: verbs that change how a part of the image looks -> the change ("blur the background": blurred)
 LOOK_VERBS: dict[str, str] = {

@@ -28,7 +28,9 @@ from refedit.pipeline.parse.plan import (
 _COMMAND_WORDS = ("remove", "delete", "erase", "replace", "change", "make", "turn", "paint", "add", "put", "swap")
 #: what people put before the command in a chat ("ok now, can you please remove the cup")
 _POLITE = re.compile(
-    r"^(?:(?:please to|please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|i want you to|i'd like you to|"
+    r"^(?:(?:would you be so kind as to|i wonder if you (?:might|could|would)|i(?: would|'d) be (?:most |very |ever so |so |"
+    r"really )?grateful if you (?:could|would|might)|if it's not too much trouble,?(?: (?:could|can|would) you)?|can you to|"
+    r"could you to|please to|please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|i want you to|i'd like you to|"
     r"i need you to|help me|go ahead and|let's|lets|let us|i want to|i'd like to|i would like to|i need to|try to|"
     r"can we|could we|can i|could i|is it possible to|would it be possible to|any chance you can|any chance you could|"
     r"is there a way to|is there any way to|can someone|could someone|can somebody|could somebody|can anyone|could anyone|"
@@ -36,7 +38,8 @@ _POLITE = re.compile(
     r"would love it if (?:someone|somebody|anyone|you) could|i'd love it if (?:someone|somebody|anyone|you) could|"
     r"looking for (?:someone|somebody|anyone) (?:to|who can)|need (?:someone|somebody) to|need help|"
     r"hi all|hey all|hi everyone|hello|hi+|hey+|yo|omg|so+|um+|uh+|lol|haha+|quick one:?|quick question:?|"
-    r"i was wondering (?:if|whether) (?:you|someone|anyone) (?:could|can|would)|not sure if this is possible,? but|"
+    r"i was wondering (?:if|whether) (?:you|someone|anyone) (?:could|can|would|might)|not sure if this is possible,? but|"
+    r"i want you|"
     r"not sure if (?:you|anyone) can,? but|if possible|if you can|"
     r"how do i|how can i|how would i|how about we|what if we|why don't we|why don't you|"
     r"maybe we could|maybe we can|we should|we need to|can we just|"
@@ -56,15 +59,19 @@ _TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx
                               r"over there|lol|haha+|lmao|asap|again|for (?:amazon|ebay|etsy|instagram|insta|facebook|"
                               r"tiktok|shopify|my (?:shop|store|website|listing|profile)|the listing)|like (?:it|they) "
                               r"used to be|like (?:it|they) (?:was|were)|like before|completely|entirely|totally|fully|altogether|a bit|"
-                              r"a little|a little bit|slightly|a touch|a tad))+$")
+                              r"a little|a little bit|slightly|a touch|a tad|ngl|tbh|af|rn|fr|lowkey|bro|fam|tho|imo|if (?:that is|that's|it is|it's) "
+                              r"possible|if possible|if you can|if you could|by (?:about |around |roughly )?\d+ ?%|"
+                              r"for (?:the|a|my|our|his|her|their) (?:[a-z]+ )*?(?:photo|shot|pic|listing|post|page|ad|website|"
+                              r"catalog|catalogue|invite|invitation|card)))+$")
 #: "the dog that's on the couch" (never a possessive: "'s" after these words is "is")
 _CONTRACTION = re.compile(r"\b(that|who|which|what|there|where)'s\b")
 #: "a bit bigger", "a lot taller": the degree goes, the comparative is the change
 _DEGREE = re.compile(
-    r"\b(?:a (?:little )?bit|a little|a lot|a tad|slightly|much|way|somewhat|even|far) (?=(?:more|less|[a-z]{3,}ier|"
+    r"\b(?:a (?:little )?bit|a little|a lot|a tad|slightly|much|way|somewhat|even|far|rather|quite) (?=(?:more|less|[a-z]{3,}ier|"
     + "|".join(sorted(lexicon.COMPARATIVES | {"bigger", "larger", "smaller"})) + r")\b)"
 )
-_FROM_IMAGE = re.compile(r" (?:from|out of|off|in) (?:the|this|my) (?:image|photo|picture|photograph|scene|frame|shot|pic)$")
+_FROM_IMAGE = re.compile(r" (?:from|out of|off|in) (?:the|this|my|our) (?:[a-z]+ ){0,3}?(?:image|photo|picture|photograph|scene|"
+                         r"frame|shot|pic)$")
 #: a forum post's tag ("[Request]", "Request:", "[Help]")
 _TAG = re.compile(r"^(?:\[[a-z ]+\]|(?:request|req|help|edit request|photoshop request|quick one|quick question|"
                   r"(?:posting|asking) (?:this )?(?:for|on behalf of) [a-z' ]+?):)\s*")
@@ -90,7 +97,7 @@ COMMANDS = ("remove delete erase eliminate replace swap substitute exchange swit
 
 
 #: what refedit cannot do: it edits an object in place
-_UNSUPPORTED = re.compile(r"^(?:move|shift|drag|nudge|slide|reposition|rotate|flip|mirror|tilt|crop(?! out)|zoom|resize|rescale|"
+_UNSUPPORTED = re.compile(r"^(?:move|shift(?! the (?:hue|colou?r|tone|tint|shade))|drag|nudge|slide|reposition|rotate|flip|mirror|tilt|crop(?! out)|zoom|resize|rescale|"
                           r"relocate|straighten (?:the )?horizon|level (?:the )?horizon|fix (?:the )?horizon)\b")
 
 
@@ -112,7 +119,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 #: "i want the car to be red", "i'd like the sky to be purple": make the car red
-_WISH = re.compile(r"^(?:i (?:want|wanted|need|wish|would like|would love|'d like|'d love|would prefer|'d prefer|prefer)|i'd like|"
+_WISH = re.compile(r"^(?:i (?:should like|want|wanted|need|wish|would like|would love|'d like|'d love|would prefer|'d prefer|prefer)|i'd like|"
                    r"i'd love|i'd prefer) (?P<t>.+?) to (?:be|become|look|turn|get) (?P<n>.+)$")
 _LOOK = "|".join(sorted(lexicon.COLOURS | lexicon.MATERIALS, key=len, reverse=True))
 _COLOUR_WORDS = "|".join(sorted(lexicon.COLOURS, key=len, reverse=True))
@@ -162,7 +169,10 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
      rf"(?:was|were|is|could be|would be|looked) (?P<n>.+)$", r"make \g<t> \g<n>"),
     # "get the car in red", "i'd like the bag in green", "do the sofa in navy": the object in that look
     (rf"^(?:get|do|have|show|show me|i'd like|i would like|i want|i need|i'd love|paint) {_SUBJECT} "
-     rf"in (?P<n>(?:[a-z]+ )?(?:{_LOOK}))$", r"make \g<t> \g<n>"),
+     rf"in (?P<n>(?:[a-z]+ )?(?:{_LOOK}))(?P<r>(?: instead of| rather than| not) [a-z]+)?$", r"make \g<t> \g<n>\g<r>"),
+    # "sky needs to be more purple": a bare noun as the subject
+    (r"^(?P<t>(?!(?:i|you|we|they|he|she|it|this|that|there|what|who)\b)[a-z]+(?: [a-z]+)?) (?:needs to be|should be|has to "
+     r"be|must be) (?P<n>.+)$", r"make the \g<t> \g<n>"),
     # "apply a navy colour to the sofa", "add a warm tint to the wall": the look given to the object
     (rf"^(?:apply|add|give|use) (?:a |an |some )?(?P<n>[a-z -]+?) (?:colou?r|tint|shade|finish|paint|texture|look) "
      rf"(?:to|on|for) {_SUBJECT}$", r"make \g<t> \g<n>"),
@@ -225,9 +235,10 @@ def _statement(text: str) -> str:
 _AFTERTHOUGHT = re.compile(
     r"(?:,? (?:but|while|and keep|keeping|and leave|leaving|and don't|and do not|and make sure|so that|so (?:we|i|you|they|"
     r"he|she|it|people|everyone) (?:can|could|will|would|don't|do not)|before (?:i|we|you|my|our)\b|for (?:the|my|our) "
-    r"[a-z]+ (?:invite|invitation|card|post|listing)|without "
+    r"[a-z]+ (?:invite|invitation|card|post|listing)|to match\b|so (?:it|they) match(?:es)?\b|it'?s giving\b|"
+    r"(?:pls|please|plz|thanks|lol) (?:she|he|they|we|i|it)\b|without "
     r"(?:changing|touching|altering|affecting|moving))\b|, (?:keep|leave|don't|do not|make sure|same|thanks|thank "
-    r"you|please)\b).*$"
+    r"you|please)\b|, (?:it )?(?:is|was|looks) (?:very |too |so |really )?[a-z]+$).*$"
 )
 
 
@@ -257,10 +268,19 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"\b(?:half|a third of) (?:the|its) size\b", "smaller"),
     (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
     (r"\bwhatever (?:that|this|it) is\b", "the thing"),
+    (r"^make (?P<a>more [a-z]+|[a-z]+er) (?P<t>(?:the|this|that|my|his|her) [^,]+)(?P<r>,.*)?$", r"make \g<t> \g<a>\g<r>"),
+    (r"^i want that (?P<t>.+?) (?:is|are|be) (?P<n>.+)$", r"make \g<t> \g<n>"),  # "i want that the car is red"
+    (r"^add (?P<p>in|on|to|at) (?P<t>the [a-z ]+?) (?P<n>(?:some|a|an|two|three|many|more) .+)$", r"add \g<n> \g<p> \g<t>"),
+    (r"^(?P<t>(?:the|this|that) [a-z ]+?),? (?:please )?(?P<v>paint|colou?r|dye|recolou?r) (?:it |them )?to (?P<n>.+)$",
+     r"\g<v> \g<t> \g<n>"),  # "the second car from right, please paint to yellow"
+    (r"^(?P<t>(?:the|this|that) [a-z ]+?),? (?:please )?(?P<v>remove|delete|erase|give|blur) (?:him|her|it|them)(?P<r>(?: .+)?)$",
+     r"\g<v> \g<t>\g<r>"),  # "this boy please give him a ball"
+    (rf"\b(?:the|that|this) (?P<n>[a-z]+)(?P<rel> (?:on|in|at|by|near|under) the [a-z]+)? (?:which|that|who) (?:is|are) "
+     rf"(?P<a>{_LOOK})\b", r"the \g<a> \g<n>\g<rel>"),  # "that bottle on the table who is green"
     (r"^what (?:i|we) (?:want|need|'d like|would like) is for ", "i want "),  # "what i want is for the truck to ..."
     (r"\bwhatever (?:that|this) (?P<x>[a-z][a-z -]*?) is\b", r"the \g<x>"),  # "whatever that black thing is on ..."
     (r"\b(?P<w>floor|knee|ankle|shoulder|waist|calf|thigh|elbow|chin|hip)[- ]length\b", r"\g<w>-length"),
-    (r"\beverything (?=(?:on|in|under|behind|inside|next to|near|at) (?:the|this|that|his|her|my) )", "all the things "),
+    (r"\beverything (?=(?:on|in|under|behind|inside|next to|near|at|off|from) (?:the|this|that|his|her|my) )", "all the things "),
     # "the cat please change to dog", "the dog, make it white": the object said first
     (r"^(?P<t>(?:the|this|that) [a-z ]+?),? (?:please )?(?P<v>change|turn) (?:it |them )?(?P<p>to|into) (?P<n>.+)$",
      r"\g<v> \g<t> \g<p> \g<n>"),
@@ -273,7 +293,7 @@ _A_SHADE = re.compile(r"^(?P<pre>(?:make|paint|colou?r|turn|dye|recolou?r) .+?) 
                       r"cool|dusty|vivid|subtle) (?:shade of )?[a-z-]+(?: [a-z-]+)?)$(?<! colour)(?<! color)(?<! shade)"
                       r"(?<! tone)(?<! hue)")
 #: "the second last bottle", "the 2nd to last car", "next to last": counted from the end
-_SECOND_LAST = re.compile(r"\b(?:second|2nd|next)(?: to| from the| from)? last\b")
+_SECOND_LAST = re.compile(r"\b(?:second|2nd|next)(?:[- ]to|[- ]from the|[- ]from)?[- ]last\b")
 #: "person #2 from the left": the second person from the left
 _NUMBER_SIGN = re.compile(r"\b(?P<noun>[a-z]+) (?:#|no\. ?|number )(?P<n>[1-9])\b")
 
@@ -449,7 +469,8 @@ def _resolve_reference(text: str) -> str:
     if named is None or m is None or m["verb"].split()[0] not in _CLAUSE_VERBS:
         if all(re.match(r"^(?:no|nope|wrong(?: one)?|not (?:that|this|the) [a-z ]+|sorry|oops|wait)$", c) for c in earlier):
             return last  # "wrong one - i wanted the smaller vase removed"
-        if _is_command(last) and all(_CONTEXT_ONLY.match(c) or _named_in(c) for c in earlier):
+        if (_is_command(last) and not re.match(r"^[a-z]+ (?:to|into|it|them)\b", last)  # "..., paint to yellow" needs them
+                and all(_CONTEXT_ONLY.match(c) or _named_in(c) for c in earlier)):
             return last  # "hi all, could somebody make the sky less grey", "it's a photo of a street. make the lamps ..."
         return text
     if m["o"]:
@@ -527,7 +548,9 @@ def is_attribute_phrase(phrase: str) -> bool:
     if not phrase or _ARTICLE.match(phrase):
         return False
     doc = load_nlp()(phrase)
-    return all(_is_attribute_token(t) or (t.pos_ == "CCONJ" and 0 < t.i < len(doc) - 1) for t in doc)
+    return all(_is_attribute_token(t) or (t.pos_ == "CCONJ" and 0 < t.i < len(doc) - 1)
+               or (t.text in lexicon.COLOUR_PREFIXES and t.i + 1 < len(doc) and doc[t.i + 1].text in lexicon.COLOURS)
+               for t in doc)  # fmt: skip ("blush pink", "sage green": a two-word colour)
 
 
 def split_trailing_attribute(text: str) -> tuple[str, str] | None:
@@ -690,6 +713,7 @@ def _tidy(m: re.Match[str]) -> Parsed | None:
 
 #: what "clean up" removes ("clean up the litter on the floor"); anything else it tidies ("clean up the desk")
 _MESS = frozenset("litter trash rubbish garbage mess clutter scribble stain dust debris leaf junk graffiti dirt mud "
+                  "wrinkle crease lint fluff hair scratch scuff blemish "
                   "crumb spill smudge mark fingerprint paper wrapper bottle can cup toy".split())
 
 
@@ -714,7 +738,7 @@ def _out_of(m: re.Match[str]) -> Parsed | None:
 
 
 @template(
-    r"^(?:change|make|turn|set|modify|alter) (?:the )?(?:colou?r|material|texture|style|finish) of "
+    r"^(?:change|make|turn|set|modify|alter|shift) (?:the )?(?:colou?r|material|texture|style|finish|hue|tone|shade) of "
     rf"(?P<t>.+?){_sep('to|into|in')}(?P<n>.+)$"
 )
 def _change_colour(m: re.Match[str]) -> Parsed:
@@ -771,7 +795,8 @@ _PLACE_WORDS = {
     "next to": "next-to", "close to": "next-to", "beside": "next-to", "near": "next-to", "alongside": "next-to",
     "between": "between", "to": None, "on": None, "onto": None, "in": None, "into": None, "inside": None,
     "around": None, "round": None, "against": "next-to", "by": "next-to", "facing": "in-front-of",
-    "at the edge of": "next-to", "on the edge of": "next-to", "at the foot of": "next-to",
+    "at the edge of": "next-to", "on the edge of": "next-to", "at the foot of": "next-to", "at the side of": "next-to",
+    "at side of": "next-to", "by the side of": "next-to", "on the side of": "next-to",
 }  # fmt: skip
 #: how the new thing is posed where it goes ("add a cat sitting on the sofa"): not part of what it is
 _POSE = re.compile(r" (?:sitting|standing|lying|laying|sleeping|resting|perched|hanging|floating|flying|leaning|"
@@ -894,10 +919,18 @@ def _change_with(m: re.Match[str]) -> Parsed:
     return Parsed("replace", m["t"], _new(m["n"]))
 
 
-@template(rf"^(?:recolou?r|colou?r|paint|repaint|dye|tint) (?P<t>.+?){_sep('to|into|in')}(?P<n>.+)$")
+@template(rf"^(?:recolou?r|colou?r|paint|repaint|dye|tint|reupholster|upholster|recover|refinish|resurface|retile|stain|"
+          rf"varnish|lacquer) (?P<t>.+?){_sep('to|into|in')}(?P<n>.+)$")
 def _recolour_to(m: re.Match[str]) -> Parsed | None:
-    """"recolour the door to green", "paint the fence in white" (the new phrase must be an attribute)."""
-    return Parsed("modify", m["t"], _new(m["n"])) if is_attribute_phrase(m["n"]) else None
+    """"recolour the door to green", "paint the fence in a muted terracotta", "reupholster the armchair in emerald
+    velvet", "recolour the logo to #FF5733" (the new phrase must be a look)."""
+    new = _new(m["n"])
+    if _HEX.match(new):
+        return Parsed("modify", m["t"], new.upper())
+    return Parsed("modify", m["t"], new) if is_attribute_phrase(new) else None
+
+
+_HEX = re.compile(r"^#(?:[0-9a-f]{3}|[0-9a-f]{6})$")
 
 
 @template(r"^(?:make|paint|colou?r|turn|dye|stain) (?P<t>.+) (?:a|an) (?P<n>[a-z][a-z -]*?) (?:colou?r|shade|tone|hue)$")
