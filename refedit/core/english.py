@@ -15,7 +15,7 @@ MATERIALS = frozenset(
     "transparent shiny matte rusty striped checkered furry fluffy polka-dotted aluminium aluminum granite silk "
     "cotton wicker linen satin bamboo cork tiled polka-dot suede canvas gingham plaid paisley houndstooth herringbone "
     "pinstriped argyle brass travertine terrazzo quartz walnut mahogany teak ebony rattan jute sisal zellige onyx resin "
-    "acrylic felt tweed corduroy fleece mohair cashmere chiffon tulle sequined stainless oak pine".split()
+    "acrylic felt tweed corduroy fleece mohair cashmere chiffon tulle sequined stainless oak pine terracotta sequin".split()
 )
 IRREGULAR_PLURALS: dict[str, str] = {
     "men": "man", "women": "woman", "people": "person", "children": "child", "mice": "mouse", "geese": "goose",
@@ -28,7 +28,7 @@ IRREGULAR_PLURALS: dict[str, str] = {
 #: nouns that end in -men and are no plural of -man
 NOT_MEN = frozenset("specimen abdomen regimen hymen stamen omen amen women semen acumen".split())
 #: singular nouns that end in -s ("the lens", "the canvas"), never plurals
-SINGULAR_S = frozenset("lens canvas gas atlas iris chaos bias cosmos news tennis mattress".split())
+SINGULAR_S = frozenset("lens canvas gas atlas iris chaos bias cosmos news tennis mattress trellis chassis".split())
 US_WORDS = frozenset("bus walrus octopus cactus circus virus campus citrus platypus hippopotamus fungus".split())
 IE_WORDS = frozenset("cookie movie pie tie zombie hippie goalie smoothie brownie selfie rookie lie".split())
 INVARIANT = frozenset(

@@ -56,7 +56,8 @@ COMPOUND_NOUNS = frozenset(
     "garden gnome|bird house|dog house|cat tree|hot tub|bath tub|kitchen sink|front yard|back yard|wrist watch|"
     "boat dock|rubber duck|coke can|soda can|beer can|golden retriever|living room floor|living room wall|for sale sign|"
     "dog bowl|best man|fire extinguisher|dog bed|walking stick|cake table|flower girl|dog hair|tote bag|oak tree|pine tree|"
-    "pine cone|oak leaf|pine needle|accent wall|light fixture|drying rack|double-decker bus|traffic cone|"
+    "pine cone|oak leaf|pine needle|avocado toast|bite mark|paving stone|sticky note|roof rack|construction crane|"
+    "rear window|rocking horse|laptop screen|menu board|book cover|accent wall|light fixture|drying rack|double-decker bus|traffic cone|"
     "pendant light|high chair|swing set|bunk bed|pizza box".split("|")
 )
 DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every", "each", "both",
@@ -165,6 +166,6 @@ LOOK_VERBS: dict[str, str] = {
 #: nouns for text in the picture ("the text on the sign", "the word SALE", "the shop name"): an edit of them is a new
 #: wording, kept as typed ("OPEN", "Luigi's"), on the same object
 TEXT_WORDS = frozenset("text word words writing lettering letters caption title headline slogan name number numbers "
-                       "wording inscription".split())
+                       "wording inscription price date score".split())
 #: nouns that name no kind of object ("the thing on the left", "the stuff on the floor"): the generic head
 GENERIC_HEADS = frozenset("thing stuff item object".split())  # singular: heads are compared singularised

@@ -86,6 +86,7 @@ def _side_words(doc: Any, start: int = 0, end: int | None = None, name: tuple[in
             if w in lexicon.RELATION_INTENSIFIERS | lexicon.RELATION_BEFORE_TO and _opens_relation(doc, i)}  # fmt: skip
     skip |= {i for i in range(1, len(words) - 1) if words[i - 1 : i + 2] == ["in", "front", "of"]}
     skip |= set(range(*name))
+    skip |= {i for i in range(1, len(words)) if words[i - 1] in lexicon.POSSESSIVE_PRONOUNS}  # "on his back": a body part
     return [w for i, w in enumerate(words[:end]) if i >= start and i not in skip]
 
 
@@ -387,9 +388,17 @@ def _anchor(phrase: str) -> Target | None:
         return None
     if anchor.region is not None and anchor.relation is None:
         return None
-    if anchor.head in lexicon.NON_OBJECT_NOUNS or anchor.head in lexicon.IMAGE_WORDS:
+    if anchor.head in lexicon.IMAGE_WORDS:
+        return None
+    if anchor.head in lexicon.NON_OBJECT_NOUNS and not _persons_part(anchor):  # "on its side"; not "on his back"
         return None
     return anchor
+
+
+def _persons_part(target: Target) -> bool:
+    """True for a part of a person ("his back", "her side"): an object to place by, unlike "its side"."""
+    rel = target.relation
+    return rel is not None and rel.direction == "of" and rel.anchor.pronoun in ("him", "her")
 
 
 def _is_position(phrase: str) -> bool:
@@ -398,6 +407,10 @@ def _is_position(phrase: str) -> bool:
     rest, _ = strip_determiners(_IMAGE_SUFFIX.sub("", phrase))
     words = re.split(r"[\s-]+", rest)
     return bool(rest) and all(w in lexicon.POSITION_WORDS for w in words)
+
+
+#: where drinking glasses stand ("the empty glasses on the bar"), not a wearer of spectacles
+_SURFACES = frozenset("table shelf tray bar counter desk windowsill sink ledge bench cabinet sideboard".split())
 
 
 def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) -> Target:
@@ -414,7 +427,7 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
     words = [t.text for t in own]
     # "his glasses", "the glasses on the man": a pair of spectacles, one thing (drinking glasses otherwise)
     worn = head.text == "glasses" and (possessor >= 0 or (relation is not None and relation.direction in ("of", "on")
-                                                          and relation.anchor.head not in ("table", "shelf", "tray")))
+                                                          and relation.anchor.head not in _SURFACES))
     plural = is_plural(head) and not worn
     head_text = doc[head_start : head_end - 1].text_with_ws + (singular(head.text) if plural else head.text)
     sides = _side_words(doc, possessor + 1, own_end, name=(head_start, head_end - 1))

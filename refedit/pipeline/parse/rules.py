@@ -234,7 +234,8 @@ def _statement(text: str) -> str:
 #: keep the pose"): not part of what the object becomes
 _AFTERTHOUGHT = re.compile(
     r"(?:,? (?:but|while|and keep|keeping|and leave|leaving|and don't|and do not|and make sure|so that|so (?:we|i|you|they|"
-    r"he|she|it|people|everyone) (?:can|could|will|would|don't|do not)|before (?:i|we|you|my|our)\b|for (?:the|my|our) "
+    r"he|she|it|people|everyone) (?:can|could|will|would|don't|do not)|so (?:that )?(?:the|it|they|he|she) (?:[a-z]+ )?"
+    r"(?:stands? out|pops?|looks?|is|are|can|will|would)\b|before (?:i|we|you|my|our)\b|for (?:the|my|our) "
     r"[a-z]+ (?:invite|invitation|card|post|listing)|to match\b|so (?:it|they) match(?:es)?\b|it'?s giving\b|"
     r"(?:pls|please|plz|thanks|lol) (?:she|he|they|we|i|it)\b|without "
     r"(?:changing|touching|altering|affecting|moving))\b|, (?:keep|leave|don't|do not|make sure|same|thanks|thank "
@@ -363,6 +364,11 @@ _SUBJECT_VERB = re.compile(r"^(?P<np>(?:the|that|this|those|these|a|an|two|three
 _THERE_IS = re.compile(r"^(?P<where>(?:in|on|at|by|near) the [a-z ]+?),? (?:there's|there is|there are) (?P<np>.+)$")
 
 
+#: a clause with a finite verb after the command: a reason ("he's blocking the tackle", "the office looks gloomy")
+_REASON = re.compile(r"\b(?:is|are|was|were|'s|'re|'d|'ve|has|have|had|been|looks?|made|makes|can't|cannot|couldn't|don't|"
+                     r"didn't|doesn't|won't|wasn't|isn't|hates?|wants?|loves?|needs?)\b")
+#: "can it be blue?": the look asked of the object the clause before named
+_COULD_IT_BE = re.compile(r"^(?:can|could|should|would) (?:it|they|he|she) (?:be|become|look) (?P<n>[a-z][a-z -]*)$")
 #: a clause that only greets or says what the photo is ("hi all", "this is a picture of my living room")
 _CONTEXT_ONLY = re.compile(r"^(?:hi|hello|hey|hiya|thanks|thank you|this is|these are|here is|here's|it's|it is|i took|we took|"
                            r"this was|taken|shot|he|she|they|he's|she's|they're|it|its|lol|perfect|great|nice|looks good|"
@@ -374,7 +380,8 @@ _CONTEXT_ONLY = re.compile(r"^(?:hi|hello|hey|hiya|thanks|thank you|this is|thes
 _NEEDED = re.compile(r"(?:instead of|rather than|in place of|after|before|once|if|when|where|change nothing|edit nothing|"
                      r"touch nothing|don't|do not|dont|leave|keep|not)\b")
 #: a command that needs an earlier clause: "remove it", "put sprinkles on it", "give her a hat", "the one on the left"
-_REFERS_BACK = re.compile(r"\b(?:it|them|him|that|this|those|these|there)\b|\bher(?= (?:a|an|some|the)\b|$)|\bones?\b")
+_REFERS_BACK = re.compile(r"\b(?:it|them|him|that|this|those|these|there)\b|\bher(?= (?:a|an|some|the)\b|$)|\bones?\b|"
+                          r"\b(?:give|hand|show|get) her\b")
 
 
 def _is_command(clause: str) -> bool:
@@ -416,6 +423,16 @@ def _object_of_verb(clause: str) -> str | None:
     return subject if _NOUN_PHRASE.match(subject) else None
 
 
+def _predicate(subject: str, rest: str, clause: str) -> str | None:
+    """"my grandson is the boy on the right": the boy on the right (what can be found in the photo); "my daughter is
+    the one on the swing": my daughter on the swing; None for any other clause."""
+    if not re.search(r" (?:is|'s|are) ", clause) or not rest.startswith("the "):
+        return None
+    if one := re.match(r"^the ones? (?P<r>.+)$", rest):
+        return f"{subject} {one['r']}"
+    return rest if _NOUN_PHRASE.match(rest) else None
+
+
 def _named_in(clause: str) -> str | None:
     """The object an earlier clause names ("see the lamp by the window", "there's a bag next to the towel", "the rug
     is too bright", "the photo shows three kids on a bench"), or None."""
@@ -426,6 +443,8 @@ def _named_in(clause: str) -> str | None:
     if not _NOUN_PHRASE.match(clause):
         return None
     if (said := _object_of_verb(clause)) is not None:  # "my mum hates the tattoo on my arm": the tattoo
+        return said
+    if (m := _SUBJECT_VERB.match(clause)) and (said := _predicate(m["np"], m["rest"] or "", clause)):
         return said
     if m := _SUBJECT_VERB.match(clause):
         clause = m["np"]
@@ -448,7 +467,11 @@ def _resolve_reference(text: str) -> str:
     *earlier, last = clauses
     if (who := _WHO_IS.match(last)) and len(earlier) == 1 and _is_command(earlier[0]):
         return f"{_FROM_IMAGE.sub('', earlier[0])} {who['q']}"  # "remove my ex from this pic, he's the one on the right"
+    if _is_command(clauses[0]) and all(_REASON.search(c) and not _is_command(c) for c in clauses[1:]):
+        return clauses[0]  # "remove the referee, he's blocking the tackle": why, not what
     last = _statement(_TRAILING_PLEASE.sub("", _POLITE.sub("", last)))  # "..., can you remove it please"
+    if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and (said := _named_in(earlier[0])):
+        return f"make {said} {could['n']}"  # "the pink scooter by the door, can it be blue?"
     named: str | None = None  # the latest object an earlier clause named ("not that dog" names a dog too)
     for clause in earlier:
         phrase = _named_in(clause)
@@ -461,7 +484,7 @@ def _resolve_reference(text: str) -> str:
     m = _REFERS.match(last)
     if named is not None and (m is None or m["verb"].split()[0] not in _CLAUSE_VERBS) and _is_command(last):
         # "put a unicorn next to her", "put some sprinkles on it": the pronoun where it stands
-        swapped = re.sub(r"\b(?:it|them|him)\b|\bher(?= (?:a|an|some|the)\b|$)", named, last, count=1)
+        swapped = re.sub(r"\b(?:it|them|him)\b|\bher(?= (?:a|an|some|the)\b|$)|(?<=give )her\b", named, last, count=1)
         if swapped != last:
             return swapped
     if named is None and _is_command(last) and not any(_NEEDED.match(c) for c in earlier):
@@ -682,12 +705,20 @@ _DISTANCE = frozenset("furthest farthest further farther far away across apart o
 _FROM_OWNER = re.compile(r"^(?P<t>.+?) (?:from|off|off of) (?P<o>(?:the|his|her|their|its|my|this|that) (?P<w>[a-z-]+).*)$")
 
 
+def _compound_after(phrase: str) -> bool:
+    """True when a determiner's next two words are a known compound ("the rear window", "the front door")."""
+    words = phrase.split()
+    return len(words) >= 3 and f"{words[1]} {singular(words[2])}" in lexicon.COMPOUND_NOUNS
+
+
 def _removed(target: str) -> str:
     """"the glasses from the man" -> "the glasses on the man"; positions ("from the left") and distances ("the
     car furthest from the camera", "the tree across from the house") stay."""
     m = _FROM_OWNER.match(target)
     if m is not None and m["w"] in lexicon.POSITION_WORDS and re.match(r"(?:the|his|her|their|its|my) [a-z-]+ of ", m["o"]):
         return f"{m['t']} on {m['o']}"  # "the sticker from the bottom of the candle": on that part of it
+    if m is not None and m["w"] in lexicon.POSITION_WORDS and _compound_after(m["o"]):
+        return f"{m['t']} on {m['o']}"  # "the sticker off the rear window": the rear window is an object
     if m is None or m["w"] in lexicon.POSITION_WORDS or _is_image(m["o"]) or m["t"].split()[-1] in _DISTANCE:
         return target
     return f"{m['t']} on {m['o']}"
@@ -801,14 +832,15 @@ _PLACE_WORDS = {
 #: how the new thing is posed where it goes ("add a cat sitting on the sofa"): not part of what it is
 _POSE = re.compile(r" (?:sitting|standing|lying|laying|sleeping|resting|perched|hanging|floating|flying|leaning|"
                    r"parked|placed|walking|running|swimming|hiding|lying down|sitting down|curled up|asleep|sat|napping|dozing|grazing|"
-                   r"playing|peeking|peeking out|sunbathing|perching|waiting|looking|relaxing|basking)$")
+                   r"playing|peeking|peeking out|sunbathing|perching|waiting|looking|relaxing|basking|falling|circling|soaring|drifting|"
+                   r"rising|hovering|gliding|dangling|swinging|blowing|raining|fluttering)$")
 _PLACE = re.compile(r" (" + "|".join(sorted(_PLACE_WORDS, key=len, reverse=True)) + r") ")
 _SIDE_PLACE = re.compile(rf"^{_SIDE_OF.replace('(?:left|right)', '(?P<side>left|right)')}(?P<t>.+)$")
 _NAMED = re.compile(rf"^(?:{_DEFINITE}|his|her|their|its|him|them|it|both|every|each|all)\b|^[a-z]+'s? ")
 
 
 @template(r"^(?:add|put|place|draw|insert|hang|mount|stick|set up|photoshop|paste|edit in|bring in|pop|throw in|slap|"
-          r"plonk|add in|drop in|sneak in|include) (?P<rest>.+)$")
+          r"plonk|add in|drop in|sneak in|include|park|plant|moor|dock) (?P<rest>.+)$")
 def _add(m: re.Match[str]) -> Parsed | None:
     """"add a hat to the dog" (on the dog), "add a cup to the left of the book", "put a lamp next to the
     sofa" (placed beside it). The new object ends at the first such word that a named target follows."""
@@ -989,7 +1021,7 @@ _STATES = {"roll up": "rolled up", "roll down": "rolled down", "tuck in": "tucke
            "repair": "repaired", "mend": "mended", "light": "lit", "switch on": "switched on", "turn on": "switched on",
            "switch off": "switched off", "turn off": "switched off", "extinguish": "extinguished", "melt": "melted",
            "freeze": "frozen", "wet": "wet", "dry": "dry", "crack": "cracked", "break": "broken", "smash": "smashed",
-           "light up": "lit up"}  # fmt: skip
+           "light up": "lit up", "shut off": "switched off"}  # fmt: skip
 _STATE_VERB = re.compile(r"^(?P<v>" + "|".join(sorted(_STATES, key=len, reverse=True)) + r") (?P<t>.+?)(?P<p> up| in| on| off| down)?$")
 
 
@@ -1000,10 +1032,24 @@ def _cut_to(m: re.Match[str]) -> Parsed:
     return Parsed("modify", m["t"], _new(m["n"]))
 
 
+@template(r"^(?:make|set|change) (?P<t>.+? (?:number|price|date|score|time|year|age|total|amount)\b.*?) (?:to |say |read )?"
+          r"(?P<n>\$?\d[\d.,:]*%?)$")
+def _number(m: re.Match[str]) -> Parsed:
+    """"make the number on his back 23", "set the price to $14": new figures on the same thing."""
+    return Parsed("modify", m["t"], m["n"])
+
+
 @template(r"^(?:make|cut|turn) (?P<t>.+?) (?P<n>[a-z]+-length)$")
 def _length(m: re.Match[str]) -> Parsed:
     """"make her dress floor-length": a new length of the same thing."""
     return Parsed("modify", m["t"], m["n"])
+
+
+@template(r"^(?P<v>switch|turn|light|shut) (?P<t>.+?) (?P<p>on|off|up)$")
+def _switch(m: re.Match[str]) -> Parsed | None:
+    """"switch the headlights on", "turn the lamp off": the same thing, on or off."""
+    state = _STATES.get(f"{m['v']} {m['p']}")
+    return None if state is None or _is_image(m["t"]) else Parsed("modify", m["t"], state)
 
 
 @template(_STATE_VERB.pattern)
@@ -1064,7 +1110,9 @@ def _dial(m: re.Match[str]) -> Parsed:
 _ATTRIBUTE_NOUN = "|".join(sorted(lexicon.ATTRIBUTE_NOUNS))
 _NOUN_OF = re.compile(rf"^(?:(?:the|its|their|his|her) )?(?:{_ATTRIBUTE_NOUN}) (?:of|on) (?P<t>.+)$")
 _NOUN_AFTER = re.compile(rf"^(?P<t>.+?)(?:'s|')? (?:{_ATTRIBUTE_NOUN})(?P<rest>(?: .+)?)$")
-_FROM_OLD = re.compile(r"^(?P<t>.+) from (?P<old>[a-z-]+(?: [a-z-]+)?)$")
+_FROM_OLD = re.compile(r"^(?P<t>.+) from (?P<old>[a-z-]+(?: [a-z-]+)?|\$?\d[\d.,:]*%?)$")
+#: a figure ("$12", "23", "3:30"): a price or number changes from one to another
+_AMOUNT = re.compile(r"^\$?\d[\d.,:]*%?$")
 
 
 def _object_of_attribute(phrase: str) -> str | None:
@@ -1106,7 +1154,7 @@ def attribute_change(parsed: Parsed) -> Parsed:
         return parsed
     target, action = clean_phrase(parsed.target), parsed.action
     old = None
-    if (m := _FROM_OLD.match(target)) and is_attribute_phrase(m["old"]):
+    if (m := _FROM_OLD.match(target)) and (is_attribute_phrase(m["old"]) or _AMOUNT.match(m["old"])):
         target, old = m["t"], m["old"]
     if (obj := _object_of_attribute(target)) is not None:
         target, action = obj, "modify"
@@ -1221,4 +1269,6 @@ class RulesParser:
         replacement = parsed.replacement
         if action in ("replace", "modify") and is_wording(target, replacement):
             action, replacement = "modify", _as_typed(instruction, replacement or "")  # new wording, as typed
+            if m := re.search(rf"\b(?:to|say|read|with)\s+['\"“‘]?(the {re.escape(replacement)})", instruction, re.IGNORECASE):
+                replacement = m[1]  # "change the title to 'The Long Way Home'": the article is part of the wording
         return build_plan(instruction, action, target, replacement, self.name, placement)
