@@ -1,13 +1,15 @@
 """The rules parser against the probe rounds: instructions that helpers wrote, with their plans, without reading the
-parser (sessions 7 and 8; ``tests/data/probes/round*.json``). Prints, per round, how many plans are wrong in the
+parser (sessions 7 to 9; ``tests/data/probes/round*.json``). Prints, per round, how many plans are wrong in the
 fields the round labels (action, replacement, placement, and the target's head, attributes, qualifiers, pronoun,
 region and relations; not the expression's wording); "unclear" rows want the instruction refused. Rows of a
 ``followup-*`` group were written after a round's failures were seen and are not counted. A label may be a list
 of the answers a round accepts.
 
-The rows that parse were added to the development set (``tests/data/instructions.jsonl``); the rest are what
-the parser still gets wrong or judgement calls (each row's ``note``/``judgement`` says which). To compare with an
-older commit, run this file with that commit's ``refedit`` first on ``PYTHONPATH``.
+Rounds 1-4's rows that parse were added to the development set (``tests/data/instructions.jsonl``); rounds 5-9
+stay rounds (``tests/test_parser.py`` keeps each round's count from rising). What is left is what the parser still
+gets wrong or judgement calls (each row's ``note``/``judgement`` says which). To measure a new round blind, or to
+compare with an older commit, run this file with that commit's ``refedit`` first on ``PYTHONPATH`` (a git worktree
+of it, with the new round copied in).
 
 Run: ``python benchmarks/probes.py [-v]``.
 """
