@@ -943,3 +943,14 @@ def test_reasons_after_the_command_and_figures_as_wording(instruction, action, h
     typed, a pronoun is what the sentence before said the person is."""
     plan = parser.parse(instruction=instruction)
     assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)
+
+
+@pytest.mark.parametrize("instruction,attributes,spatial", [("remove the cup, the one that is red", ("red",), None),
+                                                            ("remove the cat, which is on the left", (), "left"),
+                                                            ("remove the cat, it is on the left", (), "left"),
+                                                            ("remove the car, the one on the left", (), "left"),
+                                                            ("remove the car, the blue one", ("blue",), None)])  # fmt: skip
+def test_a_clause_after_the_command_that_says_which_one_is_kept(instruction, attributes, spatial):
+    """A reason after a comma is dropped, but a clause that picks the object out is part of the target."""
+    target = parser.parse(instruction=instruction).target
+    assert (target.attributes, target.spatial, target.pronoun) == (attributes, spatial, None)

@@ -367,6 +367,10 @@ _THERE_IS = re.compile(r"^(?P<where>(?:in|on|at|by|near) the [a-z ]+?),? (?:ther
 #: a clause with a finite verb after the command: a reason ("he's blocking the tackle", "the office looks gloomy")
 _REASON = re.compile(r"\b(?:is|are|was|were|'s|'re|'d|'ve|has|have|had|been|looks?|made|makes|can't|cannot|couldn't|don't|"
                      r"didn't|doesn't|won't|wasn't|isn't|hates?|wants?|loves?|needs?)\b")
+#: what a clause after the command says of its object: a relative clause ("which is on the left"), "the one on the
+#: left", "it is on the left"
+_QUALIFIER_AFTER = re.compile(r"^(?:(?P<r>(?:which|that|who) .+)|the ones? (?P<r2>.+)|(?:it|he|she|they)(?:'s| is| are|'re) "
+                              r"(?P<r3>(?:on|in|at|by|near|next to|behind|under|above|to the|in front of) .+))$")
 #: "can it be blue?": the look asked of the object the clause before named
 _COULD_IT_BE = re.compile(r"^(?:can|could|should|would) (?:it|they|he|she) (?:be|become|look) (?P<n>[a-z][a-z -]*)$")
 #: a clause that only greets or says what the photo is ("hi all", "this is a picture of my living room")
@@ -467,6 +471,8 @@ def _resolve_reference(text: str) -> str:
     *earlier, last = clauses
     if (who := _WHO_IS.match(last)) and len(earlier) == 1 and _is_command(earlier[0]):
         return f"{_FROM_IMAGE.sub('', earlier[0])} {who['q']}"  # "remove my ex from this pic, he's the one on the right"
+    if len(clauses) == 2 and _is_command(clauses[0]) and (more := _QUALIFIER_AFTER.match(clauses[1])):
+        return f"{clauses[0]} {more['r'] or more['r2'] or more['r3']}"  # "remove the cat, which is on the left"
     if _is_command(clauses[0]) and all(_REASON.search(c) and not _is_command(c) for c in clauses[1:]):
         return clauses[0]  # "remove the referee, he's blocking the tackle": why, not what
     last = _statement(_TRAILING_PLEASE.sub("", _POLITE.sub("", last)))  # "..., can you remove it please"
