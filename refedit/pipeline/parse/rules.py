@@ -168,7 +168,7 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     (rf"^it (?:would|'d) be (?:great|nice|good|cool|awesome|better|lovely|perfect|amazing) if {_SUBJECT} "
      rf"(?:was|were|is|could be|would be|looked) (?P<n>.+)$", r"make \g<t> \g<n>"),
     # "get the car in red", "i'd like the bag in green", "do the sofa in navy": the object in that look
-    (rf"^(?:get|do|have|show|show me|i'd like|i would like|i want|i need|i'd love|paint) {_SUBJECT} "
+    (rf"^(?:get|do|have|show|show me|i'd like|i would like|i want|i need|i'd love) {_SUBJECT} "
      rf"in (?P<n>(?:[a-z]+ )?(?:{_LOOK}))(?P<r>(?: instead of| rather than| not) [a-z]+)?$", r"make \g<t> \g<n>\g<r>"),
     # "sky needs to be more purple": a bare noun as the subject
     (r"^(?P<t>(?!(?:i|you|we|they|he|she|it|this|that|there|what|who)\b)[a-z]+(?: [a-z]+)?) (?:needs to be|should be|has to "
@@ -579,6 +579,7 @@ def is_attribute_phrase(phrase: str) -> bool:
     doc = load_nlp()(phrase)
     return all(_is_attribute_token(t) or (t.pos_ == "CCONJ" and 0 < t.i < len(doc) - 1)
                or (t.text in lexicon.COLOUR_PREFIXES and t.i + 1 < len(doc) and doc[t.i + 1].text in lexicon.COLOURS)
+               or (t.i == 0 and len(doc) > 1 and t.tag_ == "VBD" and t.text.endswith("ed"))  # "muted terracotta"
                for t in doc)  # fmt: skip ("blush pink", "sage green": a two-word colour)
 
 
