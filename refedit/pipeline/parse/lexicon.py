@@ -57,7 +57,8 @@ COMPOUND_NOUNS = frozenset(
     "boat dock|rubber duck|coke can|soda can|beer can|golden retriever|living room floor|living room wall|for sale sign|"
     "dog bowl|best man|fire extinguisher|dog bed|walking stick|cake table|flower girl|dog hair|tote bag|oak tree|pine tree|"
     "pine cone|oak leaf|pine needle|avocado toast|bite mark|paving stone|sticky note|roof rack|construction crane|"
-    "rear window|rocking horse|laptop screen|menu board|book cover|accent wall|light fixture|drying rack|double-decker bus|traffic cone|"
+    "rear window|rocking horse|laptop screen|menu board|book cover|wheelie bin|front gate|ice cube|moving box|"
+    "bathroom counter|living room window|red eye|porch light|display stand|accent wall|light fixture|drying rack|double-decker bus|traffic cone|"
     "pendant light|high chair|swing set|bunk bed|pizza box".split("|")
 )
 DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every", "each", "both",
@@ -67,7 +68,8 @@ IMAGE_WORDS = frozenset(
     "it|this|image|photo|picture|scene|whole image|whole photo|whole picture|whole scene|entire image|"
     "entire photo|entire picture|photograph|everything|whole thing|entire thing|weather|season|time of day|day|"
     "lighting|colors|colours|color tones|colour tones|tones|mood|atmosphere|overall look|whole look|shot|pic|"
-    "whole shot|entire shot|snap|selfie".split("|")
+    "whole shot|entire shot|snap|selfie|screenshot|whole screenshot|headshot|snapshot|this one|whole listing photo|"
+    "listing photo|class photo|our class photo|old photo|faded photo|wedding photo|sunset shot".split("|")
 )
 VAGUE_WORDS = frozenset(
     "nicer better good great pop cool prettier pretty beautiful awesome amazing nice best different "
@@ -152,7 +154,7 @@ WEARABLES = frozenset(
     "pants costume gown scarf vest blouse raincoat overalls tuxedo apron helmet glasses sunglasses boots shoes "
     "sneakers outfit clothes bikini swimsuit robe kimono sari pajamas pyjamas cardigan sweatshirt tie mask "
     "clothing sundress tutu parka blazer leggings onesie poncho overcoat windbreaker tracksuit dungarees jumpsuit romper "
-    "leotard veil headscarf hijab beanie bandana sari dhoti kilt cape cloak tiara crown".split()
+    "leotard veil headscarf hijab beanie bandana sari dhoti kilt cape cloak tiara crown top".split()
 )
 #: verbs that change how a part of the image looks -> the change ("blur the background": blurred)
 LOOK_VERBS: dict[str, str] = {

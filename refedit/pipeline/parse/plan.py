@@ -40,7 +40,7 @@ def is_plural(token: Any) -> bool:
     """True for a plural count noun; plural-only names of one thing ("clothes", "jeans") are not."""
     if token.text in lexicon.PLURALIA_TANTUM or token.text in SINGULAR_S:
         return False
-    if token.tag_ in ("VBZ", "NNP") and token.text.endswith("s") and singular(token.text) != token.text:
+    if token.tag_ in ("VBZ", "NNP", "NN") and token.text.endswith("s") and singular(token.text) != token.text:
         return True  # an expression's first word, tagged without its determiner ("pancakes", "wrinkles around his eyes")
     return token.tag_ in ("NNS", "NNPS") or token.text in lexicon.IRREGULAR_PLURALS
 
@@ -190,8 +190,8 @@ def pronoun_target(word: str) -> Target:
     return Target(expression=pronoun, head=head, all=pronoun == "them", pronoun=pronoun)  # type: ignore[arg-type]
 
 
-_IMAGE_SUFFIX = re.compile(r" (?:of|in) (?:the |this |my )?(?:whole |entire )?(?:image|photo|picture|photograph|scene|shot|pic|"
-                           r"frame)$")
+_IMAGE_SUFFIX = re.compile(r" (?:of|in) (?:the |this |my |our )?(?:whole |entire )?(?:[a-z]+ ){0,2}?(?:image|photo|picture|"
+                           r"photograph|scene|shot|pic|frame|screenshot|headshot|selfie|snapshot)$")
 _REGION = re.compile(
     r"^(?:very |far )?(?P<word>" + "|".join(lexicon.REGION_WORDS) + r")(?:[- ]hand)?"
     r"(?: (?:" + "|".join(sorted(lexicon.REGION_PARTS)) + r"))?(?: of (?P<of>.+))?$"
@@ -241,6 +241,8 @@ def possessive_target(expression: str) -> Target | None:
         owner = pronoun_target(lexicon.POSSESSIVE_PRONOUNS[first])
     elif (m := _POSSESSIVE.match(expression)) and " of " not in m["owner"] and not _placed(m["owner"]):
         owner, rest = _anchor(m["owner"]), m["rest"]
+        if owner is not None and re.match(r"(?:every|each|all) ", m["owner"]):  # "every player's face"
+            owner = replace(owner, all=True)
     if owner is None:
         return None
     doc = load_nlp()(rest)
@@ -324,9 +326,16 @@ def find_relation(doc: Any, expression: str) -> tuple[int, Relation | None]:
 
 def _owns(doc: Any, end: int, direction: str) -> bool:
     """True when the first ``end`` tokens name the target; an ``of`` must follow its head directly ("the
-    dress of the girl", not "the house at the end of the street")."""
+    dress of the girl", not "the house at the end of the street"), and never an image's ("the statue of Lincoln",
+    "the painting of the ship": what it shows, not its owner)."""
     span = _find_head(doc, end)
+    if span is not None and direction == "of" and doc[span[1] - 1].text in _DEPICTIONS:
+        return False
     return span is not None and (direction != "of" or span[1] == end)
+
+
+#: things that show something ("the statue of Lincoln"): their "of" names what they show
+_DEPICTIONS = frozenset("statue portrait painting picture photo bust drawing poster sculpture model map figurine".split())
 
 
 #: first words after "on", "in", "at"... that, bare, name no object: idioms ("on fire", "in time", "at night", "in

@@ -73,11 +73,12 @@ _DEGREE = re.compile(
 _FROM_IMAGE = re.compile(r" (?:from|out of|off|in) (?:the|this|my|our) (?:[a-z]+ ){0,3}?(?:image|photo|picture|photograph|scene|"
                          r"frame|shot|pic)$")
 #: a forum post's tag ("[Request]", "Request:", "[Help]")
-_TAG = re.compile(r"^(?:\[[a-z ]+\]|(?:request|req|help|edit request|photoshop request|quick one|quick question|"
+_TAG = re.compile(r"^(?:[!/][a-z]+\s+|(?:edit|img|image|imagine|bot|ai)\s+(?=(?:remove|replace|make|add|put|turn|change|"
+                  r"swap|give|delete|erase|paint|blur|get|bg|[a-z]+ ->)\b)|\[[a-z ]+\]|(?:request|req|help|edit request|photoshop request|quick one|quick question|"
                   r"(?:posting|asking) (?:this )?(?:for|on behalf of) [a-z' ]+?):)\s*")
 #: "..., he's the one on the right": who the target is, said after the command
 _WHO_IS = re.compile(r"^(?:he|she|it|they)(?:'s| is| are|'re) the (?:one|ones|guy|girl|man|woman|person|kid) (?P<q>.+)$")
-_ARTICLE = re.compile(r"^(?:a|an|the|some|one more|one|another)\s+")
+_ARTICLE = re.compile(r"^(?:a|an|the|some|one more|one|another|my|our|your|his|her|their)\s+")
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,9 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     (rf"^{_SUBJECT} needs? (?:removing|deleting|erasing|taking out|to go)$", r"remove \g<t>"),
     (rf"^(?:have|get) {_SUBJECT} {_GONE}$", r"remove \g<t>"),
     # "i need the lamp gone", "i want the bin out of the picture", "i don't want the trash can in the photo"
-    (rf"^(?:(?:i|we|she|he|they) (?:need|want|wanted|would like|'d like)|(?:i|we|she|he|they)'d like|(?:she|he) "
-     rf"(?:wants|needs)) {_SUBJECT} (?:{_GONE}|out of {_PICTURE})$", r"remove \g<t>"),
+    (rf"^(?:(?:(?:i|we|she|he|they) )?(?:just )?(?:need|want|wanted|would like|'d like)|(?:i|we|she|he|they)'d like|(?:she|he) "
+     rf"(?:wants|needs)) {_SUBJECT} (?:{_GONE}(?: (?:from|in|out of) (?:the|this|my|our) [a-z ]+)?|out of {_PICTURE})$",
+     r"remove \g<t>"),
     # "the second window on the top floor should be lit up": the state a verb gives it
     (rf"^{_SUBJECT} {_MODAL} be (?:lit up|lit|switched on|turned on)$", r"light up \g<t>"),
     (rf"^i (?:don't|do not|dont) (?:want|need|like) (?!.* to (?:be|look|become|turn) ){_SUBJECT}(?: (?:in|on) {_PICTURE})?$",
@@ -160,7 +162,8 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     # "the walls need to be painted white", "the car needs to be blue", "let the sky be purple"
     (rf"^{_SUBJECT} {_MODAL} be (?P<v>painted|repainted|coloured|colored|dyed|tinted) (?P<n>.+)$", r"paint \g<t> \g<n>"),
     (rf"^{_SUBJECT} {_MODAL} be (?:turned|changed|transformed|converted|made) into (?P<n>.+)$", r"turn \g<t> into \g<n>"),
-    (rf"^{_SUBJECT} {_MODAL} (?:be wearing|wear|have|get) (?P<n>(?:a|an|some) .+)$", r"give \g<t> \g<n>"),
+    (rf"^{_SUBJECT} {_MODAL} (?:be wearing|wear|have|get|be holding|hold|be carrying|carry) (?P<n>(?:a|an|some) .+)$",
+     r"give \g<t> \g<n>"),
     (rf"^{_SUBJECT} {_MODAL} (?:be wearing|wear|have|get) (?P<n>[a-z]+s)$", r"give \g<t> some \g<n>"),  # "... wear sunglasses"
     (rf"^{_SUBJECT} {_MODAL} (?:be|become|look(?! like)|turn(?! into)) (?P<n>.+)$", r"make \g<t> \g<n>"),
     (rf"^let {_SUBJECT} (?:be|become|look(?! like)|turn(?! into)) (?P<n>.+)$", r"make \g<t> \g<n>"),
@@ -170,6 +173,8 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     # "get the car in red", "i'd like the bag in green", "do the sofa in navy": the object in that look
     (rf"^(?:get|do|have|show|show me|i'd like|i would like|i want|i need|i'd love) {_SUBJECT} "
      rf"in (?P<n>(?:[a-z]+ )?(?:{_LOOK}))(?P<r>(?: instead of| rather than| not) [a-z]+)?$", r"make \g<t> \g<n>\g<r>"),
+    # "just need the sky bluer": the object and its look
+    (rf"^(?:(?:i|we) )?(?:just )?need {_SUBJECT} (?P<n>(?:more |less )?(?:{_LOOK}|[a-z]+er))$", r"make \g<t> \g<n>"),
     # "sky needs to be more purple": a bare noun as the subject
     (r"^(?P<t>(?!(?:i|you|we|they|he|she|it|this|that|there|what|who)\b)[a-z]+(?: [a-z]+)?) (?:needs to be|should be|has to "
      r"be|must be) (?P<n>.+)$", r"make the \g<t> \g<n>"),
@@ -235,7 +240,8 @@ def _statement(text: str) -> str:
 _AFTERTHOUGHT = re.compile(
     r"(?:,? (?:but|while|and keep|keeping|and leave|leaving|and don't|and do not|and make sure|so that|so (?:we|i|you|they|"
     r"he|she|it|people|everyone) (?:can|could|will|would|don't|do not)|so (?:that )?(?:the|it|they|he|she) (?:[a-z]+ )?"
-    r"(?:stands? out|pops?|looks?|is|are|can|will|would)\b|before (?:i|we|you|my|our)\b|for (?:the|my|our) "
+    r"(?:stands? out|pops?|looks?|is|are|can|will|would)\b|so (?:we|they|it|everything) (?:all )?match\b|and (?:we're|we are|"
+    r"i'm|that's|it's) (?:good|done|set|fine|golden)\b|before (?:i|we|you|my|our)\b|for (?:the|my|our) "
     r"[a-z]+ (?:invite|invitation|card|post|listing)|to match\b|so (?:it|they) match(?:es)?\b|it'?s giving\b|"
     r"(?:pls|please|plz|thanks|lol) (?:she|he|they|we|i|it)\b|without "
     r"(?:changing|touching|altering|affecting|moving))\b|, (?:keep|leave|don't|do not|make sure|same|thanks|thank "
@@ -321,7 +327,7 @@ def _symbols(text: str) -> str:
 
 
 #: emoji (marked \x00) after a word that can end a clause and before another word: a full stop
-_EMOJI_STOP = re.compile(r"(\b(?!(?:a|an|the|my|his|her|their|our|this|that|of|with|on|in|to|and|or|some)\b)[A-Za-z']+)"
+_EMOJI_STOP = re.compile(r"(\b(?!(?:a|an|the|my|his|her|their|our|of|with|on|in|to|and|or|some)\b)[A-Za-z']+)"
                          r"[\s\x00]*\x00[\s\x00]*(?=[A-Za-z])")
 
 
@@ -338,7 +344,7 @@ _LEAD_IN = re.compile(r"^(?:(?:no|nope|wait|sorry|oops|ok|okay|hmm|well|so|actua
                       r"there is|there are|there's|what is|what are|what's|whatever|do you see|you see|notice|it's|it is|"
                       r"not|the other one|that's|that is|of|among|out of|from|he's|she's|they're|he is|she is|they are|"
                       r"the only problem is|the problem is|the issue is|my problem is|lol|omg|haha+|so+|yo|hi+|hey+|"
-                      r"um+|uh+|ok so)\b ?)+")
+                      r"um+|uh+|ok so|why is there|why are there|why does|why do|why is|ok but|but)\b ?)+")
 #: an object named in an earlier clause
 _NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|his|her|their) [a-z][a-z' -]*$")
 #: a later clause's command on something already named: "remove that", "make it blue", "remove the one on the left"
@@ -351,7 +357,7 @@ _IS_REL = re.compile(r" (?:is|are|was|were|sitting|standing|lying) (?=(?:on|in|a
 
 
 #: where a message's sentences part
-_SENTENCES = re.compile(r"[.?!]+(?:\s+|$)|\s*;\s*")
+_SENTENCES = re.compile(r"(?<!\b[a-z])[.?!]+(?:\s+|$)|\s*;\s*")
 _COMMAND_FIRST = frozenset(COMMANDS) | {w.split()[0] for w in lexicon.LOOK_VERBS} | {"get", "take", "photoshop", "straighten",
                                                                                       "open", "close", "fix", "erase"}
 #: nouns that end in -ing ("the white thing"), not a verb after its subject
@@ -364,6 +370,11 @@ _SUBJECT_VERB = re.compile(r"^(?P<np>(?:the|that|this|those|these|a|an|two|three
 _THERE_IS = re.compile(r"^(?P<where>(?:in|on|at|by|near) the [a-z ]+?),? (?:there's|there is|there are) (?P<np>.+)$")
 
 
+#: "golden hour but make it golden", "... but the seagull has to go": what follows "but" is the edit
+_BUT_THEN = re.compile(r" but (?=(?:make|remove|delete|erase|get rid of|replace|turn|change|add|put|give|paint|the [a-z ]+ "
+                       r"(?:has to go|needs to go|must go|should go)\b))")
+#: a sentence after the edit that says who "he" or "she" is ("she's the woman on the left in the blue top")
+_IS_THE = re.compile(r"^(?:he|she|it|they)(?:'s| is| are|'re) (?P<np>the (?!ones?\b)[a-z][a-z' -]*)$")
 #: a clause with a finite verb after the command: a reason ("he's blocking the tackle", "the office looks gloomy")
 _REASON = re.compile(r"\b(?:is|are|was|were|'s|'re|'d|'ve|has|have|had|been|looks?|made|makes|can't|cannot|couldn't|don't|"
                      r"didn't|doesn't|won't|wasn't|isn't|hates?|wants?|loves?|needs?)\b")
@@ -390,9 +401,10 @@ _REFERS_BACK = re.compile(r"\b(?:it|them|him|that|this|those|these|there)\b|\bhe
 
 def _is_command(clause: str) -> bool:
     """True when ``clause`` asks for an edit ("can you remove it", "the bigger one should be a wolf")."""
-    text = _TRAILING_PLEASE.sub("", _POLITE.sub("", clause))
+    text = _AFTERTHOUGHT.sub("", _TRAILING_PLEASE.sub("", _POLITE.sub("", clause)))
     text = _statement(_WISH.sub(r"make \g<t> \g<n>", text))
-    return text.split(" ", 1)[0] in _COMMAND_FIRST
+    first, _, rest = text.partition(" ")
+    return bool(rest) and (first in _COMMAND_FIRST or first in _REMOVE_FIRST)  # (the removal verbs are defined with their template)
 
 
 def _message(text: str) -> str:
@@ -406,7 +418,11 @@ def _message(text: str) -> str:
         for k, sentence in enumerate(sentences):
             if " " in sentence and _is_command(_CLAUSES.split(sentence)[-1]):
                 refers = _REFERS_BACK.search(_CLAUSES.split(sentence)[-1])
-                text = ", ".join(sentences[: k + 1]) if refers else sentence
+                later = next((m for s in sentences[k + 1 :] if (m := _IS_THE.match(s))), None)
+                if refers and later:  # "could someone give her a party hat? she's the woman on the left"
+                    text = f"{later['np']}, {sentence}"
+                else:
+                    text = ", ".join(sentences[: k + 1]) if refers else sentence
                 break
     return _resolve_reference(_POLITE.sub("", text))
 
@@ -465,6 +481,8 @@ def _resolve_reference(text: str) -> str:
     sofa. remove the one on the left" -> "remove the cat on the left", "not that dog, the one on the right, make it
     brown" -> "make the dog on the right brown", "wrong one - i wanted the vase removed" -> its last clause; else
     ``text``."""
+    if not _NEEDED.match(text):  # "leave the sky but remove the birds" is one_edit's
+        text = _BUT_THEN.sub(", ", text)  # "sunset at the pier but the seagull on the railing has to go"
     clauses = [c for c in _CLAUSES.split(text) if c]
     if len(clauses) < 2:
         return text
@@ -520,6 +538,10 @@ def _one_as(named: str, one: str, before: str, after: str) -> str:
     return f"the {before}{head}{'s' if one == 'ones' else ''}{after}"
 
 
+#: spoken fillers ("add um a couple of seagulls", "change it to like a dark green"): not words of the edit
+_FILLERS = re.compile(r"\b(?:um+|uh+|erm+|er|hmm+|actually|literally|basically)\b ?|(?:(?<=\bto )|(?<=\binto ))like (?=(?:a|an|the) )")
+
+
 def normalise(instruction: str) -> str:
     """Lowercase, without emoji and emphasis marks, the chat around the command ("ok now, can you ...", "...,
     thanks", "lol") and the clauses that say what to keep, "that's" as "that is", degree words before a
@@ -528,7 +550,9 @@ def normalise(instruction: str) -> str:
     statements as commands ("i want the car to be red": make the car red; "the dog should be removed": remove
     the dog)."""
     text = clean_phrase(_symbols(_CONTROL.sub(" ", _ESCAPES.sub("", instruction))).replace("’", "'"))
+    text = _FILLERS.sub("", clean_phrase(_FILLERS.sub("", text)))
     text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", _message(text)))
+    text = re.sub(r"\s*\((?![a-z ]*\bones?\b)(?=[^)]*,|[^)]* [^)]* )[^)]*\)\s*$", "", text)  # "(serious request, will tip)"
     text = _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text))
     text = _A_SHADE.sub(r"\g<pre> \g<n>", text)
     for pattern, repl in _LEARNER:
@@ -706,7 +730,8 @@ def _sep(words: str) -> str:
 _REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|take off|cut out|clear away|clear|wipe out|"
                  r"rub out|edit out|crop out|throw away|discard|ditch|scrap|lose|airbrush out|photoshop out|scrub out|"
                  r"blot out|paint over|vanish|zap|nuke|clean up|clear up|tidy up|tidy away|knock out|chuck out|chuck|toss out|"
-                 r"toss|bin|axe|unclip|unhook|detach|unplug|unpin|get shot of")  # fmt: skip
+                 r"toss|bin|axe|unclip|unhook|detach|unplug|unpin|get shot of|clean off|clean away|wipe off|wipe away")  # fmt: skip
+_REMOVE_FIRST = frozenset(w.split()[0] for w in _REMOVE_VERBS.split("|"))
 _DISTANCE = frozenset("furthest farthest further farther far away across apart opposite distant".split())
 #: "remove the logo from the shirt": the thing removed is on the other one (not "from the left": a position)
 _FROM_OWNER = re.compile(r"^(?P<t>.+?) (?:from|off|off of) (?P<o>(?:the|his|her|their|its|my|this|that) (?P<w>[a-z-]+).*)$")
@@ -858,7 +883,7 @@ def _add(m: re.Match[str]) -> Parsed | None:
     placement = _PLACE_WORDS[word]
     if word in ("to", "on", "at") and (side := _SIDE_PLACE.match(target)) and not _is_image(side["t"]):
         placement, target = f"{side['side']}-of", side["t"]
-    new = _POSE.sub("", _new(new))
+    new = _POSE.sub("", re.sub(r" (?:right|just|directly|somewhere)$", "", _new(new)))
     if placement is None and _is_image_noun(target):  # "add snow to the whole image": the scene changes
         return _global_or_none(target, new)
     return Parsed("add", target, new, placement)
