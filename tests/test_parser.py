@@ -601,7 +601,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     import probes
 
     left = {"round1": 2, "round2": 5, "round3": 5, "round4": 11, "round5": 9, "round6": 9, "round7": 5, "round8": 12, "round9": 14,
-            "round10": 31}
+            "round10": 27}
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -985,3 +985,21 @@ def test_bot_commands_voice_and_captions(instruction, action, head, replacement)
     """Phrasings of probe round 10: chat-bot prefixes, transcribed speech, social captions, forum titles."""
     plan = parser.parse(instruction=instruction)
     assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)
+
+
+@pytest.mark.parametrize("instruction,action,head,replacement", [
+    ("/edit make everyone wear santa hats", "add", "person", "santa hats"),
+    ("colorize this old photo of my parents' wedding", "global", "image", "in full colour"),
+    ("replace the modern car with a horse and carriage for our history project", "replace", "car", "horse and carriage"),
+    ("make the cloudy sky in the exterior shot sunny and blue", "modify", "sky", "sunny and blue"),
+])  # fmt: skip
+def test_everyone_colorize_and_the_photo_as_no_anchor(instruction, action, head, replacement):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)
+    assert plan.target.relation is None
+
+
+def test_two_things_each_with_its_look_is_two_edits():
+    with pytest.raises(UnclearInstruction, match="two edits"):
+        parser.parse(instruction="make the grass greener and uh the sky a bit bluer")
+    assert parser.parse(instruction="make the car red and white").replacement == "red and white"  # one look, two colours

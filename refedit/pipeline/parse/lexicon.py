@@ -163,7 +163,8 @@ LOOK_VERBS: dict[str, str] = {
     "gild": "golden", "redden": "redder", "blacken": "blacker", "soften": "softer", "shrink": "smaller",
     "enlarge": "bigger", "scale up": "bigger", "scale down": "smaller", "thicken": "thicker", "widen": "wider",
     "lengthen": "longer", "shorten": "shorter", "trim": "trimmed", "cool down": "cooler", "warm up": "warmer",
-    "tone down": "more muted",
+    "tone down": "more muted", "colorize": "in full colour", "colourise": "in full colour", "colorise": "in full colour",
+    "colourize": "in full colour",
 }  # fmt: skip
 #: nouns for text in the picture ("the text on the sign", "the word SALE", "the shop name"): an edit of them is a new
 #: wording, kept as typed ("OPEN", "Luigi's"), on the same object

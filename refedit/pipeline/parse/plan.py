@@ -171,6 +171,8 @@ def analyse_target(phrase: str) -> Target:
         expression, quantified = f"{group['pre']}{group['n']}{group['post']}", True
     if expression in lexicon.PRONOUN_FORMS:
         return pronoun_target(expression)
+    if expression in ("everyone", "everybody", "all of us", "each of us", "every one of us"):  # "make everyone wear hats"
+        return Target(expression=expression, head="person", all=True)
     if not expression or expression in lexicon.PRONOUNS:
         raise UnclearInstruction(f"cannot tell which object {phrase!r} refers to; name it (e.g. 'the red car')")
     if (region := region_target(expression)) is not None:
@@ -334,6 +336,8 @@ def _owns(doc: Any, end: int, direction: str) -> bool:
     return span is not None and (direction != "of" or span[1] == end)
 
 
+#: the photo itself, as the last word of an anchor ("the sky in the exterior shot"); "the picture frame" is an object
+_PICTURE_NOUNS = frozenset("photo picture image shot pic screenshot photograph selfie snapshot headshot".split())
 #: things that show something ("the statue of Lincoln"): their "of" names what they show
 _DEPICTIONS = frozenset("statue portrait painting picture photo bust drawing poster sculpture model map figurine".split())
 
@@ -396,7 +400,8 @@ def _anchor(phrase: str) -> Target | None:
         return None
     if anchor.region is not None and anchor.relation is None:
         return None
-    if anchor.head in lexicon.IMAGE_WORDS:
+    if anchor.head in lexicon.IMAGE_WORDS or (anchor.head not in lexicon.COMPOUND_NOUNS
+                                               and anchor.head.split()[-1] in _PICTURE_NOUNS):  # "in the exterior shot"
         return None
     if anchor.head in lexicon.NON_OBJECT_NOUNS and not _persons_part(anchor):  # "on its side"; not "on his back"
         return None

@@ -62,7 +62,8 @@ _TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx
                               r"a little|a little bit|slightly|a touch|a tad|ngl|tbh|af|rn|fr|lowkey|bro|fam|tho|imo|if (?:that is|that's|it is|it's) "
                               r"possible|if possible|if you can|if you could|by (?:about |around |roughly )?\d+ ?%|"
                               r"for (?:the|a|my|our|his|her|their) (?:[a-z]+ )*?(?:photo|shot|pic|listing|post|page|ad|website|"
-                              r"catalog|catalogue|invite|invitation|card)))+$")
+                              r"catalog|catalogue|invite|invitation|card|project|slide|presentation|assignment|homework|"
+                              r"flyer|brochure|newsletter|claim|report)))+$")
 #: "the dog that's on the couch" (never a possessive: "'s" after these words is "is")
 _CONTRACTION = re.compile(r"\b(that|who|which|what|there|where)'s\b")
 #: "a bit bigger", "a lot taller": the degree goes, the comparative is the change
@@ -1119,7 +1120,12 @@ def _make_pronoun(m: re.Match[str]) -> Parsed | None:
 def _look_verb(m: re.Match[str]) -> Parsed:
     """"blur the background", "darken the top half", "brighten the image": a change of look."""
     change = lexicon.LOOK_VERBS[m["v"]]
-    return Parsed("global", "", change) if _is_image(m["t"]) else Parsed("modify", m["t"], change)
+    if _is_image(m["t"]) or (m["v"].startswith("colo") and _PHOTO_NOUN.search(m["t"])):  # "colorize this old photo of ..."
+        return Parsed("global", "", change)
+    return Parsed("modify", m["t"], change)
+
+
+_PHOTO_NOUN = re.compile(r"^(?:the|this|my|our|that) (?:[a-z]+ ){0,2}(?:photo|picture|image|pic|photograph|shot)\b")
 
 
 #: a property of the look turned up or down -> the change
@@ -1246,6 +1252,11 @@ _KEEP_FIRST = re.compile(rf"^(?:(?:don't|do not|dont) (?:touch|change|edit|move|
 _SECOND_COMMAND = re.compile(r"^(?P<a>[a-z].+?)(?:,? and then|,? and also|,? also|,? plus|,? then|,? and|,|;) (?P<b>(?:" + _EDIT_VERB + r") (?:the|a|an|it|them|his|her|their|its|this|that|these|those|all|every|some)\b.*)$")
 
 
+#: "make the grass greener and the sky bluer": two things, each with its own look
+_TWO_LOOKS = re.compile(r"^(?P<v>make|paint|colou?r|turn) (?P<a>(?:the|his|her|their|its|my) [a-z -]+?) and (?P<b>(?:the|his|her|"
+                        r"their|its|my) [a-z -]+)$")
+
+
 def _one_edit(text: str) -> str:
     """``text`` as one edit: "select X and paint it blue" paints X, "remove X and put Y there" replaces X with Y,
     "don't touch X, just remove Y" / "leave X but remove Y" removes Y; :class:`UnclearInstruction` for two edits
@@ -1265,6 +1276,9 @@ def _one_edit(text: str) -> str:
                                  "to edit (e.g. 'remove the blue car and the white car')")
     if re.search(r"\bevery other\b|\bevery second\b", text):
         raise UnclearInstruction(f"{text!r} asks for every other one; name the objects to edit")
+    if (m := _TWO_LOOKS.match(text)) and all(split_trailing_attribute(p) for p in (m["a"], m["b"])):
+        raise UnclearInstruction(f"{text!r} asks for two edits; give one at a time ('{m['v']} {m['a']}', then "
+                                 f"'{m['v']} {m['b']}')")
     if (m := _SECOND_COMMAND.match(text)) and _is_command(m["a"]) and not re.search(r"\b(?:it|them|there)\b", m["b"]):
         raise UnclearInstruction(f"{text!r} asks for two edits; give one at a time ('{m['a']}', then '{m['b']}')")
     return text
