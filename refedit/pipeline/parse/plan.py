@@ -109,12 +109,12 @@ def _find_head(doc: Any, limit: int | None = None) -> tuple[int, int] | None:
         if head - n >= 0 and " ".join([*words[head - n : head], singular(words[head])]) in lexicon.COMPOUND_NOUNS:
             return head - n, head + 1
     start = head
-    while start > 1 and _hyphen_before(doc, start):  # "t-shirt", "x-ray": one word the tokenizer split
+    while _hyphen_before(doc, start):  # "t-shirt", "x-ray": one word the tokenizer split
         start -= 2
     while (
         start > 0
         and doc[start - 1].pos_ in ("NOUN", "PROPN")
-        and not (start > 2 and _hyphen_before(doc, start - 1))  # "polka-dot dress": a look, not a compound
+        and not _hyphen_before(doc, start - 1)  # "polka-dot dress": a look, not a compound
         and words[start - 1] not in _QUALIFIERS | lexicon.COLOURS | lexicon.MATERIALS
         and doc[start].tag_ != "POS"
     ):
@@ -231,7 +231,7 @@ def _placed(owner: str) -> bool:
     """True when a possessive's owner phrase ends in a relation to an object ("the bird perched on the man"), so the
     possessive is that object's ("the man's shoulder"); "in the green dress" is what the owner wears."""
     m = _OWNER_PLACED.search(owner)
-    return m is not None and not (m[0].startswith("in ") and singular(m[0].split()[-1]) in lexicon.WEARABLES | {"dress"})
+    return m is not None and not (m[0].startswith("in ") and singular(m[0].split()[-1]) in lexicon.WEARABLES)
 
 
 def possessive_target(expression: str) -> Target | None:
@@ -247,7 +247,12 @@ def possessive_target(expression: str) -> Target | None:
             owner = replace(owner, all=True)
     if owner is None:
         return None
-    doc = load_nlp()(rest)
+    return _part_of(owner, rest, expression)
+
+
+def _part_of(owner: Target, words: str, expression: str) -> Target:
+    """The target ``words`` name ("collar", "balloon"), as a part or possession of ``owner`` (an ``of`` relation)."""
+    doc = load_nlp()(words)
     relation = Relation("of", owner)
     return replace(_own_target(doc, len(doc), expression, relation), expression=expression, relation=relation)
 
@@ -265,9 +270,7 @@ def held_target(expression: str) -> Target | None:
     m = _HELD.match(expression)
     if m is None or (owner := _anchor(m["o"])) is None:
         return None
-    doc = load_nlp()(m["t"])
-    relation = Relation("of", owner)
-    return replace(_own_target(doc, len(doc), expression, relation), expression=expression, relation=relation)
+    return _part_of(owner, m["t"], expression)
 
 
 _INTENSIFIER = r"(?:(?:" + "|".join(sorted(lexicon.RELATION_INTENSIFIERS)) + r") )?"
@@ -480,7 +483,7 @@ def _hyphen_groups(doc: Any, start: int, end: int) -> list[tuple[int, int]]:
     i = start
     while i < end:
         j = i + 1
-        while j + 1 < end and doc[j].text == "-" and not doc[j - 1].whitespace_ and not doc[j].whitespace_:
+        while j + 1 < end and _hyphen_before(doc, j + 1):
             j += 2
         spans.append((i, j))
         i = j

@@ -417,8 +417,9 @@ def _message(text: str) -> str:
     sentences = [_TRAILING_PLEASE.sub("", s) for s in _SENTENCES.split(text) if s]  # "erase him please, thank you"
     if len(sentences) > 1:
         for k, sentence in enumerate(sentences):
-            if " " in sentence and _is_command(_CLAUSES.split(sentence)[-1]):
-                refers = _REFERS_BACK.search(_CLAUSES.split(sentence)[-1])
+            asked = _CLAUSES.split(sentence)[-1]
+            if " " in sentence and _is_command(asked):
+                refers = _REFERS_BACK.search(asked)
                 later = next((m for s in sentences[k + 1 :] if (m := _IS_THE.match(s))), None)
                 if refers and later:  # "could someone give her a party hat? she's the woman on the left"
                     text = f"{later['np']}, {sentence}"
@@ -495,11 +496,11 @@ def _resolve_reference(text: str) -> str:
     if _is_command(clauses[0]) and all(_REASON.search(c) and not _is_command(c) for c in clauses[1:]):
         return clauses[0]  # "remove the referee, he's blocking the tackle": why, not what
     last = _statement(_TRAILING_PLEASE.sub("", _POLITE.sub("", last)))  # "..., can you remove it please"
-    if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and (said := _named_in(earlier[0])):
-        return f"make {said} {could['n']}"  # "the pink scooter by the door, can it be blue?"
+    names = [_named_in(c) for c in earlier]  # (each a spaCy parse: once per clause)
+    if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and names[0]:
+        return f"make {names[0]} {could['n']}"  # "the pink scooter by the door, can it be blue?"
     named: str | None = None  # the latest object an earlier clause named ("not that dog" names a dog too)
-    for clause in earlier:
-        phrase = _named_in(clause)
+    for phrase in names:
         if phrase is None:
             continue
         phrase = re.sub(r"^(?:that|this|those|these|a|an|my|some)\b", "the", phrase)
@@ -518,7 +519,7 @@ def _resolve_reference(text: str) -> str:
         if all(re.match(r"^(?:no|nope|wrong(?: one)?|not (?:that|this|the) [a-z ]+|sorry|oops|wait)$", c) for c in earlier):
             return last  # "wrong one - i wanted the smaller vase removed"
         if (_is_command(last) and not re.match(r"^[a-z]+ (?:to|into|it|them)\b", last)  # "..., paint to yellow" needs them
-                and all(_CONTEXT_ONLY.match(c) or _named_in(c) for c in earlier)):
+                and all(_CONTEXT_ONLY.match(c) or name for c, name in zip(earlier, names))):
             return last  # "hi all, could somebody make the sky less grey", "it's a photo of a street. make the lamps ..."
         return text
     if m["o"]:
@@ -540,7 +541,8 @@ def _one_as(named: str, one: str, before: str, after: str) -> str:
 
 
 #: spoken fillers ("add um a couple of seagulls", "change it to like a dark green"): not words of the edit
-_FILLERS = re.compile(r"\b(?:um+|uh+|erm+|er|hmm+|actually|literally|basically)\b ?|(?:(?<=\bto )|(?<=\binto ))like (?=(?:a|an|the) )")
+_FILLERS = re.compile(r"\b(?:um+|uh+|erm+|er|hmm+|actually|literally|basically)\b ?")
+_LIKE_FILLER = re.compile(r"(?:(?<=\bto )|(?<=\binto ))like (?=(?:a|an|the) )")  # after the fillers go ("to um like a")
 
 
 def normalise(instruction: str) -> str:
@@ -551,7 +553,7 @@ def normalise(instruction: str) -> str:
     statements as commands ("i want the car to be red": make the car red; "the dog should be removed": remove
     the dog)."""
     text = clean_phrase(_symbols(_CONTROL.sub(" ", _ESCAPES.sub("", instruction))).replace("’", "'"))
-    text = _FILLERS.sub("", clean_phrase(_FILLERS.sub("", text)))
+    text = _LIKE_FILLER.sub("", clean_phrase(_FILLERS.sub("", text)))
     text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", _message(text)))
     text = re.sub(r"\s*\((?![a-z ]*\bones?\b)(?=[^)]*,|[^)]* [^)]* )[^)]*\)\s*$", "", text)  # "(serious request, will tip)"
     text = _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text))
@@ -748,11 +750,12 @@ def _removed(target: str) -> str:
     """"the glasses from the man" -> "the glasses on the man"; positions ("from the left") and distances ("the
     car furthest from the camera", "the tree across from the house") stay."""
     m = _FROM_OWNER.match(target)
-    if m is not None and m["w"] in lexicon.POSITION_WORDS and re.match(r"(?:the|his|her|their|its|my) [a-z-]+ of ", m["o"]):
-        return f"{m['t']} on {m['o']}"  # "the sticker from the bottom of the candle": on that part of it
-    if m is not None and m["w"] in lexicon.POSITION_WORDS and _compound_after(m["o"]):
-        return f"{m['t']} on {m['o']}"  # "the sticker off the rear window": the rear window is an object
-    if m is None or m["w"] in lexicon.POSITION_WORDS or _is_image(m["o"]) or m["t"].split()[-1] in _DISTANCE:
+    if m is None:
+        return target
+    if m["w"] in lexicon.POSITION_WORDS:  # "from the left" stays; "from the bottom of the candle" (a part of it) and
+        part = re.match(r"(?:the|his|her|their|its|my) [a-z-]+ of ", m["o"])  # "off the rear window" (an object) not
+        return f"{m['t']} on {m['o']}" if part or _compound_after(m["o"]) else target
+    if _is_image(m["o"]) or m["t"].split()[-1] in _DISTANCE:
         return target
     return f"{m['t']} on {m['o']}"
 
