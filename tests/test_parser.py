@@ -1003,3 +1003,14 @@ def test_two_things_each_with_its_look_is_two_edits():
     with pytest.raises(UnclearInstruction, match="two edits"):
         parser.parse(instruction="make the grass greener and uh the sky a bit bluer")
     assert parser.parse(instruction="make the car red and white").replacement == "red and white"  # one look, two colours
+
+
+@pytest.mark.parametrize("instruction,head,relation", [
+    ("honestly the lamp looks awful. could you swap it for a plant", "lamp", None),
+    ("the bike leaning on the wall — paint it orange", "bike", ("on", "wall")),
+])  # fmt: skip
+def test_tried_as_a_new_user_at_the_end_of_session_9(instruction, head, relation):
+    """'honestly' leads into the sentence that names the lamp; a posture before a place keeps the place."""
+    target = parser.parse(instruction=instruction).target
+    got = None if target.relation is None else (target.relation.direction, target.relation.anchor.head)
+    assert (target.head, target.pronoun, got) == (head, None, relation)

@@ -345,7 +345,8 @@ _LEAD_IN = re.compile(r"^(?:(?:no|nope|wait|sorry|oops|ok|okay|hmm|well|so|actua
                       r"there is|there are|there's|what is|what are|what's|whatever|do you see|you see|notice|it's|it is|"
                       r"not|the other one|that's|that is|of|among|out of|from|he's|she's|they're|he is|she is|they are|"
                       r"the only problem is|the problem is|the issue is|my problem is|lol|omg|haha+|so+|yo|hi+|hey+|"
-                      r"um+|uh+|ok so|why is there|why are there|why does|why do|why is|ok but|but)\b ?)+")
+                      r"um+|uh+|ok so|why is there|why are there|why does|why do|why is|ok but|but|honestly|frankly|ugh|"
+                      r"tbh|ngl)\b ?)+")
 #: an object named in an earlier clause
 _NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|his|her|their) [a-z][a-z' -]*$")
 #: a later clause's command on something already named: "remove that", "make it blue", "remove the one on the left"
@@ -354,7 +355,8 @@ _REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away)?) (?P<ref>it|that|
                      r"(?P<tail>(?: [a-z][a-z -]*)?)$")
 _CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "make", "turn", "give", "straighten", "open", "close", "fix"}
 #: "that blob is on the lens": the clause's verb before a relation
-_IS_REL = re.compile(r" (?:is|are|was|were|sitting|standing|lying) (?=(?:on|in|at|under|behind|near|by|next to|above|below|inside) )")
+_IS_REL = re.compile(r" (?:is|are|was|were|sitting|standing|lying|leaning|hanging|resting|perched|parked|propped|floating|"
+                     r"sleeping|waiting) (?=(?:on|in|at|under|behind|near|by|next to|above|below|inside) )")
 
 
 #: where a message's sentences part
