@@ -11,7 +11,8 @@ gets wrong or judgement calls (each row's ``note``/``judgement`` says which). To
 compare with an older commit, run this file with that commit's ``refedit`` first on ``PYTHONPATH`` (a git worktree
 of it, with the new round copied in).
 
-Run: ``python benchmarks/probes.py [-v]``.
+Run: ``python benchmarks/probes.py [-v] [--save FILE] [--compare FILE]`` (``--save`` on one commit, ``--compare`` with
+that file on another: the rows one got right and the other gets wrong).
 """
 
 from __future__ import annotations
@@ -81,14 +82,28 @@ def alternatives(value: Any) -> list[Any]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="list the wrong rows")
+    ap.add_argument("--save", type=Path, help="write {instruction: wrong?} of every counted row to this JSON file")
+    ap.add_argument("--compare", type=Path,
+                    help="a --save file of another commit: list the rows right there and wrong here")  # fmt: skip
     args = ap.parse_args()
     parser = RulesParser()
+    verdicts: dict[str, bool] = {}
     for path in sorted((ROOT / "tests" / "data" / "probes").glob("round*.json")):
         cases = [c for c in json.loads(path.read_text()) if not str(c.get("group", "")).startswith("followup")]
         wrong = [(c, d) for c in cases if (d := diffs(parser, c))]
         print(f"{path.stem}: {len(cases)} instructions, {len(wrong)} wrong")
         for case, found in wrong if args.verbose else ():
             print(f"  {case['instruction']!r}: {'; '.join(found)}")
+        failed = {c["instruction"] for c, _ in wrong}
+        verdicts.update({c["instruction"]: c["instruction"] in failed for c in cases})
+    if args.save:
+        args.save.write_text(json.dumps(verdicts))
+    if args.compare:
+        before = json.loads(args.compare.read_text())
+        worse = [t for t, bad in verdicts.items() if bad and before.get(t) is False]
+        print(f"{sum(before.values())} wrong there, {sum(verdicts.values())} here; right there and wrong here: {len(worse)}")
+        for text in worse:
+            print(f"  {text!r}")
     return 0
 
 
