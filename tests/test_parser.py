@@ -596,12 +596,12 @@ def test_phrasings_a_new_user_tried_in_the_review(instruction, action, head, rep
 
 def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     """benchmarks/probes.py's counts (rows of the helper-written probe rounds the parser gets wrong) at most what
-    session 9 left: a fix for one phrasing must not break others users type."""
+    the last session left: a fix for one phrasing must not break others users type."""
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
     import probes
 
-    left = {"round1": 2, "round2": 5, "round3": 5, "round4": 11, "round5": 9, "round6": 9, "round7": 5, "round8": 12, "round9": 14,
-            "round10": 27, "round11": 14}
+    left = {"round1": 2, "round2": 5, "round3": 5, "round4": 11, "round5": 8, "round6": 9, "round7": 5, "round8": 11, "round9": 14,
+            "round10": 23, "round11": 12, "round12": 20, "round13": 18}
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -974,7 +974,7 @@ def test_a_clause_after_the_command_that_says_which_one_is_kept(instruction, att
     ("I'm making a birthday card for my mom. Could someone give her a party hat? She's the woman on the left in the blue "
      "top.", "add", "woman", "party hat"),
     ("give the statue of Lincoln a graduation cap", "add", "statue", "graduation cap"),
-    ("add a T. rex next to the school bus", "add", "school bus", "t. rex"),
+    ("add a T. rex next to the school bus", "add", "school bus", "T. rex"),
     ("put a creeper right behind the guy on the couch", "add", "guy", "creeper"),
     ("add my late father standing next to my mom", "add", "mom", "late father"),
     ("the frog on the left should be holding a knife", "add", "frog", "knife"),
@@ -1014,3 +1014,104 @@ def test_tried_as_a_new_user_at_the_end_of_session_9(instruction, head, relation
     target = parser.parse(instruction=instruction).target
     got = None if target.relation is None else (target.relation.direction, target.relation.anchor.head)
     assert (target.head, target.pronoun, got) == (head, None, relation)
+
+
+@pytest.mark.parametrize("instruction,head,spatial", [
+    ("Making a poster for our band's first gig. Can someone turn the drummer into a skeleton? He's the one at the back.",
+     "drummer", "back"),
+    ("turn the drummer into a skeleton, the one at the back", "drummer", "back"),
+    ("give her a party hat. She's the one on the left.", "person", "left"),
+])  # fmt: skip
+def test_who_is_meant_said_after_the_command_qualifies_its_object(instruction, head, spatial):
+    """'he's the one at the back' picks the object out; it is not part of the new object ('skeleton at the back')."""
+    plan = parser.parse(instruction=instruction)
+    assert (plan.target.head, plan.target.spatial) == (head, spatial)
+    assert "back" not in (plan.replacement or "") and "left" not in (plan.replacement or "")
+
+
+def test_a_top_after_its_colour_is_the_garment_not_a_side():
+    plan = parser.parse(instruction="make the girl's striped top red")
+    assert (plan.target.head, plan.target.attributes, plan.target.spatial) == ("top", ("striped",), None)
+    assert parser.parse(instruction="remove the woman in the blue top").target.spatial is None
+    assert parser.parse(instruction="remove the red car at the top").target.spatial == "top"  # still a side
+
+
+@pytest.mark.parametrize("instruction", ["remove the other cat", "My cat is the orange one. Please remove the other cat.",
+                                         "make the other one blue"])  # fmt: skip
+def test_the_other_one_is_asked_back(instruction):
+    with pytest.raises(UnclearInstruction, match="say which"):
+        parser.parse(instruction=instruction)
+
+
+@pytest.mark.parametrize("instruction,head,pronoun,replacement", [
+    ("hand him a balloon", "person", "him", "balloon"),
+    ("get her a hat", "person", "her", "hat"),
+    ("buy the kids some ice cream", "kid", None, "ice cream"),
+    ("get the girl to hold a balloon", "girl", None, "balloon"),  # not "the girl to hold"
+])  # fmt: skip
+def test_giving_verbs_add_to_the_receiver(instruction, head, pronoun, replacement):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.target.pronoun, plan.replacement) == ("add", head, pronoun, replacement)
+
+
+@pytest.mark.parametrize("instruction,replacement", [
+    ("make the planet in the middle look like Mars", "Mars"),
+    ("replace the dog with a Shiba Inu", "Shiba Inu"),
+    ("add a T. rex next to the school bus", "T. rex"),
+    ("make the car RED", "red"),  # emphasis
+    ("Make The Lamp Gold", "gold"),  # every word capitalised
+    ("REPLACE THE CAT WITH A TIGER", "tiger"),  # shouted
+])  # fmt: skip
+def test_names_in_the_new_object_keep_their_capitals(instruction, replacement):
+    assert parser.parse(instruction=instruction).replacement == replacement
+
+
+@pytest.mark.parametrize("instruction,head,relation", [
+    ("scrub the graffiti off the underpass wall", "graffiti", ("on", "underpass wall")),
+    ("scoop the dead leaves out of the pool", "leaf", ("in", "pool")),
+    ("hide the wifi router on the bookshelf", "wifi router", ("on", "bookshelf")),
+    ("take down the lantern in the middle", "lantern", None),
+    ("get the wrinkles out of the linen shirt", "wrinkle", ("in", "shirt")),
+    ("get rid of the creases in the groom's trousers", "crease", ("in", "trousers")),
+    ("remove the man in the blue jacket", "man", None),  # wearing it, no relation
+])  # fmt: skip
+def test_removal_verbs_and_what_is_in_a_garment(instruction, head, relation):
+    plan = parser.parse(instruction=instruction)
+    got = None if plan.target.relation is None else (plan.target.relation.direction, plan.target.relation.anchor.head)
+    assert (plan.action, plan.target.head, got) == ("remove", head, relation)
+
+
+@pytest.mark.parametrize("instruction,action,head,replacement", [
+    ("I'd really appreciate it if you could get rid of the crane on the skyline.", "remove", "crane", None),
+    ("May I ask you to remove the woman jogging in the background?", "remove", "woman", None),
+    ("Is there any chance you could make the lake look less murky? We're using it for our rental ad.", "modify", "lake",
+     "less murky"),
+    ("Thanks so much for the last edit! One more thing: could you put a little lantern on the picnic table?", "add",
+     "picnic table", "little lantern"),
+    ("okay last one I promise 😅 the bin next to the bench, can it go?", "remove", "bin", None),
+    ("could you make the roses a deeper red for her?", "modify", "rose", "deeper red"),
+    ("ugh our waiter walked right into the frame 🙄 can you get rid of him?", "remove", "waiter", None),
+    ("Honestly the photo is fine except for the kid in the green hoodie picking his nose lol. Remove him pls", "remove",
+     "kid", None),
+    ("I've got two dogs in this pic. Put a bandana on the smaller one.", "add", "dog", "bandana"),
+    ("Remember the blue bike by the gate? Swap it for a red scooter.", "replace", "bike", "red scooter"),
+    ("There are three paper lanterns hanging from the porch roof. Take down the one in the middle.", "remove", "lantern",
+     None),
+    ("see the woman by the door? make her blonde", "modify", "woman", "blonde"),
+])  # fmt: skip
+def test_messages_of_round_12_and_13_kinds(instruction, action, head, replacement):
+    """Polite openers, 'can it go?', and the object an earlier sentence names ('our waiter walked into the frame',
+    'fine except for the kid', 'I've got two dogs', 'remember the blue bike') for the pronoun or 'the smaller one'."""
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)
+    assert plan.target.pronoun is None
+
+
+@pytest.mark.parametrize("instruction,owned,owner", [
+    ("girl in the pink dress, make her hair curly pls", "hair", "girl"),
+    ("see the woman by the door? remove her hat", "hat", "woman"),
+    ("see the bride? make her party dress red", "party dress", "bride"),
+])  # fmt: skip
+def test_her_after_a_named_person_owns_what_follows(instruction, owned, owner):
+    target = parser.parse(instruction=instruction).target
+    assert (target.head, target.relation.direction, target.relation.anchor.head) == (owned, "of", owner)

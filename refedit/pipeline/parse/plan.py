@@ -85,7 +85,7 @@ def _side_words(doc: Any, start: int = 0, end: int | None = None, name: tuple[in
     skip = {i for i, w in enumerate(words)
             if w in lexicon.RELATION_INTENSIFIERS | lexicon.RELATION_BEFORE_TO and _opens_relation(doc, i)}  # fmt: skip
     skip |= {i for i in range(1, len(words) - 1) if words[i - 1 : i + 2] == ["in", "front", "of"]}
-    skip |= set(range(*name))
+    skip |= set(range(*name)) | {i for i in range(len(words)) if _garment_top(words, i)}
     skip |= {i for i in range(1, len(words)) if words[i - 1] in lexicon.POSSESSIVE_PRONOUNS}  # "on his back": a body part
     return [w for i, w in enumerate(words[:end]) if i >= start and i not in skip]
 
@@ -100,7 +100,8 @@ def _find_head(doc: Any, limit: int | None = None) -> tuple[int, int] | None:
     end = min(_pre_modifier_span(doc), len(doc) if limit is None else limit)
     words = [t.text for t in doc]
     head = next(
-        (i for i in range(end - 1, -1, -1) if words[i] not in _QUALIFIERS and doc[i].pos_ not in ("DET", "PART", "PUNCT")),
+        (i for i in range(end - 1, -1, -1) if (words[i] not in _QUALIFIERS or _garment_top(words, i))
+         and doc[i].pos_ not in ("DET", "PART", "PUNCT")),
         None,
     )
     if head is None:
@@ -120,6 +121,16 @@ def _find_head(doc: Any, limit: int | None = None) -> tuple[int, int] | None:
     ):
         start -= 1
     return start, head + 1
+
+
+#: what a top (the garment) is said to be: "the woman in the blue top", "a striped tank top"
+_TOP_LOOKS = lexicon.COLOURS | lexicon.MATERIALS | frozenset("striped floral spotted tank crop halter tube sleeveless "
+                                                             "sequin sequinned sequined lace knit".split())
+
+
+def _garment_top(words: list[str], i: int) -> bool:
+    """True when ``words[i]`` is the garment "top" after how it looks ("in the blue top"), not a side of the photo."""
+    return words[i] in ("top", "tops") and i > 0 and words[i - 1] in _TOP_LOOKS
 
 
 def _hyphen_before(doc: Any, i: int) -> bool:
@@ -324,9 +335,19 @@ def find_relation(doc: Any, expression: str) -> tuple[int, Relation | None]:
             continue
         for pattern, direction in _OPENERS:
             m = pattern.match(expression, tok.idx)
-            if m and (relation := _relation(direction, m["rest"])) is not None and _owns(doc, tok.i, direction):
+            if m and (relation := _relation(direction, m["rest"], worn=_marks(doc, tok.i))) is not None and _owns(doc, tok.i, direction):
                 return tok.i, relation
     return len(doc), None
+
+
+#: what is in a garment rather than someone in it ("the creases in his trousers", "the stain in the shirt")
+_MARKS = frozenset("wrinkle wrinkles crease creases stain stains hole holes tear tears rip rips scratch scratches dent "
+                   "dents mark marks spot spots smudge smudges fold folds lint fluff hair hairs".split())
+
+
+def _marks(doc: Any, end: int) -> bool:
+    """True when the word before ``end`` is a mark or flaw, which is in a garment, not wearing it."""
+    return end > 0 and doc[end - 1].text in _MARKS
 
 
 def _owns(doc: Any, end: int, direction: str) -> bool:
@@ -356,7 +377,7 @@ _NOT_BARE_ANCHORS = frozenset(
 _PAIR = re.compile(r"^(?P<a>.+?) and (?P<b>(?:the|a|an|his|her|their|its) .+)$")
 
 
-def _relation(direction: str, rest: str) -> Relation | None:
+def _relation(direction: str, rest: str, worn: bool = False) -> Relation | None:
     """The relation to the object named by ``rest``, or None when ``rest`` names no object to place by. A bare
     noun names one too, as terse and learner English write it ("the cup on table", "the bird in sky"), but not a
     look, a position or an idiom ("the man in red", "on left", "the house on fire")."""
@@ -374,9 +395,9 @@ def _relation(direction: str, rest: str) -> Relation | None:
         return None
     if direction == "at":  # "at the top of the tower": within that part; "at the door" is no direction
         return Relation("in", anchor) if anchor.region is not None else None
-    if direction == "in" and (anchor.head in lexicon.WEARABLES or anchor.head.split()[-1] in lexicon.WEARABLES
-                              or anchor.head.endswith("dress")):
-        return None  # "the man in the blue jacket" wears it
+    if not worn and direction == "in" and (anchor.head in lexicon.WEARABLES or anchor.head.split()[-1] in lexicon.WEARABLES
+                                           or anchor.head.endswith("dress")):
+        return None  # "the man in the blue jacket" wears it (not "the creases in his trousers": ``worn``)
     if anchor.head in lexicon.POSITION_WORDS - {"hand"}:  # "in the far corner next to the bookcase": a place in the photo
         return None
     if direction == "of" and anchor.region is not None and anchor.relation is None:

@@ -28,7 +28,10 @@ from refedit.pipeline.parse.plan import (
 _COMMAND_WORDS = ("remove", "delete", "erase", "replace", "change", "make", "turn", "paint", "add", "put", "swap")
 #: what people put before the command in a chat ("ok now, can you please remove the cup")
 _POLITE = re.compile(
-    r"^(?:(?:would you be so kind as to|i wonder if you (?:might|could|would)|i(?: would|'d) be (?:most |very |ever so |so |"
+    r"^(?:(?:would you be so kind as to|i(?: would|'d) (?:really |so |very much |greatly )?appreciate (?:it )?if (?:you|someone|"
+    r"somebody|anyone) (?:could|would|can)|may i ask (?:you )?to|might i ask (?:you )?to|is there any chance (?:you|someone|"
+    r"somebody|anyone) (?:could|can|would)|(?:and )?one (?:more|last) thing:?|last one,? i promise|"
+    r"i wonder if you (?:might|could|would)|i(?: would|'d) be (?:most |very |ever so |so |"
     r"really )?grateful if you (?:could|would|might)|if it's not too much trouble,?(?: (?:could|can|would) you)?|can you to|"
     r"could you to|please to|please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|i want you to|i'd like you to|"
     r"i need you to|help me|go ahead and|let's|lets|let us|i want to|i'd like to|i would like to|i need to|try to|"
@@ -45,7 +48,7 @@ _POLITE = re.compile(
     r"maybe we could|maybe we can|we should|we need to|can we just|"
     r"any chance|why not|maybe|perhaps|ok|okay|alright|hey|hi|now|also|then|and|next|just|so|actually|sorry|oops|"
     r"no wait|wait|i meant|i mean|undo that and|undo that,? then|"
-    r"i (?:want|need|would like|'d like)(?= (?:" + "|".join(_COMMAND_WORDS) + r") ))\b[ ,]*)+"
+    r"i (?:want|need|would like|'d like)(?= (?:" + "|".join(_COMMAND_WORDS) + r") ))\b[ ,:]*)+"
 )
 #: "how about making the sofa green": the gerund as the command
 _GERUND = re.compile(r"^(?:how about|what about|(?:would you |do you |could you )?mind) (?P<v>making|removing|replacing|turning|changing|adding|putting|"
@@ -59,7 +62,7 @@ _TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx
                               r"over there|lol|haha+|lmao|asap|again|for (?:amazon|ebay|etsy|instagram|insta|facebook|"
                               r"tiktok|shopify|my (?:shop|store|website|listing|profile)|the listing)|like (?:it|they) "
                               r"used to be|like (?:it|they) (?:was|were)|like before|completely|entirely|totally|fully|altogether|a bit|"
-                              r"a little|a little bit|slightly|a touch|a tad|ngl|tbh|af|rn|fr|lowkey|bro|fam|tho|imo|if (?:that is|that's|it is|it's) "
+                              r"a little|a little bit|slightly|a touch|a tad|ngl|tbh|af|rn|fr|lowkey|bro|fam|tho|imo|for (?:him|her|them|me|us)|if (?:that is|that's|it is|it's) "
                               r"possible|if possible|if you can|if you could|by (?:about |around |roughly )?\d+ ?%|"
                               r"for (?:the|a|my|our|his|her|their) (?:[a-z]+ )*?(?:photo|shot|pic|listing|post|page|ad|website|"
                               r"catalog|catalogue|invite|invitation|card|project|slide|presentation|assignment|homework|"
@@ -179,6 +182,9 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     # "sky needs to be more purple": a bare noun as the subject
     (r"^(?P<t>(?!(?:i|you|we|they|he|she|it|this|that|there|what|who)\b)[a-z]+(?: [a-z]+)?) (?:needs to be|should be|has to "
      r"be|must be) (?P<n>.+)$", r"make the \g<t> \g<n>"),
+    # "hand him a balloon", "get her a sun hat", "buy the kids some ice cream": a thing given to someone
+    (r"^(?:hand|get|buy|bring|fetch|gift|pass) (?P<t>him|her|them|(?:the|this|that|my|our|his|her|their) (?!picture|photo|image)"
+     r"(?:(?! to | with | in | on )[a-z' -])+?) (?P<n>(?:a|an|some|another|new) .+)$", r"give \g<t> \g<n>"),
     # "apply a navy colour to the sofa", "add a warm tint to the wall": the look given to the object
     (rf"^(?:apply|add|give|use) (?:a |an |some )?(?P<n>[a-z -]+?) (?:colou?r|tint|shade|finish|paint|texture|look) "
      rf"(?:to|on|for) {_SUBJECT}$", r"make \g<t> \g<n>"),
@@ -317,6 +323,33 @@ def _as_typed(instruction: str, phrase: str) -> str:
     return m.group(0) if m else phrase
 
 
+_LOOK_WORDS = lexicon.COLOURS | lexicon.MATERIALS
+
+
+def _names_as_typed(instruction: str, phrase: str) -> str:
+    """``phrase`` with the capitals of the names in it as typed ("like Mars", "a Van Gogh painting", "a T. rex"):
+    a word typed capitalised where a sentence does not start, unless the whole instruction is shouted in capitals."""
+    long_words = [w for w in re.findall(r"[A-Za-z]+", instruction) if len(w) > 2]
+    if sum(w[0].isupper() for w in long_words) > len(long_words) / 2:  # shouted, or Every Word Capitalised
+        return phrase
+    m = re.search(re.escape(phrase).replace("'", "['’]").replace(r"\ ", r"[\s,]+"), instruction, flags=re.IGNORECASE)
+    if m is None or m[0] == phrase:
+        return phrase
+    words, typed = phrase.split(" "), re.split(r"[\s,]+", m[0])
+    if len(words) != len(typed):
+        return phrase
+    starts = {k.end() for k in re.finditer(r"(?:^|[.!?:]\s+)", instruction)}
+    out, at = [], m.start()
+    for word, said in zip(words, typed):
+        at = instruction.index(said, at)
+        letters = re.sub(r"[^A-Za-z]", "", said)
+        name = (said != word and said.lower() == word and at not in starts and word not in _LOOK_WORDS
+                and (len(letters) == 1 or not letters.isupper()))  # "Mars", "T."; not the emphasis of "make it RED"
+        out.append(said if name else word)
+        at += len(said)
+    return " ".join(out)
+
+
 def _symbols(text: str) -> str:
     """``text`` without emoji, pictographs and emphasis marks ("make the shirt *blue* 🔴" -> "make the shirt blue")."""
     keep = ("\x00" if unicodedata.category(ch) == "So" else ch for ch in text
@@ -346,11 +379,19 @@ _LEAD_IN = re.compile(r"^(?:(?:no|nope|wait|sorry|oops|ok|okay|hmm|well|so|actua
                       r"not|the other one|that's|that is|of|among|out of|from|he's|she's|they're|he is|she is|they are|"
                       r"the only problem is|the problem is|the issue is|my problem is|lol|omg|haha+|so+|yo|hi+|hey+|"
                       r"um+|uh+|ok so|why is there|why are there|why does|why do|why is|ok but|but|honestly|frankly|ugh|"
-                      r"tbh|ngl)\b ?)+")
+                      r"tbh|ngl|remember|i've got|i have got|i have|we have|we've got|i've|we've|check out)\b ?)+")
+#: "the photo is fine except for the kid in the hoodie": what spoils the photo
+_EXCEPT_FOR = re.compile(r"\b(?:is|are|looks?|seems?) (?:fine|good|great|perfect|ok|okay|lovely|nice) (?:except|apart from|but "
+                         r"for|other than)(?: for)? (?P<np>(?:the|that|this|those|these|a|an|my|our|his|her|their) [a-z][a-z' -]*)$")
+#: a noun without its article, then where it is or what it wears ("girl in the pink dress, make her hair curly")
+_BARE_TOPIC = re.compile(r"^(?!(?:i|you|we|they|he|she|it|this|that|there|what|who|how|why|can|could|would|please|pls|make|"
+                         r"remove|add|put|give|get|take|change|turn|paint|replace|swap|delete|erase)\b)[a-z]+(?<!ed)(?<!ing) (?:in|on|with|at|"
+                         r"by|near|next to|behind|wearing|holding) (?:the|a|an|his|her|their|my|our) ")
 #: an object named in an earlier clause
-_NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|his|her|their) [a-z][a-z' -]*$")
+_NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|his|her|their|our|your) "
+                          r"[a-z][a-z' -]*$")
 #: a later clause's command on something already named: "remove that", "make it blue", "remove the one on the left"
-_REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away)?) (?P<ref>it|that|this|them|those|these|him|her|"
+_REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away| down| off| up)?) (?P<ref>it|that|this|them|those|these|him|her|"
                      r"the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>[a-z' -]*?))"
                      r"(?P<tail>(?: [a-z][a-z -]*)?)$")
 _CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "make", "turn", "give", "straighten", "open", "close", "fix"}
@@ -386,6 +427,9 @@ _REASON = re.compile(r"\b(?:is|are|was|were|'s|'re|'d|'ve|has|have|had|been|look
 _QUALIFIER_AFTER = re.compile(r"^(?:(?P<r>(?:which|that|who) .+)|the ones? (?P<r2>.+)|(?:it|he|she|they)(?:'s| is| are|'re) "
                               r"(?P<r3>(?:on|in|at|by|near|next to|behind|under|above|to the|in front of) .+))$")
 #: "can it be blue?": the look asked of the object the clause before named
+#: "can it go?": the removal of what the clause before named
+_CAN_IT_GO = re.compile(r"^(?:can|could|should|would|will) (?:it|they|he|she|that|those) (?:go|disappear|vanish|be removed|"
+                        r"be deleted|come out|be taken out)$")
 _COULD_IT_BE = re.compile(r"^(?:can|could|should|would) (?:it|they|he|she) (?:be|become|look) (?P<n>[a-z][a-z -]*)$")
 #: a clause that only greets or says what the photo is ("hi all", "this is a picture of my living room")
 _CONTEXT_ONLY = re.compile(r"^(?:hi|hello|hey|hiya|thanks|thank you|this is|these are|here is|here's|it's|it is|i took|we took|"
@@ -398,7 +442,7 @@ _CONTEXT_ONLY = re.compile(r"^(?:hi|hello|hey|hiya|thanks|thank you|this is|thes
 _NEEDED = re.compile(r"(?:instead of|rather than|in place of|after|before|once|if|when|where|change nothing|edit nothing|"
                      r"touch nothing|don't|do not|dont|leave|keep|not)\b")
 #: a command that needs an earlier clause: "remove it", "put sprinkles on it", "give her a hat", "the one on the left"
-_REFERS_BACK = re.compile(r"\b(?:it|them|him|that|this|those|these|there)\b|\bher(?= (?:a|an|some|the)\b|$)|\bones?\b|"
+_REFERS_BACK = re.compile(r"\b(?:it|them|him|her|that|this|those|these|there)\b|\bones?\b|"
                           r"\b(?:give|hand|show|get) her\b")
 
 
@@ -423,8 +467,11 @@ def _message(text: str) -> str:
             if " " in sentence and _is_command(asked):
                 refers = _REFERS_BACK.search(asked)
                 later = next((m for s in sentences[k + 1 :] if (m := _IS_THE.match(s))), None)
+                who = next((m for s in sentences[k + 1 :] if (m := _WHO_IS.match(s))), None)
                 if refers and later:  # "could someone give her a party hat? she's the woman on the left"
                     text = f"{later['np']}, {sentence}"
+                elif who and not later:  # "can someone turn the drummer into a skeleton? he's the one at the back"
+                    text = _qualified(asked, who["q"])
                 else:
                     text = ", ".join(sentences[: k + 1]) if refers else sentence
                 break
@@ -460,10 +507,15 @@ def _predicate(subject: str, rest: str, clause: str) -> str | None:
 def _named_in(clause: str) -> str | None:
     """The object an earlier clause names ("see the lamp by the window", "there's a bag next to the towel", "the rug
     is too bright", "the photo shows three kids on a bench"), or None."""
-    clause = _LEAD_IN.sub("", re.sub(r" (?:haha+|lol|lmao)$", "", clause.split(" but ")[-1]))
+    said = re.sub(r" (?:haha+|lol|lmao)$", "", clause.split(" but ")[-1])
+    clause = _LEAD_IN.sub("", said)
+    if m := _EXCEPT_FOR.search(clause):  # "the photo is fine except for the kid in the green hoodie": the kid
+        return m["np"]
     if m := _THERE_IS.match(clause):
         clause = f"{m['np']} {m['where']}"
     clause = _IS_REL.sub(" ", clause)  # "that blob is on the lens": the blob on the lens
+    if clause == said and _BARE_TOPIC.match(clause):  # "girl in the pink dress, make her hair curly": the girl
+        clause = f"the {clause}"
     if not _NOUN_PHRASE.match(clause):
         return None
     if (said := _object_of_verb(clause)) is not None:  # "my mum hates the tattoo on my arm": the tattoo
@@ -492,15 +544,17 @@ def _resolve_reference(text: str) -> str:
         return text
     *earlier, last = clauses
     if (who := _WHO_IS.match(last)) and len(earlier) == 1 and _is_command(earlier[0]):
-        return f"{_FROM_IMAGE.sub('', earlier[0])} {who['q']}"  # "remove my ex from this pic, he's the one on the right"
+        return _qualified(_FROM_IMAGE.sub('', earlier[0]), who['q'])  # "remove my ex from this pic, he's the one on the right"
     if len(clauses) == 2 and _is_command(clauses[0]) and (more := _QUALIFIER_AFTER.match(clauses[1])):
-        return f"{clauses[0]} {more['r'] or more['r2'] or more['r3']}"  # "remove the cat, which is on the left"
+        return _qualified(clauses[0], more['r'] or more['r2'] or more['r3'])  # "remove the cat, which is on the left"
     if _is_command(clauses[0]) and all(_REASON.search(c) and not _is_command(c) for c in clauses[1:]):
         return clauses[0]  # "remove the referee, he's blocking the tackle": why, not what
     last = _statement(_TRAILING_PLEASE.sub("", _POLITE.sub("", last)))  # "..., can you remove it please"
     names = [_named_in(c) for c in earlier]  # (each a spaCy parse: once per clause)
     if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and names[0]:
         return f"make {names[0]} {could['n']}"  # "the pink scooter by the door, can it be blue?"
+    if _CAN_IT_GO.match(last) and len(earlier) == 1 and names[0]:
+        return f"remove {names[0]}"  # "the bin next to the bench, can it go?"
     named: str | None = None  # the latest object an earlier clause named ("not that dog" names a dog too)
     for phrase in names:
         if phrase is None:
@@ -513,6 +567,9 @@ def _resolve_reference(text: str) -> str:
     if named is not None and (m is None or m["verb"].split()[0] not in _CLAUSE_VERBS) and _is_command(last):
         # "put a unicorn next to her", "put some sprinkles on it": the pronoun where it stands
         swapped = re.sub(r"\b(?:it|them|him)\b|\bher(?= (?:a|an|some|the)\b|$)|(?<=give )her\b", named, last, count=1)
+        if swapped == last:  # "two dogs ... put a bandana on the smaller one": the smaller dog
+            swapped = re.sub(r"(?<= )the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b", lambda o: _one_as(named, o["o"], o["q"], ""),
+                             last, count=1)
         if swapped != last:
             return swapped
     if named is None and _is_command(last) and not any(_NEEDED.match(c) for c in earlier):
@@ -526,9 +583,46 @@ def _resolve_reference(text: str) -> str:
         return text
     if m["o"]:
         ref = _one_as(named, m["o"], m["q"], m["rest"] or "")
+    elif m["ref"] == "her" and (owned := _owned_by_her(last)) is not None:
+        # "girl in the pink dress, make her hair curly": the hair of the girl in the pink dress
+        return f"{m['verb']} the {owned[0]} of {named}{owned[1]}"
     else:
         ref = named
     return f"{m['verb']} {ref}{m['tail']}"
+
+
+def _owned_by_her(clause: str) -> tuple[str, str] | None:
+    """(what "her" owns, the words after it) in a command ("make her hair curly": ("hair", " curly")); None when
+    "her" is the object ("make her blonde", "make her smile")."""
+    doc = load_nlp()(clause)
+    her = next((t for t in doc if t.text == "her"), None)
+    if doc[0].text in ("give", "hand", "get", "buy", "show", "bring", "pass", "send"):  # "give her pigtails": to her
+        return None
+    if her is None or her.i + 1 >= len(doc) or doc[her.i + 1].pos_ != "NOUN":
+        return None
+    end = her.i + 1
+    while end + 1 < len(doc) and doc[end + 1].pos_ in ("NOUN", "VERB") and doc[end + 1].text not in _LOOK_WORDS:  # "party dress"
+        end += 1
+    if doc[0].text in ("make", "turn") and end + 1 >= len(doc):  # "make her smile": a look of hers
+        return None
+    return doc[her.i + 1 : end + 1].text, "".join(" " + t.text for t in doc[end + 1 :])
+
+
+def _qualified(command: str, qualifier: str) -> str:
+    """``command`` with ``qualifier`` said right after the object it picks out: "turn the drummer into a skeleton" +
+    "at the back" -> "turn the drummer at the back into a skeleton"; a pronoun object becomes a person ("give her a
+    hat" + "on the left" -> "give the person on the left a hat"); at the end when the object is not found."""
+    bare = _TRAILING_PLEASE.sub("", _POLITE.sub("", command))
+    parsed = match_templates(bare)
+    target = parsed.target if parsed is not None else ""
+    if target in ("him", "her", "them"):
+        target, said = target, "the people" if target == "them" else "the person"
+        if m := re.search(rf"\b{target}\b", bare):
+            return f"{bare[: m.start()]}{said} {qualifier}{bare[m.end() :]}"
+    if target and (i := bare.find(target)) >= 0:
+        end = i + len(target)
+        return f"{bare[:end]} {qualifier}{bare[end:]}"
+    return f"{command} {qualifier}"
 
 
 def _one_as(named: str, one: str, before: str, after: str) -> str:
@@ -559,7 +653,7 @@ def normalise(instruction: str) -> str:
     text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", _message(text)))
     text = re.sub(r"\s*\((?![a-z ]*\bones?\b)(?=[^)]*,|[^)]* [^)]* )[^)]*\)\s*$", "", text)  # "(serious request, will tip)"
     text = _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text))
-    text = _A_SHADE.sub(r"\g<pre> \g<n>", text)
+    text = _A_SHADE.sub(r"\g<pre> \g<n>", _TRAILING_PLEASE.sub("", text))  # "... a deeper red for her"
     for pattern, repl in _LEARNER:
         text = pattern.sub(repl, text)
     text = " ".join(lexicon.TYPOS.get(w, w) for w in text.split(" "))
@@ -735,11 +829,12 @@ def _sep(words: str) -> str:
 _REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|take off|cut out|clear away|clear|wipe out|"
                  r"rub out|edit out|crop out|throw away|discard|ditch|scrap|lose|airbrush out|photoshop out|scrub out|"
                  r"blot out|paint over|vanish|zap|nuke|clean up|clear up|tidy up|tidy away|knock out|chuck out|chuck|toss out|"
-                 r"toss|bin|axe|unclip|unhook|detach|unplug|unpin|get shot of|clean off|clean away|wipe off|wipe away")  # fmt: skip
+                 r"toss|bin|axe|unclip|unhook|detach|unplug|unpin|get shot of|clean off|clean away|wipe off|wipe away|scrub off|scrub away|"
+                 r"scrub|wipe|scoop out|scoop up|scoop|take down|pick up|hide")  # fmt: skip
 _REMOVE_FIRST = frozenset(w.split()[0] for w in _REMOVE_VERBS.split("|"))
 _DISTANCE = frozenset("furthest farthest further farther far away across apart opposite distant".split())
 #: "remove the logo from the shirt": the thing removed is on the other one (not "from the left": a position)
-_FROM_OWNER = re.compile(r"^(?P<t>.+?) (?:from|off|off of) (?P<o>(?:the|his|her|their|its|my|this|that) (?P<w>[a-z-]+).*)$")
+_FROM_OWNER = re.compile(r"^(?P<t>.+?) (?P<p>from|off|off of|out of) (?P<o>(?:the|his|her|their|its|my|this|that) (?P<w>[a-z-]+).*)$")
 
 
 def _compound_after(phrase: str) -> bool:
@@ -759,7 +854,7 @@ def _removed(target: str) -> str:
         return f"{m['t']} on {m['o']}" if part or _compound_after(m["o"]) else target
     if _is_image(m["o"]) or m["t"].split()[-1] in _DISTANCE:
         return target
-    return f"{m['t']} on {m['o']}"
+    return f"{m['t']} {'in' if m['p'] == 'out of' else 'on'} {m['o']}"  # "the leaves out of the pool": in it
 
 
 @template(rf"^(?:{_REMOVE_VERBS}) (?P<t>.+?),? and (?:then )?(?:replace|swap) (?:it|them) (?:with|for|by) (?P<n>.+)$")
@@ -1317,9 +1412,15 @@ class RulesParser:
         if parsed.action != "global" and parsed.replacement is not None and not parsed.replacement:
             raise UnclearInstruction(f"{instruction.strip()!r} does not say what the object should become")
         action, target, placement = _target(parsed, another=bool(_ANOTHER.search(text)))
+        if "other" in target.attributes:  # "remove the other cat": other than one the photo cannot tell
+            noun = "one" if target.head == "object" else target.head
+            raise UnclearInstruction(f"{instruction.strip()!r} says 'the other {noun}'; say which {noun} to edit by where "
+                                     f"it is or how it looks (e.g. 'the {noun} on the left')")
         replacement = parsed.replacement
         if action in ("replace", "modify") and is_wording(target, replacement):
             action, replacement = "modify", _as_typed(instruction, replacement or "")  # new wording, as typed
             if m := re.search(rf"\b(?:to|say|read|with)\s+['\"“‘]?(the {re.escape(replacement)})", instruction, re.IGNORECASE):
                 replacement = m[1]  # "change the title to 'The Long Way Home'": the article is part of the wording
+        elif replacement:
+            replacement = _names_as_typed(instruction, replacement)  # "make the sky look like Mars"
         return build_plan(instruction, action, target, replacement, self.name, placement)
