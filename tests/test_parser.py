@@ -600,8 +600,8 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
     import probes
 
-    left = {"round1": 2, "round2": 5, "round3": 5, "round4": 11, "round5": 8, "round6": 9, "round7": 5, "round8": 11, "round9": 14,
-            "round10": 23, "round11": 12, "round12": 20, "round13": 18}
+    left = {"round1": 2, "round2": 4, "round3": 5, "round4": 11, "round5": 6, "round6": 9, "round7": 5, "round8": 11, "round9": 13,
+            "round10": 23, "round11": 12, "round12": 13, "round13": 14}
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -1115,3 +1115,48 @@ def test_messages_of_round_12_and_13_kinds(instruction, action, head, replacemen
 def test_her_after_a_named_person_owns_what_follows(instruction, owned, owner):
     target = parser.parse(instruction=instruction).target
     assert (target.head, target.relation.direction, target.relation.anchor.head) == (owned, "of", owner)
+
+
+@pytest.mark.parametrize("slip,word", [("tabel", "table"), ("curtians", "curtains"), ("umbrela", "umbrella"), ("cofee", "coffee"),
+                                       ("bakground", "background"), ("rigth", "right"), ("rght", "right"),
+                                       ("sunglases", "sunglasses"), ("tabke", "table"), ("neckalce", "necklace"),
+                                       ("giraff", "giraffe")])  # fmt: skip
+def test_slips_of_the_keyboard_are_put_right(slip, word):
+    from refedit.pipeline.parse.spelling import correction
+
+    assert correction(slip) == word
+
+
+@pytest.mark.parametrize("word", ["airbrush", "juicier", "photobombed", "sunburnt", "lounger", "dapple", "beaker", "sprig",
+                                  "gild", "pics", "bandana", "thermos", "hamster", "zellige", "greige", "kitten", "table"])  # fmt: skip
+def test_words_one_letter_from_an_object_stay_as_typed(word):
+    """Rare words the spaCy vocabulary lacks are no slips: a missed first letter ('airbrush': hairbrush), an inflection
+    ('juicier': juicer), a stray letter in a short word ('dapple': apple, 'beaker': baker), a short word one letter
+    from another ('sprig': spring, 'gild': gold, 'pics': picks)."""
+    from refedit.pipeline.parse.spelling import correction
+
+    assert correction(word) is None
+
+
+def test_the_known_words_do_not_grow_with_what_is_parsed():
+    from refedit.pipeline.nlp import known_words
+
+    parser.parse(instruction="make the zorbles on the tabel blue")
+    assert "zorbles" not in known_words() and "tabel" not in known_words()
+
+
+@pytest.mark.parametrize("instruction,head,spatial,ordinal,replacement", [
+    ("remoev the umbrela", "umbrella", None, None, None),
+    ("replace teh cofee cup with a teapot", "coffee cup", None, None, "teapot"),
+    ("i want the curtians white", "curtain", None, None, "white"),
+    ("the vase on the rigth shud be gold", "vase", "right", None, "gold"),
+    ("remove the 2nd stool frm the left pls", "stool", "left", 2, None),
+    ("pls make the sea abit less green", "sea", None, None, "less green"),
+    ("get rid of the guy in the bakground", "guy", "back", None, None),
+    ("replcae the bread w a croissant", "bread", None, None, "croissant"),
+    ("can u make the 2nd bike from rigth blue", "bike", "right", 2, "blue"),
+    ("change the sign to say 'Tabel 5'", "text", None, None, "Tabel 5"),  # new wording stays as typed
+])  # fmt: skip
+def test_phone_typing(instruction, head, spatial, ordinal, replacement):
+    target = (plan := parser.parse(instruction=instruction)).target
+    assert (target.head, target.spatial, target.ordinal, plan.replacement) == (head, spatial, ordinal, replacement)

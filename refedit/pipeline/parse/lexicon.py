@@ -120,7 +120,9 @@ COLOUR_PREFIXES = frozenset(
 TYPOS: dict[str, str] = {"teh": "the", "hte": "the", "th": "the", "wiht": "with", "wtih": "with", "iwth": "with",
                          "adn": "and", "nad": "and", "taht": "that", "ot": "to", "fo": "of", "thier": "their",
                          "infront": "in front", "ontop": "on top", "backround": "background", "backgroud": "background",
-                         "colur": "colour", "clor": "color", "ppl": "people", "u": "you", "ur": "your", "peoples": "people"}  # fmt: skip
+                         "colur": "colour", "clor": "color", "ppl": "people", "u": "you", "ur": "your", "peoples": "people",
+                         "frm": "from", "fom": "from", "shud": "should", "shld": "should", "abit": "a bit", "alittle": "a little",
+                         "nxt": "next", "bhind": "behind", "blue-ish": "bluish"}  # fmt: skip
 #: endings of adjectives ("stormy", "childish", "colourful", "rustic", "metallic"): the last word of "make the X Y"
 ADJECTIVE_ENDINGS = ("y", "ish", "ful", "less", "ous", "ic", "ical", "ive", "able", "ible", "ed")
 #: nouns with those endings that may end an object's name ("the toy", "the baby")

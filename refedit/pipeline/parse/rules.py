@@ -12,6 +12,7 @@ from refedit.core.english import singular
 from refedit.errors import UnclearInstruction
 from refedit.pipeline.artifacts import EditPlan, Target
 from refedit.pipeline.parse import lexicon
+from refedit.pipeline.parse.spelling import corrected
 from refedit.pipeline.nlp import load_nlp
 from refedit.pipeline.parse.plan import (
     GLOBAL_TARGET,
@@ -177,6 +178,12 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     # "get the car in red", "i'd like the bag in green", "do the sofa in navy": the object in that look
     (rf"^(?:get|do|have|show|show me|i'd like|i would like|i want|i need|i'd love) {_SUBJECT} "
      rf"in (?P<n>(?:[a-z]+ )?(?:{_LOOK}))(?P<r>(?: instead of| rather than| not) [a-z]+)?$", r"make \g<t> \g<n>\g<r>"),
+    # "i want the curtains white", "we'd like the door dark green": the object and its look
+    (rf"^(?:i|we) (?:want|need|'d like|would like|'d love|would love|'d prefer|would prefer) {_SUBJECT} "
+     rf"(?P<n>(?:[a-z]+ )?(?:{_LOOK}))$", r"make \g<t> \g<n>"),
+    # "change the sign to say 'open'", "update the banner to read sale": new wording
+    (r"^(?:change|update|edit|alter|fix) (?P<t>(?:the|this|that|his|her|their|my|our) [a-z' -]+?) to (?P<v>say|read) (?P<n>.+)$",
+     r"change the text on \g<t> to \g<n>"),
     # "just need the sky bluer": the object and its look
     (rf"^(?:(?:i|we) )?(?:just )?need {_SUBJECT} (?P<n>(?:more |less )?(?:{_LOOK}|[a-z]+er))$", r"make \g<t> \g<n>"),
     # "sky needs to be more purple": a bare noun as the subject
@@ -323,7 +330,18 @@ def _as_typed(instruction: str, phrase: str) -> str:
     return m.group(0) if m else phrase
 
 
-_LOOK_WORDS = lexicon.COLOURS | lexicon.MATERIALS
+_COLOURS_AND_MATERIALS = lexicon.COLOURS | lexicon.MATERIALS
+
+
+#: "the lady w the stroller": with
+_W_WITH = re.compile(r"\bw (?=(?:the|a|an|his|her|their|my|our|some|no)\b)")
+
+
+def _as_written(instruction: str) -> frozenset[str]:
+    """The words of ``instruction`` typed in quotes or with capitals (new wording, names): never "put right"."""
+    quoted = " ".join(re.findall(r"(?<![A-Za-z])['\"“‘]([^'\"”’]+)['\"”’]", instruction))
+    return frozenset(w.lower() for w in re.findall(r"[A-Za-z]+", quoted)) | frozenset(
+        w.lower() for w in re.findall(r"[A-Za-z]*[A-Z][A-Za-z]*", instruction))
 
 
 def _names_as_typed(instruction: str, phrase: str) -> str:
@@ -332,10 +350,11 @@ def _names_as_typed(instruction: str, phrase: str) -> str:
     long_words = [w for w in re.findall(r"[A-Za-z]+", instruction) if len(w) > 2]
     if sum(w[0].isupper() for w in long_words) > len(long_words) / 2:  # shouted, or Every Word Capitalised
         return phrase
-    m = re.search(re.escape(phrase).replace("'", "['’]").replace(r"\ ", r"[\s,]+"), instruction, flags=re.IGNORECASE)
+    gap = r"[\s,'\"“”‘’]+"
+    m = re.search(re.escape(phrase).replace("'", "['’]").replace(r"\ ", gap), instruction, flags=re.IGNORECASE)
     if m is None or m[0] == phrase:
         return phrase
-    words, typed = phrase.split(" "), re.split(r"[\s,]+", m[0])
+    words, typed = phrase.split(" "), [w for w in re.split(gap, m[0]) if w]
     if len(words) != len(typed):
         return phrase
     starts = {k.end() for k in re.finditer(r"(?:^|[.!?:]\s+)", instruction)}
@@ -343,7 +362,7 @@ def _names_as_typed(instruction: str, phrase: str) -> str:
     for word, said in zip(words, typed):
         at = instruction.index(said, at)
         letters = re.sub(r"[^A-Za-z]", "", said)
-        name = (said != word and said.lower() == word and at not in starts and word not in _LOOK_WORDS
+        name = (said != word and said.lower() == word and at not in starts and word not in _COLOURS_AND_MATERIALS
                 and (len(letters) == 1 or not letters.isupper()))  # "Mars", "T."; not the emphasis of "make it RED"
         out.append(said if name else word)
         at += len(said)
@@ -366,7 +385,7 @@ _EMOJI_STOP = re.compile(r"(\b(?!(?:a|an|the|my|his|her|their|our|of|with|on|in|
 
 
 #: a word in single quotes ("the 'red' car"), not an apostrophe ("the girl's", "don't")
-_QUOTED = re.compile(r"(?<![A-Za-z])'([A-Za-z][A-Za-z -]*)'(?![A-Za-z])")
+_QUOTED = re.compile(r"(?<![A-Za-z])'([A-Za-z0-9][A-Za-z0-9 .,!&#$%-]*)'(?![A-Za-z])")
 
 
 #: where a message's clauses part ("see the lamp by the window? make it blue", "sorry, i meant the red car, remove
@@ -657,6 +676,8 @@ def normalise(instruction: str) -> str:
     for pattern, repl in _LEARNER:
         text = pattern.sub(repl, text)
     text = " ".join(lexicon.TYPOS.get(w, w) for w in text.split(" "))
+    text = corrected(_W_WITH.sub("with ", text), keep=_as_written(instruction))  # "the tabel", "on the rigth"
+    text = re.sub(r"\b(from|on|to|at) (left|right)\b", r"\1 the \2", text)  # "the 2nd bike from right"
     text = _terse(_POLITE.sub("", text))
     text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
     text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
