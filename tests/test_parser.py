@@ -601,7 +601,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     import probes
 
     left = {"round1": 2, "round2": 4, "round3": 5, "round4": 11, "round5": 6, "round6": 9, "round7": 5, "round8": 11, "round9": 13,
-            "round10": 23, "round11": 12, "round12": 13, "round13": 14}
+            "round10": 23, "round11": 11, "round12": 2, "round13": 1}
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -1095,7 +1095,7 @@ def test_removal_verbs_and_what_is_in_a_garment(instruction, head, relation):
      "kid", None),
     ("I've got two dogs in this pic. Put a bandana on the smaller one.", "add", "dog", "bandana"),
     ("Remember the blue bike by the gate? Swap it for a red scooter.", "replace", "bike", "red scooter"),
-    ("There are three paper lanterns hanging from the porch roof. Take down the one in the middle.", "remove", "lantern",
+    ("There are three paper lanterns hanging from the porch roof. Take down the one in the middle.", "remove", "paper lantern",
      None),
     ("see the woman by the door? make her blonde", "modify", "woman", "blonde"),
 ])  # fmt: skip
@@ -1160,3 +1160,65 @@ def test_the_known_words_do_not_grow_with_what_is_parsed():
 def test_phone_typing(instruction, head, spatial, ordinal, replacement):
     target = (plan := parser.parse(instruction=instruction)).target
     assert (target.head, target.spatial, target.ordinal, plan.replacement) == (head, spatial, ordinal, replacement)
+
+
+@pytest.mark.parametrize("instruction,head,replacement", [
+    ("make the 2nd mailbox from the left fire-engine red", "mailbox", "fire-engine red"),
+    ("make the pony closest to the camera dapple grey", "pony", "dapple grey"),
+    ("colour the third beach umbrella from the right tangerine", "beach umbrella", "tangerine"),
+    ("make the backpack tie-dye", "backpack", "tie-dye"),
+    ("make his tie polka dot", "tie", "polka dot"),
+    ("make the pavement cobblestone", "pavement", "cobblestone"),
+    ("make the thermos next to the sewing machine yellow", "thermos", "yellow"),
+    ("make the watering can cobalt blue", "watering can", "cobalt blue"),
+    ("make the red t-shirt blue", "t-shirt", "blue"),
+])  # fmt: skip
+def test_shades_patterns_and_compound_names(instruction, head, replacement):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.replacement) == ("modify", head, replacement)
+
+
+@pytest.mark.parametrize("instruction,head,relation,spatial", [
+    ("remove the cyclist riding on the sidewalk", "cyclist", ("on", "sidewalk"), None),
+    ("remove the oil painting on the wall", "oil painting", ("on", "wall"), None),  # a noun in -ing
+    ("remove the tall man in the back row", "man", None, "back"),
+    ("There's a pink pool float in the shot that I can't stand. Could you make it plain blue instead?", "pool float", None,
+     None),
+])  # fmt: skip
+def test_participles_rows_and_a_compound_the_tagger_calls_a_verb(instruction, head, relation, spatial):
+    target = parser.parse(instruction=instruction).target
+    got = None if target.relation is None else (target.relation.direction, target.relation.anchor.head)
+    assert (target.head, got, target.spatial) == (head, relation, spatial)
+
+
+@pytest.mark.parametrize("instruction,action,head,pronoun,replacement", [
+    ("hmm make it a little smaller", "modify", "object", "it", "smaller"),  # the object's size, not the picture's
+    ("make it brighter", "global", "image", None, "brighter"),
+    ("make it look like a thunderstorm is rolling in", "global", "image", None, "thunderstorm is rolling in"),
+    ("make it look like a cat", "replace", "object", "it", "cat"),
+    ("add snow everywhere", "global", "image", None, "snow"),
+    ("add some fog", "global", "image", None, "fog"),
+    ("add snow to the roof", "add", "roof", None, "snow"),
+    ("convert to sepia", "global", "image", None, "sepia"),
+    ("switch this to blue hour", "global", "image", None, "blue hour"),
+    ("make them all wear sombreros", "add", "object", "them", "sombreros"),
+    ("give them all matching scarves", "add", "object", "them", "matching scarves"),
+])  # fmt: skip
+def test_it_them_all_and_whole_picture_effects(instruction, action, head, pronoun, replacement):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.target.pronoun, plan.replacement) == (action, head, pronoun, replacement)
+
+
+@pytest.mark.parametrize("instruction,says", [
+    ("can you make the waterfall move like a gif?", "motion"),
+    ("animate the flag", "motion"),
+    ("make half of the balloons green", "half of them"),
+    ("remove some of the leaves", "some of them"),
+    ("swap the cat for a rabbit and put a carrot next to it", "two edits"),
+    ("make it look like the photo was taken from above", "viewpoint"),
+])  # fmt: skip
+def test_motion_shares_of_a_group_a_second_addition_and_viewpoints_are_refused(instruction, says):
+    with pytest.raises(UnclearInstruction, match=says):
+        parser.parse(instruction=instruction)
+    assert parser.parse(instruction="replace the plain white box with a kraft paper gift box").action == "replace"  # not a gif
+    assert parser.parse(instruction="remove the cat and put a dog there").action == "replace"  # one edit

@@ -7,7 +7,7 @@ COLOURS = frozenset(
     "red green blue yellow orange purple violet pink brown black white grey gray silver gold golden beige "
     "turquoise cyan magenta teal navy maroon crimson scarlet lavender lilac olive tan ivory cream khaki "
     "bronze copper amber indigo emerald ruby coral peach mint charcoal blonde blond auburn fuchsia burgundy mauve "
-    "azure cobalt periwinkle chartreuse ochre vermilion cerulean sepia".split()
+    "azure cobalt periwinkle chartreuse ochre vermilion cerulean sepia tangerine apricot".split()
 )
 MATERIALS = frozenset(
     "wooden wood metal metallic glass marble stone plastic golden gold silver bronze copper steel iron "
@@ -15,7 +15,8 @@ MATERIALS = frozenset(
     "transparent shiny matte rusty striped checkered furry fluffy polka-dotted aluminium aluminum granite silk "
     "cotton wicker linen satin bamboo cork tiled polka-dot suede canvas gingham plaid paisley houndstooth herringbone "
     "pinstriped argyle brass travertine terrazzo quartz walnut mahogany teak ebony rattan jute sisal zellige onyx resin "
-    "acrylic felt tweed corduroy fleece mohair cashmere chiffon tulle sequined stainless oak pine terracotta sequin".split()
+    "acrylic felt tweed corduroy fleece mohair cashmere chiffon tulle sequined stainless oak pine terracotta sequin "
+    "cobblestone cobbled flagstone tie-dye tie-dyed".split()
 )
 IRREGULAR_PLURALS: dict[str, str] = {
     "men": "man", "women": "woman", "people": "person", "children": "child", "mice": "mouse", "geese": "goose",
@@ -28,7 +29,8 @@ IRREGULAR_PLURALS: dict[str, str] = {
 #: nouns that end in -men and are no plural of -man
 NOT_MEN = frozenset("specimen abdomen regimen hymen stamen omen amen women semen acumen".split())
 #: singular nouns that end in -s ("the lens", "the canvas"), never plurals
-SINGULAR_S = frozenset("lens canvas gas atlas iris chaos bias cosmos news tennis mattress trellis chassis".split())
+SINGULAR_S = frozenset("lens canvas gas atlas iris chaos bias cosmos news tennis mattress trellis chassis thermos asbestos "
+                       "hummus octopus".split())
 US_WORDS = frozenset("bus walrus octopus cactus circus virus campus citrus platypus hippopotamus fungus".split())
 IE_WORDS = frozenset("cookie movie pie tie zombie hippie goalie smoothie brownie selfie rookie lie".split())
 INVARIANT = frozenset(

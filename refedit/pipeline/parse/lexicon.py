@@ -59,7 +59,9 @@ COMPOUND_NOUNS = frozenset(
     "pine cone|oak leaf|pine needle|avocado toast|bite mark|paving stone|sticky note|roof rack|construction crane|"
     "rear window|rocking horse|laptop screen|menu board|book cover|wheelie bin|front gate|ice cube|moving box|"
     "bathroom counter|living room window|red eye|porch light|display stand|accent wall|light fixture|drying rack|double-decker bus|traffic cone|"
-    "pendant light|high chair|swing set|bunk bed|pizza box".split("|")
+    "pendant light|high chair|swing set|bunk bed|pizza box|pool float|umbrella stand|watering can|bin bag|paper lantern|"
+    "garden shed|sewing machine|beach umbrella|beach ball|beach towel|pool noodle|bird feeder|bird bath|flower bed|"
+    "fire pit|ironing board|laundry basket|recycling bin|mailbox post|lawn mower|wheel barrow|garden hose".split("|")
 )
 DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every", "each", "both",
                "the", "a", "an", "this", "that", "these", "those", "some")  # fmt: skip
@@ -114,7 +116,7 @@ STATE_ADJECTIVES = frozenset(
 COLOUR_PREFIXES = frozenset(
     "royal sky navy forest hot baby army cherry lime olive mint sea midnight powder electric blood wine rose lemon "
     "steel slate bottle emerald ruby sand coffee chocolate candy fire ocean dusty burnt jet pitch snow pearl apple "
-    "kelly hunter dusky ice off sage blush".split()
+    "kelly hunter dusky ice off sage blush dapple racing pastel".split()
 )
 #: frequent typing slips of words the rules read, and what was meant ("teh car": the car)
 TYPOS: dict[str, str] = {"teh": "the", "hte": "the", "th": "the", "wiht": "with", "wtih": "with", "iwth": "with",

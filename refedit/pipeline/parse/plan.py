@@ -62,7 +62,18 @@ def _participle_phrase(doc: Any, i: int) -> bool:
     """True when token ``i`` is a participle that opens a phrase after a noun ("the car parked on the
     street", "the shirt worn by the man")."""
     nxt = doc[i + 1] if i + 1 < len(doc) else None
-    return doc[i].tag_ == "VBN" and doc[i - 1].pos_ in _NOUN_POS and nxt is not None and nxt.pos_ == "ADP"
+    if nxt is None or nxt.pos_ != "ADP" or doc[i - 1].pos_ not in _NOUN_POS:
+        return False
+    # "the cyclist riding on the sidewalk" (the tagger may call "riding" a noun of "cyclist riding"); not "the oil
+    # painting on the wall"
+    return doc[i].tag_ == "VBN" or (doc[i].text.endswith("ing") and doc[i].text not in _ING_NOUNS)
+
+
+#: nouns that end in -ing
+_ING_NOUNS = frozenset("building painting ceiling clothing railing awning icing stuffing drawing setting lighting siding "
+                       "wedding fencing string swing spring thing king ring wing evening morning bedding stocking pudding "
+                       "filling frosting topping dressing earring sling sibling duckling seedling dumpling sapling "
+                       "housing casing landing opening ceiling carving etching sling offspring".split())
 
 
 def _pre_modifier_span(doc: Any) -> int:

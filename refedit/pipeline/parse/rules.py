@@ -503,7 +503,8 @@ def _object_of_verb(clause: str) -> str | None:
     playing"); None when there is none."""
     doc = load_nlp()(clause)
     verb = next((t for t in doc[1:] if t.pos_ == "VERB" and t.tag_ in ("VBD", "VBZ", "VBP")
-                 and t.lemma_ not in ("be", "look", "seem", "appear", "show", "contain")), None)  # fmt: skip
+                 and t.lemma_ not in ("be", "look", "seem", "appear", "show", "contain")
+                 and f"{doc[t.i - 1].text} {t.text}" not in lexicon.COMPOUND_NOUNS), None)  # fmt: skip ("pool float")
     if verb is None:
         return None
     rest, subject = doc[verb.i + 1 :].text, doc[: verb.i].text
@@ -678,6 +679,8 @@ def normalise(instruction: str) -> str:
     text = " ".join(lexicon.TYPOS.get(w, w) for w in text.split(" "))
     text = corrected(_W_WITH.sub("with ", text), keep=_as_written(instruction))  # "the tabel", "on the rigth"
     text = re.sub(r"\b(from|on|to|at) (left|right)\b", r"\1 the \2", text)  # "the 2nd bike from right"
+    text = re.sub(r"\bthem all\b|\b(?:all|each|every one|both) of them\b", "them", text)  # "give them all scarves"
+    text = re.sub(r"\bin the (back|front) row\b", r"at the \1", text)  # "the tall man in the back row"
     text = _terse(_POLITE.sub("", text))
     text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
     text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
@@ -727,10 +730,17 @@ def is_attribute_phrase(phrase: str) -> bool:
                for t in doc)  # fmt: skip ("blush pink", "sage green": a two-word colour)
 
 
+#: patterns named in two words or with a hyphen, which the tagger splits ("polka dot", "tie-dye", "leopard print")
+_PATTERN_LOOK = re.compile(r" ((?:polka[ -]dots?|polka[ -]dotted|tie[ -]dyed?|(?:leopard|zebra|tiger|snake|cow|animal|floral|"
+                           r"tropical) print|pin[ -]?striped?|glow[ -]in[ -]the[ -]dark))$")
+
+
 def split_trailing_attribute(text: str) -> tuple[str, str] | None:
     """Split "the red car blue" into ("the red car", "blue") and "the dog bigger" into ("the dog", "bigger")
     at the trailing attribute phrase, using the part-of-speech tags of the whole phrase (fragments are
     tagged less reliably)."""
+    if (look := _PATTERN_LOOK.search(text)) and look.start() > 0:  # "make his tie polka dot", "the backpack tie-dye"
+        return text[: look.start()], look[1]
     doc = load_nlp()(text)
     cut = len(doc)
     if cut > 1 and not _is_attribute_token(doc[-1]) and _adjective_by_ending(doc[-1]):
@@ -743,6 +753,10 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
         cut += 1  # "the girl in red blue": the attribute after a preposition is the target's
     while 1 < cut < len(doc) and doc[cut - 1].text == "-" and not doc[cut - 2].whitespace_:
         cut -= 2  # "off-white", "polka-dotted": one word the tokenizer split at its hyphen
+    if (4 < cut < len(doc) and doc[cut].text in lexicon.COLOURS and doc[cut - 2].text == "-"
+            and not doc[cut - 3].whitespace_ and not doc[cut - 2].whitespace_ and (doc[cut - 4].pos_ not in ("ADJ", "DET") or doc[cut - 4].text in lexicon.SPATIAL_WORDS)
+            and f"{doc[cut - 3].text}-{doc[cut - 1].text}" not in lexicon.WEARABLES):  # not "the red t-shirt blue"
+        cut -= 3  # "fire-engine red", "sky-blue": a hyphenated shade before its colour
     if (2 < cut < len(doc) and doc[cut - 1].text in lexicon.COLOUR_PREFIXES and doc[cut].text in lexicon.COLOURS
             and doc[cut - 2].pos_ in ("NOUN", "PROPN")):  # fmt: skip
         cut -= 1  # "the car royal blue", "the dress forest green": a two-word colour (not "the sky pink")
@@ -786,8 +800,13 @@ def _object_look(target: str, new: str) -> bool:
     rest, _ = strip_determiners(clean_phrase(target))
     words = _new(new).split()
     looks = [w for w in words if w not in ("more", "less", "slightly")]  # "make it less orange"
+    if rest == "it" and looks and all(w in _SIZE_CHANGES for w in looks):  # "make it a little smaller": the object
+        return True
     return (rest in lexicon.PRONOUNS and bool(looks) and all(w in _OBJECT_LOOKS for w in looks)
             and " ".join(words) not in ("black and white", "black white"))  # fmt: skip
+
+
+_SIZE_CHANGES = frozenset("bigger smaller larger taller shorter wider narrower thinner fatter longer".split())
 
 
 _OBJECT_LOOKS = lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES
@@ -803,7 +822,11 @@ def _object_thing(target: str, new: str) -> bool:
     rest, _ = strip_determiners(clean_phrase(target))
     words = clean_phrase(new).split()
     return (rest == "it" and len(words) >= 2 and words[0] in ("a", "an") and not set(words) & _STYLE_NOUNS
+            and not set(words) & _CLAUSE_WORDS  # "make it look like a storm is rolling in": a scene
             and not is_attribute_phrase(" ".join(words[1:])))  # fmt: skip
+
+
+_CLAUSE_WORDS = frozenset("is are was were has have had just".split())
 
 
 def _replace_or_modify(target: str, new: str) -> Parsed:
@@ -876,6 +899,20 @@ def _removed(target: str) -> str:
     if _is_image(m["o"]) or m["t"].split()[-1] in _DISTANCE:
         return target
     return f"{m['t']} {'in' if m['p'] == 'out of' else 'on'} {m['o']}"  # "the leaves out of the pool": in it
+
+
+@template(r"^(?:add|put|sprinkle) (?:some |a bit of |a little )?(?P<n>snow|falling snow|snowfall|rain|falling rain|fog|mist|haze|"
+          r"film grain|grain|light leaks?|lens flare|sun ?rays|sunbeams|god rays)(?: (?:everywhere|all over|to everything|"
+          r"over everything|to the whole (?:photo|picture|image|scene|thing)))?$")
+def _weather(m: re.Match[str]) -> Parsed:
+    """"add snow everywhere", "add some fog": weather or film effects over the whole picture."""
+    return Parsed("global", "", m["n"])
+
+
+@template(r"^(?:convert|switch|change)(?: (?:this|everything|the whole thing|it all))? (?:to|into) (?P<n>(?!(?:a|an|the)\b)[a-z][a-z -]*)$")
+def _convert_to(m: re.Match[str]) -> Parsed | None:
+    """"convert to sepia", "switch this to blue hour": the whole picture in that look."""
+    return _global_or_none("the picture", m["n"])
 
 
 @template(rf"^(?:{_REMOVE_VERBS}) (?P<t>.+?),? and (?:then )?(?:replace|swap) (?:it|them) (?:with|for|by) (?P<n>.+)$")
@@ -1373,6 +1410,15 @@ _KEEP_FIRST = re.compile(rf"^(?:(?:don't|do not|dont) (?:touch|change|edit|move|
 _SECOND_COMMAND = re.compile(r"^(?P<a>[a-z].+?)(?:,? and then|,? and also|,? also|,? plus|,? then|,? and|,|;) (?P<b>(?:" + _EDIT_VERB + r") (?:the|a|an|it|them|his|her|their|its|this|that|these|those|all|every|some)\b.*)$")
 
 
+#: "make half of the balloons green": a share of a group, which the photo cannot tell apart
+_SOME_OF = re.compile(r"\b(half|some|most|a few|a couple|several|a third|a quarter) of (?:the|these|those|my|our) (?:[a-z-]+ )*?"
+                      r"[a-z]+s\b")
+#: "make the waterfall move like a gif", "animate the flag"
+_MOTION = re.compile(r"\b(?:animate|animated|animation|gifs?|cinemagraph|move like|make (?:it|them|the [a-z ]+?) move$)\b")
+#: "make it look like the photo was taken from above", "change the angle"
+_VIEWPOINT = re.compile(r"\b(?:taken|shot|seen|viewed|photographed) from (?:above|below|the side|behind|the air|a (?:different|"
+                        r"higher|lower) (?:angle|height|side)|another angle)\b|\b(?:change|different|another|new) (?:the )?(?:camera "
+                        r")?(?:angle|perspective|viewpoint|point of view|vantage point)\b")
 #: "make the grass greener and the sky bluer": two things, each with its own look
 _TWO_LOOKS = re.compile(r"^(?P<v>make|paint|colou?r|turn) (?P<a>(?:the|his|her|their|its|my) [a-z -]+?) and (?P<b>(?:the|his|her|"
                         r"their|its|my) [a-z -]+)$")
@@ -1400,8 +1446,18 @@ def _one_edit(text: str) -> str:
     if (m := _TWO_LOOKS.match(text)) and all(split_trailing_attribute(p) for p in (m["a"], m["b"])):
         raise UnclearInstruction(f"{text!r} asks for two edits; give one at a time ('{m['v']} {m['a']}', then "
                                  f"'{m['v']} {m['b']}')")
-    if (m := _SECOND_COMMAND.match(text)) and _is_command(m["a"]) and not re.search(r"\b(?:it|them|there)\b", m["b"]):
+    if ((m := _SECOND_COMMAND.match(text)) and _is_command(m["a"])
+            and (not re.search(r"\b(?:it|them|there)\b", m["b"])  # "paint it blue" after a selection is the same edit
+                 or (m["b"].split()[0] in ("add", "put", "place") and m["a"].split()[0] not in _REMOVE_FIRST))):
+        # "swap the cat for a rabbit and put a carrot next to it": a second thing added
         raise UnclearInstruction(f"{text!r} asks for two edits; give one at a time ('{m['a']}', then '{m['b']}')")
+    if m := _SOME_OF.search(text):
+        raise UnclearInstruction(f"{text!r} asks for {m[1]} of them; name the ones to edit (e.g. 'the two on the left') "
+                                 "or edit all of them")
+    if _MOTION.search(text):
+        raise UnclearInstruction(f"{text!r} asks for motion; refedit edits a still photo")
+    if _VIEWPOINT.search(text):
+        raise UnclearInstruction(f"{text!r} asks for another viewpoint; refedit edits the photo as it was taken")
     return text
 
 
