@@ -214,8 +214,7 @@ def pronoun_target(word: str) -> Target:
     return Target(expression=pronoun, head=head, all=pronoun == "them", pronoun=pronoun)  # type: ignore[arg-type]
 
 
-_IMAGE_SUFFIX = re.compile(r" (?:of|in) (?:the |this |my |our )?(?:whole |entire )?(?:[a-z]+ ){0,2}?(?:image|photo|picture|"
-                           r"photograph|scene|shot|pic|frame|screenshot|headshot|selfie|snapshot)$")
+_IMAGE_SUFFIX = re.compile(rf" (?:of|in) (?:the |this |my |our )?(?:whole |entire )?(?:[a-z]+ ){{0,2}}?(?:{lexicon.PHOTO_PLACE_WORDS})$")
 _REGION = re.compile(
     r"^(?:very |far )?(?P<word>" + "|".join(lexicon.REGION_WORDS) + r")(?:[- ]hand)?"
     r"(?: (?:" + "|".join(sorted(lexicon.REGION_PARTS)) + r"))?(?: of (?P<of>.+))?$"
@@ -372,7 +371,7 @@ def _owns(doc: Any, end: int, direction: str) -> bool:
 
 
 #: the photo itself, as the last word of an anchor ("the sky in the exterior shot"); "the picture frame" is an object
-_PICTURE_NOUNS = frozenset("photo picture image shot pic screenshot photograph selfie snapshot headshot".split())
+_PICTURE_NOUNS = lexicon.PHOTO_NOUNS
 #: things that show something ("the statue of Lincoln"): their "of" names what they show
 _DEPICTIONS = frozenset("statue portrait painting picture photo bust drawing poster sculpture model map figurine".split())
 

@@ -75,8 +75,7 @@ _DEGREE = re.compile(
     r"\b(?:a (?:little )?bit|a little|a lot|a tad|slightly|much|way|somewhat|even|far|rather|quite) (?=(?:more|less|[a-z]{3,}ier|"
     + "|".join(sorted(lexicon.COMPARATIVES | {"bigger", "larger", "smaller"})) + r")\b)"
 )
-_FROM_IMAGE = re.compile(r" (?:from|out of|off|in) (?:the|this|my|our) (?:[a-z]+ ){0,3}?(?:image|photo|picture|photograph|scene|"
-                         r"frame|shot|pic)$")
+_FROM_IMAGE = re.compile(rf" (?:from|out of|off|in) (?:the|this|my|our) (?:[a-z]+ ){{0,3}}?(?:{lexicon.PHOTO_PLACE_WORDS})$")
 #: a forum post's tag ("[Request]", "Request:", "[Help]")
 _TAG = re.compile(r"^(?:[!/][a-z]+\s+|(?:edit|img|image|imagine|bot|ai)\s+(?=(?:remove|replace|make|add|put|turn|change|"
                   r"swap|give|delete|erase|paint|blur|get|bg|[a-z]+ ->)\b)|\[[a-z ]+\]|(?:request|req|help|edit request|photoshop request|quick one|quick question|"
@@ -95,7 +94,7 @@ class Parsed:
 
 
 #: "get the man on the right out of the picture": a removal
-_OUT_OF_PICTURE = re.compile(r"^(?:get|take|move) (?P<t>.+?) out of (?:the|this) (?:image|photo|picture|shot|frame|scene)$")
+_OUT_OF_PICTURE = re.compile(rf"^(?:get|take|move) (?P<t>.+?) out of (?:the|this) (?:{lexicon.PHOTO_PLACE_WORDS})$")
 #: the commands the templates know, for a first word typed wrong ("remvoe the cat")
 COMMANDS = ("remove delete erase eliminate replace swap substitute exchange switch trade change make turn transform "
             "convert paint repaint recolour recolor colour color dye tint add put place draw insert give fill dress "
@@ -133,7 +132,7 @@ _COLOUR_WORDS = "|".join(sorted(lexicon.COLOURS, key=len, reverse=True))
 _SUBJECT = r"(?P<t>(?:the|this|that|these|those|his|her|their|its|my|our|your|all the|both) .+?)"
 _MODAL = r"(?:should|must|needs? to|has to|have to|could|can|ought to|will have to|is going to|are going to|is to|are to)"
 _GONE = r"(?:removed|deleted|erased|gone|taken out|taken away|cut out|edited out|cropped out|wiped out|rubbed out)"
-_PICTURE = r"(?:the|this|my) (?:image|photo|picture|pic|shot|frame|scene|photograph)"
+_PICTURE = rf"(?:the|this|my) (?:{lexicon.PHOTO_PLACE_WORDS})"
 #: statements of what the picture should look like, as the commands they mean (first match wins)
 _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
     # "the vase could be replaced with a lamp", "have the cat replaced by a fox"
@@ -413,7 +412,7 @@ _NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|fi
 _REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away| down| off| up)?) (?P<ref>it|that|this|them|those|these|him|her|"
                      r"the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>[a-z' -]*?))"
                      r"(?P<tail>(?: [a-z][a-z -]*)?)$")
-_CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "make", "turn", "give", "straighten", "open", "close", "fix"}
+_CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "straighten", "open", "close", "fix"}
 #: "that blob is on the lens": the clause's verb before a relation
 _IS_REL = re.compile(r" (?:is|are|was|were|sitting|standing|lying|leaning|hanging|resting|perched|parked|propped|floating|"
                      r"sleeping|waiting) (?=(?:on|in|at|under|behind|near|by|next to|above|below|inside) )")
@@ -421,8 +420,8 @@ _IS_REL = re.compile(r" (?:is|are|was|were|sitting|standing|lying|leaning|hangin
 
 #: where a message's sentences part
 _SENTENCES = re.compile(r"(?<!\b[a-z])[.?!]+(?:\s+|$)|\s*;\s*")
-_COMMAND_FIRST = frozenset(COMMANDS) | {w.split()[0] for w in lexicon.LOOK_VERBS} | {"get", "take", "photoshop", "straighten",
-                                                                                      "open", "close", "fix", "erase"}
+#: the first words of a command in a message's sentence: the verbs a later clause edits with, and the look verbs
+_COMMAND_FIRST = _CLAUSE_VERBS | {w.split()[0] for w in lexicon.LOOK_VERBS} | {"photoshop"}
 #: nouns that end in -ing ("the white thing"), not a verb after its subject
 _ING_NOUNS = r"(?:th|ceil|build|paint|r|k|w|str|sw|spr|even|morn|cloth|rail|awn|ic|stuff|draw|sett|light|sid|wedd|fenc)ing\b"
 #: "the rug is too bright", "two dogs are playing in the yard", "the photo shows three kids": the subject, the verb, the rest
@@ -1283,7 +1282,7 @@ def _look_verb(m: re.Match[str]) -> Parsed:
     return Parsed("modify", m["t"], change)
 
 
-_PHOTO_NOUN = re.compile(r"^(?:the|this|my|our|that) (?:[a-z]+ ){0,2}(?:photo|picture|image|pic|photograph|shot)\b")
+_PHOTO_NOUN = re.compile(rf"^(?:the|this|my|our|that) (?:[a-z]+ ){{0,2}}(?:{lexicon.PHOTO_NOUN_WORDS})\b")
 
 
 #: a property of the look turned up or down -> the change
