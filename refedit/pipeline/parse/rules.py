@@ -29,7 +29,9 @@ from refedit.pipeline.parse.plan import (
 _COMMAND_WORDS = ("remove", "delete", "erase", "replace", "change", "make", "turn", "paint", "add", "put", "swap")
 #: what people put before the command in a chat ("ok now, can you please remove the cup")
 _POLITE = re.compile(
-    r"^(?:(?:would you be so kind as to|i(?: would|'d) (?:really |so |very much |greatly )?appreciate (?:it )?if (?:you|someone|"
+    r"^(?:(?:would you be so kind as to|would you be so good as to|might i trouble you to|may i trouble you to|"
+    r"i (?:should|would|'d) be (?:most |very |much )?obliged if(?: (?:you|someone) (?:could|would))?|please you can|"
+    r"is possible to|is it possible for you to|i(?: would|'d) (?:really |so |very much |greatly )?appreciate (?:it )?if (?:you|someone|"
     r"somebody|anyone) (?:could|would|can)|may i ask (?:you )?to|might i ask (?:you )?to|is there any chance (?:you|someone|"
     r"somebody|anyone) (?:could|can|would)|(?:and )?one (?:more|last) thing:?|last one,? i promise|"
     r"i wonder if you (?:might|could|would)|i(?: would|'d) be (?:most |very |ever so |so |"
@@ -130,7 +132,7 @@ _LOOK = "|".join(sorted(lexicon.COLOURS | lexicon.MATERIALS, key=len, reverse=Tr
 _COLOUR_WORDS = "|".join(sorted(lexicon.COLOURS, key=len, reverse=True))
 #: the object a statement is about ("the dog should be removed"): a determiner first, so no verb or pronoun is taken
 _SUBJECT = r"(?P<t>(?:the|this|that|these|those|his|her|their|its|my|our|your|all the|both) .+?)"
-_MODAL = r"(?:should|must|needs? to|has to|have to|could|can|ought to|will have to|is going to|are going to|is to|are to)"
+_MODAL = r"(?:should|must|needs? to|has to|have to|could|can|might|may|ought to|will have to|is going to|are going to|is to|are to)"
 _GONE = r"(?:removed|deleted|erased|gone|taken out|taken away|cut out|edited out|cropped out|wiped out|rubbed out)"
 _PICTURE = rf"(?:the|this|my) (?:{lexicon.PHOTO_PLACE_WORDS})"
 #: statements of what the picture should look like, as the commands they mean (first match wins)
@@ -183,6 +185,13 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     # "change the sign to say 'open'", "update the banner to read sale": new wording
     (r"^(?:change|update|edit|alter|fix) (?P<t>(?:the|this|that|his|her|their|my|our) [a-z' -]+?) to (?P<v>say|read) (?P<n>.+)$",
      r"change the text on \g<t> to \g<n>"),
+    # "the dated cabinets need to look like shaker units": the object made to look like it
+    (rf"^{_SUBJECT} {_MODAL} look like (?P<n>.+)$", r"make \g<t> look like \g<n>"),
+    # "can we have it blue with a few clouds": the object in that look
+    (r"^(?:(?:can|could) (?:we|i|you) )?(?:have|get) (?P<t>it|them) (?P<n>(?!(?:back|out|off|removed|gone|done|fixed|to)\b).+)$",
+     r"make \g<t> \g<n>"),
+    # "I wonder whether the two gentlemen on the bench might be removed": a wish as a statement
+    (rf"^i wonder (?:whether|if) {_SUBJECT} (?:might|could|may|can) be {_GONE}$", r"remove \g<t>"),
     # "just need the sky bluer": the object and its look
     (rf"^(?:(?:i|we) )?(?:just )?need {_SUBJECT} (?P<n>(?:more |less )?(?:{_LOOK}|[a-z]+er))$", r"make \g<t> \g<n>"),
     # "sky needs to be more purple": a bare noun as the subject
@@ -309,7 +318,7 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
 ))
 #: "make the jacket a darker grey": the shade is the look (no "a": not a new object)
 _A_SHADE = re.compile(r"^(?P<pre>(?:make|paint|colou?r|turn|dye|recolou?r) .+?) a (?P<n>(?:darker|lighter|brighter|deeper|"
-                      r"paler|warmer|cooler|softer|richer|different|nicer|deep|dark|light|pale|bright|soft|muted|rich|warm|"
+                      r"paler|warmer|cooler|softer|richer|clearer|stronger|bolder|duller|different|nicer|deep|dark|light|pale|bright|soft|muted|rich|warm|"
                       r"cool|dusty|vivid|subtle) (?:shade of )?[a-z-]+(?: [a-z-]+)?)$(?<! colour)(?<! color)(?<! shade)"
                       r"(?<! tone)(?<! hue)")
 #: "the second last bottle", "the 2nd to last car", "next to last": counted from the end
@@ -527,6 +536,9 @@ def _named_in(clause: str) -> str | None:
     """The object an earlier clause names ("see the lamp by the window", "there's a bag next to the towel", "the rug
     is too bright", "the photo shows three kids on a bench"), or None."""
     said = re.sub(r" (?:haha+|lol|lmao)$", "", clause.split(" but ")[-1])
+    # "the sky's a bit grim": is, not a possessive
+    said = re.sub(r"^((?:the|this|that|my|our|his|her|their) [a-z]+)'s (?=(?:a|so|too|really|very|kind|pretty|quite|all|totally|"
+                  r"way|just|looking|gone|got)\b)", r"\1 is ", said)
     clause = _LEAD_IN.sub("", said)
     if m := _EXCEPT_FOR.search(clause):  # "the photo is fine except for the kid in the green hoodie": the kid
         return m["np"]

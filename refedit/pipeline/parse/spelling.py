@@ -54,15 +54,15 @@ _BESIDE = {k: set(v) for k, v in zip(_LETTERS, (
 def _edits(word: str) -> tuple[set[str], ...]:
     """The one-edit neighbours of ``word`` that are likely slips, most likely first: two letters swapped; a letter
     missed, not the first (a doubled one, or in a long word, or in a word without vowels: "cofee", "bakground",
-    "rght"); a doubled letter typed twice or a stray letter inside a long word; a letter mistyped as a key beside it in a word of five or
-    more. Short words one edit from another word are mostly other words ("sprig", "gild", "pics")."""
+    "rght"); a doubled letter typed twice or a stray letter inside a long word; a letter mistyped as a key beside it in a word of seven or
+    more. Short words one edit from another word are mostly other words ("sprig", "gild", "pics", "vibes")."""
     n = len(word)
     swapped = {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(n - 1)}
     no_vowel = not re.search(r"[aeiouy]", word)
     missed = {word[:i] + c + word[i:] for i in range(1, n + 1) for c in _LETTERS
               if n >= 6 or no_vowel or c in (word[i - 1 : i] + word[i : i + 1])}  # fmt: skip
     extra = {word[:i] + word[i + 1 :] for i in range(1, n - 1) if n >= 7 or word[i] == word[i - 1]}
-    mistyped = {word[:i] + c + word[i + 1 :] for i in range(n) for c in _BESIDE[word[i]]} if n >= 5 else set()
+    mistyped = {word[:i] + c + word[i + 1 :] for i in range(n) for c in _BESIDE[word[i]]} if n >= 7 else set()
     return swapped, missed, extra, mistyped
 
 
@@ -73,7 +73,7 @@ _INFLECTED = re.compile(r"(?:ed|ing|er|est|ly|nt)$")
 @lru_cache(maxsize=4096)
 def correction(word: str) -> str | None:
     """The word ``word`` is a slip of, or None when it is a word, or no slip of exactly one known word."""
-    if len(word) < 4 or not word.isalpha() or word in known_words() or word in _targets() or _INFLECTED.search(word):
+    if len(word) < 4 or not (word.isascii() and word.isalpha()) or word in known_words() or word in _targets() or _INFLECTED.search(word):
         return None
     targets = _targets()
     for kind in _edits(word):
