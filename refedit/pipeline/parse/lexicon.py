@@ -61,7 +61,10 @@ COMPOUND_NOUNS = frozenset(
     "bathroom counter|living room window|red eye|porch light|display stand|accent wall|light fixture|drying rack|double-decker bus|traffic cone|"
     "pendant light|high chair|swing set|bunk bed|pizza box|pool float|umbrella stand|watering can|bin bag|paper lantern|"
     "garden shed|sewing machine|beach umbrella|beach ball|beach towel|pool noodle|bird feeder|bird bath|flower bed|"
-    "fire pit|ironing board|laundry basket|recycling bin|mailbox post|lawn mower|wheel barrow|garden hose".split("|")
+    "fire pit|ironing board|laundry basket|recycling bin|mailbox post|lawn mower|wheel barrow|garden hose|light stand|"
+    "rose bush|reading chair|console table|draining rack|steering wheel cover|steering wheel|rear-view mirror|back seat|"
+    "wrapping paper|number candle|paint can|sauce drip|pendant light|shop sign|delivery van|coffee tin|fire alarm|"
+    "head table|corner sofa|shaker unit|wine glass|name tag|price tag|price card|ice bucket|cake stand".split("|")
 )
 DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every", "each", "both",
                "the", "a", "an", "this", "that", "these", "those", "some")  # fmt: skip
@@ -83,6 +86,11 @@ IMAGE_WORDS = frozenset(
 VAGUE_WORDS = frozenset(
     "nicer better good great pop cool prettier pretty beautiful awesome amazing nice best different "
     "interesting fun funnier better-looking something anything".split()
+)
+#: qualities a photo cannot show by any one change ("make the house look more expensive", "make it go viral")
+VAGUE_QUALITIES = VAGUE_WORDS | frozenset(
+    "expensive pricier professional pleasing productive faster viral cursed aesthetic appealing attractive impressive "
+    "exciting fun funner luxurious premium fancy fancier classy classier".split()
 )
 PRONOUNS = frozenset("it this that something anything everything him her them me you".split())
 #: nouns naming a property of the object before/after them ("the shirt colour", "the colour of the car")
@@ -131,7 +139,8 @@ TYPOS: dict[str, str] = {"teh": "the", "hte": "the", "th": "the", "wiht": "with"
                          "infront": "in front", "ontop": "on top", "backround": "background", "backgroud": "background",
                          "colur": "colour", "clor": "color", "ppl": "people", "u": "you", "ur": "your", "peoples": "people",
                          "frm": "from", "fom": "from", "shud": "should", "shld": "should", "abit": "a bit", "alittle": "a little",
-                         "nxt": "next", "bhind": "behind", "blue-ish": "bluish"}  # fmt: skip
+                         "nxt": "next", "bhind": "behind", "blue-ish": "bluish", "r": "are", "shes": "she is", "hes": "he is",
+                         "theyre": "they are", "thats": "that is", "lmaooo": "lmao", "lmaoo": "lmao"}  # fmt: skip
 #: endings of adjectives ("stormy", "childish", "colourful", "rustic", "metallic"): the last word of "make the X Y"
 ADJECTIVE_ENDINGS = ("y", "ish", "ful", "less", "ous", "ic", "ical", "ive", "able", "ible", "ed")
 #: nouns with those endings that may end an object's name ("the toy", "the baby")

@@ -462,8 +462,8 @@ _SURFACES = frozenset("table shelf tray bar counter desk windowsill sink ledge b
 
 def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) -> Target:
     """The target's own words (the first ``own_end`` tokens of ``doc``, before its relation) analysed: head,
-    attributes and qualifiers. A possessed plural ("her clothes", "the leaves of the tree") is its one
-    owner's part, not every such object in the image."""
+    attributes and qualifiers. A possessed plural ("her shoes", "the car's wheels") is all of that owner's parts:
+    the relation to the owner keeps the others out."""
     span = _find_head(doc, own_end)
     if span is None:
         raise UnclearInstruction(f"no object noun found in {phrase!r}; name the object to edit")
@@ -483,7 +483,6 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
     spatial, ordinal = refine_position(own.text, spatial, ordinal)  # corners; last on a side
     size = next((lexicon.SIZE_WORDS[t.text] for t in doc[possessor + 1 : head_start] if t.text in lexicon.SIZE_WORDS), None)
     attributes = attribute_words(doc, possessor + 1, head_start)
-    one_owner = relation is not None and relation.direction == "of" and not relation.anchor.all
     if head.text in ("one", "ones") and head_start == head_end - 1:  # "the left one", "the red ones": of the
         pronoun = "them" if head.text == "ones" else "it"  # image's main subject, as "it" / "them", qualified
         return Target(expression=own.text, head="object", attributes=attributes, spatial=spatial, ordinal=ordinal,
@@ -497,7 +496,7 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
         spatial=spatial,
         ordinal=ordinal,
         size=size,
-        all=plural and not one_owner,
+        all=plural,
     )
 
 

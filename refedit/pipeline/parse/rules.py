@@ -74,7 +74,7 @@ _TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx
 _CONTRACTION = re.compile(r"\b(that|who|which|what|there|where)'s\b")
 #: "a bit bigger", "a lot taller": the degree goes, the comparative is the change
 _DEGREE = re.compile(
-    r"\b(?:a (?:little )?bit|a little|a lot|a tad|slightly|much|way|somewhat|even|far|rather|quite) (?=(?:more|less|[a-z]{3,}ier|"
+    r"\b(?:a (?:little )?bit|a little|a lot|a tad|a touch|slightly|much|way|somewhat|even|far|rather|quite) (?=(?:more|less|[a-z]{3,}ier|"
     + "|".join(sorted(lexicon.COMPARATIVES | {"bigger", "larger", "smaller"})) + r")\b)"
 )
 _FROM_IMAGE = re.compile(rf" (?:from|out of|off|in) (?:the|this|my|our) (?:[a-z]+ ){{0,3}}?(?:{lexicon.PHOTO_PLACE_WORDS})$")
@@ -104,7 +104,7 @@ COMMANDS = ("remove delete erase eliminate replace swap substitute exchange swit
 
 
 #: what refedit cannot do: it edits an object in place
-_UNSUPPORTED = re.compile(r"^(?:move|shift(?! the (?:hue|colou?r|tone|tint|shade))|drag|nudge|slide|reposition|rotate|flip|mirror|tilt|crop(?! out)|zoom|resize|rescale|"
+_UNSUPPORTED = re.compile(r"^(?:widen|zoom out|uncrop|outpaint|extend (?:the )?(?:frame|shot|photo|picture|canvas|image)|move|shift(?! the (?:hue|colou?r|tone|tint|shade))|drag|nudge|slide|reposition|rotate|flip|mirror|tilt|crop(?! out)|zoom|resize|rescale|"
                           r"relocate|straighten (?:the )?horizon|level (?:the )?horizon|fix (?:the )?horizon)\b")
 
 
@@ -137,6 +137,8 @@ _GONE = r"(?:removed|deleted|erased|gone|taken out|taken away|cut out|edited out
 _PICTURE = rf"(?:the|this|my) (?:{lexicon.PHOTO_PLACE_WORDS})"
 #: statements of what the picture should look like, as the commands they mean (first match wins)
 _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
+    # "might the faded photograph be given a little more colour"
+    (rf"^{_SUBJECT} {_MODAL} be given (?P<n>.+)$", r"give \g<t> \g<n>"),
     # "the vase could be replaced with a lamp", "have the cat replaced by a fox"
     (rf"^{_SUBJECT} {_MODAL} be (?:replaced|swapped|exchanged|substituted) (?:with|by|for) (?P<n>.+)$", r"replace \g<t> with \g<n>"),
     (rf"^(?:have|get|i'd like|i would like|i want|i need|i'd prefer) {_SUBJECT} (?:replaced|swapped|exchanged|substituted) "
@@ -185,8 +187,6 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     # "change the sign to say 'open'", "update the banner to read sale": new wording
     (r"^(?:change|update|edit|alter|fix) (?P<t>(?:the|this|that|his|her|their|my|our) [a-z' -]+?) to (?P<v>say|read) (?P<n>.+)$",
      r"change the text on \g<t> to \g<n>"),
-    # "the dated cabinets need to look like shaker units": the object made to look like it
-    (rf"^{_SUBJECT} {_MODAL} look like (?P<n>.+)$", r"make \g<t> look like \g<n>"),
     # "can we have it blue with a few clouds": the object in that look
     (r"^(?:(?:can|could) (?:we|i|you) )?(?:have|get) (?P<t>it|them) (?P<n>(?!(?:back|out|off|removed|gone|done|fixed|to)\b).+)$",
      r"make \g<t> \g<n>"),
@@ -246,9 +246,15 @@ def _terse(text: str) -> str:
     return text
 
 
+#: "could the sky be blue instead of grey", "might the faded photograph be given more colour": the statement asked
+_QUESTION = re.compile(r"^(?P<m>could|can|should|might|would|may) (?P<t>(?:the|this|that|these|those|his|her|their|my|our) "
+                       r"[a-z][a-z' -]*?) (?P<rest>(?:be|become|look|get|have|wear) .+)$")
+
+
 def _statement(text: str) -> str:
     """A statement of the wanted picture as its command ("the dog should be removed": remove the dog); else
-    ``text``."""
+    ``text``. A question is its statement ("could the giraffe be wearing a scarf": the giraffe could be ...)."""
+    text = _QUESTION.sub(r"\g<t> \g<m> \g<rest>", text)
     for pattern, command in _STATEMENTS:
         if (m := pattern.match(text)) is not None:
             return m.expand(command)
@@ -341,6 +347,9 @@ def _as_typed(instruction: str, phrase: str) -> str:
 _COLOURS_AND_MATERIALS = lexicon.COLOURS | lexicon.MATERIALS
 
 
+#: "make the bald guy's head shiny like a bowling ball": a look, then what it is like
+_LOOK_THEN_LIKE = re.compile(r"^(?:make|turn|paint) .+ (?:[a-z]+y|[a-z]+ed|[a-z]+er|" + "|".join(sorted(lexicon.COLOURS)) +
+                             r") (?:like|as) (?:a|an) [a-z -]+$")
 #: "the lady w the stroller": with
 _W_WITH = re.compile(r"\bw (?=(?:the|a|an|his|her|their|my|our|some|no)\b)")
 
@@ -441,6 +450,10 @@ _SUBJECT_VERB = re.compile(r"^(?P<np>(?:the|that|this|those|these|a|an|two|three
 _THERE_IS = re.compile(r"^(?P<where>(?:in|on|at|by|near) the [a-z ]+?),? (?:there's|there is|there are) (?P<np>.+)$")
 
 
+#: a sentence run into the command without a stop: "my shoes are so dirty make them white", "the lion looks so sleepy make him roar"
+_RUN_ON = re.compile(r"(?P<s>\b(?:is|are|r|was|were|looks?|seems?) (?:so |too |really |very |kinda |a bit |super )?[a-z]+)"
+                     r" (?=(?:make|remove|delete|erase|replace|turn|change|paint|add|put|give|swap|fix|can you|could you|"
+                     r"pls|please)\b)")
 #: "golden hour but make it golden", "... but the seagull has to go": what follows "but" is the edit
 _BUT_THEN = re.compile(r" but (?=(?:make|remove|delete|erase|get rid of|replace|turn|change|add|put|give|paint|the [a-z ]+ "
                        r"(?:has to go|needs to go|must go|should go)\b))")
@@ -486,7 +499,7 @@ def _message(text: str) -> str:
     what "it" or "the one" refers to and those after it ("thanks in advance!", "will tip $5", "it's too dark")
     dropped: "the photo shows three kids on a bench. give the one in the middle a red cap" -> "give the kid in the
     middle a red cap"; one sentence is :func:`_resolve_reference`'s."""
-    text = _TAG.sub("", text)
+    text = _RUN_ON.sub(r"\g<s>. ", _TAG.sub("", text))  # "my shoes are so dirty make them white again"
     sentences = [_TRAILING_PLEASE.sub("", s) for s in _SENTENCES.split(text) if s]  # "erase him please, thank you"
     if len(sentences) > 1:
         for k, sentence in enumerate(sentences):
@@ -691,6 +704,9 @@ def normalise(instruction: str) -> str:
     text = corrected(_W_WITH.sub("with ", text), keep=_as_written(instruction))  # "the tabel", "on the rigth"
     text = re.sub(r"\b(from|on|to|at) (left|right)\b", r"\1 the \2", text)  # "the 2nd bike from right"
     text = re.sub(r"\bthem all\b|\b(?:all|each|every one|both) of them\b", "them", text)  # "give them all scarves"
+    text = re.sub(r"\bin front (?=the\b)", "in front of ", re.sub(r"\b(?:in )?behind of\b", "behind", text))  # learners
+    text = re.sub(r"\b(?:absolutely|properly|super|extremely|totally|really|very|so) (?=[a-z]+$)", "", text)  # "absolutely massive"
+    text = re.sub(r"(?<=[a-z]) (?:like|as) (?:a|an) [a-z -]+$", "", text) if _LOOK_THEN_LIKE.search(text) else text
     text = re.sub(r"\bin the (back|front) row\b", r"at the \1", text)  # "the tall man in the back row"
     text = _terse(_POLITE.sub("", text))
     text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
@@ -780,8 +796,17 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
 
 
 def _is_image(phrase: str) -> bool:
+    """The photo itself: "it", "the whole scene", or a photo noun after what it shows ("the kitchen pic", "the whole
+    product shot", "the couple's first kiss shot"); not "the picture frame" or "the photo on the wall"."""
     rest, _ = strip_determiners(clean_phrase(phrase))
-    return rest in lexicon.IMAGE_WORDS
+    if rest in lexicon.IMAGE_WORDS:
+        return True
+    words = rest.split()
+    return (1 < len(words) <= 4 and words[-1] in lexicon.PHOTO_NOUNS and rest not in lexicon.COMPOUND_NOUNS
+            and not set(words) & _PLACE_OR_OWNER)
+
+
+_PLACE_OR_OWNER = frozenset("on in at of with by from under above behind near framed printed hanging".split())
 
 
 def _is_image_noun(phrase: str) -> bool:
@@ -800,7 +825,7 @@ def _global_or_none(target: str, new: str) -> Parsed | None:
     if _object_thing(target, new):  # "turn it back into a cat": the object becomes another
         return Parsed("replace", clean_phrase(target), _new(new))
     new = _new(new)
-    if not new or set(new.split()) & lexicon.VAGUE_WORDS:
+    if not new or set(new.split()) & lexicon.VAGUE_QUALITIES:
         raise UnclearInstruction(f"{new or 'the instruction'!r} does not say what to change; name an object")
     return Parsed("global", "", new)
 
@@ -885,7 +910,7 @@ _REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|t
                  r"rub out|edit out|crop out|throw away|discard|ditch|scrap|lose|airbrush out|photoshop out|scrub out|"
                  r"blot out|paint over|vanish|zap|nuke|clean up|clear up|tidy up|tidy away|knock out|chuck out|chuck|toss out|"
                  r"toss|bin|axe|unclip|unhook|detach|unplug|unpin|get shot of|clean off|clean away|wipe off|wipe away|scrub off|scrub away|"
-                 r"scrub|wipe|scoop out|scoop up|scoop|take down|pick up|hide")  # fmt: skip
+                 r"scrub|wipe|scoop out|scoop up|scoop|take down|pick up|hide|clone out|clone away|clone|heal out|heal away|spot heal")  # fmt: skip
 _REMOVE_FIRST = frozenset(w.split()[0] for w in _REMOVE_VERBS.split("|"))
 _DISTANCE = frozenset("furthest farthest further farther far away across apart opposite distant".split())
 #: "remove the logo from the shirt": the thing removed is on the other one (not "from the left": a position)
@@ -1042,7 +1067,7 @@ _NAMED = re.compile(rf"^(?:{_DEFINITE}|his|her|their|its|him|them|it|both|every|
 
 
 @template(r"^(?:add|put|place|draw|insert|hang|mount|stick|set up|photoshop|paste|edit in|bring in|pop|throw in|slap|"
-          r"plonk|add in|drop in|sneak in|include|park|plant|moor|dock) (?P<rest>.+)$")
+          r"plonk|add in|drop in|sneak in|include|park|plant|moor|dock|spawn|stick in) (?P<rest>.+)$")
 def _add(m: re.Match[str]) -> Parsed | None:
     """"add a hat to the dog" (on the dog), "add a cup to the left of the book", "put a lamp next to the
     sofa" (placed beside it). The new object ends at the first such word that a named target follows."""
@@ -1069,8 +1094,9 @@ def _fill(m: re.Match[str]) -> Parsed:
 def _give(m: re.Match[str]) -> Parsed | None:
     """"give X a Y": X ends before the article of Y, else after a pronoun ("give them hats"), else at its
     first noun (the dative)."""
-    if split := re.match(r"^(?P<t>.+?) (?P<n>(?:a|an|some) .+)$", m["rest"]):
-        if _is_image_noun(split["t"]) or (_is_image(split["t"]) and _LOOK_NOUN.search(split["n"])):
+    if split := re.match(r"^(?P<t>.+?) (?P<n>(?:a|an|some|more|less) .+)$", m["rest"]):
+        if _is_image_noun(split["t"]) or (_is_image(split["t"]) and (_LOOK_NOUN.search(split["n"]) or
+                                                                      re.search(r"\b(?:more|less)\b", split["n"]))):
             return _global_or_none(split["t"], split["n"])  # "give the photo a vintage look"
         if _FINISH.search(split["n"]):  # "give the sofa a velvet finish": a new look of the sofa
             return Parsed("modify", split["t"], _new(split["n"]))
@@ -1090,7 +1116,7 @@ def _give(m: re.Match[str]) -> Parsed | None:
 
 
 #: the last word of a look given to an object ("a velvet finish", "a wood texture", "a fresh coat of paint")
-_FINISH = re.compile(r" (?:finish|texture|coat of paint|paint job|makeover|look|sheen|glaze|patina)$")
+_FINISH = re.compile(r" (?:finish|texture|coat of paint|paint job|makeover|look|sheen|glaze|patina|glow|tint|hue|cast)$")
 #: the last word of a new look, not a new object ("a vintage look", "a film grain effect")
 _LOOK_NOUN = re.compile(r" (?:look|style|feel|vibe|filter|effect|tone|glow|finish|makeover|aesthetic|treatment)$")
 
@@ -1127,7 +1153,7 @@ def _what_if(m: re.Match[str]) -> Parsed:
 
 
 @template(r"^(?:can|could|should|shall) (?P<t>.+?) (?:be turned into|become|be|look like|look) (?P<n>.+)$")
-@template(r"^(?P<t>.+?) should (?:look like|be turned into|become|be|look) (?P<n>.+)$")
+@template(r"^(?P<t>.+?) (?:should|needs? to|has to|have to|must) (?:look like|be turned into|become|be|look) (?P<n>.+)$")
 def _should(m: re.Match[str]) -> Parsed:
     return _global_or_none(m["t"], m["n"]) or _replace_or_modify(m["t"], m["n"])
 
@@ -1268,7 +1294,8 @@ _ACTS = {"smile": "smiling", "laugh": "laughing", "cry": "crying", "frown": "fro
          "yawn": "yawning", "sleep": "sleeping", "sing": "singing", "dance": "dancing", "jump": "jumping",
          "sit": "sitting", "stand": "standing", "run": "running", "glow": "glowing", "shine": "shining",
          "sparkle": "sparkling", "light up": "lit up", "look happy": "happy", "look sad": "sad",
-         "look angry": "angry", "look surprised": "surprised", "look older": "older", "look younger": "younger"}  # fmt: skip
+         "roar": "roaring", "growl": "growling", "bark": "barking", "howl": "howling", "wave": "waving",
+         "blush": "blushing", "shout": "shouting", "scream": "screaming", "look angry": "angry", "look surprised": "surprised", "look older": "older", "look younger": "younger"}  # fmt: skip
 
 
 @template(r"^(?:make|let|have|get) (?P<t>.+?) (?:to )?(?P<v>" + "|".join(sorted(_ACTS, key=len, reverse=True)) + r")$")
@@ -1472,6 +1499,12 @@ def _one_edit(text: str) -> str:
     return text
 
 
+def _vague(look: str) -> bool:
+    """True for a look no one change gives ("more expensive", "look better", "go viral")."""
+    words = [w for w in look.split() if w not in ("more", "less", "look", "go", "much", "even", "way", "a", "bit", "little")]
+    return bool(words) and all(w in lexicon.VAGUE_QUALITIES for w in words)
+
+
 _ANOTHER = re.compile(r"^(?:add|put|place|draw|insert) (?:another|one more|a second) ")
 
 
@@ -1486,7 +1519,7 @@ class RulesParser:
         if not text:
             raise UnclearInstruction("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
         if _UNSUPPORTED.match(text):
-            raise UnclearInstruction(f"{instruction.strip()!r} moves, turns or crops; refedit edits an object where it is "
+            raise UnclearInstruction(f"{instruction.strip()!r} moves, turns, crops or reframes; refedit edits an object where it is "
                                      "(remove it, replace it, change how it looks, or add something beside it)")
         parsed = match_templates(text)
         if parsed is None and (fixed := corrected_command(text)) is not None:  # "remvoe the cat"
@@ -1500,6 +1533,9 @@ class RulesParser:
         if parsed.action != "global" and parsed.replacement is not None and not parsed.replacement:
             raise UnclearInstruction(f"{instruction.strip()!r} does not say what the object should become")
         action, target, placement = _target(parsed, another=bool(_ANOTHER.search(text)))
+        if action == "modify" and parsed.replacement and _vague(parsed.replacement):  # "make the house look more expensive"
+            raise UnclearInstruction(f"{instruction.strip()!r} does not say how it should look; name the change (a colour, "
+                                     "a material, 'brighter', 'bigger', 'like a painting' ...)")
         if "other" in target.attributes:  # "remove the other cat": other than one the photo cannot tell
             noun = "one" if target.head == "object" else target.head
             raise UnclearInstruction(f"{instruction.strip()!r} says 'the other {noun}'; say which {noun} to edit by where "

@@ -18,7 +18,7 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _PLACE_WORDS = frozenset(
     "left right middle centre center front back behind between beside below above under underneath next near top bottom "
     "corner background foreground side remove replace delete erase change paint colour color make turn add put swap "
-    "please with from the".split()
+    "please with from the first second third fourth fifth sixth seventh eighth ninth tenth last".split()
 )
 
 
