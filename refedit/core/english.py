@@ -34,11 +34,13 @@ SINGULAR_S = frozenset("lens canvas gas atlas iris chaos bias cosmos news tennis
 US_WORDS = frozenset("bus walrus octopus cactus circus virus campus citrus platypus hippopotamus fungus".split())
 IE_WORDS = frozenset("cookie movie pie tie zombie hippie goalie smoothie brownie selfie rookie lie".split())
 INVARIANT = frozenset(
-    "sheep fish deer sunglasses eyeglasses scissors jeans pants trousers shorts series species clothes".split()
+    "sheep fish deer sunglasses eyeglasses scissors jeans pants trousers shorts series species clothes overalls "
+    "leggings tights pyjamas pajamas binoculars".split()
 )
 #: plural-only nouns that take no article ("a man with sunglasses")
 PLURALIA_TANTUM = frozenset(
-    "sunglasses eyeglasses goggles scissors jeans pants trousers shorts pyjamas pajamas headphones clothes".split()
+    "sunglasses eyeglasses goggles scissors jeans pants trousers shorts pyjamas pajamas headphones clothes overalls "
+    "leggings tights binoculars dungarees braces".split()
 )
 
 

@@ -140,7 +140,8 @@ TYPOS: dict[str, str] = {"teh": "the", "hte": "the", "th": "the", "wiht": "with"
                          "colur": "colour", "clor": "color", "ppl": "people", "u": "you", "ur": "your", "peoples": "people",
                          "frm": "from", "fom": "from", "shud": "should", "shld": "should", "abit": "a bit", "alittle": "a little",
                          "nxt": "next", "bhind": "behind", "blue-ish": "bluish", "r": "are", "shes": "she is", "hes": "he is",
-                         "theyre": "they are", "thats": "that is", "lmaooo": "lmao", "lmaoo": "lmao"}  # fmt: skip
+                         "theyre": "they are", "thats": "that is", "lmaooo": "lmao", "lmaoo": "lmao", "midle": "middle",
+                         "thrid": "third", "secnd": "second", "rite": "right", "lft": "left"}  # fmt: skip
 #: endings of adjectives ("stormy", "childish", "colourful", "rustic", "metallic"): the last word of "make the X Y"
 ADJECTIVE_ENDINGS = ("y", "ish", "ful", "less", "ous", "ic", "ical", "ive", "able", "ible", "ed")
 #: nouns with those endings that may end an object's name ("the toy", "the baby")

@@ -65,7 +65,9 @@ _TRAILING_PLEASE = re.compile(r"(?:[ ,]*\b(?:please|pls|plz|thanks|thank you|thx
                               r"over there|lol|haha+|lmao|asap|again|for (?:amazon|ebay|etsy|instagram|insta|facebook|"
                               r"tiktok|shopify|my (?:shop|store|website|listing|profile)|the listing)|like (?:it|they) "
                               r"used to be|like (?:it|they) (?:was|were)|like before|completely|entirely|totally|fully|altogether|a bit|"
-                              r"a little|a little bit|slightly|a touch|a tad|ngl|tbh|af|rn|fr|lowkey|bro|fam|tho|imo|for (?:him|her|them|me|us)|if (?:that is|that's|it is|it's) "
+                              r"a little|a little bit|slightly|a touch|a tad|ngl|tbh|af|rn|fr|lowkey|bro|fam|tho|imo|for (?:him|her|them|me|us)|properly|"
+                              r"nicely|naturally|realistically|overall|"
+                              r"if (?:that is|that's|it is|it's) "
                               r"possible|if possible|if you can|if you could|by (?:about |around |roughly )?\d+ ?%|"
                               r"for (?:the|a|my|our|his|her|their) (?:[a-z]+ )*?(?:photo|shot|pic|listing|post|page|ad|website|"
                               r"catalog|catalogue|invite|invitation|card|project|slide|presentation|assignment|homework|"
@@ -104,7 +106,7 @@ COMMANDS = ("remove delete erase eliminate replace swap substitute exchange swit
 
 
 #: what refedit cannot do: it edits an object in place
-_UNSUPPORTED = re.compile(r"^(?:widen|zoom out|uncrop|outpaint|extend (?:the )?(?:frame|shot|photo|picture|canvas|image)|move|shift(?! the (?:hue|colou?r|tone|tint|shade))|drag|nudge|slide|reposition|rotate|flip|mirror|tilt|crop(?! out)|zoom|resize|rescale|"
+_UNSUPPORTED = re.compile(r"^(?:widen|zoom out|uncrop|outpaint|extend (?:the )?(?:frame|shot|photo|picture|canvas|image)|move|shift(?! the (?:hue|colou?r|tone|tint|shade))(?!.* from [a-z -]+ to )|drag|nudge|slide|reposition|rotate|flip|mirror|tilt|crop(?! out)|zoom|resize|rescale|"
                           r"relocate|straighten (?:the )?horizon|level (?:the )?horizon|fix (?:the )?horizon)\b")
 
 
@@ -145,7 +147,7 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
      r"(?:with|by|for) (?P<n>.+)$", r"replace \g<t> with \g<n>"),
     # "let there be a rainbow over the hills", "i'd like a snowman in the front yard": an addition
     (r"^(?:let there be|there should be|i want there to be|i'd like there to be|can we have|could we have|i'd like|"
-     r"i would like|i want|i need) (?P<n>(?:a|an|some|more) [a-z][a-z -]*? (?:over|above|in|on|next to|beside|behind|"
+     r"i would like|i'd love|i would love|i want|i need) (?P<n>(?:a|an|some|more) [a-z][a-z -]*? (?:over|above|in|on|next to|beside|behind|"
      r"under|below|in front of|near|by) (?:the|his|her|their|its|my|our) .+)$", r"add \g<n>"),
     # "give me a version without the scaffolding": a removal
     (r"^(?:give me|show me|make|create|i want|i'd like|can i have|can i get) (?:a |an |the )?(?:version|copy|photo|picture|"
@@ -219,6 +221,12 @@ _TERSE: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p
     (r"^(?P<t>[a-z][a-z' -]*?) ?(?:->|→|=>|⇒|:) ?(?P<n>[a-z].*)$", r"change the \g<t> to \g<n>"),  # "cat -> dog"
     (r"^no (?:more )?(?P<t>[a-z][a-z -]*)$", r"remove the \g<t>"),  # "no hat", "no more people"
     (r"^(?P<t>[a-z][a-z -]*?) (?:gone|begone)$", r"remove the \g<t>"),  # "lamp gone"
+    (r"^(?P<t>(?!(?:it|them|this|that|take|get|pull|cut|clear|clean|wipe|leave|keep|rub|edit|crop|fish|scoop|pick|"
+     r"photoshop|airbrush|zoom|blur|black|white|blank)\b)[a-z]+(?: [a-z]+)?) out$", r"remove the \g<t>"),  # "clouds out"
+    (r"^(?P<t>(?!(?:it|them|clear|clean|take|get|wipe|brush|knock|pull|scrape|peel|shake|rip|cut|tear|lift|pick|rub)\b)"
+     r"[a-z]+(?: [a-z]+)?) off (?P<o>(?:the|his|her|their|my) [a-z -]+)$", r"remove the \g<t> from \g<o>"),  # "logo off the van"
+    (r"^(?P<n>fog|snow|rain|mist|haze|sunset|sunrise|night|dusk|dawn)$", r"make it \g<n>"),  # "fog pls"
+    (r"^(?P<t>(?:his|her|their|my|the) [a-z -]+?) (?P<n>(?:more |less )?[a-z]+er)$", r"make \g<t> \g<n>"),  # "her hair blonder"
     (rf"^(?P<n>{_COMPARATIVE}) (?P<t>[a-z][a-z -]*)$", r"make the \g<t> \g<n>"),  # "bigger moon"
     (r"^(?P<n>[a-z]+) on (?P<t>[a-z]+)$", r"put a \g<n> on the \g<t>"),  # "hat on dog"
     (r"^black and white$", r"make the image black and white"),
@@ -349,7 +357,14 @@ _COLOURS_AND_MATERIALS = lexicon.COLOURS | lexicon.MATERIALS
 
 #: "make the bald guy's head shiny like a bowling ball": a look, then what it is like
 _LOOK_THEN_LIKE = re.compile(r"^(?:make|turn|paint) .+ (?:[a-z]+y|[a-z]+ed|[a-z]+er|" + "|".join(sorted(lexicon.COLOURS)) +
-                             r") (?:like|as) (?:a|an) [a-z -]+$")
+                             r") (?:like|as) (?:a |an )?(?!it\b|if\b|they\b|he\b|she\b)[a-z -]+$")
+#: a run-on remark after the command: "delete the 3rd person from the left she is not even in our group"
+_LATER_NOTE = re.compile(r"(?<!\blike)(?<!\bif)(?<!\bthough)(?<!\bthat)(?<!\bbecause)(?<!\bso)(?<!\bwhere)(?<!\bwhen)"
+                         r" (?:he|she|they) (?:is|are|was|were) (?:not|never|so|too|just|always|literally|kinda|really)\b.*$")
+#: a word between spaces or punctuation (not part of "u-turn" or "don't")
+_WORD = re.compile(r"(?<![\w'-])[a-z]+(?![\w'-])")
+#: "the pile of wrapping paper", "a stack of boxes": the things piled
+_PILE_OF = re.compile(r"\b(?<=the )(?:pile|heap|stack|mess|load|bunch|clump|tangle) of (?=(?!the\b|a\b)[a-z])")
 #: "the lady w the stroller": with
 _W_WITH = re.compile(r"\bw (?=(?:the|a|an|his|her|their|my|our|some|no)\b)")
 
@@ -367,7 +382,7 @@ def _names_as_typed(instruction: str, phrase: str) -> str:
     long_words = [w for w in re.findall(r"[A-Za-z]+", instruction) if len(w) > 2]
     if sum(w[0].isupper() for w in long_words) > len(long_words) / 2:  # shouted, or Every Word Capitalised
         return phrase
-    gap = r"[\s,'\"“”‘’]+"
+    gap = r"(?:[\s,\"“”]+['‘’]?|['‘’][\s,\"“”]+)"  # spaces and quotes, not the apostrophe of "Gogh's"
     m = re.search(re.escape(phrase).replace("'", "['’]").replace(r"\ ", gap), instruction, flags=re.IGNORECASE)
     if m is None or m[0] == phrase:
         return phrase
@@ -558,7 +573,8 @@ def _named_in(clause: str) -> str | None:
     if m := _THERE_IS.match(clause):
         clause = f"{m['np']} {m['where']}"
     clause = _IS_REL.sub(" ", clause)  # "that blob is on the lens": the blob on the lens
-    if clause == said and _BARE_TOPIC.match(clause):  # "girl in the pink dress, make her hair curly": the girl
+    if (clause == said or re.match(r"there(?:'s| is| are) ", said)) and _BARE_TOPIC.match(clause):
+        # "girl in the pink dress, make her hair curly", "there's flour on my cheek": the girl, the flour
         clause = f"the {clause}"
     if not _NOUN_PHRASE.match(clause):
         return None
@@ -694,6 +710,9 @@ def normalise(instruction: str) -> str:
     the dog)."""
     text = clean_phrase(_symbols(_CONTROL.sub(" ", _ESCAPES.sub("", instruction))).replace("’", "'"))
     text = _LIKE_FILLER.sub("", clean_phrase(_FILLERS.sub("", text)))
+    text = _WORD.sub(lambda w: lexicon.TYPOS.get(w[0], w[0]), text)  # "hes ruining my shot", "the drill shud be yellow"
+    text = re.sub(r" (?:lol|lmao|haha+|rofl|omg)(?= [a-z])", ".", text)  # "remove the braces from my teeth lol got them off"
+    text = re.sub(r"\bclean (it|them|that|this) (?:off|away)\b", r"remove \1", text)  # "can you clean it off?"
     text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", _message(text)))
     text = re.sub(r"\s*\((?![a-z ]*\bones?\b)(?=[^)]*,|[^)]* [^)]* )[^)]*\)\s*$", "", text)  # "(serious request, will tip)"
     text = _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text))
@@ -703,10 +722,19 @@ def normalise(instruction: str) -> str:
     text = " ".join(lexicon.TYPOS.get(w, w) for w in text.split(" "))
     text = corrected(_W_WITH.sub("with ", text), keep=_as_written(instruction))  # "the tabel", "on the rigth"
     text = re.sub(r"\b(from|on|to|at) (left|right)\b", r"\1 the \2", text)  # "the 2nd bike from right"
+    text = _PILE_OF.sub("", text)
+    text = _LATER_NOTE.sub("", text)  # "delete the 3rd person from the left she is not even in our group"
+    text = re.sub(r"\b(?:all of us|each of us|us all)\b", "everyone", re.sub(r"\bwith like\b", "with", text))
+    text = re.sub(r"^(add|put|place|stick|pop) (.+?) on the top of (?=the |his |her |my )", r"\1 \2 on ", text)
+    text = re.sub(r"\blook (?:as though|as if) (?:it|this|the (?:photo|picture)) (?:was|were) (?:taken|shot) (?:on|in|at|during) "
+                  r"(?:a |an )?", "look like ", text)  # "as though it were taken on a frosty winter's morning"
+    text = re.sub(r"^(?:virtually )?stage (?P<t>.+?) with (?P<n>.+)$", r"add \g<n> to \g<t>", text)  # estate agents
+    text = re.sub(r"\b(the [a-z]+) (he|she|they)(?: is| are|'s|'re) (holding|wearing|carrying|using|eating|drinking|reading|riding)\b",
+                  r"\1 that \2 is \3", text)  # "the controller he's holding"
     text = re.sub(r"\bthem all\b|\b(?:all|each|every one|both) of them\b", "them", text)  # "give them all scarves"
     text = re.sub(r"\bin front (?=the\b)", "in front of ", re.sub(r"\b(?:in )?behind of\b", "behind", text))  # learners
     text = re.sub(r"\b(?:absolutely|properly|super|extremely|totally|really|very|so) (?=[a-z]+$)", "", text)  # "absolutely massive"
-    text = re.sub(r"(?<=[a-z]) (?:like|as) (?:a|an) [a-z -]+$", "", text) if _LOOK_THEN_LIKE.search(text) else text
+    text = re.sub(r"(?<=[a-z]) (?:like|as) (?:a |an )?[a-z -]+$", "", text) if _LOOK_THEN_LIKE.search(text) else text
     text = re.sub(r"\bin the (back|front) row\b", r"at the \1", text)  # "the tall man in the back row"
     text = _terse(_POLITE.sub("", text))
     text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
@@ -869,6 +897,8 @@ def _replace_or_modify(target: str, new: str) -> Parsed:
     """A look ("red", "a deep berry shade", "a soft sage green colour") is a modification, a thing a replacement."""
     if m := _NAMED_SHADE.match(_new(new)):
         return Parsed("modify", target, m["n"])
+    if re.fullmatch(r"#[0-9a-f]{3,8}", _new(new)):  # "set the cushion to #2E4A62": a colour
+        return Parsed("modify", target, _new(new))
     return Parsed("modify" if is_attribute_phrase(new) else "replace", target, _new(new))
 
 
@@ -929,7 +959,7 @@ def _removed(target: str) -> str:
     m = _FROM_OWNER.match(target)
     if m is None:
         return target
-    if m["w"] in lexicon.POSITION_WORDS:  # "from the left" stays; "from the bottom of the candle" (a part of it) and
+    if m["w"] in lexicon.POSITION_WORDS and m["w"] not in lexicon.ORDINAL_WORDS:  # "from the left" stays; "from the bottom of the candle" (a part of it) and
         part = re.match(r"(?:the|his|her|their|its|my) [a-z-]+ of ", m["o"])  # "off the rear window" (an object) not
         return f"{m['t']} on {m['o']}" if part or _compound_after(m["o"]) else target
     if _is_image(m["o"]) or m["t"].split()[-1] in _DISTANCE:
@@ -943,6 +973,12 @@ def _removed(target: str) -> str:
 def _weather(m: re.Match[str]) -> Parsed:
     """"add snow everywhere", "add some fog": weather or film effects over the whole picture."""
     return Parsed("global", "", m["n"])
+
+
+@template(r"^(?:a |an )?(?P<n>[a-z][a-z -]*?) version(?: of (?:the|this|my|our) [a-z -]+)?$")
+def _version(m: re.Match[str]) -> Parsed | None:
+    """"twilight version of the front elevation": the whole picture in that look."""
+    return _global_or_none("the picture", m["n"])
 
 
 @template(r"^(?:convert|switch|change)(?: (?:this|everything|the whole thing|it all))? (?:to|into) (?P<n>(?!(?:a|an|the)\b)[a-z][a-z -]*)$")
@@ -1440,7 +1476,7 @@ _SELECT_AND = re.compile(r"^(?:select|pick|choose|find|take|grab|mask|highlight)
 _REMOVE_AND_PUT = re.compile(rf"^(?:{_REMOVE_VERBS}|take|get|pull) (?P<t>.+?),? and (?:then )?(?:put|place|add|draw|insert|have) (?P<n>.+?)"
                              r"(?: (?:there|in its place|in their place|where (?:it|they) (?:was|were)|in the same (?:place|spot)))?(?: instead)?$")
 #: "don't touch the dog, just remove the cat", "leave the sky but remove the birds": what to keep, then the edit
-_EDIT_VERB = "|".join(sorted(set(COMMANDS) - {"fill", "dress", "render"})) + "|get rid of|take out"
+_EDIT_VERB = "|".join(sorted(set(COMMANDS) - {"fill", "dress", "render"})) + "|get rid of|take out|stick|hang|spawn|pop"
 _KEEP_FIRST = re.compile(rf"^(?:(?:don't|do not|dont) (?:touch|change|edit|move|remove)|leave|keep) (?P<k>[^,]+?)(?: alone| as it is| as is| "
                          rf"untouched| the same)?(?:,| but| and)(?: but| and| just| only)* (?P<c>(?:{_EDIT_VERB}) .+)$|"
                          r"^(?:change|edit|touch) nothing (?:but|except|other than) (?P<t>[^,]+),? (?P<c3>.+)$")
@@ -1451,6 +1487,8 @@ _SECOND_COMMAND = re.compile(r"^(?P<a>[a-z].+?)(?:,? and then|,? and also|,? als
 #: "make half of the balloons green": a share of a group, which the photo cannot tell apart
 _SOME_OF = re.compile(r"\b(half|some|most|a few|a couple|several|a third|a quarter) of (?:the|these|those|my|our) (?:[a-z-]+ )*?"
                       r"[a-z]+s\b")
+#: "make the pasta taste less salty", "make it smell nice"
+_SENSES = re.compile(r"^(?:make|let) .+? (?:taste|smell|sound)s? (?:like |more |less |nicer|better|good|bad|[a-z]+er\b)")
 #: "make the waterfall move like a gif", "animate the flag"
 _MOTION = re.compile(r"\b(?:animate|animated|animation|gifs?|cinemagraph|move like|make (?:it|them|the [a-z ]+?) move$)\b")
 #: "make it look like the photo was taken from above", "change the angle"
@@ -1486,12 +1524,15 @@ def _one_edit(text: str) -> str:
                                  f"'{m['v']} {m['b']}')")
     if ((m := _SECOND_COMMAND.match(text)) and _is_command(m["a"])
             and (not re.search(r"\b(?:it|them|there)\b", m["b"])  # "paint it blue" after a selection is the same edit
-                 or (m["b"].split()[0] in ("add", "put", "place") and m["a"].split()[0] not in _REMOVE_FIRST))):
+                 or (m["b"].split()[0] in ("add", "put", "place", "stick", "hang", "spawn", "pop")
+                     and m["a"].split()[0] not in _REMOVE_FIRST))):
         # "swap the cat for a rabbit and put a carrot next to it": a second thing added
         raise UnclearInstruction(f"{text!r} asks for two edits; give one at a time ('{m['a']}', then '{m['b']}')")
     if m := _SOME_OF.search(text):
         raise UnclearInstruction(f"{text!r} asks for {m[1]} of them; name the ones to edit (e.g. 'the two on the left') "
                                  "or edit all of them")
+    if _SENSES.search(text):
+        raise UnclearInstruction(f"{text!r} asks for a taste, smell or sound; refedit changes how things look")
     if _MOTION.search(text):
         raise UnclearInstruction(f"{text!r} asks for motion; refedit edits a still photo")
     if _VIEWPOINT.search(text):
