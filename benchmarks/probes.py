@@ -11,7 +11,7 @@ gets wrong or judgement calls (each row's ``note``/``judgement`` says which). To
 compare with an older commit, run this file with that commit's ``refedit`` first on ``PYTHONPATH`` (a git worktree
 of it, with the new round copied in).
 
-Run: ``python benchmarks/probes.py [-v] [--save FILE] [--compare FILE]`` (``--save`` on one commit, ``--compare`` with
+Run: ``python benchmarks/probes.py [-v] [--core] [--save FILE] [--compare FILE]`` (``--save`` on one commit, ``--compare`` with
 that file on another: the rows one got right and the other gets wrong).
 """
 
@@ -73,6 +73,15 @@ def diffs(parser: RulesParser, case: dict[str, Any]) -> list[str]:
     return out + target_diffs(case["target"], plan["target"])
 
 
+#: the fields that decide what is edited and how: wrong there, the edit goes to the wrong object or does the wrong thing
+CORE = ("refused", "want it refused", "action", "target.head", "target.relation.anchor.head")
+
+
+def core_wrong(found: list[str]) -> bool:
+    """True when a wrong plan is wrong in a :data:`CORE` field (not only in a qualifier, attribute or wording)."""
+    return any(f.split(":")[0] in CORE or f.startswith(("refused", "want it refused")) for f in found)
+
+
 def alternatives(value: Any) -> list[Any]:
     """A label, or the list of labels a round accepts (round 1: "replace" or "modify" for "change the sky to a
     sunset")."""
@@ -82,6 +91,9 @@ def alternatives(value: Any) -> list[Any]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="list the wrong rows")
+    ap.add_argument("--core", action="store_true",
+                    help="also count the plans wrong in what decides the edit (action, the object's and its anchor's "
+                         "noun, a refusal) and the refusals of instructions that had a plan")  # fmt: skip
     ap.add_argument("--save", type=Path, help="write {instruction: wrong?} of every counted row to this JSON file")
     ap.add_argument("--compare", type=Path,
                     help="a --save file of another commit: list the rows right there and wrong here")  # fmt: skip
@@ -91,7 +103,10 @@ def main() -> int:
     for path in sorted((ROOT / "tests" / "data" / "probes").glob("round*.json")):
         cases = [c for c in json.loads(path.read_text()) if not str(c.get("group", "")).startswith("followup")]
         wrong = [(c, d) for c in cases if (d := diffs(parser, c))]
-        print(f"{path.stem}: {len(cases)} instructions, {len(wrong)} wrong")
+        core = sum(core_wrong(d) for _, d in wrong)
+        refused = sum(d[0].startswith("refused") for _, d in wrong)
+        print(f"{path.stem}: {len(cases)} instructions, {len(wrong)} wrong"
+              + (f" (action, object or refusal wrong: {core}; refused though a plan was wanted: {refused})" if args.core else ""))
         for case, found in wrong if args.verbose else ():
             print(f"  {case['instruction']!r}: {'; '.join(found)}")
         failed = {c["instruction"] for c, _ in wrong}

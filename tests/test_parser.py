@@ -601,7 +601,8 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     import probes
 
     left = {"round1": 2, "round2": 4, "round3": 5, "round4": 10, "round5": 6, "round6": 9, "round7": 5, "round8": 10, "round9": 11,
-            "round10": 20, "round11": 11, "round12": 2, "round13": 1, "round14": 41, "round15": 36}
+            "round10": 20, "round11": 11, "round12": 2, "round13": 1, "round14": 41, "round15": 36,
+            "round16": 73}  # round 16: the session's last blind round, not tuned on
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
