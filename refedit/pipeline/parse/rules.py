@@ -675,10 +675,9 @@ def _qualified(command: str, qualifier: str) -> str:
     bare = _TRAILING_PLEASE.sub("", _POLITE.sub("", command))
     parsed = match_templates(bare)
     target = parsed.target if parsed is not None else ""
-    if target in ("him", "her", "them"):
-        target, said = target, "the people" if target == "them" else "the person"
-        if m := re.search(rf"\b{target}\b", bare):
-            return f"{bare[: m.start()]}{said} {qualifier}{bare[m.end() :]}"
+    if target in ("him", "her", "them") and (m := re.search(rf"\b{target}\b", bare)):
+        said = "the people" if target == "them" else "the person"
+        return f"{bare[: m.start()]}{said} {qualifier}{bare[m.end() :]}"
     if target and (i := bare.find(target)) >= 0:
         end = i + len(target)
         return f"{bare[:end]} {qualifier}{bare[end:]}"
