@@ -1302,3 +1302,10 @@ def test_terse_notes_run_ons_and_trade_words(instruction, action, head, replacem
         return
     plan = parser.parse(instruction=instruction)
     assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)
+
+
+@pytest.mark.parametrize("instruction", ["hello", "thanks!", "please"])
+def test_a_greeting_alone_names_nothing_to_edit(instruction):
+    """Not "the instruction is empty": the user typed something, it asks for no edit."""
+    with pytest.raises(UnclearInstruction, match="names nothing to edit"):
+        parser.parse(instruction=instruction)

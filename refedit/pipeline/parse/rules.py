@@ -1557,7 +1557,8 @@ class RulesParser:
         """Parse ``instruction``; :class:`UnclearInstruction` when it names no target or action."""
         text = normalise(instruction)
         if not text:
-            raise UnclearInstruction("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
+            said = "is empty" if not instruction.strip() else f"({instruction.strip()!r}) names nothing to edit"
+            raise UnclearInstruction(f"the instruction {said}; say what to change, e.g. 'replace the cat with a tiger'")
         if _UNSUPPORTED.match(text):
             raise UnclearInstruction(f"{instruction.strip()!r} moves, turns, crops or reframes; refedit edits an object where it is "
                                      "(remove it, replace it, change how it looks, or add something beside it)")
