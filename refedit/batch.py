@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from refedit.config import check_seed, close_matches, loose, typed
+from refedit.core.figures import in_colours_of
 from refedit.errors import BadInput, InternalError, RefEditError
 from refedit.pipeline.stages import DEFAULTS
 
@@ -60,8 +61,8 @@ Item = Union[BatchItem, Rejected]
 
 
 def render_name(template: str, *, stem: str, index: int, seed: int, ext: str) -> str:
-    """Fill an output name template: ``{stem}``, ``{index}``, ``{seed}``, ``{ext}`` (input extension); the
-    name must end in an image extension the output can be saved as."""
+    """Fill an output name template: ``{stem}``, ``{index}``, ``{seed}``, ``{ext}`` (the input's extension without
+    its dot: ``{stem}.{ext}``); the name must end in an image extension the output can be saved as."""
     from refedit.pipeline.imageio import image_format_for
 
     try:
@@ -74,7 +75,8 @@ def render_name(template: str, *, stem: str, index: int, seed: int, ext: str) ->
         image_format_for(name)
     except BadInput:
         raise BadInput(f"--name template {template!r} gives {name!r}, which has no image extension; "
-                       "end it in .png, .jpg, .webp, ... (or {ext})") from None  # fmt: skip
+                       "end it in .png, .jpg, .webp, ... or in .{ext} for the input's own extension ({ext} has no "
+                       "dot)") from None  # fmt: skip
     return name
 
 
@@ -322,12 +324,13 @@ def overlay(image: Image.Image, mask: np.ndarray, boxes: Iterable[tuple[float, f
     draw = ImageDraw.Draw(out)
     for b in boxes:
         draw.rectangle(b, outline=(255, 255, 0), width=max(1, min(out.size) // 200))
-    return out
+    return in_colours_of(out, image)  # the input's colour profile, as every output has
 
 
 class BatchRunner:
     """Runs items through one set of stages sharing one ModelStore. Items with their own stage options get
-    stages built with those options on the same store (no model is loaded twice)."""
+    stages built with those options on the same store (no model is loaded twice). ``editor=None`` leaves the
+    editor to the pipeline, as ``refedit edit`` without ``--editor`` does (:meth:`Pipeline.build`)."""
 
     def __init__(
         self,
@@ -335,7 +338,7 @@ class BatchRunner:
         *,
         parser: str = DEFAULTS["parser"],
         segmenter: str = DEFAULTS["segmenter"],
-        editor: str = DEFAULTS["editor"],
+        editor: str | None = None,
         options: Mapping[str, Any] | None = None,
         store: Any = None,
         overwrite: bool = False,
@@ -385,6 +388,7 @@ class BatchRunner:
         """Run one item; returns its log record (status done/failed). Any exception of the item is its
         failure (with its type, and its traceback when ``debug``); only KeyboardInterrupt and the like stop
         the run."""
+        from refedit.core.files import all_or_nothing
         from refedit.outputs import candidates_path, write_candidates, write_variants, writes_variants
         from refedit.pipeline.artifacts import AmbiguousTarget, EditRequest
         from refedit.pipeline.imageio import load_image, save_image, save_mask
@@ -405,9 +409,10 @@ class BatchRunner:
                 plan = pipe.plan(request)
                 seg = pipe.segment(request, plan)
                 mask_path, overlay_path = self.outputs_of(item)
-                save_mask(seg.mask, mask_path)
-                save_image(overlay(source.rgb, seg.mask, [seg.candidates[i].box for i in seg.chosen]), overlay_path,
-                           source=None)  # fmt: skip
+                with all_or_nothing():  # an item's files are written all or none
+                    save_mask(seg.mask, mask_path)
+                    save_image(overlay(source.rgb, seg.mask, [seg.candidates[i].box for i in seg.chosen]),
+                               overlay_path, source=None)  # fmt: skip
                 record.update(status="done", plan=plan.to_dict(), reason=seg.reason, mask=str(mask_path),
                               ambiguous=seg.ambiguous)  # fmt: skip
             else:

@@ -83,19 +83,22 @@ def writes_variants(result: "EditResult") -> bool:
 
 def write_variants(result: "EditResult", output: Path, *, source: Any,
                    metadata: Mapping[str, str]) -> tuple[list[Path], Path]:  # fmt: skip
-    """Save every variant of ``result`` beside ``output`` and a labelled contact sheet (input, mask, each result);
-    return their paths. ``source`` is the loaded input (:class:`~refedit.pipeline.imageio.LoadedImage`)."""
+    """Save every variant of ``result`` beside ``output`` and a labelled contact sheet (input, mask, each result),
+    all of them or none (:func:`~refedit.core.files.all_or_nothing`); return their paths. ``source`` is the loaded
+    input (:class:`~refedit.pipeline.imageio.LoadedImage`)."""
     from refedit.core.figures import contact_sheet, mask_overlay
+    from refedit.core.files import all_or_nothing
     from refedit.pipeline.imageio import save_image
 
     paths = []
-    for v in result.variants:
-        meta = {**metadata, "refedit_variant": json.dumps({"label": v.label, "encode_ratio": v.encode_ratio,
-                                                           "variant": v.variant})}  # fmt: skip
-        paths.append(save_image(v.image, variant_path(output, v.label), source=source, metadata=meta))
-    tiles = [(source.rgb, "input"), (mask_overlay(source.rgb, result.segmentation.mask), "mask")]
-    tiles += [(v.image, sheet_label(v)) for v in result.variants]
-    sheet = save_image(contact_sheet(tiles), sheet_path(output))
+    with all_or_nothing():
+        for v in result.variants:
+            meta = {**metadata, "refedit_variant": json.dumps({"label": v.label, "encode_ratio": v.encode_ratio,
+                                                               "variant": v.variant})}  # fmt: skip
+            paths.append(save_image(v.image, variant_path(output, v.label), source=source, metadata=meta))
+        tiles = [(source.rgb, "input"), (mask_overlay(source.rgb, result.segmentation.mask), "mask")]
+        tiles += [(v.image, sheet_label(v)) for v in result.variants]
+        sheet = save_image(contact_sheet(tiles), sheet_path(output))
     return paths, sheet
 
 

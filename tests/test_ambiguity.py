@@ -320,3 +320,24 @@ def test_ambiguity_round_trips():
     assert Segmentation.from_dict(Segmentation(np.zeros((4, 4), dtype=bool)).to_dict()).ambiguous is False
     with pytest.raises(ValueError, match="two or more"):
         Ambiguity("cat", "cat", tuple(cands((LEFT, 0.9))), ("x",), "r")
+
+
+def test_segment_lists_the_detections_numbered_as_pick_counts_them(tmp_path):
+    """`segment ... --pick 3` numbered the detections 0.. by score and starred another number than the reason's
+    "no. 3": the listing numbers them as --pick, the exit-7 list and the drawing do (1.. from the left among the
+    comparable ones; "-" for a detection that was none of them), and without an ambiguity 1.. from the left."""
+    image = tmp_path / "cats.png"
+    Image.new("RGB", (W, H), (200, 200, 200)).save(image)
+    boxes = [(90.0, 16.0, 140.0, 112.0), (2.0, 16.0, 40.0, 112.0), (190.0, 16.0, 250.0, 112.0), (50.0, 16.0, 80.0, 112.0)]
+    scores = [0.9, 0.5, 0.88, 0.85]  # by score: middle, right, left; the 0.5 one, left-most, is not comparable
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"box": list(b), "score": s, "label": "cat"} for b, s in zip(boxes, scores)]))
+    r = run(["segment", str(image), "the cat", "--detections", str(dets), "--box-mask", "--pick", "3"])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:4]] == ["  1", "  2", "* 3", "  -"]
+    assert "score 0.88" in lines[2] and "score 0.50" in lines[3] and lines[4].startswith("no. 3 of 3")
+    r = run(["segment", str(image), "the cats", "--detections", str(dets), "--box-mask"])
+    assert r.exit_code == 0, r.output
+    assert [line[:5] for line in r.stdout.splitlines()[:4]] == ["* 1: ", "* 2: ", "* 3: ", "* 4: "]
+    assert [line.split("score ")[1][:4] for line in r.stdout.splitlines()[:4]] == ["0.50", "0.85", "0.90", "0.88"]

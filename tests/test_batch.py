@@ -326,3 +326,46 @@ def test_doomed_batch_is_refused_up_front_without_a_log(tmp_path, tiny_env, tiny
 
 def snapshot(folder: Path) -> dict[Path, int]:
     return {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+def test_the_name_template_says_ext_has_no_dot():
+    """{ext} is the input's extension without its dot: the refusal of a name with no extension and --help say
+    so, and '{stem}.{ext}' keeps the input's format."""
+    assert render_name("{stem}.{ext}", stem="a", index=0, seed=0, ext=".jpg") == "a.jpg"
+    with pytest.raises(BadInput, match=r"gives 'ajpg', .* or in \.\{ext\} for the input's own extension \(\{ext\} has no "
+                                       r"dot\)"):
+        render_name("{stem}{ext}", stem="a", index=0, seed=0, ext=".jpg")
+    r = CliRunner().invoke(main, ["batch", "--help"], terminal_width=200)
+    assert "{ext} (the input's extension without the dot: '{stem}_edited.{ext}')" in " ".join(r.output.split())
+
+
+def test_a_batch_without_editor_sends_additions_to_inpaint(tmp_path, tiny_env):
+    """As `refedit edit`: with no --editor, a folder's "add ..." items are painted by the inpainting editor."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    make_images(src, 1)
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"box": [50, 10, 90, 50], "score": 0.9, "label": "cat"}]))
+    args = ["batch", str(src), "-i", "add a coffee cup to the left of the cat", "--detections", str(dets), "--box-mask",
+            "--steps", "2", "--resolution", "64", "--json"]  # fmt: skip
+    for extra, editor in (([], "inpaint"), (["--editor", "diffedit", "--overwrite"], "diffedit")):
+        r = CliRunner().invoke(main, [*args, "-o", str(out), *extra], env=tiny_env)
+        assert r.exit_code == 0, r.output
+        [record] = [json.loads(line) for line in r.stdout.splitlines()]
+        assert record["status"] == "done" and record["parameters"]["editor"] == editor
+
+
+def test_batch_outputs_carry_their_inputs_colour_profile(tmp_path, tiny_env):
+    """Each item's output carries its own input's ICC profile (byte for byte); an untagged input's output none."""
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    photo = Image.open(EXAMPLES / "cat.jpg").convert("RGB").resize((96, 64))
+    photo.save(src / "tagged.jpg", icc_profile=profile)
+    photo.save(src / "plain.jpg")
+    r = CliRunner().invoke(main, ["batch", str(src), "-i", "replace the cat with a tiger", "-o", str(out),
+                                  "--name", "{stem}_edited.jpg", *FAST], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert Image.open(out / "tagged_edited.jpg").info.get("icc_profile") == profile
+    assert "icc_profile" not in Image.open(out / "plain_edited.jpg").info

@@ -1,5 +1,6 @@
 """The CLI end to end on a real photo with the tiny models, and every kind of bad input."""
 
+import io
 import json
 import subprocess
 import sys
@@ -388,3 +389,152 @@ def test_error_lines_are_one_safe_line_and_parse_refuses_an_empty_instruction():
 def test_help_shows_percent_signs_as_written():
     r = CliRunner().invoke(main, ["edit", "--help"], terminal_width=200)
     assert "N% per side" in r.output and "%%" not in r.output
+
+
+def test_progress_clock_starts_when_the_phase_starts(tiny_settings, capsys):
+    """Each phase's clock starts at its step-0 report (before step 1), so step 1's time counts: the first line is
+    no longer "1/N (0.0s elapsed, ~0.0s left)". A phase of the same name run again (a sweep's ratios) restarts it."""
+    from refedit.cli.progress import progress_reporter
+    from refedit.pipeline.models import ModelStore
+
+    now = [0.0]
+    report = progress_reporter(ModelStore(tiny_settings), clock=lambda: now[0])
+    for t, task, done, total in [(10, "invert", 0, 4), (12, "invert", 1, 4), (14, "invert", 2, 4),
+                                 (20, "edit", 0, 2), (23, "edit", 1, 2), (26, "edit", 2, 2),
+                                 (30, "edit", 0, 2), (31, "edit", 1, 2)]:  # fmt: skip
+        now[0] = float(t)
+        report(task, done, total)
+    lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("refedit:")]
+    assert lines == ["invert: 1/4 (2.0s elapsed, ~6.0s left)", "invert: 2/4 (4.0s elapsed, ~4.0s left)",
+                     "edit: 1/2 (3.0s elapsed, ~3.0s left)", "edit: 2/2 (6.0s elapsed, ~0.0s left)",
+                     "edit: 1/2 (1.0s elapsed, ~1.0s left)"]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- new-user trial
+import errno  # noqa: E402
+
+
+def error_line(r) -> str:  # type: ignore[no-untyped-def]
+    """The one ``refedit: error:`` line of a run that failed after progress lines, asserting there is no traceback."""
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("refedit: error: ")]
+    assert len(errors) == 1 and "Traceback" not in r.output, r.output
+    return errors[0]
+
+
+def test_additions_go_to_the_inpaint_editor_when_no_editor_is_given(tmp_path, tiny_env):
+    """With no --editor, "add ..." is painted by the inpainting editor (its checkpoint is available); an editor
+    named on the command line is used as named; without an inpainting checkpoint DiffEdit tries, with a warning."""
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"box": [250, 100, 350, 200], "score": 0.9, "label": "cat"}]))
+    args = ["edit", str(CAT), "add a coffee cup to the left of the cat", "--detections", str(dets), "--box-mask",
+            "-o", str(tmp_path / "o.png"), "--json", "--steps", "3", "--resolution", "64"]  # fmt: skip
+    no_inpaint = {**tiny_env, "REFEDIT_INPAINT_MODEL": str(tmp_path / "no-inpaint-here")}
+    for extra, env, editor in (([], tiny_env, "inpaint"), (["--editor", "diffedit"], tiny_env, "diffedit"),
+                               ([], no_inpaint, "diffedit")):  # fmt: skip
+        r = run([*args, *extra], env=env)
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["parameters"]["editor"] == editor
+        warned = [ln for ln in r.stderr.splitlines() if ln.startswith("refedit: warning: ")]
+        assert bool(warned) is (env is no_inpaint) and all("cannot create an object" in w for w in warned), r.stderr
+    assert "additions ('add a cup ...') go to inpaint" in " ".join(run(["edit", "--help"]).output.split())
+
+
+@pytest.mark.parametrize("sweep", [False, True])
+def test_a_failed_mask_write_writes_no_output(tmp_path, tiny_env, monkeypatch, sweep):
+    """A full disk while --save-mask is written: one error line naming the mask (exit 2), and nothing written: the
+    new image (or a sweep's images and sheet) not there, the old output as it was, no temporary file left."""
+    import refedit.pipeline.imageio as imageio
+
+    out, mask = tmp_path / "out.png", tmp_path / "mask.png"
+    out.write_bytes(b"old output")
+    real = imageio.atomic_write
+
+    def full_disk_for_the_mask(path, write, **kw):  # type: ignore[no-untyped-def]
+        def fail(fh):  # type: ignore[no-untyped-def]
+            fh.write(b"\0" * 64)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        return real(path, fail if Path(path) == mask else write, **kw)
+
+    monkeypatch.setattr(imageio, "atomic_write", full_disk_for_the_mask)
+    r = run([*EDIT, "-o", str(out), "--save-mask", str(mask), *FAST_ARGS,
+             *(["--encode-ratio", "0.3,0.6"] if sweep else [])], env=tiny_env)  # fmt: skip
+    assert r.exit_code == BadInput.exit_code and r.stdout == "", r.output
+    assert error_line(r) == f"refedit: error: cannot write {mask}: No space left on device"
+    assert out.read_bytes() == b"old output" and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+@pytest.mark.parametrize("args", [[], ["eval"]])
+def test_a_group_without_a_command_shows_its_help(args):
+    """Bare `refedit` (or `refedit eval`): the usage and help text as click shows it (on stderr, exit 2), not one
+    error line with the newlines written as '\\n'."""
+    r = CliRunner().invoke(main, args, prog_name="refedit")
+    assert r.exit_code == 2 and r.stdout == "", r.output
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith(f"Usage: {' '.join(['refedit', *args])} [OPTIONS] COMMAND [ARGS]...")
+    assert "Commands:" in lines
+    assert "refedit: error" not in r.stderr and "\\n" not in r.stderr
+
+
+def test_the_instruction_can_come_from_stdin(tmp_path, tiny_env):
+    """INSTRUCTION `-` reads it from stdin (`echo "..." | refedit edit cat.jpg - -o x.png`, `refedit parse -`)."""
+    text = "replace the cat with a tiger"
+    r = CliRunner().invoke(main, ["parse", "-", "--json"], input=f"{text}\n")
+    assert r.exit_code == 0 and json.loads(r.stdout) == json.loads(run(["parse", text, "--json"]).stdout), r.output
+    out = tmp_path / "x.png"
+    r = CliRunner().invoke(main, [*EDIT[:2], "-", "-o", str(out), *FAST_ARGS], env=tiny_env, input=f"{text}\n")
+    assert r.exit_code == 0 and r.stdout == f"{out}\n", r.output
+    assert json.loads(Image.open(out).text["refedit"])["instruction"] == text
+    r = CliRunner().invoke(main, ["parse", "-"], input=b"remove the \xff cat")
+    assert r.exit_code == BadInput.exit_code
+    assert "the instruction on stdin is not UTF-8 text (byte 0xff at position 11)" in refused(r.stderr, r.stdout)
+
+
+@pytest.mark.parametrize("command", ["edit", "segment"])
+@pytest.mark.parametrize("other", ["image", "plan"])
+def test_stdin_carries_the_instruction_or_the_image_not_both(tmp_path, tiny_env, command, other):
+    args = [command, "-", "-"] if other == "image" else [command, str(CAT), "-", "--plan", "-"]
+    before = snapshot(tmp_path)
+    r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "o.png")], env=tiny_env, input=CAT.read_bytes())
+    assert r.exit_code == BadInput.exit_code
+    assert f"stdin cannot carry both the {other} and the instruction" in refused(r.stderr, r.stdout)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["edit", "segment"])
+@pytest.mark.parametrize("drop,words", [("target", "it has no 'target' key"),
+                                        ("head", "its 'target' has no 'head' key")])  # fmt: skip
+def test_a_plan_without_a_key_says_which(tmp_path, command, drop, words):
+    """--plan JSON that lacks a key a plan needs names it in words, not as a bare KeyError ("...: 'target'")."""
+    plan = json.loads(run(["parse", "replace the cat with a tiger", "--json"]).stdout)
+    del (plan if drop == "target" else plan["target"])[drop]
+    (tmp_path / "p.json").write_text(json.dumps(plan))
+    r = CliRunner().invoke(main, [command, str(CAT), "--plan", str(tmp_path / "p.json"), "-o", str(tmp_path / "o.png")])
+    assert r.exit_code == BadInput.exit_code
+    not_a_plan = f"--plan {tmp_path / 'p.json'} is not a refedit plan (JSON from `refedit parse --json`)"
+    assert refused(r.stderr, r.stdout) == f"refedit: error: {not_a_plan}: {words}"
+
+
+def test_an_edit_carries_the_inputs_colour_profile(tmp_path, tiny_env):
+    """A photo tagged sRGB or Display P3 came out untagged, so viewers showed every pixel, the unchanged ones too,
+    in other colours: each output (PNG, JPEG, WebP, TIFF; a sweep's results and sheet; ``-o -``) carries the
+    input's ICC profile byte for byte, and an untagged input gives untagged outputs."""
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    photo = Image.open(CAT).convert("RGB").resize((96, 72))
+    photo.save(tmp_path / "tagged.jpg", icc_profile=profile)
+    photo.save(tmp_path / "plain.png")
+    edit = ["edit", str(tmp_path / "tagged.jpg"), "replace the cat with a tiger", *FAST_ARGS]
+    for name in ("out.png", "out.jpg", "out.webp", "out.tif"):
+        r = run([*edit, "-o", str(tmp_path / name)], env=tiny_env)
+        assert r.exit_code == 0 and Image.open(tmp_path / name).info.get("icc_profile") == profile, (name, r.output)
+    r = run([*edit, "-o", str(tmp_path / "sweep.jpg"), "--encode-ratio", "0.3,0.6"], env=tiny_env)
+    assert r.exit_code == 0, r.output
+    for name in ("sweep_r0.30.jpg", "sweep_r0.60.jpg", "sweep_sheet.png"):
+        assert Image.open(tmp_path / name).info.get("icc_profile") == profile, name
+    r = CliRunner().invoke(main, [*edit, "-o", "-"], env=tiny_env)
+    assert r.exit_code == 0 and Image.open(io.BytesIO(r.stdout_bytes)).info.get("icc_profile") == profile
+    r = run(["edit", str(tmp_path / "plain.png"), "replace the cat with a tiger", "-o", str(tmp_path / "p.jpg"),
+             *FAST_ARGS], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0 and "icc_profile" not in Image.open(tmp_path / "p.jpg").info

@@ -183,3 +183,19 @@ def test_v_prediction_inversion_then_sampling_reconstructs(v_models):
     ed = editor(Settings(models={"sd": str(v_models[4])}, device="cpu"), steps=50, encode_ratio=0.5)
     assert ed.sd.prediction_type == "v_prediction"
     assert_reconstructs(ed)
+
+
+@pytest.mark.parametrize("ratios", [(), (0.5, 1.0)])
+def test_each_phase_reports_step_0_when_it_starts(tiny_settings, ratios):
+    """The editor reports (task, 0, N) before a phase's first UNet call, then 1..N, so a progress clock counts
+    step 1 too (an edit, and a sweep whose ratios share their denoising calls)."""
+    seen: list[tuple[str, int, int]] = []
+    ed = DiffEditEditor(ModelStore(tiny_settings), DiffEditOptions(steps=4, resolution=64, encode_ratios=ratios),
+                        progress=lambda task, done, total: seen.append((task, done, total)), joint_sweep=bool(ratios))
+    img, mask = photo((64, 64)), ellipse_mask(64, 64, (10, 10, 50, 50))
+    ed.edit(image=img, plan=PLAN, segmentation=Segmentation(mask), seed=0)
+    phases = [seen[i:] for i, (_, done, _) in enumerate(seen) if done == 0]
+    assert [p[0][0] for p in phases] == ["invert", "edit"] and seen[0][1] == 0
+    for phase in phases:
+        task, _, total = phase[0]
+        assert phase[: total + 1] == [(task, k, total) for k in range(total + 1)]

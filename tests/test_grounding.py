@@ -71,3 +71,15 @@ def test_post_process_is_the_librarys_with_one_transfer(tiny_settings):
             assert mine[2] == [want_labels[i] for i in keep]
             seen_labels.update(mine[2])
     assert len(seen_labels) > 3  # the made-up logits exercise several distinct labels
+
+
+def test_labels_are_words_not_tokenizer_leftovers(tiny_settings):
+    """The tokens over the text threshold also catch the phrase's "." and [SEP]: labels read "cat. [SEP]" or ".",
+    in `segment`'s listing and the JSON. A label is its words, and the prompt when none is left."""
+    from refedit.pipeline.segment.grounding import clean_label
+
+    assert clean_label("cat. [SEP]", "cat") == "cat" and clean_label(".", "the cat") == "the cat"
+    assert clean_label("[CLS] black cat . [SEP] [PAD]", "cat") == "black cat" and clean_label("t-shirt", "x") == "t-shirt"
+    image = Image.open(EXAMPLES / "cat.jpg").convert("RGB").resize((128, 96))
+    found = GroundingDino(ModelStore(tiny_settings)).detect(image, "black cat", text_threshold=0.0)
+    assert len(found) > 3 and {c.label for c in found} <= {"black cat", "black", "cat"}, {c.label for c in found}

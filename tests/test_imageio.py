@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from refedit.core.files import atomic_write
+from refedit.core.files import all_or_nothing, atomic_write
 from refedit.errors import BadInput
 from refedit.pipeline.imageio import check_output_path, load_image, save_image
 
@@ -111,3 +111,57 @@ def test_a_full_disk_is_one_clear_error_and_the_old_file_stays(tmp_path, code):
     with pytest.raises(BadInput, match=f"cannot write {out}: {os.strerror(code)}"):
         atomic_write(out, write)
     assert out.read_bytes() == b"old" and not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
+
+
+def test_files_written_together_are_all_written_or_none(tmp_path):
+    """Inside ``all_or_nothing`` a file is renamed into place only when every write of the block succeeded: a
+    full disk on the second file leaves the first one as it was (old content, or not there) and no temporary
+    file; a block inside another joins it."""
+    old, new = tmp_path / "old.png", tmp_path / "new.png"
+    old.write_bytes(b"old")
+
+    def full(fh):
+        fh.write(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(BadInput, match=f"cannot write {tmp_path / 'mask.png'}: No space left"):
+        with all_or_nothing():
+            atomic_write(old, lambda fh: fh.write(b"fresh"))
+            with all_or_nothing():
+                atomic_write(new, lambda fh: fh.write(b"fresh"))
+            assert old.read_bytes() == b"old" and not new.exists()  # written, not yet renamed
+            atomic_write(tmp_path / "mask.png", full)
+    assert old.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["old.png"]
+    with all_or_nothing():
+        atomic_write(old, lambda fh: fh.write(b"fresh"))
+        atomic_write(new, lambda fh: fh.write(b"fresh"))
+    assert old.read_bytes() == new.read_bytes() == b"fresh" and sorted(os.listdir(tmp_path)) == ["new.png", "old.png"]
+
+
+def _profile(space: bytes = b"RGB ") -> bytes:
+    """An ICC profile (ImageCms's sRGB) whose header says colour space ``space`` (a CMYK or grey one made up)."""
+    from PIL import ImageCms
+
+    data = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return data[:16] + space + data[20:]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "TIFF"])
+def test_the_inputs_rgb_colour_profile_is_written_with_its_outputs(tmp_path, fmt):
+    """An sRGB/Display-P3-tagged input's ICC profile goes, byte for byte, into every output format that holds one
+    (EXIF rotation or not); an input without one, or with a CMYK or grey one (not the RGB pixels' space), none."""
+    profile, ext = _profile(), {"JPEG": "jpg", "TIFF": "tif"}.get(fmt, fmt.lower())
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (30, 10), (20, 120, 220)).save(tmp_path / "in.jpg", icc_profile=profile, exif=exif)
+    loaded = load_image(tmp_path / "in.jpg")
+    assert loaded.rgb.size == (10, 30) and loaded.icc_profile == profile
+    out = save_image(Image.new("RGB", (10, 30)), tmp_path / f"out.{ext}", source=loaded)
+    assert Image.open(out).info.get("icc_profile") == profile
+    for space, mode in ((None, "RGB"), (b"CMYK", "CMYK"), (b"GRAY", "L")):
+        kw = {} if space is None else {"icc_profile": _profile(space)}
+        Image.new(mode, (10, 30)).save(tmp_path / "other.jpg", **kw)
+        other = load_image(tmp_path / "other.jpg")
+        assert other.icc_profile is None
+        out = save_image(other.rgb, tmp_path / f"other_out.{ext}", source=other)
+        assert "icc_profile" not in Image.open(out).info

@@ -368,3 +368,45 @@ def test_serve_help_imports_neither_gradio_nor_torch() -> None:
             "print(sorted(m for m in ('gradio', 'torch') if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr
+
+
+def test_serve_without_editor_starts_the_page_at_the_default_editor(tiny_env: dict[str, str], monkeypatch) -> None:
+    """--editor has no default on the command line (so `edit` can send additions to inpaint); the page's editor menu
+    still starts at the default editor, and an editor named with --editor is kept."""
+    pytest.importorskip("gradio") if not IN_CI else None
+    from click.testing import CliRunner
+
+    import refedit.serve.page as page
+    from refedit.cli import main
+
+    seen = []
+
+    def stop(server, workdir, **kw):  # type: ignore[no-untyped-def]
+        seen.append((server.editor, S.editor_controls(server.editor)))
+        raise BadInput("stopped before serving")
+
+    monkeypatch.setattr(page, "build_page", stop)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    for extra in ([], ["--editor", "sdedit"]):
+        r = CliRunner().invoke(main, ["serve", "--port", str(port), *extra], env=tiny_env)
+        assert r.exit_code == BadInput.exit_code and "stopped before serving" in r.stderr, r.output
+    assert seen == [("diffedit", {"steps", "encode_ratio", "encode_ratios"}), ("sdedit", {"steps"})]
+
+
+def test_the_pages_downloads_carry_the_uploads_colour_profile(server, tmp_path: Path) -> None:
+    """The files the page offers (the edit, the before image) carry the upload's ICC profile, as the CLI's do."""
+    from PIL import ImageCms
+
+    from refedit.pipeline.imageio import save_image
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.open(EXAMPLES / "cat.jpg").convert("RGB").resize((96, 64)).save(tmp_path / "up.jpg", icc_profile=profile)
+    source = S.load_upload(tmp_path / "up.jpg")
+    hints = S.page_hints(source.rgb.size, points=[(48, 32)])
+    res = server.edit(source.rgb, "replace the cat with a tiger", None, hints, seed=0, page={"steps": 3})
+    files = S.write_result(res, source, tmp_path / "s", "edit001", instruction="replace the cat with a tiger", seed=0)
+    before = save_image(source.rgb, tmp_path / "s" / "edit001_input.png")
+    assert Image.open(files.image).info.get("icc_profile") == profile
+    assert Image.open(before).info.get("icc_profile") == profile

@@ -86,9 +86,14 @@ def one_line_warnings() -> Iterator[None]:
         warnings.showwarning = original
 
 
+#: what click (8.2 on) raises for a group given no command; click 8.1 prints the help and exits 0 itself
+_NO_ARGS_IS_HELP: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", ())  # type: ignore[assignment]
+
+
 class RefEditGroup(click.Group):
     """The ``refedit`` group: usage errors and Ctrl-C (while arguments are parsed, too) are one line as well,
-    ``refedit: error: ...``, with click's exit code 2 for usage errors and 130 for an interrupt."""
+    ``refedit: error: ...``, with click's exit code 2 for usage errors and 130 for an interrupt. A group given no
+    command shows its help as click does (on stderr, exit 2, from click 8.2 on)."""
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
@@ -98,6 +103,9 @@ class RefEditGroup(click.Group):
             code = super().main(args, prog_name, complete_var, False, **extra)
         except (click.exceptions.Abort, KeyboardInterrupt):
             fail("interrupted", INTERRUPTED_EXIT_CODE)
+        except _NO_ARGS_IS_HELP as err:  # bare `refedit` (or `refedit eval`): the help itself, as click shows it
+            err.show()
+            sys.exit(err.exit_code)
         except click.ClickException as err:
             ctx = getattr(err, "ctx", None)
             hint = f" (see '{ctx.command_path} --help')" if isinstance(err, click.UsageError) and ctx else ""

@@ -16,6 +16,7 @@ from refedit.cli.options import (
     model_options,
     options_from,
     settings_from,
+    stage_names,
     stage_options,
     utf8_text,
 )
@@ -40,7 +41,9 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("-i", "--instruction", default=None, callback=utf8_text,
               help="Instruction for every image (folder; default for a manifest).")  # fmt: skip
 @click.option("-o", "--output-dir", type=click.Path(path_type=Path), required=True, help="Where outputs go (mirrors the input tree).")
-@click.option("--name", default="{stem}_edited.png", show_default=True, help="Output name template: {stem} {index} {seed} {ext}.")
+@click.option("--name", default="{stem}_edited.png", show_default=True,
+              help="Output name template: {stem} (the input's name without its extension), {index}, {seed}, and {ext} "
+                   "(the input's extension without the dot: '{stem}_edited.{ext}').")  # fmt: skip
 @click.option("--seed", type=SeedType(), default=0, show_default=True, help="Seed (a manifest row's seed wins).")
 @click.option("--overwrite", is_flag=True, help="Redo items whose output exists (default: skip them, so reruns resume).")
 @click.option("--dry-run", is_flag=True, help="Parse and segment only: write masks and overlays, no editing.")
@@ -56,7 +59,7 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def batch(source: Path, instruction: str | None, output_dir: Path, name: str, seed: int, overwrite: bool, dry_run: bool,
           log_path: Path | None, allow_outside: bool, continue_on_error: bool, as_json: bool, engine: str,
           address: str | None, workers: int | None, gpus_per_worker: float | None, parser: str, segmenter: str,
-          editor: str, **params: Any) -> None:  # fmt: skip
+          editor: str | None, **params: Any) -> None:  # fmt: skip
     """Edit every image of a folder (-i INSTRUCTION) or every row of a JSONL/CSV manifest.
 
     Models load once; an item that fails is logged and the run goes on (exit code 6 at the end); an item
@@ -85,7 +88,7 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
     if params.pop("hint_boxes") or params.pop("hint_points") or params.pop("hint_mask"):
         raise BadInput("per-item hints belong in the manifest (box, point, hint_mask columns)")
     check_name_template(name)
-    stages = {"parser": parser, "segmenter": segmenter, "editor": editor}
+    stages = stage_names(parser, segmenter, editor)
     options = options_from(params, stages)
     check_output_dir(output_dir, "output folder (-o)")
     if log_path is not None:

@@ -18,6 +18,7 @@ from refedit.cli.options import (
     model_options,
     options_from,
     settings_from,
+    stage_names,
     stage_options,
     utf8_text,
 )
@@ -28,6 +29,7 @@ from refedit.cli.streams import (
     instruction_for,
     is_std,
     read_image,
+    read_instruction,
     read_plan,
     write_png_stdout,
 )
@@ -50,15 +52,18 @@ from refedit.errors import BadInput
 @model_options
 @handle_errors
 def edit(image: Path, instruction: str | None, output: Path | None, plan_source: str | None, mask_out: Path | None,
-         mask_path: Path | None, seed: int, as_json: bool, parser: str, segmenter: str, editor: str,
+         mask_path: Path | None, seed: int, as_json: bool, parser: str, segmenter: str, editor: str | None,
          **params: Any) -> None:  # fmt: skip
-    """Edit the object INSTRUCTION refers to in IMAGE and write the result."""
+    """Edit the object INSTRUCTION refers to in IMAGE and write the result.
+
+    Give - as IMAGE or as INSTRUCTION (not both) to read it from stdin.
+    """
     from refedit.config import check_environment
 
     check_environment()
     output = output or (Path("-") if is_std(image) else default_output(image))
-    check_std_streams(image, plan_source, output, as_json)
-    stages = {"parser": parser, "segmenter": segmenter, "editor": editor}
+    check_std_streams(image, plan_source, output, as_json, instruction)
+    stages = stage_names(parser, segmenter, editor)
     options = options_from(params, stages)
     from refedit.cli.outputs import refuse_stdout_for_several
 
@@ -75,7 +80,7 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
 
     where, inputs = candidates_drawing(image, output, mask_path, plan_source)
     given = read_plan(plan_source) if plan_source else None
-    instruction = instruction_for(instruction, given)
+    instruction = instruction_for(read_instruction(instruction), given)
     if not instruction.strip():
         raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
     settings = settings_from(params)
@@ -89,7 +94,6 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
         raise TargetNotFound(f"the mask is empty: --mask {mask_path} has no white pixels (pixels > 127 are the object)")
     from refedit.pipeline.artifacts import EditRequest
     from refedit.pipeline.chain import Pipeline
-    from refedit.pipeline.imageio import save_image, save_mask
     from refedit.pipeline.models import ModelStore
 
     store = ModelStore(settings)
@@ -98,7 +102,7 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, seed=seed, image_path=str(image),
                           plan=given)  # fmt: skip
     from refedit.cli.outputs import exit_ambiguous
-    from refedit.outputs import write_variants, writes_variants
+    from refedit.outputs import writes_variants
     from refedit.pipeline.artifacts import AmbiguousTarget
 
     try:
@@ -108,16 +112,7 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
             traceback.print_exc()
         exit_ambiguous(err, source.rgb, where, as_json, given, inputs)
     meta = {"refedit": json.dumps({"instruction": instruction, "seed": seed, "parameters": result.parameters})}
-    written: list[Path] = []
-    sheet = None
-    if writes_variants(result):  # a sweep or several outputs: one file each and a contact sheet
-        written, sheet = write_variants(result, output, source=source, metadata=meta)
-    elif is_std(output):
-        write_png_stdout(result.image)
-    else:
-        written = [save_image(result.image, output, source=source, metadata=meta)]
-    if mask_out is not None:
-        save_mask(result.segmentation.mask, mask_out)
+    written, sheet = write_outputs(result, output, mask_out, source, meta)
     if as_json:
         paths = written if writes_variants(result) else None
         record = result.to_dict(image_path=None if paths else output, variant_paths=paths)
@@ -130,3 +125,26 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
         click.echo(f"{result.segmentation.reason}; {result.timings['total']:.1f}s", err=True)
         if result.ratio_choice is not None:
             click.echo(f"auto-ratio: {result.ratio_choice.reason}", err=True)
+
+
+def write_outputs(result: Any, output: Path, mask_out: Path | None, source: Any,
+                  meta: dict[str, str]) -> tuple[list[Path], Path | None]:  # fmt: skip
+    """Write the result (one image, or every variant and the contact sheet), the mask and the PNG on stdout
+    (``-o -``) as one: a write that fails (a full disk) leaves no new file and every old one as it was. Returns
+    the image files and the sheet."""
+    from refedit.core.files import all_or_nothing
+    from refedit.outputs import write_variants, writes_variants
+    from refedit.pipeline.imageio import save_image, save_mask
+
+    written: list[Path] = []
+    sheet = None
+    with all_or_nothing():
+        if writes_variants(result):  # a sweep or several outputs: one file each and a contact sheet
+            written, sheet = write_variants(result, output, source=source, metadata=meta)
+        elif not is_std(output):
+            written = [save_image(result.image, output, source=source, metadata=meta)]
+        if mask_out is not None:
+            save_mask(result.segmentation.mask, mask_out)
+        if is_std(output):  # last: the files are renamed only once stdout has the image
+            write_png_stdout(result.image)
+    return written, sheet

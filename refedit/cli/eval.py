@@ -24,6 +24,7 @@ from refedit.cli.options import (
     model_options,
     options_from,
     settings_from,
+    stage_names,
     stage_options,
 )
 from refedit.errors import BadInput
@@ -208,7 +209,8 @@ def _edit_plots(out: Path, summary: dict[str, Any]) -> list[Path | None]:
 @model_options
 @handle_errors
 def eval_segment(data: Path, output_dir: Path, overwrite: bool, as_json: bool, save_masks: bool,
-                 ignore_detections: bool, parser: str, segmenter: str, editor: str, **params: Any) -> None:  # fmt: skip
+                 ignore_detections: bool, parser: str, segmenter: str, editor: str | None,
+                 **params: Any) -> None:  # fmt: skip
     """Run the parser and segmenter over DATA's referring expressions: mIoU, oIoU, Pr@0.5-0.9, overall and per kind
     of reference (plain, spatial, ordinal, size, attribute, all, relation)."""
     from refedit.config import check_environment
@@ -288,7 +290,7 @@ def _ratios(ctx: click.Context, param: click.Parameter, value: str | None) -> tu
 def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, sweep_ratios: tuple[float, ...] | None,
               gt_mask: bool, ignore_detections: bool, template: str | None, seed: int, engine: str,
               address: str | None, workers: int | None, gpus_per_worker: float | None, metrics: str, parser: str,
-              segmenter: str, editor: str, **params: Any) -> None:  # fmt: skip
+              segmenter: str, editor: str | None, **params: Any) -> None:  # fmt: skip
     """Edit every sample of DATA with refedit's chain (OUT/images/) and score the edits as the papers do.
 
     With --engine ray the edits run on Ray Data actors (as `refedit batch --engine ray`); the scoring runs here,
@@ -308,7 +310,7 @@ def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, swee
         raise BadInput("give --encode-ratio or --sweep-ratios, not both")
     chosen = parse_metrics(metrics)
     ray_engine = ray_engine_from(engine, address, workers, gpus_per_worker)
-    stages = {"parser": parser, "segmenter": segmenter, "editor": editor}
+    stages = stage_names(parser, segmenter, editor)
     options = options_from(params, stages)
     _ambiguity_default(segmenter, options)
     if sweep_ratios:

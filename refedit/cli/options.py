@@ -142,7 +142,9 @@ def stage_options(fn: F) -> F:
     opts = [
         click.option("--parser", default="rules", show_default=True, help="Parser stage (see `refedit stages`)."),
         click.option("--segmenter", default="grounded-sam", show_default=True, help="Segmenter stage."),
-        click.option("--editor", default="diffedit", show_default=True, help="Editor stage."),
+        click.option("--editor", default=None, metavar="NAME",
+                     help="Editor stage [diffedit; with none given, additions ('add a cup ...') go to inpaint when "
+                          "its checkpoint is available]."),  # fmt: skip
         click.option("--llm-base-url", default=None, metavar="URL",
                      help="OpenAI-compatible endpoint for --parser llm [env OPENAI_BASE_URL]."),  # fmt: skip
         *llm_flags(),
@@ -208,6 +210,14 @@ def stage_options(fn: F) -> F:
     for opt in reversed(opts):
         fn = opt(fn)
     return fn
+
+
+def stage_names(parser: str, segmenter: str, editor: str | None) -> dict[str, str]:
+    """The chosen stages (kind -> name) that options and models are checked against; an editor left to choose
+    (``None``: the pipeline picks, additions going to inpaint) is checked as the default editor."""
+    from refedit.pipeline.stages import DEFAULTS
+
+    return {"parser": parser, "segmenter": segmenter, "editor": editor or DEFAULTS["editor"]}
 
 
 def llm_flags() -> list[Callable[[F], F]]:

@@ -10,6 +10,7 @@ import click
 from refedit.cli.app import handle_errors, main
 from refedit.errors import BadInput
 from refedit.cli.options import check_models, llm_options, model_options, settings_from, utf8_text
+from refedit.cli.streams import read_instruction
 
 
 @main.command()
@@ -22,10 +23,14 @@ from refedit.cli.options import check_models, llm_options, model_options, settin
 @handle_errors
 def parse(instruction: str, parser: str, llm_base_url: str | None, llm_timeout: float | None,
           llm_retries: int | None, as_json: bool, **params: Any) -> None:  # fmt: skip
-    """Parse INSTRUCTION into an edit plan (no image needed)."""
+    """Parse INSTRUCTION into an edit plan (no image needed).
+
+    Give - as INSTRUCTION to read it from stdin.
+    """
     from refedit.pipeline.chain import build_stage
     from refedit.pipeline.stages import check_options
 
+    instruction = read_instruction(instruction) or ""
     if not instruction.strip():  # as edit and segment say it: bad input, not an unclear instruction
         raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
     stages = {"parser": parser}

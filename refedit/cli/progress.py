@@ -34,19 +34,22 @@ def item_progress(total: int) -> Callable[[dict[str, Any]], None]:
     return line
 
 
-def progress_reporter(store: Any) -> Callable[[str, int, int], None]:
-    """Progress on stderr: a bar with ETA on a TTY, a plain line every 10 % otherwise. The ETA is measured
-    from the steps already run, so on a CPU the estimate is honest from the second step on."""
+def progress_reporter(store: Any, clock: Callable[[], float] = time.perf_counter) -> Callable[[str, int, int], None]:
+    """Progress on stderr: a bar with ETA on a TTY, a plain line every 10 % otherwise. A phase's clock starts
+    when it starts (its step 0 report, else its first report), so the ETA, measured from the steps already run,
+    counts step 1's time; on a CPU the estimate is honest from the first step on."""
     state: dict[str, Any] = {}
 
     def report(task: str, done: int, total: int) -> None:
         if not state and store.device.type == "cpu":
             click.echo("refedit: no GPU in use: running on the CPU, where a full-size edit takes minutes; "
                        "the time left below is measured as it runs", err=True)  # fmt: skip
-        if state.get("task") != task:
-            state.update(task=task, start=time.perf_counter(), last=-1)
-        elapsed = time.perf_counter() - state["start"]
-        eta = elapsed / done * (total - done) if done else float("nan")
+        if done == 0 or state.get("task") != task:
+            state.update(task=task, start=clock(), last=-1)
+        if done == 0:
+            return
+        elapsed = clock() - state["start"]
+        eta = elapsed / done * (total - done)
         pct = int(100 * done / max(total, 1))
         if sys.stderr.isatty():
             end = "\n" if done >= total else ""

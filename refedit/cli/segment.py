@@ -17,10 +17,19 @@ from refedit.cli.options import (
     model_options,
     options_from,
     settings_from,
+    stage_names,
     stage_options,
     utf8_text,
 )
-from refedit.cli.streams import check_std_streams, instruction_for, is_std, read_image, read_plan, write_png_stdout
+from refedit.cli.streams import (
+    check_std_streams,
+    instruction_for,
+    is_std,
+    read_image,
+    read_instruction,
+    read_plan,
+    write_png_stdout,
+)
 from refedit.errors import BadInput
 
 
@@ -36,15 +45,18 @@ from refedit.errors import BadInput
 @model_options
 @handle_errors
 def segment(image: Path, instruction: str | None, output: Path | None, plan_source: str | None,
-            attention_out: Path | None, as_json: bool, parser: str, segmenter: str, editor: str,
+            attention_out: Path | None, as_json: bool, parser: str, segmenter: str, editor: str | None,
             **params: Any) -> None:  # fmt: skip
-    """Find the object INSTRUCTION refers to in IMAGE; print the choice and why, optionally save the mask."""
+    """Find the object INSTRUCTION refers to in IMAGE; print the choice and why, optionally save the mask.
+
+    Give - as IMAGE or as INSTRUCTION (not both) to read it from stdin.
+    """
     from refedit.config import check_environment
 
     check_environment()
-    check_std_streams(image, plan_source, output, as_json)
+    check_std_streams(image, plan_source, output, as_json, instruction)
     # the editor's options are accepted too (not run here), so one option string serves a parse | segment | edit pipe
-    options = options_from(params, {"parser": parser, "segmenter": segmenter, "editor": editor})
+    options = options_from(params, stage_names(parser, segmenter, editor))
     stages = {"parser": parser, "segmenter": segmenter}
     from refedit.pipeline.imageio import check_mask_output
 
@@ -56,11 +68,12 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
 
     where, inputs = candidates_drawing(image, output, plan_source)
     given = read_plan(plan_source) if plan_source else None
-    instruction = instruction_for(instruction, given)
+    instruction = instruction_for(read_instruction(instruction), given)
     settings = settings_from(params)
     source = read_image(image)
     hints = hints_from(params, source.rgb.size)
     check_models(settings, {"segmenter": segmenter} if given else stages, options)
+    from refedit.core.files import all_or_nothing
     from refedit.pipeline.artifacts import EditRequest
     from refedit.pipeline.chain import build_stage, check_not_empty
     from refedit.pipeline.imageio import save_mask
@@ -80,24 +93,39 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
             traceback.print_exc()
         exit_ambiguous(err, request.image, where, as_json, plan, inputs)
     seg = check_not_empty(found, f"the {segmenter} segmenter found no pixels of {plan.target.expression!r}")
-    if is_std(output):
-        from PIL import Image as PILImage
+    with all_or_nothing():  # the mask and the attention map, both written or neither
+        if output is not None and not is_std(output):
+            save_mask(seg.mask, output)
+        if attention_out is not None:
+            if not hasattr(stage, "attention_heatmap"):
+                raise BadInput(f"--attention needs a segmenter that looks at attention (refdiff), not {segmenter!r}")
+            from refedit.pipeline.imageio import save_image
+            from refedit.pipeline.segment.refdiff import overlay_heatmap
 
-        write_png_stdout(PILImage.fromarray(seg.mask.astype("uint8") * 255, mode="L"))
-    elif output is not None:
-        save_mask(seg.mask, output)
-    if attention_out is not None:
-        if not hasattr(stage, "attention_heatmap"):
-            raise BadInput(f"--attention needs a segmenter that looks at attention (refdiff), not {segmenter!r}")
-        from refedit.pipeline.imageio import save_image
-        from refedit.pipeline.segment.refdiff import overlay_heatmap
+            save_image(overlay_heatmap(request.image, stage.attention_heatmap(request.image, plan)), attention_out)
+        if is_std(output):  # last: the files are renamed only once stdout has the mask
+            from PIL import Image as PILImage
 
-        save_image(overlay_heatmap(request.image, stage.attention_heatmap(request.image, plan)), attention_out)
+            write_png_stdout(PILImage.fromarray(seg.mask.astype("uint8") * 255, mode="L"))
     if as_json:
         click.echo(json.dumps({"plan": plan.to_dict(), "segmentation": seg.to_dict(),
                                "mask_path": None if output is None else str(output)}))  # fmt: skip
         return
-    for i, c in enumerate(seg.candidates):
-        mark = "*" if i in seg.chosen else " "
-        click.echo(f"{mark} {i}: {c.label or '?'} score {c.score:.2f} box {[round(v, 1) for v in c.box]}")
+    for line in candidate_lines(seg):
+        click.echo(line)
     click.echo(seg.reason)
+
+
+def candidate_lines(seg: Any) -> list[str]:
+    """One line per detection, numbered as ``--pick`` counts them (from the left; a detection that was not one of
+    an ambiguity's candidates is "-"), in that order, the chosen ones starred."""
+    from refedit.pipeline.segment.resolve import pick_numbers
+
+    numbers = pick_numbers(seg.candidates, seg.ambiguity)
+    order = sorted(range(len(numbers)), key=lambda i: (numbers[i] is None, numbers[i] or 0, -seg.candidates[i].score))
+    lines = []
+    for i in order:
+        c, n = seg.candidates[i], numbers[i]
+        mark, number, aside = "*" if i in seg.chosen else " ", "-" if n is None else n, " (not comparable)" if n is None else ""
+        lines.append(f"{mark} {number}: {c.label or '?'} score {c.score:.2f} box {[round(v, 1) for v in c.box]}{aside}")
+    return lines

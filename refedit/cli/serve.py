@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from refedit.cli.app import handle_errors, main
-from refedit.cli.options import check_models, model_options, options_from, settings_from, stage_options
+from refedit.cli.options import check_models, model_options, options_from, settings_from, stage_names, stage_options
 from refedit.errors import BadInput
 
 HINT_FLAGS = {"hint_boxes": "--box", "hint_points": "--point", "hint_mask": "--hint-mask"}
@@ -22,14 +22,14 @@ HINT_FLAGS = {"hint_boxes": "--box", "hint_points": "--point", "hint_mask": "--h
 @stage_options
 @model_options
 @handle_errors
-def serve(host: str, port: int, parser: str, segmenter: str, editor: str, **params: Any) -> None:
+def serve(host: str, port: int, parser: str, segmenter: str, editor: str | None, **params: Any) -> None:
     """Serve the editing page on HOST:PORT until Ctrl-C (needs Gradio: pip install 'refedit[serve]')."""
     from refedit.config import check_environment
     from refedit.serve import require_gradio
 
     check_environment()
     require_gradio()
-    stages = {"parser": parser, "segmenter": segmenter, "editor": editor}
+    stages = stage_names(parser, segmenter, editor)  # the page's editor menu starts at the default editor
     options = options_from(params, stages)
     for name, flag in HINT_FLAGS.items():  # hints belong to one image: the page gives them
         if params.pop(name, None):
@@ -44,7 +44,7 @@ def serve(host: str, port: int, parser: str, segmenter: str, editor: str, **para
     from refedit.serve.jobs import EditServer
     from refedit.serve.page import build_page
 
-    server = EditServer(settings, parser=parser, segmenter=segmenter, editor=editor, options=options)
+    server = EditServer(settings, parser=parser, segmenter=segmenter, editor=stages["editor"], options=options)
     with tempfile.TemporaryDirectory(prefix="refedit-serve-") as tmp:
         workdir = Path(tmp)
         page = build_page(server, workdir, steps=int(options.get("steps") or 50),

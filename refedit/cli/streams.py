@@ -22,10 +22,27 @@ def read_image(image: Path) -> Any:
     return load_image_bytes(sys.stdin.buffer.read()) if is_std(image) else load_image(image)
 
 
-def check_std_streams(image: Path, plan_source: str | None, output: Path | None, as_json: bool) -> None:
+def read_instruction(instruction: str | None) -> str | None:
+    """The INSTRUCTION argument, or the text piped on stdin when it is ``-`` (UTF-8, surrounding blanks dropped)."""
+    if not is_std(instruction):
+        return instruction
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8-sig").strip()
+    except UnicodeDecodeError as err:
+        raise BadInput(f"the instruction on stdin is not UTF-8 text (byte 0x{data[err.start]:02x} at position "
+                       f"{err.start}); write it in UTF-8") from None  # fmt: skip
+
+
+def check_std_streams(image: Path, plan_source: str | None, output: Path | None, as_json: bool,
+                      instruction: str | None = None) -> None:  # fmt: skip
     """stdin feeds one thing and stdout carries one thing; binary never goes to a terminal."""
     if is_std(image) and is_std(plan_source):
         raise BadInput("stdin cannot carry both the image and the plan; give one of them as a file")
+    if is_std(instruction) and (is_std(image) or is_std(plan_source)):
+        other = "image" if is_std(image) else "plan"
+        raise BadInput(f"stdin cannot carry both the {other} and the instruction; give the {other} as a file or the "
+                       "instruction as text")  # fmt: skip
     if is_std(output) and as_json:
         raise BadInput("stdout cannot carry both the image (-o -) and --json; write the image to a file")
     if is_std(output) and sys.stdout.isatty():
@@ -44,14 +61,49 @@ def read_plan(source: str) -> Any:
     output of ``refedit parse --json`` or ``refedit segment --json``)."""
     from refedit.pipeline.artifacts import EditPlan
 
+    not_a_plan = f"--plan {source} is not a refedit plan (JSON from `refedit parse --json`)"
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text()
         data = json.loads(text)
-        return EditPlan.from_dict(data["plan"] if isinstance(data, dict) and "plan" in data else data)
+        plan = data["plan"] if isinstance(data, dict) and "plan" in data else data
+        if (missing := missing_plan_keys(plan)) is not None:
+            raise BadInput(f"{not_a_plan}: {missing}")
+        return EditPlan.from_dict(plan)
     except OSError as err:
         raise BadInput(f"cannot read --plan {source}: {err}") from None
-    except (ValueError, KeyError, TypeError) as err:
-        raise BadInput(f"--plan {source} is not a refedit plan (JSON from `refedit parse --json`): {err}") from None
+    except KeyError as err:  # the only keys read without a check: a relation's
+        raise BadInput(f"{not_a_plan}: a relation in it has no {err.args[0]!r} key") from None
+    except (ValueError, TypeError) as err:
+        raise BadInput(f"{not_a_plan}: {err}") from None
+
+
+def missing_plan_keys(plan: Any) -> str | None:
+    """What keeps ``plan`` (parsed JSON) from being a plan, in words ("it has no 'target' key"): not an object, or
+    a key that the plan or its target must have missing; None when nothing is missing."""
+    from refedit.pipeline.artifacts import EditPlan, Target
+
+    if not isinstance(plan, dict):
+        return "it is not a JSON object"
+    if lacking := _required(EditPlan) - set(plan):
+        return f"it has no {_keys(lacking)}"
+    if not isinstance(plan["target"], dict):
+        return "its 'target' is not a JSON object"
+    if lacking := _required(Target) - set(plan["target"]):
+        return f"its 'target' has no {_keys(lacking)}"
+    return None
+
+
+def _required(cls: Any) -> set[str]:
+    """The fields of the dataclass ``cls`` that have no default."""
+    from dataclasses import MISSING, fields
+
+    return {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+
+
+def _keys(names: set[str]) -> str:
+    """``{'a'}`` -> "'a' key"; ``{'a', 'b'}`` -> "'a' and 'b' keys"."""
+    quoted = [repr(n) for n in sorted(names)]
+    return f"{quoted[0]} key" if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]} keys"
 
 
 def instruction_for(instruction: str | None, given: Any) -> str:

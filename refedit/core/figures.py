@@ -29,6 +29,14 @@ def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, colour
     draw.text(xy, text, fill=(0, 0, 0), font=font)
 
 
+def in_colours_of(figure: Image.Image, image: Image.Image) -> Image.Image:
+    """``figure`` tagged with ``image``'s ICC colour profile, if it has one: a figure of a photo shows the photo's
+    pixels in its colours (``figure`` itself is returned)."""
+    if image.info.get("icc_profile"):
+        figure.info["icc_profile"] = image.info["icc_profile"]
+    return figure
+
+
 def numbered_candidates(image: Image.Image, boxes: Sequence[Sequence[float]],
                         masks: Sequence[np.ndarray | None] | None = None) -> Image.Image:  # fmt: skip
     """``image`` with each box outlined in its own colour and numbered 1.. in the given order (masks, when given,
@@ -47,13 +55,14 @@ def numbered_candidates(image: Image.Image, boxes: Sequence[Sequence[float]],
         x0, y0, x1, y1 = (float(v) for v in box)
         draw.rectangle((x0, y0, x1, y1), outline=colour, width=width)
         _label(draw, (x0 + width + 2, y0 + width + 2), str(k + 1), colour, font)
-    return out
+    return in_colours_of(out, image)
 
 
 def contact_sheet(tiles: Sequence[tuple[Image.Image, str]], *, tile_height: int = 256, columns: int | None = None,
                   gap: int = 8) -> Image.Image:  # fmt: skip
     """The ``tiles`` (image, label) side by side in rows of ``columns`` (default: all in one row up to 6), each
-    scaled to ``tile_height`` with its label in a strip under it, on a white background."""
+    scaled to ``tile_height`` with its label in a strip under it, on a white background; in the colours (ICC
+    profile) of the first tile."""
     if not tiles:
         raise ValueError("a contact sheet needs at least one image")
     columns = columns or min(len(tiles), 6)
@@ -70,11 +79,11 @@ def contact_sheet(tiles: Sequence[tuple[Image.Image, str]], *, tile_height: int 
         y = gap + (k // columns) * (tile_height + strip + gap)
         sheet.paste(im, (x, y))
         draw.text((x, y + tile_height + strip // 5), label, fill=(0, 0, 0), font=font)
-    return sheet
+    return in_colours_of(sheet, tiles[0][0])
 
 
 def mask_overlay(image: Image.Image, mask: np.ndarray, colour: tuple[int, int, int] = (255, 0, 0)) -> Image.Image:
     """The image with the mask tinted (half ``colour``): what was edited, for a contact sheet."""
     arr = np.asarray(image.convert("RGB"), dtype=np.float32).copy()
     arr[mask] = 0.5 * arr[mask] + 0.5 * np.array(colour, dtype=np.float32)
-    return Image.fromarray(arr.round().astype(np.uint8), mode="RGB")
+    return in_colours_of(Image.fromarray(arr.round().astype(np.uint8), mode="RGB"), image)

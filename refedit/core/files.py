@@ -1,20 +1,58 @@
-"""Writing files so that a reader never sees half of one and a crash never destroys the old one."""
+"""Writing files so that a reader never sees half of one and a crash never destroys the old one; the files of
+one command written all or none (:func:`all_or_nothing`)."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import errno
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from refedit.errors import BadInput
 
+#: the (temporary, final) paths written inside :func:`all_or_nothing`, renamed when it ends; None outside it
+_PENDING: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar("pending", default=None)
+
+
+@contextlib.contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """Write the files of the block as one: each :func:`atomic_write` inside it only writes its temporary file,
+    and the renames happen together when the block ends; when a write (or anything else in the block) fails, every
+    temporary file is removed and every path is left as it was. (A rename, beside its own temporary file, fails
+    only when the folder goes away: the files renamed before it stay.) A block inside another joins it."""
+    if _PENDING.get() is not None:
+        yield
+        return
+    pending: list[tuple[Path, Path]] = []
+    token = _PENDING.set(pending)
+    try:
+        yield
+    except BaseException:
+        _remove(tmp for tmp, _ in pending)
+        raise
+    finally:
+        _PENDING.reset(token)
+    for n, (tmp, path) in enumerate(pending):
+        try:
+            os.replace(tmp, path)
+        except OSError as err:
+            _remove(t for t, _ in pending[n:])
+            raise _cannot_write(path, err) from err
+
+
+def _remove(paths: Iterable[Path]) -> None:
+    for tmp in paths:
+        Path(tmp).unlink(missing_ok=True)
+
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], *, text: bool = False) -> Path:
     """Call ``write`` on a temporary file beside ``path`` (``.NAME.*.part``, ordinary permissions), flush it to
-    disk and rename it over ``path``; on any failure the temporary file is removed and ``path`` is untouched."""
+    disk and rename it over ``path``; on any failure the temporary file is removed and ``path`` is untouched.
+    Inside :func:`all_or_nothing` the rename waits for the end of the block."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -28,7 +66,11 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        pending = _PENDING.get()
+        if pending is None:
+            os.replace(tmp, path)
+        else:
+            pending.append((Path(tmp), path))
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError):

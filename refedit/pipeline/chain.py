@@ -7,6 +7,8 @@ import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
+from PIL import Image
+
 from refedit.config import Settings
 from refedit.errors import ModelUnavailable, RefEditWarning, TargetNotFound
 from refedit.pipeline.artifacts import AmbiguousTarget, EditPlan, EditRequest, EditResult, Segmentation
@@ -172,7 +174,18 @@ class Pipeline:
         timings["segment"] = time.perf_counter() - t
         t = time.perf_counter()
         editor = self.editor_for(plan)
-        result = editor.edit(image=request.image, plan=plan, segmentation=segmentation, seed=request.seed)
+        result = in_input_colours(editor.edit(image=request.image, plan=plan, segmentation=segmentation,
+                                              seed=request.seed), request.image)  # fmt: skip
         timings["edit"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - start
         return result.with_timings(timings)
+
+
+def in_input_colours(result: EditResult, image: Image.Image) -> EditResult:
+    """``result`` with the input ``image``'s ICC colour profile in its images' info (the image and every variant),
+    so that however they are saved (``result.image.save``, ``-o -``) they show in the input's colours."""
+    from refedit.pipeline.imageio import with_profile
+
+    for img in (result.image, *(v.image for v in result.variants)):
+        with_profile(img, image)
+    return result

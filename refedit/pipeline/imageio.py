@@ -3,6 +3,11 @@
 Alpha: an image with transparency (RGBA, LA, PA, P with a transparent colour) is composited on white for
 the models; :class:`LoadedImage` keeps the alpha channel and :func:`save_image` puts it back when the
 output format can hold it (PNG, WebP, TIFF), so transparent regions stay transparent.
+
+Colour: an input's embedded ICC profile (an RGB one: sRGB, Display P3, Adobe RGB, ...) stays in ``rgb.info`` and
+every image written from that input carries it (PNG, JPEG, WebP, TIFF, AVIF), so viewers show the output's pixels,
+the unchanged ones included, in the input's colours; a CMYK or grey profile, which does not describe the RGB
+pixels refedit works on, is dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # numpy is imported where pixels are handled: the output checks run before any work and must stay light
 ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+#: the output formats PIL writes an ICC profile into
+ICC_FORMATS = {"PNG", "JPEG", "WEBP", "TIFF", "AVIF"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +46,11 @@ class LoadedImage:
     path: Path | None
     format: str | None
     mode: str
+
+    @property
+    def icc_profile(self) -> bytes | None:
+        """The input's embedded ICC colour profile (RGB), which the outputs carry; None when it had none."""
+        return rgb_profile(self.rgb.info.get("icc_profile"))
 
 
 def max_pixels() -> int:
@@ -85,6 +97,27 @@ def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     return img.convert("RGB"), None
 
 
+def rgb_profile(profile: object) -> bytes | None:
+    """``profile`` (ICC bytes) when it describes RGB data (its header's colour space is 'RGB '), else None."""
+    return profile if isinstance(profile, bytes) and profile[16:20] == b"RGB " else None
+
+
+def _keep_profile(rgb: Image.Image, profile: object) -> Image.Image:
+    """``rgb`` (a new image) carrying ``profile`` in its info when that is an RGB profile, and no other one."""
+    rgb.info.pop("icc_profile", None)
+    if (kept := rgb_profile(profile)) is not None:
+        rgb.info["icc_profile"] = kept
+    return rgb
+
+
+def with_profile(img: Image.Image, like: Image.Image) -> Image.Image:
+    """``img`` tagged with ``like``'s ICC profile, if it has one (an edit or a figure of a photo shows its pixels
+    in the photo's colours); ``img`` itself is returned."""
+    if (profile := rgb_profile(like.info.get("icc_profile"))) is not None:
+        img.info["icc_profile"] = profile
+    return img
+
+
 def load_image(path: str | os.PathLike[str], *, what: str = "image") -> LoadedImage:
     """Load an image file as RGB with EXIF orientation applied.
 
@@ -112,7 +145,8 @@ def image_in_memory(image: object, *, what: str = "image") -> LoadedImage:
         raise BadInput(f"{what} has {image.width}x{image.height} pixels, over the limit of {limit} "
                        "(set REFEDIT_MAX_PIXELS to raise it)")  # fmt: skip
     rgb, alpha = _split_alpha(image)
-    return LoadedImage(rgb=rgb, alpha=alpha, path=None, format=None, mode=image.mode)
+    return LoadedImage(rgb=_keep_profile(rgb, image.info.get("icc_profile")), alpha=alpha, path=None, format=None,
+                       mode=image.mode)  # fmt: skip
 
 
 def load_image_bytes(data: bytes, *, what: str = "image", label: str = "<stdin>") -> LoadedImage:
@@ -151,6 +185,7 @@ def _decode(source: Path | io.BytesIO, label: object, what: str) -> LoadedImage:
     except (OSError, SyntaxError, ValueError) as err:
         raise BadInput(f"{what} {path} is corrupt or truncated ({err})") from None
     rgb, alpha = _split_alpha(img)
+    rgb = _keep_profile(rgb, img.info.get("icc_profile"))
     return LoadedImage(rgb=rgb, alpha=alpha, path=source if isinstance(source, Path) else None, format=fmt, mode=mode)
 
 
@@ -251,7 +286,8 @@ def save_image(
     """Save an edited RGB image atomically in the format implied by ``path``'s extension.
 
     With ``source``, refuses to overwrite the source file and re-attaches its alpha channel when the
-    format supports alpha. ``metadata`` is written as PNG text chunks (PNG only).
+    format supports alpha. The ICC profile of ``source`` (else the one in ``img.info``) is embedded when the format
+    holds one (:data:`ICC_FORMATS`). ``metadata`` is written as PNG text chunks (PNG only).
     """
     path = check_output_path(path, source.path if source else None)
     fmt = image_format_for(path)
@@ -259,6 +295,9 @@ def save_image(
         img = img.convert("RGBA")
         img.putalpha(source.alpha)
     kwargs: dict[str, object] = {}
+    profile = (source.icc_profile if source is not None else None) or rgb_profile(img.info.get("icc_profile"))
+    if profile is not None and fmt in ICC_FORMATS:
+        kwargs["icc_profile"] = profile
     if fmt == "PNG" and metadata:
         from PIL.PngImagePlugin import PngInfo
 

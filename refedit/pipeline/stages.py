@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from refedit.pipeline.artifacts import EditPlan, EditResult, Hints, Segmentation
     from refedit.pipeline.models import ModelStore
 
+#: ``progress(task, done, total)``: an editor reports ``done=0`` when a phase ("invert", "edit") starts, then
+#: each step as it completes, so a reporter's clock counts the first step too
 Progress = Callable[[str, int, int], None]
 Kind = Literal["parser", "segmenter", "editor"]
 GROUPS: Mapping[str, str] = {"parser": "refedit.parsers", "segmenter": "refedit.segmenters", "editor": "refedit.editors"}

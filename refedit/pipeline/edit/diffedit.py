@@ -100,6 +100,7 @@ class DiffEditEditor(CheckpointEditor):
         text = self.sd.encode_text([source_caption])
         x = z0
         latents: list[torch.Tensor] = []
+        self._report("invert", 0, len(sched.timesteps))
         for k in reversed(range(len(sched.timesteps))):
             eps = self._eps(x, sched.timesteps[k], text)
             x = ddim.ddim_inverse_step(x, eps, sched.alphas_prev[k], sched.alphas[k])
@@ -126,6 +127,7 @@ class DiffEditEditor(CheckpointEditor):
             self._report("edit", k + 1, len(sched.timesteps))
             return ddim.blend_latents(x, keep, mask)
 
+        self._report("edit", 0, len(sched.timesteps))
         if eta <= 0.0:
             return ddim.sample(start, sched, eps, blend)
         if len(noise_seeds) != n:
@@ -161,6 +163,7 @@ class DiffEditEditor(CheckpointEditor):
 
         runs_per_call = max(1, SWEEP_BATCH // n)  # each run is n latents (its outputs)
         first = m - max(steps)
+        self._report("edit", 0, m - first)
         for k in range(first, m):
             for i, n_i in enumerate(steps):
                 if m - n_i == k:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import string
 from typing import Any
 
 import torch
@@ -39,7 +41,8 @@ class GroundingDino:
         kept = post_process(outputs.logits[0], outputs.pred_boxes[0], inputs["input_ids"][0], floor=self.floor,
                             text_threshold=text_threshold, size=image.size)  # fmt: skip
         labels = decode_labels(processor.tokenizer, [ids for _, _, ids in kept])
-        return [Candidate(box=box, score=score, label=label or prompt) for (box, score, _), label in zip(kept, labels, strict=True)]
+        return [Candidate(box=box, score=score, label=clean_label(label, prompt))
+                for (box, score, _), label in zip(kept, labels, strict=True)]  # fmt: skip
 
     @torch.inference_mode()
     def detect_phrases(self, image: Image.Image, phrases: list[str], *, text_threshold: float) -> list[list[Candidate]]:
@@ -119,6 +122,18 @@ def decode_labels(tokenizer: Any, token_ids: list[tuple[int, ...]]) -> list[str]
     unique = list(dict.fromkeys(token_ids))
     text = dict(zip(unique, tokenizer.batch_decode([list(u) for u in unique]), strict=True)) if unique else {}
     return [str(text[t]) for t in token_ids]
+
+
+#: the tokenizer's special tokens ([SEP], [CLS], [PAD], ...; <s>, </s>, <pad> of other tokenizers)
+SPECIAL_TOKENS = re.compile(r"\[(?:CLS|SEP|PAD|MASK|UNK)\]|</?s>|<pad>|<unk>|<mask>", re.IGNORECASE)
+
+
+def clean_label(label: str, prompt: str) -> str:
+    """A detection's label as the user reads it: the decoded tokens without special tokens and stray punctuation
+    (the phrase separator "." the posmap also catches: "cat. [SEP]" -> "cat"); ``prompt`` (the detector's prompt,
+    the plan's segmentation prompt) when nothing is left."""
+    words = (w.strip(string.punctuation) for w in SPECIAL_TOKENS.sub(" ", label).split())
+    return " ".join(w for w in words if w) or prompt.strip()
 
 
 def phrase_spans(ids: list[int], separator: int, n: int) -> list[tuple[int, int]]:

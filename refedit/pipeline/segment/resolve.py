@@ -158,6 +158,19 @@ def reading_order(boxes: Sequence[Box], indices: Sequence[int]) -> tuple[int, ..
     return tuple(sorted(indices, key=lambda i: (center(boxes[i])[0], center(boxes[i])[1], i)))
 
 
+def pick_numbers(candidates: Sequence[Candidate], ambiguity: Ambiguity | None = None) -> list[int | None]:
+    """The number each of ``candidates`` goes by where the user sees it: its ``--pick`` number when ``ambiguity``
+    numbered them (None for a detection that was not one of its candidates), else its place in
+    :func:`reading_order` (1 = left-most), as ``--pick`` counts."""
+    picks = {c.box: n for n, c in enumerate(ambiguity.candidates, 1)} if ambiguity is not None else {}
+    if any(c.box in picks for c in candidates):
+        return [picks.get(c.box) for c in candidates]
+    numbers: list[int | None] = [None] * len(candidates)
+    for n, i in enumerate(reading_order([c.box for c in candidates], range(len(candidates))), 1):
+        numbers[i] = n
+    return numbers
+
+
 def comparable(values: Sequence[float], boxes: Sequence[Box], margin: float = AMBIGUITY_MARGIN,
                among: Sequence[int] | None = None) -> tuple[int, ...]:  # fmt: skip
     """The candidates (of ``among``, default all) whose value (detection score, attribute probability) is within
