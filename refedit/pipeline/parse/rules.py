@@ -256,7 +256,8 @@ def _terse(text: str) -> str:
 
 #: "could the sky be blue instead of grey", "might the faded photograph be given more colour": the statement asked
 _QUESTION = re.compile(r"^(?P<m>could|can|should|might|would|may) (?P<t>(?:the|this|that|these|those|his|her|their|my|our) "
-                       r"[a-z][a-z' -]*?) (?P<rest>(?:be|become|look|get|have|wear) .+)$")
+                       r"[a-z][a-z' -]*?) (?P<rest>(?:be (?:wearing|holding|carrying|given|removed|deleted|erased|gone|taken)|"
+                       r"get|have|wear) .+)$")  # ("could the sky be blue" is a template's own)
 
 
 def _statement(text: str) -> str:
@@ -506,7 +507,14 @@ def _is_command(clause: str) -> bool:
     text = _AFTERTHOUGHT.sub("", _TRAILING_PLEASE.sub("", _POLITE.sub("", clause)))
     text = _statement(_WISH.sub(r"make \g<t> \g<n>", text))
     first, _, rest = text.partition(" ")
+    if _ASKED_LOOK.match(text):  # "could the sky be blue instead of grey?"
+        return True
     return bool(rest) and (first in _COMMAND_FIRST or first in _REMOVE_FIRST)  # (the removal verbs are defined with their template)
+
+
+#: a question that asks for a look ("could the sky be blue instead of grey", "can the stools be brass")
+_ASKED_LOOK = re.compile(r"^(?:can|could|should|might|would|may) (?:the|this|that|these|those|his|her|their|my|our) [a-z][a-z' -]*? "
+                         r"(?:be|become|look) [a-z]")
 
 
 def _message(text: str) -> str:

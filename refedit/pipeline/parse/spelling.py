@@ -1,6 +1,6 @@
 """Slips of the keyboard in an instruction ("tabel", "umbrela", "curtians", "rigth", "bakground") put right: a word
 neither the spaCy model's vocabulary nor refedit's own word lists know, one edit (two letters swapped, a letter
-missed, one too many, one mistyped) away from exactly one word refedit knows as an object or a place, becomes that
+missed, one too many) away from exactly one word refedit knows as an object or a place, becomes that
 word. Words the vocabulary knows are never changed, nor words it does not know that are one edit from nothing, or
 from several words ("frm": farm, firm, form, from), which :data:`~refedit.pipeline.parse.lexicon.TYPOS` lists."""
 
@@ -45,25 +45,19 @@ def _targets() -> frozenset[str]:
     return object_nouns() | frozenset(w for w in listed if w.isalpha()) | _PLACE_WORDS
 
 
-#: the keys beside each key (QWERTY): a mistyped letter is a neighbour's
-_BESIDE = {k: set(v) for k, v in zip(_LETTERS, (
-    "qwsz", "vghn", "xdfv", "serfcx", "wsdr", "drtgvc", "ftyhbv", "gyujnb", "ujko", "huikmn", "jiolm", "kop", "njk",
-    "bhjm", "iklp", "ol", "wa", "edft", "awedxz", "rfgy", "yhji", "cfgb", "qase", "zsdc", "tghu", "asx"))}
-
-
 def _edits(word: str) -> tuple[set[str], ...]:
     """The one-edit neighbours of ``word`` that are likely slips, most likely first: two letters swapped; a letter
     missed, not the first (a doubled one, or in a long word, or in a word without vowels: "cofee", "bakground",
-    "rght"); a doubled letter typed twice or a stray letter inside a long word; a letter mistyped as a key beside it in a word of seven or
-    more. Short words one edit from another word are mostly other words ("sprig", "gild", "pics", "vibes")."""
+    "rght"); a doubled letter typed twice or a stray letter inside a long word. A mistyped letter is not put right:
+    too many real words are one key from another ("monstera": monsters, "vibes": vines), as are short words one
+    edit from another ("sprig", "gild", "pics")."""
     n = len(word)
     swapped = {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(n - 1)}
     no_vowel = not re.search(r"[aeiouy]", word)
     missed = {word[:i] + c + word[i:] for i in range(1, n + 1) for c in _LETTERS
               if n >= 6 or no_vowel or c in (word[i - 1 : i] + word[i : i + 1])}  # fmt: skip
     extra = {word[:i] + word[i + 1 :] for i in range(1, n - 1) if n >= 7 or word[i] == word[i - 1]}
-    mistyped = {word[:i] + c + word[i + 1 :] for i in range(n) for c in _BESIDE[word[i]]} if n >= 7 else set()
-    return swapped, missed, extra, mistyped
+    return swapped, missed, extra
 
 
 #: endings of words made from others ("photobombed", "juicier", "sunburnt", "lounger"): words, if rare ones
