@@ -369,3 +369,26 @@ def test_batch_outputs_carry_their_inputs_colour_profile(tmp_path, tiny_env):
     assert r.exit_code == 0, r.output
     assert Image.open(out / "tagged_edited.jpg").info.get("icc_profile") == profile
     assert "icc_profile" not in Image.open(out / "plain_edited.jpg").info
+
+
+def test_fail_fast_refuses_an_invalid_manifest_row_before_any_edit(tmp_path, monkeypatch):
+    """With --fail-fast, a row that fails its checks (here an unknown column) stops the run before row 1 is edited:
+    nothing is written (without the flag the valid rows run and the invalid one is logged as failed)."""
+    monkeypatch.setenv("REFEDIT_CONFIG", os.devnull)
+    Image.new("RGB", (32, 32), "white").save(tmp_path / "a.png")
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"image": "a.png", "instruction": "remove the cup"}\n'
+                        '{"image": "a.png", "instruction": "remove the cup", "stepz": 3}\n')
+    r = CliRunner().invoke(main, ["batch", str(manifest), "-o", str(tmp_path / "out"), "--fail-fast"])
+    assert r.exit_code == 2 and "unknown column 'stepz'" in r.stderr and "nothing was run" in r.stderr, r.output
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_an_instruction_for_every_image_that_names_nothing_fails_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("REFEDIT_CONFIG", os.devnull)
+    for k in range(3):
+        Image.new("RGB", (32, 32), "white").save(tmp_path / f"{k}.png")
+    r = CliRunner().invoke(main, ["batch", str(tmp_path), "-i", "make it nicer", "-o", str(tmp_path / "out")])
+    assert r.exit_code == 3 and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

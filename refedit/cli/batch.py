@@ -110,6 +110,13 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
     if len(rejected) == len(items):
         more = f" (and the other {len(items) - 1} rows are invalid too)" if len(items) > 1 else ""
         raise BadInput(f"{rejected[0].error}{more}")
+    if rejected and not continue_on_error:  # --fail-fast: a bad row stops the run before any item is edited
+        more = f" (and {len(rejected) - 1} more invalid rows)" if len(rejected) > 1 else ""
+        raise BadInput(f"{rejected[0].error}{more}; nothing was run (--fail-fast)")
+    if instruction and parser == "rules" and any(getattr(i, "instruction", None) == instruction for i in items):
+        from refedit.pipeline.parse.rules import RulesParser
+
+        RulesParser().parse(instruction=instruction)  # an -i the parser refuses fails once, not once per image
     settings = settings_from(params)
     runner = BatchRunner(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
                          overwrite=overwrite, dry_run=dry_run, fail_fast=not continue_on_error,
