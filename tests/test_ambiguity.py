@@ -341,3 +341,20 @@ def test_segment_lists_the_detections_numbered_as_pick_counts_them(tmp_path):
     assert r.exit_code == 0, r.output
     assert [line[:5] for line in r.stdout.splitlines()[:4]] == ["* 1: ", "* 2: ", "* 3: ", "* 4: "]
     assert [line.split("score ")[1][:4] for line in r.stdout.splitlines()[:4]] == ["0.50", "0.85", "0.90", "0.88"]
+
+
+def test_an_ambiguity_is_still_reported_when_its_drawing_cannot_be_written(scene, tmp_path, monkeypatch):
+    """A photo in a read-only folder: the candidates drawing beside it fails (a failed file write, simulated at the
+    write; not a model), and the run still lists the candidates and exits 7, saying why there is no drawing."""
+    import refedit.cli.outputs as cli_outputs
+    from refedit.errors import BadInput
+
+    def cannot(*args, **kwargs):
+        raise BadInput(f"cannot write to output folder {tmp_path} (Read-only file system)")
+
+    monkeypatch.setattr(cli_outputs, "write_candidates", cannot)
+    image, dets = scene
+    r = run(["segment", str(image), "the cat", "--detections", str(dets), "--box-mask"])
+    assert r.exit_code == 7, r.output
+    assert "  1: box" in r.stderr and "  2: box" in r.stderr and "no drawing of them (cannot write" in r.stderr
+    assert not (tmp_path / "cats_candidates.png").exists()

@@ -19,14 +19,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from refedit.pipeline.artifacts import AmbiguousTarget
 
 
-def ambiguity_lines(err: "AmbiguousTarget", overlay: Path | None) -> list[str]:
-    """The stderr report: the error line, one line per candidate (number, box, score, why), where they are drawn."""
+def ambiguity_lines(err: "AmbiguousTarget", overlay: Path | None, unwritten: str | None = None) -> list[str]:
+    """The stderr report: the error line, one line per candidate (number, box, score, why), where they are drawn
+    (or why they could not be: ``unwritten``)."""
     amb = err.ambiguity
     lines = [f"refedit: error: {str(err).splitlines()[0]}"]
     for n, (c, why) in enumerate(zip(amb.candidates, amb.whys, strict=True), 1):
         box = ", ".join(f"{v:.0f}" for v in c.box)
         lines.append(f"  {n}: box [{box}] score {c.score:.2f} - {why}")
-    if overlay is not None:
+    if unwritten is not None:
+        lines.append(f"  no drawing of them ({unwritten}; give -o FILE elsewhere); rerun with --pick N to choose one")
+    elif overlay is not None:
         lines.append(f"  candidates drawn in {overlay}; rerun with --pick N to choose one")
     else:  # the image came from stdin and the result would go to stdout: no file to draw beside
         lines.append("  no drawing of them (no file to put it beside: give -o FILE); rerun with --pick N to choose one")
@@ -50,8 +53,12 @@ def exit_ambiguous(err: "AmbiguousTarget", image: "Image.Image", overlay: Path |
                    plan: Any = None, inputs: tuple[Path | str | None, ...] = ()) -> NoReturn:  # fmt: skip
     """Write the candidates overlay (never over one of the ``inputs``), list the candidates on stderr (and the
     record on stdout with ``--json``), and exit 7. Nothing else is written."""
-    written = write_candidates(err.ambiguity, image, overlay, *inputs)
-    for line in ambiguity_lines(err, written):
+    try:
+        written = write_candidates(err.ambiguity, image, overlay, *inputs)
+        unwritten = None
+    except BadInput as cannot:  # a read-only photo folder: the candidates are still reported, exit 7
+        written, unwritten = None, str(cannot)
+    for line in ambiguity_lines(err, written, unwritten):
         click.echo(line, err=True)
     if as_json:
         plan = plan or err.plan  # the parsed plan when the pipeline parsed it
