@@ -159,8 +159,13 @@ _ONE_OF = re.compile(r"^(?P<q>[a-z-]+)(?: one)? of (?:the|these|those)(?: (?:two
 _VIEWER = re.compile(r" (closest|nearest|furthest|farthest|closer|nearer|further|farther) (?:(?:to|from) )?(?:the )?"
                      r"(?:camera|viewer|lens|photographer|us|me)\b")
 #: "the pair of shoes", "the flock of sheep", "the group of people": every one of the things the group is made of
-_COLLECTIVE = re.compile(r"^(?P<pre>(?:[a-z-]+ )*?)(?:pair|group|stack|pile|flock|herd|bunch|set|crowd|couple|bouquet|heap|"
-                         r"cluster|row|line|pack|swarm|gaggle|team|bundle|collection) of (?P<n>[a-z]+)(?P<post>(?: .*)?)$")
+_COLLECTIVE = re.compile(r"^(?P<pre>(?:[a-z-]+ )*?)(?P<g>pair|group|stack|pile|flock|herd|bunch|set|crowd|couple|bouquet|heap|"
+                         r"cluster|row|line|pack|swarm|gaggle|team|bundle|collection|mess|load|clump|tangle) of "
+                         r"(?P<n>[a-z]+)(?P<post>(?: .*)?)$")
+#: what a heap is of may be a mass ("the pile of wrapping paper", "the heap of sawdust"): that stuff, not every one
+_HEAPS = frozenset("pile heap stack mess load clump tangle bunch".split())
+#: everybody in the photo ("make everyone wear hats", "put cat ears on all of us")
+_EVERYONE = frozenset(("everyone", "everybody", "all of us", "each of us", "every one of us", "us all"))
 #: "one of the two lamps": a lamp; "every one of the guests": every guest; "the three of them": them
 _ONE_OF_MANY = re.compile(r"^(?P<q>one|every one|each one|each|any|any one) of (?:the|these|those)(?: (?:two|three|four|five|six|"
                           r"\d+))? (?P<n>[a-z][a-z -]*)$")
@@ -184,6 +189,8 @@ def analyse_target(phrase: str) -> Target:
     """Analyse a referring expression ("the second cat from the left", "the chair on the left of the sofa",
     "her shirt", "the right side", "them") into a :class:`Target`; relations to other objects nest."""
     phrase = clean_phrase(phrase)
+    if phrase in _EVERYONE:  # (before the determiners go: "all of us" would be "of us")
+        return Target(expression=phrase, head="person", all=True)
     expression, quantified = strip_determiners(_N_OF_THEM.sub("", re.sub(r"^(?:all|both|each) of (?=them$|they$)", "", phrase)))
     expression = _VIEWER.sub(lambda m: " " + m[1], one_of(expression))
     if (many := _ONE_OF_MANY.match(expression)) and singular(many["n"].split()[-1]) != many["n"].split()[-1]:
@@ -191,10 +198,10 @@ def analyse_target(phrase: str) -> Target:
         expression, quantified = " ".join([*rest, singular(last)]), quantified or many["q"] != "one"
     if (group := _COLLECTIVE.match(expression)) and (singular(group["n"]) != group["n"] or group["n"] in lexicon.INVARIANT):
         expression, quantified = f"{group['pre']}{group['n']}{group['post']}", True
+    elif group and group["g"] in _HEAPS and not group["pre"]:  # "the pile of wrapping paper under the table"
+        expression = f"{group['n']}{group['post']}"
     if expression in lexicon.PRONOUN_FORMS:
         return pronoun_target(expression)
-    if expression in ("everyone", "everybody", "all of us", "each of us", "every one of us"):  # "make everyone wear hats"
-        return Target(expression=expression, head="person", all=True)
     if not expression or expression in lexicon.PRONOUNS:
         raise UnclearInstruction(f"cannot tell which object {phrase!r} refers to; name it (e.g. 'the red car')")
     if (region := region_target(expression)) is not None:

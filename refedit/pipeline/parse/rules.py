@@ -364,8 +364,6 @@ _LATER_NOTE = re.compile(r"(?<!\blike)(?<!\bif)(?<!\bthough)(?<!\bthat)(?<!\bbec
                          r" (?:he|she|they) (?:is|are|was|were) (?:not|never|so|too|just|always|literally|kinda|really)\b.*$")
 #: a word between spaces or punctuation (not part of "u-turn" or "don't")
 _WORD = re.compile(r"(?<![\w'-])[a-z]+(?![\w'-])")
-#: "the pile of wrapping paper", "a stack of boxes": the things piled
-_PILE_OF = re.compile(r"\b(?<=the )(?:pile|heap|stack|mess|load|bunch|clump|tangle) of (?=(?!the\b|a\b)[a-z])")
 #: "the lady w the stroller": with
 _W_WITH = re.compile(r"\bw (?=(?:the|a|an|his|her|their|my|our|some|no)\b)")
 
@@ -726,19 +724,17 @@ def normalise(instruction: str) -> str:
     text = _A_SHADE.sub(r"\g<pre> \g<n>", _TRAILING_PLEASE.sub("", text))  # "... a deeper red for her"
     for pattern, repl in _LEARNER:
         text = pattern.sub(repl, text)
-    text = " ".join(lexicon.TYPOS.get(w, w) for w in text.split(" "))
     text = corrected(_W_WITH.sub("with ", text), keep=_as_written(instruction))  # "the tabel", "on the rigth"
     text = re.sub(r"\b(from|on|to|at) (left|right)\b", r"\1 the \2", text)  # "the 2nd bike from right"
-    text = _PILE_OF.sub("", text)
     text = _LATER_NOTE.sub("", text)  # "delete the 3rd person from the left she is not even in our group"
-    text = re.sub(r"\b(?:all of us|each of us|us all)\b", "everyone", re.sub(r"\bwith like\b", "with", text))
+    text = re.sub(r"\bwith like\b", "with", text)
     text = re.sub(r"^(add|put|place|stick|pop) (.+?) on the top of (?=the |his |her |my )", r"\1 \2 on ", text)
     text = re.sub(r"\blook (?:as though|as if) (?:it|this|the (?:photo|picture)) (?:was|were) (?:taken|shot) (?:on|in|at|during) "
                   r"(?:a |an )?", "look like ", text)  # "as though it were taken on a frosty winter's morning"
     text = re.sub(r"^(?:virtually )?stage (?P<t>.+?) with (?P<n>.+)$", r"add \g<n> to \g<t>", text)  # estate agents
     text = re.sub(r"\b(the [a-z]+) (he|she|they)(?: is| are|'s|'re) (holding|wearing|carrying|using|eating|drinking|reading|riding)\b",
                   r"\1 that \2 is \3", text)  # "the controller he's holding"
-    text = re.sub(r"\bthem all\b|\b(?:all|each|every one|both) of them\b", "them", text)  # "give them all scarves"
+    text = re.sub(r"\bthem all\b", "them", text)  # "give them all scarves" ("all of them" is analyse_target's)
     text = re.sub(r"\bin front (?=the\b)", "in front of ", re.sub(r"\b(?:in )?behind of\b", "behind", text))  # learners
     text = re.sub(r"\b(?:absolutely|properly|super|extremely|totally|really|very|so) (?=[a-z]+$)", "", text)  # "absolutely massive"
     text = re.sub(r"(?<=[a-z]) (?:like|as) (?:a |an )?[a-z -]+$", "", text) if _LOOK_THEN_LIKE.search(text) else text
