@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from refedit.config import check_seed, close_matches, loose, typed
-from refedit.core.figures import in_colours_of
+from refedit.core.colour import in_colours_of
 from refedit.errors import BadInput, InternalError, RefEditError
 from refedit.pipeline.stages import DEFAULTS
 

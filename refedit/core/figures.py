@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from refedit.core.colour import in_colours_of
+
 #: distinct, colour-blind-friendly outline colours (Okabe-Ito), cycled over candidates
 PALETTE = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0), (204, 121, 167))
 
@@ -27,14 +29,6 @@ def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, colour
     pad = max(2, (y1 - y0) // 4)
     draw.rectangle((x0 - pad, y0 - pad, x1 + pad, y1 + pad), fill=colour)
     draw.text(xy, text, fill=(0, 0, 0), font=font)
-
-
-def in_colours_of(figure: Image.Image, image: Image.Image) -> Image.Image:
-    """``figure`` tagged with ``image``'s ICC colour profile, if it has one: a figure of a photo shows the photo's
-    pixels in its colours (``figure`` itself is returned)."""
-    if image.info.get("icc_profile"):
-        figure.info["icc_profile"] = image.info["icc_profile"]
-    return figure
 
 
 def numbered_candidates(image: Image.Image, boxes: Sequence[Sequence[float]],

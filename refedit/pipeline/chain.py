@@ -184,8 +184,8 @@ class Pipeline:
 def in_input_colours(result: EditResult, image: Image.Image) -> EditResult:
     """``result`` with the input ``image``'s ICC colour profile in its images' info (the image and every variant),
     so that however they are saved (``result.image.save``, ``-o -``) they show in the input's colours."""
-    from refedit.pipeline.imageio import with_profile
+    from refedit.core.colour import in_colours_of
 
     for img in (result.image, *(v.image for v in result.variants)):
-        with_profile(img, image)
+        in_colours_of(img, image)
     return result

@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from refedit.config import DEFAULT_MAX_PIXELS  # noqa: F401  (re-exported: the decompression-bomb guard)
 from refedit.config import max_pixels as _max_pixels
+from refedit.core.colour import rgb_profile
 from refedit.core.files import atomic_write
 from refedit.errors import BadInput
 
@@ -97,25 +98,12 @@ def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     return img.convert("RGB"), None
 
 
-def rgb_profile(profile: object) -> bytes | None:
-    """``profile`` (ICC bytes) when it describes RGB data (its header's colour space is 'RGB '), else None."""
-    return profile if isinstance(profile, bytes) and profile[16:20] == b"RGB " else None
-
-
 def _keep_profile(rgb: Image.Image, profile: object) -> Image.Image:
     """``rgb`` (a new image) carrying ``profile`` in its info when that is an RGB profile, and no other one."""
     rgb.info.pop("icc_profile", None)
     if (kept := rgb_profile(profile)) is not None:
         rgb.info["icc_profile"] = kept
     return rgb
-
-
-def with_profile(img: Image.Image, like: Image.Image) -> Image.Image:
-    """``img`` tagged with ``like``'s ICC profile, if it has one (an edit or a figure of a photo shows its pixels
-    in the photo's colours); ``img`` itself is returned."""
-    if (profile := rgb_profile(like.info.get("icc_profile"))) is not None:
-        img.info["icc_profile"] = profile
-    return img
 
 
 def load_image(path: str | os.PathLike[str], *, what: str = "image") -> LoadedImage:
