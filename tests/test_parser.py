@@ -1309,3 +1309,14 @@ def test_a_greeting_alone_names_nothing_to_edit(instruction):
     """Not "the instruction is empty": the user typed something, it asks for no edit."""
     with pytest.raises(UnclearInstruction, match="names nothing to edit"):
         parser.parse(instruction=instruction)
+
+
+@pytest.mark.parametrize("instruction", ["hey, could you swap the teddy on the bed for a stuffed fox? the brown one",
+                                         "swap the teddy on the bed for a stuffed fox, the brown one"])  # fmt: skip
+def test_how_the_object_looks_said_after_the_command(instruction):
+    """A later 'the brown one' describes the object of the command (found trying the parser as a new user: the
+    colour was dropped)."""
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.target.attributes, plan.replacement) == ("replace", "teddy", ("brown",),
+                                                                                           "stuffed fox")  # fmt: skip
+    assert plan.target.relation.anchor.head == "bed"

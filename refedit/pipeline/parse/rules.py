@@ -473,12 +473,14 @@ _BUT_THEN = re.compile(r" but (?=(?:make|remove|delete|erase|get rid of|replace|
                        r"(?:has to go|needs to go|must go|should go)\b))")
 #: a sentence after the edit that says who "he" or "she" is ("she's the woman on the left in the blue top")
 _IS_THE = re.compile(r"^(?:he|she|it|they)(?:'s| is| are|'re) (?P<np>the (?!ones?\b)[a-z][a-z' -]*)$")
+#: a sentence that only says how the object looks ("the brown one")
+_THE_X_ONE = re.compile(r"^the (?:(?!ones?\b)[a-z-]+ )+ones?$")
 #: a clause with a finite verb after the command: a reason ("he's blocking the tackle", "the office looks gloomy")
 _REASON = re.compile(r"\b(?:is|are|was|were|'s|'re|'d|'ve|has|have|had|been|looks?|made|makes|can't|cannot|couldn't|don't|"
                      r"didn't|doesn't|won't|wasn't|isn't|hates?|wants?|loves?|needs?)\b")
 #: what a clause after the command says of its object: a relative clause ("which is on the left"), "the one on the
 #: left", "it is on the left"
-_QUALIFIER_AFTER = re.compile(r"^(?:(?P<r>(?:which|that|who) .+)|the ones? (?P<r2>.+)|(?:it|he|she|they)(?:'s| is| are|'re) "
+_QUALIFIER_AFTER = re.compile(r"^(?:(?P<r>(?:which|that|who) .+)|the (?P<d>(?:(?!ones?\b)[a-z-]+ )+)ones?|the ones? (?P<r2>.+)|(?:it|he|she|they)(?:'s| is| are|'re) "
                               r"(?P<r3>(?:on|in|at|by|near|next to|behind|under|above|to the|in front of) .+))$")
 #: "can it be blue?": the look asked of the object the clause before named
 #: "can it go?": the removal of what the clause before named
@@ -533,6 +535,8 @@ def _message(text: str) -> str:
                     text = f"{later['np']}, {sentence}"
                 elif who and not later:  # "can someone turn the drummer into a skeleton? he's the one at the back"
                     text = _qualified(asked, who["q"])
+                elif not refers and (one := next((s for s in sentences[k + 1 :] if _THE_X_ONE.match(s)), None)):
+                    text = f"{asked}, {one}"  # "could you swap the teddy for a fox? the brown one"
                 else:
                     text = ", ".join(sentences[: k + 1]) if refers else sentence
                 break
@@ -612,6 +616,8 @@ def _resolve_reference(text: str) -> str:
     if (who := _WHO_IS.match(last)) and len(earlier) == 1 and _is_command(earlier[0]):
         return _qualified(_FROM_IMAGE.sub('', earlier[0]), who['q'])  # "remove my ex from this pic, he's the one on the right"
     if len(clauses) == 2 and _is_command(clauses[0]) and (more := _QUALIFIER_AFTER.match(clauses[1])):
+        if more["d"]:  # "delete the kitten on the left, the ginger one"
+            return _described(clauses[0], more["d"].strip())
         return _qualified(clauses[0], more['r'] or more['r2'] or more['r3'])  # "remove the cat, which is on the left"
     if _is_command(clauses[0]) and all(_REASON.search(c) and not _is_command(c) for c in clauses[1:]):
         return clauses[0]  # "remove the referee, he's blocking the tackle": why, not what
@@ -688,6 +694,18 @@ def _qualified(command: str, qualifier: str) -> str:
         end = i + len(target)
         return f"{bare[:end]} {qualifier}{bare[end:]}"
     return f"{command} {qualifier}"
+
+
+def _described(command: str, words: str) -> str:
+    """``command`` with ``words`` before the noun of the object it names: "delete the kitten on the left" + "ginger"
+    -> "delete the ginger kitten on the left"; ``command`` when its object is not found."""
+    bare = _TRAILING_PLEASE.sub("", _POLITE.sub("", command))
+    parsed = match_templates(bare)
+    target = parsed.target if parsed is not None else ""
+    if not target or target not in bare or target in ("it", "him", "her", "them"):
+        return command
+    said = re.sub(r"^((?:the|a|an|my|his|her|their|our|this|that) )?", lambda m: f"{m[1] or 'the '}{words} ", target, count=1)
+    return bare.replace(target, said, 1)
 
 
 def _one_as(named: str, one: str, before: str, after: str) -> str:
