@@ -6,6 +6,7 @@ import re
 import string
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -41,7 +42,8 @@ class GroundingDino:
         kept = post_process(outputs.logits[0], outputs.pred_boxes[0], inputs["input_ids"][0], floor=self.floor,
                             text_threshold=text_threshold, size=image.size)  # fmt: skip
         labels = decode_labels(processor.tokenizer, [ids for _, _, ids in kept])
-        return [Candidate(box=box, score=score, label=clean_label(label, prompt))
+        cleaned = {label: clean_label(label, prompt) for label in set(labels)}  # a few distinct labels, many boxes
+        return [Candidate(box=box, score=score, label=cleaned[label])
                 for (box, score, _), label in zip(kept, labels, strict=True)]  # fmt: skip
 
     @torch.inference_mode()
@@ -100,21 +102,22 @@ def post_process(logits: torch.Tensor, pred_boxes: torch.Tensor, input_ids: torc
     per token, which for the 900 queries a low threshold keeps cost as much as the model on a GPU."""
     probs = logits.float().sigmoid()  # (queries, 256)
     n = input_ids.shape[-1]
-    w, h = size
-    boxes = corners(pred_boxes, size)
     posmap = probs[:, :n] > text_threshold
     posmap[:, 0] = False  # [CLS]
     posmap[:, probs.shape[-1] - 1 :] = False  # the library's right_idx (the last of the 256 positions)
-    packed = torch.cat([probs.amax(dim=-1, keepdim=True), boxes, posmap.float()], dim=1).cpu()  # the one transfer
-    scores = packed[:, 0]
-    keep = scores >= torch.minimum(scores.max(), torch.tensor(floor, dtype=scores.dtype))
-    ids = input_ids.cpu().tolist()
-    out = []
-    for score, *rest in packed[keep].tolist():
-        x0, y0, x1, y1 = (min(max(v, 0.0), lim) for v, lim in zip(rest[:4], (w, h, w, h), strict=True))
-        if x1 > x0 and y1 > y0:
-            out.append(((x0, y0, x1, y1), score, tuple(ids[j] for j, on in enumerate(rest[4:]) if on)))
-    return out
+    tokens = torch.where(posmap, input_ids[None, :n].to(probs.dtype), -1.0)  # the label's token ids, -1 elsewhere
+    packed = torch.cat([probs.amax(dim=-1, keepdim=True), corners(pred_boxes, size), tokens], dim=1).cpu().numpy()
+    w, h = size
+    scores, boxes, tokens = packed[:, 0], np.clip(packed[:, 1:5], 0, np.array([w, h, w, h], packed.dtype)), packed[:, 5:]
+    keep = (scores >= min(scores.max(), np.float32(floor))) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    if not keep.any():
+        return []
+    kept = np.ascontiguousarray(tokens[keep])
+    # a label's ids once, not once per box: the rows' distinct patterns (each row one opaque value: a 1-D unique)
+    patterns, which = np.unique(kept.view(np.dtype((np.void, kept.itemsize * kept.shape[1])))[:, 0], return_inverse=True)
+    labels = [tuple(int(t) for t in row if t >= 0) for row in patterns.view(kept.dtype).reshape(len(patterns), -1).tolist()]
+    rows = np.concatenate([boxes[keep], scores[keep, None]], axis=1).tolist()
+    return [((x0, y0, x1, y1), score, labels[k]) for (x0, y0, x1, y1, score), k in zip(rows, which.tolist(), strict=True)]
 
 
 def decode_labels(tokenizer: Any, token_ids: list[tuple[int, ...]]) -> list[str]:
