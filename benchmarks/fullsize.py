@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from refedit.config import Settings  # noqa: E402
+from refedit.core import masks  # noqa: E402
 from refedit.pipeline.artifacts import EditPlan, EditRequest  # noqa: E402
 from refedit.pipeline.chain import Pipeline  # noqa: E402
 from refedit.pipeline.edit import base as editor_base  # noqa: E402
@@ -178,6 +179,7 @@ def instrument(pipeline: Pipeline, probes: Probes) -> None:
         probes.wrap(seg.sam, "set_image", "SAM image embedding")
         probes.wrap(seg.sam, "_predict", "SAM mask decoding")
         probes.wrap(seg.scorer, "probabilities", "CLIP attribute filter")
+        probes.wrap(masks, "clean", "mask clean-up")
     probes.wrap(editor_base, "work_region", "crop, resize, paste alpha")
     if hasattr(ed, "sd"):
         probes.wrap(ed.sd, "encode_image", "VAE encode")
@@ -230,7 +232,8 @@ def staged_run(pipeline: Pipeline, request: EditRequest, meter: Meter, stage_of:
 
 # ---------------------------------------------------------------------------------------------- report
 SUBSTAGES = {
-    "segment": ["detect (GroundingDINO)", "SAM image embedding", "SAM mask decoding", "CLIP attribute filter"],
+    "segment": ["detect (GroundingDINO)", "SAM image embedding", "SAM mask decoding", "CLIP attribute filter",
+                "mask clean-up"],
     "edit": ["crop, resize, paste alpha", "VAE encode", "DiffEdit invert", "DiffEdit denoise", "VAE decode",
              "paste back, metrics"],
 }  # fmt: skip

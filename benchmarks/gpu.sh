@@ -9,7 +9,7 @@
 #   2b. the default chain with --offload model (peak VRAM of that memory plan),
 #   3. the default chain with --compile (torch.compile takes ~2 min the first time; with CUDA graphs),
 #   4. --offload sequential (least VRAM, slowest; T=10) and 5. the Ref-Diff chain.
-# GPU_SH_ONLY="default compile" runs a subset (sweeps is not in the default set: GPU_SH_ONLY=sweeps) (a second try within the same 15 minutes of device time).
+# GPU_SH_ONLY="default compile" runs a subset ('profile': the post-processing and segment() profiles alone) (sweeps is not in the default set: GPU_SH_ONLY=sweeps) (a second try within the same 15 minutes of device time).
 # Issue 13's current models at their published sizes are not in the default set either: GPU_SH_ONLY=current (~6 min),
 # nor are the segmenter paths at published size: GPU_SH_ONLY=segmenters (~3 min).
 # Each writes a Markdown table to $OUT (or ./gpu-results) as it finishes, so a run cut short keeps what it did.
@@ -52,7 +52,7 @@ run() {  # name, seconds, fullsize.py arguments...
 ONLY="${GPU_SH_ONLY:-default graphs offload-model compile}"
 want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 # the eager UNet (CUDA graphs off), so that every model call is recorded and replayed: the per-stage overhead
-want default && run default 90 --repeat 3 --cuda-graphs off
+want default && run default 100 --repeat 5 --cuda-graphs off
 if want graphs; then
   if "$PY" -c "import pytest" 2>/dev/null; then
     echo "=== CUDA tests"
@@ -62,11 +62,13 @@ if want graphs; then
     echo "=== CUDA tests skipped: pytest is not installed here"
   fi
   run graphs 90 --repeat 3 --cuda-graphs on
+fi
+if want graphs || want profile; then
   echo "=== GroundingDINO post-processing"
   timeout 60 "$PY" benchmarks/postprocess.py --device cuda 2>&1 | grep -v torchvision | tee "$OUT/postprocess.md"
   echo "=== segment() profile (where its time goes outside the model calls)"
   timeout 90 "$PY" benchmarks/profile_segment.py --device cuda --models "$MODELS" 2>&1 \
-    | grep -v -E "torchvision|Writing model shards|USDT" > "$OUT/profile-segment.txt"; head -5 "$OUT/profile-segment.txt"
+    | grep -v -E "torchvision|Writing model shards|USDT|Profiler clears events|_warn_once" > "$OUT/profile-segment.txt"; head -5 "$OUT/profile-segment.txt"
 fi
 same() {  # the edited images of two runs: CUDA graphs replay the eager kernels, so the pixels must agree
   [ -f "$OUT/$1.png" ] && [ -f "$OUT/$2.png" ] && "$PY" -c "import numpy as np, sys; from PIL import Image; \
@@ -114,9 +116,10 @@ fi
 #     ~12 s; sequential, 1 step: ~115 GB streamed (2 x 41 GB transformer + 2 x 16.6 GB text encoder) ~15-25 s.
 #     ~140 s expected; the Markdown table is rewritten after every row, so a run cut short keeps its finished rows.
 # The editors' weights are built in memory and placed into the ModelStore (58 + 34 GB would not fit the 64 GiB disk).
+# (GPU_SH_CURRENT="sam3,kontext:150" runs one part: models:seconds, space-separated)
 if want current; then
-  for part in "sam3,kontext 150" "qwen-edit 200"; do
-    set -- $part
+  for part in ${GPU_SH_CURRENT:-sam3,kontext:150 qwen-edit:200}; do
+    set -- ${part/:/ }
     echo "=== current: $1"
     start=$SECONDS
     timeout "$2" "$PY" benchmarks/current_gpu.py --models "$MODELS" $ARGS --only "$1" \

@@ -1,0 +1,78 @@
+"""The segmenters' mask clean-up (``refedit.core.masks.clean``: specks removed, small holes filled) on the mask a
+random-weight SAM gives and on an object's mask, at a few photo sizes.
+
+Time and memory of the models do not depend on their weights; this step's time does. A random-weight SAM's mask
+is speckle (its 256x256 logits are noise, upsampled and thresholded: thousands of components over the whole photo),
+where a trained SAM's is one object with a few holes and specks. The benchmarks at published sizes
+(``fullsize.py``, ``current_segmenters.py``) use random weights, so their clean-up row is this step's worst case;
+this script shows how far it is from the usual one.
+
+Run: ``python benchmarks/mask_cleanup.py [--rounds 7]``; prints a Markdown table (CPU time, min of the rounds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from refedit.core import masks  # noqa: E402
+
+SIZES = ((512, 512), (2048, 1536), (4000, 3000))
+
+
+def speckle(w: int, h: int, seed: int = 0) -> np.ndarray:
+    """A random-weight SAM's mask: 256x256 noise logits upsampled bilinearly to the photo and thresholded at 0."""
+    g = torch.Generator().manual_seed(seed)
+    low = torch.randn(1, 1, 256, 256, generator=g)
+    return (F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False) > 0)[0, 0].numpy()
+
+
+def one_object(w: int, h: int) -> np.ndarray:
+    """An object's mask: an ellipse over a fifth of the photo, with 3 small holes and 5 specks beside it."""
+    y, x = np.ogrid[:h, :w]
+    cx, cy, rx, ry = 0.45 * w, 0.5 * h, 0.28 * w, 0.35 * h
+    m = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1
+    r = max(2, int(0.004 * min(w, h)))
+    for k in range(3):  # holes
+        m[int(cy) - r + 3 * k * r : int(cy) + r + 3 * k * r, int(cx) - r : int(cx) + r] = False
+    for k in range(5):  # specks
+        sx, sy = int(0.85 * w), int((0.1 + 0.15 * k) * h)
+        m[sy : sy + r, sx : sx + r] = True
+    return m
+
+
+def cpu_ms(fn, rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t)
+    return best * 1e3
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=7)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    print("### masks.clean: a random-weight SAM's speckle against an object's mask (CPU ms, min of "
+          f"{args.rounds})\n")  # fmt: skip
+    print("| photo | mask | components | clean ms |\n|---|---|---:|---:|")
+    for w, h in SIZES:
+        for name, m in (("random-weight SAM (speckle)", speckle(w, h)), ("one object, 3 holes, 5 specks", one_object(w, h))):
+            n = ndimage.label(m)[1]
+            print(f"| {w}x{h} | {name} | {n} | {cpu_ms(lambda m=m: masks.clean(m), args.rounds):.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
