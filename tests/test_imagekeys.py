@@ -66,3 +66,37 @@ def test_segment_hashes_the_photo_once(tiny_settings: object, monkeypatch: pytes
     calls = counting(monkeypatch, image.size)
     seg.segment(image=image, plan=plan, hints=Hints())
     assert calls["n"] == 1
+
+
+def test_segment_copies_the_photo_to_the_device_once(tiny_settings: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detector and SAM read one device copy of the photo per segment() call (36 MB for 12 MP); a later call
+    makes its own (the photo may have changed in between)."""
+    import numpy as np
+    import torch
+
+    from refedit.pipeline.artifacts import Hints
+    from refedit.pipeline.models import ModelStore
+    from refedit.pipeline.parse.rules import RulesParser
+    from refedit.pipeline.segment import pixels
+    from refedit.pipeline.stages import StageContext, registry
+
+    context = StageContext(settings=tiny_settings, store=ModelStore(tiny_settings),  # type: ignore[arg-type]
+                           options={"box_threshold": 0.0, "on_ambiguous": "best"})
+    seg = registry.create("segmenter", "grounded-sam", context)
+    image = Image.new("RGB", (96, 64), (120, 80, 40))
+    plan = RulesParser().parse(instruction="remove the cup")  # no attribute: the CLIP crops are not involved
+    copies = []
+    original = torch.from_numpy
+
+    def from_numpy(array: np.ndarray) -> torch.Tensor:
+        copies.append(array.shape)
+        return original(array)
+
+    monkeypatch.setattr(pixels.torch, "from_numpy", from_numpy)
+    for n in (1, 2):
+        seg.sam._key = None  # noqa: SLF001 - SAM embeds the photo again
+        seg.segment(image=image, plan=plan, hints=Hints())
+        assert copies.count((64, 96, 3)) == n
+    with same_images():
+        assert pixels.uint8_image(image, "cpu") is pixels.uint8_image(image, "cpu")
+    assert pixels.uint8_image(image, "cpu") is not pixels.uint8_image(image, "cpu")

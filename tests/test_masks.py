@@ -69,3 +69,28 @@ def test_hole_filling_and_speck_removal_agree_with_a_plain_reference_for_few_and
                 assert np.array_equal(masks.remove_specks(m, limit), _reference_remove_specks(m, limit))
                 assert np.array_equal(masks.fill_holes(m, limit), _reference_fill_holes(m, limit))
             assert np.array_equal(masks.fill_holes(m), _reference_fill_holes(m, None))
+
+
+def test_clean_equals_the_definitions_on_the_whole_image_when_specks_lie_far_from_the_object():
+    """clean() looks for holes in the box of what is left after the specks went: the same result as the
+    definitions applied to the whole image, for objects in the middle and touching the image's edges, holes above
+    and below the limit, rings, and specks far away or beside the object."""
+    rng = np.random.default_rng(5)
+    for seed in range(40):
+        h, w = rng.integers(40, 140, size=2)
+        m = np.zeros((h, w), bool)
+        y0, x0 = rng.integers(0, h // 2), rng.integers(0, w // 2)
+        y1, x1 = rng.integers(y0 + 8, h + 1), rng.integers(x0 + 8, w + 1)
+        m[y0:y1, x0:x1] = True
+        for _ in range(rng.integers(0, 4)):  # holes, some big enough to stay
+            hy, hx = rng.integers(y0, y1), rng.integers(x0, x1)
+            s = rng.integers(1, 7)
+            m[hy : hy + s, hx : hx + s] = False
+        m |= rng.random((h, w)) > rng.choice([0.999, 0.995, 0.98])  # specks anywhere
+        if seed % 4 == 0:  # a ring whose inside touches nothing
+            m[2:12, 2:12] = True
+            m[4:10, 4:10] = False
+        for rel_area in (0.0005, 0.002, 0.02):
+            limit = max(1, int(rel_area * m.size))
+            want = _reference_fill_holes(_reference_remove_specks(m, limit), limit)
+            assert np.array_equal(masks.clean(m, rel_area=rel_area), want), (seed, rel_area)

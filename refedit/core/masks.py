@@ -84,23 +84,40 @@ def remove_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
     keep = (sizes >= min_area) | (sizes == sizes.max())
     if keep.all():
         return mask.copy()
-    table = np.concatenate([[False], keep])
-    return np.take(table, labels)
+    kept = ids[keep]
+    if len(kept) <= FEW_LABELS:  # an object and its specks: one comparison per kept label, not a table lookup
+        out = labels == kept[0]
+        for k in kept[1:]:
+            out |= labels == k
+        return out
+    return np.take(np.concatenate([[False], keep]), labels)
+
+
+def _padded(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """The rows and columns of an xyxy ``box`` grown by one pixel, within ``shape``."""
+    h, w = shape[:2]
+    return slice(max(0, box[1] - 1), min(h, box[3] + 1)), slice(max(0, box[0] - 1), min(w, box[2] + 1))
 
 
 def clean(mask: np.ndarray, *, rel_area: float = 0.002) -> np.ndarray:
     """Standard clean-up: remove specks and fill holes smaller than ``rel_area`` of the image.
 
-    Works on the mask's bounding box (padded by one pixel), which gives the same result as the whole
-    image (outside it everything is background) at a fraction of the cost for small objects."""
+    Works on the mask's bounding box (padded by one pixel), which gives the same result as the whole image
+    (outside it everything is background) at a fraction of the cost for small objects; the holes are then looked
+    for in the box of what is left, smaller where specks far from the object went (a hole is enclosed by the mask,
+    so it lies inside that box and never touches its padding)."""
     limit = max(1, int(rel_area * mask.size))
     box = mask_box(mask)
     if box is None:
         return mask.copy()
-    h, w = mask.shape
-    x0, y0, x1, y1 = max(0, box[0] - 1), max(0, box[1] - 1), min(w, box[2] + 1), min(h, box[3] + 1)
+    ys, xs = _padded(box, mask.shape)
+    kept = remove_specks(mask[ys, xs], limit)
+    inner = mask_box(kept)
+    assert inner is not None  # remove_specks keeps the largest component
+    iy, ix = _padded(inner, kept.shape)
+    kept[iy, ix] = fill_holes(kept[iy, ix], max_area=limit)
     out = np.zeros_like(mask)
-    out[y0:y1, x0:x1] = fill_holes(remove_specks(mask[y0:y1, x0:x1], limit), max_area=limit)
+    out[ys, xs] = kept
     return out
 
 

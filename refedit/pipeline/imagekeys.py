@@ -22,7 +22,8 @@ ImageKey = tuple[int, tuple[int, int], str]
 _scope: ContextVar[dict[tuple[int, str], tuple[Image.Image, object]] | None] = ContextVar("refedit_image_keys", default=None)
 
 
-def _memo(image: Image.Image, what: str, make: Callable[[], T]) -> T:
+def memo(image: Image.Image, what: str, make: Callable[[], T]) -> T:
+    """``make()``, once per image and ``what`` inside :func:`same_images` (every time outside it)."""
     memo = _scope.get()
     if memo is None:
         return make()
@@ -40,12 +41,12 @@ def image_array(image: Image.Image) -> np.ndarray:
         array.flags.writeable = False
         return array
 
-    return _memo(image, "array", make)
+    return memo(image, "array", make)
 
 
 def image_key(image: Image.Image) -> ImageKey:
     """A hash of ``image``'s pixels with its size and mode; hashed once per image inside :func:`same_images`."""
-    return _memo(image, "key", lambda: (hash(image_array(image).tobytes()), image.size, image.mode))
+    return memo(image, "key", lambda: (hash(image_array(image).tobytes()), image.size, image.mode))
 
 
 @contextmanager

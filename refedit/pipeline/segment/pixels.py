@@ -16,6 +16,7 @@ resize) is tested in ``tests/test_pixels.py``.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -25,18 +26,30 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from refedit.pipeline.imagekeys import image_array
+from refedit.pipeline.imagekeys import image_array, memo
 
 #: PIL resampling codes -> torch interpolation modes (the ones refedit's checkpoints use)
 MODES = {0: "nearest", 2: "bilinear", 3: "bicubic"}
 
 
 def uint8_image(image: Image.Image, device: torch.device | str) -> torch.Tensor:
-    """(1, 3, H, W) uint8 of an RGB PIL image, on ``device`` (the only host-to-device copy: 3 bytes a pixel)."""
-    array = image_array(image) if image.mode == "RGB" else np.asarray(image.convert("RGB"))
-    if not array.flags.writeable or not array.flags.c_contiguous:  # torch wants its own, writable memory
-        array = np.array(array)
-    return torch.from_numpy(array).to(device).permute(2, 0, 1)[None]
+    """(1, 3, H, W) uint8 of an RGB PIL image, on ``device`` (the only host-to-device copy: 3 bytes a pixel); made
+    once per image and device inside :func:`~refedit.pipeline.imagekeys.same_images` (the detector, SAM and their
+    kin share the photo's copy: 36 MB for 12 MP). Callers do not write into it."""
+
+    def make() -> torch.Tensor:
+        array = image_array(image) if image.mode == "RGB" else np.asarray(image.convert("RGB"))
+        if not array.flags.writeable or not array.flags.c_contiguous:  # torch wants its own, writable memory
+            array = np.array(array)
+        return torch.from_numpy(array).to(device).permute(2, 0, 1)[None]
+
+    return memo(image, f"uint8 on {torch.device(device)}", make)
+
+
+@functools.lru_cache(maxsize=64)
+def _per_channel(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
+    """(1, C, 1, 1) float32 ``values`` on ``device``, made once (a copy to a GPU waits for its queue)."""
+    return torch.tensor(values, dtype=torch.float32, device=device).view(1, -1, 1, 1)
 
 
 def resize_uint8(x: torch.Tensor, size: tuple[int, int], mode: str, antialias: bool = True) -> torch.Tensor:
@@ -63,9 +76,7 @@ def normalized(x: torch.Tensor, scale: float | None, mean: Sequence[float] | Non
     if scale is not None:
         y = y * scale
     if mean is not None and std is not None:
-        m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-        s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, -1, 1, 1)
-        y = (y - m) / s
+        y = (y - _per_channel(tuple(mean), x.device)) / _per_channel(tuple(std), x.device)
     return y.to(dtype)
 
 
