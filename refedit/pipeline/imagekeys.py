@@ -18,18 +18,18 @@ from PIL import Image
 T = TypeVar("T")
 ImageKey = tuple[int, tuple[int, int], str]
 
-#: (id(image), what) -> (the image, kept alive so that its id is not reused, the value); None outside a scope
+#: (id(image), what) -> (the image, kept alive so that its id is not reused, the value made); None outside a scope
 _scope: ContextVar[dict[tuple[int, str], tuple[Image.Image, object]] | None] = ContextVar("refedit_image_keys", default=None)
 
 
 def memo(image: Image.Image, what: str, make: Callable[[], T]) -> T:
     """``make()``, once per image and ``what`` inside :func:`same_images` (every time outside it)."""
-    memo = _scope.get()
-    if memo is None:
+    made = _scope.get()
+    if made is None:
         return make()
-    if (id(image), what) not in memo:
-        memo[(id(image), what)] = (image, make())
-    return memo[(id(image), what)][1]  # type: ignore[return-value]
+    if (id(image), what) not in made:
+        made[(id(image), what)] = (image, make())
+    return made[(id(image), what)][1]  # type: ignore[return-value]
 
 
 def image_array(image: Image.Image) -> np.ndarray:
