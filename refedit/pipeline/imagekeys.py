@@ -3,7 +3,8 @@
 A key is a hash of the pixels, not the object: a PIL image is mutable (``paste`` keeps the same object), so a key
 kept per object could outlive its pixels. Within one stage call the image does not change, though, and one
 ``segment()`` asks for the key of the same photo several times (the detector's cache, the mask model's, the
-hint prompts): :func:`same_images` lets a stage say so, and the pixels are hashed once per image inside it.
+hint prompts): :func:`same_images` lets a stage say so, and the pixels are hashed once per image inside it (as
+they are converted to an array, and copied to the model's device, once: :func:`memo`).
 """
 
 from __future__ import annotations
