@@ -8,15 +8,16 @@ through ``from_pretrained``. The editors' weights (58 GB Qwen, 34 GB Kontext) wo
 reads except the weights (configs, tokenizer, processor, scheduler), their modules are built in memory directly
 on the GPU in bf16, and :func:`inject` puts them into the :class:`ModelStore` under the very keys
 ``ModelStore.get`` fills after ``from_pretrained``, through the store's own placement (``_place``: the memory
-plan of ``--offload``; for ``model``/``sequential`` the modules first go to the CPU, where ``from_pretrained``
+plan of ``--offload``; for ``model``/``group``/``sequential`` the modules first go to the CPU, where ``from_pretrained``
 leaves them). From there the editor code is the product's: preflight, crop, rewrite, the diffusers pipeline with
 its offload hooks, paste-back.
 
-Per editor and offload mode (in the order none, model, sequential, the modules reused):
+Per editor and offload mode (in the order none, model, group, sequential, the modules reused; each mode's hooks
+removed before the next):
 - ``none``: a cold edit (kernels, allocator), a warm edit (timed, no instrumentation, peak VRAM reset before it),
   an edit recorded by forward hooks (which also times each transformer call: the per-step time), and the replay of
   exactly the recorded model calls alone (``current_editors``' snapshot recorder); overhead = warm / replay;
-- ``model`` / ``sequential``: one edit (kernels are warm from ``none``; weight transfers, the cost of these modes,
+- ``model`` / ``group`` / ``sequential``: one edit (kernels are warm from ``none``; weight transfers, the cost of these modes,
   are the same every edit), transformer calls timed the same way; ``sequential`` at ``--seq-steps`` steps (the
   weights stream from the CPU every step: peak memory does not depend on the step count).
 An out-of-memory error is a result ("OOM"), not a crash. Times at the published step counts (Qwen-Image-Edit-2509:
@@ -144,11 +145,17 @@ def inject(store: ModelStore, role: str, modules: dict[str, torch.nn.Module]) ->
 
 
 def unhook(modules: dict[str, torch.nn.Module]) -> None:
-    """Remove the offload hooks a mode left (diffusers' model offload, accelerate's streaming)."""
+    """Remove the offload hooks a mode left (accelerate's, diffusers' group offloading), the weights on the CPU."""
     from accelerate.hooks import remove_hook_from_module
 
     for module in modules.values():
         remove_hook_from_module(module, recurse=True)
+        for m in module.modules():  # group offloading hooks the leaves (and a tracker on the top module)
+            registry = getattr(m, "_diffusers_hook", None)
+            for name in ("group_offloading", "layer_execution_tracker", "lazy_prefetch_group_offloading"):
+                if registry is not None and registry.get_hook(name) is not None:
+                    registry.remove_hook(name, recurse=False)
+        module.to("cpu")
 
 
 class CallTimer:
@@ -308,7 +315,7 @@ def measure_mode(role: str, folder: Path, modules: dict[str, torch.nn.Module], o
 
 def measure_editor(role: str, folder: Path, opts: argparse.Namespace, meter: Meter, tiny_folder: Path | None,
                    emit: Callable[[Row], None]) -> None:  # fmt: skip
-    modes = [m for m in ("none", "model", "sequential") if m in opts.offload]
+    modes = [m for m in ("none", "model", "group", "sequential") if m in opts.offload]
     start = meter.now()
     try:
         modules = build_modules(role, opts, tiny_folder, to_cpu=modes[0] != "none")
@@ -324,7 +331,7 @@ def measure_editor(role: str, folder: Path, opts: argparse.Namespace, meter: Met
     size = f"{params / 1e9:.2f} B" if params >= 1e8 else f"{params / 1e6:.2f} M"
     print(f"=== {role}: {size} parameters built in {built:.1f} s", flush=True)
     for mode in modes:
-        if mode == "sequential":
+        if mode in ("group", "sequential"):
             unhook(modules)
         row = measure_mode(role, folder, modules, mode, opts, meter)
         row.note = (row.note + "; " if row.note else "") + f"{size} params, built in {built:.0f} s"
@@ -368,7 +375,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--dtype", default="bfloat16")
     ap.add_argument("--models", type=Path, default=Path(os.environ.get("REFEDIT_FULLSIZE_DIR", "/tmp/refedit-fullsize")))
     ap.add_argument("--only", default="sam3,kontext,qwen-edit", help="comma-separated: sam3, kontext, qwen-edit")
-    ap.add_argument("--offload", default="none,model,sequential", help="the editors' modes, run in this order")
+    ap.add_argument("--offload", default="none,model,group,sequential", help="the editors' modes (run in the order "
+                    "none, model, group, sequential)")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--seq-steps", type=int, default=1, help="steps under --offload sequential")
     ap.add_argument("--resolution", type=int, default=None, help="editors' working side (default 1024; tiny 64)")

@@ -293,7 +293,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--ratio", type=float, default=0.5)
     ap.add_argument("--segmenter", default="grounded-sam", help="grounded-sam (default chain) or refdiff")
-    ap.add_argument("--offload", default="none", choices=["none", "model", "sequential"])
+    ap.add_argument("--offload", default="none", choices=["none", "model", "group", "sequential"])
     ap.add_argument("--compile", action="store_true", help="torch.compile the UNet (no replay: hooks would recompile)")
     ap.add_argument("--cuda-graphs", choices=("auto", "on", "off"), default="auto",
                     help="replay the UNet as CUDA graphs (auto: on CUDA without offload; no replay of model calls then: a "

@@ -4,10 +4,10 @@ Environment variables:
     REFEDIT_<ROLE>_MODEL   model id or local directory for a role (e.g. REFEDIT_SD_MODEL)
     REFEDIT_DEVICE         auto | cpu | cuda | cuda:N | mps
     REFEDIT_DTYPE          auto | float32 | float16 | bfloat16
-    REFEDIT_OFFLOAD        none | model | sequential   (GPU memory plan, see ``Settings.offload``)
+    REFEDIT_OFFLOAD        none | model | group | sequential  (GPU memory plan, see ``Settings.offload``)
     REFEDIT_COMPILE        1 | 0                       (torch.compile the UNet)
     REFEDIT_VAE_TILING     auto | on | off             (tiled VAE for large working sizes)
-    REFEDIT_CUDA_GRAPHS    auto | on | off             (replay the UNet as CUDA graphs; auto: off until measured)
+    REFEDIT_CUDA_GRAPHS    auto | on | off             (replay the UNet as CUDA graphs; auto: on CUDA without offload)
     REFEDIT_CHANNELS_LAST  auto | on | off             (UNet/VAE in channels_last; auto: on CUDA)
     REFEDIT_MAX_PIXELS     largest image refedit decodes, in pixels (decompression-bomb guard; 64000000)
     REFEDIT_TRUST_CHECKPOINT 1 | 0                     (load pickled .ckpt/.pt/.bin files: they can run code)
@@ -74,7 +74,7 @@ SEED_MAX = 2**63 - 1
 DEFAULT_MAX_PIXELS = 64_000_000
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
-OFFLOADS = ("none", "model", "sequential")
+OFFLOADS = ("none", "model", "group", "sequential")
 SWITCHES = ("auto", "on", "off")
 #: what to do when several objects fit an instruction equally well (see refedit.pipeline.segment.resolve.settle)
 AMBIGUITY_POLICIES = ("fail", "best", "all")
@@ -316,8 +316,10 @@ class Settings:
 
     ``models`` maps every role of :data:`MODEL_ROLES` to a model id or a local directory. The GPU path:
     ``offload`` ``none`` keeps every model on the device; ``model`` keeps one model's modules there at a time
-    (the detector and SAM leave before the UNet comes); ``sequential`` also streams the
-    SD weights layer by layer from the CPU (accelerate's ``cpu_offload``: least memory, slowest). ``compile`` runs the UNet through
+    (the detector and SAM leave before the UNet comes); ``group`` and ``sequential`` also stream the SD (and the
+    instruction editors') weights layer by layer from the CPU: ``group`` with diffusers' group offloading, the weights
+    kept in pinned memory and the next layer's copy overlapped with the current layer's work on a CUDA stream (not yet
+    measured on a GPU), ``sequential`` with accelerate's ``cpu_offload`` (least memory, slowest). ``compile`` runs the UNet through
     ``torch.compile``; ``vae_tiling`` ``auto`` tiles the VAE for working sizes over 1024 px; ``channels_last``
     ``auto`` stores UNet and VAE in channels-last on CUDA; ``cuda_graphs`` ``on`` replays the UNet's calls as CUDA
     graphs (:mod:`refedit.pipeline.graphs`; ``auto``: on CUDA with every model resident, i.e. ``offload`` ``none``,
@@ -358,9 +360,9 @@ class Settings:
     def graphs_on(self, device_type: str) -> bool:
         """Whether UNet calls on a ``device_type`` device replay as CUDA graphs: ``on``, or ``auto`` with no
         offload (an offloaded UNet comes back at other addresses each edit, and a graph would be captured again).
-        Never under sequential offload (the weights stream in layer by layer). On an H100 the default chain's
+        Never under group or sequential offload (the weights stream in layer by layer). On an H100 the default chain's
         edit takes 0.58 s with them against 1.58 s without, with the same pixels (benchmarks/results/gpu-h100.md)."""
-        if device_type != "cuda" or self.offload == "sequential":
+        if device_type != "cuda" or self.offload in ("group", "sequential"):
             return False
         return self.cuda_graphs == "on" or (self.cuda_graphs == "auto" and self.offload == "none")
 

@@ -275,7 +275,7 @@ def test_options_validated_once():
         KontextOptions(context=-1)
 
 
-@pytest.mark.parametrize("offload,where", [("model", "pipeline"), ("sequential", "sequential")])
+@pytest.mark.parametrize("offload,where", [("model", "pipeline"), ("group", "group"), ("sequential", "sequential")])
 def test_offload_modes_place_the_big_components(offload, where, editor_env):
     settings = Settings.resolve(environ={**editor_env, "REFEDIT_OFFLOAD": offload})
     stage = build_stage("editor", "kontext", settings, steps=2, resolution=64)
@@ -284,6 +284,23 @@ def test_offload_modes_place_the_big_components(offload, where, editor_env):
     assert result.parameters["offload"] == offload and result.parameters["mask_mode"] == "object"
     moved = {(component, how) for _, component, how in stage.store.moves}
     assert ("flux_transformer", where) in moved and ("t5_encoder", where) in moved
+    if offload == "group":  # diffusers' group-offloading hooks on the big modules' leaves, which the pipeline runs
+        transformer = stage.store.get("kontext", "flux_transformer", stage.model_id)
+        assert any(m._diffusers_hook.get_hook("group_offloading") for m in transformer.modules() if hasattr(m, "_diffusers_hook"))
+    src, res = np.asarray(img), np.asarray(result.image)
+    bound = _region_bound(left, 0, result.parameters["paste_dilate"] + result.parameters["feather"] + 1)
+    assert np.array_equal(src[~bound], res[~bound])
+
+
+def test_qwen_edit_runs_under_group_offload(editor_env):
+    """Qwen-Image-Edit's transformer, VL text encoder and 3-D VAE streamed by diffusers' group offloading: the edit
+    runs through the hooks and the background stays the input's."""
+    settings = Settings.resolve(environ={**editor_env, "REFEDIT_OFFLOAD": "group"})
+    stage = build_stage("editor", "qwen-edit", settings, steps=2, resolution=64)
+    img, left, _ = two_objects()
+    result = stage.edit(image=img, plan=plan_for("make the cat red"), segmentation=Segmentation(mask=left), seed=0)
+    moved = {component for _, component, how in stage.store.moves if how == "group"}
+    assert moved == {"qwen_transformer", "qwen_text_encoder", "qwen_vae"}
     src, res = np.asarray(img), np.asarray(result.image)
     bound = _region_bound(left, 0, result.parameters["paste_dilate"] + result.parameters["feather"] + 1)
     assert np.array_equal(src[~bound], res[~bound])

@@ -96,6 +96,20 @@ def test_sequential_offload_streams_weights_and_changes_no_pixel(tiny_settings):
     assert np.array_equal(plain, streamed)
 
 
+def test_group_offload_streams_the_sd_weights_and_changes_no_pixel(tiny_settings):
+    """diffusers' group offloading on the UNet, VAE and text encoder (leaf by leaf; on CUDA from pinned memory on a
+    side stream): the same pixels as every model resident; the detector, SAM and CLIP move whole, as under model."""
+    _, plain = run_chain(tiny_settings)
+    pipe, streamed = run_chain(replace(tiny_settings, offload="group"))
+    store = pipe.editor.sd.store
+    assert {comp for _, comp, to in store.moves if to == "group"} == {"unet", "vae", "text_encoder"}
+    assert (store.settings.model("sam"), "sam", "cpu") in store.moves
+    assert any(m._diffusers_hook.get_hook("group_offloading") for m in store.get("sd", "unet").modules()
+               if hasattr(m, "_diffusers_hook"))  # fmt: skip
+    assert not store.settings.graphs_on("cuda")  # streamed weights: no CUDA graphs
+    assert np.array_equal(plain, streamed)
+
+
 def test_tiled_vae_runs_diffusers_tiles_and_keeps_the_image(tiny_settings):
     """A 192x128 crop with 64 px tiles: the decoder runs once per overlapping tile, the output has the crop's size
     and follows the untiled one far more than another image's decode does. (With random weights each tile's
@@ -141,6 +155,7 @@ def test_gpu_settings_from_flag_env_and_file(tmp_path):
     assert (s.offload, s.compile, s.vae_tiling, s.channels_last) == ("model", True, "auto", "auto")
     s = Settings.resolve(environ={"REFEDIT_OFFLOAD": "sequential", "REFEDIT_COMPILE": "0"}, config_file=cfg)
     assert (s.offload, s.compile) == ("sequential", False)
+    assert Settings.resolve(environ={"REFEDIT_OFFLOAD": "group"}, config_file=cfg).offload == "group"
     s = Settings.resolve(offload="none", compile=True, environ={"REFEDIT_OFFLOAD": "model"}, config_file=cfg)
     assert (s.offload, s.compile) == ("none", True)
     with pytest.raises(BadInput, match="offload"):

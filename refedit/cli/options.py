@@ -52,12 +52,14 @@ def model_options(fn: F) -> F:
                       help="Tiled VAE [env REFEDIT_VAE_TILING; auto: for working sizes over 1024 px].")(fn)  # fmt: skip
     fn = click.option("--cuda-graphs", type=click.Choice(["auto", "on", "off"]), default=None,
                       help="Replay the UNet as CUDA graphs (fewer kernel launches) [env REFEDIT_CUDA_GRAPHS; auto: "
-                           "off until measured on a GPU].")(fn)  # fmt: skip
+                           "on CUDA without offload].")(fn)  # fmt: skip
     fn = click.option("--compile/--no-compile", "compile_unet", default=None,
                       help="torch.compile the UNet: slower first edit, faster after [env REFEDIT_COMPILE].")(fn)  # fmt: skip
-    fn = click.option("--offload", type=click.Choice(["none", "model", "sequential"]), default=None,
-                      help="GPU memory plan: model = one model on the GPU at a time; sequential = stream weights "
-                           "layer by layer (least memory, slowest) [env REFEDIT_OFFLOAD; none].")(fn)  # fmt: skip
+    fn = click.option("--offload", type=click.Choice(["none", "model", "group", "sequential"]), default=None,
+                      help="GPU memory plan: model = one model on the GPU at a time; group = stream weights layer "
+                           "by layer from pinned CPU memory, copies overlapped with compute (not yet measured on a "
+                           "GPU); sequential = stream weights layer by layer (least memory, slowest) [env "
+                           "REFEDIT_OFFLOAD; none].")(fn)  # fmt: skip
     fn = click.option("--trust-checkpoint", "trust_checkpoint", is_flag=True, default=None,
                       help="Allow pickled checkpoints and LoRAs (.ckpt/.pt/.bin): loading one can run code it "
                            "contains; prefer .safetensors [env REFEDIT_TRUST_CHECKPOINT].")(fn)  # fmt: skip

@@ -6,8 +6,9 @@ get the very same UNet. Components are loaded by subfolder (``unet``, ``vae``, `
 
 The GPU path lives here too, so every stage gets it: TF32 matrix products on CUDA, UNet and VAE in
 channels-last, an optional ``torch.compile`` of the UNet, and the memory plan (``Settings.offload``): with
-``model`` only the modules of the model in use stay on the device, with ``sequential`` accelerate streams
-weights from the CPU layer by layer. Every device move is recorded in ``ModelStore.moves``.
+``model`` only the modules of the model in use stay on the device, with ``group`` diffusers' group offloading and with
+``sequential`` accelerate stream the big models' weights from the CPU layer by layer. Every device move is recorded in
+``ModelStore.moves``.
 
 The SD roles also take single-file checkpoints (``.safetensors``, trusted ``.ckpt``; see
 :mod:`refedit.pipeline.checkpoints`) and LoRA adapters on the UNet and text encoder (see
@@ -157,8 +158,8 @@ def _lpips(model_id: str) -> Any:
     return load_lpips(model_id)
 
 
-#: components that ``sequential`` offload streams layer by layer (diffusers' own sequential offload covers these;
-#: the detector, SAM and CLIP read some weights outside their owning module's forward, so they move whole)
+#: components that ``group`` and ``sequential`` offload stream layer by layer (diffusers' own sequential offload covers
+#: these; the detector, SAM and CLIP read some weights outside their owning module's forward, so they move whole)
 STREAMABLE = ("unet", "vae", "text_encoder", "qwen_transformer", "qwen_vae", "qwen_text_encoder", "flux_transformer",
               "t5_encoder")
 
@@ -562,9 +563,18 @@ class ModelStore:
 
             cpu_offload(module, execution_device=self.device)
             self.moves.append((model_id, component, "sequential"))
+        elif offload == "group" and component in STREAMABLE:
+            from diffusers.hooks import apply_group_offloading
+
+            # every leaf module's weights come to the device for its call; on CUDA from pinned memory on a side
+            # stream, the next leaf's copy overlapping the current leaf's work (diffusers' fast path)
+            stream = self.device.type == "cuda"
+            apply_group_offloading(module, onload_device=self.device, offload_device=torch.device("cpu"),
+                                   offload_type="leaf_level", use_stream=stream, record_stream=stream)  # fmt: skip
+            self.moves.append((model_id, component, "group"))
         elif offload == "model" and component in PIPELINE_OFFLOADED:
             self.moves.append((model_id, component, "pipeline"))  # stays on the CPU; its pipeline's hooks move it
-        elif offload in ("model", "sequential"):
+        elif offload in ("model", "group", "sequential"):
             self._activate(model_id)
             module = module.to(self.device)
             self._where[(model_id, tag or component, str(self.device), str(self.dtype))] = "device"

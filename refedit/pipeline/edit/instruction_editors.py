@@ -107,9 +107,9 @@ def oom_guard(editor: str, offload: str) -> Iterator[None]:
     except torch.cuda.OutOfMemoryError:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        hint = ("--offload model (one model on the GPU at a time) or --offload sequential (least memory, slowest)"
-                if offload == "none" else "--offload sequential (least memory, slowest)" if offload == "model"
-                else "a smaller --resolution or a GPU with more memory")  # fmt: skip
+        streamed = "--offload group or --offload sequential (weights streamed layer by layer: least memory)"
+        hint = (f"--offload model (one model on the GPU at a time), {streamed}" if offload == "none"
+                else streamed if offload == "model" else "a smaller --resolution or a GPU with more memory")  # fmt: skip
         raise ModelUnavailable(f"the GPU ran out of memory running the {editor} editor (offload {offload}); rerun "
                                f"with {hint}, --dtype bfloat16, or a smaller --resolution") from None  # fmt: skip
 
