@@ -304,3 +304,36 @@ def test_qwen_edit_runs_under_group_offload(editor_env):
     src, res = np.asarray(img), np.asarray(result.image)
     bound = _region_bound(left, 0, result.parameters["paste_dilate"] + result.parameters["feather"] + 1)
     assert np.array_equal(src[~bound], res[~bound])
+
+
+def test_memory_warning_names_what_the_offload_plan_keeps_on_the_gpu():
+    from refedit.pipeline.edit.instruction_editors import memory_warning
+
+    sizes = {"transformer": 40_900_000_000, "text_encoder": 16_600_000_000}
+    none = memory_warning("qwen-edit", "none", sizes, free=24_000_000_000)
+    assert none and "57.5 GB" in none and "24.0 GB free" in none and "--offload model" in none and "\n" not in none
+    model = memory_warning("qwen-edit", "model", sizes, free=24_000_000_000)
+    assert model and "largest part (transformer) takes 40.9 GB" in model and "group or sequential" in model
+    assert memory_warning("qwen-edit", "model", sizes, free=48_000_000_000) is None  # the largest part fits
+    assert memory_warning("qwen-edit", "none", sizes, free=30_000_000_000, scale=0.5) is None  # e.g. 8-bit weights
+    assert memory_warning("qwen-edit", "group", sizes, free=1) is None and memory_warning("kontext", "sequential", sizes, free=1) is None
+    assert memory_warning("kontext", "none", {}, free=1) is None  # nothing known: no guess
+
+
+def test_an_editor_reads_its_weight_sizes_from_the_checkpoints_indexes(editor_env, tmp_path):
+    """The sharded components' safetensors indexes give their sizes before anything loads (the tiny checkpoint's
+    weights are single files: no index, no size, no warning); float32 doubles the 16-bit sizes."""
+    import shutil
+
+    folder = tmp_path / "kontext"
+    shutil.copytree(editor_env["REFEDIT_KONTEXT_MODEL"], folder)
+    assert build_stage("editor", "kontext", Settings.resolve(environ=editor_env)).weight_sizes() == {}
+    for part, name, size in (("transformer", "diffusion_pytorch_model", 23_800_000_000), ("text_encoder_2", "model", 9_500_000_000)):
+        (folder / part / f"{name}.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": size}, "weight_map": {}}))
+    env = {**editor_env, "REFEDIT_KONTEXT_MODEL": str(folder)}
+    stage = build_stage("editor", "kontext", Settings.resolve(environ=env, dtype="bfloat16"))
+    assert stage.weight_sizes() == {"transformer": 23_800_000_000, "text_encoder_2": 9_500_000_000}
+    assert "33.3 GB" in stage.check_memory(free=24_000_000_000)
+    assert stage.check_memory(free=40_000_000_000) is None
+    wide = build_stage("editor", "kontext", Settings.resolve(environ=env, dtype="float32"))
+    assert "66.6 GB" in wide.check_memory(free=40_000_000_000)

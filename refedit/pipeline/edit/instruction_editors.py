@@ -16,11 +16,14 @@ These models rewrite whatever image they get and cannot tell *which* cat is mean
    pixel where the paste-back alpha is 0 is the input's, bit for bit.
 
 Components load through the :class:`~refedit.pipeline.models.ModelStore` (once, shared, with the store's device,
-dtype and offload plan); a CUDA out-of-memory error becomes one line naming ``--offload``.
+dtype and offload plan); before the first load on a GPU whose free memory cannot hold the weights the offload plan
+keeps there, a warning says so and names the modes that need less; a CUDA out-of-memory error becomes one line naming
+``--offload``.
 """
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator
@@ -31,7 +34,7 @@ from PIL import Image
 from refedit.core.geometry import CropPlan
 from refedit.core.masks import mask_box
 from refedit.core.quality import psnr
-from refedit.errors import ModelUnavailable
+from refedit.errors import ModelUnavailable, RefEditWarning
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit.composite import blend_alpha, paste_back
 from refedit.pipeline.edit.instruction import crop_instruction
@@ -97,6 +100,27 @@ def prepare(image: Image.Image, plan: EditPlan, segmentation: Segmentation, opti
                     instruction=crop_instruction(plan))  # fmt: skip
 
 
+#: the index a sharded component's weights come with (diffusers' and transformers' names): its ``total_size``
+WEIGHT_INDEXES = ("diffusion_pytorch_model.safetensors.index.json", "model.safetensors.index.json")
+
+
+def memory_warning(editor: str, offload: str, sizes: dict[str, int], free: int, scale: float = 1.0) -> str | None:
+    """What to tell a user whose GPU has ``free`` bytes when ``--offload`` keeps more weights than that on it at once:
+    with ``none`` all the components' (``sizes``: bytes as stored, times ``scale`` for the run's dtype), with
+    ``model`` the largest one's; ``group`` and ``sequential`` stream them. ``None`` when they fit (activations come
+    on top: a fit is no promise, a misfit is certain) or no size is known."""
+    if offload in ("group", "sequential") or not sizes:
+        return None
+    need = (sum(sizes.values()) if offload == "none" else max(sizes.values())) * scale
+    if need <= free:
+        return None
+    what = "weights take" if offload == "none" else f"largest part ({max(sizes, key=sizes.__getitem__)}) takes"
+    less = ("--offload model (one part on the GPU at a time), group or sequential (weights streamed layer by layer)"
+            if offload == "none" else "--offload group or sequential (weights streamed layer by layer)")  # fmt: skip
+    return (f"the {editor} editor's {what} {need / 1e9:.1f} GB of GPU memory with --offload {offload}, and the GPU "
+            f"has {free / 1e9:.1f} GB free: it will run out of memory once loaded; {less} need less")
+
+
 @contextmanager
 def oom_guard(editor: str, offload: str) -> Iterator[None]:
     """Turn a CUDA out-of-memory error into one :class:`ModelUnavailable` line (exit 5) naming ``--offload``."""
@@ -149,6 +173,27 @@ class InstructionEditor:
                 f"point --{self.role}-model or {_env(self.role)} at one"
             )
 
+    def weight_sizes(self) -> dict[str, int]:
+        """Bytes of each sharded component's weights as stored (its safetensors index's ``total_size``; the
+        big parts of these checkpoints are sharded, their small VAEs and CLIP encoders are not), read from the
+        checkpoint's JSON files alone."""
+        index = self.config("model_index.json") or {}
+        sizes = {}
+        for part, value in index.items():
+            if isinstance(value, list) and len(value) == 2 and value[0]:
+                found = (self.store.config(self.role, f"{part}/{name}", self.model_id, required=False) for name in WEIGHT_INDEXES)
+                total = next((int((f.get("metadata") or {}).get("total_size", 0)) for f in found if f), 0)
+                if total:
+                    sizes[part] = total
+        return sizes
+
+    def check_memory(self, free: int) -> str | None:
+        """:func:`memory_warning` for this checkpoint, the store's offload plan and dtype, and ``free`` bytes."""
+        import torch
+
+        scale = torch.finfo(self.store.dtype).bits / 16  # sharded weights are stored in 16 bits
+        return memory_warning(self.name, self.store.settings.offload, self.weight_sizes(), free, scale)
+
     def multiple(self) -> int:
         """Working sizes are multiples of this (VAE downsampling x transformer patch 2)."""
         raise NotImplementedError
@@ -186,6 +231,10 @@ class InstructionEditor:
         import torch
 
         self.check()
+        if self._pipe is None and self.store.device.type == "cuda":  # before minutes of loading, not after
+            warning = self.check_memory(torch.cuda.mem_get_info(self.store.device)[0])
+            if warning:
+                warnings.warn(warning, RefEditWarning, stacklevel=2)
         prep = prepare(image, plan, segmentation, self.options, multiple=self.multiple())
         offload = self.store.settings.offload
         with oom_guard(self.name, offload), torch.inference_mode():
