@@ -235,7 +235,7 @@ def test_clip_score_equals_torchmetrics(metric_store, eval_models) -> None:  # t
         img, _ = _pair(seed, (40, 52))
         ref = float(clip_score(torch.from_numpy(img).permute(2, 0, 1), caption, model_name_or_path=_clip_pair(eval_models["clipscore"])))
         mine = emb.clip_score(enc.image(img), enc.text(caption))
-        assert abs(mine - ref) < TOL
+        assert abs(mine - ref) < 1e-5  # a score of ~2 in float32 features: 1e-6 is the rounding of one CPU's kernels
 
 
 def test_clip_directional_similarity_and_dino_follow_their_definitions(metric_store, eval_models) -> None:  # type: ignore[no-untyped-def]

@@ -145,13 +145,32 @@ def test_architecture_from_shapes_matches_the_published_configs(sd2):
 
 
 # --------------------------------------------------------------------------- same output as the folder
+def same_weights(a: str | Path, b: str | Path, env: dict, trusted: bool = False) -> None:
+    """The SD components loaded from ``a`` and from ``b`` hold identical tensors (the conversion is exact)."""
+    stores = [ModelStore(Settings.resolve(environ={**env, "REFEDIT_SD_MODEL": str(m)}, trust_checkpoint=trusted))
+              for m in (a, b)]  # fmt: skip
+    for component in ("unet", "vae", "text_encoder"):
+        x, y = (s.get("sd", component).state_dict() for s in stores)
+        assert list(x) == list(y) and all(torch.equal(x[k], y[k]) for k in x), component
+
+
+def same_edit(a: np.ndarray, b: np.ndarray) -> None:
+    """The same edit up to float rounding: the same weights at other memory addresses can round differently (on
+    AVX-512 CPUs a matrix product's last bit follows the weights' alignment, and a folder's and a single file's
+    safetensors put a tensor at different offsets), so at most one grey level at a few pixels."""
+    d = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    assert d.max() <= 1 and (d.max(-1) > 0).mean() < 0.01, (d.max(), (d.max(-1) > 0).mean())
+
+
 @pytest.mark.parametrize("editor", sorted(KINDS))
-def test_single_file_edits_exactly_like_the_folder(editor, files, tiny_models, tiny_env, mask_path, tmp_path):
+def test_single_file_holds_the_folders_weights_and_edits_like_it(editor, files, tiny_models, tiny_env, mask_path, tmp_path):
     kind = KINDS[editor]
     r1, folder = edit(tmp_path, tiny_env, mask_path, "--editor-model", str(tiny_models[kind]), editor=editor)
     r2, single = edit(tmp_path, tiny_env, mask_path, "--editor-model", str(files[kind]), editor=editor, name="f.png")
     assert r1.exit_code == 0 and r2.exit_code == 0, r1.output + r2.output
-    assert np.array_equal(folder, single)
+    if kind == "sd":
+        same_weights(tiny_models[kind], files[kind], tiny_env)
+    same_edit(folder, single)
     assert not np.array_equal(folder, np.asarray(Image.open(COFFEE)))  # the edit did change something
 
 
@@ -338,7 +357,9 @@ def test_trusted_ckpt_edits_like_the_safetensors_file(files, tiny_env, mask_path
     r2, from_env = edit(tmp_path, env, mask_path, "--editor-model", str(ckpt), name="e.png")
     r3, safe = edit(tmp_path, tiny_env, mask_path, "--editor-model", str(files["sd"]), name="s.png")
     assert r1.exit_code == r2.exit_code == r3.exit_code == 0, r1.output + r2.output + r3.output
-    assert np.array_equal(from_ckpt, safe) and np.array_equal(from_env, safe)
+    same_weights(ckpt, files["sd"], tiny_env, trusted=True)
+    assert np.array_equal(from_ckpt, from_env)  # the same file, loaded the same way
+    same_edit(from_ckpt, safe)
     assert json.loads(r1.stdout)["parameters"]["checkpoint"]["format"] == "pickle"
 
 

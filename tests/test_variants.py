@@ -104,7 +104,8 @@ def test_each_ratio_of_a_sweep_equals_a_single_run_with_the_same_seed(tiny_setti
         b = ed.denoise(own, PLAN.edited_caption, mask, 7.5)
         assert (a - b).abs().max().item() <= 1e-5, r
     # the joint denoising of a GPU sweep against each ratio's own denoising, deterministic and stochastic (η = 1):
-    # the UNet sees larger batches, whose float32 summation order moves latents by ~2e-5 (relative ~1e-5)
+    # the UNet sees larger batches, whose float32 summation order moves latents by ~2e-5 (relative 1e-5 to 2.5e-5
+    # depending on the CPU's kernels; a wrong timestep or noise would move them by their own scale)
     together = ed.denoise_sweep(full, [n_steps(r) for r in RATIOS], PLAN.edited_caption, mask, 7.5)
     seeds = (11, 12)
     noisy = ed.denoise_sweep(full, [n_steps(r) for r in RATIOS], PLAN.edited_caption, mask, 7.5, eta=1.0, noise_seeds=seeds)
@@ -113,9 +114,9 @@ def test_each_ratio_of_a_sweep_equals_a_single_run_with_the_same_seed(tiny_setti
 
     for k, r in enumerate(RATIOS):
         part = full.shortened(n_steps(r))
-        assert relative(together[k], ed.denoise(part, PLAN.edited_caption, mask, 7.5)) <= 2e-5, r
+        assert relative(together[k], ed.denoise(part, PLAN.edited_caption, mask, 7.5)) <= 1e-4, r
         alone = ed.denoise(part, PLAN.edited_caption, mask, 7.5, eta=1.0, noise_seeds=seeds)
-        assert noisy[k].shape[0] == 2 and relative(noisy[k], alone) <= 2e-5, r
+        assert noisy[k].shape[0] == 2 and relative(noisy[k], alone) <= 1e-4, r
 
 
 def test_four_outputs_cost_one_inversion_and_batched_denoising(tiny_settings):
