@@ -128,14 +128,20 @@ def forget_image(segmenter: Any) -> None:
 def keep_top_detections(segmenter: Any, k: int = 3) -> None:
     """Cut the segmenter's detector output to its ``k`` best boxes (0: all), as for a photo with k cats. Random
     weights score every query alike (tiny models at a 0 threshold pass all of them, fp16 scores saturate at 1.0),
-    so without this SAM and CLIP would do the work of 20 to 60 objects, not a real photo's."""
+    so without this SAM and CLIP would do the work of 20 to 60 objects, not a real photo's. After the first call the
+    detector's own floor (the threshold it applies before building candidates) is raised to the k-th best score, so
+    later calls of the same photo build k candidates, as a photo with k cats does at the product's box threshold,
+    not the 900 a 0 threshold passes (the model calls are the same either way)."""
     if k <= 0 or not hasattr(segmenter, "detector"):
         return
     detector = segmenter.detector
     detect = detector.detect
 
     def top(*args: Any, **kwargs: Any) -> Any:
-        return sorted(detect(*args, **kwargs), key=lambda c: -c.score)[:k]
+        found = sorted(detect(*args, **kwargs), key=lambda c: -c.score)[:k]
+        if len(found) == k and hasattr(detector, "floor"):
+            detector.floor = max(detector.floor, found[-1].score)
+        return found
 
     detector.detect = top
 
