@@ -65,3 +65,28 @@ def test_tiny_clip_plumbing(tiny_settings):
     scorer = ClipScorer(ModelStore(tiny_settings))
     probs = scorer.probabilities([IMG.crop((0, 0, 50, 60)), IMG.crop((10, 10, 100, 40))], contrast_prompts("red", "car"))
     assert probs.shape == (2, len(contrast_prompts("red", "car"))) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_clip_scorer_crops_on_the_device_are_the_pil_crops(tiny_settings):
+    """ClipScorer.crops cuts the candidates from the photo's device copy, greyed outside their masks: the same
+    pixels as crops() makes with PIL, so the same CLIP inputs and probabilities."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from refedit.pipeline.artifacts import Candidate
+    from refedit.pipeline.models import ModelStore
+    from refedit.pipeline.segment.attributes import ClipScorer, crops
+    from refedit.pipeline.segment.pixels import uint8_image
+
+    rng = np.random.default_rng(0)
+    image = Image.fromarray(rng.integers(0, 256, (60, 90, 3), dtype=np.uint8))
+    mask = np.zeros((60, 90), bool)
+    mask[10:40, 20:50] = rng.random((30, 30)) > 0.3
+    cands = [Candidate((19.6, 9.4, 50.5, 40.49), 0.9, "cup", mask), Candidate((0.0, 0.0, 90.0, 60.0), 0.8, "cup"),
+             Candidate((60.2, 30.7, 89.5, 59.5), 0.7, "cup", np.ones((60, 90), bool))]  # fmt: skip
+    scorer = ClipScorer(ModelStore(tiny_settings))
+    mine, pil = scorer.crops(image, cands), crops(image, cands)
+    assert all(torch.equal(a, uint8_image(b, "cpu")) for a, b in zip(mine, pil, strict=True))
+    texts = ["a photo of a red cup", "a photo of a blue cup"]
+    assert np.array_equal(scorer.probabilities(mine, texts), scorer.probabilities(pil, texts))

@@ -5,7 +5,7 @@ candidates whose best-matching description is the asked one."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 from PIL import Image
@@ -69,8 +69,9 @@ def crops(image: Image.Image, candidates: Sequence[Candidate]) -> list[Image.Ima
 def score_attributes(
     scorer: ImageTextScorer, image: Image.Image, candidates: Sequence[Candidate], target: Target
 ) -> AttributeMatch:
-    """CLIP-score every candidate against each of the target's attributes (with contrasts)."""
-    images = crops(image, candidates)
+    """CLIP-score every candidate against each of the target's attributes (with contrasts); the crops made once,
+    by the scorer where it makes them itself (:meth:`ClipScorer.crops`: on its device)."""
+    images = scorer.crops(image, candidates) if hasattr(scorer, "crops") else crops(image, candidates)
     return match_attributes([scorer.probabilities(images, contrast_prompts(a, target.head)) for a in target.attributes])
 
 
@@ -81,7 +82,30 @@ class ClipScorer:
         self.store = store
         self.calls = 0
 
-    def probabilities(self, images: Sequence[Image.Image], texts: Sequence[str]) -> np.ndarray:
+    def crops(self, image: Image.Image, candidates: Sequence[Candidate]) -> list[Any]:
+        """:func:`crops` as (1, 3, h, w) uint8 tensors cut from the photo's copy on the model's device (the one the
+        detector and SAM read): the same pixels, without a PIL crop, composite and upload per candidate."""
+        import torch
+
+        from refedit.pipeline.segment.pixels import uint8_image
+
+        dev = self.store.device  # type: ignore[attr-defined]
+        photo = uint8_image(image, dev)
+        out = []
+        for c in candidates:
+            x0, y0, x1, y1 = (int(round(v)) for v in c.box)
+            if not (0 <= x0 < x1 <= image.width and 0 <= y0 < y1 <= image.height):  # PIL pads outside: its own crop
+                out.append(uint8_image(crops(image, [c])[0], dev))
+                continue
+            crop = photo[..., y0:y1, x0:x1]
+            if c.mask is not None:
+                inside = torch.from_numpy(np.ascontiguousarray(c.mask[y0:y1, x0:x1])).to(dev)
+                crop = crop.masked_fill(~inside, 128)  # grey outside the mask, as crops() composites
+            out.append(crop)
+        return out
+
+    def probabilities(self, images: Sequence[Any], texts: Sequence[str]) -> np.ndarray:
+        """``images``: PIL images, or (1, 3, h, w) uint8 tensors on the device (:meth:`crops`)."""
         import torch
 
         from refedit.pipeline.segment.pixels import clip_inputs, uint8_image, with_text
@@ -89,7 +113,9 @@ class ClipScorer:
         model = self.store.get("clip", "clip")  # type: ignore[attr-defined]
         processor = self.store.get("clip", "processor")  # type: ignore[attr-defined]
         dev, dt = self.store.device, self.store.dtype  # type: ignore[attr-defined]
-        pixels = clip_inputs(processor, [uint8_image(im, dev) for im in images], dt)
+        pixels = clip_inputs(processor, [uint8_image(im, dev) if isinstance(im, Image.Image) else im for im in images], dt)
+        if pixels is None:  # the processor's own recipe: it takes PIL images
+            images = [im if isinstance(im, Image.Image) else Image.fromarray(im[0].permute(1, 2, 0).cpu().numpy()) for im in images]
         inputs = with_text(processor, None if pixels is None else {"pixel_values": pixels}, list(images), dev, dt,
                            text=list(texts), padding=True)  # fmt: skip
         with torch.inference_mode():
