@@ -100,3 +100,30 @@ def test_segment_copies_the_photo_to_the_device_once(tiny_settings: object, monk
     with same_images():
         assert pixels.uint8_image(image, "cpu") is pixels.uint8_image(image, "cpu")
     assert pixels.uint8_image(image, "cpu") is not pixels.uint8_image(image, "cpu")
+
+
+def test_a_run_converts_the_photo_once(tiny_settings: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pipeline.run shares one scope between its stages: the photo becomes an array once (segment's hash and device
+    copy, the paste-back and the metrics all read it), and the edited image is not converted back for the metrics
+    (the paste-back hands over its array). A 12 MP photo costs ~30 ms a conversion on this machine."""
+    from refedit.pipeline.artifacts import EditRequest
+    from refedit.pipeline.chain import Pipeline
+
+    from .conftest import FAST
+
+    pipe = Pipeline.build(tiny_settings, options=FAST)  # type: ignore[arg-type]
+    image = Image.new("RGB", (96, 64), (120, 80, 40))
+    image.paste((30, 60, 200), (40, 20, 70, 50))
+    pipe.run(EditRequest(image, "make the cup red", seed=1))  # loads and warms
+    calls = {"photo": 0, "same size": 0}
+    original = Image.Image.tobytes
+
+    def tobytes(self: Image.Image, *args: object, **kwargs: object) -> bytes:
+        calls["photo"] += self is image
+        calls["same size"] += self.size == image.size
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "tobytes", tobytes)
+    result = pipe.run(EditRequest(image, "make the cup red", seed=1))
+    # the photo once; the edited crop (resized to the crop, here the whole photo) once; the result never
+    assert calls == {"photo": 1, "same size": 2} and result.image.size == image.size

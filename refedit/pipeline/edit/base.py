@@ -17,6 +17,7 @@ from refedit.pipeline.edit.composite import blend_alpha, paste_back
 from refedit.core.geometry import CropPlan, plan_crop
 from refedit.core.quality import psnr
 from refedit.pipeline.edit.options import EditorOptions
+from refedit.pipeline.imagekeys import image_array
 from refedit.pipeline.sd import StableDiffusion
 
 O = TypeVar("O", bound="EditorOptions")
@@ -61,8 +62,8 @@ def finish(
     prompt: str,
 ) -> EditResult:
     """Paste the edited crop back at full resolution and record metrics and the parameters used."""
-    edited = paste_back(image, edited_work, region.crop, region.alpha)
-    src, out, mask = np.asarray(image), np.asarray(edited), segmentation.mask
+    out = paste_back(image, edited_work, region.crop, region.alpha)
+    edited, src, mask = Image.fromarray(out, mode="RGB"), image_array(image), segmentation.mask
     metrics = {
         "outside_psnr": psnr(src, out, where=region.alpha == 0),
         "outside_mask_psnr": psnr(src, out, where=~mask),

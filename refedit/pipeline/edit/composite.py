@@ -9,6 +9,7 @@ from PIL import Image
 
 from refedit.core.geometry import CropPlan
 from refedit.core.masks import dilate, feather, mask_box
+from refedit.pipeline.imagekeys import image_array
 
 
 def blend_alpha(mask: np.ndarray, *, dilate_px: int, feather_px: int) -> np.ndarray:
@@ -29,16 +30,16 @@ def blend_alpha(mask: np.ndarray, *, dilate_px: int, feather_px: int) -> np.ndar
     return alpha
 
 
-def paste_back(source: Image.Image, edited_crop: Image.Image, crop: CropPlan, alpha: np.ndarray) -> Image.Image:
+def paste_back(source: Image.Image, edited_crop: Image.Image, crop: CropPlan, alpha: np.ndarray) -> np.ndarray:
     """Resize the edited crop to the crop's size and composite it over ``source`` with ``alpha`` (HxW at the
-    source's resolution). Pixels where alpha == 0 are copied from ``source`` bit for bit, pixels where
-    alpha == 1 from the edited crop; only the feathered band in between is mixed (rounded to nearest)."""
-    src = np.asarray(source, dtype=np.uint8)
-    out = src.copy()
+    source's resolution); the (H, W, 3) uint8 result (the caller's image and metrics share it: a 12 MP photo costs
+    ~30 ms per conversion). Pixels where alpha == 0 are copied from ``source`` bit for bit, pixels where alpha == 1
+    from the edited crop; only the feathered band in between is mixed (rounded to nearest)."""
+    out = image_array(source).copy()  # the photo's array, converted once per run (refedit.pipeline.imagekeys)
     x0, y0, x1, y1 = crop.box
     box = mask_box(alpha[y0:y1, x0:x1] > 0)
     if box is None:
-        return Image.fromarray(out, mode="RGB")
+        return out
     bx0, by0, bx1, by1 = box
     patch = np.asarray(edited_crop.resize(crop.size, Image.Resampling.LANCZOS))[by0:by1, bx0:bx1]
     ys, xs = slice(y0 + by0, y0 + by1), slice(x0 + bx0, x0 + bx1)
@@ -49,6 +50,6 @@ def paste_back(source: Image.Image, edited_crop: Image.Image, crop: CropPlan, al
     ab = a[band][:, None]
     mixed = ab * patch[band].astype(np.float32) + (1.0 - ab) * region[band].astype(np.float32)
     region[band] = np.rint(mixed).clip(0, 255).astype(np.uint8)
-    return Image.fromarray(out, mode="RGB")
+    return out
 
 

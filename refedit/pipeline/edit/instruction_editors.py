@@ -39,6 +39,7 @@ from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.pipeline.edit.composite import blend_alpha, paste_back
 from refedit.pipeline.edit.instruction import crop_instruction
 from refedit.pipeline.edit.options import InstructionEditOptions
+from refedit.pipeline.imagekeys import image_array
 from refedit.pipeline.edit.region import MaskMode, context_box, default_mask_mode, edit_mask, parse_mask_mode, working_size
 
 
@@ -241,8 +242,8 @@ class InstructionEditor:
             pipe = self.pipeline()
             edited_work = self.call(pipe, prep, seed).convert("RGB")
         self.calls += 1
-        edited = paste_back(image, edited_work, CropPlan(prep.crop), prep.alpha)
-        src, out = np.asarray(image), np.asarray(edited)
+        out = paste_back(image, edited_work, CropPlan(prep.crop), prep.alpha)
+        edited, src = Image.fromarray(out, mode="RGB"), image_array(image)
         metrics = {"outside_psnr": psnr(src, out, where=prep.alpha == 0),
                    "outside_mask_psnr": psnr(src, out, where=~segmentation.mask)}  # fmt: skip
         parameters = {
