@@ -105,7 +105,7 @@ def test_segment_copies_the_photo_to_the_device_once(tiny_settings: object, monk
 def test_a_run_converts_the_photo_once(tiny_settings: object, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pipeline.run shares one scope between its stages: the photo becomes an array once (segment's hash and device
     copy, the paste-back and the metrics all read it), and the edited image is not converted back for the metrics
-    (the paste-back hands over its array). A 12 MP photo costs ~30 ms a conversion on this machine."""
+    (the paste-back hands over its array). A 12 MP photo costs ~50 ms of CPU a conversion on this machine."""
     from refedit.pipeline.artifacts import EditRequest
     from refedit.pipeline.chain import Pipeline
 
