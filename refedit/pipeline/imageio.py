@@ -82,7 +82,9 @@ def _to_8bit(img: Image.Image) -> Image.Image:
 
 
 def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
-    """Return (RGB on white, alpha or None) for any PIL mode."""
+    """Return (RGB on white, alpha or None) for any PIL mode; the RGB image keeps ``img``'s ICC profile when it is
+    an RGB one, and no other (:func:`_keep_profile`)."""
+    profile = img.info.get("icc_profile")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
@@ -92,10 +94,10 @@ def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
         alpha = rgba.getchannel("A")
         white = Image.new("RGB", rgba.size, (255, 255, 255))
         white.paste(rgba.convert("RGB"), mask=alpha)
-        return white, alpha
+        return _keep_profile(white, profile), alpha
     if img.mode in ("RGB;16", "RGBA;16"):  # pragma: no cover - PIL converts these on load
         img = img.convert("RGB")
-    return img.convert("RGB"), None
+    return _keep_profile(img.convert("RGB"), profile), None
 
 
 def _keep_profile(rgb: Image.Image, profile: object) -> Image.Image:
@@ -133,8 +135,7 @@ def image_in_memory(image: object, *, what: str = "image") -> LoadedImage:
         raise BadInput(f"{what} has {image.width}x{image.height} pixels, over the limit of {limit} "
                        "(set REFEDIT_MAX_PIXELS to raise it)")  # fmt: skip
     rgb, alpha = _split_alpha(image)
-    return LoadedImage(rgb=_keep_profile(rgb, image.info.get("icc_profile")), alpha=alpha, path=None, format=None,
-                       mode=image.mode)  # fmt: skip
+    return LoadedImage(rgb=rgb, alpha=alpha, path=None, format=None, mode=image.mode)
 
 
 def load_image_bytes(data: bytes, *, what: str = "image", label: str = "<stdin>") -> LoadedImage:
@@ -173,7 +174,6 @@ def _decode(source: Path | io.BytesIO, label: object, what: str) -> LoadedImage:
     except (OSError, SyntaxError, ValueError) as err:
         raise BadInput(f"{what} {path} is corrupt or truncated ({err})") from None
     rgb, alpha = _split_alpha(img)
-    rgb = _keep_profile(rgb, img.info.get("icc_profile"))
     return LoadedImage(rgb=rgb, alpha=alpha, path=source if isinstance(source, Path) else None, format=fmt, mode=mode)
 
 

@@ -159,8 +159,9 @@ class InstructionEditor:
         self.calls = 0
         self._pipe: Any = None
 
-    def config(self, filename: str) -> dict[str, Any]:
-        return self.store.config(self.role, filename, self.model_id)
+    def config(self, filename: str, *, required: bool = True) -> Any:
+        """One JSON file of the checkpoint as a dict (None when ``required`` is off and it is absent)."""
+        return self.store.config(self.role, filename, self.model_id, required=required)
 
     def check(self) -> None:
         """Preflight (config files only, no weight): the checkpoint is a pipeline of this editor's family."""
@@ -182,7 +183,7 @@ class InstructionEditor:
         sizes = {}
         for part, value in index.items():
             if isinstance(value, list) and len(value) == 2 and value[0]:
-                found = (self.store.config(self.role, f"{part}/{name}", self.model_id, required=False) for name in WEIGHT_INDEXES)
+                found = (self.config(f"{part}/{name}", required=False) for name in WEIGHT_INDEXES)
                 total = next((int((f.get("metadata") or {}).get("total_size", 0)) for f in found if f), 0)
                 if total:
                     sizes[part] = total
