@@ -19,6 +19,7 @@ from PIL import Image
 from refedit.pipeline.artifacts import Candidate
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.segment.pixels import fixed_inputs, owlv2_inputs, with_text
+from refedit.pipeline.segment.tokens import remember
 
 
 def clean(phrase: str) -> str:
@@ -110,15 +111,15 @@ class Florence2:
     def inputs(self, image: Image.Image, caption: str) -> dict[str, Any]:
         """The keyword arguments of ``model.generate`` for the grounding task on ``caption`` (greedy, one beam):
         the pixels made on the device (:func:`fixed_inputs`) and the text laid out as the processor lays it out
-        (:meth:`text_inputs`); the processor itself where either is not reproduced."""
+        (:meth:`text_inputs`, once per caption); the processor itself where either is not reproduced."""
         processor = self.store.get("grounding", "processor")
         dev, dt = self.store.device, self.store.dtype
-        text = self.text_inputs(processor, caption)
-        pixels = fixed_inputs(processor, image, dev, dt) if text is not None else None
-        if pixels is None or text is None:
+        text = remember(processor, dev, ("florence2", caption), lambda: self.text_inputs(processor, caption) or {})
+        pixels = fixed_inputs(processor, image, dev, dt) if text else None
+        if pixels is None or not text:
             inputs = with_text(processor, None, image, dev, dt, text=GROUNDING_TASK + caption)
         else:
-            inputs = {**{k: v.to(dev) for k, v in text.items()}, "pixel_values": pixels}
+            inputs = {**text, "pixel_values": pixels}
         return {**inputs, "max_new_tokens": self.max_new_tokens, "num_beams": 1, "do_sample": False}
 
     @staticmethod

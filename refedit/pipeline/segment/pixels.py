@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from refedit.pipeline.imagekeys import image_array, memo
+from refedit.pipeline.segment.tokens import text_inputs
 
 #: PIL resampling codes -> torch interpolation modes (the ones refedit's checkpoints use)
 MODES = {0: "nearest", 2: "bilinear", 3: "bicubic"}
@@ -217,12 +218,13 @@ def with_text(processor: Any, pixels: dict[str, torch.Tensor] | None, images: An
               dtype: torch.dtype, **text: Any) -> Any:  # fmt: skip
     """A text-and-image model's inputs: the processor's text inputs (``text``: its text keyword arguments) with
     ``pixels`` made by a recipe here; where the recipe is not reproduced (``None``), the processor's own pixels
-    of ``images``. On ``device``, the pixels in ``dtype``."""
+    of ``images``. On ``device``, the pixels in ``dtype``; the text's tokens made once per text
+    (:func:`~refedit.pipeline.segment.tokens.text_inputs`)."""
     if pixels is None:
         inputs = processor(images=images, return_tensors="pt", **text).to(device)
         inputs["pixel_values"] = inputs["pixel_values"].to(dtype)
         return inputs
-    return {**processor(return_tensors="pt", **text).to(device), **pixels}
+    return {**text_inputs(processor, device, **text), **pixels}
 
 
 # --- recipes read from a loaded image processor -----------------------------------------------------------------

@@ -30,6 +30,7 @@ from refedit.pipeline.artifacts import Box, Candidate
 from refedit.pipeline.imagekeys import ImageKey, image_key
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.segment.pixels import normalized, resize_planes, resize_uint8, uint8_image
+from refedit.pipeline.segment.tokens import text_inputs
 
 #: Sam3ImageProcessor's defaults, used where the checkpoint's processor config says nothing
 DEFAULT_SIZE, DEFAULT_MEAN, DEFAULT_STD = 1008, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -137,8 +138,9 @@ class Sam3Backend:
     def tokens(self, prompt: str) -> dict[str, torch.Tensor]:
         """The prompt's token ids and attention mask, padded as Sam3Processor pads them."""
         tokenizer = self.store.get("sam3", "text_tokenizer")
-        enc = tokenizer([prompt], padding="max_length", max_length=TEXT_LENGTH, truncation=True, return_tensors="pt")
-        return {"input_ids": enc["input_ids"].to(self.store.device), "attention_mask": enc["attention_mask"].to(self.store.device)}
+        enc = text_inputs(tokenizer, self.store.device, text=[prompt], padding="max_length", max_length=TEXT_LENGTH,
+                          truncation=True)  # fmt: skip
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
     def queries(self, image: Image.Image, prompt: str, boxes: Sequence[Box] = ()) -> Queries:
         """All of SAM 3's queries for ``prompt`` on ``image``, with ``boxes`` (xyxy pixels) as positive exemplars."""
