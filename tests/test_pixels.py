@@ -97,6 +97,20 @@ def test_blur_resize_equals_blurring_then_resizing(shape: tuple[int, ...], sigma
     assert torch.allclose(got, want, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("shape,extent,sigma,size", [((1, 3, 400, 600), (600, 600), (4.2, 4.2), (64, 64)),
+                                                     ((1, 3, 300, 200), (300, 300), (0.6, 0.6), (140, 140)),
+                                                     ((1, 3, 240, 400), (400, 400), (0.1, 0.1), (399, 399))])  # fmt: skip
+def test_blur_resize_of_a_padded_image_never_makes_the_padding(shape: tuple[int, ...], extent: tuple[int, int],
+                                                               sigma: tuple[float, float], size: tuple[int, int]) -> None:  # fmt: skip
+    """OWLv2's square: the photo with ``extent`` stated gives what the zero-padded photo gives (dense matrix,
+    gathered lines, and the padding reached by the blur's reflection at the far edge)."""
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(sum(shape)))
+    want = px.blur_resize(px.pad_to(x, *extent), sigma, size)
+    got = px.blur_resize(x, sigma, size, extent=extent)
+    assert got.shape == want.shape
+    assert torch.allclose(got, want, atol=1e-5, rtol=0)
+
+
 def test_gaussian_blur_is_a_separable_reflect_padded_convolution() -> None:
     """Against a direct 2-D convolution in numpy with the same kernel and reflect padding."""
     rng = np.random.default_rng(3)

@@ -170,13 +170,18 @@ def _bilinear_lines(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor, 
 DENSE_BELOW = 32
 
 
-def blur_resize(x: torch.Tensor, sigma: tuple[float, float], size: tuple[int, int]) -> torch.Tensor:
+def blur_resize(x: torch.Tensor, sigma: tuple[float, float], size: tuple[int, int],
+                extent: tuple[int, int] | None = None) -> torch.Tensor:  # fmt: skip
     """``F.interpolate(gaussian_blur(x, sigma), size, mode="bilinear")`` (no antialiasing) computed only where
     the resize reads: both steps are separable and linear, so each output line is one weighted sum of ``k + 1``
     source lines (the blur's ``k`` taps around the two lines the bilinear step blends). Same values within float
-    rounding, at a fraction of the cost of blurring the whole photo (``benchmarks/preprocess.py``)."""
-    for s, n_out in ((sigma[0], size[0]), (sigma[1], size[1])):  # rows, then columns (transposed)
-        n = x.shape[-2]
+    rounding, at a fraction of the cost of blurring the whole photo (``benchmarks/preprocess.py``).
+
+    ``extent``: the (height, width) of the image ``x`` stands for, zero-padded at the bottom and right (OWLv2's
+    square): the padding is never made, its lines weigh nothing (a landscape photo's square is a quarter zeros)."""
+    extent = extent or (x.shape[-2], x.shape[-1])
+    for s, n_out, n in ((sigma[0], size[0], extent[0]), (sigma[1], size[1], extent[1])):  # rows, then columns
+        m = x.shape[-2]  # lines of x; lines m .. n - 1 are the zero padding
         i0, i1, frac = _bilinear_lines(n, n_out)
         taps = torch.tensor(_gaussian_taps(s) if s > 0 else [1.0], dtype=torch.float32)
         k, r = len(taps), len(taps) // 2
@@ -189,11 +194,12 @@ def blur_resize(x: torch.Tensor, sigma: tuple[float, float], size: tuple[int, in
         lines = i0[:, None] + torch.arange(-r, r + 2)[None]
         lines = torch.where(lines < 0, -lines, lines)
         lines = torch.where(lines > n - 1, 2 * (n - 1) - lines, lines).clamp_(0, n - 1)
-        if n < DENSE_BELOW * (k + 1):  # the axis' whole linear map, (n_out, n)
-            matrix = torch.zeros(n_out, n).scatter_add_(1, lines, weights)
+        if n < DENSE_BELOW * (k + 1):  # the axis' whole linear map, (n_out, n), on the lines there are
+            matrix = torch.zeros(n_out, n).scatter_add_(1, lines, weights)[:, :m]
             x = torch.matmul(matrix.to(device=x.device, dtype=x.dtype), x)
         else:
-            lines, w = lines.to(x.device), weights.to(device=x.device, dtype=x.dtype)[:, :, None]
+            weights = weights.masked_fill_(lines >= m, 0.0)
+            lines, w = lines.clamp_(max=m - 1).to(x.device), weights.to(device=x.device, dtype=x.dtype)[:, :, None]
             acc = x.index_select(-2, lines[:, 0]).mul_(w[:, 0])
             for t in range(1, k + 1):
                 acc.addcmul_(x.index_select(-2, lines[:, t]), w[:, t])
@@ -353,11 +359,10 @@ def owlv2_inputs(processor: Any, image: Image.Image, device: torch.device | str,
         return None
     x = normalized(uint8_image(image, device), r.scale, None, None)
     side = max(x.shape[-2:])
-    x = pad_to(x, side, side)
     out = (int(r.size["height"]), int(r.size["width"]))
     sigma = tuple(max(0.0, (side / o - 1) / 2) for o in out)
     if all(s > 0 for s in sigma):
-        x = blur_resize(x, sigma, out)  # type: ignore[arg-type]
+        x = blur_resize(x, sigma, out, extent=(side, side))  # type: ignore[arg-type]  # the padding never made
     else:
-        x = F.interpolate(x, size=out, mode="bilinear", antialias=False, align_corners=False)
+        x = F.interpolate(pad_to(x, side, side), size=out, mode="bilinear", antialias=False, align_corners=False)
     return normalized(x, None, r.mean, r.std, dtype)
