@@ -52,7 +52,9 @@ run() {  # name, seconds, fullsize.py arguments...
 ONLY="${GPU_SH_ONLY:-default graphs offload-model compile}"
 want() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 # the eager UNet (CUDA graphs off), so that every model call is recorded and replayed: the per-stage overhead
-want default && run default 100 --repeat 5 --cuda-graphs off
+# (GPU_SH_REPEAT=9: more interleaved rounds, for a firmer minimum of stage and replay; ~10 s a round)
+REPEAT="${GPU_SH_REPEAT:-5}"
+want default && run default $((40 + 12 * REPEAT)) --repeat "$REPEAT" --cuda-graphs off
 if want graphs; then
   if "$PY" -c "import pytest" 2>/dev/null; then
     echo "=== CUDA tests"
