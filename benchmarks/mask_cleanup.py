@@ -1,5 +1,6 @@
-"""The segmenters' mask clean-up (``refedit.core.masks.clean``: specks removed, small holes filled) on the mask a
-random-weight SAM gives and on an object's mask, at a few photo sizes.
+"""The segmenters' mask clean-up (``refedit.core.masks.clean``: specks removed, small holes filled) and the editors'
+paste-back alpha (``refedit.pipeline.edit.composite.blend_alpha``: dilated, feathered) on the mask a random-weight
+SAM gives and on an object's mask, at a few photo sizes.
 
 Time and memory of the models do not depend on their weights; this step's time does. A random-weight SAM's mask
 is speckle (its 256x256 logits are noise, upsampled and thresholded: thousands of components over the whole photo),
@@ -25,6 +26,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from refedit.core import masks  # noqa: E402
+from refedit.pipeline.edit.composite import blend_alpha  # noqa: E402
 
 SIZES = ((512, 512), (2048, 1536), (4000, 3000))
 
@@ -50,6 +52,19 @@ def one_object(w: int, h: int) -> np.ndarray:
     return m
 
 
+def alpha_on_box(mask: np.ndarray, dilate_px: int = 4, feather_px: int = 8) -> np.ndarray:
+    """The paste-back alpha as computed before session 12: both distance transforms over the mask's whole box
+    (grown by the reach), the reference :func:`blend_alpha` equals bit for bit (``tests/test_composite.py``)."""
+    alpha = np.zeros(mask.shape, dtype=np.float32)
+    box = masks.mask_box(mask)
+    if box is None:
+        return alpha
+    m, (h, w) = dilate_px + feather_px + 2, mask.shape
+    x0, y0, x1, y1 = max(0, box[0] - m), max(0, box[1] - m), min(w, box[2] + m), min(h, box[3] + m)
+    alpha[y0:y1, x0:x1] = masks.feather(masks.dilate(mask[y0:y1, x0:x1], dilate_px), feather_px)
+    return alpha
+
+
 def cpu_ms(fn, rounds: int) -> float:
     best = float("inf")
     for _ in range(rounds):
@@ -71,6 +86,15 @@ def main() -> int:
         for name, m in (("random-weight SAM (speckle)", speckle(w, h)), ("one object, 3 holes, 5 specks", one_object(w, h))):
             n = ndimage.label(m)[1]
             print(f"| {w}x{h} | {name} | {n} | {cpu_ms(lambda m=m: masks.clean(m), args.rounds):.1f} |")
+    print("\n### blend_alpha (dilate 4, feather 8, the defaults): distance transforms over the mask's box against along "
+          f"its outline (CPU ms, min of {args.rounds})\n")  # fmt: skip
+    print("| photo | mask | whole box ms | along the outline ms | ratio | same floats |\n|---|---|---:|---:|---:|---|")
+    for w, h in SIZES:
+        for name, m in (("random-weight SAM (speckle)", speckle(w, h)), ("one object, 3 holes, 5 specks", one_object(w, h))):
+            box_ms = cpu_ms(lambda m=m: alpha_on_box(m), args.rounds)
+            tiled_ms = cpu_ms(lambda m=m: blend_alpha(m, dilate_px=4, feather_px=8), args.rounds)
+            same = np.array_equal(alpha_on_box(m), blend_alpha(m, dilate_px=4, feather_px=8))
+            print(f"| {w}x{h} | {name} | {box_ms:.1f} | {tiled_ms:.1f} | {tiled_ms / box_ms:.2f}x | {'yes' if same else 'NO'} |")
     return 0
 
 
