@@ -94,3 +94,36 @@ def test_clean_equals_the_definitions_on_the_whole_image_when_specks_lie_far_fro
             limit = max(1, int(rel_area * m.size))
             want = _reference_fill_holes(_reference_remove_specks(m, limit), limit)
             assert np.array_equal(masks.clean(m, rel_area=rel_area), want), (seed, rel_area)
+
+
+def test_dilate_within_reach_equals_the_whole_image() -> None:
+    """Dilation computed on the mask's box and along its outline gives the whole image's distance transform,
+    for a large object (tiles inside it, outside it and across its outline), one touching the borders, a thin line
+    and speckle, with a reach under and over one tile."""
+    from scipy import ndimage
+
+    y, x = np.ogrid[:900, :1100]
+    big = ((y - 450) / 380) ** 2 + ((x - 500) / 420) ** 2 <= 1
+    corner = ((y - 0) / 500) ** 2 + ((x - 1100) / 600) ** 2 <= 1
+    line = np.zeros((900, 1100), bool)
+    line[450, 20:1000] = True
+    speckle = np.random.default_rng(0).random((500, 600)) < 0.2
+    for m in (big, corner, line, speckle, big ^ line):
+        for pixels in (1, 5, 90):
+            want = ndimage.distance_transform_edt(~m) <= pixels
+            assert np.array_equal(masks.dilate(m, pixels), want), pixels
+
+
+def test_along_outline_calls_the_operator_on_the_outline_tiles_only() -> None:
+    y, x = np.ogrid[:1280, :1280]
+    disk = ((y - 640) ** 2 + (x - 640) ** 2) <= 500**2
+    sizes = []
+
+    def op(m: np.ndarray) -> np.ndarray:
+        sizes.append(m.size)
+        return m.astype(np.float32)  # local with reach 0: the mask itself
+
+    out = masks.along_outline(disk, op, reach=3)
+    assert np.array_equal(out, disk.astype(np.float32))
+    assert all(s <= (masks.TILE + 6) ** 2 for s in sizes)  # tiles grown by the reach, never the whole array
+    assert sum(sizes) < disk.size / 2

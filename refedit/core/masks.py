@@ -22,11 +22,73 @@ def _disk(radius: int) -> np.ndarray:
     return x * x + y * y <= radius * radius
 
 
+#: side of the tiles :func:`along_outline` works on (pixels)
+TILE = 64
+
+
+def along_outline(mask: np.ndarray, op: Callable[[np.ndarray], np.ndarray], reach: int) -> np.ndarray:
+    """``op(mask)`` for a local ``op`` (its value at a pixel depends on the mask within ``reach`` pixels only; 0 where
+    no mask pixel is that near, 1 on the mask), computed tile by tile: a :data:`TILE`-pixel tile with no mask pixel
+    within ``reach`` is 0, a tile inside the mask is 1, and the others (the outline's) are ``op`` of themselves
+    grown by ``reach``, which holds every pixel their values can depend on: the same values as ``op`` of the whole
+    array. A large object costs its outline, not its area; the whole array at once where the outline crosses most
+    tiles (a random-weight SAM's speckle) or the array is a few tiles."""
+    h, w = mask.shape
+    if h * w <= 16 * TILE * TILE:
+        return op(mask)
+    ny, nx = -(-h // TILE), -(-w // TILE)
+    padded = np.zeros((ny * TILE, nx * TILE), dtype=bool)
+    padded[:h, :w] = mask
+    tiles = padded.reshape(ny, TILE, nx, TILE)
+    k = -(-reach // TILE)  # tiles within reach
+    near = ndimage.maximum_filter(tiles.any(axis=(1, 3)), size=2 * k + 1, mode="constant")
+    full = tiles.all(axis=(1, 3))  # a tile over the array's edge holds padding: never full, computed instead
+    todo = np.argwhere(near & ~full)
+    if len(todo) * (TILE + 2 * reach) ** 2 >= h * w:
+        return op(mask)
+    out: np.ndarray | None = None
+    for i, j in todo:
+        ys, xs = i * TILE, j * TILE
+        ye, xe = min(h, ys + TILE), min(w, xs + TILE)
+        gy, gx = max(0, ys - reach), max(0, xs - reach)
+        part = op(mask[gy : min(h, ye + reach), gx : min(w, xe + reach)])
+        if out is None:
+            out = np.zeros((h, w), dtype=part.dtype)
+        out[ys:ye, xs:xe] = part[ys - gy : ye - gy, xs - gx : xe - gx]
+    if out is None:  # no outline: every tile full or empty
+        out = np.zeros((h, w), dtype=op(mask[:1, :1]).dtype)
+    for i, j in np.argwhere(full):
+        out[i * TILE : (i + 1) * TILE, j * TILE : (j + 1) * TILE] = 1
+    return out
+
+
+def within_reach(mask: np.ndarray, op: Callable[[np.ndarray], np.ndarray], reach: int) -> np.ndarray:
+    """``op(mask)`` for a local ``op`` (see :func:`along_outline`), computed on the mask's box grown by ``reach``
+    only (beyond it ``op`` is 0: a small object in a large photo costs what the object costs), along the outline
+    inside that box."""
+    box = mask_box(mask)
+    if box is None:
+        return op(mask)
+    h, w = mask.shape
+    x0, y0, x1, y1 = max(0, box[0] - reach), max(0, box[1] - reach), min(w, box[2] + reach), min(h, box[3] + reach)
+    if (x1 - x0, y1 - y0) == (w, h):  # the whole array: no copy
+        return along_outline(mask, op, reach)
+    part = along_outline(mask[y0:y1, x0:x1], op, reach)
+    out = np.zeros(mask.shape, dtype=part.dtype)
+    out[y0:y1, x0:x1] = part
+    return out
+
+
+def _dilated(mask: np.ndarray, pixels: int) -> np.ndarray:
+    return ndimage.distance_transform_edt(~mask) <= pixels if mask.any() else mask.copy()
+
+
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """Grow the mask by ``pixels`` (Euclidean disk); 0 returns a copy."""
+    """Grow the mask by ``pixels`` (Euclidean disk); 0 returns a copy. Computed within the mask's reach only
+    (:func:`within_reach`)."""
     if pixels <= 0:
         return mask.copy()
-    return ndimage.distance_transform_edt(~mask) <= pixels if mask.any() else mask.copy()
+    return within_reach(mask, lambda m: _dilated(m, pixels), pixels + 1)
 
 
 def feather(mask: np.ndarray, pixels: int) -> np.ndarray:
