@@ -399,6 +399,8 @@ class BatchRunner:
                                   "instruction": item.instruction, "seed": item.seed}  # fmt: skip
         try:
             source = load_image(item.image)
+            if notes := source.notes(item.image):
+                record["notes"] = notes
             hints = load_hints(source.rgb.size, boxes=item.boxes, points=item.points, hint_mask=item.hint_mask,
                                mask=item.mask)  # fmt: skip
             pipe = self.pipeline(item.options)

@@ -96,6 +96,19 @@ def test_dry_run_writes_masks_and_overlays_only(tmp_path, tiny_env):
     assert not [p for p in out.rglob("*_edited.png")]
 
 
+def test_an_animation_in_a_folder_is_logged_with_its_note(tmp_path, tiny_env):
+    src, out = tmp_path / "in", tmp_path / "out"
+    make_images(src, 1)
+    frames = [Image.new("RGB", (96, 64), c) for c in ((200, 40, 40), (40, 200, 40))]
+    frames[0].save(src / "anim.gif", save_all=True, append_images=frames[1:])
+    r = CliRunner().invoke(main, ["batch", str(src), "-i", "remove the cat", "-o", str(out), "--dry-run", *FAST],
+                           env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    notes = {Path(rec["input"]).name: rec.get("notes") for rec in read_log(out / "refedit-batch.jsonl")}
+    assert notes.pop("anim.gif") == [f"{src / 'anim.gif'} has 2 frames: the first is edited, the output is a still image"]
+    assert set(notes.values()) == {None}
+
+
 def test_manifest_paths_may_not_escape(tmp_path):
     (tmp_path / "m").mkdir()
     manifest = tmp_path / "m" / "x.csv"

@@ -64,6 +64,16 @@ def test_edit_end_to_end(tmp_path, tiny_env):
     assert meta["seed"] == 3 and meta["instruction"] == "replace the cat with a tiger"
 
 
+def test_an_animation_is_edited_as_its_first_frame_with_a_note(tmp_path, tiny_env):
+    frames = [Image.new("RGB", (96, 64), c) for c in ((200, 40, 40), (40, 200, 40))]
+    gif, out = tmp_path / "anim.gif", tmp_path / "out.png"
+    frames[0].save(gif, save_all=True, append_images=frames[1:])
+    r = run(["edit", str(gif), "make the cup blue", "-o", str(out), *FAST_ARGS], env=tiny_env)
+    assert r.exit_code == 0, r.output
+    assert f"refedit: note: {gif} has 2 frames: the first is edited, the output is a still image" in r.stderr
+    assert Image.open(out).size == (96, 64)
+
+
 def _bad(tmp_path: Path, kind: str) -> tuple[list[str], Path]:
     out = tmp_path / "out.png"
     image, instruction = str(CAT), "replace the cat with a tiger"

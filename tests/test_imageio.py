@@ -165,3 +165,17 @@ def test_the_inputs_rgb_colour_profile_is_written_with_its_outputs(tmp_path, fmt
         assert other.icc_profile is None
         out = save_image(other.rgb, tmp_path / f"other_out.{ext}", source=other)
         assert "icc_profile" not in Image.open(out).info
+
+
+def test_what_the_edit_leaves_out_is_noted(tmp_path):
+    """An animation's later frames and a 16-bit image's precision are said (one line each); a plain photo has no
+    notes."""
+    frames = [Image.new("RGB", (20, 10), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    gif = tmp_path / "anim.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:])
+    loaded = load_image(gif)
+    assert loaded.frames == 3 and loaded.rgb.getpixel((0, 0)) == (255, 0, 0)
+    assert loaded.notes("anim.gif") == ["anim.gif has 3 frames: the first is edited, the output is a still image"]
+    deep = load_image(_save(Image.new("I;16", (20, 10), 40000), tmp_path / "deep.png"))
+    assert len(deep.notes("deep.png")) == 1 and "8 bits" in deep.notes("deep.png")[0]
+    assert load_image(_save(Image.new("RGB", (20, 10)), tmp_path / "plain.png")).notes("plain.png") == []

@@ -16,10 +16,14 @@ def is_std(path: Path | str | None) -> bool:
 
 
 def read_image(image: Path) -> Any:
-    """Load IMAGE, or the bytes piped on stdin when IMAGE is ``-``."""
+    """Load IMAGE, or the bytes piped on stdin when IMAGE is ``-``; what the edit leaves out of it (an animation's
+    later frames, 16-bit precision) is said on stderr."""
     from refedit.pipeline.imageio import load_image, load_image_bytes
 
-    return load_image_bytes(sys.stdin.buffer.read()) if is_std(image) else load_image(image)
+    loaded = load_image_bytes(sys.stdin.buffer.read()) if is_std(image) else load_image(image)
+    for note in loaded.notes("the image on stdin" if is_std(image) else image):
+        print(f"refedit: note: {note}", file=sys.stderr)
+    return loaded
 
 
 def read_instruction(instruction: str | None) -> str | None:

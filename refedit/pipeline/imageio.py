@@ -47,6 +47,17 @@ class LoadedImage:
     path: Path | None
     format: str | None
     mode: str
+    frames: int = 1
+
+    def notes(self, label: object) -> list[str]:
+        """What the edit leaves out of this input, one line each (the CLI prints them): the frames after the first
+        of an animation, the precision of a 16-bit or float image."""
+        out = []
+        if self.frames > 1:
+            out.append(f"{label} has {self.frames} frames: the first is edited, the output is a still image")
+        if self.mode.startswith("I") or self.mode == "F":
+            out.append(f"{label} is a {self.mode} image: refedit works in 8 bits a channel, and so does the output")
+        return out
 
     @property
     def icc_profile(self) -> bytes | None:
@@ -143,7 +154,8 @@ def load_image_bytes(data: bytes, *, what: str = "image", label: str = "<stdin>"
     if not data:
         raise BadInput(f"{what} {label} is empty (0 bytes)")
     loaded = _decode(io.BytesIO(data), label, what)
-    return LoadedImage(rgb=loaded.rgb, alpha=loaded.alpha, path=None, format=loaded.format, mode=loaded.mode)
+    return LoadedImage(rgb=loaded.rgb, alpha=loaded.alpha, path=None, format=loaded.format, mode=loaded.mode,
+                       frames=loaded.frames)
 
 
 def _decode(source: Path | io.BytesIO, label: object, what: str) -> LoadedImage:
@@ -163,7 +175,7 @@ def _decode(source: Path | io.BytesIO, label: object, what: str) -> LoadedImage:
                             "(set REFEDIT_MAX_PIXELS to raise it)"
                         )
                     img.load()
-                    mode = img.mode
+                    mode, frames = img.mode, int(getattr(img, "n_frames", 1))
                     img = ImageOps.exif_transpose(img)
             finally:
                 Image.MAX_IMAGE_PIXELS = old
@@ -174,7 +186,8 @@ def _decode(source: Path | io.BytesIO, label: object, what: str) -> LoadedImage:
     except (OSError, SyntaxError, ValueError) as err:
         raise BadInput(f"{what} {path} is corrupt or truncated ({err})") from None
     rgb, alpha = _split_alpha(img)
-    return LoadedImage(rgb=rgb, alpha=alpha, path=source if isinstance(source, Path) else None, format=fmt, mode=mode)
+    return LoadedImage(rgb=rgb, alpha=alpha, path=source if isinstance(source, Path) else None, format=fmt, mode=mode,
+                       frames=frames)
 
 
 #: the formats an edited photo is written in: those that hold an RGB image at any size (not ICO, at most 256
