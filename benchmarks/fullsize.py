@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import sys
 import time
 from collections import OrderedDict, defaultdict
@@ -279,6 +280,12 @@ def report(args: argparse.Namespace, info: dict[str, Any], cold: dict, warm: lis
                  if pure else f"| **end to end** (`Pipeline.run`) | {total_cold:.3f} | {mn(e2e):.3f} | - | - | {peak:.0f} |")  # fmt: skip
     lines.append("")
     lines.append(f"warm end-to-end runs (s): {', '.join(f'{x:.3f}' for x in e2e)}")
+    for stage in ("segment", "edit") if pure else ():  # each round's run against the replay right after it
+        paired = [r[stage][0] / q for r, q in zip(warm, (sum(p.get(t, 0.0) for t in tags_by_stage.get(stage, []))
+                                                         for p in pure), strict=True) if q > 0]  # fmt: skip
+        if paired:
+            lines.append(f"{stage} / its replay, round by round: {', '.join(f'{x:.2f}' for x in paired)} (median "
+                         f"{statistics.median(paired):.2f}; the table's ratio is the fastest run over the fastest replay)")  # fmt: skip
     return "\n".join(lines)
 
 
