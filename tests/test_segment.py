@@ -121,6 +121,32 @@ def test_sam_mask_upscaling_equals_the_processors(low, pad, size, n):
     assert got.dtype == torch.bool and torch.equal(got, want[0][:, 0])
 
 
+@pytest.mark.parametrize("n", [5, 17, 40])
+def test_mask_upsampling_a_few_planes_at_a_time_gives_the_same_masks(n, monkeypatch):
+    """A large photo's many candidate masks are upsampled a few at a time (PLANES_BYTES of float planes): SAM's,
+    SAM 2's and SAM 3's masks are those of the whole batch at once (and SAM's still transformers')."""
+    import torch
+    from transformers.models.sam.image_processing_pil_sam import SamImageProcessorPil
+
+    from refedit.pipeline.segment import pixels
+    from refedit.pipeline.segment.sam import upscale_masks
+    from refedit.pipeline.segment.sam3 import full_masks
+
+    size, reshaped = (300, 400), (768, 1024)
+    logits = torch.randn(n, 256, 256, generator=torch.Generator().manual_seed(n)) * 3
+    whole = upscale_masks(logits, (1024, 1024), reshaped, size)
+    probs = logits.sigmoid()
+    whole3 = full_masks(probs, (size[1], size[0]), 0.5)
+    resized = pixels.above(logits, lambda p: pixels.resize_planes(p, size), size, 0.0)
+    monkeypatch.setattr(pixels, "PLANES_BYTES", 3 * 4 * size[0] * size[1])  # 3 planes at a time
+    chunked = upscale_masks(logits, (1024, 1024), reshaped, size)
+    want = SamImageProcessorPil().post_process_masks([logits[:, None]], [size], [reshaped],
+                                                     pad_size={"height": 1024, "width": 1024})[0][:, 0]  # fmt: skip
+    assert torch.equal(chunked, whole) and torch.equal(chunked, want)
+    assert all((a == b).all() for a, b in zip(full_masks(probs, (size[1], size[0]), 0.5), whole3, strict=True))
+    assert torch.equal(pixels.above(logits, lambda p: pixels.resize_planes(p, size), size, 0.0), resized)
+
+
 @pytest.mark.parametrize("item,needle", [
     ({"box": [1, 1, 50, 50], "score": float("nan")}, "not a probability"),
     ({"box": [1, 1, 50, 50], "score": 5}, "not a probability"),

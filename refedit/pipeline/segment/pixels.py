@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -218,6 +218,24 @@ def resize_planes(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if x.shape[0] < FEW_PLANES:
         return F.interpolate(x[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
     return F.interpolate(x[None], size=size, mode="bilinear", align_corners=False)[0]
+
+
+#: the float planes a mask upsampling holds at once, in bytes: a 12 MP photo's 30 candidate masks were 1.4 GB of
+#: float32 at once (on the GPU too), for 360 MB of boolean masks
+PLANES_BYTES = 256 << 20
+
+
+def above(x: torch.Tensor, upsample: Callable[[torch.Tensor], torch.Tensor], size: tuple[int, int],
+          threshold: float) -> torch.Tensor:  # fmt: skip
+    """``upsample(x) > threshold`` for (k, h, w) planes that ``upsample`` brings to ``size`` (H, W), a few planes at
+    a time so that at most :data:`PLANES_BYTES` of float planes exist at once; (k, H, W) bool."""
+    per = max(1, PLANES_BYTES // (4 * size[0] * size[1]))
+    if x.shape[0] <= per:
+        return upsample(x) > threshold
+    out = torch.empty((x.shape[0], *size), dtype=torch.bool, device=x.device)
+    for i in range(0, x.shape[0], per):
+        out[i : i + per] = upsample(x[i : i + per]) > threshold
+    return out
 
 
 def with_text(processor: Any, pixels: dict[str, torch.Tensor] | None, images: Any, device: torch.device | str,

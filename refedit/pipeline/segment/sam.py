@@ -13,7 +13,7 @@ from PIL import Image
 
 from refedit.pipeline.imagekeys import ImageKey, image_key
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.segment.pixels import FEW_PLANES, sam_inputs
+from refedit.pipeline.segment.pixels import FEW_PLANES, above, sam_inputs
 
 
 #: below this many masks :func:`upscale_masks` puts them on the batch axis (see :data:`~.pixels.FEW_PLANES`)
@@ -34,12 +34,17 @@ def upscale_masks(low: torch.Tensor, padded: tuple[int, int], reshaped: tuple[in
     lh, lw = low.shape[-2:]
     sy, sx = ph / lh, pw / lw
     ky, kx = min(lh, math.ceil(rh / sy) + 1), min(lw, math.ceil(rw / sx) + 1)
-    # masks along the batch axis for a few (PyTorch's CPU kernel is 2-3x faster so for 1-8 masks), as channels for
-    # many (then faster); the same formula per pixel either way (the kernels' rounding may differ by an ulp)
-    x = low[:, None, :ky, :kx] if low.shape[0] < FEW_MASKS else low[None, :, :ky, :kx]
-    up = F.interpolate(x, scale_factor=(sy, sx), mode="bilinear", align_corners=False)
-    full = F.interpolate(up[..., :rh, :rw], original, mode="bilinear", align_corners=False)
-    return (full[:, 0] if low.shape[0] < FEW_MASKS else full[0]) > 0
+
+    def upsample(planes: torch.Tensor) -> torch.Tensor:
+        # masks along the batch axis for a few (PyTorch's CPU kernel is 2-3x faster so for 1-8 masks), as channels
+        # for many (then faster); the same formula per pixel either way (the kernels' rounding may differ by an ulp)
+        few = planes.shape[0] < FEW_MASKS
+        x = planes[:, None, :ky, :kx] if few else planes[None, :, :ky, :kx]
+        up = F.interpolate(x, scale_factor=(sy, sx), mode="bilinear", align_corners=False)
+        full = F.interpolate(up[..., :rh, :rw], original, mode="bilinear", align_corners=False)
+        return full[:, 0] if few else full[0]
+
+    return above(low, upsample, original, 0.0)  # a few masks at a time on a large photo
 
 
 class Sam:
