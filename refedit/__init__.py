@@ -9,6 +9,7 @@ Importing refedit is light: torch and the models load only when a stage first ne
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from refedit import errors  # noqa: F401  (refedit.errors.Ambiguous etc. after a plain "import refedit"; no torch)
@@ -95,6 +96,9 @@ def _store_for(settings: Any) -> Any:
 
 
 def release() -> None:
-    """Free the models :func:`edit` keeps loaded between calls."""
+    """Free the models :func:`edit` keeps loaded between calls, and the prompts' tokens kept beside them (which
+    hold their tokenizers)."""
     global _last_store
     _last_store = None
+    if "refedit.pipeline.segment.tokens" in sys.modules:  # loaded with the segmenters: nothing to free otherwise
+        sys.modules["refedit.pipeline.segment.tokens"].forget()

@@ -141,5 +141,8 @@ def test_python_api_keeps_the_models_loaded_between_calls(tiny_env, monkeypatch)
     assert len(made) == 1 and np.array_equal(np.asarray(a.image), np.asarray(b.image))
     refedit.edit(EXAMPLES / "cat.jpg", "replace the cat with a tiger", seed=1, dtype="float32", device="cpu", **FAST)
     assert len(made) == 2  # other settings: another store (the first one dropped)
+    from refedit.pipeline.segment import tokens
+
+    assert tokens._made  # the prompts' tokens, kept for the next photo
     refedit.release()
-    assert refedit._last_store is None
+    assert refedit._last_store is None and not tokens._made
