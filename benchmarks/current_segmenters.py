@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 from collections import OrderedDict
@@ -221,7 +222,8 @@ def measure(path: Path_, image: Image.Image, instruction: str, rounds: int, dete
     return {"label": path.label, "candidates": len(result.candidates), "calls": counts, "same": same,
             "per_model": {n: min(p[n] for p in per_model) for n in counts} if per_model else {}, "seg_cpu": min(seg_cpu),
             "rep_cpu": min(rep_cpu, default=None), "seg_wall": min(seg_wall), "rep_wall": min(rep_wall, default=None),
-            "inside_cpu": None if cuda else inside[best], "seg_cpu_best": seg_cpu[best]}  # fmt: skip
+            "inside_cpu": None if cuda else inside[best], "seg_cpu_best": seg_cpu[best],
+            "paired_wall": [a / b for a, b in zip(seg_wall, rep_wall, strict=False) if b > 0]}  # fmt: skip
 
 
 def build_fullsize_paths(root: Path, only: tuple[str, ...], device: str = "cpu", dtype: str = "float32") -> list[Path_]:
@@ -288,6 +290,11 @@ def report(results: list[dict[str, Any]], header: str) -> str:
             rep = (f"{r['rep_cpu'] * 1e3:.1f} | {r['seg_cpu'] * 1e3:.1f} | {r['seg_cpu'] / r['rep_cpu']:.2f} | "
                    f"{r['rep_wall'] * 1e3:.1f} | {r['seg_wall'] * 1e3:.1f} | {r['seg_wall'] / r['rep_wall']:.2f}")
         lines.append(f"| {r['label']} | {r['candidates']} | {calls} | {rep} | {inrun} |")
+    paired = [r for r in results if r.get("paired_wall")]
+    if paired:  # each round's segment() over the replay right after it: read beside the fastest-over-fastest ratio
+        lines += ["", "Round by round (wall, each segment() over the replay right after it): " + "; ".join(
+            f"{r['label']} median {statistics.median(r['paired_wall']):.2f} ({min(r['paired_wall']):.2f}-"
+            f"{max(r['paired_wall']):.2f})" for r in paired)]  # fmt: skip
     lines += ["", "Replayed alone, ms per model (min over rounds; CPU time, on a GPU the device's time between CUDA events):", ""]
     for r in results:
         lines.append(f"- {r['label']}: " + ", ".join(f"{n} {ms * 1e3:.1f}" for n, ms in r["per_model"].items()))

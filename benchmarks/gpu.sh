@@ -9,7 +9,8 @@
 #   2b. the default chain with --offload model (peak VRAM of that memory plan),
 #   3. the default chain with --compile (torch.compile takes ~2 min the first time; with CUDA graphs),
 #   4. --offload sequential (least VRAM, slowest; T=10) and 5. the Ref-Diff chain.
-# GPU_SH_ONLY="default compile" runs a subset ('profile': the post-processing and segment() profiles alone) (sweeps is not in the default set: GPU_SH_ONLY=sweeps) (a second try within the same 15 minutes of device time).
+# GPU_SH_ONLY="default compile" runs a subset ('profile': the post-processing and segment() profiles alone; 'segment-ratio':
+# issue 12's segment goal in 30 rounds without the edit stage) (sweeps is not in the default set: GPU_SH_ONLY=sweeps) (a second try within the same 15 minutes of device time).
 # Issue 13's current models at their published sizes are not in the default set either: GPU_SH_ONLY=current (~6 min),
 # nor are the segmenter paths at published size: GPU_SH_ONLY=segmenters (~3 min).
 # Each writes a Markdown table to $OUT (or ./gpu-results) as it finishes, so a run cut short keeps what it did.
@@ -98,6 +99,16 @@ build_fullsize('$MODELS', device='cuda', dtype=torch.float16, roles=('sd',))" >/
   echo "=== sweeps, CUDA graphs"
   timeout 120 "$PY" benchmarks/sweeps.py --device cuda --dtype float16 --sd "$MODELS/sd15-float16" --resolution 512 \
     --rounds 2 --cuda-graphs on | tee "$OUT/sweeps-graphs.md"
+fi
+# issue 12's segment goal, many rounds cheaply (not in the default set: GPU_SH_ONLY=segment-ratio, ~1 min): the default
+# chain's segmenter (GroundingDINO-B + SAM-H + CLIP B/16, fp16, 512x512, 3 detections, an attribute for CLIP) without
+# the edit stage, 30 interleaved rounds of segment() and the replay of its model calls (wall), the fastest-over-fastest
+# ratio and the round-by-round median
+if want segment-ratio; then
+  echo "=== segment ratio"
+  timeout 240 "$PY" benchmarks/current_segmenters.py --fullsize "$MODELS" --device cuda --dtype float16 --size 512x512 \
+    --only baseline --rounds "${GPU_SH_ROUNDS:-30}" --instruction "replace the left black cat with a tiger" --no-check \
+    --md "$OUT/segment-ratio.md" 2> >(grep -v -E "Writing model shards|torchvision" >&2) | tail -8
 fi
 # issue 13: every segmenter path at its published sizes (random weights, fp16; not in the default set:
 # GPU_SH_ONLY=segmenters, ~3 min: ~6.5 GB of models built on the GPU and saved once, then per path a warm run, a
