@@ -179,3 +179,20 @@ def test_what_the_edit_leaves_out_is_noted(tmp_path):
     deep = load_image(_save(Image.new("I;16", (20, 10), 40000), tmp_path / "deep.png"))
     assert len(deep.notes("deep.png")) == 1 and "8 bits" in deep.notes("deep.png")[0]
     assert load_image(_save(Image.new("RGB", (20, 10)), tmp_path / "plain.png")).notes("plain.png") == []
+
+
+def test_png_is_written_at_refedit_s_zlib_level_losslessly(tmp_path, monkeypatch):
+    from refedit.pipeline import imageio
+
+    seen = {}
+    original = Image.Image.save
+
+    def save(self, fp, format=None, **params):  # noqa: A002 - PIL's own name
+        seen.update(params)
+        return original(self, fp, format=format, **params)
+
+    monkeypatch.setattr(Image.Image, "save", save)
+    pixels = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    out = save_image(Image.fromarray(pixels), tmp_path / "out.png")
+    assert seen["compress_level"] == imageio.PNG_COMPRESS_LEVEL == 4
+    assert np.array_equal(np.asarray(Image.open(out)), pixels)
