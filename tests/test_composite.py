@@ -62,3 +62,29 @@ def test_a_large_object_is_computed_along_its_outline_only(monkeypatch: pytest.M
     assert box is not None
     composite.blend_alpha(mask, dilate_px=4, feather_px=8)
     assert 0 < sum(seen) < (box[2] - box[0]) * (box[3] - box[1]) / 3
+
+
+def test_the_metrics_compare_within_the_crop_and_count_the_whole_photo() -> None:
+    """PSNR outside the alpha and outside the mask, compared within the paste-back's crop only (nothing differs
+    outside it), equal to comparing the whole photo; and the PSNR with ``within`` equals the one without whenever the
+    arrays agree outside it."""
+    from PIL import Image
+
+    from refedit.core.geometry import CropPlan
+    from refedit.core.quality import psnr
+    from refedit.pipeline.imagekeys import same_images
+
+    rng = np.random.default_rng(3)
+    source = Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8))
+    mask = ellipse(300, 400, 150, 220, 40, 60)
+    alpha = composite.blend_alpha(mask, dilate_px=4, feather_px=8)
+    crop = CropPlan((120, 60, 330, 250))
+    edited = Image.fromarray(rng.integers(0, 255, (190, 210, 3), dtype=np.uint8))
+    with same_images():
+        out = composite.paste_back(source, edited, crop, alpha)
+        src = np.asarray(source)
+        got = composite.outside_metrics(src, out, crop, alpha, mask)
+    assert got == {"outside_psnr": psnr(src, out, where=alpha == 0), "outside_mask_psnr": psnr(src, out, where=~mask)}
+    assert got["outside_psnr"] == float("inf") and 0 < got["outside_mask_psnr"] < float("inf")
+    within = (slice(60, 250), slice(120, 330))
+    assert psnr(src, out, within=within) == psnr(src, out)

@@ -13,9 +13,8 @@ from PIL import Image
 from refedit.pipeline.adapters import parse_loras
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
 from refedit.core import ddim
-from refedit.pipeline.edit.composite import blend_alpha, paste_back
+from refedit.pipeline.edit.composite import blend_alpha, outside_metrics, paste_back
 from refedit.core.geometry import CropPlan, plan_crop
-from refedit.core.quality import psnr
 from refedit.pipeline.edit.options import EditorOptions
 from refedit.pipeline.imagekeys import image_array
 from refedit.pipeline.sd import StableDiffusion
@@ -63,11 +62,8 @@ def finish(
 ) -> EditResult:
     """Paste the edited crop back at full resolution and record metrics and the parameters used."""
     out = paste_back(image, edited_work, region.crop, region.alpha)
-    edited, src, mask = Image.fromarray(out, mode="RGB"), image_array(image), segmentation.mask
-    metrics = {
-        "outside_psnr": psnr(src, out, where=region.alpha == 0),
-        "outside_mask_psnr": psnr(src, out, where=~mask),
-    }
+    edited = Image.fromarray(out, mode="RGB")
+    metrics = outside_metrics(image_array(image), out, region.crop, region.alpha, segmentation.mask)
     parameters = {
         "editor": editor,
         "model": sd.model_id,

@@ -9,6 +9,7 @@ from PIL import Image
 
 from refedit.core.geometry import CropPlan
 from refedit.core.masks import dilate, feather, mask_box, within_reach
+from refedit.core.quality import psnr
 from refedit.pipeline.imagekeys import image_array
 
 
@@ -48,3 +49,12 @@ def paste_back(source: Image.Image, edited_crop: Image.Image, crop: CropPlan, al
     return out
 
 
+def outside_metrics(source: np.ndarray, out: np.ndarray, crop: CropPlan, alpha: np.ndarray,
+                    mask: np.ndarray) -> dict[str, float]:  # fmt: skip
+    """PSNR of the pasted-back result against the input outside the paste-back ``alpha`` (``inf``: untouched, as
+    :func:`paste_back` guarantees) and outside the ``mask``; the pixels compared within the ``crop`` only, outside
+    which :func:`paste_back` changes nothing."""
+    x0, y0, x1, y1 = crop.box
+    within = (slice(y0, y1), slice(x0, x1))
+    return {"outside_psnr": psnr(source, out, where=alpha == 0, within=within),
+            "outside_mask_psnr": psnr(source, out, where=~mask, within=within)}  # fmt: skip

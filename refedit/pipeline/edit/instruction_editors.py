@@ -33,10 +33,9 @@ from PIL import Image
 
 from refedit.core.geometry import CropPlan
 from refedit.core.masks import mask_box
-from refedit.core.quality import psnr
 from refedit.errors import ModelUnavailable, RefEditWarning
 from refedit.pipeline.artifacts import EditPlan, EditResult, Segmentation
-from refedit.pipeline.edit.composite import blend_alpha, paste_back
+from refedit.pipeline.edit.composite import blend_alpha, outside_metrics, paste_back
 from refedit.pipeline.edit.instruction import crop_instruction
 from refedit.pipeline.edit.options import InstructionEditOptions
 from refedit.pipeline.imagekeys import image_array
@@ -244,9 +243,8 @@ class InstructionEditor:
             edited_work = self.call(pipe, prep, seed).convert("RGB")
         self.calls += 1
         out = paste_back(image, edited_work, CropPlan(prep.crop), prep.alpha)
-        edited, src = Image.fromarray(out, mode="RGB"), image_array(image)
-        metrics = {"outside_psnr": psnr(src, out, where=prep.alpha == 0),
-                   "outside_mask_psnr": psnr(src, out, where=~segmentation.mask)}  # fmt: skip
+        edited = Image.fromarray(out, mode="RGB")
+        metrics = outside_metrics(image_array(image), out, CropPlan(prep.crop), prep.alpha, segmentation.mask)
         parameters = {
             "editor": self.name, "model": self.model_id, "pipeline": type(pipe).__name__, **asdict(self.options),
             "mask_mode": str(prep.mode), "seed": seed, "crop": list(prep.crop), "working_size": list(prep.size),
