@@ -7,25 +7,16 @@ import math
 import numpy as np
 
 
-def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None,
-         within: tuple[slice, slice] | None = None) -> float:  # fmt: skip
+def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None) -> float:
     """Peak signal-to-noise ratio in dB of two uint8 arrays, over the boolean ``where`` (HxW, for HxW or
-    HxWxC arrays) if given (``inf`` when identical or empty). Only differing values are converted to float.
-
-    ``within``: the (rows, columns) outside which ``a`` and ``b`` are known to be equal (a paste-back's crop): the
-    values are compared there only, the mean still taken over all of ``where`` (a 12 MP photo's two comparisons
-    were ~90 ms of CPU for a crop's worth of pixels that can differ)."""
+    HxWxC arrays) if given (``inf`` when identical or empty). Only differing values are converted to float."""
     if where is not None:
         count = int(np.count_nonzero(where)) * (a.size // where.size)
-        if within is not None:
-            a, b, where = a[within], b[within], where[within]
         ne = a != b
         changed = where & (ne if ne.ndim == where.ndim else _any_last(ne))
         a, b = a[changed], b[changed]
     else:
         count = a.size
-        if within is not None:
-            a, b = a[within], b[within]
     if count == 0:
         return float("inf")
     differ = a != b

@@ -63,7 +63,7 @@ def finish(
     """Paste the edited crop back at full resolution and record metrics and the parameters used."""
     out = paste_back(image, edited_work, region.crop, region.alpha)
     edited = Image.fromarray(out, mode="RGB")
-    metrics = outside_metrics(image_array(image), out, region.crop, region.alpha, segmentation.mask)
+    metrics = outside_metrics(image_array(image), out, region.alpha, segmentation.mask)
     parameters = {
         "editor": editor,
         "model": sd.model_id,

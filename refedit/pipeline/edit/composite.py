@@ -49,12 +49,8 @@ def paste_back(source: Image.Image, edited_crop: Image.Image, crop: CropPlan, al
     return out
 
 
-def outside_metrics(source: np.ndarray, out: np.ndarray, crop: CropPlan, alpha: np.ndarray,
-                    mask: np.ndarray) -> dict[str, float]:  # fmt: skip
+def outside_metrics(source: np.ndarray, out: np.ndarray, alpha: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """PSNR of the pasted-back result against the input outside the paste-back ``alpha`` (``inf``: untouched, as
-    :func:`paste_back` guarantees) and outside the ``mask``; the pixels compared within the ``crop`` only, outside
-    which :func:`paste_back` changes nothing."""
-    x0, y0, x1, y1 = crop.box
-    within = (slice(y0, y1), slice(x0, x1))
-    return {"outside_psnr": psnr(source, out, where=alpha == 0, within=within),
-            "outside_mask_psnr": psnr(source, out, where=~mask, within=within)}  # fmt: skip
+    :func:`paste_back` promises) and outside the ``mask``, over the whole photo: a check of the promise, so it does
+    not assume it (restricting the comparison to the crop would save ~90 ms on a 12 MP photo and check nothing)."""
+    return {"outside_psnr": psnr(source, out, where=alpha == 0), "outside_mask_psnr": psnr(source, out, where=~mask)}

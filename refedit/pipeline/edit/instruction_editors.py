@@ -244,7 +244,7 @@ class InstructionEditor:
         self.calls += 1
         out = paste_back(image, edited_work, CropPlan(prep.crop), prep.alpha)
         edited = Image.fromarray(out, mode="RGB")
-        metrics = outside_metrics(image_array(image), out, CropPlan(prep.crop), prep.alpha, segmentation.mask)
+        metrics = outside_metrics(image_array(image), out, prep.alpha, segmentation.mask)
         parameters = {
             "editor": self.name, "model": self.model_id, "pipeline": type(pipe).__name__, **asdict(self.options),
             "mask_mode": str(prep.mode), "seed": seed, "crop": list(prep.crop), "working_size": list(prep.size),
