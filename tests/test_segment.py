@@ -137,14 +137,14 @@ def test_mask_upsampling_a_few_planes_at_a_time_gives_the_same_masks(n, monkeypa
     whole = upscale_masks(logits, (1024, 1024), reshaped, size)
     probs = logits.sigmoid()
     whole3 = full_masks(probs, (size[1], size[0]), 0.5)
-    resized = pixels.above(logits, lambda p: pixels.resize_planes(p, size), size, 0.0)
+    resized = pixels.above(logits, size, 0.0)
     monkeypatch.setattr(pixels, "PLANES_BYTES", 3 * 4 * size[0] * size[1])  # 3 planes at a time
     chunked = upscale_masks(logits, (1024, 1024), reshaped, size)
     want = SamImageProcessorPil().post_process_masks([logits[:, None]], [size], [reshaped],
                                                      pad_size={"height": 1024, "width": 1024})[0][:, 0]  # fmt: skip
     assert torch.equal(chunked, whole) and torch.equal(chunked, want)
     assert all((a == b).all() for a, b in zip(full_masks(probs, (size[1], size[0]), 0.5), whole3, strict=True))
-    assert torch.equal(pixels.above(logits, lambda p: pixels.resize_planes(p, size), size, 0.0), resized)
+    assert torch.equal(pixels.above(logits, size, 0.0), resized)
 
 
 @pytest.mark.parametrize("item,needle", [

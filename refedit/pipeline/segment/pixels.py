@@ -225,10 +225,12 @@ def resize_planes(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 PLANES_BYTES = 256 << 20
 
 
-def above(x: torch.Tensor, upsample: Callable[[torch.Tensor], torch.Tensor], size: tuple[int, int],
-          threshold: float) -> torch.Tensor:  # fmt: skip
-    """``upsample(x) > threshold`` for (k, h, w) planes that ``upsample`` brings to ``size`` (H, W), a few planes at
-    a time so that at most :data:`PLANES_BYTES` of float planes exist at once; (k, H, W) bool."""
+def above(x: torch.Tensor, size: tuple[int, int], threshold: float,
+          upsample: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
+    """``upsample(x) > threshold`` for (k, h, w) planes that ``upsample`` (default :func:`resize_planes`) brings to
+    ``size`` (H, W), a few planes at a time so that at most :data:`PLANES_BYTES` of float planes exist at once;
+    (k, H, W) bool."""
+    upsample = upsample or (lambda planes: resize_planes(planes, size))
     per = max(1, PLANES_BYTES // (4 * size[0] * size[1]))
     if x.shape[0] <= per:
         return upsample(x) > threshold

@@ -44,7 +44,7 @@ def upscale_masks(low: torch.Tensor, padded: tuple[int, int], reshaped: tuple[in
         full = F.interpolate(up[..., :rh, :rw], original, mode="bilinear", align_corners=False)
         return full[:, 0] if few else full[0]
 
-    return above(low, upsample, original, 0.0)  # a few masks at a time on a large photo
+    return above(low, original, 0.0, upsample)  # a few masks at a time on a large photo
 
 
 class Sam:

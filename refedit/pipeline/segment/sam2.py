@@ -17,7 +17,7 @@ from PIL import Image
 
 from refedit.pipeline.imagekeys import ImageKey, image_key
 from refedit.pipeline.models import SAM_CLASSES, ModelStore
-from refedit.pipeline.segment.pixels import above, resize_planes
+from refedit.pipeline.segment.pixels import above
 from refedit.pipeline.segment.sam3 import Preprocessing, preprocess
 
 #: Sam2ImageProcessor's defaults (ImageNet mean and std, 1024 x 1024)
@@ -92,7 +92,7 @@ class Sam2:
                           input_labels=torch.ones(1, 1, len(points), dtype=torch.long, device=dev))  # fmt: skip
         out = model(image_embeddings=self._embeddings, multimask_output=False, **prompt)
         low = out.pred_masks[0, :, 0].float()
-        full = above(low, lambda planes: resize_planes(planes, (h, w)), (h, w), 0.0)  # a few at a time on a large photo
+        full = above(low, (h, w), 0.0)  # a few planes at a time on a large photo
         return list(full.cpu().numpy())
 
     def masks(self, image: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[np.ndarray]:

@@ -29,7 +29,7 @@ from refedit.core.geometry import box_iou
 from refedit.pipeline.artifacts import Box, Candidate
 from refedit.pipeline.imagekeys import ImageKey, image_key
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.segment.pixels import above, normalized, resize_planes, resize_uint8, uint8_image
+from refedit.pipeline.segment.pixels import above, normalized, resize_uint8, uint8_image
 from refedit.pipeline.segment.tokens import text_inputs
 
 #: Sam3ImageProcessor's defaults, used where the checkpoint's processor config says nothing
@@ -93,7 +93,7 @@ def full_masks(probs: torch.Tensor, size: tuple[int, int], threshold: float) -> 
     if not len(probs):
         return []
     w, h = size
-    return list(above(probs, lambda planes: resize_planes(planes, (h, w)), (h, w), threshold).cpu().numpy())
+    return list(above(probs, (h, w), threshold).cpu().numpy())
 
 
 class Sam3Backend:
