@@ -764,6 +764,39 @@ def test_two_edits_or_an_exception_are_refused_with_what_to_do(instruction, says
         parser.parse(instruction=instruction)
 
 
+@pytest.mark.parametrize("instruction,says", [
+    ("remove the cat and the dog", r"names two objects \(the cat; the dog\).*'remove the cat', then 'remove the dog'"),
+    ("make the left cup and the right cup red", r"'make the left cup red', then 'make the right cup red'"),
+    ("remove the left cup and right cup", "names two objects"),
+    ("remove both the cup and the plate", "names two objects"),
+    ("get rid of the bins and the builder's van out front", "names two objects"),
+    ("replace the cat with a dog and the dog with a cat", r"two edits.*'replace the cat with a dog', then 'replace the dog with a cat'"),
+    ("change the car to red, and the bike to blue", "two edits"),
+    ("swap the cat and the dog", "swaps two objects"),
+    ("Remove the cup. Then make the plate blue.", r"two edits.*'remove the cup', then 'make the plate blue'"),
+    ("remove the cup! make the saucer white too", "two edits"),
+])  # fmt: skip
+def test_two_objects_or_a_second_edit_are_refused_not_half_done(instruction, says):
+    """A target that names two objects, a second object's replacement after "and", and a second command in a later
+    sentence were each parsed as one edit of one object (the other one silently dropped): refused, with the two
+    edits to give one at a time."""
+    with pytest.raises(UnclearInstruction, match=says):
+        parser.parse(instruction=instruction)
+
+
+@pytest.mark.parametrize("instruction,head", [
+    ("remove the black and white cat", "cat"),  # two looks of one object
+    ("remove the vase between the car and the table", "vase"),  # the "and" joins a relation's objects
+    ("remove the man with the hat and the scarf", "man"),
+    ("remove the cup. make it blue", "cup"),  # a later sentence on the same object
+    ("remove the cup. make sure the table looks natural", "cup"),
+    ("there are three cups. remove the left one", "cup"),
+    ("Remove the dog. Thanks!", "dog"),
+])  # fmt: skip
+def test_one_object_with_and_or_later_sentences_still_parses(instruction, head):
+    assert parser.parse(instruction=instruction).target.head == head
+
+
 @pytest.mark.parametrize("instruction,action,head,spatial,replacement", [
     ("Long story short, we broke up. He's the guy on the far left. Erase him please, thank you!", "remove", "guy", "left", None),
     ("I'm making a birthday card for my niece. She's the girl in the purple dress. Put a unicorn next to her!", "add", "girl",

@@ -517,11 +517,27 @@ _ASKED_LOOK = re.compile(r"^(?:can|could|should|might|would|may) (?:the|this|tha
                          r"(?:be|become|look) [a-z]")
 
 
+#: a later sentence that asks for care, not another edit ("make sure the shadow goes too", "make it look natural")
+_CARE = re.compile(r"^(?:make sure|make certain|keep|leave|don't|do not|try|just|only)\b|\blook (?:natural|real|realistic|seamless|"
+                   r"believable|the same)\b")
+
+
+def _another_command(sentence: str) -> bool:
+    """True when a sentence after the command asks for an edit of its own: "remove the cup. then make the plate blue"
+    (not "make it blue", "thanks!", "make sure it looks natural")."""
+    asked = _THEN.sub("", _CLAUSES.split(sentence)[-1])
+    return " " in asked and _is_command(asked) and not _REFERS_BACK.search(asked) and not _CARE.search(asked)
+
+
+_THEN = re.compile(r"^(?:and |also |then |and then |after that |next |plus )+")
+
+
 def _message(text: str) -> str:
     """A message of several sentences as the one that asks for the edit, with the sentences before it kept for
     what "it" or "the one" refers to and those after it ("thanks in advance!", "will tip $5", "it's too dark")
     dropped: "the photo shows three kids on a bench. give the one in the middle a red cap" -> "give the kid in the
     middle a red cap"; one sentence is :func:`_resolve_reference`'s."""
+    message = text
     text = _RUN_ON.sub(r"\g<s>. ", _TAG.sub("", text))  # "my shoes are so dirty make them white again"
     sentences = [_TRAILING_PLEASE.sub("", s) for s in _SENTENCES.split(text) if s]  # "erase him please, thank you"
     if len(sentences) > 1:
@@ -539,6 +555,9 @@ def _message(text: str) -> str:
                     text = f"{asked}, {one}"  # "could you swap the teddy for a fox? the brown one"
                 else:
                     text = ", ".join(sentences[: k + 1]) if refers else sentence
+                if second := next((s for s in sentences[k + 1 :] if _another_command(s)), None):
+                    raise UnclearInstruction(f"{message!r} asks for two edits; give one at a time ('{asked}', then "
+                                             f"'{_THEN.sub('', _CLAUSES.split(second)[-1])}')")
                 break
     return _resolve_reference(_POLITE.sub("", text))
 
@@ -1516,6 +1535,12 @@ _MOTION = re.compile(r"\b(?:animate|animated|animation|gifs?|cinemagraph|move li
 _VIEWPOINT = re.compile(r"\b(?:taken|shot|seen|viewed|photographed) from (?:above|below|the side|behind|the air|a (?:different|"
                         r"higher|lower) (?:angle|height|side)|another angle)\b|\b(?:change|different|another|new) (?:the )?(?:camera "
                         r")?(?:angle|perspective|viewpoint|point of view|vantage point)\b")
+#: "replace the cat with a dog and the dog with a cat": a second object and its new look after the first's
+_GAPPED = re.compile(r"^(?P<v>replace|swap|switch|exchange|trade|change|turn|make) (?P<a>.+?) (?P<p>with|for|into|to) (?P<n>.+?),? and "
+                     r"(?P<b>(?:the|his|her|their|its|my|our) [a-z][a-z' -]*?) (?P=p) (?P<m>[a-z].*)$")
+#: "swap the cat and the dog": two objects trading places
+_SWAP_TWO = re.compile(r"^(?:swap|switch|exchange|trade)(?: (?:the )?(?:places|positions|spots) of)? (?P<a>(?:the|his|her|their|my|our) "
+                       r"[a-z][a-z' -]*?) (?:and|with) (?P<b>(?:the|his|her|their|my|our) [a-z][a-z' -]*?)(?: around| over| round)?$")
 #: "make the grass greener and the sky bluer": two things, each with its own look
 _TWO_LOOKS = re.compile(r"^(?P<v>make|paint|colou?r|turn) (?P<a>(?:the|his|her|their|its|my) [a-z -]+?) and (?P<b>(?:the|his|her|"
                         r"their|its|my) [a-z -]+)$")
@@ -1537,9 +1562,15 @@ def _one_edit(text: str) -> str:
                       lambda r: f"{r['w']} {m['k']}", m["c"])
     if re.search(r"\b(?:except|apart from|other than|but not)\b", text):
         raise UnclearInstruction(f"{text!r} names what to leave out; refedit edits the objects you name: name the ones "
-                                 "to edit (e.g. 'remove the blue car and the white car')")
+                                 "to edit, one at a time (e.g. 'remove the blue car')")
     if re.search(r"\bevery other\b|\bevery second\b", text):
         raise UnclearInstruction(f"{text!r} asks for every other one; name the objects to edit")
+    if m := _GAPPED.match(text):
+        raise UnclearInstruction(f"{text!r} asks for two edits; give one at a time ('{m['v']} {m['a']} {m['p']} {m['n']}', then "
+                                 f"'{m['v']} {m['b']} {m['p']} {m['m']}')")
+    if m := _SWAP_TWO.match(text):
+        raise UnclearInstruction(f"{text!r} swaps two objects; refedit edits one object where it is: say what it becomes "
+                                 f"(e.g. 'replace {m['a']} with a ...')")
     if (m := _TWO_LOOKS.match(text)) and all(split_trailing_attribute(p) for p in (m["a"], m["b"])):
         raise UnclearInstruction(f"{text!r} asks for two edits; give one at a time ('{m['v']} {m['a']}', then "
                                  f"'{m['v']} {m['b']}')")
@@ -1568,6 +1599,29 @@ def _vague(look: str) -> bool:
 
 
 _ANOTHER = re.compile(r"^(?:add|put|place|draw|insert) (?:another|one more|a second) ")
+#: words that start a qualifier: an "and" after one joins the qualifier's objects ("the vase between the car and the
+#: table", "the man with the hat and the scarf"), not two targets
+_QUALIFIER_WORDS = frozenset("with between on in at by near behind under above of from next beside among like to for over "
+                             "along around against inside outside below beneath across holding wearing carrying that which "
+                             "who where".split())
+#: "the cat and the dog", "the left cup and the right cup", "the left cup and right cup": two objects named as one target
+_TWO_OBJECTS = re.compile(r"^(?:both )?(?P<a>(?:(?:the|a|an|his|her|their|its|my|our) )?[a-z][a-z'-]*(?: [a-z][a-z'-]*)*?) and "
+                          r"(?P<b>(?P<det>(?:the|a|an|his|her|their|its|my|our) )?[a-z][a-z'-]*(?: [a-z][a-z'-]*)*)$")
+
+
+def two_objects(phrase: str) -> tuple[str, str] | None:
+    """The two objects of a target phrase that names two ("the cat and the dog"; a second object without its own
+    article only when it repeats the first's noun: "the left cup and right cup"), else ``None`` ("the black and white
+    cat", "salt and pepper shakers", "the vase between the car and the table")."""
+    m = _TWO_OBJECTS.match(phrase)
+    if m is None or _QUALIFIER_WORDS.intersection(m["a"].split()):
+        return None
+    a, b = m["a"], m["b"]
+    if not m["det"] and b.split()[-1] != a.split()[-1]:
+        return None
+    if is_attribute_phrase(_ARTICLE.sub("", a)):  # "the red and the blue cup" reads as two looks of one noun
+        return None
+    return a, b
 
 
 class RulesParser:
@@ -1595,6 +1649,11 @@ class RulesParser:
         parsed = attribute_change(attribute_of_one(_instead_of_old(parsed)))
         if parsed.action != "global" and parsed.replacement is not None and not parsed.replacement:
             raise UnclearInstruction(f"{instruction.strip()!r} does not say what the object should become")
+        if parsed.action != "global" and parsed.placement != "between" and (two := two_objects(parsed.target)):
+            one, other = (text.replace(parsed.target, part, 1) for part in two)
+            example = f" ('{one}', then '{other}')" if parsed.target in text else ""
+            raise UnclearInstruction(f"{instruction.strip()!r} names two objects ({two[0]}; {two[1]}); refedit edits one object, "
+                                     f"or every one of a kind ('all the cups'): give one at a time{example}")
         action, target, placement = _target(parsed, another=bool(_ANOTHER.search(text)))
         if action == "modify" and parsed.replacement and _vague(parsed.replacement):  # "make the house look more expensive"
             raise UnclearInstruction(f"{instruction.strip()!r} does not say how it should look; name the change (a colour, "
