@@ -113,25 +113,35 @@ def read_text(path: Path, what: str = "manifest") -> str:
         raise BadInput(f"cannot read {what} {path}: {err.strerror or err}") from None
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadInput]]:
-    """(line number, row) for each row of a CSV or JSONL manifest; a row that cannot be read is its error."""
-    text = read_text(path)
-    if path.suffix.lower() == ".csv":
+#: the name a manifest read from standard input goes by in messages and log records
+STDIN_MANIFEST = "<stdin>"
+
+
+def manifest_is_csv(manifest: Path, text: str) -> bool:
+    """CSV by the file's suffix; a manifest on stdin is JSONL when its first character is ``{``, else CSV."""
+    if manifest.name == STDIN_MANIFEST:
+        return not text.lstrip().startswith("{")
+    return manifest.suffix.lower() == ".csv"
+
+
+def _rows(name: str, text: str, is_csv: bool) -> Iterator[tuple[int, dict[str, Any] | BadInput]]:
+    """(line number, row) for each row of a CSV or JSONL manifest's ``text``; a row that cannot be read is its error."""
+    if is_csv:
         reader = csv.DictReader(io.StringIO(text))
         try:
             for row in reader:
                 yield reader.line_num, {k.strip(): v for k, v in row.items() if k and v not in (None, "")}
         except csv.Error as err:
-            raise BadInput(f"{path.name}:{reader.line_num}: not valid CSV ({err})") from None
+            raise BadInput(f"{name}:{reader.line_num}: not valid CSV ({err})") from None
         return
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                yield n, BadInput(f"{path.name}:{n}: not a JSON object ({err})")
+                yield n, BadInput(f"{name}:{n}: not a JSON object ({err})")
                 continue
-            yield n, row if isinstance(row, dict) else BadInput(f"{path.name}:{n}: each line must be a JSON object")
+            yield n, row if isinstance(row, dict) else BadInput(f"{name}:{n}: each line must be a JSON object")
 
 
 def _numbers(value: Any, n: int, what: str) -> tuple[tuple[float, ...], ...]:
@@ -189,15 +199,18 @@ def items_from_manifest(
     allow_outside: bool = False,
     stages: Mapping[str, str] | None = None,
     options: Mapping[str, Any] | None = None,
+    text: str | None = None,
 ) -> list[Item]:
     """Items of a JSONL or CSV manifest (keys: image, instruction, output, seed, mask, hint_mask, box,
     point, and any stage option such as steps or encode_ratio). Relative paths are relative to the
     manifest's folder and may not escape it unless ``allow_outside``; outputs are relative to ``out_dir``.
     With ``stages`` (kind -> name) option columns are checked against them together with the run's
     ``options``. A row that fails a check is a :class:`Rejected` item; an unreadable manifest (not UTF-8,
-    not CSV) is :class:`BadInput`."""
+    not CSV) is :class:`BadInput`. ``text`` is the manifest's text when it was read already (standard input:
+    ``manifest`` is then :data:`STDIN_MANIFEST` in the current folder, which relative paths are relative to)."""
     items: list[Item] = []
-    for n, row in _rows(manifest):
+    text = read_text(manifest) if text is None else text
+    for n, row in _rows(manifest.name, text, manifest_is_csv(manifest, text)):
         where = f"{manifest.name}:{n}"
         try:
             if isinstance(row, BadInput):
@@ -237,8 +250,8 @@ def _manifest_item(manifest: Path, row: Mapping[str, Any], index: int, where: st
         p = Path(value)
         full = (p if p.is_absolute() else base / p).resolve()
         if not allow_outside and base != full and base not in full.parents:
-            raise BadInput(f"{where}: {what} {value!r} lies outside the manifest's folder "
-                           "(use --allow-outside to permit it)")  # fmt: skip
+            folder = "the current folder" if manifest.name == STDIN_MANIFEST else "the manifest's folder"
+            raise BadInput(f"{where}: {what} {value!r} lies outside {folder} (use --allow-outside to permit it)")
         return full
 
     image_text = _text(row, "image", required=True) or ""

@@ -123,6 +123,28 @@ def test_manifest_paths_may_not_escape(tmp_path):
         render_name("{stem}", stem="a", index=0, seed=0, ext=".png")
 
 
+def test_a_manifest_on_stdin_jsonl_or_csv(tmp_path, tiny_env, monkeypatch):
+    """``refedit batch -`` reads the manifest from a pipe (JSONL when it starts with '{', else CSV), its relative
+    paths from the current folder, which they may not leave; its rows are named <stdin>:N."""
+    src = tmp_path / "in"
+    images = four_images(src)
+    monkeypatch.chdir(src)
+    jsonl = "\n".join(json.dumps({"image": p.name, "instruction": "remove the cat"}) for p in images[:2])
+    r = CliRunner().invoke(main, ["batch", "-", "-o", str(tmp_path / "a"), "--dry-run", *FAST], input=jsonl, env=tiny_env)
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "a").glob("*_mask.png"))) == 2
+    csv_text = f"image,instruction\n{images[2].name},remove the cat\n../escape.png,remove the cat\n"
+    r = CliRunner().invoke(main, ["batch", "-", "-o", str(tmp_path / "b"), "--dry-run", *FAST], input=csv_text, env=tiny_env)
+    assert r.exit_code == BatchFailed.exit_code, r.output
+    log = read_log(tmp_path / "b" / "refedit-batch.jsonl")
+    assert [rec["status"] for rec in log] == ["done", "failed"]
+    assert log[1]["error"] == "<stdin>:3: image '../escape.png' lies outside the current folder (use --allow-outside to permit it)"
+    r = CliRunner().invoke(main, ["batch", "-", "-o", str(tmp_path / "c")], input="")
+    assert r.exit_code == BadInput.exit_code and r.stderr == "refedit: error: the manifest on stdin has no rows\n"
+    r = CliRunner().invoke(main, ["batch", "-", "-o", str(tmp_path / "c")], input=b"\xff{}")
+    assert r.exit_code == BadInput.exit_code and "not UTF-8" in r.stderr and not (tmp_path / "c").exists()
+
+
 def test_killed_batch_resumes_without_redoing_items(tmp_path, tiny_env):
     src, out = tmp_path / "in", tmp_path / "out"
     make_images(src, 12)

@@ -21,6 +21,7 @@ from refedit.cli.options import (
     utf8_text,
 )
 from refedit.cli.progress import item_progress
+from refedit.cli.streams import is_std, read_manifest_stdin
 from refedit.errors import BadInput
 
 
@@ -49,7 +50,7 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--dry-run", is_flag=True, help="Parse and segment only: write masks and overlays, no editing.")
 @click.option("--log", "log_path", type=click.Path(path_type=Path), default=None,
               help="JSON-lines log, one line per item [OUTPUT_DIR/refedit-batch.jsonl].")  # fmt: skip
-@click.option("--allow-outside", is_flag=True, help="Allow manifest paths outside the manifest's folder.")
+@click.option("--allow-outside", is_flag=True, help="Allow manifest paths outside the manifest's folder (the current folder for -).")
 @click.option("--continue-on-error/--fail-fast", default=True, show_default=True, help="Keep going past a failed item.")
 @click.option("--json", "as_json", is_flag=True, help="Print each item's log record on stdout (else output paths).")
 @engine_options
@@ -60,7 +61,8 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
           log_path: Path | None, allow_outside: bool, continue_on_error: bool, as_json: bool, engine: str,
           address: str | None, workers: int | None, gpus_per_worker: float | None, parser: str, segmenter: str,
           editor: str | None, **params: Any) -> None:  # fmt: skip
-    """Edit every image of a folder (-i INSTRUCTION) or every row of a JSONL/CSV manifest.
+    """Edit every image of a folder (-i INSTRUCTION) or every row of a JSONL/CSV manifest (- reads one from stdin:
+    JSONL when it starts with '{', else CSV; its paths are relative to the current folder).
 
     Models load once; an item that fails is logged and the run goes on (exit code 6 at the end); an item
     whose instruction fits several objects equally well is logged as ambiguous with its candidates drawn
@@ -71,6 +73,7 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
     the log are the same; the output folder and the model cache must be shared by every node.
     """
     from refedit.batch import (
+        STDIN_MANIFEST,
         BatchRunner,
         JsonlLog,
         Rejected,
@@ -95,17 +98,21 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
         check_output_dir(log_path.parent, "--log folder")
     if source.is_dir() and source.resolve() == output_dir.resolve():
         raise BadInput(f"the output folder is the input folder {source}; give another -o (inputs are never overwritten)")
-    if not source.exists():
-        raise BadInput(f"{source} does not exist (give a folder of images or a .jsonl/.csv manifest)")
-    if source.is_dir():
-        items: list[Any] = items_from_folder(source, instruction or "", output_dir, name=name, seed=seed)
+    if is_std(source):
+        items: list[Any] = items_from_manifest(Path.cwd() / STDIN_MANIFEST, output_dir, instruction=instruction, name=name,
+                                               seed=seed, allow_outside=allow_outside, stages=stages, options=options,
+                                               text=read_manifest_stdin())  # fmt: skip
+    elif not source.exists():
+        raise BadInput(f"{source} does not exist (give a folder of images, a .jsonl/.csv manifest, or - for one on stdin)")
+    elif source.is_dir():
+        items = items_from_folder(source, instruction or "", output_dir, name=name, seed=seed)
     elif source.is_file() and source.suffix.lower() in (".jsonl", ".json", ".csv"):
         items = items_from_manifest(source, output_dir, instruction=instruction, name=name, seed=seed,
                                     allow_outside=allow_outside, stages=stages, options=options)  # fmt: skip
     else:
         raise BadInput(f"{source} is neither a folder nor a .jsonl/.csv manifest")
     if not items:
-        raise BadInput(f"no images found in {source}")
+        raise BadInput("the manifest on stdin has no rows" if is_std(source) else f"no images found in {source}")
     rejected = [i for i in items if isinstance(i, Rejected)]
     if len(rejected) == len(items):
         more = f" (and the other {len(items) - 1} rows are invalid too)" if len(items) > 1 else ""

@@ -38,6 +38,18 @@ def read_instruction(instruction: str | None) -> str | None:
                        f"{err.start}); write it in UTF-8") from None  # fmt: skip
 
 
+def read_manifest_stdin() -> str:
+    """A batch manifest piped on stdin (UTF-8 text; a terminal is refused rather than waited on)."""
+    if sys.stdin.isatty():
+        raise BadInput("- reads the manifest from stdin, which is a terminal; pipe one in (refedit batch - -o out < items.jsonl)")
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise BadInput(f"the manifest on stdin is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}); "
+                       "write it in UTF-8") from None  # fmt: skip
+
+
 def check_std_streams(image: Path, plan_source: str | None, output: Path | None, as_json: bool,
                       instruction: str | None = None) -> None:  # fmt: skip
     """stdin feeds one thing and stdout carries one thing; binary never goes to a terminal."""
