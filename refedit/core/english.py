@@ -7,7 +7,9 @@ COLOURS = frozenset(
     "red green blue yellow orange purple violet pink brown black white grey gray silver gold golden beige "
     "turquoise cyan magenta teal navy maroon crimson scarlet lavender lilac olive tan ivory cream khaki "
     "bronze copper amber indigo emerald ruby coral peach mint charcoal blonde blond auburn fuchsia burgundy mauve "
-    "azure cobalt periwinkle chartreuse ochre vermilion cerulean sepia tangerine apricot".split()
+    "azure cobalt periwinkle chartreuse ochre vermilion cerulean sepia tangerine apricot sage taupe jade "
+    "sapphire amethyst champagne mocha caramel cognac ecru greige celadon seafoam cornflower ultramarine aquamarine "
+    "aqua eggshell pewter saffron pistachio oatmeal aubergine putty gunmetal".split()
 )
 MATERIALS = frozenset(
     "wooden wood metal metallic glass marble stone plastic golden gold silver bronze copper steel iron "

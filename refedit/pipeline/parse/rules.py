@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from refedit.core.english import singular
 from refedit.errors import UnclearInstruction
 from refedit.pipeline.artifacts import EditPlan, Target
 from refedit.pipeline.parse import lexicon
-from refedit.pipeline.parse.spelling import corrected
+from refedit.pipeline.parse.spelling import corrected, object_nouns
 from refedit.pipeline.nlp import load_nlp
 from refedit.pipeline.parse.plan import (
     GLOBAL_TARGET,
@@ -29,7 +29,7 @@ from refedit.pipeline.parse.plan import (
 _COMMAND_WORDS = ("remove", "delete", "erase", "replace", "change", "make", "turn", "paint", "add", "put", "swap")
 #: what people put before the command in a chat ("ok now, can you please remove the cup")
 _POLITE = re.compile(
-    r"^(?:(?:would you be so kind as to|would you be so good as to|might i trouble you to|may i trouble you to|"
+    r"^(?:(?:(?:would|will|are|were) you be able to|are you able to|(?:could|can|would) you possibly|would you be so kind as to|would you be so good as to|might i trouble you to|may i trouble you to|"
     r"i (?:should|would|'d) be (?:most |very |much )?obliged if(?: (?:you|someone) (?:could|would))?|please you can|"
     r"is possible to|is it possible for you to|i(?: would|'d) (?:really |so |very much |greatly )?appreciate (?:it )?if (?:you|someone|"
     r"somebody|anyone) (?:could|would|can)|may i ask (?:you )?to|might i ask (?:you )?to|is there any chance (?:you|someone|"
@@ -358,7 +358,8 @@ _COLOURS_AND_MATERIALS = lexicon.COLOURS | lexicon.MATERIALS
 
 #: "make the bald guy's head shiny like a bowling ball": a look, then what it is like
 _LOOK_THEN_LIKE = re.compile(r"^(?:make|turn|paint) .+ (?:[a-z]+y|[a-z]+ed|[a-z]+er|" + "|".join(sorted(lexicon.COLOURS)) +
-                             r") (?:like|as) (?:a |an )?(?!it\b|if\b|they\b|he\b|she\b)[a-z -]+$")
+                             r") (?:like|as) (?:a |an )?(?!it\b|if\b|they\b|he\b|she\b)[a-z -]+$|"
+                             r"^(?:make|turn|paint) .+ (?:" + "|".join(sorted(lexicon.COLOURS)) + r") like (?:it's|it is|it was) [a-z -]+$")
 #: a run-on remark after the command: "delete the 3rd person from the left she is not even in our group"
 _LATER_NOTE = re.compile(r"(?<!\blike)(?<!\bif)(?<!\bthough)(?<!\bthat)(?<!\bbecause)(?<!\bso)(?<!\bwhere)(?<!\bwhen)"
                          r" (?:he|she|they) (?:is|are|was|were) (?:not|never|so|too|just|always|literally|kinda|really)\b.*$")
@@ -486,7 +487,12 @@ _QUALIFIER_AFTER = re.compile(r"^(?:(?P<r>(?:which|that|who) .+)|the (?P<d>(?:(?
 #: "can it go?": the removal of what the clause before named
 _CAN_IT_GO = re.compile(r"^(?:can|could|should|would|will) (?:it|they|he|she|that|those) (?:go|disappear|vanish|be removed|"
                         r"be deleted|come out|be taken out)$")
-_COULD_IT_BE = re.compile(r"^(?:can|could|should|would) (?:it|they|he|she) (?:be|become|look) (?P<n>[a-z][a-z -]*)$")
+_COULD_IT_BE = re.compile(r"^(?:can|could|should|would) (?:it|they|he|she) (?:be|become|look|(?:go|turn|change) back to|turn) "
+                          r"(?P<n>(?!back\b)[a-z][a-z -]*?)(?: again| instead)?$")
+#: "could it say CLOSED": new wording for what the clause before named
+_COULD_IT_SAY = re.compile(r"^(?:can|could|should|would) (?:it|they) (?:say|read) (?P<n>.+)$")
+#: a bare removal after the clause that named the object ("the snot on his nose, pls remove", "backpacker - gone")
+_BARE_REMOVAL = re.compile(r"^(?:remove|delete|erase|gone|get rid|remove (?:pls|please)|remove asap)$")
 #: a clause that only greets or says what the photo is ("hi all", "this is a picture of my living room")
 _CONTEXT_ONLY = re.compile(r"^(?:hi|hello|hey|hiya|thanks|thank you|this is|these are|here is|here's|it's|it is|i took|we took|"
                            r"this was|taken|shot|he|she|they|he's|she's|they're|it|its|lol|perfect|great|nice|looks good|"
@@ -644,7 +650,9 @@ def _resolve_reference(text: str) -> str:
     names = [_named_in(c) for c in earlier]  # (each a spaCy parse: once per clause)
     if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and names[0]:
         return f"make {names[0]} {could['n']}"  # "the pink scooter by the door, can it be blue?"
-    if _CAN_IT_GO.match(last) and len(earlier) == 1 and names[0]:
+    if (say := _COULD_IT_SAY.match(last)) and len(earlier) == 1 and names[0]:
+        return f"make {names[0]} say {say['n']}"  # "the poster on the noticeboard, could it say cancelled"
+    if (_CAN_IT_GO.match(last) or _BARE_REMOVAL.match(last)) and len(earlier) == 1 and names[0]:
         return f"remove {names[0]}"  # "the bin next to the bench, can it go?"
     named: str | None = None  # the latest object an earlier clause named ("not that dog" names a dog too)
     for phrase in names:
@@ -774,7 +782,7 @@ def normalise(instruction: str) -> str:
     text = re.sub(r"\bthem all\b", "them", text)  # "give them all scarves" ("all of them" is analyse_target's)
     text = re.sub(r"\bin front (?=the\b)", "in front of ", re.sub(r"\b(?:in )?behind of\b", "behind", text))  # learners
     text = re.sub(r"\b(?:absolutely|properly|super|extremely|totally|really|very|so) (?=[a-z]+$)", "", text)  # "absolutely massive"
-    text = re.sub(r"(?<=[a-z]) (?:like|as) (?:a |an )?[a-z -]+$", "", text) if _LOOK_THEN_LIKE.search(text) else text
+    text = re.sub(r"(?<=[a-z]) (?:like|as) (?:a |an )?[a-z' -]+$", "", text) if _LOOK_THEN_LIKE.search(text) else text
     text = re.sub(r"\bin the (back|front) row\b", r"at the \1", text)  # "the tall man in the back row"
     text = _terse(_POLITE.sub("", text))
     text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
@@ -798,6 +806,8 @@ def _is_attribute_token(tok: Any) -> bool:
         return False
     if word in _LOOK_WORDS or tok.tag_ in ("JJR", "RBR"):
         return True
+    if tok.pos_ == "ADJ" and word in object_nouns() and not word.endswith(lexicon.ADJECTIVE_ENDINGS):
+        return False  # an object's noun the tagger took for an adjective before a look ("the harness dusty sage")
     return tok.pos_ == "ADJ" or (tok.tag_ == "VBN" and word.endswith("ed"))
 
 
@@ -855,7 +865,8 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
     if (2 < cut < len(doc) and doc[cut - 1].text in lexicon.COLOUR_PREFIXES and doc[cut].text in lexicon.COLOURS
             and doc[cut - 2].pos_ in ("NOUN", "PROPN")):  # fmt: skip
         cut -= 1  # "the car royal blue", "the dress forest green": a two-word colour (not "the sky pink")
-    while cut < len(doc) - 1 and not any(t.pos_ in ("NOUN", "PROPN", "PRON", "NUM") and not _is_attribute_token(t)
+    while cut < len(doc) - 1 and not any((t.pos_ in ("NOUN", "PROPN", "PRON", "NUM") or t.text in object_nouns())
+                                         and not _is_attribute_token(t)
                                          for t in doc[:cut]):  # fmt: skip
         cut += 1  # "the smallest square red", "the tablecloth gingham" (adjectives to the tagger): the target keeps a noun
     if cut >= len(doc) or cut == 0:
@@ -980,7 +991,8 @@ _REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|t
                  r"rub out|edit out|crop out|throw away|discard|ditch|scrap|lose|airbrush out|photoshop out|scrub out|"
                  r"blot out|paint over|vanish|zap|nuke|clean up|clear up|tidy up|tidy away|knock out|chuck out|chuck|toss out|"
                  r"toss|bin|axe|unclip|unhook|detach|unplug|unpin|get shot of|clean off|clean away|wipe off|wipe away|scrub off|scrub away|"
-                 r"scrub|wipe|scoop out|scoop up|scoop|take down|pick up|hide|clone out|clone away|clone|heal out|heal away|spot heal")  # fmt: skip
+                 r"scrub|wipe|scoop out|scoop up|scoop|take down|pick up|hide|clone out|clone away|clone|heal out|heal away|spot heal|"
+                 r"redact|black out|pull up|pull out|dig up|weed out|mow down")  # fmt: skip
 _REMOVE_FIRST = frozenset(w.split()[0] for w in _REMOVE_VERBS.split("|"))
 _DISTANCE = frozenset("furthest farthest further farther far away across apart opposite distant".split())
 #: "remove the logo from the shirt": the thing removed is on the other one (not "from the left": a position)
@@ -1624,6 +1636,30 @@ def two_objects(phrase: str) -> tuple[str, str] | None:
     return a, b
 
 
+def _matched(text: str) -> Parsed | None:
+    """The template ``text`` matches, or that of its command verb's spelling fixed ("remvoe the cat")."""
+    parsed = match_templates(text)
+    if parsed is None and (fixed := corrected_command(text)) is not None:
+        parsed = match_templates(fixed)
+    return parsed
+
+
+def _other_readings(instruction: str, text: str) -> Iterator[str]:
+    """Readings to try when ``text`` (``normalise(instruction)``) matches no template: ``text`` normalised once more
+    (a message's sentences joined into one command, whose aside is dropped in the second pass: "omg the snot on his
+    nose, pls remove before i send to grandma"), then the message without its first sentences, one at a time
+    ("picture day! the boy second from the right is crying, could he be smiling?"). A reading that is refused as
+    unclear is skipped."""
+    sentences = [s for s in _SENTENCES.split(instruction) if s.strip()]
+    for candidate in (text, *(". ".join(sentences[k:]) for k in range(1, len(sentences)))):
+        try:
+            again = normalise(candidate)
+        except UnclearInstruction:
+            continue
+        if again and again != text:
+            yield again
+
+
 class RulesParser:
     """Offline spaCy rule parser (the default)."""
 
@@ -1638,9 +1674,9 @@ class RulesParser:
         if _UNSUPPORTED.match(text):
             raise UnclearInstruction(f"{instruction.strip()!r} moves, turns, crops or reframes; refedit edits an object where it is "
                                      "(remove it, replace it, change how it looks, or add something beside it)")
-        parsed = match_templates(text)
-        if parsed is None and (fixed := corrected_command(text)) is not None:  # "remvoe the cat"
-            parsed = match_templates(fixed)
+        parsed = _matched(text)
+        if parsed is None:
+            text, parsed = next(((t, p) for t in _other_readings(instruction, text) if (p := _matched(t))), (text, None))
         if parsed is None:
             raise UnclearInstruction(
                 f"cannot tell what to edit in {instruction.strip()!r}; phrase it like 'replace the left cat with "
