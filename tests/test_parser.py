@@ -797,6 +797,29 @@ def test_one_object_with_and_or_later_sentences_still_parses(instruction, head):
     assert parser.parse(instruction=instruction).target.head == head
 
 
+@pytest.mark.parametrize("instruction,action,head,replacement", [
+    ("make the harness dusty sage", "modify", "harness", "dusty sage"),  # 'harness' tagged as an adjective
+    ("make the harness sage green", "modify", "harness", "sage green"),
+    ("paint the front door taupe", "modify", "front door", "taupe"),
+    ("Would you be able to remove the lipstick mark on the wine glass?", "remove", "lipstick mark", None),
+    ("could you possibly make the door red", "modify", "door", "red"),
+    ("Please redact the account number on the bank statement.", "remove", "account number", None),
+    ("pull up the thistles by the fence", "remove", "thistle", None),
+    ("the poster, could it say CANCELLED", "modify", "text", "CANCELLED"),
+    ("the settee, could it go back to green?", "modify", "settee", "green"),
+    ("the snot on his nose, pls remove", "remove", "snot", None),
+    ("omg the snot on his nose 😂 pls remove before i send to grandma", "remove", "snot", None),
+    ("make the maple on the right bright red like it's October", "modify", "maple", "bright red"),
+    ("Picture day! The boy second from the right is crying, could he be smiling?", "modify", "boy", "smiling"),
+])  # fmt: skip
+def test_phrasings_found_in_session_13(instruction, action, head, replacement):
+    """Phrasings the parser refused or misread (round 16, and trying it as a user): paint-chart colour names, polite
+    openers, removal verbs, a clause naming the object and a short question or bare verb after it, and a message
+    whose first sentence is only context."""
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)
+
+
 @pytest.mark.parametrize("instruction,action,head,spatial,replacement", [
     ("Long story short, we broke up. He's the guy on the far left. Erase him please, thank you!", "remove", "guy", "left", None),
     ("I'm making a birthday card for my niece. She's the girl in the purple dress. Put a unicorn next to her!", "add", "girl",
