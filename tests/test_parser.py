@@ -602,7 +602,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
 
     left = {"round1": 2, "round2": 3, "round3": 5, "round4": 10, "round5": 6, "round6": 8, "round7": 5, "round8": 9, "round9": 11,
             "round10": 20, "round11": 11, "round12": 2, "round13": 1, "round14": 38, "round15": 34,
-            "round16": 64}  # round 16: blind when written (73 wrong), worked on in session 13
+            "round16": 59}  # round 16: blind when written (73 wrong), worked on in session 13
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -811,6 +811,14 @@ def test_one_object_with_and_or_later_sentences_still_parses(instruction, head):
     ("omg the snot on his nose 😂 pls remove before i send to grandma", "remove", "snot", None),
     ("make the maple on the right bright red like it's October", "modify", "maple", "bright red"),
     ("Picture day! The boy second from the right is crying, could he be smiling?", "modify", "boy", "smiling"),
+    ("sauce more glossy pls", "modify", "sauce", "more glossy"),
+    ("wish the sky over the fjord had the northern lights in it", "add", "sky", "northern lights"),
+    ("It rained the whole time. I wish it looked like cherry blossom season", "global", "image", "cherry blossom season"),
+    ("Could you do a version where the chest of drawers is duck-egg blue?", "modify", "chest of drawers", "duck-egg blue"),
+    ("Can you show me the walls in a soft terracotta?", "modify", "wall", "soft terracotta"),
+    ("product photo needs a plain white background so it looks professional", "replace", "region", "plain white background"),
+    ("Would it be possible to bring this old photo of Mum and Dad back into colour?", "global", "image", "in full colour"),
+    ("replace the cup of tea with a glass of wine", "replace", "cup of tea", "glass of wine"),
 ])  # fmt: skip
 def test_phrasings_found_in_session_13(instruction, action, head, replacement):
     """Phrasings the parser refused or misread (round 16, and trying it as a user): paint-chart colour names, polite

@@ -117,6 +117,8 @@ def _find_head(doc: Any, limit: int | None = None) -> tuple[int, int] | None:
     )
     if head is None:
         return None
+    if head + 2 < len(words) and f"{singular(words[head])} of {words[head + 2]}" in _OF_NAMES and words[head + 1] == "of":
+        return head, head + 3  # "the chest of drawers": the name goes on past the "of"
     for n in (2, 1):  # known multi-word names spaCy may tag ADJ/VERB + NOUN
         if head - n >= 0 and " ".join([*words[head - n : head], singular(words[head])]) in lexicon.COMPOUND_NOUNS:
             return head - n, head + 1
@@ -374,9 +376,18 @@ def _owns(doc: Any, end: int, direction: str) -> bool:
     span = _find_head(doc, end)
     if span is not None and direction == "of" and doc[span[1] - 1].text in _DEPICTIONS:
         return False
+    if direction == "of" and end + 1 < len(doc) and f"{singular(doc[end - 1].text)} of {doc[end + 1].text}" in _OF_NAMES:
+        return False  # "the chest of drawers": one thing's name
     return span is not None and (direction != "of" or span[1] == end)
 
 
+#: things named with an "of" ("the chest of drawers", "the cup of tea"): one object, not one thing of another
+_OF_NAMES = frozenset("chest of drawers|cup of tea|cup of coffee|mug of tea|mug of coffee|glass of wine|glass of water|"
+                      "glass of milk|glass of beer|pint of beer|bottle of wine|bottle of water|bunch of flowers|bouquet of flowers|"
+                      "bunch of bananas|bunch of grapes|bowl of fruit|bowl of soup|bowl of cereal|plate of food|slice of pizza|"
+                      "slice of cake|piece of cake|loaf of bread|jar of jam|jar of honey|box of chocolates|deck of cards|"
+                      "pair of shoes|pair of glasses|pair of sunglasses|pair of scissors|pair of jeans|pair of trousers|"
+                      "coat of arms|bird of paradise|stack of books|pile of books|roll of paper|ball of wool".split("|"))
 #: the photo itself, as the last word of an anchor ("the sky in the exterior shot"); "the picture frame" is an object
 _PICTURE_NOUNS = lexicon.PHOTO_NOUNS
 #: things that show something ("the statue of Lincoln"): their "of" names what they show
@@ -482,8 +493,12 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
     # "his glasses", "the glasses on the man": a pair of spectacles, one thing (drinking glasses otherwise)
     worn = head.text == "glasses" and (possessor >= 0 or (relation is not None and relation.direction in ("of", "on")
                                                           and relation.anchor.head not in _SURFACES))
-    plural = is_plural(head) and not worn
-    head_text = doc[head_start : head_end - 1].text_with_ws + (singular(head.text) if plural else head.text)
+    if head_end - head_start == 3 and doc[head_start + 1].text == "of":  # "the chest of drawers": its first word counts
+        plural = is_plural(doc[head_start])
+        head_text = (singular(doc[head_start].text) if plural else doc[head_start].text) + " of " + head.text
+    else:
+        plural = is_plural(head) and not worn
+        head_text = doc[head_start : head_end - 1].text_with_ws + (singular(head.text) if plural else head.text)
     sides = _side_words(doc, possessor + 1, own_end, name=(head_start, head_end - 1))
     spatial = next((lexicon.SPATIAL_WORDS[w] for w in sides if w in lexicon.SPATIAL_WORDS), None)
     ordinal = next((lexicon.ORDINAL_WORDS[w] for w in words if w in lexicon.ORDINAL_WORDS), None)

@@ -180,9 +180,22 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     (rf"^(?:i'd rather|i would rather|i wish) {_SUBJECT} (?:were|was|be|looked) (?P<n>.+)$", r"make \g<t> \g<n>"),
     (rf"^it (?:would|'d) be (?:great|nice|good|cool|awesome|better|lovely|perfect|amazing) if {_SUBJECT} "
      rf"(?:was|were|is|could be|would be|looked) (?P<n>.+)$", r"make \g<t> \g<n>"),
+    # "do a version where the chest of drawers is duck-egg blue": the object in that look
+    (rf"^(?:do|make|create|give me|show me|mock up|i'd like|i want) (?:a |an |another )?(?:version|copy|one|mock-?up|variant) "
+     rf"(?:where|in which|with) {_SUBJECT} (?:is|are|in) (?P<n>.+)$", r"make \g<t> \g<n>"),
+    # "i wish it looked like cherry blossom season": the whole photo
+    (r"^(?:i )?wish (?:it|the (?:photo|picture|pic|image|scene|shot)) (?:looked|was|were) like (?P<n>.+)$", r"make it look like \g<n>"),
+    # "wish the sky over the fjord had the northern lights in it": an addition to the object
+    (rf"^(?:i )?wish {_SUBJECT} had (?P<n>.+?)(?: in it| on it| over it| in them| on them)?$", r"add \g<n> to \g<t>"),
+    # "product photo needs a plain white background": a new background
+    (r"^(?:the |this |my )?(?:product |listing )?(?:photo|picture|pic|image|shot) needs? (?P<n>(?:a|an) [a-z -]*background)$",
+     r"replace the background with \g<n>"),
+    # "bring this old photo back into colour": colourise
+    (rf"^bring (?:{_PICTURE}|it|(?:the|this|my) old (?:{lexicon.PHOTO_PLACE_WORDS}))(?: of [a-z ]+?)? back (?:into|to) colou?r$",
+     r"colourise the photo"),
     # "get the car in red", "i'd like the bag in green", "do the sofa in navy": the object in that look
     (rf"^(?:get|do|have|show|show me|i'd like|i would like|i want|i need|i'd love) {_SUBJECT} "
-     rf"in (?P<n>(?:[a-z]+ )?(?:{_LOOK}))(?P<r>(?: instead of| rather than| not) [a-z]+)?$", r"make \g<t> \g<n>\g<r>"),
+     rf"in (?:a |an )?(?P<n>(?:[a-z]+ )?(?:{_LOOK}))(?P<r>(?: instead of| rather than| not) [a-z]+)?$", r"make \g<t> \g<n>\g<r>"),
     # "i want the curtains white", "we'd like the door dark green": the object and its look
     (rf"^(?:i|we) (?:want|need|'d like|would like|'d love|would love|'d prefer|would prefer) {_SUBJECT} "
      rf"(?P<n>(?:[a-z]+ )?(?:{_LOOK}))$", r"make \g<t> \g<n>"),
@@ -232,7 +245,8 @@ _TERSE: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p
     (r"^black and white$", r"make the image black and white"),
 ))
 _MORE_DIAL = re.compile(rf"^(?P<d>more|less) (?P<w>{_DIAL_WORDS})$")
-_BARE_LOOK = re.compile(rf"^(?P<t>[a-z][a-z -]*?) (?P<n>(?:{_LOOK}|{_COMPARATIVE}))$")  # "dog red", "background blue"
+_BARE_LOOK = re.compile(rf"^(?P<t>[a-z][a-z -]*?) (?P<n>(?:{_LOOK}|{_COMPARATIVE}|(?:more|less) (?:{_LOOK}|[a-z]+(?:y|ed|ous|ful|ive|ic|al|"
+                        rf"ant|ent|ible|able))|[a-z]+ier))$")  # "dog red", "background blue", "sauce more glossy", "grass greener"
 
 
 def _terse(text: str) -> str:
