@@ -600,9 +600,9 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
     import probes
 
-    left = {"round1": 2, "round2": 3, "round3": 5, "round4": 10, "round5": 6, "round6": 8, "round7": 5, "round8": 9, "round9": 11,
+    left = {"round1": 2, "round2": 3, "round3": 5, "round4": 10, "round5": 6, "round6": 8, "round7": 5, "round8": 8, "round9": 11,
             "round10": 20, "round11": 11, "round12": 2, "round13": 1, "round14": 38, "round15": 34,
-            "round16": 59}  # round 16: blind when written (73 wrong), worked on in session 13
+            "round16": 50}  # round 16: blind when written (73 wrong), worked on in session 13
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -774,6 +774,9 @@ def test_two_edits_or_an_exception_are_refused_with_what_to_do(instruction, says
     ("change the car to red, and the bike to blue", "two edits"),
     ("swap the cat and the dog", "swaps two objects"),
     ("Remove the cup. Then make the plate blue.", r"two edits.*'remove the cup', then 'make the plate blue'"),
+    ("get rid of the sepia and make it proper black and white", "two edits"),
+    ("remove the umbrellas and brighten everyone's faces", "two edits"),
+    ("just make the dessert look more appetising somehow", "how it should look"),
     ("remove the cup! make the saucer white too", "two edits"),
 ])  # fmt: skip
 def test_two_objects_or_a_second_edit_are_refused_not_half_done(instruction, says):
@@ -819,6 +822,19 @@ def test_one_object_with_and_or_later_sentences_still_parses(instruction, head):
     ("product photo needs a plain white background so it looks professional", "replace", "region", "plain white background"),
     ("Would it be possible to bring this old photo of Mum and Dad back into colour?", "global", "image", "in full colour"),
     ("replace the cup of tea with a glass of wine", "replace", "cup of tea", "glass of wine"),
+    ("ugh the velvet armchair is covered in dog hair 🙈 pls erase it", "remove", "dog hair", None),  # not the armchair
+    ("my toddler drew on his face with marker 🙈 can you clean it off", "remove", "marker", None),  # not the toddler
+    ("the girl on the swings has chocolate all round her mouth, please wipe it off", "remove", "chocolate", None),
+    ("the velvet armchair is covered in dog hair, make it blue", "modify", "armchair", "blue"),
+    ("the sticker on the laptop, peel it off", "remove", "sticker", None),
+    ("It poured the whole ceremony. Please make it look like a sunny afternoon", "global", "image", "sunny afternoon"),
+    ("that ceiling fan is so dated, could it be a rattan pendant light instead?", "replace", "ceiling fan", "rattan pendant light"),
+    ("remov the chewed-up tennis ball by the water bowl", "remove", "tennis ball", None),
+    ("give everyone in the front row a party hat", "add", "person", "party hat"),
+    ("swap my avocado toast for a stack of pancakes in this one, it's for my brunch page lol", "replace", "avocado toast",
+     "stack of pancakes"),
+    ("bike chain is rusty af, make it look brand new", "modify", "bike chain", "brand new"),
+    ("The kitchen is dim. Can you make the picture warmer and more appetising?", "global", "image", "warmer and more appetising"),
 ])  # fmt: skip
 def test_phrasings_found_in_session_13(instruction, action, head, replacement):
     """Phrasings the parser refused or misread (round 16, and trying it as a user): paint-chart colour names, polite

@@ -90,7 +90,8 @@ VAGUE_WORDS = frozenset(
 #: qualities a photo cannot show by any one change ("make the house look more expensive", "make it go viral")
 VAGUE_QUALITIES = VAGUE_WORDS | frozenset(
     "expensive pricier professional pleasing productive faster viral cursed aesthetic appealing attractive impressive "
-    "exciting fun funner luxurious premium fancy fancier classy classier".split()
+    "exciting fun funner luxurious premium fancy fancier classy classier appetising appetizing tasty tastier delicious "
+    "yummy yummier somehow".split()
 )
 PRONOUNS = frozenset("it this that something anything everything him her them me you".split())
 #: nouns naming a property of the object before/after them ("the shirt colour", "the colour of the car")

@@ -81,6 +81,8 @@ def _pre_modifier_span(doc: Any) -> int:
     for tok in doc[1:]:
         if f"{doc[tok.i - 1].text} {singular(tok.text)}" in lexicon.COMPOUND_NOUNS:
             continue
+        if doc[tok.i - 1].text == "-" and not doc[tok.i - 1].whitespace_ and tok.i >= 2 and not doc[tok.i - 2].whitespace_:
+            continue  # "the chewed-up ball": the particle of one hyphenated word
         if _opens_relation(doc, tok.i) or tok.text in _STOP_WORDS or _participle_phrase(doc, tok.i):
             return tok.i
         if tok.pos_ in _STOP_POS and tok.text not in lexicon.MATERIALS and tok.tag_ != "VBN":
@@ -193,6 +195,9 @@ def analyse_target(phrase: str) -> Target:
     phrase = clean_phrase(phrase)
     if phrase in _EVERYONE:  # (before the determiners go: "all of us" would be "of us")
         return Target(expression=phrase, head="person", all=True)
+    if m := re.match(r"^(?:everyone|everybody|every person|all the people) (?P<q>(?:in|at|on|by|near|behind|under|wearing|with|"
+                     r"holding|sitting|standing) .+)$", phrase):  # "everyone in the front row": the people there
+        return analyse_target(f"the people {m['q']}")
     expression, quantified = strip_determiners(_N_OF_THEM.sub("", re.sub(r"^(?:all|both|each) of (?=them$|they$)", "", phrase)))
     expression = _VIEWER.sub(lambda m: " " + m[1], one_of(expression))
     if (many := _ONE_OF_MANY.match(expression)) and singular(many["n"].split()[-1]) != many["n"].split()[-1]:

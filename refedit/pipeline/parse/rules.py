@@ -79,7 +79,7 @@ _DEGREE = re.compile(
     r"\b(?:a (?:little )?bit|a little|a lot|a tad|a touch|slightly|much|way|somewhat|even|far|rather|quite) (?=(?:more|less|[a-z]{3,}ier|"
     + "|".join(sorted(lexicon.COMPARATIVES | {"bigger", "larger", "smaller"})) + r")\b)"
 )
-_FROM_IMAGE = re.compile(rf" (?:from|out of|off|in) (?:the|this|my|our) (?:[a-z]+ ){{0,3}}?(?:{lexicon.PHOTO_PLACE_WORDS})$")
+_FROM_IMAGE = re.compile(rf" (?:from|out of|off|in) (?:the|this|my|our) (?:[a-z]+ ){{0,3}}?(?:{lexicon.PHOTO_PLACE_WORDS})$| in this one$")
 #: a forum post's tag ("[Request]", "Request:", "[Help]")
 _TAG = re.compile(r"^(?:[!/][a-z]+\s+|(?:edit|img|image|imagine|bot|ai)\s+(?=(?:remove|replace|make|add|put|turn|change|"
                   r"swap|give|delete|erase|paint|blur|get|bg|[a-z]+ ->)\b)|\[[a-z ]+\]|(?:request|req|help|edit request|photoshop request|quick one|quick question|"
@@ -609,9 +609,32 @@ def _predicate(subject: str, rest: str, clause: str) -> str | None:
     return rest if _NOUN_PHRASE.match(rest) else None
 
 
-def _named_in(clause: str) -> str | None:
+#: what soils an object, which a removal takes away: "the armchair is covered in dog hair", "the girl has chocolate all
+#: round her mouth", "my toddler drew on his face with marker"
+_SOILED = (
+    re.compile(r"^(?P<np>(?:the|my|our|his|her|their|this|that) [a-z][a-z' -]*?) (?:is|are|was|were|got|gets|has been|have been) "
+               r"(?:all |completely |totally |absolutely |kind of |a bit |so )?(?:covered|caked|smeared|splattered|spattered|"
+               r"stained|dusted|littered|plastered|coated|splashed) (?:in|with) (?:(?:a|an|some) )?(?P<x>[a-z][a-z' -]*)$"),
+    re.compile(r"^(?:the|my|our|his|her|their|this|that) [a-z][a-z' -]*? (?:has|have|has got|'s got|got) (?:(?:a|an|some) )?"
+               r"(?P<x>[a-z][a-z -]*?) (?:all )?(?:round|around|on|over|all over|across|down) (?P<np>(?:his|her|their|its|the|my) "
+               r"[a-z][a-z -]*)$"),
+    re.compile(r"^(?:my|our|his|her|their|the) [a-z][a-z' -]*? (?:drew|scribbled|wrote|doodled|painted|spilled|spilt) "
+               r"(?:on|all over) (?P<np>(?:his|her|their|its|the|my) [a-z][a-z -]*?) with (?:(?:a|an|some) )?(?P<x>[a-z][a-z -]*)$"),
+)
+
+
+def _soiling(clause: str) -> str | None:
+    """What soils the object a clause names (:data:`_SOILED`), on that object; else None."""
+    for pattern in _SOILED:
+        if m := pattern.match(clause):
+            return f"the {m['x']} on {m['np']}"
+    return None
+
+
+def _named_in(clause: str, removal: bool = False) -> str | None:
     """The object an earlier clause names ("see the lamp by the window", "there's a bag next to the towel", "the rug
-    is too bright", "the photo shows three kids on a bench"), or None."""
+    is too bright", "the photo shows three kids on a bench"), or None; for a ``removal``, what soils it ("the
+    armchair is covered in dog hair": the dog hair on the armchair)."""
     said = re.sub(r" (?:haha+|lol|lmao)$", "", clause.split(" but ")[-1])
     # "the sky's a bit grim": is, not a possessive
     said = re.sub(r"^((?:the|this|that|my|our|his|her|their) [a-z]+)'s (?=(?:a|so|too|really|very|kind|pretty|quite|all|totally|"
@@ -625,8 +648,13 @@ def _named_in(clause: str) -> str | None:
     if (clause == said or re.match(r"there(?:'s| is| are) ", said)) and _BARE_TOPIC.match(clause):
         # "girl in the pink dress, make her hair curly", "there's flour on my cheek": the girl, the flour
         clause = f"the {clause}"
+    if (not _NOUN_PHRASE.match(clause) and (bare := re.match(r"^(?:[a-z]+ )?(?P<n>[a-z]+) (?:is|are|was|were|looks?|seems?) ", clause))
+            and bare["n"] in object_nouns()):
+        clause = f"the {clause}"  # "bike chain is rusty, make it look brand new": the bike chain
     if not _NOUN_PHRASE.match(clause):
         return None
+    if removal and (soil := _soiling(clause)) is not None:
+        return soil
     if (said := _object_of_verb(clause)) is not None:  # "my mum hates the tattoo on my arm": the tattoo
         return said
     if (m := _SUBJECT_VERB.match(clause)) and (said := _predicate(m["np"], m["rest"] or "", clause)):
@@ -661,7 +689,8 @@ def _resolve_reference(text: str) -> str:
     if _is_command(clauses[0]) and all(_REASON.search(c) and not _is_command(c) for c in clauses[1:]):
         return clauses[0]  # "remove the referee, he's blocking the tackle": why, not what
     last = _statement(_TRAILING_PLEASE.sub("", _POLITE.sub("", last)))  # "..., can you remove it please"
-    names = [_named_in(c) for c in earlier]  # (each a spaCy parse: once per clause)
+    removal = bool(re.match(rf"^(?:{_REMOVE_VERBS}) (?:it|them|that|this)\b", last))
+    names = [_named_in(c, removal) for c in earlier]  # (each a spaCy parse: once per clause)
     if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and names[0]:
         return f"make {names[0]} {could['n']}"  # "the pink scooter by the door, can it be blue?"
     if (say := _COULD_IT_SAY.match(last)) and len(earlier) == 1 and names[0]:
@@ -676,6 +705,7 @@ def _resolve_reference(text: str) -> str:
         if (one := re.match(r"^the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>.*)$", phrase)) and named:
             phrase = _one_as(named, one["o"], one["q"], one["rest"])  # "not that dog, the one on the right"
         named = phrase
+    last = re.sub(r"^(?P<v>[a-z]+) (?P<p>it|them) (?P<t>off|out|away)$", r"\g<v> \g<t> \g<p>", last)  # "wipe off it": its object last
     m = _REFERS.match(last)
     if named is not None and (m is None or m["verb"].split()[0] not in _CLAUSE_VERBS) and _is_command(last):
         # "put a unicorn next to her", "put some sprinkles on it": the pronoun where it stands
@@ -701,6 +731,8 @@ def _resolve_reference(text: str) -> str:
         return f"{m['verb']} the {owned[0]} of {named}{owned[1]}"
     else:
         ref = named
+    if m["tail"].strip() in ("off", "out", "away", "up", "down"):  # "wipe it off": wipe off the chocolate on her mouth
+        return f"{m['verb']}{m['tail']} {ref}"
     return f"{m['verb']} {ref}{m['tail']}"
 
 
@@ -775,6 +807,7 @@ def normalise(instruction: str) -> str:
     text = clean_phrase(_symbols(_CONTROL.sub(" ", _ESCAPES.sub("", instruction))).replace("’", "'"))
     text = _LIKE_FILLER.sub("", clean_phrase(_FILLERS.sub("", text)))
     text = _WORD.sub(lambda w: lexicon.TYPOS.get(w[0], w[0]), text)  # "hes ruining my shot", "the drill shud be yellow"
+    text = re.sub(r"(?<=[a-z]) af\b", "", text)  # "the chain is rusty af"
     text = re.sub(r" (?:lol|lmao|haha+|rofl|omg)(?= [a-z])", ".", text)  # "remove the braces from my teeth lol got them off"
     text = re.sub(r"\bclean (it|them|that|this) (?:off|away)\b", r"remove \1", text)  # "can you clean it off?"
     text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", _message(text)))
@@ -918,7 +951,7 @@ def _global_or_none(target: str, new: str) -> Parsed | None:
     if _object_thing(target, new):  # "turn it back into a cat": the object becomes another
         return Parsed("replace", clean_phrase(target), _new(new))
     new = _new(new)
-    if not new or set(new.split()) & lexicon.VAGUE_QUALITIES:
+    if not new or _vague(new):
         raise UnclearInstruction(f"{new or 'the instruction'!r} does not say what to change; name an object")
     return Parsed("global", "", new)
 
@@ -943,7 +976,8 @@ _OBJECT_LOOKS = lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES
 _STYLE_NOUNS = frozenset("painting sketch drawing watercolour watercolor cartoon illustration comic anime photo photograph "
                          "picture postcard poster render scene landscape masterpiece mosaic collage version oil pencil "
                          "charcoal vector pixel art style look mood movie film poster still day night morning evening "
-                         "sunset sunrise winter summer spring autumn fall".split())
+                         "sunset sunrise winter summer spring autumn fall afternoon dusk dawn twilight midnight noon "
+                         "season storm snowstorm blizzard heatwave downpour daytime nighttime".split())
 
 
 def _object_thing(target: str, new: str) -> bool:
@@ -1006,7 +1040,7 @@ _REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|t
                  r"blot out|paint over|vanish|zap|nuke|clean up|clear up|tidy up|tidy away|knock out|chuck out|chuck|toss out|"
                  r"toss|bin|axe|unclip|unhook|detach|unplug|unpin|get shot of|clean off|clean away|wipe off|wipe away|scrub off|scrub away|"
                  r"scrub|wipe|scoop out|scoop up|scoop|take down|pick up|hide|clone out|clone away|clone|heal out|heal away|spot heal|"
-                 r"redact|black out|pull up|pull out|dig up|weed out|mow down")  # fmt: skip
+                 r"redact|black out|pull up|pull out|dig up|weed out|mow down|peel off|peel away|pick off|pluck out")  # fmt: skip
 _REMOVE_FIRST = frozenset(w.split()[0] for w in _REMOVE_VERBS.split("|"))
 _DISTANCE = frozenset("furthest farthest further farther far away across apart opposite distant".split())
 #: "remove the logo from the shirt": the thing removed is on the other one (not "from the left": a position)
@@ -1308,7 +1342,8 @@ def _make_a(m: re.Match[str]) -> Parsed | None:
     if _is_image(m["t"]) or not strip_determiners(m["t"])[0]:
         return None
     words = m["n"].split()
-    if len(words) > 2 and (words[-1] in _LOOK_WORDS | frozenset(lexicon.SIZE_WORDS) or words[-1] in _ACTS):
+    if len(words) > 2 and (words[-1] in (_LOOK_WORDS - lexicon.SHADES) | frozenset(lexicon.SIZE_WORDS) or words[-1] in _ACTS):
+        # (a shade word ends no look: "a rattan pendant light" is a lamp)
         return None
     return Parsed("replace", m["t"], _new(m["n"]))
 
@@ -1547,7 +1582,7 @@ _KEEP_FIRST = re.compile(rf"^(?:(?:don't|do not|dont) (?:touch|change|edit|move|
                          rf"untouched| the same)?(?:,| but| and)(?: but| and| just| only)* (?P<c>(?:{_EDIT_VERB}) .+)$|"
                          r"^(?:change|edit|touch) nothing (?:but|except|other than) (?P<t>[^,]+),? (?P<c3>.+)$")
 #: two edits in one message ("remove the dog and make the sky blue"): a command, "and" or "then", another command
-_SECOND_COMMAND = re.compile(r"^(?P<a>[a-z].+?)(?:,? and then|,? and also|,? also|,? plus|,? then|,? and|,|;) (?P<b>(?:" + _EDIT_VERB + r") (?:the|a|an|it|them|his|her|their|its|this|that|these|those|all|every|some)\b.*)$")
+_SECOND_COMMAND = re.compile(r"^(?P<a>[a-z].+?)(?:,? and then|,? and also|,? also|,? plus|,? then|,? and|,|;) (?P<b>(?:" + _EDIT_VERB + r") (?:the|a|an|it|them|his|her|their|its|this|that|these|those|all|every|some|everyone's|everybody's|everyone|everybody|everything)\b.*)$")
 
 
 #: "make half of the balloons green": a share of a group, which the photo cannot tell apart
@@ -1603,7 +1638,9 @@ def _one_edit(text: str) -> str:
     if ((m := _SECOND_COMMAND.match(text)) and _is_command(m["a"])
             and (not re.search(r"\b(?:it|them|there)\b", m["b"])  # "paint it blue" after a selection is the same edit
                  or (m["b"].split()[0] in ("add", "put", "place", "stick", "hang", "spawn", "pop")
-                     and m["a"].split()[0] not in _REMOVE_FIRST))):
+                     and m["a"].split()[0] not in _REMOVE_FIRST)
+                 # "get rid of the sepia and make it black and white": what is removed is given no new look
+                 or (re.match(rf"^(?:{_REMOVE_VERBS}) ", m["a"]) and re.match(r"^(?:make|paint|turn|colou?r) (?:it|them) ", m["b"])))):
         # "swap the cat for a rabbit and put a carrot next to it": a second thing added
         raise UnclearInstruction(f"{text!r} asks for two edits; give one at a time ('{m['a']}', then '{m['b']}')")
     if m := _SOME_OF.search(text):
@@ -1620,7 +1657,7 @@ def _one_edit(text: str) -> str:
 
 def _vague(look: str) -> bool:
     """True for a look no one change gives ("more expensive", "look better", "go viral")."""
-    words = [w for w in look.split() if w not in ("more", "less", "look", "go", "much", "even", "way", "a", "bit", "little")]
+    words = [w for w in look.split() if w not in ("more", "less", "look", "go", "much", "even", "way", "a", "bit", "little", "and")]
     return bool(words) and all(w in lexicon.VAGUE_QUALITIES for w in words)
 
 
