@@ -34,8 +34,10 @@ _POLITE = re.compile(
     r"is possible to|is it possible for you to|i(?: would|'d) (?:really |so |very much |greatly )?appreciate (?:it )?if (?:you|someone|"
     r"somebody|anyone) (?:could|would|can)|may i ask (?:you )?to|might i ask (?:you )?to|is there any chance (?:you|someone|"
     r"somebody|anyone) (?:could|can|would)|(?:and )?one (?:more|last) thing:?|last one,? i promise|"
-    r"i wonder if you (?:might|could|would)|i(?: would|'d) be (?:most |very |ever so |so |"
-    r"really )?grateful if you (?:could|would|might)|if it's not too much trouble,?(?: (?:could|can|would) you)?|can you to|"
+    r"i wonder if you (?:might|could|would)(?: be so kind as to)?|i(?: would|'d|should) be (?:most |very |ever so |so |"
+    r"really )?grateful if you (?:could|would|might)|i(?: would|'d|should) be (?:most |very |ever so |so |really )?grateful if(?= the )|"
+    r"would it be at all possible to|would you kindly|would it be possible,|"
+    r"i was wondering (?:if|whether) it (?:might|would|could) be possible to|if it is not too much trouble,?(?: to)?|if it's not too much trouble,?(?: (?:could|can|would) you)?|can you to|"
     r"could you to|please to|please|pls|plz|kindly|can you|could you|would you|will you|can u|could u|i want you to|i'd like you to|"
     r"i need you to|help me|go ahead and|let's|lets|let us|i want to|i'd like to|i would like to|i need to|try to|"
     r"can we|could we|can i|could i|is it possible to|would it be possible to|any chance you can|any chance you could|"
@@ -231,7 +233,7 @@ _COMPARATIVE = "|".join(sorted((lexicon.COMPARATIVES | {"bigger", "smaller", "la
 _DIAL_WORDS = "contrast|brightness|saturation|exposure|warmth|sharpness|vibrance"
 #: how people write a command in a few words (a note to themselves, a chat reply), as the command
 _TERSE: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
-    (r"^(?P<t>[a-z][a-z' -]*?) ?(?:->|→|=>|⇒|:) ?(?P<n>[a-z].*)$", r"change the \g<t> to \g<n>"),  # "cat -> dog"
+    (r"^(?P<t>[a-z0-9][a-z0-9' -]*?) ?(?:->|→|=>|⇒|:) ?(?P<n>[a-z].*)$", r"change the \g<t> to \g<n>"),  # "cat -> dog"
     (r"^no (?:more )?(?P<t>[a-z][a-z -]*)$", r"remove the \g<t>"),  # "no hat", "no more people"
     (r"^(?P<t>[a-z][a-z -]*?) (?:gone|begone)$", r"remove the \g<t>"),  # "lamp gone"
     (r"^(?P<t>(?!(?:it|them|this|that|take|get|pull|cut|clear|clean|wipe|leave|keep|rub|edit|crop|fish|scoop|pick|"
@@ -794,6 +796,35 @@ def _one_as(named: str, one: str, before: str, after: str) -> str:
 
 #: spoken fillers ("add um a couple of seagulls", "change it to like a dark green"): not words of the edit
 _FILLERS = re.compile(r"\b(?:um+|uh+|erm+|er|hmm+|actually|literally|basically)\b ?")
+#: a letter's or email's opening and closing: "Dear team,", "To whom it may concern,", "I hope this finds you well.";
+#: "Many thanks in advance, Peter", "With gratitude, Ann", "Kind regards"
+_GREETING = re.compile(r"^(?:(?:dear (?:sir or madam|sir|madam|team|all|everyone|editor|[a-z]+(?: [a-z]+)?)|to whom it may concern|"
+                       r"good (?:morning|afternoon|evening)|greetings|hello there|hello|hi there|hi|hey)[,!.:;]\s*|"
+                       r"i hope (?:this|my) (?:message |email |note )?finds you well[,!.;]?\s*|i hope you(?: are|'re) well[,!.;]?\s*)+")
+_SIGN_OFF = re.compile(r"(?:[,.!;]|\s)\s*(?:(?:with )?(?:many |much |warm |kind |best |warmest |kindest )?(?:thanks|thank you|regards|"
+                       r"wishes|gratitude)(?: (?:so much|again|in advance|very much))?|all the best|cheers|yours (?:sincerely|faithfully|"
+                       r"truly)|sincerely|best|bw|kr|thx|ty)[,.!]*(?:\s+[a-z]+(?: [a-z]+)?)?[.!]*$")
+#: words a dictation app writes for punctuation ("... by the front door period", "the second chair comma the wooden one comma")
+_DICTATED = re.compile(r"\s+(?:comma|full stop|period|question mark|exclamation mark|exclamation point|new line)\b")
+#: a label before the command ("menu shot:", "cosplay pic:", "brochure version please:", "site report pic 3 -")
+_LABEL = re.compile(r"^(?:[a-z][a-z' -]*? )?(?:shot|pic|photo|picture|image|version|report pic|img|frame|slide|listing)(?: (?:\d+|#\d+|"
+                    r"[a-z]*_?\d+))?(?: please| pls)?\s*(?::|-|–|—)\s+")
+
+
+def _letter(text: str) -> str:
+    """``text`` without a letter's greeting and sign-off, with dictated punctuation as punctuation and without a
+    label before the command ("menu shot: the burger bun looks pale, ...")."""
+    text = _DICTATED.sub(lambda m: {"period": ".", "full stop": ".", "question mark": "?", "new line": ".",
+                                     "comma": ","}.get(m[0].strip(), "!"), text)  # fmt: skip
+    text = re.sub(r"\b(from|on|to|at) ([lr])\b", lambda m: f"{m[1]} the {'left' if m[2] == 'l' else 'right'}", text)  # "from R"
+    text = re.sub(r"^(\S+ [a-z][a-z ]*?) ([lr])$", lambda m: f"{m[1]} on the {'left' if m[2] == 'l' else 'right'}", text)  # "rm bollard L"
+    text = re.sub(r"^(add|remove|delete|rm|del|replace|swap):\s*", r"\1 ", text)  # "add: paraglider, above ridge"
+    text = re.sub(r"^(?:global|overall|whole (?:image|photo|picture)|entire (?:image|photo|picture)|image|photo):\s*(?P<n>.+)$",
+                  r"make the whole photo look \g<n>", text)  # "global: teal/orange grade"
+    text = _GREETING.sub("", text)
+    while (shorter := _SIGN_OFF.sub("", text)) != text and shorter:
+        text = shorter
+    return _LABEL.sub("", text)
 _LIKE_FILLER = re.compile(r"(?:(?<=\bto )|(?<=\binto ))like (?=(?:a|an|the) )")  # after the fillers go ("to um like a")
 
 
@@ -804,7 +835,7 @@ def normalise(instruction: str) -> str:
     one)": the brown dog), counted-from-the-end and numbered ordinals ("second last", "person #2"), wishes and
     statements as commands ("i want the car to be red": make the car red; "the dog should be removed": remove
     the dog)."""
-    text = clean_phrase(_symbols(_CONTROL.sub(" ", _ESCAPES.sub("", instruction))).replace("’", "'"))
+    text = _letter(clean_phrase(_symbols(_CONTROL.sub(" ", _ESCAPES.sub("", instruction))).replace("’", "'")))
     text = _LIKE_FILLER.sub("", clean_phrase(_FILLERS.sub("", text)))
     text = _WORD.sub(lambda w: lexicon.TYPOS.get(w[0], w[0]), text)  # "hes ruining my shot", "the drill shud be yellow"
     text = re.sub(r"(?<=[a-z]) af\b", "", text)  # "the chain is rusty af"
@@ -855,6 +886,8 @@ def _is_attribute_token(tok: Any) -> bool:
         return True
     if tok.pos_ == "ADJ" and word in object_nouns() and not word.endswith(lexicon.ADJECTIVE_ENDINGS):
         return False  # an object's noun the tagger took for an adjective before a look ("the harness dusty sage")
+    if tok.tag_ == "VBD" and word.endswith("ed") and tok.i > 0 and tok.doc[tok.i - 1].pos_ == "CCONJ":
+        return True  # "golden and toasted": a participle joined to a look
     return tok.pos_ == "ADJ" or (tok.tag_ == "VBN" and word.endswith("ed"))
 
 
@@ -998,7 +1031,10 @@ def _replace_or_modify(target: str, new: str) -> Parsed:
         return Parsed("modify", target, m["n"])
     if re.fullmatch(r"#[0-9a-f]{3,8}", _new(new)):  # "set the cushion to #2E4A62": a colour
         return Parsed("modify", target, _new(new))
-    return Parsed("modify" if is_attribute_phrase(new) else "replace", target, _new(new))
+    look = re.sub(r"\s*#[0-9a-f]{3,8}$", "", clean_phrase(new))  # "pure white #ffffff": the colour and its code
+    if re.fullmatch(r"[a-z]+-(?:[a-z]+ed|[a-z]+en)", look):  # "moss-covered", "sun-bleached", "hand-woven": a look
+        return Parsed("modify", target, _new(new))
+    return Parsed("modify" if look and is_attribute_phrase(look) else "replace", target, _new(new))
 
 
 #: a look named as a shade or colour ("deep berry shade", "dark walnut colour")
