@@ -603,7 +603,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     left = {"round1": 2, "round2": 3, "round3": 5, "round4": 10, "round5": 6, "round6": 8, "round7": 5, "round8": 8, "round9": 11,
             "round10": 20, "round11": 11, "round12": 2, "round13": 1, "round14": 38, "round15": 34,
             "round16": 49,  # round 16: blind when written (73 wrong), worked on in session 13
-            "round17": 71}  # round 17: written blind in session 13 (80 wrong at the session's start, 78 after the round-16 work)
+            "round17": 64}  # round 17: written blind in session 13 (80 wrong at the session's start, 78 after the round-16 work)
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -777,6 +777,9 @@ def test_two_edits_or_an_exception_are_refused_with_what_to_do(instruction, says
     ("Remove the cup. Then make the plate blue.", r"two edits.*'remove the cup', then 'make the plate blue'"),
     ("get rid of the sepia and make it proper black and white", "two edits"),
     ("remove the umbrellas and brighten everyone's faces", "two edits"),
+    ("please remove the groomsman's sunglasses and fix his wonky tie", "two edits"),
+    ("pls crop out the parked cars and straighten the pic", "two edits"),
+    ("Dear Sir, would you kindly remove the ice cream van and also lighten my husband's face?", "two edits"),
     ("just make the dessert look more appetising somehow", "how it should look"),
     ("remove the cup! make the saucer white too", "two edits"),
 ])  # fmt: skip
@@ -848,6 +851,11 @@ def test_one_object_with_and_or_later_sentences_still_parses(instruction, head):
     ("bg -> pure white #FFFFFF", "modify", "region", "pure white #ffffff"),
     ("largest rock: moss-covered", "modify", "rock", "moss-covered"),
     ("global: teal/orange grade", "global", "image", "teal/orange grade"),
+    ("the banner behind the team says CHAMPIONS 2023, change it to CHAMPIONS 2024", "modify", "banner", "CHAMPIONS 2024"),
+    ("the kid second from the left has his hood up. can it be down?", "modify", "hood", "down"),
+    ("the satin skirt is full of creases, can you steam them out", "remove", "crease", None),
+    ("the con badge hanging round my neck ruins the vibe, yeet it", "remove", "con badge", None),
+    ("make the scan less yellow and a bit more contrasty", "global", "image", "less yellow and more contrasty"),
 ])  # fmt: skip
 def test_phrasings_found_in_session_13(instruction, action, head, replacement):
     """Phrasings the parser refused or misread (round 16, and trying it as a user): paint-chart colour names, polite

@@ -70,14 +70,14 @@ DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every
                "the", "a", "an", "this", "that", "these", "those", "some")  # fmt: skip
 ALL_WORDS = frozenset({"all", "every", "each", "both"})
 #: nouns for the photo itself ("the photo", "this selfie"); "the picture frame" and "the scene" may be objects or places
-PHOTO_NOUNS = frozenset("photo picture image shot pic screenshot photograph selfie snapshot headshot".split())
+PHOTO_NOUNS = frozenset("photo picture image shot pic screenshot photograph selfie snapshot headshot scan".split())
 #: the photo as the place things are in or taken out of ("out of the frame", "in this scene", "from my selfie")
 PHOTO_PLACES = PHOTO_NOUNS | frozenset("frame scene".split())
 #: regular-expression alternations of them, the longest first
 PHOTO_NOUN_WORDS = "|".join(sorted(PHOTO_NOUNS, key=len, reverse=True))
 PHOTO_PLACE_WORDS = "|".join(sorted(PHOTO_PLACES, key=len, reverse=True))
 IMAGE_WORDS = frozenset(
-    "it|this|image|photo|picture|scene|whole image|whole photo|whole picture|whole scene|entire image|"
+    "it|this|image|photo|picture|scene|scan|whole image|whole photo|whole picture|whole scene|entire image|"
     "entire photo|entire picture|photograph|everything|whole thing|entire thing|weather|season|time of day|day|"
     "lighting|colors|colours|color tones|colour tones|tones|mood|atmosphere|overall look|whole look|shot|pic|"
     "whole shot|entire shot|snap|selfie|screenshot|whole screenshot|headshot|snapshot|this one|whole listing photo|"

@@ -620,11 +620,16 @@ def is_wording(target: Target, replacement: str | None) -> bool:
     """Whether ``replacement`` is new wording for text in the picture ("the text on the sign" -> "OPEN", "the word
     SALE" -> "SOLD"), not a new look of it ("make the text red", "make the title bigger")."""
     words = target.head.split()
+    if replacement and words[-1] in _SIGNS and re.search(r"\d", replacement):  # "change the banner to champions 2024"
+        return True
     if not replacement or not (words[-1] in lexicon.TEXT_WORDS or words[0] in ("word", "words", "text", "letters")):
         return False
     return not all(w in _TEXT_LOOKS for w in replacement.lower().split())
 
 
+#: things that carry wording ("change the banner to CHAMPIONS 2024": new wording when it has a number)
+_SIGNS = frozenset("sign banner poster placard noticeboard chalkboard blackboard whiteboard board menu label plaque billboard "
+                   "scoreboard signboard tag ticket cake card".split())
 #: how text can look ("make the title bold and red"); "open" / "closed" are wordings on a sign, not looks
 _TEXT_LOOKS = (
     frozenset("bigger smaller larger and bold italic underlined outlined glowing shiny blurry blurred faded neon "

@@ -155,7 +155,8 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     (r"^(?:give me|show me|make|create|i want|i'd like|can i have|can i get) (?:a |an |the )?(?:version|copy|photo|picture|"
      r"pic|image|one|shot) (?:without|minus|with no) (?P<t>.+)$", r"remove \g<t>"),
     # "the dog should be removed", "the man on the left has to go", "the tree needs removing"
-    (rf"^{_SUBJECT} {_MODAL} (?:be {_GONE}|go|disappear|vanish|be gone)$", r"remove \g<t>"),
+    (rf"^{_SUBJECT} {_MODAL} (?:be {_GONE}|go|disappear|vanish|be gone)(?: (?:from|in|out of|off) (?:the|this|my|our) [a-z ]+)?$",
+     r"remove \g<t>"),
     (rf"^{_SUBJECT} needs? (?:removing|deleting|erasing|taking out|to go)$", r"remove \g<t>"),
     (rf"^(?:have|get) {_SUBJECT} {_GONE}$", r"remove \g<t>"),
     # "i need the lamp gone", "i want the bin out of the picture", "i don't want the trash can in the photo"
@@ -456,7 +457,7 @@ _BARE_TOPIC = re.compile(r"^(?!(?:i|you|we|they|he|she|it|this|that|there|what|w
                          r"by|near|next to|behind|wearing|holding) (?:the|a|an|his|her|their|my|our) ")
 #: an object named in an earlier clause
 _NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|his|her|their|our|your) "
-                          r"[a-z][a-z' -]*$")
+                          r"[a-z][a-z0-9' -]*$")
 #: a later clause's command on something already named: "remove that", "make it blue", "remove the one on the left"
 _REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away| down| off| up)?) (?P<ref>it|that|this|them|those|these|him|her|"
                      r"the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>[a-z' -]*?))"
@@ -475,7 +476,7 @@ _COMMAND_FIRST = _CLAUSE_VERBS | {w.split()[0] for w in lexicon.LOOK_VERBS} | {"
 _ING_NOUNS = r"(?:th|ceil|build|paint|r|k|w|str|sw|spr|even|morn|cloth|rail|awn|ic|stuff|draw|sett|light|sid|wedd|fenc)ing\b"
 #: "the rug is too bright", "two dogs are playing in the yard", "the photo shows three kids": the subject, the verb, the rest
 _SUBJECT_VERB = re.compile(r"^(?P<np>(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|our|his|her|their) "
-                           rf"[a-z][a-z' -]*?) (?:is|are|was|were|'s|looks?|seems?|has|have|shows?|contains?|(?!{_ING_NOUNS})[a-z]{{2,}}ing)\b"
+                           rf"[a-z][a-z' -]*?) (?:is|are|was|were|'s|looks?|seems?|has|have|shows?|contains?|says?|reads?|(?!{_ING_NOUNS})[a-z]{{2,}}ing)\b"
                            r"(?: (?:of|at|on|in))?(?: (?P<rest>.*))?$")
 #: "in the background there's a white van": the object, where it is
 _THERE_IS = re.compile(r"^(?P<where>(?:in|on|at|by|near) the [a-z ]+?),? (?:there's|there is|there are) (?P<np>.+)$")
@@ -584,6 +585,10 @@ def _message(text: str) -> str:
     return _resolve_reference(_POLITE.sub("", text))
 
 
+#: verbs whose subject is what spoils the photo ("the badge ruins the vibe", "the pole blocks the view")
+_CULPRIT_VERBS = frozenset("ruin spoil block obscure distract clutter dominate photobomb cover hide wreck kill".split())
+
+
 def _object_of_verb(clause: str) -> str | None:
     """The object of a clause whose verb acts on it ("my grandad loved this car", "the previous owners left a broken
     swing set in the backyard"), not of a linking or progressive verb ("the rug is too bright", "two dogs are
@@ -595,6 +600,10 @@ def _object_of_verb(clause: str) -> str | None:
     if verb is None:
         return None
     rest, subject = doc[verb.i + 1 :].text, doc[: verb.i].text
+    if verb.lemma_ in _CULPRIT_VERBS and _NOUN_PHRASE.match(subject):
+        return subject  # "the con badge round my neck ruins the vibe": the badge
+    if verb.lemma_ == "have":  # "the kid has his hood up": the hood (its state is the complaint)
+        rest = re.sub(r" (?:up|down|on|off|open|shut|closed|out|undone|wrong)$", "", rest)
     if _NOUN_PHRASE.match(rest) and not _is_image(rest.split(" ", 1)[-1].split(" ")[-1]):
         return rest
     # "the dog photobombed our family pic": what the verb acts on is the picture, so the subject is meant
@@ -615,8 +624,8 @@ def _predicate(subject: str, rest: str, clause: str) -> str | None:
 #: round her mouth", "my toddler drew on his face with marker"
 _SOILED = (
     re.compile(r"^(?P<np>(?:the|my|our|his|her|their|this|that) [a-z][a-z' -]*?) (?:is|are|was|were|got|gets|has been|have been) "
-               r"(?:all |completely |totally |absolutely |kind of |a bit |so )?(?:covered|caked|smeared|splattered|spattered|"
-               r"stained|dusted|littered|plastered|coated|splashed) (?:in|with) (?:(?:a|an|some) )?(?P<x>[a-z][a-z' -]*)$"),
+               r"(?:all |completely |totally |absolutely |kind of |a bit |so )?(?:(?:covered|caked|smeared|splattered|spattered|"
+               r"stained|dusted|littered|plastered|coated|splashed) (?:in|with)|full of) (?:(?:a|an|some) )?(?P<x>[a-z][a-z' -]*)$"),
     re.compile(r"^(?:the|my|our|his|her|their|this|that) [a-z][a-z' -]*? (?:has|have|has got|'s got|got) (?:(?:a|an|some) )?"
                r"(?P<x>[a-z][a-z -]*?) (?:all )?(?:round|around|on|over|all over|across|down) (?P<np>(?:his|her|their|its|the|my) "
                r"[a-z][a-z -]*)$"),
@@ -691,7 +700,8 @@ def _resolve_reference(text: str) -> str:
     if _is_command(clauses[0]) and all(_REASON.search(c) and not _is_command(c) for c in clauses[1:]):
         return clauses[0]  # "remove the referee, he's blocking the tackle": why, not what
     last = _statement(_TRAILING_PLEASE.sub("", _POLITE.sub("", last)))  # "..., can you remove it please"
-    removal = bool(re.match(rf"^(?:{_REMOVE_VERBS}) (?:it|them|that|this)\b", last))
+    removal = bool(re.match(rf"^(?:{_REMOVE_VERBS}) (?:it|them|that|this)\b", last)
+                   or re.match(rf"^(?:{_REMOVE_VERBS.replace(' ', ' (?:it|them) ')}|[a-z]+ (?:it|them) (?:out|off|away))$", last))
     names = [_named_in(c, removal) for c in earlier]  # (each a spaCy parse: once per clause)
     if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and names[0]:
         return f"make {names[0]} {could['n']}"  # "the pink scooter by the door, can it be blue?"
@@ -1076,7 +1086,7 @@ _REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|t
                  r"blot out|paint over|vanish|zap|nuke|clean up|clear up|tidy up|tidy away|knock out|chuck out|chuck|toss out|"
                  r"toss|bin|axe|unclip|unhook|detach|unplug|unpin|get shot of|clean off|clean away|wipe off|wipe away|scrub off|scrub away|"
                  r"scrub|wipe|scoop out|scoop up|scoop|take down|pick up|hide|clone out|clone away|clone|heal out|heal away|spot heal|"
-                 r"redact|black out|pull up|pull out|dig up|weed out|mow down|peel off|peel away|pick off|pluck out")  # fmt: skip
+                 r"redact|black out|pull up|pull out|dig up|weed out|mow down|peel off|peel away|pick off|pluck out|yeet|steam out|iron out")  # fmt: skip
 _REMOVE_FIRST = frozenset(w.split()[0] for w in _REMOVE_VERBS.split("|"))
 _DISTANCE = frozenset("furthest farthest further farther far away across apart opposite distant".split())
 #: "remove the logo from the shirt": the thing removed is on the other one (not "from the left": a position)
@@ -1426,6 +1436,13 @@ _STATES = {"roll up": "rolled up", "roll down": "rolled down", "tuck in": "tucke
 _STATE_VERB = re.compile(r"^(?P<v>" + "|".join(sorted(_STATES, key=len, reverse=True)) + r") (?P<t>.+?)(?P<p> up| in| on| off| down)?$")
 
 
+@template(r"^(?:make|put|get|have) (?P<t>(?:the|his|her|their|its|my|our) .+?) (?P<n>up|down|open|closed|shut|undone|done up|zipped up|"
+          r"unzipped|buttoned up|unbuttoned)$")
+def _in_state(m: re.Match[str]) -> Parsed:
+    """"make his hood down", "get her eyes open": the thing in that state."""
+    return Parsed("modify", m["t"], m["n"])
+
+
 @template(r"^(?:cut|trim|crop|shorten) (?P<t>(?:his|her|their|its|the|my) .+?) (?:to|into) (?P<n>(?:a |an )?[a-z][a-z -]*"
           r"(?:length|bob|cut|style|crop|fade|short|long))$")
 def _cut_to(m: re.Match[str]) -> Parsed:
@@ -1613,12 +1630,12 @@ _SELECT_AND = re.compile(r"^(?:select|pick|choose|find|take|grab|mask|highlight)
 _REMOVE_AND_PUT = re.compile(rf"^(?:{_REMOVE_VERBS}|take|get|pull) (?P<t>.+?),? and (?:then )?(?:put|place|add|draw|insert|have) (?P<n>.+?)"
                              r"(?: (?:there|in its place|in their place|where (?:it|they) (?:was|were)|in the same (?:place|spot)))?(?: instead)?$")
 #: "don't touch the dog, just remove the cat", "leave the sky but remove the birds": what to keep, then the edit
-_EDIT_VERB = "|".join(sorted(set(COMMANDS) - {"fill", "dress", "render"})) + "|get rid of|take out|stick|hang|spawn|pop"
+_EDIT_VERB = "|".join(sorted(set(COMMANDS) - {"fill", "dress", "render"})) + "|get rid of|take out|stick|hang|spawn|pop|fix|straighten"
 _KEEP_FIRST = re.compile(rf"^(?:(?:don't|do not|dont) (?:touch|change|edit|move|remove)|leave|keep) (?P<k>[^,]+?)(?: alone| as it is| as is| "
                          rf"untouched| the same)?(?:,| but| and)(?: but| and| just| only)* (?P<c>(?:{_EDIT_VERB}) .+)$|"
                          r"^(?:change|edit|touch) nothing (?:but|except|other than) (?P<t>[^,]+),? (?P<c3>.+)$")
 #: two edits in one message ("remove the dog and make the sky blue"): a command, "and" or "then", another command
-_SECOND_COMMAND = re.compile(r"^(?P<a>[a-z].+?)(?:,? and then|,? and also|,? also|,? plus|,? then|,? and|,|;) (?P<b>(?:" + _EDIT_VERB + r") (?:the|a|an|it|them|his|her|their|its|this|that|these|those|all|every|some|everyone's|everybody's|everyone|everybody|everything)\b.*)$")
+_SECOND_COMMAND = re.compile(r"^(?P<a>[a-z].+?)(?:,? and then|,? and also|,? also|,? plus|,? then|,? and|,|;) (?P<b>(?:" + _EDIT_VERB + r") (?:the|a|an|it|them|his|her|their|its|this|that|these|those|all|every|some|my|our|your|everyone's|everybody's|everyone|everybody|everything)\b.*)$")
 
 
 #: "make half of the balloons green": a share of a group, which the photo cannot tell apart
