@@ -1748,6 +1748,48 @@ def _matched(text: str) -> Parsed | None:
     return parsed
 
 
+#: verbs that give an object a new look, and verbs that attach a new thing to an object, for :func:`_by_phrases`
+_LOOK_VERBS = frozenset("make paint repaint colour color recolour recolor dye tint render shift tone".split())
+_ATTACH_VERBS = frozenset("clip attach fasten tie hang drape wrap pin stick slip sit perch lay rest prop lean "
+                          "stand float".split())
+#: prepositions that place a new thing by an object, as the add template reads them
+_ATTACH_PREPS = {"onto": "on", "on": "on", "to": "on", "around": "on", "round": "on", "over": "on", "across": "on", "in": "in",
+                 "into": "in", "from": "on", "under": "under", "beside": "next to", "behind": "behind", "above": "above"}
+
+
+def _by_phrases(text: str) -> Parsed | None:
+    """When no template matches, the command's shape read from its phrases (spaCy's noun chunks): a look verb, the
+    object's phrase (its noun chunk and the prepositional phrases after it that name other objects) and the rest as
+    the new look ("make the night sky full of stars", "make the leaves on the oak tree autumn colours", "recolour the
+    sofa to Pantone 18-1438 Marsala"); an attaching verb, the new thing and the object it goes on ("clip a leash onto
+    the puppy's collar", "add steam rising from the coffee"). ``None`` when the text has another shape."""
+    verb, _, rest = text.partition(" ")
+    if not rest:
+        return None
+    doc = load_nlp()(rest)
+    chunks = [c for c in doc.noun_chunks if c.root.pos_ in ("NOUN", "PROPN")]
+    if not chunks or chunks[0].start != 0:
+        return None
+    if verb in _LOOK_VERBS:
+        end = chunks[0].end
+        while (end < len(doc) and doc[end].pos_ == "ADP" and doc[end].text not in ("to", "into", "as", "like", "with")
+               and (nxt := next((c for c in chunks if c.start == end + 1), None)) is not None):
+            end = nxt.end  # "the leaves on the oak tree", "the throw on the armchair"
+        look = re.sub(r"^(?:to|into|in|as) ", "", doc[end:].text)
+        if end >= len(doc) or not look or _vague(look) or _UNSUPPORTED.match(f"{verb} {look}"):
+            return None
+        if re.match(r"(?:a|an|the|some) ", look):  # "make the vase a lamp": a thing, or a look ("a deep red")
+            return _replace_or_modify(doc[:end].text, look)
+        return Parsed("modify", doc[:end].text, look)  # "full of stars", "white with grey spots", "greyed out"
+    if verb in _ATTACH_VERBS or verb == "add":
+        prep = next((t for t in doc[chunks[0].end :] if t.pos_ == "ADP" and t.text in _ATTACH_PREPS), None)
+        anchor = next((c for c in chunks if prep is not None and c.start == prep.i + 1), None)
+        if prep is None or anchor is None:
+            return None
+        return match_templates(f"add {chunks[0].text} {_ATTACH_PREPS[prep.text]} {doc[anchor.start :].text}")
+    return None
+
+
 def _other_readings(instruction: str, text: str) -> Iterator[str]:
     """Readings to try when ``text`` (``normalise(instruction)``) matches no template: ``text`` normalised once more
     (a message's sentences joined into one command, whose aside is dropped in the second pass: "omg the snot on his
@@ -1781,6 +1823,8 @@ class RulesParser:
         parsed = _matched(text)
         if parsed is None:
             text, parsed = next(((t, p) for t in _other_readings(instruction, text) if (p := _matched(t))), (text, None))
+        if parsed is None:
+            parsed = _by_phrases(text)
         if parsed is None:
             raise UnclearInstruction(
                 f"cannot tell what to edit in {instruction.strip()!r}; phrase it like 'replace the left cat with "
