@@ -1427,3 +1427,18 @@ def test_how_the_object_looks_said_after_the_command(instruction):
     assert (plan.action, plan.target.head, plan.target.attributes, plan.replacement) == ("replace", "teddy", ("brown",),
                                                                                            "stuffed fox")  # fmt: skip
     assert plan.target.relation.anchor.head == "bed"
+
+
+def test_segment_reads_an_expression_but_not_a_refused_edit():
+    """``refedit segment`` falls back to a bare referring expression when the parser finds no edit ("the left cat");
+    an edit the parser refused ("remove the cat and the dog") stays refused there too, instead of being read as an
+    expression whose head is its last noun, and so does an expression that names two objects."""
+    from refedit.pipeline.parse.segmenting import segmentation_plan
+
+    plan = segmentation_plan(parser, "the second cat from the left")
+    assert (plan.target.head, plan.target.spatial, plan.target.ordinal) == ("cat", "left", 2)
+    with pytest.raises(UnclearInstruction, match="names two objects"):
+        segmentation_plan(parser, "remove the cat and the dog")
+    with pytest.raises(UnclearInstruction, match="segment one at a time"):
+        segmentation_plan(parser, "the cat and the dog")
+    assert segmentation_plan(parser, "the black and white cat").target.head == "cat"

@@ -535,6 +535,12 @@ def _is_command(clause: str) -> bool:
     return bool(rest) and (first in _COMMAND_FIRST or first in _REMOVE_FIRST)  # (the removal verbs are defined with their template)
 
 
+def is_instruction(text: str) -> bool:
+    """True when ``text`` asks for an edit (a command, politely or not), not only names an object: what
+    ``refedit segment`` must not read as a referring expression when the parser refused it."""
+    return _is_command(clean_phrase(text))
+
+
 #: a question that asks for a look ("could the sky be blue instead of grey", "can the stools be brass")
 _ASKED_LOOK = re.compile(r"^(?:can|could|should|might|would|may) (?:the|this|that|these|those|his|her|their|my|our) [a-z][a-z' -]*? "
                          r"(?:be|become|look) [a-z]")

@@ -9,7 +9,8 @@ from PIL import Image
 
 from refedit.errors import UnclearInstruction
 from refedit.pipeline.artifacts import EditPlan
-from refedit.pipeline.parse.plan import hint_plan, referring_plan
+from refedit.pipeline.parse.plan import clean_phrase, hint_plan, referring_plan
+from refedit.pipeline.parse.rules import is_instruction, two_objects
 
 
 def segmentation_plan(parser: Any, instruction: str, *, image: Image.Image | None = None,
@@ -20,6 +21,11 @@ def segmentation_plan(parser: Any, instruction: str, *, image: Image.Image | Non
     try:
         return parser.parse(instruction=instruction, image=image)
     except UnclearInstruction:
+        if not hinted and is_instruction(instruction):
+            raise  # an edit the parser refused ("remove the cat and the dog"): not a referring expression
+        if not hinted and (two := two_objects(clean_phrase(instruction))):
+            raise UnclearInstruction(f"{instruction.strip()!r} names two objects ({two[0]}; {two[1]}); segment one at a "
+                                     "time, or every one of a kind ('all the cups')") from None
         try:
             return referring_plan(instruction)
         except UnclearInstruction:
