@@ -143,6 +143,12 @@ _PICTURE = rf"(?:the|this|my) (?:{lexicon.PHOTO_PLACE_WORDS})"
 _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
     # "might the faded photograph be given a little more colour"
     (rf"^{_SUBJECT} {_MODAL} be given (?P<n>.+)$", r"give \g<t> \g<n>"),
+    # "chef wants the garlic bread swapped for a salad", "my boss asked if the sign could be removed": the request reported
+    (r"^(?!(?:i|we|you|they) )(?:(?:my|our|the) )?[a-z]+(?: [a-z]+)? (?:wants|wanted|needs|would like|'d like) "
+     rf"{_SUBJECT} (?:swapped|replaced|exchanged) (?:with|for|by) (?P<n>.+)$", r"replace \g<t> with \g<n>"),
+    (r"^(?!(?:i|we|you|they) )(?:(?:my|our|the) )?[a-z]+(?: [a-z]+)? (?:wants|asked|asks|wanted|needs|would like|'d like) "
+     r"(?:if |whether |me to |us to |you to )?"
+     rf"(?P<rest>{_SUBJECT} (?:{_MODAL} be .+|{_GONE}|(?:painted|coloured|colored) .+))$", r"\g<rest>"),
     # "the vase could be replaced with a lamp", "have the cat replaced by a fox"
     (rf"^{_SUBJECT} {_MODAL} be (?:replaced|swapped|exchanged|substituted) (?:with|by|for) (?P<n>.+)$", r"replace \g<t> with \g<n>"),
     (rf"^(?:have|get|i'd like|i would like|i want|i need|i'd prefer) {_SUBJECT} (?:replaced|swapped|exchanged|substituted) "
@@ -494,7 +500,8 @@ _IS_THE = re.compile(r"^(?:he|she|it|they)(?:'s| is| are|'re) (?P<np>the (?!ones
 #: a sentence that only says how the object looks ("the brown one")
 _THE_X_ONE = re.compile(r"^the (?:(?!ones?\b)[a-z-]+ )+ones?$")
 #: a clause with a finite verb after the command: a reason ("he's blocking the tackle", "the office looks gloomy")
-_REASON = re.compile(r"\b(?:is|are|was|were|'s|'re|'d|'ve|has|have|had|been|looks?|made|makes|can't|cannot|couldn't|don't|"
+_REASON = re.compile(r"^(?:it|they|he|she|this|that) (?:[a-z]+ed|came out|turned out)\b|"
+                     r"\b(?:is|are|was|were|'s|'re|'d|'ve|has|have|had|been|looks?|made|makes|can't|cannot|couldn't|don't|"
                      r"didn't|doesn't|won't|wasn't|isn't|hates?|wants?|loves?|needs?)\b")
 #: what a clause after the command says of its object: a relative clause ("which is on the left"), "the one on the
 #: left", "it is on the left"
@@ -1288,6 +1295,9 @@ def _give(m: re.Match[str]) -> Parsed | None:
             return _global_or_none(split["t"], split["n"])  # "give the photo a vintage look"
         if _FINISH.search(split["n"]):  # "give the sofa a velvet finish": a new look of the sofa
             return Parsed("modify", split["t"], _new(split["n"]))
+        if split["n"].split()[-1] in lexicon.COLOURS and re.match(r"(?:a|an|more|less) ", split["n"]) and (
+                is_attribute_phrase(_new(split["n"])) or is_attribute_phrase(re.sub(r"^(?:a |an )?(?:more|less) ", "", split["n"]))):
+            return Parsed("modify", split["t"], _new(split["n"]))  # "give my wig a more vibrant pink": a colour
         return Parsed("add", split["t"], _new(split["n"]))
     if split := re.match(r"^(?P<t>him|her|them|it) (?P<n>.+)$", m["rest"]):
         return Parsed("add", split["t"], _new(split["n"]))
