@@ -601,10 +601,10 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     import probes
 
     left = {"round1": 2, "round2": 3, "round3": 4, "round4": 9, "round5": 6, "round6": 8, "round7": 5, "round8": 8, "round9": 10,
-            "round10": 20, "round11": 10, "round12": 2, "round13": 1, "round14": 37, "round15": 34,
+            "round10": 20, "round11": 10, "round12": 2, "round13": 1, "round14": 36, "round15": 33,
             "round16": 49,  # round 16: blind when written (73 wrong), worked on in session 13
             "round18": 78,  # round 18: written blind in session 13 and never tuned on (79 wrong at the session's start)
-            "round17": 63}  # round 17: written blind in session 13 (80 wrong at the session's start, 78 after the round-16 work)
+            "round17": 61}  # round 17: written blind in session 13 (80 wrong at the session's start, 78 after the round-16 work)
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -866,6 +866,11 @@ def test_one_object_with_and_or_later_sentences_still_parses(instruction, head):
     ("our head teacher asked if the ink stain on her blouse could be taken out", "remove", "ink stain", None),
     ("Chef wants the garlic bread on the third plate swapped for a green salad", "replace", "bread", "green salad"),
     ("give my wig a more vibrant pink, it photographed kinda washed out", "modify", "wig", "more vibrant pink"),
+    ("brighten the whole interior", "global", "image", "brighter"),  # the scene's light, not an object
+    ("make the light in the photo warmer like a sunset glow", "global", "image", "warmer"),
+    ("the light was so flat that day, can you make it look like late afternoon sun", "global", "image", "late afternoon sun"),
+    ("make the light above the table red", "modify", "light", "red"),  # a lamp
+    ("Could the faded ink of the signature be made darker so that it is legible?", "modify", "ink", "darker"),
 ])  # fmt: skip
 def test_phrasings_found_in_session_13(instruction, action, head, replacement):
     """Phrasings the parser refused or misread (round 16, and trying it as a user): paint-chart colour names, polite

@@ -182,6 +182,7 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     # "the walls need to be painted white", "the car needs to be blue", "let the sky be purple"
     (rf"^{_SUBJECT} {_MODAL} be (?P<v>painted|repainted|coloured|colored|dyed|tinted) (?P<n>.+)$", r"paint \g<t> \g<n>"),
     (rf"^{_SUBJECT} {_MODAL} be (?:turned|changed|transformed|converted|made) into (?P<n>.+)$", r"turn \g<t> into \g<n>"),
+    (rf"^{_SUBJECT} {_MODAL} be made (?P<n>(?!into\b).+)$", r"make \g<t> \g<n>"),  # "could the ink be made darker"
     (rf"^{_SUBJECT} {_MODAL} (?:be wearing|wear|have|get|be holding|hold|be carrying|carry) (?P<n>(?:a|an|some) .+)$",
      r"give \g<t> \g<n>"),
     (rf"^{_SUBJECT} {_MODAL} (?:be wearing|wear|have|get) (?P<n>[a-z]+s)$", r"give \g<t> some \g<n>"),  # "... wear sunglasses"
@@ -280,7 +281,8 @@ def _terse(text: str) -> str:
 
 #: "could the sky be blue instead of grey", "might the faded photograph be given more colour": the statement asked
 _QUESTION = re.compile(r"^(?P<m>could|can|should|might|would|may) (?P<t>(?:the|this|that|these|those|his|her|their|my|our) "
-                       r"[a-z][a-z' -]*?) (?P<rest>(?:be (?:wearing|holding|carrying|given|removed|deleted|erased|gone|taken)|"
+                       r"[a-z][a-z' -]*?) (?P<rest>(?:be (?:wearing|holding|carrying|given|removed|deleted|erased|gone|taken|painted|"
+                       r"repainted|coloured|colored|dyed|made|turned into|replaced|swapped)|"
                        r"get|have|wear) .+)$")  # ("could the sky be blue" is a template's own)
 
 
@@ -866,7 +868,8 @@ def normalise(instruction: str) -> str:
 
 
 def _new(phrase: str) -> str:
-    return _ARTICLE.sub("", clean_phrase(phrase))
+    """The new thing or look without its article ("a red hat": red hat; "that classic red": classic red)."""
+    return _ARTICLE.sub("", re.sub(r"^(?:that|this) (?=[a-z]+ )", "", clean_phrase(phrase)))
 
 
 def _is_attribute_token(tok: Any) -> bool:
@@ -969,9 +972,24 @@ def _is_image_noun(phrase: str) -> bool:
     return rest in lexicon.IMAGE_WORDS and rest not in lexicon.PRONOUNS
 
 
+#: what the whole scene is made of, not an object in it ("make the light warmer", "brighten the whole interior")
+_SCENE_WORDS = frozenset("light lighting interior exterior atmosphere mood colours colors tones white balance".split()) | {
+    "white balance", "whole interior", "whole exterior", "whole room", "entire interior", "colour grade", "color grade"}
+
+
+def _is_scene(target: str) -> bool:
+    """The scene's light, colours or its whole interior/exterior: the whole photo for a change of look."""
+    rest = strip_determiners(clean_phrase(target))[0]
+    return re.sub(rf" (?:in|of) (?:the|this|my|our) (?:{lexicon.PHOTO_PLACE_WORDS})$", "", rest) in _SCENE_WORDS
+
+
 def _global_or_none(target: str, new: str) -> Parsed | None:
-    """A whole-image edit when ``target`` is the picture ("make the photo warmer", "make it night"), an object's
-    look when it is a pronoun and the look a colour or material ("make it blue"), else None."""
+    """A whole-image edit when ``target`` is the picture ("make the photo warmer", "make it night") or the scene's
+    light or whole interior with a look or a time of day ("make the light warmer", "make the light look like late
+    afternoon sun"), an object's look when it is a pronoun and the look a colour or material ("make it blue"), else
+    None."""
+    if _is_scene(target) and (is_attribute_phrase(_new(new)) or set(_new(new).split()) & _STYLE_NOUNS):
+        return Parsed("global", "", _new(new))
     if not _is_image(target):
         return None
     if _object_look(target, new):
@@ -1494,7 +1512,8 @@ def _make_pronoun(m: re.Match[str]) -> Parsed | None:
 def _look_verb(m: re.Match[str]) -> Parsed:
     """"blur the background", "darken the top half", "brighten the image": a change of look."""
     change = lexicon.LOOK_VERBS[m["v"]]
-    if _is_image(m["t"]) or (m["v"].startswith("colo") and _PHOTO_NOUN.search(m["t"])):  # "colorize this old photo of ..."
+    if (_is_image(m["t"]) or _is_scene(m["t"])
+            or (m["v"].startswith("colo") and _PHOTO_NOUN.search(m["t"]))):  # "colorize this old photo of ..."
         return Parsed("global", "", change)
     return Parsed("modify", m["t"], change)
 
