@@ -870,6 +870,10 @@ def test_one_object_with_and_or_later_sentences_still_parses(instruction, head):
     ("make the light in the photo warmer like a sunset glow", "global", "image", "warmer"),
     ("the light was so flat that day, can you make it look like late afternoon sun", "global", "image", "late afternoon sun"),
     ("make the light above the table red", "modify", "light", "red"),  # a lamp
+    ("replace the 🐶 with a 🐱", "replace", "dog", "cat"),  # emoji where nouns stand
+    ("make the 🚗 red", "modify", "car", "red"),
+    ("add a 🎈 next to the kid", "add", "kid", "balloon"),
+    ("why does my skin look so orange in this 😩 make it less orange pls", "modify", "skin", "less orange"),  # a mood
     ("Could the faded ink of the signature be made darker so that it is legible?", "modify", "ink", "darker"),
 ])  # fmt: skip
 def test_phrasings_found_in_session_13(instruction, action, head, replacement):
@@ -1451,3 +1455,13 @@ def test_segment_reads_an_expression_but_not_a_refused_edit():
     with pytest.raises(UnclearInstruction, match="segment one at a time"):
         segmentation_plan(parser, "the cat and the dog")
     assert segmentation_plan(parser, "the black and white cat").target.head == "cat"
+
+
+def test_an_instruction_longer_than_one_edit_is_refused_before_parsing():
+    """A pasted document or a runaway script ("remove the cat " 400 times) is refused at once (exit 3) instead of
+    parsed for seconds into a target of thousands of words."""
+    from refedit.pipeline.parse.rules import MAX_INSTRUCTION
+
+    with pytest.raises(UnclearInstruction, match="6,000 characters long; give one edit in at most 1,000"):
+        parser.parse(instruction="remove the cat " * 400)
+    assert parser.parse(instruction="please " * ((MAX_INSTRUCTION - 20) // 7) + "remove the cat").target.head == "cat"

@@ -427,8 +427,40 @@ def _names_as_typed(instruction: str, phrase: str) -> str:
     return " ".join(out)
 
 
+#: the words after which an emoji stands for a noun ("remove the 🐶", "replace the 🚗 with a 🚲")
+_BEFORE_EMOJI_NOUN = re.compile(r"(?i)(?:^|\W)(?:the|a|an|my|his|her|their|our|remove|delete|erase|replace|with|into|for|add|of|on|"
+                                r"next to|beside|behind)\s*$")
+#: emoji whose Unicode name is not the noun people mean
+_EMOJI_NAMES = {"automobile": "car", "hot beverage": "hot drink", "speech balloon": "speech bubble"}
+
+
+def _emoji_noun(ch: str) -> str | None:
+    """The object an emoji shows ("🐶": dog, "🚗": car, "🎈": balloon), or None for a face or a sign ("😩", "🔴")."""
+    words = unicodedata.name(ch, "").lower()
+    if words.endswith(" face"):  # "dog face" is a dog; "weary face" is a mood
+        words = words[: -len(" face")]
+    words = _EMOJI_NAMES.get(words, words)
+    return words if words and words.split()[-1] in object_nouns() else None
+
+
+def _emoji_nouns(text: str) -> str:
+    """Emoji that stand where a noun does, as that noun ("remove the 🐶": remove the dog); the others are left for
+    :func:`_symbols` to drop."""
+    out: list[str] = []
+    for i, ch in enumerate(text):
+        after = text[i + 1 : i + 2]
+        if (unicodedata.category(ch) == "So" and (not after or not after.isalnum()) and _BEFORE_EMOJI_NOUN.search("".join(out))
+                and (noun := _emoji_noun(ch)) is not None):  # fmt: skip
+            out.append(noun)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _symbols(text: str) -> str:
-    """``text`` without emoji, pictographs and emphasis marks ("make the shirt *blue* 🔴" -> "make the shirt blue")."""
+    """``text`` without emoji, pictographs and emphasis marks ("make the shirt *blue* 🔴" -> "make the shirt blue"),
+    an emoji where a noun stands read as that noun ("remove the 🐶")."""
+    text = _emoji_nouns(text)
     keep = ("\x00" if unicodedata.category(ch) == "So" else ch for ch in text
             if ch not in "*\"“”«»_~" and unicodedata.category(ch) not in ("Sk", "Cf", "Co", "Cs") and ch != "\ufe0f")
     # an emoji between two clauses ends the first, as a full stop would ("sooo the dog photobombed our pic 😂 can you
@@ -1813,6 +1845,10 @@ def _other_readings(instruction: str, text: str) -> Iterator[str]:
             yield again
 
 
+#: the longest instruction the rules read (a long letter asking for one edit is ~500 characters)
+MAX_INSTRUCTION = 1000
+
+
 class RulesParser:
     """Offline spaCy rule parser (the default)."""
 
@@ -1820,6 +1856,9 @@ class RulesParser:
 
     def parse(self, *, instruction: str, image: object = None) -> EditPlan:
         """Parse ``instruction``; :class:`UnclearInstruction` when it names no target or action."""
+        if len(instruction) > MAX_INSTRUCTION:  # a pasted document or a runaway script, not one edit
+            raise UnclearInstruction(f"the instruction is {len(instruction):,} characters long; give one edit in at most "
+                                     f"{MAX_INSTRUCTION:,}")
         text = normalise(instruction)
         if not text:
             said = "is empty" if not instruction.strip() else f"({instruction.strip()!r}) names nothing to edit"
