@@ -874,6 +874,8 @@ def test_one_object_with_and_or_later_sentences_still_parses(instruction, head):
     ("replace the 🐶 with a 🐱", "replace", "dog", "cat"),  # emoji where nouns stand
     ("make the 🚗 red", "modify", "car", "red"),
     ("add a 🎈 next to the kid", "add", "kid", "balloon"),
+    ("change the dress to navy with white polka dots", "modify", "dress", "navy with white polka dots"),  # a look and its detail
+    ("turn the car into a red car with stripes", "replace", "car", "red car with stripes"),
     ("why does my skin look so orange in this 😩 make it less orange pls", "modify", "skin", "less orange"),  # a mood
     ("Could the faded ink of the signature be made darker so that it is legible?", "modify", "ink", "darker"),
 ])  # fmt: skip

@@ -1079,7 +1079,9 @@ def _replace_or_modify(target: str, new: str) -> Parsed:
     look = re.sub(r"\s*#[0-9a-f]{3,8}$", "", clean_phrase(new))  # "pure white #ffffff": the colour and its code
     if re.fullmatch(r"[a-z]+-(?:[a-z]+ed|[a-z]+en)", look):  # "moss-covered", "sun-bleached", "hand-woven": a look
         return Parsed("modify", target, _new(new))
-    return Parsed("modify" if look and is_attribute_phrase(look) else "replace", target, _new(new))
+    first = re.split(r",? (?:with|but|and) ", look, maxsplit=1)[0]  # "blue with a few fluffy clouds": a look and its detail
+    return Parsed("modify" if look and (is_attribute_phrase(look) or (first != look and is_attribute_phrase(first)))
+                  else "replace", target, _new(new))
 
 
 #: a look named as a shade or colour ("deep berry shade", "dark walnut colour")
