@@ -449,8 +449,9 @@ def _emoji_nouns(text: str) -> str:
     out: list[str] = []
     for i, ch in enumerate(text):
         after = text[i + 1 : i + 2]
+        word = re.match(r"\s*([A-Za-z]+)", text[i + 1 :])  # "the 🐶 dog": the emoji decorates the noun after it
         if (unicodedata.category(ch) == "So" and (not after or not after.isalnum()) and _BEFORE_EMOJI_NOUN.search("".join(out))
-                and (noun := _emoji_noun(ch)) is not None):  # fmt: skip
+                and (word is None or word[1].lower() not in object_nouns()) and (noun := _emoji_noun(ch)) is not None):  # fmt: skip
             out.append(noun)
         else:
             out.append(ch)
