@@ -601,11 +601,11 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     import probes
 
     left = {"round1": 2, "round2": 3, "round3": 4, "round4": 9, "round5": 6, "round6": 8, "round7": 5, "round8": 8, "round9": 10,
-            "round10": 20, "round11": 10, "round12": 2, "round13": 1, "round14": 36, "round15": 33,
+            "round10": 20, "round11": 8, "round12": 2, "round13": 1, "round14": 36, "round15": 33,
             "round16": 49,  # round 16: blind when written (73 wrong), worked on in session 13
             "round18": 78,  # round 18: written blind in session 13, rows never read (79 wrong at the session's start)
-            "round19": 62,  # round 19: written blind at the end of session 13, never tuned on (65 at the session's start)
-            "round17": 61}  # round 17: written blind in session 13 (80 wrong at the session's start, 78 after the round-16 work)
+            "round19": 61,  # round 19: written blind at the end of session 13, never tuned on (65 at the session's start)
+            "round17": 59}  # round 17: written blind in session 13 (80 wrong at the session's start, 78 after the round-16 work)
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -875,6 +875,14 @@ def test_one_object_with_and_or_later_sentences_still_parses(instruction, head):
     ("make the 🚗 red", "modify", "car", "red"),
     ("add a 🎈 next to the kid", "add", "kid", "balloon"),
     ("change the dress to navy with white polka dots", "modify", "dress", "navy with white polka dots"),  # a look and its detail
+    ("my uncle has frosting all over his chin 😂 pls clean it up", "remove", "frosting", None),
+    ("my dad's hands are covered in grease, can you clean them up a bit", "remove", "grease", None),
+    ("she's got sunscreen streaks on her nose lol, can you blend them in", "remove", "streak", None),
+    ("Quick question — is it possible to swap the mug on my desk for a plant?", "replace", "mug", "plant"),
+    ("Good afternoon. I was hoping you could add some snow to the rooftops. Kind regards, Tom", "add", "rooftop", "snow"),
+    ("the soup needs a bit of steam rising off it", "add", "soup", "steam"),
+    ("need a colourway of this dress in emerald for the site", "modify", "dress", "emerald"),
+    ("declutter the kitchen worktops", "remove", "clutter", None),
     ("turn the car into a red car with stripes", "replace", "car", "red car with stripes"),
     ("why does my skin look so orange in this 😩 make it less orange pls", "modify", "skin", "less orange"),  # a mood
     ("Could the faded ink of the signature be made darker so that it is legible?", "modify", "ink", "darker"),

@@ -48,13 +48,14 @@ _POLITE = re.compile(
     r"looking for (?:someone|somebody|anyone) (?:to|who can)|need (?:someone|somebody) to|need help|"
     r"hi all|hey all|hi everyone|hello|hi+|hey+|yo|omg|so+|um+|uh+|lol|haha+|quick one:?|quick question:?|"
     r"i was wondering (?:if|whether) (?:you|someone|anyone) (?:could|can|would|might)|not sure if this is possible,? but|"
+    r"i was hoping (?:you|someone|somebody|anyone) (?:could|would|might|can)|"
     r"i want you|"
     r"not sure if (?:you|anyone) can,? but|if possible|if you can|"
     r"how do i|how can i|how would i|how about we|what if we|why don't we|why don't you|"
     r"maybe we could|maybe we can|we should|we need to|can we just|"
     r"any chance|why not|maybe|perhaps|ok|okay|alright|hey|hi|now|also|then|and|next|just|so|actually|sorry|oops|"
     r"no wait|wait|i meant|i mean|undo that and|undo that,? then|"
-    r"i (?:want|need|would like|'d like)(?= (?:" + "|".join(_COMMAND_WORDS) + r") ))\b[ ,:]*)+"
+    r"i (?:want|need|would like|'d like)(?= (?:" + "|".join(_COMMAND_WORDS) + r") ))\b(?:[ ,:]|—|–| - )*)+"
 )
 #: "how about making the sofa green": the gerund as the command
 _GERUND = re.compile(r"^(?:how about|what about|(?:would you |do you |could you )?mind) (?P<v>making|removing|replacing|turning|changing|adding|putting|"
@@ -198,6 +199,14 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     (r"^(?:i )?wish (?:it|the (?:photo|picture|pic|image|scene|shot)) (?:looked|was|were) like (?P<n>.+)$", r"make it look like \g<n>"),
     # "wish the sky over the fjord had the northern lights in it": an addition to the object
     (rf"^(?:i )?wish {_SUBJECT} had (?P<n>.+?)(?: in it| on it| over it| in them| on them)?$", r"add \g<n> to \g<t>"),
+    # "the soup needs a bit of steam rising off it": an addition to the object
+    (rf"^{_SUBJECT} needs? (?:a bit of|a little|some|more) (?P<n>[a-z][a-z -]*?)(?: (?:rising|coming|on|in|over) (?:off |from |out of )?it)?$",
+     r"add some \g<n> to \g<t>"),
+    # "need a colourway of this dress in emerald": the object in that look
+    (r"^(?:i )?(?:need|want|would like|'d like) (?:a|an|another) (?:colourway|colorway|version|variant|option) of "
+     r"(?P<t>(?:the|this|that|my|our) [a-z][a-z -]*?) in (?P<n>[a-z][a-z -]*?)(?: for .+)?$", r"make \g<t> \g<n>"),
+    # "declutter the kitchen worktops": what clutters them goes
+    (r"^(?:declutter|de-clutter) (?P<t>(?:the|my|our|this) [a-z][a-z -]*?)(?: a bit)?$", r"remove the clutter on \g<t>"),
     # "product photo needs a plain white background": a new background
     (r"^(?:the |this |my )?(?:product |listing )?(?:photo|picture|pic|image|shot) needs? (?P<n>(?:a|an) [a-z -]*background)$",
      r"replace the background with \g<n>"),
@@ -678,6 +687,8 @@ _SOILED = (
     re.compile(r"^(?:the|my|our|his|her|their|this|that) [a-z][a-z' -]*? (?:has|have|has got|'s got|got) (?:(?:a|an|some) )?"
                r"(?P<x>[a-z][a-z -]*?) (?:all )?(?:round|around|on|over|all over|across|down) (?P<np>(?:his|her|their|its|the|my) "
                r"[a-z][a-z -]*)$"),
+    re.compile(r"^(?:he|she|they|it)(?:'s|'ve| has| have)(?: got)? (?:(?:a|an|some) )?(?P<x>[a-z][a-z -]*?) (?:all )?(?:round|"
+               r"around|on|over|all over|across|down) (?P<np>(?:his|her|their|its|the|my) [a-z][a-z -]*)$"),
     re.compile(r"^(?:my|our|his|her|their|the) [a-z][a-z' -]*? (?:drew|scribbled|wrote|doodled|painted|spilled|spilt) "
                r"(?:on|all over) (?P<np>(?:his|her|their|its|the|my) [a-z][a-z -]*?) with (?:(?:a|an|some) )?(?P<x>[a-z][a-z -]*)$"),
 )
@@ -699,6 +710,8 @@ def _named_in(clause: str, removal: bool = False) -> str | None:
     # "the sky's a bit grim": is, not a possessive
     said = re.sub(r"^((?:the|this|that|my|our|his|her|their) [a-z]+)'s (?=(?:a|so|too|really|very|kind|pretty|quite|all|totally|"
                   r"way|just|looking|gone|got)\b)", r"\1 is ", said)
+    if removal and (soil := _soiling(said)) is not None:  # (before a lead-in goes: "she's got sunscreen on her nose")
+        return soil
     clause = _LEAD_IN.sub("", said)
     if m := _EXCEPT_FOR.search(clause):  # "the photo is fine except for the kid in the green hoodie": the kid
         return m["np"]
@@ -711,10 +724,10 @@ def _named_in(clause: str, removal: bool = False) -> str | None:
     if (not _NOUN_PHRASE.match(clause) and (bare := re.match(r"^(?:[a-z]+ )?(?P<n>[a-z]+) (?:is|are|was|were|looks?|seems?) ", clause))
             and bare["n"] in object_nouns()):
         clause = f"the {clause}"  # "bike chain is rusty, make it look brand new": the bike chain
-    if not _NOUN_PHRASE.match(clause):
-        return None
     if removal and (soil := _soiling(clause)) is not None:
         return soil
+    if not _NOUN_PHRASE.match(clause):
+        return None
     if (said := _object_of_verb(clause)) is not None:  # "my mum hates the tattoo on my arm": the tattoo
         return said
     if (m := _SUBJECT_VERB.match(clause)) and (said := _predicate(m["np"], m["rest"] or "", clause)):
@@ -766,8 +779,11 @@ def _resolve_reference(text: str) -> str:
         if (one := re.match(r"^the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>.*)$", phrase)) and named:
             phrase = _one_as(named, one["o"], one["q"], one["rest"])  # "not that dog, the one on the right"
         named = phrase
-    last = re.sub(r"^(?P<v>[a-z]+) (?P<p>it|them) (?P<t>off|out|away)$", r"\g<v> \g<t> \g<p>", last)  # "wipe off it": its object last
+    last = re.sub(r"^(?P<v>[a-z]+) (?P<p>it|them) (?P<t>off|out|away|up|in|down)(?: a bit| a little)?$", r"\g<v> \g<t> \g<p>",
+                  last)  # "wipe it off", "clean them up a bit": the particle before the object
     m = _REFERS.match(last)
+    if removal and named is not None and len(earlier) == 1 and _soiling(earlier[0]) == named:
+        return f"remove {named}"  # "my uncle has frosting all over his chin, clean it up": the frosting goes
     if named is not None and (m is None or m["verb"].split()[0] not in _CLAUSE_VERBS) and _is_command(last):
         # "put a unicorn next to her", "put some sprinkles on it": the pronoun where it stands
         swapped = re.sub(r"\b(?:it|them|him)\b|\bher(?= (?:a|an|some|the)\b|$)|(?<=give )her\b", named, last, count=1)
@@ -1124,7 +1140,8 @@ _REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|t
                  r"blot out|paint over|vanish|zap|nuke|clean up|clear up|tidy up|tidy away|knock out|chuck out|chuck|toss out|"
                  r"toss|bin|axe|unclip|unhook|detach|unplug|unpin|get shot of|clean off|clean away|wipe off|wipe away|scrub off|scrub away|"
                  r"scrub|wipe|scoop out|scoop up|scoop|take down|pick up|hide|clone out|clone away|clone|heal out|heal away|spot heal|"
-                 r"redact|black out|pull up|pull out|dig up|weed out|mow down|peel off|peel away|pick off|pluck out|yeet|steam out|iron out")  # fmt: skip
+                 r"redact|black out|pull up|pull out|dig up|weed out|mow down|peel off|peel away|pick off|pluck out|yeet|steam out|iron out|"
+                 r"blend in|blend away|blend out")  # fmt: skip
 _REMOVE_FIRST = frozenset(w.split()[0] for w in _REMOVE_VERBS.split("|"))
 _DISTANCE = frozenset("furthest farthest further farther far away across apart opposite distant".split())
 #: "remove the logo from the shirt": the thing removed is on the other one (not "from the left": a position)
@@ -1473,7 +1490,8 @@ _STATES = {"roll up": "rolled up", "roll down": "rolled down", "tuck in": "tucke
            "repair": "repaired", "mend": "mended", "light": "lit", "switch on": "switched on", "turn on": "switched on",
            "switch off": "switched off", "turn off": "switched off", "extinguish": "extinguished", "melt": "melted",
            "freeze": "frozen", "wet": "wet", "dry": "dry", "crack": "cracked", "break": "broken", "smash": "smashed",
-           "light up": "lit up", "shut off": "switched off"}  # fmt: skip
+           "light up": "lit up", "shut off": "switched off", "smooth down": "smoothed down", "smooth": "smooth",
+           "flatten": "flat", "tidy": "tidy"}  # fmt: skip
 _STATE_VERB = re.compile(r"^(?P<v>" + "|".join(sorted(_STATES, key=len, reverse=True)) + r") (?P<t>.+?)(?P<p> up| in| on| off| down)?$")
 
 
