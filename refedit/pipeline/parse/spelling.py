@@ -10,6 +10,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from refedit.core.english import singular
 from refedit.pipeline.nlp import known_words
 from refedit.pipeline.parse import lexicon
 
@@ -67,7 +68,8 @@ _INFLECTED = re.compile(r"(?:ed|ing|er|est|ly|nt)$")
 @lru_cache(maxsize=4096)
 def correction(word: str) -> str | None:
     """The word ``word`` is a slip of, or None when it is a word, or no slip of exactly one known word."""
-    if len(word) < 4 or not (word.isascii() and word.isalpha()) or word in known_words() or word in _targets() or _INFLECTED.search(word):
+    if (len(word) < 4 or not (word.isascii() and word.isalpha()) or word in known_words() or word in _targets()
+            or _INFLECTED.search(word) or singular(word) in known_words()):  # "streaks": the plural of a word, no slip
         return None
     targets = _targets()
     for kind in _edits(word):
