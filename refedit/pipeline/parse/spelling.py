@@ -61,6 +61,8 @@ def _edits(word: str) -> tuple[set[str], ...]:
     return swapped, missed, extra
 
 
+#: words the vocabulary lacks that are one swap from an object ("make it mono": black and white, not the moon)
+_NO_SLIPS = frozenset("mono".split())
 #: endings of words made from others ("photobombed", "juicier", "sunburnt", "lounger"): words, if rare ones
 _INFLECTED = re.compile(r"(?:ed|ing|er|est|ly|nt)$")
 
@@ -68,7 +70,7 @@ _INFLECTED = re.compile(r"(?:ed|ing|er|est|ly|nt)$")
 @lru_cache(maxsize=4096)
 def correction(word: str) -> str | None:
     """The word ``word`` is a slip of, or None when it is a word, or no slip of exactly one known word."""
-    if (len(word) < 4 or not (word.isascii() and word.isalpha()) or word in known_words() or word in _targets()
+    if (len(word) < 4 or not (word.isascii() and word.isalpha()) or word in known_words() or word in _targets() or word in _NO_SLIPS
             or _INFLECTED.search(word) or singular(word) in known_words()):  # "streaks": the plural of a word, no slip
         return None
     targets = _targets()
