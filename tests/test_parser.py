@@ -1477,3 +1477,29 @@ def test_an_instruction_longer_than_one_edit_is_refused_before_parsing():
     with pytest.raises(UnclearInstruction, match="6,000 characters long; give one edit in at most 1,000"):
         parser.parse(instruction="remove the cat " * 400)
     assert parser.parse(instruction="please " * ((MAX_INSTRUCTION - 20) // 7) + "remove the cat").target.head == "cat"
+
+
+def test_recombined_instructions_are_parsed_or_refused_never_crash():
+    """Cut, shuffled, joined and misspelt versions of the probe rounds' instructions (a fixed seed, 400 of them)
+    give a plan or :class:`UnclearInstruction`, never another exception (session 13 ran 64,000 such strings through
+    the parser and ``refedit segment``'s plan, with no crash)."""
+    import random
+    import re
+
+    from refedit.pipeline.parse.segmenting import segmentation_plan
+
+    texts = [row["instruction"] for f in sorted((Path(__file__).parent / "data" / "probes").glob("round*.json"))
+             for row in json.loads(f.read_text())]  # fmt: skip
+    rng = random.Random(13)
+    outcomes = []
+    for k in range(400):
+        a, b = rng.choice(texts).split(), rng.choice(texts).split()
+        text = [" ".join(a[: rng.randrange(1, len(a) + 1)]), " ".join(a[rng.randrange(len(a)):]), " ".join(a + b),
+                " ".join(rng.sample(a, len(a))), re.sub(r"[aeiou]", lambda m: rng.choice("aeiou,.!?'-"), " ".join(a), count=3),
+                " ".join(a[: len(a) // 2] + b[len(b) // 2 :])][k % 6]  # fmt: skip
+        try:
+            plan = segmentation_plan(parser, text) if k % 2 else parser.parse(instruction=text)
+            outcomes.append(plan.action)
+        except UnclearInstruction:
+            outcomes.append("unclear")
+    assert len(outcomes) == 400 and {"unclear", "remove"} <= set(outcomes)
