@@ -1467,6 +1467,9 @@ def test_segment_reads_an_expression_but_not_a_refused_edit():
     with pytest.raises(UnclearInstruction, match="segment one at a time"):
         segmentation_plan(parser, "the cat and the dog")
     assert segmentation_plan(parser, "the black and white cat").target.head == "cat"
+    with pytest.raises(UnclearInstruction, match="empty; name what to find"):
+        segmentation_plan(parser, "  ")
+    assert segmentation_plan(parser, "", hinted=True).action == "global"  # the hints alone choose
 
 
 def test_an_instruction_longer_than_one_edit_is_refused_before_parsing():

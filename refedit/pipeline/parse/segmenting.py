@@ -21,6 +21,9 @@ def segmentation_plan(parser: Any, instruction: str, *, image: Image.Image | Non
     try:
         return parser.parse(instruction=instruction, image=image)
     except UnclearInstruction:
+        if not hinted and not instruction.strip():
+            raise UnclearInstruction("the instruction is empty; name what to find (e.g. 'the left cat'), or give a "
+                                     "--box, --point or --hint-mask") from None
         if not hinted and is_instruction(instruction):
             raise  # an edit the parser refused ("remove the cat and the dog"): not a referring expression
         if not hinted and (two := two_objects(clean_phrase(instruction))):
