@@ -603,9 +603,9 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     left = {"round1": 2, "round2": 3, "round3": 4, "round4": 9, "round5": 6, "round6": 8, "round7": 5, "round8": 8, "round9": 10,
             "round10": 20, "round11": 8, "round12": 2, "round13": 1, "round14": 36, "round15": 33,
             "round16": 49,  # round 16: blind when written (73 wrong), worked on in session 13
-            "round18": 78,  # round 18: written blind in session 13, rows never read (79 wrong at the session's start)
-            "round19": 61,  # round 19: written blind at the end of session 13, never tuned on (65 at the session's start)
-            "round17": 59}  # round 17: written blind in session 13 (80 wrong at the session's start, 78 after the round-16 work)
+            "round18": 76,  # round 18: written blind in session 13 (79 wrong at the session's start); 4 of its rows read
+            "round19": 60,  # round 19: written blind at the end of session 13 (65 at the session's start); 2 of its rows read
+            "round17": 58}  # round 17: written blind in session 13 (80 wrong at the session's start, 78 after the round-16 work)
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -783,6 +783,8 @@ def test_two_edits_or_an_exception_are_refused_with_what_to_do(instruction, says
     ("pls crop out the parked cars and straighten the pic", "two edits"),
     ("Dear Sir, would you kindly remove the ice cream van and also lighten my husband's face?", "two edits"),
     ("just make the dessert look more appetising somehow", "how it should look"),
+    ("make my character's voice deeper in this clip", "cannot tell"),  # a sound: no reading from its phrases
+    ("I wish the lighthouse on the headland had its lamp lit", "cannot tell"),  # a state, not an addition
     ("remove the cup! make the saucer white too", "two edits"),
 ])  # fmt: skip
 def test_two_objects_or_a_second_edit_are_refused_not_half_done(instruction, says):
@@ -883,6 +885,11 @@ def test_one_object_with_and_or_later_sentences_still_parses(instruction, head):
     ("the soup needs a bit of steam rising off it", "add", "soup", "steam"),
     ("need a colourway of this dress in emerald for the site", "modify", "dress", "emerald"),
     ("declutter the kitchen worktops", "remove", "clutter", None),
+    ("the model in the second photo is wearing sunglasses, could they be removed please?", "remove", "sunglasses", None),
+    ("the boy is wearing a hat, make it red", "modify", "hat", "red"),  # "it" is the hat, not the boy
+    ("make the colours more muted", "global", "image", "more muted"),
+    ("paint the grey fence off white", "modify", "fence", "off white"),
+    ("make the crowns brighter colours", "modify", "crown", "brighter colours"),
     ("turn the car into a red car with stripes", "replace", "car", "red car with stripes"),
     ("why does my skin look so orange in this 😩 make it less orange pls", "modify", "skin", "less orange"),  # a mood
     ("Could the faded ink of the signature be made darker so that it is legible?", "modify", "ink", "darker"),

@@ -198,7 +198,8 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     # "i wish it looked like cherry blossom season": the whole photo
     (r"^(?:i )?wish (?:it|the (?:photo|picture|pic|image|scene|shot)) (?:looked|was|were) like (?P<n>.+)$", r"make it look like \g<n>"),
     # "wish the sky over the fjord had the northern lights in it": an addition to the object
-    (rf"^(?:i )?wish {_SUBJECT} had (?P<n>.+?)(?: in it| on it| over it| in them| on them)?$", r"add \g<n> to \g<t>"),
+    (rf"^(?:i )?wish {_SUBJECT} had (?P<n>(?!(?:its|his|her|their) )[a-z].+?)(?: in it| on it| over it| in them| on them)?$",
+     r"add \g<n> to \g<t>"),
     # "the soup needs a bit of steam rising off it": an addition to the object
     (rf"^{_SUBJECT} needs? (?:a bit of|a little|some|more) (?P<n>[a-z][a-z -]*?)(?: (?:rising|coming|on|in|over) (?:off |from |out of )?it)?$",
      r"add some \g<n> to \g<t>"),
@@ -694,6 +695,11 @@ _SOILED = (
 )
 
 
+#: a clause that says what someone wears or holds ("the model in the second photo is wearing sunglasses")
+_WEARING = re.compile(r"^(?P<np>(?:the|my|our|his|her|their|this|that) [a-z][a-z' -]*?) (?:is|are|was|were) (?:wearing|holding|carrying) "
+                      r"(?P<x>[a-z][a-z' -]*)$")
+
+
 def _soiling(clause: str) -> str | None:
     """What soils the object a clause names (:data:`_SOILED`), on that object; else None."""
     for pattern in _SOILED:
@@ -702,7 +708,7 @@ def _soiling(clause: str) -> str | None:
     return None
 
 
-def _named_in(clause: str, removal: bool = False) -> str | None:
+def _named_in(clause: str, removal: bool = False, worn: bool = False) -> str | None:
     """The object an earlier clause names ("see the lamp by the window", "there's a bag next to the towel", "the rug
     is too bright", "the photo shows three kids on a bench"), or None; for a ``removal``, what soils it ("the
     armchair is covered in dog hair": the dog hair on the armchair)."""
@@ -712,6 +718,8 @@ def _named_in(clause: str, removal: bool = False) -> str | None:
                   r"way|just|looking|gone|got)\b)", r"\1 is ", said)
     if removal and (soil := _soiling(said)) is not None:  # (before a lead-in goes: "she's got sunscreen on her nose")
         return soil
+    if (removal or worn) and (what := _WEARING.match(said)):  # "the model is wearing sunglasses, could they be removed"
+        return f"the {_ARTICLE.sub('', what['x'])} of {what['np']}"
     clause = _LEAD_IN.sub("", said)
     if m := _EXCEPT_FOR.search(clause):  # "the photo is fine except for the kid in the green hoodie": the kid
         return m["np"]
@@ -762,9 +770,12 @@ def _resolve_reference(text: str) -> str:
     if _is_command(clauses[0]) and all(_REASON.search(c) and not _is_command(c) for c in clauses[1:]):
         return clauses[0]  # "remove the referee, he's blocking the tackle": why, not what
     last = _statement(_TRAILING_PLEASE.sub("", _POLITE.sub("", last)))  # "..., can you remove it please"
-    removal = bool(re.match(rf"^(?:{_REMOVE_VERBS}) (?:it|them|that|this)\b", last)
+    removal = bool(re.match(rf"^(?:{_REMOVE_VERBS}) (?:it|them|that|this)\b", last) or _CAN_IT_GO.match(last)
                    or re.match(rf"^(?:{_REMOVE_VERBS.replace(' ', ' (?:it|them) ')}|[a-z]+ (?:it|them) (?:out|off|away))$", last))
-    names = [_named_in(c, removal) for c in earlier]  # (each a spaCy parse: once per clause)
+    worn = removal or bool(re.search(r"\b(?:it|them)\b", last))  # "is wearing a hat, make it red": the hat
+    names = [_named_in(c, removal, worn) for c in earlier]  # (each a spaCy parse: once per clause)
+    if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and names[0] and re.fullmatch(_GONE, could["n"]):
+        return f"remove {names[0]}"  # "..., could they be removed?"
     if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and names[0]:
         return f"make {names[0]} {could['n']}"  # "the pink scooter by the door, can it be blue?"
     if (say := _COULD_IT_SAY.match(last)) and len(earlier) == 1 and names[0]:
@@ -1102,7 +1113,7 @@ def _replace_or_modify(target: str, new: str) -> Parsed:
 
 
 #: a look named as a shade or colour ("deep berry shade", "dark walnut colour")
-_NAMED_SHADE = re.compile(r"^(?P<n>[a-z][a-z -]*?) (?:shade|colou?r|tone|hue|finish)$")
+_NAMED_SHADE = re.compile(r"^(?P<n>[a-z][a-z -]*?) (?:shades?|colou?rs?|tones?|hues?|finish)$")
 
 
 # Each template: (regex over the normalised instruction, builder(match) -> Parsed | None).
@@ -1830,24 +1841,42 @@ def _by_phrases(text: str) -> Parsed | None:
     chunks = [c for c in doc.noun_chunks if c.root.pos_ in ("NOUN", "PROPN")]
     if not chunks or chunks[0].start != 0:
         return None
+    if set(doc.text.split()) & _SENSED:  # "make my character's voice deeper": a sound, refused
+        return None
+
+    def through_of(end: int) -> int:  # "a pair of fuzzy dice": the chunk goes on over its "of" phrase
+        while end + 1 < len(doc) and doc[end].text == "of" and (nxt := next((c for c in chunks if c.start == end + 1), None)):
+            end = nxt.end
+        return end
+
     if verb in _LOOK_VERBS:
-        end = chunks[0].end
-        while (end < len(doc) and doc[end].pos_ == "ADP" and doc[end].text not in ("to", "into", "as", "like", "with")
+        end = through_of(chunks[0].end)
+        while (end < len(doc) and doc[end].pos_ == "ADP" and doc[end].text not in ("to", "into", "as", "like", "with", "for")
                and (nxt := next((c for c in chunks if c.start == end + 1), None)) is not None):
-            end = nxt.end  # "the leaves on the oak tree", "the throw on the armchair"
+            end = through_of(nxt.end)  # "the leaves on the oak tree", "the throw on the armchair"
         look = re.sub(r"^(?:to|into|in|as) ", "", doc[end:].text)
         if end >= len(doc) or not look or _vague(look) or _UNSUPPORTED.match(f"{verb} {look}"):
             return None
+        if doc[end - 1].text in _LOOK_WORDS or not (_is_attribute_token(doc[end]) or doc[end].text in ("to", "into", "in", "a", "an")
+                                                     or is_attribute_phrase(look)):
+            return None  # the object's phrase took the look's first word, or what follows it is no look: no reading
+        if _is_image(doc[:end].text) or _is_scene(doc[:end].text):
+            return _global_or_none(doc[:end].text, look)  # "make the colours more muted"
         if re.match(r"(?:a|an|the|some) ", look):  # "make the vase a lamp": a thing, or a look ("a deep red")
             return _replace_or_modify(doc[:end].text, look)
         return Parsed("modify", doc[:end].text, look)  # "full of stars", "white with grey spots", "greyed out"
     if verb in _ATTACH_VERBS or verb == "add":
-        prep = next((t for t in doc[chunks[0].end :] if t.pos_ == "ADP" and t.text in _ATTACH_PREPS), None)
+        thing = through_of(chunks[0].end)
+        prep = next((t for t in doc[thing:] if t.pos_ == "ADP" and t.text in _ATTACH_PREPS), None)
         anchor = next((c for c in chunks if prep is not None and c.start == prep.i + 1), None)
         if prep is None or anchor is None:
             return None
-        return match_templates(f"add {chunks[0].text} {_ATTACH_PREPS[prep.text]} {doc[anchor.start :].text}")
+        return match_templates(f"add {doc[:thing].text} {_ATTACH_PREPS[prep.text]} {doc[anchor.start :].text}")
     return None
+
+
+#: what is heard, tasted or smelt: no look to give
+_SENSED = frozenset("voice voices sound sounds music song noise taste smell flavour flavor accent".split())
 
 
 def _other_readings(instruction: str, text: str) -> Iterator[str]:
