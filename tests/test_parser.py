@@ -783,7 +783,7 @@ def test_two_edits_or_an_exception_are_refused_with_what_to_do(instruction, says
     ("pls crop out the parked cars and straighten the pic", "two edits"),
     ("Dear Sir, would you kindly remove the ice cream van and also lighten my husband's face?", "two edits"),
     ("just make the dessert look more appetising somehow", "how it should look"),
-    ("make my character's voice deeper in this clip", "cannot tell"),  # a sound: no reading from its phrases
+    ("make my character's voice deeper in this clip", "sound"),  # refused as a sound, not read from its phrases
     ("I wish the lighthouse on the headland had its lamp lit", "cannot tell"),  # a state, not an addition
     ("remove the cup! make the saucer white too", "two edits"),
 ])  # fmt: skip

@@ -1713,7 +1713,9 @@ _SECOND_COMMAND = re.compile(r"^(?P<a>[a-z].+?)(?:,? and then|,? and also|,? als
 _SOME_OF = re.compile(r"\b(half|some|most|a few|a couple|several|a third|a quarter) of (?:the|these|those|my|our) (?:[a-z-]+ )*?"
                       r"[a-z]+s\b")
 #: "make the pasta taste less salty", "make it smell nice"
-_SENSES = re.compile(r"^(?:make|let) .+? (?:taste|smell|sound)s? (?:like |more |less |nicer|better|good|bad|[a-z]+er\b)")
+_SENSES = re.compile(r"^(?:make|let) .+? (?:taste|smell|sound)s? (?:like |more |less |nicer|better|good|bad|[a-z]+er\b)|"
+                     r"^(?:make|let|change) .*\b(?:voice|voices|accent|music|song|noise)\b.* (?:deeper|higher|lower|louder|quieter|"
+                     r"softer|clearer|slower|faster)\b")  # "make my character's voice deeper"
 #: "make the waterfall move like a gif", "animate the flag"
 _MOTION = re.compile(r"\b(?:animate|animated|animation|gifs?|cinemagraph|move like|make (?:it|them|the [a-z ]+?) move$)\b")
 #: "make it look like the photo was taken from above", "change the angle"
@@ -1841,9 +1843,6 @@ def _by_phrases(text: str) -> Parsed | None:
     chunks = [c for c in doc.noun_chunks if c.root.pos_ in ("NOUN", "PROPN")]
     if not chunks or chunks[0].start != 0:
         return None
-    if set(doc.text.split()) & _SENSED:  # "make my character's voice deeper": a sound, refused
-        return None
-
     def through_of(end: int) -> int:  # "a pair of fuzzy dice": the chunk goes on over its "of" phrase
         while end + 1 < len(doc) and doc[end].text == "of" and (nxt := next((c for c in chunks if c.start == end + 1), None)):
             end = nxt.end
@@ -1874,9 +1873,6 @@ def _by_phrases(text: str) -> Parsed | None:
         return match_templates(f"add {doc[:thing].text} {_ATTACH_PREPS[prep.text]} {doc[anchor.start :].text}")
     return None
 
-
-#: what is heard, tasted or smelt: no look to give
-_SENSED = frozenset("voice voices sound sounds music song noise taste smell flavour flavor accent".split())
 
 
 def _other_readings(instruction: str, text: str) -> Iterator[str]:
