@@ -887,6 +887,8 @@ def test_one_object_with_and_or_later_sentences_still_parses(instruction, head):
     ("declutter the kitchen worktops", "remove", "clutter", None),
     ("the model in the second photo is wearing sunglasses, could they be removed please?", "remove", "sunglasses", None),
     ("the boy is wearing a hat, make it red", "modify", "hat", "red"),  # "it" is the hat, not the boy
+    ("the lady in the navy blazer. tidy up her hair, it's all flyaways", "modify", "hair", "tidier"),  # not removed
+    ("clean up the hair on the sofa", "remove", "hair", None),
     ("make the colours more muted", "global", "image", "more muted"),
     ("paint the grey fence off white", "modify", "fence", "off white"),
     ("make the crowns brighter colours", "modify", "crown", "brighter colours"),

@@ -1212,6 +1212,8 @@ def _tidy(m: re.Match[str]) -> Parsed | None:
     if _is_image_noun(m["t"]):
         return Parsed("global", "", "clean and tidy")
     own = re.split(r" (?:on|in|from|off|under|around|at|near|by) ", m["t"])[0]
+    if re.match(r"(?:his|her|their|my|your|our|its) (?:[a-z]+ )?(?:hair|beard|fur|mane|fringe|bangs|eyebrows)$", own):
+        return Parsed("modify", m["t"], "tidier")  # "tidy up her hair": someone's own hair is made neat, not removed
     if any(singular(w) in _MESS for w in own.split()):
         return None
     return Parsed("modify", m["t"], "clean and tidy")
