@@ -472,3 +472,17 @@ def test_prompt_describes_the_new_fields() -> None:
     system = resources.files("refedit.prompts").joinpath("parse_system.txt").read_text(encoding="utf-8")
     for key in ('"relation"', '"pronoun"', '"region"', '"placement"', '"left-of"', '"between"', '"of"'):
         assert key in system, key
+
+
+def test_an_answer_whose_target_names_two_objects_falls_back_to_the_refusal() -> None:
+    """A model that ignores the prompt and answers 'remove the cat and the dog' with one target naming both gets no
+    plan of it (one of the two would be edited silently): the answer is refused, and the rules parser then refuses
+    the instruction with its message."""
+    from refedit.pipeline.parse.llm import LLMAnswerError, plan_from_answer
+
+    both = {**VALID, "action": "remove", "replacement": None, "target": _target("cat and the dog", "dog")}
+    with pytest.raises(LLMAnswerError, match="names two objects"):
+        plan_from_answer("remove the cat and the dog", both)
+    between = {**VALID, "action": "add", "replacement": "lamp", "placement": "between",
+               "target": _target("sofa and the chair", "sofa")}  # fmt: skip
+    assert plan_from_answer("add a lamp between the sofa and the chair", between).placement == "between"

@@ -36,7 +36,7 @@ from refedit.pipeline.parse.plan import (
     segmentation_prompt,
     strip_determiners,
 )
-from refedit.pipeline.parse.rules import RulesParser
+from refedit.pipeline.parse.rules import RulesParser, two_objects
 
 SYSTEM_PROMPT = "parse_system.txt"
 EXAMPLES = "parse_examples.jsonl"
@@ -309,6 +309,8 @@ def plan_from_answer(instruction: str, data: Mapping[str, Any]) -> EditPlan:
         raise LLMAnswerError(f"action {action!r} needs a replacement")
     target = GLOBAL_TARGET if action == "global" else _target(data.get("target"))
     placement = _placement(data.get("placement"), action)
+    if action != "global" and placement != "between" and two_objects(target.expression):
+        raise LLMAnswerError(f"the answer's target {target.expression!r} names two objects")  # the rules parser says why
     source, edited = captions(action, target, replacement, placement)
     default_prompt = "image" if action == "global" else segmentation_prompt(target)
     try:
