@@ -873,6 +873,7 @@ def test_one_object_with_and_or_later_sentences_still_parses(instruction, head):
     ("make the light in the photo warmer like a sunset glow", "global", "image", "warmer"),
     ("the light was so flat that day, can you make it look like late afternoon sun", "global", "image", "late afternoon sun"),
     ("make the light above the table red", "modify", "light", "red"),  # a lamp
+    ("make the white balance warmer", "global", "image", "warmer"),
     ("replace the 🐶 with a 🐱", "replace", "dog", "cat"),  # emoji where nouns stand
     ("make the 🚗 red", "modify", "car", "red"),
     ("add a 🎈 next to the kid", "add", "kid", "balloon"),

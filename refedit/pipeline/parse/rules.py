@@ -1033,7 +1033,7 @@ def _is_image_noun(phrase: str) -> bool:
 
 
 #: what the whole scene is made of, not an object in it ("make the light warmer", "brighten the whole interior")
-_SCENE_WORDS = frozenset("light lighting interior exterior atmosphere mood colours colors tones white balance".split()) | {
+_SCENE_WORDS = frozenset("light lighting interior exterior atmosphere mood colours colors tones".split()) | {
     "white balance", "whole interior", "whole exterior", "whole room", "entire interior", "colour grade", "color grade"}
 
 
