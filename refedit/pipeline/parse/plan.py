@@ -119,7 +119,7 @@ def _find_head(doc: Any, limit: int | None = None) -> tuple[int, int] | None:
     )
     if head is None:
         return None
-    if head + 2 < len(words) and f"{singular(words[head])} of {words[head + 2]}" in _OF_NAMES and words[head + 1] == "of":
+    if _of_name(words, head):
         return head, head + 3  # "the chest of drawers": the name goes on past the "of"
     for n in (2, 1):  # known multi-word names spaCy may tag ADJ/VERB + NOUN
         if head - n >= 0 and " ".join([*words[head - n : head], singular(words[head])]) in lexicon.COMPOUND_NOUNS:
@@ -381,7 +381,7 @@ def _owns(doc: Any, end: int, direction: str) -> bool:
     span = _find_head(doc, end)
     if span is not None and direction == "of" and doc[span[1] - 1].text in _DEPICTIONS:
         return False
-    if direction == "of" and end + 1 < len(doc) and f"{singular(doc[end - 1].text)} of {doc[end + 1].text}" in _OF_NAMES:
+    if direction == "of" and _of_name([t.text for t in doc], end - 1):
         return False  # "the chest of drawers": one thing's name
     return span is not None and (direction != "of" or span[1] == end)
 
@@ -393,6 +393,13 @@ _OF_NAMES = frozenset("chest of drawers|cup of tea|cup of coffee|mug of tea|mug 
                       "slice of cake|piece of cake|loaf of bread|jar of jam|jar of honey|box of chocolates|deck of cards|"
                       "pair of shoes|pair of glasses|pair of sunglasses|pair of scissors|pair of jeans|pair of trousers|"
                       "coat of arms|bird of paradise|stack of books|pile of books|roll of paper|ball of wool".split("|"))
+
+
+def _of_name(words: list[str], i: int) -> bool:
+    """True when ``words[i]`` starts a name with an "of" (:data:`_OF_NAMES`: "chests of drawers")."""
+    return i + 2 < len(words) and words[i + 1] == "of" and f"{singular(words[i])} of {words[i + 2]}" in _OF_NAMES
+
+
 #: the photo itself, as the last word of an anchor ("the sky in the exterior shot"); "the picture frame" is an object
 _PICTURE_NOUNS = lexicon.PHOTO_NOUNS
 #: things that show something ("the statue of Lincoln"): their "of" names what they show

@@ -711,14 +711,15 @@ def _soiling(clause: str) -> str | None:
 def _named_in(clause: str, removal: bool = False, worn: bool = False) -> str | None:
     """The object an earlier clause names ("see the lamp by the window", "there's a bag next to the towel", "the rug
     is too bright", "the photo shows three kids on a bench"), or None; for a ``removal``, what soils it ("the
-    armchair is covered in dog hair": the dog hair on the armchair)."""
+    armchair is covered in dog hair": the dog hair on the armchair); when ``worn`` (a removal, or "it" / "them" in the
+    command), what someone wears or holds ("the boy is wearing a hat": the hat)."""
     said = re.sub(r" (?:haha+|lol|lmao)$", "", clause.split(" but ")[-1])
     # "the sky's a bit grim": is, not a possessive
     said = re.sub(r"^((?:the|this|that|my|our|his|her|their) [a-z]+)'s (?=(?:a|so|too|really|very|kind|pretty|quite|all|totally|"
                   r"way|just|looking|gone|got)\b)", r"\1 is ", said)
     if removal and (soil := _soiling(said)) is not None:  # (before a lead-in goes: "she's got sunscreen on her nose")
         return soil
-    if (removal or worn) and (what := _WEARING.match(said)):  # "the model is wearing sunglasses, could they be removed"
+    if worn and (what := _WEARING.match(said)):  # "the model is wearing sunglasses, could they be removed"
         return f"the {_ARTICLE.sub('', what['x'])} of {what['np']}"
     clause = _LEAD_IN.sub("", said)
     if m := _EXCEPT_FOR.search(clause):  # "the photo is fine except for the kid in the green hoodie": the kid
@@ -774,9 +775,9 @@ def _resolve_reference(text: str) -> str:
                    or re.match(rf"^(?:{_REMOVE_VERBS.replace(' ', ' (?:it|them) ')}|[a-z]+ (?:it|them) (?:out|off|away))$", last))
     worn = removal or bool(re.search(r"\b(?:it|them)\b", last))  # "is wearing a hat, make it red": the hat
     names = [_named_in(c, removal, worn) for c in earlier]  # (each a spaCy parse: once per clause)
-    if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and names[0] and re.fullmatch(_GONE, could["n"]):
-        return f"remove {names[0]}"  # "..., could they be removed?"
     if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and names[0]:
+        if re.fullmatch(_GONE, could["n"]):
+            return f"remove {names[0]}"  # "..., could they be removed?"
         return f"make {names[0]} {could['n']}"  # "the pink scooter by the door, can it be blue?"
     if (say := _COULD_IT_SAY.match(last)) and len(earlier) == 1 and names[0]:
         return f"make {names[0]} say {say['n']}"  # "the poster on the noticeboard, could it say cancelled"
@@ -790,8 +791,8 @@ def _resolve_reference(text: str) -> str:
         if (one := re.match(r"^the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>.*)$", phrase)) and named:
             phrase = _one_as(named, one["o"], one["q"], one["rest"])  # "not that dog, the one on the right"
         named = phrase
-    last = re.sub(r"^(?P<v>[a-z]+) (?P<p>it|them) (?P<t>off|out|away|up|in|down)(?: a bit| a little)?$", r"\g<v> \g<t> \g<p>",
-                  last)  # "wipe it off", "clean them up a bit": the particle before the object
+    last = re.sub(r"^(?P<v>[a-z]+) (?P<p>it|them|that|this|those|these) (?P<t>off|out|away|up|in|down)(?: a bit| a little)?$",
+                  r"\g<v> \g<t> \g<p>", last)  # "wipe it off", "clean them up a bit": the particle before the object
     m = _REFERS.match(last)
     if removal and named is not None and len(earlier) == 1 and _soiling(earlier[0]) == named:
         return f"remove {named}"  # "my uncle has frosting all over his chin, clean it up": the frosting goes
@@ -819,8 +820,6 @@ def _resolve_reference(text: str) -> str:
         return f"{m['verb']} the {owned[0]} of {named}{owned[1]}"
     else:
         ref = named
-    if m["tail"].strip() in ("off", "out", "away", "up", "down"):  # "wipe it off": wipe off the chocolate on her mouth
-        return f"{m['verb']}{m['tail']} {ref}"
     return f"{m['verb']} {ref}{m['tail']}"
 
 
@@ -1824,7 +1823,7 @@ def _matched(text: str) -> Parsed | None:
 
 
 #: verbs that give an object a new look, and verbs that attach a new thing to an object, for :func:`_by_phrases`
-_LOOK_VERBS = frozenset("make paint repaint colour color recolour recolor dye tint render shift tone".split())
+_NEW_LOOK_VERBS = frozenset("make paint repaint colour color recolour recolor dye tint render shift tone".split())
 _ATTACH_VERBS = frozenset("clip attach fasten tie hang drape wrap pin stick slip sit perch lay rest prop lean "
                           "stand float".split())
 #: prepositions that place a new thing by an object, as the add template reads them
@@ -1845,12 +1844,13 @@ def _by_phrases(text: str) -> Parsed | None:
     chunks = [c for c in doc.noun_chunks if c.root.pos_ in ("NOUN", "PROPN")]
     if not chunks or chunks[0].start != 0:
         return None
+
     def through_of(end: int) -> int:  # "a pair of fuzzy dice": the chunk goes on over its "of" phrase
         while end + 1 < len(doc) and doc[end].text == "of" and (nxt := next((c for c in chunks if c.start == end + 1), None)):
             end = nxt.end
         return end
 
-    if verb in _LOOK_VERBS:
+    if verb in _NEW_LOOK_VERBS:
         end = through_of(chunks[0].end)
         while (end < len(doc) and doc[end].pos_ == "ADP" and doc[end].text not in ("to", "into", "as", "like", "with", "for")
                and (nxt := next((c for c in chunks if c.start == end + 1), None)) is not None):
@@ -1874,7 +1874,6 @@ def _by_phrases(text: str) -> Parsed | None:
             return None
         return match_templates(f"add {doc[:thing].text} {_ATTACH_PREPS[prep.text]} {doc[anchor.start :].text}")
     return None
-
 
 
 def _other_readings(instruction: str, text: str) -> Iterator[str]:
