@@ -1494,8 +1494,8 @@ def test_an_instruction_longer_than_one_edit_is_refused_before_parsing():
 
 def test_recombined_instructions_are_parsed_or_refused_never_crash():
     """Cut, shuffled, joined and misspelt versions of the probe rounds' instructions (a fixed seed, 400 of them)
-    give a plan or :class:`UnclearInstruction`, never another exception (session 13 ran 64,000 such strings through
-    the parser and ``refedit segment``'s plan, with no crash)."""
+    give a plan or :class:`UnclearInstruction`, never another exception, through the parser and ``refedit segment``'s
+    plan alike."""
     import random
     import re
 
