@@ -14,7 +14,6 @@ from refedit.errors import BadInput, TargetNotFound
 from refedit.pipeline.artifacts import Candidate, Hints
 from refedit.pipeline.chain import build_stage
 from refedit.pipeline.parse.rules import RulesParser
-from refedit.core import masks
 from refedit.pipeline.segment.hints import hint_prompts, interior_points, select_by_hints
 
 from .conftest import EXAMPLES
@@ -160,14 +159,14 @@ def test_far_box_prompts_sam_with_the_box(tiny_settings, stand_in):
     seg, img, out = _segment(tiny_settings, stand_in, Hints(boxes=(FAR_BOX,)))
     assert out.reason == "the hint touches none of the 2 'cat' detections: SAM prompted with 1 box(es)"
     _not_a_detection(out)
-    assert np.array_equal(out.mask, masks.clean(seg.sam.masks(img, [FAR_BOX])[0]))  # SAM's answer to the hint box
+    assert np.array_equal(out.mask, seg.sam.masks(img, [FAR_BOX])[0])  # SAM's answer to the hint box
 
 
 def test_far_point_prompts_sam_with_the_point(tiny_settings, stand_in):
     seg, img, out = _segment(tiny_settings, stand_in, Hints(points=(FAR_POINT,)))
     assert out.reason == "the hint touches none of the 2 'cat' detections: SAM prompted with 1 point(s)"
     _not_a_detection(out)
-    assert np.array_equal(out.mask, masks.clean(seg.sam.mask_from_points(img, [FAR_POINT])))
+    assert np.array_equal(out.mask, seg.sam.mask_from_points(img, [FAR_POINT]))
 
 
 def test_far_free_shape_hint_prompts_sam_with_its_box_and_inside_points(tiny_settings, stand_in):
@@ -178,8 +177,8 @@ def test_far_free_shape_hint_prompts_sam_with_its_box_and_inside_points(tiny_set
     _not_a_detection(out)
     prompt = hint_prompts(Hints(hint_mask=scribble))[0]
     assert prompt.box == (170.0, 235.0, 231.0, 276.0) and all(scribble[int(y), int(x)] for x, y in prompt.points)
-    assert np.array_equal(out.mask, masks.clean(seg.sam.mask_from_points(img, prompt.points, box=prompt.box)))
-    box_only = masks.clean(seg.sam.masks(img, [prompt.box])[0])
+    assert np.array_equal(out.mask, seg.sam.mask_from_points(img, prompt.points, box=prompt.box))
+    box_only = seg.sam.masks(img, [prompt.box])[0]
     assert not np.array_equal(box_only, out.mask)  # the points take part in the prompt
 
 
@@ -192,7 +191,7 @@ def test_box_overlapping_a_detection_still_picks_it(tiny_settings, stand_in):
 def test_mixed_hints_union_a_detection_and_a_sam_prompt(tiny_settings, stand_in):
     seg, img, out = _segment(tiny_settings, stand_in, Hints(boxes=((20, 30, 110, 160),), points=(FAR_POINT,)))
     assert out.chosen == (1,) and "the other hint touches none of the 2 'cat' detections" in out.reason
-    prompted = masks.clean(seg.sam.mask_from_points(img, [FAR_POINT]))
+    prompted = seg.sam.mask_from_points(img, [FAR_POINT])
     assert np.array_equal(out.mask, out.candidates[1].mask | prompted)
 
 

@@ -133,9 +133,14 @@ def fill_holes(mask: np.ndarray, max_area: int | None = None) -> np.ndarray:
     return mask | _select(labels, holes, n, lambda areas: areas <= max_area)
 
 
-def remove_specks(mask: np.ndarray, min_area: int) -> np.ndarray:
-    """Drop connected components smaller than ``min_area`` pixels (keeps the largest one regardless)."""
-    labels, n = ndimage.label(mask)
+#: 8-connectivity (a pixel touches its diagonal neighbours too)
+EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def remove_specks(mask: np.ndarray, min_area: int, diagonal: bool = False) -> np.ndarray:
+    """Drop connected components smaller than ``min_area`` pixels (keeps the largest one regardless); components
+    4-connected, or 8-connected with ``diagonal``."""
+    labels, n = ndimage.label(mask, structure=EIGHT if diagonal else None)
     if n <= 1:
         return mask.copy()
     ids = np.arange(1, n + 1)
@@ -161,19 +166,25 @@ def _padded(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[sli
     return slice(max(0, box[1] - 1), min(h, box[3] + 1)), slice(max(0, box[0] - 1), min(w, box[2] + 1))
 
 
-def clean(mask: np.ndarray, *, rel_area: float = 0.002) -> np.ndarray:
-    """Standard clean-up: remove specks and fill holes smaller than ``rel_area`` of the image.
+#: the clean-up's specks and holes: smaller than this share of the image
+REL_AREA = 0.002
+
+
+def clean(mask: np.ndarray, *, rel_area: float = REL_AREA, area: float | None = None, diagonal: bool = False) -> np.ndarray:
+    """Standard clean-up: remove specks and fill holes smaller than ``rel_area`` of the image (of ``area`` pixels
+    when given: the mask may hold a margin around the image). Specks are 4-connected components, or 8-connected with
+    ``diagonal``; holes are 4-connected.
 
     Works on the mask's bounding box (padded by one pixel), which gives the same result as the whole image
     (outside it everything is background) at a fraction of the cost for small objects; the holes are then looked
     for in the box of what is left, smaller where specks far from the object went (a hole is enclosed by the mask,
     so it lies inside that box and never touches its padding)."""
-    limit = max(1, int(rel_area * mask.size))
+    limit = max(1, int(rel_area * (mask.size if area is None else area)))
     box = mask_box(mask)
     if box is None:
         return mask.copy()
     ys, xs = _padded(box, mask.shape)
-    kept = remove_specks(mask[ys, xs], limit)
+    kept = remove_specks(mask[ys, xs], limit, diagonal)
     inner = mask_box(kept)
     assert inner is not None  # remove_specks keeps the largest component
     iy, ix = _padded(inner, kept.shape)
@@ -181,6 +192,16 @@ def clean(mask: np.ndarray, *, rel_area: float = 0.002) -> np.ndarray:
     out = np.zeros_like(mask)
     out[ys, xs] = kept
     return out
+
+
+def clean_flips(bits: np.ndarray, *, rel_area: float = REL_AREA, area: float | None = None) -> np.ndarray:
+    """The cells :func:`clean` changes in each of the (k, h, w) bool masks ``bits`` (specks 8-connected: on a grid of
+    cells that is later interpolated, diagonal neighbours may join); (k, h, w) bool."""
+    out = np.zeros(bits.shape, dtype=bool)
+    for i, b in enumerate(bits):
+        out[i] = clean(b, rel_area=rel_area, area=area, diagonal=True) ^ b
+    return out
+
 
 
 def box_mask(box: tuple[float, float, float, float], shape: tuple[int, int], expand: float = 0.0) -> np.ndarray:

@@ -4,7 +4,7 @@ Models (and torch) load on first use, so given detections with ``box_mask`` need
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 from PIL import Image
@@ -19,6 +19,17 @@ from refedit.pipeline.segment.hints import HintChoice, hint_prompts, select_by_h
 from refedit.pipeline.segment.options import GroundedSamOptions
 from refedit.pipeline.segment.referring import needs_referring
 from refedit.pipeline.segment.resolve import AMBIGUITY_MARGIN, Resolution, comparable, nms, reading_order, resolve, settle
+
+
+class MaskSlot(Protocol):
+    """What fills SAM's slot (SAM, SAM 2, SAM 3's instances, the original package): masks of the photo's size for
+    box or point prompts, **cleaned** (specks and small holes removed, :func:`~refedit.core.masks.clean`; the
+    transformers models do it on their own low-res grid, :func:`~.pixels.clean_planes`)."""
+
+    def masks(self, image: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[np.ndarray]: ...
+
+    def mask_from_points(self, image: Image.Image, points: Sequence[tuple[float, float]],
+                         box: Sequence[float] | None = None) -> np.ndarray: ...  # fmt: skip
 
 
 class GroundedSamSegmenter:
@@ -50,7 +61,7 @@ class GroundedSamSegmenter:
         return self._detector
 
     @property
-    def sam(self) -> Any:
+    def sam(self) -> MaskSlot:
         """SAM: the transformers model (SAM or SAM 2), or the original package for a ``.pth`` checkpoint."""
         if self._sam is None:
             from refedit.pipeline.segment.sam2 import is_sam2, Sam2
@@ -114,12 +125,8 @@ class GroundedSamSegmenter:
         return settle(res, cands, target, policy=policy, pick=self.options.pick, **how)
 
     def _chosen_mask(self, cands: list[Candidate], chosen: tuple[int, ...], shape: tuple[int, int]) -> np.ndarray:
-        """The union of the chosen candidates' masks, cleaned (in place in ``cands``); their boxes when SAM
-        found no pixel in them."""
-        if not self.options.box_mask:  # clean up only what will be used
-            for i in chosen:
-                c = cands[i]
-                cands[i] = Candidate(c.box, c.score, c.label, masks.clean(c.mask))  # type: ignore[arg-type]
+        """The union of the chosen candidates' masks (cleaned by the mask slot, :class:`MaskSlot`); their boxes
+        when SAM found no pixel in them."""
         mask = np.zeros(shape, dtype=bool)
         for i in chosen:
             mask |= cands[i].mask  # type: ignore[arg-type]
@@ -199,7 +206,7 @@ class GroundedSamSegmenter:
         return TargetNotFound(f"{why}, and SAM found nothing at the hints")
 
     def _prompt_mask(self, image: Image.Image, hints: Hints) -> tuple[np.ndarray, str]:
-        """The union of SAM's masks for the hint prompts (box prompts in one batched call), each cleaned,
+        """The union of SAM's masks for the hint prompts (box prompts in one batched call, each mask cleaned),
         and what SAM was prompted with; with ``box_mask`` the prompts' boxes instead (points alone then
         give nothing)."""
         shape = (image.height, image.width)
@@ -208,8 +215,8 @@ class GroundedSamSegmenter:
         if self.options.box_mask:
             found = [masks.box_mask(p.box, shape, self.options.box_expand) for p in prompts if p.box is not None]
         else:
-            found = [masks.clean(m) for m in self.sam.masks(image, boxes)]
-            found += [masks.clean(self.sam.mask_from_points(image, p.points, box=p.box)) for p in prompts if p.points]
+            found = self.sam.masks(image, boxes)
+            found += [self.sam.mask_from_points(image, p.points, box=p.box) for p in prompts if p.points]
         mask = np.zeros(shape, dtype=bool)
         for m in found:
             mask |= m

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from refedit.core import masks
 from refedit.pipeline.imagekeys import image_array, memo
 from refedit.pipeline.segment.tokens import text_inputs
 
@@ -237,6 +238,28 @@ def above(x: torch.Tensor, size: tuple[int, int], threshold: float,
     out = torch.empty((x.shape[0], *size), dtype=torch.bool, device=x.device)
     for i in range(0, x.shape[0], per):
         out[i : i + per] = upsample(x[i : i + per]) > threshold
+    return out
+
+
+def clean_planes(x: torch.Tensor, threshold: float, rows: int | None = None, cols: int | None = None,
+                 area: float | None = None) -> torch.Tensor:  # fmt: skip
+    """(k, h, w) mask planes (logits or probabilities, a mask being ``> threshold``) cleaned on their own grid
+    (:func:`~refedit.core.masks.clean` of each plane's first ``rows`` x ``cols`` cells, the photo's where the model's
+    frame is padded; ``area``: the photo's area in cells), before any upsampling: the cells it changes are reflected
+    about the threshold (v -> 2t - v, a cell at t just above), so that the upsampled masks come out without the
+    specks and small holes while the outline elsewhere keeps its interpolated shape. A speck or hole smaller than a
+    cell of the model's mask is no decision of the model, so the clean-up's cost is the model's grid (SAM: 256 x 256
+    at most), not the photo's pixels (a 12 MP photo's clean-up took ~0.1 s of CPU). Only the bool grid crosses to
+    the host and the changed cells back; ``x`` itself is not written."""
+    region = x[:, :rows, :cols]
+    flips = masks.clean_flips((region > threshold).cpu().numpy(), area=area)
+    if not flips.any():
+        return x
+    t = torch.tensor(threshold, dtype=x.dtype, device=x.device)
+    mirrored = 2 * t - region
+    mirrored = torch.where(region <= t, mirrored.clamp(min=torch.nextafter(t, t + 1)), mirrored)
+    out = x.clone()
+    out[:, :rows, :cols] = torch.where(torch.from_numpy(flips).to(x.device), mirrored, region)
     return out
 
 

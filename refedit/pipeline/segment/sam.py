@@ -13,7 +13,7 @@ from PIL import Image
 
 from refedit.pipeline.imagekeys import ImageKey, image_key
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.segment.pixels import FEW_PLANES, above, sam_inputs
+from refedit.pipeline.segment.pixels import FEW_PLANES, above, clean_planes, sam_inputs
 
 
 #: below this many masks :func:`upscale_masks` puts them on the batch axis (see :data:`~.pixels.FEW_PLANES`)
@@ -21,10 +21,11 @@ FEW_MASKS = FEW_PLANES
 
 
 def upscale_masks(low: torch.Tensor, padded: tuple[int, int], reshaped: tuple[int, int],
-                  original: tuple[int, int]) -> torch.Tensor:  # fmt: skip
+                  original: tuple[int, int], clean: bool = False) -> torch.Tensor:  # fmt: skip
     """SAM's mask post-processing (``postprocess_masks`` of segment-anything, ``post_process_masks`` of
     transformers): low-res logits (n, h, w) bilinearly up to the padded model input, the padding cropped
-    away, bilinearly to the image size, thresholded at 0; (n, H, W) bool.
+    away, bilinearly to the image size, thresholded at 0; (n, H, W) bool. With ``clean``, the logits are
+    cleaned first (:func:`~.pixels.clean_planes`).
 
     Bit-identical to theirs, but the first upsampling only computes the rows and columns the crop keeps:
     it runs on the low-res rows/columns those depend on, with the same scale factor, so every kept output
@@ -34,6 +35,8 @@ def upscale_masks(low: torch.Tensor, padded: tuple[int, int], reshaped: tuple[in
     lh, lw = low.shape[-2:]
     sy, sx = ph / lh, pw / lw
     ky, kx = min(lh, math.ceil(rh / sy) + 1), min(lw, math.ceil(rw / sx) + 1)
+    if clean:  # on the cells the kept pixels read, the photo's area in cells for the specks' and holes' size
+        low = clean_planes(low, 0.0, ky, kx, area=(rh / sy) * (rw / sx))
 
     def upsample(planes: torch.Tensor) -> torch.Tensor:
         # masks along the batch axis for a few (PyTorch's CPU kernel is 2-3x faster so for 1-8 masks), as channels
@@ -77,7 +80,8 @@ class Sam:
     @torch.inference_mode()
     def _predict(self, image: Image.Image, *, boxes: Any = None, points: Any = None) -> list[np.ndarray]:
         """Decode masks for pixel-space prompts (boxes (n, 4), or foreground points (n, 2) of one object,
-        or one box with points) against the cached embedding; full-resolution HxW bool masks."""
+        or one box with points) against the cached embedding; full-resolution HxW bool masks, cleaned on SAM's
+        low-res grid (:func:`~.pixels.clean_planes`)."""
         self.set_image(image)
         assert self._state is not None
         embedding, (oh, ow), (rh, rw), padded = self._state
@@ -92,11 +96,11 @@ class Sam:
             prompt.update(input_points=scaled[None, None].to(dev, dt),
                           input_labels=torch.ones(1, 1, len(points), dtype=torch.long, device=dev))  # fmt: skip
         out = model(image_embeddings=embedding, multimask_output=False, **prompt)
-        full = upscale_masks(out.pred_masks[0, :, 0].float(), padded, (rh, rw), (oh, ow))
+        full = upscale_masks(out.pred_masks[0, :, 0].float(), padded, (rh, rw), (oh, ow), clean=True)
         return list(full.cpu().numpy())  # upsampled on the device: only the boolean masks come back
 
     def masks(self, image: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[np.ndarray]:
-        """One HxW bool mask per xyxy pixel box."""
+        """One HxW bool mask per xyxy pixel box, cleaned."""
         return self._predict(image, boxes=list(boxes)) if boxes else []
 
     def mask_from_points(

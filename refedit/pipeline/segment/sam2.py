@@ -17,7 +17,7 @@ from PIL import Image
 
 from refedit.pipeline.imagekeys import ImageKey, image_key
 from refedit.pipeline.models import SAM_CLASSES, ModelStore
-from refedit.pipeline.segment.pixels import above
+from refedit.pipeline.segment.pixels import above, clean_planes
 from refedit.pipeline.segment.sam3 import Preprocessing, preprocess
 
 #: Sam2ImageProcessor's defaults (ImageNet mean and std, 1024 x 1024)
@@ -76,7 +76,8 @@ class Sam2:
 
     @torch.inference_mode()
     def _predict(self, image: Image.Image, *, boxes: Any = None, points: Any = None) -> list[np.ndarray]:
-        """Masks for pixel-space prompts (boxes (n, 4); or points (k, 2) of one object, with at most one box)."""
+        """Masks for pixel-space prompts (boxes (n, 4); or points (k, 2) of one object, with at most one box),
+        cleaned (:func:`~.pixels.clean_planes`)."""
         self.set_image(image)
         model = self.store.get("sam", "sam")
         how = self._preprocessing()
@@ -91,12 +92,12 @@ class Sam2:
             prompt.update(input_points=scaled[None, None].to(dev, dt),
                           input_labels=torch.ones(1, 1, len(points), dtype=torch.long, device=dev))  # fmt: skip
         out = model(image_embeddings=self._embeddings, multimask_output=False, **prompt)
-        low = out.pred_masks[0, :, 0].float()
+        low = clean_planes(out.pred_masks[0, :, 0].float(), 0.0)  # the clean-up on SAM 2's grid, not the photo's
         full = above(low, (h, w), 0.0)  # a few planes at a time on a large photo
         return list(full.cpu().numpy())
 
     def masks(self, image: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[np.ndarray]:
-        """One HxW bool mask per xyxy pixel box."""
+        """One HxW bool mask per xyxy pixel box, cleaned."""
         return self._predict(image, boxes=list(boxes)) if boxes else []
 
     def mask_from_points(

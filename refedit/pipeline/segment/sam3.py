@@ -29,7 +29,7 @@ from refedit.core.geometry import box_iou
 from refedit.pipeline.artifacts import Box, Candidate
 from refedit.pipeline.imagekeys import ImageKey, image_key
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.segment.pixels import above, normalized, resize_uint8, uint8_image
+from refedit.pipeline.segment.pixels import above, clean_planes, normalized, resize_uint8, uint8_image
 from refedit.pipeline.segment.tokens import text_inputs
 
 #: Sam3ImageProcessor's defaults, used where the checkpoint's processor config says nothing
@@ -89,11 +89,12 @@ def queries_of(outputs: Any, size: tuple[int, int]) -> Queries:
 
 
 def full_masks(probs: torch.Tensor, size: tuple[int, int], threshold: float) -> list[np.ndarray]:
-    """Low-res mask probabilities (k, h, w) -> k HxW bool masks (bilinear to ``size`` (W, H), > ``threshold``)."""
+    """Low-res mask probabilities (k, h, w) -> k HxW bool masks (cleaned on their own grid, :func:`~.pixels.
+    clean_planes`; bilinear to ``size`` (W, H), > ``threshold``)."""
     if not len(probs):
         return []
     w, h = size
-    return list(above(probs, (h, w), threshold).cpu().numpy())
+    return list(above(clean_planes(probs, threshold), (h, w), threshold).cpu().numpy())
 
 
 class Sam3Backend:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from refedit.core.masks import clean
 from refedit.errors import ModelUnavailable
 from refedit.pipeline.imagekeys import ImageKey, image_key
 
@@ -129,7 +130,8 @@ class SamOriginal:
         self._key = key
 
     def masks(self, image: Image.Image, boxes: Sequence[tuple[float, float, float, float]]) -> list[np.ndarray]:
-        """One HxW bool mask per xyxy pixel box (of ``image``'s own size)."""
+        """One HxW bool mask per xyxy pixel box (of ``image``'s own size), cleaned at the photo's resolution (the
+        package's predictor upsamples its masks itself)."""
         if not boxes:
             return []
         import torch
@@ -140,7 +142,7 @@ class SamOriginal:
         box_t = predictor.transform.apply_boxes_torch(box_t, predictor.original_size)
         with torch.no_grad():
             masks, _, _ = predictor.predict_torch(None, None, boxes=box_t, multimask_output=False)
-        return [m[0].cpu().numpy().astype(bool) for m in masks]
+        return [clean(m[0].cpu().numpy().astype(bool)) for m in masks]
 
     def mask_from_points(
         self, image: Image.Image, points: Sequence[tuple[float, float]], box: Sequence[float] | None = None
@@ -152,7 +154,7 @@ class SamOriginal:
                                           point_labels=np.ones(len(points), dtype=np.int64),
                                           box=None if box is None else np.asarray(box, dtype=np.float32),
                                           multimask_output=False)  # fmt: skip
-        return masks[0].astype(bool)
+        return clean(masks[0].astype(bool))
 
 
 def sam_backend(store: "ModelStore") -> "Sam | SamOriginal":
