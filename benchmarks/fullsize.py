@@ -180,7 +180,7 @@ def instrument(pipeline: Pipeline, probes: Probes) -> None:
         probes.wrap(seg.sam, "set_image", "SAM image embedding")
         probes.wrap(seg.sam, "_predict", "SAM mask decoding")
         probes.wrap(seg.scorer, "probabilities", "CLIP attribute filter")
-        probes.wrap(masks, "clean", "mask clean-up")
+        probes.wrap(sys.modules[type(seg.sam).__module__], "clean_planes", "mask clean-up")  # on SAM's grid
     probes.wrap(editor_base, "work_region", "crop, resize, paste alpha")
     if hasattr(ed, "sd"):
         probes.wrap(ed.sd, "encode_image", "VAE encode")

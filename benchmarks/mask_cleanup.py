@@ -1,6 +1,8 @@
 """The segmenters' mask clean-up (``refedit.core.masks.clean``: specks removed, small holes filled) and the editors'
 paste-back alpha (``refedit.pipeline.edit.composite.blend_alpha``: dilated, feathered) on the mask a random-weight
-SAM gives and on an object's mask, at a few photo sizes.
+SAM gives and on an object's mask, at a few photo sizes. Since session 14 SAM's masks are cleaned on its 256x256
+logits before upsampling (``pixels.clean_planes``), whatever the photo's size: the first table puts that beside
+cleaning the upsampled mask's pixels (what ran before, and what the other mask sources still do).
 
 Time and memory of the models do not depend on their weights; this step's time does. A random-weight SAM's mask
 is speckle (its 256x256 logits are noise, upsampled and thresholded: thousands of components over the whole photo),
@@ -27,15 +29,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from refedit.core import masks  # noqa: E402
 from refedit.pipeline.edit.composite import blend_alpha  # noqa: E402
+from refedit.pipeline.segment.pixels import clean_planes  # noqa: E402
 
 SIZES = ((512, 512), (2048, 1536), (4000, 3000))
 
 
+def speckle_logits(seed: int = 0) -> torch.Tensor:
+    """A random-weight SAM's low-res logits: 256x256 noise, (1, 256, 256)."""
+    return torch.randn(1, 256, 256, generator=torch.Generator().manual_seed(seed))
+
+
 def speckle(w: int, h: int, seed: int = 0) -> np.ndarray:
     """A random-weight SAM's mask: 256x256 noise logits upsampled bilinearly to the photo and thresholded at 0."""
-    g = torch.Generator().manual_seed(seed)
-    low = torch.randn(1, 1, 256, 256, generator=g)
+    low = speckle_logits(seed)[None]
     return (F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False) > 0)[0, 0].numpy()
+
+
+def object_logits(w: int, h: int) -> torch.Tensor:
+    """:func:`one_object`'s shape as SAM's 256-cell grid holds it (the photo's longer side over 256 cells):
+    positive inside, the holes and specks one or a few cells, (1, h', w')."""
+    s = 256 / max(w, h)
+    mask = one_object(max(1, round(w * s)), max(1, round(h * s)))
+    return torch.from_numpy(np.where(mask, 1.0, -1.0).astype(np.float32))[None]
 
 
 def one_object(w: int, h: int) -> np.ndarray:
@@ -81,13 +96,16 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    print("### masks.clean: a random-weight SAM's speckle against an object's mask (CPU ms, min of "
+    print("### The mask clean-up: a random-weight SAM's speckle against an object's mask (CPU ms, min of "
           f"{args.rounds})\n")  # fmt: skip
-    print("| photo | mask | components | clean ms |\n|---|---|---:|---:|")
+    print("| photo | mask | components | clean() of the photo's pixels ms | clean_planes() on SAM's grid ms |\n"
+          "|---|---|---:|---:|---:|")  # fmt: skip
     for w, h in SIZES:
-        for name, m in (("random-weight SAM (speckle)", speckle(w, h)), ("one object, 3 holes, 5 specks", one_object(w, h))):
+        for name, m, low in (("random-weight SAM (speckle)", speckle(w, h), speckle_logits()),
+                             ("one object, 3 holes, 5 specks", one_object(w, h), object_logits(w, h))):  # fmt: skip
             n = ndimage.label(m)[1]
-            print(f"| {w}x{h} | {name} | {n} | {cpu_ms(lambda m=m: masks.clean(m), args.rounds):.1f} |")
+            grid = cpu_ms(lambda low=low: clean_planes(low, 0.0), args.rounds)
+            print(f"| {w}x{h} | {name} | {n} | {cpu_ms(lambda m=m: masks.clean(m), args.rounds):.1f} | {grid:.1f} |")
     print("\n### blend_alpha (dilate 4, feather 8, the defaults): distance transforms over the mask's box against along "
           f"its outline (CPU ms, min of {args.rounds})\n")  # fmt: skip
     print("| photo | mask | whole box ms | along the outline ms | ratio | same floats |\n|---|---|---:|---:|---:|---|")
