@@ -203,7 +203,6 @@ def clean_flips(bits: np.ndarray, *, rel_area: float = REL_AREA, area: float | N
     return out
 
 
-
 def box_mask(box: tuple[float, float, float, float], shape: tuple[int, int], expand: float = 0.0) -> np.ndarray:
     """A filled box mask of ``shape`` (H, W), the box grown by ``expand`` of its size on each side."""
     x0, y0, x1, y1 = box
