@@ -54,7 +54,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from refedit.config import Settings  # noqa: E402
-from refedit.core import masks  # noqa: E402
 from refedit.pipeline.artifacts import EditPlan, EditRequest  # noqa: E402
 from refedit.pipeline.chain import Pipeline  # noqa: E402
 from refedit.pipeline.edit import base as editor_base  # noqa: E402
@@ -180,7 +179,9 @@ def instrument(pipeline: Pipeline, probes: Probes) -> None:
         probes.wrap(seg.sam, "set_image", "SAM image embedding")
         probes.wrap(seg.sam, "_predict", "SAM mask decoding")
         probes.wrap(seg.scorer, "probabilities", "CLIP attribute filter")
-        probes.wrap(sys.modules[type(seg.sam).__module__], "clean_planes", "mask clean-up")  # on SAM's grid
+        backend = sys.modules[type(seg.sam).__module__]  # the clean-up runs on SAM's grid, inside its module
+        if hasattr(backend, "clean_planes"):
+            probes.wrap(backend, "clean_planes", "mask clean-up")
     probes.wrap(editor_base, "work_region", "crop, resize, paste alpha")
     if hasattr(ed, "sd"):
         probes.wrap(ed.sd, "encode_image", "VAE encode")
