@@ -556,6 +556,24 @@ def test_clean_up_removes_a_mess_and_tidies_anything_else(instruction, action, e
     assert (plan.action, plan.target.expression) == (action, expression)
 
 
+@pytest.mark.parametrize("instruction,expression,pronoun", [
+    ("wipe the smudge off", "smudge", None), ("scrub the graffiti away", "graffiti", None),
+    ("clone the tourist out", "tourist", None), ("wipe it off", "it", "it"),
+    ("remove the sign that says keep out", "sign that says keep out", None),  # the words are the sign's
+    ("wipe the smudge off his face", "smudge on his face", None),
+])  # fmt: skip
+def test_a_removal_verbs_particle_after_the_object_is_not_part_of_it(instruction, expression, pronoun):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.expression, plan.target.pronoun) == ("remove", expression, pronoun)
+
+
+@pytest.mark.parametrize("instruction", ["wipe that off", "wipe that off the table", "remove this on the shelf"])
+def test_a_demonstrative_with_only_a_place_is_refused(instruction):
+    """Not the removal of "off" or of "on the table": nothing names the object."""
+    with pytest.raises(UnclearInstruction, match="cannot tell which object"):
+        parser.parse(instruction=instruction)
+
+
 @pytest.mark.parametrize("instruction,action,expression,replacement", [
     ("cat -> dog", "replace", "cat", "dog"), ("no hat", "remove", "hat", None), ("bg blue", "modify", "background", "blue"),
     ("lamp gone", "remove", "lamp", None), ("bigger moon", "modify", "moon", "bigger"),

@@ -209,7 +209,7 @@ def analyse_target(phrase: str) -> Target:
         expression = f"{group['n']}{group['post']}"
     if expression in lexicon.PRONOUN_FORMS:
         return pronoun_target(expression)
-    if not expression or expression in lexicon.PRONOUNS:
+    if not expression or expression in lexicon.PRONOUNS or _PLACE_ONLY.match(expression):  # "that on the table"
         raise UnclearInstruction(f"cannot tell which object {phrase!r} refers to; name it (e.g. 'the red car')")
     if (region := region_target(expression)) is not None:
         return region
@@ -219,6 +219,11 @@ def analyse_target(phrase: str) -> Target:
     own_end, relation = find_relation(doc, expression)
     target = _own_target(doc, own_end, phrase, relation)
     return replace(target, expression=expression, all=quantified or target.all, relation=relation)
+
+
+#: a phrase that names only where ("on the table", what is left of "that on the table"), or only a particle ("off")
+_PLACE_ONLY = re.compile(r"^(?:(?:on|in|at|by|near|under|over|behind|beside|next to|from|off|with|inside|outside|above|"
+                         r"below|underneath|on top of)(?: |$)|(?:out|away)$)")  # ("the out of focus person" is one)
 
 
 def pronoun_target(word: str) -> Target:

@@ -1224,9 +1224,16 @@ _MESS = frozenset("litter trash rubbish garbage mess clutter scribble stain dust
                   "crumb spill smudge mark fingerprint paper wrapper bottle can cup toy".split())
 
 
-@template(rf"^(?:{_REMOVE_VERBS}) (?P<t>.+)$")
+#: removal verbs that end with a particle after their object ("wipe the smudge off", "scrub the graffiti away")
+_PARTICLE_LAST = frozenset("wipe scrub scoop clone clear chuck toss".split())
+
+
+@template(rf"^(?P<v>{_REMOVE_VERBS}) (?P<t>.+?)(?: (?P<p>off|out|away))?$")
 def _remove(m: re.Match[str]) -> Parsed:
-    return Parsed("remove", _removed(m["t"]), None)
+    """"remove the cat"; "wipe the smudge off": the particle is the verb's, not the object's ("remove the sign
+    that says keep out" keeps its words)."""
+    target = m["t"] if m["p"] is None or m["v"] in _PARTICLE_LAST else f"{m['t']} {m['p']}"
+    return Parsed("remove", _removed(target), None)
 
 
 @template(r"^(?:make|let|have) (?P<t>.+?) (?:disappear|vanish|go away)$")
