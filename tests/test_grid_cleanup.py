@@ -65,9 +65,8 @@ def test_clean_planes_writes_only_the_cells_it_changes_in_a_copy_within_its_regi
     flipped = (out > 0) != (logit > 0)
     assert torch.equal(changed, flipped)  # every changed cell moved to the other side of the threshold
     assert torch.allclose(out[changed], -logit[changed])  # by as much as it was on its side
-    clean = torch.from_numpy(blob_with_speck_and_hole(3)[None])
-    clean = clean_planes(clean, 0.0)
-    assert clean_planes(clean, 0.0) is clean  # nothing left to change: the same tensor back
+    cleaned = clean_planes(logit, 0.0)
+    assert clean_planes(cleaned, 0.0) is cleaned  # nothing left to change: the same tensor back
 
 
 def test_a_hole_cell_exactly_at_the_threshold_is_filled():
