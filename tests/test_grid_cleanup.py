@@ -69,12 +69,28 @@ def test_clean_planes_writes_only_the_cells_it_changes_in_a_copy_within_its_regi
     assert clean_planes(cleaned, 0.0) is cleaned  # nothing left to change: the same tensor back
 
 
-def test_a_hole_cell_exactly_at_the_threshold_is_filled():
-    x = torch.full((1, 40, 40), -1.0)
-    x[0, 10:30, 10:30] = 1.0
-    x[0, 20, 20] = 0.0  # not > 0: a hole
-    out = clean_planes(x, 0.0)
-    assert out[0, 20, 20] > 0 and (out > 0).sum() == 400
+def flushing() -> bool:
+    """Whether the CPU flushes denormal floats to zero now (no getter: a denormal times one reads 0)."""
+    return float(torch.tensor([1e-44]) * 1.0) == 0.0
+
+
+@pytest.mark.parametrize("flush", [False, True])
+@pytest.mark.parametrize("threshold", [0.0, 0.5])
+def test_a_hole_cell_exactly_at_the_threshold_is_filled(flush, threshold):
+    """Also where denormal floats are flushed to zero (a CPU ModelStore does it): the next float32 above 0 is a
+    denormal, which would read as 0 and leave the hole."""
+    x = torch.full((1, 40, 40), threshold - 1.0)
+    x[0, 10:30, 10:30] = threshold + 1.0
+    x[0, 20, 20] = threshold  # not above it: a hole
+    before = flushing()
+    torch.set_flush_denormal(flush)
+    try:
+        assert flushing() == flush
+        out = clean_planes(x, threshold)
+        assert out[0, 20, 20] > threshold and (out > threshold).sum() == 400
+        assert (upsampled(out, (160, 160)) > threshold)[0, 44:116, 44:116].all()  # no hole left at its centre
+    finally:
+        torch.set_flush_denormal(before)
 
 
 def test_sam3_full_masks_are_cleaned():

@@ -255,8 +255,8 @@ def clean_planes(x: torch.Tensor, threshold: float, rows: int | None = None, col
     flips = masks.clean_flips((region > threshold).cpu().numpy(), area=area)
     if not flips.any():
         return x
-    t = torch.tensor(threshold, dtype=x.dtype)
-    above_t = float(torch.nextafter(t, t + 1))  # the planes' dtype's next value (made on the host: no sync)
+    t = torch.tensor(threshold, dtype=x.dtype)  # the dtype's next value above t, and a normal number (refedit
+    above_t = max(float(torch.nextafter(t, t + 1)), threshold + torch.finfo(x.dtype).tiny)  # flushes denormals)
     mirrored = (2 * threshold - region).masked_fill_(region == threshold, above_t)
     out = x.clone()
     out[:, :rows, :cols] = torch.where(torch.from_numpy(flips).to(x.device), mirrored, region)
