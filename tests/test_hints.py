@@ -14,6 +14,7 @@ from refedit.errors import BadInput, TargetNotFound
 from refedit.pipeline.artifacts import Candidate, Hints
 from refedit.pipeline.chain import build_stage
 from refedit.pipeline.parse.rules import RulesParser
+from refedit.core.geometry import box_iou
 from refedit.pipeline.segment.hints import hint_prompts, interior_points, select_by_hints
 
 from .conftest import EXAMPLES
@@ -37,6 +38,21 @@ def test_box_hint_touching_nothing_picks_nothing():
     far = (65, 160, 105, 195)  # below and between the boxes: IoU 0 with every candidate
     res = select_by_hints(CANDS, Hints(boxes=(far,)), SHAPE)
     assert res.chosen == () and res.unmatched.boxes == (far,) and res.n_unmatched == 1
+
+
+def test_box_hint_that_grazes_a_detection_stands_for_an_undetected_object():
+    """A box around something the detector missed may overlap a neighbour's box by a sliver (here 10 % of the
+    hint, IoU 0.05): the neighbour is not what the box means, so SAM is prompted with the box."""
+    grazing = (55, 60, 105, 140)  # left of candidate 1, overlapping candidate 0's right edge by 5 px
+    assert 0 < box_iou(CANDS[0].box, grazing) < 0.1
+    res = select_by_hints(CANDS, Hints(boxes=(grazing,)), SHAPE)
+    assert res.chosen == () and res.unmatched.boxes == (grazing,)
+
+
+def test_a_loose_box_around_a_small_detection_picks_it():
+    loose = (90, 30, 185, 170)  # holds candidate 1 whole: IoU 0.30
+    res = select_by_hints(CANDS, Hints(boxes=(loose,)), SHAPE)
+    assert res.chosen == (1,) and box_iou(CANDS[1].box, loose) < 0.35
 
 
 def test_point_hint_picks_containing_box_only():

@@ -29,6 +29,14 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def overlap_of_smaller(a: Box, b: Box) -> float:
+    """The share of the smaller of two xyxy boxes that lies in the other (1.0: one holds the other)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min(area(a), area(b))
+    return ix * iy / smaller if smaller > 0 else 0.0
+
+
 def box_ious(a: Box, boxes: np.ndarray) -> np.ndarray:
     """:func:`box_iou` of ``a`` with each row of ``boxes`` ((n, 4) float64 xyxy), the same arithmetic vectorised:
     for float64 rows the same values, so the same decisions at any threshold."""

@@ -14,7 +14,7 @@ from scipy import ndimage
 from refedit.errors import BadInput
 from refedit.pipeline.artifacts import Box, Candidate, Hints, Point
 from refedit.core.masks import box_mask, fill_holes, mask_box
-from refedit.core.geometry import area, box_iou
+from refedit.core.geometry import area, box_iou, overlap_of_smaller
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,17 @@ def pick_by_point(candidates: Sequence[Candidate], p: Point) -> int | None:
     return min(inside, key=lambda i: (area(candidates[i].box), -candidates[i].score))
 
 
+#: a hint box stands for a detection when at least this share of the smaller of the two lies in the other: a box
+#: drawn loosely around a detected object holds it, one drawn around an undetected object may graze a neighbour's
+#: box (IoU 0.01), which is no reason to edit the neighbour
+HINT_BOX_OVERLAP = 0.5
+
+
 def pick_by_box(candidates: Sequence[Candidate], b: Box) -> int | None:
-    """The candidate of highest IoU with the hint box among those it overlaps, or None when it overlaps none."""
-    touched = [i for i, c in enumerate(candidates) if box_iou(c.box, b) > 0.0]
-    return max(touched, key=lambda i: (box_iou(candidates[i].box, b), candidates[i].score), default=None)
+    """The candidate of highest IoU with the hint box among those it overlaps (by :data:`HINT_BOX_OVERLAP` of
+    the smaller box), or None when it overlaps none so (SAM is then prompted with the box itself)."""
+    overlapped = [i for i, c in enumerate(candidates) if overlap_of_smaller(c.box, b) >= HINT_BOX_OVERLAP]
+    return max(overlapped, key=lambda i: (box_iou(candidates[i].box, b), candidates[i].score), default=None)
 
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -86,7 +93,8 @@ def pick_by_mask(candidates: Sequence[Candidate], hint: np.ndarray) -> tuple[int
 
 def select_by_hints(candidates: Sequence[Candidate], hints: Hints, shape: tuple[int, int]) -> HintChoice | None:
     """Choose candidates with the hints. A hint only ever picks a candidate it touches: a box the candidate
-    of highest IoU among the boxes it overlaps, a point the smallest box containing it, a free-shape mask
+    of highest IoU among the boxes it overlaps by half the smaller box, a point the smallest box containing it, a
+    free-shape mask
     the candidate it overlaps best (see :func:`pick_by_mask`). Hints that touch no candidate are returned
     in ``unmatched``. ``None`` when there are no hints; ``shape`` is (H, W) of the image."""
     if not hints.boxes and not hints.points and hints.hint_mask is None:
