@@ -49,6 +49,12 @@ def test_box_hint_that_grazes_a_detection_stands_for_an_undetected_object():
     assert res.chosen == () and res.unmatched.boxes == (grazing,)
 
 
+def test_a_box_around_a_speck_of_a_detection_is_no_pick():
+    speck = [Candidate((140, 90, 150, 100), 0.9, "cat")]  # inside the hint box, 1 % of it
+    res = select_by_hints(speck, Hints(boxes=((100, 50, 200, 150),)), SHAPE)
+    assert res.chosen == () and res.n_unmatched == 1
+
+
 def test_a_loose_box_around_a_small_detection_picks_it():
     loose = (90, 30, 185, 170)  # holds candidate 1 whole: IoU 0.30
     res = select_by_hints(CANDS, Hints(boxes=(loose,)), SHAPE)
@@ -173,14 +179,14 @@ def _not_a_detection(out):
 
 def test_far_box_prompts_sam_with_the_box(tiny_settings, stand_in):
     seg, img, out = _segment(tiny_settings, stand_in, Hints(boxes=(FAR_BOX,)))
-    assert out.reason == "the hint touches none of the 2 'cat' detections: SAM prompted with 1 box(es)"
+    assert out.reason == "the hint matches none of the 2 'cat' detections: SAM prompted with 1 box(es)"
     _not_a_detection(out)
     assert np.array_equal(out.mask, seg.sam.masks(img, [FAR_BOX])[0])  # SAM's answer to the hint box
 
 
 def test_far_point_prompts_sam_with_the_point(tiny_settings, stand_in):
     seg, img, out = _segment(tiny_settings, stand_in, Hints(points=(FAR_POINT,)))
-    assert out.reason == "the hint touches none of the 2 'cat' detections: SAM prompted with 1 point(s)"
+    assert out.reason == "the hint matches none of the 2 'cat' detections: SAM prompted with 1 point(s)"
     _not_a_detection(out)
     assert np.array_equal(out.mask, seg.sam.mask_from_points(img, [FAR_POINT]))
 
@@ -188,7 +194,7 @@ def test_far_point_prompts_sam_with_the_point(tiny_settings, stand_in):
 def test_far_free_shape_hint_prompts_sam_with_its_box_and_inside_points(tiny_settings, stand_in):
     scribble = ellipse(200, 255, 30, 20, shape=(300, 451))  # x 170..230, y 235..275
     seg, img, out = _segment(tiny_settings, stand_in, Hints(hint_mask=scribble))
-    assert out.reason == ("the hint touches none of the 2 'cat' detections: SAM prompted with a free-shape hint "
+    assert out.reason == ("the hint matches none of the 2 'cat' detections: SAM prompted with a free-shape hint "
                           "(its box and 3 points inside it)")  # fmt: skip
     _not_a_detection(out)
     prompt = hint_prompts(Hints(hint_mask=scribble))[0]
@@ -206,7 +212,7 @@ def test_box_overlapping_a_detection_still_picks_it(tiny_settings, stand_in):
 
 def test_mixed_hints_union_a_detection_and_a_sam_prompt(tiny_settings, stand_in):
     seg, img, out = _segment(tiny_settings, stand_in, Hints(boxes=((20, 30, 110, 160),), points=(FAR_POINT,)))
-    assert out.chosen == (1,) and "the other hint touches none of the 2 'cat' detections" in out.reason
+    assert out.chosen == (1,) and "the other hint matches none of the 2 'cat' detections" in out.reason
     prompted = seg.sam.mask_from_points(img, [FAR_POINT])
     assert np.array_equal(out.mask, out.candidates[1].mask | prompted)
 
@@ -217,7 +223,7 @@ def test_cli_far_box_prompts_sam(tiny_env, stand_in):
     assert r.exit_code == 0, r.output
     seg = json.loads(r.stdout)["segmentation"]
     assert seg["chosen"] == [] and len(seg["candidates"]) == 2 and seg["area"] > 0
-    assert "touches none of the 2 'cat' detections: SAM prompted with 1 box(es)" in seg["reason"]
+    assert "matches none of the 2 'cat' detections: SAM prompted with 1 box(es)" in seg["reason"]
 
 
 def test_cli_far_hints_with_box_mask_load_no_model():
@@ -227,7 +233,7 @@ def test_cli_far_hints_with_box_mask_load_no_model():
     r = CliRunner().invoke(main, [*args, "--box", "405,10,445,60"])
     assert r.exit_code == 0, r.output
     seg = json.loads(r.stdout)["segmentation"]
-    assert seg["chosen"] == [] and seg["area"] == 40 * 50 and "touches none of the 1 'cat' detections" in seg["reason"]
+    assert seg["chosen"] == [] and seg["area"] == 40 * 50 and "matches none of the 1 'cat' detections" in seg["reason"]
     r = CliRunner().invoke(main, [*args, "--point", "430,150"])
     assert r.exit_code == TargetNotFound.exit_code and "a point alone gives no box" in r.stderr
 

@@ -139,7 +139,7 @@ def test_a_point_outside_every_instance_takes_the_sam3_query_whose_mask_holds_it
     hints = Hints(points=((210.0, 108.0),))
     _, seg = pipe.segment_only(EditRequest(scene_image, "the cat", hints=hints))
     assert near(box_of(seg.mask), J)
-    assert "touches none of the 4 'cat' detections" in seg.reason
+    assert "matches none of the 4 'cat' detections" in seg.reason
 
 
 def test_two_equal_instances_are_ambiguous_and_pick_settles_them(env, scene_image, monkeypatch):

@@ -138,11 +138,11 @@ class GroundedSamSegmenter:
     def _with_hint_prompts(
         self, image: Image.Image, cands: list[Candidate], picked: HintChoice, prompt: str
     ) -> Segmentation:
-        """The chosen candidates' masks plus SAM's answer to the hints that touch no candidate."""
+        """The chosen candidates' masks plus SAM's answer to the hints that match no candidate."""
         shape = (image.height, image.width)
         n = picked.n_unmatched
         whose = "the other hint" if picked.chosen else "the hint"
-        verb = f"{whose}s touch" if n > 1 else f"{whose} touches"
+        verb = f"{whose}s match" if n > 1 else f"{whose} matches"  # (a box grazing a detection matches none)
         why = f"{verb} none of the {len(cands)} '{prompt}' detections"
         mask = self._chosen_mask(cands, picked.chosen, shape) if picked.chosen else np.zeros(shape, dtype=bool)
         prompted, what = self._prompt_mask(image, picked.unmatched)

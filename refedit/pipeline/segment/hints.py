@@ -54,16 +54,18 @@ def pick_by_point(candidates: Sequence[Candidate], p: Point) -> int | None:
     return min(inside, key=lambda i: (area(candidates[i].box), -candidates[i].score))
 
 
-#: a hint box stands for a detection when at least this share of the smaller of the two lies in the other: a box
-#: drawn loosely around a detected object holds it, one drawn around an undetected object may graze a neighbour's
-#: box (IoU 0.01), which is no reason to edit the neighbour
-HINT_BOX_OVERLAP = 0.5
+#: a hint box stands for a detection when at least this share of the smaller of the two lies in the other, and
+#: their IoU is at least :data:`HINT_BOX_IOU`: a box drawn loosely around a detected object holds it (a box three
+#: times the object's width and height: IoU 0.11); one drawn around an undetected object may graze a neighbour's
+#: box, or hold a speck of a detection (IoU 0.01), and neither is what it means
+HINT_BOX_OVERLAP, HINT_BOX_IOU = 0.5, 0.1
 
 
 def pick_by_box(candidates: Sequence[Candidate], b: Box) -> int | None:
-    """The candidate of highest IoU with the hint box among those it overlaps (by :data:`HINT_BOX_OVERLAP` of
-    the smaller box), or None when it overlaps none so (SAM is then prompted with the box itself)."""
-    overlapped = [i for i, c in enumerate(candidates) if overlap_of_smaller(c.box, b) >= HINT_BOX_OVERLAP]
+    """The candidate of highest IoU with the hint box among those it overlaps (:data:`HINT_BOX_OVERLAP`,
+    :data:`HINT_BOX_IOU`), or None when it overlaps none so (SAM is then prompted with the box itself)."""
+    overlapped = [i for i, c in enumerate(candidates)
+                  if overlap_of_smaller(c.box, b) >= HINT_BOX_OVERLAP and box_iou(c.box, b) >= HINT_BOX_IOU]  # fmt: skip
     return max(overlapped, key=lambda i: (box_iou(candidates[i].box, b), candidates[i].score), default=None)
 
 
@@ -93,7 +95,7 @@ def pick_by_mask(candidates: Sequence[Candidate], hint: np.ndarray) -> tuple[int
 
 def select_by_hints(candidates: Sequence[Candidate], hints: Hints, shape: tuple[int, int]) -> HintChoice | None:
     """Choose candidates with the hints. A hint only ever picks a candidate it touches: a box the candidate
-    of highest IoU among the boxes it overlaps by half the smaller box, a point the smallest box containing it, a
+    of highest IoU among the boxes it overlaps enough (:func:`pick_by_box`), a point the smallest box containing it, a
     free-shape mask
     the candidate it overlaps best (see :func:`pick_by_mask`). Hints that touch no candidate are returned
     in ``unmatched``. ``None`` when there are no hints; ``shape`` is (H, W) of the image."""
