@@ -94,11 +94,10 @@ def pick_by_mask(candidates: Sequence[Candidate], hint: np.ndarray) -> tuple[int
 
 
 def select_by_hints(candidates: Sequence[Candidate], hints: Hints, shape: tuple[int, int]) -> HintChoice | None:
-    """Choose candidates with the hints. A hint only ever picks a candidate it touches: a box the candidate
-    of highest IoU among the boxes it overlaps enough (:func:`pick_by_box`), a point the smallest box containing it, a
-    free-shape mask
-    the candidate it overlaps best (see :func:`pick_by_mask`). Hints that touch no candidate are returned
-    in ``unmatched``. ``None`` when there are no hints; ``shape`` is (H, W) of the image."""
+    """Choose candidates with the hints. A hint only ever picks a candidate it touches: a box the candidate of
+    highest IoU among the boxes it overlaps enough (:func:`pick_by_box`), a point the smallest box containing it, a
+    free-shape mask the candidate it overlaps best (see :func:`pick_by_mask`). Hints that match no candidate are
+    returned in ``unmatched``. ``None`` when there are no hints; ``shape`` is (H, W) of the image."""
     if not hints.boxes and not hints.points and hints.hint_mask is None:
         return None
     chosen: list[int] = []
