@@ -20,21 +20,22 @@ def area(box: Box) -> float:
     return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
+def intersection(a: Box, b: Box) -> float:
+    """The area two xyxy boxes share."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
 def box_iou(a: Box, b: Box) -> float:
     """Intersection over union of two xyxy boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
+    inter = intersection(a, b)
     union = area(a) + area(b) - inter
     return inter / union if union > 0 else 0.0
 
 
 def overlap_of_smaller(a: Box, b: Box) -> float:
     """The share of the smaller of two xyxy boxes that lies in the other (1.0: one holds the other)."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     smaller = min(area(a), area(b))
-    return ix * iy / smaller if smaller > 0 else 0.0
+    return intersection(a, b) / smaller if smaller > 0 else 0.0
 
 
 def box_ious(a: Box, boxes: np.ndarray) -> np.ndarray:
