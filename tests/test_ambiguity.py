@@ -296,7 +296,9 @@ def test_an_attribute_that_does_not_separate_them_is_ambiguous():
     from refedit.pipeline.segment.detections import GivenDetections
     from refedit.pipeline.segment.grounded_sam import GroundedSamOptions, GroundedSamSegmenter
 
-    class Even:
+    from refedit.pipeline.segment.attributes import PilCrops
+
+    class Even(PilCrops):
         """A stand-in CLIP scorer: every crop looks as green as every other."""
 
         def probabilities(self, images, texts):  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ from PIL import Image
 from refedit.pipeline.artifacts import Candidate, Hints
 from refedit.pipeline.models import ModelStore
 from refedit.pipeline.parse.rules import RulesParser
-from refedit.pipeline.segment.attributes import ClipScorer, contrast_prompts, match_attributes
+from refedit.pipeline.segment.attributes import ClipScorer, PilCrops, contrast_prompts, match_attributes
 from refedit.pipeline.segment.detections import GivenDetections
 from refedit.pipeline.segment.grounded_sam import GroundedSamOptions, GroundedSamSegmenter
 
@@ -16,8 +16,8 @@ BUSES = [Candidate((10, 50, 90, 150), 0.9, "bus"), Candidate((110, 60, 190, 140)
          Candidate((210, 40, 290, 190), 0.7, "bus")]  # fmt: skip
 
 
-class ColourOracle:
-    """A stand-in scorer: candidate i 'is' the colour COLOURS[i] (by crop position)."""
+class ColourOracle(PilCrops):
+    """A stand-in scorer: candidate i 'is' the colour COLOURS[i] (by crop position); crops as PIL images."""
 
     COLOURS = ("red", "green", "green")
 

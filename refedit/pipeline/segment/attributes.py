@@ -18,9 +18,23 @@ GENERIC_CONTRASTS = ("plain", "ordinary")
 
 
 class ImageTextScorer(Protocol):
-    def probabilities(self, images: Sequence[Image.Image], texts: Sequence[str]) -> np.ndarray:
+    """What the attribute filter asks of a scorer: each candidate's crop, in the form it scores, and then the
+    crops' probabilities against texts."""
+
+    def crops(self, image: Image.Image, candidates: Sequence[Candidate]) -> list[Any]:
+        """Each candidate's box crop, the pixels outside its mask greyed out (:func:`crops`)."""
+        ...
+
+    def probabilities(self, images: Sequence[Any], texts: Sequence[str]) -> np.ndarray:
         """(n_images, n_texts) probabilities, each row a softmax over ``texts``."""
         ...
+
+
+class PilCrops:
+    """:meth:`ImageTextScorer.crops` as PIL images (:func:`crops`), for a scorer that takes PIL images."""
+
+    def crops(self, image: Image.Image, candidates: Sequence[Candidate]) -> list[Any]:
+        return list(crops(image, candidates))
 
 
 def contrast_prompts(attribute: str, head: str) -> list[str]:
@@ -70,8 +84,8 @@ def score_attributes(
     scorer: ImageTextScorer, image: Image.Image, candidates: Sequence[Candidate], target: Target
 ) -> AttributeMatch:
     """CLIP-score every candidate against each of the target's attributes (with contrasts); the crops made once,
-    by the scorer where it makes them itself (:meth:`ClipScorer.crops`: on its device)."""
-    images = scorer.crops(image, candidates) if hasattr(scorer, "crops") else crops(image, candidates)
+    by the scorer (:meth:`ClipScorer.crops`: on its device)."""
+    images = scorer.crops(image, candidates)
     return match_attributes([scorer.probabilities(images, contrast_prompts(a, target.head)) for a in target.attributes])
 
 

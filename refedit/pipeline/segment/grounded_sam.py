@@ -14,7 +14,7 @@ from refedit.pipeline.artifacts import Candidate, EditPlan, Hints, Segmentation
 from refedit.pipeline.imagekeys import same_images
 from refedit.pipeline.models import ModelStore
 from refedit.core import masks
-from refedit.pipeline.segment.attributes import ClipScorer, score_attributes
+from refedit.pipeline.segment.attributes import ClipScorer, ImageTextScorer, score_attributes
 from refedit.pipeline.segment.hints import HintChoice, hint_prompts, select_by_hints
 from refedit.pipeline.segment.options import GroundedSamOptions
 from refedit.pipeline.segment.referring import needs_referring
@@ -38,8 +38,8 @@ class GroundedSamSegmenter:
     name = "grounded-sam"
 
     def __init__(
-        self, store: ModelStore, options: GroundedSamOptions, detector: Any = None, scorer: Any = None,
-        sam: Any = None, name: str = "grounded-sam",
+        self, store: ModelStore, options: GroundedSamOptions, detector: Any = None,
+        scorer: ImageTextScorer | None = None, sam: Any = None, name: str = "grounded-sam",
     ) -> None:  # fmt: skip
         """``detector``/``sam``: other parts in GroundingDINO's and SAM's slots (given detections, SAM 3), ``name``
         the segmenter's name they make."""
