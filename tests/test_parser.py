@@ -560,7 +560,9 @@ def test_clean_up_removes_a_mess_and_tidies_anything_else(instruction, action, e
     ("wipe the smudge off", "smudge", None), ("scrub the graffiti away", "graffiti", None),
     ("clone the tourist out", "tourist", None), ("wipe it off", "it", "it"),
     ("remove the sign that says keep out", "sign that says keep out", None),  # the words are the sign's
-    ("wipe the smudge off his face", "smudge on his face", None),
+    ("wipe the smudge off his face", "smudge on his face", None), ("brush the crumbs off", "crumbs", None),
+    ("peel the sticker off", "sticker", None), ("sweep the leaves away", "leaves", None),
+    ("hose the mud off the car", "mud on the car", None),
 ])  # fmt: skip
 def test_a_removal_verbs_particle_after_the_object_is_not_part_of_it(instruction, expression, pronoun):
     plan = parser.parse(instruction=instruction)
@@ -572,6 +574,12 @@ def test_a_demonstrative_with_only_a_place_is_refused(instruction):
     """Not the removal of "off" or of "on the table": nothing names the object."""
     with pytest.raises(UnclearInstruction, match="cannot tell which object"):
         parser.parse(instruction=instruction)
+
+
+def test_blowing_candles_out_is_not_removing_them():
+    """"blow X out" puts a flame out; a refusal is better than removing the candles."""
+    with pytest.raises(UnclearInstruction):
+        parser.parse(instruction="blow the candles out")
 
 
 @pytest.mark.parametrize("instruction,action,expression,replacement", [

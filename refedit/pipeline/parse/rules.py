@@ -1237,10 +1237,11 @@ def _remove(m: re.Match[str]) -> Parsed:
 
 
 @template(r"^(?:make|let|have) (?P<t>.+?) (?:disappear|vanish|go away)$")
-@template(r"^(?:take|cut|edit|crop|rub|wipe|photoshop|airbrush) (?P<t>.+?) (?:out|away|off)$")
+@template(r"^(?:take|cut|edit|crop|rub|wipe|photoshop|airbrush|brush|scrape|peel|pick|knock|shake|wash|rinse|sweep|"
+          r"dust|hose) (?P<t>.+?) (?:out|away|off)$")
 @template(r"^(?:take|pull|get) (?P<t>.+? off (?:of )?(?:the|his|her|their|its|my) .+)$")
-@template(r"^(?:wipe|brush|scrape|peel|pick|knock|shake|wash|clean|rinse|sweep) (?P<t>.+? (?:off|from|out of) (?:of )?(?:the|his|"
-          r"her|their|its|my|this|that) .+)$")
+@template(r"^(?:wipe|brush|scrape|peel|pick|knock|shake|wash|clean|rinse|sweep|dust|hose) "
+          r"(?P<t>.+? (?:off|from|out of) (?:of )?(?:the|his|her|their|its|my|this|that) .+)$")
 def _disappear(m: re.Match[str]) -> Parsed:
     return Parsed("remove", _removed(m["t"]), None)
 
