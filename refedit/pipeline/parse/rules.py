@@ -771,8 +771,7 @@ def _resolve_reference(text: str) -> str:
     if _is_command(clauses[0]) and all(_REASON.search(c) and not _is_command(c) for c in clauses[1:]):
         return clauses[0]  # "remove the referee, he's blocking the tackle": why, not what
     last = _statement(_TRAILING_PLEASE.sub("", _POLITE.sub("", last)))  # "..., can you remove it please"
-    removal = bool(re.match(rf"^(?:{_REMOVE_VERBS}) (?:it|them|that|this)\b", last) or _CAN_IT_GO.match(last)
-                   or re.match(rf"^(?:{_REMOVE_VERBS.replace(' ', ' (?:it|them) ')}|[a-z]+ (?:it|them) (?:out|off|away))$", last))
+    removal = bool(_REMOVAL_OF_IT.match(last) or _CAN_IT_GO.match(last))
     worn = removal or bool(re.search(r"\b(?:it|them)\b", last))  # "is wearing a hat, make it red": the hat
     names = [_named_in(c, removal, worn) for c in earlier]  # (each a spaCy parse: once per clause)
     if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and names[0]:
@@ -1153,6 +1152,11 @@ _REMOVE_VERBS = (r"remove|delete|erase|eliminate|get rid of|take out|take away|t
                  r"redact|black out|pull up|pull out|dig up|weed out|mow down|peel off|peel away|pick off|pluck out|yeet|steam out|iron out|"
                  r"blend in|blend away|blend out")  # fmt: skip
 _REMOVE_FIRST = frozenset(w.split()[0] for w in _REMOVE_VERBS.split("|"))
+#: a removal verb first ("remove ...", "get rid of ..."); with a pronoun as its object ("remove it", "get rid of them",
+#: "get it out", "wipe them off")
+_REMOVAL = re.compile(rf"^(?:{_REMOVE_VERBS}) ")
+_REMOVAL_OF_IT = re.compile(rf"^(?:{_REMOVE_VERBS}) (?:it|them|that|this)\b|"
+                            rf"^(?:{_REMOVE_VERBS.replace(' ', ' (?:it|them) ')}|[a-z]+ (?:it|them) (?:out|off|away))$")
 _DISTANCE = frozenset("furthest farthest further farther far away across apart opposite distant".split())
 #: "remove the logo from the shirt": the thing removed is on the other one (not "from the left": a position)
 _FROM_OWNER = re.compile(r"^(?P<t>.+?) (?P<p>from|off|off of|out of) (?P<o>(?:the|his|her|their|its|my|this|that) (?P<w>[a-z-]+).*)$")
@@ -1224,8 +1228,10 @@ _MESS = frozenset("litter trash rubbish garbage mess clutter scribble stain dust
                   "crumb spill smudge mark fingerprint paper wrapper bottle can cup toy".split())
 
 
-#: removal verbs that end with a particle after their object ("wipe the smudge off", "scrub the graffiti away")
-_PARTICLE_LAST = frozenset("wipe scrub scoop clone clear chuck toss".split())
+#: verbs of taking something away whose particle may come after the object ("wipe the smudge off", "scrub the
+#: graffiti away", "brush the crumbs off"; not "blow the candles out": the flame goes, not the candles)
+_PARTICLE_LAST = frozenset("take cut edit crop rub wipe photoshop airbrush brush scrape peel pick knock shake wash rinse "
+                           "sweep dust hose scrub scoop clone clear chuck toss".split())
 
 
 @template(rf"^(?P<v>{_REMOVE_VERBS}) (?P<t>.+?)(?: (?P<p>off|out|away))?$")
@@ -1237,8 +1243,7 @@ def _remove(m: re.Match[str]) -> Parsed:
 
 
 @template(r"^(?:make|let|have) (?P<t>.+?) (?:disappear|vanish|go away)$")
-@template(r"^(?:take|cut|edit|crop|rub|wipe|photoshop|airbrush|brush|scrape|peel|pick|knock|shake|wash|rinse|sweep|"
-          r"dust|hose) (?P<t>.+?) (?:out|away|off)$")
+@template(rf"^(?:{'|'.join(sorted(_PARTICLE_LAST))}) (?P<t>.+?) (?:out|away|off)$")  # (the removal verbs among them: _remove)
 @template(r"^(?:take|pull|get) (?P<t>.+? off (?:of )?(?:the|his|her|their|its|my) .+)$")
 @template(r"^(?:wipe|brush|scrape|peel|pick|knock|shake|wash|clean|rinse|sweep|dust|hose) "
           r"(?P<t>.+? (?:off|from|out of) (?:of )?(?:the|his|her|their|its|my|this|that) .+)$")
@@ -1775,7 +1780,7 @@ def _one_edit(text: str) -> str:
                  or (m["b"].split()[0] in ("add", "put", "place", "stick", "hang", "spawn", "pop")
                      and m["a"].split()[0] not in _REMOVE_FIRST)
                  # "get rid of the sepia and make it black and white": what is removed is given no new look
-                 or (re.match(rf"^(?:{_REMOVE_VERBS}) ", m["a"]) and re.match(r"^(?:make|paint|turn|colou?r) (?:it|them) ", m["b"])))):
+                 or (_REMOVAL.match(m["a"]) and re.match(r"^(?:make|paint|turn|colou?r) (?:it|them) ", m["b"])))):
         # "swap the cat for a rabbit and put a carrot next to it": a second thing added
         raise UnclearInstruction(f"{text!r} asks for two edits; give one at a time ('{m['a']}', then '{m['b']}')")
     if m := _SOME_OF.search(text):
