@@ -690,6 +690,9 @@ _SOILED = (
                r"[a-z][a-z -]*)$"),
     re.compile(r"^(?:he|she|they|it)(?:'s|'ve| has| have)(?: got)? (?:(?:a|an|some) )?(?P<x>[a-z][a-z -]*?) (?:all )?(?:round|"
                r"around|on|over|all over|across|down) (?P<np>(?:his|her|their|its|the|my) [a-z][a-z -]*)$"),
+    # "the mug has a coffee ring on it": the ring on the mug
+    re.compile(r"^(?P<np>(?:the|my|our|his|her|their|this|that) [a-z][a-z' -]*?) (?:has|have|has got|'s got|got) (?:(?:a|an|some) )?"
+               r"(?P<x>[a-z][a-z -]*?) (?:all )?(?:on|in|over|all over|across) (?:it|them)$"),
     re.compile(r"^(?:my|our|his|her|their|the) [a-z][a-z' -]*? (?:drew|scribbled|wrote|doodled|painted|spilled|spilt) "
                r"(?:on|all over) (?P<np>(?:his|her|their|its|the|my) [a-z][a-z -]*?) with (?:(?:a|an|some) )?(?P<x>[a-z][a-z -]*)$"),
 )
