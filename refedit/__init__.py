@@ -2,7 +2,7 @@
 
     >>> import refedit
     >>> result = refedit.edit("cats.jpg", "replace the left cat with a tiger", seed=0)
-    >>> result.image.save("out.png")
+    >>> result.save("out.png")  # as `refedit edit -o out.png` writes it (the input's alpha and colour profile)
 
 Importing refedit is light: torch and the models load only when a stage first needs them.
 """
@@ -47,6 +47,7 @@ def edit(
     inpainting checkpoint is available. The models stay loaded for the next call with the same settings (the
     last settings' models are kept; :func:`release` frees them).
     """
+    from dataclasses import replace
     from os import PathLike
 
     from refedit.config import Settings, check_seed
@@ -59,9 +60,10 @@ def edit(
     path = None
     if isinstance(image, (str, PathLike)):
         path = str(image)
-        image = load_image(image).rgb
+        source = load_image(image)
     else:  # a PIL image or an array: normalised as a file would be (16-bit, alpha on white)
-        image = image_in_memory(image).rgb
+        source = image_in_memory(image)
+    image = source.rgb
     if not isinstance(instruction, str):
         raise BadInput(f"the instruction must be text, not {type(instruction).__name__}")
     seed = check_seed(seed)
@@ -77,7 +79,7 @@ def edit(
     pipe = Pipeline.build(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
                           store=_store_for(settings))  # fmt: skip
     request = EditRequest(image=image, instruction=instruction, hints=hints or Hints(), seed=seed, image_path=path)
-    return pipe.run(request)
+    return replace(pipe.run(request), source=source)  # result.save() gives the output the input's alpha and profile
 
 
 _last_store: "tuple[Any, Any] | None" = None  # (Settings, ModelStore) of the last refedit.edit call

@@ -402,7 +402,7 @@ class BatchRunner:
         failure (with its type, and its traceback when ``debug``); only KeyboardInterrupt and the like stop
         the run."""
         from refedit.core.files import all_or_nothing
-        from refedit.outputs import candidates_path, write_candidates, write_variants, writes_variants
+        from refedit.outputs import candidates_path, edit_metadata, write_candidates, write_variants, writes_variants
         from refedit.pipeline.artifacts import AmbiguousTarget, EditRequest
         from refedit.pipeline.imageio import load_image, save_image, save_mask
         from refedit.pipeline.segment.hints import load_hints
@@ -432,8 +432,7 @@ class BatchRunner:
                               ambiguous=seg.ambiguous)  # fmt: skip
             else:
                 result = pipe.run(request)
-                meta = {"refedit": json.dumps({"instruction": item.instruction, "seed": item.seed,
-                                               "parameters": result.parameters}, default=str)}  # fmt: skip
+                meta = edit_metadata(item.instruction, item.seed, result.parameters)
                 if writes_variants(result):
                     paths, sheet = write_variants(result, item.output, source=source, metadata=meta)
                     record.update(variants=[dict(v.to_dict(p), metrics={k: str(x) for k, x in v.metrics.items()})

@@ -102,6 +102,33 @@ def write_variants(result: "EditResult", output: Path, *, source: Any,
     return paths, sheet
 
 
+def edit_metadata(instruction: str, seed: int | None, parameters: Mapping[str, Any]) -> dict[str, str]:
+    """The text an edited PNG carries (key ``refedit``): the instruction, the seed and the parameters used, which
+    is what reproduces it."""
+    return {"refedit": json.dumps({"instruction": instruction, "seed": seed, "parameters": dict(parameters)},
+                                  default=str)}  # fmt: skip
+
+
+def write_result(result: "EditResult", output: Path, *, source: Any, metadata: Mapping[str, str],
+                 mask_out: Path | None = None) -> tuple[list[Path], Path | None]:  # fmt: skip
+    """Write ``result`` at ``output`` as one (:func:`~refedit.core.files.all_or_nothing`): the image, or every
+    variant and the contact sheet (:func:`write_variants`), and the mask at ``mask_out``; return the image files
+    and the sheet. ``source``: the loaded input, whose alpha channel and colour profile the images get back and
+    which is never written over (None: neither)."""
+    from refedit.core.files import all_or_nothing
+    from refedit.pipeline.imageio import save_image, save_mask
+
+    sheet = None
+    with all_or_nothing():
+        if writes_variants(result):
+            written, sheet = write_variants(result, output, source=source, metadata=metadata)
+        else:
+            written = [save_image(result.image, output, source=source, metadata=dict(metadata))]
+        if mask_out is not None:
+            save_mask(result.segmentation.mask, mask_out)
+    return written, sheet
+
+
 def sheet_label(v: "Variant") -> str:
     """A result's caption on the contact sheet: "r=0.30", "#2" or "r=0.30 #2", with its CLIP score when scored."""
     ratio, number = v.label.startswith("r"), not v.label.startswith("r") or "_" in v.label

@@ -146,3 +146,40 @@ def test_python_api_keeps_the_models_loaded_between_calls(tiny_env, monkeypatch)
     assert tokens._made  # the prompts' tokens, kept for the next photo
     refedit.release()
     assert refedit._last_store is None and not tokens._made
+
+
+def test_python_api_result_saves_as_the_command_line_writes(tmp_path, tiny_env, monkeypatch):
+    """``result.save`` gives a library user the command line's output: the input's alpha channel and colour
+    profile put back (``result.image`` is RGB on white), the ``refedit`` PNG text, the mask, never over the input
+    (the alpha and profile were lost when a script saved ``result.image`` itself)."""
+    import json
+
+    import pytest
+    from PIL import ImageCms
+
+    from refedit.errors import BadInput
+
+    for k, v in tiny_env.items():
+        monkeypatch.setenv(k, v)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    rgba = Image.open(EXAMPLES / "cat.jpg").convert("RGBA").resize((96, 64))
+    alpha = np.full((64, 96), 255, np.uint8)
+    alpha[:, :20] = 0  # a transparent strip on the left
+    rgba.putalpha(Image.fromarray(alpha))
+    src = tmp_path / "clear.png"
+    rgba.save(src, icc_profile=profile)
+    for given in (src, Image.open(src)):  # a path, and the PIL image a script already holds
+        result = refedit.edit(given, "make the cat red", seed=1, **FAST)
+        assert result.image.mode == "RGB"
+        files = result.save(tmp_path / "out.png", mask=tmp_path / "mask.png")
+        assert files == [tmp_path / "out.png"]
+        out = Image.open(files[0])
+        assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], alpha)
+        assert out.info.get("icc_profile") == profile
+        assert json.loads(out.info["refedit"])["instruction"] == "make the cat red"
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "mask.png")) > 0, result.segmentation.mask)
+    result = refedit.edit(src, "make the cat red", seed=1, **FAST)
+    before = src.read_bytes()
+    with pytest.raises(BadInput):
+        result.save(src)
+    assert src.read_bytes() == before

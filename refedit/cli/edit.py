@@ -102,7 +102,7 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, seed=seed, image_path=str(image),
                           plan=given)  # fmt: skip
     from refedit.cli.outputs import exit_ambiguous
-    from refedit.outputs import writes_variants
+    from refedit.outputs import edit_metadata, writes_variants
     from refedit.pipeline.artifacts import AmbiguousTarget
 
     try:
@@ -111,8 +111,7 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
         if debug_requested(click.get_current_context()):
             traceback.print_exc()
         exit_ambiguous(err, source.rgb, where, as_json, given, inputs)
-    meta = {"refedit": json.dumps({"instruction": instruction, "seed": seed, "parameters": result.parameters})}
-    written, sheet = write_outputs(result, output, mask_out, source, meta)
+    written, sheet = write_outputs(result, output, mask_out, source, edit_metadata(instruction, seed, result.parameters))
     if as_json:
         paths = written if writes_variants(result) else None
         record = result.to_dict(image_path=None if paths else output, variant_paths=paths)
@@ -133,17 +132,15 @@ def write_outputs(result: Any, output: Path, mask_out: Path | None, source: Any,
     (``-o -``) as one: a write that fails (a full disk) leaves no new file and every old one as it was. Returns
     the image files and the sheet."""
     from refedit.core.files import all_or_nothing
-    from refedit.outputs import write_variants, writes_variants
-    from refedit.pipeline.imageio import save_image, save_mask
+    from refedit.outputs import write_result, writes_variants
+    from refedit.pipeline.imageio import save_mask
 
     written: list[Path] = []
     sheet = None
     with all_or_nothing():
-        if writes_variants(result):  # a sweep or several outputs: one file each and a contact sheet
-            written, sheet = write_variants(result, output, source=source, metadata=meta)
-        elif not is_std(output):
-            written = [save_image(result.image, output, source=source, metadata=meta)]
-        if mask_out is not None:
+        if writes_variants(result) or not is_std(output):
+            written, sheet = write_result(result, output, source=source, metadata=meta, mask_out=mask_out)
+        elif mask_out is not None:
             save_mask(result.segmentation.mask, mask_out)
         if is_std(output):  # last: the files are renamed only once stdout has the image
             write_png_stdout(result.image)

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence, get_args
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence, get_args
 
 import numpy as np
 from PIL import Image
 
 from refedit.errors import Ambiguous, BadInput
+
+if TYPE_CHECKING:  # pragma: no cover
+    from refedit.pipeline.imageio import LoadedImage
 
 Action = Literal["replace", "modify", "remove", "add", "global"]
 Spatial = Literal["left", "right", "top", "bottom", "middle", "front", "back",
@@ -578,6 +581,9 @@ class EditResult:
     timings: Mapping[str, float] = field(default_factory=dict)
     variants: tuple[Variant, ...] = ()
     ratio_choice: RatioChoice | None = None
+    #: the loaded input (alpha channel, colour profile, path) that :meth:`save` gives the written images back and
+    #: never writes over; :func:`refedit.edit` sets it, a pipeline run alone leaves it None
+    source: "LoadedImage | None" = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.image, Image.Image) or self.image.mode != "RGB":
@@ -592,6 +598,18 @@ class EditResult:
 
     def with_timings(self, timings: Mapping[str, float]) -> "EditResult":
         return replace(self, timings=dict(timings))
+
+    def save(self, path: str | Path, *, mask: str | Path | None = None) -> list[Path]:
+        """Write the result as ``refedit edit -o PATH [--mask-out MASK]`` does and return the files written: the
+        format from the extension, the input's alpha channel and colour profile put back (:attr:`source`), the
+        instruction, seed and parameters in a PNG's ``refedit`` text, atomically and never over the input; a sweep
+        or several outputs write each result beside ``path`` and a contact sheet."""
+        from refedit.outputs import edit_metadata, write_result
+
+        meta = edit_metadata(self.plan.instruction, self.parameters.get("seed"), self.parameters)
+        written, sheet = write_result(self, Path(path), source=self.source, metadata=meta,
+                                      mask_out=None if mask is None else Path(mask))  # fmt: skip
+        return written + ([sheet] if sheet is not None else [])
 
     def to_dict(self, image_path: str | Path | None = None,
                 variant_paths: Sequence[str | Path | None] | None = None) -> dict[str, Any]:  # fmt: skip

@@ -234,11 +234,11 @@ def write_result(result: "EditResult", source: "LoadedImage", folder: Path, stem
     """Write ``result`` as the CLI does (image with its ``refedit`` PNG chunk, alpha put back; mask PNG; the
     ``--json`` record), atomically, in ``folder`` under ``stem``."""
     from refedit.core.files import atomic_write_text
-    from refedit.outputs import variant_path
+    from refedit.outputs import edit_metadata, variant_path
     from refedit.pipeline.imageio import save_image, save_mask
 
     folder.mkdir(parents=True, exist_ok=True)
-    meta = {"refedit": json.dumps({"instruction": instruction, "seed": seed, "parameters": result.parameters})}
+    meta = edit_metadata(instruction, seed, result.parameters)
     image = save_image(result.image, folder / f"{stem}.png", source=source, metadata=meta)
     variants = tuple(save_image(v.image, variant_path(image, v.label), source=source, metadata=meta)
                      for v in result.variants)  # fmt: skip
