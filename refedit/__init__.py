@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING, Any
 from refedit import errors  # noqa: F401  (refedit.errors.Ambiguous etc. after a plain "import refedit"; no torch)
 
 __version__ = "0.1.0"
-__all__ = ["edit", "release", "errors", "__version__"]
+__all__ = ["edit", "segment", "release", "errors", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from os import PathLike
 
     from PIL import Image
 
-    from refedit.pipeline.artifacts import EditResult
+    from refedit.config import Settings
+    from refedit.pipeline.artifacts import EditPlan, EditResult, Hints, Segmentation
+    from refedit.pipeline.imageio import LoadedImage
 
 
 def edit(
@@ -39,7 +41,8 @@ def edit(
     hints: Any = None,
     **options: Any,
 ) -> "EditResult":
-    """Edit ``image`` as ``instruction`` says and return the :class:`EditResult`.
+    """Edit ``image`` as ``instruction`` says and return the :class:`EditResult` (``result.save(path)`` writes
+    it as the command line does).
 
     ``models`` maps roles ("sd", "grounding", "sam", "clip", ...) to model ids or local directories;
     ``options`` are stage options such as ``steps``, ``encode_ratio``, ``guidance``. ``editor=None`` is
@@ -48,38 +51,78 @@ def edit(
     last settings' models are kept; :func:`release` frees them).
     """
     from dataclasses import replace
+
+    from refedit.config import check_seed
+    from refedit.pipeline.artifacts import EditRequest
+    from refedit.pipeline.chain import Pipeline
+
+    seed = check_seed(seed)
+    source, hints = _inputs(image, instruction, hints)
+    options, settings = _settings(options, {"parser": parser, "segmenter": segmenter, "editor": editor or "diffedit"},
+                                  models, device, dtype)  # fmt: skip
+    pipe = Pipeline.build(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
+                          store=_store_for(settings))  # fmt: skip
+    request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, seed=seed,
+                          image_path=None if source.path is None else str(source.path))  # fmt: skip
+    return replace(pipe.run(request), source=source)  # result.save() gives the output the input's alpha and profile
+
+
+def segment(
+    image: "str | PathLike[str] | Image.Image",
+    instruction: str,
+    *,
+    parser: str = "rules",
+    segmenter: str = "grounded-sam",
+    models: dict[str, str] | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    hints: Any = None,
+    **options: Any,
+) -> "tuple[EditPlan, Segmentation]":
+    """The plan and the mask of the object ``instruction`` refers to in ``image``, without editing (``refedit
+    segment``): the instruction may be an edit ("replace the left cat with a tiger") or a bare expression ("the
+    left cat"), or name nothing when ``hints`` choose. ``segmentation.mask`` is an HxW bool array; an empty one
+    raises :class:`~refedit.errors.TargetNotFound`. Arguments as :func:`edit`'s; the models loaded stay for the
+    next call with the same settings, :func:`edit`'s included."""
+    from refedit.pipeline.chain import build_stage, check_not_empty
+    from refedit.pipeline.parse.segmenting import segmentation_plan
+
+    source, hints = _inputs(image, instruction, hints)
+    options, settings = _settings(options, {"parser": parser, "segmenter": segmenter}, models, device, dtype)
+    store = _store_for(settings)
+    stage = build_stage("segmenter", segmenter, store=store, **options)  # checkpoint types checked before parsing
+    plan = segmentation_plan(build_stage("parser", parser, store=store, **options), instruction, image=source.rgb,
+                             hinted=not hints.empty)  # fmt: skip
+    found = stage.segment(image=source.rgb, plan=plan, hints=hints)
+    return plan, check_not_empty(found, f"the {segmenter} segmenter found no pixels of {plan.target.expression!r}")
+
+
+def _inputs(image: Any, instruction: Any, hints: Any) -> "tuple[LoadedImage, Hints]":
+    """The picture (a path, a PIL image or a uint8 array: normalised as a file is, 16-bit scaled, alpha on white)
+    and the hints, checked as the command line checks them (:class:`~refedit.errors.BadInput`)."""
     from os import PathLike
 
-    from refedit.config import Settings, check_seed
     from refedit.errors import BadInput
-    from refedit.pipeline.artifacts import EditRequest, Hints
-    from refedit.pipeline.chain import Pipeline
+    from refedit.pipeline.artifacts import Hints
     from refedit.pipeline.imageio import image_in_memory, load_image
     from refedit.pipeline.segment.hints import check_hints
 
-    path = None
-    if isinstance(image, (str, PathLike)):
-        path = str(image)
-        source = load_image(image)
-    else:  # a PIL image or an array: normalised as a file would be (16-bit, alpha on white)
-        source = image_in_memory(image)
-    image = source.rgb
+    source = load_image(image) if isinstance(image, (str, PathLike)) else image_in_memory(image)
     if not isinstance(instruction, str):
         raise BadInput(f"the instruction must be text, not {type(instruction).__name__}")
-    seed = check_seed(seed)
     if hints is not None and not isinstance(hints, Hints):
         raise BadInput(f"hints must be a refedit Hints, not {type(hints).__name__}")
-    hints = check_hints(hints or Hints(), image.size)
+    return source, check_hints(hints or Hints(), source.rgb.size)
+
+
+def _settings(options: dict[str, Any], stages: dict[str, str], models: dict[str, str] | None, device: str | None,
+              dtype: str | None) -> "tuple[dict[str, Any], Settings]":  # fmt: skip
+    """The options checked against the chosen ``stages`` (typos refused before a store is chosen: a bad call
+    must not drop the models the last call loaded), and the settings."""
+    from refedit.config import Settings
     from refedit.pipeline.stages import check_options
 
-    # typos refused before the store is chosen (a bad call must not drop the models the last call loaded)
-    checked = {"parser": parser, "segmenter": segmenter, "editor": editor or "diffedit"}
-    options = check_options(options, checked)
-    settings = Settings.resolve(models=models, device=device, dtype=dtype)
-    pipe = Pipeline.build(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
-                          store=_store_for(settings))  # fmt: skip
-    request = EditRequest(image=image, instruction=instruction, hints=hints or Hints(), seed=seed, image_path=path)
-    return replace(pipe.run(request), source=source)  # result.save() gives the output the input's alpha and profile
+    return check_options(options, stages), Settings.resolve(models=models, device=device, dtype=dtype)
 
 
 _last_store: "tuple[Any, Any] | None" = None  # (Settings, ModelStore) of the last refedit.edit call

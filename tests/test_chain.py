@@ -183,3 +183,30 @@ def test_python_api_result_saves_as_the_command_line_writes(tmp_path, tiny_env, 
     with pytest.raises(BadInput):
         result.save(src)
     assert src.read_bytes() == before
+
+
+def test_python_api_segments_without_editing(tiny_env, monkeypatch):
+    """``refedit.segment`` is ``refedit segment`` for a script: the plan and the mask, from an edit or a bare
+    expression, hints alone choosing, the models shared with ``refedit.edit``, bad input refused as BadInput."""
+    import pytest
+
+    from refedit.errors import BadInput, UnclearInstruction
+
+    for k, v in tiny_env.items():
+        monkeypatch.setenv(k, v)
+    img = Image.open(EXAMPLES / "coffee.jpg").convert("RGB").resize((96, 64))
+    fast = {"box_threshold": 0.0, "on_ambiguous": "best"}
+    plan, seg = refedit.segment(img, "the second cup from the left", **fast)
+    assert (plan.target.head, plan.target.ordinal, plan.target.spatial) == ("cup", 2, "left")
+    assert seg.mask.shape == (64, 96) and seg.mask.dtype == bool and seg.mask.any() and seg.chosen
+    plan, seg = refedit.segment(np.asarray(img), "this", hints=Hints(boxes=((10, 10, 40, 40),)), **fast)
+    assert plan.action == "global" and seg.mask[10:40, 10:40].any()
+    store = refedit._last_store[1]  # noqa: SLF001
+    refedit.edit(img, "make the left cup red", seed=0, **FAST)
+    assert refedit._last_store[1] is store  # noqa: SLF001 - same settings: the models loaded once
+    with pytest.raises(UnclearInstruction):
+        refedit.segment(img, "this")
+    with pytest.raises(BadInput, match="unknown option 'stepz'"):
+        refedit.segment(img, "the cup", stepz=3)
+    with pytest.raises(BadInput, match="must be text"):
+        refedit.segment(img, 3)

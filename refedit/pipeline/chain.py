@@ -17,14 +17,15 @@ from refedit.pipeline.models import ModelStore
 from refedit.pipeline.stages import DEFAULTS, Editor, Parser, Progress, Segmenter, StageContext, registry
 
 
-def build_stage(kind: str, name: str, settings: Settings | None = None, *, check: bool = True, **options: Any) -> Any:
-    """Build one stage alone (e.g. ``refedit segment``), with its own store; unless ``check`` is False, the
-    checkpoints it will load are checked for their type first, as :meth:`Pipeline.build` does (config files
-    only, no weight loads)."""
+def build_stage(kind: str, name: str, settings: Settings | None = None, *, check: bool = True,
+                store: ModelStore | None = None, **options: Any) -> Any:  # fmt: skip
+    """Build one stage alone (e.g. ``refedit segment``), with its own store (or ``store``, whose settings then
+    count); unless ``check`` is False, the checkpoints it will load are checked for their type first, as
+    :meth:`Pipeline.build` does (config files only, no weight loads)."""
     from refedit.pipeline.stages import model_roles
 
-    settings = settings or Settings.resolve()
-    store = ModelStore(settings)
+    store = store or ModelStore(settings or Settings.resolve())
+    settings = store.settings
     stage = registry.create(kind, name, StageContext(settings=settings, store=store, options=options))
     if check:
         store.check_types(model_roles({kind: name}, options))
