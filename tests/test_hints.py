@@ -249,3 +249,25 @@ def test_an_exact_mask_with_hints_is_refused_before_any_model(tmp_path, extra, n
                                   str(mask), *extra, "-o", str(tmp_path / "o.png")], env={"REFEDIT_SD_MODEL": "/nope"})  # fmt: skip
     assert r.exit_code == BadInput.exit_code and needle in r.stderr and "give one or the other" in r.stderr, r.output
     assert not (tmp_path / "o.png").exists()
+
+
+def test_nothing_to_find_says_why_not_a_threshold_it_did_not_apply(tmp_path):
+    """An empty --detections list, or none labelled as the target, said 'best score 0.00 < box threshold 0.00';
+    an empty hint mask said 'SAM found nothing at the hints': each now names what the user gave."""
+    from refedit.pipeline.models import ModelStore
+    from refedit.pipeline.segment.detections import GivenDetections
+    from refedit.pipeline.segment.grounded_sam import GroundedSamOptions, GroundedSamSegmenter
+    from refedit.pipeline.segment.hints import check_hints, load_hints
+
+    plan = RulesParser().parse(instruction="make the cat blue")
+    for given, says in (([], r"the --detections list is empty"),
+                        ([Candidate((1, 1, 50, 50), 0.9, "dog")], r"none of the --detections is labelled 'cat'")):  # fmt: skip
+        stage = GroundedSamSegmenter(ModelStore(), GroundedSamOptions(box_mask=True, box_threshold=0.0),
+                                     detector=GivenDetections(given))  # fmt: skip
+        with pytest.raises(TargetNotFound, match=says):
+            stage.segment(image=Image.new("RGB", (120, 80)), plan=plan, hints=Hints())
+    Image.new("L", (120, 80)).save(tmp_path / "black.png")
+    with pytest.raises(BadInput, match=r"--hint-mask .*black.png has no white pixels"):
+        load_hints((120, 80), hint_mask=tmp_path / "black.png")
+    with pytest.raises(BadInput, match="the hint mask has no white pixels"):
+        check_hints(Hints(hint_mask=np.zeros((80, 120), dtype=bool)), (120, 80))

@@ -503,7 +503,12 @@ def test_closest_to_an_object_is_a_relation(instruction, anchor):
                                                       ("remove the 2nd to last car", -2, "car"),
                                                       ("delete person #2 from the left", 2, "person"),
                                                       ("make the cup number 3 red", 3, "cup"),
-                                                      ("make the 11th seat red", 11, "seat")])  # fmt: skip
+                                                      ("make the 11th seat red", 11, "seat"),
+                                                      # the ordinal read as a noun took "bottle blue" for a colour
+                                                      ("make the second last bottle blue", -2, "bottle"),
+                                                      ("the second-to-last bottle should be green", -2, "bottle"),
+                                                      ("make the third last bottle green", -3, "bottle"),  # was 3
+                                                      ("remove the 4th from last car", -4, "car")])  # fmt: skip
 def test_ordinals_counted_from_the_end_and_numbered(instruction, ordinal, head):
     target = parser.parse(instruction=instruction).target
     assert (target.ordinal, target.head, target.attributes) == (ordinal, head, ())
@@ -1291,7 +1296,8 @@ def test_her_after_a_named_person_owns_what_follows(instruction, owned, owner):
 @pytest.mark.parametrize("slip,word", [("tabel", "table"), ("curtians", "curtains"), ("umbrela", "umbrella"), ("cofee", "coffee"),
                                        ("bakground", "background"), ("rigth", "right"), ("rght", "right"),
                                        ("sunglases", "sunglasses"), ("neckalce", "necklace"),
-                                       ("giraff", "giraffe")])  # fmt: skip
+                                       ("giraff", "giraffe"),
+                                       ("dgo", "dog"), ("bxo", "box")])  # fmt: skip (three letters: a swap)
 def test_slips_of_the_keyboard_are_put_right(slip, word):
     from refedit.pipeline.parse.spelling import correction
 
@@ -1545,3 +1551,43 @@ def test_recombined_instructions_are_parsed_or_refused_never_crash():
         except UnclearInstruction:
             outcomes.append("unclear")
     assert len(outcomes) == 400 and {"unclear", "remove"} <= set(outcomes)
+
+
+@pytest.mark.parametrize("instruction,says", [
+    ("remove the cat that is not on the sofa", "by what it is not"),  # removed the cat ON the sofa
+    ("remove the cat not on the sofa", "by what it is not"),
+    ("make the car that isn't red blue", "by what it is not"),
+    ("remove the man who isn't smiling", "by what it is not"),
+    ("make the dog not brown", "should not be"),  # made the dog brown
+    ("make the sky no longer grey", "should not be"),
+])  # fmt: skip
+def test_a_negation_is_refused_not_dropped(instruction, says):
+    """A "not" the plan would drop turns the edit into its opposite: refused, with what to say instead."""
+    with pytest.raises(UnclearInstruction, match=says):
+        parser.parse(instruction=instruction)
+
+
+@pytest.mark.parametrize("instruction,head,replacement", [
+    ("There's a pink pool float in the shot that I can't stand. Could you make it plain blue instead?", "pool float",
+     "plain blue"),  # the clause says nothing of the float
+    ("remove the brown dog, not the white one", "dog", None),
+    ("make shirt grey not white", "shirt", "grey"),
+])  # fmt: skip
+def test_a_negation_beside_the_target_is_no_refusal(instruction, head, replacement):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.target.head, plan.replacement) == (head, replacement)
+
+
+def test_replacing_with_nothing_removes():
+    plan = parser.parse(instruction="replace the dog with nothing")
+    assert (plan.action, plan.target.head, plan.replacement) == ("remove", "dog", None)
+
+
+@pytest.mark.parametrize("instruction", ["the bottle behind the glass should be transparent",
+                                         "make the bottle behind the glass transparent"])
+def test_an_anchor_after_its_article_is_no_part_of_the_look(instruction):
+    """'glass' (a material too) was cut off its article into the look: 'glass transparent' on 'the bottle behind the'."""
+    plan = parser.parse(instruction=instruction)
+    relation = plan.target.relation
+    assert (plan.target.head, relation.direction, relation.anchor.head, plan.replacement) == (
+        "bottle", "behind", "glass", "transparent")

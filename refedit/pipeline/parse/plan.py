@@ -518,7 +518,8 @@ def _own_target(doc: Any, own_end: int, phrase: str, relation: Relation | None) 
         head_text = doc[head_start : head_end - 1].text_with_ws + (singular(head.text) if plural else head.text)
     sides = _side_words(doc, possessor + 1, own_end, name=(head_start, head_end - 1))
     spatial = next((lexicon.SPATIAL_WORDS[w] for w in sides if w in lexicon.SPATIAL_WORDS), None)
-    ordinal = next((lexicon.ORDINAL_WORDS[w] for w in words if w in lexicon.ORDINAL_WORDS), None)
+    ordinal = next((lexicon.ORDINAL_WORDS[w] * (-1 if later == "last" else 1)  # "the third last": from the end
+                    for w, later in zip(words, [*words[1:], ""], strict=True) if w in lexicon.ORDINAL_WORDS), None)
     spatial, ordinal = refine_position(own.text, spatial, ordinal)  # corners; last on a side
     size = next((lexicon.SIZE_WORDS[t.text] for t in doc[possessor + 1 : head_start] if t.text in lexicon.SIZE_WORDS), None)
     attributes = attribute_words(doc, possessor + 1, head_start)

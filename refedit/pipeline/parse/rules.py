@@ -374,6 +374,8 @@ _A_SHADE = re.compile(r"^(?P<pre>(?:make|paint|colou?r|turn|dye|recolou?r) .+?) 
                       r"(?<! tone)(?<! hue)")
 #: "the second last bottle", "the 2nd to last car", "next to last": counted from the end
 _SECOND_LAST = re.compile(r"\b(?:second|2nd|next)(?:[- ]to|[- ]from the|[- ]from)?[- ]last\b")
+#: "the third to last bottle", "3rd-from-last": "third last", which the target reads as the third from the end
+_NTH_LAST = re.compile(r"\b(?P<n>third|fourth|fifth|sixth|3rd|4th|5th|6th)(?:[- ]to|[- ]from the|[- ]from)?[- ]last\b")
 #: "person #2 from the left": the second person from the left
 _NUMBER_SIGN = re.compile(r"\b(?P<noun>[a-z]+) (?:#|no\. ?|number )(?P<n>[1-9])\b")
 
@@ -901,7 +903,7 @@ def normalise(instruction: str) -> str:
     text = re.sub(r"\bclean (it|them|that|this) (?:off|away)\b", r"remove \1", text)  # "can you clean it off?"
     text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", _message(text)))
     text = re.sub(r"\s*\((?![a-z ]*\bones?\b)(?=[^)]*,|[^)]* [^)]* )[^)]*\)\s*$", "", text)  # "(serious request, will tip)"
-    text = _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text))
+    text = _NTH_LAST.sub(r"\g<n> last", _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text)))
     text = _A_SHADE.sub(r"\g<pre> \g<n>", _TRAILING_PLEASE.sub("", text))  # "... a deeper red for her"
     for pattern, repl in _LEARNER:
         text = pattern.sub(repl, text)
@@ -993,8 +995,11 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
         _is_attribute_token(doc[cut - 1]) or (doc[cut - 1].pos_ == "CCONJ" and cut < len(doc) and cut - 2 >= 0)
     ):
         cut -= 1
-    while cut < len(doc) and (doc[cut].pos_ == "CCONJ" or doc[cut - 1].pos_ == "ADP"):
-        cut += 1  # "the girl in red blue": the attribute after a preposition is the target's
+    while cut < len(doc) and (doc[cut].pos_ == "CCONJ" or doc[cut - 1].pos_ == "ADP"
+                              or (doc[cut - 1].pos_ == "DET" and (doc[cut].pos_ in ("NOUN", "PROPN")
+                                                                   or doc[cut].text in object_nouns()))):
+        cut += 1  # "the girl in red blue": the attribute after a preposition (or the noun after an article: "the bottle
+        # behind the glass transparent") is the target's
     while 1 < cut < len(doc) and doc[cut - 1].text == "-" and not doc[cut - 2].whitespace_:
         cut -= 2  # "off-white", "polka-dotted": one word the tokenizer split at its hyphen
     if (4 < cut < len(doc) and doc[cut].text in lexicon.COLOURS and doc[cut - 2].text == "-"
@@ -1002,8 +1007,9 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
             and f"{doc[cut - 3].text}-{doc[cut - 1].text}" not in lexicon.WEARABLES):  # not "the red t-shirt blue"
         cut -= 3  # "fire-engine red", "sky-blue": a hyphenated shade before its colour
     if (2 < cut < len(doc) and doc[cut - 1].text in lexicon.COLOUR_PREFIXES and doc[cut].text in lexicon.COLOURS
-            and doc[cut - 2].pos_ in ("NOUN", "PROPN")):  # fmt: skip
-        cut -= 1  # "the car royal blue", "the dress forest green": a two-word colour (not "the sky pink")
+            and doc[cut - 2].pos_ in ("NOUN", "PROPN") and doc[cut - 2].text not in lexicon.ORDINAL_WORDS):  # fmt: skip
+        cut -= 1  # "the car royal blue", "the dress forest green": a two-word colour (not "the sky pink", nor "the
+        # penultimate bottle blue", whose ordinal the tagger calls a noun)
     while cut < len(doc) - 1 and not any((t.pos_ in ("NOUN", "PROPN", "PRON", "NUM") or t.text in object_nouns())
                                          and not _is_attribute_token(t)
                                          for t in doc[:cut]):  # fmt: skip
@@ -1750,6 +1756,18 @@ _TWO_LOOKS = re.compile(r"^(?P<v>make|paint|colou?r|turn) (?P<a>(?:the|his|her|t
                         r"their|its|my) [a-z -]+)$")
 
 
+#: a target picked by what it is not: "the cat that is not on the sofa", "the car which isn't red", "the cat not on the
+#: sofa" (not "the float that I can't stand": the clause says nothing of the object)
+_NOT_WHICH = re.compile(r"\b(?:that|which|who)(?:'s| (?:is|are|was|were|does|do|did|has|have))?(?: not|n't| never| no "
+                        r"longer)\b|\bnot (?:on|in|at|under|near|by|beside|behind|inside|wearing|holding|with)\b")
+#: a new look said by what it is not: "make the dog not brown" (the target cut before the look ends with the negation),
+#: "make the sky no longer grey"
+_NOT_LOOK = re.compile(r"\b(?:not|never|no)$")
+_NOT_FIRST = re.compile(r"(?:not|never|no longer)\b")
+#: what "replace X with ..." removes X for
+_NOTHING = frozenset({"nothing", "nothing at all", "empty space", "blank space", "thin air"})
+
+
 def _one_edit(text: str) -> str:
     """``text`` as one edit: "select X and paint it blue" paints X, "remove X and put Y there" replaces X with Y,
     "don't touch X, just remove Y" / "leave X but remove Y" removes Y; :class:`UnclearInstruction` for two edits
@@ -1955,7 +1973,15 @@ class RulesParser:
             noun = "one" if target.head == "object" else target.head
             raise UnclearInstruction(f"{instruction.strip()!r} says 'the other {noun}'; say which {noun} to edit by where "
                                      f"it is or how it looks (e.g. 'the {noun} on the left')")
+        if _NOT_LOOK.search(parsed.target) or (parsed.replacement and _NOT_FIRST.match(parsed.replacement)):
+            raise UnclearInstruction(f"{instruction.strip()!r} says what the object should not be; say what it should "
+                                     "become (e.g. 'make the dog black')")
+        if _NOT_WHICH.search(parsed.target):  # the "not" would be dropped: the cat on the sofa removed
+            raise UnclearInstruction(f"{instruction.strip()!r} picks the object by what it is not; name it by what it is "
+                                     "or where it is (e.g. 'the cat on the floor')")
         replacement = parsed.replacement
+        if action == "replace" and replacement in _NOTHING:  # "replace the dog with nothing"
+            action, replacement = "remove", None
         if action in ("replace", "modify") and is_wording(target, replacement):
             action, replacement = "modify", _as_typed(instruction, replacement or "")  # new wording, as typed
             if m := re.search(rf"\b(?:to|say|read|with)\s+['\"“‘]?(the {re.escape(replacement)})", instruction, re.IGNORECASE):

@@ -1,7 +1,7 @@
 """Slips of the keyboard in an instruction ("tabel", "umbrela", "curtians", "rigth", "bakground") put right: a word
 neither the spaCy model's vocabulary nor refedit's own word lists know, one edit (two letters swapped, a letter
-missed, one too many) away from exactly one word refedit knows as an object or a place, becomes that
-word. Words the vocabulary knows are never changed, nor words it does not know that are one edit from nothing, or
+missed, one too many; in a three-letter word only a swap) away from exactly one word refedit knows as an object or a
+place, becomes that word. Words the vocabulary knows are never changed, nor words it does not know that are one edit from nothing, or
 from several words ("frm": farm, firm, form, from), which :data:`~refedit.pipeline.parse.lexicon.TYPOS` lists."""
 
 from __future__ import annotations
@@ -70,11 +70,11 @@ _INFLECTED = re.compile(r"(?:ed|ing|er|est|ly|nt)$")
 @lru_cache(maxsize=4096)
 def correction(word: str) -> str | None:
     """The word ``word`` is a slip of, or None when it is a word, or no slip of exactly one known word."""
-    if (len(word) < 4 or not (word.isascii() and word.isalpha()) or word in known_words() or word in _targets() or word in _NO_SLIPS
+    if (len(word) < 3 or not (word.isascii() and word.isalpha()) or word in known_words() or word in _targets() or word in _NO_SLIPS
             or _INFLECTED.search(word) or singular(word) in known_words()):  # "streaks": the plural of a word, no slip
         return None
     targets = _targets()
-    for kind in _edits(word):
+    for kind in _edits(word)[: 1 if len(word) == 3 else None]:  # three letters: a swap only ("dgo": dog)
         found = (kind - {word}) & targets
         if found:
             return next(iter(found)) if len(found) == 1 else None

@@ -70,10 +70,11 @@ class GroundedSamSegmenter:
             self._sam = Sam2(self.store) if is_sam2(self.store) else sam_backend(self.store)
         return self._sam
 
-    def candidates(self, image: Image.Image, plan: EditPlan) -> tuple[list[Candidate], float]:
-        """Detections above the box threshold after NMS, and the best score seen (for error messages)."""
+    def candidates(self, image: Image.Image, plan: EditPlan) -> tuple[list[Candidate], float | None]:
+        """Detections above the box threshold after NMS, and the best score seen (for error messages; None when
+        nothing was detected at all)."""
         found = self.detector.detect(image, plan.segmentation_prompt, text_threshold=self.options.text_threshold)
-        best = max((c.score for c in found), default=0.0)
+        best = max((c.score for c in found), default=None)
         kept = [c for c in found if c.score >= self.options.box_threshold]
         return nms(kept, self.options.nms_iou), best
 
@@ -96,6 +97,14 @@ class GroundedSamSegmenter:
         cands, best = self.candidates(image, plan)
         if not cands and hinted:
             return self.from_hints(image, hints, f"no '{plan.segmentation_prompt}' detected")
+        if not cands and best is None:  # not "best score 0.00 < box threshold 0.00"
+            from refedit.pipeline.segment.detections import GivenDetections
+
+            given = self.detector if isinstance(self.detector, GivenDetections) else None
+            why = ("the detector returned no box for it" if given is None else "the --detections list is empty"
+                   if not given.candidates else f"none of the --detections is labelled '{plan.target.head}'")  # fmt: skip
+            raise TargetNotFound(f"no '{plan.segmentation_prompt}' found in the image ({why}); try another wording, or a "
+                                 "--box/--point hint")
         if not cands:
             raise TargetNotFound(
                 f"no '{plan.segmentation_prompt}' found in the image (best score {best:.2f} < box threshold "

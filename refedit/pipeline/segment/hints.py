@@ -190,7 +190,14 @@ def check_hints(hints: Hints, size: tuple[int, int]) -> Hints:
     for what, m in (("hint mask", hints.hint_mask), ("mask", hints.mask)):
         if m is not None and (m.shape[1], m.shape[0]) != tuple(size):
             raise BadInput(f"{what} is {m.shape[1]}x{m.shape[0]} but the image is {size[0]}x{size[1]}")
+    _check_marks(hints.hint_mask, "the hint mask")
     return hints
+
+
+def _check_marks(hint_mask: np.ndarray | None, what: str) -> None:
+    """A hint mask must mark something: an empty one is a wrong file, not "SAM found nothing at the hints"."""
+    if hint_mask is not None and not hint_mask.any():
+        raise BadInput(f"{what} has no white pixels (pixels > 127 mark the object)")
 
 
 def load_hints(
@@ -206,9 +213,11 @@ def load_hints(
     from refedit.pipeline.imageio import load_mask
 
     _check_given(size, boxes, points, bool(hint_mask), bool(mask))
-    return Hints(
+    hints = Hints(
         boxes=tuple(tuple(float(v) for v in b) for b in boxes),  # type: ignore[misc]
         points=tuple((float(p[0]), float(p[1])) for p in points),
         hint_mask=load_mask(hint_mask, size, what="hint mask") if hint_mask else None,
         mask=load_mask(mask, size, what="mask") if mask else None,
     )
+    _check_marks(hints.hint_mask, f"--hint-mask {hint_mask}")
+    return hints
