@@ -514,6 +514,7 @@ _NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|fi
                           r"[a-z][a-z0-9' -]*$")
 #: a later clause's command on something already named: "remove that", "make it blue", "remove the one on the left"
 _REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away| down| off| up)?) (?P<ref>it|that|this|them|those|these|him|her|"
+                     r"his|its|their|"
                      r"the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>[a-z' -]*?))"
                      r"(?P<tail>(?: [a-z][a-z -]*)?)$")
 _CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "straighten", "open", "close", "fix"}
@@ -819,21 +820,28 @@ def _resolve_reference(text: str) -> str:
         return text
     if m["o"]:
         ref = _one_as(named, m["o"], m["q"], m["rest"] or "")
-    elif m["ref"] == "her" and (owned := _owned_by_her(last)) is not None:
-        # "girl in the pink dress, make her hair curly": the hair of the girl in the pink dress
+    elif m["ref"] in _POSSESSIVES and (owned := _owned_by(last, m["ref"])) is not None:
+        # "girl in the pink dress, make her hair curly": the hair of the girl in the pink dress; "the deer at the back,
+        # make its antlers bigger": the antlers of the deer at the back
         return f"{m['verb']} the {owned[0]} of {named}{owned[1]}"
+    elif m["ref"] in _POSSESSIVES[1:]:  # "his", "its", "their" own something the clause does not name
+        return text
     else:
         ref = named
     return f"{m['verb']} {ref}{m['tail']}"
 
 
-def _owned_by_her(clause: str) -> tuple[str, str] | None:
-    """(what "her" owns, the words after it) in a command ("make her hair curly": ("hair", " curly")); None when
-    "her" is the object ("make her blonde", "make her smile")."""
+#: the words that own what follows them in a command ("her" may be the object instead: "make her blonde")
+_POSSESSIVES = ("her", "his", "its", "their")
+
+
+def _owned_by(clause: str, owner: str) -> tuple[str, str] | None:
+    """(what ``owner`` ("her", "his", "its", "their") owns, the words after it) in a command ("make her hair curly":
+    ("hair", " curly")); None when "her" is the object ("make her blonde", "make her smile")."""
     doc = load_nlp()(clause)
-    her = next((t for t in doc if t.text == "her"), None)
-    if doc[0].text in ("give", "hand", "get", "buy", "show", "bring", "pass", "send"):  # "give her pigtails": to her
-        return None
+    her = next((t for t in doc if t.text == owner), None)
+    if owner == "her" and doc[0].text in ("give", "hand", "get", "buy", "show", "bring", "pass", "send"):
+        return None  # "give her pigtails": to her
     if her is None or her.i + 1 >= len(doc) or doc[her.i + 1].pos_ != "NOUN":
         return None
     end = her.i + 1
