@@ -85,9 +85,20 @@ def _pre_modifier_span(doc: Any) -> int:
             continue  # "the chewed-up ball": the particle of one hyphenated word
         if _opens_relation(doc, tok.i) or tok.text in _STOP_WORDS or _participle_phrase(doc, tok.i):
             return tok.i
-        if tok.pos_ in _STOP_POS and tok.text not in lexicon.MATERIALS and tok.tag_ != "VBN":
+        if (tok.pos_ in _STOP_POS and tok.text not in lexicon.MATERIALS and tok.tag_ != "VBN"
+                and not noun_read_as_verb(doc, tok.i)):
             return tok.i
     return len(doc)
+
+
+def noun_read_as_verb(doc: Any, i: int) -> bool:
+    """True when ``doc[i]``, tagged a past-tense verb, is the object the phrase names: an object noun no noun comes
+    before, after a modifier ("the red rose", "the wilted rose": the past of rise to the tagger, "the red" its
+    subject)."""
+    from refedit.pipeline.parse.spelling import object_nouns
+
+    return (doc[i].tag_ == "VBD" and doc[i].text in object_nouns() and doc[i - 1].pos_ in ("ADJ", "VERB", "PROPN", "DET")
+            and not any(t.pos_ == "NOUN" for t in doc[:i]))
 
 
 def _side_words(doc: Any, start: int = 0, end: int | None = None, name: tuple[int, int] = (0, 0)) -> list[str]:

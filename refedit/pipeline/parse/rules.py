@@ -23,6 +23,7 @@ from refedit.pipeline.parse.plan import (
     build_plan,
     clean_phrase,
     is_wording,
+    noun_read_as_verb,
     strip_determiners,
 )
 
@@ -658,6 +659,7 @@ def _object_of_verb(clause: str) -> str | None:
     doc = load_nlp()(clause)
     verb = next((t for t in doc[1:] if t.pos_ == "VERB" and t.tag_ in ("VBD", "VBZ", "VBP")
                  and t.lemma_ not in ("be", "look", "seem", "appear", "show", "contain")
+                 and not noun_read_as_verb(doc, t.i)  # "the wilted rose on the left": a rose
                  and f"{doc[t.i - 1].text} {t.text}" not in lexicon.COMPOUND_NOUNS), None)  # fmt: skip ("pool float")
     if verb is None:
         return None
