@@ -1618,3 +1618,20 @@ def test_an_object_noun_the_tagger_reads_as_a_past_tense_is_the_object(instructi
     plan = parser.parse(instruction=instruction)
     assert (plan.action, plan.target.head, plan.target.attributes, plan.target.spatial) == (action, "rose", attributes,
                                                                                              spatial)
+
+
+@pytest.mark.parametrize("instruction,replacement,edited", [
+    ("replace the broken chair with a new one", "new chair", "a photo of a new chair"),  # was "a photo of a new one"
+    ("replace the plastic chairs with new ones", "new chairs", "a photo of new chairs"),
+    ("replace the dog with another one", "different dog", "a photo of a different dog"),  # was "a photo of an one"
+])  # fmt: skip
+def test_a_new_one_is_another_of_the_target_kind(instruction, replacement, edited):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.replacement, plan.edited_caption) == ("replace", replacement, edited)
+
+
+def test_plural_of_a_noun():
+    from refedit.core.english import plural
+
+    assert [plural(w) for w in ("cat", "bus", "baby", "toy", "wine glass", "man", "sheep", "knife", "child")] == [
+        "cats", "buses", "babies", "toys", "wine glasses", "men", "sheep", "knives", "children"]

@@ -35,6 +35,10 @@ SINGULAR_S = frozenset("lens canvas gas atlas iris chaos bias cosmos news tennis
                        "hummus octopus".split())
 US_WORDS = frozenset("bus walrus octopus cactus circus virus campus citrus platypus hippopotamus fungus".split())
 IE_WORDS = frozenset("cookie movie pie tie zombie hippie goalie smoothie brownie selfie rookie lie".split())
+#: the singular -> plural of :data:`IRREGULAR_PLURALS` (the first plural where two share a singular)
+_IRREGULAR_SINGULARS: dict[str, str] = {}
+for _plural_form, _singular_form in IRREGULAR_PLURALS.items():
+    _IRREGULAR_SINGULARS.setdefault(_singular_form, _plural_form)
 INVARIANT = frozenset(
     "sheep fish deer sunglasses eyeglasses scissors jeans pants trousers shorts series species clothes overalls "
     "leggings tights pyjamas pajamas binoculars".split()
@@ -44,6 +48,23 @@ PLURALIA_TANTUM = frozenset(
     "sunglasses eyeglasses goggles scissors jeans pants trousers shorts pyjamas pajamas headphones clothes overalls "
     "leggings tights binoculars dungarees braces".split()
 )
+
+
+def plural(noun: str) -> str:
+    """Plural of a singular English noun, the last word of a compound ("wine glass" -> "wine glasses"): irregulars,
+    -es after a sibilant, -ies after a consonant; invariant nouns ("sheep") as they are."""
+    *first, last = noun.split()
+    if last in INVARIANT:
+        pass
+    elif irregular := _IRREGULAR_SINGULARS.get(last):
+        last = irregular
+    elif last.endswith(("s", "x", "z", "ch", "sh")):
+        last += "es"
+    elif last.endswith("y") and last[-2:-1] not in ("a", "e", "i", "o", "u"):
+        last = last[:-1] + "ies"
+    else:
+        last += "s"
+    return " ".join([*first, last])
 
 
 def singular(word: str) -> str:

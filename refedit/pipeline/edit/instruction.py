@@ -7,6 +7,7 @@ instruction names the object by its head noun and attributes alone ("replace the
 
 from __future__ import annotations
 
+from refedit.core.english import plural
 from refedit.pipeline.artifacts import EditPlan, Target
 
 #: how an addition's placement relative to the target reads in English
@@ -21,19 +22,8 @@ def object_phrase(target: Target) -> str:
     region or pronoun target (the image settles it) is "the object"; several objects read as plural."""
     if target.head in ("object", "region", "image"):
         return "the objects" if target.all else "the object"
-    words = [*target.attributes, _plural(target.head) if target.all else target.head]
+    words = [*target.attributes, plural(target.head) if target.all else target.head]
     return "the " + " ".join(w for w in words if w)
-
-
-def _plural(noun: str) -> str:
-    *first, last = noun.split()
-    if last.endswith(("s", "x", "z", "ch", "sh")):
-        last += "es"
-    elif last.endswith("y") and last[-2:-1] not in ("a", "e", "i", "o", "u"):
-        last = last[:-1] + "ies"
-    else:
-        last += "s"
-    return " ".join([*first, last])
 
 
 def _with_article(phrase: str) -> str:

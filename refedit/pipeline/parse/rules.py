@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
-from refedit.core.english import singular
+from refedit.core.english import plural, singular
 from refedit.errors import UnclearInstruction
 from refedit.pipeline.artifacts import EditPlan, Target
 from refedit.pipeline.parse import lexicon
@@ -1692,6 +1692,9 @@ def attribute_change(parsed: Parsed) -> Parsed:
 
 
 _ONE = re.compile(r"^(?:(?:a|an|some) )?(?P<look>[a-z][a-z -]*) ones?$")
+#: "a new one", "different ones": the kind of object the target is, another of it (see :func:`attribute_of_one`)
+_NEW_ONE = re.compile(r"^(?:(?:a|an|some) )?(?:(?P<look>new|other|another|different) )?(?:one|(?P<ones>ones))$")
+_NEW_ONE_WORD = {"other": "different", "another": "different"}
 
 
 def attribute_of_one(parsed: Parsed) -> Parsed:
@@ -1992,6 +1995,11 @@ class RulesParser:
         replacement = parsed.replacement
         if action == "replace" and replacement in _NOTHING:  # "replace the dog with nothing"
             action, replacement = "remove", None
+        if action == "replace" and (one := _NEW_ONE.match(replacement or "")):
+            # "replace the broken chair with a new one": a new chair ("a photo of a new one"); "with another one": a
+            # different dog ("a photo of an one")
+            noun = plural(target.head) if one["ones"] else target.head
+            replacement = f"{_NEW_ONE_WORD.get(one['look'] or '', one['look'] or 'different')} {noun}"
         if action in ("replace", "modify") and is_wording(target, replacement):
             action, replacement = "modify", _as_typed(instruction, replacement or "")  # new wording, as typed
             if m := re.search(rf"\b(?:to|say|read|with)\s+['\"“‘]?(the {re.escape(replacement)})", instruction, re.IGNORECASE):

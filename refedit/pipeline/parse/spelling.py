@@ -10,7 +10,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from refedit.core.english import singular
+from refedit.core.english import plural, singular
 from refedit.pipeline.nlp import known_words
 from refedit.pipeline.parse import lexicon
 
@@ -27,15 +27,7 @@ _PLACE_WORDS = frozenset(
 def object_nouns() -> frozenset[str]:
     """The common object nouns of ``object_nouns.txt`` (singular, about 2,700) with their plurals."""
     words = (Path(__file__).with_name("object_nouns.txt")).read_text().split()
-    return frozenset(words) | frozenset(_plural(w) for w in words)
-
-
-def _plural(word: str) -> str:
-    if re.search(r"(?:s|x|z|ch|sh)$", word):
-        return word + "es"
-    if re.search(r"[^aeiou]y$", word):
-        return word[:-1] + "ies"
-    return word + "s"
+    return frozenset(words) | frozenset(plural(w) for w in words)
 
 
 @lru_cache(maxsize=1)
