@@ -410,3 +410,49 @@ def test_the_pages_downloads_carry_the_uploads_colour_profile(server, tmp_path: 
     before = save_image(source.rgb, tmp_path / "s" / "edit001_input.png")
     assert Image.open(files.image).info.get("icc_profile") == profile
     assert Image.open(before).info.get("icc_profile") == profile
+
+
+@pytest.mark.parametrize("given", ["../../elsewhere", "/tmp/abs", "a/b", "..", "x" * 200, ""])
+def test_a_session_id_the_client_chose_names_no_folder_outside_the_work_folder(given: str, tmp_path: Path) -> None:
+    """The session id comes from the client (Gradio's ``session_hash``): '../../tmp/x' wrote the results there."""
+    from types import SimpleNamespace
+
+    from refedit.serve.page import _session
+
+    name = _session(SimpleNamespace(session_hash=given))  # type: ignore[arg-type]
+    assert (tmp_path / name).resolve().parent == tmp_path.resolve() and name not in ("", ".", "..")
+    assert _session(SimpleNamespace(session_hash=given)) == name  # the same session keeps its folder
+    assert _session(SimpleNamespace(session_hash="abc123_-X")) == "abc123_-X"
+
+
+def test_serve_stops_on_sigterm_as_on_ctrl_c_and_leaves_no_work_folder(tiny_env: dict[str, str], tmp_path: Path) -> None:
+    """A service manager stops a server with SIGTERM: that left /tmp/refedit-serve-* with the sessions' images; it
+    now stops as Ctrl-C does (exit 0, one line on stderr, nothing on stdout, the work folder removed)."""
+    pytest.importorskip("gradio") if not IN_CI else None
+    import signal
+    import time
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    code = f"import sys; sys.argv = ['refedit', 'serve', '--port', '{port}']; from refedit.__main__ import run; run()"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **tiny_env, "TMPDIR": str(tmp_path)})  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not any("serving on" in line for line in lines) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert list(tmp_path.glob("refedit-serve-*")), lines
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+        out = proc.stdout.read()  # type: ignore[union-attr]
+    finally:
+        proc.kill()
+    err = "".join(lines)
+    assert proc.returncode == 0, err
+    assert out == "" and "refedit: stopped serving" in err
+    assert not list(tmp_path.glob("refedit-serve-*"))

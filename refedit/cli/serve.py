@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any
+import signal
+import sys
+from typing import Any, Iterator
 
 import click
 
@@ -45,14 +48,15 @@ def serve(host: str, port: int, parser: str, segmenter: str, editor: str | None,
     from refedit.serve.page import build_page
 
     server = EditServer(settings, parser=parser, segmenter=segmenter, editor=stages["editor"], options=options)
-    with tempfile.TemporaryDirectory(prefix="refedit-serve-") as tmp:
+    with sigterm_as_ctrl_c(), tempfile.TemporaryDirectory(prefix="refedit-serve-") as tmp:
         workdir = Path(tmp)
         page = build_page(server, workdir, steps=int(options.get("steps") or 50),
                           encode_ratio=float(options.get("encode_ratio") or 0.5))  # fmt: skip
         page.queue(default_concurrency_limit=1)
         try:
             page.launch(server_name=host, server_port=port, share=False, show_error=False, inbrowser=False,
-                        allowed_paths=[str(workdir)], ssr_mode=False, quiet=True, prevent_thread_lock=True)  # fmt: skip
+                        allowed_paths=[str(workdir)], ssr_mode=False, quiet=True, prevent_thread_lock=True,
+                        max_file_size=MAX_UPLOAD)  # fmt: skip
         except OSError as err:  # Gradio's advice (GRADIO_SERVER_PORT, launch()) is not a command-line user's
             raise BadInput(f"cannot listen on {host}:{port} ({str(err).split('. ')[0]}); choose another --port") from None
         click.echo(f"refedit: serving on http://{_url_host(host)}:{port} (Ctrl-C to stop)", err=True)
@@ -60,16 +64,36 @@ def serve(host: str, port: int, parser: str, segmenter: str, editor: str | None,
         click.echo("refedit: stopped serving", err=True)
 
 
+#: the largest upload the page takes: a 64 MP photo (the pixel limit) as a PNG is under 200 MB; Gradio sets none
+MAX_UPLOAD = "256mb"
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (a service manager's stop) as Ctrl-C inside the block: the work folder is removed (SIGTERM left the
+    sessions' images in /tmp)."""
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def wait_for_ctrl_c(page: Any) -> None:
-    """Serve until Ctrl-C, then close the server: the way to stop it, so exit 0 (as web servers do), with one
-    line on stderr and nothing on stdout (Gradio's own ``block_thread`` prints its goodbye on stdout)."""
+    """Serve until Ctrl-C (or SIGTERM), then close the server: the way to stop it, so exit 0 (as web servers do),
+    with one line on stderr and nothing on stdout (Gradio prints its goodbye on stdout)."""
     import time
 
     try:
         while True:
             time.sleep(0.5)
     except KeyboardInterrupt:
-        page.close()
+        with contextlib.redirect_stdout(sys.stderr):
+            page.close()
 
 
 def check_listen(host: str, port: int) -> None:

@@ -6,7 +6,9 @@ with their position shown; Cancel stops the session's running job at its next pr
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -43,7 +45,12 @@ def _skips(n: int) -> list[Any]:
 
 
 def _session(request: gr.Request | None) -> str:
-    return getattr(request, "session_hash", None) or "local"
+    """The browser session's id, as a folder name: the client chooses it, so anything but letters, digits, ``-`` and
+    ``_`` (``../../elsewhere``, an absolute path) is replaced by its hash and the results stay in the work folder."""
+    given = str(getattr(request, "session_hash", None) or "local")
+    if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", given):
+        return given
+    return "s" + hashlib.sha256(given.encode()).hexdigest()[:32]
 
 
 def _reporter(progress: gr.Progress) -> Callable[[str, int, int], None]:
