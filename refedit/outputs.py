@@ -116,8 +116,13 @@ def write_result(result: "EditResult", output: Path, *, source: Any, metadata: M
     and the sheet. ``source``: the loaded input, whose alpha channel and colour profile the images get back and
     which is never written over (None: neither)."""
     from refedit.core.files import all_or_nothing
-    from refedit.pipeline.imageio import save_image, save_mask
+    from refedit.errors import BadInput
+    from refedit.pipeline.imageio import check_mask_output, save_image, save_mask
 
+    if mask_out is not None:  # before anything is written: never over the input, nor over the image itself
+        check_mask_output(mask_out, None if source is None else source.path)
+        if Path(mask_out).resolve() == Path(output).resolve():
+            raise BadInput(f"the mask and the edited image must be different files (both {output})")
     sheet = None
     with all_or_nothing():
         if writes_variants(result):

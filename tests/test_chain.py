@@ -172,17 +172,18 @@ def test_python_api_result_saves_as_the_command_line_writes(tmp_path, tiny_env, 
         result = refedit.edit(given, "make the cat red", seed=1, **FAST)
         assert result.image.mode == "RGB"
         files = result.save(tmp_path / "out.png", mask=tmp_path / "mask.png")
-        assert files == [tmp_path / "out.png"]
         out = Image.open(files[0])
         assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], alpha)
         assert out.info.get("icc_profile") == profile
         assert json.loads(out.info["refedit"])["instruction"] == "make the cat red"
         assert np.array_equal(np.asarray(Image.open(tmp_path / "mask.png")) > 0, result.segmentation.mask)
+        assert files == [tmp_path / "out.png", tmp_path / "mask.png"]
     result = refedit.edit(src, "make the cat red", seed=1, **FAST)
     before = src.read_bytes()
-    with pytest.raises(BadInput):
-        result.save(src)
-    assert src.read_bytes() == before
+    for path, mask in ((src, None), (tmp_path / "o.png", src), (tmp_path / "o.png", tmp_path / "o.png")):
+        with pytest.raises(BadInput):  # over the input, the mask over the input, the mask over the image
+            result.save(path, mask=mask)
+    assert src.read_bytes() == before and not (tmp_path / "o.png").exists()
 
 
 def test_python_api_segments_without_editing(tiny_env, monkeypatch):

@@ -548,3 +548,20 @@ def test_an_edit_carries_the_inputs_colour_profile(tmp_path, tiny_env):
     r = run(["edit", str(tmp_path / "plain.png"), "replace the cat with a tiger", "-o", str(tmp_path / "p.jpg"),
              *FAST_ARGS], env=tiny_env)  # fmt: skip
     assert r.exit_code == 0 and "icc_profile" not in Image.open(tmp_path / "p.jpg").info
+
+
+def test_the_png_on_stdout_is_the_file_a_path_gets(tmp_path, tiny_env):
+    """``-o -`` wrote the bare RGB image: a transparent PNG lost its alpha channel and the ``refedit`` text."""
+    rgba = Image.open(CAT).convert("RGBA").resize((96, 72))
+    alpha = np.full((72, 96), 255, np.uint8)
+    alpha[:, :30] = 0
+    rgba.putalpha(Image.fromarray(alpha))
+    rgba.save(tmp_path / "clear.png")
+    edit = ["edit", str(tmp_path / "clear.png"), "replace the cat with a tiger", *FAST_ARGS]
+    r = CliRunner().invoke(main, [*edit, "-o", "-"], env=tiny_env)
+    assert r.exit_code == 0, r.output
+    piped = Image.open(io.BytesIO(r.stdout_bytes))
+    assert run([*edit, "-o", str(tmp_path / "out.png")], env=tiny_env).exit_code == 0
+    filed = Image.open(tmp_path / "out.png")
+    assert piped.mode == filed.mode == "RGBA" and np.array_equal(np.asarray(piped), np.asarray(filed))
+    assert piped.info["refedit"] == filed.info["refedit"]

@@ -143,5 +143,5 @@ def write_outputs(result: Any, output: Path, mask_out: Path | None, source: Any,
         elif mask_out is not None:
             save_mask(result.segmentation.mask, mask_out)
         if is_std(output):  # last: the files are renamed only once stdout has the image
-            write_png_stdout(result.image)
+            write_png_stdout(result.image, source=source, metadata=meta)
     return written, sheet

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from pathlib import Path
@@ -65,10 +64,12 @@ def check_std_streams(image: Path, plan_source: str | None, output: Path | None,
         raise BadInput("refusing to write image bytes to a terminal; use -o FILE or pipe the output")
 
 
-def write_png_stdout(img: Any) -> None:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    sys.stdout.buffer.write(buf.getvalue())
+def write_png_stdout(img: Any, *, source: Any = None, metadata: dict[str, str] | None = None) -> None:
+    """``img`` as a PNG on stdout, as ``save_image`` writes a file: the ``source``'s alpha channel and colour profile,
+    the ``metadata`` text (``-o -`` dropped both)."""
+    from refedit.pipeline.imageio import encode_image
+
+    sys.stdout.buffer.write(encode_image(img, "PNG", source=source, metadata=metadata))
     sys.stdout.buffer.flush()
 
 

@@ -600,16 +600,17 @@ class EditResult:
         return replace(self, timings=dict(timings))
 
     def save(self, path: str | Path, *, mask: str | Path | None = None) -> list[Path]:
-        """Write the result as ``refedit edit -o PATH [--mask-out MASK]`` does and return the files written: the
-        format from the extension, the input's alpha channel and colour profile put back (:attr:`source`), the
-        instruction, seed and parameters in a PNG's ``refedit`` text, atomically and never over the input; a sweep
-        or several outputs write each result beside ``path`` and a contact sheet."""
+        """Write the result as ``refedit edit -o PATH [--save-mask MASK]`` does and return the files written (the
+        images, the contact sheet, the mask): the format from the extension, the input's alpha channel and colour
+        profile put back (:attr:`source`), the instruction, seed and parameters in a PNG's ``refedit`` text,
+        atomically and never over the input; a sweep or several outputs write each result beside ``path`` and a
+        contact sheet."""
         from refedit.outputs import edit_metadata, write_result
 
         meta = edit_metadata(self.plan.instruction, self.parameters.get("seed"), self.parameters)
         written, sheet = write_result(self, Path(path), source=self.source, metadata=meta,
                                       mask_out=None if mask is None else Path(mask))  # fmt: skip
-        return written + ([sheet] if sheet is not None else [])
+        return written + [p for p in (sheet, None if mask is None else Path(mask)) if p is not None]
 
     def to_dict(self, image_path: str | Path | None = None,
                 variant_paths: Sequence[str | Path | None] | None = None) -> dict[str, Any]:  # fmt: skip

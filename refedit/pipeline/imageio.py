@@ -296,7 +296,23 @@ def save_image(
     holds one (:data:`ICC_FORMATS`). ``metadata`` is written as PNG text chunks (PNG only).
     """
     path = check_output_path(path, source.path if source else None)
-    fmt = image_format_for(path)
+    img, kwargs = _prepared(img, image_format_for(path), source, metadata)
+    return atomic_save(img, path, **kwargs)
+
+
+def encode_image(img: Image.Image, fmt: str = "PNG", *, source: LoadedImage | None = None,
+                 metadata: dict[str, str] | None = None) -> bytes:  # fmt: skip
+    """``img`` encoded as :func:`save_image` writes it in format ``fmt`` (for stdout: ``-o -``)."""
+    img, kwargs = _prepared(img, fmt, source, metadata)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def _prepared(img: Image.Image, fmt: str, source: LoadedImage | None,
+              metadata: dict[str, str] | None) -> tuple[Image.Image, dict[str, object]]:  # fmt: skip
+    """The image and the save options of :func:`save_image`: the source's alpha and colour profile where ``fmt``
+    holds them, the PNG text, the compression."""
     if source is not None and source.alpha is not None and fmt in ALPHA_FORMATS:
         img = img.convert("RGBA")
         img.putalpha(source.alpha)
@@ -315,7 +331,7 @@ def save_image(
         kwargs["compress_level"] = PNG_COMPRESS_LEVEL
     elif fmt == "JPEG":
         kwargs["quality"] = 95
-    return atomic_save(img, path, **kwargs)
+    return img, kwargs
 
 
 def check_mask_output(path: str | os.PathLike[str], *inputs: str | os.PathLike[str] | None) -> Path:
