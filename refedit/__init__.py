@@ -60,8 +60,9 @@ def edit(
     source, hints = _inputs(image, instruction, hints)
     options, settings = _settings(options, {"parser": parser, "segmenter": segmenter, "editor": editor or "diffedit"},
                                   models, device, dtype)  # fmt: skip
-    pipe = Pipeline.build(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
-                          store=_store_for(settings))  # fmt: skip
+    store = _store_for(settings)
+    pipe = Pipeline.build(settings, parser=parser, segmenter=segmenter, editor=editor, options=options, store=store)
+    _keep(settings, store)
     request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, seed=seed,
                           image_path=None if source.path is None else str(source.path))  # fmt: skip
     return replace(pipe.run(request), source=source)  # result.save() gives the output the input's alpha and profile
@@ -91,8 +92,9 @@ def segment(
     options, settings = _settings(options, {"parser": parser, "segmenter": segmenter}, models, device, dtype)
     store = _store_for(settings)
     stage = build_stage("segmenter", segmenter, store=store, **options)  # checkpoint types checked before parsing
-    plan = segmentation_plan(build_stage("parser", parser, store=store, **options), instruction, image=source.rgb,
-                             hinted=not hints.empty)  # fmt: skip
+    parse = build_stage("parser", parser, store=store, **options)
+    _keep(settings, store)
+    plan = segmentation_plan(parse, instruction, image=source.rgb, hinted=not hints.empty)
     found = stage.segment(image=source.rgb, plan=plan, hints=hints)
     return plan, check_not_empty(found, f"the {segmenter} segmenter found no pixels of {plan.target.expression!r}")
 
@@ -130,14 +132,20 @@ _last_store: "tuple[Any, Any] | None" = None  # (Settings, ModelStore) of the la
 
 def _store_for(settings: Any) -> Any:
     """The models of the last call when ``settings`` are equal (a script editing a folder loads them once), else a
-    new store, the old one dropped (one set of models in memory at a time)."""
-    global _last_store
+    new store, kept by :func:`_keep` once the stages are built on it: a call that fails before (a model that is not
+    there, a checkpoint of the wrong kind) leaves the last call's models loaded."""
     from refedit.pipeline.models import ModelStore
 
-    if _last_store is None or _last_store[0] != settings:
-        _last_store = None  # the old models go before the new ones load
-        _last_store = (settings, ModelStore(settings))
-    return _last_store[1]
+    if _last_store is not None and _last_store[0] == settings:
+        return _last_store[1]
+    return ModelStore(settings)
+
+
+def _keep(settings: Any, store: Any) -> None:
+    """Keep ``store`` for the next call; the old one goes before its models would load (one set in memory)."""
+    global _last_store
+    if _last_store is None or _last_store[1] is not store:
+        _last_store = (settings, store)
 
 
 def release() -> None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -302,12 +303,25 @@ def _read_config_file(path: Path) -> dict:
 
 
 def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str):
-        raise BadInput(f"invalid {what} {value!r}; choose from {', '.join(choices)}")
-    base = value.split(":", 1)[0]
-    if base not in choices or (":" in value and base != "cuda"):
-        raise BadInput(f"invalid {what} {value!r}; choose from {', '.join(choices)} (or cuda:N)")
+    cuda_n = what == "device" and isinstance(value, str) and re.fullmatch(r"cuda:[0-9]+", value) is not None
+    if not isinstance(value, str) or (value not in choices and not cuda_n):
+        raise BadInput(f"invalid {what} {value!r}; choose from {', '.join(choices)}{' (or cuda:N)' if what == 'device' else ''}")
     return value
+
+
+def _check_setting(key: str, value: object) -> None:
+    """:class:`BadInput` when ``value`` is no value of the setting ``key`` (one of :data:`_CHOICES`)."""
+    choices = _CHOICES[key]
+    if key in ("device", "dtype"):
+        _check_choice(key, value, choices)  # type: ignore[arg-type]
+    elif value not in choices:
+        raise BadInput(f"invalid {key.replace('_', '-')} {value!r}; choose from {', '.join(choices)}")
+
+
+#: the settings that take one of a few values, and those values
+_CHOICES: dict[str, tuple[str, ...]] = {"device": DEVICES, "dtype": DTYPES, "offload": OFFLOADS, "vae_tiling": SWITCHES,
+                                        "channels_last": SWITCHES, "cuda_graphs": SWITCHES,
+                                        "on_ambiguous": AMBIGUITY_POLICIES}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -341,14 +355,8 @@ class Settings:
     on_ambiguous: str = "fail"
 
     def __post_init__(self) -> None:
-        _check_choice("device", self.device, DEVICES)
-        _check_choice("dtype", self.dtype, DTYPES)
-        for what, value, choices in (("offload", self.offload, OFFLOADS), ("vae_tiling", self.vae_tiling, SWITCHES),
-                                     ("channels_last", self.channels_last, SWITCHES),
-                                     ("cuda_graphs", self.cuda_graphs, SWITCHES),
-                                     ("on_ambiguous", self.on_ambiguous, AMBIGUITY_POLICIES)):  # fmt: skip
-            if value not in choices:
-                raise BadInput(f"invalid {what.replace('_', '-')} {value!r}; choose from {', '.join(choices)}")
+        for key in _CHOICES:
+            _check_setting(key, getattr(self, key))
         for what, value in (("compile", self.compile), ("trust_checkpoint", self.trust_checkpoint)):
             if not isinstance(value, bool):
                 raise BadInput(f"invalid {what.replace('_', '-')} {value!r}; use true or false")
@@ -409,15 +417,23 @@ class Settings:
         if unknown:
             raise BadInput(f"unknown model role(s) {sorted(unknown)}; roles are {', '.join(MODEL_ROLES)}")
         def pick(key: str, flag: object, default: object) -> object:
-            for value in (flag, env.get(f"REFEDIT_{key.upper()}"), file_cfg.get(key)):
+            """The first value given, flag, environment, config file; a bad one named by where it was given (an
+            invalid REFEDIT_DEVICE said only "invalid device")."""
+            for value, where in ((flag, ""), (env.get(f"REFEDIT_{key.upper()}"), f"REFEDIT_{key.upper()}: "),
+                                 (file_cfg.get(key), f"config file {config_file or config_path()}: {key}: ")):  # fmt: skip
                 if value is not None and value != "":
+                    if key in _CHOICES:
+                        try:
+                            _check_setting(key, value)
+                        except BadInput as err:
+                            raise BadInput(f"{where}{err}") from None
                     return value
             return default
 
         return cls(
             models=resolved,
-            device=device or env.get("REFEDIT_DEVICE") or file_cfg.get("device") or "auto",
-            dtype=dtype or env.get("REFEDIT_DTYPE") or file_cfg.get("dtype") or "auto",
+            device=str(pick("device", device, "auto")),
+            dtype=str(pick("dtype", dtype, "auto")),
             offload=str(pick("offload", offload, "none")),
             compile=_flag("compile", pick("compile", compile, False)),
             vae_tiling=str(pick("vae_tiling", vae_tiling, "auto")),

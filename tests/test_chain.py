@@ -87,6 +87,12 @@ def test_python_api_takes_pictures_in_memory_as_files_and_checks_its_inputs(tmp_
         (lambda: refedit.edit(cat, "remove the cat", hints=Hints(boxes=((1000.0, 1000.0, 2000.0, 2000.0),))),
          "not inside the 451x300 image"),
         (lambda: refedit.edit(cat, "remove the cat", hints={"boxes": [[1, 2, 3, 4]]}), "must be a refedit Hints"),
+        (lambda: refedit.edit(np.zeros((0, 0, 3), np.uint8), "remove the cat"), "no pixels"),  # a ZeroDivisionError
+        (lambda: refedit.edit(Image.new("RGB", (0, 0)), "remove the cat"), "no pixels"),
+        (lambda: Hints(boxes=((200, 200, 10, 10),)), "x0 <= x1"),  # a ValueError, no exit code
+        (lambda: Hints(points=((1, 2, 3),)), "2 numbers"),
+        (lambda: Hints(mask=np.ones((4, 4), np.uint8)), "bool"),
+        (lambda: refedit.edit(cat, "remove the cat", device="mps"), "MPS is not available"),  # a RuntimeError
     ):
         with pytest.raises(BadInput, match=needle):
             call()
@@ -122,7 +128,11 @@ def test_a_plain_import_gives_the_errors_without_torch():
 
 def test_python_api_keeps_the_models_loaded_between_calls(tiny_env, monkeypatch):
     """A script calling refedit.edit per photo loads the models once (it rebuilt the store, so reloaded every
-    model, per call); other settings get a new store, release() frees it."""
+    model, per call); other settings get a new store, release() frees it; a call that fails before it runs keeps
+    the last call's models (it dropped them)."""
+    import pytest
+
+    from refedit.errors import ModelUnavailable
     from refedit.pipeline import models as models_module
 
     for k, v in tiny_env.items():
@@ -141,6 +151,10 @@ def test_python_api_keeps_the_models_loaded_between_calls(tiny_env, monkeypatch)
     assert len(made) == 1 and np.array_equal(np.asarray(a.image), np.asarray(b.image))
     refedit.edit(EXAMPLES / "cat.jpg", "replace the cat with a tiger", seed=1, dtype="float32", device="cpu", **FAST)
     assert len(made) == 2  # other settings: another store (the first one dropped)
+    kept = refedit._last_store  # noqa: SLF001
+    with pytest.raises(ModelUnavailable):  # a model that is not there: the call fails, the loaded models stay
+        refedit.edit(EXAMPLES / "cat.jpg", "replace the cat with a tiger", models={"sd": "/nonexistent/sd"}, **FAST)
+    assert refedit._last_store is kept  # noqa: SLF001
     from refedit.pipeline.segment import tokens
 
     assert tokens._made  # the prompts' tokens, kept for the next photo

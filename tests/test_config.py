@@ -154,3 +154,21 @@ def test_library_edit_refuses_unknown_options():
 
     with pytest.raises(BadInput, match="unknown option 'stepz'; did you mean 'steps'"):
         refedit.edit(EXAMPLES / "cat.jpg", "replace the cat with a tiger", stepz=2)
+
+
+@pytest.mark.parametrize("var,value,says", [
+    ("REFEDIT_DTYPE", "float8", "REFEDIT_DTYPE: invalid dtype 'float8'; choose from auto, float32, float16, bfloat16"),
+    ("REFEDIT_DEVICE", "tpu", "REFEDIT_DEVICE: invalid device 'tpu'"),
+    ("REFEDIT_DEVICE", "cuda:x", "REFEDIT_DEVICE: invalid device 'cuda:x'"),
+    ("REFEDIT_OFFLOAD", "gpu", "REFEDIT_OFFLOAD: invalid offload 'gpu'"),
+    ("REFEDIT_ON_AMBIGUOUS", "maybe", "REFEDIT_ON_AMBIGUOUS: invalid on-ambiguous 'maybe'"),
+])  # fmt: skip
+def test_a_bad_setting_is_named_where_it_was_given(var, value, says, tmp_path):
+    """An invalid REFEDIT_DTYPE said "invalid dtype 'float8'; choose from ... (or cuda:N)", naming neither the
+    variable nor the config file; the dtype's list borrowed the device's "(or cuda:N)"."""
+    with pytest.raises(BadInput) as err:
+        Settings.resolve(environ={var: value}, config_file=tmp_path / "none.toml")
+    assert str(err.value).startswith(says) and ("cuda:N" in str(err.value)) == (var == "REFEDIT_DEVICE")
+    (tmp_path / "c.toml").write_text(f'{var.removeprefix("REFEDIT_").lower()} = "{value}"\n')
+    with pytest.raises(BadInput, match=rf"^config file .*c.toml: {var.removeprefix('REFEDIT_').lower()}: invalid"):
+        Settings.resolve(environ={}, config_file=tmp_path / "c.toml")

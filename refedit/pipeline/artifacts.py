@@ -251,12 +251,16 @@ class Hints:
     mask: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "boxes", tuple(check_box(b, "hint box") for b in self.boxes))
-        points = tuple((float(x), float(y)) for x, y in self.points)
-        object.__setattr__(self, "points", points)
-        for name in ("hint_mask", "mask"):
-            if (m := getattr(self, name)) is not None:
-                check_mask(m, name)
+        try:  # hints are the user's: a bad one is BadInput (exit 2), as on the command line
+            object.__setattr__(self, "boxes", tuple(check_box(b, "hint box") for b in self.boxes))
+            if bad := [p for p in self.points if len(p) != 2]:
+                raise ValueError(f"a hint point must be 2 numbers x,y, got {list(bad[0])}")
+            object.__setattr__(self, "points", tuple((float(x), float(y)) for x, y in self.points))
+            for name in ("hint_mask", "mask"):
+                if (m := getattr(self, name)) is not None:
+                    check_mask(m, name)
+        except (ValueError, TypeError) as err:
+            raise BadInput(str(err)) from None
 
     @property
     def empty(self) -> bool:

@@ -142,6 +142,8 @@ def image_in_memory(image: object, *, what: str = "image") -> LoadedImage:
         image = Image.fromarray(image)
     if not isinstance(image, Image.Image):
         raise BadInput(f"{what} must be a file path, a PIL image or a uint8 array, not {type(image).__name__}")
+    if image.width == 0 or image.height == 0:  # (a division by zero further on)
+        raise BadInput(f"{what} is {image.width}x{image.height}: it has no pixels")
     if image.width * image.height > (limit := max_pixels()):
         raise BadInput(f"{what} has {image.width}x{image.height} pixels, over the limit of {limit} "
                        "(set REFEDIT_MAX_PIXELS to raise it)")  # fmt: skip

@@ -195,10 +195,14 @@ def resolve_device(name: str) -> "torch.device":
     import torch
 
     if name != "auto":
-        if name.startswith("cuda") and not torch.cuda.is_available():
-            from refedit.errors import BadInput
+        from refedit.errors import BadInput
 
+        if name.startswith("cuda") and not torch.cuda.is_available():
             raise BadInput(f"device {name!r} requested but CUDA is not available here (use --device cpu)")
+        if name.startswith("cuda") and (index := torch.device(name).index) is not None and index >= torch.cuda.device_count():
+            raise BadInput(f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA device(s)")
+        if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+            raise BadInput("device 'mps' requested but Apple's MPS is not available here (use --device cpu)")
         return torch.device(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
