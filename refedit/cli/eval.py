@@ -420,7 +420,7 @@ def eval_score(outputs: Path, data: Path, output_dir: Path, overwrite: bool, as_
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--n", type=int, default=200, show_default=True, help="Number of scenes.")
 @click.option("--seed", type=SeedType(), default=0, show_default=True, help="Seed of the generator.")
-@click.option("--size", type=int, default=256, show_default=True, help="Image side in pixels.")
+@click.option("--size", type=int, default=256, show_default=True, help="Image side in pixels (96 to 2048).")
 @click.option("--miss", type=float, default=0.1, show_default=True, help="Noisy oracle: chance a true box is missed.")
 @click.option("--jitter", type=float, default=0.05, show_default=True,
               help="Noisy oracle: box jitter (std. dev. as a share of the box size).")  # fmt: skip

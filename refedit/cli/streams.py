@@ -59,7 +59,8 @@ def check_std_streams(image: Path, plan_source: str | None, output: Path | None,
         raise BadInput(f"stdin cannot carry both the {other} and the instruction; give the {other} as a file or the "
                        "instruction as text")  # fmt: skip
     if is_std(output) and as_json:
-        raise BadInput("stdout cannot carry both the image (-o -) and --json; write the image to a file")
+        given = "-o -" if not is_std(image) else "-o -, the default for an image read from stdin"
+        raise BadInput(f"stdout cannot carry both the image ({given}) and --json; write the image to a file (-o FILE)")
     if is_std(output) and sys.stdout.isatty():
         raise BadInput("refusing to write image bytes to a terminal; use -o FILE or pipe the output")
 
