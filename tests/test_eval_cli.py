@@ -315,7 +315,9 @@ def test_eval_score_with_a_mapping_and_missing_outputs(sets: dict[str, Path], ev
     (tmp_path / "map.json").write_text(json.dumps({samples[0].id: "first.png"}))
     out = tmp_path / "run"
     r = run(["eval", "score", outputs, sets["refcoco"], "-o", out, "--metrics", "pixels"], eval_env)
-    assert r.exit_code == 2 and "6 of 6 samples have no output" in r.output and not out.exists()
+    assert r.exit_code == 2 and "none of the 6 samples has an output" in r.output and not out.exists()
+    r = run(["eval", "score", outputs, sets["refcoco"], "-o", out, "--metrics", "pixels", "--allow-missing"], eval_env)
+    assert r.exit_code == 2 and "none of the 6 samples" in r.output  # nothing to score: not 'n: 0', exit 0
     r = run(["eval", "score", outputs, sets["refcoco"], "-o", out, "--metrics", "pixels", "--mapping",
              tmp_path / "map.json", "--allow-missing", "--json"], eval_env)  # fmt: skip
     assert r.exit_code == 0, r.output

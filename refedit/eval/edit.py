@@ -66,6 +66,9 @@ def locate_outputs(samples: Sequence[Sample], outputs: Path, mapping: Mapping[st
     unique = len({s.name for s in samples}) == len(samples)
     found = {s.id: find_output(s, outputs, mapping, unique) for s in samples}
     missing = [sid for sid, p in found.items() if p is None]
+    if samples and len(missing) == len(samples):  # nothing to score: a wrong folder, even with --allow-missing
+        raise BadInput(f"none of the {len(samples)} samples has an output in {outputs} (first: {missing[0]}); name "
+                       "outputs as the samples' files or ids, or give --mapping")  # fmt: skip
     if missing and not allow_missing:
         raise BadInput(f"{len(missing)} of {len(samples)} samples have no output in {outputs} (first: {missing[0]}); "
                        "name outputs as the samples' files or ids, give --mapping, or --allow-missing to score the rest")  # fmt: skip
