@@ -57,6 +57,10 @@ def test_segment_only_takes_bare_expressions_and_hint_only_instructions(tiny_set
     assert plan.action == "global" and seg.mask[10:40, 10:40].any()
     with pytest.raises(UnclearInstruction):
         pipe.segment_only(EditRequest(img, "this"))
+    with pytest.raises(UnclearInstruction, match="by what it is not"):  # the bare expression lost its "not"
+        pipe.segment_only(EditRequest(img, "the cup that is not on the left"))
+    plan, seg = pipe.segment_only(EditRequest(img, "the cup that is not on the left", hints=Hints(boxes=((10, 10, 40, 40),))))
+    assert seg.mask.any()  # with hints, the hints choose
 
 
 def test_python_api_takes_pictures_in_memory_as_files_and_checks_its_inputs(tmp_path, tiny_env, monkeypatch):

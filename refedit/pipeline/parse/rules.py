@@ -1781,6 +1781,18 @@ _NOT_FIRST = re.compile(r"(?:not|never|no longer)\b")
 _NOTHING = frozenset({"nothing", "nothing at all", "empty space", "blank space", "thin air"})
 
 
+def refuse_negation(instruction: str, target: str, replacement: str | None = None) -> None:
+    """:class:`UnclearInstruction` when ``target`` (the words naming the object) or ``replacement`` says what the
+    object is not: a plan has no "not", and dropping it edits the opposite ("remove the cat that is not on the sofa"
+    removed the cat on the sofa, "make the dog not brown" made it brown)."""
+    if _NOT_LOOK.search(target) or (replacement and _NOT_FIRST.match(replacement)):
+        raise UnclearInstruction(f"{instruction.strip()!r} says what the object should not be; say what it should "
+                                 "become (e.g. 'make the dog black')")
+    if _NOT_WHICH.search(target):
+        raise UnclearInstruction(f"{instruction.strip()!r} picks the object by what it is not; name it by what it is "
+                                 "or where it is (e.g. 'the cat on the floor')")
+
+
 def _one_edit(text: str) -> str:
     """``text`` as one edit: "select X and paint it blue" paints X, "remove X and put Y there" replaces X with Y,
     "don't touch X, just remove Y" / "leave X but remove Y" removes Y; :class:`UnclearInstruction` for two edits
@@ -1986,12 +1998,7 @@ class RulesParser:
             noun = "one" if target.head == "object" else target.head
             raise UnclearInstruction(f"{instruction.strip()!r} says 'the other {noun}'; say which {noun} to edit by where "
                                      f"it is or how it looks (e.g. 'the {noun} on the left')")
-        if _NOT_LOOK.search(parsed.target) or (parsed.replacement and _NOT_FIRST.match(parsed.replacement)):
-            raise UnclearInstruction(f"{instruction.strip()!r} says what the object should not be; say what it should "
-                                     "become (e.g. 'make the dog black')")
-        if _NOT_WHICH.search(parsed.target):  # the "not" would be dropped: the cat on the sofa removed
-            raise UnclearInstruction(f"{instruction.strip()!r} picks the object by what it is not; name it by what it is "
-                                     "or where it is (e.g. 'the cat on the floor')")
+        refuse_negation(instruction, parsed.target, parsed.replacement)
         replacement = parsed.replacement
         if action == "replace" and replacement in _NOTHING:  # "replace the dog with nothing"
             action, replacement = "remove", None

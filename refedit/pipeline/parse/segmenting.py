@@ -10,7 +10,7 @@ from PIL import Image
 from refedit.errors import UnclearInstruction
 from refedit.pipeline.artifacts import EditPlan
 from refedit.pipeline.parse.plan import clean_phrase, hint_plan, referring_plan
-from refedit.pipeline.parse.rules import is_instruction, two_objects
+from refedit.pipeline.parse.rules import is_instruction, refuse_negation, two_objects
 
 
 def segmentation_plan(parser: Any, instruction: str, *, image: Image.Image | None = None,
@@ -29,6 +29,8 @@ def segmentation_plan(parser: Any, instruction: str, *, image: Image.Image | Non
         if not hinted and (two := two_objects(clean_phrase(instruction))):
             raise UnclearInstruction(f"{instruction.strip()!r} names two objects ({two[0]}; {two[1]}); segment one at a "
                                      "time, or every one of a kind ('all the cups')") from None
+        if not hinted:  # "the cat that is not on the sofa": not the one on it (with hints, the hints choose)
+            refuse_negation(instruction, clean_phrase(instruction))
         try:
             return referring_plan(instruction)
         except UnclearInstruction:
