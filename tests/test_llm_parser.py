@@ -97,6 +97,18 @@ class FakeOpenAI:
         if mode == "slow":
             time.sleep(2.0)
             return self.send(handler, 200, self.completion(body, json.dumps(VALID)))
+        if mode == "html":  # a 200 that is no completion (a proxy's login page)
+            data = b"<html><body>Sign in</body></html>"
+            handler.send_response(200)
+            handler.send_header("Content-Type", "text/html")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+            return None
+        if mode == "parts":  # content as a list of text parts
+            answer = self.completion(body, "")
+            answer["choices"][0]["message"]["content"] = [{"type": "text", "text": json.dumps(VALID)}]
+            return self.send(handler, 200, answer)
         if mode == "reject_format" and "response_format" in body:
             error = {"message": "response_format is not supported", "type": "invalid_request_error"}
             return self.send(handler, 400, {"error": error})
@@ -486,3 +498,16 @@ def test_an_answer_whose_target_names_two_objects_falls_back_to_the_refusal() ->
     between = {**VALID, "action": "add", "replacement": "lamp", "placement": "between",
                "target": _target("sofa and the chair", "sofa")}  # fmt: skip
     assert plan_from_answer("add a lamp between the sofa and the chair", between).placement == "between"
+
+
+def test_an_endpoint_that_answers_no_completion_falls_back_and_text_parts_are_read(server: FakeOpenAI) -> None:
+    """A 200 with an HTML page, and a base URL the HTTP client cannot parse, were internal errors (exit 1) instead
+    of the documented warning and rules fallback; content given as a list of text parts was one too."""
+    server.mode = "html"
+    with pytest.warns(RuntimeWarning, match="did not answer with a chat completion"):
+        assert make_parser(server).parse(instruction=INSTRUCTION).parser == "rules"
+    server.mode = "parts"
+    assert make_parser(server).parse(instruction=INSTRUCTION).parser == "llm"
+    bad = LLMParser(LLMOptions(base_url="http://[::1", api_key="test", model="test-model", timeout=1.0, max_retries=0))
+    with pytest.warns(RuntimeWarning, match="is no URL"):
+        assert bad.parse(instruction=INSTRUCTION).parser == "rules"

@@ -186,6 +186,10 @@ class LLMAnswerError(ValueError):
     """The model answered, but not with a usable plan."""
 
 
+class LLMEndpointError(ValueError):
+    """The endpoint cannot be used at all (a base URL the HTTP client cannot parse)."""
+
+
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*(.*?)```", re.DOTALL)
 
 
@@ -351,12 +355,16 @@ class LLMParser:
         if self._client is None:
             import openai
 
-            self._client = openai.OpenAI(
-                base_url=self.options.resolved_base_url(),
-                api_key=self.options.resolved_api_key(),
-                timeout=float(self.options.timeout),
-                max_retries=0,  # retries are ours (bounded, and only on transient failures)
-            )
+            url = self.options.resolved_base_url()
+            try:
+                self._client = openai.OpenAI(
+                    base_url=url,
+                    api_key=self.options.resolved_api_key(),
+                    timeout=float(self.options.timeout),
+                    max_retries=0,  # retries are ours (bounded, and only on transient failures)
+                )
+            except Exception as err:  # noqa: BLE001 - "http://[::1": the HTTP client's InvalidURL (whichever httpx)
+                raise LLMEndpointError(f"base URL {url!r} is no URL: {err}") from None
         return self._client
 
     def parse(self, *, instruction: str, image: Any = None) -> EditPlan:
@@ -407,9 +415,17 @@ class LLMParser:
                     raise
                 attempt += 1
                 time.sleep(min(0.25 * 2 ** (attempt - 1), 2.0))
-        if not response.choices:
+        choices = getattr(response, "choices", None)  # a 200 with an HTML page or other text is a str here
+        if not isinstance(choices, list):
+            raise LLMAnswerError(f"the endpoint did not answer with a chat completion: {str(response).strip()[:80]!r}")
+        if not choices:
             raise LLMAnswerError("the answer has no choices")
-        return response.choices[0].message.content
+        content = getattr(getattr(choices[0], "message", None), "content", None)
+        if isinstance(content, list):  # content as a list of parts: [{"type": "text", "text": "..."}]
+            content = "".join(str(p.get("text", "")) if isinstance(p, dict) else str(getattr(p, "text", "")) for p in content)
+        if content is not None and not isinstance(content, str):
+            raise LLMAnswerError(f"the answer's content is {type(content).__name__}, not text")
+        return content
 
 
 def fallback_errors() -> tuple[type[BaseException], ...]:
@@ -418,8 +434,8 @@ def fallback_errors() -> tuple[type[BaseException], ...]:
     try:
         import openai
     except ImportError:  # pragma: no cover - openai is a dependency
-        return (ImportError, LLMAnswerError)
-    return (openai.APIError, LLMAnswerError)
+        return (ImportError, LLMAnswerError, LLMEndpointError)
+    return (openai.APIError, LLMAnswerError, LLMEndpointError)
 
 
 def _reason(err: BaseException) -> str:
@@ -439,5 +455,7 @@ def _reason(err: BaseException) -> str:
         return f"malformed JSON: {err}"
     if isinstance(err, LLMAnswerError):
         return f"unusable answer: {err}"
+    if isinstance(err, LLMEndpointError):
+        return str(err)
     text = str(err).splitlines()[0] if str(err) else ""
     return f"{type(err).__name__}: {text}"[:200]
