@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -38,11 +39,14 @@ def test_plugin_edits_through_the_cli(tmp_path):
     assert np.array_equal(src[~mask], res[~mask]) and not np.array_equal(src[mask], res[mask])
 
 
-def test_plugin_options_are_validated(tmp_path):
+@pytest.mark.parametrize("radius,says", [("0", "in (0, 1000]"), ("nan", "in (0, 1000]"), ("inf", "in (0, 1000]"),
+                                          ("abc", "must be a number of pixels, got 'abc'")])  # fmt: skip
+def test_plugin_options_are_validated(radius, says, tmp_path):
+    """NaN and infinite radii crashed the process inside Pillow (exit 139, no message), 'abc' was an internal error."""
     r = CliRunner().invoke(main, ["edit", str(EXAMPLES / "cat.jpg"), "remove the cat", "--editor", "blur",
-                                  "--detections", str(EXAMPLES / "dets_cat.json"), "--box-mask", "-O", "blur_radius=0",
+                                  "--detections", str(EXAMPLES / "dets_cat.json"), "--box-mask", "-O", f"blur_radius={radius}",
                                   "-o", str(tmp_path / "x.png")])  # fmt: skip
-    assert r.exit_code == 2 and "blur_radius must be > 0" in r.stderr and not (tmp_path / "x.png").exists()
+    assert r.exit_code == 2 and says in r.stderr and not (tmp_path / "x.png").exists()
 
 
 def test_a_broken_plugin_is_listed_as_such_and_cannot_take_a_builtins_name(tmp_path):

@@ -14,6 +14,10 @@ from typing import Any
 from PIL import Image, ImageFilter
 
 
+#: the largest blur radius taken, in pixels (Pillow's blur crashes the process on NaN or infinite radii)
+MAX_RADIUS = 1000.0
+
+
 @dataclass(frozen=True)
 class BlurOptions:
     """``blur_radius`` in pixels of the Gaussian blur applied inside the mask."""
@@ -23,8 +27,8 @@ class BlurOptions:
     def __post_init__(self) -> None:
         from refedit.errors import BadInput
 
-        if self.blur_radius <= 0:
-            raise BadInput(f"blur_radius must be > 0, got {self.blur_radius}")
+        if not 0 < self.blur_radius <= MAX_RADIUS:  # NaN fails this too (NaN and inf crashed Pillow's blur)
+            raise BadInput(f"blur_radius must be a number of pixels in (0, {MAX_RADIUS:g}], got {self.blur_radius}")
 
 
 class BlurEditor:
@@ -47,5 +51,13 @@ class BlurEditor:
 
 def blur_editor(context: Any) -> BlurEditor:
     """Gaussian-blur the referred object (example plugin; no model needed)."""
+    from refedit.errors import BadInput
+
     radius = context.options.get("blur_radius")
-    return BlurEditor(BlurOptions() if radius is None else BlurOptions(float(radius)))
+    if radius is None:
+        return BlurEditor(BlurOptions())
+    try:
+        value = float(radius)
+    except (TypeError, ValueError):
+        raise BadInput(f"blur_radius must be a number of pixels, got {radius!r}") from None
+    return BlurEditor(BlurOptions(value))
