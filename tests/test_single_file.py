@@ -514,3 +514,31 @@ def test_hash_is_computed_once_per_file_version(files, tmp_path, monkeypatch):
         fh.write(b"\0")
     os.utime(path, ns=(1, 1))
     assert checkpoints.file_sha256(path) != first and calls  # a changed file is hashed again
+
+
+@pytest.mark.parametrize("tail", ["abc", "", "0x10", "1_0"])
+def test_a_bad_lora_scale_after_an_existing_file_is_bad_input(tail, tmp_path):
+    """'lora.safetensors:abc' was read as a file named so and reported missing (exit 5); '1_0' was Python's 10."""
+    from refedit.pipeline.adapters import parse_lora
+
+    (tmp_path / "lora.safetensors").write_bytes(b"")
+    with pytest.raises(BadInput, match="the scale after the last ':' must be a number"):
+        parse_lora(f"{tmp_path / 'lora.safetensors'}:{tail}")
+    assert parse_lora(f"{tmp_path / 'lora.safetensors'}:0.5").scale == 0.5
+
+
+def test_an_unreadable_original_config_is_bad_input(tmp_path):
+    """A binary file given as --editor-config was an internal error (UnicodeDecodeError); a folder said 'does not
+    exist'."""
+    from refedit.pipeline.checkpoints.derived import prepare
+
+    import torch
+    from safetensors.torch import save_file
+
+    ckpt = tmp_path / "model.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 4, 3, 3)}, str(ckpt))
+    (tmp_path / "bin.yaml").write_bytes(bytes(range(128, 256)))
+    with pytest.raises(BadInput, match="cannot read the original config"):
+        prepare(ckpt, base="sd", base_config=lambda name: None, trusted=False, original_config=str(tmp_path / "bin.yaml"))
+    with pytest.raises(BadInput, match="is a folder"):
+        prepare(ckpt, base="sd", base_config=lambda name: None, trusted=False, original_config=str(tmp_path))

@@ -49,8 +49,10 @@ def parse_lora(text: str) -> LoraSpec:
     head, sep, tail = text.rpartition(":")
     if sep and head and "/" not in tail and "\\" not in tail:
         try:
-            scale = float(tail)
+            scale = float(tail) if "_" not in tail else float("x")  # not Python's "1_0" (10)
         except ValueError:
+            if Path(head).expanduser().is_file() and not Path(text).expanduser().exists():  # "lora.safetensors:abc"
+                raise BadInput(f"--lora {text!r}: the scale after the last ':' must be a number, got {tail!r}") from None
             return LoraSpec(text)
         if not math.isfinite(scale):
             raise BadInput(f"--lora {text!r}: the scale must be a finite number, got {tail!r}")

@@ -107,7 +107,12 @@ def prepare(path: str | Path, *, base: str, base_config: Any, trusted: bool, ori
         hint = " (it looks like a LoRA adapter: pass it with --lora)" if any("lora" in k for k in shapes) else ""
         raise ModelUnavailable(f"{str(path)!r} holds no Stable Diffusion UNet (no {UNET_PREFIX}* weights){hint}")
     yaml_path = Path(original_config).expanduser() if original_config else sibling_config(path)
-    yaml_text = yaml_path.read_text(encoding="utf-8") if yaml_path and yaml_path.is_file() else None
+    if original_config and yaml_path is not None and yaml_path.is_dir():
+        raise BadInput(f"the original config {original_config!r} is a folder; give its .yaml file")
+    try:
+        yaml_text = yaml_path.read_text(encoding="utf-8") if yaml_path and yaml_path.is_file() else None
+    except (OSError, UnicodeDecodeError) as err:  # a binary file given as the yaml: an internal error before
+        raise BadInput(f"cannot read the original config {str(yaml_path)!r}: {first_line(err)}") from None
     if original_config and yaml_text is None:
         raise BadInput(f"the original config {original_config!r} does not exist")
     digest = file_sha256(path)
