@@ -315,16 +315,31 @@ class JsonlLog:
         self._fh: Any = None
 
     def write(self, record: Mapping[str, Any]) -> None:
+        """Append ``record`` as one line in one unbuffered write (a buffered text write split a long record into
+        several), then fsync. A torn last line a crash left is cut off first, as ``eval``'s log reader cuts it: the
+        next record was glued onto it and lost, and the file held a line that is no JSON."""
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.path.open("a", encoding="utf-8")
-        self._fh.write(json.dumps(record, default=str) + "\n")
-        self._fh.flush()
+            _cut_torn_line(self.path)
+            self._fh = self.path.open("ab", buffering=0)
+        data = memoryview((json.dumps(record, default=str) + "\n").encode("utf-8"))
+        while data:
+            data = data[self._fh.write(data) :]
         os.fsync(self._fh.fileno())
 
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
+
+
+def _cut_torn_line(path: Path) -> None:
+    """Truncate ``path`` after its last newline when a killed write left a line without one."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    raw = path.read_bytes()
+    if not raw.endswith(b"\n"):
+        with path.open("r+b") as fh:
+            fh.truncate(raw.rfind(b"\n") + 1)
 
 
 def overlay(image: Image.Image, mask: np.ndarray, boxes: Iterable[tuple[float, float, float, float]] = ()) -> Image.Image:

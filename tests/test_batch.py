@@ -427,3 +427,16 @@ def test_an_instruction_for_every_image_that_names_nothing_fails_once(tmp_path, 
     r = CliRunner().invoke(main, ["batch", str(tmp_path), "-i", "make it nicer", "-o", str(tmp_path / "out")])
     assert r.exit_code == 3 and len(r.stderr.strip().splitlines()) == 1, r.output
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_log_cuts_a_torn_last_line_before_appending(tmp_path):
+    """A kill mid-write left a last line without its newline; the next run's first record was glued onto it and
+    lost (one line that is no JSON). The torn line is cut, every line after is whole, long records too."""
+    log_path = tmp_path / "log.jsonl"
+    log_path.write_text('{"key": "a", "status": "done"}\n{"key": "b", "sta')
+    log = JsonlLog(log_path)
+    log.write({"key": "c", "status": "done", "notes": "x" * 20000})  # over a text buffer: one write
+    log.write({"key": "d", "status": "failed"})
+    log.close()
+    lines = log_path.read_text().splitlines()
+    assert [json.loads(line)["key"] for line in lines] == ["a", "c", "d"]
