@@ -204,7 +204,7 @@ def check_seed(value: object, what: str = "seed") -> int:
 
 def close_matches(name: str, choices: Iterable[str]) -> str:
     """"; did you mean 'x'?" for the closest of ``choices`` (difflib), else ""."""
-    found = difflib.get_close_matches(name, sorted(choices), n=3, cutoff=0.6)
+    found = difflib.get_close_matches(name, sorted(set(choices)), n=3, cutoff=0.6)
     return f"; did you mean {' or '.join(repr(f) for f in found)}?" if found else ""
 
 

@@ -118,7 +118,7 @@ REFUSALS = {
     "wide-text": ("sdedit", r"cross-attention width is 32 but its text encoder's hidden size is 48"),
     "sample": ("diffedit", r"predicts 'sample'"),
     "missing": ("diffedit", r"the folder '.*no-such-folder' does not exist"),
-    "sd": ("inpaint", r"sd checkpoint \(4-channel UNet\) but the inpaint editor needs"),
+    "sd": ("inpaint", r"is an SD checkpoint \(4-channel UNet\) but the inpaint editor needs an inpaint checkpoint"),
 }
 
 

@@ -390,9 +390,9 @@ def test_truncated_file_is_one_line_exit_5(suffix, files, tiny_env, mask_path, t
 def test_kind_check_is_the_same_for_files(files, tiny_models, tiny_env, mask_path, tmp_path):
     r, _ = edit(tmp_path, tiny_env, mask_path, "--editor-model", str(files["sd-inpaint"]), editor="diffedit")
     line = one_line_error(r, 5)
-    assert "inpaint checkpoint (9-channel UNet) but the diffedit editor needs a sd checkpoint" in line
+    assert "is an inpaint checkpoint (9-channel UNet) but the diffedit editor needs an SD checkpoint" in line
     r, _ = edit(tmp_path, tiny_env, mask_path, "--editor-model", str(tiny_models["sd-inpaint"]), editor="diffedit")
-    assert one_line_error(r, 5).split("' is a ")[1] == line.split("' is a ")[1]  # the folder's words, exactly
+    assert one_line_error(r, 5).split("' is an ")[1] == line.split("' is an ")[1]  # the folder's words, exactly
 
 
 def test_sdxl_file_is_refused_before_loading(tiny_models, tmp_path, tiny_env, mask_path):

@@ -104,8 +104,8 @@ class StableDiffusion:
         found = UNET_TYPES.get(channels, f"{channels}-channel")
         if found != expected:
             raise ModelUnavailable(
-                f"{self.model_id!r} is a {found} checkpoint ({channels}-channel UNet) but the {editor} editor needs "
-                f"a {expected} checkpoint ({ {v: k for k, v in UNET_TYPES.items()}[expected] } channels)"
+                f"{self.model_id!r} is {_a(found)} checkpoint ({channels}-channel UNet) but the {editor} editor needs "
+                f"{_a(expected)} checkpoint ({ {v: k for k, v in UNET_TYPES.items()}[expected] } channels)"
             )
         prediction = (self.config("scheduler/scheduler_config.json") or {}).get("prediction_type") or "epsilon"
         if prediction not in PREDICTION_TYPES:
@@ -255,3 +255,8 @@ class StableDiffusion:
     def generator(self, seed: int) -> torch.Generator:
         device = self.store.device
         return torch.Generator(device="cpu" if device.type == "mps" else device).manual_seed(seed)
+
+
+def _a(kind: str) -> str:
+    """"an SD", "an instruct", "a 6-channel": a checkpoint kind with its article ("is a instruct checkpoint")."""
+    return {"sd": "an SD", "inpaint": "an inpaint", "instruct": "an instruct"}.get(kind, f"a {kind}")
