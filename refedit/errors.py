@@ -27,6 +27,12 @@ class InternalError(RefEditError):
     exit_code = 1
 
 
+class PluginError(RefEditError):
+    """A third-party stage (a plugin) failed: its bug, named, not refedit's."""
+
+    exit_code = 1
+
+
 class BadInput(RefEditError):
     """An input file, option value or output path is unusable."""
 

@@ -75,3 +75,30 @@ def test_a_broken_plugin_is_listed_as_such_and_cannot_take_a_builtins_name(tmp_p
     r = cli("edit", str(EXAMPLES / "cat.jpg"), "remove the cat", "--editor", "broken", "-o", str(tmp_path / "o.png"))
     assert r.returncode == 5 and "Traceback" not in r.stderr, r.stderr
     assert "the editor 'broken' from brokenplug cannot be loaded: ModuleNotFoundError" in r.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("broken,says", [
+    ("raise", "failed in edit(): RuntimeError: boom"),
+    ("string", "returned str, not an EditResult"),
+    ("small", "failed in edit(): ValueError: result image (10, 10) and mask"),
+])  # fmt: skip
+def test_a_failing_plugin_is_named_not_reported_as_refedits_bug(broken, says, tmp_path, monkeypatch):
+    """A plugin editor that raised, or returned no EditResult, was refedit's 'internal error: ... (a bug; report
+    it)'; it is the plugin's error now, naming it (exit 1 still: a bug, but whose)."""
+    import refedit_blur
+    from refedit.pipeline.artifacts import EditResult
+
+    def edit(self, *, image, plan, segmentation, seed):  # type: ignore[no-untyped-def]
+        if broken == "raise":
+            raise RuntimeError("boom")
+        if broken == "string":
+            return "an image"
+        return EditResult(image=image.resize((10, 10)), plan=plan, segmentation=segmentation)
+
+    monkeypatch.setattr(refedit_blur.BlurEditor, "edit", edit)
+    r = CliRunner().invoke(main, ["edit", str(EXAMPLES / "cat.jpg"), "remove the cat", "--editor", "blur",
+                                  "--detections", str(EXAMPLES / "dets_cat.json"), "--box-mask",
+                                  "-o", str(tmp_path / "x.png")])  # fmt: skip
+    assert r.exit_code == 1 and not (tmp_path / "x.png").exists()
+    assert "the editor 'blur' from refedit-blur" in r.stderr and says in r.stderr, r.stderr
+    assert "report it to its authors" in r.stderr and "internal error" not in r.stderr

@@ -232,8 +232,13 @@ class Registry:
         return entries[name]
 
     def create(self, kind: str, name: str, context: StageContext) -> Any:
-        """Build the stage ``name`` of ``kind`` (models are still loaded lazily by the stage)."""
-        return self.get(kind, name).load()(context)
+        """Build the stage ``name`` of ``kind`` (models are still loaded lazily by the stage). An installed plugin's
+        stage comes wrapped (:class:`PluginStage`): its failures name it instead of reading as refedit's bugs."""
+        entry = self.get(kind, name)
+        if entry.source in ("refedit", "runtime"):
+            return entry.load()(context)
+        stage = _guarded(entry, "its factory", entry.load())(context)
+        return PluginStage(stage, entry)
 
     def register(self, kind: str, name: str, factory: Factory) -> None:
         """Register a factory in this process (tests, notebooks); same contract as an entry point."""
@@ -242,6 +247,53 @@ class Registry:
 
     def unregister(self, kind: str, name: str) -> None:
         self._extra.pop((kind, name), None)
+
+
+def _guarded(entry: StageEntry, what: str, call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` with a failure that is no :class:`RefEditError` raised as :class:`PluginError` naming ``entry``."""
+    from refedit.errors import PluginError, RefEditError
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except RefEditError:
+            raise
+        except Exception as err:  # noqa: BLE001 - whatever a third party's code raises
+            raise PluginError(f"the {entry.kind} {entry.name!r} from {entry.source} failed in {what}: "
+                              f"{type(err).__name__}: {err} (a bug of that plugin: report it to its authors)") from err
+    return guarded
+
+
+class PluginStage:
+    """An installed plugin's stage: every public method's failure is a :class:`PluginError` naming the plugin, and
+    an editor's result must be an :class:`EditResult` of the input's size (a string or a 10x10 image from a
+    plugin was refedit's "internal error", further on)."""
+
+    def __init__(self, stage: Any, entry: StageEntry) -> None:
+        self._stage, self._entry = stage, entry
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._stage, attr)
+        if attr.startswith("_") or not callable(value):
+            return value
+        guarded = _guarded(self._entry, f"{attr}()", value)
+        if self._entry.kind == "editor" and attr == "edit":
+            return lambda *a, **k: self._checked(guarded(*a, **k), k.get("image"))
+        return guarded
+
+    def _checked(self, result: Any, image: Any) -> Any:
+        from refedit.errors import PluginError
+        from refedit.pipeline.artifacts import EditResult
+
+        entry = self._entry
+        if not isinstance(result, EditResult):
+            raise PluginError(f"the editor {entry.name!r} from {entry.source} returned {type(result).__name__}, not an "
+                              "EditResult (a bug of that plugin: report it to its authors)")  # fmt: skip
+        if image is not None and result.image.size != image.size:
+            raise PluginError(f"the editor {entry.name!r} from {entry.source} returned a {result.image.width}x"
+                              f"{result.image.height} image for a {image.width}x{image.height} input (a bug of that "
+                              "plugin: report it to its authors)")  # fmt: skip
+        return result
 
 
 #: The process-wide registry.
