@@ -22,6 +22,7 @@ from PIL import Image
 
 from refedit.config import check_seed, close_matches, loose, typed
 from refedit.core.colour import in_colours_of
+from refedit.core.files import cut_torn_line
 from refedit.errors import BadInput, InternalError, RefEditError
 from refedit.pipeline.stages import DEFAULTS
 
@@ -316,11 +317,11 @@ class JsonlLog:
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append ``record`` as one line in one unbuffered write (a buffered text write split a long record into
-        several), then fsync. A torn last line a crash left is cut off first, as ``eval``'s log reader cuts it: the
-        next record was glued onto it and lost, and the file held a line that is no JSON."""
+        several), then fsync. A torn last line a crash left is cut off first (:func:`~refedit.core.files.cut_torn_line`,
+        as ``eval``'s log reader does): the next record was glued onto it and lost."""
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _cut_torn_line(self.path)
+            cut_torn_line(self.path)
             self._fh = self.path.open("ab", buffering=0)
         data = memoryview((json.dumps(record, default=str) + "\n").encode("utf-8"))
         while data:
@@ -330,16 +331,6 @@ class JsonlLog:
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
-
-
-def _cut_torn_line(path: Path) -> None:
-    """Truncate ``path`` after its last newline when a killed write left a line without one."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return
-    raw = path.read_bytes()
-    if not raw.endswith(b"\n"):
-        with path.open("r+b") as fh:
-            fh.truncate(raw.rfind(b"\n") + 1)
 
 
 def overlay(image: Image.Image, mask: np.ndarray, boxes: Iterable[tuple[float, float, float, float]] = ()) -> Image.Image:
@@ -417,7 +408,7 @@ class BatchRunner:
         failure (with its type, and its traceback when ``debug``); only KeyboardInterrupt and the like stop
         the run."""
         from refedit.core.files import all_or_nothing
-        from refedit.outputs import candidates_path, edit_metadata, write_candidates, write_variants, writes_variants
+        from refedit.outputs import candidates_path, edit_metadata, write_candidates, write_result, writes_variants
         from refedit.pipeline.artifacts import AmbiguousTarget, EditRequest
         from refedit.pipeline.imageio import load_image, save_image, save_mask
         from refedit.pipeline.segment.hints import load_hints
@@ -448,13 +439,11 @@ class BatchRunner:
             else:
                 result = pipe.run(request)
                 meta = edit_metadata(item.instruction, item.seed, result.parameters)
+                paths, sheet = write_result(result, item.output, source=source, metadata=meta)
                 if writes_variants(result):
-                    paths, sheet = write_variants(result, item.output, source=source, metadata=meta)
                     record.update(variants=[dict(v.to_dict(p), metrics={k: str(x) for k, x in v.metrics.items()})
                                             for v, p in zip(result.variants, paths, strict=True)],
                                   contact_sheet=str(sheet))  # fmt: skip
-                else:
-                    save_image(result.image, item.output, source=source, metadata=meta)
                 if result.ratio_choice is not None:
                     record["ratio_choice"] = result.ratio_choice.to_dict()
                 record.update(status="done", plan=result.plan.to_dict(), reason=result.segmentation.reason,

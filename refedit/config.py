@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 import os
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -302,20 +302,14 @@ def _read_config_file(path: Path) -> dict:
     return data
 
 
-def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> str:
-    cuda_n = what == "device" and isinstance(value, str) and re.fullmatch(r"cuda:[0-9]+", value) is not None
-    if not isinstance(value, str) or (value not in choices and not cuda_n):
-        raise BadInput(f"invalid {what} {value!r}; choose from {', '.join(choices)}{' (or cuda:N)' if what == 'device' else ''}")
-    return value
-
-
 def _check_setting(key: str, value: object) -> None:
-    """:class:`BadInput` when ``value`` is no value of the setting ``key`` (one of :data:`_CHOICES`)."""
+    """:class:`BadInput` when ``value`` is no value of the setting ``key`` (one of :data:`_CHOICES`; a device may
+    also be ``cuda:N``)."""
     choices = _CHOICES[key]
-    if key in ("device", "dtype"):
-        _check_choice(key, value, choices)  # type: ignore[arg-type]
-    elif value not in choices:
-        raise BadInput(f"invalid {key.replace('_', '-')} {value!r}; choose from {', '.join(choices)}")
+    cuda_n = key == "device" and isinstance(value, str) and re.fullmatch(r"cuda:[0-9]+", value) is not None
+    if not isinstance(value, str) or (value not in choices and not cuda_n):
+        also = " (or cuda:N)" if key == "device" else ""
+        raise BadInput(f"invalid {key.replace('_', '-')} {value!r}; choose from {', '.join(choices)}{also}")
 
 
 #: the settings that take one of a few values, and those values

@@ -55,8 +55,8 @@ def plural(noun: str) -> str:
     -es after a sibilant, -ies after a consonant; invariant nouns ("sheep") as they are."""
     *first, last = noun.split()
     if last in INVARIANT:
-        pass
-    elif irregular := _IRREGULAR_SINGULARS.get(last):
+        return noun
+    if irregular := _IRREGULAR_SINGULARS.get(last):
         last = irregular
     elif last.endswith(("s", "x", "z", "ch", "sh")):
         last += "es"

@@ -91,3 +91,16 @@ _CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EP
 def atomic_write_text(path: str | os.PathLike[str], content: str) -> Path:
     """:func:`atomic_write` of a UTF-8 text."""
     return atomic_write(path, lambda fh: fh.write(content), text=True)
+
+
+def cut_torn_line(path: Path) -> bytes:
+    """Truncate an append-only log after its last newline when a killed write left a line without one (the next
+    record would be glued onto it), and return what the file then holds (empty when it does not exist)."""
+    if not path.is_file():
+        return b""
+    raw = path.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        raw = raw[: raw.rfind(b"\n") + 1]
+        with path.open("r+b") as fh:
+            fh.truncate(len(raw))
+    return raw

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from refedit.batch import JsonlLog
-from refedit.core.files import atomic_write_text
+from refedit.core.files import atomic_write_text, cut_torn_line
 from refedit.errors import BadInput
 
 LOG_NAME = "samples.jsonl"
@@ -74,14 +74,7 @@ def number(value: Any) -> float | None:
 
 def read_log(path: Path) -> dict[str, dict[str, Any]]:
     """Sample id -> its (last) record; an unterminated last line (a killed write) is cut off the file."""
-    if not path.is_file():
-        return {}
-    raw = path.read_bytes()
-    if raw and not raw.endswith(b"\n"):
-        keep = raw[: raw.rfind(b"\n") + 1]
-        with path.open("r+b") as fh:
-            fh.truncate(len(keep))
-        raw = keep
+    raw = cut_torn_line(path)
     records: dict[str, dict[str, Any]] = {}
     for n, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), 1):
         if not line.strip():

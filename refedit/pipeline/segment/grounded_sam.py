@@ -100,9 +100,12 @@ class GroundedSamSegmenter:
         if not cands and best is None:  # not "best score 0.00 < box threshold 0.00"
             from refedit.pipeline.segment.detections import GivenDetections
 
-            given = self.detector if isinstance(self.detector, GivenDetections) else None
-            why = ("the detector returned no box for it" if given is None else "the --detections list is empty"
-                   if not given.candidates else f"none of the --detections is labelled '{plan.target.head}'")  # fmt: skip
+            if not isinstance(self.detector, GivenDetections):
+                why = "the detector returned no box for it"
+            elif not self.detector.candidates:
+                why = "the --detections list is empty"
+            else:
+                why = f"none of the --detections is labelled '{plan.target.head}'"
             raise TargetNotFound(f"no '{plan.segmentation_prompt}' found in the image ({why}); try another wording, or a "
                                  "--box/--point hint")
         if not cands:
