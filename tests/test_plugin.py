@@ -40,13 +40,28 @@ def test_plugin_edits_through_the_cli(tmp_path):
 
 
 @pytest.mark.parametrize("radius,says", [("0", "in (0, 1000]"), ("nan", "in (0, 1000]"), ("inf", "in (0, 1000]"),
-                                          ("abc", "must be a number of pixels, got 'abc'")])  # fmt: skip
+                                          ("abc", "blur_radius must be a number in (0, 1000], got 'abc'"),
+                                          ("", "blur_radius must be a number")])  # fmt: skip
 def test_plugin_options_are_validated(radius, says, tmp_path):
     """NaN and infinite radii crashed the process inside Pillow (exit 139, no message), 'abc' was an internal error."""
     r = CliRunner().invoke(main, ["edit", str(EXAMPLES / "cat.jpg"), "remove the cat", "--editor", "blur",
                                   "--detections", str(EXAMPLES / "dets_cat.json"), "--box-mask", "-O", f"blur_radius={radius}",
                                   "-o", str(tmp_path / "x.png")])  # fmt: skip
     assert r.exit_code == 2 and says in r.stderr and not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("given,says", [
+    ("blur_raduis=20", "unknown option 'blur_raduis'; did you mean 'blur_radius'?"),
+    ("steps=5", "option 'steps' is not used by the chosen stages (rules, grounded-sam, blur); it is an option of editor diffedit"),
+])  # fmt: skip
+def test_a_plugins_declared_options_are_checked_like_the_builtins(given, says, tmp_path):
+    """The example plugin declares its options (``blur_editor.spec``): a mistyped name was silently ignored (the
+    default radius used), another stage's option too; both are refused up front now, with the close match."""
+    r = CliRunner().invoke(main, ["edit", str(EXAMPLES / "cat.jpg"), "remove the cat", "--editor", "blur",
+                                  "--detections", str(EXAMPLES / "dets_cat.json"), "--box-mask", "-O", given,
+                                  "-o", str(tmp_path / "x.png")])  # fmt: skip
+    assert r.exit_code == 2 and not (tmp_path / "x.png").exists()
+    assert says in r.stderr, r.stderr
 
 
 def test_a_broken_plugin_is_listed_as_such_and_cannot_take_a_builtins_name(tmp_path):

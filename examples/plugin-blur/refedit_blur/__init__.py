@@ -3,7 +3,9 @@
 Install it (``pip install ./examples/plugin-blur``) and it appears in ``refedit stages`` and works as
 ``refedit edit photo.jpg "remove the man on the left" --editor blur``. It follows the same contract as the
 built-in editors: a light factory registered under ``refedit.editors`` that returns an object with
-``edit(*, image, plan, segmentation, seed) -> EditResult``; options arrive validated in a dataclass.
+``edit(*, image, plan, segmentation, seed) -> EditResult``, and a ``spec`` on the factory declaring its options,
+so that ``-O blur_radius=abc`` or a mistyped ``-O blur_raduis=20`` is refused before any model loads, as the
+built-ins' options are (a factory without a spec receives every ``-O`` name unchecked).
 """
 
 from __future__ import annotations
@@ -13,22 +15,18 @@ from typing import Any
 
 from PIL import Image, ImageFilter
 
+from refedit.pipeline.stages import StageContext, StageOptions, StageSpec, option
 
 #: the largest blur radius taken, in pixels (Pillow's blur crashes the process on NaN or infinite radii)
 MAX_RADIUS = 1000.0
 
 
 @dataclass(frozen=True)
-class BlurOptions:
-    """``blur_radius`` in pixels of the Gaussian blur applied inside the mask."""
+class BlurOptions(StageOptions):
+    """``blur_radius`` in pixels of the Gaussian blur applied inside the mask (checked against its type and range
+    when built: a number in (0, 1000]; NaN and infinities are refused)."""
 
-    blur_radius: float = 12.0
-
-    def __post_init__(self) -> None:
-        from refedit.errors import BadInput
-
-        if not 0 < self.blur_radius <= MAX_RADIUS:  # NaN fails this too (NaN and inf crashed Pillow's blur)
-            raise BadInput(f"blur_radius must be a number of pixels in (0, {MAX_RADIUS:g}], got {self.blur_radius}")
+    blur_radius: float = option(12.0, 0, MAX_RADIUS, lo_open=True)
 
 
 class BlurEditor:
@@ -49,15 +47,10 @@ class BlurEditor:
                           parameters={"editor": self.name, "blur_radius": self.options.blur_radius, "seed": seed})
 
 
-def blur_editor(context: Any) -> BlurEditor:
+def blur_editor(context: StageContext) -> BlurEditor:
     """Gaussian-blur the referred object (example plugin; no model needed)."""
-    from refedit.errors import BadInput
+    return BlurEditor(BlurOptions.from_mapping(context.options))
 
-    radius = context.options.get("blur_radius")
-    if radius is None:
-        return BlurEditor(BlurOptions())
-    try:
-        value = float(radius)
-    except (TypeError, ValueError):
-        raise BadInput(f"blur_radius must be a number of pixels, got {radius!r}") from None
-    return BlurEditor(BlurOptions(value))
+
+#: the options this editor understands (and their checks), read by refedit before anything runs
+blur_editor.spec = StageSpec.of(BlurOptions)  # type: ignore[attr-defined]
