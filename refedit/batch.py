@@ -169,9 +169,12 @@ def coerce_option(value: Any) -> Any:
 
 def row_options(row: Mapping[str, Any], stages: Mapping[str, str] | None, base: Mapping[str, Any]) -> dict[str, Any]:
     """A row's stage-option columns, typed and checked with the run's options ``base`` by the chosen
-    ``stages``. A column another installed stage understands is dropped (a manifest may serve several
+    ``stages``. A row giving its encoding ratios (``encode_ratio``, a list there being a sweep as on the command
+    line, ``encode_ratios``, ``auto_ratio``) replaces the run's choice of them, as any other column replaces
+    its option. A column another installed stage understands is dropped (a manifest may serve several
     runs); a column no stage understands is an error naming the close matches. Without ``stages`` the
     values are only read as numbers and booleans."""
+    from refedit.pipeline.edit.options import RATIO_OPTIONS, ratio_list_as_sweep
     from refedit.pipeline.stages import all_option_types, check_options, registry
 
     columns = {k: v for k, v in row.items() if k not in ITEM_KEYS}
@@ -186,8 +189,12 @@ def row_options(row: Mapping[str, Any], stages: Mapping[str, str] | None, base: 
             mine[k] = v
         elif k not in everyone:
             raise BadInput(f"unknown column {k!r}{close_matches(k, [*everyone, *ITEM_KEYS])}")
+    mine = ratio_list_as_sweep(mine, "a list in the encode_ratio column or the encode_ratios column")
     typed_all = check_options({**base, **mine}, stages, what="column")
-    return {k: typed_all[k] for k in mine if k in typed_all}
+    out = {k: typed_all[k] for k in mine if k in typed_all}
+    if any(out.get(k) is not None for k in RATIO_OPTIONS):  # the row's ratios replace the run's (a sweep included)
+        out.update({k: None for k in RATIO_OPTIONS if out.get(k) is None and base.get(k) is not None})
+    return out
 
 
 def items_from_manifest(

@@ -440,3 +440,30 @@ def test_the_log_cuts_a_torn_last_line_before_appending(tmp_path):
     log.close()
     lines = log_path.read_text().splitlines()
     assert [json.loads(line)["key"] for line in lines] == ["a", "c", "d"]
+
+
+def test_a_rows_encoding_ratios_replace_the_runs(tmp_path, tiny_env):
+    """A row's ``encode_ratio`` wins over the command line's ``--encode-ratio 0.4,0.6`` sweep (it was overridden: the
+    row asking for 0.7 got the sweep), and a list in a row's ``encode_ratio`` is a sweep, as on the command line (it
+    was refused as no number); ``encode_ratios`` sweeps too, and a row giving no ratio keeps the run's sweep."""
+    Image.open(EXAMPLES / "cat.jpg").convert("RGB").resize((96, 64)).save(tmp_path / "cat.png")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text('image,instruction,encode_ratio,encode_ratios,output\n'
+                        'cat.png,make the cat blue,0.7,,one.png\n'
+                        'cat.png,make the cat blue,"0.3,0.5",,list.png\n'
+                        'cat.png,make the cat blue,,0.2:0.4:0.2,range.png\n'
+                        'cat.png,make the cat blue,,,run.png\n'
+                        'cat.png,make the cat blue,"0.3,0.4","0.3,0.5",both.png\n')  # fmt: skip
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["batch", str(manifest), "-o", str(out), "--encode-ratio", "0.4,0.6", *FAST],
+                           env=tiny_env)  # fmt: skip
+    records = read_log(out / "refedit-batch.jsonl")
+    log = {Path(rec["output"]).name: rec for rec in records if rec["status"] == "done"}
+    assert log["one.png"]["status"] == "done" and not log["one.png"].get("variants"), log["one.png"]
+    assert log["one.png"]["parameters"]["encode_ratio"] == 0.7 and (out / "one.png").is_file()
+    ratios = {name: [v["encode_ratio"] for v in log[name]["variants"]] for name in ("list.png", "range.png", "run.png")}
+    assert ratios == {"list.png": [0.3, 0.5], "range.png": [0.2, 0.4], "run.png": [0.4, 0.6]}
+    assert (out / "list_r0.30.png").is_file() and (out / "run_r0.60.png").is_file()
+    [failed] = [rec for rec in records if rec["status"] == "failed"]
+    assert "m.csv:6: give the encoding ratios once" in failed["error"], failed
+    assert r.exit_code == BatchFailed.exit_code and "4 done, 0 skipped, 1 failed" in r.stderr

@@ -251,11 +251,9 @@ def options_from(params: dict[str, Any], stages: dict[str, str]) -> dict[str, An
     uses, or a value outside its type or range is :class:`BadInput`, before anything heavy is imported."""
     from refedit.pipeline.stages import check_options
 
-    options = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
-    if isinstance(options.get("encode_ratio"), str):  # --encode-ratio 0.3,0.5,0.7: a sweep
-        if options.get("encode_ratios") is not None:
-            raise BadInput("give the encoding ratios once: --encode-ratio R1,R2,... or --sweep START:STOP:STEP")
-        options["encode_ratios"], options["encode_ratio"] = options["encode_ratio"], None
+    from refedit.pipeline.edit.options import ratio_list_as_sweep
+
+    options = ratio_list_as_sweep({k: params.pop(k) for k in STAGE_OPTION_NAMES})  # --encode-ratio 0.3,0.5: a sweep
     by_o: set[str] = set()
     for item in params.pop("extra_options", ()):
         key, sep, value = item.partition("=")

@@ -67,6 +67,23 @@ def parse_ratios(value: object) -> tuple[float, ...]:
     return out
 
 
+#: the options that choose the encoding ratios of an edit: a manifest row giving one of them chooses them all
+RATIO_OPTIONS = ("encode_ratio", "encode_ratios", "auto_ratio")
+
+
+def ratio_list_as_sweep(options: dict[str, Any],
+                        ways: str = "--encode-ratio R1,R2,... or --sweep START:STOP:STEP") -> dict[str, Any]:  # fmt: skip
+    """``options`` with an ``encode_ratio`` given as a list (``"0.3,0.5"``) or a range (``"0.3:0.7:0.1"``) moved
+    to ``encode_ratios`` (a sweep), as ``--encode-ratio 0.3,0.5`` is; a sweep given both ways is :class:`BadInput`
+    (``ways``: the two ways, for the message)."""
+    ratio = options.get("encode_ratio")
+    if not (isinstance(ratio, str) and ("," in ratio or ":" in ratio)):
+        return options
+    if options.get("encode_ratios") is not None:
+        raise BadInput(f"give the encoding ratios once: {ways}")
+    return {**options, "encode_ratios": ratio, "encode_ratio": None}
+
+
 def variant_label(ratio: float, number: int, sweep: bool, several: bool) -> str:
     """A result's name in file names: "r0.30" (a sweep), "2" (several outputs), "r0.30_2" (both)."""
     parts = ([f"r{ratio:.2f}"] if sweep else []) + ([str(number)] if several else [])
