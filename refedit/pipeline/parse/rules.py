@@ -294,7 +294,7 @@ def _terse(text: str) -> str:
 _QUESTION = re.compile(r"^(?P<m>could|can|should|might|would|may) (?P<t>(?:the|this|that|these|those|his|her|their|my|our) "
                        r"[a-z][a-z' -]*?) (?P<rest>(?:be (?:wearing|holding|carrying|given|removed|deleted|erased|gone|taken|painted|"
                        r"repainted|coloured|colored|dyed|made|turned into|replaced|swapped)|"
-                       r"get|have|wear) .+)$")  # ("could the sky be blue" is a template's own)
+                       rf"get|have|wear) .+|be {_GONE})$")  # ("could the sky be blue" is a template's own)
 
 
 def _statement(text: str) -> str:
@@ -320,6 +320,18 @@ _AFTERTHOUGHT = re.compile(
     r"(?:pls|please|plz|thanks|lol) (?:she|he|they|we|i|it)\b|without "
     r"(?:changing|touching|altering|affecting|moving))\b|, (?:keep|leave|don't|do not|make sure|same|thanks|thank "
     r"you|please)\b|, (?:it )?(?:is|was|looks) (?:very |too |so |really )?[a-z]+$).*$"
+)
+
+
+#: what a picture is for, said after the command ("..., for her privacy", "bump the colours for the blog", "for my
+#: tinder", "for the company website"): context, not part of the new look
+_PURPOSE = re.compile(
+    r",? (?:- )?(?:just )?for (?:(?:the|my|our|his|her|their|a|an|this|that|its|your) )?(?:[a-z0-9'-]+ ){0,3}?(?:blog|website|"
+    r"site|post|listing|card|invite|invitation|magazine|newsletter|brochure|menu|slide|presentation|report|profile|tinder|"
+    r"hinge|bumble|instagram|insta|ig|linkedin|facebook|fb|tiktok|feed|bio|privacy|sake|memorial|funeral|order of service|"
+    r"album|portfolio|catalogue|catalog|flyer|leaflet|poster|client|customer|gallery|archive|records?|yearbook|thumbnail|"
+    r"competition|exhibition|advert|ad|campaign|christmas|xmas|easter|anniversary|grid|story|page|noticeboard|notice "
+    r"board|handout|worksheet|assignment|homework|project)s?[ .!?]*$"
 )
 
 
@@ -935,7 +947,7 @@ def normalise(instruction: str) -> str:
     text = _terse(_POLITE.sub("", text))
     text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
     text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
-    text = _statement(_WISH.sub(r"make \g<t> \g<n>", _AFTERTHOUGHT.sub("", _one_edit(text))))
+    text = _statement(_WISH.sub(r"make \g<t> \g<n>", _AFTERTHOUGHT.sub("", _PURPOSE.sub("", _one_edit(text)))))
     text = _OUT_OF_PICTURE.sub(r"remove \g<t>", text)
     return _FROM_IMAGE.sub("", clean_phrase(_TRAILING_PLEASE.sub("", text)))
 
@@ -1124,9 +1136,19 @@ def _replace_or_modify(target: str, new: str) -> Parsed:
     look = re.sub(r"\s*#[0-9a-f]{3,8}$", "", clean_phrase(new))  # "pure white #ffffff": the colour and its code
     if re.fullmatch(r"[a-z]+-(?:[a-z]+ed|[a-z]+en)", look):  # "moss-covered", "sun-bleached", "hand-woven": a look
         return Parsed("modify", target, _new(new))
-    first = re.split(r",? (?:with|but|and) ", look, maxsplit=1)[0]  # "blue with a few fluffy clouds": a look and its detail
-    return Parsed("modify" if look and (is_attribute_phrase(look) or (first != look and is_attribute_phrase(first)))
-                  else "replace", target, _new(new))
+    first = re.split(r",? (?:with|but|and|like) ", look, maxsplit=1)[0]  # "blue with a few fluffy clouds": a look and its detail
+    return Parsed("modify" if look and (is_attribute_phrase(look) or (first != look and is_attribute_phrase(first))
+                                        or _a_shade(first)) else "replace", target, _new(new))
+
+
+def _a_shade(phrase: str) -> bool:
+    """"a warmer cream", "a neutral mid-grey", "a proper blue": a colour named with an article and a word before it
+    (a look; "an orange" alone is the fruit)."""
+    m = re.fullmatch(r"(?:a|an) (?P<p>(?:[a-z-]+ )*(?P<c>[a-z-]+))", phrase)
+    if m is None or (m["p"] == m["c"] and "-" not in m["c"]):
+        return False
+    colour = m["c"].split("-")[-1]
+    return (colour in lexicon.COLOURS or colour in lexicon.SHADES) and is_attribute_phrase(m["p"])
 
 
 #: a look named as a shade or colour ("deep berry shade", "dark walnut colour")
