@@ -911,7 +911,7 @@ def test_one_object_with_and_or_later_sentences_still_parses(instruction, head):
     ("change the dress to navy with white polka dots", "modify", "dress", "navy with white polka dots"),  # a look and its detail
     ("my uncle has frosting all over his chin 😂 pls clean it up", "remove", "frosting", None),
     ("my dad's hands are covered in grease, can you clean them up a bit", "remove", "grease", None),
-    ("she's got sunscreen streaks on her nose lol, can you blend them in", "remove", "streak", None),
+    ("she's got sunscreen streaks on her nose lol, can you blend them in", "remove", "sunscreen streak", None),
     ("the mug has a coffee ring on it, wipe it off", "remove", "coffee ring", None),  # not the mug (session 14)
     ("the window has fingerprints all over it, can you clean them off", "remove", "fingerprint", None),
     ("the mug has a coffee ring on it, make it blue", "modify", "mug", "blue"),  # only a removal takes the soiling

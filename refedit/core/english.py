@@ -18,7 +18,7 @@ MATERIALS = frozenset(
     "cotton wicker linen satin bamboo cork tiled polka-dot suede canvas gingham plaid paisley houndstooth herringbone "
     "pinstriped argyle brass travertine terrazzo quartz walnut mahogany teak ebony rattan jute sisal zellige onyx resin "
     "acrylic felt tweed corduroy fleece mohair cashmere chiffon tulle sequined stainless oak pine terracotta sequin "
-    "cobblestone cobbled flagstone tie-dye tie-dyed".split()
+    "cobblestone cobbled flagstone tie-dye tie-dyed nylon polyester lace lycra spandex vinyl pewter enamel lacquered".split()
 )
 IRREGULAR_PLURALS: dict[str, str] = {
     "men": "man", "women": "woman", "people": "person", "children": "child", "mice": "mouse", "geese": "goose",

@@ -194,3 +194,28 @@ TEXT_WORDS = frozenset("text word words writing lettering letters caption title 
                        "wording inscription price date score".split())
 #: nouns that name no kind of object ("the thing on the left", "the stuff on the floor"): the generic head
 GENERIC_HEADS = frozenset("thing stuff item object".split())  # singular: heads are compared singularised
+
+#: people and animals: a participle before them describes what they do ("the sleeping dog", "the running man"),
+#: while before a thing it usually names its use ("the walking frame", "the measuring cylinder")
+ANIMATE = frozenset(
+    "person man woman boy girl child kid baby toddler teen teenager guy lady gentleman gent people adult player runner "
+    "skier surfer cyclist rider jockey dancer singer drummer guitarist musician bride groom student pupil teacher worker "
+    "nurse doctor officer soldier chef waiter waitress customer tourist hiker climber swimmer diver skater skateboarder "
+    "fan spectator passenger driver pilot mum mom dad mother father son daughter brother sister grandma grandpa grandad "
+    "granddad nan nana gran granny uncle aunt auntie cousin friend husband wife twin dog puppy cat kitten horse pony foal "
+    "cow calf bull sheep lamb goat pig piglet chicken hen rooster duck duckling goose swan bird eagle hawk owl owlet "
+    "pigeon seagull gull parrot robin heron crow fish trout salmon carp pike shark whale dolphin seal bear cub lion "
+    "tiger leopard cheetah elephant giraffe zebra monkey gorilla deer stag fox wolf rabbit bunny hare squirrel mouse rat "
+    "hamster frog toad snake lizard turtle tortoise crab bee wasp butterfly moth fly spider ant insect animal pet "
+    "creature beetle ladybird ladybug dragonfly bat otter badger hedgehog camel donkey mule alpaca llama kangaroo "
+    "koala panda penguin flamingo".split()
+)
+#: participles that say what a thing is doing ("the burning candle", "the flashing light"), not what it is for
+STATE_PARTICIPLES = frozenset(
+    "burning flashing blinking boiling rising setting falling flying melting dripping leaking glowing smoking "
+    "steaming floating hanging shining sparkling twinkling flickering crumbling peeling fading rotting wilting dying "
+    "overflowing spilling blowing waving swaying moving spinning ticking ringing matching leaning standing lying "
+    "missing remaining surrounding passing oncoming approaching "
+    "following growing blooming flowering trailing towering looming rolling breaking crashing roaring howling "
+    "barking grazing nesting perching soaring circling hovering parked".split()
+)

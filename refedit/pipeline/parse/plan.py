@@ -86,9 +86,21 @@ def _pre_modifier_span(doc: Any) -> int:
         if _opens_relation(doc, tok.i) or tok.text in _STOP_WORDS or _participle_phrase(doc, tok.i):
             return tok.i
         if (tok.pos_ in _STOP_POS and tok.text not in lexicon.MATERIALS and tok.tag_ != "VBN"
-                and not noun_read_as_verb(doc, tok.i)):
+                and not noun_read_as_verb(doc, tok.i) and not _use_before_noun(doc, tok.i)):
             return tok.i
     return len(doc)
+
+
+def _use_before_noun(doc: Any, i: int) -> bool:
+    """True when ``doc[i]``, a verb to the tagger, is part of the object's name: a gerund naming the use of the
+    noun after it ("tan styling chairs"), or a plural noun ending a name ("gel bands": "bands" a verb to it)."""
+    from refedit.pipeline.parse.spelling import object_nouns
+
+    tok, nxt = doc[i], doc[i + 1] if i + 1 < len(doc) else None
+    if tok.tag_ == "VBG" and nxt is not None and nxt.pos_ in ("NOUN", "PROPN"):  # (not "the dog saying 'bork'")
+        return singular(nxt.text) in object_nouns() and _use_before(doc, i, nxt.text)
+    return (tok.tag_ == "VBZ" and i > 0 and doc[i - 1].pos_ in ("NOUN", "PROPN", "ADJ") and singular(tok.text) != tok.text
+            and singular(tok.text) in object_nouns() and (nxt is None or nxt.pos_ in ("ADP", "PUNCT", "CCONJ")))
 
 
 def noun_read_as_verb(doc: Any, i: int) -> bool:
@@ -140,13 +152,34 @@ def _find_head(doc: Any, limit: int | None = None) -> tuple[int, int] | None:
         start -= 2
     while (
         start > 0
-        and doc[start - 1].pos_ in ("NOUN", "PROPN")
+        and (doc[start - 1].pos_ in ("NOUN", "PROPN") or _use_before(doc, start - 1, words[head]))
         and not _hyphen_before(doc, start - 1)  # "polka-dot dress": a look, not a compound
         and words[start - 1] not in _QUALIFIERS | lexicon.COLOURS | lexicon.MATERIALS
         and doc[start].tag_ != "POS"
     ):
         start -= 1
     return start, head + 1
+
+
+def _use_before(doc: Any, i: int, head: str) -> bool:
+    """True when ``doc[i]``, before the head noun ``head``, names what the thing is for or made of, whatever the
+    tagger calls it: a gerund before a thing ("the walking frame", "the measuring cylinder", "the sleeping bag"; not
+    "the sleeping dog", "the burning candle"), or an object's noun it took for an adjective ("the tulip bucket",
+    "the crisp packet")."""
+    from refedit.pipeline.parse.spelling import object_nouns
+
+    word = doc[i].text
+    if word in _QUALIFIERS or word in _LOOKS_NOT_USES or singular(head) in lexicon.ANIMATE:
+        return False
+    if word.endswith("ing") and len(word) > 5 and doc[i].tag_ in ("VBG", "NN"):
+        return word not in lexicon.STATE_PARTICIPLES
+    return (doc[i].pos_ in ("ADJ", "VERB") and word in object_nouns() and not word.endswith(lexicon.ADJECTIVE_ENDINGS)
+            and doc[i].tag_ not in ("VBN", "VBD"))
+
+
+#: words before a noun that describe it, even where they are also nouns ("light", "square", "fancy")
+_LOOKS_NOT_USES = (lexicon.COLOURS | lexicon.MATERIALS | lexicon.SHADES | lexicon.COMPARATIVES | lexicon.STATE_ADJECTIVES
+                   | frozenset(lexicon.SIZE_WORDS) | lexicon.COLOUR_PREFIXES)
 
 
 #: what a top (the garment) is said to be: "the woman in the blue top", "a striped tank top"

@@ -317,7 +317,8 @@ _AFTERTHOUGHT = re.compile(
     r"(?:stands? out|pops?|looks?|is|are|can|will|would)\b|so (?:we|they|it|everything) (?:all )?match\b|and (?:we're|we are|"
     r"i'm|that's|it's) (?:good|done|set|fine|golden)\b|before (?:i|we|you|my|our)\b|for (?:the|my|our) "
     r"[a-z]+ (?:invite|invitation|card|post|listing)|to match\b|so (?:it|they) match(?:es)?\b|it'?s giving\b|"
-    r"(?:pls|please|plz|thanks|lol) (?:she|he|they|we|i|it)\b|without "
+    r"(?:pls|please|plz|thanks|lol) (?:she|he|they|we|i|it)\b|(?:she|he|they|we)(?:'ll|'d| will| would) (?:love|like|"
+    r"be|think|want)\b|without "
     r"(?:changing|touching|altering|affecting|moving))\b|, (?:keep|leave|don't|do not|make sure|same|thanks|thank "
     r"you|please)\b|, (?:it )?(?:is|was|looks) (?:very |too |so |really )?[a-z]+$).*$"
 )
@@ -339,7 +340,7 @@ _PURPOSE = re.compile(
 _ASIDE = re.compile(r"^(?P<pre>.*?\b(?:the|this|that|these|those) )(?P<n>[a-z][a-z -]*?) ?(?:\(|--|—|–| - |,) ?(?:i mean |"
                     r"like )?(?:the|that) (?P<a>[a-z-]+(?: [a-z-]+)?) (?:one|ones)\)?$")
 #: slang hedges before a look ("kinda bluish"): not part of it
-_HEDGE = re.compile(r"\b(?:kinda|sorta|kind of|sort of)\b ?(?=[a-z]+ish\b|[a-z]+y\b|" + "|".join(sorted(lexicon.COLOURS)) + r"\b)")
+_HEDGE = re.compile(r"\b(?:kinda|sorta|kind of|sort of)\b ?(?=(?:a |an )?(?:[a-z]+ )?(?:[a-z]+ish\b|[a-z]+y\b|" + "|".join(sorted(lexicon.COLOURS)) + r"\b))")
 
 
 #: a learner's and a chat's phrasings, as the usual ones
@@ -1036,6 +1037,8 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
                                          and not _is_attribute_token(t)
                                          for t in doc[:cut]):  # fmt: skip
         cut += 1  # "the smallest square red", "the tablecloth gingham" (adjectives to the tagger): the target keeps a noun
+    if 2 < cut < len(doc) and doc[cut - 1].lower_ in ("a", "an"):
+        cut -= 1  # "the sky a proper blue": the article is the look's
     if cut >= len(doc) or cut == 0:
         return None
     return doc[:cut].text, doc[cut:].text
@@ -1306,10 +1309,17 @@ def _change_colour(m: re.Match[str]) -> Parsed:
     return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
 
 
-@template(r"^(?P<rest>(?:make|turn|paint|repaint|colou?r|recolou?r|dye|change) .+?),? (?:instead of|rather than|not) "
-          r"(?P<old>[a-z-]+(?: [a-z-]+)?)$")
+#: the old look after "instead of": its determiner and what the writer thinks of it are not part of it ("instead of
+#: that ugly green": green)
+_OLD_LOOK = r"(?:(?:the|that|this|those|these|its|his|her|their|a|an) )?(?:(?:ugly|horrible|awful|hideous|nasty|gross|boring|" \
+            r"current|existing|weird|horrid|dreadful|terrible) )?"
+
+
+@template(rf"^(?P<rest>(?:make|turn|paint|repaint|colou?r|recolou?r|dye|change) .+?),? (?:instead of|rather than|not) "
+          rf"{_OLD_LOOK}(?P<old>[a-z-]+(?: [a-z-]+){{0,2}})$")
 def _instead_of_look(m: re.Match[str]) -> Parsed | None:
-    """"make the car red instead of blue": the blue car becomes red (the old look names the target)."""
+    """"make the car red instead of blue", "make the stage lights magenta instead of that ugly green": the blue car
+    becomes red (the old look names the target)."""
     if not is_attribute_phrase(m["old"]) or (parsed := match_templates(m["rest"])) is None:
         return None
     if parsed.action != "modify":
@@ -1686,15 +1696,26 @@ def _with_old_attribute(phrase: str, old: str) -> str:
     return f"{phrase[: len(phrase) - len(rest)]}{old} {rest}"
 
 
-_NEW_NOT_OLD = re.compile(r"^(?P<n>[a-z][a-z -]*?),? (?:instead of|rather than|not) (?P<old>[a-z-]+(?: [a-z-]+)?)$")
+_NEW_NOT_OLD = re.compile(rf"^(?P<n>[a-z][a-z -]*?),? (?:instead of|rather than|not) {_OLD_LOOK}(?P<old>[a-z][a-z' -]*)$")
 
 
 def _instead_of_old(parsed: Parsed) -> Parsed:
-    """"could the lamp be brass instead of silver": the silver lamp made brass (as "make the car red instead of blue")."""
+    """"could the lamp be brass instead of silver", "be our brand teal instead of gold": the silver lamp made brass
+    (as "make the car red instead of blue"); "be clear blue instead of full of rain clouds": the sky made clear blue
+    (an old state that is no look names nothing)."""
     m = _NEW_NOT_OLD.match(parsed.replacement or "") if parsed.action in ("modify", "replace") else None
-    if m is None or not (is_attribute_phrase(m["old"]) and is_attribute_phrase(m["n"])):
+    if m is None or not (is_attribute_phrase(m["n"]) or _named_colour(m["n"])):
         return parsed
+    if not is_attribute_phrase(m["old"]):
+        return Parsed("modify", parsed.target, m["n"], parsed.placement)
     return Parsed("modify", f"{parsed.target} from {m['old']}", m["n"], parsed.placement)
+
+
+def _named_colour(phrase: str) -> bool:
+    """"brand teal", "british racing green", "duck egg blue": up to three words ending in a colour (a colour's name,
+    whatever the words before it)."""
+    words = phrase.split()
+    return 0 < len(words) <= 3 and words[-1].split("-")[-1] in lexicon.COLOURS
 
 
 def attribute_change(parsed: Parsed) -> Parsed:
