@@ -1635,3 +1635,55 @@ def test_plural_of_a_noun():
 
     assert [plural(w) for w in ("cat", "bus", "baby", "toy", "wine glass", "man", "sheep", "knife", "child")] == [
         "cats", "buses", "babies", "toys", "wine glasses", "men", "sheep", "knives", "children"]
+
+
+def _owner(plan) -> str | None:  # type: ignore[no-untyped-def]
+    """The head and where of whoever owns the target (the last ``of`` relation down the chain), e.g. "gentleman right"."""
+    t, owner = plan.target, None
+    while t.relation is not None:
+        if t.relation.direction == "of":
+            a = t.relation.anchor
+            owner = " ".join(str(x) for x in (a.head, a.spatial, a.ordinal, a.pronoun) if x)
+        t = t.relation.anchor
+    return owner
+
+
+@pytest.mark.parametrize("instruction,action,head,replacement,owner", [
+    # a passive question, a purpose at the end
+    ("could the cat be removed", "remove", "cat", None, None),
+    ("could the nurse in the background be removed, for her privacy", "remove", "nurse", None, None),
+    ("can you make my boots look clean for the blog?", "modify", "boot", "clean", None),
+    # a colour with an article and a word before it, "instead of" an old look with its determiner
+    ("could the walls in the lounge look a warmer cream", "modify", "wall", "warmer cream", None),
+    ("make the sky a proper blue", "modify", "sky", "proper blue", None),
+    ("Please make the background a neutral mid-grey", "modify", "region", "neutral mid-grey", None),
+    ("make the stage lights magenta instead of that ugly green", "modify", "stage light", "magenta", None),
+    ("can his lapel pin be our brand teal instead of gold?", "modify", "lapel pin", "brand teal", "person him"),
+    ("could the sky be clear blue instead of full of rain clouds", "modify", "sky", "clear blue", None),
+    ("can the sail be red like the old Thames barges", "modify", "sail", "red like the old Thames barges", None),
+    # a use before a thing names it, a state or a person's doing describes it
+    ("remove the walking frame", "remove", "walking frame", None, None),
+    ("get rid of the crisp packets lying around the fire pit", "remove", "crisp packet", None, None),
+    ("make all the tan styling chairs black", "modify", "styling chair", "black", None),
+    ("remove the sleeping dog", "remove", "dog", None, None),
+    ("remove the burning candle", "remove", "candle", None, None),
+    # his / her: whom an earlier sentence describes, or a relative it names
+    ("The vicar is the gentleman on the right. Could his cassock look less creased?", "modify", "cassock", "less creased",
+     "gentleman right"),
+    ("Uncle Pete is the one in the flat cap, second from the right. Could you make his face a little sharper?", "modify",
+     "face", "sharper", "person right 2"),
+    ("My late husband is the man at the back in the flat cap. Could you make his tie a deep maroon, as it really was?",
+     "modify", "tie", "deep maroon", "man back"),
+    ("Mum loved blue. Could her cardigan be cornflower blue instead of beige?", "modify", "cardigan", "cornflower blue", "mum"),
+    ("First photo with our son! Could you please remove the hospital wristband on his ankle?", "remove",
+     "hospital wristband", None, "son"),
+    ("My grandmother is the lady in the middle. Could you give her cheeks a little more colour?", "add", "cheek",
+     "more colour", "lady middle"),
+    ("My daughter is the one on the swing. Could you give her pigtails?", "add", "daughter", "pigtails", None),  # to her
+])  # fmt: skip
+def test_phrasings_found_in_session_16(instruction, action, head, replacement, owner):
+    """Rounds 16-20's misreadings, by kind: 'could the cat be removed' was a replacement by 'removed'; a colour with an
+    article was an object ('a warmer cream'); an old look after 'instead of' with a determiner broke the parse; a use
+    before a thing split its name ('walking' frame); 'his'/'her' after a sentence saying who is meant was anyone."""
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.replacement, _owner(plan)) == (action, head, replacement, owner)

@@ -309,6 +309,8 @@ def _statement(text: str) -> str:
     return text
 
 
+#: "..., as it really was": how it was, not part of the new look
+_AS_IT_WAS = r"as (?:it|they|he|she) (?:really |actually |originally |always )?(?:was|were|is|are|used to be)\b"
 #: a clause after the new thing that says what to keep ("with a cat, keep everything else", "into a lion but
 #: keep the pose"): not part of what the object becomes
 _AFTERTHOUGHT = re.compile(
@@ -318,7 +320,7 @@ _AFTERTHOUGHT = re.compile(
     r"i'm|that's|it's) (?:good|done|set|fine|golden)\b|before (?:i|we|you|my|our)\b|for (?:the|my|our) "
     r"[a-z]+ (?:invite|invitation|card|post|listing)|to match\b|so (?:it|they) match(?:es)?\b|it'?s giving\b|"
     r"(?:pls|please|plz|thanks|lol) (?:she|he|they|we|i|it)\b|(?:she|he|they|we)(?:'ll|'d| will| would) (?:love|like|"
-    r"be|think|want)\b|without "
+    r"be|think|want)\b|" + _AS_IT_WAS + r"|without "
     r"(?:changing|touching|altering|affecting|moving))\b|, (?:keep|leave|don't|do not|make sure|same|thanks|thank "
     r"you|please)\b|, (?:it )?(?:is|was|looks) (?:very |too |so |really )?[a-z]+$).*$"
 )
@@ -631,6 +633,47 @@ def _another_command(sentence: str) -> bool:
 _THEN = re.compile(r"^(?:and |also |then |and then |after that |next |plus )+")
 
 
+#: a person named in an earlier sentence by who they are to the writer ("Mum loved blue", "first photo with our son")
+_KIN = {"his": frozenset("dad daddy father son husband brother uncle grandad granddad grandpa grandfather grandson nephew "
+                         "boyfriend fiance groom".split()),
+        "her": frozenset("mum mummy mom mommy mother daughter wife sister aunt auntie nan nana nanna gran granny grandma "
+                         "grandmother granddaughter niece girlfriend fiancee bride".split())}
+#: "the vicar is the gentleman on the right", "uncle pete is the one in the flat cap, second from the right": who, then
+#: where or how to find them
+_WHO_IS_THE = re.compile(r"^(?!(?:it|this|that|there|here|he|she|they|which|what|who)\b)(?P<who>(?:[a-z'-]+ ){0,2}?[a-z'-]+) (?:is|'s|was) "
+                         r"(?P<np>the (?P<head>[a-z-]+)\b.*)$")
+
+
+def _person_named(sentence: str, pronoun: str) -> str | None:
+    """Who ``pronoun`` ("his", "her") in a later sentence is, named in ``sentence``: the person a copular sentence
+    describes ("the vicar is the gentleman on the right": the gentleman on the right; "the one in the flat cap,
+    second from the right": the person there), else a relative the sentence names ("Mum loved blue": the mum;
+    "Dad's order of service": the dad); None when it names neither."""
+    if (m := _WHO_IS_THE.match(sentence)) and (m["head"] in ("one", "person") or singular(m["head"]) in lexicon.ANIMATE):
+        who = m["who"].split()[-1]  # "our tortoise is the one on the rock": the tortoise on the rock
+        kind = who if who in lexicon.ANIMATE and who not in _KIN["his"] | _KIN["her"] else "person"
+        return re.sub(r"^the one\b", f"the {kind}", m["np"]).replace(",", "")
+    kin = [w for w in re.findall(r"[a-z]+", sentence) if w in _KIN[pronoun]]
+    return f"the {kin[-1]}" if kin else None
+
+
+def _possessor_from(earlier: list[str], command: str) -> str | None:
+    """``command`` with its "his X" / "her X" said as "the X of <whom>", whom an earlier sentence names (see
+    :func:`_person_named`), when nobody is named in the command before the pronoun; else None."""
+    command = _POLITE.sub("", command)  # "could you give her pigtails": to her, see _owned_by
+    pronoun = next((w for w in re.findall(r"[a-z]+", command) if w in ("his", "her")), None)
+    if pronoun is None or (owned := _owned_by(command, pronoun)) is None:
+        return None
+    thing = re.sub(r" (?:look|looks|be|become|get|go|turn|stay|seem|appear)$", "", owned[0])  # "could his cassock look ..."
+    before = command[: re.search(rf"\b{pronoun}\b", command).start()]  # type: ignore[union-attr]
+    if any(singular(w) in lexicon.ANIMATE for w in re.findall(r"[a-z]+", before)):
+        return None  # "give the boy on the left his hat back": his own
+    whom = next((who for s in reversed(earlier) if (who := _person_named(s, pronoun)) is not None), None)
+    if whom is None:
+        return None
+    return re.sub(rf"\b{pronoun} {re.escape(thing)}\b", f"the {thing} of {whom}", command, count=1)
+
+
 def _message(text: str) -> str:
     """A message of several sentences as the one that asks for the edit, with the sentences before it kept for
     what "it" or "the one" refers to and those after it ("thanks in advance!", "will tip $5", "it's too dark")
@@ -639,6 +682,7 @@ def _message(text: str) -> str:
     message = text
     text = _RUN_ON.sub(r"\g<s>. ", _TAG.sub("", text))  # "my shoes are so dirty make them white again"
     sentences = [_TRAILING_PLEASE.sub("", s) for s in _SENTENCES.split(text) if s]  # "erase him please, thank you"
+    sentences = [re.sub(rf",? {_AS_IT_WAS}$", "", s) for s in sentences]  # "make his tie a deep maroon, as it really was"
     if len(sentences) > 1:
         for k, sentence in enumerate(sentences):
             asked = _CLAUSES.split(sentence)[-1]
@@ -646,7 +690,9 @@ def _message(text: str) -> str:
                 refers = _REFERS_BACK.search(asked)
                 later = next((m for s in sentences[k + 1 :] if (m := _IS_THE.match(s))), None)
                 who = next((m for s in sentences[k + 1 :] if (m := _WHO_IS.match(s))), None)
-                if refers and later:  # "could someone give her a party hat? she's the woman on the left"
+                if k and (owner := _possessor_from(sentences[:k], sentence)) is not None:
+                    text = owner  # "the vicar is the gentleman on the right. could his cassock look less creased?"
+                elif refers and later:  # "could someone give her a party hat? she's the woman on the left"
                     text = f"{later['np']}, {sentence}"
                 elif who and not later:  # "can someone turn the drummer into a skeleton? he's the one at the back"
                     text = _qualified(asked, who["q"])
@@ -855,13 +901,13 @@ def _owned_by(clause: str, owner: str) -> tuple[str, str] | None:
     ("hair", " curly")); None when "her" is the object ("make her blonde", "make her smile")."""
     doc = load_nlp()(clause)
     her = next((t for t in doc if t.text == owner), None)
-    if owner == "her" and doc[0].text in ("give", "hand", "get", "buy", "show", "bring", "pass", "send"):
-        return None  # "give her pigtails": to her
     if her is None or her.i + 1 >= len(doc) or doc[her.i + 1].pos_ != "NOUN":
         return None
     end = her.i + 1
     while end + 1 < len(doc) and doc[end + 1].pos_ in ("NOUN", "VERB") and doc[end + 1].text not in _LOOK_WORDS:  # "party dress"
         end += 1
+    if owner == "her" and doc[0].text in ("give", "hand", "get", "buy", "show", "bring", "pass", "send") and end + 1 >= len(doc):
+        return None  # "give her pigtails": to her ("give her cheeks more colour": hers)
     if doc[0].text in ("make", "turn") and end + 1 >= len(doc):  # "make her smile": a look of hers
         return None
     return doc[her.i + 1 : end + 1].text, "".join(" " + t.text for t in doc[end + 1 :])
@@ -1468,9 +1514,13 @@ def _what_if(m: re.Match[str]) -> Parsed:
     return _global_or_none(m["t"], m["n"]) or _replace_or_modify(m["t"], m["n"])
 
 
-@template(r"^(?:can|could|should|shall) (?P<t>.+?) (?:be turned into|become|be|look like|look) (?P<n>.+)$")
-@template(r"^(?P<t>.+?) (?:should|needs? to|has to|have to|must) (?:look like|be turned into|become|be|look) (?P<n>.+)$")
+@template(r"^(?:can|could|should|shall) (?P<t>.+?) (?P<v>be turned into|become|be|look like|look) (?P<n>.+)$")
+@template(r"^(?P<t>.+?) (?:should|needs? to|has to|have to|must) (?P<v>look like|be turned into|become|be|look) (?P<n>.+)$")
 def _should(m: re.Match[str]) -> Parsed:
+    """"could the sky be a sunset", "the car should be red"; "could her hair look freshly set": how it looks, a
+    modification whatever the words."""
+    if m["v"] == "look" and not re.match(r"(?:a|an|the) ", m["n"]):
+        return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
     return _global_or_none(m["t"], m["n"]) or _replace_or_modify(m["t"], m["n"])
 
 
@@ -1521,6 +1571,8 @@ def _make_a(m: re.Match[str]) -> Parsed | None:
     collar white" ends with a look, not a thing (left to :func:`_make_attr`)."""
     if _is_image(m["t"]) or not strip_determiners(m["t"])[0]:
         return None
+    if _a_shade(m["n"]):  # "make the background a neutral mid-grey": a look
+        return Parsed("modify", m["t"], _new(m["n"]))
     words = m["n"].split()
     if len(words) > 2 and (words[-1] in (_LOOK_WORDS - lexicon.SHADES) | frozenset(lexicon.SIZE_WORDS) or words[-1] in _ACTS):
         # (a shade word ends no look: "a rattan pendant light" is a lamp)
