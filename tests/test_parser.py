@@ -1680,6 +1680,13 @@ def _owner(plan) -> str | None:  # type: ignore[no-untyped-def]
     ("My grandmother is the lady in the middle. Could you give her cheeks a little more colour?", "add", "cheek",
      "more colour", "lady middle"),
     ("My daughter is the one on the swing. Could you give her pigtails?", "add", "daughter", "pigtails", None),  # to her
+    # his / her: the subject of the clause that says what is wrong with it
+    ("The soldier standing on the right has a water stain across his tunic. Please remove it.", "remove", "water stain",
+     None, "soldier right"),
+    ("the kid second from the left has his hood up. can it be down?", "modify", "hood", "down", "kid left 2"),
+    ("3rd bridesmaid frm the right has her eyes shut, can you open them", "modify", "eye", "open", "bridesmaid right 3"),
+    ("my toddler drew on his face with marker, can you clean it off", "remove", "marker", None, "toddler"),
+    ("The ring bearer is the smallest boy. Please pop a little bow tie on him", "add", "boy", "little bow tie", None),
 ])  # fmt: skip
 def test_phrasings_found_in_session_16(instruction, action, head, replacement, owner):
     """Rounds 16-20's misreadings, by kind: 'could the cat be removed' was a replacement by 'removed'; a colour with an

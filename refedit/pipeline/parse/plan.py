@@ -109,8 +109,9 @@ def noun_read_as_verb(doc: Any, i: int) -> bool:
     subject)."""
     from refedit.pipeline.parse.spelling import object_nouns
 
-    return (doc[i].tag_ == "VBD" and doc[i].text in object_nouns() and doc[i - 1].pos_ in ("ADJ", "VERB", "PROPN", "DET")
-            and not any(t.pos_ == "NOUN" for t in doc[:i]))
+    return (doc[i].tag_ == "VBD" and doc[i].text in object_nouns()
+            and (doc[i - 1].pos_ in ("ADJ", "VERB", "PROPN", "DET") or doc[i - 1].text in lexicon.ORDINAL_WORDS)
+            and not any(t.pos_ == "NOUN" and t.text not in lexicon.ORDINAL_WORDS for t in doc[:i]))  # ("3rd" a noun to it)
 
 
 def _side_words(doc: Any, start: int = 0, end: int | None = None, name: tuple[int, int] = (0, 0)) -> list[str]:

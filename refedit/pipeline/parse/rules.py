@@ -527,13 +527,13 @@ _BARE_TOPIC = re.compile(r"^(?!(?:i|you|we|they|he|she|it|this|that|there|what|w
                          r"by|near|next to|behind|wearing|holding) (?:the|a|an|his|her|their|my|our) ")
 #: an object named in an earlier clause
 _NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|his|her|their|our|your) "
-                          r"[a-z][a-z0-9' -]*$")
+                          r"[a-z0-9][a-z0-9' -]*$")
 #: a later clause's command on something already named: "remove that", "make it blue", "remove the one on the left"
 _REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away| down| off| up)?) (?P<ref>it|that|this|them|those|these|him|her|"
                      r"his|its|their|"
                      r"the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>[a-z' -]*?))"
                      r"(?P<tail>(?: [a-z][a-z -]*)?)$")
-_CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "straighten", "open", "close", "fix"}
+_CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "straighten", "open", "close", "fix", "pop", "stick", "hang", "slap", "paste"}
 #: "that blob is on the lens": the clause's verb before a relation
 _IS_REL = re.compile(r" (?:is|are|was|were|sitting|standing|lying|leaning|hanging|resting|perched|parked|propped|floating|"
                      r"sleeping|waiting) (?=(?:on|in|at|under|behind|near|by|next to|above|below|inside) )")
@@ -749,7 +749,7 @@ _SOILED = (
     re.compile(r"^(?P<np>(?:the|my|our|his|her|their|this|that) [a-z][a-z' -]*?) (?:is|are|was|were|got|gets|has been|have been) "
                r"(?:all |completely |totally |absolutely |kind of |a bit |so )?(?:(?:covered|caked|smeared|splattered|spattered|"
                r"stained|dusted|littered|plastered|coated|splashed) (?:in|with)|full of) (?:(?:a|an|some) )?(?P<x>[a-z][a-z' -]*)$"),
-    re.compile(r"^(?:the|my|our|his|her|their|this|that) [a-z][a-z' -]*? (?:has|have|has got|'s got|got) (?:(?:a|an|some) )?"
+    re.compile(r"^(?P<s>(?:the|my|our|his|her|their|this|that) [a-z0-9][a-z0-9' -]*?) (?:has|have|has got|'s got|got) (?:(?:a|an|some) )?"
                r"(?P<x>[a-z][a-z -]*?) (?:all )?(?:round|around|on|over|all over|across|down) (?P<np>(?:his|her|their|its|the|my) "
                r"[a-z][a-z -]*)$"),
     re.compile(r"^(?:he|she|they|it)(?:'s|'ve| has| have)(?: got)? (?:(?:a|an|some) )?(?P<x>[a-z][a-z -]*?) (?:all )?(?:round|"
@@ -757,7 +757,7 @@ _SOILED = (
     # "the mug has a coffee ring on it": the ring on the mug
     re.compile(r"^(?P<np>(?:the|my|our|his|her|their|this|that) [a-z][a-z' -]*?) (?:has|have|has got|'s got|got) (?:(?:a|an|some) )?"
                r"(?P<x>[a-z][a-z -]*?) (?:all )?(?:on|in|over|all over|across) (?:it|them)$"),
-    re.compile(r"^(?:my|our|his|her|their|the) [a-z][a-z' -]*? (?:drew|scribbled|wrote|doodled|painted|spilled|spilt) "
+    re.compile(r"^(?P<s>(?:my|our|his|her|their|the) [a-z0-9][a-z0-9' -]*?) (?:drew|scribbled|wrote|doodled|painted|spilled|spilt) "
                r"(?:on|all over) (?P<np>(?:his|her|their|its|the|my) [a-z][a-z -]*?) with (?:(?:a|an|some) )?(?P<x>[a-z][a-z -]*)$"),
 )
 
@@ -771,8 +771,22 @@ def _soiling(clause: str) -> str | None:
     """What soils the object a clause names (:data:`_SOILED`), on that object; else None."""
     for pattern in _SOILED:
         if m := pattern.match(clause):
-            return f"the {m['x']} on {m['np']}"
+            return f"the {m['x']} on {_of_subject(m['np'], m.groupdict().get('s'))}"
     return None
+
+
+def _of_subject(phrase: str, subject: str | None) -> str:
+    """"his face" said of ``subject`` ("my toddler drew on his face"): "the face of my toddler"; else ``phrase``."""
+    m = re.match(r"^(?:his|her|their|its) (?P<x>.+)$", phrase)
+    if m is None or not subject or re.match(r"^(?:his|her|their|its|this|that)\b", subject):
+        return phrase
+    return f"the {m['x']} of {subject}"
+
+
+#: "the kid second from the left has his hood up", "3rd bridesmaid from the right has her eyes shut": a part of the
+#: subject in a state (what a later "it" / "them" means)
+_HAS_HIS = re.compile(r"^(?P<np>(?:(?:the|my|our|a|an) )?[a-z0-9][a-z0-9' -]*?) (?:has|have|'s got|has got|got) (?:his|her|their|its) "
+                      r"(?P<x>[a-z][a-z-]*(?: [a-z][a-z-]*)?) (?:up|down|on|off|open|shut|closed|undone|out|in|all|[a-z]+ed)\b.*$")
 
 
 def _named_in(clause: str, removal: bool = False, worn: bool = False) -> str | None:
@@ -786,6 +800,8 @@ def _named_in(clause: str, removal: bool = False, worn: bool = False) -> str | N
                   r"way|just|looking|gone|got)\b)", r"\1 is ", said)
     if removal and (soil := _soiling(said)) is not None:  # (before a lead-in goes: "she's got sunscreen on her nose")
         return soil
+    if (part := _HAS_HIS.match(said)) and _NOUN_PHRASE.match(f"the {_ARTICLE.sub('', part['np'])}"):
+        return f"the {part['x']} of the {_ARTICLE.sub('', part['np'])}"  # "the kid ... has his hood up. can it be down?"
     if worn and (what := _WEARING.match(said)):  # "the model is wearing sunglasses, could they be removed"
         return f"the {_ARTICLE.sub('', what['x'])} of {what['np']}"
     clause = _LEAD_IN.sub("", said)
