@@ -1687,6 +1687,20 @@ def _owner(plan) -> str | None:  # type: ignore[no-untyped-def]
     ("3rd bridesmaid frm the right has her eyes shut, can you open them", "modify", "eye", "open", "bridesmaid right 3"),
     ("my toddler drew on his face with marker, can you clean it off", "remove", "marker", None, "toddler"),
     ("The ring bearer is the smallest boy. Please pop a little bow tie on him", "add", "boy", "little bow tie", None),
+    # a named thing, then "could that / they all be ...", "take X out" and why
+    ("the toy car sitting in the middle of the display shelf, could that be chrome", "modify", "toy car", "chrome",
+     "display shelf"),  # (the middle of it)
+    ("the macarons on the left plate — could they all be pistachio green", "modify", "macaron", "pistachio green", None),
+    ("can you take the overhead wires out, they spoil the skyline", "remove", "wire", None, None),
+    ("the loaves at the back of the display look pale, can they be more golden", "modify", "loaf", "more golden", None),
+    # a label saying what the photo is for, "be softened to", "have X added", "more of an"
+    ("For the parish magazine: would it be possible to remove the fire exit sign above the vestry door?", "remove",
+     "fire exit sign", None, None),
+    ("Could the background be softened to a plain pale cream for the memorial card?", "modify", "region",
+     "plain pale cream", None),
+    ("Could we have some daffodils added in front of the lectern for Easter?", "add", "lectern", "daffodils", None),
+    ("her hair came out brassy in this pic, could it look more of an ash blonde", "modify", "hair", "ash blonde",
+     "person her"),
 ])  # fmt: skip
 def test_phrasings_found_in_session_16(instruction, action, head, replacement, owner):
     """Rounds 16-20's misreadings, by kind: 'could the cat be removed' was a replacement by 'removed'; a colour with an

@@ -21,6 +21,9 @@ _DICTATED = re.compile(r"\s+(?:comma|full stop|period|question mark|exclamation 
 _LABEL = re.compile(r"^(?:[a-z][a-z' -]*? )?(?:shot|pic|photo|picture|image|version|report pic|img|frame|slide|listing)(?: (?:\d+|#\d+|"
                     r"[a-z]*_?\d+))?(?: please| pls)?\s*(?::|-|–|—)\s+")
 
+#: what the photo is for, as a label ("for the parish magazine:", "for our website -")
+_FOR_LABEL = re.compile(r"^for (?:the|my|our|a|an|his|her|their) [a-z' -]{1,40}?\s*(?::|-|–|—)\s+")
+
 
 def as_one_message(text: str) -> str:
     """``text`` (lowercase) without a letter's greeting and sign-off, with dictated punctuation as punctuation,
@@ -35,4 +38,4 @@ def as_one_message(text: str) -> str:
     text = _GREETING.sub("", text)
     while (shorter := _SIGN_OFF.sub("", text)) != text and shorter:
         text = shorter
-    return _LABEL.sub("", text)
+    return _LABEL.sub("", _FOR_LABEL.sub("", text))

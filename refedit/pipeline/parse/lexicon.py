@@ -132,7 +132,7 @@ STATE_ADJECTIVES = frozenset(
 COLOUR_PREFIXES = frozenset(
     "royal sky navy forest hot baby army cherry lime olive mint sea midnight powder electric blood wine rose lemon "
     "steel slate bottle emerald ruby sand coffee chocolate candy fire ocean dusty burnt jet pitch snow pearl apple "
-    "kelly hunter dusky ice off sage blush dapple racing pastel".split()
+    "kelly hunter dusky ice off sage blush dapple racing pastel ash strawberry honey egg".split()
 )
 #: frequent typing slips of words the rules read, and what was meant ("teh car": the car)
 TYPOS: dict[str, str] = {"teh": "the", "hte": "the", "th": "the", "wiht": "with", "wtih": "with", "iwth": "with",

@@ -142,6 +142,8 @@ _SUBJECT = r"(?P<t>(?:the|this|that|these|those|his|her|their|its|my|our|your|al
 _MODAL = r"(?:should|must|needs? to|has to|have to|could|can|might|may|ought to|will have to|is going to|are going to|is to|are to)"
 _GONE = r"(?:removed|deleted|erased|gone|taken out|taken away|cut out|edited out|cropped out|wiped out|rubbed out)"
 _PICTURE = rf"(?:the|this|my) (?:{lexicon.PHOTO_PLACE_WORDS})"
+#: verbs of a change to a new look ("could the background be softened to a plain pale cream")
+_SHIFTED = r"(?:softened|changed|darkened|lightened|brightened|warmed|cooled|shifted|toned|adjusted|altered|updated|recolou?red|tinted)"
 #: statements of what the picture should look like, as the commands they mean (first match wins)
 _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
     # "might the faded photograph be given a little more colour"
@@ -185,6 +187,11 @@ _STATEMENTS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) 
     (rf"^{_SUBJECT} {_MODAL} be (?P<v>painted|repainted|coloured|colored|dyed|tinted) (?P<n>.+)$", r"paint \g<t> \g<n>"),
     (rf"^{_SUBJECT} {_MODAL} be (?:turned|changed|transformed|converted|made) into (?P<n>.+)$", r"turn \g<t> into \g<n>"),
     (rf"^{_SUBJECT} {_MODAL} be made (?P<n>(?!into\b).+)$", r"make \g<t> \g<n>"),  # "could the ink be made darker"
+    (rf"^{_SUBJECT} {_MODAL} be {_SHIFTED} (?:up |down )?(?:to|into) (?P<n>.+)$", r"make \g<t> \g<n>"),  # "be softened to cream"
+    # "could we have some daffodils added in front of the lectern": an addition
+    (r"^(?:have|get) (?P<n>(?:a|an|some|more|two|three|a couple of|a few|a pair of) [a-z][a-z -]*?) (?:added|put|placed) "
+     r"(?P<p>(?:in front of|next to|beside|behind|on top of|on|above|below|under|near|by|onto|in|around|at) .+)$",
+     r"add \g<n> \g<p>"),
     (rf"^{_SUBJECT} {_MODAL} (?:be wearing|wear|have|get|be holding|hold|be carrying|carry) (?P<n>(?:a|an|some) .+)$",
      r"give \g<t> \g<n>"),
     (rf"^{_SUBJECT} {_MODAL} (?:be wearing|wear|have|get) (?P<n>[a-z]+s)$", r"give \g<t> some \g<n>"),  # "... wear sunglasses"
@@ -293,7 +300,7 @@ def _terse(text: str) -> str:
 #: "could the sky be blue instead of grey", "might the faded photograph be given more colour": the statement asked
 _QUESTION = re.compile(r"^(?P<m>could|can|should|might|would|may) (?P<t>(?:the|this|that|these|those|his|her|their|my|our) "
                        r"[a-z][a-z' -]*?) (?P<rest>(?:be (?:wearing|holding|carrying|given|removed|deleted|erased|gone|taken|painted|"
-                       r"repainted|coloured|colored|dyed|made|turned into|replaced|swapped)|"
+                       r"repainted|coloured|colored|dyed|made|turned into|replaced|swapped|" + _SHIFTED + r")|"
                        rf"get|have|wear) .+|be {_GONE})$")  # ("could the sky be blue" is a template's own)
 
 
@@ -347,8 +354,8 @@ _HEDGE = re.compile(r"\b(?:kinda|sorta|kind of|sort of)\b ?(?=(?:a |an )?(?:[a-z
 
 #: a learner's and a chat's phrasings, as the usual ones
 _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
-    (r"^make (?P<t>(?:the|this|that|his|her|their|my) .+?) (?:say|read|show|display) (?P<n>.+)$",
-     r"change the text on \g<t> to \g<n>"),  # "make the sign say closed"
+    (r"^make (?P<t>(?:the|this|that|his|her|their|my) .+?)(?<!\bthe)(?<!\ba)(?<!\bthis) (?:say|read|show|display) (?P<n>.+)$",
+     r"change the text on \g<t> to \g<n>"),  # "make the sign say closed" (not "the back of the display look ...")
     (r"^(?P<v>make|let) (?P<t>.+?) to be (?P<n>.+)$", r"\g<v> \g<t> \g<n>"),  # "make the sky to be more blue"
     (rf"(?<!\ba )(?<!\ban )\b(?P<c>{_COLOUR_WORDS}) colou?r\b", r"\g<c>"),  # "to red colour" ("a navy colour" stays)
     (rf"\bthe (?P<n>[a-z]+) (?:which|that) (?:is|are) (?P<a>{_LOOK})\b", r"the \g<a> \g<n>"),  # "the car which is red"
@@ -565,7 +572,8 @@ _IS_THE = re.compile(r"^(?:he|she|it|they)(?:'s| is| are|'re) (?P<np>the (?!ones
 #: a sentence that only says how the object looks ("the brown one")
 _THE_X_ONE = re.compile(r"^the (?:(?!ones?\b)[a-z-]+ )+ones?$")
 #: a clause with a finite verb after the command: a reason ("he's blocking the tackle", "the office looks gloomy")
-_REASON = re.compile(r"^(?:it|they|he|she|this|that) (?:[a-z]+ed|came out|turned out)\b|"
+_REASON = re.compile(r"^(?:it|they|he|she|this|that) (?:[a-z]+ed|came out|turned out|(?:spoil|ruin|block|distract|clutter|"
+                     r"dominate|cover|hide|wreck|kill)s?)\b|"
                      r"\b(?:is|are|was|were|'s|'re|'d|'ve|has|have|had|been|looks?|made|makes|can't|cannot|couldn't|don't|"
                      r"didn't|doesn't|won't|wasn't|isn't|hates?|wants?|loves?|needs?)\b")
 #: what a clause after the command says of its object: a relative clause ("which is on the left"), "the one on the
@@ -576,8 +584,9 @@ _QUALIFIER_AFTER = re.compile(r"^(?:(?P<r>(?:which|that|who) .+)|the (?P<d>(?:(?
 #: "can it go?": the removal of what the clause before named
 _CAN_IT_GO = re.compile(r"^(?:can|could|should|would|will) (?:it|they|he|she|that|those) (?:go|disappear|vanish|be removed|"
                         r"be deleted|come out|be taken out)$")
-_COULD_IT_BE = re.compile(r"^(?:can|could|should|would) (?:it|they|he|she) (?:be|become|look|(?:go|turn|change) back to|turn) "
-                          r"(?P<n>(?!back\b)[a-z][a-z -]*?)(?: again| instead)?$")
+_COULD_IT_BE = re.compile(r"^(?:can|could|should|would) (?:it|they|he|she|that|this|those|these)(?: all| both)? (?:be|become|look|"
+                          r"(?:go|turn|change) back to|turn) "
+                          r"(?P<n>(?!back\b|(?:done|possible|arranged|sorted|managed)$)[a-z][a-z -]*?)(?: again| instead)?$")
 #: "could it say CLOSED": new wording for what the clause before named
 _COULD_IT_SAY = re.compile(r"^(?:can|could|should|would) (?:it|they) (?:say|read) (?P<n>.+)$")
 #: a bare removal after the clause that named the object ("the snot on his nose, pls remove", "backpacker - gone")
@@ -860,6 +869,8 @@ def _resolve_reference(text: str) -> str:
     if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and names[0]:
         if re.fullmatch(_GONE, could["n"]):
             return f"remove {names[0]}"  # "..., could they be removed?"
+        if is_attribute_phrase(could["n"]) or _named_colour(could["n"]):  # (a long name and a look split at "look")
+            return f"make {names[0]} look {could['n']}"
         return f"make {names[0]} {could['n']}"  # "the pink scooter by the door, can it be blue?"
     if (say := _COULD_IT_SAY.match(last)) and len(earlier) == 1 and names[0]:
         return f"make {names[0]} say {say['n']}"  # "the poster on the noticeboard, could it say cancelled"
@@ -996,6 +1007,7 @@ def normalise(instruction: str) -> str:
     text = re.sub(r"\b(from|on|to|at) (left|right)\b", r"\1 the \2", text)  # "the 2nd bike from right"
     text = _LATER_NOTE.sub("", text)  # "delete the 3rd person from the left she is not even in our group"
     text = re.sub(r"\bwith like\b", "with", text)
+    text = re.sub(r"\bmore of (?:a|an) (?=[a-z])", "", text)  # "could it look more of an ash blonde"
     text = re.sub(r"^(add|put|place|stick|pop) (.+?) on the top of (?=the |his |her |my )", r"\1 \2 on ", text)
     text = re.sub(r"\blook (?:as though|as if) (?:it|this|the (?:photo|picture)) (?:was|were) (?:taken|shot) (?:on|in|at|during) "
                   r"(?:a |an )?", "look like ", text)  # "as though it were taken on a frosty winter's morning"
