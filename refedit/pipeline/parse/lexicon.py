@@ -142,7 +142,9 @@ TYPOS: dict[str, str] = {"teh": "the", "hte": "the", "th": "the", "wiht": "with"
                          "frm": "from", "fom": "from", "shud": "should", "shld": "should", "abit": "a bit", "alittle": "a little",
                          "nxt": "next", "bhind": "behind", "blue-ish": "bluish", "r": "are", "shes": "she is", "hes": "he is",
                          "theyre": "they are", "thats": "that is", "lmaooo": "lmao", "lmaoo": "lmao", "midle": "middle",
-                         "thrid": "third", "secnd": "second", "rite": "right", "lft": "left"}  # fmt: skip
+                         "thrid": "third", "secnd": "second", "rite": "right", "lft": "left", "calender": "calendar",
+                         "huskey": "husky", "scafolding": "scaffolding", "scaffoling": "scaffolding",
+                         "bycicle": "bicycle", "bicylce": "bicycle"}  # fmt: skip
 #: endings of adjectives ("stormy", "childish", "colourful", "rustic", "metallic"): the last word of "make the X Y"
 ADJECTIVE_ENDINGS = ("y", "ish", "ful", "less", "ous", "ic", "ical", "ive", "able", "ible", "ed")
 #: nouns with those endings that may end an object's name ("the toy", "the baby")

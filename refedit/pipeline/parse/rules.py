@@ -530,8 +530,9 @@ _EXCEPT_FOR = re.compile(r"\b(?:is|are|looks?|seems?) (?:fine|good|great|perfect
                          r"for|other than)(?: for)? (?P<np>(?:the|that|this|those|these|a|an|my|our|his|her|their) [a-z][a-z' -]*)$")
 #: a noun without its article, then where it is or what it wears ("girl in the pink dress, make her hair curly")
 _BARE_TOPIC = re.compile(r"^(?!(?:i|you|we|they|he|she|it|this|that|there|what|who|how|why|can|could|would|please|pls|make|"
-                         r"remove|add|put|give|get|take|change|turn|paint|replace|swap|delete|erase)\b)[a-z]+(?<!ed)(?<!ing) (?:in|on|with|at|"
-                         r"by|near|next to|behind|wearing|holding) (?:the|a|an|his|her|their|my|our) ")
+                         r"remove|add|put|give|get|take|change|turn|paint|replace|swap|delete|erase)\b)(?:[a-z]+ )?"
+                         rf"(?!(?:{lexicon.PHOTO_PLACE_WORDS})\b)[a-z]+(?<!ed)(?<!ing) "
+                         r"(?:in|on|with|at|by|near|next to|behind|wearing|holding|into) (?:the|a|an|his|her|their|my|our) ")
 #: an object named in an earlier clause
 _NOUN_PHRASE = re.compile(r"^(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|his|her|their|our|your) "
                           r"[a-z0-9][a-z0-9' -]*$")
@@ -543,7 +544,8 @@ _REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away| down| off| up)?) (
 _CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "straighten", "open", "close", "fix", "pop", "stick", "hang", "slap", "paste"}
 #: "that blob is on the lens": the clause's verb before a relation
 _IS_REL = re.compile(r" (?:is|are|was|were|sitting|standing|lying|leaning|hanging|resting|perched|parked|propped|floating|"
-                     r"sleeping|waiting) (?=(?:on|in|at|under|behind|near|by|next to|above|below|inside) )")
+                     r"sleeping|waiting|poking|sticking|peeking|creeping|coming|held up|held) (?:(?:out|up|in) )?"
+                     r"(?=(?:on|in|at|under|behind|near|by|next to|above|below|inside|into) )")
 
 
 #: where a message's sentences part
@@ -818,10 +820,12 @@ def _named_in(clause: str, removal: bool = False, worn: bool = False) -> str | N
         return m["np"]
     if m := _THERE_IS.match(clause):
         clause = f"{m['np']} {m['where']}"
-    clause = _IS_REL.sub(" ", clause)  # "that blob is on the lens": the blob on the lens
-    if (clause == said or re.match(r"there(?:'s| is| are) ", said)) and _BARE_TOPIC.match(clause):
-        # "girl in the pink dress, make her hair curly", "there's flour on my cheek": the girl, the flour
-        clause = f"the {clause}"
+    placed = _IS_REL.sub(" ", clause)  # "that blob is on the lens": the blob on the lens
+    if (clause == said or re.match(r"there(?:'s| is| are) ", said)) and _BARE_TOPIC.match(placed):
+        # "girl in the pink dress, make her hair curly", "there's flour on my cheek", "propeller guard poking into the
+        # top left corner, erase it": the girl, the flour, the propeller guard
+        placed = f"the {placed}"
+    clause = placed
     if (not _NOUN_PHRASE.match(clause) and (bare := re.match(r"^(?:[a-z]+ )?(?P<n>[a-z]+) (?:is|are|was|were|looks?|seems?) ", clause))
             and bare["n"] in object_nouns()):
         clause = f"the {clause}"  # "bike chain is rusty, make it look brand new": the bike chain
