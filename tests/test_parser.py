@@ -1701,6 +1701,14 @@ def _owner(plan) -> str | None:  # type: ignore[no-untyped-def]
     ("Could we have some daffodils added in front of the lectern for Easter?", "add", "lectern", "daffodils", None),
     ("her hair came out brassy in this pic, could it look more of an ash blonde", "modify", "hair", "ash blonde",
      "person her"),
+    # a look with a detail or a brand's name, a material that is the object, a participle after it
+    ("make the barn red with white trim", "modify", "barn", "red with white trim", None),
+    ("Could the barn be painted that classic red with white trim?", "modify", "barn", "classic red with white trim", None),
+    ("the drill on the left shud be dewalt yellow", "modify", "drill", "dewalt yellow", None),
+    ("make the wine in the left glass white instead of red", "modify", "wine", "white", None),
+    ("get rid of the delivery van double-parked outside the bakery", "remove", "delivery van", None, None),
+    ("propeller guard poking into the top left corner, erase it", "remove", "propeller guard", None, None),
+    ("the third balloon from the left, the green one, could it be silver?", "modify", "balloon", "silver", None),
 ])  # fmt: skip
 def test_phrasings_found_in_session_16(instruction, action, head, replacement, owner):
     """Rounds 16-20's misreadings, by kind: 'could the cat be removed' was a replacement by 'removed'; a colour with an

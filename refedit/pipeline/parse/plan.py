@@ -82,6 +82,8 @@ def _pre_modifier_span(doc: Any) -> int:
         if f"{doc[tok.i - 1].text} {singular(tok.text)}" in lexicon.COMPOUND_NOUNS:
             continue
         if doc[tok.i - 1].text == "-" and not doc[tok.i - 1].whitespace_ and tok.i >= 2 and not doc[tok.i - 2].whitespace_:
+            if tok.tag_ in ("VBN", "VBD") and tok.i >= 3 and doc[tok.i - 3].pos_ in _NOUN_POS:
+                return tok.i - 2  # "the delivery van double-parked outside": a participle after the head
             continue  # "the chewed-up ball": the particle of one hyphenated word
         if _opens_relation(doc, tok.i) or tok.text in _STOP_WORDS or _participle_phrase(doc, tok.i):
             return tok.i

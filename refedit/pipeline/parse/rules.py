@@ -14,7 +14,7 @@ from refedit.pipeline.artifacts import EditPlan, Target
 from refedit.pipeline.parse import lexicon
 from refedit.pipeline.parse.letters import as_one_message
 from refedit.pipeline.parse.spelling import corrected, object_nouns
-from refedit.pipeline.nlp import load_nlp
+from refedit.pipeline.nlp import known_words, load_nlp
 from refedit.pipeline.parse.plan import (
     GLOBAL_TARGET,
     analyse_target,
@@ -869,6 +869,11 @@ def _resolve_reference(text: str) -> str:
     last = _statement(_TRAILING_PLEASE.sub("", _POLITE.sub("", last)))  # "..., can you remove it please"
     removal = bool(_REMOVAL_OF_IT.match(last) or _CAN_IT_GO.match(last))
     worn = removal or bool(re.search(r"\b(?:it|them)\b", last))  # "is wearing a hat, make it red": the hat
+    if len(earlier) == 2 and (look := re.match(r"^the (?P<a>(?:(?!ones?\b)[a-z-]+ )+)ones?$", earlier[1])):
+        # "the third balloon from the left, the green one, could it be silver?": one object, described twice
+        named_once = _named_in(earlier[0], removal, worn)
+        if named_once is not None:
+            earlier = [_with_old_attribute(named_once, look["a"].strip())]
     names = [_named_in(c, removal, worn) for c in earlier]  # (each a spaCy parse: once per clause)
     if (could := _COULD_IT_BE.match(last)) and len(earlier) == 1 and names[0]:
         if re.fullmatch(_GONE, could["n"]):
@@ -1117,6 +1122,13 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
         cut += 1  # "the smallest square red", "the tablecloth gingham" (adjectives to the tagger): the target keeps a noun
     if 2 < cut < len(doc) and doc[cut - 1].lower_ in ("a", "an"):
         cut -= 1  # "the sky a proper blue": the article is the look's
+    if (2 < cut < len(doc) and doc[cut].text in lexicon.COLOURS and doc[cut - 1].pos_ in ("NOUN", "PROPN")
+            and doc[cut - 1].text not in known_words() and doc[cut - 1].text not in object_nouns()
+            and (doc[cut - 2].pos_ in ("NOUN", "PROPN") or doc[cut - 2].text in lexicon.POSITION_WORDS)):  # fmt: skip
+        cut -= 1  # "the drill on the left dewalt yellow": a brand's colour (a name no dictionary has, after the object)
+    if (cut + 1 < len(doc) and doc[cut].text in lexicon.MATERIALS and doc[cut].text in object_nouns()
+            and (doc[cut - 1].pos_ == "DET" or doc[cut - 1].text in lexicon.SPATIAL_WORDS)):  # fmt: skip
+        cut += 1  # "the wine in the left glass white": the glass is the object there
     if cut >= len(doc) or cut == 0:
         return None
     return doc[:cut].text, doc[cut:].text
@@ -1635,11 +1647,17 @@ def _make_attr(m: re.Match[str]) -> Parsed | None:
         return _global_or_none(words[0], " ".join(words[1:]))
     if region := _region_change(m["rest"]):
         return region
-    split = split_trailing_attribute(m["rest"])
+    split, detail = split_trailing_attribute(m["rest"]), ""
+    if split is None and (with_ := _WITH_DETAIL.match(m["rest"])):  # "the barn red with white trim"
+        split, detail = split_trailing_attribute(with_["main"]), f" {with_['w']}"
     if split is None:
         return None
     target, new = split
-    return _global_or_none(target, new) or Parsed("modify", target, _new(new))
+    return _global_or_none(target, new + detail) or Parsed("modify", target, _new(new) + detail)
+
+
+#: a look, then a detail of it ("red with white trim", "blue with a few fluffy clouds")
+_WITH_DETAIL = re.compile(r"^(?P<main>.+?) (?P<w>with (?:a |an |some |a few )?[a-z][a-z -]*)$")
 
 
 #: what a verb does to a thing -> how it then looks ("roll up his sleeves": rolled up, "open her eyes": open)
