@@ -1709,6 +1709,9 @@ def _owner(plan) -> str | None:  # type: ignore[no-untyped-def]
     ("get rid of the delivery van double-parked outside the bakery", "remove", "delivery van", None, None),
     ("propeller guard poking into the top left corner, erase it", "remove", "propeller guard", None, None),
     ("the third balloon from the left, the green one, could it be silver?", "modify", "balloon", "silver", None),
+    ("add fairy lights along the fence", "add", "fence", "fairy lights", None),
+    ("the guy on the right blinked, can you open his eyes", "modify", "eye", "open", "guy right"),
+    ("Whoever's phone is held up in the bottom left, can we lose it", "remove", "phone", None, None),
 ])  # fmt: skip
 def test_phrasings_found_in_session_16(instruction, action, head, replacement, owner):
     """Rounds 16-20's misreadings, by kind: 'could the cat be removed' was a replacement by 'removed'; a colour with an

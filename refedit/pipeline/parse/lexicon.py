@@ -203,7 +203,7 @@ ANIMATE = frozenset(
     "person man woman boy girl child kid baby toddler teen teenager guy lady gentleman gent people adult player runner "
     "skier surfer cyclist rider jockey dancer singer drummer guitarist musician bride groom student pupil teacher worker "
     "nurse doctor officer soldier chef waiter waitress customer tourist hiker climber swimmer diver skater skateboarder "
-    "fan spectator passenger driver pilot mum mom dad mother father son daughter brother sister grandma grandpa grandad "
+    "spectator passenger driver pilot mum mom dad mother father son daughter brother sister grandma grandpa grandad "
     "granddad nan nana gran granny uncle aunt auntie cousin friend husband wife twin dog puppy cat kitten horse pony foal "
     "cow calf bull sheep lamb goat pig piglet chicken hen rooster duck duckling goose swan bird eagle hawk owl owlet "
     "pigeon seagull gull parrot robin heron crow fish trout salmon carp pike shark whale dolphin seal bear cub lion "

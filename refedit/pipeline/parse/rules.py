@@ -544,7 +544,8 @@ _REFERS = re.compile(r"^(?P<verb>[a-z]+(?: rid of| out| away| down| off| up)?) (
 _CLAUSE_VERBS = frozenset(COMMANDS) | {"get", "take", "straighten", "open", "close", "fix", "pop", "stick", "hang", "slap", "paste"}
 #: "that blob is on the lens": the clause's verb before a relation
 _IS_REL = re.compile(r" (?:is|are|was|were|sitting|standing|lying|leaning|hanging|resting|perched|parked|propped|floating|"
-                     r"sleeping|waiting|poking|sticking|peeking|creeping|coming|held up|held) (?:(?:out|up|in) )?"
+                     r"sleeping|waiting|poking|sticking|peeking|creeping|coming|(?:is |are )?held up|(?:is |are )?held) "
+                     r"(?:(?:out|up|in) )?"
                      r"(?=(?:on|in|at|under|behind|near|by|next to|above|below|inside|into) )")
 
 
@@ -800,12 +801,18 @@ _HAS_HIS = re.compile(r"^(?P<np>(?:(?:the|my|our|a|an) )?[a-z0-9][a-z0-9' -]*?) 
                       r"(?P<x>[a-z][a-z-]*(?: [a-z][a-z-]*)?) (?:up|down|on|off|open|shut|closed|undone|out|in|all|[a-z]+ed)\b.*$")
 
 
+#: someone who did something ("the guy on the right blinked", "the kid at the back sneezed")
+_DID = re.compile(r"^(?P<np>(?:the|my|our|his|her|their|this|that) [a-z0-9][a-z0-9' -]*?)(?<! is)(?<! are)(?<! was)(?<! were)"
+                  r"(?<! so)(?<! very)(?<! too)(?<! been)(?<! got)(?<! get) (?:just |totally )?[a-z]+ed$")
+
+
 def _named_in(clause: str, removal: bool = False, worn: bool = False) -> str | None:
     """The object an earlier clause names ("see the lamp by the window", "there's a bag next to the towel", "the rug
     is too bright", "the photo shows three kids on a bench"), or None; for a ``removal``, what soils it ("the
     armchair is covered in dog hair": the dog hair on the armchair); when ``worn`` (a removal, or "it" / "them" in the
     command), what someone wears or holds ("the boy is wearing a hat": the hat)."""
     said = re.sub(r" (?:haha+|lol|lmao)$", "", clause.split(" but ")[-1])
+    said = re.sub(r"^(?:whoever's|someone's|somebody's|some random's)\s", "the ", said)  # "whoever's phone is held up ..."
     # "the sky's a bit grim": is, not a possessive
     said = re.sub(r"^((?:the|this|that|my|our|his|her|their) [a-z]+)'s (?=(?:a|so|too|really|very|kind|pretty|quite|all|totally|"
                   r"way|just|looking|gone|got)\b)", r"\1 is ", said)
@@ -826,13 +833,15 @@ def _named_in(clause: str, removal: bool = False, worn: bool = False) -> str | N
         # top left corner, erase it": the girl, the flour, the propeller guard
         placed = f"the {placed}"
     clause = placed
-    if (not _NOUN_PHRASE.match(clause) and (bare := re.match(r"^(?:[a-z]+ )?(?P<n>[a-z]+) (?:is|are|was|were|looks?|seems?) ", clause))
-            and bare["n"] in object_nouns()):
-        clause = f"the {clause}"  # "bike chain is rusty, make it look brand new": the bike chain
+    if (not _NOUN_PHRASE.match(clause) and (bare := re.match(r"^(?:[a-z]+(?:'s|s')? )?(?P<n>[a-z]+) (?:is|are|was|were|looks?|seems?) ",
+                                                             clause)) and bare["n"] in object_nouns()):
+        clause = f"the {clause}"  # "bike chain is rusty, make it look brand new", "groom's boutonniere is wilting"
     if removal and (soil := _soiling(clause)) is not None:
         return soil
     if not _NOUN_PHRASE.match(clause):
         return None
+    if (did := _DID.match(clause)) and any(singular(w) in lexicon.ANIMATE for w in did["np"].split()):
+        return did["np"]  # "the guy on the right blinked, can you open his eyes": the guy on the right
     if (said := _object_of_verb(clause)) is not None:  # "my mum hates the tattoo on my arm": the tattoo
         return said
     if (m := _SUBJECT_VERB.match(clause)) and (said := _predicate(m["np"], m["rest"] or "", clause)):
@@ -1455,7 +1464,8 @@ _PLACE_WORDS = {
     "below": "below", "under": "below", "underneath": "below", "beneath": "below", "behind": "behind",
     "next to": "next-to", "close to": "next-to", "beside": "next-to", "near": "next-to", "alongside": "next-to",
     "between": "between", "to": None, "on": None, "onto": None, "in": None, "into": None, "inside": None,
-    "around": None, "round": None, "against": "next-to", "by": "next-to", "facing": "in-front-of",
+    "around": None, "round": None, "along": None, "across": None, "against": "next-to", "by": "next-to",
+    "facing": "in-front-of",
     "at the edge of": "next-to", "on the edge of": "next-to", "at the foot of": "next-to", "at the side of": "next-to",
     "at side of": "next-to", "by the side of": "next-to", "on the side of": "next-to",
 }  # fmt: skip
