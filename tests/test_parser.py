@@ -1712,6 +1712,12 @@ def _owner(plan) -> str | None:  # type: ignore[no-untyped-def]
     ("add fairy lights along the fence", "add", "fence", "fairy lights", None),
     ("the guy on the right blinked, can you open his eyes", "modify", "eye", "open", "guy right"),
     ("Whoever's phone is held up in the bottom left, can we lose it", "remove", "phone", None, None),
+    # round 20's held-out half, after its blind measure: near misses of the kinds above
+    ("Bella is the spaniel on the exam table. Could you remove the syringe next to her?", "remove", "syringe", None, None),
+    ("the cone on the staffy is a bit distracting, can it be taken off", "remove", "cone", None, None),
+    ("make the vet nurse's scrubs navy instead of that washed out teal", "modify", "scrubs", "navy", "vet nurse"),
+    ("the third granny square from the top looks wonky, can it be a bright orange one instead", "modify", "granny square",
+     "bright orange", None),
 ])  # fmt: skip
 def test_phrasings_found_in_session_16(instruction, action, head, replacement, owner):
     """Rounds 16-20's misreadings, by kind: 'could the cat be removed' was a replacement by 'removed'; a colour with an

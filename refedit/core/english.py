@@ -46,7 +46,7 @@ INVARIANT = frozenset(
 #: plural-only nouns that take no article ("a man with sunglasses")
 PLURALIA_TANTUM = frozenset(
     "sunglasses eyeglasses goggles scissors jeans pants trousers shorts pyjamas pajamas headphones clothes overalls "
-    "leggings tights binoculars dungarees braces".split()
+    "leggings tights binoculars dungarees braces scrubs pliers tongs tweezers".split()
 )
 
 

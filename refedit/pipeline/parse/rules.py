@@ -140,7 +140,7 @@ _COLOUR_WORDS = "|".join(sorted(lexicon.COLOURS, key=len, reverse=True))
 #: the object a statement is about ("the dog should be removed"): a determiner first, so no verb or pronoun is taken
 _SUBJECT = r"(?P<t>(?:the|this|that|these|those|his|her|their|its|my|our|your|all the|both) .+?)"
 _MODAL = r"(?:should|must|needs? to|has to|have to|could|can|might|may|ought to|will have to|is going to|are going to|is to|are to)"
-_GONE = r"(?:removed|deleted|erased|gone|taken out|taken away|cut out|edited out|cropped out|wiped out|rubbed out)"
+_GONE = r"(?:removed|deleted|erased|gone|taken out|taken away|taken off|cut out|edited out|cropped out|wiped out|rubbed out)"
 _PICTURE = rf"(?:the|this|my) (?:{lexicon.PHOTO_PLACE_WORDS})"
 #: verbs of a change to a new look ("could the background be softened to a plain pale cream")
 _SHIFTED = r"(?:softened|changed|darkened|lightened|brightened|warmed|cooled|shifted|toned|adjusted|altered|updated|recolou?red|tinted)"
@@ -586,7 +586,7 @@ _QUALIFIER_AFTER = re.compile(r"^(?:(?P<r>(?:which|that|who) .+)|the (?P<d>(?:(?
 #: "can it be blue?": the look asked of the object the clause before named
 #: "can it go?": the removal of what the clause before named
 _CAN_IT_GO = re.compile(r"^(?:can|could|should|would|will) (?:it|they|he|she|that|those) (?:go|disappear|vanish|be removed|"
-                        r"be deleted|come out|be taken out)$")
+                        r"be deleted|come out|be taken out|be taken off|come off)$")
 _COULD_IT_BE = re.compile(r"^(?:can|could|should|would) (?:it|they|he|she|that|this|those|these)(?: all| both)? (?:be|become|look|"
                           r"(?:go|turn|change) back to|turn) "
                           r"(?P<n>(?!back\b|(?:done|possible|arranged|sorted|managed)$)[a-z][a-z -]*?)(?: again| instead)?$")
@@ -661,12 +661,20 @@ def _person_named(sentence: str, pronoun: str) -> str | None:
     describes ("the vicar is the gentleman on the right": the gentleman on the right; "the one in the flat cap,
     second from the right": the person there), else a relative the sentence names ("Mum loved blue": the mum;
     "Dad's order of service": the dad); None when it names neither."""
-    if (m := _WHO_IS_THE.match(sentence)) and (m["head"] in ("one", "person") or singular(m["head"]) in lexicon.ANIMATE):
-        who = m["who"].split()[-1]  # "our tortoise is the one on the rock": the tortoise on the rock
-        kind = who if who in lexicon.ANIMATE and who not in _KIN["his"] | _KIN["her"] else "person"
-        return re.sub(r"^the one\b", f"the {kind}", m["np"]).replace(",", "")
+    if (described := _described_as(sentence)) is not None:
+        return described
     kin = [w for w in re.findall(r"[a-z]+", sentence) if w in _KIN[pronoun]]
     return f"the {kin[-1]}" if kin else None
+
+
+def _described_as(sentence: str) -> str | None:
+    """Whom a copular sentence describes ("Bella is the spaniel on the exam table": the spaniel on the exam table;
+    "our tortoise is the one on the rock": the tortoise on the rock), else None."""
+    if (m := _WHO_IS_THE.match(sentence)) is None or m["head"] in {*lexicon.SIZE_WORDS, *lexicon.COLOURS, "same", "best", "only"}:
+        return None  # (not "it is the best photo", "the dog is the same colour")
+    who = m["who"].split()[-1]
+    kind = who if (who in lexicon.ANIMATE or who in object_nouns()) and who not in _KIN["his"] | _KIN["her"] else "person"
+    return re.sub(r"^the ones?\b", f"the {kind}", m["np"]).replace(",", "")
 
 
 def _possessor_from(earlier: list[str], command: str) -> str | None:
@@ -823,6 +831,8 @@ def _named_in(clause: str, removal: bool = False, worn: bool = False) -> str | N
     if worn and (what := _WEARING.match(said)):  # "the model is wearing sunglasses, could they be removed"
         return f"the {_ARTICLE.sub('', what['x'])} of {what['np']}"
     clause = _LEAD_IN.sub("", said)
+    if not _NOUN_PHRASE.match(clause) and (described := _described_as(clause)) is not None:
+        return described  # "Bella is the spaniel on the exam table. Could you remove the syringe next to her?"
     if m := _EXCEPT_FOR.search(clause):  # "the photo is fine except for the kid in the green hoodie": the kid
         return m["np"]
     if m := _THERE_IS.match(clause):
@@ -1419,10 +1429,10 @@ _OLD_LOOK = r"(?:(?:the|that|this|those|these|its|his|her|their|a|an) )?(?:(?:ug
 def _instead_of_look(m: re.Match[str]) -> Parsed | None:
     """"make the car red instead of blue", "make the stage lights magenta instead of that ugly green": the blue car
     becomes red (the old look names the target)."""
-    if not is_attribute_phrase(m["old"]) or (parsed := match_templates(m["rest"])) is None:
+    if (parsed := match_templates(m["rest"])) is None or parsed.action != "modify":
         return None
-    if parsed.action != "modify":
-        return None
+    if not is_attribute_phrase(m["old"]):  # "instead of that washed out teal": the new look; the old names nothing
+        return parsed if len(m["old"].split()) > 1 else None
     return Parsed("modify", f"{parsed.target} from {m['old']}", parsed.replacement)
 
 
@@ -1660,6 +1670,8 @@ def _make_attr(m: re.Match[str]) -> Parsed | None:
     split, detail = split_trailing_attribute(m["rest"]), ""
     if split is None and (with_ := _WITH_DETAIL.match(m["rest"])):  # "the barn red with white trim"
         split, detail = split_trailing_attribute(with_["main"]), f" {with_['w']}"
+    if split is None and (one := re.match(r"^(?P<r>.+) ones?$", m["rest"])):  # "the third square a bright orange one"
+        split = split_trailing_attribute(one["r"])
     if split is None:
         return None
     target, new = split
