@@ -144,7 +144,7 @@ TYPOS: dict[str, str] = {"teh": "the", "hte": "the", "th": "the", "wiht": "with"
                          "theyre": "they are", "thats": "that is", "lmaooo": "lmao", "lmaoo": "lmao", "midle": "middle",
                          "thrid": "third", "secnd": "second", "rite": "right", "lft": "left", "calender": "calendar",
                          "huskey": "husky", "scafolding": "scaffolding", "scaffoling": "scaffolding",
-                         "bycicle": "bicycle", "bicylce": "bicycle"}  # fmt: skip
+                         "bycicle": "bicycle", "bicylce": "bicycle", "ya": "you", "em": "them", "yer": "your"}  # fmt: skip
 #: endings of adjectives ("stormy", "childish", "colourful", "rustic", "metallic"): the last word of "make the X Y"
 ADJECTIVE_ENDINGS = ("y", "ish", "ful", "less", "ous", "ic", "ical", "ive", "able", "ible", "ed")
 #: nouns with those endings that may end an object's name ("the toy", "the baby")

@@ -684,7 +684,7 @@ def _possessor_from(earlier: list[str], command: str) -> str | None:
     pronoun = next((w for w in re.findall(r"[a-z]+", command) if w in ("his", "her")), None)
     if pronoun is None or (owned := _owned_by(command, pronoun)) is None:
         return None
-    thing = re.sub(r" (?:look|looks|be|become|get|go|turn|stay|seem|appear)$", "", owned[0])  # "could his cassock look ..."
+    thing = owned[0]
     before = command[: re.search(rf"\b{pronoun}\b", command).start()]  # type: ignore[union-attr]
     if any(singular(w) in lexicon.ANIMATE for w in re.findall(r"[a-z]+", before)):
         return None  # "give the boy on the left his hat back": his own
@@ -947,6 +947,8 @@ def _resolve_reference(text: str) -> str:
     return f"{m['verb']} {ref}{m['tail']}"
 
 
+#: verbs that say how a thing looks, after it ("make his fur look less mangy")
+_LINKING = frozenset("look looks be become get go turn stay seem appear".split())
 #: the words that own what follows them in a command ("her" may be the object instead: "make her blonde")
 _POSSESSIVES = ("her", "his", "its", "their")
 
@@ -959,7 +961,8 @@ def _owned_by(clause: str, owner: str) -> tuple[str, str] | None:
     if her is None or her.i + 1 >= len(doc) or doc[her.i + 1].pos_ != "NOUN":
         return None
     end = her.i + 1
-    while end + 1 < len(doc) and doc[end + 1].pos_ in ("NOUN", "VERB") and doc[end + 1].text not in _LOOK_WORDS:  # "party dress"
+    while (end + 1 < len(doc) and doc[end + 1].pos_ in ("NOUN", "VERB") and doc[end + 1].text not in _LOOK_WORDS
+           and doc[end + 1].text not in _LINKING):  # "party dress" (not "his fur look less mangy")
         end += 1
     if owner == "her" and doc[0].text in ("give", "hand", "get", "buy", "show", "bring", "pass", "send") and end + 1 >= len(doc):
         return None  # "give her pigtails": to her ("give her cheeks more colour": hers)
@@ -1047,6 +1050,7 @@ def normalise(instruction: str) -> str:
     text = re.sub(r"\b(?:absolutely|properly|super|extremely|totally|really|very|so) (?=[a-z]+$)", "", text)  # "absolutely massive"
     text = re.sub(r"(?<=[a-z]) (?:like|as) (?:a |an )?[a-z' -]+$", "", text) if _LOOK_THEN_LIKE.search(text) else text
     text = re.sub(r"\bin the (back|front) row\b", r"at the \1", text)  # "the tall man in the back row"
+    text = re.sub(r"\bout (?:the )?(back|front)\b(?! of\b)", r"at the \1", text)  # "the old shed out the back"
     text = _terse(_POLITE.sub("", text))
     text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
     text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
