@@ -1719,6 +1719,10 @@ def _owner(plan) -> str | None:  # type: ignore[no-untyped-def]
     ("make the vet nurse's scrubs navy instead of that washed out teal", "modify", "scrubs", "navy", "vet nurse"),
     ("the third granny square from the top looks wonky, can it be a bright orange one instead", "modify", "granny square",
      "bright orange", None),
+    ("bro can you remove the guy on the left", "remove", "guy", None, None),  # a vocative before the request
+    ("mate can ya get rid of the esky next to the ute", "remove", "esky", None, None),
+    ("chuck a kookaburra on the fence post on the left", "add", "fence post", "kookaburra", None),
+    ("chuck the old chair out", "remove", "chair", None, None),
 ])  # fmt: skip
 def test_phrasings_found_in_session_16(instruction, action, head, replacement, owner):
     """Rounds 16-20's misreadings, by kind: 'could the cat be removed' was a replacement by 'removed'; a colour with an

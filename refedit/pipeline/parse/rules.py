@@ -48,6 +48,7 @@ _POLITE = re.compile(
     r"would love it if (?:someone|somebody|anyone|you) could|i'd love it if (?:someone|somebody|anyone|you) could|"
     r"looking for (?:someone|somebody|anyone) (?:to|who can)|need (?:someone|somebody) to|need help|"
     r"hi all|hey all|hi everyone|hello|hi+|hey+|yo|omg|so+|um+|uh+|lol|haha+|quick one:?|quick question:?|"
+    r"mate|bro|bruh|dude|guys|folks|buddy|pal|hun|babe|fam|lads|sis|"
     r"i was wondering (?:if|whether) (?:you|someone|anyone) (?:could|can|would|might)|not sure if this is possible,? but|"
     r"i was hoping (?:you|someone|somebody|anyone) (?:could|would|might|can)|"
     r"i want you|"
@@ -1051,6 +1052,8 @@ def normalise(instruction: str) -> str:
     text = re.sub(r"(?<=[a-z]) (?:like|as) (?:a |an )?[a-z' -]+$", "", text) if _LOOK_THEN_LIKE.search(text) else text
     text = re.sub(r"\bin the (back|front) row\b", r"at the \1", text)  # "the tall man in the back row"
     text = re.sub(r"\bout (?:the )?(back|front)\b(?! of\b)", r"at the \1", text)  # "the old shed out the back"
+    text = re.sub(r"^(?:chuck|bung|stick) (?=(?:a|an|some|another|two|three|a few|a couple of) [a-z]+.* (?:on|in|next to|"
+                  r"beside|behind|above|by|near|onto|into) )", "put ", text)  # "chuck a kookaburra on the fence post"
     text = _terse(_POLITE.sub("", text))
     text = _GERUND.sub(lambda m: _GERUNDS[m["v"]] + " ", text)
     text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
