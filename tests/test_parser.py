@@ -1723,6 +1723,7 @@ def _owner(plan) -> str | None:  # type: ignore[no-untyped-def]
     ("mate can ya get rid of the esky next to the ute", "remove", "esky", None, None),
     ("chuck a kookaburra on the fence post on the left", "add", "fence post", "kookaburra", None),
     ("chuck the old chair out", "remove", "chair", None, None),
+    ("add a bench outside the house", "add", "house", "bench", None),
 ])  # fmt: skip
 def test_phrasings_found_in_session_16(instruction, action, head, replacement, owner):
     """Rounds 16-20's misreadings, by kind: 'could the cat be removed' was a replacement by 'removed'; a colour with an
@@ -1730,3 +1731,11 @@ def test_phrasings_found_in_session_16(instruction, action, head, replacement, o
     before a thing split its name ('walking' frame); 'his'/'her' after a sentence saying who is meant was anyone."""
     plan = parser.parse(instruction=instruction)
     assert (plan.action, plan.target.head, plan.replacement, _owner(plan)) == (action, head, replacement, owner)
+
+
+@pytest.mark.parametrize("instruction", ["add a rainbow", "put some balloons", "add more clouds"])
+def test_an_addition_without_a_place_is_asked_where(instruction):
+    """'add a rainbow' was 'cannot tell what to edit'; it says what is missing (where) with an example."""
+    with pytest.raises(UnclearInstruction, match=r"does not say where to add .+ e\.g\. 'add .+ above the hills'"):
+        parser.parse(instruction=instruction)
+

@@ -1481,7 +1481,7 @@ _PLACE_WORDS = {
     "below": "below", "under": "below", "underneath": "below", "beneath": "below", "behind": "behind",
     "next to": "next-to", "close to": "next-to", "beside": "next-to", "near": "next-to", "alongside": "next-to",
     "between": "between", "to": None, "on": None, "onto": None, "in": None, "into": None, "inside": None,
-    "around": None, "round": None, "along": None, "across": None, "against": "next-to", "by": "next-to",
+    "around": None, "round": None, "along": None, "across": None, "against": "next-to", "by": "next-to", "outside": "next-to",
     "facing": "in-front-of",
     "at the edge of": "next-to", "on the edge of": "next-to", "at the foot of": "next-to", "at the side of": "next-to",
     "at side of": "next-to", "by the side of": "next-to", "on the side of": "next-to",
@@ -2126,6 +2126,11 @@ def _other_readings(instruction: str, text: str) -> Iterator[str]:
 
 
 #: the longest instruction the rules read (a long letter asking for one edit is ~500 characters)
+#: an addition that names no place ("add a rainbow", "put some balloons")
+_ADD_NOWHERE = re.compile(r"^(?:add|put|place|insert|draw|include) (?P<n>(?:a|an|some|two|three|a few|a couple of|more) "
+                          r"(?:(?! (?:on|in|at|to|next|by|near|outside|inside|behind|above|below|under|over|beside|between|"
+                          r"around|along|across|into|onto|for|with|from) )[a-z' -])+)$")
+
 MAX_INSTRUCTION = 1000
 
 
@@ -2151,6 +2156,9 @@ class RulesParser:
             text, parsed = next(((t, p) for t in _other_readings(instruction, text) if (p := _matched(t))), (text, None))
         if parsed is None:
             parsed = _by_phrases(text)
+        if parsed is None and (what := _ADD_NOWHERE.match(text)):  # "add a rainbow": where?
+            raise UnclearInstruction(f"{instruction.strip()!r} does not say where to add {what['n']}; say next to, on or "
+                                     f"above which object, e.g. 'add {what['n']} above the hills' or 'in the sky'")
         if parsed is None:
             raise UnclearInstruction(
                 f"cannot tell what to edit in {instruction.strip()!r}; phrase it like 'replace the left cat with "
