@@ -325,8 +325,7 @@ _AFTERTHOUGHT = re.compile(
     r"(?:,? (?:but|while|and keep|keeping|and leave|leaving|and don't|and do not|and make sure|so that|so (?:we|i|you|they|"
     r"he|she|it|people|everyone) (?:can|could|will|would|don't|do not)|so (?:that )?(?:the|it|they|he|she) (?:[a-z]+ )?"
     r"(?:stands? out|pops?|looks?|is|are|can|will|would)\b|so (?:we|they|it|everything) (?:all )?match\b|and (?:we're|we are|"
-    r"i'm|that's|it's) (?:good|done|set|fine|golden)\b|before (?:i|we|you|my|our)\b|for (?:the|my|our) "
-    r"[a-z]+ (?:invite|invitation|card|post|listing)|to match\b|so (?:it|they) match(?:es)?\b|it'?s giving\b|"
+    r"i'm|that's|it's) (?:good|done|set|fine|golden)\b|before (?:i|we|you|my|our)\b|to match\b|so (?:it|they) match(?:es)?\b|it'?s giving\b|"
     r"(?:pls|please|plz|thanks|lol) (?:she|he|they|we|i|it)\b|(?:she|he|they|we)(?:'ll|'d| will| would) (?:love|like|"
     r"be|think|want)\b|" + _AS_IT_WAS + r"|without "
     r"(?:changing|touching|altering|affecting|moving))\b|, (?:keep|leave|don't|do not|make sure|same|thanks|thank "
@@ -685,14 +684,13 @@ def _possessor_from(earlier: list[str], command: str) -> str | None:
     pronoun = next((w for w in re.findall(r"[a-z]+", command) if w in ("his", "her")), None)
     if pronoun is None or (owned := _owned_by(command, pronoun)) is None:
         return None
-    thing = owned[0]
     before = command[: re.search(rf"\b{pronoun}\b", command).start()]  # type: ignore[union-attr]
     if any(singular(w) in lexicon.ANIMATE for w in re.findall(r"[a-z]+", before)):
         return None  # "give the boy on the left his hat back": his own
     whom = next((who for s in reversed(earlier) if (who := _person_named(s, pronoun)) is not None), None)
     if whom is None:
         return None
-    return re.sub(rf"\b{pronoun} {re.escape(thing)}\b", f"the {thing} of {whom}", command, count=1)
+    return re.sub(rf"\b{pronoun} {re.escape(owned[0])}\b", f"the {owned[0]} of {whom}", command, count=1)
 
 
 def _message(text: str) -> str:
