@@ -286,15 +286,40 @@ def _manifest_item(manifest: Path, row: Mapping[str, Any], index: int, where: st
     )  # fmt: skip
 
 
-def check_unique_outputs(items: Iterable[Item], outputs_of: Callable[[BatchItem], list[Path]]) -> None:
-    """No two items may write the same file (checked before the run, so a refusal leaves no log)."""
+def check_unique_outputs(items: Iterable[Item], outputs_of: Callable[[BatchItem], list[Path]],
+                         log: Path | None = None, manifest: Path | None = None) -> None:  # fmt: skip
+    """Before the run (a refusal leaves no log): no two items write the same file, no item writes a file another
+    item reads (with ``--overwrite`` row 1 could replace row 2's photo before row 2 read it), and the ``log`` is
+    neither the ``manifest`` nor a file an item reads or writes (appending a record to a photo corrupts it)."""
+    from refedit.outputs import candidates_path
+
+    batch = [item for item in items if isinstance(item, BatchItem)]
+    reads = {p.resolve(): item for item in batch for p in BatchRunner.inputs_of(item) if p is not None}
     seen: set[Path] = set()
-    for item in items:
-        if isinstance(item, BatchItem):
-            outs = [o.resolve() for o in outputs_of(item)]
-            if any(o in seen for o in outs):
-                raise BadInput(f"two items write {item.output}; use a --name template with {{index}} or {{seed}}")
-            seen.update(outs)
+    for item in batch:
+        outs = [o.resolve() for o in [*outputs_of(item), candidates_path(item.output)]]
+        if any(o in seen for o in outs):
+            raise BadInput(f"two items write {item.output}; use a --name template with {{index}} or {{seed}}")
+        if (other := next((reads[o] for o in outs if o in reads and reads[o] is not item), None)) is not None:
+            raise BadInput(f"item {item.index + 1} writes {item.output}, which item {other.index + 1} reads; refedit never "
+                           "overwrites its input (give another output)")
+        seen.update(outs)
+    if log is not None:
+        clash = "the manifest" if manifest is not None and _same_path(log, manifest) else next(
+            (f"a file item {reads[p].index + 1} reads" for p in reads if _same_path(log, p)),
+            "a file an item writes" if log.resolve() in seen else None)  # fmt: skip
+        if clash:
+            raise BadInput(f"--log {log} is {clash}; give the log its own file")
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    """The same file by path, symlink or hard link (either may not exist yet)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 # --------------------------------------------------------------------------- running

@@ -467,3 +467,32 @@ def test_a_rows_encoding_ratios_replace_the_runs(tmp_path, tiny_env):
     [failed] = [rec for rec in records if rec["status"] == "failed"]
     assert "m.csv:6: give the encoding ratios once" in failed["error"], failed
     assert r.exit_code == BatchFailed.exit_code and "4 done, 0 skipped, 1 failed" in r.stderr
+
+
+def test_a_batch_never_writes_a_file_it_reads(tmp_path, tiny_env, monkeypatch):
+    """With --overwrite, row 1's output b.jpg replaced row 2's photo before row 2 read it; --log pointing at the manifest
+    or at a photo appended JSON to it (the next run failed on the manifest, the photo was corrupt); --log naming a
+    folder was an internal error. Each is refused before anything runs, nothing written."""
+    monkeypatch.chdir(tmp_path)
+    for name, photo in (("a.jpg", "cat.jpg"), ("b.jpg", "coffee.jpg")):
+        (tmp_path / name).write_bytes((EXAMPLES / photo).read_bytes())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    chained = tmp_path / "chain.jsonl"
+    chained.write_text('{"image": "a.jpg", "instruction": "make the cat blue", "output": "b.jpg"}\n'
+                       '{"image": "b.jpg", "instruction": "make the cup blue", "output": "c.png"}\n')  # fmt: skip
+    one = tmp_path / "one.jsonl"
+    one.write_text('{"image": "a.jpg", "instruction": "make the cat blue", "output": "x.png"}\n')
+    (tmp_path / "logs").mkdir()
+    cases = [
+        (["batch", "chain.jsonl", "-o", ".", "--overwrite"], "item 1 writes b.jpg, which item 2 reads"),
+        (["batch", "one.jsonl", "-o", "out", "--log", "one.jsonl"], "--log one.jsonl is the manifest"),
+        (["batch", "one.jsonl", "-o", "out", "--log", "a.jpg"], "--log a.jpg is a file item 1 reads"),
+        (["batch", "one.jsonl", "-o", "out", "--log", "logs"], "--log logs is a folder"),
+    ]
+    (tmp_path / "out").mkdir()
+    for args, says in cases:
+        r = CliRunner().invoke(main, [*args, *FAST], env=tiny_env)
+        assert r.exit_code == BadInput.exit_code and says in r.stderr, (args, r.stderr)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == {**before, "chain.jsonl": chained.read_bytes(),
+                                                                                 "one.jsonl": one.read_bytes()}
+    assert not list((tmp_path / "out").iterdir()) and not list((tmp_path / "logs").iterdir())

@@ -271,3 +271,29 @@ def test_nothing_to_find_says_why_not_a_threshold_it_did_not_apply(tmp_path):
         load_hints((120, 80), hint_mask=tmp_path / "black.png")
     with pytest.raises(BadInput, match="the hint mask has no white pixels"):
         check_hints(Hints(hint_mask=np.zeros((80, 120), dtype=bool)), (120, 80))
+
+
+@pytest.mark.parametrize("args", [
+    ["edit", "-o", "{hint}"],
+    ["edit", "-o", "{out}", "--save-mask", "{hint}"],
+    ["segment", "-o", "{hint}"],
+    ["segment", "--attention", "{hint}"],
+    ["edit", "-o", "{dets}"],
+])  # fmt: skip
+def test_no_output_is_a_hint_mask_or_a_detections_file(tmp_path, args):
+    """The hint mask (and the detections file) are inputs: `-o hm.png --hint-mask hm.png` replaced the user's mask with
+    the edit (only the photo and --mask were checked). Refused before any work, the file kept."""
+    photo = tmp_path / "c.png"
+    Image.open(EXAMPLES / "cat.jpg").convert("RGB").save(photo)
+    hint = tmp_path / "hm.png"
+    Image.new("L", Image.open(photo).size, 255).save(hint)
+    dets = tmp_path / "d.png"  # a detections file with an image name: any file the run reads is kept
+    dets.write_text("[]")
+    before = hint.read_bytes(), dets.read_bytes()
+    paths = {"hint": str(hint), "out": str(tmp_path / "out.png"), "dets": str(dets)}
+    command, *rest = args
+    r = CliRunner().invoke(main, [command, str(photo), "make the cat blue" if command == "edit" else "the cat",
+                                  "--hint-mask", str(hint), "--detections", str(dets),
+                                  *(a.format(**paths) for a in rest)])  # fmt: skip
+    assert r.exit_code == BadInput.exit_code and "never overwrites its input" in r.stderr, r.output
+    assert (hint.read_bytes(), dets.read_bytes()) == before and not (tmp_path / "out.png").exists()

@@ -96,6 +96,8 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
     check_output_dir(output_dir, "output folder (-o)")
     if log_path is not None:
         check_output_dir(log_path.parent, "--log folder")
+        if log_path.is_dir():
+            raise BadInput(f"--log {log_path} is a folder; give a file such as {log_path / 'refedit-batch.jsonl'}")
     if source.is_dir() and source.resolve() == output_dir.resolve():
         raise BadInput(f"the output folder is the input folder {source}; give another -o (inputs are never overwritten)")
     if is_std(source):
@@ -128,12 +130,13 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
     runner = BatchRunner(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
                          overwrite=overwrite, dry_run=dry_run, fail_fast=not continue_on_error,
                          debug=debug_requested(click.get_current_context()))  # fmt: skip
-    check_unique_outputs(items, runner.outputs_of)
+    log_file = log_path or output_dir / "refedit-batch.jsonl"
+    check_unique_outputs(items, runner.outputs_of, log=log_file, manifest=None if is_std(source) or source.is_dir() else source)
     runnable = [i for i in items if not isinstance(i, Rejected)]
     check_models(settings, {k: v for k, v in stages.items() if k != "segmenter" or any(i.mask is None for i in runnable)},
                  options)  # fmt: skip
     runner.pipeline({})  # checkpoint types checked (exit 5) before the log exists and before any item runs
-    log = JsonlLog(log_path or output_dir / "refedit-batch.jsonl")
+    log = JsonlLog(log_file)
     bar = item_progress(len(items))
 
     def on_item(record: dict[str, Any]) -> None:

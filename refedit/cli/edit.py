@@ -70,15 +70,16 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     refuse_stdout_for_several(output, options)
     from refedit.pipeline.imageio import check_mask_output, check_output_path
 
+    read = (mask_path, params.get("hint_mask"), options.get("detections"), plan_source)  # every file the run reads
     if not is_std(output):
-        check_output_path(output, image, mask_path)
+        check_output_path(output, image, *read)
     if mask_out is not None:
-        check_mask_output(mask_out, image, mask_path)
+        check_mask_output(mask_out, image, *read)
         if mask_out.resolve() == output.resolve():
             raise BadInput("--save-mask and --output must be different files")
     from refedit.cli.outputs import candidates_drawing
 
-    where, inputs = candidates_drawing(image, output, mask_path, plan_source)
+    where, inputs = candidates_drawing(image, output, *read)
     given = read_plan(plan_source) if plan_source else None
     instruction = instruction_for(read_instruction(instruction), given)
     if not instruction.strip():

@@ -60,13 +60,14 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
     stages = {"parser": parser, "segmenter": segmenter}
     from refedit.pipeline.imageio import check_mask_output
 
+    read = (params.get("hint_mask"), options.get("detections"), plan_source)  # every file the run reads
     if output is not None and not is_std(output):
-        check_mask_output(output, image)
+        check_mask_output(output, image, *read)
     if attention_out is not None:
-        check_mask_output(attention_out, image, output)
+        check_mask_output(attention_out, image, output, *read)
     from refedit.cli.outputs import candidates_drawing
 
-    where, inputs = candidates_drawing(image, output, plan_source)
+    where, inputs = candidates_drawing(image, output, *read)
     given = read_plan(plan_source) if plan_source else None
     instruction = instruction_for(read_instruction(instruction), given)
     settings = settings_from(params)
