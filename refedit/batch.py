@@ -442,7 +442,7 @@ class BatchRunner:
         from refedit.core.files import all_or_nothing
         from refedit.outputs import candidates_path, edit_metadata, write_candidates, write_result, writes_variants
         from refedit.pipeline.artifacts import AmbiguousTarget, EditRequest
-        from refedit.pipeline.imageio import load_image, save_image, save_mask
+        from refedit.pipeline.imageio import image_format_for, load_image, save_image, save_mask
         from refedit.pipeline.segment.hints import load_hints
 
         start = time.perf_counter()
@@ -450,7 +450,7 @@ class BatchRunner:
                                   "instruction": item.instruction, "seed": item.seed}  # fmt: skip
         try:
             source = load_image(item.image)
-            if notes := source.notes(item.image):
+            if notes := source.notes(item.image, image_format_for(item.output)):
                 record["notes"] = notes
             hints = load_hints(source.rgb.size, boxes=item.boxes, points=item.points, hint_mask=item.hint_mask,
                                mask=item.mask)  # fmt: skip

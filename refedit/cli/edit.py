@@ -85,7 +85,7 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     if not instruction.strip():
         raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
     settings = settings_from(params)
-    source = read_image(image)
+    source = read_image(image, output)
     hints = hints_from(params, source.rgb.size, mask_path)
     needed = {k: v for k, v in stages.items() if not (k == "parser" and given) and not (k == "segmenter" and mask_path)}
     check_models(settings, needed, options)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 # numpy is imported where pixels are handled: the output checks run before any work and must stay light
-ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "TGA", "QOI", "JPEG2000", "AVIF"}
 #: the output formats PIL writes an ICC profile into
 ICC_FORMATS = {"PNG", "JPEG", "WEBP", "TIFF", "AVIF"}
 
@@ -48,11 +48,17 @@ class LoadedImage:
     format: str | None
     mode: str
     frames: int = 1
+    #: the colour of a transparent image's pixels before they were composited on white (``rgb``), or None
+    colour: Image.Image | None = None
 
-    def notes(self, label: object) -> list[str]:
+    def notes(self, label: object, output_format: str | None = None) -> list[str]:
         """What the edit leaves out of this input, one line each (the CLI prints them): the frames after the first
-        of an animation, the precision of a 16-bit or float image."""
+        of an animation, the precision of a 16-bit or float image, and its transparency when written in
+        ``output_format`` (e.g. "JPEG"), which holds none."""
         out = []
+        if self.alpha is not None and output_format is not None and output_format not in ALPHA_FORMATS:
+            out.append(f"{label} is transparent but {output_format} holds no transparency: the output is the image on "
+                       "white (write .png, .webp or .tif to keep it)")
         if self.frames > 1:
             out.append(f"{label} has {self.frames} frames: the first is edited, the output is a still image")
         if self.mode.startswith("I") or self.mode == "F":
@@ -92,9 +98,9 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
 
 
-def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
-    """Return (RGB on white, alpha or None) for any PIL mode; the RGB image keeps ``img``'s ICC profile when it is
-    an RGB one, and no other (:func:`_keep_profile`)."""
+def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None, Image.Image | None]:
+    """Return (RGB on white, alpha or None, the colour before compositing or None) for any PIL mode; the RGB image
+    keeps ``img``'s ICC profile when it is an RGB one, and no other (:func:`_keep_profile`)."""
     profile = img.info.get("icc_profile")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
@@ -104,11 +110,12 @@ def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
         rgba = img.convert("RGBA")
         alpha = rgba.getchannel("A")
         white = Image.new("RGB", rgba.size, (255, 255, 255))
-        white.paste(rgba.convert("RGB"), mask=alpha)
-        return _keep_profile(white, profile), alpha
+        colour = rgba.convert("RGB")
+        white.paste(colour, mask=alpha)
+        return _keep_profile(white, profile), alpha, colour
     if img.mode in ("RGB;16", "RGBA;16"):  # pragma: no cover - PIL converts these on load
         img = img.convert("RGB")
-    return _keep_profile(img.convert("RGB"), profile), None
+    return _keep_profile(img.convert("RGB"), profile), None, None
 
 
 def _keep_profile(rgb: Image.Image, profile: object) -> Image.Image:
@@ -147,8 +154,8 @@ def image_in_memory(image: object, *, what: str = "image") -> LoadedImage:
     if image.width * image.height > (limit := max_pixels()):
         raise BadInput(f"{what} has {image.width}x{image.height} pixels, over the limit of {limit} "
                        "(set REFEDIT_MAX_PIXELS to raise it)")  # fmt: skip
-    rgb, alpha = _split_alpha(image)
-    return LoadedImage(rgb=rgb, alpha=alpha, path=None, format=None, mode=image.mode)
+    rgb, alpha, colour = _split_alpha(image)
+    return LoadedImage(rgb=rgb, alpha=alpha, path=None, format=None, mode=image.mode, colour=colour)
 
 
 def load_image_bytes(data: bytes, *, what: str = "image", label: str = "<stdin>") -> LoadedImage:
@@ -157,7 +164,7 @@ def load_image_bytes(data: bytes, *, what: str = "image", label: str = "<stdin>"
         raise BadInput(f"{what} {label} is empty (0 bytes)")
     loaded = _decode(io.BytesIO(data), label, what)
     return LoadedImage(rgb=loaded.rgb, alpha=loaded.alpha, path=None, format=loaded.format, mode=loaded.mode,
-                       frames=loaded.frames)
+                       frames=loaded.frames, colour=loaded.colour)
 
 
 def _decode(source: Path | io.BytesIO, label: object, what: str) -> LoadedImage:
@@ -187,9 +194,9 @@ def _decode(source: Path | io.BytesIO, label: object, what: str) -> LoadedImage:
         raise BadInput(f"{what} {path} is not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise BadInput(f"{what} {path} is corrupt or truncated ({err})") from None
-    rgb, alpha = _split_alpha(img)
+    rgb, alpha, colour = _split_alpha(img)
     return LoadedImage(rgb=rgb, alpha=alpha, path=source if isinstance(source, Path) else None, format=fmt, mode=mode,
-                       frames=frames)
+                       frames=frames, colour=colour)
 
 
 #: the formats an edited photo is written in: those that hold an RGB image at any size (not ICO, at most 256
@@ -315,9 +322,8 @@ def _prepared(img: Image.Image, fmt: str, source: LoadedImage | None,
               metadata: dict[str, str] | None) -> tuple[Image.Image, dict[str, object]]:  # fmt: skip
     """The image and the save options of :func:`save_image`: the source's alpha and colour profile where ``fmt``
     holds them, the PNG text, the compression."""
-    if source is not None and source.alpha is not None and fmt in ALPHA_FORMATS:
-        img = img.convert("RGBA")
-        img.putalpha(source.alpha)
+    if source is not None and source.alpha is not None and fmt in ALPHA_FORMATS and img.size == source.alpha.size:
+        img = with_alpha(img, source)
     kwargs: dict[str, object] = {}
     profile = (source.icc_profile if source is not None else None) or rgb_profile(img.info.get("icc_profile"))
     if profile is not None and fmt in ICC_FORMATS:
@@ -333,7 +339,28 @@ def _prepared(img: Image.Image, fmt: str, source: LoadedImage | None,
         kwargs["compress_level"] = PNG_COMPRESS_LEVEL
     elif fmt == "JPEG":
         kwargs["quality"] = 95
+    elif fmt == "WEBP":  # lossless, so that every pixel outside the edit stays the input's (a JPEG input: as good)
+        kwargs.update({"quality": 95} if source is not None and source.format == "JPEG" else {"lossless": True})
     return img, kwargs
+
+
+def with_alpha(edited: Image.Image, source: LoadedImage) -> Image.Image:
+    """The edit of a transparent ``source`` as RGBA with the source's alpha: the models saw it composited on white
+    (``source.rgb``), so each pixel the edit left as it was gets its colour before compositing back (bit-identical
+    to the input), and each changed pixel the colour that, composited on white with its alpha, is the edit's
+    (C = a F + (1 - a) 255, solved for F; an invisible pixel keeps the edit's)."""
+    import numpy as np
+
+    assert source.alpha is not None
+    edit = np.asarray(edited.convert("RGB"), dtype=np.float32)
+    white = np.asarray(source.rgb, dtype=np.float32)
+    a = np.asarray(source.alpha, dtype=np.float32)[..., None] / 255.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        straight = np.where(a > 0, (edit - 255.0 * (1.0 - a)) / a, edit)
+    out = np.clip(np.rint(straight), 0, 255).astype(np.uint8)
+    kept = (edit == white).all(axis=-1)
+    out[kept] = np.asarray(source.colour if source.colour is not None else source.rgb)[kept]
+    return Image.fromarray(np.dstack([out, np.asarray(source.alpha)]), mode="RGBA")
 
 
 def check_mask_output(path: str | os.PathLike[str], *inputs: str | os.PathLike[str] | None) -> Path:
