@@ -595,3 +595,24 @@ def test_a_format_without_transparency_says_it_drops_it(tmp_path, tiny_env):
     r = run(["edit", str(tmp_path / "clear.png"), "make the cat blue", "-o", str(tmp_path / "out.jpg"), *FAST_ARGS],
             env=tiny_env)  # fmt: skip
     assert r.exit_code == 0 and "holds no transparency: the output is the image on white" in r.stderr, r.output
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_killed_edit_leaves_nothing_behind(tmp_path, tiny_env, sig):
+    """SIGTERM or SIGHUP (a kill, a closed terminal) during an edit left its temporary file ('.out.png.*.part', up to
+    2 MB) beside the output; the command stops as Ctrl-C does now: one line, exit 128 + the signal, no file."""
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "refedit.cli", "edit", str(CAT), "make the cat blue", "-o", str(tmp_path / "out.png"),
+           "--resolution", "64", "--steps", "400", "--box-threshold", "0", "--on-ambiguous", "best"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env={**os.environ, **tiny_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "edit: " not in seen and proc.poll() is None:  # the denoising has started
+        seen += proc.stderr.readline()
+    time.sleep(0.2)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + getattr(signal, sig), seen + err
+    assert f"refedit: error: terminated ({sig})" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

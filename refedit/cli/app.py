@@ -37,19 +37,56 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a kill, a closed terminal): stops a command as Ctrl-C does, so that what it was writing
+    is removed (a ``.part`` file was left behind), with the exit code 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def termination_as_interrupt() -> Iterator[None]:
+    """Inside the block, SIGTERM and SIGHUP raise :class:`Terminated` (only the main thread can set handlers)."""
+    import signal
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise Terminated(signum)
+
+    previous = {}
+    for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            try:
+                previous[sig] = signal.signal(sig, stop)
+            except ValueError:  # not the main thread
+                pass
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def handle_errors(fn: F) -> F:
     """Turn :class:`RefEditError` into one stderr line + its exit code; anything else is an internal error. With
-    ``--debug`` the traceback comes first, and the exit code stays the documented one."""
+    ``--debug`` the traceback comes first, and the exit code stays the documented one. SIGTERM and SIGHUP stop the
+    command as Ctrl-C does (:class:`Terminated`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context(silent=True)
         try:
-            return fn(*args, **kwargs)
+            with termination_as_interrupt():
+                return fn(*args, **kwargs)
         except RefEditError as err:
             if debug_requested(ctx):
                 traceback.print_exc()
             fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code)
+        except Terminated as err:
+            import signal
+
+            fail(f"terminated ({signal.Signals(err.signum).name})", 128 + err.signum)
         except KeyboardInterrupt:
             fail("interrupted", INTERRUPTED_EXIT_CODE)
         except BrokenPipeError:  # the reader of our stdout went away: exit quietly, as `head` expects

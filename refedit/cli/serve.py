@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
@@ -48,7 +47,7 @@ def serve(host: str, port: int, parser: str, segmenter: str, editor: str | None,
     from refedit.serve.page import build_page
 
     server = EditServer(settings, parser=parser, segmenter=segmenter, editor=stages["editor"], options=options)
-    with sigterm_as_ctrl_c(), tempfile.TemporaryDirectory(prefix="refedit-serve-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="refedit-serve-") as tmp:  # (SIGTERM stops it as Ctrl-C: handle_errors)
         workdir = Path(tmp)
         page = build_page(server, workdir, steps=int(options.get("steps") or 50),
                           encode_ratio=float(options.get("encode_ratio") or 0.5))  # fmt: skip
@@ -66,21 +65,6 @@ def serve(host: str, port: int, parser: str, segmenter: str, editor: str | None,
 
 #: the largest upload the page takes: a 64 MP photo (the pixel limit) as a PNG is under 200 MB; Gradio sets none
 MAX_UPLOAD = "256mb"
-
-
-@contextlib.contextmanager
-def sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM (a service manager's stop) as Ctrl-C inside the block: the work folder is removed (SIGTERM left the
-    sessions' images in /tmp)."""
-
-    def stop(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def wait_for_ctrl_c(page: Any) -> None:
