@@ -616,3 +616,15 @@ def test_a_killed_edit_leaves_nothing_behind(tmp_path, tiny_env, sig):
     assert proc.returncode == 128 + getattr(signal, sig), seen + err
     assert f"refedit: error: terminated ({sig})" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_stdout_that_cannot_take_the_image_is_a_clear_error(tmp_path, tiny_env):
+    """`-o - > /dev/full` was 'internal error: OSError' (exit 1), a closed stdout 'AttributeError: NoneType ...'."""
+    cmd = [sys.executable, "-m", "refedit.cli", "edit", str(CAT), "make the cat blue", "-o", "-", *FAST_ARGS]
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run(cmd, env={**os.environ, **tiny_env}, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert r.returncode == BadInput.exit_code and "cannot write the image to stdout: No space left" in r.stderr, r.stderr
+    r = subprocess.run(cmd, env={**os.environ, **tiny_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                       preexec_fn=lambda: os.close(1))  # fmt: skip
+    assert r.returncode == BadInput.exit_code and "writes to stdout, which is closed" in r.stderr, r.stderr

@@ -62,6 +62,8 @@ def check_std_streams(image: Path, plan_source: str | None, output: Path | None,
     if is_std(output) and as_json:
         given = "-o -" if not is_std(image) else "-o -, the default for an image read from stdin"
         raise BadInput(f"stdout cannot carry both the image ({given}) and --json; write the image to a file (-o FILE)")
+    if is_std(output) and sys.stdout is None:  # started with stdout closed (`>&-`)
+        raise BadInput("-o - writes to stdout, which is closed; use -o FILE")
     if is_std(output) and sys.stdout.isatty():
         raise BadInput("refusing to write image bytes to a terminal; use -o FILE or pipe the output")
 
@@ -71,8 +73,14 @@ def write_png_stdout(img: Any, *, source: Any = None, metadata: dict[str, str] |
     the ``metadata`` text (``-o -`` dropped both)."""
     from refedit.pipeline.imageio import encode_image
 
-    sys.stdout.buffer.write(encode_image(img, "PNG", source=source, metadata=metadata))
-    sys.stdout.buffer.flush()
+    data = encode_image(img, "PNG", source=source, metadata=metadata)
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as err:  # a full disk behind the redirection (`> /dev/full`), a closed descriptor
+        raise BadInput(f"cannot write the image to stdout: {err.strerror or err}") from None
 
 
 def read_plan(source: str) -> Any:
