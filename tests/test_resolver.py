@@ -199,3 +199,20 @@ def test_degree_words_leading_to_a_side_name_that_side(instruction, spatial, cho
     assert plan.target.spatial == spatial
     if chosen is not None:
         assert resolve(horses, plan.target, (W, H)).chosen == (chosen,)
+
+
+def test_the_looks_best_is_among_the_comparable_when_its_detection_score_is_not():
+    """'the blue triangle' on a synth scene: CLIP's most-blue triangle (score 0.40) was left out of the comparable set
+    (the detection scores' margin kept 0.82 and 0.76), so --on-ambiguous best, which picks the resolver's choice,
+    was 'internal error: tuple.index(x): x not in tuple'. The choice is one of the comparable now."""
+    from refedit.pipeline.segment.grounded_sam import GroundedSamSegmenter
+    from refedit.pipeline.segment.resolve import Resolution, settle
+
+    cands = [Candidate((2, 26, 11, 38), 0.395, "triangle"), Candidate((74, 78, 83, 88), 0.821, "triangle"),
+             Candidate((36, 62, 54, 77), 0.76, "triangle")]  # fmt: skip
+    res = GroundedSamSegmenter._attribute_tie(Resolution((0,), "most blue-looking"), cands, np.array([0.02, 0.018, 0.012]),
+                                              [0, 1, 2], "blue")  # fmt: skip
+    assert 0 in res.comparable and len(res.comparable) == 3
+    target = Target(expression="blue triangle", head="triangle", attributes=("blue",))
+    assert settle(res, cands, target, policy="best").chosen == (0,)
+    assert settle(res, cands, target, pick=2).chosen == (res.comparable[1],)

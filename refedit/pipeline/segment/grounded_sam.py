@@ -195,7 +195,9 @@ class GroundedSamSegmenter:
         tied = comparable([c.score for c in cands], boxes, among=by_look) if len(by_look) > 1 else by_look
         if len(tied) < 2:
             return res
-        tied = reading_order(boxes, tied)
+        # the look's best is one of them even where its detection score is not (--on-ambiguous best picks it: it was
+        # left out, and picking it was an internal error)
+        tied = reading_order(boxes, sorted(set(tied) | set(res.chosen)))
         probs = [float(probability[i]) for i in tied]
         whys = tuple(f"{'left-most' if k == 1 else 'right-most' if k == len(tied) else f'no. {k} from the left'}; "
                      f"looks {attrs} with probability {float(probability[i]):.2f}; score {cands[i].score:.2f}"
