@@ -373,13 +373,15 @@ def _bad(tmp_path: Path, sets: dict[str, Path], case: str) -> Path:
         rows[1]["mask"] = {"size": [96, 96], "counts": [5, 7]}
     elif case == "path outside the data folder":
         rows[0]["image"] = "../../etc/passwd"
-    if case in ("malformed RLE", "path outside the data folder"):
+    elif case == "ids naming the same file":  # "a/b" and "a_b" wrote one a_b.png (one sample scored on the other's edit)
+        rows[0]["id"], rows[1]["id"] = "a/b", "a_b"
+    if case in ("malformed RLE", "path outside the data folder", "ids naming the same file"):
         manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return manifest
 
 
 @pytest.mark.parametrize("case", ["missing image", "mask of the wrong size", "malformed JSON", "malformed RLE",
-                                  "path outside the data folder"])  # fmt: skip
+                                  "path outside the data folder", "ids naming the same file"])  # fmt: skip
 @pytest.mark.parametrize("command", ["segment", "edit", "score"])
 def test_bad_data_is_one_line_exit_2_and_nothing_written(case: str, command: str, sets: dict[str, Path],
                                                          eval_env: dict[str, str], tmp_path: Path) -> None:  # fmt: skip
@@ -407,3 +409,25 @@ def test_an_untrusted_refs_pickle_is_refused(sets: dict[str, Path], tmp_path: Pa
     r = run(["eval", "segment", data, "-o", out, "--box-mask"])
     assert r.exit_code == 2 and "pickle" in r.stderr and "--trust-pickle" in r.stderr
     assert not out.exists() and not (data / "refs(unc).json").exists()
+
+
+def test_overwrite_edits_again_and_a_run_where_every_sample_failed_is_exit_6(sets: dict[str, Path],
+                                                                            eval_env: dict[str, str], tmp_path: Path) -> None:  # fmt: skip
+    """`--overwrite` with another instruction scored the earlier run's images again (every record 'skipped: output
+    exists', the figures the old edits'); and a run in which every sample failed printed n 0 and exited 0."""
+    import hashlib
+
+    out = tmp_path / "run"
+
+    def images() -> dict[str, str]:
+        return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted((out / "images").iterdir())}
+
+    base = ["eval", "edit", sets["manifest"], "-o", out, "--limit", "2", "--metrics", "pixels", *FAST]
+    assert run([*base, "--instruction", "make {text} blue"], eval_env).exit_code == 0
+    blue = images()
+    r = run([*base, "--instruction", "make {text} red", "--overwrite"], eval_env)
+    assert r.exit_code == 0, r.output
+    assert {rec["edit_status"] for rec in records(out)} == {"done"} and images().keys() == blue.keys()
+    assert all(images()[k] != blue[k] for k in blue)
+    r = run([*base, "--instruction", "move {text} to the left", "--overwrite"], eval_env)  # refused by the parser
+    assert r.exit_code == 6 and "every sample failed (2)" in r.stderr, r.output

@@ -162,6 +162,11 @@ def _finish(out: Path, summary: dict[str, Any], table: str, as_json: bool, plots
         if p is not None:
             click.echo(f"plot: {p}", err=True)
     click.echo(json.dumps(clean(summary), default=str) if as_json else table.rstrip("\n"))
+    overall = summary.get("overall", {})
+    if not overall.get("n") and overall.get("failed"):  # nothing measured: a script's `set -e` must see it
+        from refedit.errors import BatchFailed
+
+        raise BatchFailed(f"every sample failed ({overall['failed']}); the reasons are in {out / 'samples.jsonl'}")
 
 
 def _warn_judge_failures(records: list[dict[str, Any]]) -> None:
@@ -332,7 +337,8 @@ def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, swee
     from refedit.eval.edit import edit_and_score
     from refedit.eval.report import edit_summary, edit_table
 
-    runner = BatchRunner(settings, parser=parser, segmenter=segmenter, editor=editor, options=options)
+    runner = BatchRunner(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
+                         overwrite=overwrite)  # (--overwrite re-edits: an earlier run's images were scored again)
     runner.pipeline({})  # checkpoint types checked (exit 5) before the log exists
     ratios: tuple[float | None, ...] = sweep_ratios or (None,)
     total = len(samples) * len(ratios)

@@ -117,11 +117,17 @@ def check_samples(samples: Sequence[Sample], *, need_mask: bool = False, need: I
 
     if not samples:
         raise BadInput("the data set has no samples")
+    from refedit.eval.segment import safe_name
+
     seen: set[str] = set()
+    files: dict[str, str] = {}  # a sample's file name (its masks, its edits) -> its id
     for i, s in enumerate(samples):
         if s.id in seen:
             raise BadInput(f"two samples have the id {s.id!r}; ids must be unique")
         seen.add(s.id)
+        if (other := files.setdefault(safe_name(s.id).lower(), s.id)) != s.id:  # ("a/b" and "a_b" shared a_b.png)
+            raise BadInput(f"samples {other!r} and {s.id!r} would write the same files ({safe_name(s.id)}.png); ids "
+                           "must differ in more than punctuation and case")
         for field in need:
             if not getattr(s, field):
                 raise BadInput(f"sample {s.id}: no {field.replace('_', ' ')} (needed for this run)")
