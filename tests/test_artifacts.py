@@ -126,3 +126,14 @@ def test_result_size_must_match_mask():
     seg = Segmentation(np.zeros((30, 40), bool))
     with pytest.raises(ValueError, match="differ in size"):
         EditResult(Image.new("RGB", (41, 30)), _plan(), seg)
+
+
+def test_a_plans_attributes_are_a_list_of_words():
+    """A --plan with "attributes": "red" was read letter by letter ("none clearly r e d")."""
+    from refedit.pipeline.artifacts import Target
+
+    with pytest.raises(ValueError, match="attributes must be a list of words, got 'red'"):
+        Target.from_dict({"expression": "car", "head": "car", "attributes": "red"})
+    with pytest.raises(ValueError, match="attributes must be a list of words"):
+        Target.from_dict({"expression": "car", "head": "car", "attributes": [1, 2]})
+    assert Target.from_dict({"expression": "car", "head": "car", "attributes": ["red"]}).attributes == ("red",)

@@ -153,16 +153,22 @@ def progress(total: int, done: int, what: str) -> Callable[[dict[str, Any]], Non
     return line
 
 
-def _finish(out: Path, summary: dict[str, Any], table: str, as_json: bool, plots: list[Path | None]) -> None:
+def _finish(out: Path, summary: dict[str, Any], table: str, as_json: bool, plots: list[Path | None],
+            asked: tuple[str, ...] = ()) -> None:  # fmt: skip
     from refedit.eval.results import clean, write_json, write_text
 
+    overall = summary.get("overall", {})
+    if overall.get("n") and (missing := [m for m in asked if m not in overall]):  # (they were dropped in silence)
+        from refedit.errors import RefEditWarning
+
+        warnings.warn(f"measured on no sample: {', '.join(missing)} (the data set lacks what they compare with: a "
+                      "target image, or source and edited captions)", RefEditWarning, stacklevel=2)  # fmt: skip
     write_json(out / "summary.json", summary)
     write_text(out / "summary.md", table)
     for p in plots:
         if p is not None:
             click.echo(f"plot: {p}", err=True)
     click.echo(json.dumps(clean(summary), default=str) if as_json else table.rstrip("\n"))
-    overall = summary.get("overall", {})
     if not overall.get("n") and overall.get("failed"):  # nothing measured: a script's `set -e` must see it
         from refedit.errors import BatchFailed
 
@@ -360,7 +366,7 @@ def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, swee
     summary = edit_summary(scored)
     summary["data"] = {"path": str(data), "format": ds.format, "samples": len(ds.samples)}
     summary["stages"] = {**stages, "options": {k: str(v) for k, v in options.items()}}
-    _finish(output_dir, summary, edit_table(summary), as_json, _edit_plots(output_dir, summary))
+    _finish(output_dir, summary, edit_table(summary), as_json, _edit_plots(output_dir, summary), chosen)
 
 
 def _instructions(samples: Any, template: str | None) -> Any:
@@ -419,7 +425,7 @@ def eval_score(outputs: Path, data: Path, output_dir: Path, overwrite: bool, as_
     summary = edit_summary(scored)
     summary["data"] = {"path": str(data), "format": ds.format, "samples": len(ds.samples), "outputs": str(outputs),
                        "scored": len(found)}  # fmt: skip
-    _finish(output_dir, summary, edit_table(summary), as_json, [])
+    _finish(output_dir, summary, edit_table(summary), as_json, [], chosen)
 
 
 @eval_group.command("synth")

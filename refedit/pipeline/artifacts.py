@@ -132,8 +132,10 @@ class Target:
     region: Region | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.attributes, str) or not all(isinstance(a, str) for a in self.attributes):
+            raise ValueError(f"attributes must be a list of words, got {self.attributes!r}")  # ("red": r, e, d)
         object.__setattr__(self, "attributes", tuple(self.attributes))
-        if not self.head.strip():
+        if not isinstance(self.head, str) or not self.head.strip():
             raise ValueError("target head noun must not be empty")
         if self.relation is not None and not isinstance(self.relation, Relation):
             raise ValueError(f"relation must be a Relation, got {type(self.relation).__name__}")
