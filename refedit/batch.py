@@ -343,9 +343,10 @@ class JsonlLog:
     """Append-only JSON-lines log, each line flushed and fsynced as the item finishes. The file is created
     with the first record, so a run refused before any item leaves no empty log behind."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock: Any = None) -> None:
         self.path = path
         self._fh: Any = None
+        self.lock = lock  # a held :class:`~refedit.core.files.FolderLock`, released with the log
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Append ``record`` as one line in one unbuffered write (a buffered text write split a long record into
@@ -363,6 +364,8 @@ class JsonlLog:
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def overlay(image: Image.Image, mask: np.ndarray, boxes: Iterable[tuple[float, float, float, float]] = ()) -> Image.Image:

@@ -496,3 +496,36 @@ def test_a_batch_never_writes_a_file_it_reads(tmp_path, tiny_env, monkeypatch):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == {**before, "chain.jsonl": chained.read_bytes(),
                                                                                  "one.jsonl": one.read_bytes()}
     assert not list((tmp_path / "out").iterdir()) and not list((tmp_path / "logs").iterdir())
+
+
+@pytest.mark.parametrize("command", ["batch", "eval"])
+def test_one_run_at_a_time_in_an_output_folder(tmp_path, tiny_env, command):
+    """Two `eval edit` runs into one folder mixed their records (the summary's figures came from both), two batches
+    their logs. A second run while the first is alive is refused (exit 2, nothing written); a lock left by a killed
+    run (its process gone) is taken over, and a finished run leaves no lock."""
+    from refedit.core.files import LOCK_NAME
+
+    out = tmp_path / "out"
+    out.mkdir()
+    src = tmp_path / "in"
+    make_images(src, 1)
+    if command == "batch":
+        args = ["batch", str(src), "-i", "make the cat blue", "-o", str(out), *FAST]
+    else:
+        from refedit.testing.tiny_eval import write_sample_sets
+
+        sets = write_sample_sets(tmp_path / "sets")
+        args = ["eval", "edit", str(sets["manifest"]), "-o", str(out), "--limit", "1", "--metrics", "pixels", *FAST]
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / LOCK_NAME).write_text(f"{alive.pid}\n")
+        r = CliRunner().invoke(main, args, env=tiny_env)
+        assert r.exit_code == BadInput.exit_code, r.output
+        assert f"another refedit run (process {alive.pid}) is writing in {out}" in r.stderr
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]
+    finally:
+        alive.kill()
+        alive.wait()
+    r = CliRunner().invoke(main, args, env=tiny_env)  # the lock's process is gone: taken over
+    assert r.exit_code == 0, r.output
+    assert not (out / LOCK_NAME).exists()

@@ -136,6 +136,8 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
     check_models(settings, {k: v for k, v in stages.items() if k != "segmenter" or any(i.mask is None for i in runnable)},
                  options)  # fmt: skip
     runner.pipeline({})  # checkpoint types checked (exit 5) before the log exists and before any item runs
+    from refedit.core.files import FolderLock
+
     log = JsonlLog(log_file)
     bar = item_progress(len(items))
 
@@ -151,11 +153,13 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
             click.echo(printable(f"refedit: item {record['index']} ({record['input']}) is ambiguous: "
                                  f"{record['error']}; candidates drawn in {record['candidates_overlay']}"), err=True)  # fmt: skip
 
-    try:
+    try:  # one run at a time in a folder (the lock taken once Ray has its workers: a refusal leaves no folder)
         if ray_engine is None:
+            log.lock = FolderLock(output_dir).acquire()
             summary = runner.run(items, log, on_item)
         else:
             with ray_engine:
+                log.lock = FolderLock(output_dir).acquire()
                 summary = runner.run(items, log, on_item, engine=ray_engine)
             if ray_engine.stats:
                 click.echo(ray_engine.summary_line(), err=True)

@@ -116,13 +116,21 @@ def _run(command: str, data: Path, settings: Any, **what: Any) -> dict[str, Any]
 
 
 def _start_log(out: Path, log_path: Path, overwrite: bool, run: dict[str, Any]) -> Any:
+    """The run's log, the folder locked for this run (two runs into one folder mixed their records), the earlier
+    log removed with ``overwrite``, ``run.json`` written."""
+    from refedit.core.files import FolderLock
     from refedit.eval.results import SampleLog, write_run
 
     out.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        log_path.unlink(missing_ok=True)
-    write_run(out, run)
-    return SampleLog(log_path)
+    lock = FolderLock(out).acquire()
+    try:
+        if overwrite:
+            log_path.unlink(missing_ok=True)
+        write_run(out, run)
+    except BaseException:
+        lock.release()
+        raise
+    return SampleLog(log_path, lock=lock)
 
 
 def progress(total: int, done: int, what: str) -> Callable[[dict[str, Any]], None]:

@@ -104,3 +104,56 @@ def cut_torn_line(path: Path) -> bytes:
         with path.open("r+b") as fh:
             fh.truncate(len(raw))
     return raw
+
+
+#: the file that marks a folder a run is writing in (a batch's outputs, an eval's RUN folder)
+LOCK_NAME = ".refedit.lock"
+
+
+class FolderLock:
+    """One run at a time in a folder: :data:`LOCK_NAME` holds the process id of the run writing there. Two runs into
+    one folder mixed their records in one log (an eval's figures then came from both). A lock whose process is gone
+    (a run killed with SIGKILL) is taken over."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / LOCK_NAME
+
+    def acquire(self) -> "FolderLock":
+        """Take the lock; :class:`BadInput` naming the other run while it is alive."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                pid = _pid_in(self.path)
+                if pid is not None and pid != os.getpid() and _alive(pid):
+                    raise BadInput(f"another refedit run (process {pid}) is writing in {self.path.parent}; wait for it "
+                                   "to finish, or give another output folder") from None  # fmt: skip
+                self.path.unlink(missing_ok=True)  # its run is gone
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"{os.getpid()}\n")
+            return self
+        raise BadInput(f"cannot lock {self.path.parent} for this run (another run keeps taking it)")
+
+    def release(self) -> None:
+        """Remove the lock when it is this process's."""
+        if _pid_in(self.path) == os.getpid():
+            self.path.unlink(missing_ok=True)
+
+
+def _pid_in(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip() or "x")
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
