@@ -300,7 +300,8 @@ def check_unique_outputs(items: Iterable[Item], outputs_of: Callable[[BatchItem]
         outs = [o.resolve() for o in [*outputs_of(item), candidates_path(item.output)]]
         if any(o in seen for o in outs):
             raise BadInput(f"two items write {item.output}; use a --name template with {{index}} or {{seed}}")
-        if (other := next((reads[o] for o in outs if o in reads and reads[o] is not item), None)) is not None:
+        own = {p.resolve() for p in BatchRunner.inputs_of(item) if p is not None}  # (that item fails alone, unwritten)
+        if (other := next((reads[o] for o in outs if o in reads and o not in own), None)) is not None:
             raise BadInput(f"item {item.index + 1} writes {item.output}, which item {other.index + 1} reads; refedit never "
                            "overwrites its input (give another output)")
         seen.update(outs)
