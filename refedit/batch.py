@@ -292,6 +292,7 @@ def check_unique_outputs(items: Iterable[Item], outputs_of: Callable[[BatchItem]
     item reads (with ``--overwrite`` row 1 could replace row 2's photo before row 2 read it), and the ``log`` is
     neither the ``manifest`` nor a file an item reads or writes (appending a record to a photo corrupts it)."""
     from refedit.outputs import candidates_path
+    from refedit.pipeline.imageio import same_file
 
     batch = [item for item in items if isinstance(item, BatchItem)]
     reads = {p.resolve(): item for item in batch for p in BatchRunner.inputs_of(item) if p is not None}
@@ -306,21 +307,12 @@ def check_unique_outputs(items: Iterable[Item], outputs_of: Callable[[BatchItem]
                            "overwrites its input (give another output)")
         seen.update(outs)
     if log is not None:
-        clash = "the manifest" if manifest is not None and _same_path(log, manifest) else next(
-            (f"a file item {reads[p].index + 1} reads" for p in reads if _same_path(log, p)),
+        clash = "the manifest" if manifest is not None and same_file(log, manifest) else next(
+            (f"a file item {reads[p].index + 1} reads" for p in reads if same_file(log, p)),
             "a file an item writes" if log.resolve() in seen else None)  # fmt: skip
         if clash:
             raise BadInput(f"--log {log} is {clash}; give the log its own file")
 
-
-def _same_path(a: Path, b: Path) -> bool:
-    """The same file by path, symlink or hard link (either may not exist yet)."""
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 # --------------------------------------------------------------------------- running

@@ -265,13 +265,14 @@ def check_not_inputs(outputs: Iterable[str | os.PathLike[str] | None], *inputs: 
     """:class:`BadInput` when one of ``outputs`` is one of ``inputs`` (the same file by any path or link)."""
     for out in outputs:
         for src in inputs:
-            if out is not None and src is not None and _same_file(Path(out), Path(src)):
+            if out is not None and src is not None and same_file(Path(out), Path(src)):
                 raise BadInput(f"{what} {out} is the input file {src}; refedit never overwrites its input")
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """The same file by path, symlink or hard link (either may not exist yet: then by path)."""
     try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
     except OSError:
         return a.resolve() == b.resolve()
 
