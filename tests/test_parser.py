@@ -1724,6 +1724,10 @@ def _owner(plan) -> str | None:  # type: ignore[no-untyped-def]
     ("chuck a kookaburra on the fence post on the left", "add", "fence post", "kookaburra", None),
     ("chuck the old chair out", "remove", "chair", None, None),
     ("add a bench outside the house", "add", "house", "bench", None),
+    # tried as a new user at the end: plum is a colour, and what replaces an old colour is a look
+    ("hey, could the kitty be a deep plum instead of that boring grey please", "modify", "kitty", "deep plum", None),
+    ("could the sofa be a dusky heather instead of grey", "modify", "sofa", "dusky heather", None),
+    ("make the cat plum", "modify", "cat", "plum", None),
 ])  # fmt: skip
 def test_phrasings_found_in_session_16(instruction, action, head, replacement, owner):
     """Rounds 16-20's misreadings, by kind: 'could the cat be removed' was a replacement by 'removed'; a colour with an

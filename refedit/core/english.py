@@ -9,7 +9,7 @@ COLOURS = frozenset(
     "bronze copper amber indigo emerald ruby coral peach mint charcoal blonde blond auburn fuchsia burgundy mauve "
     "azure cobalt periwinkle chartreuse ochre vermilion cerulean sepia tangerine apricot sage taupe jade "
     "sapphire amethyst champagne mocha caramel cognac ecru greige celadon seafoam cornflower ultramarine aquamarine "
-    "aqua eggshell pewter saffron pistachio oatmeal aubergine putty gunmetal ginger mustard brunette".split()
+    "aqua eggshell pewter saffron pistachio oatmeal aubergine putty gunmetal ginger mustard brunette plum".split()
 )
 MATERIALS = frozenset(
     "wooden wood metal metallic glass marble stone plastic golden gold silver bronze copper steel iron "

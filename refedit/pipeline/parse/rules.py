@@ -1833,8 +1833,8 @@ def _instead_of_old(parsed: Parsed) -> Parsed:
     (as "make the car red instead of blue"); "be clear blue instead of full of rain clouds": the sky made clear blue
     (an old state that is no look names nothing)."""
     m = _NEW_NOT_OLD.match(parsed.replacement or "") if parsed.action in ("modify", "replace") else None
-    if m is None or not (is_attribute_phrase(m["n"]) or _named_colour(m["n"])):
-        return parsed
+    if m is None or not (is_attribute_phrase(m["n"]) or _named_colour(m["n"]) or m["old"] in lexicon.COLOURS):
+        return parsed  # (instead of a colour, the new one is a look too: "a deep aubergine instead of grey")
     if not is_attribute_phrase(m["old"]):
         return Parsed("modify", parsed.target, m["n"], parsed.placement)
     return Parsed("modify", f"{parsed.target} from {m['old']}", m["n"], parsed.placement)
