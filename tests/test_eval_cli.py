@@ -431,3 +431,22 @@ def test_overwrite_edits_again_and_a_run_where_every_sample_failed_is_exit_6(set
     assert all(images()[k] != blue[k] for k in blue)
     r = run([*base, "--instruction", "move {text} to the left", "--overwrite"], eval_env)  # refused by the parser
     assert r.exit_code == 6 and "every sample failed (2)" in r.stderr, r.output
+
+
+@pytest.mark.parametrize("command", ["edit", "score"])
+@pytest.mark.parametrize("flag,wrong", [("--dino-model", "clipscore"), ("--clipscore-model", "dino")])
+def test_a_metric_model_of_the_wrong_family_is_refused_before_any_edit(command: str, flag: str, wrong: str,
+                                                                       sets: dict[str, Path], eval_env: dict[str, str],
+                                                                       tmp_path: Path) -> None:  # fmt: skip
+    """A CLIP checkpoint as the DINO model was refused only when the first edit was scored: after the edit had run
+    and `run.json` was written."""
+    out = tmp_path / "run"
+    model = eval_env[f"REFEDIT_{wrong.upper()}_MODEL"]
+    if command == "score":
+        _tool_outputs(sets["piebench"], tmp_path / "tool")
+    args = {"edit": ["eval", "edit", sets["magicbrush"], *FAST],
+            "score": ["eval", "score", tmp_path / "tool", sets["piebench"]]}[command]  # fmt: skip
+    r = run([*args, "-o", out, "--metrics", "clip,dino", flag, model], eval_env)
+    assert r.exit_code == 5, r.output
+    assert f"is not a {'DINO (ViT)' if wrong == 'clipscore' else 'CLIP'} checkpoint" in r.stderr and flag in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()

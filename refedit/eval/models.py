@@ -102,16 +102,20 @@ class LpipsDistance:
 
 
 def check_metric_models(settings: Settings, roles: Iterable[str]) -> None:
-    """Every metric model the run needs can be read here or fetched (:class:`ModelUnavailable` otherwise), checked
-    before any work: CLIP and DINO as the pipeline's checkpoints are; an LPIPS backbone name by its files in
+    """Every metric model the run needs can be read here or fetched, and is of its family (:class:`ModelUnavailable`
+    otherwise), checked before any work: CLIP and DINO as the pipeline's checkpoints are (a DINO folder given as
+    the CLIP score's model was refused only after every sample was edited); an LPIPS backbone name by its files in
     torch's hub cache, else by whether the download host answers."""
     from refedit.pipeline.models import check_available
 
+    typed = []
     for role in roles:
         if role == "lpips":
             _check_lpips(settings.model("lpips"))
         else:
             check_available(settings, [(role, None)])
+            typed.append((role, None))
+    metric_store(settings).check_types(typed)  # reads each config.json, loads no weight
 
 
 def _check_lpips(model_id: str) -> None:
