@@ -196,3 +196,25 @@ def test_png_is_written_at_refedit_s_zlib_level_losslessly(tmp_path, monkeypatch
     out = save_image(Image.fromarray(pixels), tmp_path / "out.png")
     assert seen["compress_level"] == imageio.PNG_COMPRESS_LEVEL == 4
     assert np.array_equal(np.asarray(Image.open(out)), pixels)
+
+
+@pytest.mark.parametrize("colours", [64, 256])
+def test_a_gif_input_written_as_gif_keeps_its_colours_outside_the_edit(tmp_path, colours):
+    """A GIF output went through PIL's quantising of the whole photo: every pixel outside the edit could change
+    colour. The input's palette is kept, the edit gets the free entries (none for a 256-colour input) and the
+    nearest colours."""
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)).quantize(colours)
+    photo.save(tmp_path / "in.gif")
+    src = load_image(tmp_path / "in.gif")
+    before = np.asarray(src.rgb)
+    edited = before.copy()
+    edited[20:40, 30:60] = np.linspace(0, 255, 30, dtype=np.uint8)[None, :, None] * np.array([1, 0, 1], np.uint8)
+    save_image(Image.fromarray(edited), tmp_path / "out.gif", source=src)
+    out = np.asarray(Image.open(tmp_path / "out.gif").convert("RGB"))
+    inside = np.zeros(before.shape[:2], bool)
+    inside[20:40, 30:60] = True
+    assert (out[~inside] == before[~inside]).all()
+    # the edit's own colours where the palette had room; the input's nearest otherwise
+    err = np.abs(out[inside].astype(int) - edited[inside]).mean()
+    assert err == 0 if colours == 64 else err < 40

@@ -325,6 +325,8 @@ def _prepared(img: Image.Image, fmt: str, source: LoadedImage | None,
     holds them, the PNG text, the compression."""
     if source is not None and source.alpha is not None and fmt in ALPHA_FORMATS and img.size == source.alpha.size:
         img = with_alpha(img, source)
+    if fmt == "GIF" and source is not None and source.mode == "P" and source.alpha is None and img.size == source.rgb.size:
+        img = on_palette(img, source.rgb)
     kwargs: dict[str, object] = {}
     profile = (source.icc_profile if source is not None else None) or rgb_profile(img.info.get("icc_profile"))
     if profile is not None and fmt in ICC_FORMATS:
@@ -362,6 +364,38 @@ def with_alpha(edited: Image.Image, source: LoadedImage) -> Image.Image:
     kept = (edit == white).all(axis=-1)
     out[kept] = np.asarray(source.colour if source.colour is not None else source.rgb)[kept]
     return Image.fromarray(np.dstack([out, np.asarray(source.alpha)]), mode="RGBA")
+
+
+def on_palette(edited: Image.Image, source: Image.Image, colours: int = 256) -> Image.Image:
+    """The edit of a palette image (a GIF) as a palette image whose pixels outside the edit are the input's colours:
+    the palette is the input's colours, and as many more as are free (of ``colours``) chosen for the changed pixels
+    (PIL's median cut); every pixel gets the nearest palette colour, so an unchanged one its own (PIL's own
+    quantising, which a GIF output went through, changed every pixel of the photo)."""
+    import numpy as np
+
+    edit = np.asarray(edited.convert("RGB"))
+    src = np.asarray(source.convert("RGB"))
+    palette = np.unique(src.reshape(-1, 3), axis=0)
+    if len(palette) > colours:  # not a palette image after all: PIL's quantising
+        return edited
+    changed = (edit != src).any(axis=-1)
+    free = colours - len(palette)
+    if free and changed.any():
+        strip = Image.fromarray(edit[changed][None], mode="RGB").quantize(free, dither=Image.Dither.NONE)
+        used = np.unique(np.asarray(strip))
+        extra = np.asarray(strip.getpalette()[: 3 * (int(used.max()) + 1)], dtype=np.uint8).reshape(-1, 3)[used]
+        palette = np.unique(np.concatenate([palette, extra]), axis=0)
+    packed = edit.reshape(-1, 3).astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])
+    uniq, inverse = np.unique(packed, return_inverse=True)
+    rgb = np.stack([uniq >> 16, (uniq >> 8) & 255, uniq & 255], axis=-1).astype(np.int32)
+    nearest = np.empty(len(uniq), dtype=np.uint8)
+    pal = palette.astype(np.int32)
+    for i in range(0, len(uniq), 4096):  # (4096 x 256) distances at a time
+        d = ((rgb[i : i + 4096, None, :] - pal[None]) ** 2).sum(-1)
+        nearest[i : i + 4096] = d.argmin(1)
+    out = Image.fromarray(nearest[inverse.reshape(-1)].reshape(edit.shape[:2]), mode="P")
+    out.putpalette(palette.astype(np.uint8).tobytes())
+    return out
 
 
 def check_mask_output(path: str | os.PathLike[str], *inputs: str | os.PathLike[str] | None) -> Path:
