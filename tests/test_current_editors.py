@@ -66,6 +66,8 @@ def plan_for(instruction: str) -> EditPlan:
     ("remove the biggest dog", "remove the dog and fill in the background"),
     ("add a hat to the dog on the left", "add a hat to the dog"),
     ("add a cup to the left of the book", "add a cup to the left of the book"),
+    ("replace the left cat with candles", "replace the cat with candles"),  # was "a candles"
+    ("replace the dog with sunglasses", "replace the dog with sunglasses"),
 ])  # fmt: skip
 def test_crop_instruction_drops_the_referring_words(instruction, expected):
     assert crop_instruction(plan_for(instruction)) == expected

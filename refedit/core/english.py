@@ -90,8 +90,8 @@ def with_article(phrase: str) -> str:
     """'tiger' -> 'a tiger', 'apple' -> 'an apple', 'green bus' -> 'a green bus'; plurals ('candles') and
     phrases that already have a determiner and plural-only nouns ('sunglasses') stay as they are."""
     words = phrase.split()
-    if not words or words[0] in ("a", "an", "the", "some") or singular(words[-1]) != words[-1]:
+    if not words or words[0].lower() in ("a", "an", "the", "some") or singular(words[-1]) != words[-1]:
         return phrase
     if words[-1] in PLURALIA_TANTUM:
         return phrase
-    return ("an " if words[0][0] in "aeiou" else "a ") + phrase
+    return ("an " if words[0][0].lower() in "aeiou" else "a ") + phrase

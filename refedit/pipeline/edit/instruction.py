@@ -7,14 +7,13 @@ instruction names the object by its head noun and attributes alone ("replace the
 
 from __future__ import annotations
 
-from refedit.core.english import plural
+from refedit.core.english import plural, with_article
 from refedit.pipeline.artifacts import EditPlan, Target
 
 #: how an addition's placement relative to the target reads in English
 PLACEMENT_WORDS = {"left-of": "to the left of", "right-of": "to the right of", "above": "above", "below": "below",
                    "next-to": "next to", "in-front-of": "in front of", "behind": "behind", "between": "next to",
                    "on": "on", "in": "in", "of": "on"}  # fmt: skip
-_ARTICLES = ("a ", "an ", "the ", "some ")
 
 
 def object_phrase(target: Target) -> str:
@@ -24,13 +23,6 @@ def object_phrase(target: Target) -> str:
         return "the objects" if target.all else "the object"
     words = [*target.attributes, plural(target.head) if target.all else target.head]
     return "the " + " ".join(w for w in words if w)
-
-
-def _with_article(phrase: str) -> str:
-    phrase = phrase.strip()
-    if phrase.lower().startswith(_ARTICLES):
-        return phrase
-    return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
 
 
 def crop_instruction(plan: EditPlan) -> str:
@@ -47,10 +39,10 @@ def crop_instruction(plan: EditPlan) -> str:
     if plan.action == "global" or (plan.action != "remove" and not new):
         return plan.instruction.strip()
     if plan.action == "replace":
-        return f"replace {obj} with {_with_article(new)}"
+        return f"replace {obj} with {with_article(new.strip())}"
     if plan.action == "modify":
         return f"make {obj} {new}"
     if plan.action == "remove":
         return f"remove {obj} and fill in the background"
     where = "to" if plan.placement is None else PLACEMENT_WORDS[plan.placement]
-    return f"add {_with_article(new)} {where} {obj}"
+    return f"add {with_article(new.strip())} {where} {obj}"
