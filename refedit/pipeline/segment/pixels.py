@@ -171,6 +171,32 @@ def _bilinear_lines(n_in: int, n_out: int) -> tuple[torch.Tensor, torch.Tensor, 
 DENSE_BELOW = 32
 
 
+@functools.lru_cache(maxsize=32)
+def _axis_map(s: float, n_out: int, n: int, m: int, device: torch.device,
+              dtype: torch.dtype) -> tuple[bool, torch.Tensor | None, torch.Tensor]:  # fmt: skip
+    """One axis of :func:`blur_resize` (blur ``s``, ``n`` lines to ``n_out``, of which the first ``m`` exist), on
+    ``device`` in ``dtype``, made once per photo size (building it cost as much as applying it to a 600x400 photo):
+    ``(True, None, matrix (n_out, m))`` for a dense product, or ``(False, lines (n_out, k + 1), weights (n_out, k + 1,
+    1))`` for a weighted sum of gathered lines."""
+    i0, i1, frac = _bilinear_lines(n, n_out)
+    taps = torch.tensor(_gaussian_taps(s) if s > 0 else [1.0], dtype=torch.float32)
+    k, r = len(taps), len(taps) // 2
+    if r >= n:
+        raise ValueError(f"blur radius {r} >= image side {n}: reflect padding undefined")
+    weights = torch.zeros(n_out, k + 1)  # over source lines i0 - r ... i0 + r + 1
+    weights[:, :k] += (1 - frac)[:, None] * taps
+    step = (i1 - i0)[:, None]  # 1, or 0 where the second line is clamped onto the first
+    weights.scatter_add_(1, torch.arange(k)[None] + step, frac[:, None] * taps.expand(n_out, k))
+    lines = i0[:, None] + torch.arange(-r, r + 2)[None]
+    lines = torch.where(lines < 0, -lines, lines)
+    lines = torch.where(lines > n - 1, 2 * (n - 1) - lines, lines).clamp_(0, n - 1)
+    if n < DENSE_BELOW * (k + 1):  # the axis' whole linear map, (n_out, n), on the lines there are
+        matrix = torch.zeros(n_out, n).scatter_add_(1, lines, weights)[:, :m]
+        return True, None, matrix.to(device=device, dtype=dtype)
+    weights = weights.masked_fill_(lines >= m, 0.0)
+    return False, lines.clamp_(max=m - 1).to(device), weights.to(device=device, dtype=dtype)[:, :, None]
+
+
 def blur_resize(x: torch.Tensor, sigma: tuple[float, float], size: tuple[int, int],
                 extent: tuple[int, int] | None = None) -> torch.Tensor:  # fmt: skip
     """``F.interpolate(gaussian_blur(x, sigma), size, mode="bilinear")`` (no antialiasing) computed only where
@@ -182,28 +208,14 @@ def blur_resize(x: torch.Tensor, sigma: tuple[float, float], size: tuple[int, in
     square): the padding is never made, its lines weigh nothing (a landscape photo's square is a quarter zeros)."""
     extent = extent or (x.shape[-2], x.shape[-1])
     for s, n_out, n in ((sigma[0], size[0], extent[0]), (sigma[1], size[1], extent[1])):  # rows, then columns
-        m = x.shape[-2]  # lines of x; lines m .. n - 1 are the zero padding
-        i0, i1, frac = _bilinear_lines(n, n_out)
-        taps = torch.tensor(_gaussian_taps(s) if s > 0 else [1.0], dtype=torch.float32)
-        k, r = len(taps), len(taps) // 2
-        if r >= n:
-            raise ValueError(f"blur radius {r} >= image side {n}: reflect padding undefined")
-        weights = torch.zeros(n_out, k + 1)  # over source lines i0 - r ... i0 + r + 1
-        weights[:, :k] += (1 - frac)[:, None] * taps
-        step = (i1 - i0)[:, None]  # 1, or 0 where the second line is clamped onto the first
-        weights.scatter_add_(1, torch.arange(k)[None] + step, frac[:, None] * taps.expand(n_out, k))
-        lines = i0[:, None] + torch.arange(-r, r + 2)[None]
-        lines = torch.where(lines < 0, -lines, lines)
-        lines = torch.where(lines > n - 1, 2 * (n - 1) - lines, lines).clamp_(0, n - 1)
-        if n < DENSE_BELOW * (k + 1):  # the axis' whole linear map, (n_out, n), on the lines there are
-            matrix = torch.zeros(n_out, n).scatter_add_(1, lines, weights)[:, :m]
-            x = torch.matmul(matrix.to(device=x.device, dtype=x.dtype), x)
+        dense, lines, weights = _axis_map(float(s), n_out, n, x.shape[-2], x.device, x.dtype)
+        if dense:
+            x = torch.matmul(weights, x)
         else:
-            weights = weights.masked_fill_(lines >= m, 0.0)
-            lines, w = lines.clamp_(max=m - 1).to(x.device), weights.to(device=x.device, dtype=x.dtype)[:, :, None]
-            acc = x.index_select(-2, lines[:, 0]).mul_(w[:, 0])
-            for t in range(1, k + 1):
-                acc.addcmul_(x.index_select(-2, lines[:, t]), w[:, t])
+            assert lines is not None
+            acc = x.index_select(-2, lines[:, 0]).mul_(weights[:, 0])
+            for t in range(1, lines.shape[1]):
+                acc.addcmul_(x.index_select(-2, lines[:, t]), weights[:, t])
             x = acc
         x = x.transpose(-2, -1).contiguous()
     return x
