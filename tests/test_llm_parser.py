@@ -105,6 +105,26 @@ class FakeOpenAI:
             handler.end_headers()
             handler.wfile.write(data)
             return None
+        if mode == "drip":  # headers at once, then the answer a byte at a time (each read within the timeout)
+            data = json.dumps(self.completion(body, json.dumps(VALID))).encode()
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            for i in range(len(data)):
+                handler.wfile.write(data[i : i + 1])
+                handler.wfile.flush()
+                time.sleep(0.1)
+            return None
+        if mode in ("notjson", "badbytes", "deep"):  # a 200 whose body is not a readable completion
+            data = {"notjson": b"this is not json", "badbytes": b'{"id": "\xff\xfe"}',
+                    "deep": b"[" * 100_000 + b"]" * 100_000}[mode]  # fmt: skip
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+            return None
         if mode == "parts":  # content as a list of text parts
             answer = self.completion(body, "")
             answer["choices"][0]["message"]["content"] = [{"type": "text", "text": json.dumps(VALID)}]
@@ -242,6 +262,36 @@ def test_slow_server_times_out_and_falls_back(server: FakeOpenAI) -> None:
     assert time.monotonic() - start < 5.0
     assert plan.parser == "rules"
     assert len(server.requests) == 2
+
+
+def test_a_server_that_drips_its_answer_is_given_the_timeout_for_the_whole_request(server: FakeOpenAI) -> None:
+    """The HTTP client's timeout bounds each read: a server sending a byte every 0.1 s was waited for to the end
+    (a byte a second, without end)."""
+    server.mode = "drip"
+    parser = make_parser(server, timeout=0.5)
+    start = time.monotonic()
+    with pytest.warns(RuntimeWarning, match="timed out"):
+        plan = parser.parse(instruction=INSTRUCTION)
+    assert time.monotonic() - start < 3.0  # two tries of 0.5 s and the pause between them
+    assert plan.parser == "rules" and len(server.requests) == 2
+
+
+@pytest.mark.parametrize("mode", ["notjson", "badbytes", "deep"])
+def test_a_body_that_is_no_readable_json_falls_back(server: FakeOpenAI, mode: str) -> None:
+    """These were internal errors (JSONDecodeError, UnicodeDecodeError, RecursionError), not the fallback."""
+    server.mode = mode
+    parser = make_parser(server)
+    with pytest.warns(RuntimeWarning, match="falling back to the rules parser"):
+        plan = parser.parse(instruction=INSTRUCTION)
+    assert plan.parser == "rules" and plan.target.head == "cat"
+
+
+def test_an_answer_nested_too_deeply_falls_back(server: FakeOpenAI) -> None:
+    server.mode, server.content = "custom", '{"a": ' * 100_000 + "1" + "}" * 100_000
+    parser = make_parser(server)
+    with pytest.warns(RuntimeWarning, match="nested too deeply"):
+        plan = parser.parse(instruction=INSTRUCTION)
+    assert plan.parser == "rules"
 
 
 def test_connection_refused_falls_back() -> None:

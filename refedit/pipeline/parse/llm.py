@@ -207,6 +207,8 @@ def extract_json(text: str | None) -> dict[str, Any]:
         except json.JSONDecodeError:
             start = text.find("{", start + 1)
             continue
+        except RecursionError:
+            raise LLMAnswerError("the answer's JSON is nested too deeply") from None
         if isinstance(value, dict):
             return value
         start = text.find("{", start + 1)
@@ -403,18 +405,22 @@ class LLMParser:
         attempt = 0
         while True:
             try:
-                response = self.client().chat.completions.create(**kwargs)
+                response = within(self.options.timeout, lambda: self.client().chat.completions.create(**kwargs))
                 break
             except openai.BadRequestError:
                 if "response_format" not in kwargs:
                     raise
                 kwargs.pop("response_format")  # the server does not support structured output: ask plainly
-            except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError) as err:
+            except (openai.APIConnectionError, openai.InternalServerError, openai.RateLimitError, RequestTimedOut) as err:
                 transient = not isinstance(err, openai.APIStatusError) or err.status_code >= 500 or err.status_code == 429
                 if not transient or attempt >= self.options.max_retries:
                     raise
                 attempt += 1
                 time.sleep(min(0.25 * 2 ** (attempt - 1), 2.0))
+            except (LLMAnswerError, LLMEndpointError):
+                raise
+            except (ValueError, RecursionError) as err:  # a 200 whose body is no JSON, no UTF-8, or nested deeply
+                raise LLMAnswerError(f"the endpoint's answer is not readable JSON ({type(err).__name__})") from None
         choices = getattr(response, "choices", None)  # a 200 with an HTML page or other text is a str here
         if not isinstance(choices, list):
             raise LLMAnswerError(f"the endpoint did not answer with a chat completion: {str(response).strip()[:80]!r}")
@@ -426,6 +432,34 @@ class LLMParser:
         if content is not None and not isinstance(content, str):
             raise LLMAnswerError(f"the answer's content is {type(content).__name__}, not text")
         return content
+
+
+class RequestTimedOut(LLMEndpointError):
+    """The whole request took longer than the timeout (the HTTP client's timeout bounds each read, so a server
+    that sends its answer a byte a second was waited for without end)."""
+
+
+def within(seconds: float, call: Callable[[], Any]) -> Any:
+    """``call()``, or :class:`RequestTimedOut` once ``seconds`` have passed (the call goes on in a daemon thread,
+    which the process does not wait for, and its result is dropped)."""
+    import threading
+
+    done: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            done["value"] = call()
+        except BaseException as err:  # noqa: BLE001 - handed to the caller
+            done["error"] = err
+
+    thread = threading.Thread(target=run, name="refedit-llm-request", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise RequestTimedOut("request timed out")
+    if "error" in done:
+        raise done["error"]
+    return done["value"]
 
 
 def fallback_errors() -> tuple[type[BaseException], ...]:
