@@ -45,6 +45,12 @@ class UnclearInstruction(RefEditError):
     exit_code = 3
 
 
+class OutOfScope(UnclearInstruction):
+    """The instruction is clear but asks for what one edit of one object cannot do: two edits, an object picked or
+    changed by what it is not, everything except something, motion, another viewpoint... (the rules parser's
+    refusals that the LLM parser's plan is checked against: a plan doing half of it, or the opposite, is refused)."""
+
+
 class TargetNotFound(RefEditError):
     """The referred object was not found in the image."""
 

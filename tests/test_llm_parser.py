@@ -493,7 +493,7 @@ def test_nested_relation_answer_becomes_a_nested_plan(server: FakeOpenAI) -> Non
 )
 def test_new_fields_of_an_answer(server: FakeOpenAI, answer: dict[str, Any], check: Any) -> None:
     server.mode, server.content = "custom", json.dumps(answer)
-    plan = make_parser(server).parse(instruction="an instruction")
+    plan = make_parser(server).parse(instruction=f"an instruction about the {answer['target']['expression']}")
     assert plan.parser == "llm" and check(plan)
 
 
@@ -561,3 +561,42 @@ def test_an_endpoint_that_answers_no_completion_falls_back_and_text_parts_are_re
     bad = LLMParser(LLMOptions(base_url="http://[::1", api_key="test", model="test-model", timeout=1.0, max_retries=0))
     with pytest.warns(RuntimeWarning, match="is no URL"):
         assert bad.parse(instruction=INSTRUCTION).parser == "rules"
+
+
+def test_an_answer_naming_an_object_the_instruction_does_not_falls_back(server: FakeOpenAI) -> None:
+    """A plan for a dog from "replace the left cat with a tiger" edited a dog, without a word."""
+    server.mode = "custom"
+    server.content = json.dumps({**VALID, "target": {**VALID["target"], "expression": "dog", "head": "dog"},
+                                 "segmentation_prompt": "dog"})  # fmt: skip
+    parser = make_parser(server)
+    with pytest.warns(RuntimeWarning, match="its object 'dog' is not one the instruction names"):
+        plan = parser.parse(instruction=INSTRUCTION)
+    assert plan.parser == "rules" and plan.target.head == "cat"
+
+
+@pytest.mark.parametrize("instruction,head", [
+    ("remove the dog and make the sky blue", "dog"),  # two edits: the plan did one
+    ("make the dog not brown", "dog"),  # a look by what it is not: a plan makes it brown
+    ("remove the cat that is not on the sofa", "cat"),  # picked by what it is not: a plan removes the one on it
+])  # fmt: skip
+def test_an_answer_doing_half_or_the_opposite_of_the_instruction_is_refused(server: FakeOpenAI, instruction: str,
+                                                                             head: str) -> None:  # fmt: skip
+    server.mode = "custom"
+    server.content = json.dumps({**VALID, "action": "modify", "replacement": "black",
+                                 "target": {**VALID["target"], "expression": head, "head": head, "spatial": None}})  # fmt: skip
+    with pytest.raises(UnclearInstruction, match="two edits|should not be|what it is not"):
+        make_parser(server).parse(instruction=instruction)
+
+
+@pytest.mark.parametrize("head,text,named", [
+    ("cat", "replace the left cat with a tiger", True), ("dog", "replace the left cat with a tiger", False),
+    ("table", "remove the tabel on the rigth", True),  # slips of the keyboard the prompt asks it to read
+    ("blowfly", "get rid of all the blowies on me hat", True), ("thong", "me thongs are filthy", True),
+    ("wine glass", "remove the glasses", True), ("mould line", "theres a mould line on the helmet", True),
+    ("person", "remove the guy on the left", True), ("woman", "could she have a red hat", True),
+    ("object", "make it blue", True), ("sofa", "remove the couch", False),  # a synonym: the rules parser reads it
+])  # fmt: skip
+def test_names_its_object(head: str, text: str, named: bool) -> None:
+    from refedit.pipeline.parse.llm import names_its_object
+
+    assert names_its_object(head, text) is named

@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any, Callable, ClassVar, Mapping
 
 from refedit.config import Range, typed
-from refedit.errors import BadInput, RefEditError, RefEditWarning, UnclearInstruction
+from refedit.errors import BadInput, OutOfScope, RefEditError, RefEditWarning, UnclearInstruction
 from refedit.pipeline.artifacts import (
     ACTIONS,
     DIRECTIONS,
@@ -36,6 +36,7 @@ from refedit.pipeline.parse.plan import (
     segmentation_prompt,
     strip_determiners,
 )
+from refedit.core.english import singular
 from refedit.pipeline.parse.rules import RulesParser, two_objects
 
 SYSTEM_PROMPT = "parse_system.txt"
@@ -335,6 +336,43 @@ def plan_from_answer(instruction: str, data: Mapping[str, Any]) -> EditPlan:
         raise LLMAnswerError(str(err)) from None
 
 
+#: heads the model may give for an object the instruction names otherwise ("the guy", "the bride": a person)
+PERSON_HEADS = frozenset("person people man woman men women boy girl child children kid guy lady gentleman baby".split())
+#: heads that name no object of the instruction's (a pronoun, a region, the whole image)
+UNNAMED_HEADS = frozenset({"object", "region", "image"})
+
+
+def _close(a: str, b: str) -> bool:
+    """The same word, by its singular, a shared stem of 4 letters or more ("blowies", "blowfly"), or a slip of the
+    keyboard (two edits at most, in words of 5 letters or more: "tabel", "table")."""
+    a, b = singular(a), singular(b)
+    if a == b:
+        return True
+    if min(len(a), len(b)) >= 4 and a[:4] == b[:4] and (a.startswith(b) or b.startswith(a) or a[:5] == b[:5]):
+        return True
+    if min(len(a), len(b)) < 5 or abs(len(a) - len(b)) > 2:
+        return False
+    prev = list(range(len(b) + 1))  # Levenshtein distance, row by row
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1] <= 2
+
+
+def names_its_object(head: str, text: str) -> bool:
+    """Whether ``text`` (the instruction, and the image description the model was given) names the object ``head``
+    (a word of it, :func:`_close`); a person's head where the text names a person or a pronoun stands for one."""
+    words = re.findall(r"[a-z]+", text.lower())
+    head_words = re.findall(r"[a-z]+", head.lower())
+    if not head_words or head.lower() in UNNAMED_HEADS:
+        return True
+    if head.lower() in PERSON_HEADS and any(w in PERSON_HEADS or w in ("he", "she", "him", "her", "they") for w in words):
+        return True
+    return any(_close(h, w) for h in head_words if len(h) >= 3 for w in words)
+
+
 # --------------------------------------------------------------------------- parser
 class LLMParser:
     """Instruction parser over an OpenAI-compatible chat endpoint, falling back to ``fallback``."""
@@ -377,12 +415,28 @@ class LLMParser:
         try:
             description = self._description(image)
             answer = self._complete(build_messages(instruction, description))
-            return plan_from_answer(instruction, extract_json(answer))
+            plan = plan_from_answer(instruction, extract_json(answer))
+            self._check(plan, f"{instruction} {description or ''}")
+            return plan
         except fallback_errors() as err:  # the endpoint or its answer failed: not a bug of ours
             reason = _reason(err)
         self.last_fallback_reason = reason
         warnings.warn(f"LLM parser failed ({reason}); falling back to the rules parser", RefEditWarning, stacklevel=2)
         return self.fallback.parse(instruction=instruction, image=image)
+
+    def _check(self, plan: EditPlan, text: str) -> None:
+        """The model's plan against the instruction: :class:`OutOfScope` where the rules parser refuses the
+        instruction as more than one edit of one object (a plan doing half of "remove the dog and make the sky blue",
+        or the opposite of "make the dog not brown", was used as it was: the prompt asks the model to refuse, nothing
+        checked that it did); :class:`LLMAnswerError` (the fallback) when its object is not one the text names."""
+        try:
+            RulesParser().parse(instruction=plan.instruction)
+        except OutOfScope:
+            raise
+        except UnclearInstruction:  # the rules cannot read it: what the model is for
+            pass
+        if plan.action != "global" and plan.target.pronoun is None and not names_its_object(plan.target.head, text):
+            raise LLMAnswerError(f"its object {plan.target.head!r} is not one the instruction names")
 
     def _description(self, image: Any) -> str | None:
         if self.describe is None or image is None:

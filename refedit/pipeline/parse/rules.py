@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 from refedit.core.english import plural, singular
-from refedit.errors import UnclearInstruction
+from refedit.errors import OutOfScope, UnclearInstruction
 from refedit.pipeline.artifacts import EditPlan, Target
 from refedit.pipeline.parse import lexicon
 from refedit.pipeline.parse.letters import as_one_message
@@ -720,7 +720,7 @@ def _message(text: str) -> str:
                 else:
                     text = ", ".join(sentences[: k + 1]) if refers else sentence
                 if second := next((s for s in sentences[k + 1 :] if _another_command(s)), None):
-                    raise UnclearInstruction(f"{message!r} asks for two edits; give one at a time ('{asked}', then "
+                    raise OutOfScope(f"{message!r} asks for two edits; give one at a time ('{asked}', then "
                                              f"'{_THEN.sub('', _CLAUSES.split(second)[-1])}')")
                 break
     return _resolve_reference(_POLITE.sub("", text))
@@ -1958,10 +1958,10 @@ def refuse_negation(instruction: str, target: str, replacement: str | None = Non
     object is not: a plan has no "not", and dropping it edits the opposite ("remove the cat that is not on the sofa"
     removed the cat on the sofa, "make the dog not brown" made it brown)."""
     if _NOT_LOOK.search(target) or (replacement and _NOT_FIRST.match(replacement)):
-        raise UnclearInstruction(f"{instruction.strip()!r} says what the object should not be; say what it should "
+        raise OutOfScope(f"{instruction.strip()!r} says what the object should not be; say what it should "
                                  "become (e.g. 'make the dog black')")
     if _NOT_WHICH.search(target):
-        raise UnclearInstruction(f"{instruction.strip()!r} picks the object by what it is not; name it by what it is "
+        raise OutOfScope(f"{instruction.strip()!r} picks the object by what it is not; name it by what it is "
                                  "or where it is (e.g. 'the cat on the floor')")
 
 
@@ -1980,18 +1980,18 @@ def _one_edit(text: str) -> str:
         return re.sub(r"\b(?P<w>to|of|by|near|behind|beside|from|under|above|with) (?:them|him|her|it)$",
                       lambda r: f"{r['w']} {m['k']}", m["c"])
     if re.search(r"\b(?:except|apart from|other than|but not)\b", text):
-        raise UnclearInstruction(f"{text!r} names what to leave out; refedit edits the objects you name: name the ones "
+        raise OutOfScope(f"{text!r} names what to leave out; refedit edits the objects you name: name the ones "
                                  "to edit, one at a time (e.g. 'remove the blue car')")
     if re.search(r"\bevery other\b|\bevery second\b", text):
-        raise UnclearInstruction(f"{text!r} asks for every other one; name the objects to edit")
+        raise OutOfScope(f"{text!r} asks for every other one; name the objects to edit")
     if m := _GAPPED.match(text):
-        raise UnclearInstruction(f"{text!r} asks for two edits; give one at a time ('{m['v']} {m['a']} {m['p']} {m['n']}', then "
+        raise OutOfScope(f"{text!r} asks for two edits; give one at a time ('{m['v']} {m['a']} {m['p']} {m['n']}', then "
                                  f"'{m['v']} {m['b']} {m['p']} {m['m']}')")
     if m := _SWAP_TWO.match(text):
-        raise UnclearInstruction(f"{text!r} swaps two objects; refedit edits one object where it is: say what it becomes "
+        raise OutOfScope(f"{text!r} swaps two objects; refedit edits one object where it is: say what it becomes "
                                  f"(e.g. 'replace {m['a']} with a ...')")
     if (m := _TWO_LOOKS.match(text)) and all(split_trailing_attribute(p) for p in (m["a"], m["b"])):
-        raise UnclearInstruction(f"{text!r} asks for two edits; give one at a time ('{m['v']} {m['a']}', then "
+        raise OutOfScope(f"{text!r} asks for two edits; give one at a time ('{m['v']} {m['a']}', then "
                                  f"'{m['v']} {m['b']}')")
     if ((m := _SECOND_COMMAND.match(text)) and _is_command(m["a"])
             and (not re.search(r"\b(?:it|them|there)\b", m["b"])  # "paint it blue" after a selection is the same edit
@@ -2000,16 +2000,16 @@ def _one_edit(text: str) -> str:
                  # "get rid of the sepia and make it black and white": what is removed is given no new look
                  or (_REMOVAL.match(m["a"]) and re.match(r"^(?:make|paint|turn|colou?r) (?:it|them) ", m["b"])))):
         # "swap the cat for a rabbit and put a carrot next to it": a second thing added
-        raise UnclearInstruction(f"{text!r} asks for two edits; give one at a time ('{m['a']}', then '{m['b']}')")
+        raise OutOfScope(f"{text!r} asks for two edits; give one at a time ('{m['a']}', then '{m['b']}')")
     if m := _SOME_OF.search(text):
-        raise UnclearInstruction(f"{text!r} asks for {m[1]} of them; name the ones to edit (e.g. 'the two on the left') "
+        raise OutOfScope(f"{text!r} asks for {m[1]} of them; name the ones to edit (e.g. 'the two on the left') "
                                  "or edit all of them")
     if _SENSES.search(text):
-        raise UnclearInstruction(f"{text!r} asks for a taste, smell or sound; refedit changes how things look")
+        raise OutOfScope(f"{text!r} asks for a taste, smell or sound; refedit changes how things look")
     if _MOTION.search(text):
-        raise UnclearInstruction(f"{text!r} asks for motion; refedit edits a still photo")
+        raise OutOfScope(f"{text!r} asks for motion; refedit edits a still photo")
     if _VIEWPOINT.search(text):
-        raise UnclearInstruction(f"{text!r} asks for another viewpoint; refedit edits the photo as it was taken")
+        raise OutOfScope(f"{text!r} asks for another viewpoint; refedit edits the photo as it was taken")
     return text
 
 
@@ -2147,7 +2147,7 @@ class RulesParser:
             said = "is empty" if not instruction.strip() else f"({instruction.strip()!r}) names nothing to edit"
             raise UnclearInstruction(f"the instruction {said}; say what to change, e.g. 'replace the cat with a tiger'")
         if _UNSUPPORTED.match(text):
-            raise UnclearInstruction(f"{instruction.strip()!r} moves, turns, crops or reframes; refedit edits an object where it is "
+            raise OutOfScope(f"{instruction.strip()!r} moves, turns, crops or reframes; refedit edits an object where it is "
                                      "(remove it, replace it, change how it looks, or add something beside it)")
         parsed = _matched(text)
         if parsed is None:
@@ -2168,7 +2168,7 @@ class RulesParser:
         if parsed.action != "global" and parsed.placement != "between" and (two := two_objects(parsed.target)):
             one, other = (text.replace(parsed.target, part, 1) for part in two)
             example = f" ('{one}', then '{other}')" if parsed.target in text else ""
-            raise UnclearInstruction(f"{instruction.strip()!r} names two objects ({two[0]}; {two[1]}); refedit edits one object, "
+            raise OutOfScope(f"{instruction.strip()!r} names two objects ({two[0]}; {two[1]}); refedit edits one object, "
                                      f"or every one of a kind ('all the cups'): give one at a time{example}")
         action, target, placement = _target(parsed, another=bool(_ANOTHER.search(text)))
         if action == "modify" and parsed.replacement and _vague(parsed.replacement):  # "make the house look more expensive"
@@ -2176,7 +2176,7 @@ class RulesParser:
                                      "a material, 'brighter', 'bigger', 'like a painting' ...)")
         if "other" in target.attributes:  # "remove the other cat": other than one the photo cannot tell
             noun = "one" if target.head == "object" else target.head
-            raise UnclearInstruction(f"{instruction.strip()!r} says 'the other {noun}'; say which {noun} to edit by where "
+            raise OutOfScope(f"{instruction.strip()!r} says 'the other {noun}'; say which {noun} to edit by where "
                                      f"it is or how it looks (e.g. 'the {noun} on the left')")
         refuse_negation(instruction, parsed.target, parsed.replacement)
         replacement = parsed.replacement
