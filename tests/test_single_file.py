@@ -323,6 +323,18 @@ def test_editor_config_flag(files, tiny_env, mask_path, tmp_path):
     assert "not an original (LDM) model config" in one_line_error(r, 2) and image is None
 
 
+def test_editor_config_for_a_checkpoint_folder_or_a_missing_file_is_refused(files, tiny_env, mask_path, tmp_path):
+    """--editor-config with a checkpoint folder was ignored in silence (the record named the yaml); a yaml that did
+    not exist was accepted."""
+    yaml = tmp_path / "v.yaml"
+    yaml.write_text(ORIGINAL_YAML.format(mult="1, 2"))
+    r, image = edit(tmp_path, tiny_env, mask_path, "--editor-config", str(yaml))  # the sd role's folder
+    assert "single-file checkpoint" in one_line_error(r, 2) and image is None
+    r, image = edit(tmp_path, tiny_env, mask_path, "--editor-model", str(files["sd"]), "--editor-config",
+                    str(tmp_path / "missing.yaml"))  # fmt: skip
+    assert "does not exist" in one_line_error(r, 2) and image is None
+
+
 # --------------------------------------------------------------------------- refusals
 class _Marker:
     """Unpickling this creates a file: proof that a pickle's code ran."""

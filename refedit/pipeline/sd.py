@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from refedit.errors import ModelUnavailable
+from refedit.errors import BadInput, ModelUnavailable
 from refedit.pipeline.adapters import LoraSpec, adapter_records, check_lora
 from refedit.pipeline.checkpoints import SingleFile, is_single_file
 from refedit.core import ddim
@@ -96,6 +96,14 @@ class StableDiffusion:
         channels, an ε- or v-predicting schedule, and a text encoder as wide as the UNet's cross-attention.
         A single file is checked the same way, from the config refedit derived from its tensor shapes (an
         untrusted pickle is refused before it is opened); each LoRA adapter is found and its header read."""
+        if self.original_config is not None:  # (it was ignored in silence for a folder, the record naming it)
+            if not is_single_file(self.model_id):
+                raise BadInput(f"--editor-config is the yaml of a single-file checkpoint (.safetensors, .ckpt); "
+                               f"{self.model_id!r} is a checkpoint folder or hub id, whose own config files say how "
+                               "it runs")  # fmt: skip
+            if not Path(self.original_config).expanduser().is_file():
+                what = "is not a file" if Path(self.original_config).expanduser().exists() else "does not exist"
+                raise BadInput(f"--editor-config {self.original_config} {what}")
         for spec in self.adapters:
             check_lora(spec, trusted=self.store.settings.trust_checkpoint)
         unet = self.config("unet/config.json") or {}
