@@ -96,6 +96,7 @@ def test_a_broken_plugin_is_listed_as_such_and_cannot_take_a_builtins_name(tmp_p
     ("raise", "failed in edit(): RuntimeError: boom"),
     ("string", "returned str, not an EditResult"),
     ("small", "failed in edit(): ValueError: result image (10, 10) and mask"),
+    ("params", "returned parameters that are not JSON"),  # the image was written, then the record failed
 ])  # fmt: skip
 def test_a_failing_plugin_is_named_not_reported_as_refedits_bug(broken, says, tmp_path, monkeypatch):
     """A plugin editor that raised, or returned no EditResult, was refedit's 'internal error: ... (a bug; report
@@ -108,6 +109,8 @@ def test_a_failing_plugin_is_named_not_reported_as_refedits_bug(broken, says, tm
             raise RuntimeError("boom")
         if broken == "string":
             return "an image"
+        if broken == "params":
+            return EditResult(image=image, plan=plan, segmentation=segmentation, parameters={"x": object()})
         return EditResult(image=image.resize((10, 10)), plan=plan, segmentation=segmentation)
 
     monkeypatch.setattr(refedit_blur.BlurEditor, "edit", edit)
@@ -117,3 +120,97 @@ def test_a_failing_plugin_is_named_not_reported_as_refedits_bug(broken, says, tm
     assert r.exit_code == 1 and not (tmp_path / "x.png").exists()
     assert "the editor 'blur' from refedit-blur" in r.stderr and says in r.stderr, r.stderr
     assert "report it to its authors" in r.stderr and "internal error" not in r.stderr
+
+
+BAD_PLUGIN = '''
+import numpy as np
+from refedit.pipeline.stages import StageSpec
+
+
+class _Seg:
+    def __init__(self, mode):
+        self.mode = mode
+
+    def segment(self, *, image, plan, hints):
+        from refedit.pipeline.artifacts import Segmentation
+        if self.mode == "str":
+            return "a mask"
+        return Segmentation(mask=np.ones((5, 5), dtype=bool), reason="tiny")
+
+
+class _Parser:
+    def parse(self, *, instruction, image=None):
+        return {"action": "remove"}
+
+
+def dictparser(ctx):
+    """Returns a dict."""
+    return _Parser()
+
+
+def smallseg(ctx):
+    """Returns a 5x5 mask."""
+    return _Seg("small")
+
+
+def strseg(ctx):
+    """Returns a string."""
+    return _Seg("str")
+
+
+def brokenspec(ctx):
+    """Its spec's types() raises."""
+    raise AssertionError("never built")
+
+
+brokenspec.spec = StageSpec(types=lambda: 1 / 0)
+
+
+def unknownrole(ctx):
+    """Its spec names a model role refedit does not have."""
+    raise AssertionError("never built")
+
+
+unknownrole.spec = StageSpec(types=lambda: {}, roles=lambda options: {"vae9000": None})
+'''
+
+
+def test_a_plugins_wrong_results_and_broken_spec_are_named_and_listed(tmp_path):
+    """A plugin parser's dict, a segmenter's 5x5 mask (written as the result by `segment`) or string, a spec whose
+    types() raised: internal errors or a wrong output before; the plugin's error now, nothing written. A spec
+    naming an unknown model role broke `refedit stages` for every stage; it is listed with why."""
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    (site / "badplug-0.1.dist-info").mkdir(parents=True)
+    (site / "badplug-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: badplug\nVersion: 0.1\n")
+    (site / "badplug-0.1.dist-info" / "entry_points.txt").write_text(
+        "[refedit.parsers]\ndictparser = badplug:dictparser\n[refedit.segmenters]\nsmallseg = badplug:smallseg\n"
+        "strseg = badplug:strseg\n[refedit.editors]\nbrokenspec = badplug:brokenspec\nunknownrole = badplug:unknownrole\n")
+    (site / "badplug.py").write_text(BAD_PLUGIN)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "refedit.cli", *map(str, args)], capture_output=True, text=True,
+                              env=env)  # fmt: skip
+
+    cat, out = EXAMPLES / "cat.jpg", tmp_path / "out.png"
+    for args, says in [
+        (("parse", "remove the cat", "--parser", "dictparser"), "the parser 'dictparser' from badplug returned dict"),
+        (("segment", cat, "the cat", "--segmenter", "smallseg", "-o", out), "returned a 5x5 mask for a 451x300 image"),
+        (("segment", cat, "the cat", "--segmenter", "strseg", "-o", out), "returned str, not a Segmentation"),
+        (("edit", cat, "remove the cat", "--editor", "brokenspec", "--box-mask", "--detections",
+          EXAMPLES / "dets_cat.json", "-o", out), "failed in its spec's types(): ZeroDivisionError"),
+    ]:
+        r = cli(*args)
+        assert r.returncode == 1 and "report it to its authors" in r.stderr, r.stderr
+        assert says in r.stderr and "internal error" not in r.stderr and not out.exists(), r.stderr
+    r = cli("stages", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = {(x["kind"], x["name"]): x for x in json.loads(r.stdout)}
+    assert "unknown model role 'vae9000'" in rows[("editor", "unknownrole")]["error"]
+    assert "error" not in rows[("editor", "diffedit")] and rows[("editor", "diffedit")]["models"]
+    r = cli("edit", cat, "remove the cat", "-O", "stepz=3", "-o", out)  # the broken spec does not hide the answer
+    assert r.returncode == 2 and "did you mean 'steps'" in r.stderr, r.stderr

@@ -38,13 +38,17 @@ def stages(as_json: bool) -> None:
 
 def row(kind: str, name: str, entry: Any, default: bool, settings: Any) -> dict[str, Any]:
     """One stage's row; a plugin that cannot be loaded is listed with why (the others still are)."""
-    from refedit.errors import ModelUnavailable
+    from refedit.errors import ModelUnavailable, RefEditError
 
     out: dict[str, Any] = {"kind": kind, "name": name, "default": default, "source": entry.source}
     try:
         out.update(description=entry.description, models=stage_models(entry.spec, settings))
     except ModelUnavailable as err:
         out.update(description=f"(cannot be loaded: {str(err).split(': ', 1)[-1]})", models=[], error=str(err))
+    except (RefEditError, KeyError) as err:  # a plugin's spec that fails or names an unknown role: listed, with why
+        if entry.source == "refedit":
+            raise
+        out.update(description=f"(its spec is broken: {err})", models=[], error=str(err))
     return out
 
 

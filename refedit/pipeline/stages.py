@@ -175,9 +175,17 @@ class StageEntry:
 
     @property
     def spec(self) -> StageSpec | None:
-        """The factory's declared :class:`StageSpec` (``None`` for a plugin that declares none)."""
+        """The factory's declared :class:`StageSpec` (``None`` for a plugin that declares none); a plugin's, with
+        each call's failure a :class:`PluginError` naming it (a spec whose ``types()`` raised was an internal
+        error)."""
         spec = getattr(self.load(), "spec", None)
-        return spec if isinstance(spec, StageSpec) else None
+        if not isinstance(spec, StageSpec):
+            return None
+        if self.source in ("refedit", "runtime"):
+            return spec
+        return StageSpec(types=_guarded(self, "its spec's types()", spec.types),
+                         check=_guarded(self, "its spec's check()", spec.check),
+                         roles=_guarded(self, "its spec's roles()", spec.roles))  # fmt: skip
 
     @property
     def description(self) -> str:
@@ -277,22 +285,50 @@ class PluginStage:
         if attr.startswith("_") or not callable(value):
             return value
         guarded = _guarded(self._entry, f"{attr}()", value)
-        if self._entry.kind == "editor" and attr == "edit":
-            return lambda *a, **k: self._checked(guarded(*a, **k), k.get("image"))
+        checks = {("editor", "edit"): self._checked, ("segmenter", "segment"): self._checked_mask,
+                  ("parser", "parse"): self._checked_plan}  # fmt: skip
+        if check := checks.get((self._entry.kind, attr)):
+            return lambda *a, **k: check(guarded(*a, **k), k.get("image"))
         return guarded
 
-    def _checked(self, result: Any, image: Any) -> Any:
+    def _bug(self, what: str) -> Exception:
         from refedit.errors import PluginError
-        from refedit.pipeline.artifacts import EditResult
 
         entry = self._entry
+        return PluginError(f"the {entry.kind} {entry.name!r} from {entry.source} {what} (a bug of that plugin: report "
+                           "it to its authors)")  # fmt: skip
+
+    def _checked(self, result: Any, image: Any) -> Any:
+        import json
+
+        from refedit.pipeline.artifacts import EditResult
+
         if not isinstance(result, EditResult):
-            raise PluginError(f"the editor {entry.name!r} from {entry.source} returned {type(result).__name__}, not an "
-                              "EditResult (a bug of that plugin: report it to its authors)")  # fmt: skip
+            raise self._bug(f"returned {type(result).__name__}, not an EditResult")
         if image is not None and result.image.size != image.size:
-            raise PluginError(f"the editor {entry.name!r} from {entry.source} returned a {result.image.width}x"
-                              f"{result.image.height} image for a {image.width}x{image.height} input (a bug of that "
-                              "plugin: report it to its authors)")  # fmt: skip
+            raise self._bug(f"returned a {result.image.width}x{result.image.height} image for a {image.width}x"
+                            f"{image.height} input")  # fmt: skip
+        try:  # they go into the JSON record and the PNG's text: a failure there came after the image was written
+            json.dumps(dict(result.parameters), allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise self._bug(f"returned parameters that are not JSON ({err})") from None
+        return result
+
+    def _checked_mask(self, result: Any, image: Any) -> Any:
+        from refedit.pipeline.artifacts import Segmentation
+
+        if not isinstance(result, Segmentation):
+            raise self._bug(f"returned {type(result).__name__}, not a Segmentation")
+        if image is not None and result.mask.shape != (image.height, image.width):
+            raise self._bug(f"returned a {result.mask.shape[1]}x{result.mask.shape[0]} mask for a {image.width}x"
+                            f"{image.height} image")  # fmt: skip
+        return result
+
+    def _checked_plan(self, result: Any, image: Any) -> Any:
+        from refedit.pipeline.artifacts import EditPlan
+
+        if not isinstance(result, EditPlan):
+            raise self._bug(f"returned {type(result).__name__}, not an EditPlan")
         return result
 
 
@@ -337,10 +373,16 @@ def model_roles(stages: Mapping[str, str], options: Mapping[str, Any]) -> list[t
 def all_option_types() -> dict[str, dict[str, Any]]:
     """Option name -> {"kind name" of each installed stage that understands it (e.g. "editor sdedit"): its type}."""
     out: dict[str, dict[str, Any]] = {}
+    from refedit.errors import PluginError
+
     for kind in GROUPS:
         for name, entry in registry.entries(kind).items():
-            spec = entry.spec
-            for option_name, t in (spec.types() if spec is not None else {}).items():
+            try:
+                spec = entry.spec
+                types = spec.types() if spec is not None else {}
+            except (ModelUnavailable, PluginError):  # a broken plugin hid every typo's answer behind its own error
+                continue
+            for option_name, t in types.items():
                 out.setdefault(option_name, {})[f"{kind} {name}"] = t
     return out
 
