@@ -125,3 +125,32 @@ def test_config_reads_json_without_loading_weights(tiny_settings):
     with pytest.raises(ModelUnavailable, match="text_encoder_2/config.json"):
         store.config("sd", "text_encoder_2/config.json")
     assert store.loads == []
+
+
+@pytest.mark.parametrize("folder,damage,says", [
+    ("sam", "truncate", "header runs past the end of the file"),  # transformers' SafetensorError: internal error
+    ("grounding-dino", "truncate", "header runs past the end of the file"),
+    ("sd", "truncate", "unet/diffusion_pytorch_model.safetensors"),  # found only by the editor, after segmenting
+    ("sam", "remove", "has a config.json but no weights"),
+    ("sd", "remove", "sd/unet' has a config.json but no weights"),  # diffusers' two-line message, late
+])  # fmt: skip
+def test_a_damaged_checkpoint_folder_is_exit_5_before_any_stage(folder, damage, says, tiny_models, tiny_env, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from refedit.cli import main
+
+    copy = tmp_path / folder
+    shutil.copytree(tiny_models[folder], copy)
+    weights = next(p for p in sorted(copy.rglob("*.safetensors")) if folder != "sd" or p.parent.name == "unet")
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:64])
+    else:
+        weights.unlink()
+    flag = {"sam": "--sam-model", "grounding-dino": "--grounding-model", "sd": "--sd-model"}[folder]
+    out = tmp_path / "out.png"
+    r = CliRunner().invoke(main, ["edit", "examples/cat.jpg", "replace the cat with a tiger", flag, str(copy), "-o",
+                                  str(out), "--box-threshold", "0"], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 5 and says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert not out.exists()

@@ -621,6 +621,25 @@ _PROBE_FILES = {"sd": "unet/config.json", "inpaint": "unet/config.json", "instru
                 "qwen-edit": "model_index.json", "kontext": "model_index.json"}
 
 
+#: the files a model's weights come in (transformers and diffusers, sharded or not)
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json", "*.pt", "*.pth", "*.ckpt")
+
+
+def check_weight_files(folder: Path) -> None:
+    """:class:`ModelUnavailable` for a ``.safetensors`` file of a checkpoint folder (or of its component folders)
+    whose header does not fit the file: a truncated download, found from the headers alone (a few kB) before any
+    stage runs; it was an internal error (transformers' ``SafetensorError``) once the stage loaded it."""
+    from refedit.pipeline.checkpoints.files import safetensors_header
+
+    for path in sorted([*folder.glob("*.safetensors"), *folder.glob("*/*.safetensors")]):
+        safetensors_header(path)
+    for config in sorted([folder / "config.json", *folder.glob("*/config.json")]):  # a model's folder, not a tokenizer's
+        part = config.parent
+        if config.is_file() and not any(any(part.glob(pattern)) for pattern in WEIGHT_FILES):
+            raise ModelUnavailable(f"the checkpoint folder {str(part)!r} has a config.json but no weights ("
+                                   f"{', '.join(WEIGHT_FILES)}): an incomplete download? -- download it again")  # fmt: skip
+
+
 def check_available(settings: Settings, roles: Iterable[tuple[str, str | None]]) -> None:
     """Raise :class:`ModelUnavailable` for the first of ``roles`` ((role, model id override or None for the
     role's configured id) pairs) whose checkpoint can neither be read here (a local folder or file, or the hub
@@ -637,7 +656,9 @@ def check_available(settings: Settings, roles: Iterable[tuple[str, str | None]])
 
             quick_check(model_id, trusted=settings.trust_checkpoint)
             continue
-        if Path(model_id).expanduser().exists():
+        if (folder := Path(model_id).expanduser()).is_dir():
+            check_weight_files(folder)
+        if folder.exists():
             continue
         from huggingface_hub import try_to_load_from_cache
 

@@ -60,7 +60,7 @@ def _damaged(path: Path, why: str) -> ModelUnavailable:
     return ModelUnavailable(f"cannot read the checkpoint file {str(path)!r}: {why} -- download it again")
 
 
-def _safetensors_header(path: Path) -> dict[str, Any]:
+def safetensors_header(path: Path) -> dict[str, Any]:
     """The JSON header of a safetensors file, checked against the file's size (a truncated file fails here)."""
     size = path.stat().st_size
     with path.open("rb") as fh:
@@ -89,7 +89,7 @@ def quick_check(path: str | Path, *, trusted: bool) -> None:
     path = Path(path).expanduser()
     check_trusted(path, trusted)
     if not is_pickle(path):
-        _safetensors_header(path)
+        safetensors_header(path)
     elif _head(path, 2) == b"PK" and not zipfile.is_zipfile(path):
         raise _damaged(path, "its zip archive is incomplete (truncated?)")
 
@@ -105,7 +105,7 @@ def read_shapes(path: str | Path, *, trusted: bool) -> dict[str, tuple[int, ...]
     path = Path(path).expanduser()
     check_trusted(path, trusted)
     if not is_pickle(path):
-        return {k: tuple(int(n) for n in v["shape"]) for k, v in _safetensors_header(path).items()}
+        return {k: tuple(int(n) for n in v["shape"]) for k, v in safetensors_header(path).items()}
     return {k: tuple(v.shape) for k, v in load_tensors(path, trusted=trusted).items() if hasattr(v, "shape")}
 
 
@@ -120,7 +120,7 @@ def load_tensors(
     if not is_pickle(path):
         from safetensors import safe_open
 
-        _safetensors_header(path)
+        safetensors_header(path)
         try:
             with safe_open(str(path), framework="pt") as fh:
                 return {k: fh.get_tensor(k) for k in fh.keys() if keep(k)}
