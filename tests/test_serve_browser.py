@@ -81,7 +81,8 @@ def server(tiny_env: dict[str, str], browser: Any, tmp_path_factory: pytest.Temp
     """``refedit serve`` on the tiny models, in a subprocess, on a free loopback port; yields its URL."""
     port = free_port()
     log = tmp_path_factory.mktemp("serve-log") / "serve.log"
-    env = {**os.environ, **tiny_env, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    tmp = tmp_path_factory.mktemp("serve-tmp")
+    env = {**os.environ, **tiny_env, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)}
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "refedit", "serve", "--port", str(port), *OPTS], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
@@ -113,6 +114,9 @@ def server(tiny_env: dict[str, str], browser: Any, tmp_path_factory: pytest.Temp
     # Ctrl-C is how a server is stopped: exit 0, one line saying so, not Gradio's goodbye
     assert proc.returncode == 0 and text.rstrip().endswith("refedit: stopped serving"), text[-1000:]
     assert "Keyboard interruption" not in text
+    # nothing of the sessions stays: Gradio kept a copy of every upload and download in $TMPDIR/gradio
+    left = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+    assert not left, left[:10]
 
 
 def wait_status(page: Any, *needles: str, timeout: float = 180) -> str:

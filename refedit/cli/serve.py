@@ -49,6 +49,10 @@ def serve(host: str, port: int, parser: str, segmenter: str, editor: str | None,
     server = EditServer(settings, parser=parser, segmenter=segmenter, editor=stages["editor"], options=options)
     with tempfile.TemporaryDirectory(prefix="refedit-serve-") as tmp:  # (SIGTERM stops it as Ctrl-C: handle_errors)
         workdir = Path(tmp)
+        # Gradio's copies of every upload and download (its cache, $TMPDIR/gradio) and its temporary files stayed
+        # after the server stopped, the users' photos and instructions among them: they go in the work folder
+        os.environ["GRADIO_TEMP_DIR"] = str(workdir / "gradio")
+        tempfile.tempdir = str(workdir)
         page = build_page(server, workdir, steps=int(options.get("steps") or 50),
                           encode_ratio=float(options.get("encode_ratio") or 0.5))  # fmt: skip
         page.queue(default_concurrency_limit=1)
