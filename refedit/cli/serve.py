@@ -7,6 +7,7 @@ import contextlib
 import os
 import sys
 from typing import Any
+from pathlib import Path
 
 import click
 
@@ -41,18 +42,13 @@ def serve(host: str, port: int, parser: str, segmenter: str, editor: str | None,
     check_models(settings, stages, options)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
     import tempfile
-    from pathlib import Path
 
     from refedit.serve.jobs import EditServer
     from refedit.serve.page import build_page
 
     server = EditServer(settings, parser=parser, segmenter=segmenter, editor=stages["editor"], options=options)
-    with tempfile.TemporaryDirectory(prefix="refedit-serve-") as tmp:  # (SIGTERM stops it as Ctrl-C: handle_errors)
-        workdir = Path(tmp)
-        # Gradio's copies of every upload and download (its cache, $TMPDIR/gradio) and its temporary files stayed
-        # after the server stopped, the users' photos and instructions among them: they go in the work folder
-        os.environ["GRADIO_TEMP_DIR"] = str(workdir / "gradio")
-        tempfile.tempdir = str(workdir)
+    with tempfile.TemporaryDirectory(prefix="refedit-serve-") as tmp, temporary_files_in(Path(tmp)):
+        workdir = Path(tmp)  # (SIGTERM stops it as Ctrl-C: handle_errors)
         page = build_page(server, workdir, steps=int(options.get("steps") or 50),
                           encode_ratio=float(options.get("encode_ratio") or 0.5))  # fmt: skip
         page.queue(default_concurrency_limit=1)
@@ -65,6 +61,25 @@ def serve(host: str, port: int, parser: str, segmenter: str, editor: str | None,
         click.echo(f"refedit: serving on http://{_url_host(host)}:{port} (Ctrl-C to stop)", err=True)
         wait_for_ctrl_c(page)
         click.echo("refedit: stopped serving", err=True)
+
+
+@contextlib.contextmanager
+def temporary_files_in(folder: Path) -> Any:
+    """Gradio's copies of every upload and download (its cache, ``$TMPDIR/gradio``) and the process's temporary files
+    in ``folder`` while the server runs: they stayed after it stopped, the users' photos and instructions among
+    them."""
+    import tempfile
+
+    saved = os.environ.get("GRADIO_TEMP_DIR"), tempfile.tempdir
+    os.environ["GRADIO_TEMP_DIR"], tempfile.tempdir = str(folder / "gradio"), str(folder)
+    try:
+        yield
+    finally:
+        if saved[0] is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = saved[0]
+        tempfile.tempdir = saved[1]
 
 
 #: the largest upload the page takes: a 64 MP photo (the pixel limit) as a PNG is under 200 MB; Gradio sets none
