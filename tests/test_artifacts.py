@@ -36,6 +36,15 @@ def test_rle_round_trip(mask):
     assert np.array_equal(rle_to_mask(rle), mask)
 
 
+def test_the_rle_is_cocos_so_a_segment_mask_reads_the_same_in_a_manifest():
+    """`segment --json` wrote row-major runs under COCO's keys: the manifest's COCO decoder read another mask."""
+    from refedit.eval.formats.rle import counts_from_string, decode_rle, encode_rle
+
+    mask = _mask()
+    assert np.array_equal(decode_rle(mask_to_rle(mask)), mask)
+    assert mask_to_rle(mask)["counts"] == counts_from_string(encode_rle(mask)["counts"])  # pycocotools' runs
+
+
 def test_mask_png_round_trip(tmp_path):
     m = _mask()
     save_mask(m, tmp_path / "m.png")

@@ -50,11 +50,10 @@ REGIONS: tuple[str, ...] = get_args(Region)
 
 # --------------------------------------------------------------------------- mask codecs
 def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
-    """Encode an HxW bool mask as ``{"size": [H, W], "counts": [...]}``.
-
-    Counts alternate runs of False and True in row-major order, starting with False (possibly 0).
-    """
-    flat = np.asarray(mask, dtype=bool).ravel()
+    """Encode an HxW bool mask as COCO's uncompressed RLE ``{"size": [H, W], "counts": [...]}``: runs of False and
+    True alternating, starting with False (possibly 0), over the mask flattened **column-major** (it was row-major
+    under COCO's very keys: a mask copied from ``segment --json`` into a manifest decoded as another mask)."""
+    flat = np.asarray(mask, dtype=bool).flatten(order="F")
     change = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
     bounds = np.concatenate([[0], change, [flat.size]])
     counts = np.diff(bounds).tolist()
@@ -64,16 +63,16 @@ def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
 
 
 def rle_to_mask(rle: Mapping[str, Any]) -> np.ndarray:
-    """Inverse of :func:`mask_to_rle`."""
+    """Inverse of :func:`mask_to_rle` (COCO's uncompressed RLE)."""
     try:
         h, w = (int(v) for v in rle["size"])
         counts = np.asarray(rle["counts"], dtype=np.int64)
     except (KeyError, TypeError, ValueError) as err:
         raise BadInput(f"malformed mask encoding: {err}") from None
-    if counts.sum() != h * w or (counts < 0).any():
+    if counts.ndim != 1 or counts.sum() != h * w or (counts < 0).any():
         raise BadInput(f"malformed mask encoding: counts sum to {counts.sum()}, expected {h * w}")
     values = np.arange(len(counts)) % 2 == 1
-    return np.repeat(values, counts).reshape(h, w)
+    return np.repeat(values, counts).reshape(w, h).T.copy()
 
 
 def check_mask(mask: np.ndarray, what: str = "mask") -> None:
