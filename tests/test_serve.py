@@ -88,6 +88,21 @@ def test_an_invalid_plan_field_is_bad_input(bad: dict) -> None:
         S.plan_from_fields(plan(), bad)
 
 
+def test_a_second_edit_sent_before_any_plan_was_shown_uses_the_plan_made_since() -> None:
+    """Edit clicked twice while the first ran: the second job's fields were the page's blank ones, the state held the
+    first job's plan, and the blanks read as a plan edited to nothing ('target head noun must not be empty')."""
+    pytest.importorskip("gradio") if not IN_CI else None
+    from refedit.serve.page import _given_plan
+
+    p = plan()
+    blank = ["", "", "", "", "(none)", 0, "(none)", False, "", "", "", ""]
+    assert _given_plan(p.to_dict(), p.instruction, blank) == p
+    edited = list(S.plan_to_fields(p).values())
+    edited[S.PLAN_FIELDS.index("target_head")] = ""  # a field the user cleared is still refused
+    with pytest.raises(BadInput, match="target head noun must not be empty"):
+        _given_plan(p.to_dict(), p.instruction, edited)
+
+
 # --------------------------------------------------------------------------- hints from the page
 def stroke(size: tuple[int, int], x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
     w, h = size

@@ -66,9 +66,14 @@ def _hints(size: tuple[int, int], clicked: list, drawn: dict | None, kind: str) 
 
 
 def _given_plan(plan_state: dict | None, instruction: str, values: Sequence[Any]) -> EditPlan | None:
-    """The plan on the page when it belongs to this instruction (its fields as edited), else None (parse again)."""
+    """The plan on the page when it belongs to this instruction (its fields as edited), else None (parse again).
+    Fields that are all blank were sent before any plan was shown (a second Edit clicked while the first ran,
+    whose plan the state holds since): the state's plan as it is (they read as a plan edited to nothing: "target
+    head noun must not be empty")."""
     if not plan_state or plan_state.get("instruction", "").strip() != (instruction or "").strip():
         return None
+    if all(S.is_unset(v) or v is False for v in values):
+        return EditPlan.from_dict(plan_state)
     return S.plan_from_fields(EditPlan.from_dict(plan_state), dict(zip(S.PLAN_FIELDS, values, strict=True)))
 
 

@@ -53,7 +53,8 @@ def plan_to_fields(plan: "EditPlan") -> dict[str, Any]:
             "source_caption": plan.source_caption, "edited_caption": plan.edited_caption}  # fmt: skip
 
 
-def _unset(value: Any) -> bool:
+def is_unset(value: Any) -> bool:
+    """A page value that says nothing: blank, "(none)", a 0 number."""
     return value is None or (isinstance(value, str) and value.strip() in ("", "(none)")) or (
         isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0)  # fmt: skip
 
@@ -72,13 +73,13 @@ def plan_from_fields(plan: "EditPlan", values: Mapping[str, Any]) -> "EditPlan":
     try:
         target = replace(t, expression=str(get("target_expression", t.expression)).strip() or t.expression,
                          head=str(get("target_head", t.head)).strip(), attributes=tuple(attrs),
-                         spatial=None if _unset(s := get("target_spatial", t.spatial)) else s,
-                         ordinal=None if _unset(ordinal) else int(ordinal),
-                         size=None if _unset(z := get("target_size", t.size)) else z,
+                         spatial=None if is_unset(s := get("target_spatial", t.spatial)) else s,
+                         ordinal=None if is_unset(ordinal) else int(ordinal),
+                         size=None if is_unset(z := get("target_size", t.size)) else z,
                          all=bool(get("target_all", t.all)))  # fmt: skip
         repl = get("replacement", plan.replacement)
         return replace(plan, action=get("action", plan.action), target=target,
-                       replacement=None if _unset(repl) else str(repl).strip(),
+                       replacement=None if is_unset(repl) else str(repl).strip(),
                        segmentation_prompt=str(get("segmentation_prompt", plan.segmentation_prompt)).strip(),
                        source_caption=str(get("source_caption", plan.source_caption)).strip(),
                        edited_caption=str(get("edited_caption", plan.edited_caption)).strip())  # fmt: skip
