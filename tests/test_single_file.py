@@ -335,6 +335,18 @@ def test_editor_config_for_a_checkpoint_folder_or_a_missing_file_is_refused(file
     assert "does not exist" in one_line_error(r, 2) and image is None
 
 
+@pytest.mark.parametrize("given", ["editor-model", "lora"])
+def test_a_cache_folder_that_cannot_be_made_is_one_line_before_any_work(given, files, tiny_env, mask_path, tmp_path):
+    """REFEDIT_CACHE_DIR (or XDG_CACHE_HOME) naming a file was an internal error (NotADirectoryError), for a LoRA
+    after the edit had run."""
+    (tmp_path / "a-file").write_text("x")
+    env = {**tiny_env, "REFEDIT_CACHE_DIR": str(tmp_path / "a-file")}
+    args = ["--editor-model", str(files["sd"])] if given == "editor-model" else ["--lora", str(files["lora"])]
+    r, image = edit(tmp_path, env, mask_path, *args)
+    assert "point REFEDIT_CACHE_DIR" in one_line_error(r, 2) and image is None
+    assert "invert:" not in r.stderr
+
+
 # --------------------------------------------------------------------------- refusals
 class _Marker:
     """Unpickling this creates a file: proof that a pickle's code ran."""

@@ -15,6 +15,7 @@ from PIL import Image
 from refedit.errors import BadInput, ModelUnavailable
 from refedit.pipeline.adapters import LoraSpec, adapter_records, check_lora
 from refedit.pipeline.checkpoints import SingleFile, is_single_file
+from refedit.pipeline.checkpoints.files import cache_root
 from refedit.core import ddim
 from refedit.pipeline.graphs import graphed_call
 from refedit.pipeline.models import ModelStore
@@ -104,6 +105,8 @@ class StableDiffusion:
             if not Path(self.original_config).expanduser().is_file():
                 what = "is not a file" if Path(self.original_config).expanduser().exists() else "does not exist"
                 raise BadInput(f"--editor-config {self.original_config} {what}")
+        if self.adapters or is_single_file(self.model_id):  # their hashes and derived configs are kept there
+            cache_root()
         for spec in self.adapters:
             check_lora(spec, trusted=self.store.settings.trust_checkpoint)
         unet = self.config("unet/config.json") or {}

@@ -161,9 +161,17 @@ def first_line(err: BaseException) -> str:
 
 
 def cache_root() -> Path:
+    """refedit's cache folder for single files, made if need be; :class:`BadInput` naming the variables that place
+    it when it cannot be (a file where a folder should be was an internal error, NotADirectoryError)."""
     from refedit.config import cache_dir
 
-    return cache_dir() / "single-file"
+    root = cache_dir() / "single-file"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BadInput(f"cannot use the cache folder {root} ({err.strerror or err}); point REFEDIT_CACHE_DIR (or "
+                       "XDG_CACHE_HOME) at a folder refedit can write") from None  # fmt: skip
+    return root
 
 
 def file_sha256(path: str | Path) -> str:
