@@ -407,6 +407,8 @@ class Settings:
         resolved: dict[str, str] = {}
         for role, (default, _) in MODEL_ROLES.items():
             resolved[role] = flags.get(role) or env.get(env_var(role)) or file_models.get(role) or default
+            if isinstance(resolved[role], str) and resolved[role].startswith("~"):  # "~/models/sd" in the config file
+                resolved[role] = os.path.expanduser(resolved[role])
         unknown = (set(flags) | set(file_models)) - set(MODEL_ROLES)
         if unknown:
             raise BadInput(f"unknown model role(s) {sorted(unknown)}; roles are {', '.join(MODEL_ROLES)}")

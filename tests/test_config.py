@@ -25,6 +25,26 @@ def test_precedence_flag_env_file_default(tmp_path):
     assert s.device == "cpu"
 
 
+def test_a_model_path_under_home_is_expanded(tmp_path):
+    """`sd = "~/models/sd"` in the config file was 'the folder ~/models/sd does not exist'."""
+    import os
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[models]\nsd = "~/models/sd"\n')
+    assert Settings.resolve(environ={env_var("sam"): "~/sam"}, config_file=cfg).model("sd") == os.path.expanduser("~/models/sd")
+    assert Settings.resolve(environ={env_var("sam"): "~/sam"}, config_file=cfg).model("sam") == os.path.expanduser("~/sam")
+
+
+def test_a_missing_editor_model_names_editor_model(tiny_env, tmp_path):
+    from click.testing import CliRunner
+
+    from refedit.cli import main
+
+    r = CliRunner().invoke(main, ["edit", "examples/cat.jpg", "remove the cat", "--editor-model", str(tmp_path / "nope"),
+                                  "-o", str(tmp_path / "o.png")], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 5 and "point --editor-model at" in r.stderr and "--sd-model" not in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("bad", [{"device": "tpu"}, {"dtype": "int8"}, {"models": {"nope": "x"}}])
 def test_invalid_settings(bad, tmp_path):
     with pytest.raises(BadInput):

@@ -650,7 +650,12 @@ def check_available(settings: Settings, roles: Iterable[tuple[str, str | None]])
         if role == "llm":
             continue
         model_id = override or settings.model(role)
-        check_local(role, model_id)
+        try:
+            check_local(role, model_id)
+        except ModelUnavailable as err:  # the stage's own model (--editor-model), not the role's setting
+            if override is None:
+                raise
+            raise ModelUnavailable(str(err).replace(f"{_flag(role)} or {env_var(role)}", "--editor-model")) from None
         if is_single_file(model_id):  # untrusted pickle: exit 2 before it is opened; truncated file: exit 5
             from refedit.pipeline.checkpoints import quick_check
 
