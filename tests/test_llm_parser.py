@@ -508,8 +508,13 @@ def test_new_fields_of_an_answer(server: FakeOpenAI, answer: dict[str, Any], che
          "target must be an object"),
         (_target("him", "person", pronoun="he"), "pronoun"),
         (_target("left", "region", region="left side"), "region"),
+        (_target("cat", "cat", spatial="left", ordinal=10**30), "beyond 1000"),  # "the 1000...000th from the left"
+        (_target("cat", "cat\nrm -rf"), "control characters"),  # split `parse`'s output lines
+        (_target("cat", "cat", attributes=["gr\x1bey"]), "control characters"),
+        (_target("c" * 2000, "cat"), "2,000 characters long"),
     ],
-    ids=["direction", "between-one-anchor", "anchor-not-object", "pronoun", "region"],
+    ids=["direction", "between-one-anchor", "anchor-not-object", "pronoun", "region", "huge-ordinal", "newline",
+         "escape", "megabyte"],
 )
 def test_bad_new_fields_fall_back_to_rules(server: FakeOpenAI, target: dict[str, Any], reason: str) -> None:
     server.mode, server.content = "custom", json.dumps({**VALID, "target": target})

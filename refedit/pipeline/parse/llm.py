@@ -216,12 +216,23 @@ def extract_json(text: str | None) -> dict[str, Any]:
     raise LLMAnswerError(f"no JSON object in the answer: {text.strip()[:80]!r}")
 
 
+#: the longest text field an answer may hold (the instruction's own limit), and the largest ordinal ("the 1000th")
+MAX_FIELD, MAX_ORDINAL = 1000, 1000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _opt_str(value: Any, what: str) -> str | None:
+    """A text field of the answer, stripped (None when empty); a string that no phrase is (control characters,
+    a newline that split `parse`'s output lines, a megabyte) is :class:`LLMAnswerError`."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise LLMAnswerError(f"{what} must be a string, got {value!r}")
     value = value.strip()
+    if len(value) > MAX_FIELD:
+        raise LLMAnswerError(f"{what} is {len(value):,} characters long")
+    if _CONTROL.search(value):
+        raise LLMAnswerError(f"{what} holds control characters: {value[:60]!r}")
     return value or None
 
 
@@ -259,12 +270,15 @@ def _target(data: Any, depth: int = 0) -> Target:
     attributes = data.get("attributes") or []
     if not isinstance(attributes, list) or not all(isinstance(a, str) for a in attributes):
         raise LLMAnswerError(f"target.attributes must be a list of strings, got {attributes!r}")
+    attributes = [_opt_str(a, "target.attributes") or "" for a in attributes]
     ordinal = data.get("ordinal")
     if isinstance(ordinal, bool) or not (ordinal is None or isinstance(ordinal, int)):
         if isinstance(ordinal, float) and ordinal.is_integer():
             ordinal = int(ordinal)
         else:
             raise LLMAnswerError(f"target.ordinal must be an integer, got {ordinal!r}")
+    if ordinal is not None and abs(ordinal) > MAX_ORDINAL:
+        raise LLMAnswerError(f"target.ordinal {ordinal} is beyond {MAX_ORDINAL}")
     every = data.get("all", False)
     if not isinstance(every, bool):
         raise LLMAnswerError(f"target.all must be true or false, got {every!r}")
