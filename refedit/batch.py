@@ -56,6 +56,7 @@ class Rejected:
     where: str
     error: str
     image: str = ""
+    output: str | None = None
 
 
 Item = Union[BatchItem, Rejected]
@@ -228,8 +229,11 @@ def items_from_manifest(
                                         options=options or {}))  # fmt: skip
         except BadInput as err:
             msg = str(err) if str(err).startswith(where) else f"{where}: {err}"
-            image = row.get("image") if isinstance(row, dict) else None
-            items.append(Rejected(len(items), where, msg, image if isinstance(image, str) else ""))
+            image, output = ((row.get(k) if isinstance(row, dict) else None) for k in ("image", "output"))
+            # spelled as the rows that run spell them (the log named one photo two ways, and no output)
+            items.append(Rejected(len(items), where, msg,
+                                  str(manifest.resolve().parent / image) if isinstance(image, str) and image else "",
+                                  str(out_dir / output) if isinstance(output, str) and output else None))  # fmt: skip
     return items
 
 
@@ -500,7 +504,7 @@ class BatchRunner:
     @staticmethod
     def rejected(item: Rejected) -> dict[str, Any]:
         """The log record of a manifest row refused before the run."""
-        return {"index": item.index, "input": item.image, "output": None, "status": "failed", "error": item.error,
+        return {"index": item.index, "input": item.image, "output": item.output, "status": "failed", "error": item.error,
                 "error_type": "BadInput", "exit_code": BadInput.exit_code}  # fmt: skip
 
     def skipped(self, item: BatchItem) -> dict[str, Any] | None:

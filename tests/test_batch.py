@@ -318,6 +318,9 @@ def test_bad_manifest_rows_fail_only_themselves(tmp_path, tiny_env):
     assert "items.jsonl:4: unknown column 'stepz'; did you mean 'steps'?" == log[3]["error"]
     assert "steps must be an integer in [1, 1000], got 'many'" in log[5]["error"]
     assert "items.jsonl:7: not a JSON object" in log[6]["error"] and log[6]["exit_code"] == BadInput.exit_code
+    # a refused row names its photo and output as the rows that ran do (it was the manifest's relative path, no output)
+    assert log[5]["input"] == str(images[2].resolve()) and log[5]["output"] == str(out / "y.png")
+    assert log[1]["input"] == log[0]["input"].replace(images[0].name, images[1].name)
 
 
 @pytest.mark.parametrize("case", ["all-rows-bad", "not-utf8", "unwritable-output", "unwritable-log", "name-no-ext",
