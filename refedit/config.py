@@ -418,11 +418,13 @@ class Settings:
             for value, where in ((flag, ""), (env.get(f"REFEDIT_{key.upper()}"), f"REFEDIT_{key.upper()}: "),
                                  (file_cfg.get(key), f"config file {config_file or config_path()}: {key}: ")):  # fmt: skip
                 if value is not None and value != "":
-                    if key in _CHOICES:
-                        try:
+                    try:
+                        if key in _CHOICES:
                             _check_setting(key, value)
-                        except BadInput as err:
-                            raise BadInput(f"{where}{err}") from None
+                        elif key in ("compile", "trust_checkpoint"):  # "invalid compile 'maybe'" named no variable
+                            _flag(key.replace("_", "-"), value)
+                    except BadInput as err:
+                        raise BadInput(f"{where}{err}") from None
                     return value
             return default
 

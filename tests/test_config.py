@@ -192,3 +192,26 @@ def test_a_bad_setting_is_named_where_it_was_given(var, value, says, tmp_path):
     (tmp_path / "c.toml").write_text(f'{var.removeprefix("REFEDIT_").lower()} = "{value}"\n')
     with pytest.raises(BadInput, match=rf"^config file .*c.toml: {var.removeprefix('REFEDIT_').lower()}: invalid"):
         Settings.resolve(environ={}, config_file=tmp_path / "c.toml")
+
+
+@pytest.mark.parametrize("env,says", [({"REFEDIT_COMPILE": "maybe"}, "REFEDIT_COMPILE: invalid compile"),
+                                      ({"REFEDIT_TRUST_CHECKPOINT": "2"}, "REFEDIT_TRUST_CHECKPOINT: invalid")])
+def test_a_bad_boolean_variable_is_named(env, says):
+    with pytest.raises(BadInput, match=says):
+        Settings.resolve(environ=env)
+
+
+def test_the_on_ambiguous_flag_wins_over_a_bad_variable(tiny_env, tmp_path):
+    """--on-ambiguous best with REFEDIT_ON_AMBIGUOUS=bogus was refused for the variable (--device cpu with a bad
+    REFEDIT_DEVICE ran): the flag wins, as the README's precedence says."""
+    from click.testing import CliRunner
+
+    from refedit.cli import main
+
+    args = ["segment", "examples/cat.jpg", "the cat", "--detections", "examples/dets_cat.json", "--box-mask",
+            "-o", str(tmp_path / "m.png")]  # fmt: skip
+    env = {**tiny_env, "REFEDIT_ON_AMBIGUOUS": "bogus"}
+    r = CliRunner().invoke(main, [*args, "--on-ambiguous", "best"], env=env)
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, args, env=env)
+    assert r.exit_code == 2 and "REFEDIT_ON_AMBIGUOUS: invalid on-ambiguous 'bogus'" in r.stderr

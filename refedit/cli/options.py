@@ -100,7 +100,8 @@ def settings_from(params: dict[str, Any]) -> Any:
     return Settings.resolve(models=models, device=params.pop("device", None), dtype=params.pop("dtype", None),
                             offload=params.pop("offload", None), compile=params.pop("compile_unet", None),
                             vae_tiling=params.pop("vae_tiling", None), cuda_graphs=params.pop("cuda_graphs", None),
-                            trust_checkpoint=params.pop("trust_checkpoint", None))  # fmt: skip
+                            trust_checkpoint=params.pop("trust_checkpoint", None),
+                            on_ambiguous=params.pop("_on_ambiguous", None))  # fmt: skip
 
 
 def _numbers(n: int) -> Callable[[click.Context, click.Parameter, tuple[str, ...]], tuple[tuple[float, ...], ...]]:
@@ -266,6 +267,7 @@ def options_from(params: dict[str, Any], stages: dict[str, str]) -> dict[str, An
         options[key] = value.strip()
         by_o.add(key)
     checked = check_options(options, stages)
+    params["_on_ambiguous"] = checked.get("on_ambiguous")  # for settings_from: the flag wins over a bad variable
     dets = checked.get("detections")
     if dets is not None and not Path(dets).is_file():
         what = "a folder" if Path(dets).is_dir() else "not a regular file" if Path(dets).exists() else "not there"
