@@ -106,7 +106,7 @@ def test_role_pointed_at_another_kind_of_checkpoint_is_refused_before_loading(
     with pytest.raises(ModelUnavailable) as err:
         store.get(role, component)
     msg = str(err.value)
-    assert f"is not a {kind} checkpoint" in msg and "\n" not in msg and str(tiny_models[folder]) in msg
+    assert f"is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} checkpoint" in msg and "\n" not in msg and str(tiny_models[folder]) in msg
     assert store.loads == []
 
 

@@ -546,10 +546,11 @@ class ModelStore:
         found = (self.config(role, "config.json", model_id) or {}).get("model_type")
         allowed = spec.model_types()
         if found not in allowed:
-            names = " or ".join(map(repr, sorted(allowed))) if len(allowed) <= 6 else f"a {spec.family} type"
+            a = "an" if spec.family[:1].lower() in "aeiou" else "a"  # ("a image-to-text checkpoint")
+            names = " or ".join(map(repr, sorted(allowed))) if len(allowed) <= 6 else f"{a} {spec.family} type"
             raise ModelUnavailable(
-                f"{model_id!r} is not a {spec.family} checkpoint (its config.json says model_type {found!r}, the "
-                f"{role} model needs {names}) -- point {_flag(role)} or {env_var(role)} at a {spec.family} checkpoint"
+                f"{model_id!r} is not {a} {spec.family} checkpoint (its config.json says model_type {found!r}, the "
+                f"{role} model needs {names}) -- point {_flag(role)} or {env_var(role)} at {a} {spec.family} checkpoint"
             )
 
     def _place(self, model_id: str, component: str, module: Any, tag: str | None = None) -> Any:
