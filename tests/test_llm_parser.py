@@ -76,6 +76,21 @@ class FakeOpenAI:
         handler.end_headers()
         handler.wfile.write(data)
 
+    @staticmethod
+    def raw(handler: BaseHTTPRequestHandler, data: bytes, ctype: str = "application/json", pause: float = 0.0) -> None:
+        """A 200 with ``data`` as its body, sent at once or a byte every ``pause`` seconds."""
+        handler.send_response(200)
+        handler.send_header("Content-Type", ctype)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        if not pause:
+            handler.wfile.write(data)
+            return
+        for i in range(len(data)):
+            handler.wfile.write(data[i : i + 1])
+            handler.wfile.flush()
+            time.sleep(pause)
+
     def completion(self, body: dict[str, Any], content: str) -> dict[str, Any]:
         return {
             "id": "chatcmpl-test",
@@ -98,33 +113,12 @@ class FakeOpenAI:
             time.sleep(2.0)
             return self.send(handler, 200, self.completion(body, json.dumps(VALID)))
         if mode == "html":  # a 200 that is no completion (a proxy's login page)
-            data = b"<html><body>Sign in</body></html>"
-            handler.send_response(200)
-            handler.send_header("Content-Type", "text/html")
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
-            return None
+            return self.raw(handler, b"<html><body>Sign in</body></html>", "text/html")
         if mode == "drip":  # headers at once, then the answer a byte at a time (each read within the timeout)
-            data = json.dumps(self.completion(body, json.dumps(VALID))).encode()
-            handler.send_response(200)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-            for i in range(len(data)):
-                handler.wfile.write(data[i : i + 1])
-                handler.wfile.flush()
-                time.sleep(0.1)
-            return None
+            return self.raw(handler, json.dumps(self.completion(body, json.dumps(VALID))).encode(), pause=0.1)
         if mode in ("notjson", "badbytes", "deep"):  # a 200 whose body is not a readable completion
-            data = {"notjson": b"this is not json", "badbytes": b'{"id": "\xff\xfe"}',
-                    "deep": b"[" * 100_000 + b"]" * 100_000}[mode]  # fmt: skip
-            handler.send_response(200)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
-            return None
+            return self.raw(handler, {"notjson": b"this is not json", "badbytes": b'{"id": "\xff\xfe"}',
+                                      "deep": b"[" * 100_000 + b"]" * 100_000}[mode])  # fmt: skip
         if mode == "parts":  # content as a list of text parts
             answer = self.completion(body, "")
             answer["choices"][0]["message"]["content"] = [{"type": "text", "text": json.dumps(VALID)}]
