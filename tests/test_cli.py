@@ -218,6 +218,7 @@ def snapshot(folder: Path) -> dict[Path, int]:
     [(["-O", "steps=abc"], {}, "steps must be an integer in [1, 1000], got 'abc'"),
      (["-O", "stepz=2"], {}, "unknown option 'stepz'; did you mean 'steps'?"),
      (["-O", "alpha=0.2"], {}, "'alpha' is not used by the chosen stages (rules, grounded-sam, diffedit)"),
+     (["-O", "seed=5"], {}, "option 'seed' is no stage option: give it as --seed"),  # (was diffedit-mask's)
      (["--strength", "0.5"], {}, "it is an option of editor inpaint, editor kontext, editor qwen-edit, editor sdedit"),
      (["--seed", "99999999999999999999999"], {}, "seed must be an integer in [0, 9223372036854775807]"),
      (["--steps", "1000000"], {}, "steps must be an integer in [1, 1000], got 1000000"),

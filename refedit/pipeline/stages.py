@@ -387,7 +387,13 @@ def all_option_types() -> dict[str, dict[str, Any]]:
     return out
 
 
+#: options a command gives by its own flag, not as a stage option
+COMMAND_FLAGS = {"seed": "--seed"}
+
+
 def _not_understood(name: str, what: str, chosen: list[str], known: Mapping[str, Any]) -> str:
+    if name in COMMAND_FLAGS:  # "-O seed=5" was sent to the one stage with a seed option of its own
+        return f"{what} {name!r} is no stage option: give it as {COMMAND_FLAGS[name]}"
     owners = all_option_types().get(name)
     if owners:
         return (f"{what} {name!r} is not used by the chosen stages ({', '.join(chosen)}); "
