@@ -38,6 +38,7 @@ from refedit.pipeline.parse.plan import (
 )
 from refedit.core.english import singular
 from refedit.pipeline.parse.rules import RulesParser, two_objects
+from refedit.pipeline.parse.spelling import object_nouns
 
 SYSTEM_PROMPT = "parse_system.txt"
 EXAMPLES = "parse_examples.jsonl"
@@ -442,15 +443,21 @@ class LLMParser:
         """The model's plan against the instruction: :class:`OutOfScope` where the rules parser refuses the
         instruction as more than one edit of one object (a plan doing half of "remove the dog and make the sky blue",
         or the opposite of "make the dog not brown", was used as it was: the prompt asks the model to refuse, nothing
-        checked that it did); :class:`LLMAnswerError` (the fallback) when its object is not one the text names."""
+        checked that it did); :class:`LLMAnswerError` (the fallback) when its object is not one the text names while
+        the rules parser found one it knows there (a dog for "replace the cat with a tiger")."""
         try:
-            RulesParser().parse(instruction=plan.instruction)
+            rules: EditPlan | None = RulesParser().parse(instruction=plan.instruction)
         except OutOfScope:
             raise
         except UnclearInstruction:  # the rules cannot read it: what the model is for
-            pass
-        if plan.action != "global" and plan.target.pronoun is None and not names_its_object(plan.target.head, text):
-            raise LLMAnswerError(f"its object {plan.target.head!r} is not one the instruction names")
+            rules = None
+        if plan.action == "global" or plan.target.pronoun is not None or names_its_object(plan.target.head, text):
+            return
+        # a noun the text does not hold: slang the model read ("the moggy": a cat) unless the rules found an object
+        # noun refedit knows in the instruction, and the model another ("replace the cat ...": a dog)
+        if rules is not None and rules.action != "global" and rules.target.head.split()[-1] in object_nouns():
+            raise LLMAnswerError(f"its object {plan.target.head!r} is not one the instruction names "
+                                 f"({rules.target.head!r})")  # fmt: skip
 
     def _description(self, image: Any) -> str | None:
         if self.describe is None or image is None:
