@@ -93,6 +93,28 @@ def alternatives(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def out_of_scope(parser: RulesParser) -> int:
+    """Every probe row (follow-ups included) the rules parser refuses as :class:`OutOfScope`: the wanted refusals
+    and the rows that had a plan (which the LLM parser would then refuse too)."""
+    from refedit.errors import OutOfScope
+
+    rows = [c for path in sorted((ROOT / "tests" / "data" / "probes").glob("round*.json")) for c in json.loads(path.read_text())]
+    wanted, unwanted = 0, []
+    for case in rows:
+        try:
+            parser.parse(instruction=case["instruction"])
+        except OutOfScope:
+            if case["action"] == "unclear":
+                wanted += 1
+            else:
+                unwanted.append(case["instruction"])
+        except UnclearInstruction:
+            pass
+    print(f"{len(rows)} probe rows: refused as more than one edit {wanted + len(unwanted)}, of which wanted {wanted}, "
+          f"had a plan {len(unwanted)}" + "".join(f"\n  {t!r}" for t in unwanted))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="list the wrong rows")
@@ -105,8 +127,13 @@ def main() -> int:
     ap.add_argument("--groups", type=lambda v: set(v.split(",")), default=None,
                     help="count only the rows of these groups (comma-separated; round 20's held-out half: "
                          + ",".join(HELD_OUT_20) + ")")  # fmt: skip
+    ap.add_argument("--out-of-scope", action="store_true",
+                    help="count the rows the rules refuse as more than one edit (OutOfScope: the refusals the LLM "
+                         "parser's plans are checked against), wanted (an 'unclear' row) or not")  # fmt: skip
     args = ap.parse_args()
     parser = RulesParser()
+    if args.out_of_scope:
+        return out_of_scope(parser)
     verdicts: dict[str, bool] = {}
     for path in sorted((ROOT / "tests" / "data" / "probes").glob("round*.json")):
         cases = [c for c in json.loads(path.read_text()) if not str(c.get("group", "")).startswith("followup")
