@@ -215,3 +215,6 @@ def test_the_on_ambiguous_flag_wins_over_a_bad_variable(tiny_env, tmp_path):
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, args, env=env)
     assert r.exit_code == 2 and "REFEDIT_ON_AMBIGUOUS: invalid on-ambiguous 'bogus'" in r.stderr
+    tied = ["segment", "examples/cat.jpg", "the cat", "--box-threshold", "0", "-o", str(tmp_path / "m.png")]
+    r = CliRunner().invoke(main, tied, env={**tiny_env, "REFEDIT_ON_AMBIGUOUS": "best"})  # said "--on-ambiguous best"
+    assert r.exit_code == 0 and "(on_ambiguous = best from the environment or config file; ambiguous" in r.output, r.output[-600:]

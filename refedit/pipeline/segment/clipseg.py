@@ -135,7 +135,7 @@ class ClipSegSegmenter:
                f"{AMBIGUITY_MARGIN:.2f} margin) and no qualifier says which")  # fmt: skip
         res = Resolution((best,), f"most probable of {what}", comparable=tied, tie_reason=why)
         policy = self.options.policy(self.store.settings.on_ambiguous)
-        settled = settle(res, cands, t, policy=policy, pick=self.options.pick)
+        settled = settle(res, cands, t, policy=policy, pick=self.options.pick, policy_from=self.options.policy_from())
         if settled.chosen == tied and len(tied) < n:  # "all": every part of the mask, fragments included
             settled = replace(settled, chosen=tuple(range(n)))
         return settled

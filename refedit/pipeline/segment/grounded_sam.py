@@ -134,7 +134,8 @@ class GroundedSamSegmenter:
     def settle(self, res: Resolution, cands: list[Candidate], target: Any, **how: Any) -> Resolution:
         """:func:`settle` with this run's ``--pick`` and policy (the option, else the settings' default)."""
         policy = self.options.policy(self.store.settings.on_ambiguous)
-        return settle(res, cands, target, policy=policy, pick=self.options.pick, **how)
+        return settle(res, cands, target, policy=policy, pick=self.options.pick, policy_from=self.options.policy_from(),
+                      **how)  # fmt: skip
 
     def _chosen_mask(self, cands: list[Candidate], chosen: tuple[int, ...], shape: tuple[int, int]) -> np.ndarray:
         """The union of the chosen candidates' masks (cleaned by the mask slot, :class:`MaskSlot`); their boxes

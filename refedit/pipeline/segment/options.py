@@ -48,6 +48,11 @@ class AmbiguityOptions(StageOptions):
         super().__post_init__()
         object.__setattr__(self, "pick", parse_pick(self.pick))
 
+    def policy_from(self) -> str:
+        """How the segmentation's reason names the policy ``{}``: the option, or the setting (``REFEDIT_ON_AMBIGUOUS``,
+        the config file; the reason said "--on-ambiguous best" for those too)."""
+        return "--on-ambiguous {}" if self.on_ambiguous else "on_ambiguous = {} from the environment or config file"
+
     def policy(self, default: str) -> Policy:
         """This run's policy: the option when given, else ``default`` (the settings')."""
         return self.on_ambiguous or default  # type: ignore[return-value]

@@ -204,6 +204,7 @@ def settle(
     *,
     policy: Policy = "fail",
     pick: Pick | None = None,
+    policy_from: str = "--on-ambiguous {}",
     role: Literal["target", "anchor", "pronoun"] = "target",
     reason: str | None = None,
     whys: Sequence[str] | None = None,
@@ -227,7 +228,7 @@ def settle(
                     role=role)  # fmt: skip
     if pick is None and policy == "fail":
         raise AmbiguousTarget(message or _message(amb), amb)
-    how = f"--pick {pick}" if pick is not None else f"--on-ambiguous {policy}"
+    how = f"--pick {pick}" if pick is not None else policy_from.format(policy)  # the flag, or where the setting is
     choice = pick if pick is not None else policy
     if choice == "all":
         chosen = tied
