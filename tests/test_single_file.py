@@ -411,6 +411,14 @@ def test_truncated_file_is_one_line_exit_5(suffix, files, tiny_env, mask_path, t
     assert "truncated" in one_line_error(r, 5) and image is None
 
 
+def test_a_pickle_named_safetensors_is_said_to_be_one(files, tiny_env, mask_path, tmp_path):
+    """It was "its safetensors header runs past the end of the file (truncated?) -- download it again"."""
+    named = tmp_path / "model.safetensors"
+    torch.save({"state_dict": checkpoints.load_tensors(files["sd"], trusted=False)}, named)
+    r, image = edit(tmp_path, tiny_env, mask_path, "--editor-model", str(named))
+    assert "is a PyTorch pickle (a .ckpt or .bin file) named .safetensors" in one_line_error(r, 5) and image is None
+
+
 def test_kind_check_is_the_same_for_files(files, tiny_models, tiny_env, mask_path, tmp_path):
     r, _ = edit(tmp_path, tiny_env, mask_path, "--editor-model", str(files["sd-inpaint"]), editor="diffedit")
     line = one_line_error(r, 5)

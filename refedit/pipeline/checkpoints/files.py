@@ -68,6 +68,11 @@ def safetensors_header(path: Path) -> dict[str, Any]:
         if len(head) < 8:
             raise _damaged(path, f"it is {size} bytes long, too short for a safetensors file")
         (length,) = struct.unpack("<Q", head)
+        if length > size - 8 and (head[:4] == b"PK\x03\x04" or head[:1] == b"\x80" and 2 <= head[1] <= 5):
+            # a zipped or plain pickle named .safetensors (its first bytes read as a huge length): not "truncated?"
+            raise ModelUnavailable(f"cannot read the checkpoint file {str(path)!r}: it is a PyTorch pickle (a .ckpt "
+                                   "or .bin file) named .safetensors -- rename it .ckpt (a pickle runs code: "
+                                   "--trust-checkpoint only for one you trust)")  # fmt: skip
         if length > size - 8:
             raise _damaged(path, "its safetensors header runs past the end of the file (truncated?)")
         try:
