@@ -318,7 +318,6 @@ def check_unique_outputs(items: Iterable[Item], outputs_of: Callable[[BatchItem]
             raise BadInput(f"--log {log} is {clash}; give the log its own file")
 
 
-
 # --------------------------------------------------------------------------- running
 @dataclass
 class Summary:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Any
 from pathlib import Path
+from typing import Any, Iterator
 
 import click
 
@@ -64,7 +64,7 @@ def serve(host: str, port: int, parser: str, segmenter: str, editor: str | None,
 
 
 @contextlib.contextmanager
-def temporary_files_in(folder: Path) -> Any:
+def temporary_files_in(folder: Path) -> Iterator[None]:
     """Gradio's copies of every upload and download (its cache, ``$TMPDIR/gradio``) and the process's temporary files
     in ``folder`` while the server runs: they stayed after it stopped, the users' photos and instructions among
     them."""

@@ -45,7 +45,7 @@ def row(kind: str, name: str, entry: Any, default: bool, settings: Any) -> dict[
         out.update(description=entry.description, models=stage_models(entry.spec, settings))
     except ModelUnavailable as err:
         out.update(description=f"(cannot be loaded: {str(err).split(': ', 1)[-1]})", models=[], error=str(err))
-    except (RefEditError, KeyError) as err:  # a plugin's spec that fails or names an unknown role: listed, with why
+    except RefEditError as err:  # a plugin's spec that fails (PluginError) or names an unknown role: listed, with why
         if entry.source == "refedit":
             raise
         out.update(description=f"(its spec is broken: {err})", models=[], error=str(err))

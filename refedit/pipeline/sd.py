@@ -98,13 +98,10 @@ class StableDiffusion:
         A single file is checked the same way, from the config refedit derived from its tensor shapes (an
         untrusted pickle is refused before it is opened); each LoRA adapter is found and its header read."""
         if self.original_config is not None:  # (it was ignored in silence for a folder, the record naming it)
-            if not is_single_file(self.model_id):
+            if not is_single_file(self.model_id):  # (a single file's yaml is read, and refused, by its derivation)
                 raise BadInput(f"--editor-config is the yaml of a single-file checkpoint (.safetensors, .ckpt); "
                                f"{self.model_id!r} is a checkpoint folder or hub id, whose own config files say how "
                                "it runs")  # fmt: skip
-            if not Path(self.original_config).expanduser().is_file():
-                what = "is not a file" if Path(self.original_config).expanduser().exists() else "does not exist"
-                raise BadInput(f"--editor-config {self.original_config} {what}")
         if self.adapters or is_single_file(self.model_id):  # their hashes and derived configs are kept there
             cache_root()
         for spec in self.adapters:

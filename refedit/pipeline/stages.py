@@ -277,6 +277,10 @@ class PluginStage:
     an editor's result must be an :class:`EditResult` of the input's size (a string or a 10x10 image from a
     plugin was refedit's "internal error", further on)."""
 
+    #: (kind, method) -> the check of what the method returns
+    _RESULT_CHECKS = {("editor", "edit"): "_checked", ("segmenter", "segment"): "_checked_mask",
+                      ("parser", "parse"): "_checked_plan"}  # fmt: skip
+
     def __init__(self, stage: Any, entry: StageEntry) -> None:
         self._stage, self._entry = stage, entry
 
@@ -285,9 +289,8 @@ class PluginStage:
         if attr.startswith("_") or not callable(value):
             return value
         guarded = _guarded(self._entry, f"{attr}()", value)
-        checks = {("editor", "edit"): self._checked, ("segmenter", "segment"): self._checked_mask,
-                  ("parser", "parse"): self._checked_plan}  # fmt: skip
-        if check := checks.get((self._entry.kind, attr)):
+        if (self._entry.kind, attr) in self._RESULT_CHECKS:
+            check = getattr(self, self._RESULT_CHECKS[(self._entry.kind, attr)])
             return lambda *a, **k: check(guarded(*a, **k), k.get("image"))
         return guarded
 
@@ -372,9 +375,9 @@ def model_roles(stages: Mapping[str, str], options: Mapping[str, Any]) -> list[t
 
 def all_option_types() -> dict[str, dict[str, Any]]:
     """Option name -> {"kind name" of each installed stage that understands it (e.g. "editor sdedit"): its type}."""
-    out: dict[str, dict[str, Any]] = {}
     from refedit.errors import PluginError
 
+    out: dict[str, dict[str, Any]] = {}
     for kind in GROUPS:
         for name, entry in registry.entries(kind).items():
             try:

@@ -56,8 +56,8 @@ def check_trusted(path: str | Path, trusted: bool, *, what: str = "checkpoint") 
         )
 
 
-def _damaged(path: Path, why: str) -> ModelUnavailable:
-    return ModelUnavailable(f"cannot read the checkpoint file {str(path)!r}: {why} -- download it again")
+def _damaged(path: Path, why: str, fix: str = "download it again") -> ModelUnavailable:
+    return ModelUnavailable(f"cannot read the checkpoint file {str(path)!r}: {why} -- {fix}")
 
 
 def safetensors_header(path: Path) -> dict[str, Any]:
@@ -68,12 +68,10 @@ def safetensors_header(path: Path) -> dict[str, Any]:
         if len(head) < 8:
             raise _damaged(path, f"it is {size} bytes long, too short for a safetensors file")
         (length,) = struct.unpack("<Q", head)
-        if length > size - 8 and (head[:4] == b"PK\x03\x04" or head[:1] == b"\x80" and 2 <= head[1] <= 5):
-            # a zipped or plain pickle named .safetensors (its first bytes read as a huge length): not "truncated?"
-            raise ModelUnavailable(f"cannot read the checkpoint file {str(path)!r}: it is a PyTorch pickle (a .ckpt "
-                                   "or .bin file) named .safetensors -- rename it .ckpt (a pickle runs code: "
-                                   "--trust-checkpoint only for one you trust)")  # fmt: skip
         if length > size - 8:
+            if head[:4] == b"PK\x03\x04" or (head[:1] == b"\x80" and 2 <= head[1] <= 5):  # a zipped or plain pickle
+                raise _damaged(path, "it is a PyTorch pickle (a .ckpt or .bin file) named .safetensors",
+                               "rename it .ckpt (a pickle runs code: --trust-checkpoint only for one you trust)")
             raise _damaged(path, "its safetensors header runs past the end of the file (truncated?)")
         try:
             header = json.loads(fh.read(length))

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any, Callable, ClassVar, Mapping
 
 from refedit.config import Range, typed
+from refedit.core.english import singular
 from refedit.errors import BadInput, OutOfScope, RefEditError, RefEditWarning, UnclearInstruction
 from refedit.pipeline.artifacts import (
     ACTIONS,
@@ -36,7 +37,6 @@ from refedit.pipeline.parse.plan import (
     segmentation_prompt,
     strip_determiners,
 )
-from refedit.core.english import singular
 from refedit.pipeline.parse.rules import RulesParser, two_objects
 from refedit.pipeline.parse.spelling import object_nouns
 

@@ -721,7 +721,7 @@ def _message(text: str) -> str:
                     text = ", ".join(sentences[: k + 1]) if refers else sentence
                 if second := next((s for s in sentences[k + 1 :] if _another_command(s)), None):
                     raise OutOfScope(f"{message!r} asks for two edits; give one at a time ('{asked}', then "
-                                             f"'{_THEN.sub('', _CLAUSES.split(second)[-1])}')")
+                                     f"'{_THEN.sub('', _CLAUSES.split(second)[-1])}')")
                 break
     return _resolve_reference(_POLITE.sub("", text))
 
@@ -1959,10 +1959,10 @@ def refuse_negation(instruction: str, target: str, replacement: str | None = Non
     removed the cat on the sofa, "make the dog not brown" made it brown)."""
     if _NOT_LOOK.search(target) or (replacement and _NOT_FIRST.match(replacement)):
         raise OutOfScope(f"{instruction.strip()!r} says what the object should not be; say what it should "
-                                 "become (e.g. 'make the dog black')")
+                         "become (e.g. 'make the dog black')")
     if _NOT_WHICH.search(target):
         raise OutOfScope(f"{instruction.strip()!r} picks the object by what it is not; name it by what it is "
-                                 "or where it is (e.g. 'the cat on the floor')")
+                         "or where it is (e.g. 'the cat on the floor')")
 
 
 def _one_edit(text: str) -> str:
@@ -1981,18 +1981,18 @@ def _one_edit(text: str) -> str:
                       lambda r: f"{r['w']} {m['k']}", m["c"])
     if re.search(r"\b(?:except|apart from|other than|but not)\b", text):
         raise OutOfScope(f"{text!r} names what to leave out; refedit edits the objects you name: name the ones "
-                                 "to edit, one at a time (e.g. 'remove the blue car')")
+                         "to edit, one at a time (e.g. 'remove the blue car')")
     if re.search(r"\bevery other\b|\bevery second\b", text):
         raise OutOfScope(f"{text!r} asks for every other one; name the objects to edit")
     if m := _GAPPED.match(text):
         raise OutOfScope(f"{text!r} asks for two edits; give one at a time ('{m['v']} {m['a']} {m['p']} {m['n']}', then "
-                                 f"'{m['v']} {m['b']} {m['p']} {m['m']}')")
+                         f"'{m['v']} {m['b']} {m['p']} {m['m']}')")
     if m := _SWAP_TWO.match(text):
         raise OutOfScope(f"{text!r} swaps two objects; refedit edits one object where it is: say what it becomes "
-                                 f"(e.g. 'replace {m['a']} with a ...')")
+                         f"(e.g. 'replace {m['a']} with a ...')")
     if (m := _TWO_LOOKS.match(text)) and all(split_trailing_attribute(p) for p in (m["a"], m["b"])):
         raise OutOfScope(f"{text!r} asks for two edits; give one at a time ('{m['v']} {m['a']}', then "
-                                 f"'{m['v']} {m['b']}')")
+                         f"'{m['v']} {m['b']}')")
     if ((m := _SECOND_COMMAND.match(text)) and _is_command(m["a"])
             and (not re.search(r"\b(?:it|them|there)\b", m["b"])  # "paint it blue" after a selection is the same edit
                  or (m["b"].split()[0] in ("add", "put", "place", "stick", "hang", "spawn", "pop")
@@ -2003,7 +2003,7 @@ def _one_edit(text: str) -> str:
         raise OutOfScope(f"{text!r} asks for two edits; give one at a time ('{m['a']}', then '{m['b']}')")
     if m := _SOME_OF.search(text):
         raise OutOfScope(f"{text!r} asks for {m[1]} of them; name the ones to edit (e.g. 'the two on the left') "
-                                 "or edit all of them")
+                         "or edit all of them")
     if _SENSES.search(text):
         raise OutOfScope(f"{text!r} asks for a taste, smell or sound; refedit changes how things look")
     if _MOTION.search(text):
@@ -2148,7 +2148,7 @@ class RulesParser:
             raise UnclearInstruction(f"the instruction {said}; say what to change, e.g. 'replace the cat with a tiger'")
         if _UNSUPPORTED.match(text):
             raise OutOfScope(f"{instruction.strip()!r} moves, turns, crops or reframes; refedit edits an object where it is "
-                                     "(remove it, replace it, change how it looks, or add something beside it)")
+                             "(remove it, replace it, change how it looks, or add something beside it)")
         parsed = _matched(text)
         if parsed is None:
             text, parsed = next(((t, p) for t in _other_readings(instruction, text) if (p := _matched(t))), (text, None))
@@ -2169,7 +2169,7 @@ class RulesParser:
             one, other = (text.replace(parsed.target, part, 1) for part in two)
             example = f" ('{one}', then '{other}')" if parsed.target in text else ""
             raise OutOfScope(f"{instruction.strip()!r} names two objects ({two[0]}; {two[1]}); refedit edits one object, "
-                                     f"or every one of a kind ('all the cups'): give one at a time{example}")
+                             f"or every one of a kind ('all the cups'): give one at a time{example}")
         action, target, placement = _target(parsed, another=bool(_ANOTHER.search(text)))
         if action == "modify" and parsed.replacement and _vague(parsed.replacement):  # "make the house look more expensive"
             raise UnclearInstruction(f"{instruction.strip()!r} does not say how it should look; name the change (a colour, "
@@ -2177,7 +2177,7 @@ class RulesParser:
         if "other" in target.attributes:  # "remove the other cat": other than one the photo cannot tell
             noun = "one" if target.head == "object" else target.head
             raise OutOfScope(f"{instruction.strip()!r} says 'the other {noun}'; say which {noun} to edit by where "
-                                     f"it is or how it looks (e.g. 'the {noun} on the left')")
+                             f"it is or how it looks (e.g. 'the {noun} on the left')")
         refuse_negation(instruction, parsed.target, parsed.replacement)
         replacement = parsed.replacement
         if action == "replace" and replacement in _NOTHING:  # "replace the dog with nothing"
