@@ -1728,6 +1728,9 @@ def _owner(plan) -> str | None:  # type: ignore[no-untyped-def]
     ("hey, could the kitty be a deep plum instead of that boring grey please", "modify", "kitty", "deep plum", None),
     ("could the sofa be a dusky heather instead of grey", "modify", "sofa", "dusky heather", None),
     ("make the cat plum", "modify", "cat", "plum", None),
+    # session 17, tried as a new user: British "ta" (thanks) at the end was read as part of the new object
+    ("pls swap the pup on the left for a fox, ta", "replace", "pup", "fox", None),
+    ("remove the dog. ta!", "remove", "dog", None, None),
 ])  # fmt: skip
 def test_phrasings_found_in_session_16(instruction, action, head, replacement, owner):
     """Rounds 16-20's misreadings, by kind: 'could the cat be removed' was a replacement by 'removed'; a colour with an

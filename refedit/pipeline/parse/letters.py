@@ -15,6 +15,8 @@ _GREETING = re.compile(r"^(?:(?:dear (?:sir or madam|sir|madam|team|all|everyone
 _SIGN_OFF = re.compile(r"(?:[,.!;]|\s)\s*(?:(?:with )?(?:many |much |warm |kind |best |warmest |kindest )?(?:thanks|thank you|regards|"
                        r"wishes|gratitude)(?: (?:so much|again|in advance|very much))?|all the best|cheers|yours (?:sincerely|faithfully|"
                        r"truly)|sincerely|best|bw|kr|thx|ty)[,.!]*(?:\s+[a-z]+(?: [a-z]+)?)?[.!]*$")
+#: British "ta" (thanks) closing a message after a comma or stop ("swap the pup for a fox, ta"; not as a name's word)
+_TA = re.compile(r"\s*[,.!;]\s*ta[.!]*$")
 #: words a dictation app writes for punctuation ("... by the front door period", "the second chair comma the wooden one comma")
 _DICTATED = re.compile(r"\s+(?:comma|full stop|period|question mark|exclamation mark|exclamation point|new line)\b")
 #: a label before the command ("menu shot:", "cosplay pic:", "brochure version please:", "site report pic 3 -")
@@ -36,6 +38,6 @@ def as_one_message(text: str) -> str:
     text = re.sub(r"^(?:global|overall|whole (?:image|photo|picture)|entire (?:image|photo|picture)|image|photo):\s*(?P<n>.+)$",
                   r"make the whole photo look \g<n>", text)  # "global: teal/orange grade"
     text = _GREETING.sub("", text)
-    while (shorter := _SIGN_OFF.sub("", text)) != text and shorter:
+    while (shorter := _TA.sub("", _SIGN_OFF.sub("", text))) != text and shorter:
         text = shorter
     return _LABEL.sub("", _FOR_LABEL.sub("", text))
