@@ -219,10 +219,15 @@ def snapshot(folder: Path) -> dict[Path, int]:
      (["-O", "stepz=2"], {}, "unknown option 'stepz'; did you mean 'steps'?"),
      (["-O", "alpha=0.2"], {}, "'alpha' is not used by the chosen stages (rules, grounded-sam, diffedit)"),
      (["-O", "seed=5"], {}, "option 'seed' is no stage option: give it as --seed"),  # (was diffedit-mask's)
-     (["--strength", "0.5"], {}, "it is an option of editor inpaint, editor kontext, editor qwen-edit, editor sdedit"),
+     (["--strength", "0.5"], {}, "--strength is not used by the chosen stages (rules, grounded-sam, diffedit); it is an "
+                                 "option of editor inpaint, editor kontext, editor qwen-edit, editor sdedit"),
+     (["--editor", "inpaint", "--sweep", "0.3:0.7:0.2"], {}, "--sweep is not used by the chosen stages (rules, "
+                                                             "grounded-sam, inpaint)"),
+     (["--editor", "inpaint", "--encode-ratio", "0.3,0.5"], {}, "--encode-ratio is not used by the chosen stages"),
      (["--seed", "99999999999999999999999"], {}, "seed must be an integer in [0, 9223372036854775807]"),
-     (["--steps", "1000000"], {}, "steps must be an integer in [1, 1000], got 1000000"),
-     (["--encode-ratio", "0"], {}, "encode_ratio must be a number in (0, 1], got 0.0"),
+     (["--steps", "1000000"], {}, "error: --steps must be an integer in [1, 1000], got 1000000"),
+     (["--encode-ratio", "0"], {}, "error: --encode-ratio must be a number in (0, 1], got 0.0"),
+     (["-O", "encode_ratio=0"], {}, "error: encode_ratio must be a number in (0, 1], got '0'"),
      ([], {"REFEDIT_MAX_PIXELS": "abc"}, "REFEDIT_MAX_PIXELS must be an integer >= 1, got 'abc'"),
      ([], {"REFEDIT_DEVICE": "tpu"}, "invalid device 'tpu'")],
 )  # fmt: skip
@@ -346,6 +351,14 @@ def test_llm_fallback_warning_is_one_line():
     assert json.loads(r.stdout)["parser"] == "rules"
     lines = r.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("refedit: warning: LLM parser failed (cannot connect"), r.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--llm-timeout", "5"], "--llm-timeout is not used by the chosen stages (rules); it is an option of parser llm"),
+    (["--parser", "llm", "--llm-retries", "-1"], "--llm-retries must be an integer in [0, 10], got -1")])
+def test_parse_names_an_option_by_the_flag_that_gave_it(args, needle):
+    r = CliRunner().invoke(main, ["parse", "remove the cat", *args])
+    assert r.exit_code == 2 and r.stderr == f"refedit: error: {needle}\n", r.output
 
 
 @pytest.mark.parametrize("command", ["edit", "segment", "eval-segment"])

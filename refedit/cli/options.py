@@ -240,6 +240,11 @@ STAGE_OPTION_NAMES = ("fusion", "proposals", "llm_base_url", "llm_timeout", "llm
                       "pick")  # fmt: skip
 
 
+def flag_of(option: str) -> str:
+    """The flag that gives stage option ``option`` on the command line (``box_threshold`` -> ``--box-threshold``)."""
+    return "--sweep" if option == "encode_ratios" else "--" + option.replace("_", "-")
+
+
 def llm_options(fn: F) -> F:
     for flag in reversed(llm_flags()):
         fn = flag(fn)
@@ -254,7 +259,11 @@ def options_from(params: dict[str, Any], stages: dict[str, str]) -> dict[str, An
 
     from refedit.pipeline.edit.options import ratio_list_as_sweep
 
-    options = ratio_list_as_sweep({k: params.pop(k) for k in STAGE_OPTION_NAMES})  # --encode-ratio 0.3,0.5: a sweep
+    flagged = {k: params.pop(k) for k in STAGE_OPTION_NAMES}
+    flags = {k: flag_of(k) for k, v in flagged.items() if v is not None}
+    options = ratio_list_as_sweep(flagged)  # --encode-ratio 0.3,0.5: a sweep
+    if options.get("encode_ratios") is not None and "encode_ratios" not in flags:
+        flags["encode_ratios"] = "--encode-ratio"
     by_o: set[str] = set()
     for item in params.pop("extra_options", ()):
         key, sep, value = item.partition("=")
@@ -266,7 +275,7 @@ def options_from(params: dict[str, Any], stages: dict[str, str]) -> dict[str, An
             raise BadInput(f"-O {item!r}: {key} is given twice ({how})")
         options[key] = value.strip()
         by_o.add(key)
-    checked = check_options(options, stages)
+    checked = check_options(options, stages, flags=flags)
     params["_on_ambiguous"] = checked.get("on_ambiguous")  # for settings_from: the flag wins over a bad variable
     dets = checked.get("detections")
     if dets is not None and not Path(dets).is_file():

@@ -9,7 +9,7 @@ import click
 
 from refedit.cli.app import handle_errors, main
 from refedit.errors import BadInput
-from refedit.cli.options import check_models, llm_options, model_options, settings_from, utf8_text
+from refedit.cli.options import check_models, flag_of, llm_options, model_options, settings_from, utf8_text
 from refedit.cli.streams import read_instruction
 
 
@@ -34,8 +34,8 @@ def parse(instruction: str, parser: str, llm_base_url: str | None, llm_timeout: 
     if not instruction.strip():  # as edit and segment say it: bad input, not an unclear instruction
         raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
     stages = {"parser": parser}
-    options = check_options({"llm_base_url": llm_base_url, "llm_timeout": llm_timeout, "llm_retries": llm_retries},
-                            stages)  # fmt: skip
+    given = {"llm_base_url": llm_base_url, "llm_timeout": llm_timeout, "llm_retries": llm_retries}
+    options = check_options(given, stages, flags={k: flag_of(k) for k in given})
     settings = settings_from(params)
     check_models(settings, stages, options)
     stage = build_stage("parser", parser, settings, **options)

@@ -339,12 +339,32 @@ class PluginStage:
 registry = Registry()
 
 
-def check_options(options: Mapping[str, Any], stages: Mapping[str, str], *, what: str = "option") -> dict[str, Any]:
+def check_options(options: Mapping[str, Any], stages: Mapping[str, str], *, what: str = "option",
+                  flags: Mapping[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
     """Check the user's stage options against the chosen ``stages`` (kind -> registry name) before anything
     heavy runs, and return them typed (``"4"`` -> 4). Every name must be understood by a chosen stage: an
     unknown name is answered with its close matches, a name only other installed stages understand with their
     names; every value must fit its type and range (each chosen stage builds its options). ``None`` values
-    mean "not given". A chosen stage that declares no :class:`StageSpec` may take any name."""
+    mean "not given". A chosen stage that declares no :class:`StageSpec` may take any name.
+
+    ``flags``: option name -> the flag the user gave it by (``"--box-threshold"``), so that a message about it
+    names what was typed, not the option's name."""
+    try:
+        return _check_options(options, stages, what)
+    except BadInput as e:
+        raise BadInput(_as_typed(str(e), what, flags or {})) from None
+
+
+def _as_typed(message: str, what: str, flags: Mapping[str, str]) -> str:
+    """``message`` about an option (starting with its name, or with ``what 'name'``) naming its flag instead."""
+    for name, flag in flags.items():
+        for said in (f"{what} {name!r} ", f"{what} {name} ", f"{name} "):
+            if message.startswith(said):
+                return flag + message[len(said) - 1 :]
+    return message
+
+
+def _check_options(options: Mapping[str, Any], stages: Mapping[str, str], what: str) -> dict[str, Any]:
     given = {k: v for k, v in options.items() if v is not None}
     entries = {kind: registry.get(kind, name) for kind, name in stages.items()}
     specs = {kind: e.spec for kind, e in entries.items()}
