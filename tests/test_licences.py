@@ -34,5 +34,7 @@ def test_stages_shows_each_stages_models_and_licences(tmp_path) -> None:
     diffedit = {m["role"]: m["licence"] for m in rows[("editor", "diffedit")]["models"]}
     assert diffedit == {"sd": "CreativeML OpenRAIL-M"}
     assert rows[("parser", "rules")]["models"] == []
+    assert rows[("parser", "llm")]["models"] == [{"role": "llm", "model": "gpt-4o-mini",
+                                                  "licence": "the endpoint's terms of service"}]  # fmt: skip
     text = CliRunner().invoke(main, ["stages"], env=env).output
     assert "grounding: IDEA-Research/grounding-dino-base (Apache-2.0)" in text

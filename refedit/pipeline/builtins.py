@@ -203,7 +203,7 @@ _EDITOR_MODEL = {"editor_model": str}
 _SPECS: dict[Any, StageSpec] = {
     rules_parser: StageSpec(types=dict),
     llm_parser: StageSpec(types=_llm_types, check=_llm_check,
-                          roles=lambda o: {"captioner": None} if o.get("describe") else {}),
+                          roles=lambda o: {"llm": None, **({"captioner": None} if o.get("describe") else {})}),
     grounded_sam_segmenter: StageSpec.of(GroundedSamOptions, extra={"detections": Path}, roles=_grounded_roles),
     refdiff_segmenter: StageSpec(
         types=lambda: {**refdiff_option_types(), **_grounded_proposal_types(), "detections": Path},
