@@ -275,9 +275,15 @@ CONFIG_KEYS: Mapping[str, Any] = MappingProxyType(
 
 
 def _read_config_file(path: Path) -> dict:
-    """The config file's table, every key known and every value of its type (``{}`` when there is none)."""
-    if not path.is_file():
+    """The config file's table, every key known and every value of its type (``{}`` when there is none, or it is
+    ``os.devnull``: no config). A folder or a fifo where the file should be is :class:`BadInput` (its settings would
+    be dropped without a word)."""
+    if not path.exists() or path == Path(os.devnull):
         return {}
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file"
+        raise BadInput(f"config file {path} is {what}; make it a TOML file, or move it away (REFEDIT_CONFIG names "
+                       "another)")  # fmt: skip
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on Python 3.10 only

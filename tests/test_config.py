@@ -58,6 +58,27 @@ def test_bad_config_file(tmp_path):
         Settings.resolve(environ={}, config_file=cfg)
 
 
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_config_file_that_is_no_file_is_refused_at_the_default_location(kind, tmp_path):
+    """A folder (or a fifo) at $XDG_CONFIG_HOME/refedit/config.toml dropped every setting without a word."""
+    import os
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from refedit.cli import main
+
+    place = tmp_path / "refedit" / "config.toml"
+    place.parent.mkdir()
+    place.mkdir() if kind == "folder" else os.mkfifo(place)
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "REFEDIT_CONFIG": None}
+    r = CliRunner().invoke(main, ["segment", "examples/cat.jpg", "the cat"], env=env)
+    what = "a folder" if kind == "folder" else "not a regular file"
+    assert r.exit_code == 2 and r.stderr == f"refedit: error: config file {place} is {what}; make it a TOML file, or " \
+        "move it away (REFEDIT_CONFIG names another)\n", r.output
+    assert Settings.resolve(environ={}, config_file=Path(os.devnull)).device == "auto"
+
+
 # --------------------------------------------------------------------------- one typed validation path
 from typing import Literal  # noqa: E402
 
