@@ -7,11 +7,53 @@ interrupted``, exit code 130.
 
 from __future__ import annotations
 
+import io
+import os
 import sys
+
+
+class WholeWrites(io.RawIOBase):
+    """A descriptor whose every write is whole or raises: a pipe whose reader leaves during a large write (``refedit
+    edit ... -o - | head -c 10``) took part of the bytes, and Python's buffered layers dropped the rest without an
+    error, so the command exited 0 with its output cut. Here the next write raises ``BrokenPipeError`` (exit 141)."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(data).cast("B")
+        while view:
+            view = view[os.write(self._fd, view) :]
+        return memoryview(data).nbytes
+
+
+def whole_stdout() -> None:
+    """``sys.stdout`` over :class:`WholeWrites`, with its encoding, error handler and line buffering kept."""
+    out = sys.stdout
+    if out is None or not hasattr(out, "fileno"):
+        return
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError):  # closed, or no descriptor
+        return
+    out.flush()
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(WholeWrites(fd)), encoding=out.encoding, errors=out.errors,
+                                  line_buffering=out.line_buffering)  # fmt: skip
 
 
 def run() -> None:
     """Import the command line and run it; Ctrl-C at any point after this module loads is one line."""
+    whole_stdout()
     try:
         from refedit.cli import main
     except KeyboardInterrupt:

@@ -642,3 +642,24 @@ def test_stdout_that_cannot_take_the_image_is_a_clear_error(tmp_path, tiny_env):
     r = subprocess.run(cmd, env={**os.environ, **tiny_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                        preexec_fn=lambda: os.close(1))  # fmt: skip
     assert r.returncode == BadInput.exit_code and "writes to stdout, which is closed" in r.stderr, r.stderr
+
+
+def test_a_reader_leaving_during_a_large_stdout_write_is_a_broken_pipe_not_a_cut_success(tmp_path, tiny_env):
+    """`refedit edit ... -o - | (sleep 1; head -c 10)`: the pipe took 64 KiB, Python's buffered stdout returned that
+    partial count when the reader left and the rest was dropped without an error, so the command exited 0 with its
+    output cut. Every write of the CLI's stdout is whole or raises: exit 141, quietly, as `head` expects."""
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (500, 500, 3), dtype=np.uint8)).save(noise)
+    cmd = (f"{sys.executable} -m refedit edit {noise} 'remove the left cat' -o - --resolution 64 --steps 2 "
+           "--box-threshold 0 --on-ambiguous best 2>err.txt | (sleep 1; head -c 10 > /dev/null); echo ${PIPESTATUS[0]}")
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **tiny_env})
+    assert r.stdout.strip() == "141", (r.stdout, (tmp_path / "err.txt").read_text())
+    assert "Traceback" not in (tmp_path / "err.txt").read_text()
+
+
+def test_the_console_script_writes_large_stdout_whole():
+    """The wrapped stdout keeps the encoding and gets every byte through a pipe (the one-line JSON of a long plan)."""
+    code = ("import sys; from refedit.__main__ import whole_stdout; whole_stdout(); "
+            "sys.stdout.write('\\u00e9' * 300000); sys.stdout.flush()")  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+    assert r.returncode == 0 and r.stdout.decode("utf-8") == "\u00e9" * 300000, r.stderr
