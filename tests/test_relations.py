@@ -194,6 +194,19 @@ def test_regions_of_the_image_and_of_an_object(tmp_path, tiny_settings):
     assert not r.mask[200, 30] and r.mask[50, 550] and "all but the" in r.reason
 
 
+@pytest.mark.parametrize("segmenter", ["grounded-sam", "sam3"])
+@pytest.mark.parametrize("instruction,half", [("make the right side snowy", (slice(None), slice(300, None))),
+                                              ("darken the top half", (slice(None, 200), slice(None)))])
+def test_an_image_region_runs_through_the_real_detector(segmenter, instruction, half, tiny_settings):
+    """A region alone names nothing to detect: GroundingDINO was asked for no phrase and crashed ('stack expects a
+    non-empty TensorList', exit 1) on every region instruction without --detections."""
+    seg = build_stage("segmenter", segmenter, tiny_settings, box_threshold=0.0)
+    r = seg.segment(image=IMAGE, plan=PARSER.parse(instruction=instruction), hints=Hints())
+    outside = np.ones((H, W), bool)
+    outside[half] = False
+    assert r.mask[half].all() and not r.mask[outside].any()
+
+
 def test_placement_for_an_addition_is_beside_the_anchor(tmp_path, tiny_settings):
     dets = [("book", [300, 200, 400, 300], 0.9), ("book", [450, 50, 500, 100], 0.3)]
     r = segment(tmp_path, tiny_settings, dets, "add a cup to the left of the book")

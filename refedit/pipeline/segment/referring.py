@@ -70,7 +70,8 @@ class Referring:
         self.shape = (image.height, image.width)
         phrases = self._phrases(plan.target, main=True)
         opts = segmenter.options
-        found = segmenter.detector.detect_phrases(image, phrases, text_threshold=opts.text_threshold)
+        # a region alone ("the right side") names nothing to detect: the detector is not run on no phrase
+        found = segmenter.detector.detect_phrases(image, phrases, text_threshold=opts.text_threshold) if phrases else []
         self.found = {p: nms([c for c in f if c.score >= opts.box_threshold], opts.nms_iou) for p, f in
                       zip(phrases, found, strict=True)}  # fmt: skip
         self.settled: list[Ambiguity] = []  # ambiguous choices settled by --pick / --on-ambiguous, in order
