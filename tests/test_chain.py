@@ -24,6 +24,37 @@ def test_pipeline_records_stage_timings_and_shares_one_store(tiny_settings):
     assert len(loaded) == len(set(store.loads))  # every component loaded once
 
 
+def test_a_pipeline_shared_by_threads_runs_one_request_at_a_time(tiny_settings):
+    """Its stages keep the photo's state (SAM's embedding, set then read): two threads running one pipeline on two
+    photos could decode one photo's masks from the other's embedding. Runs wait for each other; results as serial."""
+    import threading
+    import time
+
+    pipe = Pipeline.build(tiny_settings, options=FAST)
+    photos = [Image.open(EXAMPLES / name).convert("RGB").resize((96, 64)) for name in ("coffee.jpg", "cat.jpg")]
+    texts = ["make the cup red", "replace the cat with a tiger"]
+    serial = [np.asarray(pipe.run(EditRequest(p, t, seed=1)).image) for p, t in zip(photos, texts)]
+    inside, most = [0], [0]
+    real = pipe.segmenter.segment
+
+    def segment(**kw):  # the real stage, counting the runs inside it at once
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.2)  # room for the other thread to come in
+        try:
+            return real(**kw)
+        finally:
+            inside[0] -= 1
+
+    pipe.segmenter.segment = segment
+    out: dict[int, np.ndarray] = {}
+    threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, np.asarray(
+        pipe.run(EditRequest(photos[i], texts[i], seed=1)).image))) for i in range(2)]  # fmt: skip
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert most[0] == 1 and all(np.array_equal(out[i], serial[i]) for i in range(2))
+
+
 def test_exact_mask_bypasses_segmentation(tiny_settings):
     pipe = Pipeline.build(tiny_settings, options=FAST)
     img = Image.new("RGB", (64, 64), (90, 120, 200))
@@ -164,6 +195,37 @@ def test_python_api_keeps_the_models_loaded_between_calls(tiny_env, monkeypatch)
     assert tokens._made  # the prompts' tokens, kept for the next photo
     refedit.release()
     assert refedit._last_store is None and not tokens._made
+
+
+def test_python_api_called_from_two_threads_on_first_use(tiny_env):
+    """Two threads calling refedit.edit before any model was loaded: each built a store and both loaded at once,
+    which transformers does not survive ("Cannot copy out of meta tensor", and every later load in the process
+    got meta weights). Loads are one at a time in the process; both results equal the serial ones. In a fresh
+    process, so that a regression cannot poison the test session's own loads."""
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import threading, numpy as np, refedit
+jobs = [("{EXAMPLES / 'cat.jpg'}", "replace the cat with a tiger", 0), ("{EXAMPLES / 'coins.jpg'}", "make the left coin gold", 1)]
+fast = {FAST!r}
+out, errors = {{}}, []
+def work(path, text, seed):
+    try:
+        out[path] = np.asarray(refedit.edit(path, text, seed=seed, **fast).image)
+    except Exception as err:
+        errors.append(repr(err))
+threads = [threading.Thread(target=work, args=job) for job in jobs]
+[t.start() for t in threads]; [t.join() for t in threads]
+assert not errors, errors
+for path, text, seed in jobs:
+    assert np.array_equal(out[path], np.asarray(refedit.edit(path, text, seed=seed, **fast).image)), path
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                       env={**os.environ, **tiny_env})  # fmt: skip
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
 
 
 def test_python_api_result_saves_as_the_command_line_writes(tmp_path, tiny_env, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -66,6 +67,9 @@ class Pipeline:
     editor: Editor
     adding_context: StageContext | None = None
     _adding: Editor | None = field(default=None, repr=False)
+    #: one run at a time: the stages keep per-photo state (SAM's image embedding), so two threads running one
+    #: pipeline on two photos could decode one photo's masks from the other's embedding
+    _running: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -165,10 +169,11 @@ class Pipeline:
         return self._adding
 
     def run(self, request: EditRequest) -> EditResult:
-        """Run all stages; ``result.timings`` holds each stage's wall time in seconds. The stages share one
+        """Run all stages (one call at a time: threads sharing a pipeline wait for each other); ``result.timings``
+        holds each stage's wall time in seconds. The stages share one
         :func:`~refedit.pipeline.imagekeys.same_images` scope: the photo is hashed, converted to an array and copied
         to the device once per run, not once per stage (a conversion of a 12 MP photo: ~50 ms of CPU)."""
-        with same_images():
+        with self._running, same_images():
             return self._run(request)
 
     def _run(self, request: EditRequest) -> EditResult:

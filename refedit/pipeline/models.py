@@ -371,6 +371,13 @@ def _quiet_libraries() -> None:
     diffusers.utils.logging.set_verbosity_error()
 
 
+#: one model load at a time in the process, whichever store asks: transformers builds a model on the meta device by
+#: patching torch's init functions process-wide, so two stores loading at once (``refedit.edit`` called from two
+#: threads on first use) got meta tensors ("Cannot copy out of meta tensor") and left the patch in place for every
+#: later load in the process
+_LOADING = threading.RLock()
+
+
 class ModelStore:
     """Lazy, shared model loading for one device and dtype.
 
@@ -438,25 +445,33 @@ class ModelStore:
                 if spec.module and self.settings.offload != "none" and self._active != model_id:
                     self._activate(model_id)
                 return self._cache[key]
-            check_local(role, model_id)
-            if spec.model_types is not None:
-                self.check_type(role, component, model_id)
-            _quiet_libraries()
-            if is_single_file(model_id):
-                obj = self._load_single_file(role, component, model_id, original_config)
-                if obj is None:  # a non-module part (tokenizer) lent by the base model: shared, not copied
-                    return self.get(role, component, self.single_file(role, model_id, original_config).base)
-            else:
-                obj = self._load(role, component, model_id)
-            if adapters:
-                from refedit.pipeline.adapters import apply_loras
+            with _LOADING:
+                return self._load_new(key, role, component, model_id, original_config, adapters, fuse)
 
-                apply_loras(obj, component, adapters, fuse=fuse, trusted=self.settings.trust_checkpoint)
-            self.loads.append((model_id, tag))
-            if spec.module:
-                obj = self._place(model_id, component, obj.eval().requires_grad_(False), tag=tag)
-            self._cache[key] = obj
-            return obj
+    def _load_new(self, key: tuple[str, str, str, str], role: str, component: str, model_id: str,
+                  original_config: str | None, adapters: "tuple[LoraSpec, ...]", fuse: bool) -> Any:  # fmt: skip
+        """:meth:`get`'s load of a component not in the cache yet, cached under ``key``."""
+        spec = COMPONENTS[component]
+        tag = key[1]
+        check_local(role, model_id)
+        if spec.model_types is not None:
+            self.check_type(role, component, model_id)
+        _quiet_libraries()
+        if is_single_file(model_id):
+            obj = self._load_single_file(role, component, model_id, original_config)
+            if obj is None:  # a non-module part (tokenizer) lent by the base model: shared, not copied
+                return self.get(role, component, self.single_file(role, model_id, original_config).base)
+        else:
+            obj = self._load(role, component, model_id)
+        if adapters:
+            from refedit.pipeline.adapters import apply_loras
+
+            apply_loras(obj, component, adapters, fuse=fuse, trusted=self.settings.trust_checkpoint)
+        self.loads.append((model_id, tag))
+        if spec.module:
+            obj = self._place(model_id, component, obj.eval().requires_grad_(False), tag=tag)
+        self._cache[key] = obj
+        return obj
 
     def _load(self, role: str, component: str, model_id: str) -> Any:
         """A fresh ``component`` of a folder or hub checkpoint: the local copy first, the hub if reachable."""
