@@ -182,6 +182,51 @@ def test_a_run_folder_holding_another_runs_results_is_not_reused(tmp_path: Path)
     assert r.exit_code == 0 and json.loads((out / "run.json").read_text())["options"]["box_threshold"] == 0.9
 
 
+def test_a_sample_changed_since_it_was_logged_runs_again(tmp_path: Path, eval_env: dict[str, str]) -> None:
+    """A label fixed in place (a PNG mask redrawn, an expression reworded, same id) was reported with its old result
+    ('4 of 4 samples already in the log'); now the changed samples run again, the others resume, and eval edit's old
+    image of a changed sample is edited again, not scored again."""
+    from refedit.eval.synth import SynthOptions, generate
+
+    data = generate(tmp_path / "synth", SynthOptions(n=4, seed=1, size=96))
+    out = tmp_path / "run"
+    base = ["eval", "segment", data, "-o", out, "--box-mask", "-O", "attribute_filter=false", "--json"]
+    assert run(base).exit_code == 0
+    first = {r["id"]: r for r in records(out)}
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    mask = data.parent / rows[0]["mask"]
+    corner = np.zeros((96, 96), np.uint8)
+    corner[:4, :4] = 1  # the first sample's mask redrawn (a corner the prediction misses; a 0/1 mask)
+    Image.fromarray(corner).save(mask)
+    rows[1]["expression"] = rows[1]["expression"] + " please"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = run(base)
+    assert r.exit_code == 0 and "2 logged sample(s) changed since" in r.stderr and "2 of 4 samples already" in r.stderr
+    again = {x["id"]: x for x in records(out)}
+    a, b = again[rows[0]["id"]], first[rows[0]["id"]]
+    assert (a["intersection"], a["union"]) != (b["intersection"], b["union"])
+    assert again[rows[1]["id"]]["text"].endswith(" please")
+    assert all(again[x["id"]] == first[x["id"]] for x in rows[2:])  # untouched
+    assert "4 of 4 samples already in the log" in run(base).stderr  # the new records hold the new digests
+
+    from refedit.testing.tiny_eval import write_sample_sets
+
+    manifest = write_sample_sets(tmp_path / "sets")["manifest"]  # its own copy: one row is changed in place
+    out = tmp_path / "edit"
+    args = ["eval", "edit", manifest, "-o", out, "--metrics", "pixels", "--gt-mask", *FAST]
+    assert run(args, eval_env).exit_code == 0
+    sample = records(out)[0]
+    image = Path(sample["output"])
+    image.write_bytes(b"stale")  # an image that must not be scored again once its sample changed
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    rows[0]["instruction"] += " please"
+    manifest.write_text("".join(json.dumps(x) + "\n" for x in rows))
+    r = run(args, eval_env)
+    assert r.exit_code == 0 and "1 logged sample(s) changed since" in r.stderr, r.output
+    redone = {x["id"]: x for x in records(out)}[sample["id"]]
+    assert redone["status"] == "done" and redone["text"].endswith(" please") and image.read_bytes() != b"stale"
+
+
 def test_an_interrupted_eval_edit_resumes_without_editing_or_scoring_again(
     sets: dict[str, Path], eval_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -394,6 +439,23 @@ def test_bad_data_is_one_line_exit_2_and_nothing_written(case: str, command: str
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("refedit: error: "), r.stderr
     assert not out.exists()
+
+
+def test_a_mask_of_zeros_and_ones_is_read_and_an_empty_one_is_refused(sets: dict[str, Path], tmp_path: Path) -> None:
+    """A bool array saved as a 0/1 PNG was an empty ground truth (pixels > 127 are the object): every sample IoU 0,
+    exit 0. It is read as the mask it is; a mask with no object pixel is refused up front (exit 2, nothing run)."""
+    manifest = _bad(tmp_path, sets, "none")
+    rows = [json.loads(x) for x in manifest.read_text().splitlines()]
+    png = manifest.parent / rows[0]["mask"]
+    truth = np.asarray(Image.open(png).convert("L")) > 127
+    Image.fromarray(truth.astype(np.uint8)).save(png)  # 0 and 1
+    out = tmp_path / "run"
+    assert run(["eval", "segment", manifest, "-o", out, "--box-mask", "--limit", "1", "--json"]).exit_code == 0
+    assert records(out)[0]["intersection"] > 0  # read as empty, no prediction would meet it
+    Image.fromarray(np.zeros_like(truth, np.uint8)).save(png)
+    r = run(["eval", "segment", manifest, "-o", tmp_path / "run2", "--box-mask"])
+    assert r.exit_code == 2 and r.stderr.startswith(f"refedit: error: sample {rows[0]['id']}: the ground-truth mask ("), r.output
+    assert "is empty" in r.stderr and not (tmp_path / "run2").exists()
 
 
 def test_an_untrusted_refs_pickle_is_refused(sets: dict[str, Path], tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 import click
 
@@ -97,17 +97,24 @@ def _dataset(data: Path, params: dict[str, Any], *, need_mask: bool = False) -> 
     return ds
 
 
-def _prepare_out(out: Path, overwrite: bool, run: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
-    """The log path and the records already in it (none with ``overwrite``), which must come from the same ``run``
-    (data and settings); the folder is checked, not created."""
-    from refedit.eval.results import LOG_NAME, check_same_run, read_log
+def _prepare_out(out: Path, overwrite: bool, run: dict[str, Any], digests: Mapping[str, str],
+                 what: str) -> tuple[Path, dict[str, Any], set[str]]:  # fmt: skip
+    """The log path, the records already in it (none with ``overwrite``), which must come from the same ``run``
+    (data and settings), and the ids of the samples changed since they were logged (``digests``: sample id ->
+    :func:`~refedit.eval.results.sample_digest`): their records are dropped, so they run again (a label fixed in
+    place was reported with its old result). The folder is checked, not created."""
+    from refedit.eval.results import LOG_NAME, changed_since_logged, check_same_run, read_log
     from refedit.pipeline.imageio import check_output_dir
 
     check_output_dir(out, "output folder (-o)")
     log = out / LOG_NAME
     done = {} if overwrite else read_log(log)
     check_same_run(out, run, resuming=bool(done))
-    return log, done
+    changed = changed_since_logged(done, digests)
+    if changed:
+        click.echo(f"{what}: {len(changed)} logged sample(s) changed since (their fields or the files they name): "
+                   "run again", err=True)  # fmt: skip
+    return log, {k: r for k, r in done.items() if str(r.get("id")) not in changed}, changed
 
 
 def _run(command: str, data: Path, settings: Any, **what: Any) -> dict[str, Any]:
@@ -115,9 +122,9 @@ def _run(command: str, data: Path, settings: Any, **what: Any) -> dict[str, Any]
     return {"command": command, "data": str(data.resolve()), "models": dict(sorted(settings.models.items())), **what}
 
 
-def _start_log(out: Path, log_path: Path, overwrite: bool, run: dict[str, Any]) -> Any:
-    """The run's log, the folder locked for this run (two runs into one folder mixed their records), the earlier
-    log removed with ``overwrite``, ``run.json`` written."""
+def _start_log(out: Path, log_path: Path, overwrite: bool, run: dict[str, Any], digests: Mapping[str, str]) -> Any:
+    """The run's log (each record with its sample's digest), the folder locked for this run (two runs into one
+    folder mixed their records), the earlier log removed with ``overwrite``, ``run.json`` written."""
     from refedit.core.files import FolderLock
     from refedit.eval.results import SampleLog, write_run
 
@@ -130,7 +137,7 @@ def _start_log(out: Path, log_path: Path, overwrite: bool, run: dict[str, Any]) 
     except BaseException:
         lock.release()
         raise
-    return SampleLog(log_path, lock=lock)
+    return SampleLog(log_path, lock=lock, digests=digests)
 
 
 def progress(total: int, done: int, what: str) -> Callable[[dict[str, Any]], None]:
@@ -243,7 +250,10 @@ def eval_segment(data: Path, output_dir: Path, overwrite: bool, as_json: bool, s
     ds = _dataset(data, params, need_mask=True)
     settings = settings_from(params)
     run = _run("segment", data, settings, stages=stages, options=options, ignore_detections=ignore_detections)
-    log_path, done = _prepare_out(output_dir, overwrite, run)
+    from refedit.eval.results import sample_digest
+
+    digests = {s.id: sample_digest(s) for s in ds.samples}
+    log_path, done, _ = _prepare_out(output_dir, overwrite, run, digests, "eval segment")
     any_dets = not ignore_detections and all(s.detections for s in ds.samples)
     check_models(settings, stages, {**options, "detections": True} if any_dets else options)
     from refedit.eval.report import segmentation_summary, segmentation_table
@@ -251,7 +261,7 @@ def eval_segment(data: Path, output_dir: Path, overwrite: bool, as_json: bool, s
 
     runner = SegmentRunner(settings, parser, segmenter, options, use_detections=not ignore_detections)
     runner.pipeline(None if not any_dets else ds.samples[0].detections)  # checkpoint types checked before the log exists
-    log = _start_log(output_dir, log_path, overwrite, run)
+    log = _start_log(output_dir, log_path, overwrite, run, digests)
     try:
         run_all(runner, ds.samples, log, done, masks_dir=output_dir / "masks" if save_masks else None,
                 on_record=progress(len(ds.samples), len([s for s in ds.samples if s.id in done]), "eval segment"))  # fmt: skip
@@ -341,14 +351,17 @@ def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, swee
     settings = settings_from(params)
     run = _run("edit", data, settings, stages=stages, options=options, sweep_ratios=sweep_ratios, gt_mask=gt_mask,
                ignore_detections=ignore_detections, instruction=template, seed=seed, metrics=metrics)  # fmt: skip
-    log_path, done = _prepare_out(output_dir, overwrite, run)
+    from refedit.eval.results import sample_digest
+
+    digests = {s.id: sample_digest(s) for s in samples}
+    log_path, done, changed = _prepare_out(output_dir, overwrite, run, digests, "eval edit")
     any_dets = not ignore_detections and not gt_mask and all(s.detections for s in ds.samples)
     check_models(settings, {k: v for k, v in stages.items() if k != "segmenter" or not gt_mask},
                  {**options, "detections": True} if any_dets else options)  # fmt: skip
     judge = _judge(params, settings)
     scorer = _scorer(params, settings, judge, chosen)
     from refedit.batch import BatchRunner
-    from refedit.eval.edit import edit_and_score
+    from refedit.eval.edit import edit_and_score, edited_path
     from refedit.eval.report import edit_summary, edit_table
 
     runner = BatchRunner(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
@@ -357,8 +370,11 @@ def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, swee
     ratios: tuple[float | None, ...] = sweep_ratios or (None,)
     total = len(samples) * len(ratios)
     with ray_engine if ray_engine is not None else contextlib.nullcontext():  # Ray is reached before the log exists
-        log = _start_log(output_dir, log_path, overwrite, run)
+        log = _start_log(output_dir, log_path, overwrite, run, digests)
         try:
+            for sample in (s for s in samples if s.id in changed):  # its old images would be scored again
+                for ratio in ratios:
+                    edited_path(output_dir, sample, ratio).unlink(missing_ok=True)
             edit_and_score(runner, scorer, samples, output_dir, log, done, ratios=ratios, seed=seed, gt_mask=gt_mask,
                            use_detections=not ignore_detections, on_record=progress(total, len(done), "eval edit"),
                            engine=ray_engine)  # fmt: skip
@@ -415,11 +431,14 @@ def eval_score(outputs: Path, data: Path, output_dir: Path, overwrite: bool, as_
     settings = settings_from(params)
     run = _run("score", data, settings, outputs=str(outputs.resolve()), mapping=None if mapping is None else
                str(mapping.resolve()), metrics=metrics)  # fmt: skip
-    log_path, done = _prepare_out(output_dir, overwrite, run)
+    from refedit.eval.results import sample_digest
+
+    digests = {s.id: sample_digest(s, [found[s.id]]) for s in ds.samples if s.id in found}  # the output's bytes too
+    log_path, done, _ = _prepare_out(output_dir, overwrite, run, digests, "eval score")
     scorer = _scorer(params, settings, _judge(params, settings), chosen)
     from refedit.eval.report import edit_summary, edit_table
 
-    log = _start_log(output_dir, log_path, overwrite, run)
+    log = _start_log(output_dir, log_path, overwrite, run, digests)
     try:
         todo = [s for s in ds.samples if s.id in found]
         score_outputs(scorer, todo, found, log, done,

@@ -22,6 +22,11 @@ def record_key(sample: Sample, ratio: float | None) -> str:
     return sample.id if ratio is None else f"{sample.id}@r={ratio:g}"
 
 
+def edited_path(out_dir: Path, sample: Sample, ratio: float | None) -> Path:
+    """Where ``eval edit`` writes the sample's edited image at ``ratio``."""
+    return out_dir / "images" / f"{safe_name(sample.id)}{'' if ratio is None else f'_r{ratio:g}'}.png"
+
+
 # --------------------------------------------------------------------------- finding a tool's outputs
 def read_mapping(path: Path, outputs: Path) -> dict[str, Path]:
     """A ``{sample id: output path}`` JSON file, paths relative to ``outputs``."""
@@ -161,9 +166,8 @@ def edit_and_score(runner: Any, scorer: Any, samples: Sequence[Sample], out_dir:
             key = record_key(sample, ratio)
             if key in done:
                 continue
-            suffix = "" if ratio is None else f"_r{ratio:g}"
             items.append(BatchItem(index=len(items), image=sample.image, instruction=sample.text, seed=seed,
-                                   output=out_dir / "images" / f"{safe_name(sample.id)}{suffix}.png",
+                                   output=edited_path(out_dir, sample, ratio),
                                    mask=gt_mask_file(sample, out_dir / "gt_masks") if gt_mask else None,
                                    options=_item_options(sample, ratio, use_detections and not gt_mask)))  # fmt: skip
             todo[items[-1].index] = (sample, ratio, key)

@@ -1,15 +1,18 @@
 """What an evaluation writes: one JSON line per sample (the batch machinery's fsynced :class:`JsonlLog`, so a
 killed run resumes where it stopped), and the summary files, each written to a temporary file and renamed.
 
-A rerun reads the log back (:func:`read_log`): samples already there are not run or scored again. A last line
+A rerun reads the log back (:func:`read_log`): samples already there are not run or scored again, unless the sample
+changed since (its fields, or the bytes of a file it names: :func:`sample_digest`, kept in each record). A last line
 cut short by a kill is dropped from the file before new lines are appended."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from refedit.batch import JsonlLog
 from refedit.core.files import atomic_write_text, cut_torn_line
@@ -18,6 +21,8 @@ from refedit.errors import BadInput
 LOG_NAME = "samples.jsonl"
 #: what produced the log: the command, the data and every setting that changes a result (see :func:`check_same_run`)
 RUN_NAME = "run.json"
+#: the record's key for its sample's digest (:func:`sample_digest`)
+DIGEST_KEY = "sample_digest"
 
 
 def check_same_run(out: Path, run: Mapping[str, Any], resuming: bool) -> None:
@@ -89,10 +94,36 @@ def read_log(path: Path) -> dict[str, dict[str, Any]]:
 
 
 class SampleLog(JsonlLog):
-    """The per-sample log: :class:`refedit.batch.JsonlLog` with JSON-safe records."""
+    """The per-sample log: :class:`refedit.batch.JsonlLog` with JSON-safe records, each with its sample's digest
+    (``digests``: sample id -> :func:`sample_digest`) under ``"sample_digest"``."""
+
+    def __init__(self, *args: Any, digests: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.digests = digests or {}
 
     def write(self, record: Mapping[str, Any]) -> None:
-        super().write(clean(record))
+        digest = self.digests.get(str(record.get("id")))
+        super().write(clean(record if digest is None else {**record, DIGEST_KEY: digest}))
+
+
+def sample_digest(sample: Any, files: Iterable[Path | None] = ()) -> str:
+    """A digest of what a sample's result depends on: its fields (text, captions, mask, ...) and the bytes of every
+    file it names (image, PNG mask, target, detections) and of ``files`` (a tool's output, for ``eval score``)."""
+    fields = dataclasses.asdict(sample)
+    h = hashlib.blake2b(json.dumps(fields, sort_keys=True, default=str).encode(), digest_size=16)
+    mask = getattr(sample, "mask", None)
+    named = [sample.image, sample.target, sample.detections, Path(mask.value) if mask and mask.kind == "png" else None]
+    for path in (*named, *files):
+        if path is not None and Path(path).is_file():
+            h.update(Path(path).read_bytes())
+    return h.hexdigest()
+
+
+def changed_since_logged(done: Mapping[str, Mapping[str, Any]], digests: Mapping[str, str]) -> set[str]:
+    """The ids of the samples whose records in ``done`` were made from another version of them (another digest, or
+    none: a log of an earlier refedit); samples no longer in the data (not in ``digests``) are left out."""
+    return {str(r.get("id")) for r in done.values()
+            if str(r.get("id")) in digests and r.get(DIGEST_KEY) != digests[str(r.get("id"))]}  # fmt: skip
 
 
 def write_text(path: Path, text: str) -> Path:

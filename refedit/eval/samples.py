@@ -27,13 +27,15 @@ class MaskRef:
     value: Any
     invert_alpha: bool = False
 
-    def decode(self, size: tuple[int, int], what: str = "mask") -> np.ndarray:
-        """The HxW bool mask for an image of ``size`` (W, H); another size is :class:`BadInput`."""
+    def decode(self, size: tuple[int, int], owner: str = "mask") -> np.ndarray:
+        """The HxW bool mask for an image of ``size`` (W, H); another size is :class:`BadInput` (messages name
+        ``owner`` and the mask)."""
         from refedit.eval.formats import rle
 
         w, h = size
+        what = f"{owner} {self.describe()}"
         if self.kind == "png":
-            mask = _png_mask(Path(self.value), what, self.invert_alpha)
+            mask = _png_mask(Path(self.value), owner, self.invert_alpha)  # (its messages name the file)
         elif self.kind == "rle":
             mask = rle.decode_rle(self.value, what)
         elif self.kind == "polygon":
@@ -92,7 +94,7 @@ class Sample:
 
     def truth(self, size: tuple[int, int]) -> np.ndarray | None:
         """The ground-truth mask for an image of ``size`` (W, H), or None."""
-        return None if self.mask is None else self.mask.decode(size, f"sample {self.id}: mask {self.mask.describe()}")
+        return None if self.mask is None else self.mask.decode(size, f"sample {self.id}: mask")
 
 
 def inside(base: Path, value: str, what: str, *, allow_outside: bool = False) -> Path:
@@ -111,7 +113,8 @@ def inside(base: Path, value: str, what: str, *, allow_outside: bool = False) ->
 def check_samples(samples: Sequence[Sample], *, need_mask: bool = False, need: Iterable[str] = (),
                   progress: Callable[[int], None] | None = None) -> None:  # fmt: skip
     """Refuse bad data before any work: an image that is missing or unreadable, a mask that does not decode or
-    has another size than its image, a missing target image, or (``need_mask``) a sample without a mask; ``need``
+    has another size than its image, a missing target image, or (``need_mask``) a sample without a mask or with an
+    empty one; ``need``
     names fields every sample must have (e.g. ``edited_caption``). Ids must be unique."""
     from PIL import Image, UnidentifiedImageError
 
@@ -135,7 +138,10 @@ def check_samples(samples: Sequence[Sample], *, need_mask: bool = False, need: I
         if s.target is not None:
             _image_size(s.target, f"sample {s.id}: target image", Image, UnidentifiedImageError)
         if s.mask is not None:
-            s.truth(size)
+            truth = s.truth(size)
+            if need_mask and truth is not None and not truth.any():  # every prediction would score IoU 0 against it
+                raise BadInput(f"sample {s.id}: the ground-truth mask ({s.mask.describe()}) is empty: no pixel of the "
+                               "object (a PNG mask's object is white, > 127, or 1 in a 0/1 mask)")  # fmt: skip
         elif need_mask:
             raise BadInput(f"sample {s.id}: no ground-truth mask")
         if s.detections is not None and not s.detections.is_file():

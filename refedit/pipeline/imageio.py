@@ -416,8 +416,9 @@ def save_mask(mask: np.ndarray, path: str | os.PathLike[str]) -> Path:
 def load_mask(
     path: str | os.PathLike[str], size: tuple[int, int] | None = None, *, what: str = "mask"
 ) -> np.ndarray:
-    """Read a mask image as an HxW bool array (pixels > 127 are inside; the alpha channel is used when
-    the image has one). With ``size=(W, H)``, a mask of another size is an error."""
+    """Read a mask image as an HxW bool array (pixels > 127 are inside, or 1 in a mask of only 0 and 1, as numpy
+    masks are often saved; the alpha channel is used when the image has one). With ``size=(W, H)``, a mask of
+    another size is an error."""
     import numpy as np
 
     loaded = load_image(path, what=what)
@@ -427,4 +428,4 @@ def load_mask(
         gray = np.asarray(loaded.rgb.convert("L"))
     if size is not None and (gray.shape[1], gray.shape[0]) != tuple(size):
         raise BadInput(f"{what} {path} is {gray.shape[1]}x{gray.shape[0]} but the image is {size[0]}x{size[1]}")
-    return gray > 127
+    return gray > (0 if gray.max(initial=0) == 1 else 127)  # a 0/1 mask (a bool array saved as uint8): 1 is inside
