@@ -30,6 +30,16 @@ def test_modes_become_rgb(tmp_path, mode, fmt):
         assert np.asarray(loaded.rgb)[0, 0, 0] == round(40000 / 257)
 
 
+@pytest.mark.parametrize("values,want", [((0.0, 0.5, 1.0), (0, 128, 255)), ((0.0, 17.0, 240.0), (0, 17, 240)),
+                                         ((0.0, 257.0, 40000.0), (0, 1, 156))])  # fmt: skip
+def test_a_float_image_keeps_the_range_it_is_in(tmp_path, values, want):
+    """An 8-bit photo stored as float (0-255, max 240) was divided by its maximum: every pixel brightened, those
+    outside the edit too. 0-1 is x 255, 0-255 stays, 0-65535 is / 257."""
+    arr = np.array([values], dtype=np.float32)
+    loaded = load_image(_save(Image.fromarray(arr, mode="F"), tmp_path / "f.tiff"))
+    assert tuple(np.asarray(loaded.rgb)[0, :, 0]) == want
+
+
 def test_alpha_composited_on_white_and_kept(tmp_path):
     img = Image.new("RGBA", (8, 8), (255, 0, 0, 0))
     img.putpixel((0, 0), (0, 0, 255, 255))

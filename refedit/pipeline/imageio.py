@@ -86,15 +86,17 @@ def _check_readable_file(path: Path, what: str) -> None:
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
-    """Scale 16/32-bit integer and float single-channel images to 8-bit L."""
+    """Scale 16/32-bit integer and float single-channel images to 8-bit L: 16-bit values by 1/257, float values by
+    their range (0-1: x 255; 0-255: as they are, so that an 8-bit image stored as float keeps its values and the
+    pixels outside the edit stay the input's; 0-65535: / 257); values beyond by the image's maximum."""
     import numpy as np
 
     arr = np.asarray(img, dtype=np.float64)
-    if img.mode.startswith("I;16") or (img.mode == "I" and arr.max(initial=0) > 255):
-        arr = arr / 257.0 if arr.max(initial=0) <= 65535 else arr / arr.max() * 255.0
+    top = arr.max(initial=0)
+    if img.mode.startswith("I;16") or (img.mode == "I" and top > 255):
+        arr = arr / 257.0 if top <= 65535 else arr / top * 255.0
     elif img.mode == "F":
-        top = arr.max(initial=0)
-        arr = arr * 255.0 if top <= 1.0 else arr / top * 255.0
+        arr = arr * 255.0 if top <= 1.0 else arr if top <= 255.0 else arr / 257.0 if top <= 65535 else arr / top * 255.0
     return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
 
 
