@@ -120,7 +120,7 @@ def write_result(result: "EditResult", output: Path, *, source: Any, metadata: M
     from refedit.pipeline.imageio import check_mask_output, save_image, save_mask
 
     if mask_out is not None:  # before anything is written: never over the input, nor over the image itself
-        check_mask_output(mask_out, None if source is None else source.path)
+        check_mask_output(mask_out, None if source is None else source.file)
         if Path(mask_out).resolve() == Path(output).resolve():
             raise BadInput(f"the mask and the edited image must be different files (both {output})")
     sheet = None

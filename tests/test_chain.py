@@ -228,6 +228,32 @@ print("ok")
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
 
 
+def test_python_api_takes_a_pil_image_as_its_file_is_read(tmp_path, tiny_env, monkeypatch):
+    """A PIL image opened from a rotated JPEG (EXIF orientation 6) was edited as stored, sideways ('left' another
+    object, the output rotated against the input); and result.save() over the file it was opened from replaced
+    the photo (a path was refused). Both now as for a path."""
+    import pytest
+
+    from refedit.errors import BadInput
+
+    for k, v in tiny_env.items():
+        monkeypatch.setenv(k, v)
+    photo = tmp_path / "rot.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(EXAMPLES / "cat.jpg").resize((96, 64)).save(photo, exif=exif)
+    by_path = refedit.edit(photo, "make the cat red", seed=1, **FAST)
+    by_pil = refedit.edit(Image.open(photo), "make the cat red", seed=1, **FAST)
+    assert by_path.image.size == by_pil.image.size == (64, 96)
+    assert np.array_equal(np.asarray(by_path.image), np.asarray(by_pil.image))
+    before = photo.read_bytes()
+    with pytest.raises(BadInput):
+        by_pil.save(photo)
+    with pytest.raises(BadInput):
+        by_pil.save(tmp_path / "out.png", mask=photo)
+    assert photo.read_bytes() == before
+
+
 def test_python_api_result_saves_as_the_command_line_writes(tmp_path, tiny_env, monkeypatch):
     """``result.save`` gives a library user the command line's output: the input's alpha channel and colour
     profile put back (``result.image`` is RGB on white), the ``refedit`` PNG text, the mask, never over the input

@@ -37,6 +37,10 @@ ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "TGA", "QOI", "JPEG2000", "AVIF"}
 ICC_FORMATS = {"PNG", "JPEG", "WEBP", "TIFF", "AVIF"}
 
 
+#: the EXIF tag of a photo's orientation (1: as stored)
+ORIENTATION = 0x0112
+
+
 @dataclass(frozen=True, eq=False)
 class LoadedImage:
     """An image as refedit uses it: ``rgb`` (mode RGB, EXIF orientation applied), the original ``alpha``
@@ -50,6 +54,13 @@ class LoadedImage:
     frames: int = 1
     #: the colour of a transparent image's pixels before they were composited on white (``rgb``), or None
     colour: Image.Image | None = None
+    #: the file a picture a program holds was opened from (PIL's ``filename``): never written over, as ``path``
+    opened_from: Path | None = None
+
+    @property
+    def file(self) -> Path | None:
+        """The file this image came from, which outputs must not overwrite."""
+        return self.path or self.opened_from
 
     def notes(self, label: object, output_format: str | None = None) -> list[str]:
         """What the edit leaves out of this input, one line each (the CLI prints them): the frames after the first
@@ -141,7 +152,8 @@ def load_image(path: str | os.PathLike[str], *, what: str = "image") -> LoadedIm
 
 def image_in_memory(image: object, *, what: str = "image") -> LoadedImage:
     """:func:`load_image` for a picture a program already holds: a PIL image (any mode: 16-bit scaled, alpha
-    composited on white, as from a file) or an HxW / HxWx3 / HxWx4 uint8 array. Anything else, or more pixels than
+    composited on white, EXIF orientation applied, as from a file; the file it was opened from is never written
+    over) or an HxW / HxWx3 / HxWx4 uint8 array. Anything else, or more pixels than
     :func:`max_pixels`, is :class:`BadInput`."""
     import numpy as np
 
@@ -153,11 +165,15 @@ def image_in_memory(image: object, *, what: str = "image") -> LoadedImage:
         raise BadInput(f"{what} must be a file path, a PIL image or a uint8 array, not {type(image).__name__}")
     if image.width == 0 or image.height == 0:  # (a division by zero further on)
         raise BadInput(f"{what} is {image.width}x{image.height}: it has no pixels")
+    opened_from = Path(image.filename) if isinstance(getattr(image, "filename", None), str) and image.filename else None
+    if image.getexif().get(ORIENTATION, 1) != 1:  # as a file is read: "left" is the left of the picture one sees
+        image = ImageOps.exif_transpose(image)
     if image.width * image.height > (limit := max_pixels()):
         raise BadInput(f"{what} has {image.width}x{image.height} pixels, over the limit of {limit} "
                        "(set REFEDIT_MAX_PIXELS to raise it)")  # fmt: skip
     rgb, alpha, colour = _split_alpha(image)
-    return LoadedImage(rgb=rgb, alpha=alpha, path=None, format=None, mode=image.mode, colour=colour)
+    return LoadedImage(rgb=rgb, alpha=alpha, path=None, format=None, mode=image.mode, colour=colour,
+                       opened_from=opened_from)  # fmt: skip
 
 
 def load_image_bytes(data: bytes, *, what: str = "image", label: str = "<stdin>") -> LoadedImage:
@@ -307,7 +323,7 @@ def save_image(
     format supports alpha. The ICC profile of ``source`` (else the one in ``img.info``) is embedded when the format
     holds one (:data:`ICC_FORMATS`). ``metadata`` is written as PNG text chunks (PNG only).
     """
-    path = check_output_path(path, source.path if source else None)
+    path = check_output_path(path, source.file if source else None)
     img, kwargs = _prepared(img, image_format_for(path), source, metadata)
     return atomic_save(img, path, **kwargs)
 
