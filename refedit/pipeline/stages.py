@@ -165,6 +165,15 @@ class StageEntry:
     source: str
     _load: Callable[[], Factory]
 
+    @property
+    def origin(self) -> str:
+        """Where the stage comes from, for messages: "from <distribution>" or "registered in this process"."""
+        return "registered in this process" if self.source == "runtime" else f"from {self.source}"
+
+    @property
+    def whose_bug(self) -> str:
+        return "a bug of that stage's code" if self.source == "runtime" else "a bug of that plugin: report it to its authors"
+
     def load(self) -> Factory:
         """The factory; a plugin whose code cannot be imported is :class:`ModelUnavailable` naming it (exit 5)."""
         try:
@@ -241,9 +250,10 @@ class Registry:
 
     def create(self, kind: str, name: str, context: StageContext) -> Any:
         """Build the stage ``name`` of ``kind`` (models are still loaded lazily by the stage). An installed plugin's
-        stage comes wrapped (:class:`PluginStage`): its failures name it instead of reading as refedit's bugs."""
+        stage, or one registered in this process, comes wrapped (:class:`PluginStage`): its failures and wrong
+        results name it instead of reading as refedit's bugs."""
         entry = self.get(kind, name)
-        if entry.source in ("refedit", "runtime"):
+        if entry.source == "refedit":
             return entry.load()(context)
         stage = _guarded(entry, "its factory", entry.load())(context)
         return PluginStage(stage, entry)
@@ -267,13 +277,13 @@ def _guarded(entry: StageEntry, what: str, call: Callable[..., Any]) -> Callable
         except RefEditError:
             raise
         except Exception as err:  # noqa: BLE001 - whatever a third party's code raises
-            raise PluginError(f"the {entry.kind} {entry.name!r} from {entry.source} failed in {what}: "
-                              f"{type(err).__name__}: {err} (a bug of that plugin: report it to its authors)") from err
+            raise PluginError(f"the {entry.kind} {entry.name!r} {entry.origin} failed in {what}: "
+                              f"{type(err).__name__}: {err} ({entry.whose_bug})") from err
     return guarded
 
 
 class PluginStage:
-    """An installed plugin's stage: every public method's failure is a :class:`PluginError` naming the plugin, and
+    """An installed plugin's stage (or one registered in this process): every public method's failure is a :class:`PluginError` naming the plugin, and
     an editor's result must be an :class:`EditResult` of the input's size (a string or a 10x10 image from a
     plugin was refedit's "internal error", further on)."""
 
@@ -298,8 +308,7 @@ class PluginStage:
         from refedit.errors import PluginError
 
         entry = self._entry
-        return PluginError(f"the {entry.kind} {entry.name!r} from {entry.source} {what} (a bug of that plugin: report "
-                           "it to its authors)")  # fmt: skip
+        return PluginError(f"the {entry.kind} {entry.name!r} {entry.origin} {what} ({entry.whose_bug})")
 
     def _checked(self, result: Any, image: Any) -> Any:
         import json
