@@ -121,7 +121,10 @@ def _noun(expected: Any) -> str:
 def typed(what: str, value: object, expected: Any, bounds: Range | None = None) -> Any:
     """``value`` (a string from the shell, a CSV cell or the environment, or a JSON/TOML value) as ``expected``:
     ``bool``, ``int``, ``float``, ``str``, ``Path``, a ``Literal`` or an optional (``X | None``) of one;
-    numbers must lie in ``bounds``. Raises :class:`BadInput` naming ``what``, the value and what is accepted."""
+    numbers must lie in ``bounds``. Raises :class:`BadInput` naming ``what``, the value and what is accepted. A
+    numpy scalar (``np.int64(2)`` from a script's arrays) is taken as the Python number it holds."""
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        value = value.item()  # type: ignore[attr-defined]
     if get_origin(expected) in (Union, UnionType):
         arms = [a for a in get_args(expected) if a is not type(None)]
         if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):

@@ -109,6 +109,19 @@ def test_typed_refusal_names_value_and_what_is_accepted(value, kind, bounds, acc
     assert str(err.value) == f"steps must be {accepted}, got {value!r}"
 
 
+def test_numpy_scalars_are_the_numbers_they_hold():
+    """steps=np.int64(2) was 'steps must be an integer in [1, 1000], got np.int64(2)'."""
+    import numpy as np
+
+    assert typed("steps", np.int64(2), int, Range(1, 1000)) == 2 and type(typed("s", np.int64(2), int)) is int
+    assert typed("r", np.float32(0.5), float, Range(0, 1)) == 0.5 and typed("b", np.bool_(True), bool) is True
+    assert check_seed(np.uint32(7)) == 7
+    with pytest.raises(BadInput, match=r"steps must be an integer in \[1, 1000\], got 0"):
+        typed("steps", np.int16(0), int, Range(1, 1000))
+    with pytest.raises(BadInput):
+        typed("steps", np.array([2, 3]), int)
+
+
 def test_seed_range_fits_the_generator():
     """Seeds up to SEED_MAX are accepted, and so are the small offsets stages add to them (torch's generator
     takes 64-bit unsigned seeds); one past it is refused before any work."""
