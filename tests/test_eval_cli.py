@@ -311,6 +311,21 @@ def _tool_outputs(data: Path, folder: Path) -> None:
         Image.fromarray(img).save(path)
 
 
+def test_figures_no_sample_can_have_are_named_with_what_they_need(sets: dict[str, Path], tmp_path: Path) -> None:
+    """Samples without a mask, scored for pixels: the warning said the data lacked 'a target image, or source and
+    edited captions' — what those figures need is the ground-truth mask."""
+    outputs = tmp_path / "tool"
+    _tool_outputs(sets["manifest"], outputs)
+    manifest = _bad(tmp_path, sets, "none")
+    rows = [json.loads(x) for x in manifest.read_text().splitlines()]
+    manifest.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "mask"}) + "\n" for r in rows))
+    r = run(["eval", "score", outputs, manifest, "-o", tmp_path / "run", "--metrics", "pixels"])
+    assert r.exit_code == 0, r.output
+    assert ("refedit: warning: measured on no sample: psnr_bg, mse_bg, ssim_bg, l2_bg, ssim_m, ssim_m_bar (no "
+            "sample has what they need; psnr_bg, mse_bg, ssim_bg, l2_bg, ssim_m, ssim_m_bar: a ground-truth mask)\n"
+            ) in r.stderr, r.stderr  # (l1 is measured: the samples have target images)
+
+
 def test_eval_score_scores_another_tools_outputs(sets: dict[str, Path], eval_env: dict[str, str], tmp_path: Path) -> None:
     outputs = tmp_path / "tool"
     _tool_outputs(sets["piebench"], outputs)

@@ -176,8 +176,14 @@ def _finish(out: Path, summary: dict[str, Any], table: str, as_json: bool, plots
     if overall.get("n") and (missing := [m for m in asked if m not in overall]):  # (they were dropped in silence)
         from refedit.errors import RefEditWarning
 
-        warnings.warn(f"measured on no sample: {', '.join(missing)} (the data set lacks what they compare with: a "
-                      "target image, or source and edited captions)", RefEditWarning, stacklevel=2)  # fmt: skip
+        from refedit.eval.score import NEEDS
+
+        by_need: dict[str, list[str]] = {}
+        for m in missing:
+            by_need.setdefault(NEEDS.get(m, "what it compares with"), []).append(m)
+        lacks = "; ".join(f"{', '.join(ms)}: {need}" for need, ms in by_need.items())
+        warnings.warn(f"measured on no sample: {', '.join(missing)} (no sample has what they need; {lacks})",
+                      RefEditWarning, stacklevel=2)  # fmt: skip
     write_json(out / "summary.json", summary)
     write_text(out / "summary.md", table)
     for p in plots:

@@ -41,6 +41,13 @@ GROUPS: Mapping[str, tuple[str, ...]] = {
     "dino": ("dino",),
 }
 ALL_METRICS: tuple[str, ...] = tuple(m for ms in GROUPS.values() for m in ms)
+#: what a sample must hold for each figure (none: every sample), for the warning when no sample had it
+NEEDS: Mapping[str, str] = {
+    **{m: "a ground-truth mask" for m in ("psnr_bg", "mse_bg", "ssim_bg", "lpips_bg", "l2_bg", "ssim_m", "ssim_m_bar")},
+    "clip_score": "an edited caption", "clip_score_edit": "a ground-truth mask and an edited caption",
+    "clip_sim_fg": "a ground-truth mask and an edited caption", "clip_dir": "source and edited captions",
+    **{m: "a target image" for m in ("l1", "clip_i", "dino")}, "clip_t": "a target image and its caption",
+}  # fmt: skip
 #: the model role each group loads
 ROLES: Mapping[str, str] = {"lpips": "lpips", "clip": "clipscore", "dino": "dino"}
 
