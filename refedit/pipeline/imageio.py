@@ -361,7 +361,9 @@ def _prepared(img: Image.Image, fmt: str, source: LoadedImage | None,
     elif fmt == "JPEG":
         kwargs["quality"] = 95
     elif fmt == "WEBP":  # lossless, so that every pixel outside the edit stays the input's (a JPEG input: as good)
-        kwargs.update({"quality": 95} if source is not None and source.format == "JPEG" else {"lossless": True})
+        # exact: the colour of fully transparent pixels is kept too (libwebp drops it by default)
+        kwargs.update({"quality": 95} if source is not None and source.format == "JPEG" else {"lossless": True,
+                                                                                              "exact": True})
     return img, kwargs
 
 
