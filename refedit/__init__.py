@@ -121,9 +121,15 @@ def _settings(options: dict[str, Any], stages: dict[str, str], models: dict[str,
               dtype: str | None) -> "tuple[dict[str, Any], Settings]":  # fmt: skip
     """The options checked against the chosen ``stages`` (typos refused before a store is chosen: a bad call
     must not drop the models the last call loaded), and the settings."""
+    from collections.abc import Mapping
+
     from refedit.config import Settings
+    from refedit.errors import BadInput
     from refedit.pipeline.stages import check_options
 
+    if models is not None and not isinstance(models, Mapping):
+        raise BadInput(f"models must map roles to model ids or folders (models={{'sd': 'path/to/sd'}}), not "
+                       f"{type(models).__name__}")  # fmt: skip
     return check_options(options, stages), Settings.resolve(models=models, device=device, dtype=dtype)
 
 

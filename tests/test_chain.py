@@ -228,6 +228,21 @@ print("ok")
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
 
 
+def test_python_api_refuses_misshapen_arguments_in_one_line():
+    """A flat box (boxes=(x0, y0, x1, y1)) was "object of type 'int' has no len()"; models="dir" an AttributeError."""
+    import pytest
+
+    from refedit.errors import BadInput
+
+    with pytest.raises(BadInput, match=r"hint boxes must be a list of \(x0, y0, x1, y1\), e.g. boxes=\[\(x0"):
+        Hints(boxes=(10, 10, 200, 290))
+    with pytest.raises(BadInput, match=r"hint points must be a list of \(x, y\)"):
+        Hints(points=(100, 150))
+    assert Hints(boxes=np.array([[1, 2, 30, 40]])).boxes == ((1.0, 2.0, 30.0, 40.0),)
+    with pytest.raises(BadInput, match="models must map roles to model ids or folders .*, not str"):
+        refedit.edit(EXAMPLES / "cat.jpg", "make the cat red", models="/models/sd")
+
+
 def test_python_api_takes_a_pil_image_as_its_file_is_read(tmp_path, tiny_env, monkeypatch):
     """A PIL image opened from a rotated JPEG (EXIF orientation 6) was edited as stored, sideways ('left' another
     object, the output rotated against the input); and result.save() over the file it was opened from replaced

@@ -253,6 +253,12 @@ class Hints:
 
     def __post_init__(self) -> None:
         try:  # hints are the user's: a bad one is BadInput (exit 2), as on the command line
+            for name, one in (("boxes", "(x0, y0, x1, y1)"), ("points", "(x, y)")):
+                given = getattr(self, name)
+                if isinstance(given, np.ndarray):
+                    given = given.tolist()
+                if not isinstance(given, (list, tuple)) or any(not isinstance(v, (list, tuple)) for v in given):
+                    raise ValueError(f"hint {name} must be a list of {one}, e.g. {name}=[{one}], got {given!r}")
             object.__setattr__(self, "boxes", tuple(check_box(b, "hint box") for b in self.boxes))
             if bad := [p for p in self.points if len(p) != 2]:
                 raise ValueError(f"a hint point must be 2 numbers x,y, got {list(bad[0])}")
@@ -302,7 +308,9 @@ class EditRequest:
 
     def __post_init__(self) -> None:
         if not isinstance(self.image, Image.Image) or self.image.mode != "RGB":
-            raise ValueError("EditRequest.image must be an RGB PIL image (use imageio.load_image)")
+            got = f"a {self.image.mode} image" if isinstance(self.image, Image.Image) else type(self.image).__name__
+            raise ValueError(f"EditRequest.image must be an RGB PIL image, not {got} (refedit.pipeline.imageio."
+                           "load_image or image_in_memory makes one of a file or any picture)")  # fmt: skip
         for name in ("hint_mask", "mask"):
             m = getattr(self.hints, name)
             if m is not None and m.shape != (self.image.height, self.image.width):
