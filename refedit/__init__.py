@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from refedit import errors  # noqa: F401  (refedit.errors.Ambiguous etc. after a plain "import refedit"; no torch)
 
 __version__ = "0.1.0"
-__all__ = ["edit", "segment", "release", "errors", "__version__"]
+__all__ = ["edit", "segment", "release", "errors", "Hints", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from os import PathLike
 
+    import numpy as np
     from PIL import Image
 
     from refedit.config import Settings
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def edit(
-    image: "str | PathLike[str] | Image.Image",
+    image: "str | PathLike[str] | Image.Image | np.ndarray",
     instruction: str,
     *,
     seed: int = 0,
@@ -69,7 +70,7 @@ def edit(
 
 
 def segment(
-    image: "str | PathLike[str] | Image.Image",
+    image: "str | PathLike[str] | Image.Image | np.ndarray",
     instruction: str,
     *,
     parser: str = "rules",
@@ -97,6 +98,15 @@ def segment(
     plan = segmentation_plan(parse, instruction, image=source.rgb, hinted=not hints.empty)
     found = stage.segment(image=source.rgb, plan=plan, hints=hints)
     return plan, check_not_empty(found, f"the {segmenter} segmenter found no pixels of {plan.target.expression!r}")
+
+
+def __getattr__(name: str) -> Any:
+    """``refedit.Hints`` (boxes, points, a rough or an exact mask for ``hints=``), imported when first asked for."""
+    if name == "Hints":
+        from refedit.pipeline.artifacts import Hints
+
+        return Hints
+    raise AttributeError(f"module 'refedit' has no attribute {name!r}")
 
 
 def _inputs(image: Any, instruction: Any, hints: Any) -> "tuple[LoadedImage, Hints]":

@@ -235,7 +235,7 @@ def test_python_api_refuses_misshapen_arguments_in_one_line():
     from refedit.errors import BadInput
 
     with pytest.raises(BadInput, match=r"hint boxes must be a list of \(x0, y0, x1, y1\), e.g. boxes=\[\(x0"):
-        Hints(boxes=(10, 10, 200, 290))
+        refedit.Hints(boxes=(10, 10, 200, 290))
     with pytest.raises(BadInput, match=r"hint points must be a list of \(x, y\)"):
         Hints(points=(100, 150))
     assert Hints(boxes=np.array([[1, 2, 30, 40]])).boxes == ((1.0, 2.0, 30.0, 40.0),)
