@@ -127,7 +127,12 @@ def test_eval_edit_sweeps_the_encoding_ratio(sets: dict[str, Path], eval_env: di
     assert all("lpips" not in x and "psnr_bg" in x for x in recs)  # only the asked figures
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["by_encode_ratio"]) == {"0.5", "1"}
-    assert (out / "fidelity_vs_faithfulness.png").is_file()
+    assert (out / "fidelity_vs_faithfulness.png").is_file() and "no fidelity_vs_faithfulness" not in r.stderr
+    out = tmp_path / "pixels-only"  # no faithfulness figure: the plot cannot be drawn, and that is said
+    r = run(["eval", "edit", sets["manifest"], "-o", out, "--limit", "1", "--gt-mask", "--sweep-ratios", "0.5,1",
+             "--metrics", "pixels", *FAST], eval_env)  # fmt: skip
+    assert r.exit_code == 0 and not (out / "fidelity_vs_faithfulness.png").exists()
+    assert "refedit: note: no fidelity_vs_faithfulness.png: it plots a fidelity figure" in r.stderr, r.stderr
 
 
 # --------------------------------------------------------------------------- resuming

@@ -226,9 +226,14 @@ def _scorer(params: dict[str, Any], settings: Any, judge: Any, metrics: tuple[st
 
 
 def _edit_plots(out: Path, summary: dict[str, Any]) -> list[Path | None]:
-    from refedit.eval.plots import fidelity_vs_faithfulness
+    from refedit.eval.plots import FAITHFULNESS, FIDELITY, fidelity_vs_faithfulness
 
-    return [fidelity_vs_faithfulness(summary, out / "fidelity_vs_faithfulness.png")]
+    plot = fidelity_vs_faithfulness(summary, out / "fidelity_vs_faithfulness.png")
+    if plot is None and len(summary.get("by_encode_ratio", {})) >= 2:  # a sweep: the plot was asked for
+        click.echo(f"refedit: note: no fidelity_vs_faithfulness.png: it plots a fidelity figure ({', '.join(FIDELITY)}) "
+                   f"against a faithfulness one ({', '.join(FAITHFULNESS)}) over the ratios; --metrics must measure "
+                   "one of each (e.g. pixels,clip)", err=True)  # fmt: skip
+    return [plot]
 
 
 # --------------------------------------------------------------------------- commands
