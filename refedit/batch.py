@@ -132,6 +132,11 @@ def _rows(name: str, text: str, is_csv: bool) -> Iterator[tuple[int, dict[str, A
         reader = csv.DictReader(io.StringIO(text))
         try:
             for row in reader:
+                if row.get(None):  # more cells than the header names (an unquoted comma in an instruction)
+                    yield reader.line_num, BadInput(f"{name}:{reader.line_num}: {len(reader.fieldnames or ()) + len(row[None])}"
+                                                    f" cells but the header names {len(reader.fieldnames or ())} columns "
+                                                    "(quote a cell that holds a comma)")  # fmt: skip
+                    continue
                 yield reader.line_num, {k.strip(): v for k, v in row.items() if k and v not in (None, "")}
         except csv.Error as err:
             raise BadInput(f"{name}:{reader.line_num}: not valid CSV ({err})") from None

@@ -298,6 +298,21 @@ def test_ctrl_c_still_stops_the_batch(tmp_path, tiny_env, failing_segmenter):
     assert [Path(rec["input"]).name for rec in read_log(out / "refedit-batch.jsonl")] == ["img0.png"]
 
 
+def test_a_csv_row_with_more_cells_than_columns_fails_itself(tmp_path, tiny_env):
+    """An unquoted comma in an instruction ("make the cat red, and blue") put the rest under no column and the row
+    ran as "make the cat red"."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    images = four_images(src)
+    manifest = src / "items.csv"
+    manifest.write_text(f"image,instruction\n{images[0].name},make the cat red, and blue\n"
+                        f'{images[1].name},"make the cat red, please"\n')  # fmt: skip
+    r = CliRunner().invoke(main, ["batch", str(manifest), "-o", str(out), "--dry-run", *FAST], env=tiny_env)
+    assert r.exit_code == BatchFailed.exit_code, r.output
+    log = {rec["index"]: rec for rec in read_log(out / "refedit-batch.jsonl")}
+    assert log[0]["error"] == "items.csv:2: 3 cells but the header names 2 columns (quote a cell that holds a comma)"
+    assert log[1]["status"] == "done" and log[1]["plan"]["instruction"] == "make the cat red, please"
+
+
 def test_bad_manifest_rows_fail_only_themselves(tmp_path, tiny_env):
     src, out = tmp_path / "in", tmp_path / "out"
     images = four_images(src)
