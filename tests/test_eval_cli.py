@@ -387,6 +387,12 @@ def test_eval_score_with_a_mapping_and_missing_outputs(sets: dict[str, Path], ev
              tmp_path / "map.json", "--allow-missing", "--json"], eval_env)  # fmt: skip
     assert r.exit_code == 0, r.output
     assert [x["id"] for x in records(out)] == [samples[0].id] and records(out)[0]["psnr_bg"] == "inf"
+    # a mapped output that is not there is missing up front (it failed its sample at run time, exit 0)
+    (tmp_path / "map.json").write_text(json.dumps({samples[0].id: "first.png", samples[1].id: "typo.png"}))
+    r = run(["eval", "score", outputs, sets["refcoco"], "-o", tmp_path / "run2", "--metrics", "pixels", "--mapping",
+             tmp_path / "map.json", "--limit", "2"], eval_env)  # fmt: skip
+    assert r.exit_code == 2 and f"1 of 2 samples have no output in {outputs} (first: {samples[1].id})" in r.stderr
+    assert not (tmp_path / "run2").exists()
 
 
 # --------------------------------------------------------------------------- the VLM judge

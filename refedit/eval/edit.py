@@ -67,9 +67,11 @@ def find_output(sample: Sample, outputs: Path, mapping: Mapping[str, Path], uniq
 
 def locate_outputs(samples: Sequence[Sample], outputs: Path, mapping: Mapping[str, Path],
                    allow_missing: bool) -> dict[str, Path]:  # fmt: skip
-    """Each sample's output; missing ones are one :class:`BadInput` (naming the first) unless ``allow_missing``."""
+    """Each sample's output; missing ones (a mapped output that is no file too: a typo in the mapping, found only
+    when its sample was scored) are one :class:`BadInput` (naming the first) unless ``allow_missing``."""
     unique = len({s.name for s in samples}) == len(samples)
     found = {s.id: find_output(s, outputs, mapping, unique) for s in samples}
+    found = {sid: None if p is None or (sid in mapping and not p.is_file()) else p for sid, p in found.items()}
     missing = [sid for sid, p in found.items() if p is None]
     if samples and len(missing) == len(samples):  # nothing to score: a wrong folder, even with --allow-missing
         raise BadInput(f"none of the {len(samples)} samples has an output in {outputs} (first: {missing[0]}); name "
