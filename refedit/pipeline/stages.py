@@ -172,6 +172,7 @@ class StageEntry:
 
     @property
     def whose_bug(self) -> str:
+        """Who is to fix the stage's failure, for messages."""
         return "a bug of that stage's code" if self.source == "runtime" else "a bug of that plugin: report it to its authors"
 
     def load(self) -> Factory:
@@ -283,9 +284,9 @@ def _guarded(entry: StageEntry, what: str, call: Callable[..., Any]) -> Callable
 
 
 class PluginStage:
-    """An installed plugin's stage (or one registered in this process): every public method's failure is a :class:`PluginError` naming the plugin, and
-    an editor's result must be an :class:`EditResult` of the input's size (a string or a 10x10 image from a
-    plugin was refedit's "internal error", further on)."""
+    """An installed plugin's stage, or one registered in this process: every public method's failure is a
+    :class:`PluginError` naming it, and an editor's result must be an :class:`EditResult` of the input's size (a
+    string or a 10x10 image from a plugin was refedit's "internal error", further on)."""
 
     #: (kind, method) -> the check of what the method returns
     _RESULT_CHECKS = {("editor", "edit"): "_checked", ("segmenter", "segment"): "_checked_mask",
