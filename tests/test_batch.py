@@ -267,8 +267,10 @@ def test_runtime_error_in_one_item_does_not_stop_the_batch(tmp_path, tiny_env, f
     log = read_log(out / "refedit-batch.jsonl")
     failed = [rec for rec in log if rec["status"] == "failed"]
     assert len(log) == 4 and len(failed) == 1
-    assert Path(failed[0]["input"]).name == "img2.png" and failed[0]["error_type"] == "RuntimeError"
-    assert failed[0]["error"] == "CUDA out of memory (injected)" and failed[0]["exit_code"] == 1
+    assert Path(failed[0]["input"]).name == "img2.png" and failed[0]["error_type"] == "PluginError"
+    assert "the segmenter 'flaky' registered in this process failed in segment(): RuntimeError" in failed[0]["error"]
+    assert failed[0]["error"].endswith("CUDA out of memory (injected) (a bug of that stage's code)")
+    assert failed[0]["exit_code"] == 1
     assert "traceback" not in failed[0]
     assert sorted(p.name for p in out.glob("*_edited.png")) == ["img0_edited.png", "img1_edited.png", "img3_edited.png"]
 
@@ -282,7 +284,8 @@ def test_debug_keeps_the_failed_items_traceback(tmp_path, tiny_settings, failing
                          dry_run=True, debug=True)  # fmt: skip
     summary = runner.run(items, JsonlLog(out / "log.jsonl"))
     [failed] = [rec for rec in read_log(out / "log.jsonl") if rec["status"] == "failed"]
-    assert (summary.done, summary.failed) == (2, 1) and failed["error_type"] == "KeyError"
+    assert (summary.done, summary.failed) == (2, 1) and failed["error_type"] == "PluginError"
+    assert "failed in segment(): KeyError" in failed["error"]
     assert "Traceback" in failed["traceback"] and "a library bug" in failed["traceback"]
 
 

@@ -278,6 +278,8 @@ def _guarded(entry: StageEntry, what: str, call: Callable[..., Any]) -> Callable
         except RefEditError:
             raise
         except Exception as err:  # noqa: BLE001 - whatever a third party's code raises
+            if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":  # the machine's, no bug
+                raise
             raise PluginError(f"the {entry.kind} {entry.name!r} {entry.origin} failed in {what}: "
                               f"{type(err).__name__}: {err} ({entry.whose_bug})") from err
     return guarded
