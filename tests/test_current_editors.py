@@ -68,6 +68,7 @@ def plan_for(instruction: str) -> EditPlan:
     ("add a cup to the left of the book", "add a cup to the left of the book"),
     ("replace the left cat with candles", "replace the cat with candles"),  # was "a candles"
     ("replace the dog with sunglasses", "replace the dog with sunglasses"),
+    ("add a lamp between the red sofa and the chair", "add a lamp between the red sofa and the chair"),  # was "to the object"
 ])  # fmt: skip
 def test_crop_instruction_drops_the_referring_words(instruction, expected):
     assert crop_instruction(plan_for(instruction)) == expected

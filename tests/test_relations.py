@@ -194,6 +194,22 @@ def test_regions_of_the_image_and_of_an_object(tmp_path, tiny_settings):
     assert not r.mask[200, 30] and r.mask[50, 550] and "all but the" in r.reason
 
 
+def test_an_addition_between_two_objects_paints_the_space_between_them(tmp_path, tiny_settings):
+    """"add a lamp between the sofa and the chair": the detector was asked for a 'region' (the target's head) and
+    the edit always failed (exit 4); the space between the two anchors is the region now."""
+    dets = [("chair", [420, 150, 480, 260], 0.9), ("sofa", [200, 150, 350, 250], 0.8)]
+    r = segment(tmp_path, tiny_settings, dets, "add a lamp between the sofa and the chair")
+    ys, xs = np.nonzero(r.mask)
+    assert (xs.min(), xs.max() + 1, ys.min(), ys.max() + 1) == (350, 420, 150, 260)
+    assert r.reason.startswith("the space between the sofa and the chair")
+    two = [("chair", [20, 150, 80, 260], 0.9), ("chair", [420, 150, 480, 260], 0.9)]
+    r = segment(tmp_path, tiny_settings, two, "add a lamp between the two chairs")
+    ys, xs = np.nonzero(r.mask)
+    assert (xs.min(), xs.max() + 1) == (80, 420)
+    assert rel.space_between((0, 0, 10, 10), (5, 5, 20, 20)) is None  # overlapping: no space between
+    assert rel.space_between((0, 0, 10, 10), (2, 30, 12, 40)) == (2, 10, 10, 30)  # one above the other
+
+
 @pytest.mark.parametrize("segmenter", ["grounded-sam", "sam3"])
 @pytest.mark.parametrize("instruction,half", [("make the right side snowy", (slice(None), slice(300, None))),
                                               ("darken the top half", (slice(None, 200), slice(None)))])

@@ -44,5 +44,9 @@ def crop_instruction(plan: EditPlan) -> str:
         return f"make {obj} {new}"
     if plan.action == "remove":
         return f"remove {obj} and fill in the background"
+    relation = plan.target.relation
+    if plan.target.head == "region" and relation is not None and relation.direction == "between":  # the space
+        others = [object_phrase(t) for t in (relation.anchor, relation.second) if t is not None]
+        return f"add {with_article(new)} between {' and '.join(others)}"
     where = "to" if plan.placement is None else PLACEMENT_WORDS[plan.placement]
     return f"add {with_article(new.strip())} {where} {obj}"

@@ -42,6 +42,11 @@ def needs_referring(plan: EditPlan) -> bool:
     return bool(t.relation or t.pronoun or t.region or plan.placement)
 
 
+def is_space_between(t: Target) -> bool:
+    """A target that is the space between two objects (the parser's "space between the sofa and the chair")."""
+    return t.head == "region" and t.region is None and t.relation is not None and t.relation.direction == "between"
+
+
 @dataclass(frozen=True)
 class Found:
     """One target resolved: its phrase's candidates, the chosen ones, why, and (regions) a ready mask."""
@@ -86,7 +91,7 @@ class Referring:
         out: list[str] = []
         if t.pronoun in ("them", "it") or t.region in ("background", "foreground"):
             out += rel.SUBJECT_PHRASES
-        elif t.region is None:
+        elif t.region is None and not is_space_between(t):  # (a space names no object: its anchors are found)
             out.append(self._phrase(t, main))
         if t.relation is not None:
             out += self._phrases(t.relation.anchor)
@@ -124,6 +129,8 @@ class Referring:
         """Resolve ``t``: anchors first, then ``t`` among its phrase's candidates."""
         if t.region is not None:
             return self._region(t)
+        if is_space_between(t):
+            return self._space_between(t)
         if t.pronoun is not None:
             return self._pronoun(t)
         phrase = self._phrase(t, main)
@@ -228,6 +235,26 @@ class Referring:
         tie = Resolution(res.chosen, res.reason, comparable=tied) if k > 1 else res
         return self._settle(tie, cands, t, "pronoun", reason=why, whys=whys, message=message)
 
+    def _space_between(self, t: Target) -> Found:
+        """"the space between the sofa and the chair" (where "add a lamp between ..." paints): the gap between the
+        two anchors (:func:`~.relations.space_between`); one plural anchor ("between the two chairs"): its two
+        outermost."""
+        relation = t.relation
+        assert relation is not None
+        first = self.find(relation.anchor)
+        if relation.second is not None:
+            second = self.find(relation.second)
+            a, b, why = first.box(), second.box(), f"{first.reason}; {second.reason}"
+        else:
+            boxes = sorted((first.candidates[i].box for i in first.chosen), key=lambda box: box[0])
+            if len(boxes) < 2:
+                raise TargetNotFound(f"'between' needs two of '{relation.anchor.expression}', found {len(boxes)}")
+            a, b, why = boxes[0], boxes[-1], first.reason
+        box = rel.space_between(a, b)
+        if box is None:
+            raise TargetNotFound(f"no space between the two objects of '{t.expression}': their boxes overlap ({why})")
+        return Found((), (), f"the {t.expression} ({why})", masks.box_mask(box, self.shape))
+
     def _region(self, t: Target) -> Found:
         region = t.region
         assert region is not None
@@ -256,7 +283,11 @@ class Referring:
         direction = self.plan.placement
         assert direction is not None
         anchor = found.box()
-        box = rel.placement_box(direction, anchor, self.size, self.plan.replacement)
+        if direction == "between" and found.mask is None and len(found.chosen) >= 2:  # "between the two chairs"
+            outer = sorted((found.candidates[i].box for i in found.chosen), key=lambda b: b[0] + b[2])
+            box = rel.space_between(outer[0], outer[-1])
+        else:
+            box = rel.placement_box(direction, anchor, self.size, self.plan.replacement)
         what = self.plan.replacement or "the new object"
         if box is None:
             raise TargetNotFound(f"no room {WORDS[direction]} '{self.plan.target.expression}' for {what} in the image")

@@ -129,6 +129,20 @@ def region_box(region: str, within: Box) -> Box:
     return boxes[region]
 
 
+def space_between(a: Box, b: Box) -> Box | None:
+    """The space between two objects' boxes ("add a lamp between the sofa and the chair"): side by side, the gap
+    between their facing edges, from the lower top to the lower bottom (the pair's ground line); one above the other,
+    the gap between them across their common width. None when they overlap on both axes (no space between)."""
+    (l, r) = sorted((a, b), key=lambda box: box[0] + box[2])
+    if r[0] - l[2] > 0:  # side by side
+        return (l[2], max(l[1], r[1]), r[0], max(l[3], r[3]))
+    (t, u) = sorted((a, b), key=lambda box: box[1] + box[3])
+    if u[1] - t[3] > 0:  # one above the other
+        return (max(t[0], u[0]), t[3], min(t[2], u[2]), u[1]) if min(t[2], u[2]) > max(t[0], u[0]) else (
+            min(t[0], u[0]), t[3], max(t[2], u[2]), u[1])
+    return None
+
+
 def placement_box(direction: str, anchor: Box, image_size: tuple[int, int], new_object: str | None) -> Box | None:
     """Where an added object goes: a box beside ``anchor`` in ``direction``, sized for ``new_object`` relative
     to the anchor (:data:`TYPICAL_SIZE`, else :data:`PLACED_SIZE` of the anchor), standing on the same ground
