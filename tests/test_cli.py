@@ -540,6 +540,24 @@ def test_a_plan_without_a_key_says_which(tmp_path, command, drop, words):
     assert refused(r.stderr, r.stdout) == f"refedit: error: {not_a_plan}: {words}"
 
 
+def test_a_failed_runs_record_given_as_plan_is_refused(tmp_path, tiny_env):
+    """`parse | segment --json | edit --plan -` with segment failing (exit 7, ambiguous): edit took the record's plan,
+    wrote its image (with a mask left over from an earlier run) and exited 0. A failed run's record, and an empty
+    stdin, are refused; a segmentation record's mask is said not to be used."""
+    record = {"ambiguous": True, "exit_code": 7, "plan": json.loads(run(["parse", "remove the cat", "--json"]).stdout)}
+    r = CliRunner().invoke(main, ["edit", str(CAT), "--plan", "-", "-o", str(tmp_path / "o.png")],
+                           input=json.dumps(record), env=tiny_env)  # fmt: skip
+    assert r.exit_code == 2 and r.stderr == ("refedit: error: --plan - is the record of a run that failed (exit 7: the "
+                                             "target is ambiguous); nothing to edit\n"), r.output  # fmt: skip
+    r = CliRunner().invoke(main, ["edit", str(CAT), "--plan", "-", "-o", str(tmp_path / "o.png")], input="", env=tiny_env)
+    assert r.exit_code == 2 and "--plan - is empty (did the command before it in the pipe fail?)" in r.stderr
+    assert not (tmp_path / "o.png").exists()
+    seg = run(["segment", str(CAT), "the cat", "--box-threshold", "0", "--pick", "3", "--json"], env=tiny_env)
+    r = CliRunner().invoke(main, ["segment", str(CAT), "--plan", "-", "--box-threshold", "0", "--pick", "3"],
+                           input=seg.stdout, env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0 and "refedit: note: --plan - holds a segmentation too: its plan is used" in r.stderr
+
+
 def test_an_edit_carries_the_inputs_colour_profile(tmp_path, tiny_env):
     """A photo tagged sRGB or Display P3 came out untagged, so viewers showed every pixel, the unchanged ones too,
     in other colours: each output (PNG, JPEG, WebP, TIFF; a sweep's results and sheet; ``-o -``) carries the

@@ -245,9 +245,13 @@ def test_bad_mask_mode_exits_2(editor_env, tmp_path):
     r = CliRunner().invoke(main, ["edit", str(tmp_path / "x.png"), "replace the cat with a dog", "--editor", "kontext",
                                   "--mask-mode", "grow:3"], env=editor_env)  # fmt: skip
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "mask mode" in r.stderr
+    for odd in ("expand:\u00b2", "expand:\u0663"):  # digits to str.isdigit(): '²' was exit 1, '٣' taken as 3
+        r = CliRunner().invoke(main, ["edit", str(tmp_path / "x.png"), "replace the cat with a dog", "--editor",
+                                      "kontext", "--mask-mode", odd], env=editor_env)  # fmt: skip
+        assert r.exit_code == 2 and "mask mode must be object, box or expand:N" in r.stderr, r.output
     r = CliRunner().invoke(main, ["edit", str(tmp_path / "x.png"), "replace the cat with a dog", "--editor", "diffedit",
                                   "--mask-mode", "box"], env=editor_env)  # fmt: skip
-    assert r.exit_code == 2 and "mask_mode" in r.stderr
+    assert r.exit_code == 2 and "--mask-mode is not used by the chosen stages" in r.stderr
 
 
 def test_cuda_out_of_memory_is_one_line_naming_offload(editor_env):

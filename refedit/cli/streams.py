@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
+
 from refedit.errors import BadInput
 
 
@@ -91,7 +93,17 @@ def read_plan(source: str) -> Any:
     not_a_plan = f"--plan {source} is not a refedit plan (JSON from `refedit parse --json`)"
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        if not text.strip():
+            raise BadInput(f"--plan {source} is empty" + (" (did the command before it in the pipe fail?)" if
+                                                          source == "-" else ""))  # fmt: skip
         data = json.loads(text)
+        if isinstance(data, dict) and data.get("exit_code") not in (None, 0):  # a failed run's record: no plan to use
+            why = data.get("error") or ("the target is ambiguous" if data.get("ambiguous") else data.get("status"))
+            raise BadInput(f"--plan {source} is the record of a run that failed (exit {data['exit_code']}: "
+                           f"{str(why or 'failed').splitlines()[0][:200]}); nothing to edit")  # fmt: skip
+        if isinstance(data, dict) and data.get("segmentation") is not None:
+            click.echo(f"refedit: note: --plan {source} holds a segmentation too: its plan is used and the object is "
+                       "found again (to edit that very mask, save it with -o and give it as --mask)", err=True)  # fmt: skip
         plan = data["plan"] if isinstance(data, dict) and "plan" in data else data
         if (missing := missing_plan_keys(plan)) is not None:
             raise BadInput(f"{not_a_plan}: {missing}")

@@ -12,6 +12,7 @@ over numpy masks and xyxy pixel boxes (x to the right, y down, end exclusive); n
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -47,7 +48,7 @@ def parse_mask_mode(value: str) -> MaskMode:
     bad = f"mask mode must be object, box or expand:N (N a percent 0-{MAX_EXPAND}), got {value!r}"
     if kind in ("object", "box") and not sep:
         return MaskMode(kind)
-    if kind != "expand" or not sep or not arg.isdigit() or int(arg) > MAX_EXPAND:
+    if kind != "expand" or not sep or not re.fullmatch(r"[0-9]+", arg) or int(arg) > MAX_EXPAND:  # ("²".isdigit())
         raise BadInput(bad)
     return MaskMode("expand", int(arg))
 
