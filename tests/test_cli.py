@@ -435,6 +435,19 @@ def test_progress_clock_starts_when_the_phase_starts(tiny_settings, capsys):
                      "edit: 1/2 (1.0s elapsed, ~1.0s left)"]  # fmt: skip
 
 
+def test_gpu_only_settings_are_said_to_do_nothing_on_the_cpu(tiny_settings, capsys):
+    """--offload model and --cuda-graphs on ran on the CPU without a word (the JSON even recorded the offload)."""
+    from dataclasses import replace
+
+    from refedit.cli.progress import progress_reporter
+    from refedit.pipeline.models import ModelStore
+
+    progress_reporter(ModelStore(replace(tiny_settings, offload="model", cuda_graphs="on")))("edit", 0, 2)
+    assert "refedit: note: --offload model, --cuda-graphs on only act on a GPU: no effect here" in capsys.readouterr().err
+    progress_reporter(ModelStore(tiny_settings))("edit", 0, 2)
+    assert "note" not in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- new-user trial
 import errno  # noqa: E402
 

@@ -231,3 +231,14 @@ def test_wrong_family_loads_no_weight(env, tiny_models):
     with pytest.raises(ModelUnavailable, match="is not a SAM 3 checkpoint"):
         Pipeline.build(settings, segmenter="sam3", store=store)
     assert store.loads == []
+
+
+def test_a_sam3_miss_names_its_own_threshold_only(tiny_env):
+    """sam3 has no text threshold (--text-threshold is refused for it), yet its miss cited 'text threshold 0.00'."""
+    from click.testing import CliRunner
+
+    from refedit.cli import main
+
+    r = CliRunner().invoke(main, ["segment", "examples/cat.jpg", "the cat", "--segmenter", "sam3", "--box-threshold",
+                                  "1"], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 4 and "< box threshold 1.00); try a lower --box-threshold" in r.stderr, r.output

@@ -184,8 +184,10 @@ def stage_options(fn: F) -> F:
                           "side (room for a bigger replacement) [by action: replace expand:15, modify object, "
                           "remove expand:5, add box]."),  # fmt: skip
         click.option("--resolution", type=int, default=None, help="Working long side in pixels [512]."),
-        click.option("--box-threshold", type=float, default=None, help="GroundingDINO box threshold [0.30]."),
-        click.option("--text-threshold", type=float, default=None, help="GroundingDINO text threshold [0.25]."),
+        click.option("--box-threshold", type=float, default=None,
+                     help="Detection score threshold: the detector's boxes [0.30], sam3's instances [0.50]."),
+        click.option("--text-threshold", type=float, default=None,
+                     help="GroundingDINO-family text (token) threshold [0.25]; not sam3's."),
         click.option("--dilate", type=int, default=None, help="Grow the object mask by N pixels [0]."),
         click.option("--box-mask", is_flag=True, default=None, help="Use the (expanded) box, not SAM's silhouette."),
         click.option("--on-ambiguous", type=click.Choice(["fail", "best", "all"]), default=None,

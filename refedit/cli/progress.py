@@ -34,6 +34,14 @@ def item_progress(total: int) -> Callable[[dict[str, Any]], None]:
     return line
 
 
+def gpu_only_settings(settings: Any) -> list[str]:
+    """The settings given that only act on a CUDA device (offload: the CPU is where weights wait; CUDA graphs), as
+    flags."""
+    given = [f"--offload {settings.offload}" if settings.offload not in ("none", None) else "",
+             "--cuda-graphs on" if getattr(settings, "cuda_graphs", "auto") == "on" else ""]  # fmt: skip
+    return [g for g in given if g]
+
+
 def progress_reporter(store: Any, clock: Callable[[], float] = time.perf_counter) -> Callable[[str, int, int], None]:
     """Progress on stderr: a bar with ETA on a TTY, a plain line every 10 % otherwise. A phase's clock starts
     when it starts (its step 0 report, else its first report), so the ETA, measured from the steps already run,
@@ -44,6 +52,8 @@ def progress_reporter(store: Any, clock: Callable[[], float] = time.perf_counter
         if not state and store.device.type == "cpu":
             click.echo("refedit: no GPU in use: running on the CPU, where a full-size edit takes minutes; "
                        "the time left below is measured as it runs", err=True)  # fmt: skip
+            if unused := gpu_only_settings(store.settings):
+                click.echo(f"refedit: note: {', '.join(unused)} only act on a GPU: no effect here", err=True)
         if done == 0 or state.get("task") != task:
             state.update(task=task, start=clock(), last=-1)
         if done == 0:

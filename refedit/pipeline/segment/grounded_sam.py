@@ -111,8 +111,9 @@ class GroundedSamSegmenter:
         if not cands:
             raise TargetNotFound(
                 f"no '{plan.segmentation_prompt}' found in the image (best score {best:.2f} < box threshold "
-                f"{self.options.box_threshold:.2f}, text threshold {self.options.text_threshold:.2f}); try a "
-                "lower --box-threshold, another wording, or a --box/--point hint"
+                f"{self.options.box_threshold:.2f}"
+                + (f", text threshold {self.options.text_threshold:.2f}" if self.options.text_threshold else "")
+                + "); try a lower --box-threshold, another wording, or a --box/--point hint"
             )
         shape = (image.height, image.width)
         if self.options.box_mask:
