@@ -280,6 +280,9 @@ def test_options_validated_once():
         QwenEditOptions(mask_mode="expand:x")
     with pytest.raises(BadInput):
         KontextOptions(context=-1)
+    with pytest.raises(BadInput, match="strength 0.3 acts on the mask-aware pipeline only"):  # was taken, unused
+        QwenEditOptions(strength=0.3, mask_aware=False)
+    assert KontextOptions(strength=1.0, mask_aware=False).strength == 1.0
 
 
 @pytest.mark.parametrize("offload,where", [("model", "pipeline"), ("group", "group"), ("sequential", "sequential")])

@@ -195,6 +195,9 @@ class InstructionEditOptions(StageOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.strength != 1.0 and not self.mask_aware:  # it was taken, recorded, and had no effect
+            raise BadInput(f"strength {self.strength:g} acts on the mask-aware pipeline only (mask_aware=true); the "
+                           "plain one regenerates the crop from noise")  # fmt: skip
         if self.mask_mode is not None:
             from refedit.pipeline.edit.region import parse_mask_mode
 
