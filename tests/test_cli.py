@@ -435,6 +435,13 @@ def test_progress_clock_starts_when_the_phase_starts(tiny_settings, capsys):
                      "edit: 1/2 (1.0s elapsed, ~1.0s left)"]  # fmt: skip
 
 
+def test_the_reason_line_is_on_stderr_when_stdout_carries_the_image(tiny_env):
+    """With -o - (or an image read from stdin) the line saying which object was chosen, and the time, was missing."""
+    r = CliRunner().invoke(main, ["edit", str(CAT), "make the cat red", "-o", "-", *FAST_ARGS], env=tiny_env)
+    assert r.exit_code == 0 and r.stdout_bytes.startswith(b"\x89PNG")
+    assert r.stderr.splitlines()[-1].endswith("s") and "detection" in r.stderr.splitlines()[-1], r.stderr
+
+
 def test_gpu_only_settings_are_said_to_do_nothing_on_the_cpu(tiny_settings, capsys):
     """--offload model and --cuda-graphs on ran on the CPU without a word (the JSON even recorded the offload)."""
     from dataclasses import replace

@@ -119,8 +119,8 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
         record["mask_path"] = None if mask_out is None else str(mask_out)
         record["contact_sheet"] = None if sheet is None else str(sheet)
         click.echo(json.dumps(record))
-    elif not is_std(output):
-        for path in [*written, *([sheet] if sheet else [])]:
+    else:  # the paths on stdout (not when it carries the image); why and how long on stderr in either case
+        for path in [] if is_std(output) else [*written, *([sheet] if sheet else [])]:
             click.echo(str(path))
         click.echo(f"{result.segmentation.reason}; {result.timings['total']:.1f}s", err=True)
         if result.ratio_choice is not None:
