@@ -225,7 +225,8 @@ def test_plain_pipeline_on_a_given_mask_keeps_the_other_object(editor, options, 
 
 # --------------------------------------------------------------------------- refusals
 @pytest.mark.parametrize("editor,flag,wrong", [("kontext", "--kontext-model", "sd"),
-                                               ("qwen-edit", "--qwen-edit-model", "kontext")])
+                                               ("qwen-edit", "--qwen-edit-model", "kontext"),
+                                               ("kontext", "--editor-model", "sd")])  # (it sent users to --kontext-model)
 def test_wrong_family_exits_5_before_parsing(editor, flag, wrong, tiny_models, tiny_editors, editor_env, tmp_path):
     folder = tiny_models.get(wrong) or tiny_editors[wrong]
     img, _, _ = two_objects()
@@ -236,6 +237,7 @@ def test_wrong_family_exits_5_before_parsing(editor, flag, wrong, tiny_models, t
     assert r.exit_code == 5, r.output
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("refedit: error:") and "is not a" in lines[0] and flag in lines[0]
+    assert "None" not in lines[0] and (flag != "--editor-model" or "--kontext-model" not in lines[0]), lines[0]
     assert not (tmp_path / "o.png").exists()
 
 

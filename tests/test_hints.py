@@ -297,3 +297,10 @@ def test_no_output_is_a_hint_mask_or_a_detections_file(tmp_path, args):
                                   *(a.format(**paths) for a in rest)])  # fmt: skip
     assert r.exit_code == BadInput.exit_code and "never overwrites its input" in r.stderr, r.output
     assert (hint.read_bytes(), dets.read_bytes()) == before and not (tmp_path / "out.png").exists()
+
+
+def test_two_hint_points_on_one_object_say_so_once():
+    """Two --point hints on one cat read 'contains the hint point; contains the hint point (1 candidates)'."""
+    cands = [Candidate((100, 100, 200, 200), 0.9, "cat")]
+    choice = select_by_hints(cands, Hints(points=((120, 120), (150, 150))), (300, 300))
+    assert choice is not None and choice.chosen == (0,) and choice.reason == "contains the hint point (1 candidate)"

@@ -168,10 +168,12 @@ class InstructionEditor:
         found = index.get("_class_name")
         transformer = (index.get("transformer") or [None, None])[1]
         if found not in self.pipelines or transformer != self.transformer:
+            names = f"{found!r}" + (f" with a {transformer!r} transformer" if transformer else ", no transformer")
+            given = self.model_id != self.store.model_id(self.role)  # the stage's own (--editor-model)
+            where = "--editor-model" if given else f"--{self.role}-model or {_env(self.role)}"
             raise ModelUnavailable(
-                f"{self.model_id!r} is not a {self.family} checkpoint (its model_index.json names {found!r} with a "
-                f"{transformer!r} transformer; the {self.name} editor runs {' or '.join(sorted(self.pipelines))}) -- "
-                f"point --{self.role}-model or {_env(self.role)} at one"
+                f"{self.model_id!r} is not a {self.family} checkpoint (its model_index.json names {names}; the "
+                f"{self.name} editor runs {' or '.join(sorted(self.pipelines))}) -- point {where} at one"
             )
 
     def weight_sizes(self) -> dict[str, int]:

@@ -128,7 +128,8 @@ def select_by_hints(candidates: Sequence[Candidate], hints: Hints, shape: tuple[
             chosen.append(picked[0])
             why.append(f"IoU {picked[1]:.2f} with the hint mask")
     unique = tuple(dict.fromkeys(chosen))
-    reason = f"{'; '.join(why)} ({len(candidates)} candidates)" if why else ""
+    n = len(candidates)
+    reason = f"{'; '.join(dict.fromkeys(why))} ({n} candidate{'s' * (n != 1)})" if why else ""
     return HintChoice(unique, reason, Hints(boxes=tuple(far_boxes), points=tuple(far_points), hint_mask=far_mask))
 
 
