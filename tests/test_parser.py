@@ -427,11 +427,15 @@ def test_placements_of_additions(instruction, head, placement, edited):
     assert (plan.action, plan.target.head, plan.placement, plan.edited_caption) == ("add", head, placement, edited)
 
 
-def test_placement_between_two_objects_targets_the_space_between():
-    plan = parse("add a lamp between the sofa and the chair")
+@pytest.mark.parametrize("instruction", ["add a lamp between the sofa and the chair",
+                                         "add a lamp in between the sofa and the chair please"])  # ("in between":
+def test_placement_between_two_objects_targets_the_space_between(instruction):  # the lamp went on the chair)
+    plan = parse(instruction)
     assert (plan.action, plan.placement, plan.target.head, plan.replacement) == ("add", None, "region", "lamp")
     relation = plan.target.relation
     assert (relation.direction, relation.anchor.head, relation.second.head) == ("between", "sofa", "chair")
+    plan = parse("could you pop a candle in between the plates")
+    assert (plan.action, plan.placement, plan.target.head, plan.replacement) == ("add", "between", "plate", "candle")
 
 
 @pytest.mark.parametrize(

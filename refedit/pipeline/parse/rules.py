@@ -1045,6 +1045,7 @@ def normalise(instruction: str) -> str:
     text = re.sub(r"\b(the [a-z]+) (he|she|they)(?: is| are|'s|'re) (holding|wearing|carrying|using|eating|drinking|reading|riding)\b",
                   r"\1 that \2 is \3", text)  # "the controller he's holding"
     text = re.sub(r"\bthem all\b", "them", text)  # "give them all scarves" ("all of them" is analyse_target's)
+    text = re.sub(r"\bin between\b", "between", text)  # "add a lamp in between the sofa and the armchair"
     text = re.sub(r"\bin front (?=the\b)", "in front of ", re.sub(r"\b(?:in )?behind of\b", "behind", text))  # learners
     text = re.sub(r"\b(?:absolutely|properly|super|extremely|totally|really|very|so) (?=[a-z]+$)", "", text)  # "absolutely massive"
     text = re.sub(r"(?<=[a-z]) (?:like|as) (?:a |an )?[a-z' -]+$", "", text) if _LOOK_THEN_LIKE.search(text) else text
