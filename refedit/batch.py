@@ -48,6 +48,31 @@ class BatchItem:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
+def made_otherwise(item: BatchItem) -> str | None:
+    """What shows that the existing output of ``item`` is not its edit (so skipping it would report another edit as
+    this one): another size than the input's, or a ``refedit`` PNG text naming another instruction or seed; None
+    when nothing shows it (an output without the text is trusted, as before)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(item.output) as out, Image.open(item.image) as src:
+            size = ImageOps.exif_transpose(src).size if src.getexif().get(0x0112, 1) != 1 else src.size
+            if out.size != size:
+                return f"{out.width}x{out.height}, the input {size[0]}x{size[1]}"
+            text = out.info.get("refedit") if isinstance(out.info.get("refedit"), str) else None
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None  # unreadable: the run's own checks say so, or the edit runs again with --overwrite
+    try:
+        made = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return None
+    if made.get("instruction") not in (None, item.instruction):
+        return f"the edit of another instruction ({str(made['instruction'])[:80]!r})"
+    if made.get("seed") not in (None, item.seed):
+        return f"the edit of seed {made['seed']}, not {item.seed}"
+    return None
+
+
 @dataclass(frozen=True)
 class Rejected:
     """A manifest row refused before the run (``where`` is "file:line"): logged as a failed item, never run."""
@@ -518,6 +543,10 @@ class BatchRunner:
             for stale in out.parent.glob(f".{out.name}.*.part") if out.parent.is_dir() else ():
                 stale.unlink(missing_ok=True)
         if not self.overwrite and all(o.exists() for o in self.outputs_of(item)):
+            if not self.dry_run and (other := made_otherwise(item)) is not None:  # not this item's edit: no resume
+                return {"index": item.index, "input": str(item.image), "output": str(item.output), "status": "failed",
+                        "error": f"{item.output} exists but is {other}: --overwrite to edit it again, or another "
+                                 "--name / output", "error_type": "BadInput", "exit_code": BadInput.exit_code}  # fmt: skip
             return {"index": item.index, "input": str(item.image), "output": str(item.output), "status": "skipped",
                     "reason": "output exists"}  # fmt: skip
         return None

@@ -316,6 +316,24 @@ def test_a_csv_row_with_more_cells_than_columns_fails_itself(tmp_path, tiny_env)
     assert log[1]["status"] == "done" and log[1]["plan"]["instruction"] == "make the cat red, please"
 
 
+def test_an_existing_output_of_another_edit_is_not_skipped_as_this_one(tmp_path, tiny_env):
+    """The resume skipped any existing output: a row whose instruction changed, or a file another edit put there,
+    was logged 'skipped' and the old picture stood for the new request. Such an output fails its row with why."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    images = four_images(src)
+    args = ["batch", str(src), "-o", str(out), *FAST]
+    assert CliRunner().invoke(main, [*args, "-i", "make the cat red"], env=tiny_env).exit_code == 0
+    r = CliRunner().invoke(main, [*args, "-i", "make the cat red"], env=tiny_env)
+    assert r.exit_code == 0 and "0 done, 4 skipped" in r.stderr  # the same request: resumed
+    Image.open(images[1]).save(out / "img0_edited.png")  # another photo's picture under img0's name
+    r = CliRunner().invoke(main, [*args, "-i", "make the cat blue"], env=tiny_env)
+    assert r.exit_code == BatchFailed.exit_code, r.output
+    log = {Path(x["input"]).name: x for x in read_log(out / "refedit-batch.jsonl")[-4:]}
+    assert log["img0.png"]["error"].endswith("exists but is 104x64, the input 96x64: --overwrite to edit it "
+                                             "again, or another --name / output")  # fmt: skip
+    assert "exists but is the edit of another instruction ('make the cat red')" in log["img1.png"]["error"]
+
+
 def test_bad_manifest_rows_fail_only_themselves(tmp_path, tiny_env):
     src, out = tmp_path / "in", tmp_path / "out"
     images = four_images(src)
