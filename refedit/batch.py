@@ -52,11 +52,13 @@ def made_otherwise(item: BatchItem) -> str | None:
     """What shows that the existing output of ``item`` is not its edit (so skipping it would report another edit as
     this one): another size than the input's, or a ``refedit`` PNG text naming another instruction or seed; None
     when nothing shows it (an output without the text is trusted, as before)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
+
+    from refedit.pipeline.imageio import shown_size
 
     try:
         with Image.open(item.output) as out, Image.open(item.image) as src:
-            size = ImageOps.exif_transpose(src).size if src.getexif().get(0x0112, 1) != 1 else src.size
+            size = shown_size(src)
             if out.size != size:
                 return f"{out.width}x{out.height}, the input {size[0]}x{size[1]}"
             text = out.info.get("refedit") if isinstance(out.info.get("refedit"), str) else None

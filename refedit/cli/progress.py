@@ -37,9 +37,8 @@ def item_progress(total: int) -> Callable[[dict[str, Any]], None]:
 def gpu_only_settings(settings: Any) -> list[str]:
     """The settings given that only act on a CUDA device (offload: the CPU is where weights wait; CUDA graphs), as
     flags."""
-    given = [f"--offload {settings.offload}" if settings.offload not in ("none", None) else "",
-             "--cuda-graphs on" if getattr(settings, "cuda_graphs", "auto") == "on" else ""]  # fmt: skip
-    return [g for g in given if g]
+    return [*([f"--offload {settings.offload}"] if settings.offload != "none" else []),
+            *(["--cuda-graphs on"] if settings.cuda_graphs == "on" else [])]
 
 
 def progress_reporter(store: Any, clock: Callable[[], float] = time.perf_counter) -> Callable[[str, int, int], None]:

@@ -154,10 +154,10 @@ def _image_size(path: Path, what: str, image_mod: Any, unidentified: type[Except
     """(W, H) from the file's header (EXIF rotation applied as loading will apply it)."""
     if not path.is_file():
         raise BadInput(f"{what} {path} does not exist")
+    from refedit.pipeline.imageio import shown_size
+
     try:
         with image_mod.open(path) as img:
-            size = img.size
-            orientation = img.getexif().get(0x0112, 1)
+            return shown_size(img)
     except (OSError, unidentified, ValueError) as err:
         raise BadInput(f"{what} {path} cannot be read as an image: {err}") from None
-    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size

@@ -41,6 +41,12 @@ ICC_FORMATS = {"PNG", "JPEG", "WEBP", "TIFF", "AVIF"}
 ORIENTATION = 0x0112
 
 
+def shown_size(img: Image.Image) -> tuple[int, int]:
+    """(W, H) of ``img`` as it is shown and loaded (EXIF orientation applied), from its header: no pixel decoded."""
+    w, h = img.size
+    return (h, w) if img.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8) else (w, h)
+
+
 @dataclass(frozen=True, eq=False)
 class LoadedImage:
     """An image as refedit uses it: ``rgb`` (mode RGB, EXIF orientation applied), the original ``alpha``
@@ -107,7 +113,12 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     if img.mode.startswith("I;16") or (img.mode == "I" and top > 255):
         arr = arr / 257.0 if top <= 65535 else arr / top * 255.0
     elif img.mode == "F":
-        arr = arr * 255.0 if top <= 1.0 else arr if top <= 255.0 else arr / 257.0 if top <= 65535 else arr / top * 255.0
+        if top <= 1.0:
+            arr = arr * 255.0
+        elif top > 65535:
+            arr = arr / top * 255.0
+        elif top > 255.0:
+            arr = arr / 257.0
     return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), mode="L")
 
 

@@ -65,6 +65,14 @@ class Found:
         boxes = [self.candidates[i].box for i in self.chosen]
         return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
+    def outermost(self, expression: str) -> tuple[Box, Box]:
+        """The left-most and the right-most chosen boxes: what "between the two chairs" is between (one plural
+        ``expression`` as the two anchors); fewer than two is :class:`TargetNotFound`."""
+        boxes = sorted((self.candidates[i].box for i in self.chosen), key=lambda b: b[0]) if self.mask is None else []
+        if len(boxes) < 2:
+            raise TargetNotFound(f"'between' needs two of '{expression}', found {len(boxes)}")
+        return boxes[0], boxes[-1]
+
 
 class Referring:
     """Resolves one plan with relations, pronouns, regions or placements on one image."""
@@ -155,10 +163,7 @@ class Referring:
         second_box = self.find(relation.second).box() if relation.second is not None else None
         anchor_box = anchor.box()
         if relation.direction == "between" and second_box is None:  # one plural anchor: its two outermost
-            boxes = sorted((anchor.candidates[i].box for i in anchor.chosen), key=lambda b: b[0])
-            if len(boxes) < 2:
-                raise TargetNotFound(f"'between' needs two of '{relation.anchor.expression}', found {len(boxes)}")
-            anchor_box, second_box = boxes[0], boxes[-1]
+            anchor_box, second_box = anchor.outermost(relation.anchor.expression)
         anchor_boxes = [anchor.candidates[i].box for i in anchor.chosen] if anchor.mask is None else []
         costs = {}
         for i, c in enumerate(cands):
@@ -246,10 +251,7 @@ class Referring:
             second = self.find(relation.second)
             a, b, why = first.box(), second.box(), f"{first.reason}; {second.reason}"
         else:
-            boxes = sorted((first.candidates[i].box for i in first.chosen), key=lambda box: box[0])
-            if len(boxes) < 2:
-                raise TargetNotFound(f"'between' needs two of '{relation.anchor.expression}', found {len(boxes)}")
-            a, b, why = boxes[0], boxes[-1], first.reason
+            (a, b), why = first.outermost(relation.anchor.expression), first.reason
         box = rel.space_between(a, b)
         if box is None:
             raise TargetNotFound(f"no space between the two objects of '{t.expression}': their boxes overlap ({why})")
@@ -284,8 +286,7 @@ class Referring:
         assert direction is not None
         anchor = found.box()
         if direction == "between" and found.mask is None and len(found.chosen) >= 2:  # "between the two chairs"
-            outer = sorted((found.candidates[i].box for i in found.chosen), key=lambda b: b[0] + b[2])
-            box = rel.space_between(outer[0], outer[-1])
+            box = rel.space_between(*found.outermost(self.plan.target.expression))
         else:
             box = rel.placement_box(direction, anchor, self.size, self.plan.replacement)
         what = self.plan.replacement or "the new object"
