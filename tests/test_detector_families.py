@@ -18,7 +18,7 @@ from refedit.cli import main
 from refedit.config import Settings
 from refedit.pipeline.artifacts import EditRequest
 from refedit.pipeline.chain import Pipeline
-from refedit.pipeline.stages import registry
+from refedit.pipeline.stages import StageSpec, registry
 
 from .conftest import EXAMPLES
 
@@ -182,7 +182,11 @@ def spy_parser():
             calls.append(instruction)
             raise AssertionError("the parser must not run")
 
-    registry.register("parser", "spy", lambda context: Spy())
+    def factory(context: object) -> Spy:
+        return Spy()
+
+    factory.spec = StageSpec(types=dict)  # type: ignore[attr-defined] - declares it loads no model, as rules does
+    registry.register("parser", "spy", factory)
     yield calls
     registry.unregister("parser", "spy")
 
@@ -226,3 +230,54 @@ def test_refdiff_sam_proposals_refuse_a_sam2_checkpoint_before_parse(parts, tiny
     assert len(r.stderr.strip().splitlines()) == 1 and spy_parser == [] and not out.exists()
     r = CliRunner().invoke(main, [*args[:-2], "-O", "proposals=attention", "--json"], env=tiny_env)
     assert "need a SAM checkpoint" not in r.output and spy_parser == ["the cat"]  # it got as far as the parser
+
+
+# --------------------------------------------------------------------------- a model flag no chosen stage loads
+@pytest.mark.parametrize("args,flag,users", [
+    (["--segmenter", "sam3", "--sam-model", "PART:sam2"], "--sam-model", "it is a model of segmenter grounded-sam"),
+    (["--segmenter", "grounded-sam", "--sam3-model", "PART:sam3"], "--sam3-model", "it is a model of segmenter sam3"),
+    (["--editor", "inpaint", "--sd-model", "PART:sam2"], "--sd-model", "editor diffedit"),
+    (["--detections", "DETS", "--grounding-model", "PART:owlv2"], "--grounding-model",
+     "with these options segmenter grounded-sam does not load it"),
+])  # fmt: skip
+@pytest.mark.parametrize("command", ["edit", "segment"])
+def test_a_model_flag_no_chosen_stage_loads_is_refused_before_parse(args, flag, users, command, parts, tiny_env,
+                                                                      spy_parser, tmp_path):  # fmt: skip
+    """``--segmenter sam3 --sam-model facebook/sam2.1-hiera-large`` ran SAM 3 and dropped the SAM 2 the user
+    asked for, silently: a flag whose role no chosen stage loads is one line, exit 2, naming the stages it is for."""
+    if command == "segment" and "--editor" in args:
+        pytest.skip("segment has no editor")
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"box": [0, 0, 10, 10], "score": 1.0, "label": "cat"}]))
+    args = [str(parts[a[5:]]) if a.startswith("PART:") else str(dets) if a == "DETS" else a for a in args]
+    out = tmp_path / "out.png"
+    r = CliRunner().invoke(main, [command, str(CAT), "replace the cat with a tiger", "--parser", "spy", *args, "-o",
+                                  str(out)], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"refedit: error: {flag} is not used by the chosen stages"), lines
+    assert users in lines[0] and spy_parser == [] and not out.exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["--segmenter", "grounded-sam", "--clip-model", "PART:clip"],  # the attribute filter's, for "the green bus"
+    ["--segmenter", "sam3", "--clip-model", "PART:clip"],
+    ["--inpaint-model", "PART:sd-inpaint"],  # no --editor: an addition goes to the inpainting editor
+    ["--segmenter", "refdiff", "--sam-model", "PART:sam"],
+])  # fmt: skip
+def test_a_model_flag_a_stage_may_load_is_accepted(args, tiny_models, tiny_env, spy_parser, tmp_path):
+    args = [str(tiny_models[a[5:]]) if a.startswith("PART:") else a for a in args]
+    r = CliRunner().invoke(main, ["edit", str(CAT), "replace the cat with a tiger", "--parser", "spy", *args, "-o",
+                                  str(tmp_path / "out.png")], env=tiny_env)  # fmt: skip
+    assert "is not used by" not in r.output and spy_parser == ["replace the cat with a tiger"], r.output
+
+
+def test_a_model_flag_is_not_refused_beside_a_stage_that_declares_nothing(tiny_models, tiny_env, spy_parser, tmp_path):
+    """A plugin without a spec may load any role: its run cannot say a flag is unused."""
+    registry.register("segmenter", "opaque", lambda context: None)
+    try:
+        r = CliRunner().invoke(main, ["segment", str(CAT), "the cat", "--parser", "spy", "--segmenter", "opaque",
+                                      "--sam3-model", str(tiny_models["sam3"])], env=tiny_env)  # fmt: skip
+    finally:
+        registry.unregister("segmenter", "opaque")
+    assert "is not used by" not in r.output and spy_parser == ["the cat"], r.output

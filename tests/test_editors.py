@@ -244,3 +244,24 @@ def test_sdedit_vae_sample_and_forward_noise_are_independent_draws(tiny_settings
     assert abs(corr) < 0.2, corr  # independent standard normals over 4·32·32 cells: |corr| ~ 0.016
     z0_again, noise_again = stage.start(work, seed=7)
     assert torch.equal(z0, z0_again) and torch.equal(noise, noise_again)  # still reproducible
+
+
+def test_a_prompt_longer_than_the_text_encoder_reads_is_said(tiny_models, tiny_env, tmp_path):
+    """CLIP reads 77 tokens: a longer caption was cut silently, and the end of the request never reached SD."""
+    from transformers import AutoTokenizer
+
+    from refedit.pipeline.sd import cut_prompts
+
+    tok = AutoTokenizer.from_pretrained(tiny_models["sd"] / "tokenizer")
+    long = "a photo of a golden trophy with " + "tiny dragons, " * 10 + "and rubies"
+    (message,) = cut_prompts(tok, [long, "a photo of a cup"])
+    n = len(tok(long).input_ids)
+    start = tok(long, return_offsets_mapping=True).offset_mapping[tok.model_max_length - 1][0]
+    assert f"is {n} tokens and the text encoder reads {tok.model_max_length}" in message
+    assert f"{long[start:]!r} is not seen" in message and long.endswith(long[start:]) and start > 0
+    assert cut_prompts(tok, ["a photo of a cup"]) == []
+    r = CliRunner().invoke(main, ["edit", str(EXAMPLES / "cat.jpg"), f"replace the cat with {long[13:]}", "-o",
+                                  str(tmp_path / "o.png"), "--resolution", "64", "--steps", "2", "--pick", "best"],
+                           env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "refedit: warning: the prompt 'a photo of " in r.stderr and "is not seen" in r.stderr

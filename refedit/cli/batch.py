@@ -126,7 +126,7 @@ def batch(source: Path, instruction: str | None, output_dir: Path, name: str, se
         from refedit.pipeline.parse.rules import RulesParser
 
         RulesParser().parse(instruction=instruction)  # an -i the parser refuses fails once, not once per image
-    settings = settings_from(params)
+    settings = settings_from(params, stages, options, editor_left=editor is None)
     runner = BatchRunner(settings, parser=parser, segmenter=segmenter, editor=editor, options=options,
                          overwrite=overwrite, dry_run=dry_run, fail_fast=not continue_on_error,
                          debug=debug_requested(click.get_current_context()))  # fmt: skip

@@ -84,7 +84,7 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     instruction = instruction_for(read_instruction(instruction), given)
     if not instruction.strip():
         raise BadInput("the instruction is empty; say what to change, e.g. 'replace the cat with a tiger'")
-    settings = settings_from(params)
+    settings = settings_from(params, stages, options, editor_left=editor is None)
     source = read_image(image, output)
     hints = hints_from(params, source.rgb.size, mask_path)
     needed = {k: v for k, v in stages.items() if not (k == "parser" and given) and not (k == "segmenter" and mask_path)}

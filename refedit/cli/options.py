@@ -93,15 +93,46 @@ def _loras(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     return tuple(values) or None
 
 
-def settings_from(params: dict[str, Any]) -> Any:
+def settings_from(params: dict[str, Any], stages: dict[str, str] | None = None, options: dict[str, Any] | None = None,
+                  editor_left: bool = False) -> Any:  # fmt: skip
+    """The run's :class:`~refedit.config.Settings` from the flags in ``params`` (popped), env and config; with
+    ``stages``, a ``--ROLE-model`` flag that none of them loads is refused (:func:`refuse_unused_models`)."""
     from refedit.config import Settings
 
     models = {role: params.pop(_param(role), None) for role in (*HF_ROLES, *METRIC_ROLES)}
+    if stages is not None:
+        refuse_unused_models([r for r in HF_ROLES if models[r] is not None], stages, options or {}, editor_left)
     return Settings.resolve(models=models, device=params.pop("device", None), dtype=params.pop("dtype", None),
                             offload=params.pop("offload", None), compile=params.pop("compile_unet", None),
                             vae_tiling=params.pop("vae_tiling", None), cuda_graphs=params.pop("cuda_graphs", None),
                             trust_checkpoint=params.pop("trust_checkpoint", None),
                             on_ambiguous=params.pop("_on_ambiguous", None))  # fmt: skip
+
+
+def refuse_unused_models(given: list[str], stages: dict[str, str], options: dict[str, Any], editor_left: bool) -> None:
+    """:class:`BadInput` for a model flag the chosen ``stages`` never load with these ``options``
+    (``--segmenter sam3 --sam-model facebook/sam2.1-hiera-large`` would run SAM 3 and ignore the SAM 2 the user
+    asked for), naming the stages that use it. ``editor_left``: no editor was named, so additions may go to the
+    inpainting editor. Only flags: a role set by env or config is a standing choice, not a request for this run."""
+    from refedit.pipeline.stages import ADDING_EDITOR, model_roles, registry, unused_roles
+
+    unused = unused_roles(stages, options, given)
+    if editor_left:
+        unused = unused_roles({"editor": ADDING_EDITOR}, options, unused)
+    if not unused:
+        return
+    role = unused[0]
+    loads = ", ".join(sorted({r for r, _ in model_roles(stages, options)})) or "no model"
+    users = [(kind, name) for kind in ("segmenter", "editor", "parser") for name, entry in registry.entries(kind).items()
+             if entry.source == "refedit" and not unused_roles({kind: name}, {}, [role])]  # fmt: skip
+    chosen = [f"{kind} {name}" for kind, name in users if stages.get(kind) == name]
+    if chosen:
+        hint = f": with these options {' and '.join(chosen)} does not load it"
+    else:
+        hint = f"; it is a model of {', '.join(f'{kind} {name}' for kind, name in users)}" if users else ""
+    they = "they load" if len(stages) > 1 else "it loads"
+    raise BadInput(f"--{role}-model is not used by the chosen stages ({', '.join(stages.values())}; {they} {loads})"
+                   f"{hint}")
 
 
 def _numbers(n: int) -> Callable[[click.Context, click.Parameter, tuple[str, ...]], tuple[tuple[float, ...], ...]]:

@@ -36,7 +36,7 @@ def parse(instruction: str, parser: str, llm_base_url: str | None, llm_timeout: 
     stages = {"parser": parser}
     given = {"llm_base_url": llm_base_url, "llm_timeout": llm_timeout, "llm_retries": llm_retries}
     options = check_options(given, stages, flags={k: flag_of(k) for k in given})
-    settings = settings_from(params)
+    settings = settings_from(params, stages, options)
     check_models(settings, stages, options)
     stage = build_stage("parser", parser, settings, **options)
     plan = stage.parse(instruction=instruction)

@@ -200,18 +200,21 @@ def _refdiff_check(options: Options) -> None:
 
 
 _EDITOR_MODEL = {"editor_model": str}
+#: CLIP's attribute filter, loaded for a target with attributes ("the green bus")
+_ATTRIBUTES = frozenset({"clip"})
 _SPECS: dict[Any, StageSpec] = {
     rules_parser: StageSpec(types=dict),
     llm_parser: StageSpec(types=_llm_types, check=_llm_check,
                           roles=lambda o: {"llm": None, **({"captioner": None} if o.get("describe") else {})}),
-    grounded_sam_segmenter: StageSpec.of(GroundedSamOptions, extra={"detections": Path}, roles=_grounded_roles),
+    grounded_sam_segmenter: StageSpec.of(GroundedSamOptions, extra={"detections": Path}, roles=_grounded_roles,
+                                         optional_roles=_ATTRIBUTES),
     refdiff_segmenter: StageSpec(
         types=lambda: {**refdiff_option_types(), **_grounded_proposal_types(), "detections": Path},
         check=_refdiff_check, roles=_refdiff_roles,
     ),
     diffedit_mask_segmenter: StageSpec.of(DiffEditMaskOptions, roles=lambda o: {"sd": None}),
     clipseg_segmenter: StageSpec.of(ClipSegOptions, roles=lambda o: {"clipseg": None}),
-    sam3_segmenter: StageSpec.of(Sam3Options, roles=lambda o: {"sam3": None}),
+    sam3_segmenter: StageSpec.of(Sam3Options, roles=lambda o: {"sam3": None}, optional_roles=_ATTRIBUTES),
     diffedit_editor: StageSpec.of(DiffEditOptions, extra=_EDITOR_MODEL, roles=_diffedit_roles),
     inpaint_editor: StageSpec.of(InpaintOptions, extra=_EDITOR_MODEL, roles=_editor_roles("inpaint")),
     instruct_editor: StageSpec.of(InstructOptions, extra=_EDITOR_MODEL, roles=_editor_roles("instruct")),

@@ -15,7 +15,7 @@ from refedit.errors import ModelUnavailable, RefEditWarning, TargetNotFound
 from refedit.pipeline.artifacts import AmbiguousTarget, EditPlan, EditRequest, EditResult, Segmentation
 from refedit.pipeline.imagekeys import same_images
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.stages import DEFAULTS, Editor, Parser, Progress, Segmenter, StageContext, registry
+from refedit.pipeline.stages import ADDING_EDITOR, DEFAULTS, Editor, Parser, Progress, Segmenter, StageContext, registry
 
 
 def build_stage(kind: str, name: str, settings: Settings | None = None, *, check: bool = True,
@@ -48,10 +48,6 @@ def check_not_empty(segmentation: Segmentation, why: str) -> Segmentation:
     if not segmentation.mask.any():
         raise TargetNotFound(f"the mask is empty: {why}")
     return segmentation
-
-
-#: the editor an addition goes to when the editor was left to choose (and its checkpoint is available)
-ADDING_EDITOR = "inpaint"
 
 
 @dataclass

@@ -3,6 +3,7 @@ text encoding, VAE encode/decode, working resolution. Used by the DiffEdit edito
 
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from refedit.errors import BadInput, ModelUnavailable
+from refedit.errors import BadInput, ModelUnavailable, RefEditWarning
 from refedit.pipeline.adapters import LoraSpec, adapter_records, check_lora
 from refedit.pipeline.checkpoints import SingleFile, is_single_file
 from refedit.pipeline.checkpoints.files import cache_root
@@ -26,6 +27,27 @@ PREDICTION_TYPES = ("epsilon", "v_prediction")
 #: ``vae_tiling = "auto"`` tiles the VAE for working sizes whose long side exceeds this (SD 1.5's VAE at
 #: 2048 px needs about 4x the memory of 1024 px; tiles of its native 512 px bound it)
 TILE_ABOVE_PX = 1024
+
+
+def cut_prompts(tokenizer: Any, prompts: list[str]) -> list[str]:
+    """What to tell the user for each prompt longer than the text encoder reads (CLIP: 77 tokens with its start
+    and end tokens): the tokenizer cuts it, and the words after the cut never reach the model."""
+    limit = int(tokenizer.model_max_length)
+    if limit <= 0 or limit > 100_000:  # a tokenizer without a real limit ("very large integer")
+        return []
+    out = []
+    for prompt, ids in zip(prompts, tokenizer(prompts, truncation=False, verbose=False).input_ids, strict=True):
+        if len(ids) <= limit:
+            continue
+        lost = ""
+        try:  # the kept ids are the start token, limit - 2 tokens and the end token: the next one is the first cut
+            start = tokenizer(prompt, truncation=False, verbose=False, return_offsets_mapping=True).offset_mapping[limit - 1][0]
+            lost = f": {prompt[start:].strip()!r} is not seen"
+        except (NotImplementedError, TypeError, ValueError, IndexError, AttributeError):  # a slow tokenizer: no offsets
+            pass
+        shown = prompt if len(prompt) <= 60 else prompt[:57] + "..."
+        out.append(f"the prompt {shown!r} is {len(ids)} tokens and the text encoder reads {limit}{lost}; say it shorter")
+    return out
 
 
 @dataclass
@@ -159,6 +181,8 @@ class StableDiffusion:
         tok = self.component("tokenizer")
         enc = self.component("text_encoder")
         ids = tok(prompts, padding="max_length", max_length=tok.model_max_length, truncation=True, return_tensors="pt")
+        for message in cut_prompts(tok, prompts):
+            warnings.warn(message, RefEditWarning, stacklevel=3)
         return enc(ids.input_ids.to(self.store.device))[0].to(self.store.dtype)
 
     def pixels(self, image: Image.Image) -> torch.Tensor:

@@ -20,6 +20,7 @@ from typing import (
     Literal,
     Mapping,
     Protocol,
+    Sequence,
     TypeVar,
     get_type_hints,
     runtime_checkable,
@@ -41,6 +42,8 @@ Progress = Callable[[str, int, int], None]
 Kind = Literal["parser", "segmenter", "editor"]
 GROUPS: Mapping[str, str] = {"parser": "refedit.parsers", "segmenter": "refedit.segmenters", "editor": "refedit.editors"}
 DEFAULTS: Mapping[str, str] = {"parser": "rules", "segmenter": "grounded-sam", "editor": "diffedit"}
+#: where additions go when no editor was named (DiffEdit cannot create an object in an empty region)
+ADDING_EDITOR = "inpaint"
 
 
 @runtime_checkable
@@ -128,16 +131,20 @@ class StageSpec:
     ``types()``: option name -> type of every option the stage understands; ``check(options)``: build the
     stage's options objects from the user's mapping (type and range checks; raises :class:`BadInput`);
     ``roles(options)``: the model roles the stage will load, each with a model id that overrides the role's
-    configured one (e.g. ``--editor-model``) or ``None``. A factory without a spec (a plugin that declares
-    nothing) receives every option and is not checked up front."""
+    configured one (e.g. ``--editor-model``) or ``None``; ``optional_roles``: roles loaded only when a request
+    needs them (CLIP's attribute filter, for a target with attributes): not required up front, but a model flag
+    naming one is not unused. A factory without a spec (a plugin that declares nothing) receives every option
+    and is not checked up front."""
 
     types: Callable[[], Mapping[str, Any]]
     check: Callable[[Mapping[str, Any]], object] = lambda options: None
     roles: Callable[[Mapping[str, Any]], Mapping[str, str | None]] = lambda options: {}
+    optional_roles: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, *options: type[StageOptions], extra: Mapping[str, Any] | None = None,
-           roles: Callable[[Mapping[str, Any]], Mapping[str, str | None]] | None = None) -> "StageSpec":  # fmt: skip
+           roles: Callable[[Mapping[str, Any]], Mapping[str, str | None]] | None = None,
+           optional_roles: frozenset[str] = frozenset()) -> "StageSpec":  # fmt: skip
         """The spec of a stage configured by the ``options`` dataclasses plus ``extra`` name -> type."""
 
         def types() -> dict[str, Any]:
@@ -153,7 +160,7 @@ class StageSpec:
             for o in options:
                 o.from_mapping(mapping)
 
-        return cls(types=types, check=check, roles=roles or (lambda o: {}))
+        return cls(types=types, check=check, roles=roles or (lambda o: {}), optional_roles=optional_roles)
 
 
 @dataclass(frozen=True)
@@ -195,7 +202,8 @@ class StageEntry:
             return spec
         return StageSpec(types=_guarded(self, "its spec's types()", spec.types),
                          check=_guarded(self, "its spec's check()", spec.check),
-                         roles=_guarded(self, "its spec's roles()", spec.roles))  # fmt: skip
+                         roles=_guarded(self, "its spec's roles()", spec.roles),
+                         optional_roles=frozenset(spec.optional_roles))  # fmt: skip
 
     @property
     def description(self) -> str:
@@ -403,6 +411,19 @@ def model_roles(stages: Mapping[str, str], options: Mapping[str, Any]) -> list[t
         if spec is not None:
             roles += [r for r in spec.roles(options).items() if r not in roles]
     return roles
+
+
+def unused_roles(stages: Mapping[str, str], options: Mapping[str, Any], given: Sequence[str]) -> list[str]:
+    """The roles among ``given`` (model flags the user set) that none of the chosen ``stages`` loads with these
+    options, required or optional; none when a stage declares no spec (what it loads is unknown)."""
+    used: set[str] = set()
+    for kind, name in stages.items():
+        spec = registry.get(kind, name).spec
+        if spec is None:
+            return []
+        used.update(role for role, _ in spec.roles(options).items())
+        used.update(spec.optional_roles)
+    return [role for role in given if role not in used]
 
 
 def all_option_types() -> dict[str, dict[str, Any]]:
