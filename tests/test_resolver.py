@@ -216,3 +216,96 @@ def test_the_looks_best_is_among_the_comparable_when_its_detection_score_is_not(
     target = Target(expression="blue triangle", head="triangle", attributes=("blue",))
     assert settle(res, cands, target, policy="best").chosen == (0,)
     assert settle(res, cands, target, pick=2).chosen == (res.comparable[1],)
+
+
+# --------------------------------------------------------------------------- a target that says how many
+#: six cups in a row, left to right (x), each 30 px wide, sizes and scores varied
+SIX = [Candidate((10 + 45 * i, 80, 40 + 45 * i + 4 * (i % 3), 120 + 10 * (i % 2)), s, "cup")
+       for i, s in enumerate((0.91, 0.62, 0.88, 0.75, 0.95, 0.55))]  # fmt: skip
+
+
+@pytest.mark.parametrize("instruction,count,chosen", [
+    ("make the two cups on the left red", 2, {0, 1}),  # the two left-most, not every cup in the left half
+    ("make the two cups on the right red", 2, {4, 5}),
+    ("make the first two cups red", 2, {0, 1}),
+    ("make the first three cups red", 3, {0, 1, 2}),
+    ("make the last three cups purple", 3, {3, 4, 5}),
+    ("make the last two cups from the right purple", 2, {0, 1}),  # counted from the right, the last are left-most
+    ("remove the two biggest cups", 2, {1, 5}),  # areas 1200, 1700, 1520, 1500, 1360, 1900
+    ("remove the two smallest cups", 2, {0, 4}),
+    ("make 2 of the cups red", 2, {0, 4}),  # no qualifier: the best-scoring two (0.95, 0.91; the next 0.88 ...)
+])  # fmt: skip
+def test_a_count_takes_that_many(instruction, count, chosen):
+    """"the two cups on the left" took every cup in the left half (three of six), "the first two books" one book,
+    "the last three candles" one candle: the number is the target's count and the resolver takes that many."""
+    plan = RulesParser().parse(instruction=instruction)
+    assert plan.target.count == count and plan.target.head == "cup", plan.target
+    res = resolve(SIX, plan.target, (W * 2, H))
+    assert set(res.chosen) == chosen and len(res.chosen) == count, res.reason
+    assert str(count) in res.reason
+
+
+def test_more_asked_for_than_found_is_none_and_says_so():
+    res = resolve(SIX[:2], Target("three cups", "cup", all=True, count=3), (W, H))
+    assert res.chosen == () and "asked for 3 'cup' but found only 2" in res.reason
+    res = resolve(SIX, Target("last three cups", "cup", all=True, count=3, ordinal=-5), (W, H))
+    assert res.chosen == () and "found only 6" in res.reason
+
+
+def test_both_with_exactly_two_is_both_and_a_close_third_is_ambiguous():
+    both = resolve(SIX[:2], Target("cups", "cup", all=True, count=2), (W, H))
+    assert set(both.chosen) == {0, 1} and both.reason.startswith("both of 2") and not both.comparable
+    close = resolve(SIX[:3], Target("two cups", "cup", all=True, count=2), (W, H))  # 0.91, 0.88 taken, 0.62 not close
+    assert set(close.chosen) == {0, 2} and not close.comparable
+    tied = resolve([*SIX[:3], Candidate((300, 10, 330, 40), 0.86, "cup")], Target("two cups", "cup", all=True, count=2), (W * 2, H))
+    assert set(tied.chosen) == {0, 2} and set(tied.comparable) == {0, 2, 3} and "2 asked for" in tied.tie_reason
+
+
+@pytest.mark.parametrize("instruction,count,expression,head", [
+    ("make those two yellow", 2, "two", "object"),  # "those two": of the image's main subject, two of them
+    ("make the two on the right purple", 2, "two on the right", "object"),
+    ("remove both of them", 2, "them", "object"),
+    ("make both chairs red", 2, "chairs", "chair"),
+    ("make all three dogs golden", 3, "three dogs", "dog"),
+    ("remove the two cups next to the laptop", 2, "two cups next to the laptop", "cup"),
+    ("make the top two shelves white", 2, "top two shelves", "shelf"),
+    ("remove two of the 4 bottles", 2, "two of the 4 bottles", "bottle"),
+])  # fmt: skip
+def test_the_parser_reads_how_many(instruction, count, expression, head):
+    t = RulesParser().parse(instruction=instruction).target
+    assert (t.count, t.expression, t.head, t.all) == (count, expression, head, True)
+
+
+@pytest.mark.parametrize("instruction,head", [
+    ("remove the 3 musketeers poster", "musketeers poster"),  # a number in a name of one thing: no count
+    ("remove the 2 liter bottle", "liter bottle"),
+    ("remove the cat", "cat"),
+    ("remove the cats", "cat"),
+])  # fmt: skip
+def test_a_number_that_counts_nothing_is_no_count(instruction, head):
+    t = RulesParser().parse(instruction=instruction).target
+    assert t.count is None and t.head == head
+
+
+def test_count_round_trips_and_is_checked():
+    t = Target("two cups", "cup", all=True, count=2)
+    assert Target.from_dict(json.loads(json.dumps(t.to_dict()))) == t
+    assert Target.from_dict({"expression": "cup", "head": "cup"}).count is None  # plans written before the field
+    for bad in (1, 0, -2, 2.5, True, "2"):
+        with pytest.raises(ValueError, match="count must be an integer of at least 2"):
+            Target("cups", "cup", count=bad)
+
+
+def test_a_counted_target_among_alike_scores_says_how_to_choose():
+    from refedit.pipeline.artifacts import AmbiguousTarget
+    from refedit.pipeline.segment.resolve import settle
+
+    found = [*SIX[:3], Candidate((300, 10, 330, 40), 0.86, "cup")]
+    target = Target("two cups", "cup", all=True, count=2)
+    res = resolve(found, target, (W * 2, H))
+    with pytest.raises(AmbiguousTarget) as err:
+        settle(res, found, target)
+    assert "which 2 of 3 'cup' detections 'two cups' means is not clear" in str(err.value)
+    assert "--pick best takes the 2 best-scoring" in str(err.value)
+    assert set(settle(res, found, target, policy="best").chosen) == {0, 2}
+    assert set(settle(res, found, target, pick="all").chosen) == {0, 2, 3}

@@ -44,8 +44,8 @@ def parse(instruction: str, parser: str, llm_base_url: str | None, llm_timeout: 
         click.echo(json.dumps(plan.to_dict(), indent=2))
         return
     t = plan.target
-    quals = ", ".join(f"{k}={v}" for k, v in (("spatial", t.spatial), ("ordinal", t.ordinal), ("size", t.size),
-                                              ("pronoun", t.pronoun), ("region", t.region)) if v)  # fmt: skip
+    quals = ", ".join(f"{k}={v}" for k, v in (("count", t.count), ("spatial", t.spatial), ("ordinal", t.ordinal),
+                                              ("size", t.size), ("pronoun", t.pronoun), ("region", t.region)) if v)  # fmt: skip
     click.echo(f"action:      {plan.action}")
     click.echo(f"target:      {t.expression} (head '{t.head}'{', all' if t.all else ''}{', ' + quals if quals else ''})")
     if t.attributes:

@@ -110,7 +110,8 @@ class Target:
     ``attributes`` adjectives of the head that are not qualifiers ("red"); ``spatial`` one of
     :data:`SPATIALS` (a corner such as ``"top-left"`` for two axes at once); ``ordinal`` 1-based
     (-1 = last) counted from ``spatial`` (left to right when ``spatial`` is None); ``size`` one of
-    :data:`SIZES`; ``all`` selects every match (plurals, "all").
+    :data:`SIZES`; ``all`` selects every match (plurals, "all"); ``count`` how many it names when it says so ("the
+    two cups on the left", "the first three books", "both chairs": that many, see ``resolve``), else ``None``.
 
     ``relation`` places the target relative to another object ("the chair on the left of the sofa": a chair,
     ``left-of`` the sofa; "her shirt": a shirt ``of`` her), which nests. ``pronoun`` marks a target the image
@@ -129,6 +130,7 @@ class Target:
     relation: "Relation | None" = None
     pronoun: Pronoun | None = None
     region: Region | None = None
+    count: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.attributes, str) or not all(isinstance(a, str) for a in self.attributes):
@@ -146,6 +148,8 @@ class Target:
             raise ValueError(f"spatial must be one of {SPATIALS}, got {self.spatial!r}")
         if self.size is not None and self.size not in SIZES:
             raise ValueError(f"size must be one of {SIZES}, got {self.size!r}")
+        if self.count is not None and (isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 2):
+            raise ValueError(f"count must be an integer of at least 2 (how many the target names), got {self.count!r}")
         if self.ordinal is not None and (not isinstance(self.ordinal, int) or self.ordinal == 0):
             raise ValueError(f"ordinal must be a positive integer or a negative one counted from the end (-1: "
                              f"last, -2: second last), got {self.ordinal!r}")  # fmt: skip

@@ -69,6 +69,11 @@ COMPOUND_NOUNS = frozenset(
 DETERMINERS = ("all of the", "all the", "both of the", "both the", "all", "every", "each", "both",
                "the", "a", "an", "this", "that", "these", "those", "some")  # fmt: skip
 ALL_WORDS = frozenset({"all", "every", "each", "both"})
+#: how many a target names ("the two cups on the left", "2 of the mugs"): number words and numerals of 2 to 99
+CARDINALS: dict[str, int] = {
+    **{w: n for n, w in enumerate("two three four five six seven eight nine ten eleven twelve".split(), 2)},
+    **{str(n): n for n in range(2, 100)},
+}  # fmt: skip
 #: nouns for the photo itself ("the photo", "this selfie"); "the picture frame" and "the scene" may be objects or places
 PHOTO_NOUNS = frozenset("photo picture image shot pic screenshot photograph selfie snapshot headshot scan".split())
 #: the photo as the place things are in or taken out of ("out of the frame", "in this scene", "from my selfie")

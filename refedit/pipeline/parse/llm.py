@@ -155,7 +155,7 @@ def plan_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": ["expression", "head", "attributes", "spatial", "ordinal", "size", "all", "relation", "pronoun",
-                     "region"],  # fmt: skip
+                     "region", "count"],  # fmt: skip
         "properties": {
             "expression": {"type": "string"},
             "head": {"type": "string"},
@@ -167,6 +167,7 @@ def plan_schema() -> dict[str, Any]:
             "relation": {"anyOf": [relation, {"type": "null"}]},
             "pronoun": _nullable({"type": "string", "enum": list(PRONOUNS)}),
             "region": _nullable({"type": "string", "enum": list(REGIONS)}),
+            "count": _nullable({"type": "integer"}),
         },
     }
     props = {
@@ -280,6 +281,13 @@ def _target(data: Any, depth: int = 0) -> Target:
             raise LLMAnswerError(f"target.ordinal must be an integer, got {ordinal!r}")
     if ordinal is not None and abs(ordinal) > MAX_ORDINAL:
         raise LLMAnswerError(f"target.ordinal {ordinal} is beyond {MAX_ORDINAL}")
+    count = data.get("count")
+    if isinstance(count, float) and count.is_integer():
+        count = int(count)
+    if isinstance(count, bool) or not (count is None or isinstance(count, int)) or (count is not None and count < 1):
+        raise LLMAnswerError(f"target.count must be a positive integer or null, got {count!r}")
+    if count is not None and count > MAX_ORDINAL:
+        raise LLMAnswerError(f"target.count {count} is beyond {MAX_ORDINAL}")
     every = data.get("all", False)
     if not isinstance(every, bool):
         raise LLMAnswerError(f"target.all must be true or false, got {every!r}")
@@ -296,7 +304,8 @@ def _target(data: Any, depth: int = 0) -> Target:
             spatial=spatial.lower() if spatial else None,  # type: ignore[arg-type]
             ordinal=ordinal,
             size=size.lower() if size else None,  # type: ignore[arg-type]
-            all=every or quantified,
+            all=every or quantified or (count or 0) > 1,
+            count=count if count and count > 1 else None,  # "one": no count
             relation=relation,
             pronoun=pronoun.lower() if pronoun else None,  # type: ignore[arg-type]
             region=region.lower() if region else None,  # type: ignore[arg-type]

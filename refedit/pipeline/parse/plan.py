@@ -236,10 +236,53 @@ def one_of(expression: str) -> str:
     return " ".join([lexicon.COMPARATIVE_SIZES.get(m["q"], m["q"]), *words[:plural], singular(words[plural]), *words[plural + 1 :]])
 
 
+_CARDINAL = "|".join(sorted(lexicon.CARDINALS, key=len, reverse=True))
+#: "two of the cups", "the 3 of them": the number, then what it counts
+_N_OF = re.compile(rf"^(?:(?:all|the|those|these) )?(?P<n>{_CARDINAL}) of (?P<rest>(?:the|these|those|them|they|my|our|"
+                   r"his|her|their|your)\b.*)$")
+#: "the two cups on the left", "the first three books", "the three biggest", "those two": a number among the
+#: words before the noun (after the determiners and an ordinal or side word)
+_N_BEFORE = re.compile(rf"^(?P<pre>(?:(?:all|all of|the|those|these|my|our|his|her|their|your|first|last|top|bottom|"
+                       rf"front|back|left|right|other) )*)(?P<n>{_CARDINAL})(?P<rest>(?: .*)?)$")
+#: what may follow a number standing for its noun ("those two", "the two on the right", "the two by the door")
+_AFTER_PRONOUN_NUMBER = re.compile(r"^(?: (?:on|in|at|by|near|next|behind|beside|under|over|above|below|from|to|of|"
+                                   r"closest|nearest|furthest|farthest)\b.*)?$")
+
+
+def take_count(phrase: str) -> tuple[str, int | None]:
+    """(``phrase`` without the number, how many it names) for "the two cups on the left" ("the cups on the
+    left", 2), "2 of the mugs", "both chairs" (kept: "both" is also a determiner meaning all), "those two" ("those
+    ones"); (``phrase``, None) when it names no number."""
+    if re.match(r"^both\b", phrase):
+        return phrase, 2
+    if m := _N_OF.match(phrase):
+        return m["rest"], lexicon.CARDINALS[m["n"]]
+    if (m := _N_BEFORE.match(phrase)) and not m["rest"].startswith((" of ", "-")):
+        rest = m["rest"] if not _AFTER_PRONOUN_NUMBER.match(m["rest"]) else " ones" + m["rest"]
+        return f"{m['pre']}{rest.strip()}".strip(), lexicon.CARDINALS[m["n"]]
+    return phrase, None
+
+
 def analyse_target(phrase: str) -> Target:
     """Analyse a referring expression ("the second cat from the left", "the chair on the left of the sofa",
-    "her shirt", "the right side", "them") into a :class:`Target`; relations to other objects nest."""
+    "her shirt", "the right side", "them", "the two cups on the left") into a :class:`Target`; relations to
+    other objects nest. A number that names how many ("the first two books") is the target's ``count`` when the
+    rest names several of a kind (else the number is part of a name: "the 3 musketeers poster")."""
     phrase = clean_phrase(phrase)
+    rest, count = take_count(phrase)
+    if count is not None:
+        try:
+            target = _analyse_target(rest)
+        except UnclearInstruction:
+            target = None
+        if target is not None and (target.all or target.pronoun == "them") and target.region is None:
+            said = strip_determiners(phrase)[0]  # the number kept in the words ("both of them": "them")
+            return replace(target, expression=target.expression if said.startswith("of ") or not said else said,
+                           count=count, all=True)  # fmt: skip
+    return _analyse_target(phrase)
+
+
+def _analyse_target(phrase: str) -> Target:
     if phrase in _EVERYONE:  # (before the determiners go: "all of us" would be "of us")
         return Target(expression=phrase, head="person", all=True)
     if m := re.match(r"^(?:everyone|everybody|every person|all the people) (?P<q>(?:in|at|on|by|near|behind|under|wearing|with|"

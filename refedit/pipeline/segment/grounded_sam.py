@@ -176,12 +176,13 @@ class GroundedSamSegmenter:
         keep = [i for i, ok in enumerate(match.matches) if ok]
         attrs = " ".join(target.attributes)
         pool = keep or list(range(len(cands)))
-        if not keep:  # nothing clearly matches: rank by the asked description's probability
-            keep = [max(range(len(cands)), key=lambda i: match.probability[i])]
-            note = f"none clearly {attrs}; most {attrs}-looking of {len(cands)}"
+        wanted = target.count or 1
+        if len(keep) < wanted:  # fewer clearly match than asked for ("the two red cups"): the most alike
+            keep = sorted(range(len(cands)), key=lambda i: -match.probability[i])[:wanted]
+            note = f"{'too few' if any(match.matches) else 'none'} clearly {attrs}; most {attrs}-looking of {len(cands)}"
         else:
             note = f"{len(keep)} of {len(cands)} look {attrs} (CLIP)"
-        if not (target.spatial or target.ordinal or target.size or target.all):
+        if not (target.spatial or target.ordinal or target.size or target.all or target.count):
             best = max(keep, key=lambda i: match.probability[i])
             reason = f"most {attrs}-looking of {len(cands)} '{target.head}' detections ({note})"
             return self._attribute_tie(Resolution((best,), reason), cands, match.probability, pool, attrs)

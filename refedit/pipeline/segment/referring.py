@@ -186,6 +186,11 @@ class Referring:
             sub = self.seg.resolve(self.image, [cands[i] for i in keep], replace(self.plan, target=own))
             sub = self._settle(sub, [cands[i] for i in keep], own, "target")  # e.g. an attribute that does not separate
             chosen, why = tuple(keep[i] for i in sub.chosen), sub.reason
+        elif own.count:  # "the two cups next to the laptop": the nearest that many
+            if len(keep) < own.count:
+                raise TargetNotFound(f"asked for {own.count} '{t.head}' {words} {what}, and only {len(keep)} of the "
+                                     f"{len(cands)} '{t.head}' detections are")  # fmt: skip
+            chosen, why = tuple(keep[: own.count]), f"the {own.count} nearest"
         elif own.all:
             chosen, why = tuple(keep), f"all {len(keep)}"
         else:
@@ -210,7 +215,7 @@ class Referring:
         if subject is None:
             raise TargetNotFound(f"cannot tell what '{t.pronoun}' refers to: no usual subject detected")
         cands = self.found[subject]
-        if t.spatial or t.ordinal or t.size or t.attributes:  # "the left one", "the red ones": qualified
+        if t.spatial or t.ordinal or t.size or t.attributes or t.count:  # "the left one", "those two": qualified
             own = replace(t, head=subject, pronoun=None)
             r = self._settle(self.seg.resolve(self.image, list(cands), replace(self.plan, target=own)), list(cands),
                              own, "target")  # fmt: skip

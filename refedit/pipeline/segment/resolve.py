@@ -78,6 +78,53 @@ def spatial_key(spatial: str, image_size: tuple[int, int]) -> Callable[[Candidat
     return keys[spatial]
 
 
+#: the candidate a spatial word picks, in words ("the left cat": the left-most of the cats)
+EXTREMES = {"left": "left-most", "right": "right-most", "top": "top-most", "bottom": "bottom-most",
+            "middle": "most central", "front": "front-most (lowest)", "back": "back-most (highest)",
+            **{k: f"nearest the {k} corner" for k in CORNERS}}  # fmt: skip
+
+
+def _counted(candidates: Sequence[Candidate], target: Target, image_size: tuple[int, int],
+             by_score: list[int]) -> Resolution:  # fmt: skip
+    """A target that says how many (``count``): that many, counted from its side or corner with an ordinal ("the
+    first two books", "the last three candles": from the left unless a side is named), the ``count`` nearest its
+    side ("the two cups on the left"), the largest or smallest ``count`` ("the two biggest"), else the ``count``
+    best-scoring ("both cups", "the three dogs"): ambiguous when the next one scores within
+    :data:`AMBIGUITY_MARGIN` of the last one taken. Empty (with why) when fewer are found than asked for."""
+    k, n, head = int(target.count or 0), len(candidates), target.head
+    what = _describe(n, head)
+    if k > n:
+        return Resolution((), f"asked for {k} '{head}' but found only {what}")
+    if target.ordinal is not None:
+        side = target.spatial or "left"
+        order = sorted(by_score, key=lambda i: spatial_key(side, image_size)(candidates[i]))
+        start = target.ordinal - 1 if target.ordinal > 0 else n + target.ordinal + 1 - k
+        if start < 0 or start + k > n:
+            return Resolution((), f"asked for {k} counted from the {_ordinal_word(target.ordinal)} from the {side} but "
+                                  f"found only {what}")  # fmt: skip
+        which = {1: "first", -1: "last"}.get(target.ordinal, f"{k} from the {_ordinal_word(target.ordinal)}")
+        return Resolution(tuple(order[start : start + k]), f"the {which} {k} from the {side} of {what}"
+                          if target.ordinal in (1, -1) else f"the {which} from the {side} of {what}")  # fmt: skip
+    if target.spatial is not None:
+        order = sorted(by_score, key=lambda i: spatial_key(target.spatial, image_size)(candidates[i]))  # type: ignore[arg-type]
+        return Resolution(tuple(order[:k]), f"the {k} {EXTREMES[target.spatial]} of {what}")
+    if target.size is not None:
+        sign = -1.0 if target.size == "largest" else 1.0
+        order = sorted(by_score, key=lambda i: sign * area(candidates[i].box))
+        return Resolution(tuple(order[:k]), f"the {k} {target.size} of {what}")
+    if k == n:
+        return Resolution(tuple(by_score), f"{'both' if k == 2 else f'all {k}'} of {what}")
+    chosen, last = tuple(by_score[:k]), candidates[by_score[k - 1]].score
+    reason = f"the {k} highest-scoring of {what}"
+    if last - candidates[by_score[k]].score >= AMBIGUITY_MARGIN:
+        return Resolution(chosen, f"{reason} (the next {candidates[by_score[k]].score:.2f}, {last:.2f} the last taken)")
+    near = [i for i in range(n) if abs(candidates[i].score - last) < AMBIGUITY_MARGIN]  # the last taken among them
+    tied = reading_order([c.box for c in candidates], [i for i in range(n) if candidates[i].score > last - AMBIGUITY_MARGIN])
+    return Resolution(chosen, reason, comparable=tied, tie_reason=(
+        f"{k} asked for, and {len(near)} score within {AMBIGUITY_MARGIN:.2f} of the {_ordinal_word(k)} best "
+        f"({last:.2f})"))  # fmt: skip
+
+
 def _describe(n: int, head: str) -> str:
     return f"{n} '{head}' detection{'s' if n != 1 else ''}"
 
@@ -121,6 +168,8 @@ def resolve(candidates: Sequence[Candidate], target: Target, image_size: tuple[i
     if n == 0:
         return Resolution((), f"no '{target.head}' detections")
     by_score = sorted(range(n), key=lambda i: -candidates[i].score)
+    if target.count is not None:
+        return _counted(candidates, target, image_size, by_score)
     if target.ordinal is not None:
         side = target.spatial or "left"
         order = sorted(by_score, key=lambda i: spatial_key(side, image_size)(candidates[i]))
@@ -135,10 +184,7 @@ def resolve(candidates: Sequence[Candidate], target: Target, image_size: tuple[i
             return Resolution(chosen, f"{len(chosen)} of {what} in the {target.spatial} part of the image")
     if target.spatial is not None:
         pick = min(by_score, key=lambda i: spatial_key(target.spatial, image_size)(candidates[i]))  # type: ignore[arg-type]
-        word = {"left": "left-most", "right": "right-most", "top": "top-most", "bottom": "bottom-most",
-                "middle": "most central", "front": "front-most (lowest)", "back": "back-most (highest)",
-                **{k: f"nearest the {k} corner" for k in CORNERS}}[target.spatial]  # fmt: skip
-        return Resolution((pick,), f"{word} of {what}")
+        return Resolution((pick,), f"{EXTREMES[target.spatial]} of {what}")
     if target.size is not None:
         sign = -1.0 if target.size == "largest" else 1.0
         pick = min(by_score, key=lambda i: sign * area(candidates[i].box))
@@ -227,7 +273,7 @@ def settle(
                     whys=tuple(whys or res.tie_whys or default_whys(candidates, tied)), reason=why_none,
                     role=role)  # fmt: skip
     if pick is None and policy == "fail":
-        raise AmbiguousTarget(message or _message(amb), amb)
+        raise AmbiguousTarget(message or _message(amb, target.count), amb)
     how = f"--pick {pick}" if pick is not None else policy_from.format(policy)  # the flag, or where the setting is
     choice = pick if pick is not None else policy
     if choice == "all":
@@ -246,8 +292,12 @@ def settle(
                       comparable=tied, ambiguity=replace(amb, resolved_by=how, picked=picked))  # fmt: skip
 
 
-def _message(amb: Ambiguity) -> str:
+def _message(amb: Ambiguity, count: int | None = None) -> str:
     k, head, expr = len(amb.candidates), amb.head, amb.expression
+    if count and amb.role == "target":  # "the two cups" among more cups that score alike
+        return (f"ambiguous: which {count} of {k} '{head}' detections '{expr}' means is not clear ({amb.reason}); "
+                f"--pick best takes the {count} best-scoring, --pick all takes all {k}, or say which (e.g. '{expr} on the "
+                f"left')")  # fmt: skip
     if amb.role == "anchor":
         return (f"the anchor '{expr}' could be any of {k} '{head}' detections ({amb.reason}); name it more precisely "
                 f"(e.g. 'the left {head}'), choose with --pick N (1-{k}, from the left), or point at the target with "
