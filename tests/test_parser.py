@@ -641,7 +641,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
             "round17": 47,  # round 17: written blind in session 13 (80 wrong at that session's start)
             "round18": 54,  # round 18: written blind in session 13 (79 wrong at that session's start)
             "round19": 49,  # round 19: written blind at the end of session 13 (65 at session 14's start)
-            "round20": 38}  # round 20: written blind in session 16 (55 wrong at its start; its held-out half 27 -> 27 blind)
+            "round20": 37}  # round 20: written blind in session 16 (55 wrong at its start; its held-out half 27 -> 27 blind)
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())
@@ -792,6 +792,17 @@ def test_one_edit_said_with_a_second_verb(instruction, action, head, replacement
     assert (plan.action, plan.target.head, plan.replacement) == (action, head, replacement)
 
 
+@pytest.mark.parametrize("instruction,head", [
+    ("remove the salt and pepper shakers", "pepper shaker"),  # one thing named with "and": still one object
+    ("make the black and white cat orange", "cat"),
+    ("delete the man on the left but keep the dog", "man"),  # keeping something else is what refedit does anyway
+    ("turn the cat into a lion but keep the pose", "cat"),
+    ("select the red car, then paint it blue", "car"),  # the second clause edits what the first named
+])  # fmt: skip
+def test_one_edit_with_and_or_but_is_still_one_edit(instruction, head):
+    assert parser.parse(instruction=instruction).target.head == head
+
+
 @pytest.mark.parametrize("instruction,says", [("remove the dog and make the sky blue", "two edits"),
                                               ("remove all the cars except the red one", "leave out"),
                                               ("paint every chair except the one on the left white", "leave out"),
@@ -822,6 +833,15 @@ def test_two_edits_or_an_exception_are_refused_with_what_to_do(instruction, says
     ("make my character's voice deeper in this clip", "sound"),  # refused as a sound, not read from its phrases
     ("I wish the lighthouse on the headland had its lamp lit", "cannot tell"),  # a state, not an addition
     ("remove the cup! make the saucer white too", "two edits"),
+    # an exploratory try (session 19): each dropped half the request and exited 0
+    ("remove the lamp, then make the wall green", r"two edits.*'remove the lamp', then 'make the wall green'"),
+    ("make the sofa red, the chair blue", r"two edits.*'make the sofa red', then 'make the chair blue'"),
+    ("remove the cup + the plate", r"names two objects \(the cup; the plate\)"),
+    ("remove the cup & the plate", "names two objects"),
+    ("make the man and woman wear hats", r"'make the man wear hats', then 'make the woman wear hats'"),
+    ("remove the cat and dog", "names two objects"),
+    ("blur everything but the bride", "leave out"),
+    ("make the dog red but leave its collar", "leave out"),
 ])  # fmt: skip
 def test_two_objects_or_a_second_edit_are_refused_not_half_done(instruction, says):
     """A target that names two objects, a second object's replacement after "and", and a second command in a later

@@ -870,6 +870,8 @@ def _resolve_reference(text: str) -> str:
     sofa. remove the one on the left" -> "remove the cat on the left", "not that dog, the one on the right, make it
     brown" -> "make the dog on the right brown", "wrong one - i wanted the vase removed" -> its last clause; else
     ``text``."""
+    if _SELECT_AND.match(text):  # "select the red car, then paint it blue" is one_edit's
+        return text
     if not _NEEDED.match(text):  # "leave the sky but remove the birds" is one_edit's
         text = _BUT_THEN.sub(", ", text)  # "sunset at the pier but the seagull on the railing has to go"
     clauses = [c for c in _CLAUSES.split(text) if c]
@@ -885,6 +887,12 @@ def _resolve_reference(text: str) -> str:
     if _is_command(clauses[0]) and all(_REASON.search(c) and not _is_command(c) for c in clauses[1:]):
         return clauses[0]  # "remove the referee, he's blocking the tackle": why, not what
     last = _statement(_TRAILING_PLEASE.sub("", _POLITE.sub("", last)))  # "..., can you remove it please"
+    if _is_command(last) and not re.search(r"\b(?:it|its|them|their|there|him|his|her|that one|those|these)\b", last):
+        # "remove the lamp, then make the wall green": an edit in each clause, not an object named for the last
+        first = next((c for c in earlier if _is_command(_THEN.sub("", c))), None)
+        if first is not None:
+            raise OutOfScope(f"{text!r} asks for two edits; give one at a time ('{_THEN.sub('', first)}', then "
+                             f"'{_THEN.sub('', last)}')")
     removal = bool(_REMOVAL_OF_IT.match(last) or _CAN_IT_GO.match(last))
     worn = removal or bool(re.search(r"\b(?:it|them)\b", last))  # "is wearing a hat, make it red": the hat
     if len(earlier) == 2 and (look := re.match(r"^the (?P<a>(?:(?!ones?\b)[a-z-]+ )+)ones?$", earlier[1])):
@@ -1904,7 +1912,7 @@ def _target(parsed: Parsed, another: bool = False) -> tuple[str, Target, str | N
 
 
 #: "select the red car and paint it blue": the selection is the edit's object
-_SELECT_AND = re.compile(r"^(?:select|pick|choose|find|take|grab|mask|highlight) (?P<t>.+?),? and (?:then )?(?P<v>[a-z]+(?: rid of| out)?) "
+_SELECT_AND = re.compile(r"^(?:select|pick|choose|find|take|grab|mask|highlight) (?P<t>.+?)(?:,? and(?: then)?|,? then) (?P<v>[a-z]+(?: rid of| out)?) "
                          r"(?:it|them|that|those|him|her)(?P<rest>(?: .+)?)$")
 #: "remove the cat and put a dog there": a replacement
 _REMOVE_AND_PUT = re.compile(rf"^(?:{_REMOVE_VERBS}|take|get|pull) (?P<t>.+?),? and (?:then )?(?:put|place|add|draw|insert|have) (?P<n>.+?)"
@@ -1938,8 +1946,8 @@ _GAPPED = re.compile(r"^(?P<v>replace|swap|switch|exchange|trade|change|turn|mak
 _SWAP_TWO = re.compile(r"^(?:swap|switch|exchange|trade)(?: (?:the )?(?:places|positions|spots) of)? (?P<a>(?:the|his|her|their|my|our) "
                        r"[a-z][a-z' -]*?) (?:and|with) (?P<b>(?:the|his|her|their|my|our) [a-z][a-z' -]*?)(?: around| over| round)?$")
 #: "make the grass greener and the sky bluer": two things, each with its own look
-_TWO_LOOKS = re.compile(r"^(?P<v>make|paint|colou?r|turn) (?P<a>(?:the|his|her|their|its|my) [a-z -]+?) and (?P<b>(?:the|his|her|"
-                        r"their|its|my) [a-z -]+)$")
+_TWO_LOOKS = re.compile(r"^(?P<v>make|paint|colou?r|turn) (?P<a>(?:the|his|her|their|its|my) [a-z -]+?)(?:,? and|,) (?P<b>(?:the|his|"
+                        r"her|their|its|my) [a-z -]+)$")
 
 
 #: a target picked by what it is not: "the cat that is not on the sofa", "the car which isn't red", "the cat not on the
@@ -1980,7 +1988,8 @@ def _one_edit(text: str) -> str:
         # "don't touch the kids, just get rid of the ball next to them": them is the kids
         return re.sub(r"\b(?P<w>to|of|by|near|behind|beside|from|under|above|with) (?:them|him|her|it)$",
                       lambda r: f"{r['w']} {m['k']}", m["c"])
-    if re.search(r"\b(?:except|apart from|other than|but not)\b", text):
+    if re.search(r"\b(?:except|apart from|other than|but not)\b|\b(?:everything|everyone|everybody|anything|all) but\b|"
+                 r"\bbut (?:(?:leave|keep|don't touch|do not touch|dont touch|not|without) (?:its|his|her|their)\b|not)\b", text):
         raise OutOfScope(f"{text!r} names what to leave out; refedit edits the objects you name: name the ones "
                          "to edit, one at a time (e.g. 'remove the blue car')")
     if re.search(r"\bevery other\b|\bevery second\b", text):
@@ -2031,14 +2040,27 @@ _TWO_OBJECTS = re.compile(r"^(?:both )?(?P<a>(?:(?:the|a|an|his|her|their|its|my
                           r"(?P<b>(?P<det>(?:the|a|an|his|her|their|its|my|our) )?[a-z][a-z'-]*(?: [a-z][a-z'-]*)*)$")
 
 
+#: "the sofa red, the chair" (of "make the sofa red, the chair blue"): a second object after a comma; not an aside
+#: that says which one ("the bike, the red one")
+_COMMA_OBJECT = re.compile(r"^(?P<a>[a-z].+?), (?P<b>(?:the|a|an|his|her|their|its|my|our) (?!(?:[a-z-]+ )*ones?\b)[a-z].*)$")
+
+
 def two_objects(phrase: str) -> tuple[str, str] | None:
-    """The two objects of a target phrase that names two ("the cat and the dog"; a second object without its own
-    article only when it repeats the first's noun: "the left cup and right cup"), else ``None`` ("the black and white
-    cat", "salt and pepper shakers", "the vase between the car and the table")."""
+    """The two objects of a target phrase that names two ("the cat and the dog", "the cup + the plate", "the man
+    and woman": two kinds of person or animal; a second object without its own article otherwise only when it
+    repeats the first's noun: "the left cup and right cup"), else ``None`` ("the black and white cat", "salt and
+    pepper shakers", "the vase between the car and the table")."""
+    phrase = re.sub(r"\s*(?:\+|&)\s*", " and ", phrase)
+    if (c := _COMMA_OBJECT.match(phrase)) and " and " not in c["a"]:
+        return c["a"], c["b"]
     m = _TWO_OBJECTS.match(phrase)
     if m is None or _QUALIFIER_WORDS.intersection(m["a"].split()):
         return None
     a, b = m["a"], m["b"]
+    beings = [singular(_ARTICLE.sub("", w)) for w in (a, b)]
+    if not m["det"] and all(w in lexicon.ANIMATE for w in beings) and beings[0] != beings[1]:
+        det = _ARTICLE.match(a)
+        return a, f"{det[0] if det else ''}{b}"  # "the man and woman", "the cat and dog"
     if not m["det"] and b.split()[-1] != a.split()[-1]:
         return None
     if is_attribute_phrase(_ARTICLE.sub("", a)):  # "the red and the blue cup" reads as two looks of one noun
