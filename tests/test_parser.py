@@ -1770,3 +1770,24 @@ def test_an_addition_without_a_place_is_asked_where(instruction):
     with pytest.raises(UnclearInstruction, match=r"does not say where to add .+ e\.g\. 'add .+ above the hills'"):
         parser.parse(instruction=instruction)
 
+
+
+@pytest.mark.parametrize("instruction,target,replacement", [
+    ("make the dogs golden retrievers", "dog", "golden retrievers"),  # was refused: the singular has its article
+    ("make all the cats tigers", "cat", "tigers"),
+    ("make the cups tall glasses", "cup", "tall glasses"),  # was a look called "tall glasses" on the cups
+    ("make the two dogs cats", "dog", "cats"),
+])  # fmt: skip
+def test_several_things_made_into_other_things_are_replaced(instruction, target, replacement):
+    plan = parser.parse(instruction=instruction)
+    assert (plan.action, plan.target.head, plan.target.all, plan.replacement) == ("replace", target, True, replacement)
+
+
+@pytest.mark.parametrize("instruction,action,replacement", [
+    ("make the walls white", "modify", "white"),
+    ("make the cups blue glass", "modify", "blue glass"),  # a material, not things
+    ("turn the plastic chairs into wooden ones", "modify", None),
+])  # fmt: skip
+def test_a_plural_given_a_look_stays_a_look(instruction, action, replacement):
+    plan = parser.parse(instruction=instruction)
+    assert plan.action == action and (replacement is None or plan.replacement == replacement)

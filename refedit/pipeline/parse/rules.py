@@ -1066,7 +1066,31 @@ def normalise(instruction: str) -> str:
     text = _CONTRACTION.sub(r"\1 is", _DEGREE.sub("", text))
     text = _statement(_WISH.sub(r"make \g<t> \g<n>", _AFTERTHOUGHT.sub("", _PURPOSE.sub("", _one_edit(text)))))
     text = _OUT_OF_PICTURE.sub(r"remove \g<t>", text)
-    return _FROM_IMAGE.sub("", clean_phrase(_TRAILING_PLEASE.sub("", text)))
+    return _plural_into(_FROM_IMAGE.sub("", clean_phrase(_TRAILING_PLEASE.sub("", text))))
+
+
+#: "make the dogs golden retrievers", "turn all three cats tigers": several things made into other things (the
+#: singular's "make the dog a golden retriever" has its article); the new things are one to three words, the last a
+#: plural noun
+_PLURAL_INTO = re.compile(r"^(?:make|turn) (?P<t>(?:(?:all|both|all of|the|these|those|my|his|her|their|our|two|three|four|five|"
+                          r"six|\d+) )+(?:[a-z-]+ )??[a-z-]+s) (?P<n>(?:[a-z-]+ ){0,2}[a-z-]+s)$")
+#: plural nouns of a look, not of things ("make the leaves autumn colours")
+_LOOK_PLURALS = frozenset("colours colors shades tones hues patterns stripes dots spots sparkles highlights lowlights "
+                          "pastels neons metallics".split())
+_NOT_IN_A_NAME = frozenset("the a an of on in at with by to into onto from for as like and or its his her their".split())
+
+
+def _plural_into(text: str) -> str:
+    """"make the dogs golden retrievers" as "replace the dogs with golden retrievers" (it was refused, and "make the
+    cups tall glasses" gave the cups a look called "tall glasses"); else ``text``."""
+    m = _PLURAL_INTO.match(text)
+    if m is None:
+        return text
+    thing, new = m["t"].split()[-1], m["n"].split()
+    if (singular(thing) == thing or singular(new[-1]) == new[-1] or new[-1] in _LOOK_PLURALS
+            or _NOT_IN_A_NAME.intersection(new) or thing in lexicon.PLURALIA_TANTUM):
+        return text
+    return f"replace {m['t']} with {m['n']}"
 
 
 def _new(phrase: str) -> str:
