@@ -13,6 +13,7 @@ import json
 import os
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Union
@@ -23,7 +24,7 @@ from PIL import Image
 from refedit.config import check_seed, close_matches, loose, typed
 from refedit.core.colour import in_colours_of
 from refedit.core.files import cut_torn_line
-from refedit.errors import BadInput, InternalError, RefEditError
+from refedit.errors import BadInput, InternalError, RefEditError, RefEditWarning
 from refedit.pipeline.stages import DEFAULTS
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
@@ -205,8 +206,9 @@ def row_options(row: Mapping[str, Any], stages: Mapping[str, str] | None, base: 
     ``stages``. A row giving its encoding ratios (``encode_ratio``, a list there being a sweep as on the command
     line, ``encode_ratios``, ``auto_ratio``) replaces the run's choice of them, as any other column replaces
     its option. A column another installed stage understands is dropped (a manifest may serve several
-    runs); a column no stage understands is an error naming the close matches. Without ``stages`` the
-    values are only read as numbers and booleans."""
+    runs), with a warning the first time it holds a value (the row asked for it, and this run will not use it);
+    a column no stage understands is an error naming the close matches. Without ``stages`` the values are only
+    read as numbers and booleans."""
     from refedit.pipeline.edit.options import RATIO_OPTIONS, ratio_list_as_sweep
     from refedit.pipeline.stages import all_option_types, check_options, registry
 
@@ -222,6 +224,10 @@ def row_options(row: Mapping[str, Any], stages: Mapping[str, str] | None, base: 
             mine[k] = v
         elif k not in everyone:
             raise BadInput(f"unknown column {k!r}{close_matches(k, [*everyone, *ITEM_KEYS])}")
+        elif v is not None and str(v).strip() != "":
+            owners = ", ".join(sorted(everyone[k]))
+            warnings.warn(f"column {k!r} is not used by the chosen stages ({', '.join(stages.values())}): it is an option "
+                          f"of {owners}, and this run ignores its values", RefEditWarning, stacklevel=2)  # fmt: skip
     mine = ratio_list_as_sweep(mine, "a list in the encode_ratio column or the encode_ratios column")
     typed_all = check_options({**base, **mine}, stages, what="column")
     out = {k: typed_all[k] for k in mine if k in typed_all}

@@ -348,7 +348,10 @@ def test_bad_manifest_rows_fail_only_themselves(tmp_path, tiny_env):
     assert r.exit_code == BatchFailed.exit_code, r.output
     log = {rec["index"]: rec for rec in read_log(out / "refedit-batch.jsonl")}
     assert [log[i]["status"] for i in range(7)] == ["done", "failed", "failed", "failed", "done", "failed", "failed"]
-    assert log[0]["seed"] == 7 and log[4]["plan"]["action"] == "remove"  # alpha is refdiff's: dropped
+    assert log[0]["seed"] == 7 and log[4]["plan"]["action"] == "remove"  # alpha is refdiff's: dropped, and said
+    warned = [ln for ln in r.stderr.splitlines() if ln.startswith("refedit: warning: column 'alpha'")]
+    assert warned == ["refedit: warning: column 'alpha' is not used by the chosen stages (rules, grounded-sam, diffedit): "
+                      "it is an option of segmenter refdiff, and this run ignores its values"], r.stderr
     assert "items.jsonl:2: seed must be an integer in [0, 9223372036854775807], got 'abc'" == log[1]["error"]
     assert "items.jsonl:3: output must be a string, got 5" == log[2]["error"]
     assert "items.jsonl:4: unknown column 'stepz'; did you mean 'steps'?" == log[3]["error"]
