@@ -349,3 +349,39 @@ def test_an_editor_reads_its_weight_sizes_from_the_checkpoints_indexes(editor_en
     assert stage.check_memory(free=40_000_000_000) is None
     wide = build_stage("editor", "kontext", Settings.resolve(environ=env, dtype="float32"))
     assert "66.6 GB" in wide.check_memory(free=40_000_000_000)
+
+
+def test_qwen_inpainting_works_at_the_asked_resolution(editor_env):
+    """QwenImageEditInpaintPipeline sizes its latents for ~1 MP whatever height/width say: --resolution was ignored
+    (1024 x 1024 latents for --resolution 64) and the record named a working size never used."""
+    settings = Settings.resolve(environ=editor_env)
+    stage = build_stage("editor", "qwen-edit", settings, steps=1, resolution=64, mask_mode="box")
+    img, left, right = two_objects()
+    seg = Segmentation(mask=left, candidates=(Candidate((15, 30, 56, 71), 0.9, "cat", left),), chosen=(0,))
+    pipe = stage.pipeline()
+    assert type(pipe).__name__ == "QwenImageEditInpaintPipeline"
+    seen: list[tuple[int, int]] = []
+    real = pipe.prepare_latents
+
+    def spy(*args, **kwargs):
+        seen.append((args[4], args[5]) if len(args) > 5 else (kwargs["height"], kwargs["width"]))
+        return real(*args, **kwargs)
+
+    pipe.prepare_latents = spy
+    try:
+        result = stage.edit(image=img, plan=plan_for("replace the left cat with a tiger"), segmentation=seg, seed=3)
+    finally:
+        del pipe.prepare_latents
+    w, h = result.parameters["working_size"]
+    assert seen == [(h, w)] and w * h <= 2 * 64 * 64, (seen, result.parameters["working_size"])
+    import diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_inpaint as module
+
+    assert module.calculate_dimensions(1024 * 1024, 1.0)[0] == 1024  # the library's own function back after the call
+
+
+def test_kontext_refuses_a_text_length_its_t5_does_not_read():
+    """FLUX's T5 reads 512 tokens: 1024 was accepted, recorded, and 512 used."""
+    assert KontextOptions.from_mapping({"max_sequence_length": 512}).max_sequence_length == 512
+    with pytest.raises(BadInput, match=r"max_sequence_length must be .*\[16, 512\]"):
+        KontextOptions.from_mapping({"max_sequence_length": 1024})
+    assert QwenEditOptions.from_mapping({"max_sequence_length": 1024}).max_sequence_length == 1024

@@ -52,7 +52,8 @@ def progress_reporter(store: Any, clock: Callable[[], float] = time.perf_counter
             click.echo("refedit: no GPU in use: running on the CPU, where a full-size edit takes minutes; "
                        "the time left below is measured as it runs", err=True)  # fmt: skip
             if unused := gpu_only_settings(store.settings):
-                click.echo(f"refedit: note: {', '.join(unused)} only act on a GPU: no effect here", err=True)
+                verb = "acts" if len(unused) == 1 else "act"
+                click.echo(f"refedit: note: {', '.join(unused)} only {verb} on a GPU: no effect here", err=True)
         if done == 0 or state.get("task") != task:
             state.update(task=task, start=clock(), last=-1)
         if done == 0:

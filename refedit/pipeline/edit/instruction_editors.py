@@ -23,6 +23,8 @@ keeps there, a warning says so and names the modes that need less; a CUDA out-of
 
 from __future__ import annotations
 
+import sys
+import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -293,11 +295,36 @@ class QwenEditEditor(InstructionEditor):
         kwargs: dict[str, Any] = dict(image=prep.image, prompt=prep.instruction, negative_prompt=" ",
                                       true_cfg_scale=opts.guidance, num_inference_steps=opts.steps,
                                       generator=_generator(seed), max_sequence_length=opts.max_sequence_length)  # fmt: skip
-        if "Inpaint" in type(pipe).__name__:  # works at ~1 MP in the crop's aspect whatever height/width say
+        if "Inpaint" in type(pipe).__name__:
             kwargs.update(mask_image=prep.mask, strength=opts.strength)
-        else:
-            kwargs.update(width=prep.size[0], height=prep.size[1])
+            with working_area(pipe, prep.size):
+                return pipe(**kwargs).images[0]
+        kwargs.update(width=prep.size[0], height=prep.size[1])
         return pipe(**kwargs).images[0]
+
+
+_AREA_LOCK = threading.Lock()
+
+
+@contextmanager
+def working_area(pipe: Any, size: tuple[int, int]) -> Iterator[None]:
+    """Make ``QwenImageEditInpaintPipeline`` work at ``size`` (W, H): it sizes its latents by its module's
+    ``calculate_dimensions(1024 * 1024, aspect)`` whatever ``height``/``width`` say, so ``--resolution`` (less memory
+    and time) was ignored and the record named a working size never used. The function is swapped for one that
+    answers ``size`` (the crop's working size: its aspect, a multiple of the VAE's) while the call runs; one call
+    at a time in the process (a module attribute is shared)."""
+    module = sys.modules[type(pipe).__module__]
+    original = getattr(module, "calculate_dimensions", None)
+    if original is None:  # another diffusers: nothing to steer
+        yield
+        return
+    w, h = size
+    with _AREA_LOCK:
+        module.calculate_dimensions = lambda target_area, ratio: (w, h, None)
+        try:
+            yield
+        finally:
+            module.calculate_dimensions = original
 
 
 class KontextEditor(InstructionEditor):
@@ -326,7 +353,7 @@ class KontextEditor(InstructionEditor):
         kwargs: dict[str, Any] = dict(image=prep.image, prompt=prep.instruction, guidance_scale=opts.guidance,
                                       num_inference_steps=opts.steps, width=w, height=h, max_area=w * h,
                                       _auto_resize=False, generator=_generator(seed),
-                                      max_sequence_length=min(opts.max_sequence_length, 512))  # fmt: skip
+                                      max_sequence_length=opts.max_sequence_length)  # fmt: skip
         if "Inpaint" in type(pipe).__name__:
             kwargs.update(mask_image=prep.mask, strength=opts.strength)
         return pipe(**kwargs).images[0]

@@ -214,7 +214,8 @@ class QwenEditOptions(InstructionEditOptions):
 
 @dataclass(frozen=True)
 class KontextOptions(InstructionEditOptions):
-    """FLUX.1 Kontext [dev] in diffusers' examples: 28 steps, guidance 2.5."""
+    """FLUX.1 Kontext [dev] in diffusers' examples: 28 steps, guidance 2.5; its T5 reads at most 512 tokens."""
 
     steps: int = option(28, 1, MAX_STEPS)
     guidance: float = option(2.5, 0.0)
+    max_sequence_length: int = option(512, 16, 512)
