@@ -135,11 +135,13 @@ def _settings(options: dict[str, Any], stages: dict[str, str], models: dict[str,
 
     from refedit.config import Settings
     from refedit.errors import BadInput
+    from refedit.pipeline.edit.options import ratio_list_as_sweep
     from refedit.pipeline.stages import check_options
 
     if models is not None and not isinstance(models, Mapping):
         raise BadInput(f"models must map roles to model ids or folders (models={{'sd': 'path/to/sd'}}), not "
                        f"{type(models).__name__}")  # fmt: skip
+    options = ratio_list_as_sweep(options, "encode_ratio='R1,R2,...' or encode_ratios='START:STOP:STEP'")
     return check_options(options, stages), Settings.resolve(models=models, device=device, dtype=dtype)
 
 

@@ -703,3 +703,29 @@ def test_the_console_script_writes_large_stdout_whole():
             "sys.stdout.write('\\u00e9' * 300000); sys.stdout.flush()")  # fmt: skip
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
     assert r.returncode == 0 and r.stdout.decode("utf-8") == "\u00e9" * 300000, r.stderr
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--encode-ratio", "0.9", "--sweep", "0.3:0.5:0.1"], "give the encoding ratios once"),  # 0.9 was dropped
+    (["--lora-fuse"], "--lora-fuse merges the --lora adapters into the weights: give at least one --lora"),
+])  # fmt: skip
+def test_an_option_that_would_do_nothing_is_refused(args, says, tmp_path, tiny_env):
+    out = tmp_path / "o.png"
+    r = CliRunner().invoke(main, ["edit", str(CAT), "replace the cat with a tiger", *FAST_ARGS, *args, "-o", str(out)],
+                           env=tiny_env)  # fmt: skip
+    assert r.exit_code == BadInput.exit_code and says in r.stderr and not out.exists(), r.output
+
+
+def test_segmenter_options_beside_a_given_mask_are_said_to_do_nothing(tmp_path, tiny_env):
+    """--mask gives the mask: --dilate 30, --box-threshold 0.9 and --pick 3 changed nothing, and nothing said so."""
+    mask = np.zeros((300, 451), dtype=np.uint8)
+    mask[100:250, 50:250] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    r = CliRunner().invoke(main, ["edit", str(CAT), "replace the cat with a tiger", "--mask", str(tmp_path / "m.png"),
+                                  "--dilate", "30", "--pick", "3", "--steps", "1", "--resolution", "64", "-o",
+                                  str(tmp_path / "o.png")], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "refedit: note: --dilate, --pick tune the segmenter, and --mask gives the mask: no effect here" in r.stderr
+    r = CliRunner().invoke(main, ["edit", str(CAT), "replace the cat with a tiger", "--mask", str(tmp_path / "m.png"),
+                                  "--steps", "1", "--resolution", "64", "-o", str(tmp_path / "o2.png")], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0 and "tune the segmenter" not in r.stderr, r.stderr

@@ -17,6 +17,7 @@ from refedit.cli.options import (
     hints_from,
     model_options,
     options_from,
+    segmenter_only,
     settings_from,
     stage_names,
     stage_options,
@@ -88,6 +89,9 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     source = read_image(image, output)
     hints = hints_from(params, source.rgb.size, mask_path)
     needed = {k: v for k, v in stages.items() if not (k == "parser" and given) and not (k == "segmenter" and mask_path)}
+    if mask_path is not None and (idle := segmenter_only(options, stages)):
+        click.echo(f"refedit: note: {', '.join(idle)} {'tunes' if len(idle) == 1 else 'tune'} the segmenter, and "
+                   f"--mask gives the mask: no effect here", err=True)  # fmt: skip
     check_models(settings, needed, options)
     if hints.mask is not None and not hints.mask.any():
         from refedit.errors import TargetNotFound

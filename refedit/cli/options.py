@@ -278,6 +278,19 @@ def flag_of(option: str) -> str:
     return "--sweep" if option == "encode_ratios" else "--" + option.replace("_", "-")
 
 
+def segmenter_only(options: dict[str, Any], stages: dict[str, str]) -> list[str]:
+    """The flags of the given ``options`` that only the segmenter of ``stages`` takes (``--box-threshold``,
+    ``--dilate``, ``--pick``): idle when the mask is given (``--mask``)."""
+    from refedit.pipeline.stages import registry
+
+    specs = {kind: registry.get(kind, name).spec for kind, name in stages.items()}
+    if any(spec is None for spec in specs.values()):
+        return []
+    others = {k for kind, spec in specs.items() if kind != "segmenter" for k in spec.types()}  # type: ignore[union-attr]
+    mine = specs["segmenter"].types() if "segmenter" in specs else {}  # type: ignore[union-attr]
+    return [flag_of(k) for k, v in options.items() if v is not None and k in mine and k not in others]
+
+
 def llm_options(fn: F) -> F:
     for flag in reversed(llm_flags()):
         fn = flag(fn)

@@ -33,6 +33,8 @@ class EditorOptions(StageOptions):
         from refedit.pipeline.adapters import parse_loras
 
         object.__setattr__(self, "lora", tuple(str(spec) for spec in parse_loras(self.lora)))
+        if self.lora_fuse and not self.lora:  # it was taken, and there was nothing to merge
+            raise BadInput("--lora-fuse merges the --lora adapters into the weights: give at least one --lora")
 
 
 #: the most encoding ratios one sweep may denoise, and the most outputs per ratio
@@ -75,12 +77,13 @@ def ratio_list_as_sweep(options: dict[str, Any],
                         ways: str = "--encode-ratio R1,R2,... or --sweep START:STOP:STEP") -> dict[str, Any]:  # fmt: skip
     """``options`` with an ``encode_ratio`` given as a list (``"0.3,0.5"``) or a range (``"0.3:0.7:0.1"``) moved
     to ``encode_ratios`` (a sweep), as ``--encode-ratio 0.3,0.5`` is; a sweep given both ways is :class:`BadInput`
-    (``ways``: the two ways, for the message)."""
+    (``ways``: the two ways, for the message), and so is one ratio given beside a sweep (``--encode-ratio 0.9 --sweep
+    0.3:0.5:0.1`` denoised the sweep and dropped 0.9)."""
     ratio = options.get("encode_ratio")
+    if ratio is not None and options.get("encode_ratios") is not None:
+        raise BadInput(f"give the encoding ratios once: {ways}")
     if not (isinstance(ratio, str) and ("," in ratio or ":" in ratio)):
         return options
-    if options.get("encode_ratios") is not None:
-        raise BadInput(f"give the encoding ratios once: {ways}")
     return {**options, "encode_ratios": ratio, "encode_ratio": None}
 
 
