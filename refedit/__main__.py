@@ -33,7 +33,14 @@ class WholeWrites(io.RawIOBase):
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         view = memoryview(data).cast("B")
         while view:
-            view = view[os.write(self._fd, view) :]
+            try:
+                view = view[os.write(self._fd, view) :]
+            except BrokenPipeError:
+                raise
+            except OSError as err:  # "> /dev/full": one line and exit 2, not a traceback at exit (code 120)
+                from refedit.errors import StdoutUnwritable
+
+                raise StdoutUnwritable(f"cannot write to stdout: {err.strerror or err}") from None
         return memoryview(data).nbytes
 
 

@@ -39,6 +39,11 @@ class BadInput(RefEditError):
     exit_code = 2
 
 
+class StdoutUnwritable(BadInput):
+    """Standard output refused bytes (a full disk behind ``> file``, ``> /dev/full``, a closed descriptor): one
+    line, exit code 2, like any output that cannot be written; a reader that left is ``BrokenPipeError`` (141)."""
+
+
 class UnclearInstruction(RefEditError):
     """The instruction names no object (or no action) refedit can act on."""
 

@@ -678,10 +678,26 @@ def test_stdout_that_cannot_take_the_image_is_a_clear_error(tmp_path, tiny_env):
     cmd = [sys.executable, "-m", "refedit.cli", "edit", str(CAT), "make the cat blue", "-o", "-", *FAST_ARGS]
     with open("/dev/full", "wb") as full:
         r = subprocess.run(cmd, env={**os.environ, **tiny_env}, stdout=full, stderr=subprocess.PIPE, text=True)
-    assert r.returncode == BadInput.exit_code and "cannot write the image to stdout: No space left" in r.stderr, r.stderr
+    assert r.returncode == BadInput.exit_code and "to stdout: No space left on device" in r.stderr, r.stderr
     r = subprocess.run(cmd, env={**os.environ, **tiny_env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                        preexec_fn=lambda: os.close(1))  # fmt: skip
     assert r.returncode == BadInput.exit_code and "writes to stdout, which is closed" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [["parse", "remove the cat"], ["parse", "remove the cat", "--json"],
+                                  ["segment", str(CAT), "the cat", "--json", *FAST_ARGS]])  # fmt: skip
+def test_text_stdout_that_cannot_be_written_is_one_line_exit_2(args, tmp_path, tiny_env):
+    """Paths, plans and JSON on a full stdout: 'Exception ignored ... Traceback' at the interpreter's exit and code
+    120 (a code refedit does not document), or 'internal error' (exit 1) for --json."""
+    if args[0] == "segment":
+        args = [*args, "-o", str(tmp_path / "m.png")]
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([sys.executable, "-m", "refedit", *args], env={**os.environ, **tiny_env}, stdout=full,
+                           stderr=subprocess.PIPE, text=True)  # fmt: skip
+    lines = [ln for ln in r.stderr.splitlines() if not ln.startswith(("refedit: no GPU", "refedit: note"))]
+    assert r.returncode == BadInput.exit_code, r.stderr
+    assert lines == ["refedit: error: cannot write to stdout: No space left on device"], r.stderr
 
 
 def test_a_reader_leaving_during_a_large_stdout_write_is_a_broken_pipe_not_a_cut_success(tmp_path, tiny_env):

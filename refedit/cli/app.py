@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import click
 
 from refedit import __version__
-from refedit.errors import INTERRUPTED_EXIT_CODE, InternalError, RefEditError, RefEditWarning
+from refedit.errors import INTERRUPTED_EXIT_CODE, InternalError, RefEditError, RefEditWarning, StdoutUnwritable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,10 +78,14 @@ def handle_errors(fn: F) -> F:
         ctx = click.get_current_context(silent=True)
         try:
             with termination_as_interrupt():
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
+                sys.stdout.flush()  # here, where a failure is one line, not at the interpreter's exit
+                return result
         except RefEditError as err:
             if debug_requested(ctx):
                 traceback.print_exc()
+            if isinstance(err, StdoutUnwritable):  # drop what stdout holds: its flush at exit would fail again
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code)
         except Terminated as err:
             import signal

@@ -89,14 +89,14 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     source = read_image(image, output)
     hints = hints_from(params, source.rgb.size, mask_path)
     needed = {k: v for k, v in stages.items() if not (k == "parser" and given) and not (k == "segmenter" and mask_path)}
-    if mask_path is not None and (idle := segmenter_only(options, stages)):
-        click.echo(f"refedit: note: {', '.join(idle)} {'tunes' if len(idle) == 1 else 'tune'} the segmenter, and "
-                   f"--mask gives the mask: no effect here", err=True)  # fmt: skip
     check_models(settings, needed, options)
     if hints.mask is not None and not hints.mask.any():
         from refedit.errors import TargetNotFound
 
         raise TargetNotFound(f"the mask is empty: --mask {mask_path} has no white pixels (pixels > 127 are the object)")
+    if mask_path is not None and (idle := segmenter_only(options, stages)):
+        click.echo(f"refedit: note: {', '.join(idle)} {'tunes' if len(idle) == 1 else 'tune'} the segmenter, and "
+                   f"--mask gives the mask: no effect here", err=True)  # fmt: skip
     from refedit.pipeline.artifacts import EditRequest
     from refedit.pipeline.chain import Pipeline
     from refedit.pipeline.models import ModelStore

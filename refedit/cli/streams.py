@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from refedit.errors import BadInput
+from refedit.errors import BadInput, StdoutUnwritable
 
 
 def is_std(path: Path | str | None) -> bool:
@@ -82,7 +82,7 @@ def write_png_stdout(img: Any, *, source: Any = None, metadata: dict[str, str] |
     except BrokenPipeError:
         raise
     except OSError as err:  # a full disk behind the redirection (`> /dev/full`), a closed descriptor
-        raise BadInput(f"cannot write the image to stdout: {err.strerror or err}") from None
+        raise StdoutUnwritable(f"cannot write the image to stdout: {err.strerror or err}") from None
 
 
 def read_plan(source: str) -> Any:

@@ -211,7 +211,7 @@ class DiffEditEditor(CheckpointEditor):
 
     def noise_seeds(self, seed: int) -> tuple[int, ...]:
         """The stochastic-DDIM noise seed of each output number (``variant`` .. ``variant`` + N − 1)."""
-        first = self.options.variant
+        first = self.options.first_variant
         return tuple(derived_seed(seed, f"ddim-eta-{v}") for v in range(first, first + self.options.num_outputs))
 
     def edit(self, *, image: Image.Image, plan: EditPlan, segmentation: Segmentation, seed: int) -> EditResult:
@@ -224,7 +224,7 @@ class DiffEditEditor(CheckpointEditor):
         mask = region.latent_mask(tuple(inversion.start.shape[-2:]), inversion.start)
         made: list[tuple[float, int, EditResult]] = []
         scores: list[tuple[float, float]] = []
-        numbers = range(opts.variant, opts.variant + opts.num_outputs)
+        numbers = range(opts.first_variant, opts.first_variant + opts.num_outputs)
         joint = self.joint_sweep if self.joint_sweep is not None else self.sd.store.device.type != "cpu"
         if len(ratios) > 1 and not opts.auto_ratio and joint:  # a sweep whose runs share the UNet calls
             runs = self.denoise_sweep(inversion, [ddim.encode_steps(opts.steps, r) for r in ratios], plan.edited_caption,

@@ -118,7 +118,7 @@ class DiffEditOptions(EditorOptions):
     reaches it only through the VAE posterior sample of z_0, which all outputs share; what makes the outputs
     differ is stochastic DDIM sampling (DDIM Eq. 12, σ_t(``eta``)) inside the mask, each output with its own
     noise stream (of the seed and its number). ``eta`` None is 0 (DiffEdit's deterministic sampling) for one
-    output and 1 for several. ``auto_ratio`` tries the ratios (``encode_ratios``, else :data:`AUTO_RATIOS`) from
+    output and 1 for several, or for one of several (``variant`` given). ``auto_ratio`` tries the ratios (``encode_ratios``, else :data:`AUTO_RATIOS`) from
     the smallest and keeps the first whose edited region reaches ``auto_threshold`` of CLIP directional
     similarity towards the edited caption (InstructEdit's Table 1 reports 0.08-0.11 over whole images)."""
 
@@ -126,7 +126,7 @@ class DiffEditOptions(EditorOptions):
     inversion_cache: int = option(4, 0)
     encode_ratios: tuple[float, ...] = ()
     num_outputs: int = option(1, 1, MAX_OUTPUTS)
-    variant: int = option(1, 1)
+    variant: int | None = option(None, 1)
     eta: float | None = option(None, 0.0, 1.0)
     auto_ratio: bool = False
     auto_threshold: float = option(0.1, -1.0, 1.0)
@@ -146,8 +146,16 @@ class DiffEditOptions(EditorOptions):
 
     @property
     def sampling_eta(self) -> float:
-        """η of the denoising: the option, else 0 for one output and 1 for several."""
-        return self.eta if self.eta is not None else (1.0 if self.num_outputs > 1 else 0.0)
+        """η of the denoising: the option, else 0 for one output and 1 for several, or for one of several
+        (``variant`` given: "-O variant=3" redoes ``OUT_3.png`` of ``--num-outputs``, which had η 1)."""
+        if self.eta is not None:
+            return self.eta
+        return 1.0 if self.num_outputs > 1 or self.variant is not None else 0.0
+
+    @property
+    def first_variant(self) -> int:
+        """The number of the first output (``variant``, else 1)."""
+        return self.variant or 1
 
 
 @dataclass(frozen=True)
