@@ -86,13 +86,14 @@ def segment(
     left cat"), or name nothing when ``hints`` choose. ``segmentation.mask`` is an HxW bool array; an empty one
     raises :class:`~refedit.errors.TargetNotFound`. Arguments as :func:`edit`'s; the models loaded stay for the
     next call with the same settings, :func:`edit`'s included."""
-    from refedit.pipeline.chain import build_stage, check_not_empty
+    from refedit.pipeline.chain import build_stage, check_not_empty, refuse_hints
     from refedit.pipeline.parse.segmenting import segmentation_plan
 
     source, hints = _inputs(image, instruction, hints)
     options, settings = _settings(options, {"parser": parser, "segmenter": segmenter}, models, device, dtype)
     store = _store_for(settings)
     stage = build_stage("segmenter", segmenter, store=store, **options)  # checkpoint types checked before parsing
+    refuse_hints(stage, hints)
     parse = build_stage("parser", parser, store=store, **options)
     _keep(settings, store)
     plan = segmentation_plan(parse, instruction, image=source.rgb, hinted=not hints.empty)

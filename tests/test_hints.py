@@ -304,3 +304,44 @@ def test_two_hint_points_on_one_object_say_so_once():
     cands = [Candidate((100, 100, 200, 200), 0.9, "cat")]
     choice = select_by_hints(cands, Hints(points=((120, 120), (150, 150))), (300, 300))
     assert choice is not None and choice.chosen == (0,) and choice.reason == "contains the hint point (1 candidate)"
+
+
+@pytest.mark.parametrize("segmenter", ["refdiff", "diffedit-mask"])
+@pytest.mark.parametrize("command,hint", [("segment", ["--box", "10,10,60,60"]), ("edit", ["--point", "30,30"])])
+def test_a_segmenter_that_reads_no_hints_refuses_them(segmenter, command, hint, tiny_env, tmp_path):
+    """Ref-Diff and DiffEdit's mask never read hints: the hinted mask was the unhinted one, exit 0."""
+    out = tmp_path / "o.png"
+    r = CliRunner().invoke(main, [command, str(EXAMPLES / "cat.jpg"), "make the cat blue", "--segmenter", segmenter,
+                                  *hint, "-o", str(out)], env=tiny_env)  # fmt: skip
+    assert r.exit_code == BadInput.exit_code and not out.exists(), r.output
+    assert r.stderr.strip() == (f"refedit: error: the {segmenter} segmenter reads no hints (--box, --point, --hint-mask): "
+                                "choose with them under --segmenter grounded-sam, sam3 or clipseg, or give the mask "
+                                "itself (--mask)")  # fmt: skip
+
+
+def test_the_library_refuses_hints_a_segmenter_does_not_read(tiny_env, monkeypatch):
+    import refedit
+
+    for k, v in tiny_env.items():
+        monkeypatch.setenv(k, v)
+    for call in (refedit.segment, refedit.edit):
+        with pytest.raises(BadInput, match="the refdiff segmenter reads no hints"):
+            call(EXAMPLES / "cat.jpg", "make the cat blue", segmenter="refdiff", hints=Hints(points=((30.0, 30.0),)))
+
+
+@pytest.mark.parametrize("flag,value,says", [
+    ("--box", "0.1,0.2,0.6,0.9", "box 0.1,0.2,0.6,0.9 is less than a pixel across: hints are in pixels of the 451x300 "
+                                 "image (as fractions of it: 45,60,271,270)"),
+    ("--point", "0.5,0.5", "point 0.5,0.5 lies in the top-left pixel: hints are in pixels of the 451x300 image (as "
+                           "fractions of it: 226,150)"),
+])  # fmt: skip
+def test_hints_given_as_fractions_are_refused_with_their_pixels(flag, value, says, tiny_env, tmp_path):
+    """'--box 0.1,0.2,0.6,0.9' meant fractions of the photo and became a one-pixel mask at its corner, exit 0."""
+    r = CliRunner().invoke(main, ["segment", str(EXAMPLES / "cat.jpg"), "the cat", flag, value, "-o",
+                                  str(tmp_path / "m.png")], env=tiny_env)  # fmt: skip
+    assert r.exit_code == BadInput.exit_code and r.stderr.strip() == f"refedit: error: {says}", r.output
+    with pytest.raises(BadInput, match="hints are in pixels"):
+        from refedit.pipeline.segment.hints import check_hints
+
+        check_hints(Hints(boxes=((0.1, 0.2, 0.6, 0.9),)) if flag == "--box" else Hints(points=((0.5, 0.5),)), (451, 300))
+    assert check_hints(Hints(points=((0.0, 0.0), (1.0, 0.5))), (451, 300))  # a corner pixel, and x=1: pixels

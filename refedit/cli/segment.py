@@ -76,12 +76,13 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
     check_models(settings, {"segmenter": segmenter} if given else stages, options)
     from refedit.core.files import all_or_nothing
     from refedit.pipeline.artifacts import EditRequest
-    from refedit.pipeline.chain import build_stage, check_not_empty
+    from refedit.pipeline.chain import build_stage, check_not_empty, refuse_hints
     from refedit.pipeline.imageio import save_mask
     from refedit.pipeline.parse.segmenting import segmentation_plan
 
     request = EditRequest(image=source.rgb, instruction=instruction, hints=hints, image_path=str(image))
     stage = build_stage("segmenter", segmenter, settings, **options)  # checkpoint types checked before parsing
+    refuse_hints(stage, hints)
     plan = given or segmentation_plan(build_stage("parser", parser, settings), instruction, image=request.image,
                                       hinted=not hints.empty)  # fmt: skip
     from refedit.cli.outputs import exit_ambiguous

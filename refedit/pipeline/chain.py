@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from PIL import Image
 
 from refedit.config import Settings
-from refedit.errors import ModelUnavailable, RefEditWarning, TargetNotFound
+from refedit.errors import BadInput, ModelUnavailable, RefEditWarning, TargetNotFound
 from refedit.pipeline.artifacts import AmbiguousTarget, EditPlan, EditRequest, EditResult, Segmentation
 from refedit.pipeline.imagekeys import same_images
 from refedit.pipeline.models import ModelStore
@@ -40,6 +40,17 @@ def mask_segmentation(request: EditRequest) -> Segmentation:
     """The segmentation given by an exact user mask (``--mask``): no model runs."""
     assert request.hints.mask is not None
     return Segmentation(mask=request.hints.mask, reason="exact mask given by the user", segmenter="user-mask")
+
+
+def refuse_hints(segmenter: Any, hints: Any) -> None:
+    """:class:`~refedit.errors.BadInput` for a box, point or hint mask given to a segmenter that reads none
+    (``takes_hints = False``: Ref-Diff, DiffEdit's mask): it returned the same mask as without them, exit 0."""
+    if hints.mask is not None or not (hints.boxes or hints.points or hints.hint_mask is not None):
+        return
+    if not getattr(segmenter, "takes_hints", True):
+        name = getattr(segmenter, "name", type(segmenter).__name__)
+        raise BadInput(f"the {name} segmenter reads no hints (--box, --point, --hint-mask): choose with them under "
+                       "--segmenter grounded-sam, sam3 or clipseg, or give the mask itself (--mask)")
 
 
 def check_not_empty(segmentation: Segmentation, why: str) -> Segmentation:
@@ -137,6 +148,7 @@ class Pipeline:
         expression ("the left cat"), or name nothing when hints choose (see :func:`segmentation_plan`)."""
         from refedit.pipeline.parse.segmenting import segmentation_plan
 
+        refuse_hints(self.segmenter, request.hints)
         plan = request.plan or segmentation_plan(self.parser, request.instruction, image=request.image,
                                                  hinted=not request.hints.empty)  # fmt: skip
         return plan, self.segment(request, plan)
@@ -173,6 +185,7 @@ class Pipeline:
             return self._run(request)
 
     def _run(self, request: EditRequest) -> EditResult:
+        refuse_hints(self.segmenter, request.hints)
         timings: dict[str, float] = {}
         start = time.perf_counter()
         plan = self.plan(request)

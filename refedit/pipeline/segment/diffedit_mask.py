@@ -32,6 +32,9 @@ def noise_difference_mask(diffs: torch.Tensor, threshold_ratio: float) -> torch.
 class DiffEditMaskSegmenter:
     """DiffEdit's noise-difference mask from the source and edited captions, on the shared SD."""
 
+    #: it reads no --box/--point/--hint-mask: the pipeline refuses them (they changed nothing)
+    takes_hints = False
+
     name = "diffedit-mask"
 
     def __init__(self, store: ModelStore, options: DiffEditMaskOptions) -> None:

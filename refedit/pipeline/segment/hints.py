@@ -179,9 +179,23 @@ def _check_given(size: tuple[int, int], boxes: Sequence[Sequence[float]], points
     for b in boxes:
         if len(b) != 4 or not (0 <= b[0] < b[2] <= w and 0 <= b[1] < b[3] <= h):
             raise BadInput(f"box {','.join(f'{v:g}' for v in b)} is not inside the {w}x{h} image with x0<x1, y0<y1")
+        if (b[2] - b[0] < 1 or b[3] - b[1] < 1) and max(w, h) > 1:  # "0.1,0.2,0.6,0.9": fractions, taken as pixels
+            raise BadInput(f"box {','.join(f'{v:g}' for v in b)} is less than a pixel across: hints are in pixels of the "
+                           f"{w}x{h} image{_as_pixels(b, size)}")  # fmt: skip
     for p in points:
         if len(p) != 2 or not (0 <= p[0] < w and 0 <= p[1] < h):
             raise BadInput(f"point {','.join(f'{v:g}' for v in p)} is outside the {w}x{h} image")
+        if all(0 < v < 1 for v in p) and min(w, h) > 2:  # "0.5,0.5": the middle meant, the top-left pixel taken
+            raise BadInput(f"point {','.join(f'{v:g}' for v in p)} lies in the top-left pixel: hints are in pixels of the "
+                           f"{w}x{h} image{_as_pixels(p, size)}")  # fmt: skip
+
+
+def _as_pixels(values: Sequence[float], size: tuple[int, int]) -> str:
+    """For a hint given as fractions of the image (every value in [0, 1]): the pixels it would be, as a hint."""
+    if not all(0 <= v <= 1 for v in values):
+        return ""
+    scaled = [v * size[i % 2] for i, v in enumerate(values)]
+    return f" (as fractions of it: {','.join(f'{v:.0f}' for v in scaled)})"
 
 
 def check_hints(hints: Hints, size: tuple[int, int]) -> Hints:

@@ -33,6 +33,9 @@ from refedit.pipeline.segment.refdiff.timing import CallLog
 class RefDiffSegmenter:
     """Ref-Diff: SD cross-attention + CLIP over weight-free and/or SAM proposals."""
 
+    #: it reads no --box/--point/--hint-mask: the pipeline refuses them (they changed nothing)
+    takes_hints = False
+
     name = "refdiff"
 
     def __init__(self, store: ModelStore, options: RefDiffOptions | None = None, grounded: Any = None) -> None:
