@@ -228,3 +228,47 @@ def test_a_gif_input_written_as_gif_keeps_its_colours_outside_the_edit(tmp_path,
     # the edit's own colours where the palette had room; the input's nearest otherwise
     err = np.abs(out[inside].astype(int) - edited[inside]).mean()
     assert err == 0 if colours == 64 else err < 40
+
+
+def _png16(path, arr16, colour_type):
+    """A 16-bit-a-channel PNG (PIL writes none): RGB (2) or RGBA (6)."""
+    import struct
+    import zlib
+
+    h, w = arr16.shape[:2]
+    raw = b"".join(b"\x00" + arr16[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_what_an_output_loses_is_said(tmp_path):
+    """A 16-bit RGB PNG (PIL opens it as 8-bit RGB) lost its low bytes without the note the README promises for
+    16-bit images; an AVIF output (lossy even at quality 100) was said to keep the outside exact."""
+    rgb = np.random.default_rng(0).integers(0, 65535, (12, 16, 3)).astype(np.uint16)
+    _png16(tmp_path / "deep.png", rgb, 2)
+    _png16(tmp_path / "deeper.png", np.dstack([rgb, rgb[..., :1]]), 6)
+    for name in ("deep.png", "deeper.png"):
+        loaded = load_image(tmp_path / name)
+        assert loaded.deep and f"{name} has 16 bits a channel: refedit works in 8, and so does the output" in loaded.notes(name)
+    Image.fromarray((rgb >> 8).astype(np.uint8)).save(tmp_path / "flat.png")
+    flat = load_image(tmp_path / "flat.png")
+    assert not flat.deep and flat.notes("flat.png", "PNG") == []
+    assert any(n.startswith("AVIF is written lossy") for n in flat.notes("flat.png", "AVIF"))
+
+
+@pytest.mark.parametrize("mode,key", [("RGB", (0, 255, 0)), ("L", 7)])
+def test_a_key_colour_is_transparency_kept(tmp_path, mode, key):
+    """An RGB or grey PNG with a tRNS key colour came out opaque (only palette images had theirs read)."""
+    arr = np.full((10, 12, 3), 90, dtype=np.uint8) if mode == "RGB" else np.full((10, 12), 90, dtype=np.uint8)
+    arr[:4, :5] = key
+    Image.fromarray(arr, mode).save(tmp_path / "k.png", transparency=key)
+    loaded = load_image(tmp_path / "k.png")
+    assert loaded.alpha is not None and (np.asarray(loaded.alpha) == 0).sum() == 20
+    assert (np.asarray(loaded.rgb)[:4, :5] == 255).all()  # on white for the models
+    save_image(loaded.rgb, tmp_path / "o.png", source=loaded)
+    out = np.asarray(Image.open(tmp_path / "o.png"))
+    assert out.shape[-1] == 4 and (out[..., 3] == 0).sum() == 20

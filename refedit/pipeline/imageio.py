@@ -18,7 +18,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -35,6 +35,9 @@ if TYPE_CHECKING:  # pragma: no cover
 ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "TGA", "QOI", "JPEG2000", "AVIF"}
 #: the output formats PIL writes an ICC profile into
 ICC_FORMATS = {"PNG", "JPEG", "WEBP", "TIFF", "AVIF"}
+#: outputs whose encoding changes pixels and that a user may take for exact (JPEG is known lossy; PIL writes AVIF
+#: lossy even at quality 100: up to 6 levels off in 4:2:0, 2 in 4:4:4)
+LOSSY_FORMATS = {"AVIF"}
 
 
 #: the EXIF tag of a photo's orientation (1: as stored)
@@ -62,6 +65,8 @@ class LoadedImage:
     colour: Image.Image | None = None
     #: the file a picture a program holds was opened from (PIL's ``filename``): never written over, as ``path``
     opened_from: Path | None = None
+    #: 16 bits a channel in the file (an RGB or RGBA PNG or TIFF), which PIL reads as 8
+    deep: bool = False
 
     @property
     def file(self) -> Path | None:
@@ -80,6 +85,11 @@ class LoadedImage:
             out.append(f"{label} has {self.frames} frames: the first is edited, the output is a still image")
         if self.mode.startswith("I") or self.mode == "F":
             out.append(f"{label} is a {self.mode} image: refedit works in 8 bits a channel, and so does the output")
+        if self.deep:
+            out.append(f"{label} has 16 bits a channel: refedit works in 8, and so does the output")
+        if output_format in LOSSY_FORMATS:
+            out.append(f"{output_format} is written lossy: pixels outside the edit differ from the input's by the "
+                       "encoding (write .png, .webp or .tif to keep them exact)")
         return out
 
     @property
@@ -126,8 +136,10 @@ def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None, Ima
     """Return (RGB on white, alpha or None, the colour before compositing or None) for any PIL mode; the RGB image
     keeps ``img``'s ICC profile when it is an RGB one, and no other (:func:`_keep_profile`)."""
     profile = img.info.get("icc_profile")
-    if img.mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("P", "RGB", "L") and "transparency" in img.info:  # a key colour (index, grey, RGB): alpha
+        img = img.convert("RGBA")
+    elif img.mode == "P":
+        img = img.convert("RGB")
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         img = _to_8bit(img)
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
@@ -212,6 +224,7 @@ def _decode(source: Path | io.BytesIO, label: object, what: str) -> LoadedImage:
                             f"{what} {path} has {img.width}x{img.height} pixels, over the limit of {limit} "
                             "(set REFEDIT_MAX_PIXELS to raise it)"
                         )
+                    deep = img.mode in ("RGB", "RGBA") and any(";16" in _raw_mode(t) for t in img.tile)
                     img.load()
                     mode, frames = img.mode, int(getattr(img, "n_frames", 1))
                     img = ImageOps.exif_transpose(img)
@@ -225,7 +238,13 @@ def _decode(source: Path | io.BytesIO, label: object, what: str) -> LoadedImage:
         raise BadInput(f"{what} {path} is corrupt or truncated ({err})") from None
     rgb, alpha, colour = _split_alpha(img)
     return LoadedImage(rgb=rgb, alpha=alpha, path=source if isinstance(source, Path) else None, format=fmt, mode=mode,
-                       frames=frames, colour=colour)
+                       frames=frames, colour=colour, deep=deep)
+
+
+def _raw_mode(tile: Any) -> str:
+    """The raw mode a decoder tile reads ("RGB;16B" for a 16-bit RGB PNG, which PIL opens as 8-bit "RGB")."""
+    args = tile[3] if len(tile) > 3 else None
+    return args if isinstance(args, str) else str(args[0]) if isinstance(args, tuple) and args else ""
 
 
 #: the formats an edited photo is written in: those that hold an RGB image at any size (not ICO, at most 256
