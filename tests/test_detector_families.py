@@ -228,7 +228,9 @@ def test_refdiff_sam_proposals_refuse_a_sam2_checkpoint_before_parse(parts, tiny
     r = CliRunner().invoke(main, args, env=tiny_env)
     assert r.exit_code == 5 and "need a SAM checkpoint" in r.stderr and "is SAM 2" in r.stderr, r.output
     assert len(r.stderr.strip().splitlines()) == 1 and spy_parser == [] and not out.exists()
-    r = CliRunner().invoke(main, [*args[:-2], "-O", "proposals=attention", "--json"], env=tiny_env)
+    no_flag = [a for a in args[:-2] if a not in ("--sam-model", str(parts["sam2"]))]  # (a flag SAM does not use
+    env = {**tiny_env, "REFEDIT_SAM_MODEL": str(parts["sam2"])}  # is refused as unused: the setting stands instead)
+    r = CliRunner().invoke(main, [*no_flag, "-O", "proposals=attention", "--json"], env=env)
     assert "need a SAM checkpoint" not in r.output and spy_parser == ["the cat"]  # it got as far as the parser
 
 

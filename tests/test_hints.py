@@ -345,3 +345,40 @@ def test_hints_given_as_fractions_are_refused_with_their_pixels(flag, value, say
 
         check_hints(Hints(boxes=((0.1, 0.2, 0.6, 0.9),)) if flag == "--box" else Hints(points=((0.5, 0.5),)), (451, 300))
     assert check_hints(Hints(points=((0.0, 0.0), (1.0, 0.5))), (451, 300))  # a corner pixel, and x=1: pixels
+
+
+def test_a_point_picks_the_candidate_whose_mask_holds_it():
+    """SAM 3 picked an instance for a point in its box's corner, off its mask ('contains the hint point', and the
+    mask did not): with masks known, a point picks what it lies on; off every mask it prompts the model."""
+    from refedit.pipeline.segment.hints import pick_by_point
+
+    ring = np.zeros((40, 40), dtype=bool)
+    ring[5:35, 5:35] = True
+    ring[12:28, 12:28] = False  # a frame: its box holds the centre, its mask does not
+    inner = np.zeros((40, 40), dtype=bool)
+    inner[15:25, 15:25] = True
+    cands = [Candidate((5, 5, 35, 35), 0.9, "cat", ring), Candidate((15, 15, 25, 25), 0.5, "cat", inner)]
+    assert pick_by_point(cands, (20.0, 20.0)) == 1
+    assert pick_by_point(cands, (7.0, 7.0)) == 0
+    assert pick_by_point(cands, (13.0, 13.0)) is None  # in both boxes, on neither mask
+    boxes_only = [Candidate(c.box, c.score, c.label) for c in cands]
+    assert pick_by_point(boxes_only, (13.0, 13.0)) == 0  # no masks yet: the smallest box holding it
+
+
+def test_a_box_on_part_of_a_large_region_is_in_it():
+    from refedit.pipeline.segment.hints import pick_by_coverage
+
+    big = np.zeros((100, 100), dtype=bool)
+    big[:, :80] = True
+    cands = [Candidate((0, 0, 80, 100), 0.9, "cat", big)]
+    assert pick_by_coverage(cands, (40, 40, 50, 50)) == 0  # IoU 0.01 with its box: no box pick, but all of it inside
+    assert pick_by_coverage(cands, (70, 40, 100, 50)) is None  # a third inside
+
+
+def test_clipseg_takes_a_box_drawn_on_part_of_its_region(tiny_env, tmp_path):
+    """CLIPSeg has no SAM to prompt: a box on part of the one large component was 'the hints touch none' (exit 4)."""
+    r = CliRunner().invoke(main, ["segment", str(EXAMPLES / "cat.jpg"), "the cat", "--segmenter", "clipseg", "--box",
+                                  "340,130,380,190", "-o", str(tmp_path / "m.png")], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0 and "most of the hint box lies in the one at" in r.output, r.output
+    mask = np.asarray(Image.open(tmp_path / "m.png")) > 127
+    assert mask[130:190, 340:380].mean() >= 0.5

@@ -19,7 +19,7 @@ from refedit.core import masks
 from refedit.errors import TargetNotFound
 from refedit.pipeline.artifacts import Candidate, EditPlan, Hints, Segmentation, Target
 from refedit.pipeline.models import ModelStore
-from refedit.pipeline.segment.hints import select_by_hints
+from refedit.pipeline.segment.hints import pick_by_coverage, select_by_hints
 from refedit.pipeline.segment.options import ClipSegOptions
 from refedit.pipeline.segment.resolve import AMBIGUITY_MARGIN, Resolution, comparable, resolve, settle
 
@@ -109,10 +109,18 @@ class ClipSegSegmenter:
         n = len(cands)
         what = f"{n} CLIPSeg component{'s' * (n != 1)} of '{self.prompt(plan)}'"
         picked = select_by_hints(cands, hints, shape)
-        if picked is not None:
-            if not picked.chosen:
-                raise TargetNotFound(f"the hints touch none of the {what}")
-            return Resolution(picked.chosen, f"{picked.reason} ({what})")
+        if picked is not None:  # no SAM to prompt: a box on part of a component is in it, other misses are said
+            chosen, why = list(picked.chosen), [picked.reason] if picked.reason else []
+            missed = picked.unmatched
+            for b in missed.boxes:
+                if (i := pick_by_coverage(cands, b)) is not None:
+                    chosen.append(i)
+                    why.append(f"most of the hint box lies in the one at [{', '.join(f'{v:.0f}' for v in cands[i].box)}]")
+            rest = [b for b in missed.boxes if pick_by_coverage(cands, b) is None]
+            if rest or missed.points or missed.hint_mask is not None:
+                hint = ("a hint box" if rest else "a hint point" if missed.points else "the hint mask")
+                raise TargetNotFound(f"{hint} touches none of the {what}" if chosen else f"the hints touch none of the {what}")
+            return Resolution(tuple(dict.fromkeys(chosen)), f"{'; '.join(why)} ({what})")
         if qualified(t) and not (t.relation or t.pronoun or t.region):
             res = resolve(cands, t, (shape[1], shape[0]))
             if not res.chosen:

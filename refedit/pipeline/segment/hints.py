@@ -47,8 +47,15 @@ def _contains(box: Box, p: Point) -> bool:
 
 
 def pick_by_point(candidates: Sequence[Candidate], p: Point) -> int | None:
-    """The smallest candidate whose box contains ``p`` (the most specific), or None when none does."""
+    """The smallest candidate that holds ``p`` (the most specific): whose mask holds it where the candidates have
+    masks (a point in a box's corner, off the object, is no pick: SAM is prompted with it), else whose box contains
+    it; None when none does."""
     inside = [i for i, c in enumerate(candidates) if _contains(c.box, p)]
+    x, y = int(p[0]), int(p[1])
+    masked = [i for i in inside if candidates[i].mask is not None]
+    if masked:
+        inside = [i for i in masked if 0 <= y < candidates[i].mask.shape[0] and 0 <= x < candidates[i].mask.shape[1]  # type: ignore[union-attr]
+                  and candidates[i].mask[y, x]]  # type: ignore[index]  # fmt: skip
     if not inside:
         return None
     return min(inside, key=lambda i: (area(candidates[i].box), -candidates[i].score))
@@ -91,6 +98,21 @@ def pick_by_mask(candidates: Sequence[Candidate], hint: np.ndarray) -> tuple[int
 
     best = max(touched, key=key)
     return best, key(best)[0]
+
+
+def pick_by_coverage(candidates: Sequence[Candidate], b: Box, share: float = HINT_BOX_OVERLAP) -> int | None:
+    """The candidate whose mask covers the largest part of the hint box, when that is at least ``share`` of it: a
+    box drawn on part of a large region (CLIPSeg's one component for a cat that fills the photo) is in it; None
+    otherwise, or when the candidates have no masks."""
+    x0, y0, x1, y1 = (int(round(v)) for v in b)
+    best, top = None, share
+    for i, c in enumerate(candidates):
+        if c.mask is None or x1 <= x0 or y1 <= y0:
+            continue
+        covered = float(c.mask[y0:y1, x0:x1].mean()) if c.mask[y0:y1, x0:x1].size else 0.0
+        if covered >= top:
+            best, top = i, covered
+    return best
 
 
 def select_by_hints(candidates: Sequence[Candidate], hints: Hints, shape: tuple[int, int]) -> HintChoice | None:
