@@ -465,10 +465,10 @@ class BatchRunner:
 
     def outputs_of(self, item: BatchItem) -> list[Path]:
         """The files the item writes (every result and the contact sheet for a sweep or several outputs)."""
+        from refedit.outputs import companion, planned_outputs
+
         if self.dry_run:
-            return [item.output.with_name(item.output.stem + "_mask.png"),
-                    item.output.with_name(item.output.stem + "_overlay.png")]  # fmt: skip
-        from refedit.outputs import planned_outputs
+            return [companion(item.output, "_mask.png"), companion(item.output, "_overlay.png")]
 
         return planned_outputs(item.output, {**self.options, **item.options})
 
@@ -507,7 +507,7 @@ class BatchRunner:
                               ambiguous=seg.ambiguous)  # fmt: skip
             else:
                 result = pipe.run(request)
-                meta = edit_metadata(item.instruction, item.seed, result.parameters)
+                meta = edit_metadata(item.instruction, item.seed, result)
                 paths, sheet = write_result(result, item.output, source=source, metadata=meta)
                 if writes_variants(result):
                     record.update(variants=[dict(v.to_dict(p), metrics={k: str(x) for k, x in v.metrics.items()})

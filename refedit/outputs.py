@@ -19,12 +19,22 @@ SHEET_SUFFIX = "_sheet.png"
 
 
 def candidates_path(output: Path | None, image: Path | None = None) -> Path | None:
-    """Where an ambiguous run draws its candidates: beside ``output`` (its stem + ``_candidates.png``), else
-    beside the input ``image``; None when neither is a file."""
-    for base in (output, image):
-        if base is not None and str(base) != "-":
-            return base.with_name(base.stem + CANDIDATES_SUFFIX)
+    """Where an ambiguous run draws its candidates: beside ``output`` (:func:`companion`: ``out_candidates.png``,
+    ``out_jpg_candidates.png`` for ``out.jpg``), else beside the input ``image`` (``cat_candidates.png``); None when
+    neither is a file."""
+    if output is not None and str(output) != "-":
+        return companion(output, CANDIDATES_SUFFIX)
+    if image is not None and str(image) != "-":
+        return image.with_name(image.stem + CANDIDATES_SUFFIX)
     return None
+
+
+def companion(path: Path, suffix: str) -> Path:
+    """A PNG written beside ``path`` (its stem + ``suffix``), the stem marked with ``path``'s own extension when that
+    is not .png: ``cat.jpg`` and ``cat.png`` (``--name '{stem}_edited.{ext}'`` on a folder holding both) get
+    ``cat_jpg_candidates.png`` and ``cat_candidates.png``, not one file for two."""
+    ext = path.suffix.lower().lstrip(".")
+    return path.with_name(f"{path.stem}{'' if ext in ('png', '') else '_' + ext}{suffix}")
 
 
 def check_candidates_path(path: Path | None, *inputs: Path | str | None) -> None:
@@ -54,8 +64,8 @@ def variant_path(output: Path, label: str) -> Path:
 
 
 def sheet_path(output: Path) -> Path:
-    """The contact sheet beside ``output``: ``out_sheet.png``."""
-    return output.with_name(output.stem + SHEET_SUFFIX)
+    """The contact sheet beside ``output``: ``out_sheet.png`` (``out_jpg_sheet.png`` for ``out.jpg``)."""
+    return companion(output, SHEET_SUFFIX)
 
 
 def planned_outputs(output: Path, options: Mapping[str, Any]) -> list[Path]:
@@ -102,11 +112,22 @@ def write_variants(result: "EditResult", output: Path, *, source: Any,
     return paths, sheet
 
 
-def edit_metadata(instruction: str, seed: int | None, parameters: Mapping[str, Any]) -> dict[str, str]:
-    """The text an edited PNG carries (key ``refedit``): the instruction, the seed and the parameters used, which
-    is what reproduces it."""
-    return {"refedit": json.dumps({"instruction": instruction, "seed": seed, "parameters": dict(parameters)},
-                                  default=str)}  # fmt: skip
+def edit_metadata(instruction: str, seed: int | None, result: "EditResult") -> dict[str, str]:
+    """The text an edited PNG carries (key ``refedit``): the instruction, the seed, the editor's parameters, the
+    plan, and where the mask came from (the segmenter and its reason, the mask's area and SHA-256 of its packed
+    bits): two edits through different masks (``--mask a.png``, ``--mask b.png``) carried the same text."""
+    import hashlib
+
+    import numpy as np
+
+    seg = result.segmentation
+    mask = np.asarray(seg.mask, dtype=bool)
+    digest = hashlib.sha256(np.packbits(mask).tobytes() + repr(mask.shape).encode()).hexdigest()
+    record = {"instruction": instruction, "seed": seed, "parameters": dict(result.parameters),
+              "plan": result.plan.to_dict(),
+              "segmentation": {"segmenter": seg.segmenter, "reason": seg.reason, "area": int(mask.sum()),
+                               "mask_sha256": digest}}  # fmt: skip
+    return {"refedit": json.dumps(record, default=str)}
 
 
 def write_result(result: "EditResult", output: Path, *, source: Any, metadata: Mapping[str, str],

@@ -571,3 +571,18 @@ def test_one_run_at_a_time_in_an_output_folder(tmp_path, tiny_env, command):
     r = CliRunner().invoke(main, args, env=tiny_env)  # the lock's process is gone: taken over
     assert r.exit_code == 0, r.output
     assert not (out / LOCK_NAME).exists()
+
+
+def test_a_jpg_and_a_png_of_one_stem_get_their_own_outputs_and_drawings(tmp_path, tiny_env):
+    """'--name {stem}_edited.{ext}', the template for a folder holding photo.jpg and photo.png, was refused as 'two
+    items write out/photo_edited.png': their candidates drawings were one file (photo_edited_candidates.png)."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    Image.open(EXAMPLES / "cat.jpg").save(src / "photo.jpg")
+    Image.open(EXAMPLES / "cat.jpg").save(src / "photo.png")
+    r = CliRunner().invoke(main, ["batch", str(src), "-i", "replace the cat with a tiger", "-o", str(out), "--name",
+                                  "{stem}_edited.{ext}", "--dry-run", *FAST], env=tiny_env)  # fmt: skip
+    assert r.exit_code in (0, 7), r.output
+    from refedit.outputs import candidates_path
+
+    assert candidates_path(out / "photo_edited.jpg") != candidates_path(out / "photo_edited.png")

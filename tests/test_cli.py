@@ -63,6 +63,13 @@ def test_edit_end_to_end(tmp_path, tiny_env):
     assert set(result.timings) == {"parse", "segment", "edit", "total"}
     meta = json.loads(Image.open(out).text["refedit"])
     assert meta["seed"] == 3 and meta["instruction"] == "replace the cat with a tiger"
+    # where the mask came from: two edits through different masks carried the same text
+    import hashlib
+
+    digest = hashlib.sha256(np.packbits(m > 127).tobytes() + repr(m.shape).encode()).hexdigest()
+    assert meta["segmentation"] == {"segmenter": "grounded-sam", "reason": result.segmentation.reason,
+                                    "area": int((m > 127).sum()), "mask_sha256": digest}  # fmt: skip
+    assert meta["plan"] == record["plan"]
 
 
 def test_an_animation_is_edited_as_its_first_frame_with_a_note(tmp_path, tiny_env):
@@ -594,7 +601,7 @@ def test_an_edit_carries_the_inputs_colour_profile(tmp_path, tiny_env):
         assert r.exit_code == 0 and Image.open(tmp_path / name).info.get("icc_profile") == profile, (name, r.output)
     r = run([*edit, "-o", str(tmp_path / "sweep.jpg"), "--encode-ratio", "0.3,0.6"], env=tiny_env)
     assert r.exit_code == 0, r.output
-    for name in ("sweep_r0.30.jpg", "sweep_r0.60.jpg", "sweep_sheet.png"):
+    for name in ("sweep_r0.30.jpg", "sweep_r0.60.jpg", "sweep_jpg_sheet.png"):  # (sweep.png's sheet: its own)
         assert Image.open(tmp_path / name).info.get("icc_profile") == profile, name
     r = CliRunner().invoke(main, [*edit, "-o", "-"], env=tiny_env)
     assert r.exit_code == 0 and Image.open(io.BytesIO(r.stdout_bytes)).info.get("icc_profile") == profile

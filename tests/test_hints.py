@@ -382,3 +382,14 @@ def test_clipseg_takes_a_box_drawn_on_part_of_its_region(tiny_env, tmp_path):
     assert r.exit_code == 0 and "most of the hint box lies in the one at" in r.output, r.output
     mask = np.asarray(Image.open(tmp_path / "m.png")) > 127
     assert mask[130:190, 340:380].mean() >= 0.5
+
+
+def test_a_box_mask_run_does_not_say_sam_was_prompted(tiny_env, tmp_path):
+    dets = tmp_path / "d.json"
+    dets.write_text(json.dumps([{"box": [100, 100, 200, 200], "score": 0.9, "label": "cat"}]))
+    env = {**tiny_env, "REFEDIT_SAM_MODEL": str(tmp_path / "no-sam")}  # not loaded: the box is the mask
+    r = CliRunner().invoke(main, ["segment", str(EXAMPLES / "cat.jpg"), "the cat", "--box", "300,50,400,150",
+                                  "--box-mask", "--detections", str(dets), "--json"], env=env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    reason = json.loads(r.stdout)["segmentation"]["reason"]
+    assert reason.endswith("the box mask of 1 box(es)") and "SAM" not in reason, reason

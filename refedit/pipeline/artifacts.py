@@ -624,7 +624,7 @@ class EditResult:
         contact sheet."""
         from refedit.outputs import edit_metadata, write_result
 
-        meta = edit_metadata(self.plan.instruction, self.parameters.get("seed"), self.parameters)
+        meta = edit_metadata(self.plan.instruction, self.parameters.get("seed"), self)
         written, sheet = write_result(self, Path(path), source=self.source, metadata=meta,
                                       mask_out=None if mask is None else Path(mask))  # fmt: skip
         return written + [p for p in (sheet, None if mask is None else Path(mask)) if p is not None]

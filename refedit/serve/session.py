@@ -239,7 +239,7 @@ def write_result(result: "EditResult", source: "LoadedImage", folder: Path, stem
     from refedit.pipeline.imageio import save_image, save_mask
 
     folder.mkdir(parents=True, exist_ok=True)
-    meta = edit_metadata(instruction, seed, result.parameters)
+    meta = edit_metadata(instruction, seed, result)
     image = save_image(result.image, folder / f"{stem}.png", source=source, metadata=meta)
     variants = tuple(save_image(v.image, variant_path(image, v.label), source=source, metadata=meta)
                      for v in result.variants)  # fmt: skip

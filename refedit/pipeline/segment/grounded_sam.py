@@ -162,7 +162,7 @@ class GroundedSamSegmenter:
         prompted, what = self._prompt_mask(image, picked.unmatched)
         if not prompted.any():
             raise self._nothing_at_hints(why)
-        reason = f"{why}: SAM prompted with {what}"
+        reason = f"{why}: {self._prompted()} {what}"
         return Segmentation(mask=masks.dilate(mask | prompted, self.options.dilate), candidates=tuple(cands),
                             chosen=picked.chosen, reason="; ".join(r for r in (picked.reason, reason) if r),
                             segmenter=self.name)  # fmt: skip
@@ -214,13 +214,17 @@ class GroundedSamSegmenter:
         mask, what = self._prompt_mask(image, hints)
         if not mask.any():
             raise self._nothing_at_hints(why)
-        reason = f"{why}: SAM prompted with {what}"
+        reason = f"{why}: {self._prompted()} {what}"
         return Segmentation(mask=masks.dilate(mask, self.options.dilate), reason=reason, segmenter=self.name)
 
     def _nothing_at_hints(self, why: str) -> TargetNotFound:
         if self.options.box_mask:
             return TargetNotFound(f"{why}, and with --box-mask a point alone gives no box: add a --box or drop --box-mask")
         return TargetNotFound(f"{why}, and SAM found nothing at the hints")
+
+    def _prompted(self) -> str:
+        """How the hints that match no detection became a mask, for the reason: SAM prompted, or their boxes."""
+        return "the box mask of" if self.options.box_mask else "SAM prompted with"
 
     def _prompt_mask(self, image: Image.Image, hints: Hints) -> tuple[np.ndarray, str]:
         """The union of SAM's masks for the hint prompts (box prompts in one batched call, each mask cleaned),
