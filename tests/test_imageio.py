@@ -80,8 +80,8 @@ def test_bad_files(tmp_path, kind):
 def test_decompression_bomb_refused(tmp_path, monkeypatch):
     Image.new("L", (200, 200)).save(tmp_path / "big.png")
     monkeypatch.setenv("REFEDIT_MAX_PIXELS", "1000")
-    with pytest.raises(BadInput, match="limit"):
-        load_image(tmp_path / "big.png")
+    with pytest.raises(BadInput, match="has 200x200 pixels, over the limit of 1000 \\(set REFEDIT_MAX_PIXELS to raise it\\)"):
+        load_image(tmp_path / "big.png")  # (PIL's own bomb check said 'too large to decode safely', no size, no fix)
 
 
 def test_save_is_atomic_and_format_from_extension(tmp_path):
@@ -272,3 +272,27 @@ def test_a_key_colour_is_transparency_kept(tmp_path, mode, key):
     save_image(loaded.rgb, tmp_path / "o.png", source=loaded)
     out = np.asarray(Image.open(tmp_path / "o.png"))
     assert out.shape[-1] == 4 and (out[..., 3] == 0).sum() == 20
+
+
+def test_a_transparent_gif_stays_transparent_as_a_gif(tmp_path):
+    """A GIF's transparent index was dropped ('GIF holds no transparency', which it does) and the output was on white."""
+    rng = np.random.default_rng(1)
+    idx = rng.integers(1, 40, (20, 30)).astype(np.uint8)
+    idx[:6, :9] = 0
+    gif = Image.fromarray(idx, mode="P")
+    gif.putpalette(rng.integers(0, 256, 3 * 40).astype(np.uint8).tobytes())
+    gif.save(tmp_path / "t.gif", transparency=0)
+    loaded = load_image(tmp_path / "t.gif")
+    assert loaded.alpha is not None and loaded.notes("t.gif", "GIF") == []
+    save_image(loaded.rgb, tmp_path / "o.gif", source=loaded)  # an edit that changed nothing
+    before = np.asarray(Image.open(tmp_path / "t.gif").convert("RGBA"))
+    after = np.asarray(Image.open(tmp_path / "o.gif").convert("RGBA"))
+    assert (after[..., 3] == 0).sum() == 54 and np.array_equal(before, after)
+    rgba = tmp_path / "a.png"
+    Image.fromarray(np.dstack([np.full((4, 4, 3), 9, np.uint8), np.full((4, 4), 128, np.uint8)])).save(rgba)
+    assert any("a GIF of it holds no alpha channel" in n for n in load_image(rgba).notes("a.png", "GIF"))
+
+
+def test_an_opaque_alpha_channel_is_not_called_transparent(tmp_path):
+    Image.new("RGBA", (8, 6), (10, 20, 30, 255)).save(tmp_path / "opaque.png")
+    assert load_image(tmp_path / "opaque.png").notes("opaque.png", "JPEG") == []

@@ -78,7 +78,14 @@ class LoadedImage:
         of an animation, the precision of a 16-bit or float image, and its transparency when written in
         ``output_format`` (e.g. "JPEG"), which holds none."""
         out = []
-        if self.alpha is not None and output_format is not None and output_format not in ALPHA_FORMATS:
+        if self.alpha is not None and self.alpha.getextrema()[0] == 255:  # an alpha channel with nothing see-through
+            pass
+        elif self.alpha is not None and output_format == "GIF" and self.mode == "P":
+            pass  # a palette image's transparent index stays one (see _prepared)
+        elif self.alpha is not None and output_format == "GIF":
+            out.append(f"{label} is transparent but a GIF of it holds no alpha channel: the output is the image on "
+                       "white (write .png, .webp or .tif to keep it)")
+        elif self.alpha is not None and output_format is not None and output_format not in ALPHA_FORMATS:
             out.append(f"{label} is transparent but {output_format} holds no transparency: the output is the image on "
                        "white (write .png, .webp or .tif to keep it)")
         if self.frames > 1:
@@ -215,7 +222,7 @@ def _decode(source: Path | io.BytesIO, label: object, what: str) -> LoadedImage:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             old = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = limit
+            Image.MAX_IMAGE_PIXELS = None  # the check below says the size and the setting; nothing is decoded before it
             try:
                 with Image.open(source) as img:
                     fmt = img.format
@@ -373,9 +380,21 @@ def _prepared(img: Image.Image, fmt: str, source: LoadedImage | None,
     holds them, the PNG text, the compression."""
     if source is not None and source.alpha is not None and fmt in ALPHA_FORMATS and img.size == source.alpha.size:
         img = with_alpha(img, source)
-    if fmt == "GIF" and source is not None and source.mode == "P" and source.alpha is None and img.size == source.rgb.size:
-        img = on_palette(img, source.rgb)
     kwargs: dict[str, object] = {}
+    if fmt == "GIF" and source is not None and source.mode == "P" and img.size == source.rgb.size:
+        import numpy as np
+
+        clear = None if source.alpha is None else np.asarray(source.alpha) == 0
+        img = on_palette(img, source.rgb, colours=256 if clear is None else 255)
+        if clear is not None and img.mode == "P":  # a GIF's transparent index: one more palette entry
+            unchanged = (np.asarray(img.convert("RGB")) == np.asarray(source.rgb)).all(axis=-1)
+            indices = np.asarray(img).copy()
+            indices[clear & unchanged] = 255
+            palette = (img.getpalette() or [])[: 3 * 255]
+            hidden = np.asarray(source.colour)[clear][0].tolist() if source.colour is not None and clear.any() else [0, 0, 0]
+            img = Image.fromarray(indices, mode="P")
+            img.putpalette(palette + [0] * (3 * 255 - len(palette)) + hidden)  # index 255: the input's hidden colour
+            kwargs["transparency"] = 255
     profile = (source.icc_profile if source is not None else None) or rgb_profile(img.info.get("icc_profile"))
     if profile is not None and fmt in ICC_FORMATS:
         kwargs["icc_profile"] = profile
