@@ -12,9 +12,9 @@ How it measures (the harness of benchmarks/segmenter.py and benchmarks/modelcall
 - rounds interleave ``edit()`` and the replay of exactly those calls alone, in order, on the same inputs;
 - CPU time of this process (``time.process_time``) and wall time, minimum over the rounds, one torch thread.
 
-The Qwen edit pipelines always encode the condition image at about one megapixel (diffusers' ``VAE_IMAGE_SIZE``;
-the inpaint pipeline also denoises there), whatever the crop size: the tiny Qwen VAE (downsampling 16) keeps that
-affordable on a CPU. The Kontext pipeline works at the crop's working size (``--resolution``).
+The plain Qwen edit pipeline encodes the condition image at about one megapixel (diffusers' ``VAE_IMAGE_SIZE``)
+whatever the crop size; the inpaint one (the default, mask-aware) works at the crop's working size (``--resolution``:
+refedit steers its ``calculate_dimensions``, which asked for ~1 MP whatever height/width said), as Kontext does.
 
 Run: ``python benchmarks/current_editors.py [--rounds N] [--threads N] [--editors qwen-edit,kontext]
 [--resolution R] [--steps T] [--plain]``. Exit code 0 when every goal is met, 1 when not.

@@ -44,8 +44,9 @@ from refedit.errors import BadInput
               help="Output image (format from the extension) [IMAGE_edited.png beside the input].")  # fmt: skip
 @click.option("--plan", "plan_source", default=None, metavar="FILE|-",
               help="Use this plan instead of parsing (JSON from `refedit parse/segment --json`; - for stdin).")  # fmt: skip
-@click.option("--save-mask", "mask_out", type=click.Path(path_type=Path), default=None, help="Also write the segmented object's mask as PNG (reusable as --mask); the editor repaints it grown "
-                   "by --paste-dilate and feathered, qwen-edit/kontext's --mask-mode box or expand:N its box.")
+@click.option("--save-mask", "mask_out", type=click.Path(path_type=Path), default=None,
+              help="Also write the segmented object's mask as PNG (reusable as --mask); the editor repaints it grown "
+                   "by --paste-dilate and feathered, qwen-edit/kontext's --mask-mode box or expand:N its box.")  # fmt: skip
 @click.option("--mask", "mask_path", type=click.Path(path_type=Path), default=None,
               help="Exact mask PNG of the object (skips segmentation).")  # fmt: skip
 @click.option("--seed", type=SeedType(), default=0, show_default=True, help="Random seed (0 to 2**63-1).")

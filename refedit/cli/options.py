@@ -184,7 +184,8 @@ def stage_options(fn: F) -> F:
         *llm_flags(),
         click.option("--describe", is_flag=True, default=None,
                      help="--parser llm: describe the image first (BLIP-2 captioner) to resolve vague words."),  # fmt: skip
-        click.option("--steps", type=int, default=None, help="Denoising steps [SD editors 50, qwen-edit 40, kontext 28]."),
+        click.option("--steps", type=int, default=None,
+                     help="Denoising steps [SD editors 50, qwen-edit 40, kontext 28]."),  # fmt: skip
         click.option("--encode-ratio", default=None, metavar="R|R1,R2,...", callback=_ratio,
                      help="Encoding ratio r in (0, 1] [0.5]; several (0.3,0.5,0.7) invert once and write one output "
                           "per ratio plus a contact sheet."),  # fmt: skip
@@ -196,8 +197,11 @@ def stage_options(fn: F) -> F:
         click.option("--num-outputs", type=int, default=None, metavar="N",
                      help="diffedit: N outputs from one inversion, denoised as one batch (stochastic DDIM, "
                           "-O eta [1]); writes OUTPUT_1..N and a contact sheet."),  # fmt: skip
-        click.option("--guidance", type=float, default=None, help="Text guidance scale [SD editors 7.5, qwen-edit 4.0 (true CFG), kontext 2.5]."),
-        click.option("--strength", type=float, default=None, help="Noise ratio in (0, 1]: how much of the region is redrawn [sdedit 0.7; inpaint, qwen-edit, kontext 1.0]."),
+        click.option("--guidance", type=float, default=None,
+                     help="Text guidance scale [SD editors 7.5, qwen-edit 4.0 (true CFG), kontext 2.5]."),  # fmt: skip
+        click.option("--strength", type=float, default=None,
+                     help="Noise ratio in (0, 1]: how much of the region is redrawn [sdedit 0.7; inpaint, qwen-edit, "
+                          "kontext 1.0]."),  # fmt: skip
         click.option("--image-guidance", type=float, default=None, help="instruct: image guidance scale [1.5]."),
         click.option("--editor-model", default=None, metavar="ID|DIR|FILE",
                      help="Checkpoint for the chosen editor: a hub id, a diffusers folder, or an original single "
@@ -214,7 +218,9 @@ def stage_options(fn: F) -> F:
                      help="qwen-edit/kontext: repaint the object's silhouette, its box, or its box grown by N% per "
                           "side (room for a bigger replacement) [by action: replace expand:15, modify object, "
                           "remove expand:5, add box]."),  # fmt: skip
-        click.option("--resolution", type=int, default=None, help="Working size in pixels: the SD editors' long side [512]; qwen-edit/kontext about N x N in the crop's aspect [1024]."),
+        click.option("--resolution", type=int, default=None,
+                     help="Working size in pixels: the SD editors' long side [512]; qwen-edit/kontext about N x N in "
+                          "the crop's aspect [1024]."),  # fmt: skip
         click.option("--box-threshold", type=float, default=None,
                      help="Detection score threshold: the detector's boxes [0.30], sam3's instances [0.50]."),
         click.option("--text-threshold", type=float, default=None,

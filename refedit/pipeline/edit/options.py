@@ -118,9 +118,10 @@ class DiffEditOptions(EditorOptions):
     reaches it only through the VAE posterior sample of z_0, which all outputs share; what makes the outputs
     differ is stochastic DDIM sampling (DDIM Eq. 12, σ_t(``eta``)) inside the mask, each output with its own
     noise stream (of the seed and its number). ``eta`` None is 0 (DiffEdit's deterministic sampling) for one
-    output and 1 for several, or for one of several (``variant`` given). ``auto_ratio`` tries the ratios (``encode_ratios``, else :data:`AUTO_RATIOS`) from
-    the smallest and keeps the first whose edited region reaches ``auto_threshold`` of CLIP directional
-    similarity towards the edited caption (InstructEdit's Table 1 reports 0.08-0.11 over whole images)."""
+    output and 1 for several, or for one of several (``variant`` given). ``auto_ratio`` tries the ratios
+    (``encode_ratios``, else :data:`AUTO_RATIOS`) from the smallest and keeps the first whose edited region
+    reaches ``auto_threshold`` of CLIP directional similarity towards the edited caption (InstructEdit's Table 1
+    reports 0.08-0.11 over whole images)."""
 
     encode_ratio: float = option(0.5, 0.0, 1.0, lo_open=True)
     inversion_cache: int = option(4, 0)

@@ -91,22 +91,21 @@ def _counted(candidates: Sequence[Candidate], target: Target, image_size: tuple[
     side ("the two cups on the left"), the largest or smallest ``count`` ("the two biggest"), else the ``count``
     best-scoring ("both cups", "the three dogs"): ambiguous when the next one scores within
     :data:`AMBIGUITY_MARGIN` of the last one taken. Empty (with why) when fewer are found than asked for."""
-    k, n, head = int(target.count or 0), len(candidates), target.head
+    k, n, head = target.count or 1, len(candidates), target.head
     what = _describe(n, head)
     if k > n:
         return Resolution((), f"asked for {k} '{head}' but found only {what}")
     if target.ordinal is not None:
         side = target.spatial or "left"
-        order = sorted(by_score, key=lambda i: spatial_key(side, image_size)(candidates[i]))
+        order = _from_side(candidates, by_score, side, image_size)
         start = target.ordinal - 1 if target.ordinal > 0 else n + target.ordinal + 1 - k
         if start < 0 or start + k > n:
             return Resolution((), f"asked for {k} counted from the {_ordinal_word(target.ordinal)} from the {side} but "
                                   f"found only {what}")  # fmt: skip
-        which = {1: "first", -1: "last"}.get(target.ordinal, f"{k} from the {_ordinal_word(target.ordinal)}")
-        return Resolution(tuple(order[start : start + k]), f"the {which} {k} from the {side} of {what}"
-                          if target.ordinal in (1, -1) else f"the {which} from the {side} of {what}")  # fmt: skip
+        counted = {1: f"first {k}", -1: f"last {k}"}.get(target.ordinal, f"{k} from the {_ordinal_word(target.ordinal)}")
+        return Resolution(tuple(order[start : start + k]), f"the {counted} from the {side} of {what}")
     if target.spatial is not None:
-        order = sorted(by_score, key=lambda i: spatial_key(target.spatial, image_size)(candidates[i]))  # type: ignore[arg-type]
+        order = _from_side(candidates, by_score, target.spatial, image_size)
         return Resolution(tuple(order[:k]), f"the {k} {EXTREMES[target.spatial]} of {what}")
     if target.size is not None:
         sign = -1.0 if target.size == "largest" else 1.0
@@ -123,6 +122,12 @@ def _counted(candidates: Sequence[Candidate], target: Target, image_size: tuple[
     return Resolution(chosen, reason, comparable=tied, tie_reason=(
         f"{k} asked for, and {len(near)} score within {AMBIGUITY_MARGIN:.2f} of the {_ordinal_word(k)} best "
         f"({last:.2f})"))  # fmt: skip
+
+
+def _from_side(candidates: Sequence[Candidate], by_score: list[int], side: str, image_size: tuple[int, int]) -> list[int]:
+    """The candidates' indices from the one ``side`` names first (:func:`spatial_key`); ties keep score order."""
+    key = spatial_key(side, image_size)
+    return sorted(by_score, key=lambda i: key(candidates[i]))
 
 
 def _describe(n: int, head: str) -> str:
@@ -172,7 +177,7 @@ def resolve(candidates: Sequence[Candidate], target: Target, image_size: tuple[i
         return _counted(candidates, target, image_size, by_score)
     if target.ordinal is not None:
         side = target.spatial or "left"
-        order = sorted(by_score, key=lambda i: spatial_key(side, image_size)(candidates[i]))
+        order = _from_side(candidates, by_score, side, image_size)
         k = target.ordinal
         if abs(k) > n:
             return Resolution((), f"asked for the {_ordinal_word(k)} from the {side} but found only {what}")
@@ -183,7 +188,7 @@ def resolve(candidates: Sequence[Candidate], target: Target, image_size: tuple[i
         if chosen:
             return Resolution(chosen, f"{len(chosen)} of {what} in the {target.spatial} part of the image")
     if target.spatial is not None:
-        pick = min(by_score, key=lambda i: spatial_key(target.spatial, image_size)(candidates[i]))  # type: ignore[arg-type]
+        pick = _from_side(candidates, by_score, target.spatial, image_size)[0]
         return Resolution((pick,), f"{EXTREMES[target.spatial]} of {what}")
     if target.size is not None:
         sign = -1.0 if target.size == "largest" else 1.0
