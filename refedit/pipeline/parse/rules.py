@@ -399,6 +399,19 @@ _A_SHADE = re.compile(r"^(?P<pre>(?:make|paint|colou?r|turn|dye|recolou?r) .+?) 
 _SECOND_LAST = re.compile(r"\b(?:second|2nd|next)(?:[- ]to|[- ]from the|[- ]from)?[- ]last\b")
 #: "the third to last bottle", "3rd-from-last": "third last", which the target reads as the third from the end
 _NTH_LAST = re.compile(r"\b(?P<n>third|fourth|fifth|sixth|3rd|4th|5th|6th)(?:[- ]to|[- ]from the|[- ]from)?[- ]last\b")
+#: "the third cup from the end": the third last cup (the end of a row is no object)
+_FROM_THE_END = re.compile(r"\b(?P<o>first|second|third|fourth|fifth|sixth|1st|2nd|3rd|4th|5th|6th) (?P<n>[a-z][a-z-]*(?: [a-z][a-z-]*)?) "
+                           r"from the (?:end|back)\b(?! of\b)")
+#: "the first car in the row", "the tallest guy in the group": the row is where the counting happens, not an object
+_IN_THE_GROUP = re.compile(r" (?:in|of) (?:the|that|this) (?:row|line|queue|lineup|line-up|group|bunch|set)\b(?! of\b)")
+#: "the car furthest away": the furthest car (depth); "the chair furthest from the window": a distance to an
+#: object, which no plan holds (it became the back-most chair, the window dropped)
+_FURTHEST_AWAY = re.compile(r"\b(?P<n>[a-z][a-z-]*) (?P<d>furthest|farthest|nearest|closest) away\b")
+_FURTHEST_FROM = re.compile(r"\b(?:furthest|farthest|most distant) (?:away )?from (?:the|a|an|his|her|my|our|their|that|this) "
+                            r"(?!camera|viewer|lens|photographer)[a-z]")
+#: "make it so the cup is blue", "have it so that the sofa is green": make the cup blue
+_MAKE_IT_SO = re.compile(r"^(?:make|have|set) it so (?:that )?(?P<t>(?:the|his|her|their|its|my|our) .+?) (?:is|are|looks?|becomes?) "
+                         r"(?P<n>[a-z].*)$")
 #: "person #2 from the left": the second person from the left
 _NUMBER_SIGN = re.compile(r"\b(?P<noun>[a-z]+) (?:#|no\. ?|number )(?P<n>[1-9])\b")
 
@@ -1038,6 +1051,11 @@ def normalise(instruction: str) -> str:
     text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", _message(text)))
     text = re.sub(r"\s*\((?![a-z ]*\bones?\b)(?=[^)]*,|[^)]* [^)]* )[^)]*\)\s*$", "", text)  # "(serious request, will tip)"
     text = _NTH_LAST.sub(r"\g<n> last", _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text)))
+    if _FURTHEST_FROM.search(text):
+        raise OutOfScope(f"{instruction.strip()!r} picks the object by its distance from another one, which refedit does "
+                         "not measure; say where it is (e.g. 'the chair on the left') or point at it (--point X,Y)")
+    text = _IN_THE_GROUP.sub("", _FROM_THE_END.sub(r"\g<o> last \g<n>", _FURTHEST_AWAY.sub(r"\g<d> \g<n>", text)))
+    text = _MAKE_IT_SO.sub(r"make \g<t> \g<n>", text)
     text = _A_SHADE.sub(r"\g<pre> \g<n>", _TRAILING_PLEASE.sub("", text))  # "... a deeper red for her"
     for pattern, repl in _LEARNER:
         text = pattern.sub(repl, text)
