@@ -1810,3 +1810,13 @@ def test_a_distance_from_another_object_is_refused_and_a_wish_is_read():
         parser.parse(instruction="remove the chair furthest from the window")  # was the back-most chair
     plan = parser.parse(instruction="could you make it so the cup is blue")  # "'the instruction' does not say ..."
     assert (plan.action, plan.target.head, plan.replacement) == ("modify", "cup", "blue")
+
+
+@pytest.mark.parametrize("instruction,expression,head", [
+    ("replace the bike, the red one, with a scooter", "red bike", "bike"),  # head 'object', prompt "red object"
+    ("make the cup, the small one, red", "small cup", "cup"),
+    ("the third balloon from the left, the green one, could it be silver?", None, "balloon"),  # (a side, not an object)
+])  # fmt: skip
+def test_an_aside_between_commas_describes_the_object(instruction, expression, head):
+    t = parser.parse(instruction=instruction).target
+    assert t.head == head and (expression is None or t.expression == expression), t

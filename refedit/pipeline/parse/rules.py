@@ -348,6 +348,10 @@ _PURPOSE = re.compile(
 #: "remove the dog (the brown one)", "remove the car -- the blue one": the aside's look joins the target
 _ASIDE = re.compile(r"^(?P<pre>.*?\b(?:the|this|that|these|those) )(?P<n>[a-z][a-z -]*?) ?(?:\(|--|—|–| - |,) ?(?:i mean |"
                     r"like )?(?:the|that) (?P<a>[a-z-]+(?: [a-z-]+)?) (?:one|ones)\)?$")
+#: the same aside inside the command, between commas: "replace the bike, the red one, with a scooter"
+_ASIDE_MID = re.compile(r"\b(?P<d>the|this|that) (?P<n>(?!(?:left|right|top|bottom|middle|centre|center|front|back|end)\b)"
+                        r"[a-z][a-z-]*(?: [a-z][a-z-]*)?), (?:i mean |like )?(?:the|that) "
+                        r"(?P<a>[a-z-]+(?: [a-z-]+)?) ones?, (?=[a-z])")
 #: slang hedges before a look ("kinda bluish"): not part of it
 _HEDGE = re.compile(r"\b(?:kinda|sorta|kind of|sort of)\b ?(?=(?:a |an )?(?:[a-z]+ )?(?:[a-z]+ish\b|[a-z]+y\b|" + "|".join(sorted(lexicon.COLOURS)) + r"\b))")
 
@@ -1048,7 +1052,7 @@ def normalise(instruction: str) -> str:
     text = re.sub(r"(?<=[a-z]) af\b", "", text)  # "the chain is rusty af"
     text = re.sub(r" (?:lol|lmao|haha+|rofl|omg)(?= [a-z])", ".", text)  # "remove the braces from my teeth lol got them off"
     text = re.sub(r"\bclean (it|them|that|this) (?:off|away)\b", r"remove \1", text)  # "can you clean it off?"
-    text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", _message(text)))
+    text = _HEDGE.sub("", _ASIDE.sub(r"\g<pre>\g<a> \g<n>", _message(_ASIDE_MID.sub(r"\g<d> \g<a> \g<n> ", text))))
     text = re.sub(r"\s*\((?![a-z ]*\bones?\b)(?=[^)]*,|[^)]* [^)]* )[^)]*\)\s*$", "", text)  # "(serious request, will tip)"
     text = _NTH_LAST.sub(r"\g<n> last", _SECOND_LAST.sub("penultimate", _NUMBER_SIGN.sub(_numbered, text)))
     if _FURTHEST_FROM.search(text):
