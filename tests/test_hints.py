@@ -393,3 +393,16 @@ def test_a_box_mask_run_does_not_say_sam_was_prompted(tiny_env, tmp_path):
     assert r.exit_code == 0, r.output
     reason = json.loads(r.stdout)["segmentation"]["reason"]
     assert reason.endswith("the box mask of 1 box(es)") and "SAM" not in reason, reason
+
+
+def test_a_hint_that_overrules_a_qualifier_says_so(tiny_env, tmp_path):
+    """'the left cat' with a box on another cat picked the boxed one, and the reason never said 'left' was set aside."""
+    from refedit.pipeline.artifacts import Target
+    from refedit.pipeline.segment.hints import set_aside
+
+    assert set_aside(Target("left cat", "cat", spatial="left")) == " ('left' set aside: the hints choose)"
+    assert set_aside(Target("two cats", "cat", all=True, count=2)) == " ('2 of them', 'all' set aside: the hints choose)"
+    assert set_aside(Target("cat", "cat")) == ""
+    r = CliRunner().invoke(main, ["segment", str(EXAMPLES / "cat.jpg"), "the left cat", "--box-threshold", "0", "--box",
+                                  "397,251,420,267", "-o", str(tmp_path / "m.png")], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0 and "('left' set aside: the hints choose)" in r.output, r.output

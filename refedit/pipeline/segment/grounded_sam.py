@@ -15,7 +15,7 @@ from refedit.pipeline.imagekeys import same_images
 from refedit.pipeline.models import ModelStore
 from refedit.core import masks
 from refedit.pipeline.segment.attributes import ClipScorer, ImageTextScorer, score_attributes
-from refedit.pipeline.segment.hints import HintChoice, hint_prompts, select_by_hints
+from refedit.pipeline.segment.hints import HintChoice, hint_prompts, select_by_hints, set_aside
 from refedit.pipeline.segment.options import GroundedSamOptions
 from refedit.pipeline.segment.referring import needs_referring
 from refedit.pipeline.segment.resolve import AMBIGUITY_MARGIN, Resolution, comparable, nms, reading_order, resolve, settle
@@ -124,7 +124,8 @@ class GroundedSamSegmenter:
         picked = select_by_hints(cands, hints, shape)
         if picked is not None and picked.n_unmatched:  # hints that touch no detection prompt SAM themselves
             return self._with_hint_prompts(image, cands, picked, plan.segmentation_prompt)
-        choice = self.resolve(image, cands, plan) if picked is None else Resolution(picked.chosen, picked.reason)
+        choice = (self.resolve(image, cands, plan) if picked is None
+                  else Resolution(picked.chosen, picked.reason + set_aside(plan.target)))  # fmt: skip
         if not choice.chosen:
             raise TargetNotFound(f"cannot resolve '{plan.target.expression}': {choice.reason}")
         choice = self.settle(choice, cands, plan.target)

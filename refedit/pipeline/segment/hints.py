@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -113,6 +113,14 @@ def pick_by_coverage(candidates: Sequence[Candidate], b: Box, share: float = HIN
         if covered >= top:
             best, top = i, covered
     return best
+
+
+def set_aside(target: Any) -> str:
+    """For a reason: the target's qualifiers that hints overrule ("the left cat" with a box on the right one picks
+    what the box holds), as " ('left' set aside: the hints choose)"; "" when it has none."""
+    words = [w for w in (target.spatial, None if target.ordinal is None else f"ordinal {target.ordinal}", target.size,
+                         None if target.count is None else f"{target.count} of them", "all" if target.all else None) if w]  # fmt: skip
+    return f" ({', '.join(repr(w) for w in words)} set aside: the hints choose)" if words else ""
 
 
 def select_by_hints(candidates: Sequence[Candidate], hints: Hints, shape: tuple[int, int]) -> HintChoice | None:
