@@ -109,9 +109,10 @@ class GroundedSamSegmenter:
             raise TargetNotFound(f"no '{plan.segmentation_prompt}' found in the image ({why}); try another wording, or a "
                                  "--box/--point hint")
         if not cands:
+            how = ".2f" if f"{best:.2f}" != f"{self.options.box_threshold:.2f}" else ".8g"  # not "1.00 < 1.00"
             raise TargetNotFound(
-                f"no '{plan.segmentation_prompt}' found in the image (best score {best:.2f} < box threshold "
-                f"{self.options.box_threshold:.2f}"
+                f"no '{plan.segmentation_prompt}' found in the image (best score {best:{how}} < box threshold "
+                f"{self.options.box_threshold:{how}}"
                 + (f", text threshold {self.options.text_threshold:.2f}" if self.options.text_threshold else "")
                 + "); try a lower --box-threshold, another wording, or a --box/--point hint"
             )
