@@ -652,7 +652,9 @@ def test_a_transparent_photo_is_unchanged_outside_the_edit(tmp_path, tiny_env, e
 
 
 def test_a_format_without_transparency_says_it_drops_it(tmp_path, tiny_env):
-    Image.open(CAT).convert("RGBA").resize((64, 48)).save(tmp_path / "clear.png")
+    clear = Image.open(CAT).convert("RGBA").resize((64, 48))
+    clear.putalpha(Image.new("L", clear.size, 200))  # see-through (an all-opaque alpha is not called transparent)
+    clear.save(tmp_path / "clear.png")
     r = run(["edit", str(tmp_path / "clear.png"), "make the cat blue", "-o", str(tmp_path / "out.jpg"), *FAST_ARGS],
             env=tiny_env)  # fmt: skip
     assert r.exit_code == 0 and "holds no transparency: the output is the image on white" in r.stderr, r.output
