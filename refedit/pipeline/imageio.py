@@ -78,16 +78,16 @@ class LoadedImage:
         of an animation, the precision of a 16-bit or float image, and its transparency when written in
         ``output_format`` (e.g. "JPEG"), which holds none."""
         out = []
-        if self.alpha is not None and self.alpha.getextrema()[0] == 255:  # an alpha channel with nothing see-through
-            pass
-        elif self.alpha is not None and output_format == "GIF" and self.mode == "P":
-            pass  # a palette image's transparent index stays one (see _prepared)
-        elif self.alpha is not None and output_format == "GIF":
-            out.append(f"{label} is transparent but a GIF of it holds no alpha channel: the output is the image on "
-                       "white (write .png, .webp or .tif to keep it)")
-        elif self.alpha is not None and output_format is not None and output_format not in ALPHA_FORMATS:
-            out.append(f"{label} is transparent but {output_format} holds no transparency: the output is the image on "
-                       "white (write .png, .webp or .tif to keep it)")
+        # an alpha channel with nothing see-through is no transparency; a palette image's transparent index stays one
+        # in a GIF (:func:`_with_clear_index`)
+        see_through = self.alpha is not None and self.alpha.getextrema()[0] < 255
+        if see_through and output_format is not None and output_format not in ALPHA_FORMATS:
+            if output_format != "GIF":
+                out.append(f"{label} is transparent but {output_format} holds no transparency: the output is the image "
+                           "on white (write .png, .webp or .tif to keep it)")
+            elif self.mode != "P":
+                out.append(f"{label} is transparent but a GIF of it holds no alpha channel: the output is the image on "
+                           "white (write .png, .webp or .tif to keep it)")
         if self.frames > 1:
             out.append(f"{label} has {self.frames} frames: the first is edited, the output is a still image")
         if self.mode.startswith("I") or self.mode == "F":
@@ -382,19 +382,10 @@ def _prepared(img: Image.Image, fmt: str, source: LoadedImage | None,
         img = with_alpha(img, source)
     kwargs: dict[str, object] = {}
     if fmt == "GIF" and source is not None and source.mode == "P" and img.size == source.rgb.size:
-        import numpy as np
-
-        clear = None if source.alpha is None else np.asarray(source.alpha) == 0
-        img = on_palette(img, source.rgb, colours=256 if clear is None else 255)
-        if clear is not None and img.mode == "P":  # a GIF's transparent index: one more palette entry
-            unchanged = (np.asarray(img.convert("RGB")) == np.asarray(source.rgb)).all(axis=-1)
-            indices = np.asarray(img).copy()
-            indices[clear & unchanged] = 255
-            palette = (img.getpalette() or [])[: 3 * 255]
-            hidden = np.asarray(source.colour)[clear][0].tolist() if source.colour is not None and clear.any() else [0, 0, 0]
-            img = Image.fromarray(indices, mode="P")
-            img.putpalette(palette + [0] * (3 * 255 - len(palette)) + hidden)  # index 255: the input's hidden colour
-            kwargs["transparency"] = 255
+        img = on_palette(img, source.rgb, colours=256 if source.alpha is None else 255)
+        if source.alpha is not None and img.mode == "P":
+            img = _with_clear_index(img, source)
+            kwargs["transparency"] = CLEAR_INDEX
     profile = (source.icc_profile if source is not None else None) or rgb_profile(img.info.get("icc_profile"))
     if profile is not None and fmt in ICC_FORMATS:
         kwargs["icc_profile"] = profile
@@ -464,6 +455,28 @@ def on_palette(edited: Image.Image, source: Image.Image, colours: int = 256) -> 
         nearest[i : i + 4096] = d.argmin(1)
     out = Image.fromarray(nearest[inverse.reshape(-1)].reshape(edit.shape[:2]), mode="P")
     out.putpalette(palette.astype(np.uint8).tobytes())
+    return out
+
+
+#: the palette entry a transparent palette input's clear pixels take in a GIF output (:func:`on_palette` leaves it free)
+CLEAR_INDEX = 255
+
+
+def _with_clear_index(img: Image.Image, source: LoadedImage) -> Image.Image:
+    """``img`` (the edit on the input's palette, :func:`on_palette` with one entry free) with the pixels that are
+    clear in ``source`` and that the edit left as they were on :data:`CLEAR_INDEX`, whose colour is the one hidden
+    under them in the input: the GIF's transparent index, as the input had one."""
+    import numpy as np
+
+    assert source.alpha is not None
+    clear = np.asarray(source.alpha) == 0
+    unchanged = (np.asarray(img.convert("RGB")) == np.asarray(source.rgb)).all(axis=-1)
+    indices = np.asarray(img).copy()
+    indices[clear & unchanged] = CLEAR_INDEX
+    palette = (img.getpalette() or [])[: 3 * CLEAR_INDEX]
+    hidden = np.asarray(source.colour)[clear][0].tolist() if source.colour is not None and clear.any() else [0, 0, 0]
+    out = Image.fromarray(indices, mode="P")
+    out.putpalette(palette + [0] * (3 * CLEAR_INDEX - len(palette)) + hidden)
     return out
 
 

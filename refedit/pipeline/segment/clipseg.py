@@ -112,11 +112,12 @@ class ClipSegSegmenter:
         if picked is not None:  # no SAM to prompt: a box on part of a component is in it, other misses are said
             chosen, why = list(picked.chosen), [picked.reason] if picked.reason else []
             missed = picked.unmatched
-            for b in missed.boxes:
-                if (i := pick_by_coverage(cands, b)) is not None:
+            covering = [pick_by_coverage(cands, b) for b in missed.boxes]
+            for i in covering:
+                if i is not None:
                     chosen.append(i)
                     why.append(f"most of the hint box lies in the one at [{', '.join(f'{v:.0f}' for v in cands[i].box)}]")
-            rest = [b for b in missed.boxes if pick_by_coverage(cands, b) is None]
+            rest = [b for b, i in zip(missed.boxes, covering, strict=True) if i is None]
             if rest or missed.points or missed.hint_mask is not None:
                 hint = ("a hint box" if rest else "a hint point" if missed.points else "the hint mask")
                 raise TargetNotFound(f"{hint} touches none of the {what}" if chosen else f"the hints touch none of the {what}")
