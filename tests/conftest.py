@@ -12,7 +12,10 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.setdefault("REFEDIT_CONFIG", os.devnull)
+# hermetic against the developer's shell: their REFEDIT_* models and config file are not the tests'
+for _name in [n for n in os.environ if n.startswith("REFEDIT_")]:
+    del os.environ[_name]
+os.environ["REFEDIT_CONFIG"] = os.devnull
 # shell-pipeline tests run the `refedit` console script of this environment, activated or not
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 
