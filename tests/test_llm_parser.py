@@ -409,7 +409,7 @@ def test_schema_carries_relation_pronoun_region_and_placement() -> None:
     assert relation["direction"]["enum"] == list(DIRECTIONS)
     assert relation["anchor"] == {"$ref": "#/$defs/target"}  # relations nest
     assert set(target["pronoun"]["enum"]) == {*PRONOUNS, None} and set(target["region"]["enum"]) == {*REGIONS, None}
-    assert set(schema["properties"]["placement"]["enum"]) == {*DIRECTIONS, None}
+    assert set(schema["properties"]["placement"]["enum"]) == {*DIRECTIONS, None} - {"with"}  # "with" places nothing
 
 
 def test_every_few_shot_answer_meets_the_strict_schema() -> None:

@@ -83,7 +83,7 @@ def test_issue_18_rows_cover_every_case():
     pronouns = {t.get("pronoun") for c in ("pronoun", "possessive") for r in by_class(c) for t in walk(r["target"])}
     assert {"him", "her", "them", "it"} <= pronouns
     placements = {r.get("placement") for r in by_class("placement")}
-    assert placements == set(DIRECTIONS) - {"on", "in", "of"} | {None}
+    assert placements == set(DIRECTIONS) - {"on", "in", "of", "with"} | {None}
     assert {r["target"].get("region") for r in by_class("region")} >= {"left", "right", "top", "bottom", "center",
                                                                         "background", "foreground"}  # fmt: skip
     assert all(Target.from_dict(r["target"]) for r in ROWS)  # every label is a valid plan target
@@ -339,6 +339,55 @@ def test_relation_directions(instruction, direction, anchor):
     target = parse(instruction).target
     assert (target.relation.direction, target.relation.anchor.head) == (direction, anchor)
     assert anchor not in parse(instruction).segmentation_prompt
+
+
+@pytest.mark.parametrize("instruction,head,anchor,attributes", [
+    ("replace the man holding an umbrella with a robot", "man", "umbrella", ()),
+    ("replace the man who is holding an umbrella with a robot", "man", "umbrella", ()),
+    ("turn the man who's holding an umbrella into a statue", "man", "umbrella", ()),
+    ("remove the girl in the red dress", "girl", "dress", ("red",)),
+    ("remove the girl who is in the red dress", "girl", "dress", ("red",)),
+    ("replace the girl with the red dress with a statue", "girl", "dress", ("red",)),
+    ("make the woman wearing a hat blonde", "woman", "hat", ()),
+    ("remove the boy riding a bike", "boy", "bike", ()),
+    ("remove the man walking his dog", "man", "dog", ()),
+    ("paint the car with the open door red", "car", "door", ("open",)),
+    ("remove the woman wearing glasses", "woman", "glasses", ()),  # spectacles, not drinking glasses
+    ("remove the guy with glasses", "guy", "glasses", ()),
+])  # fmt: skip
+def test_what_the_target_holds_wears_or_rides_is_a_with_relation(instruction, head, anchor, attributes):
+    """"the man holding an umbrella": the man whose box covers an umbrella; the umbrella is no part of the prompt."""
+    plan = parse(instruction)
+    rel = plan.target.relation
+    assert (plan.target.head, rel.direction, rel.anchor.head, rel.anchor.attributes) == (head, "with", anchor, attributes)
+    assert plan.segmentation_prompt == head and anchor not in (plan.replacement or "")
+
+
+@pytest.mark.parametrize("instruction,direction,anchor,spatial", [
+    ("remove the guy in the red beanie sitting on the log by the campfire", "on", "log", None),
+    ("remove the tall man with the beard standing next to the red car", "next-to", "car", None),
+    ("remove the guest holding a phone up in the aisle", "in", "aisle", None),
+    ("pls remove the lady with the stroller on the left", "with", "stroller", "left"),
+    ("remove the man in the flat cap, second from the right", "with", "flat cap", "right"),
+    ("remove the man holding the left umbrella", "with", "umbrella", None),
+])  # fmt: skip
+def test_a_place_after_what_the_target_wears_tells_it_apart(instruction, direction, anchor, spatial):
+    """Where the target is wins over what it wears (one relation per target); a position after the worn thing is
+    the target's ("the lady with the stroller on the left"), one before it the worn thing's ("the left umbrella")."""
+    target = parse(instruction).target
+    assert (target.relation.direction, target.relation.anchor.head, target.spatial) == (direction, anchor, spatial)
+
+
+@pytest.mark.parametrize("instruction,head,attributes", [
+    ("remove the dog that is sleeping", "dog", ("sleeping",)),
+    ("remove the man who is smiling", "man", ("smiling",)),
+    ("remove the cup which is empty", "cup", ("empty",)),
+])  # fmt: skip
+def test_a_state_in_a_clause_is_an_attribute(instruction, head, attributes):
+    """"the dog that is sleeping" is the sleeping dog: the attribute filter tells it from the others."""
+    plan = parse(instruction)
+    assert (plan.target.head, plan.target.attributes, plan.target.relation) == (head, attributes, None)
+    assert plan.segmentation_prompt == " ".join([*attributes, head])
 
 
 def test_between_two_objects_and_between_a_plural():
@@ -1274,7 +1323,7 @@ def test_names_in_the_new_object_keep_their_capitals(instruction, replacement):
     ("take down the lantern in the middle", "lantern", None),
     ("get the wrinkles out of the linen shirt", "wrinkle", ("in", "shirt")),
     ("get rid of the creases in the groom's trousers", "crease", ("in", "trousers")),
-    ("remove the man in the blue jacket", "man", None),  # wearing it, no relation
+    ("remove the man in the blue jacket", "man", ("with", "jacket")),  # wearing it: no place, what he has on
 ])  # fmt: skip
 def test_removal_verbs_and_what_is_in_a_garment(instruction, head, relation):
     plan = parser.parse(instruction=instruction)

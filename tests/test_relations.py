@@ -322,3 +322,64 @@ def test_end_to_end_segment_picks_the_chair_left_of_the_sofa_not_the_left_most(t
     assert [seg["candidates"][i]["box"] for i in seg["chosen"]] == [[120.0, 150.0, 180.0, 260.0]]
     m = np.asarray(Image.open(mask)) > 127
     assert m[200, 150] and not m[200, 30] and "left of 'sofa'" in seg["reason"]
+
+
+# --------------------------------------------------------------------------- what the target holds, wears or rides
+def test_with_cost_is_the_part_of_the_anchor_outside_the_target():
+    man = (350.0, 100.0, 500.0, 380.0)
+    assert rel.relation_cost("with", man, (400, 110, 450, 150)) == 0.0  # a hat on his head: all inside
+    held = rel.relation_cost("with", man, (330, 40, 480, 150))  # an umbrella over him: partly inside
+    assert held is not None and 0.0 < held < 1.0
+    near = rel.relation_cost("with", man, (520, 350, 590, 390))  # a dog on a lead a little way off
+    assert near is not None and near > 1.0
+    assert rel.relation_cost("with", man, (20, 20, 60, 60)) is None  # across the picture: not his
+
+
+MEN = [("man", [50, 100, 200, 380], 0.9), ("man", [350, 100, 500, 380], 0.8),
+       ("umbrella", [330, 40, 480, 150], 0.7), ("umbrella", [520, 350, 590, 390], 0.9)]  # fmt: skip
+
+
+@pytest.mark.parametrize("instruction", ["replace the man holding an umbrella with a robot",
+                                         "turn the man who's holding an umbrella into a statue",
+                                         "remove the man with the umbrella"])  # fmt: skip
+def test_the_man_holding_an_umbrella_is_the_one_under_it(tmp_path, tiny_settings, instruction):
+    """Two men, two umbrellas (one held over the right man, one closed on the ground): no ambiguity, whichever
+    umbrella it is; the man whose box covers most of one."""
+    r = segment(tmp_path, tiny_settings, MEN, instruction)
+    assert chosen_boxes(r) == [(350.0, 100.0, 500.0, 380.0)], r.reason
+    assert "with 'umbrella'" in r.reason and "the best fit of the 2 'man' detections" in r.reason
+
+
+def test_the_woman_wearing_a_hat_and_the_lady_with_the_stroller_on_the_left(tmp_path, tiny_settings):
+    women = [("woman", [50, 100, 200, 380], 0.8), ("woman", [350, 100, 500, 380], 0.9), ("hat", [90, 80, 160, 130], 0.6)]
+    assert chosen_boxes(segment(tmp_path, tiny_settings, women, "remove the woman wearing a hat")) == [(50.0, 100.0, 200.0, 380.0)]
+    ladies = [("lady", [50, 100, 150, 380], 0.9), ("lady", [250, 100, 350, 380], 0.9), ("lady", [450, 100, 550, 380], 0.9),
+              ("stroller", [140, 250, 230, 380], 0.8), ("stroller", [530, 250, 599, 380], 0.8)]  # fmt: skip
+    r = segment(tmp_path, tiny_settings, ladies, "remove the lady with the stroller on the left")
+    assert chosen_boxes(r) == [(50.0, 100.0, 150.0, 380.0)], r.reason  # of the two with a stroller, the left one
+
+
+def test_a_lone_target_needs_no_anchor_and_two_without_one_are_reported(tmp_path, tiny_settings):
+    one = [("man", [350, 100, 500, 380], 0.8)]
+    r = segment(tmp_path, tiny_settings, one, "remove the man holding an umbrella")
+    assert chosen_boxes(r) == [(350.0, 100.0, 500.0, 380.0)] and "'umbrella' not needed to tell it apart" in r.reason
+    with pytest.raises(TargetNotFound, match="the anchor 'umbrella' was not found"):
+        segment(tmp_path, tiny_settings, MEN[:2], "remove the man holding an umbrella")
+    apart = [("man", [50, 200, 120, 380], 0.9), ("man", [400, 200, 470, 380], 0.8), ("umbrella", [230, 0, 290, 40], 0.9)]
+    with pytest.raises(TargetNotFound, match="none of the 2 'man' detections has 'umbrella' on or beside it"):
+        segment(tmp_path, tiny_settings, apart, "remove the man holding an umbrella")
+
+
+def test_end_to_end_segment_picks_the_man_holding_the_umbrella(tmp_path, tiny_env):
+    img = tmp_path / "street.png"
+    IMAGE.save(img)
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps([{"box": b, "score": s, "label": lab} for lab, b, s in MEN]))
+    mask = tmp_path / "mask.png"
+    r = CliRunner().invoke(main, ["segment", str(img), "the man holding an umbrella", "--detections", str(dets),
+                                  "--box-mask", "-o", str(mask), "--json"], env=tiny_env)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    seg = json.loads(r.stdout)["segmentation"]
+    assert [seg["candidates"][i]["box"] for i in seg["chosen"]] == [[350.0, 100.0, 500.0, 380.0]]
+    m = np.asarray(Image.open(mask)) > 127
+    assert m[300, 420] and not m[300, 120]

@@ -30,9 +30,11 @@ Spatial = Literal["left", "right", "top", "bottom", "middle", "front", "back",
                   "top-left", "top-right", "bottom-left", "bottom-right"]  # fmt: skip
 Size = Literal["largest", "smallest"]
 #: where a target lies relative to its anchor object; ``of`` is a part or possession ("her shirt", "the dog's
-#: collar", "the dress of the girl"): the target lies inside the anchor
+#: collar", "the dress of the girl"): the target lies inside the anchor; ``with`` the converse, what the target
+#: holds, wears, rides or has ("the man holding an umbrella", "the girl in the red dress", "the car with the open
+#: door"): the anchor overlaps or touches the target
 Direction = Literal["left-of", "right-of", "above", "below", "next-to", "in-front-of", "behind", "between", "on",
-                    "in", "of"]  # fmt: skip
+                    "in", "of", "with"]  # fmt: skip
 #: a pronoun's canonical form (he/him/his -> him, she/her/hers -> her, they/them/their -> them, it/its -> it)
 Pronoun = Literal["him", "her", "them", "it"]
 #: a part of the image named without an object noun ("the left side", "the top half", "the background")
@@ -44,6 +46,8 @@ ACTIONS: tuple[str, ...] = get_args(Action)
 SPATIALS: tuple[str, ...] = get_args(Spatial)
 SIZES: tuple[str, ...] = get_args(Size)
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
+#: where an added object can go relative to the target (``with`` describes an object, it places nothing)
+PLACEMENTS: tuple[str, ...] = tuple(d for d in DIRECTIONS if d != "with")
 PRONOUNS: tuple[str, ...] = get_args(Pronoun)
 REGIONS: tuple[str, ...] = get_args(Region)
 
@@ -222,8 +226,8 @@ class EditPlan:
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise ValueError(f"action must be one of {ACTIONS}, got {self.action!r}")
-        if self.placement is not None and (self.placement not in DIRECTIONS or self.action != "add"):
-            raise ValueError(f"placement must be one of {DIRECTIONS} and only for 'add', got {self.placement!r} "
+        if self.placement is not None and (self.placement not in PLACEMENTS or self.action != "add"):
+            raise ValueError(f"placement must be one of {PLACEMENTS} and only for 'add', got {self.placement!r} "
                              f"for {self.action!r}")  # fmt: skip
         for name in ("segmentation_prompt", "source_caption", "edited_caption"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():

@@ -22,6 +22,7 @@ from refedit.errors import BadInput, OutOfScope, RefEditError, RefEditWarning, U
 from refedit.pipeline.artifacts import (
     ACTIONS,
     DIRECTIONS,
+    PLACEMENTS,
     PRONOUNS,
     REGIONS,
     SIZES,
@@ -174,7 +175,7 @@ def plan_schema() -> dict[str, Any]:
         "action": _nullable({"type": "string", "enum": list(ACTIONS)}),
         "target": _NULLABLE_TARGET,
         "replacement": _nullable({"type": "string"}),
-        "placement": _nullable({"type": "string", "enum": list(DIRECTIONS)}),
+        "placement": _nullable({"type": "string", "enum": list(PLACEMENTS)}),
         "segmentation_prompt": _nullable({"type": "string"}),
         "source_caption": _nullable({"type": "string"}),
         "edited_caption": _nullable({"type": "string"}),
@@ -320,8 +321,8 @@ def _placement(value: Any, action: str) -> str | None:
     placement = _opt_str(value, "placement")
     if placement is None or action != "add":
         return None
-    if placement.lower() not in DIRECTIONS:
-        raise LLMAnswerError(f"unknown placement {placement!r}; expected one of {', '.join(DIRECTIONS)}")
+    if placement.lower() not in PLACEMENTS:
+        raise LLMAnswerError(f"unknown placement {placement!r}; expected one of {', '.join(PLACEMENTS)}")
     return placement.lower()
 
 

@@ -297,6 +297,8 @@ def _analyse_target(phrase: str) -> Target:
         expression, quantified = f"{group['pre']}{group['n']}{group['post']}", True
     elif group and group["g"] in _HEAPS and not group["pre"]:  # "the pile of wrapping paper under the table"
         expression = f"{group['n']}{group['post']}"
+    if (state := _STATE_CLAUSE.match(expression)) and (state["s"].endswith("ing") or state["s"] in lexicon.STATE_ADJECTIVES):
+        expression = f"{state['s']} {state['t']}"  # "the dog that is sleeping": the sleeping dog
     if expression in lexicon.PRONOUN_FORMS:
         return pronoun_target(expression)
     if not expression or expression in lexicon.PRONOUNS or _PLACE_ONLY.match(expression):  # "that on the table"
@@ -308,9 +310,26 @@ def _analyse_target(phrase: str) -> Target:
     doc = load_nlp()(expression)
     own_end, relation = find_relation(doc, expression)
     target = _own_target(doc, own_end, phrase, relation)
+    if relation is not None and relation.direction == "with":
+        target, relation = _position_after_having(target, relation)
     return replace(target, expression=expression, all=quantified or target.all, relation=relation)
 
 
+def _position_after_having(target: Target, relation: Relation) -> tuple[Target, Relation]:
+    """"the lady with the stroller on the left", "the one in the flat cap, second from the right": a position said
+    after what the target holds or wears is the target's (not "the man holding the left umbrella")."""
+    anchor = relation.anchor
+    after = anchor.expression.split(anchor.head.split()[-1], 1)[-1].split()
+    if (anchor.spatial is None and anchor.ordinal is None) or target.spatial or target.ordinal or not (
+            set(after) & (set(lexicon.SPATIAL_WORDS) | set(lexicon.ORDINAL_WORDS))):
+        return target, relation
+    moved = replace(anchor, spatial=None, ordinal=None)
+    return replace(target, spatial=anchor.spatial, ordinal=anchor.ordinal), replace(relation, anchor=moved)
+
+
+#: a state said in a clause after the object, the last words ("the dog that is sleeping"; with a place after it, the
+#: place tells it apart: "the cat that's sleeping on the rug")
+_STATE_CLAUSE = re.compile(r"^(?P<t>[a-z][a-z -]*?) (?:that|which|who) (?:is|are|was|were|'s) (?P<s>[a-z]+)$")
 #: a phrase that names only where ("on the table", what is left of "that on the table"), or only a particle ("off")
 _PLACE_ONLY = re.compile(r"^(?:(?:on|in|at|by|near|under|over|behind|beside|next to|from|off|with|inside|outside|above|"
                          r"below|underneath|on top of)(?: |$)|(?:out|away)$)")  # ("the out of focus person" is one)
@@ -403,6 +422,10 @@ def held_target(expression: str) -> Target | None:
     return _part_of(owner, m["t"], expression)
 
 
+#: verbs of holding, wearing, riding or having: the object after them is on or beside the target
+_HAVING = (r"(?:holding|carrying|wearing|clutching|hugging|riding|pushing|pulling|walking|leading|eating|drinking|reading|"
+           r"using|kicking|throwing|catching|feeding|petting|playing with|holds|carries|wears|rides|has on|has got|has|"
+           r"have|with)")
 _INTENSIFIER = r"(?:(?:" + "|".join(sorted(lexicon.RELATION_INTENSIFIERS)) + r") )?"
 #: what opens a relation after the target's own words, tried in this order at each word
 _OPENERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -425,6 +448,8 @@ _OPENERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?:scattered|strewn|spread|lying|sprawled|draped|hanging|hung|thrown|slung|folded) (?:across|over|on|all over)", "on"),
         (_INTENSIFIER + r"(?:around|outside|facing)", "next-to"),
         (_INTENSIFIER + r"between", "between"),
+        # what the target holds, wears, rides or has ("the man holding an umbrella", "the car with the open door")
+        (r"(?:(?:who|that|which) (?:is |are |was |were |'s )?)?" + _HAVING, "with"),
         (r"(?:on|onto|upon)", "on"),
         (r"(?:inside of|inside|within|in)", "in"),
         (r"at", "at"),
@@ -449,14 +474,19 @@ def find_relation(doc: Any, expression: str) -> tuple[int, Relation | None]:
     the image ("on the left", "in the background", "at the top of the picture") and clothing ("in the blue
     jacket") are no relation.
     """
+    having: tuple[int, Relation] | None = None
     for tok in doc[1:]:
         if doc[tok.i - 1].text in _COVERED:  # "the car covered in snow": how it looks, not where it is
             continue
         for pattern, direction in _OPENERS:
             m = pattern.match(expression, tok.idx)
             if m and (relation := _relation(direction, m["rest"], worn=_marks(doc, tok.i))) is not None and _owns(doc, tok.i, direction):
-                return tok.i, relation
-    return len(doc), None
+                if relation.direction == "with" and relation.anchor.relation is not None:
+                    # "the guy in the red beanie sitting on the log": where he is tells him apart; what he wears goes
+                    having = having or (tok.i, replace(relation, anchor=replace(relation.anchor, relation=None)))
+                    break
+                return (having[0] if having else tok.i), relation
+    return having or (len(doc), None)
 
 
 #: what is in a garment rather than someone in it ("the creases in his trousers", "the stain in the shirt")
@@ -532,7 +562,9 @@ def _relation(direction: str, rest: str, worn: bool = False) -> Relation | None:
         return Relation("in", anchor) if anchor.region is not None else None
     if not worn and direction == "in" and (anchor.head in lexicon.WEARABLES or anchor.head.split()[-1] in lexicon.WEARABLES
                                            or anchor.head.endswith("dress")):
-        return None  # "the man in the blue jacket" wears it (not "the creases in his trousers": ``worn``)
+        direction = "with"  # "the man in the blue jacket" wears it (not "the creases in his trousers": ``worn``)
+    if direction == "with" and anchor.head == "glass" and re.search(r"\bglasses\b", rest):
+        anchor = replace(anchor, head="glasses", all=False)  # "the woman wearing glasses": spectacles, one thing
     if anchor.head in lexicon.POSITION_WORDS - {"hand"}:  # "in the far corner next to the bookcase": a place in the photo
         return None
     if direction == "of" and anchor.region is not None and anchor.relation is None:

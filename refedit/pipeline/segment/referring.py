@@ -29,7 +29,7 @@ from refedit.pipeline.segment.resolve import AMBIGUITY_MARGIN, Resolution, nms, 
 
 WORDS = {"left-of": "left of", "right-of": "right of", "above": "above", "below": "below", "next-to": "next to",
          "in-front-of": "in front of", "behind": "behind", "between": "between", "on": "on", "in": "in",
-         "of": "of"}  # fmt: skip
+         "of": "of", "with": "with"}  # fmt: skip
 
 
 #: detection scores closer than this leave an unqualified anchor ambiguous (the resolver's margin, for every choice)
@@ -144,6 +144,8 @@ class Referring:
         phrase = self._phrase(t, main)
         cands = self.found.get(phrase, [])
         role = "" if main else "the anchor "
+        if t.relation is not None and t.relation.direction == "with":
+            return self._having(t, list(cands), main)
         if t.relation is not None:  # the anchor first: a missing anchor is named as such
             return self._related(t, list(cands), self.find(t.relation.anchor))
         if not cands:
@@ -172,13 +174,52 @@ class Referring:
             cost = rel.relation_cost(relation.direction, c.box, anchor_box, second_box)
             if cost is not None:
                 costs[i] = cost
+        return self._nearest(t, cands, costs, anchor.reason)
+
+    def _having(self, t: Target, cands: list[Candidate], main: bool) -> Found:
+        """"the man holding an umbrella", "the girl in the red dress": the target's detection that covers one of the
+        anchor's best (:func:`~.relations.relation_cost` ``with``). Any detection of the anchor will do (two umbrellas
+        are no ambiguity: whichever a man holds); one that names more ("the umbrella on the left") is resolved first.
+        A target that is alone in the image needs no anchor: what it holds only tells it apart from others."""
+        relation = t.relation
+        assert relation is not None
+        own = replace(t, relation=None)
+        if len(cands) == 1 and not own.count:
+            found = self.find(own, main)
+            return replace(found, reason=f"{found.reason} ('{relation.anchor.expression}' not needed to tell it apart)")
+        a = relation.anchor
+        if a.relation or a.pronoun or a.region or a.spatial or a.ordinal or a.size or a.count:
+            anchor = self.find(a)
+            boxes, why = [anchor.candidates[i].box for i in anchor.chosen] or [anchor.box()], anchor.reason
+        else:  # every detection of it, narrowed to the attributes it names ("the red dress")
+            found = self.found.get(self._phrase(a, False), [])
+            if not found:
+                self.find(a)  # raises: the anchor not found, named as every missing anchor is
+            r = self.seg.resolve(self.image, list(found), replace(self.plan, target=replace(a, all=True))) if a.attributes \
+                else Resolution(tuple(range(len(found))), "")  # fmt: skip
+            boxes = [found[i].box for i in r.chosen] or [c.box for c in found]
+            why = f"{len(boxes)} '{a.expression}' detection{'s' * (len(boxes) > 1)}"
+        costs = {}
+        for i, c in enumerate(cands):
+            fits = [cost for b in boxes if box_iou(c.box, b) <= 0.9
+                    and (cost := rel.relation_cost("with", c.box, b)) is not None]  # fmt: skip
+            if fits:
+                costs[i] = min(fits)
+        return self._nearest(t, cands, costs, why)
+
+    def _nearest(self, t: Target, cands: list[Candidate], costs: dict[int, float], anchor_reason: str) -> Found:
+        """The target among ``cands`` by its relation ``costs`` (index -> cost, only those in the relation), and
+        its own qualifiers, count or plural."""
+        relation = t.relation
+        assert relation is not None
         words = WORDS[relation.direction]
         what = f"'{relation.anchor.expression}'" + (f" and '{relation.second.expression}'" if relation.second else "")
         if not cands:
             raise TargetNotFound(f"'{t.expression}' was not found in the image (no '{t.head}' detected above the box "
                                  f"threshold {self.seg.options.box_threshold:.2f})")  # fmt: skip
         if not costs:
-            raise TargetNotFound(f"none of the {len(cands)} '{t.head}' detections is {words} {what}; "
+            how = f"has {what} on or beside it" if relation.direction == "with" else f"is {words} {what}"
+            raise TargetNotFound(f"none of the {len(cands)} '{t.head}' detections {how}; "
                                  f"try another wording or a --point hint")  # fmt: skip
         keep = sorted(costs, key=costs.__getitem__)
         own = replace(t, relation=None)
@@ -194,9 +235,10 @@ class Referring:
         elif own.all:
             chosen, why = tuple(keep), f"all {len(keep)}"
         else:
-            chosen, why = (keep[0],), "the nearest" if len(keep) > 1 else "the only one"
+            best = "the best fit" if relation.direction == "with" else "the nearest"
+            chosen, why = (keep[0],), best if len(keep) > 1 else "the only one"
         reason = (f"{why} of the {len(keep)} '{t.head}' detections {words} {what} "
-                  f"({what}: {anchor.reason})")  # fmt: skip
+                  f"({what}: {anchor_reason})")  # fmt: skip
         return Found(tuple(cands), chosen, reason)
 
     def _pronoun(self, t: Target) -> Found:

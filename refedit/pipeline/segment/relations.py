@@ -5,8 +5,8 @@ boxes: no model, testable on hand-made scenes.
 
 Relations use the boxes only: the direction of the centre offset for left/right/above/below (the nearest
 such candidate wins), the gap between boxes for next-to, overlap and containment for on/in/of, the bottom
-edges (nearer the camera is lower in the picture) for in-front-of/behind, and the span between the two
-anchors for between.
+edges (nearer the camera is lower in the picture) for in-front-of/behind, the span between the two
+anchors for between, and how much of the anchor the target covers for with (what it holds, wears or rides).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ SALIENCE_MARGIN = 1.5
 #: generic detector phrases for "them"/"it" and the background: what photos are usually about
 SUBJECT_PHRASES = ("person", "dog", "cat", "horse", "bird", "cow", "sheep", "car", "bicycle", "boat", "flower",
                    "building", "tree", "chair", "table", "bottle", "cup", "toy")  # fmt: skip
+#: how far (in the target's larger side) what a target holds or wears may lie from it ("the man walking a dog")
+WITH_REACH = 0.5
 #: typical size of an object as a fraction of its anchor's (width, height), for placements; else PLACED_SIZE
 TYPICAL_SIZE = {"cup": 0.5, "mug": 0.5, "glass": 0.5, "vase": 0.8, "lamp": 0.8, "book": 0.8, "cat": 0.6,
                 "dog": 0.7, "bird": 0.35, "ball": 0.4, "plant": 0.8, "flower": 0.5, "candle": 0.4, "hat": 0.4,
@@ -57,7 +59,10 @@ def relation_cost(direction: str, box: Box, anchor: Box, second: Box | None = No
     bottom edge lies in the anchor's upper part or inside it; cost = distance from the box bottom to the
     anchor top. in / of: at least half inside the anchor; cost = 1 - containment. in-front-of / behind:
     overlaps horizontally, bottom edge lower / higher than the anchor's. between: the centre lies between
-    the two anchors' centres on the axis that separates them; cost = distance to their midpoint.
+    the two anchors' centres on the axis that separates them; cost = distance to their midpoint. with (the
+    target holds, wears or rides the anchor): the anchor overlaps the target or lies within :data:`WITH_REACH` of
+    its size; cost = the part of the anchor outside the target (0: all inside, a hat on a head) plus the gap in
+    the target's sizes (a held lead to a dog a little way off).
     """
     (cx, cy), (ax, ay) = center(box), center(anchor)
     dx, dy = cx - ax, cy - ay
@@ -70,6 +75,10 @@ def relation_cost(direction: str, box: Box, anchor: Box, second: Box | None = No
     if direction == "next-to":
         g = gap(box, anchor)
         return g if g <= max(aw, ah) and contained(box, anchor) < 0.5 else None
+    if direction == "with":
+        reach = max(box[2] - box[0], box[3] - box[1])
+        g = gap(box, anchor)
+        return (1.0 - contained(anchor, box)) + g / reach if reach > 0 and g <= WITH_REACH * reach else None
     horizontal = _overlap_1d(box[0], box[2], anchor[0], anchor[2]) > 0
     if direction == "on":
         bottom_in_top = anchor[1] - 0.25 * ah <= box[3] <= anchor[1] + 0.75 * ah
