@@ -1869,3 +1869,26 @@ def test_a_distance_from_another_object_is_refused_and_a_wish_is_read():
 def test_an_aside_between_commas_describes_the_object(instruction, expression, head):
     t = parser.parse(instruction=instruction).target
     assert t.head == head and (expression is None or t.expression == expression), t
+
+
+@pytest.mark.parametrize("instruction,expression,anchor", [
+    ("clear the table", "things on the table", "table"),
+    ("please clear off the coffee table", "things on the coffee table", "coffee table"),
+    ("clear the desk of papers", "papers on the desk", "desk"),
+])  # fmt: skip
+def test_clearing_a_surface_removes_what_is_on_it(instruction, expression, anchor):
+    plan = parse(instruction)
+    assert (plan.action, plan.target.expression, plan.target.relation.direction) == ("remove", expression, "on")
+    assert plan.target.relation.anchor.head == anchor and plan.target.all
+    assert parse("clear the fog").target.head == "fog"  # no surface: the thing itself goes
+
+
+@pytest.mark.parametrize("instruction,replacement,edited", [
+    ("make the cat look at the camera", "looking at the camera", "a photo of a cat looking at the camera"),
+    ("make the girl look up", "looking up", "a photo of a girl looking up"),
+    ("have the dog face left", "facing left", "a photo of a dog facing left"),
+])  # fmt: skip
+def test_which_way_the_object_looks_is_a_pose_said_after_it(instruction, replacement, edited):
+    plan = parse(instruction)
+    assert (plan.action, plan.replacement, plan.edited_caption) == ("modify", replacement, edited)
+    assert parse("make the man look happy").edited_caption == "a photo of a happy man"

@@ -740,11 +740,18 @@ def captions(action: str, target: Target, replacement: str | None, placement: st
         return source, f"a photo of {with_article(replacement or '')}"
     if action == "modify" and named and is_wording(target, replacement):  # new wording
         return source, f'a photo of {noun_phrase(target)} reading "{replacement}"'
+    if action == "modify" and named and _POSE.match(replacement or ""):  # "looking at the camera": after the noun
+        return source, f"a photo of {noun_phrase(target)} {replacement}"
     if action == "modify":
         return source, f"a photo of {noun_phrase(target, (replacement or '',))}" if named else f"a photo, {replacement}"
     if action == "add":
         return source, f"{source} {'with' if placement is None else 'and'} {with_article(replacement or '')}"
     return source, f"a photo of {left_behind(target)}"  # remove: describe what is left behind
+
+
+#: a pose said with a participle and what follows it ("looking at the camera", "facing left"): said after the noun
+_POSE = re.compile(r"^[a-z]+(?:ing|ed) (?:at|towards?|into|away|up|down|left|right|back|ahead|straight|forward|over|out|"
+                   r"sideways|to)\b")
 
 
 _LOCATIVE = re.compile(r"\b(?:on top of|on|onto|under|beneath|below|beside|next to|near|against|by|at|in front of|"

@@ -1421,6 +1421,19 @@ def _remove_and_replace(m: re.Match[str]) -> Parsed:
     return Parsed("replace", m["t"], _new(m["n"]))
 
 
+#: what "clear the X" empties rather than removes ("clear the table": what is on it goes; "clear the fog": the fog goes)
+_CLEARED_SURFACES = ("table|desk|counter|countertop|worktop|shelf|shelves|bench|floor|bed|sofa|couch|tray|windowsill|"
+                     "driveway|path|pavement|sidewalk|road|lawn|porch|bar|sideboard|dresser|nightstand|coffee table|"
+                     "kitchen table|dining table|kitchen counter|patio|deck|stairs|steps")
+
+
+@template(rf"^clear (?:off |away )?(?P<t>(?:the|this|that|my|our|his|her|their) (?:[a-z]+ )?(?:{_CLEARED_SURFACES}))"
+          r"(?: of (?:all )?(?:the )?(?P<x>[a-z][a-z -]*?))?(?: off)?$")
+def _clear_surface(m: re.Match[str]) -> Parsed:
+    """"clear the table": everything on it removed, not the table; "clear the desk of papers": the papers on it."""
+    return Parsed("remove", f"the {m['x']} on {m['t']}" if m["x"] else f"all the things on {m['t']}", None)
+
+
 @template(r"^(?:clean up|clear up|tidy up) (?P<t>.+)$")
 def _tidy(m: re.Match[str]) -> Parsed | None:
     """"clean up the litter", "clean up the scribbles on the whiteboard": a mess removed (None: the removal
@@ -1646,6 +1659,15 @@ def _should(m: re.Match[str]) -> Parsed:
     if m["v"] == "look" and not re.match(r"(?:a|an|the) ", m["n"]):
         return _global_or_none(m["t"], m["n"]) or Parsed("modify", m["t"], _new(m["n"]))
     return _global_or_none(m["t"], m["n"]) or _replace_or_modify(m["t"], m["n"])
+
+
+@template(r"^(?:make|render|have|get) (?P<t>.+?) (?P<v>look|turn|face|gaze|stare|glance) (?P<n>(?:at|towards?|into|away|up|down|"
+          r"left|right|back|ahead|straight|forward|over|out|sideways|to the (?:left|right|side|camera))\b.*)$")
+def _look_towards(m: re.Match[str]) -> Parsed:
+    """"make the cat look at the camera", "have her face left": a pose, which way the object looks ("looking at the
+    camera"), not a look ("an at the camera cat")."""
+    verb = {"look": "looking", "turn": "turned", "face": "facing", "gaze": "gazing", "stare": "staring", "glance": "glancing"}
+    return Parsed("modify", m["t"], f"{verb[m['v']]} {_new(m['n'])}")
 
 
 @template(r"^(?:make|render) (?P<t>.+?) look(?: like)? (?P<n>.+)$")
