@@ -186,6 +186,8 @@ def test_what_the_edit_leaves_out_is_noted(tmp_path):
     loaded = load_image(gif)
     assert loaded.frames == 3 and loaded.rgb.getpixel((0, 0)) == (255, 0, 0)
     assert loaded.notes("anim.gif") == ["anim.gif has 3 frames: the first is edited, the output is a still image"]
+    assert loaded.notes("anim.gif", segmenting=True) == ["anim.gif has 3 frames: the first is segmented, the mask is the "
+                                                         "first frame's"]  # (refedit segment: nothing is edited)
     deep = load_image(_save(Image.new("I;16", (20, 10), 40000), tmp_path / "deep.png"))
     assert len(deep.notes("deep.png")) == 1 and "8 bits" in deep.notes("deep.png")[0]
     assert load_image(_save(Image.new("RGB", (20, 10)), tmp_path / "plain.png")).notes("plain.png") == []

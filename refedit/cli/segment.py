@@ -71,7 +71,7 @@ def segment(image: Path, instruction: str | None, output: Path | None, plan_sour
     given = read_plan(plan_source) if plan_source else None
     instruction = instruction_for(read_instruction(instruction), given)
     settings = settings_from(params, stages, options)
-    source = read_image(image)
+    source = read_image(image, segmenting=True)
     hints = hints_from(params, source.rgb.size)
     check_models(settings, {"segmenter": segmenter} if given else stages, options)
     from refedit.core.files import all_or_nothing

@@ -16,14 +16,15 @@ def is_std(path: Path | str | None) -> bool:
     return path is not None and str(path) == "-"
 
 
-def read_image(image: Path, output: Path | None = None) -> Any:
-    """Load IMAGE, or the bytes piped on stdin when IMAGE is ``-``; what the edit leaves out of it (an animation's
-    later frames, 16-bit precision, its transparency in an ``output`` format without) is said on stderr."""
+def read_image(image: Path, output: Path | None = None, segmenting: bool = False) -> Any:
+    """Load IMAGE, or the bytes piped on stdin when IMAGE is ``-``; what the edit (the segmentation with
+    ``segmenting``) leaves out of it (an animation's later frames, 16-bit precision, its transparency in an ``output``
+    format without) is said on stderr."""
     from refedit.pipeline.imageio import image_format_for, load_image, load_image_bytes
 
     loaded = load_image_bytes(sys.stdin.buffer.read()) if is_std(image) else load_image(image)
     fmt = None if output is None else "PNG" if is_std(output) else image_format_for(output)
-    for note in loaded.notes("the image on stdin" if is_std(image) else image, fmt):
+    for note in loaded.notes("the image on stdin" if is_std(image) else image, fmt, segmenting):
         print(f"refedit: note: {note}", file=sys.stderr)
     return loaded
 

@@ -73,10 +73,10 @@ class LoadedImage:
         """The file this image came from, which outputs must not overwrite."""
         return self.path or self.opened_from
 
-    def notes(self, label: object, output_format: str | None = None) -> list[str]:
-        """What the edit leaves out of this input, one line each (the CLI prints them): the frames after the first
-        of an animation, the precision of a 16-bit or float image, and its transparency when written in
-        ``output_format`` (e.g. "JPEG"), which holds none."""
+    def notes(self, label: object, output_format: str | None = None, segmenting: bool = False) -> list[str]:
+        """What the edit (or with ``segmenting``, the segmentation) leaves out of this input, one line each (the CLI
+        prints them): the frames after the first of an animation, the precision of a 16-bit or float image, and its
+        transparency when written in ``output_format`` (e.g. "JPEG"), which holds none."""
         out = []
         # an alpha channel with nothing see-through is no transparency; a palette image's transparent index stays one
         # in a GIF (:func:`_with_clear_index`)
@@ -89,11 +89,13 @@ class LoadedImage:
                 out.append(f"{label} is transparent but a GIF of it holds no alpha channel: the output is the image on "
                            "white (write .png, .webp or .tif to keep it)")
         if self.frames > 1:
-            out.append(f"{label} has {self.frames} frames: the first is edited, the output is a still image")
+            out.append(f"{label} has {self.frames} frames: the first is "
+                       + ("segmented, the mask is the first frame's" if segmenting else "edited, the output is a still image"))
+        output = "" if segmenting else ", and so does the output"
         if self.mode.startswith("I") or self.mode == "F":
-            out.append(f"{label} is a {self.mode} image: refedit works in 8 bits a channel, and so does the output")
+            out.append(f"{label} is a {self.mode} image: refedit works in 8 bits a channel{output}")
         if self.deep:
-            out.append(f"{label} has 16 bits a channel: refedit works in 8, and so does the output")
+            out.append(f"{label} has 16 bits a channel: refedit works in 8{output}")
         if output_format in LOSSY_FORMATS:
             out.append(f"{output_format} is written lossy: pixels outside the edit differ from the input's by the "
                        "encoding (write .png, .webp or .tif to keep them exact)")
