@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from refedit import errors  # noqa: F401  (refedit.errors.Ambiguous etc. after a plain "import refedit"; no torch)
+from refedit.errors import in_library_terms
 
 __version__ = "0.1.0"
 __all__ = ["edit", "segment", "release", "errors", "Hints", "__version__"]
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from refedit.pipeline.imageio import LoadedImage
 
 
+@in_library_terms
 def edit(
     image: "str | PathLike[str] | Image.Image | np.ndarray",
     instruction: str,
@@ -69,6 +71,7 @@ def edit(
     return replace(pipe.run(request), source=source)  # result.save() gives the output the input's alpha and profile
 
 
+@in_library_terms
 def segment(
     image: "str | PathLike[str] | Image.Image | np.ndarray",
     instruction: str,

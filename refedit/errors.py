@@ -14,6 +14,11 @@ Exit codes (documented in README.md):
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 
 class RefEditError(Exception):
     """Base class: a failure the user can act on. ``str(err)`` is one line."""
@@ -99,3 +104,43 @@ EXIT_CODES: dict[int, str] = {
     Ambiguous.exit_code: "ambiguous",
     INTERRUPTED_EXIT_CODE: "interrupted",
 }
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+#: command-line hints as the library's ``hints=`` takes them
+_HINT_WORDS = {"point": "points", "box": "boxes", "hint-mask": "hint_mask", "mask": "mask"}
+#: a flag's value said in a message: a placeholder, a number or a choice ("--pick N", "--on-ambiguous best")
+_FLAG = re.compile(r"--(?P<flag>[a-z][a-z0-9-]*)(?P<value> (?:[A-Z][A-Z0-9,.]*|\d[\d.]*|best|all|fail|model|sequential|"
+                   r"none|auto|bf16|fp16|fp32)\b)?")
+
+
+def library_wording(message: str) -> str:
+    """``message`` with the command line's flags said as :func:`refedit.edit`'s arguments: "--pick N" ->
+    "pick=N", "--point X,Y" -> "hints=Hints(points=[X,Y])", "--sam-model" -> "models={'sam': ...}"."""
+
+    def said(m: re.Match[str]) -> str:
+        flag, value = m["flag"], (m["value"] or "").strip()
+        if flag in _HINT_WORDS:
+            return f"hints=Hints({_HINT_WORDS[flag]}={f'[{value}]' if value else '...'})"
+        if flag.endswith("-model") and flag != "editor-model":
+            return f"models={{'{flag.removesuffix('-model')}': ...}}"
+        name = flag.replace("-", "_")
+        return f"{name}={value!r}" if value and not value[0].isdigit() and value.islower() else f"{name}={value or '...'}"
+
+    return _FLAG.sub(said, message)
+
+
+def in_library_terms(func: _F) -> _F:
+    """Re-raise ``func``'s :class:`RefEditError` with its message in :func:`library_wording` (same class, same
+    ``exit_code`` and attributes): a Python caller is told ``pick=2``, not ``--pick 2``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RefEditError as err:
+            if err.args and isinstance(err.args[0], str):
+                err.args = (library_wording(err.args[0]), *err.args[1:])
+            raise
+
+    return wrapper  # type: ignore[return-value]

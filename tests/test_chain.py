@@ -332,3 +332,25 @@ def test_python_api_segments_without_editing(tiny_env, monkeypatch):
         refedit.segment(img, "the cup", stepz=3)
     with pytest.raises(BadInput, match="must be text"):
         refedit.segment(img, 3)
+
+
+def test_library_errors_name_the_librarys_arguments_not_the_command_lines(tiny_env, monkeypatch, tmp_path):
+    """A Python caller is told ``pick=N`` and ``hints=Hints(points=...)``, not ``--pick N`` and ``--point``; the class
+    and exit code stay the command line's."""
+    import json
+
+    import pytest
+
+    from refedit.errors import Ambiguous, library_wording
+
+    assert library_wording("choose with --pick N (1-2), or say which with --point X,Y") == (
+        "choose with pick=N (1-2), or say which with hints=Hints(points=[X,Y])")
+    assert library_wording("--on-ambiguous best; set --sam-model") == "on_ambiguous='best'; set models={'sam': ...}"
+    for k, v in tiny_env.items():
+        monkeypatch.setenv(k, v)
+    dets = tmp_path / "dets.json"  # two cats that score the same: ambiguous
+    dets.write_text(json.dumps([{"box": [10, 10, 100, 100], "score": 0.8, "label": "cat"},
+                                {"box": [200, 10, 290, 100], "score": 0.8, "label": "cat"}]))  # fmt: skip
+    with pytest.raises(Ambiguous) as err:
+        refedit.segment(Image.new("RGB", (300, 120)), "the cat", detections=str(dets), box_mask=True)
+    assert err.value.exit_code == 7 and "pick=" in str(err.value) and "--" not in str(err.value), str(err.value)
