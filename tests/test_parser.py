@@ -370,12 +370,20 @@ def test_what_the_target_holds_wears_or_rides_is_a_with_relation(instruction, he
     ("pls remove the lady with the stroller on the left", "with", "stroller", "left"),
     ("remove the man in the flat cap, second from the right", "with", "flat cap", "right"),
     ("remove the man holding the left umbrella", "with", "umbrella", None),
+    ("erase the woman in the red coat walking her dog on the left", "with", "coat", "left"),
+    ("remove the woman pushing a pram on the right", "with", "pram", "right"),
+    ("remove the man talking to the woman", "next-to", "woman", None),
+    ("remove the dog chasing the ball", "next-to", "ball", None),
+    ("remove the man walking with the dog", "next-to", "dog", None),
 ])  # fmt: skip
 def test_a_place_after_what_the_target_wears_tells_it_apart(instruction, direction, anchor, spatial):
     """Where the target is wins over what it wears (one relation per target); a position after the worn thing is
     the target's ("the lady with the stroller on the left"), one before it the worn thing's ("the left umbrella")."""
     target = parse(instruction).target
     assert (target.relation.direction, target.relation.anchor.head, target.spatial) == (direction, anchor, spatial)
+    if spatial is not None:  # moved from the worn thing's words, which end at its noun
+        assert target.relation.anchor.spatial is None and target.relation.anchor.expression.endswith(anchor)
+    assert parse("remove the girl waving at the camera").target.relation is None  # the camera is no object in the photo
 
 
 @pytest.mark.parametrize("instruction,head,attributes", [

@@ -315,16 +315,27 @@ def _analyse_target(phrase: str) -> Target:
     return replace(target, expression=expression, all=quantified or target.all, relation=relation)
 
 
+def _head_end(target: Target) -> int:
+    """Where ``target``'s head noun ends in its expression (its last word as written: "lights" for "light")."""
+    found = list(re.finditer(rf"\b{re.escape(target.head.split()[-1])}\w*", target.expression))
+    return found[-1].end() if found else len(target.expression)
+
+
 def _position_after_having(target: Target, relation: Relation) -> tuple[Target, Relation]:
-    """"the lady with the stroller on the left", "the one in the flat cap, second from the right": a position said
-    after what the target holds or wears is the target's (not "the man holding the left umbrella")."""
+    """"the lady with the stroller on the left", "the one in the flat cap, second from the right", "the woman in the red
+    coat walking her dog on the left": a position said after what the target holds or wears is the target's (not "the
+    man holding the left umbrella"); the anchor's words end at its noun."""
     anchor = relation.anchor
-    after = anchor.expression.split(anchor.head.split()[-1], 1)[-1].split()
-    if (anchor.spatial is None and anchor.ordinal is None) or target.spatial or target.ordinal or not (
-            set(after) & (set(lexicon.SPATIAL_WORDS) | set(lexicon.ORDINAL_WORDS))):
+    end = _head_end(anchor)
+    after = anchor.expression[end:].split()
+    said = next((lexicon.SPATIAL_WORDS[w] for w in after if w in lexicon.SPATIAL_WORDS), None)
+    if not after:
         return target, relation
+    anchor = replace(anchor, expression=anchor.expression[:end])
+    if (said is None and anchor.ordinal is None) or target.spatial or target.ordinal:
+        return target, replace(relation, anchor=anchor)
     moved = replace(anchor, spatial=None, ordinal=None)
-    return replace(target, spatial=anchor.spatial, ordinal=anchor.ordinal), replace(relation, anchor=moved)
+    return replace(target, spatial=relation.anchor.spatial or said, ordinal=anchor.ordinal), replace(relation, anchor=moved)
 
 
 #: a state said in a clause after the object, the last words ("the dog that is sleeping"; with a place after it, the
@@ -448,6 +459,10 @@ _OPENERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?:scattered|strewn|spread|lying|sprawled|draped|hanging|hung|thrown|slung|folded) (?:across|over|on|all over)", "on"),
         (_INTENSIFIER + r"(?:around|outside|facing)", "next-to"),
         (_INTENSIFIER + r"between", "between"),
+        # who the target is with ("the man talking to the woman", "the dog chasing the ball"): beside it
+        (r"(?:(?:who|that|which) (?:is |are |was |were |'s )?)?(?:(?:talking|speaking|chatting) (?:to|with)|(?:dancing|"
+         r"arguing|walking|standing|sitting|posing|playing|laughing) with|shaking hands with|chasing|following|"
+         r"looking at|watching|staring at|waving (?:at|to)|smiling at)", "next-to"),
         # what the target holds, wears, rides or has ("the man holding an umbrella", "the car with the open door")
         (r"(?:(?:who|that|which) (?:is |are |was |were |'s )?)?" + _HAVING, "with"),
         (r"(?:on|onto|upon)", "on"),
@@ -539,6 +554,8 @@ _NOT_BARE_ANCHORS = frozenset(
 ) | lexicon.COLOURS | lexicon.MATERIALS | frozenset(lexicon.POSITION_WORDS) | frozenset(lexicon.SIZE_WORDS) | lexicon.SHADES
 
 
+#: who looks at the photo, never an object in it
+_VIEWERS = frozenset("camera viewer photographer".split())
 _PAIR = re.compile(r"^(?P<a>.+?) and (?P<b>(?:the|a|an|his|her|their|its) .+)$")
 
 
@@ -565,6 +582,8 @@ def _relation(direction: str, rest: str, worn: bool = False) -> Relation | None:
         direction = "with"  # "the man in the blue jacket" wears it (not "the creases in his trousers": ``worn``)
     if direction == "with" and anchor.head == "glass" and re.search(r"\bglasses\b", rest):
         anchor = replace(anchor, head="glasses", all=False)  # "the woman wearing glasses": spectacles, one thing
+    if anchor.head in _VIEWERS:  # "the girl waving at the camera", "the dog looking at the camera": no object in it
+        return None
     if anchor.head in lexicon.POSITION_WORDS - {"hand"}:  # "in the far corner next to the bookcase": a place in the photo
         return None
     if direction == "of" and anchor.region is not None and anchor.relation is None:
