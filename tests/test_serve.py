@@ -79,10 +79,13 @@ def test_plan_fields_round_trip_and_edits_reach_the_plan() -> None:
     assert edited.target.spatial is None and edited.target.ordinal == 2
     assert edited.target.attributes == ("black", "small") and edited.replacement is None
     assert edited.action == "remove" and edited.edited_caption == "a photo"
+    two = S.plan_from_fields(p, {"target_count": 2})  # "how many": a count names several of a kind
+    assert (two.target.count, two.target.all) == (2, True) and S.plan_to_fields(two)["target_count"] == 2
+    assert S.plan_from_fields(two, {"target_count": 0, "target_all": False}).target.count is None
 
 
 @pytest.mark.parametrize("bad", [{"action": "paint"}, {"segmentation_prompt": "  "}, {"target_spatial": "upwards"},
-                                 {"target_head": ""}])  # fmt: skip
+                                 {"target_head": ""}, {"target_count": 1}])  # fmt: skip
 def test_an_invalid_plan_field_is_bad_input(bad: dict) -> None:
     with pytest.raises(BadInput, match="the plan is not valid"):
         S.plan_from_fields(plan(), bad)

@@ -124,13 +124,14 @@ def build_page(server: EditServer, workdir: Path, *, steps: int = 50, encode_rat
                 f_ordinal = gr.Number(0, precision=0, label="ordinal (0 none, -1 last, -2 second last)")
                 f_size = gr.Dropdown(["(none)", *SIZES], value="(none)", label="size")
                 f_all = gr.Checkbox(label="all of them")
+                f_count = gr.Number(0, precision=0, label="how many (0: as the words say)")
             with gr.Row():
                 f_repl = gr.Textbox(label="replacement")
                 f_prompt = gr.Textbox(label="segmentation prompt")
                 f_src = gr.Textbox(label="source caption")
                 f_dst = gr.Textbox(label="edited caption")
-        fields = [f_action, f_expr, f_head, f_attrs, f_spatial, f_ordinal, f_size, f_all, f_repl, f_prompt, f_src,
-                  f_dst]  # fmt: skip
+        fields = [f_action, f_expr, f_head, f_attrs, f_spatial, f_ordinal, f_size, f_all, f_count, f_repl, f_prompt,
+                  f_src, f_dst]  # fmt: skip
         with gr.Row():
             editor = gr.Dropdown(editors, value=server.editor, label="editor", elem_id="editor")
             takes = S.editor_controls(server.editor)

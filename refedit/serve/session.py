@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: the plan fields the page shows, in order (``target_*`` are the target's; the rest the plan's)
 PLAN_FIELDS = ("action", "target_expression", "target_head", "target_attributes", "target_spatial", "target_ordinal",
-               "target_size", "target_all", "replacement", "segmentation_prompt", "source_caption",
+               "target_size", "target_all", "target_count", "replacement", "segmentation_prompt", "source_caption",
                "edited_caption")  # fmt: skip
 #: what the page sends for an unset choice (Gradio dropdowns and numbers)
 UNSET = ("", None, "(none)", 0)
@@ -49,7 +49,7 @@ def plan_to_fields(plan: "EditPlan") -> dict[str, Any]:
     return {"action": plan.action, "target_expression": t.expression, "target_head": t.head,
             "target_attributes": ", ".join(t.attributes), "target_spatial": t.spatial or "(none)",
             "target_ordinal": t.ordinal or 0, "target_size": t.size or "(none)", "target_all": t.all,
-            "replacement": plan.replacement or "", "segmentation_prompt": plan.segmentation_prompt,
+            "target_count": t.count or 0, "replacement": plan.replacement or "", "segmentation_prompt": plan.segmentation_prompt,
             "source_caption": plan.source_caption, "edited_caption": plan.edited_caption}  # fmt: skip
 
 
@@ -69,14 +69,15 @@ def plan_from_fields(plan: "EditPlan", values: Mapping[str, Any]) -> "EditPlan":
     attrs = get("target_attributes", t.attributes)
     if isinstance(attrs, str):
         attrs = tuple(a.strip() for a in attrs.split(",") if a.strip())
-    ordinal = get("target_ordinal", t.ordinal)
+    ordinal, count = get("target_ordinal", t.ordinal), get("target_count", t.count)
     try:
         target = replace(t, expression=str(get("target_expression", t.expression)).strip() or t.expression,
                          head=str(get("target_head", t.head)).strip(), attributes=tuple(attrs),
                          spatial=None if is_unset(s := get("target_spatial", t.spatial)) else s,
                          ordinal=None if is_unset(ordinal) else int(ordinal),
                          size=None if is_unset(z := get("target_size", t.size)) else z,
-                         all=bool(get("target_all", t.all)))  # fmt: skip
+                         all=bool(get("target_all", t.all)) or not is_unset(count),
+                         count=None if is_unset(count) else int(count))  # fmt: skip
         repl = get("replacement", plan.replacement)
         return replace(plan, action=get("action", plan.action), target=target,
                        replacement=None if is_unset(repl) else str(repl).strip(),
