@@ -212,7 +212,14 @@ def test_a_sample_changed_since_it_was_logged_runs_again(tmp_path: Path, eval_en
     assert (a["intersection"], a["union"]) != (b["intersection"], b["union"])
     assert again[rows[1]["id"]]["text"].endswith(" please")
     assert all(again[x["id"]] == first[x["id"]] for x in rows[2:])  # untouched
+    assert len((out / "samples.jsonl").read_text().splitlines()) == 4  # the superseded rows are gone from the log
     assert "4 of 4 samples already in the log" in run(base).stderr  # the new records hold the new digests
+    rows = rows[1:]  # a sample dropped from the data leaves the log (and the summary) too
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = run(base)
+    assert r.exit_code == 0 and json.loads(r.stdout)["overall"]["n"] == 3
+    assert sorted(x["id"] for x in records(out)) == sorted(x["id"] for x in rows)
+    assert json.loads((out / "summary.json").read_text())["stages"]["options"]["box_mask"] is True  # not "True"
 
     from refedit.testing.tiny_eval import write_sample_sets
 
@@ -343,7 +350,9 @@ def test_eval_score_scores_another_tools_outputs(sets: dict[str, Path], eval_env
         assert rec["psnr_bg"] == "inf" and rec["mse_bg"] == 0 and rec["l2_bg"] == 0 and rec["lpips_bg"] == 0
         assert rec["ssim_m"] < rec["ssim_m_bar"] < 1  # SSIM's 11-pixel window sees the edit from just outside the mask
     summary = json.loads(r.stdout)
-    assert summary["overall"]["psnr_bg"] == "inf" and summary["overall"]["psnr_bg_identical"] == 6
+    # PSNR is the mean over the edits that changed the background: none here, so none; all 6 identical, as said
+    assert "psnr_bg" not in summary["overall"] and summary["overall"]["psnr_bg_identical"] == 6
+    assert "measured on no sample: psnr_bg" not in r.stderr and "psnr_bg, " not in r.stderr
     assert set(summary["by_category"]) == {"0", "1"}
 
 
@@ -387,6 +396,7 @@ def test_eval_score_with_a_mapping_and_missing_outputs(sets: dict[str, Path], ev
              tmp_path / "map.json", "--allow-missing", "--json"], eval_env)  # fmt: skip
     assert r.exit_code == 0, r.output
     assert [x["id"] for x in records(out)] == [samples[0].id] and records(out)[0]["psnr_bg"] == "inf"
+    assert "5 of the 6 samples have no output" in r.stderr  # the table's n says only what was scored
     # a mapped output that is not there is missing up front (it failed its sample at run time, exit 0)
     (tmp_path / "map.json").write_text(json.dumps({samples[0].id: "first.png", samples[1].id: "typo.png"}))
     r = run(["eval", "score", outputs, sets["refcoco"], "-o", tmp_path / "run2", "--metrics", "pixels", "--mapping",
@@ -519,6 +529,46 @@ def test_overwrite_edits_again_and_a_run_where_every_sample_failed_is_exit_6(set
     assert all(images()[k] != blue[k] for k in blue)
     r = run([*base, "--instruction", "move {text} to the left", "--overwrite"], eval_env)  # refused by the parser
     assert r.exit_code == 6 and "every sample failed (2)" in r.stderr, r.output
+    assert all(rec["output"] is None for rec in records(out))  # no image: none is named
+    assert not (out / "images").exists() or not any((out / "images").iterdir())  # the earlier run's went
+
+
+def test_eval_segment_where_every_sample_failed_is_exit_6(tmp_path: Path) -> None:
+    """Segmentation counts a failure as a miss in n (IoU 0), so its 'every sample failed' check never fired (exit 0)."""
+    from refedit.eval.synth import SynthOptions, generate
+
+    data = generate(tmp_path / "synth", SynthOptions(n=3, seed=1, size=96))
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    data.write_text("".join(json.dumps({**r, "expression": "make it nicer"}) + "\n" for r in rows))  # unclear: refused
+    r = run(["eval", "segment", data, "-o", tmp_path / "run", "--box-mask"])
+    assert r.exit_code == 6 and "every sample failed (3)" in r.stderr, r.output
+
+
+def test_an_overwrite_stopped_early_leaves_no_earlier_report_behind(tmp_path: Path) -> None:
+    """--overwrite removed the old log but kept the old summary: a run killed before its end left a folder whose
+    summary no log supported."""
+    from refedit.eval.synth import SynthOptions, generate
+
+    data = generate(tmp_path / "synth", SynthOptions(n=100, seed=1, size=96))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "refedit", "eval", "segment", str(data), "-o", str(out), "--box-mask", "--save-masks",
+           "-O", "attribute_filter=false"]  # fmt: skip
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    assert (out / "summary.json").is_file() and (out / "summary.md").is_file() and len(list((out / "masks").iterdir())) == 100
+    proc = subprocess.Popen([*cmd, "--overwrite"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = out / "samples.jsonl"
+    deadline, restarted = time.time() + 120, False
+    while time.time() < deadline:  # the old log (100 lines) goes first, then the new one grows
+        n = len(log.read_text().splitlines()) if log.is_file() else 0
+        restarted = restarted or n < 100
+        if restarted and n >= 5:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 5 <= len(log.read_text().splitlines()) < 100, "the run must be killed mid-way"
+    assert not (out / "summary.json").exists() and not (out / "summary.md").exists()
+    assert len(list((out / "masks").iterdir())) < 100  # the earlier run's masks went with its log
 
 
 @pytest.mark.parametrize("command", ["edit", "score"])

@@ -429,3 +429,26 @@ def test_lpips_without_weights_or_network_is_model_unavailable(monkeypatch: pyte
     with pytest.raises(ModelUnavailable, match="not one of alex, vgg, squeeze"):
         check_metric_models(Settings.resolve(models={"lpips": "resnet"}, environ={}, config_file=Path("/dev/null")),
                             ["lpips"])  # fmt: skip
+
+
+def test_a_sample_without_background_has_no_background_figures_and_identical_ones_do_not_hide_the_rest() -> None:
+    """An object that fills the image left PSNR ∞, MSE 0 and SSIM 1 (a perfect background that is not there) in the
+    means; and one bit-identical background made the mean PSNR infinite, hiding every other sample's."""
+    from refedit.eval.report import edit_summary, edit_table
+    from refedit.eval.score import Scorer
+
+    src = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    edited = np.clip(src.astype(int) + 20, 0, 255).astype(np.uint8)
+    scorer = Scorer(store=None, metrics=("psnr_bg", "mse_bg", "ssim_bg", "l2_bg", "ssim_m", "ssim_m_bar"))
+    full = scorer._background(src, edited, np.ones((32, 32), bool))
+    assert set(full) == {"ssim_m"}
+    half = np.zeros((32, 32), bool)
+    half[:, :16] = True
+    some = scorer._background(src, edited, half)
+    assert np.isfinite(some["psnr_bg"]) and some["mse_bg"] > 0
+    recs = [{"status": "done", **some}, {"status": "done", "psnr_bg": "inf", "mse_bg": 0.0}, {"status": "done", **full}]
+    overall = edit_summary(recs)["overall"]
+    assert overall["psnr_bg"] == pytest.approx(some["psnr_bg"]) and overall["psnr_bg_identical"] == 1
+    assert overall["mse_bg"] == pytest.approx(some["mse_bg"] / 2)  # the sample without background is not a 0
+    table = edit_table(edit_summary(recs))
+    assert "psnr_bg_identical" in table and "bit-identical" in table and "∞" not in table

@@ -7,7 +7,7 @@ from PIL import Image
 
 from refedit.core.files import all_or_nothing, atomic_write
 from refedit.errors import BadInput
-from refedit.pipeline.imageio import check_output_path, load_image, save_image
+from refedit.pipeline.imageio import check_output_path, load_image, load_mask, save_image
 
 
 def _save(img, path, **kw):
@@ -298,3 +298,25 @@ def test_a_transparent_gif_stays_transparent_as_a_gif(tmp_path):
 def test_an_opaque_alpha_channel_is_not_called_transparent(tmp_path):
     Image.new("RGBA", (8, 6), (10, 20, 30, 255)).save(tmp_path / "opaque.png")
     assert load_image(tmp_path / "opaque.png").notes("opaque.png", "JPEG") == []
+
+
+def test_a_palette_mask_is_read_by_its_indices_when_they_are_labels(tmp_path):
+    """A 0/1 palette PNG whose index 1 is red, and a PASCAL VOC label map (object 15, void border 255), are label maps:
+    the object is its non-zero, non-void indices (their colours' brightness had the red one empty and the void in);
+    a palette picture of a mask in black and white is read by brightness, whatever the entries' order."""
+    idx = np.zeros((30, 40), np.uint8)
+    idx[10:20, 10:30] = 1
+    red = Image.fromarray(idx, mode="P")
+    red.putpalette([0, 0, 0, 255, 0, 0])
+    red.save(tmp_path / "red.png")
+    assert load_mask(tmp_path / "red.png").sum() == 200
+    voc = idx * 15
+    voc[9, 9:31] = 255  # the void ring's top edge
+    v = Image.fromarray(voc, mode="P")
+    v.putpalette([0, 0, 0] + [128, 0, 0] * 254 + [224, 224, 192])
+    v.save(tmp_path / "voc.png")
+    assert load_mask(tmp_path / "voc.png").sum() == 200
+    inverted = Image.fromarray(1 - idx, mode="P")  # the rectangle is index 0, white: the object; the rest black
+    inverted.putpalette([255, 255, 255, 0, 0, 0])
+    inverted.save(tmp_path / "bw.png")
+    assert load_mask(tmp_path / "bw.png").sum() == 200

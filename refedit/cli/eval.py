@@ -131,13 +131,39 @@ def _start_log(out: Path, log_path: Path, overwrite: bool, run: dict[str, Any], 
     out.mkdir(parents=True, exist_ok=True)
     lock = FolderLock(out).acquire()
     try:
-        if overwrite:
-            log_path.unlink(missing_ok=True)
+        if overwrite:  # the earlier run's log, reports and images: a run stopped early leaves none of them behind
+            _remove_earlier_run(out, log_path)
         write_run(out, run)
     except BaseException:
         lock.release()
         raise
     return SampleLog(log_path, lock=lock, digests=digests)
+
+
+#: what a run writes beside its log (the summary, the plots) and the folders of its images and masks
+REPORT_FILES = ("summary.json", "summary.md", "fidelity_vs_faithfulness.png", "iou_by_kind.png")
+RUN_FOLDERS = ("images", "masks")
+
+
+def _remove_earlier_run(out: Path, log_path: Path) -> None:
+    """``--overwrite``: the earlier run's log and reports, and (in a folder a run made: its run file is there) its
+    images and masks."""
+    import shutil
+
+    from refedit.eval.results import RUN_NAME
+
+    log_path.unlink(missing_ok=True)
+    for name in REPORT_FILES:
+        (out / name).unlink(missing_ok=True)
+    if (out / RUN_NAME).is_file():
+        for name in RUN_FOLDERS:
+            if (out / name).is_dir() and not (out / name).is_symlink():
+                shutil.rmtree(out / name)
+
+
+def _as_json_values(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Stage options as the record writes them: JSON's own types kept (``true``, not ``"True"``), others as text."""
+    return {k: v if isinstance(v, (bool, int, float, str)) or v is None else str(v) for k, v in options.items()}
 
 
 def progress(total: int, done: int, what: str) -> Callable[[dict[str, Any]], None]:
@@ -169,11 +195,14 @@ def progress(total: int, done: int, what: str) -> Callable[[dict[str, Any]], Non
 
 
 def _finish(out: Path, summary: dict[str, Any], table: str, as_json: bool, plots: list[Path | None],
-            asked: tuple[str, ...] = ()) -> None:  # fmt: skip
+            asked: tuple[str, ...] = (), failed_in_n: bool = False) -> None:  # fmt: skip
+    """Write the summary and the table, print one of them; :class:`BatchFailed` (exit 6) when every sample failed
+    (``failed_in_n``: the summary's ``n`` counts the failed samples too, as segmentation's does)."""
     from refedit.eval.results import clean, write_json, write_text
 
     overall = summary.get("overall", {})
-    if overall.get("n") and (missing := [m for m in asked if m not in overall]):  # (they were dropped in silence)
+    measured_as = {"psnr_bg": "psnr_bg_identical"}  # every background identical: no finite PSNR, yet measured
+    if overall.get("n") and (missing := [m for m in asked if m not in overall and measured_as.get(m) not in overall]):
         from refedit.errors import RefEditWarning
 
         from refedit.eval.score import NEEDS
@@ -190,7 +219,8 @@ def _finish(out: Path, summary: dict[str, Any], table: str, as_json: bool, plots
         if p is not None:
             click.echo(f"plot: {p}", err=True)
     click.echo(json.dumps(clean(summary), default=str) if as_json else table.rstrip("\n"))
-    if not overall.get("n") and overall.get("failed"):  # nothing measured: a script's `set -e` must see it
+    measured = overall.get("n", 0) - (overall.get("failed", 0) if failed_in_n else 0)
+    if not measured and overall.get("failed"):  # nothing measured: a script's `set -e` must see it
         from refedit.errors import BatchFailed
 
         raise BatchFailed(f"every sample failed ({overall['failed']}); the reasons are in {out / 'samples.jsonl'}")
@@ -276,17 +306,17 @@ def eval_segment(data: Path, output_dir: Path, overwrite: bool, as_json: bool, s
     try:
         run_all(runner, ds.samples, log, done, masks_dir=output_dir / "masks" if save_masks else None,
                 on_record=progress(len(ds.samples), len([s for s in ds.samples if s.id in done]), "eval segment"))  # fmt: skip
+        records = log.compact({s.id for s in ds.samples})
     finally:
         log.close()
     from refedit.eval.plots import kind_bars
-    from refedit.eval.results import read_log
 
-    ids = {s.id for s in ds.samples}
-    summary = segmentation_summary([r for k, r in read_log(log_path).items() if k in ids])
+    summary = segmentation_summary(records)
     summary["data"] = {"path": str(data), "format": ds.format, "samples": len(ds.samples)}
-    summary["stages"] = {"parser": parser, "segmenter": segmenter, "options": {k: str(v) for k, v in options.items()}}
+    summary["stages"] = {"parser": parser, "segmenter": segmenter, "options": _as_json_values(options)}
     _finish(output_dir, summary, segmentation_table(summary), as_json,
-            [kind_bars(summary, output_dir / "iou_by_kind.png", f"{segmenter} on {data.name}")])  # fmt: skip
+            [kind_bars(summary, output_dir / "iou_by_kind.png", f"{segmenter} on {data.name}")],
+            failed_in_n=True)  # fmt: skip
 
 
 def _ambiguity_default(segmenter: str, options: dict[str, Any]) -> None:
@@ -389,18 +419,15 @@ def eval_edit(data: Path, output_dir: Path, overwrite: bool, as_json: bool, swee
             edit_and_score(runner, scorer, samples, output_dir, log, done, ratios=ratios, seed=seed, gt_mask=gt_mask,
                            use_detections=not ignore_detections, on_record=progress(total, len(done), "eval edit"),
                            engine=ray_engine)  # fmt: skip
+            from refedit.eval.edit import record_key
+
+            scored = log.compact({record_key(s, r) for s in samples for r in ratios})
         finally:
             log.close()
-    from refedit.eval.results import read_log
-
-    from refedit.eval.edit import record_key
-
-    keys = {record_key(s, r) for s in samples for r in ratios}
-    scored = [r for k, r in read_log(log_path).items() if k in keys]
     _warn_judge_failures(scored)
     summary = edit_summary(scored)
     summary["data"] = {"path": str(data), "format": ds.format, "samples": len(ds.samples)}
-    summary["stages"] = {**stages, "options": {k: str(v) for k, v in options.items()}}
+    summary["stages"] = {**stages, "options": _as_json_values(options)}
     _finish(output_dir, summary, edit_table(summary), as_json, _edit_plots(output_dir, summary), chosen)
 
 
@@ -439,6 +466,9 @@ def eval_score(outputs: Path, data: Path, output_dir: Path, overwrite: bool, as_
         raise BadInput(f"outputs folder {outputs} {'is not a folder' if outputs.exists() else 'does not exist'}")
     ds = _dataset(data, params)
     found = locate_outputs(ds.samples, outputs, read_mapping(mapping, outputs) if mapping else {}, allow_missing)
+    if len(found) < len(ds.samples):  # (--allow-missing): the table's n is the scored ones, and says no more
+        click.echo(f"refedit: note: {len(ds.samples) - len(found)} of the {len(ds.samples)} samples have no output in "
+                   f"{outputs} and are not scored (--allow-missing)", err=True)  # fmt: skip
     settings = settings_from(params)
     run = _run("score", data, settings, outputs=str(outputs.resolve()), mapping=None if mapping is None else
                str(mapping.resolve()), metrics=metrics)  # fmt: skip
@@ -454,11 +484,9 @@ def eval_score(outputs: Path, data: Path, output_dir: Path, overwrite: bool, as_
         todo = [s for s in ds.samples if s.id in found]
         score_outputs(scorer, todo, found, log, done,
                       on_record=progress(len(todo), len([s for s in todo if s.id in done]), "eval score"))  # fmt: skip
+        scored = log.compact(set(found))
     finally:
         log.close()
-    from refedit.eval.results import read_log
-
-    scored = [r for k, r in read_log(log_path).items() if k in found]
     _warn_judge_failures(scored)
     summary = edit_summary(scored)
     summary["data"] = {"path": str(data), "format": ds.format, "samples": len(ds.samples), "outputs": str(outputs),
@@ -485,3 +513,16 @@ def eval_synth(out: Path, n: int, seed: int, size: int, miss: float, jitter: flo
     opts = SynthOptions(n=n, seed=seed, size=size, miss=miss, jitter=jitter, spurious=spurious)
     check_output_dir(out.parent, "output folder")
     click.echo(generate(out, opts))
+
+
+def _evaluation_ambiguity_help() -> None:
+    """An evaluation settles ties its own way (:func:`_ambiguity_default`): its ``--on-ambiguous`` help says so, not
+    the edit's environment and config defaults, which it does not read."""
+    for command in (eval_segment, eval_edit):
+        for param in command.params:
+            if param.name == "on_ambiguous" and isinstance(param, click.Option):
+                param.help = ("When several objects fit equally well: fail (counted as a miss), best (highest score) "
+                              "or all [in an evaluation: best; REFEDIT_ON_AMBIGUOUS and the config are not read].")
+
+
+_evaluation_ambiguity_help()

@@ -195,7 +195,8 @@ def edit_and_score(runner: Any, scorer: Any, samples: Sequence[Sample], out_dir:
 def _edit_record(scorer: Any, sample: Sample, ratio: float | None, key: str, edit: Mapping[str, Any]) -> dict[str, Any]:
     """The evaluation's record of one edit: the edit's outcome and, when it produced an image, its scores."""
     record: dict[str, Any] = {"key": key, "id": sample.id, "text": sample.text, "category": sample.category,
-                              "encode_ratio": ratio, "output": edit["output"], "edit_status": edit["status"],
+                              "encode_ratio": ratio, "output": None if edit["status"] == "failed" else edit["output"],
+                              "edit_status": edit["status"],
                               "reason": edit.get("reason"), "edit_seconds": edit.get("seconds")}  # fmt: skip
     scored = sample
     if edit.get("plan"):

@@ -57,13 +57,14 @@ def _mean(values: Iterable[float | None]) -> float | None:
 def _edit_block(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     done = [r for r in records if r.get("status") == "done"]
     block: dict[str, Any] = {"n": len(done), "failed": len(records) - len(done)}
-    for m in EDIT_METRICS:
-        value = _mean(number(r.get(m)) for r in done)
-        if value is not None:
-            block[m] = value
     psnr = [number(r.get("psnr_bg")) for r in done]
-    if any(p is not None and math.isinf(p) for p in psnr):
-        block["psnr_bg_identical"] = sum(1 for p in psnr if p is not None and math.isinf(p))
+    identical = sum(1 for p in psnr if p is not None and math.isinf(p))
+    for m in EDIT_METRICS:  # PSNR: over the edits that changed the background (an identical one is infinite and
+        value = _mean(v for r in done if (v := number(r.get(m))) is None or m != "psnr_bg" or not math.isinf(v))
+        if value is not None:  # would hide every other sample's figure); how many were identical is said beside
+            block[m] = value
+    if identical:
+        block["psnr_bg_identical"] = identical
     return block
 
 
@@ -91,7 +92,9 @@ def _fmt(value: Any, percent: bool = False) -> str:
     v = float(value)
     if math.isinf(v):
         return "∞"
-    return f"{100 * v:.2f}" if percent else f"{v:.4f}"
+    if percent:
+        return f"{100 * v:.2f}"
+    return f"{v:.4f}" if v == 0 or abs(v) >= 0.01 else f"{v:.3g}"  # 0.000123, not 0.0001
 
 
 def segmentation_table(summary: Mapping[str, Any]) -> str:
@@ -113,7 +116,12 @@ def edit_table(summary: Mapping[str, Any]) -> str:
     for key, label in (("by_kind", "kind"), ("by_category", "category"), ("by_encode_ratio", "r")):
         blocks += [(f"{label}: {k}", v) for k, v in summary.get(key, {}).items()]
     cols = ["n", "failed", *[m for m in EDIT_METRICS if any(m in b for _, b in blocks)]]
+    if any("psnr_bg_identical" in b for _, b in blocks):
+        cols.insert(cols.index("psnr_bg") + 1 if "psnr_bg" in cols else len(cols), "psnr_bg_identical")
     lines = ["| subset | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
     for name, block in blocks:
-        lines.append(f"| {name} | " + " | ".join(_fmt(block.get(c)) for c in cols) + " |")
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {name} | " + " | ".join(_fmt(block.get(c, 0 if c == "psnr_bg_identical" else None))
+                                               for c in cols) + " |")  # fmt: skip
+    note = ("\n(psnr_bg: the mean over the edits whose background changed; psnr_bg_identical: how many left it "
+            "bit-identical, PSNR infinite)\n" if "psnr_bg_identical" in cols else "")
+    return "\n".join(lines) + "\n" + note

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Collection, Iterable, Mapping
 
 from refedit.batch import JsonlLog
 from refedit.core.files import atomic_write_text, cut_torn_line
@@ -104,6 +104,18 @@ class SampleLog(JsonlLog):
     def write(self, record: Mapping[str, Any]) -> None:
         digest = self.digests.get(str(record.get("id")))
         super().write(clean(record if digest is None else {**record, DIGEST_KEY: digest}))
+
+    def compact(self, keys: Collection[str]) -> list[dict[str, Any]]:
+        """The records the summary is made of (the last one of each key in ``keys``, the current data's), and the
+        log rewritten to hold exactly those (atomically): the rows a rerun superseded, and those of samples no longer
+        in the data, go, so the log and the summary agree for whoever recomputes the figures from it."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        records = [r for k, r in read_log(self.path).items() if k in keys]
+        if records or self.path.exists():
+            atomic_write_text(self.path, "".join(json.dumps(r, default=str) + "\n" for r in records))
+        return records
 
 
 def sample_digest(sample: Any, files: Iterable[Path | None] = ()) -> str:

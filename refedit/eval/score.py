@@ -125,6 +125,8 @@ class Scorer:
         from refedit.eval.metrics import pixels as px
 
         bg = ~mask
+        if not bg.any():  # the object is the whole image: no background to preserve, so no figure of it (not a
+            return {"ssim_m": px.ssim_region(source, edited, mask)} if self.want("ssim_m") else {}  # perfect one)
         src_bg, edit_bg = px.masked(source, bg), px.masked(edited, bg)
         figs = {
             "psnr_bg": lambda: px.psnr(src_bg, edit_bg),

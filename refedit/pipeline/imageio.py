@@ -506,10 +506,31 @@ def load_mask(
     import numpy as np
 
     loaded = load_image(path, what=what)
-    if loaded.alpha is not None and loaded.mode in ("RGBA", "LA", "PA") and np.asarray(loaded.alpha).min() < 255:
+    labels = _label_indices(path) if loaded.mode == "P" and loaded.alpha is None else None
+    if labels is not None:  # a label map (PASCAL VOC's, a 0/1 palette PNG): its indices say, not their colours
+        gray = ((labels != 0) & (labels != VOID_INDEX)).astype(np.uint8)
+    elif loaded.alpha is not None and loaded.mode in ("RGBA", "LA", "PA") and np.asarray(loaded.alpha).min() < 255:
         gray = np.asarray(loaded.alpha)
     else:
         gray = np.asarray(loaded.rgb.convert("L"))
     if size is not None and (gray.shape[1], gray.shape[0]) != tuple(size):
         raise BadInput(f"{what} {path} is {gray.shape[1]}x{gray.shape[0]} but the image is {size[0]}x{size[1]}")
     return gray > (0 if gray.max(initial=0) == 1 else 127)  # a 0/1 mask (a bool array saved as uint8): 1 is inside
+
+
+#: PASCAL VOC's palette index for the unlabelled border around objects: not the object
+VOID_INDEX = 255
+
+
+def _label_indices(path: str | os.PathLike[str]) -> "np.ndarray | None":
+    """A palette PNG's index array when its indices are labels (0 the background, others objects, 255 VOC's void),
+    None when it is a picture of the mask (only black and white entries used: their brightness says, whatever
+    their order in the palette)."""
+    import numpy as np
+
+    with Image.open(path) as im:
+        idx = np.asarray(im)
+        palette = im.getpalette() or []
+    used = np.unique(idx)
+    colours = {tuple(palette[3 * int(i) : 3 * int(i) + 3]) for i in used}
+    return None if colours <= {(0, 0, 0), (255, 255, 255)} else idx
