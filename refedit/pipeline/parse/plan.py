@@ -435,8 +435,8 @@ def held_target(expression: str) -> Target | None:
 
 #: verbs of holding, wearing, riding or having: the object after them is on or beside the target
 _HAVING = (r"(?:holding|carrying|wearing|clutching|hugging|riding|pushing|pulling|walking|leading|eating|drinking|reading|"
-           r"using|kicking|throwing|catching|feeding|petting|playing with|holds|carries|wears|rides|has on|has got|has|"
-           r"have|with)")
+           r"using|kicking|throwing|catching|petting|playing with|holds|carries|wears|rides|has on|has got|has|have|"
+           r"(?:is |'s )?got|with)")
 _INTENSIFIER = r"(?:(?:" + "|".join(sorted(lexicon.RELATION_INTENSIFIERS)) + r") )?"
 #: what opens a relation after the target's own words, tried in this order at each word
 _OPENERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -462,7 +462,7 @@ _OPENERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # who the target is with ("the man talking to the woman", "the dog chasing the ball"): beside it
         (r"(?:(?:who|that|which) (?:is |are |was |were |'s )?)?(?:(?:talking|speaking|chatting) (?:to|with)|(?:dancing|"
          r"arguing|walking|standing|sitting|posing|playing|laughing) with|shaking hands with|chasing|following|"
-         r"looking at|watching|staring at|waving (?:at|to)|smiling at)", "next-to"),
+         r"looking at|watching|staring at|waving (?:at|to)|smiling at|barking at|feeding|overtaking|passing)", "next-to"),
         # what the target holds, wears, rides or has ("the man holding an umbrella", "the car with the open door")
         (r"(?:(?:who|that|which) (?:is |are |was |were |'s )?)?" + _HAVING, "with"),
         (r"(?:on|onto|upon)", "on"),
@@ -500,6 +500,8 @@ def find_relation(doc: Any, expression: str) -> tuple[int, Relation | None]:
                     # "the guy in the red beanie sitting on the log": where he is tells him apart; what he wears goes
                     having = having or (tok.i, replace(relation, anchor=replace(relation.anchor, relation=None)))
                     break
+                if having is not None and relation.direction == "with":  # a second worn or held thing: the first
+                    return having
                 return (having[0] if having else tok.i), relation
     return having or (len(doc), None)
 
@@ -564,7 +566,9 @@ def _relation(direction: str, rest: str, worn: bool = False) -> Relation | None:
     noun names one too, as terse and learner English write it ("the cup on table", "the bird in sky"), but not a
     look, a position or an idiom ("the man in red", "on left", "the house on fire")."""
     if not _ANCHOR_START.match(rest):
-        if len(rest.split()) > 3 or rest.split(" ", 1)[0] in _NOT_BARE_ANCHORS:
+        words = rest.split()
+        described = direction == "with" and len(words) > 1  # "the tree with pink flowers": a look, then the thing
+        if len(words) > 3 or (words[0] in _NOT_BARE_ANCHORS and not described):
             return None
         rest = "the " + rest
     if _is_position(rest):
@@ -582,6 +586,9 @@ def _relation(direction: str, rest: str, worn: bool = False) -> Relation | None:
         direction = "with"  # "the man in the blue jacket" wears it (not "the creases in his trousers": ``worn``)
     if direction == "with" and anchor.head == "glass" and re.search(r"\bglasses\b", rest):
         anchor = replace(anchor, head="glasses", all=False)  # "the woman wearing glasses": spectacles, one thing
+    if direction == "with" and anchor.relation is not None and anchor.relation.anchor.pronoun is not None \
+            and not anchor.relation.anchor.spatial:  # "walking his dog", "stickers all over it": the target's own
+        anchor = replace(anchor, relation=None)
     if anchor.head in _VIEWERS:  # "the girl waving at the camera", "the dog looking at the camera": no object in it
         return None
     if anchor.head in lexicon.POSITION_WORDS - {"hand"}:  # "in the far corner next to the bookcase": a place in the photo

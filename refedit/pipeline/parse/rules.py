@@ -375,6 +375,13 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"\b(?:half|a third of) (?:the|its) size\b", "smaller"),
     (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
     (r"\bwhatever (?:that|this|it) is\b", "the thing"),
+    (r"\b(?:whoever|whomever|anyone who|anybody who|the one who|the person who)(?: is|'s) (?=[a-z]+ing )", "the person "),
+    # "the dog that is sleeping", "make the candle that's lit blue": a state said in a clause is an attribute ("the
+    # sleeping dog") when nothing but the edit follows (a place after it tells the object apart; "holding an umbrella"
+    # has an object)
+    (r"\b(?P<d>the|that|this) (?P<n>[a-z]+) (?:that|which|who)(?: is| are|'s| was| were| looks?| seems?) "
+     r"(?P<s>[a-z]+ing(?: down| up| around| about)?(?=$|,| (?:with a|with an|into)\b)|(?:asleep|awake|dead|alive|lit|broken|empty|full|open|closed|wet|dry|dirty|"
+     r"clean|angry|sad|happy|upset|tired|old|new)\b)", lambda m: f"{m['d']} {m['s'].split()[0]} {m['n']}"),
     (r"^make (?P<a>more [a-z]+|[a-z]+er) (?P<t>(?:the|this|that|my|his|her) [^,]+)(?P<r>,.*)?$", r"make \g<t> \g<a>\g<r>"),
     (r"^i want that (?P<t>.+?) (?:is|are|be) (?P<n>.+)$", r"make \g<t> \g<n>"),  # "i want that the car is red"
     (r"^add (?P<p>in|on|to|at) (?P<t>the [a-z ]+?) (?P<n>(?:some|a|an|two|three|many|more) .+)$", r"add \g<n> \g<p> \g<t>"),
@@ -2012,7 +2019,8 @@ _GAPPED = re.compile(r"^(?P<v>replace|swap|switch|exchange|trade|change|turn|mak
                      r"(?P<b>(?:the|his|her|their|its|my|our) [a-z][a-z' -]*?) (?P=p) (?P<m>[a-z].*)$")
 #: "swap the cat and the dog": two objects trading places
 _SWAP_TWO = re.compile(r"^(?:swap|switch|exchange|trade)(?: (?:the )?(?:places|positions|spots) of)? (?P<a>(?:the|his|her|their|my|our) "
-                       r"[a-z][a-z' -]*?) (?:and|with) (?P<b>(?:the|his|her|their|my|our) [a-z][a-z' -]*?)(?: around| over| round)?$")
+                       r"[a-z][a-z' -]*?) (?:and|with) (?P<b>(?:the|his|her|their|my|our) (?:(?!\bfor\b)[a-z' -])*?)(?: around| over| "
+                       r"round)?$")  # (not "swap the book with the blue cover for a tablet": one book, described)
 #: "make the grass greener and the sky bluer": two things, each with its own look
 _TWO_LOOKS = re.compile(r"^(?P<v>make|paint|colou?r|turn) (?P<a>(?:the|his|her|their|its|my) [a-z -]+?)(?:,? and|,) (?P<b>(?:the|his|"
                         r"her|their|its|my) [a-z -]+)$")
