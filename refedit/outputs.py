@@ -98,8 +98,10 @@ def write_variants(result: "EditResult", output: Path, *, source: Any,
     input (:class:`~refedit.pipeline.imageio.LoadedImage`)."""
     from refedit.core.figures import contact_sheet, mask_overlay
     from refedit.core.files import all_or_nothing
-    from refedit.pipeline.imageio import save_image
+    from refedit.pipeline.imageio import check_not_inputs, save_image
 
+    check_not_inputs([*(variant_path(output, v.label) for v in result.variants), sheet_path(output)],
+                     getattr(source, "file", None), what="output")  # (the sheet has no source to check it by)
     paths = []
     with all_or_nothing():
         for v in result.variants:

@@ -303,6 +303,21 @@ def test_cli_refuses_several_results_on_stdout(tiny_env, cup_mask):
     assert r.exit_code == BadInput.exit_code and "give -o FILE" in r.stderr
 
 
+@pytest.mark.parametrize("name,args", [("v_sheet.png", ["--num-outputs", "2"]), ("v_r0.30.png", ["--encode-ratio", "0.3,0.5"]),
+                                       ("v_2.png", ["--num-outputs", "2"])])  # fmt: skip
+def test_a_result_or_the_sheet_that_would_be_the_input_is_refused_before_any_work(tmp_path, tiny_env, cup_mask, name,
+                                                                                    args):  # fmt: skip
+    """`-o v.png --num-outputs 2` on an input called v_sheet.png wrote the contact sheet over the photo (the sheet was
+    saved without a check); a result named like the input was refused only after the whole edit."""
+    photo = tmp_path / name
+    photo.write_bytes((EXAMPLES / "coffee.jpg").read_bytes())
+    before = photo.read_bytes()
+    r = CliRunner().invoke(main, ["edit", str(photo), "replace the cup with a bowl", "--mask", str(cup_mask),
+                                  "-o", str(tmp_path / "v.png"), *args, *FAST], env=tiny_env)  # fmt: skip
+    assert r.exit_code == BadInput.exit_code and "never overwrites its input" in r.stderr, r.output
+    assert photo.read_bytes() == before and "invert" not in r.stderr  # refused up front: no step ran
+
+
 def test_batch_writes_a_sweep_per_item_and_resumes(tmp_path, tiny_env, cup_mask):
     src = tmp_path / "in"
     src.mkdir()

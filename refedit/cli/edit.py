@@ -76,6 +76,10 @@ def edit(image: Path, instruction: str | None, output: Path | None, plan_source:
     read = (mask_path, params.get("hint_mask"), options.get("detections"), plan_source)  # every file the run reads
     if not is_std(output):
         check_output_path(output, image, *read)
+        from refedit.outputs import planned_outputs
+        from refedit.pipeline.imageio import check_not_inputs
+
+        check_not_inputs(planned_outputs(output, options), image, *read, what="output")  # out_2.png, out_sheet.png
     if mask_out is not None:
         check_mask_output(mask_out, image, *read)
         if mask_out.resolve() == output.resolve():
