@@ -754,3 +754,38 @@ def test_segmenter_options_beside_a_given_mask_are_said_to_do_nothing(tmp_path, 
     r = CliRunner().invoke(main, ["edit", str(CAT), "replace the cat with a tiger", "--mask", str(tmp_path / "m.png"),
                                   "--steps", "1", "--resolution", "64", "-o", str(tmp_path / "o2.png")], env=tiny_env)  # fmt: skip
     assert r.exit_code == 0 and "tune the segmenter" not in r.stderr, r.stderr
+
+
+def _shell(cmd: str, tmp_path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, **(env or {})})  # fmt: skip
+
+
+def test_closed_standard_streams_are_not_internal_errors(tmp_path, tiny_env):
+    """Found by an exploratory process test: `refedit stages >&-` and `refedit parse - <&-` were 'internal error:
+    AttributeError: NoneType ...' (exit 1, documented as a bug)."""
+    r = _shell(f"{sys.executable} -m refedit stages >&-", tmp_path)
+    assert r.returncode == 0 and r.stderr == "", r.stderr  # nothing to say it to: done all the same
+    for args, what in (("parse -", "the instruction"), (f"edit {CAT} - -o x.png", "the instruction"),
+                       ("edit - 'remove the cat' -o x.png", "the image"), ("batch - -o out", "the manifest"),
+                       (f"edit {CAT} --plan - -o x.png", "the plan")):  # fmt: skip
+        r = _shell(f"{sys.executable} -m refedit {args} <&-", tmp_path, tiny_env)
+        assert r.returncode == BadInput.exit_code, (args, r.stderr)
+        assert r.stderr.strip().endswith(f"- reads {what} from stdin, which is closed; pipe it in or give a file"), r.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_help_and_version_into_a_full_disk_or_a_closed_pipe(tmp_path):
+    """`refedit --help > /dev/full` was a traceback (exit 120); `refedit --help | true` exit 1 (documented as a bug)."""
+    for flag in ("--help", "--version"):
+        r = _shell(f"{sys.executable} -m refedit {flag} > /dev/full", tmp_path)
+        assert r.returncode == BadInput.exit_code and r.stderr == (
+            "refedit: error: cannot write to stdout: No space left on device\n"), r.stderr
+    r = _shell(f"{sys.executable} -m refedit edit --help | true; echo ${{PIPESTATUS[0]}}", tmp_path)
+    assert r.stdout.strip() in ("141", "0") and "Traceback" not in r.stderr, (r.stdout, r.stderr)
+
+
+def test_a_file_name_with_a_newline_is_named_whole_in_the_error(tmp_path, tiny_env):
+    """'refedit: error: image no' (the rest of the name and the reason cut at the newline)."""
+    r = CliRunner().invoke(main, ["segment", "no\nsuch.jpg", "the cat"], env=tiny_env)
+    assert r.exit_code == BadInput.exit_code and "image no\\nsuch.jpg does not exist" in r.stderr, r.stderr

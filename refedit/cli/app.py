@@ -32,6 +32,14 @@ def printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
+def one_line(message: str, limit: int = 500) -> str:
+    """An error's message for its one line: whole (its newlines escaped by :func:`fail`: a file name with a newline
+    in it, 'image no\\nsuch.jpg does not exist', was cut to 'image no'), or its first line when it is long (a
+    library's message with its own report after the first line)."""
+    lines = message.splitlines()
+    return message if len(lines) <= 1 or len(message) <= limit else lines[0]
+
+
 def fail(message: str, code: int) -> None:
     click.echo(f"refedit: error: {printable(message)}", err=True)
     sys.exit(code)
@@ -79,14 +87,15 @@ def handle_errors(fn: F) -> F:
         try:
             with termination_as_interrupt():
                 result = fn(*args, **kwargs)
-                sys.stdout.flush()  # here, where a failure is one line, not at the interpreter's exit
+                if sys.stdout is not None:  # (None: started with stdout closed, `>&-`; the files are written)
+                    sys.stdout.flush()  # here, where a failure is one line, not at the interpreter's exit
                 return result
         except RefEditError as err:
             if debug_requested(ctx):
                 traceback.print_exc()
             if isinstance(err, StdoutUnwritable):  # drop what stdout holds: its flush at exit would fail again
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            fail(str(err).splitlines()[0] if str(err) else type(err).__name__, err.exit_code)
+            fail(one_line(str(err)) or type(err).__name__, err.exit_code)
         except Terminated as err:
             import signal
 
@@ -142,6 +151,18 @@ class RefEditGroup(click.Group):
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
+            if sys.stdout is not None:
+                sys.stdout.flush()  # (`--help > /dev/full`: one line here, not a traceback at the interpreter's exit)
+        except StdoutUnwritable as err:  # `--help`, `--version` print outside the commands' error handling
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            fail(str(err), err.exit_code)
+        except BrokenPipeError:  # `refedit --help | true`: quietly, as every command does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
+        except SystemExit as exit_:  # click's own answer to a closed pipe: exit 1 (documented as a bug) -> 141
+            if exit_.code == 1 and type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):
+                sys.exit(141)
+            raise
         except (click.exceptions.Abort, KeyboardInterrupt):
             fail("interrupted", INTERRUPTED_EXIT_CODE)
         except _NO_ARGS_IS_HELP as err:  # bare `refedit` (or `refedit eval`): the help itself, as click shows it

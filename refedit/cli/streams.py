@@ -16,12 +16,22 @@ def is_std(path: Path | str | None) -> bool:
     return path is not None and str(path) == "-"
 
 
+def stdin(what: str) -> Any:
+    """``sys.stdin`` for reading ``what`` ("the image"), :class:`BadInput` when the process started with it closed
+    (``<&-``: it is None, and reading it was an internal error)."""
+    if sys.stdin is None:
+        raise BadInput(f"- reads {what} from stdin, which is closed; pipe it in or give a file")
+    return sys.stdin
+
+
 def read_image(image: Path, output: Path | None = None, segmenting: bool = False) -> Any:
     """Load IMAGE, or the bytes piped on stdin when IMAGE is ``-``; what the edit (the segmentation with
     ``segmenting``) leaves out of it (an animation's later frames, 16-bit precision, its transparency in an ``output``
     format without) is said on stderr."""
     from refedit.pipeline.imageio import image_format_for, load_image, load_image_bytes
 
+    if is_std(image) and stdin("the image").isatty():
+        raise BadInput("- reads the image from stdin, which is a terminal; pipe one in (refedit edit - ... < photo.jpg)")
     loaded = load_image_bytes(sys.stdin.buffer.read()) if is_std(image) else load_image(image)
     fmt = None if output is None else "PNG" if is_std(output) else image_format_for(output)
     for note in loaded.notes("the image on stdin" if is_std(image) else image, fmt, segmenting):
@@ -33,7 +43,7 @@ def read_instruction(instruction: str | None) -> str | None:
     """The INSTRUCTION argument, or the text piped on stdin when it is ``-`` (UTF-8, surrounding blanks dropped)."""
     if not is_std(instruction):
         return instruction
-    data = sys.stdin.buffer.read()
+    data = stdin("the instruction").buffer.read()
     try:
         return data.decode("utf-8-sig").strip()
     except UnicodeDecodeError as err:
@@ -43,7 +53,7 @@ def read_instruction(instruction: str | None) -> str | None:
 
 def read_manifest_stdin() -> str:
     """A batch manifest piped on stdin (UTF-8 text; a terminal is refused rather than waited on)."""
-    if sys.stdin.isatty():
+    if stdin("the manifest").isatty():
         raise BadInput("- reads the manifest from stdin, which is a terminal; pipe one in (refedit batch - -o out < items.jsonl)")
     data = sys.stdin.buffer.read()
     try:
@@ -93,7 +103,7 @@ def read_plan(source: str) -> Any:
 
     not_a_plan = f"--plan {source} is not a refedit plan (JSON from `refedit parse --json`)"
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        text = stdin("the plan").read() if source == "-" else Path(source).read_text()
         if not text.strip():
             raise BadInput(f"--plan {source} is empty" + (" (did the command before it in the pipe fail?)" if
                                                           source == "-" else ""))  # fmt: skip
