@@ -58,9 +58,51 @@ def whole_stdout() -> None:
                                   line_buffering=out.line_buffering)  # fmt: skip
 
 
+class BestEffort(io.RawIOBase):
+    """stderr, where progress and notes go: a write that fails (``2> /dev/full``, a reader gone: ``2> >(head -1)``) is
+    dropped, not the work; an edit stopped at its first progress line with exit 1, a batch at its next one."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        try:
+            view = memoryview(data).cast("B")
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            pass
+        return memoryview(data).nbytes
+
+
+def best_effort_stderr() -> None:
+    """``sys.stderr`` over :class:`BestEffort`, with its encoding, error handler and line buffering kept."""
+    err = sys.stderr
+    if err is None or not hasattr(err, "fileno"):
+        return
+    try:
+        fd = err.fileno()
+    except (OSError, ValueError):
+        return
+    err.flush()
+    sys.stderr = io.TextIOWrapper(io.BufferedWriter(BestEffort(fd)), encoding=err.encoding, errors=err.errors,
+                                  line_buffering=True)  # fmt: skip
+
+
 def run() -> None:
     """Import the command line and run it; Ctrl-C at any point after this module loads is one line."""
     whole_stdout()
+    best_effort_stderr()
     try:
         from refedit.cli import main
     except KeyboardInterrupt:

@@ -789,3 +789,21 @@ def test_a_file_name_with_a_newline_is_named_whole_in_the_error(tmp_path, tiny_e
     """'refedit: error: image no' (the rest of the name and the reason cut at the newline)."""
     r = CliRunner().invoke(main, ["segment", "no\nsuch.jpg", "the cat"], env=tiny_env)
     assert r.exit_code == BadInput.exit_code and "image no\\nsuch.jpg does not exist" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_stderr_that_cannot_be_written_does_not_stop_the_work(tmp_path, tiny_env):
+    """Progress and notes are best effort: `2> /dev/full` stopped the edit at its first progress line (exit 1, no
+    output)."""
+    r = _shell(f"{sys.executable} -m refedit edit {CAT} 'make the cat blue' -o out.png {' '.join(FAST_ARGS)} 2>/dev/full",
+               tmp_path, tiny_env)  # fmt: skip
+    assert r.returncode == 0 and (tmp_path / "out.png").is_file(), r.stdout
+
+
+def test_a_signal_after_the_work_is_committed_exits_0():
+    """A Ctrl-C during the interpreter's teardown (the models being freed) reported 'interrupted', exit 130, for an
+    edit whose output was complete."""
+    code = ("import os, signal, time; from refedit.cli.app import done_on_signal; done_on_signal(); "
+            "os.kill(os.getpid(), signal.SIGINT); time.sleep(10)")  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr

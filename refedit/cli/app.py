@@ -40,7 +40,19 @@ def one_line(message: str, limit: int = 500) -> str:
     return message if len(lines) <= 1 or len(message) <= limit else lines[0]
 
 
+#: a progress line on the terminal that has no end yet (``\r...``): an error or warning starts on a line of its own
+OPEN_LINE = {"open": False}
+
+
+def end_open_line() -> None:
+    """End the progress line a message would otherwise be glued to ("invert: 30/150 ...^Crefedit: error: ...")."""
+    if OPEN_LINE["open"]:
+        OPEN_LINE["open"] = False
+        click.echo("", err=True)
+
+
 def fail(message: str, code: int) -> None:
+    end_open_line()
     click.echo(f"refedit: error: {printable(message)}", err=True)
     sys.exit(code)
 
@@ -76,6 +88,24 @@ def termination_as_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def done_on_signal() -> None:
+    """Once a command's work is committed (its files renamed into place, its output flushed), a Ctrl-C or SIGTERM
+    during the interpreter's teardown (freeing the models takes a second or more) ends the process with exit 0: it
+    reported 'interrupted', exit 130, for an edit that was complete."""
+    import signal
+
+    def finished(signum: int, frame: Any) -> None:
+        sys.stderr.flush()
+        os._exit(0)
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if (sig := getattr(signal, name, None)) is not None:
+            try:
+                signal.signal(sig, finished)
+            except ValueError:  # not the main thread (a command run from a thread in tests)
+                return
+
+
 def handle_errors(fn: F) -> F:
     """Turn :class:`RefEditError` into one stderr line + its exit code; anything else is an internal error. With
     ``--debug`` the traceback comes first, and the exit code stays the documented one. SIGTERM and SIGHUP stop the
@@ -89,7 +119,8 @@ def handle_errors(fn: F) -> F:
                 result = fn(*args, **kwargs)
                 if sys.stdout is not None:  # (None: started with stdout closed, `>&-`; the files are written)
                     sys.stdout.flush()  # here, where a failure is one line, not at the interpreter's exit
-                return result
+            done_on_signal()
+            return result
         except RefEditError as err:
             if debug_requested(ctx):
                 traceback.print_exc()
@@ -124,6 +155,7 @@ def one_line_warnings() -> Iterator[None]:
     def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
              line: str | None = None) -> None:  # fmt: skip
         if issubclass(category, RefEditWarning):
+            end_open_line()
             click.echo(f"refedit: warning: {str(message).splitlines()[0] if str(message) else category.__name__}",
                        err=True)  # fmt: skip
         else:

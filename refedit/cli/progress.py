@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from refedit.cli.app import printable
+from refedit.cli.app import OPEN_LINE, printable
 
 
 def item_progress(total: int) -> Callable[[dict[str, Any]], None]:
@@ -65,6 +65,7 @@ def progress_reporter(store: Any, clock: Callable[[], float] = time.perf_counter
             end = "\n" if done >= total else ""
             click.echo(f"\r{task}: {done}/{total} [{elapsed:.0f}s elapsed, ~{eta:.0f}s left]   ", err=True, nl=False)
             click.echo(end, err=True, nl=False)
+            OPEN_LINE["open"] = not end
         elif pct // 10 != state["last"] // 10 or done >= total:
             state["last"] = pct
             click.echo(f"{task}: {done}/{total} ({elapsed:.1f}s elapsed, ~{eta:.1f}s left)", err=True)
