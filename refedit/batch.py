@@ -8,6 +8,7 @@ output), and the run goes on: a ``pick`` column (or ``--on-ambiguous``) settles 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -616,6 +617,10 @@ def log_records(records: Iterable[dict[str, Any]], log: JsonlLog,
                 on_item(record)
             if fail_fast and record["status"] == "failed":
                 break
+            if record.get("stops_batch"):  # a full or read-only disk: every later item would fail the same way
+                raise BadInput(f"stopped after {summary.done + summary.skipped + summary.failed + summary.ambiguous} "
+                               f"item(s): {record['error']}; the items written so far are kept and logged: free space "
+                               "(or make the folder writable) and rerun to go on")  # fmt: skip
     finally:
         close = getattr(stream, "close", None)
         if callable(close):
@@ -627,6 +632,14 @@ def failure(err: BaseException) -> dict[str, Any]:
     """The log fields of a failed item: the error's first line, its type and the exit code it stands for
     (an exception that is not refedit's own is a bug: exit code 1)."""
     text = str(err).strip()
-    return {"status": "failed", "error": text.splitlines()[0] if text else type(err).__name__,
-            "error_type": type(err).__name__,
-            "exit_code": err.exit_code if isinstance(err, RefEditError) else InternalError.exit_code}  # fmt: skip
+    record = {"status": "failed", "error": text.splitlines()[0] if text else type(err).__name__,
+              "error_type": type(err).__name__,
+              "exit_code": err.exit_code if isinstance(err, RefEditError) else InternalError.exit_code}  # fmt: skip
+    cause = err if isinstance(err, OSError) else err.__cause__
+    if isinstance(cause, OSError) and cause.errno in STOPPING_ERRNOS:
+        record["stops_batch"] = True
+    return record
+
+
+#: write errors no later item can escape: the batch stops at the first (a full disk let it run every edit to fail it)
+STOPPING_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})

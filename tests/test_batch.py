@@ -586,3 +586,34 @@ def test_a_jpg_and_a_png_of_one_stem_get_their_own_outputs_and_drawings(tmp_path
     from refedit.outputs import candidates_path
 
     assert candidates_path(out / "photo_edited.jpg") != candidates_path(out / "photo_edited.png")
+
+
+def test_a_full_or_read_only_disk_stops_the_batch_at_the_first_item_it_fails():
+    """A full disk let every later item run its whole edit only to fail writing it (hours on a GPU batch); now the
+    first such failure stops the batch, one line and exit 2, the items before it kept and logged."""
+    import errno
+
+    from refedit.batch import Summary, failure, log_records
+    from refedit.core.files import _cannot_write
+
+    full = _cannot_write(Path("out/a.png"), OSError(errno.ENOSPC, "No space left on device"))
+    try:
+        raise full from OSError(errno.ENOSPC, "No space left on device")
+    except BadInput as err:
+        record = failure(err)
+    assert record["stops_batch"] and "No space left on device" in record["error"]
+    assert "stops_batch" not in failure(BadInput("output a.png is the input file a.png"))
+
+    class Log:
+        def __init__(self) -> None:
+            self.records: list[dict] = []
+
+        def write(self, r: dict) -> None:
+            self.records.append(r)
+
+    log = Log()
+    later = iter([{"status": "done"}, {**record, "index": 1}, {"status": "done"}])
+    with pytest.raises(BadInput, match=r"stopped after 2 item\(s\): cannot write out/a.png: No space left on device"):
+        log_records(later, log)  # type: ignore[arg-type]
+    assert [r["status"] for r in log.records] == ["done", "failed"] and next(later) == {"status": "done"}
+    assert isinstance(log_records(iter([{"status": "done"}]), Log()), Summary)  # type: ignore[arg-type]
