@@ -588,3 +588,21 @@ def test_a_metric_model_of_the_wrong_family_is_refused_before_any_edit(command: 
     assert r.exit_code == 5, r.output
     assert f"is not a {'DINO (ViT)' if wrong == 'clipscore' else 'CLIP'} checkpoint" in r.stderr and flag in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_outputs_named_after_a_shared_image_are_refused_saying_why(tmp_path: Path) -> None:
+    """Two samples of one photo, the tool's output named after the photo: 'name outputs as the samples' files' was the
+    advice, which is what was done; the refusal now says the name cannot tell the two edits apart."""
+    from types import SimpleNamespace
+
+    from refedit.errors import BadInput
+    from refedit.eval.edit import locate_outputs
+
+    (tmp_path / "img.png").write_bytes(b"")
+    samples = [SimpleNamespace(id=i, name="img.png", aliases=()) for i in ("a", "b")]
+    with pytest.raises(BadInput, match=r"samples share image files, img.png: a, b: an output named after one cannot "
+                                       r"say whose edit it is"):
+        locate_outputs(samples, tmp_path, {}, allow_missing=False)  # type: ignore[arg-type]
+    (tmp_path / "a.png").write_bytes(b"")
+    (tmp_path / "b.png").write_bytes(b"")
+    assert set(locate_outputs(samples, tmp_path, {}, allow_missing=False)) == {"a", "b"}  # type: ignore[arg-type]

@@ -73,13 +73,25 @@ def locate_outputs(samples: Sequence[Sample], outputs: Path, mapping: Mapping[st
     found = {s.id: find_output(s, outputs, mapping, unique) for s in samples}
     found = {sid: None if p is None or (sid in mapping and not p.is_file()) else p for sid, p in found.items()}
     missing = [sid for sid, p in found.items() if p is None]
+    shared = "" if unique else (
+        f" (samples share image files, {_shared_example(samples)}: an output named after one cannot say whose edit it "
+        "is, so outputs are looked for by sample id)")  # fmt: skip
     if samples and len(missing) == len(samples):  # nothing to score: a wrong folder, even with --allow-missing
-        raise BadInput(f"none of the {len(samples)} samples has an output in {outputs} (first: {missing[0]}); name "
-                       "outputs as the samples' files or ids, or give --mapping")  # fmt: skip
+        raise BadInput(f"none of the {len(samples)} samples has an output in {outputs} (first: {missing[0]}){shared}; "
+                       "name outputs as the samples' files or ids, or give --mapping")  # fmt: skip
     if missing and not allow_missing:
-        raise BadInput(f"{len(missing)} of {len(samples)} samples have no output in {outputs} (first: {missing[0]}); "
+        raise BadInput(f"{len(missing)} of {len(samples)} samples have no output in {outputs} (first: {missing[0]}){shared}; "
                        "name outputs as the samples' files or ids, give --mapping, or --allow-missing to score the rest")  # fmt: skip
     return {sid: p for sid, p in found.items() if p is not None}
+
+
+def _shared_example(samples: Sequence[Sample]) -> str:
+    """"img.png: a, b": the first image file two samples share, with their ids."""
+    by_name: dict[str, list[str]] = {}
+    for sample in samples:
+        by_name.setdefault(sample.name, []).append(sample.id)
+    name, ids = next((n, i) for n, i in by_name.items() if len(i) > 1)
+    return f"{name}: {', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''}"
 
 
 def score_outputs(scorer: Any, samples: Sequence[Sample], outputs: Mapping[str, Path], log: Any,
