@@ -127,7 +127,7 @@ STATE_ADJECTIVES = frozenset(
     "wet dry dirty clean messy muddy dusty sandy rusty mossy curly straight wavy frizzy spiky stormy foggy misty "
     "snowy icy rainy sunny cloudy windy frosty frozen glossy shiny sparkly glittery glowing sparkling blurry sharp "
     "burnt burned broken cracked shattered torn wrinkled melted old new young ancient modern vintage retro "
-    "futuristic fancy elegant cute scary spooky creepy happy sad angry smiling bald hairy fat thin skinny muscular asleep awake dead "
+    "futuristic fancy elegant cute scary spooky creepy happy sad angry smiling bald hairy fat thin skinny muscular asleep awake dead alive upset tired "
     "tall short long wide narrow round square spotted dotted colorful colourful invisible translucent opaque "
     "empty full open closed lit glowing overgrown abandoned haunted flooded wintry autumnal tropical plaid lace "
     "camo camouflage paisley floral terracotta mustard khaki sequined plain smooth rough calm oval circular "

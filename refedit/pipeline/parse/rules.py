@@ -380,8 +380,8 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     # sleeping dog") when nothing but the edit follows (a place after it tells the object apart; "holding an umbrella"
     # has an object)
     (r"\b(?P<d>the|that|this) (?P<n>[a-z]+) (?:that|which|who)(?: is| are|'s| was| were| looks?| seems?) "
-     r"(?P<s>[a-z]+ing(?: down| up| around| about)?(?=$|,| (?:with a|with an|into)\b)|(?:asleep|awake|dead|alive|lit|broken|empty|full|open|closed|wet|dry|dirty|"
-     r"clean|angry|sad|happy|upset|tired|old|new)\b)", lambda m: f"{m['d']} {m['s'].split()[0]} {m['n']}"),
+     r"(?P<s>[a-z]+ing(?: down| up| around| about)?(?=$|,| (?:with a|with an|into)\b)|(?:"
+     + "|".join(sorted(lexicon.STATE_ADJECTIVES)) + r")\b)", lambda m: f"{m['d']} {m['s'].split()[0]} {m['n']}"),
     (r"^make (?P<a>more [a-z]+|[a-z]+er) (?P<t>(?:the|this|that|my|his|her) [^,]+)(?P<r>,.*)?$", r"make \g<t> \g<a>\g<r>"),
     (r"^i want that (?P<t>.+?) (?:is|are|be) (?P<n>.+)$", r"make \g<t> \g<n>"),  # "i want that the car is red"
     (r"^add (?P<p>in|on|to|at) (?P<t>the [a-z ]+?) (?P<n>(?:some|a|an|two|three|many|more) .+)$", r"add \g<n> \g<p> \g<t>"),
