@@ -1215,6 +1215,8 @@ def split_trailing_attribute(text: str) -> tuple[str, str] | None:
     if (cut + 1 < len(doc) and doc[cut].text in lexicon.MATERIALS and doc[cut].text in object_nouns()
             and (doc[cut - 1].pos_ == "DET" or doc[cut - 1].text in lexicon.SPATIAL_WORDS)):  # fmt: skip
         cut += 1  # "the wine in the left glass white": the glass is the object there
+    if 0 < cut < len(doc) - 1 and f"{doc[cut - 1].text} {singular(doc[cut].text)}" in lexicon.COMPOUND_NOUNS:
+        cut += 1  # "the wine glass metallic": a material word that ends a compound noun is the object's, not the look
     if cut >= len(doc) or cut == 0:
         return None
     return doc[:cut].text, doc[cut:].text
