@@ -383,3 +383,15 @@ def test_end_to_end_segment_picks_the_man_holding_the_umbrella(tmp_path, tiny_en
     assert [seg["candidates"][i]["box"] for i in seg["chosen"]] == [[350.0, 100.0, 500.0, 380.0]]
     m = np.asarray(Image.open(mask)) > 127
     assert m[300, 420] and not m[300, 120]
+
+
+def test_two_who_hold_one_just_as_well_are_ambiguous(tmp_path, tiny_settings):
+    """Two girls, each wearing a dress the detector found: 'the girl in the dress' does not say which (exit 7, or
+    --pick); it was the first by cost order, silently."""
+    dets = [("girl", [20, 20, 140, 280], 0.9), ("girl", [200, 20, 320, 280], 0.85),
+            ("dress", [30, 100, 130, 260], 0.8), ("dress", [210, 100, 310, 260], 0.8)]  # fmt: skip
+    with pytest.raises(Ambiguous, match="each has 'dress' on it as much as the other"):
+        segment(tmp_path, tiny_settings, dets, "remove the girl in the dress")
+    r = segment(tmp_path, tiny_settings, dets, "remove the girl in the dress", pick=2)
+    assert chosen_boxes(r) == [(200.0, 20.0, 320.0, 280.0)]
+    assert len(segment(tmp_path, tiny_settings, dets, "remove the girls in dresses").chosen) == 2

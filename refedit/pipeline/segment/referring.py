@@ -32,6 +32,8 @@ WORDS = {"left-of": "left of", "right-of": "right of", "above": "above", "below"
          "of": "of", "with": "with"}  # fmt: skip
 
 
+#: "with" costs (the part of the anchor outside the target, see relations.relation_cost) this close are a tie
+WITH_TIE = 0.05
 #: detection scores closer than this leave an unqualified anchor ambiguous (the resolver's margin, for every choice)
 ANCHOR_MARGIN = AMBIGUITY_MARGIN
 
@@ -237,6 +239,12 @@ class Referring:
         else:
             best = "the best fit" if relation.direction == "with" else "the nearest"
             chosen, why = (keep[0],), best if len(keep) > 1 else "the only one"
+            tied = [i for i in keep if costs[i] - costs[keep[0]] <= WITH_TIE] if relation.direction == "with" else []
+            if len(tied) > 1:  # two who hold one just as well (both dresses could be the red one): the user says which
+                res = Resolution(chosen, why, comparable=reading_order([c.box for c in cands], tied),
+                                 tie_reason=f"each has {what} on it as much as the other")  # fmt: skip
+                res = self._settle(res, cands, own, "target")
+                chosen, why = res.chosen, res.reason
         reason = (f"{why} of the {len(keep)} '{t.head}' detections {words} {what} "
                   f"({what}: {anchor_reason})")  # fmt: skip
         return Found(tuple(cands), chosen, reason)
