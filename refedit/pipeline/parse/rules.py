@@ -1537,7 +1537,13 @@ def _substitute(m: re.Match[str]) -> Parsed:
     rf"^(?:replace|swap(?: out)?|substitute|exchange|switch(?: out)?|trade) (?P<t>.+?){_sep('with|for|by')}(?P<n>.+)$"
 )
 def _replace(m: re.Match[str]) -> Parsed:
+    if (again := _SAID_OF_TARGET.match(m["n"])) and m[0].startswith("replace "):  # "replace the pizza with mushrooms
+        return Parsed("replace", f"{m['t']} with {again['d']}", _new(again["n"]))  # on it with a salad": on the pizza
     return Parsed("replace", m["t"], _new(m["n"]))
+
+
+#: what a first "with" said of the target, "on it" showing it, before the "with" of the replacement
+_SAID_OF_TARGET = re.compile(r"^(?P<d>[a-z][a-z -]*? (?:all )?(?:on|in|over|inside|around) (?:it|them)) with (?P<n>.+)$")
 
 
 _PUT = r"(?:put|place|add|draw|insert|use|have|show)"
