@@ -78,6 +78,10 @@ def test_eval_segment_end_to_end(fmt: str, sets: dict[str, Path], eval_env: dict
     assert summary["overall"]["oIoU"] == pytest.approx(sum(x["intersection"] for x in recs) / sum(x["union"] for x in recs))
     assert "spatial" in summary["by_kind"]
     assert (out / "iou_by_kind.png").is_file() and (out / "summary.md").read_text().startswith("| subset |")
+    seconds = sorted(x["seconds"] for x in recs)  # the time per sample is summarised (the median: loading is in one)
+    assert summary["timing"] == {"median_seconds": pytest.approx((seconds[2] + seconds[3]) / 2),
+                                 "max_seconds": seconds[-1], "timed": 6}  # fmt: skip
+    assert "time per sample: median" in (out / "summary.md").read_text()
 
 
 def test_eval_segment_with_refdiff(sets: dict[str, Path], eval_env: dict[str, str], tmp_path: Path) -> None:
@@ -115,6 +119,7 @@ def test_eval_edit_end_to_end(fmt: str, sets: dict[str, Path], eval_env: dict[st
     summary = json.loads(r.stdout)
     assert summary["overall"]["n"] == len(done)
     assert summary["overall"]["lpips"] == pytest.approx(sum(x["lpips"] for x in done) / len(done))
+    assert summary["timing"]["timed"] == len(done) and summary["timing"]["max_seconds"] >= summary["timing"]["median_seconds"]
 
 
 def test_eval_edit_sweeps_the_encoding_ratio(sets: dict[str, Path], eval_env: dict[str, str], tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ Ref-Diff's tables do."""
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any, Iterable, Mapping, Sequence
 
 from refedit.eval.metrics.masks import THRESHOLDS, Overlap, figures
@@ -30,6 +31,23 @@ def _seg_block(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def timing(records: Iterable[Mapping[str, Any]], key: str) -> dict[str, Any] | None:
+    """The time per sample from the records' ``key`` (seconds): the median (the first sample of a run also loads the
+    models, which the median does not see), the longest, and how many were timed; None when none was."""
+    values = sorted(float(v) for r in records if isinstance(v := r.get(key), (int, float)) and not isinstance(v, bool))
+    if not values:
+        return None
+    return {"median_seconds": statistics.median(values), "max_seconds": values[-1], "timed": len(values)}
+
+
+def _timing_line(summary: Mapping[str, Any]) -> str:
+    t = summary.get("timing")
+    if not t:
+        return ""
+    return (f"\n(time per sample: median {t['median_seconds']:.3g} s, longest {t['max_seconds']:.3g} s — a run's first "
+            f"sample also loads the models; {t['timed']} timed)\n")
+
+
 def segmentation_summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """mIoU, oIoU, Pr@X, box accuracy and failures overall, per kind and per category."""
     recs = [r for r in records if "union" in r]
@@ -44,6 +62,7 @@ def segmentation_summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]
         "by_kind": {k: v for k, v in by_kind.items() if v["n"]},
         "by_category": {c: _seg_block([r for r in recs if str(r.get("category")) == c]) for c in categories},
         "failures": errors,
+        "timing": timing(recs, "seconds"),
     }
 
 
@@ -81,6 +100,8 @@ def edit_summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         out["by_category"] = {c: _edit_block([r for r in recs if str(r.get("category")) == c]) for c in categories}
     if ratios:
         out["by_encode_ratio"] = {f"{r:g}": _edit_block([x for x in recs if x.get("encode_ratio") == r]) for r in ratios}
+    if edits := timing([r for r in recs if r.get("edit_status") != "failed"], "edit_seconds"):  # (eval score: none)
+        out["timing"] = edits
     return out
 
 
@@ -107,7 +128,7 @@ def segmentation_table(summary: Mapping[str, Any]) -> str:
     for name, block in rows:
         cells = [_fmt(block.get(c), percent=c not in ("n", "failed")) for c in cols]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\n(mIoU, oIoU, Pr@X and box accuracy in %)\n"
+    return "\n".join(lines) + "\n\n(mIoU, oIoU, Pr@X and box accuracy in %)\n" + _timing_line(summary)
 
 
 def edit_table(summary: Mapping[str, Any]) -> str:
@@ -124,4 +145,4 @@ def edit_table(summary: Mapping[str, Any]) -> str:
                                                for c in cols) + " |")  # fmt: skip
     note = ("\n(psnr_bg: the mean over the edits whose background changed; psnr_bg_identical: how many left it "
             "bit-identical, PSNR infinite)\n" if "psnr_bg_identical" in cols else "")
-    return "\n".join(lines) + "\n" + note
+    return "\n".join(lines) + "\n" + note + _timing_line(summary)
