@@ -308,19 +308,23 @@ def test_grounding_dino_detects_target_and_anchor_phrases_in_one_call(tiny_setti
     assert all(0 <= b[0] < b[2] <= W and 0 <= b[1] < b[3] <= H for b in boxes)
 
 
-def test_end_to_end_segment_picks_the_chair_left_of_the_sofa_not_the_left_most(tmp_path, tiny_env):
-    """``refedit segment --detections`` on the tiny models: the relation, not an absolute position, decides."""
-    img = tmp_path / "room.png"
+def segment_cli(tmp_path, env, detections, expression, *extra):  # type: ignore[no-untyped-def]
+    """``refedit segment IMAGE EXPRESSION --detections D.json -o mask.png --json`` on :data:`IMAGE`: the record's
+    segmentation, its chosen boxes and the mask written."""
+    img, dets, mask = tmp_path / "scene.png", tmp_path / "dets.json", tmp_path / "mask.png"
     IMAGE.save(img)
-    dets = tmp_path / "dets.json"
-    dets.write_text(json.dumps([{"box": b, "score": s, "label": lab} for lab, b, s in CHAIRS]))
-    mask = tmp_path / "mask.png"
-    r = CliRunner().invoke(main, ["segment", str(img), "the chair on the left of the sofa", "--detections", str(dets),
-                                  "-o", str(mask), "--json"], env=tiny_env)  # fmt: skip
+    dets.write_text(json.dumps([{"box": b, "score": s, "label": lab} for lab, b, s in detections]))
+    r = CliRunner().invoke(main, ["segment", str(img), expression, "--detections", str(dets), *extra, "-o", str(mask),
+                                  "--json"], env=env)  # fmt: skip
     assert r.exit_code == 0, r.output
     seg = json.loads(r.stdout)["segmentation"]
-    assert [seg["candidates"][i]["box"] for i in seg["chosen"]] == [[120.0, 150.0, 180.0, 260.0]]
-    m = np.asarray(Image.open(mask)) > 127
+    return seg, [seg["candidates"][i]["box"] for i in seg["chosen"]], np.asarray(Image.open(mask)) > 127
+
+
+def test_end_to_end_segment_picks_the_chair_left_of_the_sofa_not_the_left_most(tmp_path, tiny_env):
+    """``refedit segment --detections`` on the tiny models: the relation, not an absolute position, decides."""
+    seg, chosen, m = segment_cli(tmp_path, tiny_env, CHAIRS, "the chair on the left of the sofa")
+    assert chosen == [[120.0, 150.0, 180.0, 260.0]]
     assert m[200, 150] and not m[200, 30] and "left of 'sofa'" in seg["reason"]
 
 
@@ -371,17 +375,8 @@ def test_a_lone_target_needs_no_anchor_and_two_without_one_are_reported(tmp_path
 
 
 def test_end_to_end_segment_picks_the_man_holding_the_umbrella(tmp_path, tiny_env):
-    img = tmp_path / "street.png"
-    IMAGE.save(img)
-    dets = tmp_path / "dets.json"
-    dets.write_text(json.dumps([{"box": b, "score": s, "label": lab} for lab, b, s in MEN]))
-    mask = tmp_path / "mask.png"
-    r = CliRunner().invoke(main, ["segment", str(img), "the man holding an umbrella", "--detections", str(dets),
-                                  "--box-mask", "-o", str(mask), "--json"], env=tiny_env)  # fmt: skip
-    assert r.exit_code == 0, r.output
-    seg = json.loads(r.stdout)["segmentation"]
-    assert [seg["candidates"][i]["box"] for i in seg["chosen"]] == [[350.0, 100.0, 500.0, 380.0]]
-    m = np.asarray(Image.open(mask)) > 127
+    _, chosen, m = segment_cli(tmp_path, tiny_env, MEN, "the man holding an umbrella", "--box-mask")
+    assert chosen == [[350.0, 100.0, 500.0, 380.0]]
     assert m[300, 420] and not m[300, 120]
 
 

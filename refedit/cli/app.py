@@ -88,6 +88,12 @@ def termination_as_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def drop_stdout() -> None:
+    """Point stdout's descriptor at /dev/null: what it still holds (a failed write, a reader gone) would fail again
+    when the interpreter flushes it at exit, as a traceback."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def done_on_signal() -> None:
     """Once a command's work is committed (its files renamed into place, its output flushed), a Ctrl-C or SIGTERM
     during the interpreter's teardown (freeing the models takes a second or more) ends the process with exit 0: it
@@ -124,8 +130,8 @@ def handle_errors(fn: F) -> F:
         except RefEditError as err:
             if debug_requested(ctx):
                 traceback.print_exc()
-            if isinstance(err, StdoutUnwritable):  # drop what stdout holds: its flush at exit would fail again
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            if isinstance(err, StdoutUnwritable):
+                drop_stdout()
             fail(one_line(str(err)) or type(err).__name__, err.exit_code)
         except Terminated as err:
             import signal
@@ -134,8 +140,7 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             fail("interrupted", INTERRUPTED_EXIT_CODE)
         except BrokenPipeError:  # the reader of our stdout went away: exit quietly, as `head` expects
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            drop_stdout()
             sys.exit(141)
         except Exception as err:  # a bug: one line, after the traceback when debugging
             if debug_requested(ctx):
@@ -186,10 +191,10 @@ class RefEditGroup(click.Group):
             if sys.stdout is not None:
                 sys.stdout.flush()  # (`--help > /dev/full`: one line here, not a traceback at the interpreter's exit)
         except StdoutUnwritable as err:  # `--help`, `--version` print outside the commands' error handling
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            drop_stdout()
             fail(str(err), err.exit_code)
         except BrokenPipeError:  # `refedit --help | true`: quietly, as every command does
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            drop_stdout()
             sys.exit(141)
         except SystemExit as exit_:  # click's own answer to a closed pipe: exit 1 (documented as a bug) -> 141
             if exit_.code == 1 and type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):

@@ -101,6 +101,10 @@ VAGUE_QUALITIES = VAGUE_WORDS | frozenset(
 PRONOUNS = frozenset("it this that something anything everything him her them me you".split())
 #: nouns naming a property of the object before/after them ("the shirt colour", "the colour of the car")
 ATTRIBUTE_NOUNS = frozenset("colour color colours colors texture material pattern finish hue".split())
+#: who looks at the photo, never an object in it ("closest to the camera", "waving at the camera"); with a distance
+#: word, "the lens" is the camera's too (alone it may be a pair of glasses' lens)
+VIEWERS = frozenset("camera viewer photographer".split())
+VIEWER_PATTERN = "|".join(sorted(VIEWERS | {"lens"}))
 #: words that open a relation to another object after the head ("the lamp near the bed")
 RELATION_WORDS = frozenset(
     "near beside besides behind between among amongst above below under beneath underneath across against "

@@ -208,7 +208,7 @@ _ONE_OF = re.compile(r"^(?P<q>[a-z-]+)(?: one)? of (?:the|these|those)(?: (?:two
 #: "closest to the camera", "nearest the camera", "furthest from the viewer": a depth in the photo, not a relation
 #: to an object in it
 _VIEWER = re.compile(r" (closest|nearest|furthest|farthest|closer|nearer|further|farther) (?:(?:to|from) )?(?:the )?"
-                     r"(?:camera|viewer|lens|photographer|us|me)\b")
+                     rf"(?:{lexicon.VIEWER_PATTERN}|us|me)\b")
 #: "the pair of shoes", "the flock of sheep", "the group of people": every one of the things the group is made of
 _COLLECTIVE = re.compile(r"^(?P<pre>(?:[a-z-]+ )*?)(?P<g>pair|group|stack|pile|flock|herd|bunch|set|crowd|couple|bouquet|heap|"
                          r"cluster|row|line|pack|swarm|gaggle|team|bundle|collection|mess|load|clump|tangle) of "
@@ -556,8 +556,6 @@ _NOT_BARE_ANCHORS = frozenset(
 ) | lexicon.COLOURS | lexicon.MATERIALS | frozenset(lexicon.POSITION_WORDS) | frozenset(lexicon.SIZE_WORDS) | lexicon.SHADES
 
 
-#: who looks at the photo, never an object in it
-_VIEWERS = frozenset("camera viewer photographer".split())
 _PAIR = re.compile(r"^(?P<a>.+?) and (?P<b>(?:the|a|an|his|her|their|its) .+)$")
 
 
@@ -589,7 +587,7 @@ def _relation(direction: str, rest: str, worn: bool = False) -> Relation | None:
     if direction == "with" and anchor.relation is not None and anchor.relation.anchor.pronoun is not None \
             and not anchor.relation.anchor.spatial:  # "walking his dog", "stickers all over it": the target's own
         anchor = replace(anchor, relation=None)
-    if anchor.head in _VIEWERS:  # "the girl waving at the camera", "the dog looking at the camera": no object in it
+    if anchor.head in lexicon.VIEWERS:  # "the girl waving at the camera", "the dog looking at the camera": no object in it
         return None
     if anchor.head in lexicon.POSITION_WORDS - {"hand"}:  # "in the far corner next to the bookcase": a place in the photo
         return None

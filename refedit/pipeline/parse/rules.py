@@ -419,7 +419,7 @@ _IN_THE_GROUP = re.compile(r" (?:in|of) (?:the|that|this) (?:row|line|queue|line
 #: object, which no plan holds (it became the back-most chair, the window dropped)
 _FURTHEST_AWAY = re.compile(r"\b(?P<n>[a-z][a-z-]*) (?P<d>furthest|farthest|nearest|closest) away\b")
 _FURTHEST_FROM = re.compile(r"\b(?:furthest|farthest|most distant) (?:away )?from (?:the|a|an|his|her|my|our|their|that|this) "
-                            r"(?!camera|viewer|lens|photographer)[a-z]")
+                            rf"(?!{lexicon.VIEWER_PATTERN})[a-z]")
 #: "make it so the cup is blue", "have it so that the sofa is green": make the cup blue
 _MAKE_IT_SO = re.compile(r"^(?:make|have|set) it so (?:that )?(?P<t>(?:the|his|her|their|its|my|our) .+?) (?:is|are|looks?|becomes?) "
                          r"(?P<n>[a-z].*)$")
