@@ -390,6 +390,9 @@ def test_a_place_after_what_the_target_wears_tells_it_apart(instruction, directi
     ("remove the dog that is sleeping", "dog", ("sleeping",)),
     ("remove the man who is smiling", "man", ("smiling",)),
     ("remove the cup which is empty", "cup", ("empty",)),
+    ("remove the puppy that's asleep", "puppy", ("asleep",)),  # words the tagger calls nouns before the head
+    ("change the kettle that is boiling to red", "kettle", ("boiling",)),
+    ("remove the boiling kettle", "kettle", ("boiling",)),
 ])  # fmt: skip
 def test_a_state_in_a_clause_is_an_attribute(instruction, head, attributes):
     """"the dog that is sleeping" is the sleeping dog: the attribute filter tells it from the others."""
@@ -692,14 +695,14 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
     import probes
 
-    left = {"round1": 2, "round2": 3, "round3": 4, "round4": 9, "round5": 6, "round6": 8, "round7": 4, "round8": 8, "round9": 9,
-            "round10": 20, "round11": 7, "round12": 2, "round13": 1, "round14": 35, "round15": 26,
+    left = {"round1": 2, "round2": 3, "round3": 4, "round4": 9, "round5": 6, "round6": 8, "round7": 4, "round8": 8, "round9": 8,
+            "round10": 20, "round11": 7, "round12": 2, "round13": 1, "round14": 35, "round15": 25,
             "round16": 40,  # round 16: blind when written (73 wrong), worked on in sessions 13 and 16
             "round17": 47,  # round 17: written blind in session 13 (80 wrong at that session's start)
             "round18": 54,  # round 18: written blind in session 13 (79 wrong at that session's start)
             "round19": 49,  # round 19: written blind at the end of session 13 (65 at session 14's start)
             "round20": 37,  # round 20: written blind in session 16 (55 wrong at its start; its held-out half 27 -> 27 blind)
-            "round21": 21}  # round 21: written blind in session 20 for 'with' relations and states (35 wrong blind)
+            "round21": 19}  # round 21: written blind in session 20 for 'with' relations and states (35 wrong blind)
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())

@@ -157,11 +157,16 @@ def _find_head(doc: Any, limit: int | None = None) -> tuple[int, int] | None:
         start > 0
         and (doc[start - 1].pos_ in ("NOUN", "PROPN") or _use_before(doc, start - 1, words[head]))
         and not _hyphen_before(doc, start - 1)  # "polka-dot dress": a look, not a compound
-        and words[start - 1] not in _QUALIFIERS | lexicon.COLOURS | lexicon.MATERIALS
+        and words[start - 1] not in _NOT_COMPOUNDS
         and doc[start].tag_ != "POS"
     ):
         start -= 1
     return start, head + 1
+
+
+#: words the tagger may call nouns before a head that are its look or state, not part of its name ("the boiling kettle",
+#: "the asleep puppy", "the red car")
+_NOT_COMPOUNDS = _QUALIFIERS | lexicon.COLOURS | lexicon.MATERIALS | lexicon.STATE_ADJECTIVES | lexicon.STATE_PARTICIPLES
 
 
 def _use_before(doc: Any, i: int, head: str) -> bool:
@@ -706,12 +711,16 @@ def _hyphen_groups(doc: Any, start: int, end: int) -> list[tuple[int, int]]:
     return spans
 
 
+#: looks and states the tagger may call nouns ("the boiling kettle", "the asleep puppy")
+_LOOK_NOUNS = lexicon.COLOURS | lexicon.MATERIALS | lexicon.STATE_ADJECTIVES | lexicon.STATE_PARTICIPLES
+
+
 def _is_look_word(tok: Any) -> bool:
     """A single word before the head that describes it: an adjective, colour, material or participle ("striped",
     "checked", "broken", spaCy's verbs there), or an adjective it took for an adverb ("long"), not a grading adverb."""
     if tok.text in _QUALIFIERS:
         return False
-    if tok.pos_ == "ADJ" or tok.tag_ in ("VBG", "VBN", "VBD") or tok.text in lexicon.COLOURS | lexicon.MATERIALS:
+    if tok.pos_ == "ADJ" or tok.tag_ in ("VBG", "VBN", "VBD") or tok.text in _LOOK_NOUNS:
         return True
     return tok.pos_ == "ADV" and tok.text not in _GRADING and not tok.text.endswith("ly")
 
