@@ -386,6 +386,20 @@ def test_a_place_after_what_the_target_wears_tells_it_apart(instruction, directi
     assert parse("remove the girl waving at the camera").target.relation is None  # the camera is no object in the photo
 
 
+@pytest.mark.parametrize("instruction,head,colour", [
+    ("remove the woman in white", "woman", "white"),
+    ("erase the man dressed all in black", "man", "black"),
+    ("make the guy in navy red", "guy", "navy"),
+])  # fmt: skip
+def test_dressed_in_a_colour_is_what_they_wear(instruction, head, colour):
+    """"the woman in white" wears white clothes ("a white woman" is something else); a thing "in white" is its look."""
+    target = parse(instruction).target
+    assert (target.head, target.attributes, target.relation.direction) == (head, (), "with")
+    assert (target.relation.anchor.head, target.relation.anchor.attributes) == ("clothes", (colour,))
+    plan = parse("repaint the fence in white")
+    assert (plan.target.head, plan.target.relation, plan.replacement) == ("fence", None, "white")
+
+
 @pytest.mark.parametrize("instruction,head,attributes", [
     ("remove the dog that is sleeping", "dog", ("sleeping",)),
     ("remove the man who is smiling", "man", ("smiling",)),
@@ -667,7 +681,7 @@ def test_terse_notes_as_commands(instruction, action, expression, replacement):
 @pytest.mark.parametrize("instruction,direction,anchor", [("remove cup on table", "on", "table"),
                                                           ("delete all bird in sky", "in", "sky"),
                                                           ("remove man next to car", "next-to", "car"),
-                                                          ("remove the man in red", None, None),
+                                                          ("remove the car in red", None, None),
                                                           ("remove the car in front", None, None),
                                                           ("remove the house on fire", None, None)])  # fmt: skip
 def test_a_bare_noun_is_an_anchor_a_look_position_or_idiom_is_not(instruction, direction, anchor):
@@ -702,7 +716,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
             "round18": 54,  # round 18: written blind in session 13 (79 wrong at that session's start)
             "round19": 49,  # round 19: written blind at the end of session 13 (65 at session 14's start)
             "round20": 37,  # round 20: written blind in session 16 (55 wrong at its start; its held-out half 27 -> 27 blind)
-            "round21": 19}  # round 21: written blind in session 20 for 'with' relations and states (35 wrong blind)
+            "round21": 18}  # round 21: written blind in session 20 for 'with' relations and states (35 wrong blind)
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())

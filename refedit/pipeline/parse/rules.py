@@ -356,6 +356,18 @@ _ASIDE_MID = re.compile(r"\b(?P<d>the|this|that) (?P<n>(?!(?:left|right|top|bott
 _HEDGE = re.compile(r"\b(?:kinda|sorta|kind of|sort of)\b ?(?=(?:a |an )?(?:[a-z]+ )?(?:[a-z]+ish\b|[a-z]+y\b|" + "|".join(sorted(lexicon.COLOURS)) + r"\b))")
 
 
+#: a colour as one word ("white", "navy", "light blue" is two: "in light blue" stays as written)
+_COLOUR_WORDS = "(?:" + "|".join(sorted(lexicon.COLOURS, key=len, reverse=True)) + ")"
+
+
+def _dressed_in(m: re.Match[str]) -> str:
+    """"the woman in white" -> "the woman in the white clothes" when she is a person or animal ("the one in white")."""
+    who = m["n"]
+    if who in ("one", "ones") or singular(who) in lexicon.ANIMATE:
+        return f"{who} in the {m['c']} clothes"
+    return m[0]
+
+
 #: a learner's and a chat's phrasings, as the usual ones
 _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for p, r in (
     (r"^make (?P<t>(?:the|this|that|his|her|their|my) .+?)(?<!\bthe)(?<!\ba)(?<!\bthis) (?:say|read|show|display) (?P<n>.+)$",
@@ -376,6 +388,11 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
     (r"\bwhatever (?:that|this|it) is\b", "the thing"),
     (r"\b(?:whoever|whomever|anyone who|anybody who|the one who|the person who)(?: is|'s) (?=[a-z]+ing )", "the person "),
+    # "the woman in white", "the man dressed all in black": dressed in that colour (what she wears, not her look: "a
+    # white woman" is something else), as "the woman in the white clothes" is
+    (r"\b(?P<n>[a-z]+) (?:(?:who is|who's|that is|dressed|clad|all|head to toe|from head to toe) )*in (?:all )?"
+     rf"(?P<c>{_COLOUR_WORDS})(?=$|[,.!?]| (?:and|on|at|in|next|near|behind|by|beside|with|from|to|into|standing|sitting|"
+     rf"walking|who|that|please|instead|{_COLOUR_WORDS})\b)", _dressed_in),
     # "the dog that is sleeping", "make the candle that's lit blue": a state said in a clause is an attribute ("the
     # sleeping dog") when nothing but the edit follows (a place after it tells the object apart; "holding an umbrella"
     # has an object)
