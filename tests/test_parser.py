@@ -386,6 +386,22 @@ def test_a_place_after_what_the_target_wears_tells_it_apart(instruction, directi
     assert parse("remove the girl waving at the camera").target.relation is None  # the camera is no object in the photo
 
 
+@pytest.mark.parametrize("instruction,head,direction,anchor,attributes", [
+    ("remove the house whose chimney is smoking", "house", "with", "chimney", ("smoking",)),
+    ("make the car whose door is open red", "car", "with", "door", ("open",)),
+    ("turn the kid who's flying the kite into a scarecrow", "kid", "with", "kite", ()),
+    ("remove the man swinging a bat", "man", "with", "bat", ()),
+    ("add a speech bubble above the kid pointing at the plane", "kid", "next-to", "plane", ()),
+])  # fmt: skip
+def test_whose_and_more_verbs_of_having(instruction, head, direction, anchor, attributes):
+    """"whose chimney is smoking" is the house with the smoking chimney; flying, waving, swinging a thing is having it;
+    pointing at a thing is being beside it. Flying over a place is still above it."""
+    target = parse(instruction).target
+    relation = target.relation
+    assert (target.head, relation.direction, relation.anchor.head, relation.anchor.attributes) == (head, direction, anchor, attributes)
+    assert parse("remove the bird flying over the lake").target.relation.direction == "above"
+
+
 @pytest.mark.parametrize("instruction,head,colour", [
     ("remove the woman in white", "woman", "white"),
     ("erase the man dressed all in black", "man", "black"),
@@ -716,7 +732,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
             "round18": 54,  # round 18: written blind in session 13 (79 wrong at that session's start)
             "round19": 49,  # round 19: written blind at the end of session 13 (65 at session 14's start)
             "round20": 37,  # round 20: written blind in session 16 (55 wrong at its start; its held-out half 27 -> 27 blind)
-            "round21": 18}  # round 21: written blind in session 20 for 'with' relations and states (35 wrong blind)
+            "round21": 15}  # round 21: written blind in session 20 for 'with' relations and states (35 wrong blind)
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():
         cases = [c for c in json.loads((folder / f"{name}.json").read_text())

@@ -440,7 +440,8 @@ def held_target(expression: str) -> Target | None:
 
 #: verbs of holding, wearing, riding or having: the object after them is on or beside the target
 _HAVING = (r"(?:holding|carrying|wearing|clutching|hugging|riding|pushing|pulling|walking|leading|eating|drinking|reading|"
-           r"using|kicking|throwing|catching|petting|playing with|holds|carries|wears|rides|has on|has got|has|have|"
+           r"using|kicking|throwing|catching|petting|playing with|flying|waving|wielding|brandishing|swinging|juggling|"
+           r"dragging|towing|wheeling|licking|sipping|holds|carries|wears|rides|has on|has got|has|have|"
            r"(?:is |'s )?got|with)")
 _INTENSIFIER = r"(?:(?:" + "|".join(sorted(lexicon.RELATION_INTENSIFIERS)) + r") )?"
 #: what opens a relation after the target's own words, tried in this order at each word
@@ -467,7 +468,7 @@ _OPENERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # who the target is with ("the man talking to the woman", "the dog chasing the ball"): beside it
         (r"(?:(?:who|that|which) (?:is |are |was |were |'s )?)?(?:(?:talking|speaking|chatting) (?:to|with)|(?:dancing|"
          r"arguing|walking|standing|sitting|posing|playing|laughing) with|shaking hands with|chasing|following|"
-         r"looking at|watching|staring at|waving (?:at|to)|smiling at|barking at|feeding|overtaking|passing)", "next-to"),
+         r"looking at|watching|staring at|waving (?:at|to)|pointing (?:at|to)|smiling at|barking at|feeding|overtaking|passing)", "next-to"),
         # what the target holds, wears, rides or has ("the man holding an umbrella", "the car with the open door")
         (r"(?:(?:who|that|which) (?:is |are |was |were |'s )?)?" + _HAVING, "with"),
         (r"(?:on|onto|upon)", "on"),

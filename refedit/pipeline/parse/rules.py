@@ -388,6 +388,9 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
     (r"\bwhatever (?:that|this|it) is\b", "the thing"),
     (r"\b(?:whoever|whomever|anyone who|anybody who|the one who|the person who)(?: is|'s) (?=[a-z]+ing )", "the person "),
+    # "the house whose chimney is smoking", "the car whose door is open": the house with the smoking chimney
+    (r"\b(?P<d>the|that|this) (?P<n>[a-z]+) whose (?P<p>[a-z]+) (?:is|are|was|were|looks?) (?P<s>[a-z]+)"
+     rf"(?=$|[,.!?]| (?:and|with|into|to|please|instead|{_COLOUR_WORDS})\b)", r"\g<d> \g<n> with the \g<s> \g<p>"),
     # "the woman in white", "the man dressed all in black": dressed in that colour (what she wears, not her look: "a
     # white woman" is something else), as "the woman in the white clothes" is
     (r"\b(?P<n>[a-z]+) (?:(?:who is|who's|that is|dressed|clad|all|head to toe|from head to toe) )*in (?:all )?"
