@@ -415,10 +415,11 @@ def possessive_target(expression: str) -> Target | None:
     return _part_of(owner, rest, expression)
 
 
-def _part_of(owner: Target, words: str, expression: str) -> Target:
-    """The target ``words`` name ("collar", "balloon"), as a part or possession of ``owner`` (an ``of`` relation)."""
+def _part_of(owner: Target, words: str, expression: str, direction: str = "of") -> Target:
+    """The target ``words`` name ("collar", "balloon"), as a part or possession of ``owner`` (an ``of`` relation), or
+    in another ``direction`` to it ("the horse the cowboy is riding": below him)."""
     doc = load_nlp()(words)
-    relation = Relation("of", owner)
+    relation = Relation(direction, owner)
     return replace(_own_target(doc, len(doc), expression, relation), expression=expression, relation=relation)
 
 
@@ -429,13 +430,24 @@ _HELD = re.compile(r"^(?P<t>[a-z][a-z -]*?) (?:that |which )?(?P<o>(?:the|a|an|h
                    r"(?: (?:on|onto|across|over) .+)?$")
 
 
+#: "the horse (that) the cowboy is riding", "the bench the old man sits on": what someone rides or sits on is below them
+_RIDDEN = re.compile(r"^(?P<t>[a-z][a-z -]*?) (?:that |which )?(?P<o>(?:the|a|an|his|her|their|my|our|your|this|that) "
+                     r"[a-z][a-z -]*?) (?:is |are |was |were )?(?:riding|rides|rode|ridden|sitting on|sits on|sat on|"
+                     r"standing on|stands on|stood on|lying on|lies on|lay on)$")
+
+
 def held_target(expression: str) -> Target | None:
     """What an owner holds or wears, named by a clause ("the balloon that the girl is holding": a balloon ``of``
-    the girl), else None."""
-    m = _HELD.match(expression)
-    if m is None or (owner := _anchor(m["o"])) is None:
-        return None
-    return _part_of(owner, m["t"], expression)
+    the girl), or what someone rides or sits on (below them), else None."""
+    for pattern, direction in ((_HELD, "of"), (_RIDDEN, "below")):
+        m = pattern.match(expression)
+        if m is not None and m["o"].split()[-1] not in _NO_ONE and (owner := _anchor(m["o"])) is not None:
+            return _part_of(owner, m["t"], expression, direction)
+    return None
+
+
+#: no owner: "the chair that nobody is sitting on" is "that" + a clause, not "that nobody"'s chair
+_NO_ONE = frozenset("nobody noone one anyone anybody someone somebody everyone everybody".split())
 
 
 #: verbs of holding, wearing, riding or having: the object after them is on or beside the target
