@@ -15,7 +15,7 @@ from refedit.pipeline.artifacts import Candidate, Hints
 from refedit.pipeline.chain import build_stage
 from refedit.pipeline.parse.rules import RulesParser
 from refedit.core.geometry import box_iou
-from refedit.pipeline.segment.hints import hint_prompts, interior_points, select_by_hints
+from refedit.pipeline.segment.hints import hint_prompts, hint_region, interior_points, select_by_hints
 
 from .conftest import EXAMPLES
 
@@ -78,6 +78,35 @@ def test_mixed_hints_split_into_picks_and_prompts():
                                       ellipse(150, 100, 20, 20) & (np.arange(SHAPE[1]) < 150)])  # open, partial
 def test_free_shape_hint_need_not_cover_the_object(scribble):
     assert select_by_hints(CANDS, Hints(hint_mask=scribble), SHAPE).chosen == (1,)
+
+
+def disk_candidate(cx, cy, r, shape=(120, 200)):
+    mask = ellipse(cx, cy, r, r, shape)
+    ys, xs = np.nonzero(mask)
+    return Candidate((float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)), 0.5, "cup", mask)
+
+
+@pytest.mark.parametrize("gap", [0, 12])  # a closed ring; one drawn with a gap (FlexEdit's "open hole" circle)
+def test_an_outline_drawn_around_an_object_picks_it_not_the_neighbour_it_grazes(gap):
+    """A ring around the object overlaps none of it and grazes its neighbour: it stands for what it encloses."""
+    shape = (120, 200)
+    circled, neighbour = disk_candidate(60, 60, 25), disk_candidate(110, 60, 22)
+    ring = ellipse(60, 60, 33, 33, shape) & ~ellipse(60, 60, 30, 30, shape)
+    ring[:, 60 - gap // 2 : 60 + gap // 2] &= np.arange(shape[0])[:, None] > 60  # the gap at the top
+    assert not (ring & circled.mask).any() and (ring & neighbour.mask).any()
+    assert select_by_hints([circled, neighbour], Hints(hint_mask=ring), shape).chosen == (0,)
+    assert all(circled.mask[int(y), int(x)] for x, y in interior_points(ring))  # SAM's points inside it too
+    region = hint_region(ring)
+    assert region[60, 60] and not region[60, 100] and (region >= ring).all()
+
+
+def test_a_filled_shape_or_a_short_stroke_is_its_own_region():
+    blob = ellipse(150, 100, 30, 20)
+    assert (hint_region(blob) == blob).all()
+    line = np.zeros(SHAPE, dtype=bool)
+    line[100, 40:120] = True  # one straight stroke: nothing to enclose
+    assert (hint_region(line) == line).all()
+    assert not hint_region(np.zeros(SHAPE, dtype=bool)).any()
 
 
 def test_free_shape_hint_touching_no_box_picks_nothing():

@@ -81,10 +81,54 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
+#: a stroke is an outline (FlexEdit's "open hole" shapes) when it is this thin: its deepest pixel lies at most this
+#: share of its box's shorter side from its edge (a 3 px ring around a 60 px object: 0.03; a filled disk: 0.5)
+OUTLINE_DEPTH = 0.1
+
+
+def hint_region(hint: np.ndarray) -> np.ndarray:
+    """The region a free-shape hint stands for (FlexEdit: circles, rectangles, triangles and irregular shapes, "filled"
+    or "open hole"): a closed outline's inside filled; an outline left open (a circle drawn with a gap) or another
+    thin stroke, its convex hull; a filled shape as drawn. A ring drawn around an object overlaps none of it: as
+    drawn it would pick whatever neighbour it grazes."""
+    box = mask_box(hint)
+    if box is None:
+        return hint.copy()
+    x0, y0, x1, y1 = box
+    crop = hint[y0:y1, x0:x1]
+    filled = fill_holes(crop)
+    if np.count_nonzero(filled) > 1.5 * np.count_nonzero(crop):  # a closed outline
+        region = filled
+    elif ndimage.distance_transform_edt(np.pad(crop, 1)).max() > OUTLINE_DEPTH * min(crop.shape) or min(crop.shape) < 3:
+        return hint.copy()  # filled as drawn (or a line too short to enclose anything)
+    else:
+        region = _convex_hull(crop)
+    out = np.zeros_like(hint, dtype=bool)
+    out[y0:y1, x0:x1] = region | crop
+    return out
+
+
+def _convex_hull(mask: np.ndarray) -> np.ndarray:
+    """The filled convex hull of ``mask``'s pixels (their corners, so a one-pixel line keeps its pixels)."""
+    from PIL import Image, ImageDraw
+    from scipy.spatial import ConvexHull, QhullError
+
+    ys, xs = np.nonzero(mask)
+    corners = np.concatenate([np.stack([xs + dx, ys + dy], 1) for dx in (0, 1) for dy in (0, 1)]).astype(np.float64)
+    try:
+        hull = corners[ConvexHull(corners).vertices]
+    except QhullError:  # all on one line
+        return mask.copy()
+    canvas = Image.new("1", (mask.shape[1], mask.shape[0]), 0)
+    ImageDraw.Draw(canvas).polygon([(float(x) - 0.5, float(y) - 0.5) for x, y in hull], fill=1)
+    return np.asarray(canvas, dtype=bool) | mask
+
+
 def pick_by_mask(candidates: Sequence[Candidate], hint: np.ndarray) -> tuple[int, float] | None:
-    """Among the candidates whose box the free-shape ``hint`` overlaps (at least one pixel), the one whose
-    mask (or box, without a mask) it overlaps best by IoU, then by the share of the box it covers, then by
-    score; with that IoU. None when the hint overlaps no candidate's box."""
+    """Among the candidates whose box the free-shape ``hint``'s region (:func:`hint_region`) overlaps (at least one
+    pixel), the one whose mask (or box, without a mask) it overlaps best by IoU, then by the share of the box it
+    covers, then by score; with that IoU. None when the region overlaps no candidate's box."""
+    hint = hint_region(hint)
     shape = hint.shape
     boxes = [box_mask(c.box, shape) for c in candidates]
     touched = [i for i, m in enumerate(boxes) if np.logical_and(m, hint).any()]
@@ -166,7 +210,7 @@ def select_by_hints(candidates: Sequence[Candidate], hints: Hints, shape: tuple[
 def interior_points(mask: np.ndarray, k: int = 3) -> tuple[Point, ...]:
     """Up to ``k`` pixel-centre points (x + 0.5, y + 0.5) well inside a rough mask, for a SAM prompt.
 
-    Holes are filled first (a drawn ring stands for the region it encloses). The first point is the pixel
+    The hint's region first (:func:`hint_region`: a drawn ring stands for what it encloses). The first point is the pixel
     farthest from the mask's edge (maximum of the Euclidean distance transform); the others are added by
     farthest-point sampling among the pixels at least half that deep, so they spread over the object's
     interior. Deterministic; empty for an empty mask."""
@@ -174,7 +218,7 @@ def interior_points(mask: np.ndarray, k: int = 3) -> tuple[Point, ...]:
     if box is None or k <= 0:
         return ()
     x0, y0, x1, y1 = box
-    crop = np.pad(fill_holes(mask[y0:y1, x0:x1]), 1)  # zero border: the outside counts as background
+    crop = np.pad(hint_region(mask[y0:y1, x0:x1]), 1)  # zero border: the outside counts as background
     depth = ndimage.distance_transform_edt(crop)
     ys, xs = np.nonzero(depth >= depth.max() / 2.0)
     pts = np.stack([xs, ys], axis=1).astype(np.float64)
