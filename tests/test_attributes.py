@@ -61,6 +61,18 @@ def test_match_and_contrasts():
     assert contrast_prompts("wooden", "chair")[1] == "a photo of a metal chair"
 
 
+@pytest.mark.parametrize("attribute,never", [
+    ("gray", {"grey"}), ("grey", {"gray"}), ("navy", {"blue"}), ("teal", {"green", "blue"}), ("violet", {"purple"}),
+    ("wood", {"wooden"}), ("metallic", {"metal"}), ("oak", {"wooden"}), ("marble", {"stone"}), ("pinstriped", {"striped"}),
+])  # fmt: skip
+def test_a_look_is_never_contrasted_with_its_own_family(attribute, never):
+    """The asked crop must win against every contrast: a synonym ("grey" for "gray") or the family a shade belongs to
+    ("blue" for "navy") would take about half of CLIP's vote from a crop that is exactly what was asked."""
+    contrasts = [p.removeprefix("a photo of ").split()[-2] for p in contrast_prompts(attribute, "car")[1:]]
+    assert contrasts and not never & set(contrasts) and attribute not in contrasts
+    assert contrast_prompts("striped", "shirt")[1:] == ["a photo of a plain shirt"]
+
+
 def test_tiny_clip_plumbing(tiny_settings):
     scorer = ClipScorer(ModelStore(tiny_settings))
     probs = scorer.probabilities([IMG.crop((0, 0, 50, 60)), IMG.crop((10, 10, 100, 40))], contrast_prompts("red", "car"))

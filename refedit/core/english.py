@@ -20,6 +20,41 @@ MATERIALS = frozenset(
     "acrylic felt tweed corduroy fleece mohair cashmere chiffon tulle sequined stainless oak pine terracotta sequin "
     "cobblestone cobbled flagstone tie-dye tie-dyed nylon polyester lace lycra spandex vinyl pewter enamel lacquered".split()
 )
+#: the basic colours and materials the CLIP attribute filter contrasts a look with, and the words of each family: a
+#: look is never contrasted with its own family ("gray" with "grey", "navy" with "blue"), which CLIP cannot tell apart
+COLOUR_FAMILIES: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
+    "red": "crimson scarlet maroon burgundy ruby vermilion coral",
+    "green": "olive teal emerald mint jade sage chartreuse celadon seafoam pistachio",
+    "blue": "navy azure cobalt cerulean sapphire indigo periwinkle cornflower ultramarine aquamarine aqua turquoise cyan teal",
+    "yellow": "gold golden amber mustard saffron ochre blonde blond champagne",
+    "white": "ivory cream eggshell ecru oatmeal champagne",
+    "black": "charcoal ebony",
+    "grey": "gray silver charcoal pewter gunmetal greige taupe putty",
+    "brown": "beige tan khaki bronze copper mocha caramel cognac auburn brunette sepia taupe ginger ochre greige",
+    "orange": "tangerine apricot peach copper ginger amber coral saffron",
+    "pink": "magenta fuchsia coral peach mauve",
+    "purple": "violet lavender lilac mauve plum aubergine amethyst magenta indigo",
+}.items()}  # fmt: skip
+MATERIAL_FAMILIES: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
+    "wooden": "wood oak pine walnut mahogany teak ebony bamboo wicker rattan cork",
+    "metal": "metallic steel iron chrome aluminium aluminum stainless brass pewter golden gold silver bronze copper",
+    "plastic": "acrylic vinyl resin nylon polyester",
+    "glass": "crystal transparent",
+    "stone": "marble granite concrete brick cobblestone cobbled flagstone terrazzo travertine quartz onyx",
+}.items()}  # fmt: skip
+
+#: patterns among the material words: contrasted with a plain one ("a striped shirt" vs "a plain shirt"), not with
+#: materials, and not with one another ("pinstriped" vs "striped" is a family again)
+PATTERNS = frozenset("striped checkered polka-dotted polka-dot gingham plaid paisley houndstooth herringbone pinstriped "
+                     "argyle tie-dye tie-dyed".split())
+
+
+def family(word: str, families: dict[str, frozenset[str]]) -> frozenset[str]:
+    """The basic words of ``families`` that ``word`` is one of or belongs to ("gray" -> {"grey"}, "teal" -> {"green",
+    "blue"}); empty for a word of none."""
+    return frozenset(k for k, words in families.items() if word == k or word in words)
+
+
 IRREGULAR_PLURALS: dict[str, str] = {
     "men": "man", "women": "woman", "people": "person", "children": "child", "mice": "mouse", "geese": "goose",
     "feet": "foot", "teeth": "tooth", "oxen": "ox", "knives": "knife", "leaves": "leaf", "wolves": "wolf",

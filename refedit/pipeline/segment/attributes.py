@@ -38,12 +38,15 @@ class PilCrops:
 
 
 def contrast_prompts(attribute: str, head: str) -> list[str]:
-    """The asked description first, then contrasting ones of the same kind (colours against colours)."""
+    """The asked description first, then contrasting ones of the same kind (colours against colours), never of its
+    own family (:data:`~refedit.core.english.COLOUR_FAMILIES`: "gray" is not contrasted with "grey", nor "navy" with
+    "blue": the crop that is what was asked would lose to a synonym about half the time)."""
     if attribute in english.COLOURS:
-        pool = [c for c in ("red", "green", "blue", "yellow", "white", "black", "grey", "brown", "orange", "pink",
-                            "purple") if c != attribute]  # fmt: skip
+        pool = [c for c in english.COLOUR_FAMILIES if c not in english.family(attribute, english.COLOUR_FAMILIES)]
+    elif attribute in english.PATTERNS:
+        pool = ["plain"]
     elif attribute in english.MATERIALS:
-        pool = [m for m in ("wooden", "metal", "plastic", "glass", "stone") if m != attribute]
+        pool = [m for m in english.MATERIAL_FAMILIES if m not in english.family(attribute, english.MATERIAL_FAMILIES)]
     else:
         pool = list(GENERIC_CONTRASTS)
     return [f"a photo of {english.with_article(f'{a} {head}')}" for a in [attribute, *pool]]
