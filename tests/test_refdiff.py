@@ -79,6 +79,7 @@ def test_positional_bias_left_ramps_the_right_side_down() -> None:
     assert rm.direction_of(["the", "man", "on", "the", "left"]) == "left"
     assert rm.direction_of(["upper", "shelf"]) == "top"
     assert rm.direction_of(["the", "red", "car"]) is None
+    assert rm.direction_of(["the", "left-most", "cat"]) == "left" and rm.direction_of(["cat", "on", "the", "far-right"]) == "right"
 
 
 def test_discriminative_and_fusion_pick_the_expected_proposal() -> None:
@@ -109,6 +110,17 @@ def _authors_score(hard: np.ndarray, soft: np.ndarray, diff: np.ndarray) -> np.n
     ``score = self.hard_weight * score_hard + self.soft_weight * score_soft + self.diff_weight * score_diff``."""
     c = AUTHORS_CONFIG
     return c["hard_weight"] * hard + c["soft_weight"] * soft + c["diff_weight"] * diff
+
+
+def test_official_proposals_are_the_ten_largest_above_its_floor() -> None:
+    """kodenii/Ref-Diff keeps the 10 largest proposals above 10,000 px of a COCO photo (~3.3 % of it)."""
+    from refedit.pipeline.segment.refdiff.scores import official_valid
+
+    areas = np.array([5, 400, 40, 3000, 20] + [500 + k for k in range(12)])  # of a 100x100 image: floor ~326 px
+    valid = official_valid(areas, 100 * 100)
+    assert valid.sum() == 10 and not valid[[0, 2, 4]].any() and valid[3] and not valid[1] and not valid[5:7].any()
+    assert official_valid(np.array([5, 9, 7]), 100 * 100).tolist() == [False, True, False]  # none so large: the largest
+    assert official_valid(np.array([]), 100).tolist() == []
 
 
 def test_official_fusion_weights() -> None:
@@ -410,3 +422,32 @@ def test_sam_standard_filters(tiny_settings):
     strict = build_stage("segmenter", "refdiff", tiny_settings, proposals="sam", sam_grid=3, sam_iou_thresh=1.01,
                          refdiff_resolution=64)  # fmt: skip
     assert loose.sam_proposals(image) and strict.sam_proposals(image) == []
+
+
+def test_hard_features_are_vanilla_clip_and_soft_ones_mask_only_the_cls_copies(tmp_path, monkeypatch) -> None:
+    """Eq. 7: f(x ⊙ M_i) is "the vanilla CLIP image encoder" (its [CLS] of the penultimate layer, nothing masked: the
+    patches attend to [CLS] as in CLIP), while in f_{M_i} the patches never read the [CLS] copies, so even one copy
+    over every patch differs from it. On a 4-layer tower: with 2 layers only one runs and the two are equal."""
+    import torch
+    from transformers import CLIPModel
+
+    from refedit.config import Settings
+    from refedit.pipeline.models import ModelStore
+    from refedit.pipeline.segment.options import RefDiffOptions
+    from refedit.pipeline.segment.refdiff.discriminative import ClipFeatures
+    from refedit.testing import tiny_models as tm
+
+    monkeypatch.setattr(tm, "TINY_LAYERS", {**tm.TINY_LAYERS, "num_hidden_layers": 4})
+    path = tm.build_tiny_clip(tmp_path / "clip4")
+    store = ModelStore(Settings(models={"clip": str(path)}, device="cpu", dtype="float32"))
+    features = ClipFeatures(store, RefDiffOptions(), lambda kind, shapes, fn: fn())
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    hard = features.hard(image, [np.ones((32, 32), dtype=bool)])[0]
+    model = CLIPModel.from_pretrained(path).eval()
+    with torch.inference_mode():
+        out = model.vision_model(pixel_values=features.pixels([image]), output_hidden_states=True)
+        cls = model.visual_projection(model.vision_model.post_layernorm(out.hidden_states[-2][:, 0]))
+    vanilla = torch.nn.functional.normalize(cls, dim=-1)[0].numpy()
+    assert np.abs(hard - vanilla).max() < 1e-5
+    soft = features.mask_tokens(features.pixels([image]), torch.ones(1, 1, 16, dtype=torch.bool))[0, 0]
+    assert np.abs(soft - vanilla).max() > 1e-4  # the patches never read [CLS] in the masked pass: not the same feature

@@ -21,11 +21,11 @@ DIRECTIONS: tuple[str, ...] = ("left", "right", "top", "bottom")
 
 def direction_of(words: Sequence[str]) -> Direction | None:
     """The first explicit direction clue (left/right/top/bottom; "upper"/"above" count as top, "lower"/
-    "below"/"under" as bottom) among ``words``, or None."""
+    "below"/"under" as bottom) among ``words``, or None; a hyphenated word's parts count ("left-most",
+    "far-left"), as the official code's substring test finds them."""
     synonyms = {"upper": "top", "above": "top", "lower": "bottom", "below": "bottom", "under": "bottom",
-                "leftmost": "left", "rightmost": "right"}  # fmt: skip
-    for w in words:
-        w = w.lower()
+                "leftmost": "left", "rightmost": "right", "topmost": "top", "bottommost": "bottom"}  # fmt: skip
+    for w in (part for word in words for part in word.lower().split("-")):
         w = synonyms.get(w, w)
         if w in DIRECTIONS:
             return w  # type: ignore[return-value]
@@ -85,33 +85,40 @@ class ClipFeatures:
         x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255.0
         return ((x - mean) / std).to(self.store.device, self.store.dtype)
 
-    def mask_tokens(self, pixels: Any, token_masks: Any) -> np.ndarray:
+    def mask_tokens(self, pixels: Any, token_masks: Any | None) -> np.ndarray:
         """CLIP image features with [CLS] attention restricted to proposals (the f_{M_i} of Eq. 7).
 
         ``pixels`` (B, 3, H, W) normalised, H and W multiples of the patch size (position embeddings are
         interpolated); ``token_masks`` (B, N, gh·gw) bool. The [CLS] token is replaced by N copies, copy i
-        attending only to itself and the patches of proposal i, patches attending only to patches (so the
-        patch stream is the unmasked one) — in every layer, as the official ``get_clipsoft``. The copies'
-        states after the penultimate layer (the paper: "the output of the penultimate layer") go through
-        the post-LayerNorm and the projection. Returns (B, N, d)."""
+        attending only to itself and the patches of proposal i, patches attending only to patches (N copies
+        of [CLS] must not change what the patches see) — in every layer, as the official ``get_clipsoft``. The
+        copies' states after the penultimate layer (the paper: "the output of the penultimate layer") go through
+        the post-LayerNorm and the projection. Returns (B, N, d).
+
+        ``token_masks`` None: vanilla CLIP's [CLS] of the same layer, no attention masked (the f of Eq. 7's
+        f(x ⊙ M_i), as the official ``get_cliphard``), (B, 1, d)."""
         import torch
 
         model = self.models()[0]
         vm = model.vision_model
-        b, n, p = token_masks.shape
         with torch.inference_mode():
             emb = vm.embeddings(pixels, interpolate_pos_encoding=True)  # (B, 1 + P, D)
-            assert emb.shape[1] == 1 + p, (emb.shape, p)
-            x = vm.pre_layrnorm(torch.cat([emb[:, :1].expand(b, n, emb.shape[-1]), emb[:, 1:]], dim=1))
-            allow = torch.zeros(b, n + p, n + p, dtype=torch.bool, device=x.device)
-            allow[:, :n, :n] = torch.eye(n, dtype=torch.bool, device=x.device)
-            allow[:, :n, n:] = token_masks.to(x.device)
-            allow[:, n:, n:] = True
-            bias = torch.zeros(allow.shape, dtype=x.dtype, device=x.device)
-            bias = bias.masked_fill(~allow, torch.finfo(x.dtype).min)
+            if token_masks is None:
+                n, bias = 1, None
+                x = vm.pre_layrnorm(emb)
+            else:
+                b, n, p = token_masks.shape
+                assert emb.shape[1] == 1 + p, (emb.shape, p)
+                x = vm.pre_layrnorm(torch.cat([emb[:, :1].expand(b, n, emb.shape[-1]), emb[:, 1:]], dim=1))
+                allow = torch.zeros(b, n + p, n + p, dtype=torch.bool, device=x.device)
+                allow[:, :n, :n] = torch.eye(n, dtype=torch.bool, device=x.device)
+                allow[:, :n, n:] = token_masks.to(x.device)
+                allow[:, n:, n:] = True
+                bias = torch.zeros(allow.shape, dtype=x.dtype, device=x.device)
+                bias = bias.masked_fill(~allow, torch.finfo(x.dtype).min)[:, None]
             layers = list(vm.encoder.layers)
             for layer in layers[:-1] if len(layers) > 1 else layers:
-                x = layer(x, bias[:, None])
+                x = layer(x, bias)
                 x = x[0] if isinstance(x, tuple) else x
             tokens = model.visual_projection(vm.post_layernorm(x[:, :n]))
         return torch.nn.functional.normalize(tokens.float(), dim=-1).cpu().numpy()
@@ -145,11 +152,9 @@ class ClipFeatures:
 
     def hard(self, image: np.ndarray, proposals: list[np.ndarray]) -> np.ndarray:
         """f(image ⊙ M_i): each proposal's pixels (black elsewhere), cropped to its box, padded to a square,
-        at CLIP's input size; the [CLS] feature of the same layer as :meth:`soft`. (N, d)."""
-        import torch
-
+        at CLIP's input size; vanilla CLIP's [CLS] feature of the same layer as :meth:`soft`. (N, d)."""
         vc = self.models()[0].config.vision_config
-        size, patch = int(vc.image_size), int(vc.patch_size)
+        size = int(vc.image_size)
         crops = []
         for m in proposals:
             x0, y0, x1, y1 = mask_ops.mask_box(m) or (0, 0, m.shape[1], m.shape[0])
@@ -159,10 +164,9 @@ class ClipFeatures:
             oy, ox = (s - sub.shape[0]) // 2, (s - sub.shape[1]) // 2
             sq[oy : oy + sub.shape[0], ox : ox + sub.shape[1]] = sub
             crops.append(np.asarray(Image.fromarray(sq).resize((size, size), Image.BICUBIC)))
-        out, g = [], (size // patch) ** 2
+        out = []
         for s in range(0, len(crops), 32):
             pixels = self.pixels(crops[s : s + 32])
-            full = torch.ones(pixels.shape[0], 1, g, dtype=torch.bool)
             out.append(self.timed("clip_image", (tuple(pixels.shape), 1),
-                                  lambda pixels=pixels, full=full: self.mask_tokens(pixels, full))[:, 0])  # fmt: skip
+                                  lambda pixels=pixels: self.mask_tokens(pixels, None))[:, 0])  # fmt: skip
         return np.concatenate(out)

@@ -81,7 +81,7 @@ def fuse_official(s_hard: np.ndarray, s_soft: np.ndarray, s_g: np.ndarray,
     ``s_soft`` = f_{M_i}(x) · (0.5 t_sentence + 0.5 t_root) — masked-[CLS]-attention on the *unbiased*
     image; ``s^G`` is Eq. 9. All CLIP features are L2-normalised. This differs from Eq. 1/7 (which put P on
     the masked-attention branch, mix features with β = 0.3 and weight s^G by α = 0.1); the code also keeps
-    only the 10 largest proposals above 10,000 px before the argmax."""
+    only the 10 largest proposals above 10,000 px before the argmax (:func:`official_valid`)."""
     return (weights["hard"] * np.asarray(s_hard) + weights["soft"] * np.asarray(s_soft)
             + weights["diff"] * np.asarray(s_g))  # fmt: skip
 
@@ -117,6 +117,23 @@ class Scored:
         return select(self.fused, self.valid)
 
 
+#: the official code's floor, 10,000 px of a COCO photo (640x480), as a share of the image: ~3.3 %
+OFFICIAL_MIN_SHARE = 10_000 / (640 * 480)
+
+
+def official_valid(areas: np.ndarray, image_area: int, top: int = 10) -> np.ndarray:
+    """The proposals the official code's argmax runs over: the ``top`` largest of those above its area floor
+    (:data:`OFFICIAL_MIN_SHARE` of the image, as it applies 10,000 px to COCO photos); the largest alone when none
+    is that large."""
+    valid = np.zeros(len(areas), dtype=bool)
+    if not len(areas):
+        return valid
+    order = np.argsort(-areas, kind="stable")
+    large = order[areas[order] >= OFFICIAL_MIN_SHARE * image_area]
+    valid[large[:top] if len(large) else order[:1]] = True
+    return valid
+
+
 def score(c: np.ndarray, work: Image.Image, props: list[np.ndarray], expression: str, word: str,
           options: RefDiffOptions, clip: ClipFeatures) -> Scored:  # fmt: skip
     """Score the working-size proposals ``props`` against ``expression`` (ROOT ``word``) on the working-size
@@ -140,8 +157,6 @@ def score(c: np.ndarray, work: Image.Image, props: list[np.ndarray], expression:
     soft = clip.soft(x, props)
     s_hard = hard @ t[0]  # also the s^D of the reason line
     fused = fuse_official(s_hard, soft @ (0.5 * t[0] + 0.5 * t[1]), s_g)
-    areas = np.array([m.sum() for m in props])
-    valid = np.zeros(len(props), dtype=bool)
-    valid[np.argsort(-areas, kind="stable")[:10]] = True  # the official top-10 largest
+    valid = official_valid(np.array([m.sum() for m in props]), c.size)
     detail = "s^G={g:.2f}, hard={d:.2f}, official 0.7/0.3/0.05 weights"
     return Scored(fused, s_g, s_hard, valid, detail, direction)
