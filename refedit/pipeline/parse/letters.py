@@ -27,6 +27,14 @@ _LABEL = re.compile(r"^(?:[a-z][a-z' -]*? )?(?:shot|pic|photo|picture|image|vers
 _FOR_LABEL = re.compile(r"^for (?:the|my|our|a|an|his|her|their) [a-z' -]{1,40}?\s*(?::|-|–|—)\s+")
 
 
+#: a script's or an agent's label before the command ("Edit: make ...", "Task: add ...", "Instruction: ...")
+_TASK_LABEL = re.compile(r"^(?:edit|task|instruction|instructions|request|prompt|command|job|goal|action|step \d+)\s*:\s*")
+#: an agent's trailing sentences of constraints ("... . Constraints: preserve lighting.", "... . Preserve identity.",
+#: "... . Maintain the original scale and shadows."): how to edit, not what
+_CONSTRAINTS = re.compile(r"(?<=[.!;])\s+(?:(?:constraints?|requirements?|notes?|note)\s*:|(?:please )?(?:preserve|maintain|retain|"
+                          r"keep|ensure|make sure|do not|don't|avoid|match|leave|no other)\b).*$")
+
+
 def as_one_message(text: str) -> str:
     """``text`` (lowercase) without a letter's greeting and sign-off, with dictated punctuation as punctuation,
     shorthand spelled out and without a label before the command ("menu shot: the burger bun looks pale, ...")."""
@@ -40,4 +48,5 @@ def as_one_message(text: str) -> str:
     text = _GREETING.sub("", text)
     while (shorter := _TA.sub("", _SIGN_OFF.sub("", text))) != text and shorter:
         text = shorter
+    text = _CONSTRAINTS.sub("", _TASK_LABEL.sub("", text))
     return _LABEL.sub("", _FOR_LABEL.sub("", text))

@@ -329,7 +329,8 @@ _AFTERTHOUGHT = re.compile(
     r"(?:pls|please|plz|thanks|lol) (?:she|he|they|we|i|it)\b|(?:she|he|they|we)(?:'ll|'d| will| would) (?:love|like|"
     r"be|think|want)\b|" + _AS_IT_WAS + r"|without "
     r"(?:changing|touching|altering|affecting|moving))\b|, (?:keep|leave|don't|do not|make sure|same|thanks|thank "
-    r"you|please)\b|, (?:it )?(?:is|was|looks) (?:very |too |so |really )?[a-z]+$).*$"
+    r"you|please|matching|preserving|maintaining|retaining|respecting|consistent with|in keeping with|with the same)\b|"
+    r", (?:it )?(?:is|was|looks) (?:very |too |so |really )?[a-z]+$).*$"
 )
 
 
