@@ -212,7 +212,8 @@ def test_an_addition_between_two_objects_paints_the_space_between_them(tmp_path,
 
 @pytest.mark.parametrize("segmenter", ["grounded-sam", "sam3"])
 @pytest.mark.parametrize("instruction,half", [("make the right side snowy", (slice(None), slice(300, None))),
-                                              ("darken the top half", (slice(None, 200), slice(None)))])
+                                              ("darken the top half", (slice(None, 200), slice(None))),
+                                              ("add a watermark to the bottom right corner", (slice(200, None), slice(300, None)))])
 def test_an_image_region_runs_through_the_real_detector(segmenter, instruction, half, tiny_settings):
     """A region alone names nothing to detect: GroundingDINO was asked for no phrase and crashed ('stack expects a
     non-empty TensorList', exit 1) on every region instruction without --detections."""

@@ -38,7 +38,8 @@ Direction = Literal["left-of", "right-of", "above", "below", "next-to", "in-fron
 #: a pronoun's canonical form (he/him/his -> him, she/her/hers -> her, they/them/their -> them, it/its -> it)
 Pronoun = Literal["him", "her", "them", "it"]
 #: a part of the image named without an object noun ("the left side", "the top half", "the background")
-Region = Literal["left", "right", "top", "bottom", "center", "background", "foreground"]
+Region = Literal["left", "right", "top", "bottom", "center", "top-left", "top-right", "bottom-left", "bottom-right",
+                 "background", "foreground"]
 Box = tuple[float, float, float, float]
 Point = tuple[float, float]
 

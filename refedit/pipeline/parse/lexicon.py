@@ -77,7 +77,7 @@ CARDINALS: dict[str, int] = {
 #: nouns for the photo itself ("the photo", "this selfie"); "the picture frame" and "the scene" may be objects or places
 PHOTO_NOUNS = frozenset("photo picture image shot pic screenshot photograph selfie snapshot headshot scan".split())
 #: the photo as the place things are in or taken out of ("out of the frame", "in this scene", "from my selfie")
-PHOTO_PLACES = PHOTO_NOUNS | frozenset("frame scene".split())
+PHOTO_PLACES = PHOTO_NOUNS | frozenset("frame scene skyline panorama".split())
 #: regular-expression alternations of them, the longest first
 PHOTO_NOUN_WORDS = "|".join(sorted(PHOTO_NOUNS, key=len, reverse=True))
 PHOTO_PLACE_WORDS = "|".join(sorted(PHOTO_PLACES, key=len, reverse=True))

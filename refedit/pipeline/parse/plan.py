@@ -360,7 +360,8 @@ def pronoun_target(word: str) -> Target:
 
 _IMAGE_SUFFIX = re.compile(rf" (?:of|in) (?:the |this |my |our )?(?:whole |entire )?(?:[a-z]+ ){{0,2}}?(?:{lexicon.PHOTO_PLACE_WORDS})$")
 _REGION = re.compile(
-    r"^(?:very |far )?(?P<word>" + "|".join(lexicon.REGION_WORDS) + r")(?:[- ]hand)?"
+    r"^(?:very |far )?(?:(?P<corner>top|upper|bottom|lower)[- ](?P<side>left|right)(?:[- ]hand)?(?: corner)?|"
+    r"(?P<word>" + "|".join(lexicon.REGION_WORDS) + r")(?:[- ]hand)?)"
     r"(?: (?:" + "|".join(sorted(lexicon.REGION_PARTS)) + r"))?(?: of (?P<of>.+))?$"
 )
 
@@ -373,13 +374,13 @@ def region_target(expression: str) -> Target | None:
         return None
     relation = None
     if m["of"] is not None and not _IMAGE_SUFFIX.search(expression):
-        if m["word"] in ("background", "foreground"):
+        if m["word"] in ("background", "foreground") or m["corner"]:  # "the top left corner of the table": an object's
             return None
         try:
             relation = Relation("of", analyse_target(m["of"]))
         except UnclearInstruction:
             return None
-    region = lexicon.REGION_WORDS[m["word"]]
+    region = f"{lexicon.REGION_WORDS[m['corner']]}-{m['side']}" if m["corner"] else lexicon.REGION_WORDS[m["word"]]
     return Target(expression=expression, head="region", region=region, relation=relation)  # type: ignore[arg-type]
 
 
@@ -577,6 +578,10 @@ _NOT_BARE_ANCHORS = frozenset(
 _PAIR = re.compile(r"^(?P<a>.+?) and (?P<b>(?:the|a|an|his|her|their|its) .+)$")
 
 
+#: the whole view, whose side names a side of the photo ("the left of the frame", "the far right of the skyline")
+_WHOLE_VIEW = re.compile(rf"^(?:the|this|my|our) (?:whole |entire )?(?:{lexicon.PHOTO_PLACE_WORDS})$")
+
+
 def _relation(direction: str, rest: str, worn: bool = False) -> Relation | None:
     """The relation to the object named by ``rest``, or None when ``rest`` names no object to place by. A bare
     noun names one too, as terse and learner English write it ("the cup on table", "the bird in sky"), but not a
@@ -587,8 +592,8 @@ def _relation(direction: str, rest: str, worn: bool = False) -> Relation | None:
         if len(words) > 3 or (words[0] in _NOT_BARE_ANCHORS and not described):
             return None
         rest = "the " + rest
-    if _is_position(rest):
-        return None
+    if _is_position(rest) or (direction in ("left-of", "right-of") and _WHOLE_VIEW.match(rest)):
+        return None  # "in the upper left of the frame", "on the far right of the skyline": a side of the photo
     if direction == "between" and (pair := _PAIR.match(rest)):
         first, second = _anchor(pair["a"]), _anchor(pair["b"])
         return None if first is None or second is None else Relation("between", first, second)

@@ -333,7 +333,7 @@ class Referring:
             return Found((), (), f"the {region} {where}: {'the' if region == 'foreground' else 'all but the'} "
                                  f"{len(objects)} detected objects", mask)  # fmt: skip
         box = rel.region_box(region, within)
-        half = "middle third" if region == "center" else f"{region} half"
+        half = "middle third" if region == "center" else f"{region} quarter" if "-" in region else f"{region} half"
         return Found((), (), f"the {half} {where}", masks.box_mask(box, self.shape))
 
     def _placed(self, found: Found) -> Segmentation:

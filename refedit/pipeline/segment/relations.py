@@ -127,12 +127,15 @@ def main_subject(labels: Sequence[str], boxes: Sequence[Box], scores: Sequence[f
 
 def region_box(region: str, within: Box) -> Box:
     """The part of ``within`` (the image, or an anchor's box) a region word names: a half for
-    left/right/top/bottom, the middle third (both axes) for center."""
+    left/right/top/bottom, a quarter for a corner (top-left: the top half's left half), the middle third (both axes)
+    for center."""
     x0, y0, x1, y1 = within
     mx, my = (x0 + x1) / 2, (y0 + y1) / 2
     w, h = x1 - x0, y1 - y0
     boxes = {"left": (x0, y0, mx, y1), "right": (mx, y0, x1, y1), "top": (x0, y0, x1, my), "bottom": (x0, my, x1, y1),
-             "center": (x0 + w / 3, y0 + h / 3, x1 - w / 3, y1 - h / 3)}  # fmt: skip
+             "center": (x0 + w / 3, y0 + h / 3, x1 - w / 3, y1 - h / 3),
+             "top-left": (x0, y0, mx, my), "top-right": (mx, y0, x1, my), "bottom-left": (x0, my, mx, y1),
+             "bottom-right": (mx, my, x1, y1)}  # fmt: skip
     if region not in boxes:
         raise ValueError(f"region {region!r} is not geometric (background/foreground need the objects)")
     return boxes[region]
