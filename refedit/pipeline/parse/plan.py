@@ -122,7 +122,8 @@ def _side_words(doc: Any, start: int = 0, end: int | None = None, name: tuple[in
     ``name`` span ("the front door")."""
     words = [t.text for t in doc]
     skip = {i for i, w in enumerate(words)
-            if w in lexicon.RELATION_INTENSIFIERS | lexicon.RELATION_BEFORE_TO and _opens_relation(doc, i)}  # fmt: skip
+            if w in lexicon.RELATION_INTENSIFIERS | lexicon.RELATION_BEFORE_TO and _opens_relation(doc, i)
+            and not _side_before_relation(doc, i)}  # fmt: skip
     skip |= {i for i in range(1, len(words) - 1) if words[i - 1 : i + 2] == ["in", "front", "of"]}
     skip |= set(range(*name)) | {i for i in range(len(words)) if _garment_top(words, i)}
     skip |= {i for i in range(1, len(words)) if words[i - 1] in lexicon.POSSESSIVE_PRONOUNS}  # "on his back": a body part
@@ -500,6 +501,12 @@ _ANCHOR_START = re.compile(
 _COVERED = frozenset("covered coated dressed wrapped soaked filled splattered splashed smeared caked dusted".split())
 
 
+def _side_before_relation(doc: Any, i: int) -> bool:
+    """True when ``doc[i]`` is "right" as a side ("from the right", "on the right") before a relation it would
+    otherwise intensify ("... from the right next to the sink")."""
+    return doc[i].text == "right" and i >= 2 and doc[i - 1].text == "the" and doc[i - 2].text in ("from", "on", "to", "at")
+
+
 def find_relation(doc: Any, expression: str) -> tuple[int, Relation | None]:
     """(number of tokens of the target's own words, the relation that follows them or None).
 
@@ -511,6 +518,8 @@ def find_relation(doc: Any, expression: str) -> tuple[int, Relation | None]:
     having: tuple[int, Relation] | None = None
     for tok in doc[1:]:
         if doc[tok.i - 1].text in _COVERED:  # "the car covered in snow": how it looks, not where it is
+            continue
+        if _side_before_relation(doc, tok.i):  # "the third bottle from the right next to the sink": a side, then next to
             continue
         for pattern, direction in _OPENERS:
             m = pattern.match(expression, tok.idx)
