@@ -222,7 +222,7 @@ def snapshot(folder: Path) -> dict[Path, int]:
 
 @pytest.mark.parametrize(
     "extra,env,needle",
-    [(["-O", "steps=abc"], {}, "steps must be an integer in [1, 1000], got 'abc'"),
+    [(["-O", "steps=abc"], {}, "steps must be an integer in [1, 999], got 'abc'"),
      (["-O", "stepz=2"], {}, "unknown option 'stepz'; did you mean 'steps'?"),
      (["-O", "alpha=0.2"], {}, "'alpha' is not used by the chosen stages (rules, grounded-sam, diffedit)"),
      (["-O", "seed=5"], {}, "option 'seed' is no stage option: give it as --seed"),  # (was diffedit-mask's)
@@ -232,7 +232,8 @@ def snapshot(folder: Path) -> dict[Path, int]:
                                                              "grounded-sam, inpaint)"),
      (["--editor", "inpaint", "--encode-ratio", "0.3,0.5"], {}, "--encode-ratio is not used by the chosen stages"),
      (["--seed", "99999999999999999999999"], {}, "seed must be an integer in [0, 9223372036854775807]"),
-     (["--steps", "1000000"], {}, "error: --steps must be an integer in [1, 1000], got 1000000"),
+     (["--steps", "1000000"], {}, "error: --steps must be an integer in [1, 999], got 1000000"),
+     (["--steps", "1000"], {}, "error: --steps must be an integer in [1, 999], got 1000"),  # SD has no timestep 1000
      (["--encode-ratio", "0"], {}, "error: --encode-ratio must be a number in (0, 1], got 0.0"),
      (["-O", "encode_ratio=0"], {}, "error: encode_ratio must be a number in (0, 1], got '0'"),
      ([], {"REFEDIT_MAX_PIXELS": "abc"}, "REFEDIT_MAX_PIXELS must be an integer >= 1, got 'abc'"),

@@ -1,5 +1,6 @@
 """Pure DDIM math, no model."""
 
+import pytest
 import torch
 
 from refedit.core import ddim
@@ -44,6 +45,17 @@ def test_schedule_matches_diffusers_ddim():
     x, eps = torch.randn(1, 4, 4, 4), torch.randn(1, 4, 4, 4)
     ref = s.step(eps, int(sched.timesteps[3]), x).prev_sample
     assert torch.allclose(ddim.ddim_step(x, eps, sched.alphas[3], sched.alphas_prev[3]), ref, atol=1e-5)
+
+
+def test_the_most_steps_end_on_the_last_trained_timestep():
+    """SD's leading spacing with offset 1: 999 steps run 999..1; 1000 would ask for ᾱ_1000, which SD has not (an
+    IndexError in every editor at a full schedule); the command line's limit is 999."""
+    from refedit.core.limits import MAX_STEPS
+
+    alphas = torch.linspace(0.999, 0.005, 1000)
+    assert ddim.ddim_schedule(alphas, steps=MAX_STEPS, ratio=1.0).timesteps[0] == 999
+    with pytest.raises(ValueError, match="use at most 999"):
+        ddim.ddim_schedule(alphas, steps=1000, ratio=1.0)
 
 
 def test_the_shared_sampling_loop_is_the_ddim_recursion_with_a_hook_after_each_step():

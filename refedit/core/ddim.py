@@ -120,6 +120,9 @@ def ddim_schedule(
     """
     step_ratio = num_train_timesteps // steps
     all_t = [i * step_ratio + steps_offset for i in range(steps)][::-1]
+    if all_t[0] >= len(alphas_cumprod):
+        raise ValueError(f"{steps} DDIM steps start at timestep {all_t[0]}, past the {len(alphas_cumprod)} the model was "
+                         f"trained with; use at most {len(alphas_cumprod) - steps_offset}")
     n = encode_steps(steps, ratio)
     ts = all_t[steps - n :]
     final = float(alphas_cumprod[0]) if final_alpha is None else final_alpha

@@ -177,7 +177,8 @@ class InstructOptions(EditorOptions):
 
 @dataclass(frozen=True)
 class SDEditOptions(EditorOptions):
-    """``strength``: the sampling ratio s (0 keeps the input, 1 starts from pure noise; iEdit uses 0.6-0.8)."""
+    """``strength``: the sampling ratio s (near 0 keeps the input; 1 starts from the input noised to the schedule's
+    first timestep, ᾱ ≈ 0.006 for SD at 50 steps, almost pure noise, as diffusers' img2img; iEdit uses 0.6-0.8)."""
 
     strength: float = option(0.7, 0.0, 1.0, lo_open=True)
 
