@@ -8,8 +8,8 @@ psnr_bg, mse_bg,   PIE-Bench's background preservation: both images x (1 - mask)
 ssim_bg, lpips_bg  the whole-image figure (PnP-Inversion evaluation code)
 l2_bg              ReferDiffusion's L2_bg: mean squared difference over background pixels  mask
 ssim_m, ssim_m_bar iEdit's SSIM-M / SSIM-M̄: the SSIM map averaged inside / outside          mask
-clip_score         CLIP score of the edited image and the edited caption (InstructEdit,  edited caption
-                   PIE-Bench "whole")
+clip_score         CLIP score of the edited image and the edited caption (PIE-Bench       edited caption
+                   "whole"; InstructEdit's scale, its text is the instruction)
 clip_score_edit    CLIP score of the edited image x mask and the edited caption           mask, edited caption
                    (PIE-Bench "edited")
 clip_dir           CLIP directional similarity (InstructEdit Table 1)                    both captions
