@@ -576,6 +576,20 @@ def test_a_side_of_the_frame_is_a_position_not_a_relation(instruction, head, spa
     assert parse("remove the man to the left of the picture frame").target.relation.direction == "left-of"
 
 
+@pytest.mark.parametrize("instruction,action,head,anchor", [
+    ("Is that a wasp on the cake? Please remove it", "remove", "wasp", "cake"),
+    ("which of the boats is between the two buoys? make that one yellow", "modify", "boat", "buoy"),
+    ("The woman on the right is my aunt. Her dress should be green.", "modify", "dress", "woman"),
+])  # fmt: skip
+def test_an_object_named_in_a_question_or_a_description_is_what_the_command_edits(instruction, action, head, anchor):
+    """A question names the object ("is that a wasp on the cake?"), "which of the boats is ..." names one of them,
+    and "the woman on the right is my aunt" says where the photo shows her (the anchor is no 'aunt' to detect)."""
+    plan = parse(instruction)
+    assert (plan.action, plan.target.head, plan.target.relation.anchor.head) == (action, head, anchor)
+    plan = parse("of all the dogs in the park, remove the one in the middle")
+    assert (plan.target.head, plan.target.spatial, plan.target.pronoun) == ("dog", "middle", None)
+
+
 def test_a_side_before_right_next_to_is_kept():
     """"from the right next to the sink": "right" is the side, not the intensifier of "right next to"."""
     target = parse("swap the third bottle from the right next to the sink for a soap dispenser").target
@@ -773,7 +787,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
             "round19": 49,  # round 19: written blind at the end of session 13 (65 at session 14's start)
             "round20": 37,  # round 20: written blind in session 16 (55 wrong at its start; its held-out half 27 -> 27 blind)
             "round21": 14,  # round 21: written blind in session 20 for 'with' relations and states (35 wrong blind)
-            "round22": 35}  # round 22: written blind in session 21: between/among, frame positions, ordinals with
+            "round22": 31}  # round 22: written blind in session 21: between/among, frame positions, ordinals with
     # relations, placements, pronouns across sentences, agent-written instructions (43 wrong blind)
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():

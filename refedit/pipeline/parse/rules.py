@@ -569,7 +569,11 @@ _LEAD_IN = re.compile(r"^(?:(?:no|nope|wait|sorry|oops|ok|okay|hmm|well|so|actua
                       r"not|the other one|that's|that is|of|among|out of|from|he's|she's|they're|he is|she is|they are|"
                       r"the only problem is|the problem is|the issue is|my problem is|lol|omg|haha+|so+|yo|hi+|hey+|"
                       r"um+|uh+|ok so|why is there|why are there|why does|why do|why is|ok but|but|honestly|frankly|ugh|"
-                      r"tbh|ngl|remember|i've got|i have got|i have|we have|we've got|i've|we've|check out)\b ?)+")
+                      r"tbh|ngl|remember|i've got|i have got|i have|we have|we've got|i've|we've|check out|is that|is this|"
+                      r"are those|are these|is there|are there|all)\b ?)+")
+#: "which of the boats is between the buoys", "which one of the dogs is on the sofa": one of them, placed
+_WHICH_OF = re.compile(r"^which (?:one )?of (?:the|these|those) (?P<q>(?:[a-z-]+ )*?)(?P<n>[a-z]+) (?:is|was|'s) "
+                       r"(?P<rest>(?:on|in|at|under|behind|near|by|next to|above|below|inside|between|beside|in front of) .+)$")
 #: "the photo is fine except for the kid in the hoodie": what spoils the photo
 _EXCEPT_FOR = re.compile(r"\b(?:is|are|looks?|seems?) (?:fine|good|great|perfect|ok|okay|lovely|nice) (?:except|apart from|but "
                          r"for|other than)(?: for)? (?P<np>(?:the|that|this|those|these|a|an|my|our|his|her|their) [a-z][a-z' -]*)$")
@@ -701,6 +705,10 @@ _WHO_IS_THE = re.compile(r"^(?!(?:it|this|that|there|here|he|she|they|which|what
                          r"(?P<np>the (?P<head>[a-z-]+)\b.*)$")
 
 
+#: "the woman on the right is my aunt", "the boy in the cap's our grandson": where the photo shows someone, then who
+_IS_MY = re.compile(r"^(?P<np>the [a-z][a-z ,'-]*?) (?:is|'s|was) (?:my|our|his|her|their) [a-z]+(?: [a-z]+)?$")
+
+
 def _person_named(sentence: str, pronoun: str) -> str | None:
     """Who ``pronoun`` ("his", "her") in a later sentence is, named in ``sentence``: the person a copular sentence
     describes ("the vicar is the gentleman on the right": the gentleman on the right; "the one in the flat cap,
@@ -708,6 +716,8 @@ def _person_named(sentence: str, pronoun: str) -> str | None:
     "Dad's order of service": the dad); None when it names neither."""
     if (described := _described_as(sentence)) is not None:
         return described
+    if (who := _IS_MY.match(sentence)) and singular(who["np"].split()[1]) in lexicon.ANIMATE:
+        return who["np"]  # "the woman on the right is my aunt": the woman on the right (the photo shows her, not "aunt")
     kin = [w for w in re.findall(r"[a-z]+", sentence) if w in _KIN[pronoun]]
     return f"the {kin[-1]}" if kin else None
 
@@ -874,6 +884,8 @@ def _named_in(clause: str, removal: bool = False, worn: bool = False) -> str | N
         return f"the {part['x']} of the {_ARTICLE.sub('', part['np'])}"  # "the kid ... has his hood up. can it be down?"
     if worn and (what := _WEARING.match(said)):  # "the model is wearing sunglasses, could they be removed"
         return f"the {_ARTICLE.sub('', what['x'])} of {what['np']}"
+    if m := _WHICH_OF.match(said):  # "which of the boats is between the two buoys": the boat there
+        return f"the {m['q']}{singular(m['n'])} {m['rest']}"
     clause = _LEAD_IN.sub("", said)
     if not _NOUN_PHRASE.match(clause) and (described := _described_as(clause)) is not None:
         return described  # "Bella is the spaniel on the exam table. Could you remove the syringe next to her?"
@@ -882,7 +894,7 @@ def _named_in(clause: str, removal: bool = False, worn: bool = False) -> str | N
     if m := _THERE_IS.match(clause):
         clause = f"{m['np']} {m['where']}"
     placed = _IS_REL.sub(" ", clause)  # "that blob is on the lens": the blob on the lens
-    if (clause == said or re.match(r"there(?:'s| is| are) ", said)) and _BARE_TOPIC.match(placed):
+    if (clause == said or re.match(r"there(?:'s| is| are) ", said)) and _BARE_TOPIC.match(placed) and not _NOUN_PHRASE.match(placed):
         # "girl in the pink dress, make her hair curly", "there's flour on my cheek", "propeller guard poking into the
         # top left corner, erase it": the girl, the flour, the propeller guard
         placed = f"the {placed}"
@@ -964,6 +976,8 @@ def _resolve_reference(text: str) -> str:
         if (one := re.match(r"^the (?P<q>(?:[a-z-]+ )*?)(?P<o>ones?)\b(?P<rest>.*)$", phrase)) and named:
             phrase = _one_as(named, one["o"], one["q"], one["rest"])  # "not that dog, the one on the right"
         named = phrase
+    if named is not None:
+        last = re.sub(r"\b(?:that|this) one\b", "it", last)  # "make that one yellow": the one named
     last = re.sub(r"^(?P<v>[a-z]+) (?P<p>it|them|that|this|those|these) (?P<t>off|out|away|up|in|down)(?: a bit| a little)?$",
                   r"\g<v> \g<t> \g<p>", last)  # "wipe it off", "clean them up a bit": the particle before the object
     m = _REFERS.match(last)
