@@ -391,3 +391,15 @@ def test_two_who_hold_one_just_as_well_are_ambiguous(tmp_path, tiny_settings):
     r = segment(tmp_path, tiny_settings, dets, "remove the girl in the dress", pick=2)
     assert chosen_boxes(r) == [(200.0, 20.0, 320.0, 280.0)]
     assert len(segment(tmp_path, tiny_settings, dets, "remove the girls in dresses").chosen) == 2
+
+
+def test_a_thing_on_a_road_stands_anywhere_inside_it(tmp_path, tiny_settings):
+    """"the cone on the road": on a ground seen in perspective a thing stands anywhere inside its outline (the 'on'
+    of a table, whose top edge it stands on, found none: exit 4); "on the left side of the road" is its left side."""
+    dets = [("road", [0, 200, 600, 400], 0.9), ("cone", [80, 300, 120, 360], 0.8), ("cone", [450, 300, 490, 360], 0.9)]
+    r = segment(tmp_path, tiny_settings, dets, "remove the cone on the left side of the road")
+    assert chosen_boxes(r) == [(80.0, 300.0, 120.0, 360.0)]
+    r = segment(tmp_path, tiny_settings, dets, "remove the cone on the right side of the road")
+    assert chosen_boxes(r) == [(450.0, 300.0, 490.0, 360.0)]
+    r = segment(tmp_path, tiny_settings, [dets[0], dets[2], ("cone", [450, 80, 490, 140], 0.95)], "remove the cone on the road")
+    assert chosen_boxes(r) == [(450.0, 300.0, 490.0, 360.0)]  # inside the road's outline, not the one in the sky

@@ -43,6 +43,10 @@ MATERIAL_FAMILIES: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v
     "stone": "marble granite concrete brick cobblestone cobbled flagstone terrazzo travertine quartz onyx",
 }.items()}  # fmt: skip
 
+#: grounds things stand on anywhere inside their outline in a photo ("the car on the road", "the dog on the lawn"), not
+#: only on their top edge as on a table
+GROUNDS = frozenset("road street lane path pavement sidewalk driveway field lawn grass beach sand snow floor river lake sea "
+                    "pitch court track stage platform bridge roof runway parking car park carpet rug".split())
 #: patterns among the material words: contrasted with a plain one ("a striped shirt" vs "a plain shirt"), not with
 #: materials, and not with one another ("pinstriped" vs "striped" is a family again)
 PATTERNS = frozenset("striped checkered polka-dotted polka-dot gingham plaid paisley houndstooth herringbone pinstriped "

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from refedit.core import masks
+from refedit.core import english, masks
 from refedit.core.geometry import box_iou
 from refedit.errors import TargetNotFound
 from refedit.pipeline.artifacts import Ambiguity, Box, Candidate, EditPlan, Segmentation, Target
@@ -30,6 +30,14 @@ from refedit.pipeline.segment.resolve import AMBIGUITY_MARGIN, Resolution, nms, 
 WORDS = {"left-of": "left of", "right-of": "right of", "above": "above", "below": "below", "next-to": "next to",
          "in-front-of": "in front of", "behind": "behind", "between": "between", "on": "on", "in": "in",
          "of": "of", "with": "with"}  # fmt: skip
+
+
+def _ground(anchor: Target) -> bool:
+    """True for an anchor things stand on anywhere inside its outline: a ground ("the road", "the lawn") or a part of
+    one ("the left side of the road")."""
+    while anchor.head == "region" and anchor.relation is not None:
+        anchor = anchor.relation.anchor
+    return anchor.head.split()[-1] in english.GROUNDS
 
 
 #: "with" costs (the part of the anchor outside the target, see relations.relation_cost) this close are a tie
@@ -174,6 +182,8 @@ class Referring:
             if any(box_iou(c.box, a) > 0.9 for a in anchor_boxes):  # the anchor itself ("the girl left of the girl")
                 continue
             cost = rel.relation_cost(relation.direction, c.box, anchor_box, second_box)
+            if cost is None and relation.direction == "on" and _ground(relation.anchor):
+                cost = rel.relation_cost("in", c.box, anchor_box)  # "the car on the road": anywhere inside it
             if cost is not None:
                 costs[i] = cost
         return self._nearest(t, cands, costs, anchor.reason)
