@@ -590,6 +590,18 @@ def test_an_object_named_in_a_question_or_a_description_is_what_the_command_edit
     assert (plan.target.head, plan.target.spatial, plan.target.pronoun) == ("dog", "middle", None)
 
 
+@pytest.mark.parametrize("instruction,action,head,replacement,all_", [
+    ("make the sailboat way off in the distance red", "modify", "sailboat", "red", False),
+    ("remove whatever is poking in from the left edge", "remove", "object", None, False),
+    ("The two kids on the swing - make them both wear raincoats", "add", "kid", "raincoats", True),
+    ("ok and can they all be in black and white", "modify", "object", "black and white", True),
+])  # fmt: skip
+def test_fillers_around_the_object_and_its_look(instruction, action, head, replacement, all_):
+    """"way off in the distance" (no 'off' to detect), "whatever is poking in", "them both", "be in black and white"."""
+    plan = parse(instruction)
+    assert (plan.action, plan.target.head, plan.replacement, plan.target.all) == (action, head, replacement, all_)
+
+
 def test_a_side_before_right_next_to_is_kept():
     """"from the right next to the sink": "right" is the side, not the intensifier of "right next to"."""
     target = parse("swap the third bottle from the right next to the sink for a soap dispenser").target
@@ -787,7 +799,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
             "round19": 49,  # round 19: written blind at the end of session 13 (65 at session 14's start)
             "round20": 37,  # round 20: written blind in session 16 (55 wrong at its start; its held-out half 27 -> 27 blind)
             "round21": 14,  # round 21: written blind in session 20 for 'with' relations and states (35 wrong blind)
-            "round22": 31}  # round 22: written blind in session 21: between/among, frame positions, ordinals with
+            "round22": 27}  # round 22: written blind in session 21: between/among, frame positions, ordinals with
     # relations, placements, pronouns across sentences, agent-written instructions (43 wrong blind)
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():

@@ -387,6 +387,10 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"\b(?:twice|three times|2x|3x|x2|x3) as tall\b", "taller"),
     (r"\b(?:half|a third of) (?:the|its) size\b", "smaller"),
     (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
+    (r"\bwhatever(?: is|'s) (?=[a-z]+ing\b)", "the thing "),
+    (r"\b(?P<p>they|them) (?:all|both)\b", r"\g<p>"),
+    (r"\b(?P<b>be|look|appear) in (?=black and white\b|sepia\b|greyscale\b|grayscale\b|monochrome\b)", r"\g<b> "),  # "can they all be blue" (a named object's "them both": above)  # "remove whatever is poking in from the left edge"
+    (r"\b(?:way|far|far far|waaay|way way) (?:off|out|back) (?=in the (?:distance|background|back)\b)", ""),  # "way off in the distance"
     (r"\bwhatever (?:that|this|it) is\b", "the thing"),
     (r"\b(?:whoever|whomever|anyone who|anybody who|the one who|the person who)(?: is|'s) (?=[a-z]+ing )", "the person "),
     # "the house whose chimney is smoking", "the car whose door is open": the house with the smoking chimney
@@ -978,6 +982,7 @@ def _resolve_reference(text: str) -> str:
         named = phrase
     if named is not None:
         last = re.sub(r"\b(?:that|this) one\b", "it", last)  # "make that one yellow": the one named
+        last = re.sub(r"\bthem (?:both|all)\b", "them", last)  # "make them both wear raincoats"
     last = re.sub(r"^(?P<v>[a-z]+) (?P<p>it|them|that|this|those|these) (?P<t>off|out|away|up|in|down)(?: a bit| a little)?$",
                   r"\g<v> \g<t> \g<p>", last)  # "wipe it off", "clean them up a bit": the particle before the object
     m = _REFERS.match(last)
