@@ -580,6 +580,8 @@ def test_a_side_of_the_frame_is_a_position_not_a_relation(instruction, head, spa
     ("Is that a wasp on the cake? Please remove it", "remove", "wasp", "cake"),
     ("which of the boats is between the two buoys? make that one yellow", "modify", "boat", "buoy"),
     ("The woman on the right is my aunt. Her dress should be green.", "modify", "dress", "woman"),
+    ("Look at the horse behind the fence. Its saddle should be brown.", "modify", "saddle", "horse"),
+    ("my cat's the grey one. could you add a bow to her collar", "add", "collar", "cat"),
 ])  # fmt: skip
 def test_an_object_named_in_a_question_or_a_description_is_what_the_command_edits(instruction, action, head, anchor):
     """A question names the object ("is that a wasp on the cake?"), "which of the boats is ..." names one of them,
@@ -799,7 +801,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
             "round19": 49,  # round 19: written blind at the end of session 13 (65 at session 14's start)
             "round20": 37,  # round 20: written blind in session 16 (55 wrong at its start; its held-out half 27 -> 27 blind)
             "round21": 14,  # round 21: written blind in session 20 for 'with' relations and states (35 wrong blind)
-            "round22": 27}  # round 22: written blind in session 21: between/among, frame positions, ordinals with
+            "round22": 25}  # round 22: written blind in session 21: between/among, frame positions, ordinals with
     # relations, placements, pronouns across sentences, agent-written instructions (43 wrong blind)
     folder = Path(__file__).resolve().parent / "data" / "probes"
     for name, most in left.items():

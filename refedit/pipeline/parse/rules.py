@@ -658,7 +658,7 @@ _CONTEXT_ONLY = re.compile(r"^(?:hi|hello|hey|hiya|thanks|thank you|this is|thes
 _NEEDED = re.compile(r"(?:instead of|rather than|in place of|after|before|once|if|when|where|change nothing|edit nothing|"
                      r"touch nothing|don't|do not|dont|leave|keep|not)\b")
 #: a command that needs an earlier clause: "remove it", "put sprinkles on it", "give her a hat", "the one on the left"
-_REFERS_BACK = re.compile(r"\b(?:it|them|him|her|that|this|those|these|there)\b|\bones?\b|"
+_REFERS_BACK = re.compile(r"\b(?:it|them|him|her|that|this|those|these|there|its|their)\b|\bones?\b|"
                           r"\b(?:give|hand|show|get) her\b")
 
 
@@ -705,7 +705,7 @@ _KIN = {"his": frozenset("dad daddy father son husband brother uncle grandad gra
                          "grandmother granddaughter niece girlfriend fiancee bride".split())}
 #: "the vicar is the gentleman on the right", "uncle pete is the one in the flat cap, second from the right": who, then
 #: where or how to find them
-_WHO_IS_THE = re.compile(r"^(?!(?:it|this|that|there|here|he|she|they|which|what|who)\b)(?P<who>(?:[a-z'-]+ ){0,2}?[a-z'-]+) (?:is|'s|was) "
+_WHO_IS_THE = re.compile(r"^(?!(?:it|this|that|there|here|he|she|they|which|what|who)\b)(?P<who>(?:[a-z'-]+ ){0,2}?[a-z'-]+)(?: is|'s| was) "
                          r"(?P<np>the (?P<head>[a-z-]+)\b.*)$")
 
 
@@ -729,11 +729,13 @@ def _person_named(sentence: str, pronoun: str) -> str | None:
 def _described_as(sentence: str) -> str | None:
     """Whom a copular sentence describes ("Bella is the spaniel on the exam table": the spaniel on the exam table;
     "our tortoise is the one on the rock": the tortoise on the rock), else None."""
-    if (m := _WHO_IS_THE.match(sentence)) is None or m["head"] in {*lexicon.SIZE_WORDS, *lexicon.COLOURS, "same", "best", "only"}:
-        return None  # (not "it is the best photo", "the dog is the same colour")
+    if (m := _WHO_IS_THE.match(sentence)) is None:
+        return None
+    if m["head"] in {*lexicon.SIZE_WORDS, *lexicon.COLOURS, "same", "best", "only"} and not re.match(r"^the [a-z-]+ ones?\b", m["np"]):
+        return None  # (not "it is the best photo", "the dog is the same colour"; "my cat's the grey one" is)
     who = m["who"].split()[-1]
     kind = who if (who in lexicon.ANIMATE or who in object_nouns()) and who not in _KIN["his"] | _KIN["her"] else "person"
-    return re.sub(r"^the ones?\b", f"the {kind}", m["np"]).replace(",", "")
+    return re.sub(r"^the (?P<q>(?:[a-z-]+ )*?)ones?\b", lambda o: f"the {o['q']}{kind}", m["np"]).replace(",", "")
 
 
 def _possessor_from(earlier: list[str], command: str) -> str | None:
