@@ -355,7 +355,7 @@ def test_bad_manifest_rows_fail_only_themselves(tmp_path, tiny_env):
     assert "items.jsonl:2: seed must be an integer in [0, 9223372036854775807], got 'abc'" == log[1]["error"]
     assert "items.jsonl:3: output must be a string, got 5" == log[2]["error"]
     assert "items.jsonl:4: unknown column 'stepz'; did you mean 'steps'?" == log[3]["error"]
-    assert "steps must be an integer in [1, 1000], got 'many'" in log[5]["error"]
+    assert "steps must be an integer in [1, 999], got 'many'" in log[5]["error"]
     assert "items.jsonl:7: not a JSON object" in log[6]["error"] and log[6]["exit_code"] == BadInput.exit_code
     # a refused row names its photo and output as the rows that ran do (it was the manifest's relative path, no output)
     assert log[5]["input"] == str(images[2].resolve()) and log[5]["output"] == str(out / "y.png")
