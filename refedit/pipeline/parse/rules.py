@@ -388,6 +388,13 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"\b(?:half|a third of) (?:the|its) size\b", "smaller"),
     (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
     (r"\bwhatever(?: is|'s) (?=[a-z]+ing\b)", "the thing "),
+    (r"\bout[- ]of[- ]focus\b", "blurred"),  # "make the flower in the foreground out of focus": its look
+    # "right in the foreground", "dead centre", "smack in the middle": intensifiers of a position, not the right side
+    (r"\b(?:right|smack|bang|slap bang|smack bang) (?=(?:in|at) the (?:foreground|background|middle|centre|center|front|back)\b)", ""),
+    (r"\b(?:dead|smack|bang|slap bang|smack bang) (?=(?:centre|center|middle)\b)", ""),
+    # "the second car from the camera": counted from the front
+    (r"\b(?P<o>first|second|third|fourth|fifth|[0-9]+(?:st|nd|rd|th)) (?P<n>(?:[a-z]+ )?)from the (?:camera|viewer|photographer)\b",
+     r"\g<o> \g<n>from the front"),
     (r"\b(?P<p>they|them) (?:all|both)\b", r"\g<p>"),
     (r"\b(?P<b>be|look|appear) in (?=black and white\b|sepia\b|greyscale\b|grayscale\b|monochrome\b)", r"\g<b> "),  # "can they all be blue" (a named object's "them both": above)  # "remove whatever is poking in from the left edge"
     (r"\b(?:way|far|far far|waaay|way way) (?:off|out|back) (?=in the (?:distance|background|back)\b)", ""),  # "way off in the distance"
