@@ -388,7 +388,16 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"\b(?:half|a third of) (?:the|its) size\b", "smaller"),
     (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
     (r"\bwhatever(?: is|'s) (?=[a-z]+ing\b)", "the thing "),
-    (r"\bout[- ]of[- ]focus\b", "blurred"),  # "make the flower in the foreground out of focus": its look
+    (r"\bout[- ]of[- ]focus\b", "blurred"),
+    # "add some fog rolling in under the bridge", "add a dog sitting at the girl's feet": what the new thing does on the
+    # way to its place is no part of it; at someone's feet is beside them
+    (r"^(?P<v>add|put|place|insert|draw) (?P<n>(?:a|an|some|two|three|four|several|more|a few|a little) .+?) (?:sitting|standing|lying|sleeping|rolling|flying|floating|hanging|"
+     r"walking|running|swimming|playing|resting|waiting|drifting|peeking|poking|leaning|crawling|climbing|hovering|soaring|"
+     r"grazing|perching|perched|parked|curled up|coming|creeping|spilling|pouring|blowing|gliding|sailing)"
+     r"(?: (?:in|out|down|up|around|about|along|over))? "
+     r"(?=(?:under|on|in|at|next to|beside|near|behind|above|over|below|by|inside|between|in front of|on top of) (?:the|a|an|his|"
+     r"her|their|my)\b)", r"\g<v> \g<n> "),
+    (r"\bat (?P<o>(?:the|his|her|their|my) [a-z ]+?)'s feet\b", r"next to \g<o>"),  # "make the flower in the foreground out of focus": its look
     # "right in the foreground", "dead centre", "smack in the middle": intensifiers of a position, not the right side
     (r"\b(?:right|smack|bang|slap bang|smack bang) (?=(?:in|at) the (?:foreground|background|middle|centre|center|front|back)\b)", ""),
     (r"\b(?:dead|smack|bang|slap bang|smack bang) (?=(?:centre|center|middle)\b)", ""),
