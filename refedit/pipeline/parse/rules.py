@@ -387,25 +387,26 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"\b(?:twice|three times|2x|3x|x2|x3) as tall\b", "taller"),
     (r"\b(?:half|a third of) (?:the|its) size\b", "smaller"),
     (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
-    (r"\bwhatever(?: is|'s) (?=[a-z]+ing\b)", "the thing "),
-    (r"\bout[- ]of[- ]focus\b", "blurred"),
+    (r"\bwhatever(?: is|'s) (?=[a-z]+ing\b)", "the thing "),  # "remove whatever is poking in from the left edge"
+    (r"\bout[- ]of[- ]focus\b", "blurred"),  # "make the flower in the foreground out of focus": its look
     # "add some fog rolling in under the bridge", "add a dog sitting at the girl's feet": what the new thing does on the
     # way to its place is no part of it; at someone's feet is beside them
-    (r"^(?P<v>add|put|place|insert|draw) (?P<n>(?:a|an|some|two|three|four|several|more|a few|a little) .+?) (?:sitting|standing|lying|sleeping|rolling|flying|floating|hanging|"
-     r"walking|running|swimming|playing|resting|waiting|drifting|peeking|poking|leaning|crawling|climbing|hovering|soaring|"
-     r"grazing|perching|perched|parked|curled up|coming|creeping|spilling|pouring|blowing|gliding|sailing)"
-     r"(?: (?:in|out|down|up|around|about|along|over))? "
+    (r"^(?P<v>add|put|place|insert|draw) (?P<n>(?:a|an|some|two|three|four|several|more|a few|a little) .+?) (?:sitting|"
+     r"standing|lying|sleeping|rolling|flying|floating|hanging|walking|running|swimming|playing|resting|waiting|drifting|"
+     r"peeking|poking|leaning|crawling|climbing|hovering|soaring|grazing|perching|perched|parked|curled up|coming|creeping|"
+     r"spilling|pouring|blowing|gliding|sailing)(?: (?:in|out|down|up|around|about|along|over))? "
      r"(?=(?:under|on|in|at|next to|beside|near|behind|above|over|below|by|inside|between|in front of|on top of) (?:the|a|an|his|"
      r"her|their|my)\b)", r"\g<v> \g<n> "),
-    (r"\bat (?P<o>(?:the|his|her|their|my) [a-z ]+?)'s feet\b", r"next to \g<o>"),  # "make the flower in the foreground out of focus": its look
+    (r"\bat (?P<o>(?:the|his|her|their|my) [a-z ]+?)'s feet\b", r"next to \g<o>"),
     # "right in the foreground", "dead centre", "smack in the middle": intensifiers of a position, not the right side
-    (r"\b(?:right|smack|bang|slap bang|smack bang) (?=(?:in|at) the (?:foreground|background|middle|centre|center|front|back)\b)", ""),
+    (r"\b(?:right|smack|bang|slap bang|smack bang) (?=(?:in|at) the (?:foreground|background|middle|centre|center|front|"
+     r"back)\b)", ""),
     (r"\b(?:dead|smack|bang|slap bang|smack bang) (?=(?:centre|center|middle)\b)", ""),
     # "the second car from the camera": counted from the front
-    (r"\b(?P<o>first|second|third|fourth|fifth|[0-9]+(?:st|nd|rd|th)) (?P<n>(?:[a-z]+ )?)from the (?:camera|viewer|photographer)\b",
-     r"\g<o> \g<n>from the front"),
-    (r"\b(?P<p>they|them) (?:all|both)\b", r"\g<p>"),
-    (r"\b(?P<b>be|look|appear) in (?=black and white\b|sepia\b|greyscale\b|grayscale\b|monochrome\b)", r"\g<b> "),  # "can they all be blue" (a named object's "them both": above)  # "remove whatever is poking in from the left edge"
+    (r"\b(?P<o>first|second|third|fourth|fifth|[0-9]+(?:st|nd|rd|th)) (?P<n>(?:[a-z]+ )?)from the (?:camera|viewer|"
+     r"photographer)\b", r"\g<o> \g<n>from the front"),
+    (r"\b(?P<p>they|them) (?:all|both)\b", r"\g<p>"),  # "can they all be blue" (a named object's "them both": see _resolve_reference)
+    (r"\b(?P<b>be|look|appear) in (?=black and white\b|sepia\b|greyscale\b|grayscale\b|monochrome\b)", r"\g<b> "),
     (r"\b(?:way|far|far far|waaay|way way) (?:off|out|back) (?=in the (?:distance|background|back)\b)", ""),  # "way off in the distance"
     (r"\bwhatever (?:that|this|it) is\b", "the thing"),
     (r"\b(?:whoever|whomever|anyone who|anybody who|the one who|the person who)(?: is|'s) (?=[a-z]+ing )", "the person "),
