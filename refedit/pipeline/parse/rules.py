@@ -389,6 +389,12 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
     (r"\bwhatever(?: is|'s) (?=[a-z]+ing\b)", "the thing "),  # "remove whatever is poking in from the left edge"
     (r"\bout[- ]of[- ]focus\b", "blurred"),  # "make the flower in the foreground out of focus": its look
+    # "apply a Gaussian blur to the background", "give the background a slight blur": blur it
+    (r"^(?:apply|add|put|use) (?:a |an |some )?(?:little |bit of |gaussian |slight |strong |heavy |soft |light |subtle |"
+     r"lens |bokeh )*blur(?: effect)? (?:to|on|over) (?P<t>.+)$", r"blur \g<t>"),
+    (r"^give (?P<t>(?:the|this|that|his|her|their|my) .+?) (?:a |some )?(?:little |bit of |gaussian |slight |strong |heavy |"
+     r"soft |light |subtle |lens |bokeh )*blur(?: effect)?$", r"blur \g<t>"),
+    (r"\bthe background (?:behind|around) (?:the |my |our )?(?:main )?(?:subject|person|people|object)\b", "the background"),
     # "add some fog rolling in under the bridge", "add a dog sitting at the girl's feet": what the new thing does on the
     # way to its place is no part of it; at someone's feet is beside them
     (r"^(?P<v>add|put|place|insert|draw) (?P<n>(?:a|an|some|two|three|four|several|more|a few|a little) .+?) (?:sitting|"
