@@ -395,6 +395,8 @@ def test_a_place_after_what_the_target_wears_tells_it_apart(instruction, directi
      "replace", "mug", "glass of orange juice"),
     ("Replace the dog with a sleeping black cat. Maintain the original scale and shadows.", "replace", "dog",
      "sleeping black cat"),
+    ("Modify the window so that it appears lit", "modify", "window", "lit"),
+    ("Change the colour of the dress so that it is navy blue, keeping the fabric texture.", "modify", "dress", "navy blue"),
 ])  # fmt: skip
 def test_an_agents_labels_and_constraints_are_not_the_edit(instruction, action, head, replacement):
     """What a script or an LLM agent writes around the edit: a label before it ("Task:"), how to do it after it

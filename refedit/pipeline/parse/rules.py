@@ -389,6 +389,9 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     (r"\bwhatever (?:is|are) (?=(?:on|in|at|under|behind|next to|near|inside) )", "all the things "),
     (r"\bwhatever(?: is|'s) (?=[a-z]+ing\b)", "the thing "),  # "remove whatever is poking in from the left edge"
     (r"\bout[- ]of[- ]focus\b", "blurred"),  # "make the flower in the foreground out of focus": its look
+    # an agent's "Modify the car so that it looks red", "Change the sky so it appears stormy": make it so
+    (r"^(?:modify|change|edit|adjust|alter|update|tweak) (?P<t>(?:the|this|that|his|her|their|my) .+?),? so(?: that)? "
+     r"(?:it|they) (?:looks?|appears?|is|are|becomes?|seems?)(?: to be)? (?P<n>[^,.]+)", r"make \g<t> \g<n>"),
     # "apply a Gaussian blur to the background", "give the background a slight blur": blur it
     (r"^(?:apply|add|put|use) (?:a |an |some )?(?:little |bit of |gaussian |slight |strong |heavy |soft |light |subtle |"
      r"lens |bokeh )*blur(?: effect)? (?:to|on|over) (?P<t>.+)$", r"blur \g<t>"),
