@@ -43,6 +43,11 @@ and the unmodified behaviour is measured):
 3. **⌈r·T⌉ vs ⌊r·T⌋ steps.** The reference encodes ``int(T · inpaint_strength)`` steps, refedit ⌈r·T⌉ (never
    zero steps for a small r; the paper does not say which). Equal when r·T is an integer; otherwise (T=7,
    r=0.3: 3 vs 2 steps) the reference is given ``inpaint_strength = (n + 0.5) / T`` with n = ⌈r·T⌉.
+4. **v-prediction checkpoints (SD 2.x-v) only, not compared here.** refedit's inversion turns the UNet's v into ε
+   at ᾱ of the step's *target* timestep, the one ε is evaluated at (Eq. 3's convention above); diffusers'
+   ``DDIMInverseScheduler`` converts at the current, lower level. A tiny v-model's inverted latents differ by ~0.18
+   max abs (latent scale ~1.5); reconstruction favours neither (paper audit, session 21). The papers use SD 1.5
+   (ε-prediction), which this file checks.
 """
 
 from __future__ import annotations
