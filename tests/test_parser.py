@@ -427,6 +427,7 @@ def test_whose_and_more_verbs_of_having(instruction, head, direction, anchor, at
     ("remove the woman in white", "woman", "white"),
     ("erase the man dressed all in black", "man", "black"),
     ("make the guy in navy red", "guy", "navy"),
+    ("make the girl in pink wear a crown", "girl", "pink"),
 ])  # fmt: skip
 def test_dressed_in_a_colour_is_what_they_wear(instruction, head, colour):
     """"the woman in white" wears white clothes ("a white woman" is something else); a thing "in white" is its look."""

@@ -426,7 +426,7 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
     # white woman" is something else), as "the woman in the white clothes" is
     (r"\b(?P<n>[a-z]+) (?:(?:who is|who's|that is|dressed|clad|all|head to toe|from head to toe) )*in (?:all )?"
      rf"(?P<c>{_COLOUR_WORDS})(?=$|[,.!?]| (?:and|on|at|in|next|near|behind|by|beside|with|from|to|into|standing|sitting|"
-     rf"walking|who|that|please|instead|{_COLOUR_WORDS})\b)", _dressed_in),
+     rf"walking|who|that|please|instead|wear|hold|look|have|smile|be|{_COLOUR_WORDS})\b)", _dressed_in),
     # "the dog that is sleeping", "make the candle that's lit blue": a state said in a clause is an attribute ("the
     # sleeping dog") when nothing but the edit follows (a place after it tells the object apart; "holding an umbrella"
     # has an object)
