@@ -412,6 +412,9 @@ def test_an_agents_labels_and_constraints_are_not_the_edit(instruction, action, 
     ("remove the man swinging a bat", "man", "with", "bat", ()),
     ("add a speech bubble above the kid pointing at the plane", "kid", "next-to", "plane", ()),
     ("make the horse the cowboy is riding white", "horse", "below", "cowboy", ()),  # what one rides is below them
+    ("can you remove the guy wearing his cap backwards?", "guy", "with", "cap", ()),
+    ("make the shirt with the polka dots black and white", "shirt", "with", "polka dot", ()),
+    ("the woman that is carrying a baby - replace her with a mannequin", "woman", "with", "baby", ()),
     ("remove the bench that the old man sits on", "bench", "below", "man", ("old",)),
 ])  # fmt: skip
 def test_whose_and_more_verbs_of_having(instruction, head, direction, anchor, attributes):
@@ -833,7 +836,7 @@ def test_the_probe_rounds_do_not_get_worse(monkeypatch):
             "round18": 54,  # round 18: written blind in session 13 (79 wrong at that session's start)
             "round19": 49,  # round 19: written blind at the end of session 13 (65 at session 14's start)
             "round20": 37,  # round 20: written blind in session 16 (55 wrong at its start; its held-out half 27 -> 27 blind)
-            "round21": 14,  # round 21: written blind in session 20 for 'with' relations and states (35 wrong blind)
+            "round21": 11,  # round 21: written blind in session 20 for 'with' relations and states (35 wrong blind)
             "round22": 18}  # round 22: written blind in session 21: between/among, frame positions, ordinals with
     # relations, placements, pronouns across sentences, agent-written instructions (43 wrong blind)
     folder = Path(__file__).resolve().parent / "data" / "probes"

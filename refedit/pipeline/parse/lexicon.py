@@ -43,7 +43,7 @@ ORDINAL_WORDS: dict[str, int] = {
 SHADES = frozenset("light dark bright pale deep matte neon pastel".split())
 #: multi-word object names whose first word spaCy may tag as an adjective or verb
 COMPOUND_NOUNS = frozenset(
-    "hot dog|stop sign|fire hydrant|traffic light|teddy bear|wine glass|cell phone|tennis racket|baseball bat|"
+    "hot dog|polka dot|stop sign|fire hydrant|traffic light|teddy bear|wine glass|cell phone|tennis racket|baseball bat|"
     "baseball glove|potted plant|dining table|remote control|parking meter|sports ball|hair drier|tennis ball|"
     "picture frame|coffee table|ice cream|polar bear|hot air balloon|christmas tree|street lamp|cutting board|"
     "coffee mug|wine bottle|water bottle|fire truck|school bus|sports car|police car|trash can|garbage can|"

@@ -407,6 +407,9 @@ _LEARNER: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), r) for
      r"(?=(?:under|on|in|at|next to|beside|near|behind|above|over|below|by|inside|between|in front of|on top of) (?:the|a|an|his|"
      r"her|their|my)\b)", r"\g<v> \g<n> "),
     (r"\bat (?P<o>(?:the|his|her|their|my) [a-z ]+?)'s feet\b", r"next to \g<o>"),
+    # "the guy wearing his cap backwards": how it is worn is no part of the cap
+    (r"\b(?P<w>wearing|with) (?P<t>(?:his|her|their|a|an|the) [a-z]+(?: [a-z]+)?) (?:backwards|back to front|inside out|"
+     r"upside down|sideways|askew)\b", r"\g<w> \g<t>"),
     # "right in the foreground", "dead centre", "smack in the middle": intensifiers of a position, not the right side
     (r"\b(?:right|smack|bang|slap bang|smack bang) (?=(?:in|at) the (?:foreground|background|middle|centre|center|front|"
      r"back)\b)", ""),
@@ -638,6 +641,10 @@ _ING_NOUNS = r"(?:th|ceil|build|paint|r|k|w|str|sw|spr|even|morn|cloth|rail|awn|
 _SUBJECT_VERB = re.compile(r"^(?P<np>(?:the|that|this|those|these|a|an|two|three|four|five|both|some|my|our|his|her|their) "
                            rf"[a-z][a-z' -]*?) (?:is|are|was|were|'s|looks?|seems?|has|have|shows?|contains?|says?|reads?|(?!{_ING_NOUNS})[a-z]{{2,}}ing)\b"
                            r"(?: (?:of|at|on|in))?(?: (?P<rest>.*))?$")
+#: an object named by what it holds or wears ("the woman that is carrying a baby"): the whole phrase names it
+_HAS_THING = re.compile(r"^(?:the|that|this|a|an) (?:(?!(?:is|are|was|were|who|that|which) )[a-z'-]+ )+?(?:(?:who|that|which) "
+                        r"(?:is|'s|are) )?(?:holding|carrying|wearing|clutching|hugging|riding|pushing|leading|flying|waving|"
+                        r"using|eating|drinking|reading) (?:a|an|the|his|her|their|some|two) [a-z]")
 #: "in the background there's a white van": the object, where it is
 _THERE_IS = re.compile(r"^(?P<where>(?:in|on|at|by|near) the [a-z ]+?),? (?:there's|there is|there are) (?P<np>.+)$")
 
@@ -944,6 +951,8 @@ def _named_in(clause: str, removal: bool = False, worn: bool = False) -> str | N
         return said
     if (m := _SUBJECT_VERB.match(clause)) and (said := _predicate(m["np"], m["rest"] or "", clause)):
         return said
+    if _HAS_THING.match(clause):  # "the woman (that is) carrying a baby, replace her ...": she, by what she carries
+        return clause
     if m := _SUBJECT_VERB.match(clause):
         clause = m["np"]
         if _is_image(clause) and _NOUN_PHRASE.match(m["rest"] or ""):  # "the photo shows three kids": the kids
