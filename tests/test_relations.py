@@ -403,3 +403,6 @@ def test_a_thing_on_a_road_stands_anywhere_inside_it(tmp_path, tiny_settings):
     assert chosen_boxes(r) == [(450.0, 300.0, 490.0, 360.0)]
     r = segment(tmp_path, tiny_settings, [dets[0], dets[2], ("cone", [450, 80, 490, 140], 0.95)], "remove the cone on the road")
     assert chosen_boxes(r) == [(450.0, 300.0, 490.0, 360.0)]  # inside the road's outline, not the one in the sky
+    two = [dets[0], dets[1], dets[2]]  # both cones inside the road: which one is the user's to say
+    with pytest.raises(Ambiguous, match="each is on 'road' as much as the other"):
+        segment(tmp_path, tiny_settings, two, "remove the cone on the road")

@@ -249,10 +249,13 @@ class Referring:
         else:
             best = "the best fit" if relation.direction == "with" else "the nearest"
             chosen, why = (keep[0],), best if len(keep) > 1 else "the only one"
-            tied = [i for i in keep if costs[i] - costs[keep[0]] <= WITH_TIE] if relation.direction == "with" else []
-            if len(tied) > 1:  # two who hold one just as well (both dresses could be the red one): the user says which
-                res = Resolution(chosen, why, comparable=reading_order([c.box for c in cands], tied),
-                                 tie_reason=f"each has {what} on it as much as the other")  # fmt: skip
+            # two who hold one just as well (both dresses could be the red one), two cones inside the road's outline:
+            # the user says which
+            ground = relation.direction == "on" and _ground(relation.anchor)
+            tied = [i for i in keep if costs[i] - costs[keep[0]] <= WITH_TIE] if relation.direction == "with" or ground else []
+            if len(tied) > 1:
+                tie = f"each is on {what} as much as the other" if ground else f"each has {what} on it as much as the other"
+                res = Resolution(chosen, why, comparable=reading_order([c.box for c in cands], tied), tie_reason=tie)
                 res = self._settle(res, cands, own, "target")
                 chosen, why = res.chosen, res.reason
         reason = (f"{why} of the {len(keep)} '{t.head}' detections {words} {what} "
