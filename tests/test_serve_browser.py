@@ -110,7 +110,10 @@ def server(tiny_env: dict[str, str], browser: Any, tmp_path_factory: pytest.Temp
             proc.kill()
             proc.wait()
     text = log.read_text()
-    assert "Traceback" not in text, f"the server logged a traceback: {text[-3000:]}"
+    ours = [t for t in text.split("Traceback")[1:] if "starlette.requests.ClientDisconnect" not in t]
+    # (an upload the browser abandons when the test closes it is Gradio's ClientDisconnect, logged by its upload route:
+    # the client went away, no fault of the server; seen once in a CI run)
+    assert not ours, f"the server logged a traceback: {text[-3000:]}"
     # Ctrl-C is how a server is stopped: exit 0, one line saying so, not Gradio's goodbye
     assert proc.returncode == 0 and text.rstrip().endswith("refedit: stopped serving"), text[-1000:]
     assert "Keyboard interruption" not in text
